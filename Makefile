@@ -1,0 +1,98 @@
+# vsysbed - build, guests, tests, benchmark, demo.
+#
+#   make demo    build everything and run a probe guest under vsysbed
+#   make check   install the Debian packages the tests need, then make test
+
+# Go may live outside PATH on a fresh machine (the tarball install).
+ifeq ($(shell command -v go 2>/dev/null),)
+export PATH := $(PATH):/usr/local/go/bin
+endif
+
+GO       ?= go
+CC       ?= gcc
+MUSLCC   ?= musl-gcc
+BUILD    := build
+GUESTDIR := $(BUILD)/guests
+VSYSBED  := $(BUILD)/vsysbed
+SRC      := e2e/guests
+
+GUEST_CFLAGS := -O2 -g -Wall -Wextra
+
+# The guests the e2e suite and the benchmark run.
+GUESTS := \
+	$(GUESTDIR)/vsyscall_probe-musl \
+	$(GUESTDIR)/vsyscall_probe-glibc-static \
+	$(GUESTDIR)/vsyscall_probe-glibc \
+	$(GUESTDIR)/bench \
+	$(GUESTDIR)/crash \
+	$(GUESTDIR)/exit42 \
+	$(GUESTDIR)/thread \
+	$(GUESTDIR)/forker
+
+DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file
+
+.PHONY: all build guests test e2e bench demo check clean
+
+all: build guests
+
+# PIE is required: a non-PIE host would sit at 0x400000, where non-PIE
+# guests must be loaded.
+build:
+	$(GO) build -buildmode=pie -o $(VSYSBED) ./cmd/vsysbed
+
+guests: $(GUESTS)
+
+$(GUESTDIR):
+	mkdir -p $@
+
+$(GUESTDIR)/vsyscall_probe-musl: $(SRC)/vsyscall_probe.c $(SRC)/vdsosym.h | $(GUESTDIR)
+	$(MUSLCC) $(GUEST_CFLAGS) -static -o $@ $<
+
+$(GUESTDIR)/vsyscall_probe-glibc-static: $(SRC)/vsyscall_probe.c $(SRC)/vdsosym.h | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -static -o $@ $<
+
+$(GUESTDIR)/vsyscall_probe-glibc: $(SRC)/vsyscall_probe.c $(SRC)/vdsosym.h | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -o $@ $<
+
+$(GUESTDIR)/bench: $(SRC)/bench.c $(SRC)/vdsosym.h | $(GUESTDIR)
+	$(MUSLCC) $(GUEST_CFLAGS) -static -o $@ $<
+
+$(GUESTDIR)/thread: $(SRC)/thread.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
+
+$(GUESTDIR)/%: $(SRC)/%.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -o $@ $<
+
+# The e2e suite (./e2e) runs build/vsysbed on build/guests, so both come first.
+test: build guests
+	$(GO) vet ./...
+	@unformatted="$$(gofmt -l $$(find . -name '*.go' -not -path './build/*'))"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt: these files need formatting:"; echo "$$unformatted"; exit 1; \
+	fi
+	$(GO) test -timeout 45m ./...
+
+e2e: build guests
+	$(GO) test -count=1 ./e2e/... -ginkgo.v
+
+bench: build guests
+	scripts/bench.sh
+
+demo: build guests
+	$(VSYSBED) run -- $(GUESTDIR)/vsyscall_probe-musl
+
+check:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo=sudo; fi; \
+		$$sudo apt-get update && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+	$(MAKE) test
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,179 @@
+// Command vsysbed runs unmodified x86-64 Linux programs in-process with a
+// synthetic vDSO whose __kernel_vsyscall enters a kernel written in Go,
+// traps every remaining raw syscall, and reports what was bypassed and
+// what trapped, per syscall and per call site.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"vsysbed/hostproc"
+	"vsysbed/kernelsim"
+	"vsysbed/tracer"
+	"vsysbed/vdsoinject"
+)
+
+const usage = `usage:
+  vsysbed run [flags] [--] PROGRAM [ARGS...]   run PROGRAM as the guest, report its syscalls
+  vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
+  vsysbed help [COMMAND]                       show help
+
+vsysbed exits with the guest's status (128+N when it died by signal N),
+127 when PROGRAM is not found, 126 when it cannot be executed, and 125
+when vsysbed itself fails or the guest needs something not supported yet.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "vdso":
+		return cmdVDSO(args[1:], stderr)
+	case tracer.HostCommand:
+		return cmdHost(args[1:], stderr)
+	case "help", "-h", "--help", "-help":
+		if len(args) > 1 {
+			return run([]string{args[1], "--help"}, stderr)
+		}
+		fmt.Fprint(os.Stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "vsysbed: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+// routeList is a repeatable --route NAME=fast|kernel flag.
+type routeList []string
+
+func (r *routeList) String() string { return strings.Join(*r, ",") }
+func (r *routeList) Set(v string) error {
+	if _, _, err := parseRoute(v); err != nil {
+		return err
+	}
+	*r = append(*r, v)
+	return nil
+}
+
+func parseRoute(v string) (int, bool, error) {
+	name, route, ok := strings.Cut(v, "=")
+	if !ok {
+		return 0, false, fmt.Errorf("want NAME=fast|kernel, got %q", v)
+	}
+	nr, ok := kernelsim.Number(name)
+	if !ok {
+		return 0, false, fmt.Errorf("unknown syscall %q", name)
+	}
+	switch route {
+	case "fast":
+		return nr, true, nil
+	case "kernel":
+		return nr, false, nil
+	}
+	return 0, false, fmt.Errorf("route must be fast or kernel, got %q", route)
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o tracer.Options
+	var routes routeList
+	fs.StringVar(&o.Report, "report", "", "write the coverage report to `FILE` (JSON unless --format text)")
+	fs.StringVar(&o.Format, "format", "", "report format: `text` or json (json is the default for --report files;\nwithout --report the text table goes to stderr)")
+	fs.StringVar(&o.Trap, "trap", "seccomp", "how raw syscalls are caught: `seccomp` (filter on the instruction pointer)\nor sud (Syscall User Dispatch)")
+	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
+	fs.BoolVar(&o.KeepRunDir, "keep-rundir", false, "keep the run directory (shards, event log) and print its path")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: vsysbed run [flags] [--] PROGRAM [ARGS...]\n\n"+
+			"Runs PROGRAM (searched on PATH like a shell) as the guest, with its stdin,\n"+
+			"stdout and stderr, and exits with its status.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	switch o.Format {
+	case "", "json", "text":
+	default:
+		fmt.Fprintf(stderr, "vsysbed: --format must be text or json, got %q\n", o.Format)
+		return 2
+	}
+	switch o.Trap {
+	case "seccomp", "sud":
+	default:
+		fmt.Fprintf(stderr, "vsysbed: --trap must be seccomp or sud, got %q\n", o.Trap)
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "vsysbed: run: no PROGRAM given")
+		fs.Usage()
+		return 2
+	}
+	o.Routes = routes
+	o.Argv = fs.Args()
+	return tracer.Run(o)
+}
+
+func cmdVDSO(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vdso", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dump := fs.String("dump", "", "write the synthetic vDSO ELF image to `FILE` (for readelf, objdump, gdb)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: vsysbed vdso --dump FILE\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if *dump == "" {
+		fs.Usage()
+		return 2
+	}
+	im, err := vdsoinject.Build()
+	if err == nil {
+		err = im.WriteFile(*dump)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vsysbed: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// cmdHost is the host process the supervisor starts; not for users.
+func cmdHost(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet(tracer.HostCommand, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o hostproc.Options
+	var routes routeList
+	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
+	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
+	fs.Var(&routes, "route", "NAME=fast|kernel")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o.Routes = map[int]bool{}
+	for _, r := range routes {
+		nr, fast, _ := parseRoute(r)
+		o.Routes[nr] = fast
+	}
+	o.Argv = fs.Args()
+	return hostproc.Main(o)
+}

@@ -1,0 +1,308 @@
+// Package coverage owns what a run leaves behind in its run directory — the
+// per-thread control-block shards and the event log — and turns them into
+// the coverage report (JSON and a strace -c style table).
+//
+// The host process writes both inputs (OpenShard, EventLog); the supervisor,
+// a separate process that outlives any crash of the host, reads them back
+// and calls Build.
+package coverage
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// EventsFile is the event log's name inside the run directory.
+const EventsFile = "events.jsonl"
+
+// Event kinds, the "ev" field of an event line.
+const (
+	EvExec  = "exec"
+	EvMap   = "map"
+	EvUnmap = "unmap"
+	EvExit  = "exit"
+	EvError = "error"
+)
+
+// Hex is a 64-bit address or offset, written as a "0x..." JSON string:
+// JSON numbers are doubles to most readers and lose bits above 2^53.
+type Hex uint64
+
+// MarshalJSON writes the value as "0x<lowercase hex>".
+func (h Hex) MarshalJSON() ([]byte, error) {
+	return []byte(`"0x` + strconv.FormatUint(uint64(h), 16) + `"`), nil
+}
+
+// UnmarshalJSON accepts "0x..." (or decimal) strings and plain numbers.
+func (h *Hex) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	v, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		return fmt.Errorf("bad hex value %s: %w", b, err)
+	}
+	*h = Hex(v)
+	return nil
+}
+
+func (h Hex) String() string { return "0x" + strconv.FormatUint(uint64(h), 16) }
+
+// Event is one line of the event log, the union of all event kinds; fields
+// a kind does not use are zero.
+type Event struct {
+	Ev  string `json:"ev"`
+	Pid int    `json:"pid,omitempty"`
+
+	// exec
+	Path   string   `json:"path,omitempty"` // also map
+	Argv   []string `json:"argv,omitempty"`
+	Interp string   `json:"interp,omitempty"`
+
+	// map, unmap
+	Start  Hex    `json:"start,omitempty"`
+	End    Hex    `json:"end,omitempty"`
+	Offset Hex    `json:"offset,omitempty"`
+	Prot   string `json:"prot,omitempty"`
+
+	// exit
+	Code   int    `json:"code,omitempty"`
+	Signal string `json:"signal,omitempty"`
+
+	// error
+	Msg string `json:"msg,omitempty"`
+}
+
+// EventLog appends events to the run directory's event log from the host
+// process. Every event is one write(2) on an O_APPEND descriptor, so lines
+// from several threads or processes never interleave and a crash can leave
+// at most one partial line, at the end.
+//
+// The log deliberately avoids os.File: registering a descriptor with Go's
+// netpoller creates an epoll descriptor at the lowest free number, which is
+// a number the guest expects to get from its own open().
+type EventLog struct {
+	mu  sync.Mutex
+	fd  int
+	pid int
+}
+
+// OpenEventLog opens (creating if needed, never truncating: every host
+// process of a run appends to the same log) the event log at path. The
+// descriptor is moved to the lowest free number >= minFD, close-on-exec, so
+// it stays in the host's reserved fd range.
+func OpenEventLog(path string, minFD int) (*EventLog, error) {
+	if minFD < 0 {
+		return nil, fmt.Errorf("coverage: open event log: negative minFD %d", minFD)
+	}
+	low, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	fd, err := unix.FcntlInt(uintptr(low), unix.F_DUPFD_CLOEXEC, minFD)
+	unix.Close(low)
+	if err != nil {
+		return nil, &fs.PathError{Op: "fcntl F_DUPFD_CLOEXEC", Path: path, Err: err}
+	}
+	return &EventLog{fd: fd, pid: unix.Getpid()}, nil
+}
+
+// FD is the log's descriptor, for the fd guard that keeps guest calls off
+// host descriptors.
+func (l *EventLog) FD() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fd
+}
+
+// Close closes the log; later events fail with os.ErrClosed.
+func (l *EventLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fd < 0 {
+		return os.ErrClosed
+	}
+	err := unix.Close(l.fd)
+	l.fd = -1
+	return err
+}
+
+// Exec records that the process now runs path (argv as the guest sees it;
+// interp is the PT_INTERP program or "").
+func (l *EventLog) Exec(path string, argv []string, interp string) error {
+	if argv == nil {
+		argv = []string{}
+	}
+	return l.append(struct {
+		Ev     string   `json:"ev"`
+		Pid    int      `json:"pid"`
+		Path   string   `json:"path"`
+		Argv   []string `json:"argv"`
+		Interp string   `json:"interp"`
+	}{EvExec, l.pid, path, argv, interp})
+}
+
+// Map records a file-backed guest mapping [start, end) of path at file
+// offset offset (the synthetic vDSO is logged with path "[vdso]"). prot is
+// a PROT_* mask.
+func (l *EventLog) Map(start, end, offset uint64, prot int, path string) error {
+	return l.append(struct {
+		Ev     string `json:"ev"`
+		Pid    int    `json:"pid"`
+		Start  Hex    `json:"start"`
+		End    Hex    `json:"end"`
+		Offset Hex    `json:"offset"`
+		Path   string `json:"path"`
+		Prot   string `json:"prot"`
+	}{EvMap, l.pid, Hex(start), Hex(end), Hex(offset), path, ProtString(prot)})
+}
+
+// Unmap records that [start, end) of the guest's address space was unmapped.
+func (l *EventLog) Unmap(start, end uint64) error {
+	return l.append(struct {
+		Ev    string `json:"ev"`
+		Pid   int    `json:"pid"`
+		Start Hex    `json:"start"`
+		End   Hex    `json:"end"`
+	}{EvUnmap, l.pid, Hex(start), Hex(end)})
+}
+
+// Exit records how the guest ended: code when sig is 0, else the signal.
+func (l *EventLog) Exit(code int, sig syscall.Signal) error {
+	return l.append(struct {
+		Ev     string `json:"ev"`
+		Pid    int    `json:"pid"`
+		Code   int    `json:"code"`
+		Signal string `json:"signal"`
+	}{EvExit, l.pid, code, SignalName(sig)})
+}
+
+// Error records a problem the report must show, e.g. "not supported yet: clone".
+func (l *EventLog) Error(msg string) error {
+	return l.append(struct {
+		Ev  string `json:"ev"`
+		Pid int    `json:"pid"`
+		Msg string `json:"msg"`
+	}{EvError, l.pid, msg})
+}
+
+func (l *EventLog) append(v any) error {
+	line, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("coverage: encode event: %w", err)
+	}
+	line = append(line, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fd < 0 {
+		return os.ErrClosed
+	}
+	// A short write (disk full) is finished rather than abandoned: a partial
+	// line followed by the next event would spoil two lines, not one.
+	for len(line) > 0 {
+		n, err := unix.Write(l.fd, line)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("coverage: write event: %w", err)
+		}
+		line = line[n:]
+	}
+	return nil
+}
+
+// ProtString formats a PROT_* mask the way /proc/<pid>/maps does ("r-x").
+func ProtString(prot int) string {
+	b := []byte("---")
+	if prot&unix.PROT_READ != 0 {
+		b[0] = 'r'
+	}
+	if prot&unix.PROT_WRITE != 0 {
+		b[1] = 'w'
+	}
+	if prot&unix.PROT_EXEC != 0 {
+		b[2] = 'x'
+	}
+	return string(b)
+}
+
+// SignalName is "SIGSEGV" for SIGSEGV, "" for 0 and "SIG<n>" for numbers
+// without a name (real-time signals).
+func SignalName(sig syscall.Signal) string {
+	if sig == 0 {
+		return ""
+	}
+	if name := unix.SignalName(sig); name != "" {
+		return name
+	}
+	return "SIG" + strconv.Itoa(int(sig))
+}
+
+// EventSyntaxError reports a malformed line that is not the log's last one
+// (a partial last line is the expected trace of a crash and is skipped).
+type EventSyntaxError struct {
+	Path string
+	Line int
+	Err  error
+}
+
+func (e *EventSyntaxError) Error() string {
+	return fmt.Sprintf("%s:%d: malformed event: %v", e.Path, e.Line, e.Err)
+}
+
+func (e *EventSyntaxError) Unwrap() error { return e.Err }
+
+// ReadEvents reads an event log. A missing file is an empty log (the host
+// may die before opening it). An unterminated last line that does not parse
+// is the trace of a crash and is dropped silently; any other malformed line
+// is skipped and reported as an *EventSyntaxError (the first one), returned
+// together with every good event so the caller can still build a report.
+// Events of unknown kinds are returned as they are, for newer writers.
+func ReadEvents(path string) ([]Event, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	lines := bytes.Split(data, []byte("\n"))
+	unterminated := len(data) > 0 && data[len(data)-1] != '\n'
+	var (
+		events []Event
+		syntax error
+	)
+	for i, line := range lines {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var ev Event
+		err := json.Unmarshal(line, &ev)
+		if err == nil && ev.Ev == "" {
+			err = errors.New(`no "ev" field`)
+		}
+		if err != nil {
+			crashed := unterminated && i == len(lines)-1
+			if !crashed && syntax == nil {
+				syntax = &EventSyntaxError{Path: path, Line: i + 1, Err: err}
+			}
+			continue
+		}
+		events = append(events, ev)
+	}
+	return events, syntax
+}

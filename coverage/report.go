@@ -1,0 +1,402 @@
+package coverage
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+
+	"vsysbed/tls"
+)
+
+// Schema names the report format; bump it on any incompatible change.
+const Schema = "vsysbed.report/v1"
+
+// Entry kind names, as they appear in the report.
+var kindNames = [tls.Kinds]string{
+	tls.KindBypass: "bypass",
+	tls.KindTrap:   "trap",
+	tls.KindVDSO:   "vdso",
+}
+
+// UnknownObject is the object of a site that lies in no logged mapping.
+const UnknownObject = "[unknown]"
+
+// Report is the coverage report of one run. Field order and slice order are
+// fixed so that two reports of similar runs diff cleanly.
+type Report struct {
+	Schema           string       `json:"schema"`
+	Command          []string     `json:"command"`
+	Exit             ExitStatus   `json:"exit"`
+	Host             ExitStatus   `json:"host"`
+	Complete         bool         `json:"complete"`
+	IncompleteReason string       `json:"incomplete_reason"`
+	TrapMode         string       `json:"trap_mode"`
+	Threads          int          `json:"threads"`
+	Totals           Totals       `json:"totals"`
+	Syscalls         []SyscallRow `json:"syscalls"`
+	Sites            []Site       `json:"sites"`
+	SitesDropped     uint64       `json:"sites_dropped"`
+	Execs            []Exec       `json:"execs"`
+	Errors           []string     `json:"errors"`
+}
+
+// ExitStatus is how a process ended: Code when Signal is "", else killed by
+// Signal. The fault fields are set for a guest killed by a synchronous
+// signal (SIGSEGV, SIGBUS, ...).
+type ExitStatus struct {
+	Code      int    `json:"code"`
+	Signal    string `json:"signal"`
+	FaultAddr Hex    `json:"fault_addr,omitempty"`
+	FaultRIP  Hex    `json:"fault_rip,omitempty"`
+}
+
+func (e ExitStatus) String() string {
+	if e.Signal != "" {
+		return "killed by " + e.Signal
+	}
+	return "exit code " + strconv.Itoa(e.Code)
+}
+
+// Totals are the calls of every syscall by entry kind.
+type Totals struct {
+	Bypass uint64 `json:"bypass"`
+	Trap   uint64 `json:"trap"`
+	VDSO   uint64 `json:"vdso"`
+	Total  uint64 `json:"total"`
+}
+
+func (t *Totals) add(kind int, n uint64) {
+	switch kind {
+	case tls.KindBypass:
+		t.Bypass += n
+	case tls.KindTrap:
+		t.Trap += n
+	case tls.KindVDSO:
+		t.VDSO += n
+	}
+	t.Total += n
+}
+
+// SyscallRow is one syscall's calls by entry kind.
+type SyscallRow struct {
+	Nr     int    `json:"nr"`
+	Name   string `json:"name"`
+	Bypass uint64 `json:"bypass"`
+	Trap   uint64 `json:"trap"`
+	VDSO   uint64 `json:"vdso"`
+	Total  uint64 `json:"total"`
+}
+
+// Site is one call site: where a syscall entered the host, by which path.
+type Site struct {
+	Address Hex    `json:"address"`
+	Object  string `json:"object"`
+	Offset  Hex    `json:"offset"`
+	Symbol  string `json:"symbol"`
+	Nr      int    `json:"nr"`
+	Syscall string `json:"syscall"`
+	Kind    string `json:"kind"`
+	Count   uint64 `json:"count"`
+}
+
+// Exec is one program image the run executed, from the event log.
+type Exec struct {
+	Path   string   `json:"path"`
+	Argv   []string `json:"argv"`
+	Interp string   `json:"interp"`
+}
+
+// HostStatus is how the supervisor saw the host process end.
+type HostStatus struct {
+	Code   int
+	Signal syscall.Signal // 0 when the process exited normally
+}
+
+// HostStatusFromWait converts a wait status into a HostStatus.
+func HostStatusFromWait(ws syscall.WaitStatus) HostStatus {
+	if ws.Signaled() {
+		return HostStatus{Signal: ws.Signal()}
+	}
+	return HostStatus{Code: ws.ExitStatus()}
+}
+
+// Input is everything Build needs.
+type Input struct {
+	Command []string
+
+	// Dir is the run directory; its shards and event log are read unless
+	// Shards or Events (respectively) are non-nil.
+	Dir    string
+	Shards []*ShardData
+	Events []Event
+
+	Host     HostStatus // what the supervisor observed
+	TrapMode string     // "seccomp" or "sud"; "" takes it from the shards
+
+	// SyscallName names a syscall number (kernelsim.Name); nil or an empty
+	// result gives "syscall_<nr>".
+	SyscallName func(nr int) string
+
+	// NoSymbols skips resolving site symbols from the objects' ELF symbol
+	// tables.
+	NoSymbols bool
+}
+
+// Build merges the shards (summing every thread's counts and sites),
+// resolves sites against the logged mappings and decides whether the run
+// is complete.
+func Build(in Input) (*Report, error) {
+	r := &Report{
+		Schema:   Schema,
+		Command:  append([]string{}, in.Command...),
+		Host:     hostExit(in.Host),
+		TrapMode: in.TrapMode,
+		Syscalls: []SyscallRow{},
+		Sites:    []Site{},
+		Execs:    []Exec{},
+		Errors:   []string{},
+	}
+	var shardErrs []error
+	shards := in.Shards
+	if shards == nil && in.Dir != "" {
+		var err error
+		shards, shardErrs, err = readShards(in.Dir)
+		if err != nil {
+			return nil, err
+		}
+	}
+	events := in.Events
+	var eventsErr error
+	if events == nil && in.Dir != "" {
+		events, eventsErr = ReadEvents(filepath.Join(in.Dir, EventsFile))
+		var syn *EventSyntaxError
+		if eventsErr != nil && !errors.As(eventsErr, &syn) {
+			return nil, eventsErr
+		}
+	}
+	name := syscallNamer(in.SyscallName)
+
+	// Counts.
+	var counts [tls.NrMax][tls.Kinds]uint64
+	type siteKey struct {
+		addr     uint64
+		nr, kind uint32
+	}
+	siteCounts := map[siteKey]uint64{}
+	for _, sd := range shards {
+		for nr := range counts {
+			for k := range counts[nr] {
+				counts[nr][k] += sd.Counts[nr][k]
+			}
+		}
+		for _, s := range sd.Sites {
+			siteCounts[siteKey{s.Addr, s.Nr, s.Kind}] += s.Count
+		}
+		r.SitesDropped += sd.Exit.SitesDropped
+	}
+	r.Threads = len(shards)
+	for nr := range counts {
+		row := SyscallRow{Nr: nr, Name: name(nr)}
+		var t Totals
+		for k, n := range counts[nr] {
+			t.add(k, n)
+			r.Totals.add(k, n)
+		}
+		if t.Total == 0 {
+			continue
+		}
+		row.Bypass, row.Trap, row.VDSO, row.Total = t.Bypass, t.Trap, t.VDSO, t.Total
+		r.Syscalls = append(r.Syscalls, row)
+	}
+
+	// Sites.
+	maps := newAddressMap()
+	var exitEvent *Event
+	for i := range events {
+		ev := &events[i]
+		switch ev.Ev {
+		case EvExec:
+			r.Execs = append(r.Execs, Exec{Path: ev.Path, Argv: append([]string{}, ev.Argv...), Interp: ev.Interp})
+		case EvMap:
+			maps.mapRange(uint64(ev.Start), uint64(ev.End), uint64(ev.Offset), ev.Path)
+		case EvUnmap:
+			maps.unmapRange(uint64(ev.Start), uint64(ev.End))
+		case EvExit:
+			exitEvent = ev
+		case EvError:
+			r.addError(ev.Msg)
+		}
+	}
+	syms := newSymbolizer(!in.NoSymbols)
+	for key, n := range siteCounts {
+		obj, off := maps.resolve(key.addr)
+		kind := "kind" + strconv.Itoa(int(key.kind))
+		if key.kind < tls.Kinds {
+			kind = kindNames[key.kind]
+		}
+		r.Sites = append(r.Sites, Site{
+			Address: Hex(key.addr),
+			Object:  obj,
+			Offset:  Hex(off),
+			Symbol:  syms.lookup(obj, off),
+			Nr:      int(key.nr),
+			Syscall: name(int(key.nr)),
+			Kind:    kind,
+			Count:   n,
+		})
+	}
+	sortSites(r.Sites)
+
+	// Trap mode.
+	if r.TrapMode == "" && len(shards) > 0 {
+		r.TrapMode = "seccomp"
+		if shards[0].TrapMode == tls.TrapSUD {
+			r.TrapMode = "sud"
+		}
+	}
+
+	// Exit and completeness.
+	r.Complete = true
+	if ex, ok := guestExit(shards, exitEvent); ok {
+		r.Exit = ex
+	} else {
+		r.Exit = ExitStatus{Code: r.Host.Code, Signal: r.Host.Signal}
+		r.Complete = false
+		if r.Host.Signal != "" {
+			r.IncompleteReason = "host process killed by " + r.Host.Signal + " before the guest exited"
+		} else {
+			r.IncompleteReason = fmt.Sprintf("host process exited with code %d before the guest exited", r.Host.Code)
+		}
+	}
+	if len(shardErrs) > 0 {
+		for _, err := range shardErrs {
+			r.addError(err.Error())
+		}
+		if r.Complete {
+			r.Complete = false
+			r.IncompleteReason = fmt.Sprintf("%d shard file(s) unreadable: their counts are missing", len(shardErrs))
+		}
+	}
+	if eventsErr != nil {
+		r.addError(eventsErr.Error())
+	}
+	return r, nil
+}
+
+func (r *Report) addError(msg string) {
+	for _, e := range r.Errors {
+		if e == msg {
+			return
+		}
+	}
+	r.Errors = append(r.Errors, msg)
+}
+
+func hostExit(h HostStatus) ExitStatus {
+	return ExitStatus{Code: h.Code, Signal: SignalName(h.Signal)}
+}
+
+func syscallNamer(f func(int) string) func(int) string {
+	return func(nr int) string {
+		if f != nil {
+			if n := f(nr); n != "" {
+				return n
+			}
+		}
+		return "syscall_" + strconv.Itoa(nr)
+	}
+}
+
+// guestExit finds how the guest ended: from a shard's exit record (written
+// through the shared mapping, so it survives the host) or else from the
+// event log's last exit event. A record with a signal wins over one
+// without: a thread that hit a fatal fault tells more than its siblings.
+func guestExit(shards []*ShardData, ev *Event) (ExitStatus, bool) {
+	var found *tls.Exit
+	for _, sd := range shards {
+		e := &sd.Exit
+		if e.Done == 0 {
+			continue
+		}
+		if found == nil || (found.Signal == 0 && e.Signal != 0) {
+			found = e
+		}
+	}
+	if found != nil {
+		return ExitStatus{
+			Code:      int(found.Code),
+			Signal:    SignalName(syscall.Signal(found.Signal)),
+			FaultAddr: Hex(found.FaultAddr),
+			FaultRIP:  Hex(found.FaultRip),
+		}, true
+	}
+	if ev != nil {
+		return ExitStatus{Code: ev.Code, Signal: ev.Signal}, true
+	}
+	return ExitStatus{}, false
+}
+
+// sortSites orders sites by count (most frequent first), then object,
+// offset, syscall and kind, with the address last so the order is total.
+func sortSites(s []Site) {
+	sort.Slice(s, func(i, j int) bool {
+		a, b := &s[i], &s[j]
+		switch {
+		case a.Count != b.Count:
+			return a.Count > b.Count
+		case a.Object != b.Object:
+			return a.Object < b.Object
+		case a.Offset != b.Offset:
+			return a.Offset < b.Offset
+		case a.Syscall != b.Syscall:
+			return a.Syscall < b.Syscall
+		case a.Nr != b.Nr:
+			return a.Nr < b.Nr
+		case a.Kind != b.Kind:
+			return a.Kind < b.Kind
+		}
+		return a.Address < b.Address
+	})
+}
+
+// WriteJSON writes the report as indented JSON with a trailing newline.
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// SchemaError is a report file of another schema than this build writes.
+type SchemaError struct {
+	Path   string
+	Schema string
+}
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("%s: report schema %q, this build reads %q", e.Path, e.Schema, Schema)
+}
+
+// Load reads a JSON report written by WriteJSON.
+func Load(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if r.Schema != Schema {
+		return nil, &SchemaError{Path: path, Schema: r.Schema}
+	}
+	return &r, nil
+}

@@ -1,0 +1,542 @@
+package coverage
+
+import (
+	"bytes"
+	"debug/elf"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/tls"
+)
+
+var testNames = map[int]string{0: "read", 1: "write", 3: "close", 39: "getpid", 60: "exit", 228: "clock_gettime", 231: "exit_group"}
+
+func testSyscallName(nr int) string { return testNames[nr] }
+
+const (
+	libc     = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+	libcBase = 0x7f1000000000
+	vdsoBase = 0x7ffd0000a000
+	exeBase  = 0x555500000000
+)
+
+// writeRun lays out a typical run directory: two threads, a main image, a
+// libc with a hole punched into it, the vDSO, and one site nowhere mapped.
+func writeRun(t *testing.T, dir string) (main, worker *tls.ControlBlock) {
+	t.Helper()
+	main = openTestShard(t, dir, 100)
+	worker = openTestShard(t, dir, 101)
+
+	main.Counts[1][tls.KindBypass] = 10
+	main.Counts[1][tls.KindTrap] = 4
+	main.Counts[39][tls.KindTrap] = 2
+	main.Counts[228][tls.KindVDSO] = 50
+	worker.Counts[1][tls.KindBypass] = 5
+	worker.Counts[0][tls.KindTrap] = 1
+	worker.Counts[231][tls.KindBypass] = 1
+	worker.Counts[tls.NrMax-1][tls.KindTrap] = 2
+
+	main.Sites[3] = tls.Site{Addr: libcBase + 0x1234, Nr: 1, Kind: tls.KindTrap, Count: 3}
+	main.Sites[17] = tls.Site{Addr: exeBase + 0x10, Nr: 39, Kind: tls.KindTrap, Count: 2}
+	main.Sites[99] = tls.Site{Addr: vdsoBase + 0x40, Nr: 228, Kind: tls.KindVDSO, Count: 50}
+	main.Sites[100] = tls.Site{Addr: 0x1000, Nr: 1, Kind: tls.KindTrap, Count: 1} // unmapped
+	worker.Sites[3] = tls.Site{Addr: libcBase + 0x1234, Nr: 1, Kind: tls.KindTrap, Count: 0}
+	worker.Sites[5] = tls.Site{Addr: libcBase + 0x1234, Nr: 1, Kind: tls.KindBypass, Count: 5}
+	worker.Sites[6] = tls.Site{Addr: exeBase + 0x10, Nr: 39, Kind: tls.KindTrap, Count: 0}
+	worker.Sites[7] = tls.Site{Addr: libcBase + 0x9000, Nr: 0, Kind: tls.KindTrap, Count: 1}
+	worker.Sites[8] = tls.Site{Addr: libcBase + 0x3800, Nr: tls.NrMax - 1, Kind: tls.KindTrap, Count: 2}
+	main.Exit = tls.Exit{Done: 1, Code: 0}
+
+	l := openTestLog(t, filepath.Join(dir, EventsFile))
+	for _, err := range []error{
+		l.Exec("/work/prog", []string{"prog", "-v"}, "/lib64/ld-linux-x86-64.so.2"),
+		l.Map(exeBase, exeBase+0x1000, 0, unix.PROT_READ|unix.PROT_EXEC, "/work/prog"),
+		// ld.so maps the whole file, then replaces its text with MAP_FIXED.
+		l.Map(libcBase, libcBase+0x10000, 0, unix.PROT_READ, libc),
+		l.Map(libcBase+0x1000, libcBase+0x8000, 0x2000, unix.PROT_READ|unix.PROT_EXEC, libc),
+		l.Unmap(libcBase+0x3000, libcBase+0x4000), // hole: 0x3800 falls back to history
+		l.Map(vdsoBase, vdsoBase+0x2000, 0, unix.PROT_READ|unix.PROT_EXEC, "[vdso]"),
+		l.Error("not supported yet: clone"),
+		l.Error("not supported yet: clone"),
+		l.Error("ioctl TCGETS2 refused"),
+		l.Exit(0, 0),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return main, worker
+}
+
+func buildRun(t *testing.T, dir string, host HostStatus) *Report {
+	t.Helper()
+	r, err := Build(Input{
+		Command:     []string{"prog", "-v"},
+		Dir:         dir,
+		Host:        host,
+		TrapMode:    "seccomp",
+		SyscallName: testSyscallName,
+		NoSymbols:   true,
+	})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	return r
+}
+
+func TestBuildMergesShards(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, dir)
+	r := buildRun(t, dir, HostStatus{})
+
+	if r.Schema != Schema || !reflect.DeepEqual(r.Command, []string{"prog", "-v"}) || r.TrapMode != "seccomp" {
+		t.Errorf("header: %q %q %q", r.Schema, r.Command, r.TrapMode)
+	}
+	if r.Threads != 2 {
+		t.Errorf("threads = %d, want 2", r.Threads)
+	}
+	wantTotals := Totals{Bypass: 16, Trap: 9, VDSO: 50, Total: 75}
+	if r.Totals != wantTotals {
+		t.Errorf("totals = %+v, want %+v", r.Totals, wantTotals)
+	}
+	var sum Totals
+	for _, s := range r.Syscalls {
+		sum.Bypass += s.Bypass
+		sum.Trap += s.Trap
+		sum.VDSO += s.VDSO
+		sum.Total += s.Total
+		if s.Total != s.Bypass+s.Trap+s.VDSO {
+			t.Errorf("%s: total %d != %d+%d+%d", s.Name, s.Total, s.Bypass, s.Trap, s.VDSO)
+		}
+	}
+	if sum != r.Totals {
+		t.Errorf("rows sum to %+v, totals say %+v", sum, r.Totals)
+	}
+	if !sort.SliceIsSorted(r.Syscalls, func(i, j int) bool { return r.Syscalls[i].Nr < r.Syscalls[j].Nr }) {
+		t.Error("syscalls not sorted by nr")
+	}
+	wantRows := []SyscallRow{
+		{Nr: 0, Name: "read", Trap: 1, Total: 1},
+		{Nr: 1, Name: "write", Bypass: 15, Trap: 4, Total: 19},
+		{Nr: 39, Name: "getpid", Trap: 2, Total: 2},
+		{Nr: 228, Name: "clock_gettime", VDSO: 50, Total: 50},
+		{Nr: 231, Name: "exit_group", Bypass: 1, Total: 1},
+		{Nr: tls.NrMax - 1, Name: "syscall_511", Trap: 2, Total: 2},
+	}
+	if !reflect.DeepEqual(r.Syscalls, wantRows) {
+		t.Errorf("syscalls:\n got %+v\nwant %+v", r.Syscalls, wantRows)
+	}
+
+	wantSites := []Site{
+		{Address: vdsoBase + 0x40, Object: "[vdso]", Offset: 0x40, Nr: 228, Syscall: "clock_gettime", Kind: "vdso", Count: 50},
+		{Address: libcBase + 0x1234, Object: libc, Offset: 0x2234, Nr: 1, Syscall: "write", Kind: "bypass", Count: 5},
+		{Address: libcBase + 0x1234, Object: libc, Offset: 0x2234, Nr: 1, Syscall: "write", Kind: "trap", Count: 3},
+		// Unmapped at the end of the run: the latest mapping that held it.
+		{Address: libcBase + 0x3800, Object: libc, Offset: 0x4800, Nr: tls.NrMax - 1, Syscall: "syscall_511", Kind: "trap", Count: 2},
+		{Address: exeBase + 0x10, Object: "/work/prog", Offset: 0x10, Nr: 39, Syscall: "getpid", Kind: "trap", Count: 2},
+		// Outside the MAP_FIXED text: the whole-file mapping's offset.
+		{Address: libcBase + 0x9000, Object: libc, Offset: 0x9000, Nr: 0, Syscall: "read", Kind: "trap", Count: 1},
+		{Address: 0x1000, Object: UnknownObject, Offset: 0x1000, Nr: 1, Syscall: "write", Kind: "trap", Count: 1},
+	}
+	if !reflect.DeepEqual(r.Sites, wantSites) {
+		t.Errorf("sites:\n got %+v\nwant %+v", r.Sites, wantSites)
+	}
+
+	if !r.Complete || r.IncompleteReason != "" {
+		t.Errorf("complete = %v (%q), want true", r.Complete, r.IncompleteReason)
+	}
+	if r.Exit != (ExitStatus{}) {
+		t.Errorf("exit = %+v", r.Exit)
+	}
+	if !reflect.DeepEqual(r.Errors, []string{"not supported yet: clone", "ioctl TCGETS2 refused"}) {
+		t.Errorf("errors = %q", r.Errors)
+	}
+	wantExecs := []Exec{{Path: "/work/prog", Argv: []string{"prog", "-v"}, Interp: "/lib64/ld-linux-x86-64.so.2"}}
+	if !reflect.DeepEqual(r.Execs, wantExecs) {
+		t.Errorf("execs = %+v", r.Execs)
+	}
+}
+
+func TestBuildHostKilledBeforeGuestExit(t *testing.T) {
+	dir := t.TempDir()
+	cb := openTestShard(t, dir, 1)
+	cb.Counts[1][tls.KindTrap] = 1
+
+	r := buildRun(t, dir, HostStatus{Signal: syscall.SIGKILL})
+	if r.Complete {
+		t.Error("complete without an exit record")
+	}
+	if want := "host process killed by SIGKILL before the guest exited"; r.IncompleteReason != want {
+		t.Errorf("reason = %q, want %q", r.IncompleteReason, want)
+	}
+	if r.Exit.Signal != "SIGKILL" || r.Host.Signal != "SIGKILL" {
+		t.Errorf("exit = %+v, host = %+v", r.Exit, r.Host)
+	}
+	if r.Totals.Trap != 1 {
+		t.Errorf("counts of a killed host lost: %+v", r.Totals)
+	}
+
+	r = buildRun(t, dir, HostStatusFromWait(syscall.WaitStatus(3<<8)))
+	if r.Complete || r.IncompleteReason != "host process exited with code 3 before the guest exited" || r.Exit.Code != 3 {
+		t.Errorf("exit code 3: complete=%v reason=%q exit=%+v", r.Complete, r.IncompleteReason, r.Exit)
+	}
+}
+
+func TestBuildGuestExit(t *testing.T) {
+	t.Run("fault record wins", func(t *testing.T) {
+		dir := t.TempDir()
+		a := openTestShard(t, dir, 1)
+		b := openTestShard(t, dir, 2)
+		a.Exit = tls.Exit{Done: 1, Code: 0}
+		b.Exit = tls.Exit{Done: 1, Signal: int32(syscall.SIGSEGV), FaultAddr: 0x8, FaultRip: 0x401000}
+		// The host then re-raised the signal on itself.
+		r := buildRun(t, dir, HostStatus{Signal: syscall.SIGSEGV})
+		want := ExitStatus{Signal: "SIGSEGV", FaultAddr: 0x8, FaultRIP: 0x401000}
+		if !r.Complete || r.Exit != want {
+			t.Errorf("complete=%v exit=%+v, want %+v", r.Complete, r.Exit, want)
+		}
+	})
+	t.Run("event log fallback", func(t *testing.T) {
+		dir := t.TempDir()
+		openTestShard(t, dir, 1)
+		l := openTestLog(t, filepath.Join(dir, EventsFile))
+		l.Exit(0, syscall.SIGABRT)
+		l.Exit(7, 0)
+		r := buildRun(t, dir, HostStatus{Code: 7})
+		if !r.Complete || r.Exit != (ExitStatus{Code: 7}) {
+			t.Errorf("complete=%v exit=%+v", r.Complete, r.Exit)
+		}
+	})
+	t.Run("trap mode from shard", func(t *testing.T) {
+		dir := t.TempDir()
+		openTestShard(t, dir, 1).TrapMode = tls.TrapSUD
+		r, err := Build(Input{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.TrapMode != "sud" {
+			t.Errorf("trap mode = %q", r.TrapMode)
+		}
+	})
+}
+
+func TestBuildBadInputs(t *testing.T) {
+	dir := t.TempDir()
+	cb := openTestShard(t, dir, 1)
+	cb.Counts[1][tls.KindBypass] = 2
+	cb.Exit.Done = 1
+	// A shard the host created but never initialised: nothing to say.
+	if err := os.WriteFile(ShardPath(dir, 2), make([]byte, tls.Size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := buildRun(t, dir, HostStatus{})
+	if !r.Complete || len(r.Errors) != 0 || r.Threads != 1 {
+		t.Fatalf("uninitialised shard: complete=%v errors=%q threads=%d", r.Complete, r.Errors, r.Threads)
+	}
+	// A truncated shard loses counts: the report says so.
+	if err := os.WriteFile(ShardPath(dir, 3), []byte("junk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// And a corrupt middle line in the log is reported, not fatal.
+	if err := os.WriteFile(filepath.Join(dir, EventsFile), []byte("garbage\n{\"ev\":\"error\",\"msg\":\"m\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = buildRun(t, dir, HostStatus{})
+	if r.Complete || !strings.Contains(r.IncompleteReason, "1 shard file(s) unreadable") {
+		t.Errorf("truncated shard: complete=%v reason=%q", r.Complete, r.IncompleteReason)
+	}
+	if r.Totals.Bypass != 2 {
+		t.Errorf("good shard's counts lost: %+v", r.Totals)
+	}
+	if len(r.Errors) != 3 || r.Errors[0] != "m" || !strings.Contains(r.Errors[1], "shard-3.cb") ||
+		!strings.Contains(r.Errors[2], "events.jsonl:1: malformed event") {
+		t.Errorf("errors = %q", r.Errors)
+	}
+
+	// An empty run directory is a report of nothing, not a failure.
+	r, err := Build(Input{Dir: t.TempDir(), Host: HostStatus{Signal: syscall.SIGKILL}})
+	if err != nil || r.Complete || r.Totals != (Totals{}) || len(r.Sites) != 0 {
+		t.Errorf("empty dir: %+v, %v", r, err)
+	}
+}
+
+func TestBuildFromPreparedInput(t *testing.T) {
+	sd := &ShardData{Sites: []tls.Site{{Addr: 0x5010, Nr: 3, Kind: tls.KindTrap, Count: 9}}}
+	sd.Counts[3][tls.KindTrap] = 9
+	sd.Exit.Done = 1
+	r, err := Build(Input{
+		Shards:    []*ShardData{sd, sd},
+		Events:    []Event{{Ev: EvMap, Start: 0x5000, End: 0x6000, Offset: 0x3000, Path: "/lib/x.so"}},
+		NoSymbols: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Site{{Address: 0x5010, Object: "/lib/x.so", Offset: 0x3010, Nr: 3, Syscall: "syscall_3", Kind: "trap", Count: 18}}
+	if !reflect.DeepEqual(r.Sites, want) || r.Totals.Trap != 18 {
+		t.Errorf("sites = %+v, totals = %+v", r.Sites, r.Totals)
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, dir)
+	r := buildRun(t, dir, HostStatus{})
+	r.Exit.FaultAddr = 0xffffffffffffffff // above 2^53: must not pass through a double
+
+	path := filepath.Join(t.TempDir(), "report.json")
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(buf.Bytes(), []byte("}\n")) || !bytes.Contains(buf.Bytes(), []byte("\n  \"schema\"")) {
+		t.Errorf("not indented with a trailing newline:\n%s", buf.Bytes())
+	}
+	for _, field := range []string{`"object"`, `"offset"`, `"incomplete_reason": ""`, `"signal": ""`, `"errors"`} {
+		if !bytes.Contains(buf.Bytes(), []byte(field)) {
+			t.Errorf("JSON lacks %s", field)
+		}
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, r) {
+		t.Errorf("round trip differs:\n got %+v\nwant %+v", back, r)
+	}
+
+	// Empty lists stay lists (not null) and survive the trip too.
+	empty, err := Build(Input{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	empty.WriteJSON(&buf)
+	if bytes.Contains(buf.Bytes(), []byte("null")) {
+		t.Errorf("empty report has nulls:\n%s", buf.Bytes())
+	}
+	os.WriteFile(path, buf.Bytes(), 0o644)
+	if back, err := Load(path); err != nil || !reflect.DeepEqual(back, empty) {
+		t.Errorf("empty round trip: %+v, %v", back, err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.json")
+	os.WriteFile(other, []byte(`{"schema":"vsysbed.report/v2"}`), 0o644)
+	var se *SchemaError
+	if _, err := Load(other); !errors.As(err, &se) || se.Schema != "vsysbed.report/v2" {
+		t.Errorf("other schema: %v", err)
+	}
+	broken := filepath.Join(dir, "broken.json")
+	os.WriteFile(broken, []byte(`{"schema":`), 0o644)
+	if _, err := Load(broken); err == nil || !strings.Contains(err.Error(), broken) {
+		t.Errorf("broken JSON: %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing: %v", err)
+	}
+}
+
+func TestOutputIsDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, dir)
+	render := func() (string, string) {
+		r := buildRun(t, dir, HostStatus{})
+		var j, txt bytes.Buffer
+		if err := r.WriteJSON(&j); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WriteText(&txt); err != nil {
+			t.Fatal(err)
+		}
+		return j.String(), txt.String()
+	}
+	j1, t1 := render()
+	for range 5 { // map iteration order differs between builds
+		j2, t2 := render()
+		if j1 != j2 || t1 != t2 {
+			t.Fatal("two builds of the same run directory differ")
+		}
+	}
+}
+
+func checkWidth(t *testing.T, text string) []string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	for i, l := range lines {
+		if n := utf8.RuneCountInString(l); n > TextWidth {
+			t.Errorf("line %d is %d columns: %q", i+1, n, l)
+		}
+	}
+	return lines
+}
+
+func TestWriteText(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, dir)
+	r := buildRun(t, dir, HostStatus{})
+	var buf bytes.Buffer
+	if err := r.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	lines := checkWidth(t, text)
+	if lines[0] != "vsysbed: prog -v" || lines[1] != "exit code 0, trap mode seccomp, 2 thread(s)" {
+		t.Errorf("header:\n%s\n%s", lines[0], lines[1])
+	}
+	var rows []string
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) == 6 && strings.HasSuffix(f[5], "%") || len(f) == 6 && f[5] == "%bypass" {
+			rows = append(rows, strings.Join(f, " "))
+		}
+	}
+	want := []string{
+		"syscall bypass trap vdso total %bypass",
+		"clock_gettime 0 0 50 50 0.0%",
+		"write 15 4 0 19 78.9%",
+		"getpid 0 2 0 2 0.0%",
+		"syscall_511 0 2 0 2 0.0%",
+		"read 0 1 0 1 0.0%",
+		"exit_group 1 0 0 1 100.0%",
+		"total 16 9 50 75 21.3%",
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("table rows:\n%s\nwant:\n%s\nfull text:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"), text)
+	}
+	for _, s := range []string{
+		"trapped sites (5 sites, 9 calls)",
+		"\n  " + libc + " (6 calls)\n    0x2234 ",
+		"\n  /work/prog (2 calls)\n    0x10 ",
+		"\n  [unknown] (1 calls)\n    0x1000 ",
+		"errors:\n  not supported yet: clone\n",
+	} {
+		if !strings.Contains(text, s) {
+			t.Errorf("text lacks %q:\n%s", s, text)
+		}
+	}
+	if strings.Contains(text, "0x40 ") {
+		t.Errorf("vdso site listed among trapped sites:\n%s", text)
+	}
+}
+
+func TestWriteTextClipsAndLimits(t *testing.T) {
+	long := "/" + strings.Repeat("very-long-directory-name/", 8) + "libfoo.so.1"
+	r := &Report{
+		Schema:           Schema,
+		Command:          []string{"prog", strings.Repeat("argument ", 30)},
+		Exit:             ExitStatus{Signal: "SIGKILL"},
+		IncompleteReason: "host process killed by SIGKILL before the guest exited",
+		Totals:           Totals{Trap: ^uint64(0) / 2, Total: ^uint64(0) / 2},
+		Syscalls:         []SyscallRow{{Nr: 1, Name: strings.Repeat("n", 60), Trap: ^uint64(0) / 2, Total: ^uint64(0) / 2}},
+		Errors:           []string{strings.Repeat("e", 300)},
+	}
+	for i := range 25 {
+		r.Sites = append(r.Sites, Site{Object: long, Offset: Hex(0x1000 + i), Symbol: strings.Repeat("s", 80),
+			Syscall: strings.Repeat("x", 40), Kind: "trap", Count: uint64(100 - i)})
+	}
+	var buf bytes.Buffer
+	if err := r.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	checkWidth(t, text)
+	if !strings.Contains(text, "\n  …") || !strings.Contains(text, "libfoo.so.1 (2200 calls)\n") {
+		t.Errorf("long object path not clipped from the left:\n%s", text)
+	}
+	if !strings.Contains(text, "  … 5 more (") {
+		t.Errorf("no '… 5 more' line:\n%s", text)
+	}
+	if !strings.Contains(text, "INCOMPLETE: host process killed by SIGKILL") {
+		t.Errorf("incomplete reason missing:\n%s", text)
+	}
+	if n := strings.Count(text, "\n    0x"); n != TextTopSites {
+		t.Errorf("%d site lines, want %d", n, TextTopSites)
+	}
+}
+
+// TestSymbolsFromELF builds a small shared object with gcc, once with its
+// symbol table and once stripped (dynamic symbols only, like Debian's libc),
+// and resolves a site inside one of its functions.
+func TestSymbolsFromELF(t *testing.T) {
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not installed")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "probe.c")
+	os.WriteFile(src, []byte(`
+long vsys_probe_write(long x) { return x * 3 + 1; }
+static long hidden(long x) { return x - 7; }
+long vsys_probe_read(long x) { return hidden(x) ^ 5; }
+`), 0o644)
+	for _, tc := range []struct{ name, flag string }{{"symtab", "-g0"}, {"stripped", "-s"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			so := filepath.Join(dir, tc.name+".so")
+			if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", tc.flag, "-o", so, src).CombinedOutput(); err != nil {
+				t.Fatalf("gcc: %v\n%s", err, out)
+			}
+			f, err := elf.Open(so)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			dyn, err := f.DynamicSymbols()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fn elf.Symbol
+			for _, s := range dyn {
+				if s.Name == "vsys_probe_read" {
+					fn = s
+				}
+			}
+			var text *elf.Prog
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
+					text = p
+				}
+			}
+			if fn.Value == 0 || text == nil || fn.Size < 2 {
+				t.Fatalf("probe symbol %+v or text segment missing", fn)
+			}
+			// The text segment mapped at a page-aligned base, as ld.so does.
+			const base = 0x7f0000000000
+			start := base + (text.Vaddr &^ 0xfff)
+			addr := start + (fn.Value - text.Vaddr&^0xfff) + 1
+			r, err := Build(Input{
+				Shards: []*ShardData{{Sites: []tls.Site{
+					{Addr: addr, Nr: 0, Kind: tls.KindTrap, Count: 1},
+					{Addr: start + text.Memsz + 0x100000, Nr: 0, Kind: tls.KindTrap, Count: 1},
+				}}},
+				Events: []Event{{Ev: EvMap, Start: Hex(start), End: Hex(start + text.Memsz + 0x1000),
+					Offset: Hex(text.Off &^ 0xfff), Path: so}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			site := r.Sites[0]
+			if site.Object != so || site.Symbol != "vsys_probe_read+0x1" {
+				t.Errorf("site = %+v, want %s <vsys_probe_read+0x1>", site, so)
+			}
+			if r.Sites[1].Symbol != "" || r.Sites[1].Object != UnknownObject {
+				t.Errorf("site outside the object: %+v", r.Sites[1])
+			}
+		})
+	}
+}

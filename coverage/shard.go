@@ -1,0 +1,176 @@
+package coverage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/tls"
+)
+
+// ShardPattern matches the shard files in a run directory
+// (shard-<tid>.cb, one per guest thread).
+const ShardPattern = "shard-*.cb"
+
+// ShardPath is the shard file of thread tid in run directory dir.
+func ShardPath(dir string, tid int) string {
+	return filepath.Join(dir, fmt.Sprintf("shard-%d.cb", tid))
+}
+
+// OpenShard creates (or truncates) the shard file at path, maps it shared
+// and initialises the header fields the entry code and the supervisor rely
+// on. Every store into the block lands in the page cache and survives a
+// SIGKILL of the host. unmap releases the mapping; the thread must no
+// longer run guest code that counts into it.
+//
+// Raw system calls only: this runs in the host process, where a Go os.File
+// would wake the netpoller and take a low fd number from the guest.
+func OpenShard(path string) (cb *tls.ControlBlock, unmap func() error, err error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	// The mapping keeps the file referenced; the descriptor is not needed
+	// past mmap, and a stray host fd would be one more for the fd guard.
+	defer unix.Close(fd)
+	if err := unix.Ftruncate(fd, tls.Size); err != nil {
+		return nil, nil, &fs.PathError{Op: "ftruncate", Path: path, Err: err}
+	}
+	mem, err := unix.Mmap(fd, 0, tls.Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, nil, &fs.PathError{Op: "mmap", Path: path, Err: err}
+	}
+	cb = (*tls.ControlBlock)(unsafe.Pointer(&mem[0]))
+	cb.Self = uint64(uintptr(unsafe.Pointer(cb)))
+	cb.Version = tls.Version
+	// Magic last: a shard with a magic is a shard whose header is complete.
+	cb.Magic = tls.Magic
+	return cb, func() error { return unix.Munmap(mem) }, nil
+}
+
+// ShardData is what the supervisor reads back from one shard file.
+type ShardData struct {
+	Path     string
+	Tid      uint64
+	TrapMode uint8
+	Counts   [tls.NrMax][tls.Kinds]uint64
+	Sites    []tls.Site // occupied slots only, in table order
+	Exit     tls.Exit
+}
+
+// ErrEmptyShard is wrapped by the *ShardError for a shard whose header was
+// never written: the host died between creating the file and initialising
+// the block, so there is nothing to count.
+var ErrEmptyShard = errors.New("shard never initialised")
+
+// ShardError is a shard file that is not a control block this build can read.
+type ShardError struct {
+	Path string
+	Err  error
+}
+
+func (e *ShardError) Error() string { return fmt.Sprintf("shard %s: %v", e.Path, e.Err) }
+func (e *ShardError) Unwrap() error { return e.Err }
+
+// Field offsets taken from the Go mirror, so a layout change in cb.h (kept
+// in step by tls.TestOffsets) reaches the reader too.
+var (
+	offMagic    = int(unsafe.Offsetof(tls.ControlBlock{}.Magic))
+	offVersion  = int(unsafe.Offsetof(tls.ControlBlock{}.Version))
+	offTrapMode = int(unsafe.Offsetof(tls.ControlBlock{}.TrapMode))
+	offTid      = int(unsafe.Offsetof(tls.ControlBlock{}.Tid))
+	offExit     = int(unsafe.Offsetof(tls.ControlBlock{}.Exit))
+	offCounts   = int(unsafe.Offsetof(tls.ControlBlock{}.Counts))
+	offSites    = int(unsafe.Offsetof(tls.ControlBlock{}.Sites))
+	siteSize    = int(unsafe.Sizeof(tls.Site{}))
+)
+
+// ReadShard reads and validates the shard file at path. It decodes
+// explicitly (little-endian, offsets from the Go mirror) rather than
+// casting the bytes, so a short or foreign file is an error, not a fault.
+func ReadShard(path string) (*ShardData, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	le := binary.LittleEndian
+	switch {
+	case len(b) != tls.Size:
+		return nil, &ShardError{path, fmt.Errorf("size %d, want %d", len(b), tls.Size)}
+	case le.Uint64(b[offMagic:]) == 0:
+		return nil, &ShardError{path, ErrEmptyShard}
+	case le.Uint64(b[offMagic:]) != tls.Magic:
+		return nil, &ShardError{path, fmt.Errorf("bad magic %#x", le.Uint64(b[offMagic:]))}
+	case le.Uint32(b[offVersion:]) != tls.Version:
+		return nil, &ShardError{path, fmt.Errorf("version %d, this build reads %d", le.Uint32(b[offVersion:]), tls.Version)}
+	}
+	sd := &ShardData{
+		Path:     path,
+		Tid:      le.Uint64(b[offTid:]),
+		TrapMode: b[offTrapMode],
+	}
+	e := b[offExit:]
+	sd.Exit = tls.Exit{
+		Done:         le.Uint32(e[0:]),
+		Code:         int32(le.Uint32(e[4:])),
+		Signal:       int32(le.Uint32(e[8:])),
+		FaultAddr:    le.Uint64(e[16:]),
+		FaultRip:     le.Uint64(e[24:]),
+		SitesDropped: le.Uint64(e[32:]),
+	}
+	for nr := range tls.NrMax {
+		for kind := range tls.Kinds {
+			sd.Counts[nr][kind] = le.Uint64(b[offCounts+(nr*tls.Kinds+kind)*8:])
+		}
+	}
+	for i := range tls.NumSites {
+		s := b[offSites+i*siteSize:]
+		site := tls.Site{
+			Addr:  le.Uint64(s[0:]),
+			Nr:    le.Uint32(s[8:]),
+			Kind:  le.Uint32(s[12:]),
+			Count: le.Uint64(s[16:]),
+		}
+		if site.Count == 0 {
+			continue
+		}
+		if site.Kind >= tls.Kinds {
+			return nil, &ShardError{path, fmt.Errorf("site slot %d: kind %d out of range", i, site.Kind)}
+		}
+		sd.Sites = append(sd.Sites, site)
+	}
+	return sd, nil
+}
+
+// readShards reads every shard of run directory dir, in name order. Shards
+// that cannot be read are returned as errors beside the good ones; never
+// initialised shards are dropped without one.
+func readShards(dir string) ([]*ShardData, []error, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, ShardPattern))
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Strings(paths)
+	var (
+		shards []*ShardData
+		bad    []error
+	)
+	for _, p := range paths {
+		sd, err := ReadShard(p)
+		switch {
+		case errors.Is(err, ErrEmptyShard):
+		case err != nil:
+			bad = append(bad, err)
+		default:
+			shards = append(shards, sd)
+		}
+	}
+	return shards, bad, nil
+}

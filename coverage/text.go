@@ -1,0 +1,194 @@
+package coverage
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"vsysbed/tls"
+)
+
+// TextWidth is the widest line WriteText produces, in runes.
+const TextWidth = 100
+
+// TextTopSites is how many trapped sites WriteText lists.
+const TextTopSites = 20
+
+// WriteText writes the report as a strace -c style table: syscalls by total
+// calls, then the most frequent trapped sites grouped by object. No line is
+// wider than TextWidth.
+func (r *Report) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	line := func(format string, args ...any) {
+		bw.WriteString(clipRight(fmt.Sprintf(format, args...), TextWidth))
+		bw.WriteByte('\n')
+	}
+
+	line("vsysbed: %s", strings.Join(r.Command, " "))
+	status := r.Exit.String()
+	if r.Exit.FaultAddr != 0 || r.Exit.FaultRIP != 0 {
+		status += fmt.Sprintf(" (fault at %s, rip %s)", r.Exit.FaultAddr, r.Exit.FaultRIP)
+	}
+	if r.TrapMode != "" {
+		status += ", trap mode " + r.TrapMode
+	}
+	status += fmt.Sprintf(", %d thread(s)", r.Threads)
+	line("%s", status)
+	if !r.Complete {
+		line("INCOMPLETE: %s", r.IncompleteReason)
+	}
+	line("")
+
+	r.writeSyscallTable(line)
+	r.writeTrappedSites(line)
+
+	if r.SitesDropped > 0 {
+		line("")
+		line("%d site(s) dropped: the per-thread site table was full", r.SitesDropped)
+	}
+	if len(r.Errors) > 0 {
+		line("")
+		line("errors:")
+		for _, e := range r.Errors {
+			line("  %s", e)
+		}
+	}
+	return bw.Flush()
+}
+
+func (r *Report) writeSyscallTable(line func(string, ...any)) {
+	rows := append([]SyscallRow(nil), r.Syscalls...)
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].Total != rows[j].Total {
+			return rows[i].Total > rows[j].Total
+		}
+		return rows[i].Nr < rows[j].Nr
+	})
+
+	// Number columns are as wide as the largest number (the total's); the
+	// name column takes what is left, up to the longest name.
+	numW := max(len("%bypass"), len(strconv.FormatUint(r.Totals.Total, 10)))
+	for _, row := range rows {
+		numW = max(numW, len(strconv.FormatUint(row.Total, 10)))
+	}
+	nameW := len("syscall")
+	for _, row := range rows {
+		nameW = max(nameW, utf8.RuneCountInString(row.Name))
+	}
+	const pctW = len("%bypass")
+	nameW = max(min(nameW, TextWidth-4*(numW+2)-(pctW+2)), 3)
+
+	row := func(name string, b, t, v, total uint64) {
+		line("%-*s  %*d  %*d  %*d  %*d  %*s", nameW, clipRight(name, nameW),
+			numW, b, numW, t, numW, v, numW, total, pctW, percent(b, total))
+	}
+	line("%-*s  %*s  %*s  %*s  %*s  %*s", nameW, "syscall",
+		numW, "bypass", numW, "trap", numW, "vdso", numW, "total", pctW, "%bypass")
+	line("%s", strings.Repeat("-", min(nameW+4*(numW+2)+pctW+2, TextWidth)))
+	for _, s := range rows {
+		row(s.Name, s.Bypass, s.Trap, s.VDSO, s.Total)
+	}
+	line("%s", strings.Repeat("-", min(nameW+4*(numW+2)+pctW+2, TextWidth)))
+	t := r.Totals
+	row("total", t.Bypass, t.Trap, t.VDSO, t.Total)
+}
+
+func (r *Report) writeTrappedSites(line func(string, ...any)) {
+	var trapped []Site
+	var calls uint64
+	for _, s := range r.Sites {
+		if s.Kind == kindNames[tls.KindTrap] {
+			trapped = append(trapped, s)
+			calls += s.Count
+		}
+	}
+	line("")
+	if len(trapped) == 0 {
+		line("trapped sites: none")
+		return
+	}
+	line("trapped sites (%d sites, %d calls), most frequent first:", len(trapped), calls)
+	// The top sites by count, grouped under their objects; objects in order
+	// of all their trapped calls, so the library to fix first comes first.
+	top := trapped[:min(len(trapped), TextTopSites)]
+	objectCalls := map[string]uint64{}
+	for _, s := range trapped {
+		objectCalls[s.Object] += s.Count
+	}
+	var objects []string
+	byObject := map[string][]Site{}
+	for _, s := range top {
+		if _, ok := byObject[s.Object]; !ok {
+			objects = append(objects, s.Object)
+		}
+		byObject[s.Object] = append(byObject[s.Object], s)
+	}
+	sort.SliceStable(objects, func(i, j int) bool { return objectCalls[objects[i]] > objectCalls[objects[j]] })
+
+	wherePad, namePad := 0, 0
+	for _, s := range top {
+		wherePad = max(wherePad, utf8.RuneCountInString(siteLocation(s)))
+		namePad = max(namePad, utf8.RuneCountInString(s.Syscall))
+	}
+	wherePad, namePad = min(wherePad, 48), min(namePad, 22)
+	countW := len(strconv.FormatUint(top[0].Count, 10))
+	for _, obj := range objects {
+		suffix := fmt.Sprintf(" (%d calls)", objectCalls[obj])
+		line("  %s%s", clipLeft(obj, TextWidth-2-len(suffix)), suffix)
+		for _, s := range byObject[obj] {
+			line("    %-*s  %-*s  %*d", wherePad, clipRight(siteLocation(s), wherePad),
+				namePad, clipRight(s.Syscall, namePad), countW, s.Count)
+		}
+	}
+	if rest := len(trapped) - len(top); rest > 0 {
+		var restCalls uint64
+		for _, s := range trapped[len(top):] {
+			restCalls += s.Count
+		}
+		line("  … %d more (%d calls)", rest, restCalls)
+	}
+}
+
+// siteLocation is a site's offset, with its symbol when known.
+func siteLocation(s Site) string {
+	if s.Symbol != "" {
+		return s.Offset.String() + " <" + s.Symbol + ">"
+	}
+	return s.Offset.String()
+}
+
+func percent(part, total uint64) string {
+	if total == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(part)*100/float64(total), 'f', 1, 64) + "%"
+}
+
+// clipRight shortens s to n runes, marking the cut with "…" at the end.
+func clipRight(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// clipLeft shortens s to n runes, keeping the end: the file name of a long
+// path says more than its first directories.
+func clipLeft(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	r := []rune(s)
+	return "…" + string(r[len(r)-(n-1):])
+}

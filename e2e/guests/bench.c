@@ -1,0 +1,96 @@
+/*
+ * bench - per-call cost of the guest entry paths, for scripts/bench.sh.
+ *
+ * Usage: bench [ITERATIONS]   (default 200000)
+ *
+ * Prints one "name ns_per_call" line per path:
+ *   getpid_raw        inline-asm `syscall` (native: the kernel; under
+ *                     vsysbed: the seccomp/SUD trap path)
+ *   getpid_vsyscall   __kernel_vsyscall from the vDSO (only when the vDSO
+ *                     exports it, i.e. under vsysbed: the bypass path)
+ *   clock_gettime     libc clock_gettime(CLOCK_MONOTONIC), which libc
+ *                     sends to the vDSO's __vdso_clock_gettime
+ *
+ * Each loop is timed with clock_gettime(CLOCK_MONOTONIC) around it after a
+ * short warm-up, so the numbers include the loop overhead (a few ns).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "vdsosym.h"
+
+static volatile long sink;
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+__attribute__((noinline)) static void loop_raw(long n)
+{
+	for (long i = 0; i < n; i++)
+		sink = raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+}
+
+__attribute__((noinline)) static void loop_vsyscall(kernel_vsyscall_fn f,
+						    long n)
+{
+	for (long i = 0; i < n; i++)
+		sink = f(SYS_getpid, 0, 0, 0, 0, 0, 0);
+}
+
+__attribute__((noinline)) static void loop_clock(long n)
+{
+	struct timespec ts;
+	for (long i = 0; i < n; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		sink = ts.tv_nsec;
+	}
+}
+
+static void report(const char *name, double t0, double t1, long n)
+{
+	printf("%s %.1f\n", name, (t1 - t0) / (double)n);
+}
+
+int main(int argc, char **argv)
+{
+	long n = 200000;
+	if (argc > 1) {
+		char *end;
+		n = strtol(argv[1], &end, 10);
+		if (*end != '\0' || n <= 0) {
+			fprintf(stderr, "usage: %s [ITERATIONS]\n", argv[0]);
+			return 2;
+		}
+	}
+	long warm = n / 10 + 1;
+	double t0, t1;
+
+	loop_raw(warm);
+	t0 = now_ns();
+	loop_raw(n);
+	t1 = now_ns();
+	report("getpid_raw", t0, t1, n);
+
+	kernel_vsyscall_fn f =
+		(kernel_vsyscall_fn)vdso_sym("LINUX_2.6", "__kernel_vsyscall");
+	if (f != NULL) {
+		loop_vsyscall(f, warm);
+		t0 = now_ns();
+		loop_vsyscall(f, n);
+		t1 = now_ns();
+		report("getpid_vsyscall", t0, t1, n);
+	}
+
+	loop_clock(warm);
+	t0 = now_ns();
+	loop_clock(n);
+	t1 = now_ns();
+	report("clock_gettime", t0, t1, n);
+	return 0;
+}

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+)
+
+// runTimeout bounds every process a spec starts: a hung guest must fail
+// its spec, not stall CI until the job limit.
+const runTimeout = 60 * time.Second
+
+// result is what a program showed the outside world.
+type result struct {
+	Stdout string
+	Stderr string
+	// Status is the shell's view of the exit: the exit code, or 128+N
+	// for death by signal N — the same convention vsysbed uses.
+	Status int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("status %d\n--- stdout ---\n%s--- stderr ---\n%s", r.Status, clip(r.Stdout), clip(r.Stderr))
+}
+
+// clip keeps failure messages readable when a program prints a lot.
+func clip(s string) string {
+	const max = 4000
+	if len(s) > max {
+		return s[:max] + fmt.Sprintf("\n... (%d more bytes)\n", len(s)-max)
+	}
+	return s
+}
+
+// run starts argv (argv[0] looked up on PATH), feeds it stdin through a
+// pipe when stdin is non-nil, and waits at most runTimeout.
+func run(stdin *string, argv ...string) result {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if stdin != nil {
+		cmd.Stdin = strings.NewReader(*stdin)
+	}
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		Fail(fmt.Sprintf("%q did not finish within %s\n%s", argv, runTimeout,
+			result{stdout.String(), stderr.String(), -1}))
+	}
+	res := result{Stdout: stdout.String(), Stderr: stderr.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		ws := exitErr.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			res.Status = 128 + int(ws.Signal())
+		} else {
+			res.Status = ws.ExitStatus()
+		}
+	default:
+		Fail(fmt.Sprintf("cannot start %q: %v", argv, err))
+	}
+	return res
+}
+
+// runVsysbed runs `vsysbed run FLAGS -- ARGV`.
+func runVsysbed(stdin *string, flags []string, argv ...string) result {
+	GinkgoHelper()
+	full := append([]string{vsysbedBin, "run"}, flags...)
+	full = append(full, "--")
+	full = append(full, argv...)
+	return run(stdin, full...)
+}
+
+// reportFlags are the flags of a run that writes its JSON report to path
+// under trap mode mode.
+func reportFlags(mode, path string) []string {
+	return []string{"--trap", mode, "--report", path}
+}
+
+func str(s string) *string { return &s }

@@ -1,0 +1,209 @@
+// Package hostproc is the host process: it loads one guest into this
+// process (loader), gives it the synthetic vDSO (vdsoinject), arms the
+// trap (bpf: seccomp or Syscall User Dispatch), binds its thread to a
+// control block in the run directory (tls, coverage) and runs it until it
+// exits, with kernelsim answering its syscalls. The supervisor (tracer)
+// starts it as a re-exec of the vsysbed binary.
+package hostproc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/bpf"
+	"vsysbed/coverage"
+	"vsysbed/kernelsim"
+	"vsysbed/loader"
+	"vsysbed/tls"
+	"vsysbed/vdsoinject"
+)
+
+// Options say what to run and how.
+type Options struct {
+	RunDir string
+	Trap   string       // "seccomp" or "sud"
+	Routes map[int]bool // forced routes: true = fast
+	Argv   []string     // PROGRAM [ARGS...], PROGRAM as the user gave it
+}
+
+// Exit statuses of the host process for failures before the guest runs,
+// as a shell reports them.
+const (
+	ExitNotFound      = 127
+	ExitNotExecutable = 126
+	ExitInternal      = 125
+)
+
+func fail(code int, format string, args ...any) int {
+	fmt.Fprintf(os.Stderr, "vsysbed: "+format+"\n", args...)
+	return code
+}
+
+// Main runs the guest and returns its exit status. A guest killed by a
+// signal takes the host process with it (the supervisor sees the signal).
+func Main(o Options) int {
+	runtime.LockOSThread() // the guest thread is this one, for good
+
+	base := reserveHostFDs()
+	events, err := coverage.OpenEventLog(filepath.Join(o.RunDir, "events.jsonl"), base)
+	if err != nil {
+		return fail(ExitInternal, "%v", err)
+	}
+	if len(o.Argv) == 0 {
+		return fail(ExitInternal, "no program given")
+	}
+
+	path, err := loader.LookPath(o.Argv[0], os.Getenv("PATH"))
+	if err != nil {
+		return execFailure(events, err)
+	}
+
+	cb, _, err := coverage.OpenShard(filepath.Join(o.RunDir, "shard-"+strconv.Itoa(unix.Gettid())+".cb"))
+	if err != nil {
+		return fail(ExitInternal, "%v", err)
+	}
+	mode := uint8(tls.TrapSeccomp)
+	if o.Trap == "sud" {
+		mode = tls.TrapSUD
+	}
+	if err := tls.Prepare(cb, mode); err != nil {
+		return fail(ExitInternal, "%v", err)
+	}
+	if err := tls.InstallHandlers(); err != nil {
+		return fail(ExitInternal, "%v", err)
+	}
+
+	// The filter snapshots the host's code now: everything mapped
+	// executable later (the guest, its libraries, the vDSO) traps.
+	if o.Trap != "sud" {
+		if err := installSeccomp(); err != nil {
+			return fail(ExitInternal, "arming the seccomp trap: %v", err)
+		}
+	}
+
+	img, err := vdsoinject.Build()
+	if err != nil {
+		return fail(ExitInternal, "%v", err)
+	}
+	targets, err := vdsoinject.HostVDSO()
+	if err != nil {
+		targets = map[vdsoinject.Target]uintptr{} // the image's fallbacks trap instead
+	}
+	targets[vdsoinject.KernelVsyscall] = tls.BypassEntry()
+	vdso, err := img.Map(targets)
+	if err != nil {
+		return fail(ExitInternal, "mapping the vDSO: %v", err)
+	}
+
+	guest, err := loader.Load(loader.Spec{Path: path, Argv: o.Argv, Envp: os.Environ(), VDSOBase: vdso.Base})
+	if err != nil {
+		return execFailure(events, err)
+	}
+	events.Exec(guest.Path, guest.Argv, guest.Interp)
+	owned := [][2]uint64{{uint64(vdso.Base), uint64(vdso.Base + vdso.Size)}}
+	for _, m := range guest.Mappings {
+		owned = append(owned, [2]uint64{uint64(m.Start), uint64(m.End)})
+		if m.Path != "" && m.Path[0] == '/' {
+			events.Map(uint64(m.Start), uint64(m.End), m.Offset, m.Prot, m.Path)
+		}
+	}
+	events.Map(uint64(vdso.Base), uint64(vdso.Base+vdso.Size), 0, unix.PROT_READ|unix.PROT_EXEC, "[vdso]")
+
+	auxv := make([]uint64, 0, 2*len(guest.Auxv))
+	for _, e := range guest.Auxv {
+		auxv = append(auxv, e.Type, e.Val)
+	}
+	proc := kernelsim.NewProcess(kernelsim.Config{
+		Exe: guest.Path, Argv: guest.Argv, Envp: guest.Envp, Auxv: auxv,
+		BrkStart: uint64(guest.BrkStart), BrkMax: uint64(guest.BrkMax),
+		Mappings: owned, HostFDBase: base, Events: events,
+	}, o.Routes)
+	task := proc.NewTask(cb)
+	tls.SetKernel(task.Dispatch)
+
+	if o.Trap == "sud" {
+		start, end := tls.Region()
+		if err := bpf.EnableSUD(start, end-start, &cb.Selector); err != nil {
+			return fail(ExitInternal, "arming Syscall User Dispatch: %v", err)
+		}
+	}
+	tls.Run(cb, guest.Entry, guest.SP)
+	if o.Trap == "sud" {
+		bpf.DisableSUD()
+	}
+	return int(cb.Exit.Code)
+}
+
+func installSeccomp() error {
+	ranges, err := bpf.HostCodeRanges()
+	if err != nil {
+		return err
+	}
+	prog, err := bpf.TrapFilter(ranges)
+	if err != nil {
+		return err
+	}
+	filter, err := bpf.Assemble(prog)
+	if err != nil {
+		return err
+	}
+	return bpf.InstallTrapFilter(filter)
+}
+
+// execFailure reports a program that cannot be executed the way a shell
+// does: 127 when it does not exist, 126 when it is not executable.
+func execFailure(events *coverage.EventLog, err error) int {
+	msg := err.Error()
+	events.Error(msg)
+	code := ExitNotExecutable
+	var ee *loader.ExecError
+	if errors.As(err, &ee) && ee.Errno == unix.ENOENT {
+		code = ExitNotFound
+	} else if errors.Is(err, unix.ENOENT) || errors.Is(err, os.ErrNotExist) {
+		code = ExitNotFound
+	}
+	if len(msg) < 8 || msg[:8] != "vsysbed:" {
+		msg = "vsysbed: " + msg
+	}
+	fmt.Fprintln(os.Stderr, msg)
+	return code
+}
+
+// reserveHostFDs keeps the host's own fds out of the guest's numbering:
+// every fd the host holds while the guest runs (Go's netpoller, the event
+// log) is placed at or above the returned base, so the guest's first
+// open() gets 3 as on Linux. Go opens its epoll and eventfd on first use
+// at the lowest free numbers, so the low numbers are filled with
+// placeholders while that happens.
+func reserveHostFDs() int {
+	base := 1000
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < 1024 {
+		base = int(lim.Cur) - 24
+	}
+	null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return base
+	}
+	var held []int
+	for fd := null + 1; fd < base; fd++ {
+		if unix.Dup3(null, fd, unix.O_CLOEXEC) == nil {
+			held = append(held, fd)
+		}
+	}
+	if r, w, err := os.Pipe(); err == nil { // initialises the netpoller
+		r.Close()
+		w.Close()
+	}
+	for _, fd := range held {
+		unix.Close(fd)
+	}
+	unix.Close(null)
+	return base
+}

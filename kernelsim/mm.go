@@ -1,0 +1,195 @@
+package kernelsim
+
+import (
+	"sort"
+
+	"golang.org/x/sys/unix"
+)
+
+const pageSize = 4096
+
+func pageUp(x uint64) uint64 { return (x + pageSize - 1) &^ (pageSize - 1) }
+
+// vmaSet is the set of address ranges the guest owns, kept as sorted,
+// disjoint, merged [start, end) intervals. The mm calls may only change
+// memory inside it: everything outside belongs to the host.
+type vmaSet struct{ r [][2]uint64 }
+
+func (s *vmaSet) add(start, end uint64) {
+	if start >= end {
+		return
+	}
+	out := make([][2]uint64, 0, len(s.r)+1)
+	i := 0
+	for ; i < len(s.r) && s.r[i][1] < start; i++ {
+		out = append(out, s.r[i])
+	}
+	for ; i < len(s.r) && s.r[i][0] <= end; i++ {
+		start = min(start, s.r[i][0])
+		end = max(end, s.r[i][1])
+	}
+	out = append(out, [2]uint64{start, end})
+	s.r = append(out, s.r[i:]...)
+}
+
+func (s *vmaSet) remove(start, end uint64) {
+	var out [][2]uint64
+	for _, v := range s.r {
+		if v[1] <= start || v[0] >= end {
+			out = append(out, v)
+			continue
+		}
+		if v[0] < start {
+			out = append(out, [2]uint64{v[0], start})
+		}
+		if v[1] > end {
+			out = append(out, [2]uint64{end, v[1]})
+		}
+	}
+	s.r = out
+}
+
+// covers reports whether [start, end) lies entirely in guest ranges.
+func (s *vmaSet) covers(start, end uint64) bool {
+	if start >= end {
+		return true
+	}
+	i := sort.Search(len(s.r), func(i int) bool { return s.r[i][1] > start })
+	return i < len(s.r) && s.r[i][0] <= start && s.r[i][1] >= end
+}
+
+func rangeOK(addr, length uint64) (uint64, bool) {
+	end := addr + pageUp(length)
+	return end, end >= addr
+}
+
+func sysMmap(t *Task, a *Args) int64 {
+	p := t.P
+	addr, length, prot, flags, fd, off := a[0], a[1], a[2], a[3], a[4], a[5]
+	if flags&unix.MAP_FIXED != 0 {
+		end, ok := rangeOK(addr, length)
+		if !ok {
+			return -int64(unix.EINVAL)
+		}
+		p.mu.Lock()
+		inside := p.vmas.covers(addr, end)
+		p.mu.Unlock()
+		if !inside {
+			// Never replace host memory: fail like an occupied hint would.
+			flags = flags&^unix.MAP_FIXED | unix.MAP_FIXED_NOREPLACE
+		}
+	}
+	b := Args{addr, length, prot, flags, fd, off}
+	r := passthrough(unix.SYS_MMAP, &b)
+	if r < 0 && r > -4096 {
+		return r
+	}
+	start := uint64(r)
+	p.mu.Lock()
+	p.vmas.add(start, start+pageUp(length))
+	p.mu.Unlock()
+	if flags&unix.MAP_ANONYMOUS == 0 && p.Events != nil {
+		path, err := readlinkHost("/proc/self/fd/" + itoa(int(int32(fd))))
+		if err == nil {
+			p.Events.Map(start, start+pageUp(length), off, int(prot), path)
+		}
+	}
+	return r
+}
+
+// guardRange passes nr through when [a0, a0+a1) is guest memory.
+func guardRange(nr int, notOwned unix.Errno) Handler {
+	return func(t *Task, a *Args) int64 {
+		end, ok := rangeOK(a[0], a[1])
+		if !ok || a[0]%pageSize != 0 {
+			return -int64(unix.EINVAL)
+		}
+		t.P.mu.Lock()
+		inside := t.P.vmas.covers(a[0], end)
+		t.P.mu.Unlock()
+		if !inside {
+			return -int64(notOwned)
+		}
+		return passthrough(nr, a)
+	}
+}
+
+func sysMunmap(t *Task, a *Args) int64 {
+	r := guardRange(unix.SYS_MUNMAP, unix.EINVAL)(t, a)
+	if r == 0 {
+		end := a[0] + pageUp(a[1])
+		t.P.mu.Lock()
+		t.P.vmas.remove(a[0], end)
+		// The brk reservation stays guest-owned even when unmapped.
+		if t.P.brkMax > t.P.brkStart {
+			lo, hi := max(a[0], pageUp(t.P.brkStart)), min(end, t.P.brkMax)
+			if lo < hi {
+				t.P.vmas.add(lo, hi)
+			}
+		}
+		t.P.mu.Unlock()
+		if t.P.Events != nil {
+			t.P.Events.Unmap(a[0], end)
+		}
+	}
+	return r
+}
+
+func sysMremap(t *Task, a *Args) int64 {
+	oldAddr, oldLen, newLen, flags, newAddr := a[0], a[1], a[2], a[3], a[4]
+	end, ok := rangeOK(oldAddr, oldLen)
+	if !ok {
+		return -int64(unix.EINVAL)
+	}
+	p := t.P
+	p.mu.Lock()
+	inside := p.vmas.covers(oldAddr, end)
+	if inside && flags&unix.MREMAP_FIXED != 0 {
+		nend, ok := rangeOK(newAddr, newLen)
+		inside = ok && p.vmas.covers(newAddr, nend)
+	}
+	p.mu.Unlock()
+	if !inside {
+		return -int64(unix.EFAULT)
+	}
+	r := passthrough(unix.SYS_MREMAP, a)
+	if r < 0 && r > -4096 {
+		return r
+	}
+	p.mu.Lock()
+	if flags&unix.MREMAP_DONTUNMAP == 0 {
+		p.vmas.remove(oldAddr, end)
+	}
+	p.vmas.add(uint64(r), uint64(r)+pageUp(newLen))
+	p.mu.Unlock()
+	return r
+}
+
+// sysBrk emulates the program break inside the reservation the loader
+// made after the image: host malloc owns the real one.
+func sysBrk(t *Task, a *Args) int64 {
+	p := t.P
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	req := a[0]
+	if req < p.brkStart || req > p.brkMax {
+		return int64(p.brkCur)
+	}
+	oldEnd, newEnd := pageUp(p.brkCur), pageUp(req)
+	switch {
+	case newEnd > oldEnd:
+		b := Args{oldEnd, newEnd - oldEnd, unix.PROT_READ | unix.PROT_WRITE,
+			unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, ^uint64(0), 0}
+		if r := passthrough(unix.SYS_MMAP, &b); r < 0 && r > -4096 {
+			return int64(p.brkCur)
+		}
+	case newEnd < oldEnd:
+		b := Args{newEnd, oldEnd - newEnd, unix.PROT_NONE,
+			unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED | unix.MAP_NORESERVE, ^uint64(0), 0}
+		if r := passthrough(unix.SYS_MMAP, &b); r < 0 && r > -4096 {
+			return int64(p.brkCur)
+		}
+	}
+	p.brkCur = req
+	return int64(req)
+}

@@ -1,0 +1,188 @@
+// Package kernelsim is the Go kernel that guest syscalls enter: one table
+// of every x86-64 syscall (its route, handler and a note, the
+// compatibility documentation), the emulation of the calls that would
+// corrupt the host if passed through (DESIGN §4), and guards on the calls
+// that may only touch guest-owned resources.
+package kernelsim
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/coverage"
+	"vsysbed/tls"
+)
+
+// Process is the kernel's view of one guest process (one host process).
+type Process struct {
+	mu sync.Mutex
+
+	Exe  string   // the guest image: /proc/self/exe names it
+	Argv []string // /proc/self/cmdline
+	Envp []string // /proc/self/environ
+	Auxv []uint64 // /proc/self/auxv, as (type, value) pairs
+
+	Events *coverage.EventLog
+
+	// brk: the emulated break, inside a PROT_NONE reservation.
+	brkStart, brkCur, brkMax uint64
+
+	vmas vmaSet
+
+	// HostFDBase: fds at or above it may belong to the host.
+	HostFDBase int
+	hostFDs    map[int]bool
+
+	sig signalState
+
+	// Fatal is set when the guest did something vsysbed cannot run yet.
+	Fatal string
+}
+
+// Task is one guest thread: its control block and per-thread state.
+type Task struct {
+	P  *Process
+	CB *tls.ControlBlock
+
+	tidAddress uint64
+	robustList uint64
+	sigmask    uint64
+	altstack   altstack
+}
+
+// Config describes a freshly loaded guest.
+type Config struct {
+	Exe        string
+	Argv, Envp []string
+	Auxv       []uint64
+	BrkStart   uint64
+	BrkMax     uint64
+	Mappings   [][2]uint64 // guest-owned ranges [start, end)
+	HostFDBase int
+	Events     *coverage.EventLog
+}
+
+// NewProcess creates the kernel state for a guest and applies the route
+// table to the entry trampolines; overrides maps syscall numbers to a
+// forced route (true = fast) for benchmarks and experiments.
+func NewProcess(c Config, overrides map[int]bool) *Process {
+	p := &Process{
+		Exe: c.Exe, Argv: c.Argv, Envp: c.Envp, Auxv: c.Auxv,
+		Events:   c.Events,
+		brkStart: c.BrkStart, brkCur: c.BrkStart, brkMax: c.BrkMax,
+		HostFDBase: c.HostFDBase,
+		hostFDs:    map[int]bool{},
+	}
+	for _, m := range c.Mappings {
+		p.vmas.add(m[0], m[1])
+	}
+	if c.BrkMax > c.BrkStart {
+		p.vmas.add(c.BrkStart, c.BrkMax)
+	}
+	p.scanHostFDs()
+	for _, row := range Table() {
+		fast := row.Route == Fast
+		if f, ok := overrides[row.Nr]; ok {
+			fast = f
+		}
+		tls.SetRoute(row.Nr, fast)
+	}
+	return p
+}
+
+// scanHostFDs records the host's own fds (all in the high range).
+func (p *Process) scanHostFDs() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		var fd int
+		if _, err := fmt.Sscan(e.Name(), &fd); err == nil && fd >= p.HostFDBase {
+			p.hostFDs[fd] = true
+		}
+	}
+}
+
+// NewTask binds a control block to the process.
+func (p *Process) NewTask(cb *tls.ControlBlock) *Task {
+	t := &Task{P: p, CB: cb}
+	t.altstack.Flags = ssDisable
+	return t
+}
+
+// Dispatch runs the kernel-route call described by t.CB. It is the
+// tls.KernelFunc of the task's thread.
+func (t *Task) Dispatch(cb *tls.ControlBlock) {
+	nr := int(int64(cb.Nr))
+	a := Args(cb.Args)
+	var ret int64
+	switch {
+	case nr < 0 || nr > MaxNr:
+		ret = -int64(unix.ENOSYS)
+	default:
+		row := &table[nr]
+		switch row.Route {
+		case Fast:
+			ret = passthrough(nr, &a) // a route override sent it here
+		case Refused:
+			ret = -int64(row.Errno)
+		default:
+			ret = row.Handler(t, &a)
+		}
+	}
+	cb.Ret = uint64(ret)
+}
+
+// passthrough issues the call on the host. Syscall6, not RawSyscall6: a
+// blocking call must not hold the Go scheduler's P.
+func passthrough(nr int, a *Args) int64 {
+	r, _, errno := unix.Syscall6(uintptr(nr), uintptr(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
+	if errno != 0 {
+		return -int64(errno)
+	}
+	return int64(r)
+}
+
+func sysPassthrough(nr int) Handler {
+	return func(t *Task, a *Args) int64 { return passthrough(nr, a) }
+}
+
+// exitGuest ends the guest with status code and makes the thread leave.
+func (t *Task) exitGuest(code int) {
+	cb := t.CB
+	cb.Exit.Code = int32(code & 0xff)
+	cb.Exit.Done = 1
+	if t.P.Events != nil {
+		t.P.Events.Exit(int(cb.Exit.Code), 0)
+	}
+	cb.Flags |= tls.FlagLeave
+}
+
+// notSupported stops the guest with a one-line explanation: the call needs
+// a later part of vsysbed (threads, processes, signal delivery).
+func (t *Task) notSupported(what string) int64 {
+	msg := "not supported yet: " + what
+	t.P.Fatal = msg
+	if t.P.Events != nil {
+		t.P.Events.Error(msg)
+	}
+	fmt.Fprintln(os.Stderr, "vsysbed: "+msg)
+	t.exitGuest(ExitNotSupported)
+	return -int64(unix.ENOSYS)
+}
+
+// ExitNotSupported is vsysbed's exit status when the guest needs
+// something not implemented yet (like env(1)'s 125 for its own failures).
+const ExitNotSupported = 125
+
+func cstring(b []byte) string {
+	if i := strings.IndexByte(string(b), 0); i >= 0 {
+		return string(b[:i])
+	}
+	return string(b)
+}

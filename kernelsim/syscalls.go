@@ -1,0 +1,95 @@
+package kernelsim
+
+import "golang.org/x/sys/unix"
+
+// owned lists every syscall that does not simply take the fast route: the
+// must-own set of DESIGN §4 and the guarded pass-throughs. Every other
+// number is Fast ("passed through"); Table fills those rows in.
+var owned = []Syscall{
+	// Memory: only guest-owned ranges may change.
+	{Nr: unix.SYS_BRK, Route: Emulated, Handler: sysBrk, Note: "Emulated in a reservation after the guest image: host malloc owns the real break."},
+	{Nr: unix.SYS_MMAP, Route: Guarded, Handler: sysMmap, Note: "MAP_FIXED outside guest ranges becomes MAP_FIXED_NOREPLACE; file mappings are logged for the coverage report."},
+	{Nr: unix.SYS_MUNMAP, Route: Guarded, Handler: sysMunmap, Note: "Guest ranges only (EINVAL otherwise)."},
+	{Nr: unix.SYS_MPROTECT, Route: Guarded, Handler: guardRange(unix.SYS_MPROTECT, unix.ENOMEM), Note: "Guest ranges only (ENOMEM otherwise)."},
+	{Nr: unix.SYS_PKEY_MPROTECT, Route: Guarded, Handler: guardRange(unix.SYS_PKEY_MPROTECT, unix.ENOMEM), Note: "Guest ranges only (ENOMEM otherwise)."},
+	{Nr: unix.SYS_MADVISE, Route: Guarded, Handler: guardRange(unix.SYS_MADVISE, unix.ENOMEM), Note: "Guest ranges only (ENOMEM otherwise)."},
+	{Nr: unix.SYS_MREMAP, Route: Guarded, Handler: sysMremap, Note: "Old and MREMAP_FIXED target ranges must be guest-owned (EFAULT otherwise)."},
+	{Nr: unix.SYS_REMAP_FILE_PAGES, Route: Guarded, Handler: guardRange(unix.SYS_REMAP_FILE_PAGES, unix.EINVAL), Note: "Guest ranges only."},
+	{Nr: unix.SYS_MSEAL, Route: Refused, Errno: unix.EPERM, Note: "Sealing would stop vsysbed from managing guest memory."},
+	{Nr: unix.SYS_SHMAT, Route: Refused, Errno: unix.ENOSYS, Note: "Not supported yet: attaching System V shared memory needs VMA tracking of the segment."},
+	{Nr: unix.SYS_PROCESS_VM_WRITEV, Route: Guarded, Handler: sysProcessVMWritev, Note: "Writing our own pid is refused (EPERM): host memory shares the address space."},
+
+	// Thread and TLS state.
+	{Nr: unix.SYS_ARCH_PRCTL, Route: Emulated, Handler: sysArchPrctl, Note: "SET_FS/GET_FS are per-thread guest state; SET_GS is refused (GS points at the control block)."},
+	{Nr: unix.SYS_SET_TID_ADDRESS, Route: Emulated, Handler: sysSetTidAddress, Note: "Recorded per thread; returns the tid."},
+	{Nr: unix.SYS_SET_ROBUST_LIST, Route: Emulated, Handler: sysSetRobustList, Note: "Recorded per thread: the host's glibc registered its own list."},
+	{Nr: unix.SYS_GET_ROBUST_LIST, Route: Emulated, Handler: sysGetRobustList, Note: "Returns the guest's list for its own thread."},
+	{Nr: unix.SYS_RSEQ, Route: Refused, Errno: unix.ENOSYS, Note: "The host's glibc already registered an rseq area for the thread."},
+
+	// Lifetime.
+	{Nr: unix.SYS_EXIT, Route: Emulated, Handler: sysExit, Note: "Ends the guest (single-threaded for now) after its coverage is complete."},
+	{Nr: unix.SYS_EXIT_GROUP, Route: Emulated, Handler: sysExit, Note: "Ends the guest after its coverage is complete; passing it through would kill the host first."},
+	{Nr: unix.SYS_CLONE, Route: Emulated, Handler: sysClone, Note: "Not supported yet: the guest stops with a one-line error."},
+	{Nr: unix.SYS_CLONE3, Route: Emulated, Handler: notYet("clone3 (threads come with the threads and signals issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
+	{Nr: unix.SYS_FORK, Route: Emulated, Handler: notYet("fork (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
+	{Nr: unix.SYS_VFORK, Route: Emulated, Handler: notYet("vfork (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
+	{Nr: unix.SYS_EXECVE, Route: Emulated, Handler: notYet("execve (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
+	{Nr: unix.SYS_EXECVEAT, Route: Emulated, Handler: notYet("execveat (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
+
+	// Signals: the host owns every real handler and mask.
+	{Nr: unix.SYS_RT_SIGACTION, Route: Emulated, Handler: sysRtSigaction, Note: "Guest dispositions are kernelsim state."},
+	{Nr: unix.SYS_RT_SIGPROCMASK, Route: Emulated, Handler: sysRtSigprocmask, Note: "Per-thread guest mask; SIGKILL/SIGSTOP cannot be blocked."},
+	{Nr: unix.SYS_SIGALTSTACK, Route: Emulated, Handler: sysSigaltstack, Note: "Per-thread guest alternate stack."},
+	{Nr: unix.SYS_RT_SIGPENDING, Route: Emulated, Handler: sysRtSigpending, Note: "Nothing is pending until signal delivery lands."},
+	{Nr: unix.SYS_RT_SIGRETURN, Route: Emulated, Handler: notYet("rt_sigreturn (signal delivery comes with the signals issue)"), Note: "Not supported yet: no guest frames are built."},
+	{Nr: unix.SYS_RT_SIGSUSPEND, Route: Emulated, Handler: notYet("rt_sigsuspend (signal delivery comes with the signals issue)"), Note: "Not supported yet."},
+	{Nr: unix.SYS_RT_SIGTIMEDWAIT, Route: Emulated, Handler: notYet("rt_sigtimedwait (signal delivery comes with the signals issue)"), Note: "Not supported yet."},
+	{Nr: unix.SYS_PAUSE, Route: Emulated, Handler: notYet("pause (signal delivery comes with the signals issue)"), Note: "Not supported yet."},
+	{Nr: unix.SYS_KILL, Route: Emulated, Handler: sysKill, Note: "Aimed at the guest itself: default actions apply; other pids pass through."},
+	{Nr: unix.SYS_TGKILL, Route: Emulated, Handler: sysTgkill, Note: "Aimed at the guest itself: default actions apply; other threads pass through."},
+	{Nr: unix.SYS_TKILL, Route: Emulated, Handler: sysTkill, Note: "Aimed at the guest itself: default actions apply; other threads pass through."},
+	{Nr: unix.SYS_RT_SIGQUEUEINFO, Route: Emulated, Handler: notYet("rt_sigqueueinfo (signal delivery comes with the signals issue)"), Note: "Not supported yet."},
+	{Nr: unix.SYS_RT_TGSIGQUEUEINFO, Route: Emulated, Handler: notYet("rt_tgsigqueueinfo (signal delivery comes with the signals issue)"), Note: "Not supported yet."},
+
+	// The host's confinement.
+	{Nr: unix.SYS_SECCOMP, Route: Refused, Errno: unix.EPERM, Note: "The trap filter belongs to vsysbed."},
+	{Nr: unix.SYS_PTRACE, Route: Refused, Errno: unix.EPERM, Note: "Tracing would reach the host process."},
+	{Nr: unix.SYS_PRCTL, Route: Guarded, Handler: sysPrctl, Note: "SECCOMP, SYSCALL_USER_DISPATCH and SET_MM are refused; NO_NEW_PRIVS is accepted (already in force); the rest passes through."},
+
+	// fds: the host's live in a reserved high range.
+	{Nr: unix.SYS_CLOSE, Route: Guarded, Handler: sysClose, Note: "The host's fds answer EBADF."},
+	{Nr: unix.SYS_CLOSE_RANGE, Route: Guarded, Handler: sysCloseRange, Note: "Clamped below the host's fd range."},
+	{Nr: unix.SYS_DUP2, Route: Guarded, Handler: sysDup2, Note: "The host's fds answer EBADF."},
+	{Nr: unix.SYS_DUP3, Route: Guarded, Handler: sysDup3, Note: "The host's fds answer EBADF."},
+
+	// Files that describe the process.
+	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "/proc/self/{cmdline,environ,auxv} are the guest's; /proc/self/mem is read-only."},
+	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "/proc/self/{cmdline,environ,auxv} are the guest's (absolute paths); /proc/self/mem is read-only."},
+	{Nr: unix.SYS_READLINK, Route: Guarded, Handler: sysReadlink, Note: "/proc/self/exe names the guest image."},
+	{Nr: unix.SYS_READLINKAT, Route: Guarded, Handler: sysReadlinkat, Note: "/proc/self/exe names the guest image (absolute paths)."},
+}
+
+var table = buildTable()
+
+func buildTable() []Syscall {
+	rows := make([]Syscall, MaxNr+1)
+	for nr := range rows {
+		name := Name(nr)
+		rows[nr] = Syscall{Nr: nr, Name: name, Route: Fast, Note: "Passed through."}
+		if len(name) > 9 && name[:9] == "reserved_" {
+			rows[nr] = Syscall{Nr: nr, Name: name, Route: Refused, Errno: unix.ENOSYS, Note: "Not assigned on x86-64."}
+		}
+	}
+	for _, o := range owned {
+		o.Name = Name(o.Nr)
+		rows[o.Nr] = o
+	}
+	return rows
+}
+
+// Table returns one row per syscall number 0..MaxNr.
+func Table() []Syscall {
+	out := make([]Syscall, len(table))
+	copy(out, table)
+	return out
+}

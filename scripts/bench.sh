@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# bench.sh - per-call cost of each guest entry path, measured in one run.
+#
+# Runs build/guests/bench natively, under vsysbed with the default routes
+# (getpid takes the fast path), and under vsysbed with --route getpid=kernel
+# (getpid enters the Go kernel), then prints one table whose ratios are
+# against the native numbers of this same run, so machines and runs are
+# not mixed.
+#
+# Environment: ITERATIONS (default 200000), VSYSBED (default build/vsysbed),
+# BENCH (default build/guests/bench), TRAP (seccomp|sud, default: vsysbed's).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ITERATIONS=${ITERATIONS:-200000}
+VSYSBED=${VSYSBED:-build/vsysbed}
+BENCH=${BENCH:-build/guests/bench}
+TRAP=${TRAP:-}
+
+for f in "$VSYSBED" "$BENCH"; do
+	if [[ ! -x $f ]]; then
+		echo "bench.sh: $f is missing; run 'make build guests' first" >&2
+		exit 1
+	fi
+done
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+trapflag=()
+if [[ -n $TRAP ]]; then
+	trapflag=(--trap "$TRAP")
+fi
+
+# run NAME CMD... : run one bench, keep its "name ns" lines in $tmp/NAME.
+run() {
+	local name=$1
+	shift
+	if ! "$@" >"$tmp/$name" 2>"$tmp/$name.err"; then
+		echo "bench.sh: '$*' failed:" >&2
+		cat "$tmp/$name.err" >&2
+		exit 1
+	fi
+}
+
+run native "$BENCH" "$ITERATIONS"
+run fast "$VSYSBED" run "${trapflag[@]}" --report "$tmp/fast.json" -- "$BENCH" "$ITERATIONS"
+run kernel "$VSYSBED" run "${trapflag[@]}" --report "$tmp/kernel.json" --route getpid=kernel -- "$BENCH" "$ITERATIONS"
+
+# value RUN METRIC : the ns/call the bench printed, or "-" if it printed none.
+value() {
+	awk -v m="$2" '$1 == m { print $2; found = 1 } END { if (!found) print "-" }' "$tmp/$1"
+}
+
+getpid_native=$(value native getpid_raw)
+clock_native=$(value native clock_gettime)
+
+printf '%-42s %12s %10s\n' "path" "ns/call" "ratio"
+row() {
+	local label=$1 ns=$2 base=$3
+	awk -v l="$label" -v ns="$ns" -v b="$base" 'BEGIN {
+		r = "-"
+		if (ns != "-" && b != "-" && b + 0 > 0) r = sprintf("%.2fx", ns / b)
+		printf "%-42s %12s %10s\n", l, ns, r
+	}'
+}
+row "getpid native (syscall)" "$getpid_native" "$getpid_native"
+row "getpid bypass, fast path" "$(value fast getpid_vsyscall)" "$getpid_native"
+row "getpid bypass, into Go kernel" "$(value kernel getpid_vsyscall)" "$getpid_native"
+row "getpid trap, fast path" "$(value fast getpid_raw)" "$getpid_native"
+row "getpid trap, into Go kernel" "$(value kernel getpid_raw)" "$getpid_native"
+row "clock_gettime native vDSO" "$clock_native" "$clock_native"
+row "clock_gettime synthetic vDSO" "$(value fast clock_gettime)" "$clock_native"
+echo "($ITERATIONS iterations per path; ratios against native in this run)"

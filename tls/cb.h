@@ -1,0 +1,166 @@
+/*
+ * cb.h — the per-thread control block shared by Go, C and assembly.
+ *
+ * One control block exists per guest thread. It is a MAP_SHARED mapping of
+ * a shard file in the run directory, so its counters survive a crash or a
+ * SIGKILL of the host process: the supervisor reads them afterwards. While
+ * the thread runs guest code, GS base points at the block (the guest never
+ * owns GS on x86-64: glibc, musl and Go all use FS), so the entry
+ * trampolines and the vDSO stubs reach it with %gs-relative addressing,
+ * without a register and without touching the guest's stack or TLS.
+ *
+ * The Go mirror is tls/controlblock.go; TestOffsets checks that every field
+ * below sits at the same offset on both sides. Change both together.
+ *
+ *   0      +------------------------------+
+ *          | header: self, magic, state,  |  hot fields the trampolines use
+ *          | FS bases, stacks, call slot  |
+ *   512    +------------------------------+
+ *          | trap frame: guest GPRs       |  saved by the SIGSYS handler
+ *   1024   +------------------------------+
+ *          | exit record                  |  written before the host exits
+ *   4096   +------------------------------+
+ *          | counts[CB_NR_MAX][CB_KINDS]  |  u64 per (syscall, entry kind)
+ *   16384  +------------------------------+
+ *          | sites[CB_SITES]              |  open-addressed (addr,nr,kind)
+ *   114688 +------------------------------+
+ *          | xsave area (64-aligned)      |  extended state on the trap path
+ *   131072 +------------------------------+
+ */
+#ifndef VSYSBED_CB_H
+#define VSYSBED_CB_H
+
+#define CB_MAGIC 0x0064656273797376ULL /* "vsysbed\0" little-endian */
+#define CB_VERSION 1
+#define CB_SIZE 131072
+
+#define CB_NR_MAX 512 /* syscall numbers 0..511 are counted by number */
+#define CB_KINDS 3
+#define CB_KIND_BYPASS 0
+#define CB_KIND_TRAP 1
+#define CB_KIND_VDSO 2
+
+#define CB_SITES 4096 /* power of two */
+
+/* state: what the thread is executing. */
+#define CB_STATE_HOST 0   /* host Go/C code, before or after the guest */
+#define CB_STATE_GUEST 1  /* guest code */
+#define CB_STATE_KERNEL 2 /* kernelsim on behalf of the guest */
+
+/* trap_mode */
+#define CB_TRAP_SECCOMP 0
+#define CB_TRAP_SUD 1
+
+/* flags */
+#define CB_FLAG_LEAVE 1 /* kernelsim asks the thread to leave the guest */
+
+/* Syscall User Dispatch selector values (linux/prctl.h). */
+#define CB_SUD_ALLOW 0
+#define CB_SUD_BLOCK 1
+
+/* Byte offsets used by assembly (checked against offsetof in the test). */
+#define CB_OFF_SELF 0
+#define CB_OFF_MAGIC 8
+#define CB_OFF_STATE 20
+#define CB_OFF_HOST_FS 24
+#define CB_OFF_GUEST_FS 32
+#define CB_OFF_HOST_SP 40
+#define CB_OFF_GUEST_SP 48
+#define CB_OFF_HOST_CTX 56
+#define CB_OFF_NR 120
+#define CB_OFF_ARGS 128
+#define CB_OFF_RET 176
+#define CB_OFF_SITE 184
+#define CB_OFF_KIND 192
+#define CB_OFF_FLAGS 196
+#define CB_OFF_SELECTOR 200
+#define CB_OFF_TRAP_MODE 201
+#define CB_OFF_XSAVE_MASK 208
+#define CB_OFF_TID 216
+#define CB_OFF_TRAP 512
+#define CB_OFF_EXIT 1024
+#define CB_OFF_COUNTS 4096
+#define CB_OFF_SITES 16384
+#define CB_OFF_XSAVE 114688
+#define CB_XSAVE_MAX (CB_SIZE - CB_OFF_XSAVE)
+
+/* struct cb_regs field offsets, relative to CB_OFF_TRAP. */
+#define REGS_RAX 0
+#define REGS_RBX 8
+#define REGS_RCX 16
+#define REGS_RDX 24
+#define REGS_RSI 32
+#define REGS_RDI 40
+#define REGS_RBP 48
+#define REGS_RSP 56
+#define REGS_R8 64
+#define REGS_R9 72
+#define REGS_R10 80
+#define REGS_R11 88
+#define REGS_R12 96
+#define REGS_R13 104
+#define REGS_R14 112
+#define REGS_R15 120
+#define REGS_RIP 128
+#define REGS_RFLAGS 136
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+
+struct cb_regs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rip, rflags;
+};
+
+struct cb_site {
+	uint64_t addr;  /* bypass: return address; trap: the syscall insn */
+	uint32_t nr;
+	uint32_t kind;
+	uint64_t count; /* 0 = free slot */
+};
+
+struct cb_exit {
+	uint32_t done;       /* 1 once the guest exited or died */
+	int32_t code;        /* exit status when signal == 0 */
+	int32_t signal;      /* the signal the guest died by, or 0 */
+	uint32_t pad;
+	uint64_t fault_addr; /* si_addr of a fatal synchronous signal */
+	uint64_t fault_rip;  /* guest instruction pointer at the fault */
+	uint64_t sites_dropped; /* site table full: counted in counts only */
+};
+
+struct vsysbed_cb {
+	uint64_t self;      /* the block's own address: %gs:0 */
+	uint64_t magic;     /* CB_MAGIC */
+	uint32_t version;   /* CB_VERSION */
+	uint32_t state;     /* CB_STATE_* */
+	uint64_t host_fs;   /* FS base of the host thread (Go's TLS) */
+	uint64_t guest_fs;  /* FS base the guest set with arch_prctl */
+	uint64_t host_sp;   /* stack top for entries: below the entering frame */
+	uint64_t guest_sp;  /* bypass: guest rsp at entry (-> return address) */
+	uint64_t host_ctx[8]; /* rbx rbp r12 r13 r14 r15 rsp rip of the enter frame */
+	uint64_t nr;        /* the syscall being handled */
+	uint64_t args[6];
+	uint64_t ret;
+	uint64_t site;
+	uint32_t kind;      /* CB_KIND_* of the current call */
+	uint32_t flags;     /* CB_FLAG_* */
+	uint8_t selector;   /* SUD selector byte */
+	uint8_t trap_mode;  /* CB_TRAP_* */
+	uint8_t pad0[6];
+	uint64_t xsave_mask; /* XCR0 features to save (edx:eax for xsave) */
+	uint64_t tid;        /* host thread id */
+	uint8_t pad1[512 - 224];
+	struct cb_regs trap; /* guest registers at the trapped syscall */
+	uint8_t pad2[1024 - 512 - sizeof(struct cb_regs)];
+	struct cb_exit exit;
+	uint8_t pad3[4096 - 1024 - sizeof(struct cb_exit)];
+	uint64_t counts[CB_NR_MAX][CB_KINDS];
+	struct cb_site sites[CB_SITES];
+	uint8_t xsave[CB_XSAVE_MAX];
+};
+
+_Static_assert(sizeof(struct vsysbed_cb) == CB_SIZE, "cb size");
+#endif
+#endif

@@ -1,0 +1,102 @@
+// Package tls owns the one place where Go, C and assembly meet: the
+// per-thread control block (cb.h and its Go mirror here), the entry
+// trampolines through which guest code reaches the host (the bypass entry
+// behind __kernel_vsyscall and the trap path behind SIGSYS), FS switching
+// and the host signal handlers that must run before Go's.
+package tls
+
+import "unsafe"
+
+// Constants mirrored from cb.h; TestOffsets keeps both sides in sync.
+const (
+	Magic   = 0x0064656273797376
+	Version = 1
+	Size    = 131072
+
+	NrMax = 512
+	Kinds = 3
+
+	KindBypass = 0
+	KindTrap   = 1
+	KindVDSO   = 2
+
+	NumSites = 4096
+
+	StateHost   = 0
+	StateGuest  = 1
+	StateKernel = 2
+
+	TrapSeccomp = 0
+	TrapSUD     = 1
+
+	FlagLeave = 1
+
+	// OffCounts is where counts[nr][kind] starts: the vDSO stubs increment
+	// %gs:(OffCounts + (nr*Kinds+KindVDSO)*8) directly.
+	OffCounts = 4096
+	OffSites  = 16384
+	OffXsave  = 114688
+	XsaveMax  = Size - OffXsave
+)
+
+// Regs is struct cb_regs: the guest's general registers at a trap.
+type Regs struct {
+	Rax, Rbx, Rcx, Rdx, Rsi, Rdi, Rbp, Rsp uint64
+	R8, R9, R10, R11, R12, R13, R14, R15   uint64
+	Rip, Rflags                            uint64
+}
+
+// Site is struct cb_site: one call site's count for (syscall, kind).
+type Site struct {
+	Addr  uint64
+	Nr    uint32
+	Kind  uint32
+	Count uint64
+}
+
+// Exit is struct cb_exit: how the guest ended, written before the host exits.
+type Exit struct {
+	Done         uint32
+	Code         int32
+	Signal       int32
+	_            uint32
+	FaultAddr    uint64
+	FaultRip     uint64
+	SitesDropped uint64
+}
+
+// ControlBlock is struct vsysbed_cb. It lives in a MAP_SHARED shard file;
+// never allocate one on the Go heap.
+type ControlBlock struct {
+	Self      uint64
+	Magic     uint64
+	Version   uint32
+	State     uint32
+	HostFS    uint64
+	GuestFS   uint64
+	HostSP    uint64
+	GuestSP   uint64
+	HostCtx   [8]uint64
+	Nr        uint64
+	Args      [6]uint64
+	Ret       uint64
+	Site      uint64
+	Kind      uint32
+	Flags     uint32
+	Selector  uint8
+	TrapMode  uint8
+	_         [6]uint8
+	XsaveMask uint64
+	Tid       uint64
+	_         [512 - 224]uint8
+	Trap      Regs
+	_         [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
+	Exit      Exit
+	_         [4096 - 1024 - unsafe.Sizeof(Exit{})]uint8
+	Counts    [NrMax][Kinds]uint64
+	Sites     [NumSites]Site
+	Xsave     [XsaveMax]uint8
+}
+
+// CounterOffset is the byte offset of counts[nr][kind] in the block.
+func CounterOffset(nr, kind int) int { return OffCounts + (nr*Kinds+kind)*8 }

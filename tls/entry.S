@@ -1,0 +1,191 @@
+/*
+ * entry.S — the only code that runs between guest code and the host.
+ *
+ * Everything from vsysbed_region_start to vsysbed_region_end is the
+ * "trampoline region": with Syscall User Dispatch it is the one range whose
+ * syscall instructions are always allowed, so every raw syscall the host
+ * issues on a guest thread (the fast route, FS switching, leaving the
+ * guest) lives here. With seccomp it lies inside the host's text, which the
+ * filter allows anyway.
+ *
+ * Register conventions on entry from the guest:
+ *  - bypass: a SysV call __kernel_vsyscall(nr, a1..a6) reached through the
+ *    vDSO stub's tail jump: rdi=nr, rsi,rdx,rcx,r8,r9=a1..a5, 8(%rsp)=a6,
+ *    (%rsp)=return address. Caller-saved registers may be clobbered.
+ *  - trap: the SIGSYS handler saved every guest GPR in cb->trap and made the
+ *    kernel's sigreturn land on vsysbed_trap_trampoline with rsp=cb->host_sp;
+ *    the guest's vector/x87 state is still live in the CPU.
+ * In both, GS base points at the control block (cb.h), FS is the guest's.
+ */
+#include "cb.h"
+
+#define ARCH_SET_FS 0x1002
+#define SYS_arch_prctl 158
+
+	.section .text.vsysbed,"ax",@progbits
+	.globl vsysbed_region_start
+	.hidden vsysbed_region_start
+vsysbed_region_start:
+
+/* long vsysbed_bypass_entry(nr, a1..a6): the target of __kernel_vsyscall. */
+	.globl vsysbed_bypass_entry
+	.hidden vsysbed_bypass_entry
+	.type vsysbed_bypass_entry,@function
+	.p2align 4
+vsysbed_bypass_entry:
+	.cfi_startproc
+	movq %rsp, %gs:CB_OFF_GUEST_SP
+	movq %gs:CB_OFF_HOST_SP, %rsp	/* 16-aligned: the call below keeps the ABI */
+	call vsysbed_bypass		/* args are already where C wants them */
+	movq %gs:CB_OFF_GUEST_SP, %rsp
+	ret
+	.cfi_endproc
+	.size vsysbed_bypass_entry, .-vsysbed_bypass_entry
+
+/* The sigreturn from the SIGSYS handler lands here, on the host stack. */
+	.globl vsysbed_trap_trampoline
+	.hidden vsysbed_trap_trampoline
+	.type vsysbed_trap_trampoline,@function
+	.p2align 4
+vsysbed_trap_trampoline:
+	cld				/* the guest may have left DF set */
+	movq %gs:CB_OFF_SELF, %rbx
+	movl %gs:CB_OFF_XSAVE_MASK, %eax
+	movl %gs:CB_OFF_XSAVE_MASK+4, %edx
+	xsave64 CB_OFF_XSAVE(%rbx)	/* vector, x87, AVX-512... of the guest */
+	movq %rbx, %rdi
+	call vsysbed_trap		/* result in cb->trap.rax; FS is the guest's again */
+	movq %gs:CB_OFF_SELF, %rbx
+	movl %gs:CB_OFF_XSAVE_MASK, %eax
+	movl %gs:CB_OFF_XSAVE_MASK+4, %edx
+	xrstor64 CB_OFF_XSAVE(%rbx)
+	/*
+	 * Restore exactly what Linux leaves after a syscall: every register as
+	 * it was, but rax = result, rcx = return rip, r11 = rflags. rflags is
+	 * restored on the host stack so that nothing is written below the
+	 * guest's rsp (its red zone); the moves and jmp after popfq leave the
+	 * flags alone.
+	 */
+	pushq %gs:CB_OFF_TRAP+REGS_RFLAGS
+	popfq
+	movq %gs:CB_OFF_TRAP+REGS_RBX, %rbx
+	movq %gs:CB_OFF_TRAP+REGS_RDX, %rdx
+	movq %gs:CB_OFF_TRAP+REGS_RSI, %rsi
+	movq %gs:CB_OFF_TRAP+REGS_RDI, %rdi
+	movq %gs:CB_OFF_TRAP+REGS_RBP, %rbp
+	movq %gs:CB_OFF_TRAP+REGS_R8, %r8
+	movq %gs:CB_OFF_TRAP+REGS_R9, %r9
+	movq %gs:CB_OFF_TRAP+REGS_R10, %r10
+	movq %gs:CB_OFF_TRAP+REGS_R12, %r12
+	movq %gs:CB_OFF_TRAP+REGS_R13, %r13
+	movq %gs:CB_OFF_TRAP+REGS_R14, %r14
+	movq %gs:CB_OFF_TRAP+REGS_R15, %r15
+	movq %gs:CB_OFF_TRAP+REGS_RFLAGS, %r11
+	movq %gs:CB_OFF_TRAP+REGS_RIP, %rcx
+	movq %gs:CB_OFF_TRAP+REGS_RAX, %rax
+	movq %gs:CB_OFF_TRAP+REGS_RSP, %rsp
+	jmp *%rcx
+	.size vsysbed_trap_trampoline, .-vsysbed_trap_trampoline
+
+/* long vsysbed_raw_syscall6(nr, a1..a6): a raw syscall from the region. */
+	.globl vsysbed_raw_syscall6
+	.hidden vsysbed_raw_syscall6
+	.type vsysbed_raw_syscall6,@function
+	.p2align 4
+vsysbed_raw_syscall6:
+	.cfi_startproc
+	movq %rdi, %rax
+	movq %rsi, %rdi
+	movq %rdx, %rsi
+	movq %rcx, %rdx
+	movq %r8, %r10
+	movq %r9, %r8
+	movq 8(%rsp), %r9
+	syscall
+	ret
+	.cfi_endproc
+	.size vsysbed_raw_syscall6, .-vsysbed_raw_syscall6
+
+/*
+ * void vsysbed_enter_guest(struct vsysbed_cb *cb, uint64_t entry, uint64_t sp)
+ * Saves the host's callee-saved registers in cb->host_ctx, sets the guest
+ * FS, and jumps to entry with rsp=sp and every other register zero, as
+ * execve leaves them (rdx=0: no atexit function for _start). It "returns"
+ * only through vsysbed_leave_guest.
+ */
+	.globl vsysbed_enter_guest
+	.hidden vsysbed_enter_guest
+	.type vsysbed_enter_guest,@function
+	.p2align 4
+vsysbed_enter_guest:
+	.cfi_startproc
+	movq %rbx, CB_OFF_HOST_CTX+0(%rdi)
+	movq %rbp, CB_OFF_HOST_CTX+8(%rdi)
+	movq %r12, CB_OFF_HOST_CTX+16(%rdi)
+	movq %r13, CB_OFF_HOST_CTX+24(%rdi)
+	movq %r14, CB_OFF_HOST_CTX+32(%rdi)
+	movq %r15, CB_OFF_HOST_CTX+40(%rdi)
+	movq %rsp, CB_OFF_HOST_CTX+48(%rdi)
+	/* Entries run below this frame, past a red zone, 16-aligned. */
+	leaq -256(%rsp), %rax
+	andq $-16, %rax
+	movq %rax, CB_OFF_HOST_SP(%rdi)
+	movq %rsi, CB_OFF_TRAP+REGS_RIP(%rdi)
+	movq %rdx, CB_OFF_TRAP+REGS_RSP(%rdi)
+	movq %rdi, %rbx
+	movq $SYS_arch_prctl, %rax
+	movq $ARCH_SET_FS, %rdi
+	movq CB_OFF_GUEST_FS(%rbx), %rsi
+	syscall
+	movl $CB_STATE_GUEST, CB_OFF_STATE(%rbx)
+	cmpb $CB_TRAP_SUD, CB_OFF_TRAP_MODE(%rbx)
+	jne 1f
+	movb $CB_SUD_BLOCK, CB_OFF_SELECTOR(%rbx)
+1:	movq CB_OFF_TRAP+REGS_RSP(%rbx), %rsp
+	xorl %eax, %eax
+	xorl %ecx, %ecx
+	xorl %edx, %edx
+	xorl %esi, %esi
+	xorl %edi, %edi
+	xorl %ebp, %ebp
+	xorl %r8d, %r8d
+	xorl %r9d, %r9d
+	xorl %r10d, %r10d
+	xorl %r11d, %r11d
+	xorl %r12d, %r12d
+	xorl %r13d, %r13d
+	xorl %r14d, %r14d
+	xorl %r15d, %r15d
+	xorl %ebx, %ebx
+	jmp *%gs:CB_OFF_TRAP+REGS_RIP
+	.cfi_endproc
+	.size vsysbed_enter_guest, .-vsysbed_enter_guest
+
+/*
+ * void vsysbed_leave_guest(struct vsysbed_cb *cb): resume the caller of
+ * vsysbed_enter_guest, discarding the entry frames in between (they hold no
+ * Go frames: every callback into Go has already returned).
+ */
+	.globl vsysbed_leave_guest
+	.hidden vsysbed_leave_guest
+	.type vsysbed_leave_guest,@function
+	.p2align 4
+vsysbed_leave_guest:
+	.cfi_startproc
+	movl $CB_STATE_HOST, CB_OFF_STATE(%rdi)
+	movq CB_OFF_HOST_CTX+0(%rdi), %rbx
+	movq CB_OFF_HOST_CTX+8(%rdi), %rbp
+	movq CB_OFF_HOST_CTX+16(%rdi), %r12
+	movq CB_OFF_HOST_CTX+24(%rdi), %r13
+	movq CB_OFF_HOST_CTX+32(%rdi), %r14
+	movq CB_OFF_HOST_CTX+40(%rdi), %r15
+	movq CB_OFF_HOST_CTX+48(%rdi), %rsp
+	ret
+	.cfi_endproc
+	.size vsysbed_leave_guest, .-vsysbed_leave_guest
+
+	.globl vsysbed_region_end
+	.hidden vsysbed_region_end
+vsysbed_region_end:
+
+	.section .note.GNU-stack,"",@progbits

@@ -1,0 +1,284 @@
+/*
+ * entry.c — the C half of the guest/host boundary: counting, the route
+ * decision, the switch into Go for kernel-route calls, and the host signal
+ * handlers that must run before Go's.
+ *
+ * Code here may run with the GUEST's FS base loaded: it must not touch TLS
+ * (no errno, no stack protector — cgo builds it with -fno-stack-protector —
+ * no libc calls on those paths). Raw syscalls go through
+ * vsysbed_raw_syscall6 in entry.S so that they come from the trampoline
+ * region that Syscall User Dispatch always allows.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <ucontext.h>
+#include <sys/syscall.h>
+#include <cpuid.h>
+#include "cb.h"
+#include "entry.h"
+#include "_cgo_export.h"
+
+#define ARCH_SET_GS 0x1001
+#define ARCH_SET_FS 0x1002
+#define ARCH_GET_FS 0x1003
+
+/* vsysbed_routes[nr] is ROUTE_FAST or ROUTE_KERNEL; filled by Go. */
+uint8_t vsysbed_routes[CB_NR_MAX];
+
+/* The guest thread, for the fault handlers (single-threaded for now). */
+static struct vsysbed_cb *volatile guest_cb;
+
+extern char vsysbed_region_start[], vsysbed_region_end[];
+extern char vsysbed_bypass_entry[], vsysbed_trap_trampoline[];
+void vsysbed_enter_guest(struct vsysbed_cb *cb, uint64_t entry, uint64_t sp);
+void vsysbed_leave_guest(struct vsysbed_cb *cb) __attribute__((noreturn));
+
+static inline struct vsysbed_cb *gs_cb(void)
+{
+	struct vsysbed_cb *cb;
+	__asm__ volatile("movq %%gs:0, %0" : "=r"(cb));
+	return cb;
+}
+
+#define RAW0(nr) vsysbed_raw_syscall6((nr), 0, 0, 0, 0, 0, 0)
+#define RAW2(nr, a, b) vsysbed_raw_syscall6((nr), (long)(a), (long)(b), 0, 0, 0, 0)
+#define RAW4(nr, a, b, c, d) vsysbed_raw_syscall6((nr), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+/* Count one entry: by number, and by (site, nr, kind) in the site table. */
+static void count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind)
+{
+	if (nr < CB_NR_MAX)
+		cb->counts[nr][kind]++;
+	uint64_t h = (site ^ (nr << 48) ^ ((uint64_t)kind << 60)) * 0x9E3779B97F4A7C15ULL;
+	uint32_t idx = (uint32_t)(h >> 52);
+	for (int probe = 0; probe < 32; probe++) {
+		struct cb_site *s = &cb->sites[(idx + probe) & (CB_SITES - 1)];
+		if (s->count == 0) {
+			s->addr = site;
+			s->nr = (uint32_t)nr;
+			s->kind = kind;
+			s->count = 1;
+			return;
+		}
+		if (s->addr == site && s->nr == nr && s->kind == kind) {
+			s->count++;
+			return;
+		}
+	}
+	cb->exit.sites_dropped++;
+}
+
+/*
+ * Run one call through Go. Switches to the host FS (Go finds g through
+ * it), opens the SUD selector so Go's own syscalls pass, and comes back to
+ * the guest FS unless kernelsim asked the thread to leave the guest.
+ */
+static long kernel_call(struct vsysbed_cb *cb, long nr, const long a[6], uint64_t site, uint32_t kind)
+{
+	cb->nr = nr;
+	for (int i = 0; i < 6; i++)
+		cb->args[i] = a[i];
+	cb->site = site;
+	cb->kind = kind;
+	cb->state = CB_STATE_KERNEL;
+	cb->selector = CB_SUD_ALLOW;
+	RAW2(SYS_arch_prctl, ARCH_SET_FS, cb->host_fs);
+	vsysbedKernelCall(cb);
+	if (cb->flags & CB_FLAG_LEAVE)
+		vsysbed_leave_guest(cb);
+	RAW2(SYS_arch_prctl, ARCH_SET_FS, cb->guest_fs);
+	cb->state = CB_STATE_GUEST;
+	if (cb->trap_mode == CB_TRAP_SUD)
+		cb->selector = CB_SUD_BLOCK;
+	return (long)cb->ret;
+}
+
+static inline int is_fast(long nr)
+{
+	return (unsigned long)nr < CB_NR_MAX && vsysbed_routes[nr] == ROUTE_FAST;
+}
+
+/* Called by vsysbed_bypass_entry on the host stack. */
+long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
+{
+	struct vsysbed_cb *cb = gs_cb();
+	const uint64_t *gsp = (const uint64_t *)cb->guest_sp;
+	long a6 = (long)gsp[1];
+	count(cb, (uint64_t)nr, gsp[0], CB_KIND_BYPASS);
+	if (is_fast(nr))
+		return vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a6);
+	long a[6] = {a1, a2, a3, a4, a5, a6};
+	return kernel_call(cb, nr, a, gsp[0], CB_KIND_BYPASS);
+}
+
+/* Called by vsysbed_trap_trampoline with the guest context in cb->trap. */
+void vsysbed_trap(struct vsysbed_cb *cb)
+{
+	struct cb_regs *r = &cb->trap;
+	long nr = (long)r->rax;
+	uint64_t site = r->rip - 2; /* the syscall instruction */
+	count(cb, (uint64_t)nr, site, CB_KIND_TRAP);
+	long a[6] = {(long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10, (long)r->r8, (long)r->r9};
+	long ret;
+	if (is_fast(nr)) {
+		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		if (cb->trap_mode == CB_TRAP_SUD)
+			cb->selector = CB_SUD_BLOCK;
+	} else {
+		ret = kernel_call(cb, nr, a, site, CB_KIND_TRAP);
+	}
+	r->rax = (uint64_t)ret;
+}
+
+/*
+ * SIGSYS: a raw syscall from guest code. Save the guest's registers and
+ * make the kernel's sigreturn resume on the trap trampoline, on the host
+ * stack; the trampoline finishes the call outside signal context (so Go
+ * may run, block and take signals) and returns to the guest itself.
+ */
+static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig;
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	struct vsysbed_cb *cb = gs_cb();
+	/* SUD would trap the handler's own rt_sigreturn: open the selector. */
+	cb->selector = CB_SUD_ALLOW;
+	struct cb_regs *r = &cb->trap;
+	r->rax = (uint64_t)si->si_syscall; /* gregs[REG_RAX] holds -ENOSYS */
+	r->rbx = g[REG_RBX];
+	r->rcx = g[REG_RCX];
+	r->rdx = g[REG_RDX];
+	r->rsi = g[REG_RSI];
+	r->rdi = g[REG_RDI];
+	r->rbp = g[REG_RBP];
+	r->rsp = g[REG_RSP];
+	r->r8 = g[REG_R8];
+	r->r9 = g[REG_R9];
+	r->r10 = g[REG_R10];
+	r->r11 = g[REG_R11];
+	r->r12 = g[REG_R12];
+	r->r13 = g[REG_R13];
+	r->r14 = g[REG_R14];
+	r->r15 = g[REG_R15];
+	r->rip = g[REG_RIP];
+	r->rflags = g[REG_EFL];
+	g[REG_RIP] = (greg_t)vsysbed_trap_trampoline;
+	g[REG_RSP] = (greg_t)cb->host_sp;
+}
+
+/* Go's handlers for the synchronous signals, to chain to for host faults. */
+static struct sigaction go_action[65];
+static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
+
+/*
+ * A synchronous fault. In guest code, the guest dies by it (its own
+ * handlers arrive with the signals issue): record it in the shard, restore
+ * the default action and let the signal kill the process. Anywhere else it
+ * is the host's: hand it to Go.
+ */
+static void fault_handler(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	struct vsysbed_cb *cb = guest_cb;
+	if (cb && cb->state == CB_STATE_GUEST && (long)cb->tid == RAW0(SYS_gettid)) {
+		cb->selector = CB_SUD_ALLOW;
+		cb->exit.signal = sig;
+		cb->exit.fault_addr = (uint64_t)si->si_addr;
+		cb->exit.fault_rip = uc->uc_mcontext.gregs[REG_RIP];
+		cb->exit.done = 1;
+		vsysbed_die_by_signal(sig);
+		return;
+	}
+	struct sigaction *go = &go_action[sig];
+	if (go->sa_flags & SA_SIGINFO)
+		go->sa_sigaction(sig, si, ucv);
+	else if (go->sa_handler != SIG_DFL && go->sa_handler != SIG_IGN)
+		go->sa_handler(sig);
+}
+
+/*
+ * Reset sig to its default action and make it pending on this thread: it
+ * is delivered when the current handler (if any) returns, or at once.
+ */
+void vsysbed_die_by_signal(int sig)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl = {0};
+	RAW4(SYS_rt_sigaction, sig, &dfl, 0, 8);
+	uint64_t unblock = 1ULL << (sig - 1);
+	RAW4(SYS_rt_sigprocmask, SIG_UNBLOCK, &unblock, 0, 8);
+	vsysbed_raw_syscall6(SYS_tgkill, RAW0(SYS_getpid), RAW0(SYS_gettid), sig, 0, 0, 0);
+}
+
+int vsysbed_install_handlers(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sigsys_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigfillset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) != 0)
+		return -1;
+	for (unsigned i = 0; i < sizeof(fault_signals) / sizeof(fault_signals[0]); i++) {
+		int sig = fault_signals[i];
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = fault_handler;
+		sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+		sigfillset(&sa.sa_mask);
+		if (sigaction(sig, &sa, &go_action[sig]) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Run the guest on this (locked) thread until kernelsim asks it to leave.
+ * Asynchronous signals stay blocked while the guest runs: Go's handlers
+ * read g through FS and would crash on the guest's; process-directed
+ * signals go to Go's other threads instead. (Guest signal delivery comes
+ * with the signals issue.)
+ */
+long vsysbed_run(struct vsysbed_cb *cb, uint64_t entry, uint64_t sp)
+{
+	sigset_t block, old;
+	sigfillset(&block);
+	for (unsigned i = 0; i < sizeof(fault_signals) / sizeof(fault_signals[0]); i++)
+		sigdelset(&block, fault_signals[i]);
+	sigdelset(&block, SIGSYS);
+	pthread_sigmask(SIG_SETMASK, &block, &old);
+
+	cb->tid = (uint64_t)RAW0(SYS_gettid);
+	RAW2(SYS_arch_prctl, ARCH_GET_FS, &cb->host_fs);
+	RAW2(SYS_arch_prctl, ARCH_SET_GS, cb);
+	guest_cb = cb;
+	vsysbed_enter_guest(cb, entry, sp);
+	/* Back from vsysbed_leave_guest, on the host FS. */
+	guest_cb = NULL;
+	cb->selector = CB_SUD_ALLOW;
+	RAW2(SYS_arch_prctl, ARCH_SET_GS, 0);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}
+
+uint64_t vsysbed_bypass_address(void) { return (uint64_t)vsysbed_bypass_entry; }
+uint64_t vsysbed_region_start_address(void) { return (uint64_t)vsysbed_region_start; }
+uint64_t vsysbed_region_end_address(void) { return (uint64_t)vsysbed_region_end; }
+
+/* The XSAVE features the OS enabled (XCR0) and the area size they need. */
+uint64_t vsysbed_xsave_features(uint32_t *size)
+{
+	unsigned a, b, c, d;
+	__cpuid_count(0xd, 0, a, b, c, d);
+	*size = b;
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return ((uint64_t)hi << 32) | lo;
+}

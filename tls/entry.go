@@ -1,0 +1,84 @@
+package tls
+
+/*
+#cgo CFLAGS: -O2 -fno-stack-protector -Wall
+#include "entry.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// KernelFunc handles one kernel-route syscall described by cb (Nr, Args,
+// Site, Kind), writes the raw result to cb.Ret, and sets FlagLeave in
+// cb.Flags to make the thread leave the guest.
+type KernelFunc func(cb *ControlBlock)
+
+var kernel KernelFunc
+
+// SetKernel installs the Go side of kernel-route calls.
+func SetKernel(f KernelFunc) { kernel = f }
+
+//export vsysbedKernelCall
+func vsysbedKernelCall(cb *C.struct_vsysbed_cb) {
+	kernel((*ControlBlock)(unsafe.Pointer(cb)))
+}
+
+// SetRoute makes nr take the fast route (a raw syscall from the
+// trampoline) or the kernel route (Go).
+func SetRoute(nr int, fast bool) {
+	if nr < 0 || nr >= NrMax {
+		return
+	}
+	if fast {
+		C.vsysbed_routes[nr] = C.ROUTE_FAST
+	} else {
+		C.vsysbed_routes[nr] = C.ROUTE_KERNEL
+	}
+}
+
+// BypassEntry is the address __kernel_vsyscall must jump to.
+func BypassEntry() uintptr { return uintptr(C.vsysbed_bypass_address()) }
+
+// Region is the trampoline region: the only code whose syscalls Syscall
+// User Dispatch lets through.
+func Region() (start, end uintptr) {
+	return uintptr(C.vsysbed_region_start_address()), uintptr(C.vsysbed_region_end_address())
+}
+
+// InstallHandlers installs the host's SIGSYS handler and the fault
+// handlers that chain to Go's. Call it after the Go runtime is up.
+func InstallHandlers() error {
+	if C.vsysbed_install_handlers() != 0 {
+		return errors.New("installing the SIGSYS and fault handlers failed")
+	}
+	return nil
+}
+
+// Prepare fills the parts of a fresh control block the trampolines need.
+func Prepare(cb *ControlBlock, trapMode uint8) error {
+	var size C.uint32_t
+	mask := uint64(C.vsysbed_xsave_features(&size))
+	if int(size) > XsaveMax {
+		return fmt.Errorf("XSAVE area of %d bytes does not fit the control block (%d)", size, XsaveMax)
+	}
+	cb.XsaveMask = mask
+	cb.TrapMode = trapMode
+	cb.Selector = 0
+	cb.State = StateHost
+	return nil
+}
+
+// Run enters the guest at entry with stack pointer sp on the calling
+// thread, which must be locked (runtime.LockOSThread), and returns when
+// kernelsim sets FlagLeave.
+func Run(cb *ControlBlock, entry, sp uintptr) {
+	C.vsysbed_run((*C.struct_vsysbed_cb)(unsafe.Pointer(cb)), C.uint64_t(entry), C.uint64_t(sp))
+}
+
+// DieBySignal resets sig to its default action and raises it on the
+// calling thread: the host process dies the way the guest did.
+func DieBySignal(sig int) { C.vsysbed_die_by_signal(C.int(sig)) }

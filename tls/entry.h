@@ -1,0 +1,21 @@
+/* entry.h — C entry points shared by entry.c, entry.S and the cgo side. */
+#ifndef VSYSBED_ENTRY_H
+#define VSYSBED_ENTRY_H
+#include <stdint.h>
+#include "cb.h"
+
+/* Routes the C side knows; every other route is Go's business. */
+#define ROUTE_FAST 0
+#define ROUTE_KERNEL 1
+
+extern uint8_t vsysbed_routes[CB_NR_MAX];
+
+int vsysbed_install_handlers(void);
+long vsysbed_run(struct vsysbed_cb *cb, uint64_t entry, uint64_t sp);
+uint64_t vsysbed_bypass_address(void);
+uint64_t vsysbed_region_start_address(void);
+uint64_t vsysbed_region_end_address(void);
+uint64_t vsysbed_xsave_features(uint32_t *size);
+void vsysbed_die_by_signal(int sig);
+long vsysbed_raw_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+#endif

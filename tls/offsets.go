@@ -1,0 +1,94 @@
+package tls
+
+/*
+#include <stddef.h>
+#include "cb.h"
+
+static const long c_offsets[] = {
+	offsetof(struct vsysbed_cb, self), CB_OFF_SELF,
+	offsetof(struct vsysbed_cb, magic), CB_OFF_MAGIC,
+	offsetof(struct vsysbed_cb, state), CB_OFF_STATE,
+	offsetof(struct vsysbed_cb, host_fs), CB_OFF_HOST_FS,
+	offsetof(struct vsysbed_cb, guest_fs), CB_OFF_GUEST_FS,
+	offsetof(struct vsysbed_cb, host_sp), CB_OFF_HOST_SP,
+	offsetof(struct vsysbed_cb, guest_sp), CB_OFF_GUEST_SP,
+	offsetof(struct vsysbed_cb, host_ctx), CB_OFF_HOST_CTX,
+	offsetof(struct vsysbed_cb, nr), CB_OFF_NR,
+	offsetof(struct vsysbed_cb, args), CB_OFF_ARGS,
+	offsetof(struct vsysbed_cb, ret), CB_OFF_RET,
+	offsetof(struct vsysbed_cb, site), CB_OFF_SITE,
+	offsetof(struct vsysbed_cb, kind), CB_OFF_KIND,
+	offsetof(struct vsysbed_cb, flags), CB_OFF_FLAGS,
+	offsetof(struct vsysbed_cb, selector), CB_OFF_SELECTOR,
+	offsetof(struct vsysbed_cb, trap_mode), CB_OFF_TRAP_MODE,
+	offsetof(struct vsysbed_cb, xsave_mask), CB_OFF_XSAVE_MASK,
+	offsetof(struct vsysbed_cb, tid), CB_OFF_TID,
+	offsetof(struct vsysbed_cb, trap), CB_OFF_TRAP,
+	offsetof(struct vsysbed_cb, exit), CB_OFF_EXIT,
+	offsetof(struct vsysbed_cb, counts), CB_OFF_COUNTS,
+	offsetof(struct vsysbed_cb, sites), CB_OFF_SITES,
+	offsetof(struct vsysbed_cb, xsave), CB_OFF_XSAVE,
+	offsetof(struct vsysbed_cb, trap.rip), CB_OFF_TRAP + REGS_RIP,
+	offsetof(struct vsysbed_cb, trap.rflags), CB_OFF_TRAP + REGS_RFLAGS,
+	offsetof(struct vsysbed_cb, trap.r15), CB_OFF_TRAP + REGS_R15,
+	offsetof(struct vsysbed_cb, exit.sites_dropped), CB_OFF_EXIT + 32,
+};
+static long c_offset(int i) { return c_offsets[i]; }
+static long c_size(void) { return sizeof(struct vsysbed_cb); }
+*/
+import "C"
+
+import "unsafe"
+
+type offsetCheck struct {
+	name        string
+	goOff, cOff int
+}
+
+// offsetChecks pairs each Go field offset with C's offsetof and with the
+// CB_OFF_* constant the assembly uses (both must agree with Go).
+func offsetChecks() []offsetCheck {
+	var cb ControlBlock
+	goOffs := []struct {
+		name string
+		off  uintptr
+	}{
+		{"self", unsafe.Offsetof(cb.Self)},
+		{"magic", unsafe.Offsetof(cb.Magic)},
+		{"state", unsafe.Offsetof(cb.State)},
+		{"host_fs", unsafe.Offsetof(cb.HostFS)},
+		{"guest_fs", unsafe.Offsetof(cb.GuestFS)},
+		{"host_sp", unsafe.Offsetof(cb.HostSP)},
+		{"guest_sp", unsafe.Offsetof(cb.GuestSP)},
+		{"host_ctx", unsafe.Offsetof(cb.HostCtx)},
+		{"nr", unsafe.Offsetof(cb.Nr)},
+		{"args", unsafe.Offsetof(cb.Args)},
+		{"ret", unsafe.Offsetof(cb.Ret)},
+		{"site", unsafe.Offsetof(cb.Site)},
+		{"kind", unsafe.Offsetof(cb.Kind)},
+		{"flags", unsafe.Offsetof(cb.Flags)},
+		{"selector", unsafe.Offsetof(cb.Selector)},
+		{"trap_mode", unsafe.Offsetof(cb.TrapMode)},
+		{"xsave_mask", unsafe.Offsetof(cb.XsaveMask)},
+		{"tid", unsafe.Offsetof(cb.Tid)},
+		{"trap", unsafe.Offsetof(cb.Trap)},
+		{"exit", unsafe.Offsetof(cb.Exit)},
+		{"counts", unsafe.Offsetof(cb.Counts)},
+		{"sites", unsafe.Offsetof(cb.Sites)},
+		{"xsave", unsafe.Offsetof(cb.Xsave)},
+		{"trap.rip", unsafe.Offsetof(cb.Trap) + unsafe.Offsetof(cb.Trap.Rip)},
+		{"trap.rflags", unsafe.Offsetof(cb.Trap) + unsafe.Offsetof(cb.Trap.Rflags)},
+		{"trap.r15", unsafe.Offsetof(cb.Trap) + unsafe.Offsetof(cb.Trap.R15)},
+		{"exit.sites_dropped", unsafe.Offsetof(cb.Exit) + unsafe.Offsetof(cb.Exit.SitesDropped)},
+	}
+	var out []offsetCheck
+	for i, g := range goOffs {
+		offC := int(C.c_offset(C.int(2 * i)))
+		constC := int(C.c_offset(C.int(2*i + 1)))
+		out = append(out, offsetCheck{g.name + " (offsetof)", int(g.off), offC})
+		out = append(out, offsetCheck{g.name + " (CB_OFF_*)", int(g.off), constC})
+	}
+	return out
+}
+
+func cSize() int { return int(C.c_size()) }

@@ -1,0 +1,172 @@
+// Package tracer holds the supervisor: `vsysbed run` starts the host
+// process (a re-exec of this binary that runs the guest in-process),
+// forwards terminal and termination signals to it, mirrors its exit
+// status, and writes the coverage report from the run directory's shards
+// and event log — also when the host process crashed or was killed.
+// (The ptrace platform will live here too.)
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"vsysbed/coverage"
+	"vsysbed/kernelsim"
+)
+
+// Options of one `vsysbed run`.
+type Options struct {
+	Report     string   // report file, "" = none
+	Format     string   // "json" or "text"; "" = json for files
+	Trap       string   // "seccomp" or "sud"
+	Routes     []string // NAME=fast|kernel, passed to the host
+	Argv       []string // PROGRAM [ARGS...]
+	KeepRunDir bool
+}
+
+// HostCommand is the hidden subcommand the supervisor re-executes.
+const HostCommand = "__host"
+
+// Run supervises one guest and returns vsysbed's exit status: the guest's
+// status, 128+N when it died by signal N.
+func Run(o Options) int {
+	dir, err := os.MkdirTemp("", "vsysbed-run-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: creating the run directory: %v\n", err)
+		return 125
+	}
+	if o.KeepRunDir {
+		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+		return 125
+	}
+	args := []string{HostCommand, "--rundir", dir, "--trap", o.Trap}
+	for _, r := range o.Routes {
+		args = append(args, "--route", r)
+	}
+	args = append(args, "--")
+	args = append(args, o.Argv...)
+	cmd := exec.Command(self, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v\n", err)
+		return 125
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				cmd.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	var ws syscall.WaitStatus
+	if cmd.ProcessState != nil {
+		ws, _ = cmd.ProcessState.Sys().(syscall.WaitStatus)
+	} else {
+		fmt.Fprintf(os.Stderr, "vsysbed: waiting for the host process: %v\n", err)
+		return 125
+	}
+
+	rep, err := coverage.Build(coverage.Input{
+		Command:     o.Argv,
+		Dir:         dir,
+		Host:        coverage.HostStatusFromWait(ws),
+		TrapMode:    o.Trap,
+		SyscallName: kernelsim.Name,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: building the report: %v\n", err)
+	}
+	started := rep != nil && len(rep.Execs) > 0
+	if ws.Signaled() {
+		describeDeath(rep, dir, ws.Signal())
+	}
+	if rep != nil && started {
+		if err := writeReport(rep, o); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
+		}
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// describeDeath prints the one line a guest killed by a signal deserves.
+func describeDeath(rep *coverage.Report, dir string, sig syscall.Signal) {
+	line := fmt.Sprintf("vsysbed: guest killed by %s", coverage.SignalName(sig))
+	if rep != nil && rep.Exit.Signal != "" && (rep.Exit.FaultRIP != 0 || rep.Exit.FaultAddr != 0) {
+		line += fmt.Sprintf(" (fault address %s, at %s", rep.Exit.FaultAddr, rep.Exit.FaultRIP)
+		if where := locate(dir, uint64(rep.Exit.FaultRIP)); where != "" {
+			line += " = " + where
+		}
+		line += ")"
+	} else if rep != nil && !rep.Complete && rep.Exit.Signal == "" {
+		line = fmt.Sprintf("vsysbed: host process killed by %s; the report is incomplete", coverage.SignalName(sig))
+	}
+	fmt.Fprintln(os.Stderr, line)
+}
+
+func writeReport(rep *coverage.Report, o Options) error {
+	format := o.Format
+	if format == "" {
+		format = "json"
+	}
+	var errs []error
+	if o.Report != "" {
+		f, err := os.Create(o.Report)
+		if err != nil {
+			return err
+		}
+		errs = append(errs, write(rep, f, format), f.Close())
+	}
+	if o.Report == "" || o.Format == "text" {
+		errs = append(errs, rep.WriteText(os.Stderr))
+	}
+	return errors.Join(errs...)
+}
+
+func write(rep *coverage.Report, w io.Writer, format string) error {
+	switch strings.ToLower(format) {
+	case "text":
+		return rep.WriteText(w)
+	default:
+		return rep.WriteJSON(w)
+	}
+}
+
+// locate names the guest object and offset an address lies in, from the
+// run's mapping events (the latest mapping that covers it).
+func locate(dir string, addr uint64) string {
+	evs, _ := coverage.ReadEvents(filepath.Join(dir, "events.jsonl"))
+	where := ""
+	for _, e := range evs {
+		if e.Ev == "map" && uint64(e.Start) <= addr && addr < uint64(e.End) {
+			where = fmt.Sprintf("%s+%#x", e.Path, addr-uint64(e.Start)+uint64(e.Offset))
+		}
+	}
+	return where
+}
