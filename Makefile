@@ -66,7 +66,7 @@ $(GUESTDIR)/%: $(SRC)/%.c | $(GUESTDIR)
 # The e2e suite (./e2e) runs build/vsysbed on build/guests, so both come first.
 test: build guests
 	$(GO) vet ./...
-	@unformatted="$$(gofmt -l $$(find . -name '*.go' -not -path './build/*'))"; \
+	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then \
 		echo "gofmt: these files need formatting:"; echo "$$unformatted"; exit 1; \
 	fi

@@ -444,7 +444,7 @@ func TestWriteTextClipsAndLimits(t *testing.T) {
 		IncompleteReason: "host process killed by SIGKILL before the guest exited",
 		Totals:           Totals{Trap: ^uint64(0) / 2, Total: ^uint64(0) / 2},
 		Syscalls:         []SyscallRow{{Nr: 1, Name: strings.Repeat("n", 60), Trap: ^uint64(0) / 2, Total: ^uint64(0) / 2}},
-		Errors:           []string{strings.Repeat("e", 300)},
+		Errors:           []string{strings.Repeat("e", 300), "two\nlines"},
 	}
 	for i := range 25 {
 		r.Sites = append(r.Sites, Site{Object: long, Offset: Hex(0x1000 + i), Symbol: strings.Repeat("s", 80),
@@ -461,6 +461,9 @@ func TestWriteTextClipsAndLimits(t *testing.T) {
 	}
 	if !strings.Contains(text, "  … 5 more (") {
 		t.Errorf("no '… 5 more' line:\n%s", text)
+	}
+	if !strings.Contains(text, "\n  two lines\n") {
+		t.Errorf("multi-line error not kept on one line:\n%s", text)
 	}
 	if !strings.Contains(text, "INCOMPLETE: host process killed by SIGKILL") {
 		t.Errorf("incomplete reason missing:\n%s", text)

@@ -24,7 +24,9 @@ const TextTopSites = 20
 func (r *Report) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	line := func(format string, args ...any) {
-		bw.WriteString(clipRight(fmt.Sprintf(format, args...), TextWidth))
+		// Messages and arguments may hold newlines; one entry stays one line.
+		s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
+		bw.WriteString(clipRight(s, TextWidth))
 		bw.WriteByte('\n')
 	}
 

@@ -44,7 +44,7 @@ var _ = Describe("vsysbed run refuses bad programs", func() {
 		Entry("no execute permission", badInput{"@" + noExec, []int{126},
 			`permission|not executable`}),
 		Entry("+x text without #!", badInput{"@" + textExec, []int{126},
-			`exec format|not an? ELF|not executable|format`}),
+			`exec format|not an? ELF|not an? executable|no ELF header|format`}),
 		Entry("32-bit ELF", badInput{"@" + elf32, []int{126},
 			`32-bit|ELFCLASS32|class`}),
 		Entry("aarch64 ELF", badInput{"@" + elfAArch64, []int{126},

@@ -21,6 +21,7 @@ type report struct {
 		Signal string `json:"signal"`
 	} `json:"exit"`
 	Complete bool            `json:"complete"`
+	TrapMode string          `json:"trap_mode"`
 	Totals   counts          `json:"totals"`
 	Syscalls []syscallCounts `json:"syscalls"`
 	Sites    []site          `json:"sites"`

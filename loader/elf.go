@@ -27,6 +27,8 @@ const (
 	ptInterp = 3
 	ptPhdr   = 6
 
+	ptGNUStack = 0x6474e551
+
 	pfX = 1
 	pfW = 2
 	pfR = 4
@@ -57,6 +59,10 @@ type elfObject struct {
 	// that covers it. HasPhdr is false when neither exists.
 	PhdrVaddr uint64
 	HasPhdr   bool
+
+	// ExecStack is set by a PT_GNU_STACK with PF_X: the program wants an
+	// executable stack (x86-64 Linux gives a non-executable one otherwise).
+	ExecStack bool
 
 	// MinVaddr and MaxVaddr bound the page-rounded span of all PT_LOADs.
 	MinVaddr, MaxVaddr uint64
@@ -223,6 +229,8 @@ func parseELF(r io.ReaderAt, size int64) (*elfObject, error) {
 			obj.Interp = s
 		case ptPhdr:
 			obj.PhdrVaddr, phdrFromPT = vaddr, true
+		case ptGNUStack:
+			obj.ExecStack = flags&pfX != 0
 		}
 	}
 	if len(obj.Loads) == 0 {

@@ -449,3 +449,33 @@ func TestEmptyArgv(t *testing.T) {
 		t.Errorf("argv %q, want [\"\"] as Linux supplies", d.argv)
 	}
 }
+
+func TestExecStack(t *testing.T) {
+	// A PT_GNU_STACK with PF_X asks for an executable stack.
+	b, err := os.ReadFile(fixture(t, "static-pie"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for i := 0; i < int(le.Uint16(b[56:])); i++ {
+		if p := phdrAt(b, i); le.Uint32(p) == ptGNUStack {
+			le.PutUint32(p[4:], pfR|pfW|pfX)
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("fixture has no PT_GNU_STACK")
+	}
+	p := writeFile(t, "execstack", b, 0o755)
+	im, err := Load(Spec{Path: p, Argv: []string{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Unmap()
+	checkMappingsAgainstKernel(t, im)
+	for _, m := range im.Mappings {
+		if m.Path == "[stack]" && m.Prot != protRead|protWrite|protExec {
+			t.Errorf("stack prot %d, want rwx", m.Prot)
+		}
+	}
+}

@@ -22,6 +22,10 @@ import (
 // DefaultStackSize is the guest main-thread stack, the usual RLIMIT_STACK.
 const DefaultStackSize = 8 << 20
 
+// maxStackSize keeps stack arithmetic far from overflow; no real guest
+// asks for more.
+const maxStackSize = 1 << 36
+
 // brkSizes are the brk reservations tried, largest first. The reservation
 // is PROT_NONE and MAP_NORESERVE, so only address space is spent.
 var brkSizes = []uintptr{1 << 30, 256 << 20, 64 << 20, 16 << 20, 4 << 20, 1 << 20, 0}
@@ -88,6 +92,9 @@ func (im *Image) Unmap() error {
 func Load(spec Spec) (*Image, error) {
 	if spec.StackSize == 0 {
 		spec.StackSize = DefaultStackSize
+	}
+	if spec.StackSize > maxStackSize {
+		return nil, &ExecError{Path: spec.Path, Errno: unix.ENOMEM, Reason: fmt.Sprintf("stack size %d is larger than %d", spec.StackSize, uintptr(maxStackSize))}
 	}
 	spec.StackSize = uintptr(alignUp(uint64(spec.StackSize)))
 	argv := spec.Argv
@@ -379,8 +386,15 @@ func (im *Image) buildStack(spec Spec, obj *elfObject) error {
 		return &ExecError{Errno: errnoOf(err), Reason: fmt.Sprintf("stack guard page: %v", err)}
 	}
 	im.StackStart, im.StackEnd = base+pageSize, base+pageSize+size
+	stackProt := protRead | protWrite
+	if obj.ExecStack {
+		stackProt |= protExec
+		if err := mprotect(im.StackStart, size, stackProt); err != nil {
+			return &ExecError{Errno: errnoOf(err), Reason: fmt.Sprintf("executable stack: %v", err)}
+		}
+	}
 	im.Mappings = overlay(im.Mappings, Mapping{Start: base, End: base + pageSize})
-	im.Mappings = overlay(im.Mappings, Mapping{Start: im.StackStart, End: im.StackEnd, Prot: protRead | protWrite, Path: "[stack]"})
+	im.Mappings = overlay(im.Mappings, Mapping{Start: im.StackStart, End: im.StackEnd, Prot: stackProt, Path: "[stack]"})
 
 	var rnd [16]byte
 	if _, err := rand.Read(rnd[:]); err != nil {

@@ -234,3 +234,16 @@ func TestGDBReadsImage(t *testing.T) {
 		t.Errorf("gdb does not resolve the slot:\n%s", s)
 	}
 }
+
+func TestLLVMReadelfClean(t *testing.T) {
+	tool := needTool(t, "llvm-readelf")
+	out, err := exec.Command(tool, "-a", "--dyn-syms", "-V", "--unwind", dumpImage(t, mustBuild(t))).CombinedOutput()
+	if err != nil {
+		t.Fatalf("llvm-readelf: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if warnRE.MatchString(line) {
+			t.Errorf("llvm-readelf: %s", line)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package vdsoinject
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -219,13 +220,13 @@ func parseDynImage(mem []byte) (*dynImage, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch typ {
-		case 1: // PT_LOAD: the first one fixes the load bias, as in glibc
+		switch elf.ProgType(typ) {
+		case elf.PT_LOAD: // the first one fixes the load bias, as in glibc
 			if !haveLoad {
 				d.bias = int64(off) - int64(va)
 				haveLoad = true
 			}
-		case 2: // PT_DYNAMIC
+		case elf.PT_DYNAMIC:
 			dynOff, haveDyn = off, true
 		}
 	}
@@ -249,26 +250,26 @@ func parseDynImage(mem []byte) (*dynImage, error) {
 			break
 		}
 		var p uint64
-		switch tag {
-		case 4, 5, 6, 0x6ffffef5, 0x6ffffff0, 0x6ffffffc:
+		switch elf.DynTag(tag) {
+		case elf.DT_HASH, elf.DT_GNU_HASH, elf.DT_STRTAB, elf.DT_SYMTAB, elf.DT_VERSYM, elf.DT_VERDEF:
 			if p, err = d.vaddr(val); err != nil {
 				return nil, err
 			}
 		}
-		switch tag {
-		case 4:
+		switch elf.DynTag(tag) {
+		case elf.DT_HASH:
 			hash, haveHash = p, true
-		case 0x6ffffef5:
+		case elf.DT_GNU_HASH:
 			gnuhash, haveGnu = p, true
-		case 5:
+		case elf.DT_STRTAB:
 			d.strtab, haveStr = p, true
-		case 6:
+		case elf.DT_SYMTAB:
 			d.symtab, haveSym = p, true
-		case 10:
+		case elf.DT_STRSZ:
 			d.strsz = val
-		case 0x6ffffff0:
+		case elf.DT_VERSYM:
 			d.versym, d.hasVersym = p, true
-		case 0x6ffffffc:
+		case elf.DT_VERDEF:
 			d.verdef, d.hasVerdef = p, true
 		}
 	}
@@ -390,13 +391,15 @@ func (d *dynImage) lookup(name, ver string) (uint64, bool, error) {
 		info := d.mem[e+4]
 		shndx, _ := d.u16(e + 6)
 		value, _ := d.u64(e + 8)
-		if typ := info & 0xf; typ != 0 && typ != 1 && typ != 2 { // NOTYPE, OBJECT, FUNC
+		switch elf.ST_TYPE(info) {
+		case elf.STT_NOTYPE, elf.STT_OBJECT, elf.STT_FUNC:
+		default:
 			continue
 		}
-		if bind := info >> 4; bind != 1 && bind != 2 { // GLOBAL, WEAK
+		if b := elf.ST_BIND(info); b != elf.STB_GLOBAL && b != elf.STB_WEAK {
 			continue
 		}
-		if shndx == 0 {
+		if elf.SectionIndex(shndx) == elf.SHN_UNDEF {
 			continue
 		}
 		s, err := d.str(uint64(nameOff))

@@ -2,6 +2,7 @@ package vdsoinject
 
 import (
 	"crypto/sha1"
+	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -118,7 +119,7 @@ const (
 	dynSize   = 16
 	verdefSz  = 20
 	verauxSz  = 8
-	numPhdrs  = 7
+	numPhdrs  = 5
 	versionLx = 2 // versym index of LINUX_2.6; 1 is the base (soname)
 
 	sysvBuckets = 7
@@ -191,6 +192,12 @@ func sysvHash(s string) uint32 {
 	}
 	return h
 }
+
+const alloc = uint64(elf.SHF_ALLOC)
+
+func sht(t elf.SectionType) uint64 { return uint64(t) }
+func dt(t elf.DynTag) uint64       { return uint64(t) }
+func pt(t elf.ProgType) uint32     { return uint32(t) }
 
 func alignUp(v, a uint64) uint64 {
 	if a <= 1 {
@@ -308,28 +315,28 @@ func BuildWith(o Options) (*Image, error) {
 	verOff := dynstr.add(VersionName)
 
 	var sec [numSections]section
-	sec[shHash] = section{typ: 5, flags: 2, align: 8, entsz: 4, link: shDynsym,
+	sec[shHash] = section{typ: sht(elf.SHT_HASH), flags: alloc, align: 8, entsz: 4, link: shDynsym,
 		size: 4 * (2 + sysvBuckets + nDyn)}
-	sec[shGnuHash] = section{typ: 0x6ffffff6, flags: 2, align: 8, link: shDynsym,
+	sec[shGnuHash] = section{typ: sht(elf.SHT_GNU_HASH), flags: alloc, align: 8, link: shDynsym,
 		size: 16 + 8*gnuWords + 4*gnuBuckets + 4*(nDyn-1)}
-	sec[shDynsym] = section{typ: 11, flags: 2, align: 8, entsz: symSize, link: shDynstr, info: 1,
+	sec[shDynsym] = section{typ: sht(elf.SHT_DYNSYM), flags: alloc, align: 8, entsz: symSize, link: shDynstr, info: 1,
 		size: symSize * nDyn}
-	sec[shDynstr] = section{typ: 3, flags: 2, align: 1, data: dynstr.data, size: uint64(len(dynstr.data))}
-	sec[shVersym] = section{typ: 0x6fffffff, flags: 2, align: 2, entsz: 2, link: shDynsym, size: 2 * nDyn}
-	sec[shVerdef] = section{typ: 0x6ffffffd, flags: 2, align: 8, link: shDynstr, info: 2,
+	sec[shDynstr] = section{typ: sht(elf.SHT_STRTAB), flags: alloc, align: 1, data: dynstr.data, size: uint64(len(dynstr.data))}
+	sec[shVersym] = section{typ: sht(elf.SHT_GNU_VERSYM), flags: alloc, align: 2, entsz: 2, link: shDynsym, size: 2 * nDyn}
+	sec[shVerdef] = section{typ: sht(elf.SHT_GNU_VERDEF), flags: alloc, align: 8, link: shDynstr, info: 2,
 		size: 2 * (verdefSz + verauxSz)}
 	dynTags := 11
-	sec[shDynamic] = section{typ: 6, flags: 2, align: 8, entsz: dynSize, link: shDynstr,
+	sec[shDynamic] = section{typ: sht(elf.SHT_DYNAMIC), flags: alloc, align: 8, entsz: dynSize, link: shDynstr,
 		size: uint64(dynTags * dynSize)}
 	linuxNote := 12 + 8 + 4
 	gnuNote := 12 + 4 + buildIDLen
-	sec[shNote] = section{typ: 7, flags: 2, align: 4, size: uint64(linuxNote + gnuNote)}
+	sec[shNote] = section{typ: sht(elf.SHT_NOTE), flags: alloc, align: 4, size: uint64(linuxNote + gnuNote)}
 	nFDE := uint64(2 * len(Targets))
-	sec[shEhFrameHdr] = section{typ: 1, flags: 2, align: 4, size: 12 + 8*nFDE}
+	sec[shEhFrameHdr] = section{typ: sht(elf.SHT_PROGBITS), flags: alloc, align: 4, size: 12 + 8*nFDE}
 	const cieSize, fdeSize = 24, 24
-	sec[shEhFrame] = section{typ: 1, flags: 2, align: 8, size: cieSize + fdeSize*nFDE + 4}
-	sec[shText] = section{typ: 1, flags: 2 | 4, align: codeAlign, size: textSize}
-	sec[shSlots] = section{typ: 1, flags: 2, align: 8, entsz: 8, size: 8 * uint64(numTargets)}
+	sec[shEhFrame] = section{typ: sht(elf.SHT_PROGBITS), flags: alloc, align: 8, size: cieSize + fdeSize*nFDE + 4}
+	sec[shText] = section{typ: sht(elf.SHT_PROGBITS), flags: alloc | uint64(elf.SHF_EXECINSTR), align: codeAlign, size: textSize}
+	sec[shSlots] = section{typ: sht(elf.SHT_PROGBITS), flags: alloc, align: 8, entsz: 8, size: 8 * uint64(numTargets)}
 
 	// Local symbol table: fallbacks and slots get names so gdb, perf and
 	// the coverage symboliser can name a trapped call site inside the image.
@@ -363,14 +370,14 @@ func BuildWith(o Options) (*Image, error) {
 	for _, s := range ssyms {
 		strtabT.add(s.name)
 	}
-	sec[shSymtab] = section{typ: 2, align: 8, entsz: symSize, link: shStrtab, info: nLocal,
+	sec[shSymtab] = section{typ: sht(elf.SHT_SYMTAB), align: 8, entsz: symSize, link: shStrtab, info: nLocal,
 		size: symSize * uint64(len(ssyms)+1)}
-	sec[shStrtab] = section{typ: 3, align: 1, data: strtabT.data, size: uint64(len(strtabT.data))}
+	sec[shStrtab] = section{typ: sht(elf.SHT_STRTAB), align: 1, data: strtabT.data, size: uint64(len(strtabT.data))}
 	shstr := newStrtab()
 	for i := range sec {
 		sec[i].nameOff = shstr.add(sectionNames[i])
 	}
-	sec[shShstrtab] = section{typ: 3, align: 1, data: shstr.data, size: uint64(len(shstr.data)),
+	sec[shShstrtab] = section{typ: sht(elf.SHT_STRTAB), align: 1, data: shstr.data, size: uint64(len(shstr.data)),
 		nameOff: sec[shShstrtab].nameOff}
 
 	// Addresses (== file offsets). Three protection regions, each page
@@ -506,17 +513,17 @@ func BuildWith(o Options) (*Image, error) {
 	// .dynamic
 	dyn := out[sec[shDynamic].addr:]
 	tags := [][2]uint64{
-		{14, uint64(sonameOff)},           // DT_SONAME
-		{4, sec[shHash].addr},             // DT_HASH
-		{0x6ffffef5, sec[shGnuHash].addr}, // DT_GNU_HASH
-		{5, sec[shDynstr].addr},           // DT_STRTAB
-		{6, sec[shDynsym].addr},           // DT_SYMTAB
-		{10, sec[shDynstr].size},          // DT_STRSZ
-		{11, symSize},                     // DT_SYMENT
-		{0x6ffffff0, sec[shVersym].addr},  // DT_VERSYM
-		{0x6ffffffc, sec[shVerdef].addr},  // DT_VERDEF
-		{0x6ffffffd, 2},                   // DT_VERDEFNUM
-		{0, 0},                            // DT_NULL
+		{dt(elf.DT_SONAME), uint64(sonameOff)},
+		{dt(elf.DT_HASH), sec[shHash].addr},
+		{dt(elf.DT_GNU_HASH), sec[shGnuHash].addr},
+		{dt(elf.DT_STRTAB), sec[shDynstr].addr},
+		{dt(elf.DT_SYMTAB), sec[shDynsym].addr},
+		{dt(elf.DT_STRSZ), sec[shDynstr].size},
+		{dt(elf.DT_SYMENT), symSize},
+		{dt(elf.DT_VERSYM), sec[shVersym].addr},
+		{dt(elf.DT_VERDEF), sec[shVerdef].addr},
+		{dt(elf.DT_VERDEFNUM), 2},
+		{dt(elf.DT_NULL), 0},
 	}
 	if len(tags) != dynTags {
 		return nil, fmt.Errorf("%w: %d dynamic tags, sized for %d", ErrLayout, len(tags), dynTags)
@@ -623,7 +630,7 @@ func BuildWith(o Options) (*Image, error) {
 		le.PutUint32(h[0:], s.nameOff)
 		le.PutUint32(h[4:], uint32(s.typ))
 		le.PutUint64(h[8:], s.flags)
-		if s.flags&2 != 0 {
+		if s.flags&alloc != 0 {
 			le.PutUint64(h[16:], s.addr)
 		}
 		le.PutUint64(h[24:], s.addr)
@@ -634,27 +641,27 @@ func BuildWith(o Options) (*Image, error) {
 		le.PutUint64(h[56:], s.entsz)
 	}
 
-	// Program headers. The first PT_LOAD has p_vaddr 0: glibc's
-	// setup_vdso takes l_addr = AT_SYSINFO_EHDR - p_vaddr of it. The last
-	// one runs to the end of the file so a reader of process memory (gdb)
-	// finds the section headers too.
+	// Program headers. One PT_LOAD for the whole image, at p_vaddr 0, as
+	// Linux's vDSO has: glibc's setup_vdso takes l_addr from the first
+	// PT_LOAD whose p_vaddr is non-zero ("if (!l_addr) l_addr = p_vaddr"),
+	// so a second PT_LOAD at 0x1000 would shift every symbol by a page.
+	// It runs to the end of the file so a reader of process memory (gdb)
+	// finds the section headers too. The per-page protections (text R+X,
+	// the rest R) are applied by Map from Regions().
 	type phdr struct {
 		typ, flags                    uint32
 		off, filesz, memsz, alignment uint64
 	}
-	const pfX, pfR = 1, 4
-	tail := fileSize - im.slotsOff
+	const pfX, pfW, pfR = uint32(elf.PF_X), uint32(elf.PF_W), uint32(elf.PF_R)
 	phdrs := []phdr{
-		{1, pfR, 0, im.textOff, im.textOff, PageSize},
-		{1, pfR | pfX, im.textOff, textSize, textSize, PageSize},
-		{1, pfR, im.slotsOff, tail, tail, PageSize},
-		{2, pfR, sec[shDynamic].addr, sec[shDynamic].size, sec[shDynamic].size, 8},
-		{4, pfR, sec[shNote].addr, sec[shNote].size, sec[shNote].size, 4},
-		{0x6474e550, pfR, hdrAddr, sec[shEhFrameHdr].size, sec[shEhFrameHdr].size, 4},
+		{pt(elf.PT_LOAD), pfR | pfX, 0, fileSize, fileSize, PageSize},
+		{pt(elf.PT_DYNAMIC), pfR, sec[shDynamic].addr, sec[shDynamic].size, sec[shDynamic].size, 8},
+		{pt(elf.PT_NOTE), pfR, sec[shNote].addr, sec[shNote].size, sec[shNote].size, 4},
+		{pt(elf.PT_GNU_EH_FRAME), pfR, hdrAddr, sec[shEhFrameHdr].size, sec[shEhFrameHdr].size, 4},
 		// PT_GNU_STACK: without it glibc's dlopen (used to inspect a dump)
 		// would make the caller's stack executable. The kernel's vDSO lacks
 		// it; libc start-up code ignores it.
-		{0x6474e551, pfR | 2, 0, 0, 0, 16},
+		{pt(elf.PT_GNU_STACK), pfR | pfW, 0, 0, 0, 16},
 	}
 	if len(phdrs) != numPhdrs {
 		return nil, fmt.Errorf("%w: %d program headers, sized for %d", ErrLayout, len(phdrs), numPhdrs)
