@@ -73,7 +73,7 @@ test: build guests
 	$(GO) test -timeout 45m ./...
 
 e2e: build guests
-	$(GO) test -count=1 ./e2e/... -ginkgo.v
+	$(GO) test -count=1 -v ./e2e/... -ginkgo.v
 
 bench: build guests
 	scripts/bench.sh

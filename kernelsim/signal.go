@@ -74,8 +74,17 @@ func sysRtSigaction(t *Task, a *Args) int64 {
 	}
 	if act != 0 {
 		p.mu.Lock()
-		p.sig.actions[sig] = sigaction{le64(buf[0:]), le64(buf[8:]), le64(buf[16:]), le64(buf[24:]) &^ unblockable}
+		na := sigaction{le64(buf[0:]), le64(buf[8:]), le64(buf[16:]), le64(buf[24:]) &^ unblockable}
+		p.sig.actions[sig] = na
 		p.mu.Unlock()
+		switch na.handler {
+		case sigDfl:
+			tls.SetDisposition(sig, tls.DispositionDefault)
+		case sigIgn:
+			tls.SetDisposition(sig, tls.DispositionIgnore)
+		default:
+			tls.SetDisposition(sig, tls.DispositionHandler)
+		}
 	}
 	return 0
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // The guest fixtures are tiny C programs compiled when a test first asks
-// for them, into one directory that TestMain removes at the end.
+// for them, into one temporary directory (shared by the tests, so each
+// fixture is built once) that TestMain removes at the end.
 
 const fixtureSource = `
 #include <stdio.h>
@@ -35,13 +36,10 @@ type fixtureResult struct {
 }
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "loader-fixtures-")
-	if err != nil {
-		panic(err)
-	}
-	fixtureDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	if fixtureDir != "" {
+		os.RemoveAll(fixtureDir)
+	}
 	os.Exit(code)
 }
 
@@ -78,6 +76,13 @@ func fixture(t testing.TB, name string) string {
 		r := fixtureResult{err: args[0] + " is not installed, so the " + name + " fixture cannot be built"}
 		fixtureDone[name] = r
 		t.Skip(r.err)
+	}
+	if fixtureDir == "" {
+		dir, err := os.MkdirTemp("", "loader-fixtures-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixtureDir = dir
 	}
 	src := filepath.Join(fixtureDir, "fixture.c")
 	if _, err := os.Stat(src); err != nil {

@@ -281,7 +281,7 @@ func (im *Image) mapObject(ef *execFile, obj *elfObject, withBrk bool) (bias, br
 		if err := mapFixedNoReplace(base, span, protNone, anon, -1, 0); err != nil {
 			reason := fmt.Sprintf("cannot map non-PIE executable at %#x-%#x: %v", base, base+span, err)
 			if err == unix.EEXIST {
-				reason = fmt.Sprintf("non-PIE executable needs %#x-%#x, which the host process already uses (rebuild the guest as PIE, or run it with --platform=ptrace)", base, base+span)
+				reason = fmt.Sprintf("non-PIE executable needs %#x-%#x, which the host process already uses (rebuild the guest as PIE)", base, base+span)
 			}
 			return 0, 0, 0, &ExecError{Path: ef.name, Errno: err.(unix.Errno), Reason: reason}
 		}

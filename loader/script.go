@@ -36,6 +36,8 @@ func parseShebang(head []byte) (interp, arg string, ok bool, err error) {
 		if bytes.IndexAny(rest, " \t\x00") < 0 {
 			return "", "", true, notExec("#! interpreter name is longer than %d bytes", shebangMax)
 		}
+		// The kernel terminates the string in the buffer's last byte.
+		line = line[:len(line)-1]
 	}
 	if nul := bytes.IndexByte(line, 0); nul >= 0 {
 		line = line[:nul]

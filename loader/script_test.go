@@ -30,8 +30,8 @@ func TestParseShebang(t *testing.T) {
 		{in: "#!\n", isScript: true, errSubstring: "names no interpreter"},
 		{in: "#!   \t \n", isScript: true, errSubstring: "names no interpreter"},
 		{in: long, isScript: true, errSubstring: "longer than 256 bytes"},
-		// A long optional argument is cut at the buffer, as in Linux.
-		{in: longArg, interp: "/bin/sh", arg: strings.Repeat("b", 256-len("#!/bin/sh ")), isScript: true},
+		// A long optional argument is cut at the buffer's last byte, as in Linux.
+		{in: longArg, interp: "/bin/sh", arg: strings.Repeat("b", 255-len("#!/bin/sh ")), isScript: true},
 	}
 	for _, c := range cases {
 		interp, arg, ok, err := parseShebang([]byte(c.in))

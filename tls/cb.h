@@ -53,6 +53,7 @@
 
 /* flags */
 #define CB_FLAG_LEAVE 1 /* kernelsim asks the thread to leave the guest */
+#define CB_FLAG_FSGSBASE 2 /* switch FS with wrfsbase, not arch_prctl */
 
 /* Syscall User Dispatch selector values (linux/prctl.h). */
 #define CB_SUD_ALLOW 0

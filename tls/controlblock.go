@@ -29,7 +29,8 @@ const (
 	TrapSeccomp = 0
 	TrapSUD     = 1
 
-	FlagLeave = 1
+	FlagLeave    = 1
+	FlagFSGSBASE = 2
 
 	// OffCounts is where counts[nr][kind] starts: the vDSO stubs increment
 	// %gs:(OffCounts + (nr*Kinds+KindVDSO)*8) directly.

@@ -133,11 +133,15 @@ vsysbed_enter_guest:
 	movq %rsi, CB_OFF_TRAP+REGS_RIP(%rdi)
 	movq %rdx, CB_OFF_TRAP+REGS_RSP(%rdi)
 	movq %rdi, %rbx
-	movq $SYS_arch_prctl, %rax
-	movq $ARCH_SET_FS, %rdi
 	movq CB_OFF_GUEST_FS(%rbx), %rsi
+	testl $CB_FLAG_FSGSBASE, CB_OFF_FLAGS(%rbx)
+	jz 2f
+	wrfsbase %rsi
+	jmp 3f
+2:	movq $SYS_arch_prctl, %rax
+	movq $ARCH_SET_FS, %rdi
 	syscall
-	movl $CB_STATE_GUEST, CB_OFF_STATE(%rbx)
+3:	movl $CB_STATE_GUEST, CB_OFF_STATE(%rbx)
 	cmpb $CB_TRAP_SUD, CB_OFF_TRAP_MODE(%rbx)
 	jne 1f
 	movb $CB_SUD_BLOCK, CB_OFF_SELECTOR(%rbx)

@@ -28,6 +28,9 @@
 /* vsysbed_routes[nr] is ROUTE_FAST or ROUTE_KERNEL; filled by Go. */
 uint8_t vsysbed_routes[CB_NR_MAX];
 
+/* The guest's disposition of each signal (GUEST_SIG_*), kept by kernelsim. */
+uint8_t vsysbed_guest_disposition[65];
+
 /* The guest thread, for the fault handlers (single-threaded for now). */
 static struct vsysbed_cb *volatile guest_cb;
 
@@ -72,6 +75,18 @@ static void count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t ki
 }
 
 /*
+ * Load an FS base: wrfsbase where the CPU and kernel allow it (AT_HWCAP2
+ * FSGSBASE; ~10 ns), arch_prctl otherwise (a syscall, ~100 ns or more).
+ */
+static inline void set_fs(struct vsysbed_cb *cb, uint64_t base)
+{
+	if (cb->flags & CB_FLAG_FSGSBASE)
+		__asm__ volatile("wrfsbase %0" : : "r"(base) : "memory");
+	else
+		RAW2(SYS_arch_prctl, ARCH_SET_FS, base);
+}
+
+/*
  * Run one call through Go. Switches to the host FS (Go finds g through
  * it), opens the SUD selector so Go's own syscalls pass, and comes back to
  * the guest FS unless kernelsim asked the thread to leave the guest.
@@ -85,11 +100,11 @@ static long kernel_call(struct vsysbed_cb *cb, long nr, const long a[6], uint64_
 	cb->kind = kind;
 	cb->state = CB_STATE_KERNEL;
 	cb->selector = CB_SUD_ALLOW;
-	RAW2(SYS_arch_prctl, ARCH_SET_FS, cb->host_fs);
+	set_fs(cb, cb->host_fs);
 	vsysbedKernelCall(cb);
 	if (cb->flags & CB_FLAG_LEAVE)
 		vsysbed_leave_guest(cb);
-	RAW2(SYS_arch_prctl, ARCH_SET_FS, cb->guest_fs);
+	set_fs(cb, cb->guest_fs);
 	cb->state = CB_STATE_GUEST;
 	if (cb->trap_mode == CB_TRAP_SUD)
 		cb->selector = CB_SUD_BLOCK;
@@ -172,7 +187,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 
 /* Go's handlers for the synchronous signals, to chain to for host faults. */
 static struct sigaction go_action[65];
-static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
+static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGPIPE};
 
 /*
  * A synchronous fault. In guest code, the guest dies by it (its own
@@ -184,7 +199,20 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	struct vsysbed_cb *cb = guest_cb;
-	if (cb && cb->state == CB_STATE_GUEST && (long)cb->tid == RAW0(SYS_gettid)) {
+	/*
+	 * SIGPIPE is raised on the thread whose write hit a closed pipe: on the
+	 * guest thread it is the guest's, from either route (raw syscall in
+	 * guest code or the kernel's pass-through in Go).
+	 */
+	if (sig == SIGPIPE && cb && (long)cb->tid == RAW0(SYS_gettid) && cb->state != CB_STATE_HOST) {
+		if (vsysbed_guest_disposition[SIGPIPE] != GUEST_SIG_DEFAULT)
+			return; /* ignored; a handler awaits signal delivery */
+		cb->exit.signal = sig;
+		cb->exit.done = 1;
+		vsysbed_die_by_signal(sig);
+		return;
+	}
+	if (sig != SIGPIPE && cb && cb->state == CB_STATE_GUEST && (long)cb->tid == RAW0(SYS_gettid)) {
 		cb->selector = CB_SUD_ALLOW;
 		cb->exit.signal = sig;
 		cb->exit.fault_addr = (uint64_t)si->si_addr;

@@ -7,7 +7,9 @@ package tls
 import "C"
 
 import (
+	"encoding/binary"
 	"errors"
+	"os"
 	"fmt"
 	"unsafe"
 )
@@ -40,6 +42,20 @@ func SetRoute(nr int, fast bool) {
 	}
 }
 
+// Guest signal dispositions, as the C signal handlers see them.
+const (
+	DispositionDefault = C.GUEST_SIG_DEFAULT
+	DispositionIgnore  = C.GUEST_SIG_IGNORE
+	DispositionHandler = C.GUEST_SIG_HANDLER
+)
+
+// SetDisposition tells the host's handlers what the guest does with sig.
+func SetDisposition(sig int, d int) {
+	if sig > 0 && sig <= 64 {
+		C.vsysbed_guest_disposition[sig] = C.uint8_t(d)
+	}
+}
+
 // BypassEntry is the address __kernel_vsyscall must jump to.
 func BypassEntry() uintptr { return uintptr(C.vsysbed_bypass_address()) }
 
@@ -67,6 +83,9 @@ func Prepare(cb *ControlBlock, trapMode uint8) error {
 	}
 	cb.XsaveMask = mask
 	cb.TrapMode = trapMode
+	if hostHasFSGSBASE() {
+		cb.Flags |= FlagFSGSBASE
+	}
 	cb.Selector = 0
 	cb.State = StateHost
 	return nil
@@ -82,3 +101,22 @@ func Run(cb *ControlBlock, entry, sp uintptr) {
 // DieBySignal resets sig to its default action and raises it on the
 // calling thread: the host process dies the way the guest did.
 func DieBySignal(sig int) { C.vsysbed_die_by_signal(C.int(sig)) }
+
+// hostHasFSGSBASE: the kernel lets user space use rdfsbase/wrfsbase
+// (AT_HWCAP2 bit 1). VSYSBED_NO_FSGSBASE=1 forces the arch_prctl path,
+// so both paths can be tested on a machine that has the instructions.
+func hostHasFSGSBASE() bool {
+	if os.Getenv("VSYSBED_NO_FSGSBASE") == "1" {
+		return false
+	}
+	b, err := os.ReadFile("/proc/self/auxv")
+	if err != nil {
+		return false
+	}
+	for i := 0; i+16 <= len(b); i += 16 {
+		if binary.LittleEndian.Uint64(b[i:]) == 26 { // AT_HWCAP2
+			return binary.LittleEndian.Uint64(b[i+8:])&(1<<1) != 0
+		}
+	}
+	return false
+}

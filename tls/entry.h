@@ -10,6 +10,12 @@
 
 extern uint8_t vsysbed_routes[CB_NR_MAX];
 
+/* Guest signal dispositions the C handlers act on. */
+#define GUEST_SIG_DEFAULT 0
+#define GUEST_SIG_IGNORE 1
+#define GUEST_SIG_HANDLER 2
+extern uint8_t vsysbed_guest_disposition[65];
+
 int vsysbed_install_handlers(void);
 long vsysbed_run(struct vsysbed_cb *cb, uint64_t entry, uint64_t sp);
 uint64_t vsysbed_bypass_address(void);

@@ -101,7 +101,9 @@ func Run(o Options) int {
 		fmt.Fprintf(os.Stderr, "vsysbed: building the report: %v\n", err)
 	}
 	started := rep != nil && len(rep.Execs) > 0
-	if ws.Signaled() {
+	// Like a shell, stay quiet about the signals a pipeline or a terminal
+	// sends on purpose.
+	if ws.Signaled() && ws.Signal() != syscall.SIGPIPE && ws.Signal() != syscall.SIGINT {
 		describeDeath(rep, dir, ws.Signal())
 	}
 	if rep != nil && started {

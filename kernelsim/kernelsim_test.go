@@ -1,0 +1,128 @@
+package kernelsim
+
+import (
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestVMASet(t *testing.T) {
+	var s vmaSet
+	s.add(0x1000, 0x3000)
+	s.add(0x5000, 0x6000)
+	s.add(0x3000, 0x4000) // touches the first: merged
+	if len(s.r) != 2 || s.r[0] != [2]uint64{0x1000, 0x4000} {
+		t.Fatalf("merge: %x", s.r)
+	}
+	cases := []struct {
+		start, end uint64
+		want       bool
+	}{
+		{0x1000, 0x4000, true},
+		{0x2000, 0x3000, true},
+		{0x0, 0x2000, false},
+		{0x3000, 0x5000, false}, // spans a hole
+		{0x5000, 0x6000, true},
+		{0x5800, 0x7000, false},
+		{0x9000, 0x9000, true}, // empty
+	}
+	for _, c := range cases {
+		if got := s.covers(c.start, c.end); got != c.want {
+			t.Errorf("covers(%#x, %#x) = %v, want %v", c.start, c.end, got, c.want)
+		}
+	}
+	s.remove(0x2000, 0x3000)
+	if s.covers(0x1000, 0x4000) || !s.covers(0x1000, 0x2000) || !s.covers(0x3000, 0x4000) {
+		t.Errorf("remove punched the wrong hole: %x", s.r)
+	}
+	s.remove(0x0, 0x10000)
+	if len(s.r) != 0 {
+		t.Errorf("remove all: %x", s.r)
+	}
+}
+
+func TestProcSelfFile(t *testing.T) {
+	cases := map[string]string{
+		"/proc/self/exe":                    "exe",
+		"/proc/thread-self/auxv":            "auxv",
+		"/proc/" + itoa(pid) + "/cmdline":   "cmdline",
+		"/proc/1/exe":                       "",
+		"/proc/self/fd/3":                   "",
+		"/etc/passwd":                       "",
+		"/proc/selfish/exe":                 "",
+		"/proc/" + itoa(pid+1) + "/environ": "",
+	}
+	for path, want := range cases {
+		if got := procSelfFile(path); got != want {
+			t.Errorf("procSelfFile(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// Every row must be usable: a name, a handler where the route needs one,
+// an errno where it refuses, and a note that documents it.
+func TestTableRows(t *testing.T) {
+	rows := Table()
+	if len(rows) != MaxNr+1 {
+		t.Fatalf("%d rows, want %d", len(rows), MaxNr+1)
+	}
+	for nr, r := range rows {
+		if r.Nr != nr || r.Name != Name(nr) {
+			t.Errorf("row %d: nr %d name %q", nr, r.Nr, r.Name)
+		}
+		switch r.Route {
+		case Guarded, Emulated:
+			if r.Handler == nil {
+				t.Errorf("%s: %v without a handler", r.Name, r.Route)
+			}
+		case Refused:
+			if r.Errno == 0 {
+				t.Errorf("%s: refused without an errno", r.Name)
+			}
+		}
+		if r.Note == "" {
+			t.Errorf("%s: no note", r.Name)
+		}
+	}
+}
+
+// DESIGN §4: these corrupt the host when passed through.
+func TestMustOwnNeverFast(t *testing.T) {
+	for _, name := range []string{"arch_prctl", "set_tid_address", "set_robust_list", "rseq", "brk",
+		"clone", "clone3", "fork", "vfork", "execve", "execveat", "exit", "exit_group",
+		"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "rt_sigsuspend",
+		"rt_sigpending", "rt_sigtimedwait", "kill", "tgkill", "tkill", "seccomp", "prctl", "ptrace",
+		"mmap", "munmap", "mprotect", "mremap", "madvise", "close", "close_range", "dup2", "dup3"} {
+		nr, ok := Number(name)
+		if !ok {
+			t.Fatalf("no syscall %q", name)
+		}
+		if table[nr].Route == Fast {
+			t.Errorf("%s takes the fast route", name)
+		}
+	}
+	if table[unix.SYS_RSEQ].Errno != unix.ENOSYS {
+		t.Errorf("rseq must answer ENOSYS")
+	}
+}
+
+func TestGuestMemoryHelpers(t *testing.T) {
+	buf := []byte("hello\x00world")
+	got, err := readString(uint64(addrOf(buf)), 64)
+	if err != nil || got != "hello" {
+		t.Fatalf("readString = %q, %v", got, err)
+	}
+	if _, err := readString(0x10, 64); err == nil {
+		t.Error("readString of a bad pointer succeeded")
+	}
+	if err := writeGuest(0x10, []byte{1}); err == nil {
+		t.Error("writeGuest to a bad pointer succeeded")
+	}
+	if r := errnoOf(unix.EFAULT); r != -int64(unix.EFAULT) {
+		t.Errorf("errnoOf = %d", r)
+	}
+	if !strings.Contains(cstring([]byte("ab\x00cd")), "ab") {
+		t.Error("cstring")
+	}
+}
