@@ -9,8 +9,8 @@ import "C"
 import (
 	"encoding/binary"
 	"errors"
-	"os"
 	"fmt"
+	"os"
 	"unsafe"
 )
 
