@@ -31,7 +31,7 @@ GUESTS := \
 
 DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file
 
-.PHONY: all build guests test e2e bench demo check clean
+.PHONY: all build guests test e2e bench demo check deps clean
 
 all: build guests
 
@@ -78,10 +78,16 @@ e2e: build guests
 bench: build guests
 	scripts/bench.sh
 
-demo: build guests
+# The demo guest needs musl-gcc, so a fresh machine gets the packages first.
+demo: deps
+	$(MAKE) build guests
 	$(VSYSBED) run -- $(GUESTDIR)/vsyscall_probe-musl
 
-check:
+check: deps
+	$(MAKE) test
+
+# Install the Debian packages the guests and tests need (only the missing ones).
+deps:
 	@missing=""; \
 	for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
@@ -92,7 +98,6 @@ check:
 		$$sudo apt-get update && \
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
-	$(MAKE) test
 
 clean:
 	rm -rf $(BUILD)

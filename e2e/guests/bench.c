@@ -10,6 +10,10 @@
  *                     exports it, i.e. under vsysbed: the bypass path)
  *   clock_gettime     libc clock_gettime(CLOCK_MONOTONIC), which libc
  *                     sends to the vDSO's __vdso_clock_gettime
+ *   arch_prctl_set_fs raw arch_prctl(ARCH_SET_FS, current FS): natively the
+ *                     cost of one FS switch without wrfsbase (vsysbed makes
+ *                     two per entry into Go on such CPUs); under vsysbed an
+ *                     emulated call
  *
  * Each loop is timed with clock_gettime(CLOCK_MONOTONIC) around it after a
  * short warm-up, so the numbers include the loop overhead (a few ns).
@@ -52,6 +56,12 @@ __attribute__((noinline)) static void loop_clock(long n)
 	}
 }
 
+__attribute__((noinline)) static void loop_set_fs(long n, long fs)
+{
+	for (long i = 0; i < n; i++)
+		sink = raw_syscall6(SYS_arch_prctl, 0x1002 /* ARCH_SET_FS */, fs, 0, 0, 0, 0);
+}
+
 static void report(const char *name, double t0, double t1, long n)
 {
 	printf("%s %.1f\n", name, (t1 - t0) / (double)n);
@@ -92,5 +102,13 @@ int main(int argc, char **argv)
 	loop_clock(n);
 	t1 = now_ns();
 	report("clock_gettime", t0, t1, n);
+
+	long fs = 0;
+	raw_syscall6(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, (long)&fs, 0, 0, 0, 0);
+	loop_set_fs(warm, fs);
+	t0 = now_ns();
+	loop_set_fs(n, fs);
+	t1 = now_ns();
+	report("arch_prctl_set_fs", t0, t1, n);
 	return 0;
 }
