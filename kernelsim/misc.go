@@ -223,12 +223,51 @@ func sysOpen(t *Task, a *Args) int64 {
 }
 
 func sysOpenat(t *Task, a *Args) int64 {
-	if path, err := readString(a[1], 4096); err == nil && strings.HasPrefix(path, "/proc/") {
+	path, err := readString(a[1], 4096)
+	if err == nil && strings.HasPrefix(path, "/proc/") {
 		if r, ok := t.openProc(path, a[2]); ok {
 			return r
 		}
 	}
-	return passthrough(unix.SYS_OPENAT, a)
+	r := passthrough(unix.SYS_OPENAT, a)
+	if r >= 0 && err == nil && procSelfFile(path) == "fd" {
+		t.P.mu.Lock()
+		t.P.fdDirs[int(r)] = true
+		t.P.mu.Unlock()
+	}
+	return r
+}
+
+// sysGetdents64 hides the host's fds from a listing of /proc/self/fd.
+func sysGetdents64(t *Task, a *Args) int64 {
+	r := passthrough(unix.SYS_GETDENTS64, a)
+	fd := int(int32(a[0]))
+	t.P.mu.Lock()
+	isFDDir := t.P.fdDirs[fd]
+	t.P.mu.Unlock()
+	if r <= 0 || !isFDDir {
+		return r
+	}
+	buf := make([]byte, r)
+	if err := readGuest(a[1], buf); err != nil {
+		return errnoOf(err)
+	}
+	out := buf[:0]
+	for off := 0; off+19 <= len(buf); {
+		reclen := int(buf[off+16]) | int(buf[off+17])<<8
+		if reclen == 0 || off+reclen > len(buf) {
+			break
+		}
+		name := cstring(buf[off+19 : off+reclen])
+		if n, err := strconv.Atoi(name); err != nil || !t.P.isHostFD(n) {
+			out = append(out, buf[off:off+reclen]...)
+		}
+		off += reclen
+	}
+	if err := writeGuest(a[1], out); err != nil {
+		return errnoOf(err)
+	}
+	return int64(len(out))
 }
 
 // The host's fds sit in a reserved high range; the guest may not close or
@@ -241,10 +280,17 @@ func (p *Process) isHostFD(fd int) bool {
 }
 
 func sysClose(t *Task, a *Args) int64 {
-	if t.P.isHostFD(int(int32(a[0]))) {
+	fd := int(int32(a[0]))
+	if t.P.isHostFD(fd) {
 		return -int64(unix.EBADF)
 	}
-	return passthrough(unix.SYS_CLOSE, a)
+	r := passthrough(unix.SYS_CLOSE, a)
+	if r == 0 {
+		t.P.mu.Lock()
+		delete(t.P.fdDirs, fd)
+		t.P.mu.Unlock()
+	}
+	return r
 }
 
 func sysDup2(t *Task, a *Args) int64 {

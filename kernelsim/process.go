@@ -36,6 +36,7 @@ type Process struct {
 	// HostFDBase: fds at or above it may belong to the host.
 	HostFDBase int
 	hostFDs    map[int]bool
+	fdDirs     map[int]bool // guest fds open on /proc/self/fd
 
 	sig signalState
 
@@ -76,6 +77,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		brkStart: c.BrkStart, brkCur: c.BrkStart, brkMax: c.BrkMax,
 		HostFDBase: c.HostFDBase,
 		hostFDs:    map[int]bool{},
+		fdDirs:     map[int]bool{},
 	}
 	for _, m := range c.Mappings {
 		p.vmas.add(m[0], m[1])

@@ -1,3 +1,9 @@
+// The Go runtime's container-aware GOMAXPROCS keeps two cgroup files open
+// for the life of the process, at fds 3 and 4 — numbers the guest expects
+// its own open() to return. The host process must not hold low fds.
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+
 // Command vsysbed runs unmodified x86-64 Linux programs in-process with a
 // synthetic vDSO whose __kernel_vsyscall enters a kernel written in Go,
 // traps every remaining raw syscall, and reports what was bypassed and
