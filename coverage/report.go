@@ -43,6 +43,7 @@ type Report struct {
 	Sites            []Site       `json:"sites"`
 	SitesDropped     uint64       `json:"sites_dropped"`
 	Execs            []Exec       `json:"execs"`
+	Runs             []Run        `json:"runs"`
 	Errors           []string     `json:"errors"`
 }
 
@@ -103,6 +104,22 @@ type Site struct {
 	Syscall string `json:"syscall"`
 	Kind    string `json:"kind"`
 	Count   uint64 `json:"count"`
+
+	// Symbolisation (filled when the object can be read): the object's
+	// GNU build-id (hex), the function the site lies in, and the source
+	// position from DWARF line tables.
+	BuildID  string `json:"build_id,omitempty"`
+	Function string `json:"function,omitempty"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+}
+
+// Run is one guest run a report covers: a single `vsysbed run` has one;
+// `vsysbed report merge` keeps every input's.
+type Run struct {
+	Command  []string   `json:"command"`
+	Exit     ExitStatus `json:"exit"`
+	Complete bool       `json:"complete"`
 }
 
 // Exec is one program image the run executed, from the event log.
@@ -160,6 +177,7 @@ func Build(in Input) (*Report, error) {
 		Syscalls: []SyscallRow{},
 		Sites:    []Site{},
 		Execs:    []Exec{},
+		Runs:     []Run{},
 		Errors:   []string{},
 	}
 	var shardErrs []error
@@ -286,6 +304,7 @@ func Build(in Input) (*Report, error) {
 	if eventsErr != nil {
 		r.addError(eventsErr.Error())
 	}
+	r.Runs = []Run{{Command: r.Command, Exit: r.Exit, Complete: r.Complete}}
 	return r, nil
 }
 
