@@ -123,9 +123,11 @@ func Main(o Options) int {
 		Exe: guest.Path, Argv: guest.Argv, Envp: guest.Envp, Auxv: auxv,
 		BrkStart: uint64(guest.BrkStart), BrkMax: uint64(guest.BrkMax),
 		Mappings: owned, HostFDBase: base, Events: events,
+		RunDir: o.RunDir, TrapMode: mode,
 	}, o.Routes)
-	task := proc.NewTask(cb)
-	tls.SetKernel(task.Dispatch)
+	proc.NewTask(cb)
+	tls.SetKernel(proc.Dispatch)
+	tls.SetInitialState(cb, guest.Entry, guest.SP)
 
 	if o.Trap == "sud" {
 		start, end := tls.Region()
@@ -133,11 +135,12 @@ func Main(o Options) int {
 			return fail(ExitInternal, "arming Syscall User Dispatch: %v", err)
 		}
 	}
-	tls.Run(cb, guest.Entry, guest.SP)
-	if o.Trap == "sud" {
-		bpf.DisableSUD()
-	}
-	return int(cb.Exit.Code)
+	tls.Run(cb)
+	// The guest process ends in kernelsim (exit_group, the last thread's
+	// exit, a fatal signal), which exits the host process. Run returns only
+	// when the main thread exited while other guest threads go on, as
+	// Linux keeps a process whose leader is gone: wait for them.
+	select {}
 }
 
 func installSeccomp() error {

@@ -5,7 +5,11 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"vsysbed/tls"
 )
+
+const futexWake = 1 // FUTEX_WAKE, shared: the kernel's own CLEARTID wake
 
 const (
 	archSetGS = 0x1001
@@ -67,8 +71,31 @@ func sysGetRobustList(t *Task, a *Args) int64 {
 	return 0
 }
 
+func sysExitGroup(t *Task, a *Args) int64 {
+	t.exitProcess(int(a[0]))
+	return 0
+}
+
+// sysExit ends one thread; the last one ends the process with its status.
 func sysExit(t *Task, a *Args) int64 {
-	t.exitGuest(int(a[0]))
+	p := t.P
+	p.mu.Lock()
+	p.live--
+	last := p.live == 0
+	delete(p.tasks, t.CB)
+	p.mu.Unlock()
+	if last {
+		t.exitProcess(int(a[0]))
+	}
+	// CLONE_CHILD_CLEARTID: zero the tid word and wake a joiner, as the
+	// kernel does when a thread dies.
+	if t.tidAddress != 0 {
+		var zero [4]byte
+		if writeGuest(t.tidAddress, zero[:]) == nil {
+			unix.Syscall6(unix.SYS_FUTEX, uintptr(t.tidAddress), futexWake, 1, 0, 0, 0)
+		}
+	}
+	t.CB.Flags |= tls.FlagLeave
 	return 0
 }
 
@@ -77,10 +104,32 @@ func notYet(what string) Handler {
 }
 
 func sysClone(t *Task, a *Args) int64 {
-	if a[0]&unix.CLONE_THREAD != 0 {
-		return t.notSupported("clone of a thread (CLONE_THREAD); threads come with the threads and signals issue")
+	// clone(flags, newsp, parent_tid, child_tid, tls)
+	return t.clone(a[0], a[1], a[2], a[3], a[4])
+}
+
+// sysClone3 reads struct clone_args; the child's stack pointer is
+// stack+stack_size, as the kernel computes it.
+func sysClone3(t *Task, a *Args) int64 {
+	size := a[1]
+	if size < 64 || size > 4096 {
+		return -int64(unix.EINVAL)
 	}
-	return t.notSupported("clone of a process (fork); processes come with the processes issue")
+	var b [88]byte
+	n := min(int(size), len(b))
+	if err := readGuest(a[0], b[:n]); err != nil {
+		return errnoOf(err)
+	}
+	flags, childTID, parentTID := le64(b[0:]), le64(b[16:]), le64(b[24:])
+	stack, stackSize, tlsv := le64(b[40:]), le64(b[48:]), le64(b[56:])
+	if exitSignal := le64(b[32:]); exitSignal != 0 && flags&unix.CLONE_THREAD != 0 {
+		return -int64(unix.EINVAL)
+	}
+	sp := uint64(0)
+	if stack != 0 {
+		sp = stack + stackSize
+	}
+	return t.clone(flags, sp, parentTID, childTID, tlsv)
 }
 
 const (

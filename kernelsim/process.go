@@ -42,6 +42,12 @@ type Process struct {
 
 	// Fatal is set when the guest did something vsysbed cannot run yet.
 	Fatal string
+
+	// Threads: where new threads' shards go and how they trap.
+	runDir   string
+	trapMode uint8
+	tasks    map[*tls.ControlBlock]*Task
+	live     int // guest threads that have not exited
 }
 
 // Task is one guest thread: its control block and per-thread state.
@@ -49,7 +55,7 @@ type Task struct {
 	P  *Process
 	CB *tls.ControlBlock
 
-	tidAddress uint64
+	tidAddress uint64 // CLONE_CHILD_CLEARTID / set_tid_address
 	robustList uint64
 	sigmask    uint64
 	altstack   altstack
@@ -65,6 +71,8 @@ type Config struct {
 	Mappings   [][2]uint64 // guest-owned ranges [start, end)
 	HostFDBase int
 	Events     *coverage.EventLog
+	RunDir     string // new threads' shards go here
+	TrapMode   uint8  // tls.TrapSeccomp or tls.TrapSUD
 }
 
 // NewProcess creates the kernel state for a guest and applies the route
@@ -78,6 +86,9 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		HostFDBase: c.HostFDBase,
 		hostFDs:    map[int]bool{},
 		fdDirs:     map[int]bool{},
+		runDir:     c.RunDir,
+		trapMode:   c.TrapMode,
+		tasks:      map[*tls.ControlBlock]*Task{},
 	}
 	for _, m := range c.Mappings {
 		p.vmas.add(m[0], m[1])
@@ -110,16 +121,27 @@ func (p *Process) scanHostFDs() {
 	}
 }
 
-// NewTask binds a control block to the process.
+// NewTask binds a control block (a guest thread) to the process.
 func (p *Process) NewTask(cb *tls.ControlBlock) *Task {
 	t := &Task{P: p, CB: cb}
 	t.altstack.Flags = ssDisable
+	p.mu.Lock()
+	p.tasks[cb] = t
+	p.live++
+	p.mu.Unlock()
 	return t
 }
 
-// Dispatch runs the kernel-route call described by t.CB. It is the
-// tls.KernelFunc of the task's thread.
-func (t *Task) Dispatch(cb *tls.ControlBlock) {
+// Dispatch runs the kernel-route call described by cb on the guest thread
+// that owns it. It is the tls.KernelFunc of every guest thread.
+func (p *Process) Dispatch(cb *tls.ControlBlock) {
+	p.mu.Lock()
+	t := p.tasks[cb]
+	p.mu.Unlock()
+	t.dispatch(cb)
+}
+
+func (t *Task) dispatch(cb *tls.ControlBlock) {
 	nr := int(int64(cb.Nr))
 	a := Args(cb.Args)
 	var ret int64
@@ -154,15 +176,18 @@ func sysPassthrough(nr int) Handler {
 	return func(t *Task, a *Args) int64 { return passthrough(nr, a) }
 }
 
-// exitGuest ends the guest with status code and makes the thread leave.
-func (t *Task) exitGuest(code int) {
+// exitProcess ends the guest process with status code, from any thread:
+// the exit record goes to this thread's shard and the event log first
+// (every count is already in the shards), then the host process exits
+// with the guest's status, taking every guest thread with it.
+func (t *Task) exitProcess(code int) {
 	cb := t.CB
 	cb.Exit.Code = int32(code & 0xff)
 	cb.Exit.Done = 1
 	if t.P.Events != nil {
 		t.P.Events.Exit(int(cb.Exit.Code), 0)
 	}
-	cb.Flags |= tls.FlagLeave
+	os.Exit(int(cb.Exit.Code))
 }
 
 // notSupported stops the guest with a one-line explanation: the call needs
@@ -174,7 +199,7 @@ func (t *Task) notSupported(what string) int64 {
 		t.P.Events.Error(msg)
 	}
 	fmt.Fprintln(os.Stderr, "vsysbed: "+msg)
-	t.exitGuest(ExitNotSupported)
+	t.exitProcess(ExitNotSupported)
 	return -int64(unix.ENOSYS)
 }
 

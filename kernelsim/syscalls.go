@@ -21,16 +21,16 @@ var owned = []Syscall{
 
 	// Thread and TLS state.
 	{Nr: unix.SYS_ARCH_PRCTL, Route: Emulated, Handler: sysArchPrctl, Note: "SET_FS/GET_FS are per-thread guest state; SET_GS is refused (GS points at the control block)."},
-	{Nr: unix.SYS_SET_TID_ADDRESS, Route: Emulated, Handler: sysSetTidAddress, Note: "Recorded per thread; returns the tid."},
+	{Nr: unix.SYS_SET_TID_ADDRESS, Route: Emulated, Handler: sysSetTidAddress, Note: "Recorded per thread (cleared and woken at thread exit); returns the tid."},
 	{Nr: unix.SYS_SET_ROBUST_LIST, Route: Emulated, Handler: sysSetRobustList, Note: "Recorded per thread: the host's glibc registered its own list."},
 	{Nr: unix.SYS_GET_ROBUST_LIST, Route: Emulated, Handler: sysGetRobustList, Note: "Returns the guest's list for its own thread."},
 	{Nr: unix.SYS_RSEQ, Route: Refused, Errno: unix.ENOSYS, Note: "The host's glibc already registered an rseq area for the thread."},
 
 	// Lifetime.
-	{Nr: unix.SYS_EXIT, Route: Emulated, Handler: sysExit, Note: "Ends the guest (single-threaded for now) after its coverage is complete."},
-	{Nr: unix.SYS_EXIT_GROUP, Route: Emulated, Handler: sysExit, Note: "Ends the guest after its coverage is complete; passing it through would kill the host first."},
-	{Nr: unix.SYS_CLONE, Route: Emulated, Handler: sysClone, Note: "Not supported yet: the guest stops with a one-line error."},
-	{Nr: unix.SYS_CLONE3, Route: Emulated, Handler: notYet("clone3 (threads come with the threads and signals issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
+	{Nr: unix.SYS_EXIT, Route: Emulated, Handler: sysExit, Note: "Ends the thread (CLONE_CHILD_CLEARTID: zero + futex wake); the last thread ends the process."},
+	{Nr: unix.SYS_EXIT_GROUP, Route: Emulated, Handler: sysExitGroup, Note: "Ends the guest after its exit is recorded; passing it through would kill the host first."},
+	{Nr: unix.SYS_CLONE, Route: Emulated, Handler: sysClone, Note: "Threads (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND) run on a new locked host thread; fork and vfork are not supported yet."},
+	{Nr: unix.SYS_CLONE3, Route: Emulated, Handler: sysClone3, Note: "As clone; the child's stack pointer is stack+stack_size."},
 	{Nr: unix.SYS_FORK, Route: Emulated, Handler: notYet("fork (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
 	{Nr: unix.SYS_VFORK, Route: Emulated, Handler: notYet("vfork (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
 	{Nr: unix.SYS_EXECVE, Route: Emulated, Handler: notYet("execve (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},

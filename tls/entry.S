@@ -35,6 +35,17 @@ vsysbed_region_start:
 vsysbed_bypass_entry:
 	.cfi_startproc
 	movq %rsp, %gs:CB_OFF_GUEST_SP
+	/*
+	 * The callee-saved registers, for a clone child that resumes at the
+	 * caller's return address with the parent's registers (a handful of
+	 * stores; the C code below preserves them anyway).
+	 */
+	movq %rbx, %gs:CB_OFF_TRAP+REGS_RBX
+	movq %rbp, %gs:CB_OFF_TRAP+REGS_RBP
+	movq %r12, %gs:CB_OFF_TRAP+REGS_R12
+	movq %r13, %gs:CB_OFF_TRAP+REGS_R13
+	movq %r14, %gs:CB_OFF_TRAP+REGS_R14
+	movq %r15, %gs:CB_OFF_TRAP+REGS_R15
 	movq %gs:CB_OFF_HOST_SP, %rsp	/* 16-aligned: the call below keeps the ABI */
 	call vsysbed_bypass		/* args are already where C wants them */
 	movq %gs:CB_OFF_GUEST_SP, %rsp
@@ -55,6 +66,8 @@ vsysbed_trap_trampoline:
 	xsave64 CB_OFF_XSAVE(%rbx)	/* vector, x87, AVX-512... of the guest */
 	movq %rbx, %rdi
 	call vsysbed_trap		/* result in cb->trap.rax; FS is the guest's again */
+	/* Also the way into the guest for a new thread: see vsysbed_enter_guest. */
+vsysbed_resume_guest:
 	movq %gs:CB_OFF_SELF, %rbx
 	movl %gs:CB_OFF_XSAVE_MASK, %eax
 	movl %gs:CB_OFF_XSAVE_MASK+4, %edx
@@ -107,11 +120,13 @@ vsysbed_raw_syscall6:
 	.size vsysbed_raw_syscall6, .-vsysbed_raw_syscall6
 
 /*
- * void vsysbed_enter_guest(struct vsysbed_cb *cb, uint64_t entry, uint64_t sp)
+ * void vsysbed_enter_guest(struct vsysbed_cb *cb)
  * Saves the host's callee-saved registers in cb->host_ctx, sets the guest
- * FS, and jumps to entry with rsp=sp and every other register zero, as
- * execve leaves them (rdx=0: no atexit function for _start). It "returns"
- * only through vsysbed_leave_guest.
+ * FS, and resumes the guest from cb->trap and the XSAVE area exactly as the
+ * trap path does: a new process starts there with rip=entry, rsp=sp and
+ * every other register zero (rdx=0: no atexit function for _start), a new
+ * thread with its parent's registers and rax=0. It "returns" only through
+ * vsysbed_leave_guest.
  */
 	.globl vsysbed_enter_guest
 	.hidden vsysbed_enter_guest
@@ -130,8 +145,6 @@ vsysbed_enter_guest:
 	leaq -256(%rsp), %rax
 	andq $-16, %rax
 	movq %rax, CB_OFF_HOST_SP(%rdi)
-	movq %rsi, CB_OFF_TRAP+REGS_RIP(%rdi)
-	movq %rdx, CB_OFF_TRAP+REGS_RSP(%rdi)
 	movq %rdi, %rbx
 	movq CB_OFF_GUEST_FS(%rbx), %rsi
 	testl $CB_FLAG_FSGSBASE, CB_OFF_FLAGS(%rbx)
@@ -143,25 +156,9 @@ vsysbed_enter_guest:
 	syscall
 3:	movl $CB_STATE_GUEST, CB_OFF_STATE(%rbx)
 	cmpb $CB_TRAP_SUD, CB_OFF_TRAP_MODE(%rbx)
-	jne 1f
+	jne vsysbed_resume_guest
 	movb $CB_SUD_BLOCK, CB_OFF_SELECTOR(%rbx)
-1:	movq CB_OFF_TRAP+REGS_RSP(%rbx), %rsp
-	xorl %eax, %eax
-	xorl %ecx, %ecx
-	xorl %edx, %edx
-	xorl %esi, %esi
-	xorl %edi, %edi
-	xorl %ebp, %ebp
-	xorl %r8d, %r8d
-	xorl %r9d, %r9d
-	xorl %r10d, %r10d
-	xorl %r11d, %r11d
-	xorl %r12d, %r12d
-	xorl %r13d, %r13d
-	xorl %r14d, %r14d
-	xorl %r15d, %r15d
-	xorl %ebx, %ebx
-	jmp *%gs:CB_OFF_TRAP+REGS_RIP
+	jmp vsysbed_resume_guest
 	.cfi_endproc
 	.size vsysbed_enter_guest, .-vsysbed_enter_guest
 

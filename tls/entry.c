@@ -24,6 +24,7 @@
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002
 #define ARCH_GET_FS 0x1003
+#define ARCH_GET_GS 0x1004
 
 /* vsysbed_routes[nr] is ROUTE_FAST or ROUTE_KERNEL; filled by Go. */
 uint8_t vsysbed_routes[CB_NR_MAX];
@@ -31,12 +32,9 @@ uint8_t vsysbed_routes[CB_NR_MAX];
 /* The guest's disposition of each signal (GUEST_SIG_*), kept by kernelsim. */
 uint8_t vsysbed_guest_disposition[65];
 
-/* The guest thread, for the fault handlers (single-threaded for now). */
-static struct vsysbed_cb *volatile guest_cb;
-
 extern char vsysbed_region_start[], vsysbed_region_end[];
 extern char vsysbed_bypass_entry[], vsysbed_trap_trampoline[];
-void vsysbed_enter_guest(struct vsysbed_cb *cb, uint64_t entry, uint64_t sp);
+void vsysbed_enter_guest(struct vsysbed_cb *cb);
 void vsysbed_leave_guest(struct vsysbed_cb *cb) __attribute__((noreturn));
 
 static inline struct vsysbed_cb *gs_cb(void)
@@ -49,6 +47,25 @@ static inline struct vsysbed_cb *gs_cb(void)
 #define RAW0(nr) vsysbed_raw_syscall6((nr), 0, 0, 0, 0, 0, 0)
 #define RAW2(nr, a, b) vsysbed_raw_syscall6((nr), (long)(a), (long)(b), 0, 0, 0, 0)
 #define RAW4(nr, a, b, c, d) vsysbed_raw_syscall6((nr), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+/*
+ * The control block of the calling thread when it is a guest thread, for
+ * the fault handlers. GS alone cannot tell: the kernel copies GS base into
+ * threads cloned from a guest thread (Go may create one during a callback),
+ * so the handlers also compare the thread id recorded in the block.
+ */
+static struct vsysbed_cb *thread_cb(void)
+{
+	uint64_t gs = 0;
+	RAW2(SYS_arch_prctl, ARCH_GET_GS, &gs);
+	struct vsysbed_cb *cb = (struct vsysbed_cb *)gs;
+	if (cb == NULL || cb->magic != CB_MAGIC || cb->self != gs)
+		return NULL;
+	if ((long)cb->tid != RAW0(SYS_gettid))
+		return NULL;
+	return cb;
+}
+
 
 /* Count one entry: by number, and by (site, nr, kind) in the site table. */
 static void count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind)
@@ -198,13 +215,13 @@ static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SI
 static void fault_handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
-	struct vsysbed_cb *cb = guest_cb;
+	struct vsysbed_cb *cb = thread_cb();
 	/*
 	 * SIGPIPE is raised on the thread whose write hit a closed pipe: on the
 	 * guest thread it is the guest's, from either route (raw syscall in
 	 * guest code or the kernel's pass-through in Go).
 	 */
-	if (sig == SIGPIPE && cb && (long)cb->tid == RAW0(SYS_gettid) && cb->state != CB_STATE_HOST) {
+	if (sig == SIGPIPE && cb && cb->state != CB_STATE_HOST) {
 		if (vsysbed_guest_disposition[SIGPIPE] != GUEST_SIG_DEFAULT)
 			return; /* ignored; a handler awaits signal delivery */
 		cb->exit.signal = sig;
@@ -212,7 +229,7 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv)
 		vsysbed_die_by_signal(sig);
 		return;
 	}
-	if (sig != SIGPIPE && cb && cb->state == CB_STATE_GUEST && (long)cb->tid == RAW0(SYS_gettid)) {
+	if (sig != SIGPIPE && cb && cb->state == CB_STATE_GUEST) {
 		cb->selector = CB_SUD_ALLOW;
 		cb->exit.signal = sig;
 		cb->exit.fault_addr = (uint64_t)si->si_addr;
@@ -274,7 +291,7 @@ int vsysbed_install_handlers(void)
  * signals go to Go's other threads instead. (Guest signal delivery comes
  * with the signals issue.)
  */
-long vsysbed_run(struct vsysbed_cb *cb, uint64_t entry, uint64_t sp)
+long vsysbed_run(struct vsysbed_cb *cb)
 {
 	sigset_t block, old;
 	sigfillset(&block);
@@ -286,10 +303,8 @@ long vsysbed_run(struct vsysbed_cb *cb, uint64_t entry, uint64_t sp)
 	cb->tid = (uint64_t)RAW0(SYS_gettid);
 	RAW2(SYS_arch_prctl, ARCH_GET_FS, &cb->host_fs);
 	RAW2(SYS_arch_prctl, ARCH_SET_GS, cb);
-	guest_cb = cb;
-	vsysbed_enter_guest(cb, entry, sp);
+	vsysbed_enter_guest(cb);
 	/* Back from vsysbed_leave_guest, on the host FS. */
-	guest_cb = NULL;
 	cb->selector = CB_SUD_ALLOW;
 	RAW2(SYS_arch_prctl, ARCH_SET_GS, 0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -91,11 +91,30 @@ func Prepare(cb *ControlBlock, trapMode uint8) error {
 	return nil
 }
 
-// Run enters the guest at entry with stack pointer sp on the calling
-// thread, which must be locked (runtime.LockOSThread), and returns when
+// Run enters the guest on the calling thread, which must be locked
+// (runtime.LockOSThread), with the registers in cb.Trap and the extended
+// state in cb.Xsave (see SetInitialState, CopyThreadState), and returns when
 // kernelsim sets FlagLeave.
-func Run(cb *ControlBlock, entry, sp uintptr) {
-	C.vsysbed_run((*C.struct_vsysbed_cb)(unsafe.Pointer(cb)), C.uint64_t(entry), C.uint64_t(sp))
+func Run(cb *ControlBlock) {
+	C.vsysbed_run((*C.struct_vsysbed_cb)(unsafe.Pointer(cb)))
+}
+
+// SetInitialState makes cb start a new process image: rip=entry, rsp=sp,
+// every other register zero, the extended state in its initial
+// configuration (XSTATE_BV=0) with the default MXCSR, which XRSTOR loads
+// from the legacy area regardless.
+func SetInitialState(cb *ControlBlock, entry, sp uintptr) {
+	cb.Trap = Regs{Rip: uint64(entry), Rsp: uint64(sp), Rflags: 0x202}
+	clear(cb.Xsave[:1024])
+	binary.LittleEndian.PutUint16(cb.Xsave[0:], 0x37f)   // FCW
+	binary.LittleEndian.PutUint32(cb.Xsave[24:], 0x1f80) // MXCSR
+	binary.LittleEndian.PutUint32(cb.Xsave[28:], 0xffff) // MXCSR_MASK (ignored)
+}
+
+// CopyThreadState gives a new thread its parent's extended state (Linux
+// copies the FPU state on clone).
+func CopyThreadState(child, parent *ControlBlock) {
+	child.Xsave = parent.Xsave
 }
 
 // DieBySignal resets sig to its default action and raises it on the

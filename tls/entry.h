@@ -17,7 +17,7 @@ extern uint8_t vsysbed_routes[CB_NR_MAX];
 extern uint8_t vsysbed_guest_disposition[65];
 
 int vsysbed_install_handlers(void);
-long vsysbed_run(struct vsysbed_cb *cb, uint64_t entry, uint64_t sp);
+long vsysbed_run(struct vsysbed_cb *cb);
 uint64_t vsysbed_bypass_address(void);
 uint64_t vsysbed_region_start_address(void);
 uint64_t vsysbed_region_end_address(void);
