@@ -23,13 +23,17 @@ GUESTS := \
 	$(GUESTDIR)/vsyscall_probe-musl \
 	$(GUESTDIR)/vsyscall_probe-glibc-static \
 	$(GUESTDIR)/vsyscall_probe-glibc \
+	$(GUESTDIR)/vsyscall_probe-musl-static-pie \
+	$(GUESTDIR)/vsyscall_probe-glibc-static-pie \
+	$(GUESTDIR)/vecregs \
+	$(GUESTDIR)/sleeper \
 	$(GUESTDIR)/bench \
 	$(GUESTDIR)/crash \
 	$(GUESTDIR)/exit42 \
 	$(GUESTDIR)/thread \
 	$(GUESTDIR)/forker
 
-DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file
+DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium
 
 .PHONY: all build guests test e2e bench demo check deps clean
 
@@ -53,6 +57,24 @@ $(GUESTDIR)/vsyscall_probe-glibc-static: $(SRC)/vsyscall_probe.c $(SRC)/vdsosym.
 
 $(GUESTDIR)/vsyscall_probe-glibc: $(SRC)/vsyscall_probe.c $(SRC)/vdsosym.h | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -o $@ $<
+
+# Debian's musl-gcc specs know no -static-pie: alone it links a dynamic PIE
+# against /lib/ld-musl-x86_64.so.1.  A static PIE needs musl's
+# self-relocating rcrt1.o and a static link without an interpreter.
+MUSL_LIBDIR ?= /usr/lib/x86_64-linux-musl
+
+$(GUESTDIR)/vsyscall_probe-musl-static-pie: $(SRC)/vsyscall_probe.c $(SRC)/vdsosym.h | $(GUESTDIR)
+	$(MUSLCC) $(GUEST_CFLAGS) -fPIE -static-pie -nostartfiles \
+		-Wl,-static,--no-dynamic-linker,-z,text -o $@ \
+		$(MUSL_LIBDIR)/rcrt1.o $(MUSL_LIBDIR)/crti.o $$($(CC) -print-file-name=crtbeginS.o) \
+		$< $$($(CC) -print-file-name=crtendS.o) $(MUSL_LIBDIR)/crtn.o
+
+$(GUESTDIR)/vsyscall_probe-glibc-static-pie: $(SRC)/vsyscall_probe.c $(SRC)/vdsosym.h | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -static-pie -o $@ $<
+
+# Static, so the raw syscalls it checks are the only traps besides startup.
+$(GUESTDIR)/vecregs: $(SRC)/vecregs.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -static -o $@ $<
 
 $(GUESTDIR)/bench: $(SRC)/bench.c $(SRC)/vdsosym.h | $(GUESTDIR)
 	$(MUSLCC) $(GUEST_CFLAGS) -static -o $@ $<

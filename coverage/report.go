@@ -160,8 +160,8 @@ type Input struct {
 	// result gives "syscall_<nr>".
 	SyscallName func(nr int) string
 
-	// NoSymbols skips resolving site symbols from the objects' ELF symbol
-	// tables.
+	// NoSymbols leaves sites at object+offset: no object file is read
+	// for build-id, function or source line.
 	NoSymbols bool
 }
 
@@ -258,16 +258,17 @@ func Build(in Input) (*Report, error) {
 		if key.kind < tls.Kinds {
 			kind = kindNames[key.kind]
 		}
-		r.Sites = append(r.Sites, Site{
+		site := Site{
 			Address: Hex(key.addr),
 			Object:  obj,
 			Offset:  Hex(off),
-			Symbol:  syms.lookup(obj, off),
 			Nr:      int(key.nr),
 			Syscall: name(int(key.nr)),
 			Kind:    kind,
 			Count:   n,
-		})
+		}
+		syms.fill(&site)
+		r.Sites = append(r.Sites, site)
 	}
 	sortSites(r.Sites)
 

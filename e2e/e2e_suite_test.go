@@ -29,7 +29,8 @@ var trapModes = []string{"seccomp", "sud"}
 // requiredGuests are the binaries `make guests` puts in build/guests.
 var requiredGuests = []string{
 	"vsyscall_probe-musl", "vsyscall_probe-glibc-static", "vsyscall_probe-glibc",
-	"bench", "crash", "exit42", "thread", "forker",
+	"vsyscall_probe-musl-static-pie", "vsyscall_probe-glibc-static-pie",
+	"vecregs", "sleeper", "bench", "crash", "exit42", "thread", "forker",
 }
 
 var _ = BeforeSuite(func() {

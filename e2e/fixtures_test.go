@@ -14,6 +14,7 @@ const (
 	textFile    = "input.txt"     // read by cat, sha256sum
 	pyScript    = "script.py"     // #!/usr/bin/python3
 	catScript   = "cat-script"    // #!/bin/cat: prints itself
+	shScript    = "sh-script"     // #!/bin/sh, builtins only: echo, exit 4
 	noExec      = "no-exec"       // an ELF without any x bit
 	textExec    = "text-exec"     // +x text without #!
 	elf32       = "elf32"         // EI_CLASS = ELFCLASS32
@@ -40,6 +41,8 @@ func writeFixtures(dir string) error {
 		{textFile, text, 0o644},
 		{pyScript, "#!/usr/bin/python3\nimport sys\nprint('script.py args', sys.argv[1:])\nsys.exit(len(sys.argv) - 1)\n", 0o755},
 		{catScript, "#!/bin/cat\nthis file prints itself\n", 0o755},
+		// dash runs echo and exit itself, so the guest never forks.
+		{shScript, "#!/bin/sh\necho \"script args: $*\"\nexit 4\n", 0o755},
 		{textExec, "echo this is not an ELF and has no #! line\n", 0o755},
 	}
 	for _, f := range files {

@@ -14,18 +14,24 @@ import (
 
 // report mirrors the vsysbed.report/v1 JSON document.
 type report struct {
-	Schema  string   `json:"schema"`
-	Command []string `json:"command"`
-	Exit    struct {
-		Code   int    `json:"code"`
-		Signal string `json:"signal"`
-	} `json:"exit"`
-	Complete bool            `json:"complete"`
-	TrapMode string          `json:"trap_mode"`
-	Totals   counts          `json:"totals"`
-	Syscalls []syscallCounts `json:"syscalls"`
-	Sites    []site          `json:"sites"`
-	Errors   []any           `json:"errors"`
+	Schema  string     `json:"schema"`
+	Command []string   `json:"command"`
+	Exit    reportExit `json:"exit"`
+	// Host is how the supervisor saw the host process end.
+	Host             reportExit      `json:"host"`
+	Complete         bool            `json:"complete"`
+	IncompleteReason string          `json:"incomplete_reason"`
+	TrapMode         string          `json:"trap_mode"`
+	Totals           counts          `json:"totals"`
+	Syscalls         []syscallCounts `json:"syscalls"`
+	Sites            []site          `json:"sites"`
+	Errors           []any           `json:"errors"`
+}
+
+// reportExit is the report's exit status of the guest or the host process.
+type reportExit struct {
+	Code   int    `json:"code"`
+	Signal string `json:"signal"`
 }
 
 type counts struct {
@@ -117,7 +123,7 @@ func isHex(s string) bool {
 
 // signalName spells signals the way the report does ("SIGSEGV").
 func signalName(n int) string {
-	names := map[int]string{6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM"}
+	names := map[int]string{2: "SIGINT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM"}
 	if s, ok := names[n]; ok {
 		return s
 	}

@@ -43,9 +43,17 @@ func clip(s string) string {
 // pipe when stdin is non-nil, and waits at most runTimeout.
 func run(stdin *string, argv ...string) result {
 	GinkgoHelper()
+	return runEnv(nil, stdin, argv...)
+}
+
+// runEnv is run with env (NAME=value entries) replacing the suite's own
+// environment; nil keeps it.
+func runEnv(env []string, stdin *string, argv ...string) result {
+	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -57,30 +65,42 @@ func run(stdin *string, argv ...string) result {
 		Fail(fmt.Sprintf("%q did not finish within %s\n%s", argv, runTimeout,
 			result{stdout.String(), stderr.String(), -1}))
 	}
-	res := result{Stdout: stdout.String(), Stderr: stderr.String()}
+	status, ok := exitStatus(err)
+	if !ok {
+		Fail(fmt.Sprintf("cannot start %q: %v", argv, err))
+	}
+	return result{Stdout: stdout.String(), Stderr: stderr.String(), Status: status}
+}
+
+// exitStatus turns cmd.Wait's error into the shell's status; ok is false
+// when err is not about the exit at all (the program never ran).
+func exitStatus(err error) (status int, ok bool) {
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
+		return 0, true
 	case errors.As(err, &exitErr):
 		ws := exitErr.Sys().(syscall.WaitStatus)
 		if ws.Signaled() {
-			res.Status = 128 + int(ws.Signal())
-		} else {
-			res.Status = ws.ExitStatus()
+			return 128 + int(ws.Signal()), true
 		}
+		return ws.ExitStatus(), true
 	default:
-		Fail(fmt.Sprintf("cannot start %q: %v", argv, err))
+		return -1, false
 	}
-	return res
 }
 
 // runVsysbed runs `vsysbed run FLAGS -- ARGV`.
 func runVsysbed(stdin *string, flags []string, argv ...string) result {
 	GinkgoHelper()
+	return run(stdin, vsysbedArgv(flags, argv...)...)
+}
+
+// vsysbedArgv is the command line of `vsysbed run FLAGS -- ARGV`.
+func vsysbedArgv(flags []string, argv ...string) []string {
 	full := append([]string{vsysbedBin, "run"}, flags...)
 	full = append(full, "--")
-	full = append(full, argv...)
-	return run(stdin, full...)
+	return append(full, argv...)
 }
 
 // reportFlags are the flags of a run that writes its JSON report to path
@@ -90,3 +110,5 @@ func reportFlags(mode, path string) []string {
 }
 
 func str(s string) *string { return &s }
+
+func intp(n int) *int { return &n }

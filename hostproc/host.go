@@ -127,6 +127,7 @@ func Main(o Options) int {
 	}, o.Routes)
 	proc.NewTask(cb)
 	tls.SetKernel(proc.Dispatch)
+	proc.ForwardHostSignals()
 	tls.SetInitialState(cb, guest.Entry, guest.SP)
 
 	if o.Trap == "sud" {

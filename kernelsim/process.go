@@ -59,6 +59,11 @@ type Task struct {
 	robustList uint64
 	sigmask    uint64
 	altstack   altstack
+	pending    pendingSet
+	wake       chan struct{} // a signal was queued for the task: sigsuspend & co.
+
+	savedMask    uint64 // rt_sigsuspend's mask to restore after the handler
+	hasSavedMask bool
 }
 
 // Config describes a freshly loaded guest.
@@ -123,7 +128,7 @@ func (p *Process) scanHostFDs() {
 
 // NewTask binds a control block (a guest thread) to the process.
 func (p *Process) NewTask(cb *tls.ControlBlock) *Task {
-	t := &Task{P: p, CB: cb}
+	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1)}
 	t.altstack.Flags = ssDisable
 	p.mu.Lock()
 	p.tasks[cb] = t
@@ -142,24 +147,36 @@ func (p *Process) Dispatch(cb *tls.ControlBlock) {
 }
 
 func (t *Task) dispatch(cb *tls.ControlBlock) {
+	if cb.Nr == tls.NrInterrupt {
+		t.interrupted(cb)
+		return
+	}
 	nr := int(int64(cb.Nr))
 	a := Args(cb.Args)
 	var ret int64
-	switch {
-	case nr < 0 || nr > MaxNr:
-		ret = -int64(unix.ENOSYS)
-	default:
-		row := &table[nr]
-		switch row.Route {
-		case Fast:
-			ret = passthrough(nr, &a) // a route override sent it here
-		case Refused:
-			ret = -int64(row.Errno)
-		default:
-			ret = row.Handler(t, &a)
-		}
+	if cb.Flags&tls.FlagDone != 0 {
+		ret = int64(cb.Ret) // the fast route ran it; only signals are left
+	} else {
+		ret = t.syscall(nr, &a)
+	}
+	if cb.Flags&tls.FlagResume == 0 && (cb.SigPending != 0 || ret == -int64(unix.EINTR)) {
+		ret = t.afterSyscall(cb, nr, &a, ret)
 	}
 	cb.Ret = uint64(ret)
+}
+
+func (t *Task) syscall(nr int, a *Args) int64 {
+	if nr < 0 || nr > MaxNr {
+		return -int64(unix.ENOSYS)
+	}
+	row := &table[nr]
+	switch row.Route {
+	case Fast:
+		return passthrough(nr, a) // a route override sent it here
+	case Refused:
+		return -int64(row.Errno)
+	}
+	return row.Handler(t, a)
 }
 
 // passthrough issues the call on the host. Syscall6, not RawSyscall6: a

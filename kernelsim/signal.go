@@ -6,10 +6,12 @@ import (
 	"vsysbed/tls"
 )
 
-// The guest's signal state is kept faithfully here; the host's real
-// handlers and masks are never touched. Delivery to guest handlers comes
-// with the signals issue: until then a signal the guest sends itself takes
-// its default action.
+// The guest's signal state lives here; the host's real handlers and masks
+// are never touched (DESIGN §5). Signals reach the guest from the guest
+// itself (kill, tgkill, raise...), from the host (signals to the vsysbed
+// process, timers, SIGPIPE: see deliver.go) and from faults in guest code;
+// they are queued per process or per thread and delivered on the way back
+// to the guest by building a real x86-64 rt_sigframe (frame.go).
 
 const nsig = 64
 
@@ -32,6 +34,7 @@ type sigaction struct {
 
 type signalState struct {
 	actions [nsig + 1]sigaction
+	pending pendingSet // process-directed
 }
 
 const (
@@ -118,9 +121,21 @@ func sysRtSigprocmask(t *Task, a *Args) int64 {
 		}
 	}
 	if set != 0 {
-		t.sigmask = n &^ unblockable
+		t.setMask(n)
 	}
 	return 0
+}
+
+// setMask changes the thread's mask; signals it unblocks are delivered on
+// the way back to the guest.
+func (t *Task) setMask(m uint64) {
+	p := t.P
+	p.mu.Lock()
+	t.sigmask = m &^ unblockable
+	if (t.pending.mask|p.sig.pending.mask)&^t.sigmask != 0 {
+		t.CB.SigPending = 1
+	}
+	p.mu.Unlock()
 }
 
 func sysSigaltstack(t *Task, a *Args) int64 {
@@ -163,7 +178,10 @@ func sysRtSigpending(t *Task, a *Args) int64 {
 	if a[1] != 8 {
 		return -int64(unix.EINVAL)
 	}
-	if err := writeU64(a[0], 0); err != nil {
+	t.P.mu.Lock()
+	set := (t.pending.mask | t.P.sig.pending.mask) & t.sigmask
+	t.P.mu.Unlock()
+	if err := writeU64(a[0], set); err != nil {
 		return errnoOf(err)
 	}
 	return 0
@@ -178,55 +196,88 @@ func defaultIgnored(sig int) bool {
 	return false
 }
 
-// selfSignal applies a signal the guest sent to itself.
-func (t *Task) selfSignal(sig int) int64 {
-	if sig == 0 {
-		return 0
+func sysKill(t *Task, a *Args) int64 {
+	target, sig := int(int32(a[0])), int(a[1])
+	if target != pid && target != 0 && target != -1 {
+		return passthrough(unix.SYS_KILL, a)
 	}
-	if sig < 1 || sig > nsig {
+	if sig < 0 || sig > nsig {
 		return -int64(unix.EINVAL)
 	}
-	t.P.mu.Lock()
-	act := t.P.sig.actions[sig]
-	t.P.mu.Unlock()
-	if act.handler == sigIgn || (act.handler == sigDfl && defaultIgnored(sig)) {
-		return 0
+	if sig != 0 {
+		t.P.send(t, nil, sig, userInfo(sig, siUser))
 	}
-	if act.handler != sigDfl {
-		return t.notSupported("delivering " + unix.SignalName(unix.Signal(sig)) + " to a guest handler")
-	}
-	if t.sigmask&(1<<(sig-1)) != 0 {
-		return t.notSupported("a blocked signal pending for the guest")
-	}
-	// Default action: the guest dies by the signal.
-	cb := t.CB
-	cb.Exit.Signal = int32(sig)
-	cb.Exit.Done = 1
-	if t.P.Events != nil {
-		t.P.Events.Exit(0, unix.Signal(sig))
-	}
-	tls.DieBySignal(sig)
 	return 0
 }
 
-func sysKill(t *Task, a *Args) int64 {
-	target := int(int32(a[0]))
-	if target == pid || target == 0 {
-		return t.selfSignal(int(a[1]))
+// threadSignal sends sig to the guest thread tid, or passes the call
+// through when tid is not one of ours.
+func (t *Task) threadSignal(tid, sig int, nr int, a *Args) int64 {
+	target := t.P.taskByTid(tid)
+	if target == nil {
+		return passthrough(nr, a)
 	}
-	return passthrough(unix.SYS_KILL, a)
+	if sig < 0 || sig > nsig {
+		return -int64(unix.EINVAL)
+	}
+	if sig != 0 {
+		t.P.send(t, target, sig, userInfo(sig, siTkill))
+	}
+	return 0
 }
 
 func sysTgkill(t *Task, a *Args) int64 {
-	if int(int32(a[0])) == pid && int(int32(a[1])) == int(t.CB.Tid) {
-		return t.selfSignal(int(a[2]))
+	if int(int32(a[0])) != pid {
+		return passthrough(unix.SYS_TGKILL, a)
 	}
-	return passthrough(unix.SYS_TGKILL, a)
+	return t.threadSignal(int(int32(a[1])), int(a[2]), unix.SYS_TGKILL, a)
 }
 
 func sysTkill(t *Task, a *Args) int64 {
-	if int(int32(a[0])) == int(t.CB.Tid) {
-		return t.selfSignal(int(a[1]))
+	return t.threadSignal(int(int32(a[0])), int(a[1]), unix.SYS_TKILL, a)
+}
+
+// sysRtSigqueueinfo: the caller's siginfo, with the codes Linux lets a
+// process forge (negative ones, other than SI_TKILL).
+func sysRtSigqueueinfo(t *Task, a *Args) int64 {
+	if int(int32(a[0])) != pid {
+		return passthrough(unix.SYS_RT_SIGQUEUEINFO, a)
 	}
-	return passthrough(unix.SYS_TKILL, a)
+	si, errno := userSiginfo(int(a[1]), a[2])
+	if errno != 0 {
+		return -int64(errno)
+	}
+	t.P.send(t, nil, int(a[1]), si)
+	return 0
+}
+
+func sysRtTgsigqueueinfo(t *Task, a *Args) int64 {
+	if int(int32(a[0])) != pid {
+		return passthrough(unix.SYS_RT_TGSIGQUEUEINFO, a)
+	}
+	target := t.P.taskByTid(int(int32(a[1])))
+	if target == nil {
+		return -int64(unix.ESRCH)
+	}
+	si, errno := userSiginfo(int(a[2]), a[3])
+	if errno != 0 {
+		return -int64(errno)
+	}
+	t.P.send(t, target, int(a[2]), si)
+	return 0
+}
+
+func userSiginfo(sig int, addr uint64) (siginfo, unix.Errno) {
+	var si siginfo
+	if sig < 1 || sig > nsig {
+		return si, unix.EINVAL
+	}
+	if err := readGuest(addr, si[:]); err != nil {
+		return si, unix.EFAULT
+	}
+	if code := int32(le32(si[8:])); code >= 0 || code == siTkill {
+		return si, unix.EPERM
+	}
+	put32(si[0:], uint32(sig))
+	return si, 0
 }

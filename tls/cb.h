@@ -46,6 +46,7 @@
 #define CB_STATE_HOST 0   /* host Go/C code, before or after the guest */
 #define CB_STATE_GUEST 1  /* guest code */
 #define CB_STATE_KERNEL 2 /* kernelsim on behalf of the guest */
+#define CB_STATE_ENTRY 3  /* the entry trampolines, between guest and Go */
 
 /* trap_mode */
 #define CB_TRAP_SECCOMP 0
@@ -54,6 +55,15 @@
 /* flags */
 #define CB_FLAG_LEAVE 1 /* kernelsim asks the thread to leave the guest */
 #define CB_FLAG_FSGSBASE 2 /* switch FS with wrfsbase, not arch_prctl */
+#define CB_FLAG_RESUME 4   /* after the kernel call, resume the guest from
+			    * cb->trap + XSAVE area (signal delivery,
+			    * rt_sigreturn), not a plain syscall return */
+#define CB_FLAG_DONE 8     /* the fast route already ran the call: its
+			    * result is in cb->ret; Go only looks at signals */
+
+/* cb->nr of a kernel call made at an arbitrary guest instruction, to
+ * deliver a signal (a kick or a fault); the context is cb->trap. */
+#define CB_NR_INTERRUPT (-1L)
 
 /* Syscall User Dispatch selector values (linux/prctl.h). */
 #define CB_SUD_ALLOW 0
@@ -78,6 +88,10 @@
 #define CB_OFF_TRAP_MODE 201
 #define CB_OFF_XSAVE_MASK 208
 #define CB_OFF_TID 216
+#define CB_OFF_SIGPENDING 224
+#define CB_OFF_FAULT_SIG 228
+#define CB_OFF_FAULT_ADDR 232
+#define CB_OFF_FAULT_CODE 240
 #define CB_OFF_TRAP 512
 #define CB_OFF_EXIT 1024
 #define CB_OFF_COUNTS 4096
@@ -152,7 +166,13 @@ struct vsysbed_cb {
 	uint8_t pad0[6];
 	uint64_t xsave_mask; /* XCR0 features to save (edx:eax for xsave) */
 	uint64_t tid;        /* host thread id */
-	uint8_t pad1[512 - 224];
+	uint32_t sigpending; /* a guest signal may be deliverable: look at
+			      * it before returning to the guest */
+	int32_t fault_sig;   /* a synchronous fault for the guest's handler */
+	uint64_t fault_addr;
+	int32_t fault_code;
+	uint32_t pad_f;
+	uint8_t pad1[512 - 248];
 	struct cb_regs trap; /* guest registers at the trapped syscall */
 	uint8_t pad2[1024 - 512 - sizeof(struct cb_regs)];
 	struct cb_exit exit;

@@ -25,12 +25,19 @@ const (
 	StateHost   = 0
 	StateGuest  = 1
 	StateKernel = 2
+	StateEntry  = 3
 
 	TrapSeccomp = 0
 	TrapSUD     = 1
 
 	FlagLeave    = 1
 	FlagFSGSBASE = 2
+	FlagResume   = 4
+	FlagDone     = 8
+
+	// NrInterrupt is cb.Nr of a kernel call at an arbitrary instruction
+	// (a kick or a fault), made to deliver a guest signal.
+	NrInterrupt = ^uint64(0)
 
 	// OffCounts is where counts[nr][kind] starts: the vDSO stubs increment
 	// %gs:(OffCounts + (nr*Kinds+KindVDSO)*8) directly.
@@ -69,34 +76,39 @@ type Exit struct {
 // ControlBlock is struct vsysbed_cb. It lives in a MAP_SHARED shard file;
 // never allocate one on the Go heap.
 type ControlBlock struct {
-	Self      uint64
-	Magic     uint64
-	Version   uint32
-	State     uint32
-	HostFS    uint64
-	GuestFS   uint64
-	HostSP    uint64
-	GuestSP   uint64
-	HostCtx   [8]uint64
-	Nr        uint64
-	Args      [6]uint64
-	Ret       uint64
-	Site      uint64
-	Kind      uint32
-	Flags     uint32
-	Selector  uint8
-	TrapMode  uint8
-	_         [6]uint8
-	XsaveMask uint64
-	Tid       uint64
-	_         [512 - 224]uint8
-	Trap      Regs
-	_         [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
-	Exit      Exit
-	_         [4096 - 1024 - unsafe.Sizeof(Exit{})]uint8
-	Counts    [NrMax][Kinds]uint64
-	Sites     [NumSites]Site
-	Xsave     [XsaveMax]uint8
+	Self       uint64
+	Magic      uint64
+	Version    uint32
+	State      uint32
+	HostFS     uint64
+	GuestFS    uint64
+	HostSP     uint64
+	GuestSP    uint64
+	HostCtx    [8]uint64
+	Nr         uint64
+	Args       [6]uint64
+	Ret        uint64
+	Site       uint64
+	Kind       uint32
+	Flags      uint32
+	Selector   uint8
+	TrapMode   uint8
+	_          [6]uint8
+	XsaveMask  uint64
+	Tid        uint64
+	SigPending uint32
+	FaultSig   int32
+	FaultAddr  uint64
+	FaultCode  int32
+	_          uint32
+	_          [512 - 248]uint8
+	Trap       Regs
+	_          [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
+	Exit       Exit
+	_          [4096 - 1024 - unsafe.Sizeof(Exit{})]uint8
+	Counts     [NrMax][Kinds]uint64
+	Sites      [NumSites]Site
+	Xsave      [XsaveMax]uint8
 }
 
 // CounterOffset is the byte offset of counts[nr][kind] in the block.

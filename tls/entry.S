@@ -34,6 +34,7 @@ vsysbed_region_start:
 	.p2align 4
 vsysbed_bypass_entry:
 	.cfi_startproc
+	movl $CB_STATE_ENTRY, %gs:CB_OFF_STATE	/* a kick now waits for the check below */
 	movq %rsp, %gs:CB_OFF_GUEST_SP
 	/*
 	 * The callee-saved registers, for a clone child that resumes at the
@@ -49,6 +50,7 @@ vsysbed_bypass_entry:
 	movq %gs:CB_OFF_HOST_SP, %rsp	/* 16-aligned: the call below keeps the ABI */
 	call vsysbed_bypass		/* args are already where C wants them */
 	movq %gs:CB_OFF_GUEST_SP, %rsp
+	movl $CB_STATE_GUEST, %gs:CB_OFF_STATE
 	ret
 	.cfi_endproc
 	.size vsysbed_bypass_entry, .-vsysbed_bypass_entry
@@ -66,18 +68,25 @@ vsysbed_trap_trampoline:
 	xsave64 CB_OFF_XSAVE(%rbx)	/* vector, x87, AVX-512... of the guest */
 	movq %rbx, %rdi
 	call vsysbed_trap		/* result in cb->trap.rax; FS is the guest's again */
-	/* Also the way into the guest for a new thread: see vsysbed_enter_guest. */
+	/*
+	 * Also the way into the guest for a new thread (vsysbed_enter_guest)
+	 * and after a signal delivery or rt_sigreturn (kernel_call in C):
+	 * needs only GS and a host stack.
+	 */
+	.globl vsysbed_resume_guest
+	.hidden vsysbed_resume_guest
 vsysbed_resume_guest:
 	movq %gs:CB_OFF_SELF, %rbx
 	movl %gs:CB_OFF_XSAVE_MASK, %eax
 	movl %gs:CB_OFF_XSAVE_MASK+4, %edx
 	xrstor64 CB_OFF_XSAVE(%rbx)
 	/*
-	 * Restore exactly what Linux leaves after a syscall: every register as
-	 * it was, but rax = result, rcx = return rip, r11 = rflags. rflags is
-	 * restored on the host stack so that nothing is written below the
-	 * guest's rsp (its red zone); the moves and jmp after popfq leave the
-	 * flags alone.
+	 * Restore every register from cb->trap: for a syscall vsysbed_trap has
+	 * made it what Linux leaves (rax = result, rcx = return rip, r11 =
+	 * rflags); after a signal delivery or rt_sigreturn it is the whole
+	 * context. rflags is restored on the host stack so that nothing is
+	 * written below the guest's rsp (its red zone); the moves and the
+	 * memory-indirect jmp after popfq leave the flags alone.
 	 */
 	pushq %gs:CB_OFF_TRAP+REGS_RFLAGS
 	popfq
@@ -93,12 +102,33 @@ vsysbed_resume_guest:
 	movq %gs:CB_OFF_TRAP+REGS_R13, %r13
 	movq %gs:CB_OFF_TRAP+REGS_R14, %r14
 	movq %gs:CB_OFF_TRAP+REGS_R15, %r15
-	movq %gs:CB_OFF_TRAP+REGS_RFLAGS, %r11
-	movq %gs:CB_OFF_TRAP+REGS_RIP, %rcx
+	movq %gs:CB_OFF_TRAP+REGS_R11, %r11
+	movq %gs:CB_OFF_TRAP+REGS_RCX, %rcx
 	movq %gs:CB_OFF_TRAP+REGS_RAX, %rax
 	movq %gs:CB_OFF_TRAP+REGS_RSP, %rsp
-	jmp *%rcx
+	movl $CB_STATE_GUEST, %gs:CB_OFF_STATE
+	jmp *%gs:CB_OFF_TRAP+REGS_RIP
 	.size vsysbed_trap_trampoline, .-vsysbed_trap_trampoline
+
+/*
+ * A kick (or a fault the guest handles) interrupted guest code: the
+ * handler saved the context in cb->trap, like SIGSYS does, and made the
+ * sigreturn land here. Deliver what is pending, then resume.
+ */
+	.globl vsysbed_interrupt_trampoline
+	.hidden vsysbed_interrupt_trampoline
+	.type vsysbed_interrupt_trampoline,@function
+	.p2align 4
+vsysbed_interrupt_trampoline:
+	cld
+	movq %gs:CB_OFF_SELF, %rbx
+	movl %gs:CB_OFF_XSAVE_MASK, %eax
+	movl %gs:CB_OFF_XSAVE_MASK+4, %edx
+	xsave64 CB_OFF_XSAVE(%rbx)
+	movq %rbx, %rdi
+	call vsysbed_interrupt
+	jmp vsysbed_resume_guest
+	.size vsysbed_interrupt_trampoline, .-vsysbed_interrupt_trampoline
 
 /* long vsysbed_raw_syscall6(nr, a1..a6): a raw syscall from the region. */
 	.globl vsysbed_raw_syscall6

@@ -33,7 +33,8 @@ uint8_t vsysbed_routes[CB_NR_MAX];
 uint8_t vsysbed_guest_disposition[65];
 
 extern char vsysbed_region_start[], vsysbed_region_end[];
-extern char vsysbed_bypass_entry[], vsysbed_trap_trampoline[];
+extern char vsysbed_bypass_entry[], vsysbed_trap_trampoline[], vsysbed_interrupt_trampoline[];
+void vsysbed_resume_guest(void) __attribute__((noreturn));
 void vsysbed_enter_guest(struct vsysbed_cb *cb);
 void vsysbed_leave_guest(struct vsysbed_cb *cb) __attribute__((noreturn));
 
@@ -106,7 +107,9 @@ static inline void set_fs(struct vsysbed_cb *cb, uint64_t base)
 /*
  * Run one call through Go. Switches to the host FS (Go finds g through
  * it), opens the SUD selector so Go's own syscalls pass, and comes back to
- * the guest FS unless kernelsim asked the thread to leave the guest.
+ * the guest FS unless kernelsim asked the thread to leave the guest. When
+ * kernelsim delivered a signal or ran rt_sigreturn (CB_FLAG_RESUME), the
+ * whole context is in cb->trap: resume it instead of returning.
  */
 static long kernel_call(struct vsysbed_cb *cb, long nr, const long a[6], uint64_t site, uint32_t kind)
 {
@@ -121,11 +124,28 @@ static long kernel_call(struct vsysbed_cb *cb, long nr, const long a[6], uint64_
 	vsysbedKernelCall(cb);
 	if (cb->flags & CB_FLAG_LEAVE)
 		vsysbed_leave_guest(cb);
+	cb->flags &= ~CB_FLAG_DONE;
 	set_fs(cb, cb->guest_fs);
-	cb->state = CB_STATE_GUEST;
+	cb->state = CB_STATE_ENTRY;
 	if (cb->trap_mode == CB_TRAP_SUD)
 		cb->selector = CB_SUD_BLOCK;
+	if (cb->flags & CB_FLAG_RESUME) {
+		cb->flags &= ~CB_FLAG_RESUME;
+		vsysbed_resume_guest();
+	}
 	return (long)cb->ret;
+}
+
+/*
+ * A fast-route call came back while a guest signal may be pending
+ * (interrupted with EINTR by a kick, or raced with one): let kernelsim
+ * decide on delivery and restart with the result already known.
+ */
+static long signal_check(struct vsysbed_cb *cb, long nr, const long a[6], uint64_t site, uint32_t kind, long ret)
+{
+	cb->ret = (uint64_t)ret;
+	cb->flags |= CB_FLAG_DONE;
+	return kernel_call(cb, nr, a, site, kind);
 }
 
 static inline int is_fast(long nr)
@@ -138,11 +158,14 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 {
 	struct vsysbed_cb *cb = gs_cb();
 	const uint64_t *gsp = (const uint64_t *)cb->guest_sp;
-	long a6 = (long)gsp[1];
+	long a[6] = {a1, a2, a3, a4, a5, (long)gsp[1]};
 	count(cb, (uint64_t)nr, gsp[0], CB_KIND_BYPASS);
-	if (is_fast(nr))
-		return vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a6);
-	long a[6] = {a1, a2, a3, a4, a5, a6};
+	if (is_fast(nr)) {
+		long ret = vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a[5]);
+		if (__builtin_expect(cb->sigpending, 0))
+			return signal_check(cb, nr, a, gsp[0], CB_KIND_BYPASS, ret);
+		return ret;
+	}
 	return kernel_call(cb, nr, a, gsp[0], CB_KIND_BYPASS);
 }
 
@@ -157,30 +180,32 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	long ret;
 	if (is_fast(nr)) {
 		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-		if (cb->trap_mode == CB_TRAP_SUD)
+		if (__builtin_expect(cb->sigpending, 0))
+			ret = signal_check(cb, nr, a, site, CB_KIND_TRAP, ret);
+		else if (cb->trap_mode == CB_TRAP_SUD)
 			cb->selector = CB_SUD_BLOCK;
 	} else {
 		ret = kernel_call(cb, nr, a, site, CB_KIND_TRAP);
 	}
+	/* What Linux leaves after a syscall. */
 	r->rax = (uint64_t)ret;
+	r->rcx = r->rip;
+	r->r11 = r->rflags;
 }
 
-/*
- * SIGSYS: a raw syscall from guest code. Save the guest's registers and
- * make the kernel's sigreturn resume on the trap trampoline, on the host
- * stack; the trampoline finishes the call outside signal context (so Go
- * may run, block and take signals) and returns to the guest itself.
- */
-static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
+/* Called by vsysbed_interrupt_trampoline: deliver what is pending. */
+void vsysbed_interrupt(struct vsysbed_cb *cb)
 {
-	(void)sig;
-	ucontext_t *uc = ucv;
-	greg_t *g = uc->uc_mcontext.gregs;
-	struct vsysbed_cb *cb = gs_cb();
-	/* SUD would trap the handler's own rt_sigreturn: open the selector. */
-	cb->selector = CB_SUD_ALLOW;
+	static const long none[6];
+	kernel_call(cb, CB_NR_INTERRUPT, none, cb->trap.rip, CB_KIND_TRAP);
+	/* Nothing delivered: the trampoline resumes cb->trap as it was. */
+}
+
+/* Save the interrupted guest context from a signal frame into cb->trap. */
+static void save_context(struct vsysbed_cb *cb, const greg_t *g)
+{
 	struct cb_regs *r = &cb->trap;
-	r->rax = (uint64_t)si->si_syscall; /* gregs[REG_RAX] holds -ENOSYS */
+	r->rax = g[REG_RAX];
 	r->rbx = g[REG_RBX];
 	r->rcx = g[REG_RCX];
 	r->rdx = g[REG_RDX];
@@ -198,8 +223,65 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	r->r15 = g[REG_R15];
 	r->rip = g[REG_RIP];
 	r->rflags = g[REG_EFL];
+}
+
+/*
+ * SIGSYS: a raw syscall from guest code. Save the guest's registers and
+ * make the kernel's sigreturn resume on the trap trampoline, on the host
+ * stack; the trampoline finishes the call outside signal context (so Go
+ * may run, block and take signals) and returns to the guest itself.
+ */
+static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig;
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	struct vsysbed_cb *cb = gs_cb();
+	/* SUD would trap the handler's own rt_sigreturn: open the selector. */
+	cb->selector = CB_SUD_ALLOW;
+	cb->state = CB_STATE_ENTRY;
+	save_context(cb, g);
+	cb->trap.rax = (uint64_t)si->si_syscall; /* gregs[REG_RAX] holds -ENOSYS */
 	g[REG_RIP] = (greg_t)vsysbed_trap_trampoline;
 	g[REG_RSP] = (greg_t)cb->host_sp;
+}
+
+/* Is rip guest code (not our trampolines, which the kick must not split)? */
+static inline int in_region(uint64_t rip)
+{
+	return rip >= (uint64_t)vsysbed_region_start && rip < (uint64_t)vsysbed_region_end;
+}
+
+/*
+ * Redirect a thread interrupted in guest code to the interrupt trampoline:
+ * kernelsim then delivers the pending guest signal at that instruction.
+ */
+static void interrupt_guest(struct vsysbed_cb *cb, ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	cb->selector = CB_SUD_ALLOW;
+	cb->state = CB_STATE_ENTRY;
+	save_context(cb, g);
+	g[REG_RIP] = (greg_t)vsysbed_interrupt_trampoline;
+	g[REG_RSP] = (greg_t)cb->host_sp;
+}
+
+/*
+ * The kick: kernelsim made a guest signal pending for this thread and
+ * wants it delivered. In guest code, interrupt it now. Anywhere else the
+ * signal is noticed on the way back to the guest: a blocking syscall
+ * returns EINTR (the kick has no SA_RESTART), the fast routes check
+ * cb->sigpending after their syscall, Go checks before returning.
+ */
+static void kick_handler(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig;
+	(void)si;
+	ucontext_t *uc = ucv;
+	struct vsysbed_cb *cb = thread_cb();
+	if (cb == NULL || cb->state != CB_STATE_GUEST || in_region(uc->uc_mcontext.gregs[REG_RIP]))
+		return;
+	interrupt_guest(cb, uc);
 }
 
 /* Go's handlers for the synchronous signals, to chain to for host faults. */
@@ -222,11 +304,28 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv)
 	 * guest code or the kernel's pass-through in Go).
 	 */
 	if (sig == SIGPIPE && cb && cb->state != CB_STATE_HOST) {
-		if (vsysbed_guest_disposition[SIGPIPE] != GUEST_SIG_DEFAULT)
-			return; /* ignored; a handler awaits signal delivery */
+		if (vsysbed_guest_disposition[SIGPIPE] == GUEST_SIG_IGNORE)
+			return;
+		if (vsysbed_guest_disposition[SIGPIPE] == GUEST_SIG_HANDLER) {
+			/* Delivered by kernelsim when the write returns. */
+			cb->fault_sig = sig;
+			cb->fault_code = si->si_code;
+			cb->fault_addr = 0;
+			cb->sigpending = 1;
+			return;
+		}
 		cb->exit.signal = sig;
 		cb->exit.done = 1;
 		vsysbed_die_by_signal(sig);
+		return;
+	}
+	if (sig != SIGPIPE && cb && cb->state == CB_STATE_GUEST && !in_region(uc->uc_mcontext.gregs[REG_RIP]) &&
+	    vsysbed_guest_disposition[sig] == GUEST_SIG_HANDLER) {
+		/* The guest handles it: kernelsim builds its frame at the fault. */
+		cb->fault_sig = sig;
+		cb->fault_code = si->si_code;
+		cb->fault_addr = (uint64_t)si->si_addr;
+		interrupt_guest(cb, uc);
 		return;
 	}
 	if (sig != SIGPIPE && cb && cb->state == CB_STATE_GUEST) {
@@ -281,6 +380,12 @@ int vsysbed_install_handlers(void)
 		if (sigaction(sig, &sa, &go_action[sig]) != 0)
 			return -1;
 	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = kick_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK; /* no SA_RESTART: blocking calls return EINTR */
+	sigfillset(&sa.sa_mask);
+	if (sigaction(VSYSBED_KICK_SIG, &sa, NULL) != 0)
+		return -1;
 	return 0;
 }
 
@@ -298,6 +403,7 @@ long vsysbed_run(struct vsysbed_cb *cb)
 	for (unsigned i = 0; i < sizeof(fault_signals) / sizeof(fault_signals[0]); i++)
 		sigdelset(&block, fault_signals[i]);
 	sigdelset(&block, SIGSYS);
+	sigdelset(&block, VSYSBED_KICK_SIG);
 	pthread_sigmask(SIG_SETMASK, &block, &old);
 
 	cb->tid = (uint64_t)RAW0(SYS_gettid);

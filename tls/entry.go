@@ -56,6 +56,17 @@ func SetDisposition(sig int, d int) {
 	}
 }
 
+// KickSignal is the host signal that makes a guest thread look at its
+// pending guest signals (tgkill it to the thread).
+const KickSignal = C.VSYSBED_KICK_SIG
+
+// XsaveSize is the size of the XSAVE image of the features the OS enabled.
+func XsaveSize() int {
+	var size C.uint32_t
+	C.vsysbed_xsave_features(&size)
+	return int(size)
+}
+
 // BypassEntry is the address __kernel_vsyscall must jump to.
 func BypassEntry() uintptr { return uintptr(C.vsysbed_bypass_address()) }
 

@@ -10,6 +10,12 @@
 
 extern uint8_t vsysbed_routes[CB_NR_MAX];
 
+/*
+ * The host signal kernelsim sends a guest thread to make it look at a
+ * pending guest signal (one of the real-time signals glibc leaves free).
+ */
+#define VSYSBED_KICK_SIG 62
+
 /* Guest signal dispositions the C handlers act on. */
 #define GUEST_SIG_DEFAULT 0
 #define GUEST_SIG_IGNORE 1

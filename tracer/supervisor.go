@@ -126,7 +126,7 @@ func describeDeath(rep *coverage.Report, dir string, sig syscall.Signal) {
 			line += " = " + where
 		}
 		line += ")"
-	} else if rep != nil && !rep.Complete && rep.Exit.Signal == "" {
+	} else if rep != nil && !rep.Complete {
 		line = fmt.Sprintf("vsysbed: host process killed by %s; the report is incomplete", coverage.SignalName(sig))
 	}
 	fmt.Fprintln(os.Stderr, line)

@@ -25,6 +25,7 @@ import (
 
 const usage = `usage:
   vsysbed run [flags] [--] PROGRAM [ARGS...]   run PROGRAM as the guest, report its syscalls
+  vsysbed report COMMAND [flags] REPORT.json   show, merge, diff, check a report; seccomp profile
   vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
   vsysbed help [COMMAND]                       show help
 
@@ -45,6 +46,8 @@ func run(args []string, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stderr)
+	case "report":
+		return cmdReport(args[1:], stderr)
 	case "vdso":
 		return cmdVDSO(args[1:], stderr)
 	case tracer.HostCommand:

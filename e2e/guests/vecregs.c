@@ -24,6 +24,7 @@
  * one line per changed value (at most a screenful).
  */
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,16 +45,17 @@
 
 /* Byte offsets into struct regs, spelled out for the asm below. */
 #define OFF_VEC 0    /* 32 registers x 64 bytes; xmm uses 16, ymm 32 */
-#define OFF_GPR 2048 /* rdi rsi rdx r10 r8 r9, then rbx r12..r15 */
-#define OFF_RAX 2136
-#define OFF_K 2144 /* k1..k7 (kmovw: low 16 bits) */
-#define OFF_MXCSR 2160
-#define OFF_FCW 2164
-#define OFF_SAVED_MXCSR 2168
-#define OFF_SAVED_FCW 2172
-#define OFF_ST 2176 /* st(0)..st(7) as 80-bit values, 16 bytes apart */
+#define OFF_GPR 2048 /* rdi rsi rdx r10 r8 r9 (the arguments), r12..r15 */
+#define OFF_RAX 2128
+#define OFF_K 2136 /* k0..k7; k1..k7 used (kmovw: low 16 bits) */
+#define OFF_MXCSR 2152
+#define OFF_FCW 2156
+#define OFF_SAVED_MXCSR 2160
+#define OFF_SAVED_FCW 2164
+#define OFF_ST 2176 /* the values loaded into the x87 stack, 16 bytes apart */
+#define OFF_OUT 2304 /* struct io: out follows in */
 
-#define NGPR 11
+#define NGPR 10
 
 struct regs {
 	uint8_t vec[32][64];
@@ -78,68 +80,63 @@ _Static_assert(offsetof(struct regs, saved_mxcsr) == OFF_SAVED_MXCSR, "OFF_SAVED
 _Static_assert(offsetof(struct regs, saved_fcw) == OFF_SAVED_FCW, "OFF_SAVED_FCW");
 _Static_assert(offsetof(struct regs, st) == OFF_ST, "OFF_ST");
 
+/*
+ * One base register for both: every other general-purpose register but
+ * rbx and rbp is loaded with a pattern, so the compiler has only those
+ * left for the asm's single pointer operand.
+ */
+struct io {
+	struct regs in, out;
+};
+
+_Static_assert(offsetof(struct io, out) == OFF_OUT, "OFF_OUT");
+
 static const char *const gpr_names[NGPR] = {
-	"rdi", "rsi", "rdx", "r10", "r8", "r9", "rbx", "r12", "r13", "r14", "r15",
+	"rdi", "rsi", "rdx", "r10", "r8", "r9", "r12", "r13", "r14", "r15",
 };
 
 #define S(x) #x
 #define STR(x) S(x)
 
 /*
- * Prologue and epilogue shared by the three blocks: control words, the
- * x87 stack, opmask-free GPRs.  %[in] and %[out] are the only registers the
- * compiler chooses; every other one is clobbered, so it cannot pick one we
- * load.  rbx and r12..r15 hold the base pointers' only alternatives, so
- * they are saved on the stack below the red zone... which we avoid instead
- * by checking only the syscall argument registers among GPRs in asm and
- * rbp/rbx/r12..r15 through the compiler (they are callee-saved).
+ * IN(x) and OUT(x) address field offset x of io.in and io.out; %[p] is
+ * the only register the compiler chooses, every other one the blocks use
+ * is clobbered, so it cannot pick one we load.
  */
-#define LOAD_CONTROL                                           \
-	"fnstcw " STR(OFF_SAVED_FCW) "(%[out])\n\t"            \
-	"stmxcsr " STR(OFF_SAVED_MXCSR) "(%[out])\n\t"         \
-	"fldcw " STR(OFF_FCW) "(%[in])\n\t"                    \
-	"ldmxcsr " STR(OFF_MXCSR) "(%[in])\n\t"
+#define IN(x) x "(%[p])"
+#define OUT(x) x "+" STR(OFF_OUT) "(%[p])"
 
-#define LOAD_ST(i) "fldt " STR(OFF_ST) "+16*" #i "(%[in])\n\t"
-#define LOAD_X87                                                       \
-	LOAD_ST(0) LOAD_ST(1) LOAD_ST(2) LOAD_ST(3) LOAD_ST(4) LOAD_ST(5) \
+/* Control words: save the caller's, load ours; afterwards the reverse. */
+#define LOAD_CONTROL                                   \
+	"fnstcw " OUT(STR(OFF_SAVED_FCW)) "\n\t"       \
+	"stmxcsr " OUT(STR(OFF_SAVED_MXCSR)) "\n\t"    \
+	"fldcw " IN(STR(OFF_FCW)) "\n\t"               \
+	"ldmxcsr " IN(STR(OFF_MXCSR)) "\n\t"
+#define STORE_CONTROL                                  \
+	"fnstcw " OUT(STR(OFF_FCW)) "\n\t"             \
+	"stmxcsr " OUT(STR(OFF_MXCSR)) "\n\t"          \
+	"fldcw " OUT(STR(OFF_SAVED_FCW)) "\n\t"        \
+	"ldmxcsr " OUT(STR(OFF_SAVED_MXCSR)) "\n\t"
+
+/* The whole x87 stack; st(0) is the last value loaded, so pop in reverse. */
+#define LOAD_ST(i) "fldt " IN(STR(OFF_ST) "+16*" #i) "\n\t"
+#define STORE_ST(i) "fstpt " OUT(STR(OFF_ST) "+16*" #i) "\n\t"
+#define LOAD_X87                                                        \
+	LOAD_ST(0) LOAD_ST(1) LOAD_ST(2) LOAD_ST(3) LOAD_ST(4) LOAD_ST(5)  \
 	LOAD_ST(6) LOAD_ST(7)
-/* st(0) is the last value loaded: pop in reverse order. */
-#define STORE_ST(i) "fstpt " STR(OFF_ST) "+16*" #i "(%[out])\n\t"
-#define STORE_X87                                                        \
-	STORE_ST(7) STORE_ST(6) STORE_ST(5) STORE_ST(4) STORE_ST(3)      \
+#define STORE_X87                                                       \
+	STORE_ST(7) STORE_ST(6) STORE_ST(5) STORE_ST(4) STORE_ST(3)     \
 	STORE_ST(2) STORE_ST(1) STORE_ST(0)
 
-#define LOAD_ARGS                                              \
-	"movq " STR(OFF_GPR) "+0(%[in]), %%rdi\n\t"            \
-	"movq " STR(OFF_GPR) "+8(%[in]), %%rsi\n\t"            \
-	"movq " STR(OFF_GPR) "+16(%[in]), %%rdx\n\t"           \
-	"movq " STR(OFF_GPR) "+24(%[in]), %%r10\n\t"           \
-	"movq " STR(OFF_GPR) "+32(%[in]), %%r8\n\t"            \
-	"movq " STR(OFF_GPR) "+40(%[in]), %%r9\n\t"            \
-	"movq " STR(OFF_RAX) "(%[in]), %%rax\n\t"
-
-#define STORE_ARGS                                             \
-	"movq %%rdi, " STR(OFF_GPR) "+0(%[out])\n\t"           \
-	"movq %%rsi, " STR(OFF_GPR) "+8(%[out])\n\t"           \
-	"movq %%rdx, " STR(OFF_GPR) "+16(%[out])\n\t"          \
-	"movq %%r10, " STR(OFF_GPR) "+24(%[out])\n\t"          \
-	"movq %%r8, " STR(OFF_GPR) "+32(%[out])\n\t"           \
-	"movq %%r9, " STR(OFF_GPR) "+40(%[out])\n\t"           \
-	"movq %%rax, " STR(OFF_RAX) "(%[out])\n\t"
-
-#define STORE_CONTROL                                          \
-	"fnstcw " STR(OFF_FCW) "(%[out])\n\t"                  \
-	"stmxcsr " STR(OFF_MXCSR) "(%[out])\n\t"               \
-	"fldcw " STR(OFF_SAVED_FCW) "(%[out])\n\t"             \
-	"ldmxcsr " STR(OFF_SAVED_MXCSR) "(%[out])\n\t"
-
-#define GPR_CLOBBERS "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11"
-#define X87_CLOBBERS \
-	"st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)"
-#define XMM_CLOBBERS                                                      \
-	"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",   \
-	"xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+/* The syscall number and arguments, then r12..r15 with patterns. */
+#define GPR(i) STR(OFF_GPR) "+8*" #i
+#define LOAD_GPR(i, r) "movq " IN(GPR(i)) ", %%" r "\n\t"
+#define STORE_GPR(i, r) "movq %%" r ", " OUT(GPR(i)) "\n\t"
+#define ALL_GPRS(M)                                                      \
+	M(0, "rdi") M(1, "rsi") M(2, "rdx") M(3, "r10") M(4, "r8")       \
+	M(5, "r9") M(6, "r12") M(7, "r13") M(8, "r14") M(9, "r15")
+#define LOAD_GPRS ALL_GPRS(LOAD_GPR) "movq " IN(STR(OFF_RAX)) ", %%rax\n\t"
+#define STORE_GPRS ALL_GPRS(STORE_GPR) "movq %%rax, " OUT(STR(OFF_RAX)) "\n\t"
 
 #define FOR16(M)                                                         \
 	M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)     \
@@ -147,54 +144,65 @@ static const char *const gpr_names[NGPR] = {
 #define FOR32(M)                                                         \
 	FOR16(M) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23) M(24)    \
 	M(25) M(26) M(27) M(28) M(29) M(30) M(31)
+#define FOR_K(M) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
 
-#define LOAD_XMM(i) "movdqu " #i "*64(%[in]), %%xmm" #i "\n\t"
-#define STORE_XMM(i) "movdqu %%xmm" #i ", " #i "*64(%[out])\n\t"
-#define LOAD_YMM(i) "vmovdqu " #i "*64(%[in]), %%ymm" #i "\n\t"
-#define STORE_YMM(i) "vmovdqu %%ymm" #i ", " #i "*64(%[out])\n\t"
-#define LOAD_ZMM(i) "vmovdqu64 " #i "*64(%[in]), %%zmm" #i "\n\t"
-#define STORE_ZMM(i) "vmovdqu64 %%zmm" #i ", " #i "*64(%[out])\n\t"
+#define VEC(i) STR(OFF_VEC) "+64*" #i
+#define LOAD_XMM(i) "movdqu " IN(VEC(i)) ", %%xmm" #i "\n\t"
+#define STORE_XMM(i) "movdqu %%xmm" #i ", " OUT(VEC(i)) "\n\t"
+#define LOAD_YMM(i) "vmovdqu " IN(VEC(i)) ", %%ymm" #i "\n\t"
+#define STORE_YMM(i) "vmovdqu %%ymm" #i ", " OUT(VEC(i)) "\n\t"
+#define LOAD_ZMM(i) "vmovdqu64 " IN(VEC(i)) ", %%zmm" #i "\n\t"
+#define STORE_ZMM(i) "vmovdqu64 %%zmm" #i ", " OUT(VEC(i)) "\n\t"
+#define LOAD_K(i) "kmovw " IN(STR(OFF_K) "+2*" #i) ", %%k" #i "\n\t"
+#define STORE_K(i) "kmovw %%k" #i ", " OUT(STR(OFF_K) "+2*" #i) "\n\t"
 
-#define LOAD_K(i) "kmovw " STR(OFF_K) "+2*" #i "(%[in]), %%k" #i "\n\t"
-#define STORE_K(i) "kmovw %%k" #i ", " STR(OFF_K) "+2*" #i "(%[out])\n\t"
-#define FORK(M) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+#define GPR_CLOBBERS                                                     \
+	"rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", \
+	"r13", "r14", "r15"
+#define X87_CLOBBERS \
+	"st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)"
+#define XMM_CLOBBERS                                                      \
+	"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",   \
+	"xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
 
-__attribute__((noinline)) static void syscall_sse(const struct regs *in,
-						  struct regs *out)
+/*
+ * Legacy SSE stores leave the upper ymm halves alone, so this block also
+ * runs on CPUs without AVX.
+ */
+__attribute__((noinline)) static void syscall_sse(struct io *p)
 {
-	__asm__ volatile(LOAD_CONTROL LOAD_X87 FOR16(LOAD_XMM) LOAD_ARGS
+	__asm__ volatile(LOAD_CONTROL LOAD_X87 FOR16(LOAD_XMM) LOAD_GPRS
 			 "syscall\n\t"
-			 STORE_ARGS FOR16(STORE_XMM) STORE_X87 STORE_CONTROL
+			 STORE_GPRS FOR16(STORE_XMM) STORE_X87 STORE_CONTROL
 			 :
-			 : [in] "r"(in), [out] "r"(out)
+			 : [p] "r"(p)
 			 : GPR_CLOBBERS, X87_CLOBBERS, XMM_CLOBBERS, "memory",
 			   "cc");
 }
 
-__attribute__((noinline, target("avx2"))) static void
-syscall_avx(const struct regs *in, struct regs *out)
+__attribute__((noinline, target("avx2"))) static void syscall_avx(struct io *p)
 {
-	__asm__ volatile(LOAD_CONTROL LOAD_X87 FOR16(LOAD_YMM) LOAD_ARGS
+	__asm__ volatile(LOAD_CONTROL LOAD_X87 FOR16(LOAD_YMM) LOAD_GPRS
 			 "syscall\n\t"
-			 STORE_ARGS FOR16(STORE_YMM) STORE_X87 STORE_CONTROL
+			 STORE_GPRS FOR16(STORE_YMM) STORE_X87 STORE_CONTROL
 			 "vzeroupper\n\t"
 			 :
-			 : [in] "r"(in), [out] "r"(out)
+			 : [p] "r"(p)
 			 : GPR_CLOBBERS, X87_CLOBBERS, XMM_CLOBBERS, "memory",
 			   "cc");
 }
 
 __attribute__((noinline, target("avx512f"))) static void
-syscall_avx512(const struct regs *in, struct regs *out)
+syscall_avx512(struct io *p)
 {
-	__asm__ volatile(LOAD_CONTROL LOAD_X87 FOR32(LOAD_ZMM) FORK(LOAD_K)
-			 LOAD_ARGS
+	__asm__ volatile(LOAD_CONTROL LOAD_X87 FOR32(LOAD_ZMM) FOR_K(LOAD_K)
+			 LOAD_GPRS
 			 "syscall\n\t"
-			 STORE_ARGS FOR32(STORE_ZMM) FORK(STORE_K) STORE_X87
+			 STORE_GPRS FOR32(STORE_ZMM) FOR_K(STORE_K) STORE_X87
 			 STORE_CONTROL
 			 "vzeroupper\n\t"
 			 :
-			 : [in] "r"(in), [out] "r"(out)
+			 : [p] "r"(p)
 			 : GPR_CLOBBERS, X87_CLOBBERS, XMM_CLOBBERS, "xmm16",
 			   "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",
 			   "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28",
@@ -207,7 +215,7 @@ enum width { SSE, AVX, AVX512 };
 static const struct variant {
 	const char *name;
 	int nvec, vecbytes, nk;
-	void (*run)(const struct regs *, struct regs *);
+	void (*run)(struct io *);
 } variants[] = {
 	[SSE] = { "sse", 16, 16, 0, syscall_sse },
 	[AVX] = { "avx", 16, 32, 0, syscall_avx },
@@ -216,10 +224,7 @@ static const struct variant {
 
 static int failures;
 
-static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-#include <stdarg.h>
-static void report(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void report(const char *fmt, ...)
 {
 	if (++failures > 40)
 		return;
@@ -248,6 +253,8 @@ static void fill(struct regs *in, int round, long nr, const long args[6])
 		}
 	for (int i = 0; i < 6; i++)
 		in->gpr[i] = (uint64_t)args[i];
+	for (int i = 6; i < NGPR; i++)
+		in->gpr[i] = mix((uint64_t)round << 8 | i | 0x5a0000);
 	in->rax = (uint64_t)nr;
 	for (int i = 1; i < 8; i++)
 		in->k[i] = (uint16_t)mix((uint64_t)round << 8 | i);
@@ -264,7 +271,7 @@ static void compare(const struct variant *v, const char *call, int round,
 	for (int r = 0; r < v->nvec; r++)
 		for (int b = 0; b < v->vecbytes; b++)
 			if (in->vec[r][b] != out->vec[r][b]) {
-				report("%s %s round %d: %s%d byte %d is %#04x, was %#04x\n",
+				report("%s %s round %d: %s%d byte %d is 0x%02x, was 0x%02x\n",
 				       v->name, call, round, reg, r, b,
 				       out->vec[r][b], in->vec[r][b]);
 				break;
@@ -273,7 +280,7 @@ static void compare(const struct variant *v, const char *call, int round,
 		if (in->k[i] != out->k[i])
 			report("%s %s round %d: k%d is %#x, was %#x\n", v->name,
 			       call, round, i, out->k[i], in->k[i]);
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < NGPR; i++)
 		if (in->gpr[i] != out->gpr[i])
 			report("%s %s round %d: %s is %#llx, was %#llx\n", v->name,
 			       call, round, gpr_names[i],
@@ -320,7 +327,7 @@ static void check_clock_gettime(int round)
 
 int main(void)
 {
-	static struct regs in, out;
+	static struct io io;
 	int have[3] = { 1, 0, 0 };
 
 	__builtin_cpu_init();
@@ -347,16 +354,16 @@ int main(void)
 			long pat[6];
 			for (int i = 0; i < 6; i++)
 				pat[i] = (long)mix((uint64_t)round << 4 | i | 0xa000);
-			fill(&in, round * 3 + w, SYS_getpid, pat);
-			memset(&out, 0, sizeof out);
-			v->run(&in, &out);
-			compare(v, "getpid", round, &in, &out, pid);
+			fill(&io.in, round * 3 + w, SYS_getpid, pat);
+			memset(&io.out, 0, sizeof io.out);
+			v->run(&io);
+			compare(v, "getpid", round, &io.in, &io.out, pid);
 
 			long wargs[6] = { devnull, (long)&byte, 1, pat[3], pat[4], pat[5] };
-			fill(&in, round * 3 + w + 100000, SYS_write, wargs);
-			memset(&out, 0, sizeof out);
-			v->run(&in, &out);
-			compare(v, "write", round, &in, &out, 1);
+			fill(&io.in, round * 3 + w + 100000, SYS_write, wargs);
+			memset(&io.out, 0, sizeof io.out);
+			v->run(&io);
+			compare(v, "write", round, &io.in, &io.out, 1);
 		}
 		check_clock_gettime(round);
 	}

@@ -1,0 +1,359 @@
+// Package bedmatch holds Gomega matchers on vsysbed coverage reports
+// (*coverage.Report, which package bed calls bed.Report), so an end-to-end
+// suite can gate on how a program's syscalls entered vsysbed:
+//
+//	rep, _ := cmd.Report()
+//	Expect(rep).To(bedmatch.HaveBypassRatioAtLeast(0.95))
+//	Expect(rep).To(bedmatch.HaveNoNewTrapsComparedTo(baseline))
+//
+// A failure message names the offending call sites — object, function,
+// offset, syscall and count — most frequent first, at most 20 of them.
+package bedmatch
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/onsi/gomega/types"
+
+	"vsysbed/coverage"
+)
+
+// maxListed is how many sites a message lists before "… N more".
+const maxListed = 20
+
+const trapKind = "trap"
+
+// asReport accepts a *coverage.Report or a coverage.Report.
+func asReport(matcher string, actual any) (*coverage.Report, error) {
+	switch r := actual.(type) {
+	case *coverage.Report:
+		if r == nil {
+			return nil, fmt.Errorf("bedmatch: %s: the report is nil", matcher)
+		}
+		return r, nil
+	case coverage.Report:
+		return &r, nil
+	}
+	return nil, fmt.Errorf("bedmatch: %s expects a *coverage.Report (bed.Report), got %T", matcher, actual)
+}
+
+// describe names the run a report covers, for the first line of a message.
+func describe(r *coverage.Report) string {
+	s := "the report"
+	if len(r.Command) > 0 {
+		s += " of " + fmt.Sprintf("%q", strings.Join(r.Command, " "))
+	}
+	if !r.Complete && r.IncompleteReason != "" {
+		s += " (incomplete: " + r.IncompleteReason + ")"
+	}
+	return s
+}
+
+// trapSites returns the report's trap sites for which keep is true (nil:
+// all), in the report's order (most frequent first).
+func trapSites(r *coverage.Report, keep func(*coverage.Site) bool) []coverage.Site {
+	var out []coverage.Site
+	for i := range r.Sites {
+		s := &r.Sites[i]
+		if s.Kind == trapKind && (keep == nil || keep(s)) {
+			out = append(out, *s)
+		}
+	}
+	// Reports come sorted; literals built by hand may not be.
+	slices.SortStableFunc(out, func(a, b coverage.Site) int { return cmp.Compare(b.Count, a.Count) })
+	return out
+}
+
+// listSites formats sites one per line, aligned, at most maxListed.
+func listSites(sites []coverage.Site) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	var restCalls uint64
+	for i, s := range sites {
+		if i >= maxListed {
+			restCalls += s.Count
+			continue
+		}
+		where := s.Symbol
+		if where == "" {
+			where = s.Function
+		}
+		if where == "" {
+			where = "?"
+		}
+		if s.File != "" {
+			where += fmt.Sprintf(" (%s:%d)", s.File, s.Line)
+		}
+		fmt.Fprintf(tw, "    %s\t%s\toffset %s\t%s\t%d×\n", s.Object, where, s.Offset, s.Syscall, s.Count)
+	}
+	tw.Flush()
+	if n := len(sites) - maxListed; n > 0 {
+		fmt.Fprintf(&b, "    … %d more (%d calls)\n", n, restCalls)
+	}
+	return b.String()
+}
+
+func countCalls(sites []coverage.Site) uint64 {
+	var n uint64
+	for _, s := range sites {
+		n += s.Count
+	}
+	return n
+}
+
+// droppedNote explains trapped calls that no listed site accounts for.
+func droppedNote(r *coverage.Report, listed uint64, trapped uint64) string {
+	if trapped <= listed {
+		return ""
+	}
+	return fmt.Sprintf("    (%d trapped calls at sites the report does not list; sites_dropped %d)\n",
+		trapped-listed, r.SitesDropped)
+}
+
+// BeFullyBypassed succeeds when the report has no trapped calls at all:
+// every syscall went through __kernel_vsyscall or was answered in the vDSO.
+func BeFullyBypassed() types.GomegaMatcher {
+	return &fullyBypassed{}
+}
+
+type fullyBypassed struct{}
+
+func (m *fullyBypassed) Match(actual any) (bool, error) {
+	r, err := asReport("BeFullyBypassed", actual)
+	if err != nil {
+		return false, err
+	}
+	return r.Totals.Trap == 0 && len(trapSites(r, nil)) == 0, nil
+}
+
+func (m *fullyBypassed) FailureMessage(actual any) string {
+	r, err := asReport("BeFullyBypassed", actual)
+	if err != nil {
+		return err.Error()
+	}
+	sites := trapSites(r, nil)
+	listed := countCalls(sites)
+	return fmt.Sprintf("Expected %s to be fully bypassed, but %d of %d calls trapped, at %d sites:\n%s%s",
+		describe(r), r.Totals.Trap, r.Totals.Total, len(sites), listSites(sites), droppedNote(r, listed, r.Totals.Trap))
+}
+
+func (m *fullyBypassed) NegatedFailureMessage(actual any) string {
+	r, err := asReport("BeFullyBypassed", actual)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("Expected %s to have trapped calls, but none of its %d calls trapped (%d bypassed, %d vDSO)",
+		describe(r), r.Totals.Total, r.Totals.Bypass, r.Totals.VDSO)
+}
+
+// HaveBypassRatioAtLeast succeeds when bypass/(bypass+trap) >= min: the
+// share of the calls that needed the kernel and did not trap (vDSO calls
+// need neither and are left out). min is in [0, 1]. A report with no
+// bypassed or trapped call fails: its ratio is undefined, and an empty
+// report passing a gate would hide a broken run.
+func HaveBypassRatioAtLeast(min float64) types.GomegaMatcher {
+	return &bypassRatio{min: min}
+}
+
+type bypassRatio struct{ min float64 }
+
+func (m *bypassRatio) Match(actual any) (bool, error) {
+	r, err := asReport("HaveBypassRatioAtLeast", actual)
+	if err != nil {
+		return false, err
+	}
+	if math.IsNaN(m.min) || m.min < 0 || m.min > 1 {
+		return false, fmt.Errorf("bedmatch: HaveBypassRatioAtLeast(%v): the ratio must be between 0 and 1", m.min)
+	}
+	ratio, ok := bypassRatioOf(r)
+	return ok && ratio >= m.min, nil
+}
+
+func bypassRatioOf(r *coverage.Report) (float64, bool) {
+	den := r.Totals.Bypass + r.Totals.Trap
+	if den == 0 {
+		return 0, false
+	}
+	return float64(r.Totals.Bypass) / float64(den), true
+}
+
+func (m *bypassRatio) FailureMessage(actual any) string {
+	r, err := asReport("HaveBypassRatioAtLeast", actual)
+	if err != nil {
+		return err.Error()
+	}
+	ratio, ok := bypassRatioOf(r)
+	if !ok {
+		return fmt.Sprintf("Expected %s to have a bypass ratio of at least %.4g, but it has no bypassed or trapped calls (%d calls in all)",
+			describe(r), m.min, r.Totals.Total)
+	}
+	sites := trapSites(r, nil)
+	return fmt.Sprintf("Expected %s to have a bypass ratio of at least %.4g, but it is %.4g (%d bypassed, %d trapped); trapped at %d sites:\n%s%s",
+		describe(r), m.min, ratio, r.Totals.Bypass, r.Totals.Trap, len(sites), listSites(sites),
+		droppedNote(r, countCalls(sites), r.Totals.Trap))
+}
+
+func (m *bypassRatio) NegatedFailureMessage(actual any) string {
+	r, err := asReport("HaveBypassRatioAtLeast", actual)
+	if err != nil {
+		return err.Error()
+	}
+	ratio, _ := bypassRatioOf(r)
+	return fmt.Sprintf("Expected %s to have a bypass ratio below %.4g, but it is %.4g (%d bypassed, %d trapped)",
+		describe(r), m.min, ratio, r.Totals.Bypass, r.Totals.Trap)
+}
+
+// HaveTrapped succeeds when the syscall named name (as in the report:
+// "clone", "write") trapped at least once.
+func HaveTrapped(name string) types.GomegaMatcher {
+	return &haveTrapped{name: name}
+}
+
+type haveTrapped struct{ name string }
+
+func (m *haveTrapped) row(r *coverage.Report) (coverage.SyscallRow, bool) {
+	for _, row := range r.Syscalls {
+		if row.Name == m.name {
+			return row, true
+		}
+	}
+	return coverage.SyscallRow{Name: m.name}, false
+}
+
+func (m *haveTrapped) Match(actual any) (bool, error) {
+	r, err := asReport("HaveTrapped", actual)
+	if err != nil {
+		return false, err
+	}
+	if m.name == "" {
+		return false, fmt.Errorf("bedmatch: HaveTrapped: no syscall name given")
+	}
+	row, _ := m.row(r)
+	return row.Trap > 0, nil
+}
+
+func (m *haveTrapped) FailureMessage(actual any) string {
+	r, err := asReport("HaveTrapped", actual)
+	if err != nil {
+		return err.Error()
+	}
+	row, found := m.row(r)
+	if !found {
+		return fmt.Sprintf("Expected %s to show %s trapped, but the guest never called %s", describe(r), m.name, m.name)
+	}
+	return fmt.Sprintf("Expected %s to show %s trapped, but none of its %d %s calls trapped (%d bypassed, %d vDSO)",
+		describe(r), m.name, row.Total, m.name, row.Bypass, row.VDSO)
+}
+
+func (m *haveTrapped) NegatedFailureMessage(actual any) string {
+	r, err := asReport("HaveTrapped", actual)
+	if err != nil {
+		return err.Error()
+	}
+	row, _ := m.row(r)
+	sites := trapSites(r, func(s *coverage.Site) bool { return s.Syscall == m.name })
+	return fmt.Sprintf("Expected %s not to show %s trapped, but %d of its %d %s calls trapped, at %d sites:\n%s%s",
+		describe(r), m.name, row.Trap, row.Total, m.name, len(sites), listSites(sites),
+		droppedNote(r, countCalls(sites), row.Trap))
+}
+
+// HaveNoNewTrapsComparedTo succeeds when every trap site of the report
+// also trapped in base. A site is identified by object, offset in it,
+// syscall and kind — not by address, so runs under ASLR compare — which
+// also means a rebuilt object's moved code counts as new, and sites in
+// "[unknown]" objects (JIT code; their offset is the raw address) rarely
+// match. Syscalls that trapped now but not in base at sites the report
+// could not record (its site table was full) count as new too.
+func HaveNoNewTrapsComparedTo(base *coverage.Report) types.GomegaMatcher {
+	return &noNewTraps{base: base}
+}
+
+type noNewTraps struct{ base *coverage.Report }
+
+type siteID struct {
+	object  string
+	offset  coverage.Hex
+	nr      int
+	syscall string
+}
+
+func idOf(s *coverage.Site) siteID { return siteID{s.Object, s.Offset, s.Nr, s.Syscall} }
+
+// newTraps returns the trap sites of r that base lacks, and the syscalls
+// whose new trapped calls no listed site accounts for.
+func (m *noNewTraps) newTraps(r *coverage.Report) (sites []coverage.Site, unlisted []string) {
+	old := map[siteID]bool{}
+	for i := range m.base.Sites {
+		if s := &m.base.Sites[i]; s.Kind == trapKind {
+			old[idOf(s)] = true
+		}
+	}
+	sites = trapSites(r, func(s *coverage.Site) bool { return !old[idOf(s)] })
+
+	baseTrapped := map[string]bool{}
+	for _, row := range m.base.Syscalls {
+		if row.Trap > 0 {
+			baseTrapped[row.Name] = true
+		}
+	}
+	listed := map[string]uint64{}
+	for _, s := range trapSites(r, nil) {
+		listed[s.Syscall] += s.Count
+	}
+	for _, row := range r.Syscalls {
+		if row.Trap > listed[row.Name] && !baseTrapped[row.Name] {
+			unlisted = append(unlisted, fmt.Sprintf("%s (%d calls)", row.Name, row.Trap-listed[row.Name]))
+		}
+	}
+	return sites, unlisted
+}
+
+func (m *noNewTraps) Match(actual any) (bool, error) {
+	r, err := asReport("HaveNoNewTrapsComparedTo", actual)
+	if err != nil {
+		return false, err
+	}
+	if m.base == nil {
+		return false, fmt.Errorf("bedmatch: HaveNoNewTrapsComparedTo: the base report is nil")
+	}
+	sites, unlisted := m.newTraps(r)
+	return len(sites) == 0 && len(unlisted) == 0, nil
+}
+
+func (m *noNewTraps) FailureMessage(actual any) string {
+	r, err := asReport("HaveNoNewTrapsComparedTo", actual)
+	if err != nil {
+		return err.Error()
+	}
+	if m.base == nil {
+		return "bedmatch: HaveNoNewTrapsComparedTo: the base report is nil"
+	}
+	sites, unlisted := m.newTraps(r)
+	msg := fmt.Sprintf("Expected %s to have no trap sites that %s lacks, but %d sites trap anew (%d calls):\n%s",
+		describe(r), baseName(m.base), len(sites), countCalls(sites), listSites(sites))
+	if len(unlisted) > 0 {
+		msg += "    and at unrecorded sites (the site table was full), newly trapping: " + strings.Join(unlisted, ", ") + "\n"
+	}
+	return msg
+}
+
+func (m *noNewTraps) NegatedFailureMessage(actual any) string {
+	r, err := asReport("HaveNoNewTrapsComparedTo", actual)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("Expected %s to have trap sites that %s lacks, but every trap site also trapped there",
+		describe(r), baseName(m.base))
+}
+
+func baseName(base *coverage.Report) string {
+	if base == nil || len(base.Command) == 0 {
+		return "the base report"
+	}
+	return fmt.Sprintf("the base report (of %q)", strings.Join(base.Command, " "))
+}

@@ -1,0 +1,173 @@
+package coverage
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/bits"
+	"strconv"
+	"strings"
+
+	"vsysbed/tls"
+)
+
+// kindTrap is the Site.Kind of raw syscall instructions caught by the trap
+// filter: the sites a libc developer has to fix.
+var kindTrap = kindNames[tls.KindTrap]
+
+// Gates are the conditions a CI pipeline puts on a report. A nil or zero
+// gate is off.
+type Gates struct {
+	// MinBypass is the least share of kernel-entering calls, in percent
+	// (0..100), that must go through __kernel_vsyscall: bypass /
+	// (bypass + trap) over all syscalls. A report with no such calls
+	// passes.
+	MinBypass *float64
+
+	// NoNewTrapsSince fails the report when it traps at a site (by
+	// SiteKey) that this base report did not trap at.
+	NoNewTrapsSince *Report
+
+	// MaxTrapSites is the most distinct trap sites allowed.
+	MaxTrapSites *int
+}
+
+// Gate names, as CheckResult.Failures report them.
+const (
+	GateMinBypass    = "min-bypass"
+	GateNoNewTraps   = "no-new-traps"
+	GateMaxTrapSites = "max-trap-sites"
+)
+
+// GateFailure is one gate a report did not pass: why, and the trap sites
+// responsible, most frequent first.
+type GateFailure struct {
+	Gate   string
+	Reason string
+	Sites  []Site
+}
+
+// CheckResult is the outcome of Check: the headline numbers the gates look
+// at, and the gates that failed (none when the report passes).
+type CheckResult struct {
+	BypassPercent float64 // 100 when no call entered the kernel
+	TrapSites     int
+	NewTrapSites  int // only meaningful with Gates.NoNewTrapsSince
+	Gates         Gates
+	Failures      []GateFailure
+}
+
+// OK tells whether every gate passed.
+func (c *CheckResult) OK() bool { return len(c.Failures) == 0 }
+
+// Check applies the gates to r.
+func Check(r *Report, g Gates) *CheckResult {
+	res := &CheckResult{Gates: g, BypassPercent: 100}
+	if n := r.Totals.Bypass + r.Totals.Trap; n > 0 {
+		// In whole hundredths of a percent, rounded down in integers:
+		// a report just under the threshold must neither print as
+		// meeting it nor pass through a float rounding up.
+		hi, lo := bits.Mul64(r.Totals.Bypass, 10000)
+		hundredths, _ := bits.Div64(hi, lo, n)
+		res.BypassPercent = float64(hundredths) / 100
+	}
+	var traps []Site
+	for _, s := range r.Sites {
+		if s.Kind == kindTrap {
+			traps = append(traps, s)
+		}
+	}
+	sortSites(traps)
+	res.TrapSites = len(traps)
+
+	if g.MinBypass != nil && res.BypassPercent < *g.MinBypass {
+		res.Failures = append(res.Failures, GateFailure{
+			Gate: GateMinBypass,
+			Reason: fmt.Sprintf("%s of kernel-entering calls bypassed (%d bypass, %d trap), want at least %s",
+				formatPercent(res.BypassPercent), r.Totals.Bypass, r.Totals.Trap, formatPercent(*g.MinBypass)),
+			Sites: traps,
+		})
+	}
+	if g.NoNewTrapsSince != nil {
+		fresh := trapSitesNotIn(r, g.NoNewTrapsSince)
+		res.NewTrapSites = len(fresh)
+		if len(fresh) > 0 {
+			res.Failures = append(res.Failures, GateFailure{
+				Gate:   GateNoNewTraps,
+				Reason: fmt.Sprintf("%d trap site(s) that the base report does not trap at", len(fresh)),
+				Sites:  fresh,
+			})
+		}
+	}
+	if g.MaxTrapSites != nil && res.TrapSites > *g.MaxTrapSites {
+		res.Failures = append(res.Failures, GateFailure{
+			Gate:   GateMaxTrapSites,
+			Reason: fmt.Sprintf("%d trap sites, at most %d allowed", res.TrapSites, *g.MaxTrapSites),
+			Sites:  traps,
+		})
+	}
+	return res
+}
+
+// CheckSitesShown is how many offending sites WriteText lists per failed
+// gate.
+const CheckSitesShown = 50
+
+// WriteText explains the result: one "ok" line when every gate passed,
+// else each failed gate with its reason and offending sites.
+func (c *CheckResult) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	line := func(format string, args ...any) {
+		s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
+		bw.WriteString(clipRight(s, TextWidth))
+		bw.WriteByte('\n')
+	}
+	if c.OK() {
+		parts := []string{formatPercent(c.BypassPercent) + " bypassed"}
+		if c.Gates.MinBypass != nil {
+			parts[0] += " (min " + formatPercent(*c.Gates.MinBypass) + ")"
+		}
+		if c.Gates.NoNewTrapsSince != nil {
+			parts = append(parts, "no new trap sites")
+		}
+		sites := strconv.Itoa(c.TrapSites) + " trap site(s)"
+		if c.Gates.MaxTrapSites != nil {
+			sites += " (max " + strconv.Itoa(*c.Gates.MaxTrapSites) + ")"
+		}
+		parts = append(parts, sites)
+		line("ok: %s", strings.Join(parts, ", "))
+		return bw.Flush()
+	}
+	line("FAIL: %d gate(s) failed", len(c.Failures))
+	for i, f := range c.Failures {
+		line("")
+		line("%s: %s", f.Gate, f.Reason)
+		if i > 0 && sameSites(f.Sites, c.Failures[i-1].Sites) {
+			line("  offending sites: the %d above", len(f.Sites))
+			continue
+		}
+		writeSiteList(line, "  offending sites", f.Sites, CheckSitesShown)
+	}
+	return bw.Flush()
+}
+
+// sameSites tells whether two failures blame the same sites: min-bypass
+// and max-trap-sites both list every trap site, once is enough.
+func sameSites(a, b []Site) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key() != b[i].Key() {
+			return false
+		}
+	}
+	return true
+}
+
+// formatPercent writes p with at most two decimals.
+func formatPercent(p float64) string {
+	s := strconv.FormatFloat(p, 'f', 2, 64)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s + "%"
+}

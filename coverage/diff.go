@@ -1,0 +1,275 @@
+package coverage
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// BypassRatio is the share of the calls that entered the kernel which did
+// so through __kernel_vsyscall: bypass / (bypass + trap). vDSO calls never
+// enter the kernel and do not count either way. ok is false when there
+// were no such calls.
+func BypassRatio(bypass, trap uint64) (ratio float64, ok bool) {
+	if bypass+trap == 0 {
+		return 0, false
+	}
+	return float64(bypass) / float64(bypass+trap), true
+}
+
+// Diff is what changed between two reports of the same program: which
+// call sites and syscalls started or stopped trapping, and how each
+// syscall's bypass ratio moved.
+type Diff struct {
+	Base, New *Report
+
+	// NewTrapSites trap in New but not in Base (by SiteKey), most
+	// frequent first; GoneTrapSites the reverse. The Site is New's (resp.
+	// Base's).
+	NewTrapSites  []Site
+	GoneTrapSites []Site
+
+	// NewTrapSyscalls have trap calls in New and none in Base;
+	// GoneTrapSyscalls the reverse. Ascending nr.
+	NewTrapSyscalls  []SyscallChange
+	GoneTrapSyscalls []SyscallChange
+
+	// Syscalls are the syscalls whose bypass or trap counts differ,
+	// ascending nr.
+	Syscalls []SyscallChange
+}
+
+// SyscallChange is one syscall's row in both reports; a side where the
+// syscall was not called is the zero row (with Nr and Name set).
+type SyscallChange struct {
+	Nr        int
+	Name      string
+	Base, New SyscallRow
+}
+
+// Compare computes what changed from base to new.
+func Compare(base, new *Report) *Diff {
+	d := &Diff{Base: base, New: new}
+	d.NewTrapSites = trapSitesNotIn(new, base)
+	d.GoneTrapSites = trapSitesNotIn(base, new)
+
+	rows := map[int]*SyscallChange{}
+	get := func(row SyscallRow) *SyscallChange {
+		c := rows[row.Nr]
+		if c == nil {
+			c = &SyscallChange{Nr: row.Nr, Name: row.Name}
+			c.Base.Nr, c.Base.Name = row.Nr, row.Name
+			c.New.Nr, c.New.Name = row.Nr, row.Name
+			rows[row.Nr] = c
+		}
+		return c
+	}
+	for _, row := range base.Syscalls {
+		get(row).Base = row
+	}
+	for _, row := range new.Syscalls {
+		get(row).New = row
+	}
+	var nrs []int
+	for nr := range rows {
+		nrs = append(nrs, nr)
+	}
+	sort.Ints(nrs)
+	for _, nr := range nrs {
+		c := *rows[nr]
+		switch {
+		case c.Base.Trap == 0 && c.New.Trap > 0:
+			d.NewTrapSyscalls = append(d.NewTrapSyscalls, c)
+		case c.Base.Trap > 0 && c.New.Trap == 0:
+			d.GoneTrapSyscalls = append(d.GoneTrapSyscalls, c)
+		}
+		if c.Base.Bypass != c.New.Bypass || c.Base.Trap != c.New.Trap {
+			d.Syscalls = append(d.Syscalls, c)
+		}
+	}
+	return d
+}
+
+// trapSitesNotIn returns the trap sites of r whose identity other does not
+// trap from.
+func trapSitesNotIn(r, other *Report) []Site {
+	have := map[SiteKey]bool{}
+	for i := range other.Sites {
+		if other.Sites[i].Kind == kindTrap {
+			have[other.Sites[i].Key()] = true
+		}
+	}
+	out := []Site{}
+	for i := range r.Sites {
+		s := &r.Sites[i]
+		if s.Kind == kindTrap && !have[s.Key()] {
+			out = append(out, *s)
+		}
+	}
+	sortSites(out)
+	return out
+}
+
+// Empty tells whether nothing trap- or bypass-related changed.
+func (d *Diff) Empty() bool {
+	return len(d.NewTrapSites) == 0 && len(d.GoneTrapSites) == 0 && len(d.Syscalls) == 0
+}
+
+// WriteText writes the diff for people: both reports' headline numbers,
+// then new and gone trap syscalls and sites, then the bypass ratio of
+// every syscall whose counts changed.
+func (d *Diff) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	line := func(format string, args ...any) {
+		s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
+		bw.WriteString(clipRight(s, TextWidth))
+		bw.WriteByte('\n')
+	}
+	headline := func(label string, r *Report) {
+		line("%s %s: %d calls, %d trapped, %s bypassed, %d trap sites", label, runsSummary(r),
+			r.Totals.Total, r.Totals.Trap, ratioString(r.Totals.Bypass, r.Totals.Trap), countTrapSites(r))
+	}
+	headline("base", d.Base)
+	headline("new ", d.New)
+	if d.Empty() {
+		line("")
+		line("no change in trapped sites or bypass/trap counts")
+		return bw.Flush()
+	}
+
+	syscallList := func(title string, cs []SyscallChange, pick func(SyscallChange) SyscallRow) {
+		line("")
+		if len(cs) == 0 {
+			line("%s: none", title)
+			return
+		}
+		line("%s (%d):", title, len(cs))
+		for _, c := range cs {
+			row := pick(c)
+			line("  %-22s %d trapped of %d", clipRight(c.Name, 22), row.Trap, row.Total)
+		}
+	}
+	syscallList("newly trapping syscalls", d.NewTrapSyscalls, func(c SyscallChange) SyscallRow { return c.New })
+	syscallList("syscalls no longer trapping", d.GoneTrapSyscalls, func(c SyscallChange) SyscallRow { return c.Base })
+
+	line("")
+	writeSiteList(line, "newly trapping sites", d.NewTrapSites, TextTopSites)
+	line("")
+	writeSiteList(line, "sites no longer trapping", d.GoneTrapSites, TextTopSites)
+
+	line("")
+	if len(d.Syscalls) == 0 {
+		line("bypass ratio: unchanged for every syscall")
+		return bw.Flush()
+	}
+	line("bypass ratio, bypass/(bypass+trap), of the syscalls whose counts changed:")
+	nameW := len("syscall")
+	for _, c := range d.Syscalls {
+		nameW = max(nameW, len(c.Name))
+	}
+	nameW = min(nameW, 24)
+	line("  %-*s  %8s  %8s  %8s  %14s  %14s", nameW, "syscall", "base", "new", "change", "base byp/trap", "new byp/trap")
+	for _, c := range d.Syscalls {
+		line("  %-*s  %8s  %8s  %8s  %14s  %14s", nameW, clipRight(c.Name, nameW),
+			ratioString(c.Base.Bypass, c.Base.Trap), ratioString(c.New.Bypass, c.New.Trap),
+			ratioChange(c), countPair(c.Base), countPair(c.New))
+	}
+	return bw.Flush()
+}
+
+func runsSummary(r *Report) string {
+	if len(r.Runs) > 1 {
+		return strconv.Itoa(len(r.Runs)) + " runs"
+	}
+	if len(r.Command) == 0 {
+		return "(no command)"
+	}
+	return strings.Join(r.Command, " ")
+}
+
+func countTrapSites(r *Report) int {
+	n := 0
+	for i := range r.Sites {
+		if r.Sites[i].Kind == kindTrap {
+			n++
+		}
+	}
+	return n
+}
+
+func ratioString(bypass, trap uint64) string {
+	ratio, ok := BypassRatio(bypass, trap)
+	if !ok {
+		return "-"
+	}
+	return strconv.FormatFloat(ratio*100, 'f', 1, 64) + "%"
+}
+
+func ratioChange(c SyscallChange) string {
+	b, okb := BypassRatio(c.Base.Bypass, c.Base.Trap)
+	n, okn := BypassRatio(c.New.Bypass, c.New.Trap)
+	switch {
+	case okb && okn:
+		return strconv.FormatFloat((n-b)*100, 'f', 1, 64) + "pp"
+	case okn:
+		return "new"
+	case okb:
+		return "gone"
+	}
+	return "-"
+}
+
+func countPair(row SyscallRow) string {
+	return strconv.FormatUint(row.Bypass, 10) + "/" + strconv.FormatUint(row.Trap, 10)
+}
+
+// writeSiteList lists sites one a line as object, function, offset,
+// syscall and count, at most limit of them (all when limit <= 0).
+func writeSiteList(line func(string, ...any), title string, sites []Site, limit int) {
+	if len(sites) == 0 {
+		line("%s: none", title)
+		return
+	}
+	var calls uint64
+	for _, s := range sites {
+		calls += s.Count
+	}
+	line("%s (%d sites, %d calls):", title, len(sites), calls)
+	shown := sites
+	if limit > 0 && len(shown) > limit {
+		shown = shown[:limit]
+	}
+	objW, fnW, nameW := 0, 0, 0
+	for _, s := range shown {
+		objW = max(objW, len(s.Object))
+		fnW = max(fnW, len(siteFunction(s)))
+		nameW = max(nameW, len(s.Syscall))
+	}
+	objW, fnW, nameW = min(objW, 36), min(fnW, 24), min(nameW, 16)
+	for _, s := range shown {
+		line("  %-*s  %-*s  %10s  %-*s  %d", objW, clipLeft(s.Object, objW), fnW, clipRight(siteFunction(s), fnW),
+			s.Offset, nameW, clipRight(s.Syscall, nameW), s.Count)
+	}
+	if rest := len(sites) - len(shown); rest > 0 {
+		var restCalls uint64
+		for _, s := range sites[len(shown):] {
+			restCalls += s.Count
+		}
+		line("  … %d more (%d calls)", rest, restCalls)
+	}
+}
+
+// siteFunction names the code around a site for people: the symbol with
+// its offset when known, else the function, else "?".
+func siteFunction(s Site) string {
+	switch {
+	case s.Symbol != "":
+		return s.Symbol
+	case s.Function != "":
+		return s.Function
+	}
+	return "?"
+}

@@ -1,0 +1,196 @@
+package coverage
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"reflect"
+	"testing"
+
+	"vsysbed/tls"
+)
+
+// call is a syscall made n times from offset off of obj, by path kind.
+type call struct {
+	obj  string
+	off  uint64
+	nr   uint32
+	kind uint32
+	n    uint64
+}
+
+// aslrRun builds, through Build, the report of a one-thread run that made
+// calls, with the i-th distinct object mapped at base + i*1MiB: runs with
+// different bases put the same sites at different addresses, as ASLR does.
+func aslrRun(t *testing.T, cmd []string, base uint64, exit int, calls ...call) *Report {
+	t.Helper()
+	sd := &ShardData{TrapMode: tls.TrapSeccomp}
+	sd.Exit = tls.Exit{Done: 1, Code: int32(exit)}
+	slot := map[string]uint64{}
+	var events []Event
+	for _, c := range calls {
+		if _, ok := slot[c.obj]; !ok {
+			start := base + uint64(len(slot))<<20
+			slot[c.obj] = start
+			events = append(events, Event{Ev: EvMap, Start: Hex(start), End: Hex(start + 1<<20), Path: c.obj})
+		}
+		sd.Counts[c.nr][c.kind] += c.n
+		sd.Sites = append(sd.Sites, tls.Site{Addr: slot[c.obj] + c.off, Nr: c.nr, Kind: c.kind, Count: c.n})
+	}
+	r, err := Build(Input{Command: cmd, Shards: []*ShardData{sd}, Events: events,
+		SyscallName: testSyscallName, NoSymbols: true})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	return r
+}
+
+func jsonOf(t *testing.T, r *Report) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+const libx = "/lib/x.so"
+
+func TestMergeSumsByObjectOffsetAcrossASLR(t *testing.T) {
+	cmd := []string{"prog"}
+	a := aslrRun(t, cmd, 0x7f0000000000, 0,
+		call{libx, 0x100, 1, tls.KindTrap, 3},
+		call{libx, 0x200, 1, tls.KindBypass, 10},
+		call{"/prog", 0x10, 39, tls.KindTrap, 1})
+	b := aslrRun(t, cmd, 0x7f5500000000, 0,
+		call{libx, 0x100, 1, tls.KindTrap, 4},
+		call{libx, 0x300, 0, tls.KindTrap, 2})
+	aJSON, bJSON := jsonOf(t, a), jsonOf(t, b)
+
+	m, err := Merge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(t, a) != aJSON || jsonOf(t, b) != bJSON {
+		t.Error("Merge modified its inputs")
+	}
+	wantSites := []Site{
+		{Address: 0x7f0000000000 + 0x200, Object: libx, Offset: 0x200, Nr: 1, Syscall: "write", Kind: "bypass", Count: 10},
+		{Address: 0, Object: libx, Offset: 0x100, Nr: 1, Syscall: "write", Kind: "trap", Count: 7},
+		{Address: 0x7f5500000000 + 0x300, Object: libx, Offset: 0x300, Nr: 0, Syscall: "read", Kind: "trap", Count: 2},
+		{Address: 0x7f0000100000 + 0x10, Object: "/prog", Offset: 0x10, Nr: 39, Syscall: "getpid", Kind: "trap", Count: 1},
+	}
+	if !reflect.DeepEqual(m.Sites, wantSites) {
+		t.Errorf("sites:\n got %+v\nwant %+v", m.Sites, wantSites)
+	}
+	wantRows := []SyscallRow{
+		{Nr: 0, Name: "read", Trap: 2, Total: 2},
+		{Nr: 1, Name: "write", Bypass: 10, Trap: 7, Total: 17},
+		{Nr: 39, Name: "getpid", Trap: 1, Total: 1},
+	}
+	if !reflect.DeepEqual(m.Syscalls, wantRows) {
+		t.Errorf("syscalls:\n got %+v\nwant %+v", m.Syscalls, wantRows)
+	}
+	if want := (Totals{Bypass: 10, Trap: 10, Total: 20}); m.Totals != want {
+		t.Errorf("totals = %+v, want %+v", m.Totals, want)
+	}
+	if !reflect.DeepEqual(m.Command, cmd) || !m.Complete || m.IncompleteReason != "" || m.TrapMode != "seccomp" || m.Threads != 2 {
+		t.Errorf("header: command %q complete %v %q trap mode %q threads %d",
+			m.Command, m.Complete, m.IncompleteReason, m.TrapMode, m.Threads)
+	}
+	wantRuns := []Run{{Command: cmd, Complete: true}, {Command: cmd, Complete: true}}
+	if !reflect.DeepEqual(m.Runs, wantRuns) {
+		t.Errorf("runs = %+v", m.Runs)
+	}
+}
+
+func TestMergeIsAssociative(t *testing.T) {
+	a := aslrRun(t, []string{"a"}, 0x10000000, 0, call{libx, 0x100, 1, tls.KindTrap, 3}, call{libx, 0x8, 0, tls.KindBypass, 1})
+	b := aslrRun(t, []string{"b"}, 0x20000000, 2, call{libx, 0x100, 1, tls.KindTrap, 1}, call{"/b", 0x8, 3, tls.KindTrap, 5})
+	c := aslrRun(t, []string{"c"}, 0x10000000, 0, call{libx, 0x100, 1, tls.KindTrap, 2}, call{libx, 0x8, 0, tls.KindBypass, 4})
+	c.TrapMode = "sud"
+	c.Errors = []string{"not supported yet: clone"}
+	b.Complete, b.IncompleteReason, b.Runs[0].Complete = false, "host process killed by SIGKILL before the guest exited", false
+
+	merge := func(rs ...*Report) *Report {
+		m, err := Merge(rs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	flat := jsonOf(t, merge(a, b, c))
+	if left := jsonOf(t, merge(merge(a, b), c)); left != flat {
+		t.Errorf("(a+b)+c differs from a+b+c:\n%s\n---\n%s", left, flat)
+	}
+	if right := jsonOf(t, merge(a, merge(b, c))); right != flat {
+		t.Errorf("a+(b+c) differs from a+b+c:\n%s\n---\n%s", right, flat)
+	}
+
+	m := merge(a, b, c)
+	if m.Complete || m.IncompleteReason != "1 of 3 merged runs incomplete" {
+		t.Errorf("complete %v, reason %q", m.Complete, m.IncompleteReason)
+	}
+	if m.Exit.Code != 2 {
+		t.Errorf("exit = %v, want the failing run's code 2", m.Exit)
+	}
+	if len(m.Command) != 0 || m.TrapMode != TrapModeMixed {
+		t.Errorf("command %q, trap mode %q: want empty and %q", m.Command, m.TrapMode, TrapModeMixed)
+	}
+	wantErrs := []string{"b: host process killed by SIGKILL before the guest exited", "not supported yet: clone"}
+	if !reflect.DeepEqual(m.Errors, wantErrs) {
+		t.Errorf("errors = %q, want %q", m.Errors, wantErrs)
+	}
+	for i, s := range m.Sites {
+		if s.Object == libx && s.Offset == 0x8 && s.Address != 0x10000008 {
+			t.Errorf("site %d seen at one address in every run lost it: %+v", i, s)
+		}
+	}
+}
+
+func TestMergeOfReportWithoutRunsAndBuiltRun(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, dir)
+	full := buildRun(t, dir, HostStatus{})
+	old := aslrRun(t, []string{"old", "x"}, 0x1000000, 0, call{libx, 0x10, 3, tls.KindTrap, 1})
+	old.Runs = nil // written before reports had runs
+	m, err := Merge(full, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Run{{Command: []string{"prog", "-v"}, Complete: true}, {Command: []string{"old", "x"}, Complete: true}}
+	if !reflect.DeepEqual(m.Runs, want) {
+		t.Errorf("runs = %+v, want %+v", m.Runs, want)
+	}
+	if m.Totals.Total != full.Totals.Total+old.Totals.Total || m.SitesDropped != full.SitesDropped {
+		t.Errorf("totals %+v", m.Totals)
+	}
+	if len(m.Execs) != len(full.Execs) || !reflect.DeepEqual(m.Errors, full.Errors) {
+		t.Errorf("execs %+v errors %q", m.Execs, m.Errors)
+	}
+	// The merged report survives its own JSON form.
+	path := dir + "/m.json"
+	if err := os.WriteFile(path, []byte(jsonOf(t, m)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(t, back) != jsonOf(t, m) {
+		t.Error("merged report changed through WriteJSON+Load")
+	}
+}
+
+func TestMergeErrors(t *testing.T) {
+	if _, err := Merge(); !errors.Is(err, ErrNoReports) {
+		t.Errorf("Merge() = %v, want ErrNoReports", err)
+	}
+	if _, err := Merge(&Report{Schema: Schema}, nil); err == nil {
+		t.Error("Merge with a nil report succeeded")
+	}
+	var se *SchemaError
+	if _, err := Merge(&Report{Schema: Schema}, &Report{Schema: "vsysbed.report/v0"}); !errors.As(err, &se) || se.Schema != "vsysbed.report/v0" {
+		t.Errorf("Merge of another schema = %v, want *SchemaError", err)
+	}
+}

@@ -1,0 +1,474 @@
+package coverage
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"vsysbed/tls"
+)
+
+// schemaPath is the JSON Schema every report must satisfy.
+const schemaPath = "../docs/report.schema.json"
+
+// jsonSchema validates JSON documents against the subset of JSON Schema
+// that docs/report.schema.json uses: type, required, properties,
+// additionalProperties, items, enum, pattern, minimum and local $refs
+// ("#/$defs/NAME"). Any other keyword is an error when the schema is
+// loaded, so the schema cannot grow a constraint this validator would
+// silently skip. (No JSON Schema library is among our dependencies.)
+type jsonSchema struct {
+	root map[string]any
+}
+
+// annotations are keywords that carry no constraint.
+var annotations = map[string]bool{"$schema": true, "$id": true, "$defs": true, "title": true, "description": true}
+
+var constraints = map[string]bool{
+	"type": true, "required": true, "properties": true, "additionalProperties": true,
+	"items": true, "enum": true, "pattern": true, "minimum": true, "$ref": true,
+}
+
+func loadSchema(t *testing.T) *jsonSchema {
+	t.Helper()
+	b, err := os.ReadFile(schemaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root map[string]any
+	if err := decodeJSON(b, &root); err != nil {
+		t.Fatalf("%s: %v", schemaPath, err)
+	}
+	s := &jsonSchema{root: root}
+	if err := s.checkKeywords(root, "#"); err != nil {
+		t.Fatalf("%s: %v", schemaPath, err)
+	}
+	return s
+}
+
+func decodeJSON(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber() // counts are uint64: keep every digit
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return fmt.Errorf("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// checkKeywords walks the schema and refuses keywords outside the subset.
+func (s *jsonSchema) checkKeywords(node map[string]any, at string) error {
+	for k, v := range node {
+		switch {
+		case annotations[k] && k != "$defs":
+		case k == "$defs":
+			for name, sub := range v.(map[string]any) {
+				if err := s.checkKeywords(sub.(map[string]any), at+"/$defs/"+name); err != nil {
+					return err
+				}
+			}
+		case !constraints[k]:
+			return fmt.Errorf("%s: keyword %q is not supported by the test validator", at, k)
+		case k == "properties":
+			for name, sub := range v.(map[string]any) {
+				if err := s.checkKeywords(sub.(map[string]any), at+"/properties/"+name); err != nil {
+					return err
+				}
+			}
+		case k == "items" || (k == "additionalProperties" && reflect.TypeOf(v).Kind() == reflect.Map):
+			if err := s.checkKeywords(v.(map[string]any), at+"/"+k); err != nil {
+				return err
+			}
+		case k == "pattern":
+			if _, err := regexp.Compile(v.(string)); err != nil {
+				return fmt.Errorf("%s: %v", at, err)
+			}
+		case k == "$ref":
+			if _, err := s.resolve(v.(string)); err != nil {
+				return fmt.Errorf("%s: %v", at, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *jsonSchema) resolve(ref string) (map[string]any, error) {
+	name, ok := strings.CutPrefix(ref, "#/$defs/")
+	if !ok {
+		return nil, fmt.Errorf("$ref %q: only #/$defs/NAME is supported", ref)
+	}
+	defs, _ := s.root["$defs"].(map[string]any)
+	def, ok := defs[name].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("$ref %q: no such definition", ref)
+	}
+	return def, nil
+}
+
+// validate returns every violation of the schema in doc, one per line,
+// each with the JSON path where it was found; none means valid.
+func (s *jsonSchema) validate(doc []byte) []string {
+	var v any
+	if err := decodeJSON(doc, &v); err != nil {
+		return []string{"not JSON: " + err.Error()}
+	}
+	var errs []string
+	s.check(s.root, v, "$", &errs)
+	sort.Strings(errs)
+	return errs
+}
+
+func (s *jsonSchema) check(node map[string]any, v any, at string, errs *[]string) {
+	fail := func(format string, args ...any) { *errs = append(*errs, at+": "+fmt.Sprintf(format, args...)) }
+	if ref, ok := node["$ref"].(string); ok {
+		def, err := s.resolve(ref)
+		if err != nil {
+			fail("%v", err)
+			return
+		}
+		s.check(def, v, at, errs)
+	}
+	if typ, ok := node["type"]; ok {
+		var types []string
+		switch typ := typ.(type) {
+		case string:
+			types = []string{typ}
+		case []any:
+			for _, t := range typ {
+				types = append(types, t.(string))
+			}
+		}
+		match := false
+		for _, t := range types {
+			match = match || hasType(v, t)
+		}
+		if !match {
+			fail("%s is not of type %s", describe(v), strings.Join(types, " or "))
+			return // the other keywords would only repeat it
+		}
+	}
+	if enum, ok := node["enum"].([]any); ok {
+		found := false
+		for _, e := range enum {
+			found = found || reflect.DeepEqual(e, v)
+		}
+		if !found {
+			fail("%s is not one of %v", describe(v), enum)
+		}
+	}
+	if pat, ok := node["pattern"].(string); ok {
+		if str, isStr := v.(string); isStr && !regexp.MustCompile(pat).MatchString(str) {
+			fail("%q does not match %s", str, pat)
+		}
+	}
+	if min, ok := node["minimum"].(json.Number); ok {
+		if n, isNum := v.(json.Number); isNum {
+			a, _ := new(big.Float).SetString(string(n))
+			b, _ := new(big.Float).SetString(string(min))
+			if a == nil || b == nil || a.Cmp(b) < 0 {
+				fail("%s is less than the minimum %s", n, min)
+			}
+		}
+	}
+	obj, isObj := v.(map[string]any)
+	if req, ok := node["required"].([]any); ok && isObj {
+		for _, name := range req {
+			if _, present := obj[name.(string)]; !present {
+				fail("required property %q is missing", name)
+			}
+		}
+	}
+	if isObj {
+		props, _ := node["properties"].(map[string]any)
+		for name, val := range obj {
+			if sub, ok := props[name].(map[string]any); ok {
+				s.check(sub, val, at+"."+name, errs)
+				continue
+			}
+			switch add := node["additionalProperties"].(type) {
+			case bool:
+				if !add {
+					fail("property %q is not allowed", name)
+				}
+			case map[string]any:
+				s.check(add, val, at+"."+name, errs)
+			}
+		}
+	}
+	if items, ok := node["items"].(map[string]any); ok {
+		if arr, isArr := v.([]any); isArr {
+			for i, e := range arr {
+				s.check(items, e, fmt.Sprintf("%s[%d]", at, i), errs)
+			}
+		}
+	}
+}
+
+func hasType(v any, t string) bool {
+	switch v := v.(type) {
+	case nil:
+		return t == "null"
+	case bool:
+		return t == "boolean"
+	case string:
+		return t == "string"
+	case []any:
+		return t == "array"
+	case map[string]any:
+		return t == "object"
+	case json.Number:
+		if t == "number" {
+			return true
+		}
+		if t == "integer" {
+			f, ok := new(big.Float).SetString(string(v))
+			return ok && f.IsInt()
+		}
+	}
+	return false
+}
+
+func describe(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 40 {
+		b = append(b[:37], "..."...)
+	}
+	return string(b)
+}
+
+// expectValid fails t when the report's JSON form breaks the schema.
+func expectValid(t *testing.T, s *jsonSchema, name string, doc []byte) {
+	t.Helper()
+	if errs := s.validate(doc); len(errs) > 0 {
+		t.Errorf("%s does not satisfy %s:\n  %s", name, schemaPath, strings.Join(errs, "\n  "))
+	}
+}
+
+func TestSchemaAcceptsBuiltReports(t *testing.T) {
+	s := loadSchema(t)
+	reports := map[string]*Report{}
+
+	dir := t.TempDir()
+	writeRun(t, dir)
+	reports["two-thread run"] = buildRun(t, dir, HostStatus{})
+
+	killed := t.TempDir()
+	cb := openTestShard(t, killed, 1)
+	cb.Counts[1][tls.KindTrap] = 1
+	reports["host killed"] = buildRun(t, killed, HostStatus{Signal: syscall.SIGKILL})
+
+	fault := aslrRun(t, []string{"crash"}, 0x400000, 0, call{libx, 0x10, 1, tls.KindTrap, 1})
+	fault.Exit = ExitStatus{Signal: "SIGSEGV", FaultAddr: 0, FaultRIP: 0x401136}
+	reports["fault"] = fault
+
+	reports["empty input"], _ = Build(Input{})
+
+	// With symbolisation, on the host's libc: build-id, function and
+	// (when it has debug info) file and line.
+	if st, err := os.Stat(libc); err == nil && st.Mode().IsRegular() {
+		r, err := Build(Input{
+			Command: []string{"sym"},
+			Shards:  []*ShardData{{Sites: []tls.Site{{Addr: libcBase + 0x28000, Nr: 1, Kind: tls.KindTrap, Count: 1}}}},
+			Events:  []Event{{Ev: EvMap, Start: libcBase, End: libcBase + 0x200000, Path: libc}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports["symbolised"] = r
+	}
+
+	a := aslrRun(t, []string{"a"}, 0x10000000, 1, call{libx, 0x100, 1, tls.KindTrap, 3})
+	b := aslrRun(t, []string{"b"}, 0x20000000, 0, call{libx, 0x100, 1, tls.KindTrap, 1})
+	b.TrapMode = "sud"
+	m, err := Merge(a, b, reports["two-thread run"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports["merged"] = m
+	if mm, err := Merge(m, reports["host killed"]); err == nil {
+		reports["merged twice"] = mm
+	} else {
+		t.Fatal(err)
+	}
+
+	for name, r := range reports {
+		expectValid(t, s, name, []byte(jsonOf(t, r)))
+	}
+}
+
+// TestSchemaRejectsBrokenReports makes sure the validator and the schema
+// are strict: each mutation of a valid report must fail validation.
+func TestSchemaRejectsBrokenReports(t *testing.T) {
+	s := loadSchema(t)
+	dir := t.TempDir()
+	writeRun(t, dir)
+	good := []byte(jsonOf(t, buildRun(t, dir, HostStatus{})))
+	expectValid(t, s, "fixture", good)
+
+	for _, c := range []struct {
+		name   string
+		mutate func(doc map[string]any)
+		want   string // in the violation message
+	}{
+		{"missing top-level field", func(d map[string]any) { delete(d, "totals") }, `"totals" is missing`},
+		{"missing runs", func(d map[string]any) { delete(d, "runs") }, `"runs" is missing`},
+		{"wrong type", func(d map[string]any) { d["threads"] = "2" }, `$.threads: "2" is not of type integer`},
+		{"fraction for a count", func(d map[string]any) { d["sites_dropped"] = json.Number("1.5") }, "not of type integer"},
+		{"negative count", func(d map[string]any) { d["totals"].(map[string]any)["trap"] = json.Number("-1") }, "minimum"},
+		{"null list", func(d map[string]any) { d["errors"] = nil }, "$.errors: null is not of type array"},
+		{"other schema", func(d map[string]any) { d["schema"] = "vsysbed.report/v2" }, "is not one of"},
+		{"unknown field", func(d map[string]any) { d["extra"] = true }, `property "extra" is not allowed`},
+		{"site without count", func(d map[string]any) { delete(site0(d), "count") }, `$.sites[0]: required property "count"`},
+		{"decimal address", func(d map[string]any) { site0(d)["address"] = "4660" }, "does not match"},
+		{"uppercase hex", func(d map[string]any) { site0(d)["offset"] = "0x1ABC" }, "does not match"},
+		{"number address", func(d map[string]any) { site0(d)["address"] = json.Number("4660") }, "not of type string"},
+		{"unknown kind", func(d map[string]any) { site0(d)["kind"] = "kind7" }, "is not one of"},
+		{"exit without signal", func(d map[string]any) { delete(d["exit"].(map[string]any), "signal") }, `$.exit: required property "signal"`},
+		{"bad signal", func(d map[string]any) { d["host"].(map[string]any)["signal"] = "segv" }, "does not match"},
+		{"run with string complete", func(d map[string]any) {
+			d["runs"].([]any)[0].(map[string]any)["complete"] = "yes"
+		}, "$.runs[0].complete"},
+		{"syscall row without total", func(d map[string]any) {
+			delete(d["syscalls"].([]any)[0].(map[string]any), "total")
+		}, `$.syscalls[0]: required property "total"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var doc map[string]any
+			if err := decodeJSON(good, &doc); err != nil {
+				t.Fatal(err)
+			}
+			c.mutate(doc)
+			b, err := json.Marshal(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := s.validate(b)
+			if len(errs) == 0 {
+				t.Fatalf("broken report accepted")
+			}
+			if joined := strings.Join(errs, "\n"); !strings.Contains(joined, c.want) {
+				t.Errorf("violations do not mention %q:\n%s", c.want, joined)
+			}
+		})
+	}
+}
+
+func site0(d map[string]any) map[string]any { return d["sites"].([]any)[0].(map[string]any) }
+
+// TestSchemaMatchesStructs catches a field added to a report struct
+// without the schema (or the reverse): every JSON name a struct writes is
+// a property of the matching schema object, and every property is written.
+func TestSchemaMatchesStructs(t *testing.T) {
+	s := loadSchema(t)
+	def := func(name string) map[string]any {
+		d, err := s.resolve("#/$defs/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, c := range []struct {
+		typ    reflect.Type
+		schema map[string]any
+	}{
+		{reflect.TypeOf(Report{}), s.root},
+		{reflect.TypeOf(ExitStatus{}), def("exitStatus")},
+		{reflect.TypeOf(Totals{}), def("totals")},
+		{reflect.TypeOf(SyscallRow{}), def("syscallRow")},
+		{reflect.TypeOf(Site{}), def("site")},
+		{reflect.TypeOf(Exec{}), def("exec")},
+		{reflect.TypeOf(Run{}), def("run")},
+	} {
+		props := c.schema["properties"].(map[string]any)
+		required := map[string]bool{}
+		for _, r := range c.schema["required"].([]any) {
+			required[r.(string)] = true
+		}
+		fields := map[string]bool{}
+		for i := range c.typ.NumField() {
+			f := c.typ.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			fields[name] = true
+			if _, ok := props[name]; !ok {
+				t.Errorf("%s.%s (json %q) is not in %s", c.typ.Name(), f.Name, name, schemaPath)
+			}
+			if omit := strings.Contains(opts, "omitempty"); omit == required[name] {
+				t.Errorf("%s.%s: omitempty %v but required %v in the schema", c.typ.Name(), f.Name, omit, required[name])
+			}
+		}
+		for name := range props {
+			if !fields[name] {
+				t.Errorf("schema property %q is not a field of %s", name, c.typ.Name())
+			}
+		}
+	}
+}
+
+// vsysbedBinary is the binary `make build` writes, or $VSYSBED_BIN.
+func vsysbedBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("VSYSBED_BIN")
+	if bin == "" {
+		bin = "../build/vsysbed"
+	}
+	if st, err := os.Stat(bin); err != nil || st.Mode().Perm()&0o111 == 0 {
+		t.Skipf("no vsysbed binary at %s (run `make build`, or set VSYSBED_BIN)", bin)
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+func TestSchemaAcceptsRealReports(t *testing.T) {
+	bin := vsysbedBinary(t)
+	s := loadSchema(t)
+	guests := [][]string{{"/bin/true"}, {"/bin/ls", "/"}}
+	for _, g := range []string{"vsyscall_probe-glibc", "vsyscall_probe-musl", "crash"} {
+		p := filepath.Join(filepath.Dir(bin), "guests", g)
+		if _, err := os.Stat(p); err == nil {
+			guests = append(guests, []string{p})
+		}
+	}
+	var reports []*Report
+	for _, argv := range guests {
+		out := filepath.Join(t.TempDir(), "R.json")
+		cmd := exec.Command(bin, append([]string{"run", "--report", out, "--"}, argv...)...)
+		if combined, err := cmd.CombinedOutput(); err != nil {
+			if _, isExit := err.(*exec.ExitError); !isExit || !strings.HasSuffix(argv[0], "crash") {
+				t.Fatalf("%v: %v\n%s", argv, err, combined)
+			}
+		}
+		doc, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatalf("%v: %v", argv, err)
+		}
+		expectValid(t, s, fmt.Sprintf("report of %v (if fields are missing, rebuild %s)", argv, bin), doc)
+		r, err := Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports = append(reports, r)
+	}
+	m, err := Merge(reports...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectValid(t, s, "merge of the real reports", []byte(jsonOf(t, m)))
+}

@@ -1,0 +1,488 @@
+package kernelsim
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/tls"
+)
+
+// siginfo is the 128-byte siginfo_t a guest handler receives.
+type siginfo [128]byte
+
+// si_code values.
+const (
+	siUser   = 0
+	siKernel = 0x80
+	siTkill  = -6
+)
+
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+func put32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+
+// userInfo is the siginfo of kill/tgkill from the guest itself.
+func userInfo(sig int, code int32) siginfo {
+	var si siginfo
+	put32(si[0:], uint32(sig))
+	put32(si[8:], uint32(code))
+	put32(si[16:], uint32(pid))
+	put32(si[20:], uint32(os.Getuid()))
+	return si
+}
+
+// faultInfo is the siginfo of a synchronous fault.
+func faultInfo(sig int, code int32, addr uint64) siginfo {
+	var si siginfo
+	put32(si[0:], uint32(sig))
+	put32(si[8:], uint32(code))
+	put64(si[16:], addr)
+	return si
+}
+
+// pendingSet is a set of pending signals with their siginfo: standard
+// signals coalesce, real-time ones (32 and up) queue.
+type pendingSet struct {
+	mask  uint64
+	infos map[int][]siginfo
+}
+
+func bit(sig int) uint64 { return 1 << (sig - 1) }
+
+func (ps *pendingSet) add(sig int, si siginfo) {
+	if ps.infos == nil {
+		ps.infos = map[int][]siginfo{}
+	}
+	if sig < 32 && ps.mask&bit(sig) != 0 {
+		return
+	}
+	ps.infos[sig] = append(ps.infos[sig], si)
+	ps.mask |= bit(sig)
+}
+
+func (ps *pendingSet) take(sig int) siginfo {
+	q := ps.infos[sig]
+	si := q[0]
+	if len(q) == 1 {
+		delete(ps.infos, sig)
+		ps.mask &^= bit(sig)
+	} else {
+		ps.infos[sig] = q[1:]
+	}
+	return si
+}
+
+// lowest returns the lowest-numbered signal in mask, synchronous ones
+// first as Linux does, or 0.
+func lowest(mask uint64) int {
+	for _, s := range []int{int(unix.SIGSEGV), int(unix.SIGBUS), int(unix.SIGILL), int(unix.SIGTRAP), int(unix.SIGFPE), int(unix.SIGSYS)} {
+		if mask&bit(s) != 0 {
+			return s
+		}
+	}
+	for s := 1; s <= nsig; s++ {
+		if mask&bit(s) != 0 {
+			return s
+		}
+	}
+	return 0
+}
+
+// Default actions (signal(7)).
+type defaultAction int
+
+const (
+	actTerm defaultAction = iota
+	actIgnore
+	actStop
+	actCont
+)
+
+func defaultOf(sig int) defaultAction {
+	switch unix.Signal(sig) {
+	case unix.SIGCHLD, unix.SIGURG, unix.SIGWINCH:
+		return actIgnore
+	case unix.SIGCONT:
+		return actCont
+	case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
+		return actStop
+	}
+	return actTerm
+}
+
+func (p *Process) ignored(sig int) bool {
+	h := p.sig.actions[sig].handler
+	return h == sigIgn || (h == sigDfl && (defaultOf(sig) == actIgnore || defaultOf(sig) == actCont))
+}
+
+func (p *Process) taskByTid(tid int) *Task {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.tasks {
+		if int(t.CB.Tid) == tid {
+			return t
+		}
+	}
+	return nil
+}
+
+// send queues sig for the process (target nil) or one thread, and makes a
+// thread that can take it look at it: from is the sending guest thread
+// (it checks on its own way back), nil for host signals.
+func (p *Process) send(from, target *Task, sig int, si siginfo) {
+	p.mu.Lock()
+	if p.ignored(sig) {
+		p.mu.Unlock()
+		return
+	}
+	if target == nil {
+		p.sig.pending.add(sig, si)
+		for _, t := range p.tasks {
+			if t.sigmask&bit(sig) == 0 {
+				target = t
+				if t == from {
+					break
+				}
+			}
+		}
+	} else {
+		target.pending.add(sig, si)
+	}
+	if target == nil {
+		p.mu.Unlock()
+		return // blocked everywhere: it waits for an unblock
+	}
+	target.CB.SigPending = 1
+	p.mu.Unlock()
+	select {
+	case target.wake <- struct{}{}:
+	default:
+	}
+	if target != from {
+		unix.Tgkill(pid, int(target.CB.Tid), tls.KickSignal)
+	}
+}
+
+// dequeue takes the next deliverable signal of t (thread queue first).
+func (t *Task) dequeue(allowed uint64) (int, siginfo, bool) {
+	p := t.P
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sig := lowest(t.pending.mask & allowed); sig != 0 {
+		return sig, t.pending.take(sig), true
+	}
+	if sig := lowest(p.sig.pending.mask & allowed); sig != 0 {
+		return sig, p.sig.pending.take(sig), true
+	}
+	t.CB.SigPending = 0
+	return 0, siginfo{}, false
+}
+
+func (t *Task) hasDeliverable() bool {
+	p := t.P
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return (t.pending.mask|p.sig.pending.mask)&^t.sigmask != 0 || t.CB.FaultSig != 0
+}
+
+// takeCFault moves a signal the C handlers recorded (SIGPIPE for a
+// handler) into the thread's queue.
+func (t *Task) takeCFault() {
+	cb := t.CB
+	if cb.FaultSig == int32(unix.SIGPIPE) {
+		t.P.mu.Lock()
+		t.pending.add(int(unix.SIGPIPE), userInfo(int(unix.SIGPIPE), siUser))
+		t.P.mu.Unlock()
+		cb.FaultSig = 0
+	}
+}
+
+// noRestart: calls Linux never restarts after a handler ran (they return
+// -ERESTARTNOHAND or -ERESTART_RESTARTBLOCK).
+var noRestart = map[int]bool{
+	unix.SYS_NANOSLEEP: true, unix.SYS_CLOCK_NANOSLEEP: true, unix.SYS_PAUSE: true,
+	unix.SYS_RT_SIGSUSPEND: true, unix.SYS_POLL: true, unix.SYS_PPOLL: true,
+	unix.SYS_SELECT: true, unix.SYS_PSELECT6: true, unix.SYS_EPOLL_WAIT: true,
+	unix.SYS_EPOLL_PWAIT: true, unix.SYS_EPOLL_PWAIT2: true, unix.SYS_RT_SIGTIMEDWAIT: true,
+	unix.SYS_IO_GETEVENTS: true, unix.SYS_SEMTIMEDOP: true,
+}
+
+// afterSyscall runs on the way back from syscall nr with result ret:
+// deliver a pending signal (building the handler's frame over the context
+// the syscall returns to, restarted when SA_RESTART says so), or redo a
+// call a kick interrupted with nothing left to deliver.
+func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) int64 {
+	t.takeCFault()
+	for {
+		sig, si, ok := t.dequeue(^t.sigmask)
+		if !ok {
+			if ret == -int64(unix.EINTR) && !noRestart[nr] {
+				// Only the kick interrupts a guest thread's syscalls: the
+				// signal went elsewhere, so restart as Linux would.
+				ret = passthrough(nr, a)
+				if ret == -int64(unix.EINTR) {
+					continue
+				}
+			}
+			return ret
+		}
+		act := t.P.action(sig)
+		if act.handler == sigDfl || act.handler == sigIgn {
+			t.defaultAction(sig)
+			continue
+		}
+		restart := ret == -int64(unix.EINTR) && act.flags&saRestart != 0 && !noRestart[nr]
+		ctx, err := t.returnContext(cb, nr, a, ret, restart)
+		if err == nil {
+			err = t.setupFrame(cb, sig, si, act, ctx)
+		}
+		if err != nil {
+			t.dieBy(int(unix.SIGSEGV))
+		}
+		return ret
+	}
+}
+
+// interrupted runs when a kick or a guest-handled fault stopped the thread
+// at an arbitrary instruction: cb.Trap is the context to resume.
+func (t *Task) interrupted(cb *tls.ControlBlock) {
+	if sig := int(cb.FaultSig); sig != 0 && sig != int(unix.SIGPIPE) {
+		si := faultInfo(sig, cb.FaultCode, cb.FaultAddr)
+		cb.FaultSig = 0
+		act := t.P.action(sig)
+		// A fault that is blocked or ignored kills, as force_sig does.
+		if act.handler == sigDfl || act.handler == sigIgn || t.sigmask&bit(sig) != 0 {
+			t.dieBy(sig)
+		}
+		if err := t.setupFrame(cb, sig, si, act, cb.Trap); err != nil {
+			t.dieBy(int(unix.SIGSEGV))
+		}
+		return
+	}
+	t.takeCFault()
+	t.deliverAt(cb, cb.Trap)
+}
+
+// deliverAt delivers the next deliverable signal over context ctx, if any.
+func (t *Task) deliverAt(cb *tls.ControlBlock, ctx tls.Regs) {
+	for {
+		sig, si, ok := t.dequeue(^t.sigmask)
+		if !ok {
+			return
+		}
+		act := t.P.action(sig)
+		if act.handler == sigDfl || act.handler == sigIgn {
+			t.defaultAction(sig)
+			continue
+		}
+		if err := t.setupFrame(cb, sig, si, act, ctx); err != nil {
+			t.dieBy(int(unix.SIGSEGV))
+		}
+		return
+	}
+}
+
+func (p *Process) action(sig int) sigaction {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sig.actions[sig]
+}
+
+// defaultAction applies sig's default action (the handler is SIG_DFL, or
+// SIG_IGN for a signal queued before it was ignored).
+func (t *Task) defaultAction(sig int) {
+	if t.P.action(sig).handler == sigIgn {
+		return
+	}
+	switch defaultOf(sig) {
+	case actIgnore, actCont:
+	case actStop:
+		unix.Kill(pid, unix.SIGSTOP)
+	default:
+		t.dieBy(sig)
+	}
+}
+
+// dieBy ends the guest process by signal sig, as its default action: the
+// exit is recorded first, then the host process dies by the same signal.
+func (t *Task) dieBy(sig int) {
+	cb := t.CB
+	cb.Exit.Signal = int32(sig)
+	cb.Exit.Done = 1
+	if t.P.Events != nil {
+		t.P.Events.Exit(0, unix.Signal(sig))
+	}
+	tls.DieBySignal(sig)
+	select {} // the signal is on its way
+}
+
+// returnContext is where the guest continues after syscall nr: the trap
+// path's saved registers with Linux's syscall results, or for a bypass
+// call the caller's return address with the callee-saved registers the
+// entry recorded. restart points it back at the call instead.
+func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, restart bool) (tls.Regs, error) {
+	if cb.Kind == tls.KindTrap {
+		ctx := cb.Trap
+		ctx.Rax, ctx.Rcx, ctx.R11 = uint64(ret), ctx.Rip, ctx.Rflags
+		if restart {
+			ctx.Rip -= 2
+			ctx.Rax = uint64(nr)
+		}
+		return ctx, nil
+	}
+	retAddr, err := readU64(cb.GuestSP)
+	if err != nil {
+		return tls.Regs{}, err
+	}
+	tr := cb.Trap
+	ctx := tls.Regs{Rbx: tr.Rbx, Rbp: tr.Rbp, R12: tr.R12, R13: tr.R13, R14: tr.R14, R15: tr.R15,
+		Rax: uint64(ret), Rip: retAddr, Rsp: cb.GuestSP + 8, Rflags: 0x202}
+	if restart {
+		// Call __kernel_vsyscall again: its return address and seventh
+		// argument are still on the guest's stack.
+		ctx.Rip, ctx.Rsp = uint64(tls.BypassEntry()), cb.GuestSP
+		ctx.Rdi, ctx.Rsi, ctx.Rdx, ctx.Rcx, ctx.R8, ctx.R9 = uint64(nr), a[0], a[1], a[2], a[3], a[4]
+	}
+	return ctx, nil
+}
+
+// waitSignal blocks the calling guest thread until a signal in allowed is
+// queued for it or its process; a kick ends the host wait early too.
+func (t *Task) waitSignal(allowed uint64) {
+	for {
+		t.P.mu.Lock()
+		ready := (t.pending.mask|t.P.sig.pending.mask)&allowed != 0
+		t.P.mu.Unlock()
+		if ready {
+			return
+		}
+		<-t.wake
+	}
+}
+
+func sysPause(t *Task, a *Args) int64 {
+	t.waitSignal(^t.sigmask)
+	return -int64(unix.EINTR)
+}
+
+// sysRtSigsuspend waits with a temporary mask; the handler's frame saves
+// the original one, which rt_sigreturn then restores.
+func sysRtSigsuspend(t *Task, a *Args) int64 {
+	if a[1] != 8 {
+		return -int64(unix.EINVAL)
+	}
+	m, err := readU64(a[0])
+	if err != nil {
+		return errnoOf(err)
+	}
+	old := t.sigmask
+	t.sigmask = m &^ unblockable
+	t.waitSignal(^t.sigmask)
+	t.savedMask, t.hasSavedMask = old, true
+	return -int64(unix.EINTR)
+}
+
+// sysRtSigtimedwait takes a signal from set (blocked ones included) without
+// running a handler.
+func sysRtSigtimedwait(t *Task, a *Args) int64 {
+	if a[3] != 8 {
+		return -int64(unix.EINVAL)
+	}
+	set, err := readU64(a[0])
+	if err != nil {
+		return errnoOf(err)
+	}
+	set &^= unblockable
+	if a[2] != 0 {
+		var ts unix.Timespec
+		var b [16]byte
+		if err := readGuest(a[2], b[:]); err != nil {
+			return errnoOf(err)
+		}
+		ts.Sec, ts.Nsec = int64(le64(b[0:])), int64(le64(b[8:]))
+		done := make(chan struct{})
+		timer := timeAfter(ts, func() {
+			close(done)
+			select {
+			case t.wake <- struct{}{}:
+			default:
+			}
+		})
+		defer timer.Stop()
+		for {
+			if sig, si, ok := t.dequeue(set); ok {
+				return t.sigwaitResult(sig, si, a[1])
+			}
+			select {
+			case <-done:
+				return -int64(unix.EAGAIN)
+			default:
+			}
+			<-t.wake
+		}
+	}
+	t.waitSignal(set)
+	sig, si, _ := t.dequeue(set)
+	return t.sigwaitResult(sig, si, a[1])
+}
+
+func (t *Task) sigwaitResult(sig int, si siginfo, infoAddr uint64) int64 {
+	if infoAddr != 0 {
+		if err := writeGuest(infoAddr, si[:]); err != nil {
+			return errnoOf(err)
+		}
+	}
+	return int64(sig)
+}
+
+// hostSignals are the signals the host process can receive from outside
+// (terminal, kill, timers) that belong to the guest. Go's own (SIGURG,
+// SIGPROF), the synchronous ones (handled in tls's C handlers), glibc's
+// internal 32 and 33 and the kick stay out.
+func hostSignals() []os.Signal {
+	var out []os.Signal
+	for s := 1; s <= nsig; s++ {
+		switch syscall.Signal(s) {
+		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE,
+			syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS, syscall.SIGURG, syscall.SIGPROF:
+			continue
+		}
+		if s == 32 || s == 33 || s == tls.KickSignal {
+			continue
+		}
+		out = append(out, syscall.Signal(s))
+	}
+	return out
+}
+
+// ForwardHostSignals makes signals sent to the host process the guest's:
+// queued process-directed, with the guest's disposition deciding (a
+// default Ctrl-C kills the guest by SIGINT, as natively).
+func (p *Process) ForwardHostSignals() {
+	ch := make(chan os.Signal, 64)
+	signal.Notify(ch, hostSignals()...)
+	go func() {
+		for s := range ch {
+			sig := int(s.(syscall.Signal))
+			info := userInfo(sig, siKernel)
+			p.mu.Lock()
+			dfl := p.sig.actions[sig].handler == sigDfl
+			var any *Task
+			for _, t := range p.tasks {
+				any = t
+				break
+			}
+			p.mu.Unlock()
+			if dfl && defaultOf(sig) == actTerm && any != nil {
+				any.dieBy(sig)
+			}
+			p.send(nil, nil, sig, info)
+		}
+	}()
+}
