@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +31,10 @@ type Options struct {
 	Trap   string       // "seccomp" or "sud"
 	Routes map[int]bool // forced routes: true = fast
 	Argv   []string     // PROGRAM [ARGS...], PROGRAM as the user gave it
+
+	// CPUProfile: profile the host process (runtime/pprof) into this file
+	// while the guest runs; proves Go's SIGPROF keeps working beside it.
+	CPUProfile string
 }
 
 // Exit statuses of the host process for failures before the guest runs,
@@ -74,6 +79,14 @@ func Main(o Options) int {
 	}
 	if err := tls.Prepare(cb, mode); err != nil {
 		return fail(ExitInternal, "%v", err)
+	}
+	// Before the handlers: starting the profiler must not re-install Go's
+	// SIGPROF handler over the wrapper.
+	var stopProfile func()
+	if o.CPUProfile != "" {
+		if stopProfile, err = startProfile(o.CPUProfile); err != nil {
+			return fail(ExitInternal, "%v", err)
+		}
 	}
 	if err := tls.InstallHandlers(); err != nil {
 		return fail(ExitInternal, "%v", err)
@@ -126,6 +139,9 @@ func Main(o Options) int {
 		RunDir: o.RunDir, TrapMode: mode,
 	}, o.Routes)
 	proc.NewTask(cb)
+	if stopProfile != nil {
+		proc.OnExit(stopProfile)
+	}
 	tls.SetKernel(proc.Dispatch)
 	proc.ForwardHostSignals()
 	tls.SetInitialState(cb, guest.Entry, guest.SP)
@@ -142,6 +158,21 @@ func Main(o Options) int {
 	// when the main thread exited while other guest threads go on, as
 	// Linux keeps a process whose leader is gone: wait for them.
 	select {}
+}
+
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func installSeccomp() error {

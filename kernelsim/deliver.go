@@ -318,6 +318,7 @@ func (t *Task) dieBy(sig int) {
 	if t.P.Events != nil {
 		t.P.Events.Exit(0, unix.Signal(sig))
 	}
+	t.P.runOnExit()
 	tls.DieBySignal(sig)
 	select {} // the signal is on its way
 }

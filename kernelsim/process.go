@@ -48,6 +48,7 @@ type Process struct {
 	trapMode uint8
 	tasks    map[*tls.ControlBlock]*Task
 	live     int // guest threads that have not exited
+	onExit   []func()
 }
 
 // Task is one guest thread: its control block and per-thread state.
@@ -204,7 +205,26 @@ func (t *Task) exitProcess(code int) {
 	if t.P.Events != nil {
 		t.P.Events.Exit(int(cb.Exit.Code), 0)
 	}
+	t.P.runOnExit()
 	os.Exit(int(cb.Exit.Code))
+}
+
+// OnExit registers f to run just before the guest process ends, from
+// whichever thread ends it (a CPU profile to flush, say).
+func (p *Process) OnExit(f func()) {
+	p.mu.Lock()
+	p.onExit = append(p.onExit, f)
+	p.mu.Unlock()
+}
+
+func (p *Process) runOnExit() {
+	p.mu.Lock()
+	fs := p.onExit
+	p.onExit = nil
+	p.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 // notSupported stops the guest with a one-line explanation: the call needs

@@ -215,6 +215,20 @@ vsysbed_leave_guest:
 	.cfi_endproc
 	.size vsysbed_leave_guest, .-vsysbed_leave_guest
 
+/*
+ * The sa_restorer of the host handlers that may run while the guest's SUD
+ * selector is BLOCK: its rt_sigreturn comes from the region, so it passes.
+ */
+	.globl vsysbed_restore_rt
+	.hidden vsysbed_restore_rt
+	.type vsysbed_restore_rt,@function
+	.p2align 4
+vsysbed_restore_rt:
+	movq $15, %rax			/* rt_sigreturn */
+	syscall
+	hlt
+	.size vsysbed_restore_rt, .-vsysbed_restore_rt
+
 	.globl vsysbed_region_end
 	.hidden vsysbed_region_end
 vsysbed_region_end:

@@ -362,6 +362,62 @@ void vsysbed_die_by_signal(int sig)
 	vsysbed_raw_syscall6(SYS_tgkill, RAW0(SYS_getpid), RAW0(SYS_gettid), sig, 0, 0, 0);
 }
 
+/*
+ * Go's SIGURG (async preemption) and SIGPROF (CPU profiler) are sent to
+ * particular threads, guest threads included, so they stay unblocked
+ * there. Go's handlers find g through FS: this wrapper runs first, loads
+ * the host FS when the guest's is live (DESIGN §7), opens the SUD
+ * selector for Go's own syscalls, and puts both back before the
+ * interrupted code resumes. Go sees a thread in a cgo call: its preemption
+ * request is a no-op, its profiler counts the sample as external code.
+ */
+static struct sigaction go_async[65];
+static const int go_thread_signals[] = {SIGURG, SIGPROF};
+void vsysbed_restore_rt(void);
+
+static void fs_swap_handler(int sig, siginfo_t *si, void *ucv)
+{
+	struct vsysbed_cb *cb = thread_cb();
+	uint64_t fs = 0;
+	uint8_t selector = 0;
+	int swapped = 0;
+	if (cb != NULL) {
+		selector = cb->selector;
+		cb->selector = CB_SUD_ALLOW;
+		RAW2(SYS_arch_prctl, ARCH_GET_FS, &fs);
+		if (fs != cb->host_fs) {
+			set_fs(cb, cb->host_fs);
+			swapped = 1;
+		}
+	}
+	struct sigaction *go = &go_async[sig];
+	if (go->sa_flags & SA_SIGINFO)
+		go->sa_sigaction(sig, si, ucv);
+	else if (go->sa_handler != SIG_DFL && go->sa_handler != SIG_IGN)
+		go->sa_handler(sig);
+	if (cb != NULL) {
+		if (swapped)
+			set_fs(cb, fs);
+		cb->selector = selector;
+	}
+}
+
+/* Install a handler with vsysbed_restore_rt as its restorer (raw, since
+ * libc's sigaction would put its own __restore_rt there). */
+static int install_raw(int sig, void (*fn)(int, siginfo_t *, void *), struct sigaction *old)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} ksa = {(void *)fn, SA_SIGINFO | SA_ONSTACK | SA_RESTART | 0x04000000 /* SA_RESTORER */,
+		 (void *)vsysbed_restore_rt, ~0ULL};
+	if (old != NULL && sigaction(sig, NULL, old) != 0)
+		return -1;
+	return RAW4(SYS_rt_sigaction, sig, &ksa, 0, 8) == 0 ? 0 : -1;
+}
+
 int vsysbed_install_handlers(void)
 {
 	struct sigaction sa;
@@ -386,15 +442,20 @@ int vsysbed_install_handlers(void)
 	sigfillset(&sa.sa_mask);
 	if (sigaction(VSYSBED_KICK_SIG, &sa, NULL) != 0)
 		return -1;
+	for (unsigned i = 0; i < sizeof(go_thread_signals) / sizeof(go_thread_signals[0]); i++) {
+		int sig = go_thread_signals[i];
+		if (install_raw(sig, fs_swap_handler, &go_async[sig]) != 0)
+			return -1;
+	}
 	return 0;
 }
 
 /*
  * Run the guest on this (locked) thread until kernelsim asks it to leave.
- * Asynchronous signals stay blocked while the guest runs: Go's handlers
- * read g through FS and would crash on the guest's; process-directed
- * signals go to Go's other threads instead. (Guest signal delivery comes
- * with the signals issue.)
+ * Process-directed signals stay blocked while the guest runs: Go's other
+ * threads take them (and kernelsim forwards the guest's to it). Unblocked
+ * here: the synchronous faults, SIGSYS, the kick, and Go's thread-directed
+ * SIGURG and SIGPROF behind the FS-swapping wrapper.
  */
 long vsysbed_run(struct vsysbed_cb *cb)
 {
@@ -404,6 +465,8 @@ long vsysbed_run(struct vsysbed_cb *cb)
 		sigdelset(&block, fault_signals[i]);
 	sigdelset(&block, SIGSYS);
 	sigdelset(&block, VSYSBED_KICK_SIG);
+	for (unsigned i = 0; i < sizeof(go_thread_signals) / sizeof(go_thread_signals[0]); i++)
+		sigdelset(&block, go_thread_signals[i]);
 	pthread_sigmask(SIG_SETMASK, &block, &old);
 
 	cb->tid = (uint64_t)RAW0(SYS_gettid);

@@ -29,6 +29,7 @@ type Options struct {
 	Routes     []string // NAME=fast|kernel, passed to the host
 	Argv       []string // PROGRAM [ARGS...]
 	KeepRunDir bool
+	CPUProfile string // profile the host process into this file
 }
 
 // HostCommand is the hidden subcommand the supervisor re-executes.
@@ -56,6 +57,12 @@ func Run(o Options) int {
 	args := []string{HostCommand, "--rundir", dir, "--trap", o.Trap}
 	for _, r := range o.Routes {
 		args = append(args, "--route", r)
+	}
+	if o.CPUProfile != "" {
+		abs, err := filepath.Abs(o.CPUProfile)
+		if err == nil {
+			args = append(args, "--cpuprofile", abs)
+		}
 	}
 	args = append(args, "--")
 	args = append(args, o.Argv...)

@@ -103,6 +103,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.Trap, "trap", "seccomp", "how raw syscalls are caught: `seccomp` (filter on the instruction pointer)\nor sud (Syscall User Dispatch)")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
 	fs.BoolVar(&o.KeepRunDir, "keep-rundir", false, "keep the run directory (shards, event log) and print its path")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of vsysbed's host process to `FILE` (runtime/pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: vsysbed run [flags] [--] PROGRAM [ARGS...]\n\n"+
 			"Runs PROGRAM (searched on PATH like a shell) as the guest, with its stdin,\n"+
@@ -175,6 +176,7 @@ func cmdHost(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
 	fs.Var(&routes, "route", "NAME=fast|kernel")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "CPU profile file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
