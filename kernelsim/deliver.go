@@ -238,9 +238,13 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 			continue
 		}
 		restart := ret == -int64(unix.EINTR) && act.flags&saRestart != 0 && !noRestart[nr]
-		ctx, err := t.returnContext(cb, nr, a, ret, restart)
+		ctx, br, err := t.returnContext(cb, nr, a, ret, restart)
 		if err == nil {
 			err = t.setupFrame(cb, sig, si, act, ctx)
+		}
+		if err == nil && br != nil {
+			br.frame = cb.Trap.Rsp + ucOff // setupFrame pointed rsp at the frame
+			t.restarts = append(t.restarts, br)
 		}
 		if err != nil {
 			t.dieBy(int(unix.SIGSEGV))
@@ -326,8 +330,13 @@ func (t *Task) dieBy(sig int) {
 // returnContext is where the guest continues after syscall nr: the trap
 // path's saved registers with Linux's syscall results, or for a bypass
 // call the caller's return address with the callee-saved registers the
-// entry recorded. restart points it back at the call instead.
-func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, restart bool) (tls.Regs, error) {
+// entry recorded. restart points a raw syscall back at its instruction,
+// as Linux does. A bypass call is reported interrupted at its return
+// address with -EINTR even when it will restart — that is the point a
+// libc's cancellation handler recognises (musl checks the interrupted pc
+// against __cp_begin/__cp_end) — and restarts at rt_sigreturn if the
+// handler left that context as it was (see bypassRestart).
+func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, restart bool) (tls.Regs, *bypassRestart, error) {
 	if cb.Kind == tls.KindTrap {
 		ctx := cb.Trap
 		ctx.Rax, ctx.Rcx, ctx.R11 = uint64(ret), ctx.Rip, ctx.Rflags
@@ -335,22 +344,41 @@ func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, r
 			ctx.Rip -= 2
 			ctx.Rax = uint64(nr)
 		}
-		return ctx, nil
+		return ctx, nil, nil
 	}
 	retAddr, err := readU64(cb.GuestSP)
 	if err != nil {
-		return tls.Regs{}, err
+		return tls.Regs{}, nil, err
 	}
 	tr := cb.Trap
 	ctx := tls.Regs{Rbx: tr.Rbx, Rbp: tr.Rbp, R12: tr.R12, R13: tr.R13, R14: tr.R14, R15: tr.R15,
 		Rax: uint64(ret), Rip: retAddr, Rsp: cb.GuestSP + 8, Rflags: 0x202}
-	if restart {
-		// Call __kernel_vsyscall again: its return address and seventh
-		// argument are still on the guest's stack.
-		ctx.Rip, ctx.Rsp = uint64(tls.BypassEntry()), cb.GuestSP
-		ctx.Rdi, ctx.Rsi, ctx.Rdx, ctx.Rcx, ctx.R8, ctx.R9 = uint64(nr), a[0], a[1], a[2], a[3], a[4]
+	if !restart {
+		return ctx, nil, nil
 	}
-	return ctx, nil
+	return ctx, &bypassRestart{nr: nr, args: *a, guestSP: cb.GuestSP, retAddr: retAddr}, nil
+}
+
+// bypassRestart is a bypass call to re-issue when the handler returns to
+// the context it interrupted.
+type bypassRestart struct {
+	frame   uint64 // the frame's ucontext, as rt_sigreturn finds it
+	nr      int
+	args    Args
+	guestSP uint64 // the call's stack: return address, then a6
+	retAddr uint64
+}
+
+// apply turns the restored context into the call again: __kernel_vsyscall
+// re-entered with the original arguments, its return address and seventh
+// argument still on the guest's stack.
+func (r *bypassRestart) apply(ctx *tls.Regs) bool {
+	if ctx.Rip != r.retAddr || ctx.Rsp != r.guestSP+8 || int64(ctx.Rax) != -int64(unix.EINTR) {
+		return false // the handler went elsewhere (a cancellation, a longjmp)
+	}
+	ctx.Rip, ctx.Rsp = uint64(tls.BypassEntry()), r.guestSP
+	ctx.Rdi, ctx.Rsi, ctx.Rdx, ctx.Rcx, ctx.R8, ctx.R9 = uint64(r.nr), r.args[0], r.args[1], r.args[2], r.args[3], r.args[4]
+	return true
 }
 
 // waitSignal blocks the calling guest thread until a signal in allowed is

@@ -201,6 +201,22 @@ func sysRtSigreturn(t *Task, a *Args) int64 {
 	} else if ss.Size >= minSigStkSz {
 		t.altstack = altstack{Sp: ss.Sp, Size: ss.Size}
 	}
+	// A bypass call the signal interrupted restarts now, unless the
+	// handler changed where it returns to.
+	for i := len(t.restarts) - 1; i >= 0; i-- {
+		if r := t.restarts[i]; r.frame == uc {
+			r.apply(&regs)
+			t.restarts = append(t.restarts[:i], t.restarts[i+1:]...)
+			break
+		}
+	}
+	// Frames deeper than this one were abandoned (siglongjmp).
+	for i := 0; i < len(t.restarts); i++ {
+		if t.restarts[i].frame < uc {
+			t.restarts = append(t.restarts[:i], t.restarts[i+1:]...)
+			i--
+		}
+	}
 	cb.Trap = regs
 	cb.Ret = regs.Rax
 	cb.Flags |= tls.FlagResume

@@ -65,6 +65,7 @@ type Task struct {
 
 	savedMask    uint64 // rt_sigsuspend's mask to restore after the handler
 	hasSavedMask bool
+	restarts     []*bypassRestart // interrupted bypass calls, by frame
 }
 
 // Config describes a freshly loaded guest.
