@@ -100,7 +100,7 @@ func Main(o Options) int {
 		}
 	}
 
-	img, err := vdsoinject.Build()
+	vdsoImg, err := vdsoinject.Build()
 	if err != nil {
 		return fail(ExitInternal, "%v", err)
 	}
@@ -109,34 +109,16 @@ func Main(o Options) int {
 		targets = map[vdsoinject.Target]uintptr{} // the image's fallbacks trap instead
 	}
 	targets[vdsoinject.KernelVsyscall] = tls.BypassEntry()
-	vdso, err := img.Map(targets)
-	if err != nil {
-		return fail(ExitInternal, "mapping the vDSO: %v", err)
-	}
+	ld := &imageLoader{vdso: vdsoImg, targets: targets, events: events}
 
-	guest, err := loader.Load(loader.Spec{Path: path, Argv: o.Argv, Envp: os.Environ(), VDSOBase: vdso.Base})
+	guest, err := ld.load(path, o.Argv, os.Environ())
 	if err != nil {
 		return execFailure(events, err)
 	}
-	events.Exec(guest.Path, guest.Argv, guest.Interp)
-	owned := [][2]uint64{{uint64(vdso.Base), uint64(vdso.Base + vdso.Size)}}
-	for _, m := range guest.Mappings {
-		owned = append(owned, [2]uint64{uint64(m.Start), uint64(m.End)})
-		if m.Path != "" && m.Path[0] == '/' {
-			events.Map(uint64(m.Start), uint64(m.End), m.Offset, m.Prot, m.Path)
-		}
-	}
-	events.Map(uint64(vdso.Base), uint64(vdso.Base+vdso.Size), 0, unix.PROT_READ|unix.PROT_EXEC, "[vdso]")
-
-	auxv := make([]uint64, 0, 2*len(guest.Auxv))
-	for _, e := range guest.Auxv {
-		auxv = append(auxv, e.Type, e.Val)
-	}
 	proc := kernelsim.NewProcess(kernelsim.Config{
-		Exe: guest.Path, Argv: guest.Argv, Envp: guest.Envp, Auxv: auxv,
-		BrkStart: uint64(guest.BrkStart), BrkMax: uint64(guest.BrkMax),
-		Mappings: owned, HostFDBase: base, Events: events,
+		Image: *guest, HostFDBase: base, Events: events,
 		RunDir: o.RunDir, TrapMode: mode,
+		Exec: ld.load, CheckExec: ld.check,
 	}, o.Routes)
 	proc.NewTask(cb)
 	if stopProfile != nil {
@@ -144,7 +126,7 @@ func Main(o Options) int {
 	}
 	tls.SetKernel(proc.Dispatch)
 	proc.ForwardHostSignals()
-	tls.SetInitialState(cb, guest.Entry, guest.SP)
+	tls.SetInitialState(cb, uintptr(guest.Entry), uintptr(guest.SP))
 
 	if o.Trap == "sud" {
 		start, end := tls.Region()
@@ -158,6 +140,49 @@ func Main(o Options) int {
 	// when the main thread exited while other guest threads go on, as
 	// Linux keeps a process whose leader is gone: wait for them.
 	select {}
+}
+
+// imageLoader maps a program image for the guest: a fresh synthetic vDSO
+// and the program with its interpreter, logged for the coverage report.
+// It serves the first image and every execve.
+type imageLoader struct {
+	vdso    *vdsoinject.Image
+	targets map[vdsoinject.Target]uintptr
+	events  *coverage.EventLog
+}
+
+func (l *imageLoader) check(path string, argv, envp []string) error {
+	return loader.Check(loader.Spec{Path: path, Argv: argv, Envp: envp})
+}
+
+func (l *imageLoader) load(path string, argv, envp []string) (*kernelsim.Image, error) {
+	vdso, err := l.vdso.Map(l.targets)
+	if err != nil {
+		return nil, fmt.Errorf("mapping the vDSO: %w", err)
+	}
+	guest, err := loader.Load(loader.Spec{Path: path, Argv: argv, Envp: envp, VDSOBase: vdso.Base})
+	if err != nil {
+		vdso.Unmap()
+		return nil, err
+	}
+	l.events.Exec(guest.Path, guest.Argv, guest.Interp)
+	im := &kernelsim.Image{
+		Exe: guest.Path, Argv: guest.Argv, Envp: guest.Envp,
+		Entry: uint64(guest.Entry), SP: uint64(guest.SP),
+		BrkStart: uint64(guest.BrkStart), BrkMax: uint64(guest.BrkMax),
+		Mappings: [][2]uint64{{uint64(vdso.Base), uint64(vdso.Base + vdso.Size)}},
+	}
+	for _, m := range guest.Mappings {
+		im.Mappings = append(im.Mappings, [2]uint64{uint64(m.Start), uint64(m.End)})
+		if m.Path != "" && m.Path[0] == '/' {
+			l.events.Map(uint64(m.Start), uint64(m.End), m.Offset, m.Prot, m.Path)
+		}
+	}
+	l.events.Map(uint64(vdso.Base), uint64(vdso.Base+vdso.Size), 0, unix.PROT_READ|unix.PROT_EXEC, "[vdso]")
+	for _, e := range guest.Auxv {
+		im.Auxv = append(im.Auxv, e.Type, e.Val)
+	}
+	return im, nil
 }
 
 func startProfile(path string) (stop func(), err error) {

@@ -49,6 +49,9 @@ type Process struct {
 	tasks    map[*tls.ControlBlock]*Task
 	live     int // guest threads that have not exited
 	onExit   []func()
+
+	checkExec func(path string, argv, envp []string) error
+	exec      func(path string, argv, envp []string) (*Image, error)
 }
 
 // Task is one guest thread: its control block and per-thread state.
@@ -66,20 +69,32 @@ type Task struct {
 	savedMask    uint64 // rt_sigsuspend's mask to restore after the handler
 	hasSavedMask bool
 	restarts     []*bypassRestart // interrupted bypass calls, by frame
+	exiting      bool             // execve elsewhere stops this thread
+}
+
+// Image is a program image mapped for the guest (hostproc's loader).
+type Image struct {
+	Exe        string // the program file: /proc/self/exe names it
+	Argv, Envp []string
+	Auxv       []uint64 // (type, value) pairs, as on the stack
+	Entry, SP  uint64
+	BrkStart   uint64
+	BrkMax     uint64
+	Mappings   [][2]uint64 // guest-owned ranges [start, end): image, stack, brk, vDSO
 }
 
 // Config describes a freshly loaded guest.
 type Config struct {
-	Exe        string
-	Argv, Envp []string
-	Auxv       []uint64
-	BrkStart   uint64
-	BrkMax     uint64
-	Mappings   [][2]uint64 // guest-owned ranges [start, end)
+	Image
 	HostFDBase int
 	Events     *coverage.EventLog
 	RunDir     string // new threads' shards go here
 	TrapMode   uint8  // tls.TrapSeccomp or tls.TrapSUD
+
+	// execve: CheckExec answers what Exec would fail with before anything
+	// is torn down; Exec maps the new image.
+	CheckExec func(path string, argv, envp []string) error
+	Exec      func(path string, argv, envp []string) (*Image, error)
 }
 
 // NewProcess creates the kernel state for a guest and applies the route
@@ -91,6 +106,8 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		Events:   c.Events,
 		brkStart: c.BrkStart, brkCur: c.BrkStart, brkMax: c.BrkMax,
 		HostFDBase: c.HostFDBase,
+		checkExec:  c.CheckExec,
+		exec:       c.Exec,
 		hostFDs:    map[int]bool{},
 		fdDirs:     map[int]bool{},
 		runDir:     c.RunDir,
@@ -149,6 +166,9 @@ func (p *Process) Dispatch(cb *tls.ControlBlock) {
 }
 
 func (t *Task) dispatch(cb *tls.ControlBlock) {
+	if t.leaveIfExiting() {
+		return
+	}
 	if cb.Nr == tls.NrInterrupt {
 		t.interrupted(cb)
 		return
@@ -165,6 +185,7 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 		ret = t.afterSyscall(cb, nr, &a, ret)
 	}
 	cb.Ret = uint64(ret)
+	t.leaveIfExiting()
 }
 
 func (t *Task) syscall(nr int, a *Args) int64 {

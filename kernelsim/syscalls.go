@@ -33,8 +33,8 @@ var owned = []Syscall{
 	{Nr: unix.SYS_CLONE3, Route: Emulated, Handler: sysClone3, Note: "As clone; the child's stack pointer is stack+stack_size."},
 	{Nr: unix.SYS_FORK, Route: Emulated, Handler: notYet("fork (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
 	{Nr: unix.SYS_VFORK, Route: Emulated, Handler: notYet("vfork (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
-	{Nr: unix.SYS_EXECVE, Route: Emulated, Handler: notYet("execve (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
-	{Nr: unix.SYS_EXECVEAT, Route: Emulated, Handler: notYet("execveat (processes come with the processes issue)"), Note: "Not supported yet: the guest stops with a one-line error."},
+	{Nr: unix.SYS_EXECVE, Route: Emulated, Handler: sysExecve, Note: "In the same host process: the new image (static, PIE, interpreter, #!) with a new vDSO; O_CLOEXEC fds closed, caught signals reset, other threads stopped. Failures before the point of no return leave the caller untouched."},
+	{Nr: unix.SYS_EXECVEAT, Route: Emulated, Handler: sysExecveat, Note: "As execve, with dirfd and AT_EMPTY_PATH resolved through /proc/self/fd."},
 
 	// Signals: the host owns every real handler and mask.
 	{Nr: unix.SYS_RT_SIGACTION, Route: Emulated, Handler: sysRtSigaction, Note: "Guest dispositions are kernelsim state."},

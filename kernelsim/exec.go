@@ -1,0 +1,208 @@
+package kernelsim
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/tls"
+)
+
+// execve in the same host process (DESIGN §5): check the new image, then —
+// past the point of no return — stop the other guest threads, unmap the
+// old guest, map the new image with a new vDSO, reset what exec resets,
+// and resume the calling thread at the new entry point. The pid, the
+// ignored signals, the mask and the pending signals stay.
+
+const maxArgs = 1 << 17
+
+// readStringArray reads a NULL-terminated array of string pointers.
+func readStringArray(addr uint64) ([]string, error) {
+	var out []string
+	if addr == 0 {
+		return out, nil
+	}
+	for i := uint64(0); ; i++ {
+		if i >= maxArgs {
+			return nil, unix.E2BIG
+		}
+		p, err := readU64(addr + 8*i)
+		if err != nil {
+			return nil, err
+		}
+		if p == 0 {
+			return out, nil
+		}
+		s, err := readString(p, 128<<10)
+		if err != nil {
+			if errors.Is(err, unix.EFAULT) {
+				return nil, err
+			}
+			return nil, unix.E2BIG
+		}
+		out = append(out, s)
+	}
+}
+
+func sysExecve(t *Task, a *Args) int64 {
+	path, err := readString(a[0], 4096)
+	if err != nil {
+		return errnoOf(err)
+	}
+	return t.execve(path, a[1], a[2])
+}
+
+// sysExecveat resolves dirfd through /proc/self/fd, as fexecve does.
+func sysExecveat(t *Task, a *Args) int64 {
+	dirfd, flags := int32(a[0]), a[4]
+	path, err := readString(a[1], 4096)
+	if err != nil {
+		return errnoOf(err)
+	}
+	switch {
+	case path == "" && flags&unix.AT_EMPTY_PATH != 0:
+		path = "/proc/self/fd/" + strconv.Itoa(int(dirfd))
+	case path == "":
+		return -int64(unix.ENOENT)
+	case !strings.HasPrefix(path, "/") && dirfd != unix.AT_FDCWD:
+		path = "/proc/self/fd/" + strconv.Itoa(int(dirfd)) + "/" + path
+	}
+	return t.execve(path, a[2], a[3])
+}
+
+func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
+	p := t.P
+	argv, err := readStringArray(argvAddr)
+	if err != nil {
+		return errnoOf(err)
+	}
+	envp, err := readStringArray(envpAddr)
+	if err != nil {
+		return errnoOf(err)
+	}
+	if p.exec == nil {
+		return t.notSupported("execve")
+	}
+	if err := p.checkExec(path, argv, envp); err != nil {
+		return errnoOf(err)
+	}
+
+	// The point of no return.
+	p.stopOtherThreads(t)
+	p.mu.Lock()
+	old := p.vmas.r
+	p.vmas.r = nil
+	p.mu.Unlock()
+	for _, r := range old {
+		unix.Syscall(unix.SYS_MUNMAP, uintptr(r[0]), uintptr(r[1]-r[0]), 0)
+		if p.Events != nil {
+			p.Events.Unmap(r[0], r[1])
+		}
+	}
+	im, err := p.exec(path, argv, envp)
+	if err != nil {
+		// Linux kills a process whose new image fails to map this late.
+		if p.Events != nil {
+			p.Events.Error("execve " + path + ": " + err.Error())
+		}
+		t.dieBy(int(unix.SIGKILL))
+	}
+
+	p.mu.Lock()
+	p.Exe, p.Argv, p.Envp, p.Auxv = im.Exe, im.Argv, im.Envp, im.Auxv
+	p.brkStart, p.brkCur, p.brkMax = im.BrkStart, im.BrkStart, im.BrkMax
+	for _, m := range im.Mappings {
+		p.vmas.add(m[0], m[1])
+	}
+	if im.BrkMax > im.BrkStart {
+		p.vmas.add(im.BrkStart, im.BrkMax)
+	}
+	// Caught signals go back to their default; ignored ones stay ignored.
+	for sig := 1; sig <= nsig; sig++ {
+		if h := p.sig.actions[sig].handler; h != sigDfl && h != sigIgn {
+			p.sig.actions[sig] = sigaction{}
+			tls.SetDisposition(sig, tls.DispositionDefault)
+		}
+	}
+	p.fdDirs = map[int]bool{}
+	p.mu.Unlock()
+	p.closeOnExec()
+
+	t.altstack = altstack{Flags: ssDisable}
+	t.tidAddress, t.robustList = 0, 0
+	t.restarts = nil
+	t.hasSavedMask = false
+	cb := t.CB
+	cb.GuestFS = 0
+	tls.SetInitialState(cb, uintptr(im.Entry), uintptr(im.SP))
+	cb.Flags |= tls.FlagResume
+	return 0
+}
+
+// closeOnExec closes the guest's O_CLOEXEC descriptors.
+func (p *Process) closeOnExec() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd >= p.HostFDBase {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC != 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// stopOtherThreads ends every guest thread but t, as execve and
+// exit_group do on Linux: each is kicked, leaves the guest at its next
+// look at its signals, and its goroutine ends with its OS thread.
+func (p *Process) stopOtherThreads(t *Task) {
+	p.mu.Lock()
+	var others []*Task
+	for _, o := range p.tasks {
+		if o != t {
+			o.exiting = true
+			o.CB.SigPending = 1
+			others = append(others, o)
+		}
+	}
+	p.mu.Unlock()
+	for _, o := range others {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+		unix.Tgkill(pid, int(o.CB.Tid), tls.KickSignal)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		p.mu.Lock()
+		n := p.live
+		p.mu.Unlock()
+		if n <= 1 {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// leaveIfExiting ends the thread when execve stopped it.
+func (t *Task) leaveIfExiting() bool {
+	if !t.exiting {
+		return false
+	}
+	p := t.P
+	p.mu.Lock()
+	p.live--
+	delete(p.tasks, t.CB)
+	p.mu.Unlock()
+	t.CB.Flags |= tls.FlagLeave
+	t.CB.Flags &^= tls.FlagResume
+	return true
+}
