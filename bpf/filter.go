@@ -83,6 +83,10 @@ func TrapFilter(allowed []Range) ([]netbpf.Instruction, error) {
 	return prog, nil
 }
 
+// MergeRanges validates, sorts and coalesces overlapping or touching ranges
+// (exported for the audit package).
+func MergeRanges(in []Range) ([]Range, error) { return mergeRanges(in) }
+
 // mergeRanges validates, sorts and coalesces overlapping or touching ranges,
 // so the pieces emitted later are disjoint (emit relies on that).
 func mergeRanges(in []Range) ([]Range, error) {

@@ -153,8 +153,11 @@ type Input struct {
 	Shards []*ShardData
 	Events []Event
 
-	Host     HostStatus // what the supervisor observed
-	TrapMode string     // "seccomp" or "sud"; "" takes it from the shards
+	Host HostStatus // what the supervisor observed
+	// HostPID is the pid of the supervisor's own child, the first guest
+	// process: its exit is the run's. 0 takes any (a single process).
+	HostPID  int
+	TrapMode string // "seccomp" or "sud"; "" takes it from the shards
 
 	// SyscallName names a syscall number (kernelsim.Name); nil or an empty
 	// result gives "syscall_<nr>".
@@ -246,7 +249,9 @@ func Build(in Input) (*Report, error) {
 		case EvUnmap:
 			maps.unmapRange(uint64(ev.Start), uint64(ev.End))
 		case EvExit:
-			exitEvent = ev
+			if in.HostPID == 0 || ev.Pid == in.HostPID {
+				exitEvent = ev
+			}
 		case EvError:
 			r.addError(ev.Msg)
 		}
@@ -282,7 +287,7 @@ func Build(in Input) (*Report, error) {
 
 	// Exit and completeness.
 	r.Complete = true
-	if ex, ok := guestExit(shards, exitEvent); ok {
+	if ex, ok := guestExit(shards, exitEvent, in.HostPID); ok {
 		r.Exit = ex
 	} else {
 		r.Exit = ExitStatus{Code: r.Host.Code, Signal: r.Host.Signal}
@@ -335,13 +340,15 @@ func syscallNamer(f func(int) string) func(int) string {
 
 // guestExit finds how the guest ended: from a shard's exit record (written
 // through the shared mapping, so it survives the host) or else from the
-// event log's last exit event. A record with a signal wins over one
-// without: a thread that hit a fatal fault tells more than its siblings.
-func guestExit(shards []*ShardData, ev *Event) (ExitStatus, bool) {
+// event log's last exit event. Only the first process's shards count when
+// hostPID is known: its children exit on their own. A record with a signal
+// wins over one without: a thread that hit a fatal fault tells more than
+// its siblings.
+func guestExit(shards []*ShardData, ev *Event, hostPID int) (ExitStatus, bool) {
 	var found *tls.Exit
 	for _, sd := range shards {
 		e := &sd.Exit
-		if e.Done == 0 {
+		if e.Done == 0 || hostPID != 0 && sd.Pid != 0 && int(sd.Pid) != hostPID {
 			continue
 		}
 		if found == nil || (found.Signal == 0 && e.Signal != 0) {

@@ -59,6 +59,7 @@ func OpenShard(path string) (cb *tls.ControlBlock, unmap func() error, err error
 type ShardData struct {
 	Path     string
 	Tid      uint64
+	Pid      uint32 // the host process the thread belonged to (0 in old shards)
 	TrapMode uint8
 	Counts   [tls.NrMax][tls.Kinds]uint64
 	Sites    []tls.Site // occupied slots only, in table order
@@ -86,6 +87,7 @@ var (
 	offVersion  = int(unsafe.Offsetof(tls.ControlBlock{}.Version))
 	offTrapMode = int(unsafe.Offsetof(tls.ControlBlock{}.TrapMode))
 	offTid      = int(unsafe.Offsetof(tls.ControlBlock{}.Tid))
+	offPid      = int(unsafe.Offsetof(tls.ControlBlock{}.Pid))
 	offExit     = int(unsafe.Offsetof(tls.ControlBlock{}.Exit))
 	offCounts   = int(unsafe.Offsetof(tls.ControlBlock{}.Counts))
 	offSites    = int(unsafe.Offsetof(tls.ControlBlock{}.Sites))
@@ -114,6 +116,7 @@ func ReadShard(path string) (*ShardData, error) {
 	sd := &ShardData{
 		Path:     path,
 		Tid:      le.Uint64(b[offTid:]),
+		Pid:      le.Uint32(b[offPid:]),
 		TrapMode: b[offTrapMode],
 	}
 	e := b[offExit:]

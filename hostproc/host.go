@@ -9,11 +9,13 @@ package hostproc
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
+	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -50,96 +52,163 @@ func fail(code int, format string, args ...any) int {
 	return code
 }
 
-// Main runs the guest and returns its exit status. A guest killed by a
-// signal takes the host process with it (the supervisor sees the signal).
-func Main(o Options) int {
+// host is what every host process sets up before a guest runs in it.
+type host struct {
+	o      Options
+	base   int // the host's fds start here
+	events *coverage.EventLog
+	cb     *tls.ControlBlock
+	mode   uint8
+	ld     *imageLoader
+	stop   func() // flushes the CPU profile, if any
+}
+
+// setup prepares this process to host a guest: fds, event log, the
+// calling thread's control block, handlers, the trap filter (which
+// snapshots the host's code: everything mapped executable after it
+// traps) and the vDSO image.
+func setup(o Options) (*host, int) {
 	runtime.LockOSThread() // the guest thread is this one, for good
-
-	base := reserveHostFDs()
-	events, err := coverage.OpenEventLog(filepath.Join(o.RunDir, "events.jsonl"), base)
-	if err != nil {
-		return fail(ExitInternal, "%v", err)
-	}
-	if len(o.Argv) == 0 {
-		return fail(ExitInternal, "no program given")
-	}
-
-	path, err := loader.LookPath(o.Argv[0], os.Getenv("PATH"))
-	if err != nil {
-		return execFailure(events, err)
-	}
-
-	cb, _, err := coverage.OpenShard(filepath.Join(o.RunDir, "shard-"+strconv.Itoa(unix.Gettid())+".cb"))
-	if err != nil {
-		return fail(ExitInternal, "%v", err)
-	}
-	mode := uint8(tls.TrapSeccomp)
+	h := &host{o: o, mode: tls.TrapSeccomp}
 	if o.Trap == "sud" {
-		mode = tls.TrapSUD
+		h.mode = tls.TrapSUD
 	}
-	if err := tls.Prepare(cb, mode); err != nil {
-		return fail(ExitInternal, "%v", err)
+	h.base = reserveHostFDs()
+	var err error
+	if h.events, err = coverage.OpenEventLog(filepath.Join(o.RunDir, "events.jsonl"), h.base); err != nil {
+		return nil, fail(ExitInternal, "%v", err)
+	}
+	if h.cb, _, err = coverage.OpenShard(coverage.ShardPath(o.RunDir, unix.Gettid())); err != nil {
+		return nil, fail(ExitInternal, "%v", err)
+	}
+	if err := tls.Prepare(h.cb, h.mode); err != nil {
+		return nil, fail(ExitInternal, "%v", err)
 	}
 	// Before the handlers: starting the profiler must not re-install Go's
 	// SIGPROF handler over the wrapper.
-	var stopProfile func()
 	if o.CPUProfile != "" {
-		if stopProfile, err = startProfile(o.CPUProfile); err != nil {
-			return fail(ExitInternal, "%v", err)
+		if h.stop, err = startProfile(o.CPUProfile); err != nil {
+			return nil, fail(ExitInternal, "%v", err)
 		}
 	}
 	if err := tls.InstallHandlers(); err != nil {
-		return fail(ExitInternal, "%v", err)
+		return nil, fail(ExitInternal, "%v", err)
 	}
-
-	// The filter snapshots the host's code now: everything mapped
-	// executable later (the guest, its libraries, the vDSO) traps.
 	if o.Trap != "sud" {
 		if err := installSeccomp(); err != nil {
-			return fail(ExitInternal, "arming the seccomp trap: %v", err)
+			return nil, fail(ExitInternal, "arming the seccomp trap: %v", err)
 		}
 	}
-
 	vdsoImg, err := vdsoinject.Build()
 	if err != nil {
-		return fail(ExitInternal, "%v", err)
+		return nil, fail(ExitInternal, "%v", err)
 	}
 	targets, err := vdsoinject.HostVDSO()
 	if err != nil {
 		targets = map[vdsoinject.Target]uintptr{} // the image's fallbacks trap instead
 	}
 	targets[vdsoinject.KernelVsyscall] = tls.BypassEntry()
-	ld := &imageLoader{vdso: vdsoImg, targets: targets, events: events}
+	h.ld = &imageLoader{vdso: vdsoImg, targets: targets, events: h.events}
+	return h, 0
+}
 
-	guest, err := ld.load(path, o.Argv, os.Environ())
-	if err != nil {
-		return execFailure(events, err)
+func (h *host) config() kernelsim.Config {
+	return kernelsim.Config{
+		HostFDBase: h.base, Events: h.events,
+		RunDir: h.o.RunDir, TrapMode: h.mode,
+		Exec: h.ld.load, CheckExec: h.ld.check,
 	}
-	proc := kernelsim.NewProcess(kernelsim.Config{
-		Image: *guest, HostFDBase: base, Events: events,
-		RunDir: o.RunDir, TrapMode: mode,
-		Exec: ld.load, CheckExec: ld.check,
-	}, o.Routes)
-	proc.NewTask(cb)
-	if stopProfile != nil {
-		proc.OnExit(stopProfile)
+}
+
+// run enters the guest on this thread. The guest process ends in
+// kernelsim (exit_group, the last thread's exit, a fatal signal), which
+// exits the host process; run returns only when the main thread exited
+// while other guest threads go on, as Linux keeps a process whose leader
+// is gone: it waits for them.
+func (h *host) run(proc *kernelsim.Process) int {
+	if h.stop != nil {
+		proc.OnExit(h.stop)
 	}
 	tls.SetKernel(proc.Dispatch)
 	proc.ForwardHostSignals()
-	tls.SetInitialState(cb, uintptr(guest.Entry), uintptr(guest.SP))
-
-	if o.Trap == "sud" {
+	if h.mode == tls.TrapSUD {
 		start, end := tls.Region()
-		if err := bpf.EnableSUD(start, end-start, &cb.Selector); err != nil {
+		if err := bpf.EnableSUD(start, end-start, &h.cb.Selector); err != nil {
 			return fail(ExitInternal, "arming Syscall User Dispatch: %v", err)
 		}
 	}
-	tls.Run(cb)
-	// The guest process ends in kernelsim (exit_group, the last thread's
-	// exit, a fatal signal), which exits the host process. Run returns only
-	// when the main thread exited while other guest threads go on, as
-	// Linux keeps a process whose leader is gone: wait for them.
+	tls.Run(h.cb)
 	select {}
+}
+
+// StdioFD is where the supervisor passes the guest's stdin, stdout and
+// stderr (StdioFD, +1, +2); the host process's own 0, 1 and 2 start as
+// /dev/null. Go's os package registers a non-blocking fd 0-2 with its
+// netpoller at start-up, and the epoll and eventfd fds that creates would
+// take 3 and 4 — numbers the guest's open() must get. With /dev/null
+// there nothing is registered; the real stdio then replaces it.
+const StdioFD = 3
+
+// adoptStdio moves the guest's stdio from StdioFD.. to 0, 1, 2.
+func adoptStdio() {
+	for i := 0; i < 3; i++ {
+		if unix.Dup3(StdioFD+i, i, 0) == nil {
+			unix.Close(StdioFD + i)
+		}
+	}
+}
+
+// Main runs the guest and returns its exit status. A guest killed by a
+// signal takes the host process with it (the supervisor sees the signal).
+func Main(o Options) int {
+	adoptStdio()
+	if len(o.Argv) == 0 {
+		return fail(ExitInternal, "no program given")
+	}
+	h, code := setup(o)
+	if h == nil {
+		return code
+	}
+	path, err := loader.LookPath(o.Argv[0], os.Getenv("PATH"))
+	if err != nil {
+		return execFailure(h.events, err)
+	}
+	guest, err := h.ld.load(path, o.Argv, os.Environ())
+	if err != nil {
+		return execFailure(h.events, err)
+	}
+	c := h.config()
+	c.Image = *guest
+	proc := kernelsim.NewProcess(c, o.Routes)
+	proc.NewTask(h.cb)
+	tls.SetInitialState(h.cb, uintptr(guest.Entry), uintptr(guest.SP))
+	return h.run(proc)
+}
+
+// ForkChild is a host process started by a guest fork: fd 3 is the link
+// to the parent, which sends the guest's state (kernelsim.AdoptFork).
+func ForkChild(o Options) int {
+	// The link first leaves fd 3, which the guest's fds may need.
+	link, err := unix.FcntlInt(3, unix.F_DUPFD_CLOEXEC, 1500)
+	if err != nil {
+		return fail(ExitInternal, "fork child: no link to the parent: %v", err)
+	}
+	unix.Close(3)
+	h, code := setup(o)
+	if h == nil {
+		return code
+	}
+	mapVDSO := func(base uint64) error {
+		_, err := h.ld.vdso.MapAt(uintptr(base), h.ld.targets)
+		return err
+	}
+	proc, _, err := kernelsim.AdoptFork(os.NewFile(uintptr(link), "fork"), h.cb, h.config(), mapVDSO)
+	if err != nil {
+		// Our stderr is /dev/null: the event log carries the reason.
+		h.events.Error("fork child: " + err.Error())
+		return fail(ExitInternal, "fork: %v", err)
+	}
+	return h.run(proc)
 }
 
 // imageLoader maps a program image for the guest: a fresh synthetic vDSO
@@ -171,6 +240,8 @@ func (l *imageLoader) load(path string, argv, envp []string) (*kernelsim.Image, 
 		Entry: uint64(guest.Entry), SP: uint64(guest.SP),
 		BrkStart: uint64(guest.BrkStart), BrkMax: uint64(guest.BrkMax),
 		Mappings: [][2]uint64{{uint64(vdso.Base), uint64(vdso.Base + vdso.Size)}},
+		VDSOBase: uint64(vdso.Base),
+		VDSOEnd:  uint64(vdso.Base + vdso.Size),
 	}
 	for _, m := range guest.Mappings {
 		im.Mappings = append(im.Mappings, [2]uint64{uint64(m.Start), uint64(m.End)})
@@ -200,10 +271,23 @@ func startProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
+// installSeccomp arms the trap filter: every syscall from outside the
+// host's code traps. A seccomp filter survives execve, so the host
+// processes a guest fork starts (re-execs of this binary) run under it
+// too: they are started without address randomisation, so that their
+// code lies at ranges known in advance — measured once by a probe run —
+// which the filter also allows.
 func installSeccomp() error {
 	ranges, err := bpf.HostCodeRanges()
 	if err != nil {
 		return err
+	}
+	if !noRandomize() {
+		children, err := forkChildRanges()
+		if err != nil {
+			return fmt.Errorf("probing the layout of forked host processes: %w", err)
+		}
+		ranges = append(ranges, children...)
 	}
 	prog, err := bpf.TrapFilter(ranges)
 	if err != nil {
@@ -266,4 +350,69 @@ func reserveHostFDs() int {
 	}
 	unix.Close(null)
 	return base
+}
+
+const addrNoRandomize = 0x0040000
+
+func noRandomize() bool {
+	cur, _, _ := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
+	return cur&addrNoRandomize != 0
+}
+
+// ProbeCommand is the hidden subcommand that prints the executable ranges
+// of a host process started without address randomisation.
+const ProbeCommand = "__probe"
+
+// forkChildRanges turns address randomisation off for the processes this
+// one starts (personality is inherited; this process's own layout is
+// fixed already) and asks a probe run where their code will be.
+func forkChildRanges() ([]bpf.Range, error) {
+	cur, _, _ := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
+	if _, _, e := unix.Syscall(unix.SYS_PERSONALITY, cur|addrNoRandomize, 0, 0); e != 0 {
+		return nil, e
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	null, err := os.Open("/dev/null")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	defer null.Close()
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"vsysbed", ProbeCommand}, &syscall.ProcAttr{
+		Files: []uintptr{null.Fd(), w.Fd(), null.Fd()},
+	})
+	w.Close()
+	if err != nil {
+		return nil, err
+	}
+	out, _ := io.ReadAll(r)
+	var ws syscall.WaitStatus
+	syscall.Wait4(pid, &ws, 0, nil)
+	var ranges []bpf.Range
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var rg bpf.Range
+		if _, err := fmt.Sscanf(line, "%x %x", &rg.Start, &rg.End); err == nil {
+			ranges = append(ranges, rg)
+		}
+	}
+	if len(ranges) == 0 {
+		return nil, fmt.Errorf("the probe printed no ranges (status %v)", ws)
+	}
+	return ranges, nil
+}
+
+// Probe prints this process's executable ranges, one "start end" per line.
+func Probe() int {
+	ranges, err := bpf.HostCodeRanges()
+	if err != nil {
+		return fail(ExitInternal, "%v", err)
+	}
+	for _, r := range ranges {
+		fmt.Printf("%x %x\n", r.Start, r.End)
+	}
+	return 0
 }

@@ -87,11 +87,15 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 	if p.exec == nil {
 		return t.notSupported("execve")
 	}
+	if procSelfFile(path) == "exe" {
+		path = p.Exe // the host's /proc/self/exe is vsysbed (busybox re-execs itself this way)
+	}
 	if err := p.checkExec(path, argv, envp); err != nil {
 		return errnoOf(err)
 	}
 
-	// The point of no return.
+	// The point of no return. A vfork parent goes on from here.
+	p.releaseVforkParent()
 	p.stopOtherThreads(t)
 	p.mu.Lock()
 	old := p.vmas.r
@@ -114,6 +118,7 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 
 	p.mu.Lock()
 	p.Exe, p.Argv, p.Envp, p.Auxv = im.Exe, im.Argv, im.Envp, im.Auxv
+	p.vdsoBase, p.vdsoEnd = im.VDSOBase, im.VDSOEnd
 	p.brkStart, p.brkCur, p.brkMax = im.BrkStart, im.BrkStart, im.BrkMax
 	for _, m := range im.Mappings {
 		p.vmas.add(m[0], m[1])

@@ -2,6 +2,7 @@ package kernelsim
 
 import (
 	"errors"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -103,3 +104,7 @@ func errnoOf(err error) int64 {
 	}
 	return -int64(unix.EFAULT)
 }
+
+// guestPtr is a guest address as a pointer, for handing guest memory to a
+// syscall wrapper that takes a Go pointer (the memory is not Go's).
+func guestPtr(addr uint64) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(nil), uintptr(addr)) }

@@ -103,6 +103,10 @@ func notYet(what string) Handler {
 	return func(t *Task, a *Args) int64 { return t.notSupported(what) }
 }
 
+func sysFork(t *Task, a *Args) int64 { return t.fork(0, 0, 0, 0, 0) }
+
+func sysVfork(t *Task, a *Args) int64 { return t.fork(unix.CLONE_VFORK, 0, 0, 0, 0) }
+
 func sysClone(t *Task, a *Args) int64 {
 	// clone(flags, newsp, parent_tid, child_tid, tls)
 	return t.clone(a[0], a[1], a[2], a[3], a[4])
@@ -231,6 +235,12 @@ func (t *Task) openProc(path string, flags uint64) (int64, bool) {
 			return -int64(unix.EACCES), true
 		}
 		return 0, false
+	case "exe":
+		fd, err := unix.Open(t.P.Exe, int(flags), 0)
+		if err != nil {
+			return errnoOf(err), true
+		}
+		return int64(fd), true
 	default:
 		return 0, false
 	}

@@ -52,6 +52,10 @@ type Process struct {
 
 	checkExec func(path string, argv, envp []string) error
 	exec      func(path string, argv, envp []string) (*Image, error)
+
+	vdsoBase, vdsoEnd uint64
+	routes            map[int]bool // route overrides, for forked children
+	vforkFD           int          // a vfork child's link to its parent, -1 otherwise
 }
 
 // Task is one guest thread: its control block and per-thread state.
@@ -81,6 +85,8 @@ type Image struct {
 	BrkStart   uint64
 	BrkMax     uint64
 	Mappings   [][2]uint64 // guest-owned ranges [start, end): image, stack, brk, vDSO
+	VDSOBase   uint64      // the synthetic vDSO [VDSOBase, VDSOEnd): a fork re-creates it here
+	VDSOEnd    uint64
 }
 
 // Config describes a freshly loaded guest.
@@ -108,6 +114,10 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		HostFDBase: c.HostFDBase,
 		checkExec:  c.CheckExec,
 		exec:       c.Exec,
+		vdsoBase:   c.VDSOBase,
+		vdsoEnd:    c.VDSOEnd,
+		routes:     overrides,
+		vforkFD:    -1,
 		hostFDs:    map[int]bool{},
 		fdDirs:     map[int]bool{},
 		runDir:     c.RunDir,

@@ -21,9 +21,8 @@ const threadFlags = unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND
 func (t *Task) clone(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	switch {
 	case flags&unix.CLONE_THREAD == 0:
-		return t.notSupported("clone of a process (fork); processes come with the processes issue")
-	case flags&unix.CLONE_VFORK != 0:
-		return t.notSupported("clone with CLONE_VFORK; processes come with the processes issue")
+		// fork, vfork, posix_spawn's CLONE_VM|CLONE_VFORK: a new process.
+		return t.fork(flags, newsp, ptid, ctid, tlsv)
 	case flags&threadFlags != threadFlags:
 		return -int64(unix.EINVAL)
 	}

@@ -92,6 +92,7 @@
 #define CB_OFF_FAULT_SIG 228
 #define CB_OFF_FAULT_ADDR 232
 #define CB_OFF_FAULT_CODE 240
+#define CB_OFF_PID 244
 #define CB_OFF_TRAP 512
 #define CB_OFF_EXIT 1024
 #define CB_OFF_COUNTS 4096
@@ -171,7 +172,7 @@ struct vsysbed_cb {
 	int32_t fault_sig;   /* a synchronous fault for the guest's handler */
 	uint64_t fault_addr;
 	int32_t fault_code;
-	uint32_t pad_f;
+	uint32_t pid;        /* the host process (= guest process) id */
 	uint8_t pad1[512 - 248];
 	struct cb_regs trap; /* guest registers at the trapped syscall */
 	uint8_t pad2[1024 - 512 - sizeof(struct cb_regs)];

@@ -100,7 +100,7 @@ type ControlBlock struct {
 	FaultSig   int32
 	FaultAddr  uint64
 	FaultCode  int32
-	_          uint32
+	Pid        uint32
 	_          [512 - 248]uint8
 	Trap       Regs
 	_          [1024 - 512 - unsafe.Sizeof(Regs{})]uint8

@@ -94,6 +94,7 @@ func Prepare(cb *ControlBlock, trapMode uint8) error {
 	}
 	cb.XsaveMask = mask
 	cb.TrapMode = trapMode
+	cb.Pid = uint32(os.Getpid())
 	if hostHasFSGSBASE() {
 		cb.Flags |= FlagFSGSBASE
 	}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"vsysbed/coverage"
 	"vsysbed/kernelsim"
 )
@@ -67,8 +69,13 @@ func Run(o Options) int {
 	args = append(args, "--")
 	args = append(args, o.Argv...)
 	cmd := exec.Command(self, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// The guest's stdio goes in at fds 3-5 (hostproc.StdioFD); the host
+	// process's own 0-2 start as /dev/null (nil here).
+	cmd.ExtraFiles = []*os.File{os.Stdin, os.Stdout, os.Stderr}
 
+	// Guest forks become host processes of their own; as a subreaper the
+	// supervisor sees every one of them, orphans included.
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -88,6 +95,7 @@ func Run(o Options) int {
 		}
 	}()
 	err = cmd.Wait()
+	reapDescendants()
 	close(done)
 	var ws syscall.WaitStatus
 	if cmd.ProcessState != nil {
@@ -101,6 +109,7 @@ func Run(o Options) int {
 		Command:     o.Argv,
 		Dir:         dir,
 		Host:        coverage.HostStatusFromWait(ws),
+		HostPID:     cmd.Process.Pid,
 		TrapMode:    o.Trap,
 		SyscallName: kernelsim.Name,
 	})
@@ -178,4 +187,20 @@ func locate(dir string, addr uint64) string {
 		}
 	}
 	return where
+}
+
+// reapDescendants waits for every remaining host process of the tree
+// (guest processes that outlived the first one, reparented here), so the
+// report covers them and no zombie is left behind.
+func reapDescendants() {
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return // ECHILD: none left
+		}
+	}
 }

@@ -93,15 +93,29 @@ func (im *Image) Fill(base uintptr, targets map[Target]uintptr) ([]byte, error) 
 // unix.Mmap because the mapping outlives any Go slice and must not be
 // tracked by the unix package.
 func (im *Image) Map(targets map[Target]uintptr) (*Mapping, error) {
+	return im.MapAt(0, targets)
+}
+
+// MapAt is Map at a fixed address (0: where the kernel picks), without
+// replacing anything: a forked guest keeps its parent's vDSO address,
+// with the slots filled for the new host process's own entry points.
+func (im *Image) MapAt(at uintptr, targets map[Target]uintptr) (*Mapping, error) {
 	// Validate before mapping anything.
 	if _, err := im.Fill(0, targets); err != nil {
 		return nil, err
 	}
 	size := uintptr(alignUp(uint64(len(im.Data)), PageSize))
-	base, _, e := unix.Syscall6(unix.SYS_MMAP, 0, size, unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uintptr(0), 0)
+	flags := uintptr(unix.MAP_PRIVATE | unix.MAP_ANONYMOUS)
+	if at != 0 {
+		flags |= unix.MAP_FIXED_NOREPLACE
+	}
+	base, _, e := unix.Syscall6(unix.SYS_MMAP, at, size, unix.PROT_READ|unix.PROT_WRITE, flags, ^uintptr(0), 0)
 	if e != 0 {
-		return nil, fmt.Errorf("vdsoinject: mmap %d bytes: %w", size, e)
+		return nil, fmt.Errorf("vdsoinject: mmap %d bytes at %#x: %w", size, at, e)
+	}
+	if at != 0 && base != at {
+		unix.Syscall(unix.SYS_MUNMAP, base, size, 0)
+		return nil, fmt.Errorf("vdsoinject: mmap at %#x landed at %#x", at, base)
 	}
 	m := &Mapping{Base: base, Size: size, im: im}
 	img, err := im.Fill(base, targets)

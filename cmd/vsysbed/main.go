@@ -52,6 +52,10 @@ func run(args []string, stderr io.Writer) int {
 		return cmdVDSO(args[1:], stderr)
 	case tracer.HostCommand:
 		return cmdHost(args[1:], stderr)
+	case kernelsim.ForkCommand:
+		return cmdFork(args[1:], stderr)
+	case hostproc.ProbeCommand:
+		return hostproc.Probe()
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stderr)
@@ -165,6 +169,19 @@ func cmdVDSO(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// cmdFork is a host process a guest fork starts; not for users.
+func cmdFork(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet(kernelsim.ForkCommand, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o hostproc.Options
+	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
+	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	return hostproc.ForkChild(o)
 }
 
 // cmdHost is the host process the supervisor starts; not for users.

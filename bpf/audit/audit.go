@@ -1,17 +1,22 @@
-package bpf
-
-// The eBPF audit: the kernel's own view of which syscalls a process really
+// Package audit is the eBPF audit: the kernel's own view of which syscalls a process really
 // executed, and from where. It is the proof behind "nothing escapes": a
 // guest syscall that the trap filter (or SUD) stops never reaches the
 // sys_enter tracepoint, because the kernel runs seccomp and SUD before the
 // tracepoint and skips it for a syscall they refuse; so any syscall that the
 // audit sees with a guest instruction pointer ran natively from guest code.
+//
+// It lives apart from package bpf on purpose: cilium/ebpf's rlimit package
+// creates fds (Go's netpoller) when it is initialised, and the host
+// process, which must hold no low fds, never imports this package.
+package audit
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
+	"vsysbed/bpf"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -26,15 +31,15 @@ import (
 // wrapping error says which. Tests skip on it.
 var ErrAuditNotSupported = errors.New("bpf: eBPF audit not supported")
 
-// ErrTooManyGuestRanges reports more than MaxGuestRanges disjoint guest
-// ranges: the program checks a fixed number of them (the verifier wants a
-// bounded loop, and an unrolled one is the simplest bound).
-var ErrTooManyGuestRanges = errors.New("bpf: too many guest code ranges")
+// ErrTooManyRanges reports more than MaxAuditRanges disjoint ranges in a
+// GuestCode: the program checks a fixed number of them (the verifier wants
+// a bounded loop, and an unrolled one is the simplest bound).
+var ErrTooManyRanges = errors.New("bpf: audit: too many code ranges")
 
 const (
-	// MaxGuestRanges is how many disjoint guest code ranges one audited
-	// process can have, after adjacent and overlapping ones are merged.
-	MaxGuestRanges = 64
+	// MaxAuditRanges is how many disjoint ranges a GuestCode can have,
+	// after adjacent and overlapping ones are merged.
+	MaxAuditRanges = 64
 	// MaxAuditProcesses is how many processes one Audit can track.
 	MaxAuditProcesses = 256
 	// MaxAuditSites is the capacity of the per-call-site table; guest
@@ -47,9 +52,26 @@ const (
 	AuditNrOther = 1023
 )
 
-// AllAddresses classifies every instruction pointer as guest code: the
-// native platform, where the whole process is the program under audit.
-var AllAddresses = []Range{{Start: 0, End: ^uint64(0)}}
+// GuestCode says which instruction pointers of an audited process are
+// guest code. The zero value has none: every syscall counts as host.
+type GuestCode struct {
+	ranges  []bpf.Range
+	outside bool
+}
+
+// GuestCodeIn makes exactly ranges guest code: the guest's executable
+// mappings, when the caller tracks them (and updates them as the guest
+// maps code).
+func GuestCodeIn(ranges ...bpf.Range) GuestCode { return GuestCode{ranges: ranges} }
+
+// GuestCodeOutside makes every address outside hostRanges guest code: the
+// trap filter's own view (its allowed ranges are the host's code), which
+// needs no update when the guest maps code. Without ranges, every address
+// is guest code: the native platform, where the whole process is the
+// program under audit.
+func GuestCodeOutside(hostRanges ...bpf.Range) GuestCode {
+	return GuestCode{ranges: hostRanges, outside: true}
+}
 
 // syscallInsnLen is the length of `syscall`, `sysenter` and `int $0x80`.
 // The kernel's pt_regs->ip at sys_enter is the address after the
@@ -65,9 +87,17 @@ const ptRegsIP = 128
 // replaces a hash map element as a whole on update, so the program never
 // sees a half-written list (an array map is updated in place).
 type rangesValue struct {
-	N      uint64
-	Ranges [MaxGuestRanges]Range
+	N       uint64 // ranges in use, sorted and disjoint
+	Outside uint64 // 1: the ranges are host code, the rest guest code
+	Ranges  [MaxAuditRanges]bpf.Range
 }
+
+// Offsets into rangesValue for the program.
+const (
+	offRangesN       = 0
+	offRangesOutside = 8
+	offRanges        = 16
+)
 
 // nrCounts is one slot of the per-syscall map; the program adds 1 to
 // Guest or Host atomically (a program can be preempted on its CPU).
@@ -94,10 +124,8 @@ type AuditSpec struct {
 	// TGID is the process whose threads (all of them, including ones
 	// created later) are counted.
 	TGID uint32
-	// GuestRanges are the instruction-pointer ranges counted as guest
-	// code; empty means no guest code yet (every syscall counts as host).
-	// AllAddresses makes every syscall a guest one (native platform).
-	GuestRanges []Range
+	// Guest says which instruction pointers are guest code.
+	Guest GuestCode
 }
 
 // SyscallCounts is how often the kernel executed one syscall for the
@@ -158,7 +186,7 @@ func StartAudit(spec AuditSpec) (*Audit, error) {
 	if spec.TGID == 0 {
 		return nil, errors.New("bpf: audit: TGID 0")
 	}
-	value, err := encodeGuestRanges(spec.GuestRanges)
+	value, err := encodeGuestCode(spec.Guest)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +226,7 @@ func (a *Audit) load() error {
 		}
 		return m
 	}
-	a.ranges = newMap("vsb_ranges", ebpf.Hash, 4, 8+16*MaxGuestRanges, MaxAuditProcesses)
+	a.ranges = newMap("vsb_ranges", ebpf.Hash, 4, offRanges+16*MaxAuditRanges, MaxAuditProcesses)
 	a.counts = newMap("vsb_counts", ebpf.PerCPUArray, 4, 16, AuditNrOther+1)
 	a.sites = newMap("vsb_sites", ebpf.Hash, 16, 8, MaxAuditSites)
 	a.stats = newMap("vsb_stats", ebpf.Array, 4, 16, 1)
@@ -243,20 +271,20 @@ func notSupported(what string, err error) error {
 	return fmt.Errorf("bpf: audit: %s: %w", what, err)
 }
 
-// SetGuestRanges replaces the guest code ranges of the spec's process; call
-// it whenever the guest maps or unmaps code.
-func (a *Audit) SetGuestRanges(ranges []Range) error {
-	return a.Track(a.tgid, ranges)
+// SetGuestCode replaces the classification of the spec's process; with
+// GuestCodeIn, call it whenever the guest maps or unmaps code.
+func (a *Audit) SetGuestCode(g GuestCode) error {
+	return a.Track(a.tgid, g)
 }
 
 // Track counts the syscalls of process tgid as well (a forked host
 // process), with its own guest ranges, or replaces the ranges of a
 // process already tracked. Syscalls it made before are not counted.
-func (a *Audit) Track(tgid uint32, ranges []Range) error {
+func (a *Audit) Track(tgid uint32, g GuestCode) error {
 	if tgid == 0 {
 		return errors.New("bpf: audit: TGID 0")
 	}
-	value, err := encodeGuestRanges(ranges)
+	value, err := encodeGuestCode(g)
 	if err != nil {
 		return err
 	}
@@ -307,13 +335,7 @@ func (a *Audit) Counts() (AuditCounts, error) {
 		return AuditCounts{}, fmt.Errorf("bpf: audit: read sites: %w", err)
 	}
 	slices.SortFunc(c.Sites, func(x, y AuditSite) int {
-		if x.Addr != y.Addr {
-			if x.Addr < y.Addr {
-				return -1
-			}
-			return 1
-		}
-		return int(min(max(x.Nr-y.Nr, -1), 1))
+		return cmp.Or(cmp.Compare(x.Addr, y.Addr), cmp.Compare(x.Nr, y.Nr))
 	})
 	var st auditStats
 	if err := a.stats.Lookup(uint32(0), &st); err != nil {
@@ -331,66 +353,35 @@ func (a *Audit) Close() error {
 		errs = append(errs, a.link.Close())
 		a.link = nil
 	}
-	for _, c := range []interface{ Close() error }{a.prog, a.ranges, a.counts, a.sites, a.stats} {
-		switch v := c.(type) {
-		case *ebpf.Program:
-			if v != nil {
-				errs = append(errs, v.Close())
-			}
-		case *ebpf.Map:
-			if v != nil {
-				errs = append(errs, v.Close())
-			}
+	if a.prog != nil {
+		errs = append(errs, a.prog.Close())
+	}
+	for _, m := range []*ebpf.Map{a.ranges, a.counts, a.sites, a.stats} {
+		if m != nil {
+			errs = append(errs, m.Close())
 		}
 	}
 	a.prog, a.ranges, a.counts, a.sites, a.stats = nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 
-// encodeGuestRanges validates ranges, sorts and merges them (so that the
-// count fits more often and the program's scan is short) and builds the
-// map value.
-func encodeGuestRanges(ranges []Range) (rangesValue, error) {
+// encodeGuestCode validates the ranges, sorts and merges them (so that
+// more fit and the program's scan is short) and builds the map value.
+func encodeGuestCode(g GuestCode) (rangesValue, error) {
 	var v rangesValue
-	merged, err := mergeRanges(ranges)
+	merged, err := bpf.MergeRanges(g.ranges)
 	if err != nil {
 		return v, err
 	}
-	if len(merged) > MaxGuestRanges {
-		return v, fmt.Errorf("%w: %d disjoint ranges, at most %d", ErrTooManyGuestRanges, len(merged), MaxGuestRanges)
+	if len(merged) > MaxAuditRanges {
+		return v, fmt.Errorf("%w: %d disjoint ranges, at most %d", ErrTooManyRanges, len(merged), MaxAuditRanges)
+	}
+	if g.outside {
+		v.Outside = 1
 	}
 	v.N = uint64(len(merged))
 	copy(v.Ranges[:], merged)
 	return v, nil
-}
-
-// mergeRanges returns the union of ranges as sorted, disjoint,
-// non-adjacent ranges.
-func mergeRanges(ranges []Range) ([]Range, error) {
-	for _, r := range ranges {
-		if r.Start >= r.End {
-			return nil, fmt.Errorf("%w: [%#x, %#x)", ErrInvalidRange, r.Start, r.End)
-		}
-	}
-	sorted := slices.Clone(ranges)
-	slices.SortFunc(sorted, func(x, y Range) int {
-		switch {
-		case x.Start < y.Start:
-			return -1
-		case x.Start > y.Start:
-			return 1
-		}
-		return 0
-	})
-	var out []Range
-	for _, r := range sorted {
-		if n := len(out); n > 0 && r.Start <= out[n-1].End {
-			out[n-1].End = max(out[n-1].End, r.End)
-			continue
-		}
-		out = append(out, r)
-	}
-	return out, nil
 }
 
 // auditProgram is the raw sys_enter program. Its context is struct
@@ -406,6 +397,8 @@ func auditProgram(rangesFD, countsFD, sitesFD, statsFD int) asm.Instructions {
 		labelExit  = "exit"
 		labelGuest = "guest"
 		labelHost  = "host"
+		labelIn    = "in_range"
+		labelOut   = "not_in_range"
 	)
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
@@ -434,24 +427,31 @@ func auditProgram(rangesFD, countsFD, sitesFD, statsFD int) asm.Instructions {
 		asm.Ja.Label(labelExit),
 		asm.LoadMem(asm.R8, asm.RFP, stackIP, asm.DWord).WithSymbol("ip_read"),
 		asm.Sub.Imm(asm.R8, syscallInsnLen),
-		asm.LoadMem(asm.R5, asm.R9, 0, asm.DWord),
+		asm.LoadMem(asm.R5, asm.R9, offRangesN, asm.DWord),
 	)
-	// Unrolled scan of the sorted ranges: stop at N, guest if
-	// start <= site < end.
-	for i := range MaxGuestRanges {
+	// Unrolled scan of the ranges: stop at N; in if start <= site < end.
+	for i := range MaxAuditRanges {
 		next := fmt.Sprintf("range%d", i+1)
-		if i == MaxGuestRanges-1 {
-			next = labelHost
+		if i == MaxAuditRanges-1 {
+			next = labelOut
 		}
-		off := int16(8 + 16*i)
+		off := int16(offRanges + 16*i)
 		insns = append(insns,
-			asm.JLE.Imm(asm.R5, int32(i), labelHost).WithSymbol(fmt.Sprintf("range%d", i)),
+			asm.JLE.Imm(asm.R5, int32(i), labelOut).WithSymbol(fmt.Sprintf("range%d", i)),
 			asm.LoadMem(asm.R1, asm.R9, off, asm.DWord),
 			asm.JLT.Reg(asm.R8, asm.R1, next),
 			asm.LoadMem(asm.R1, asm.R9, off+8, asm.DWord),
-			asm.JLT.Reg(asm.R8, asm.R1, labelGuest),
+			asm.JLT.Reg(asm.R8, asm.R1, labelIn),
 		)
 	}
+	insns = append(insns,
+		asm.LoadMem(asm.R1, asm.R9, offRangesOutside, asm.DWord).WithSymbol(labelOut),
+		asm.JEq.Imm(asm.R1, 0, labelHost),
+		asm.Ja.Label(labelGuest),
+		asm.LoadMem(asm.R1, asm.R9, offRangesOutside, asm.DWord).WithSymbol(labelIn),
+		asm.JNE.Imm(asm.R1, 0, labelHost),
+		asm.Ja.Label(labelGuest),
+	)
 	// Host: count and leave.
 	insns = append(insns, countNr(countsFD, stackKey, 8, labelHost)...)
 	insns = append(insns, asm.Ja.Label(labelExit))
@@ -465,7 +465,8 @@ func auditProgram(rangesFD, countsFD, sitesFD, statsFD int) asm.Instructions {
 		asm.Add.Imm(asm.R2, stackSite),
 		asm.FnMapLookupElem.Call(),
 		asm.JNE.Imm(asm.R0, 0, "site_add"),
-		asm.StoreImm(asm.RFP, stackOne, 1, asm.DWord),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreMem(asm.RFP, stackOne, asm.R1, asm.DWord),
 		asm.LoadMapPtr(asm.R1, sitesFD),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, stackSite),
@@ -495,7 +496,7 @@ func auditProgram(rangesFD, countsFD, sitesFD, statsFD int) asm.Instructions {
 
 // countNr adds 1 to counts[min(nr, AuditNrOther)] at off (0 guest, 8
 // host); the first instruction carries label.
-func countNr(countsFD int, stackKey, off int16, label string) asm.Instructions {
+func countNr(countsFD int, stackKey int16, off int16, label string) asm.Instructions {
 	clamped := label + "_clamped"
 	return asm.Instructions{
 		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol(label),
@@ -504,7 +505,7 @@ func countNr(countsFD int, stackKey, off int16, label string) asm.Instructions {
 		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word).WithSymbol(clamped),
 		asm.LoadMapPtr(asm.R1, countsFD),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
+		asm.Add.Imm(asm.R2, int32(stackKey)),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "exit"),
 		asm.Mov.Imm(asm.R1, 1),
@@ -518,7 +519,7 @@ func statsAdd(statsFD int, stackKey, off int16) asm.Instructions {
 		asm.StoreImm(asm.RFP, stackKey, 0, asm.Word),
 		asm.LoadMapPtr(asm.R1, statsFD),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
+		asm.Add.Imm(asm.R2, int32(stackKey)),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "exit"),
 		asm.Mov.Imm(asm.R1, 1),

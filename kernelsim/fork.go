@@ -1,0 +1,427 @@
+package kernelsim
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/tls"
+)
+
+// fork (DESIGN §5): a Go runtime cannot survive a real fork, so a guest
+// fork becomes a fresh host process — a re-exec of vsysbed — that receives
+// the guest's state over a socket, the way Gramine checkpoints a process
+// into its child: every guest mapping at the same address (shared ones
+// re-mapped from the same file or memfd, private ones re-mapped and their
+// written pages streamed once), every guest fd at the same number
+// (SCM_RIGHTS), the calling thread's registers and extended state, FS,
+// mask, alternate stack, dispositions, brk and the VMA map. cwd, umask and
+// rlimits come with the host process itself. The child's pid is the new
+// host process's pid; only the calling thread exists in the child.
+
+// ForkCommand is the hidden subcommand a forked host process runs.
+const ForkCommand = "__fork"
+
+// ForkRegion is one guest mapping as the child must re-create it.
+type ForkRegion struct {
+	Start, End uint64
+	Prot       int
+	Shared     bool
+	FD         int // index into the passed fds of the backing file or memfd, -1 for anonymous
+	Offset     uint64
+	Path       string
+}
+
+// ForkFD is a guest descriptor the child gets at the same number.
+type ForkFD struct {
+	Num     int
+	Cloexec bool
+}
+
+// ForkState is everything the child host process needs besides the fds.
+type ForkState struct {
+	Image
+	BrkCur     uint64
+	VMAs       [][2]uint64
+	Regions    []ForkRegion
+	FDs        []ForkFD
+	NumFiles   int // mapping fds after the guest fds
+	HostFDBase int
+	Routes     map[int]bool
+
+	Regs     tls.Regs
+	Xsave    []byte
+	GuestFS  uint64
+	Actions  [nsig + 1][4]uint64
+	Mask     uint64
+	Altstack [3]uint64 // sp, flags, size
+	ChildTID uint64    // CLONE_CHILD_SETTID: write the child's tid here
+	ClearTID uint64    // CLONE_CHILD_CLEARTID
+	Vfork    bool
+}
+
+// forkLink is the parent side of the socket to a child host process.
+type forkLink struct {
+	f *os.File
+}
+
+func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
+	p := t.P
+	cb := t.CB
+	regs := cb.Trap
+	if cb.Kind == tls.KindBypass {
+		retAddr, err := readU64(cb.GuestSP)
+		if err != nil {
+			return errnoOf(err)
+		}
+		tr := cb.Trap
+		regs = tls.Regs{Rbx: tr.Rbx, Rbp: tr.Rbp, R12: tr.R12, R13: tr.R13, R14: tr.R14, R15: tr.R15,
+			Rip: retAddr, Rsp: cb.GuestSP + 8, Rflags: 0x202}
+	} else {
+		regs.Rcx, regs.R11 = regs.Rip, regs.Rflags
+	}
+	regs.Rax = 0
+	if newsp != 0 {
+		regs.Rsp = newsp
+	}
+	st := &ForkState{
+		Image: Image{Exe: p.Exe, Argv: p.Argv, Envp: p.Envp, Auxv: p.Auxv,
+			BrkStart: p.brkStart, BrkMax: p.brkMax, VDSOBase: p.vdsoBase, VDSOEnd: p.vdsoEnd},
+		BrkCur:     p.brkCur,
+		HostFDBase: p.HostFDBase,
+		Routes:     p.routes,
+		Regs:       regs,
+		Xsave:      append([]byte(nil), cb.Xsave[:tls.XsaveSize()]...),
+		GuestFS:    cb.GuestFS,
+		Mask:       t.sigmask,
+		Altstack:   [3]uint64{t.altstack.Sp, uint64(uint32(t.altstack.Flags)), t.altstack.Size},
+		Vfork:      flags&unix.CLONE_VFORK != 0,
+	}
+	if flags&unix.CLONE_SETTLS != 0 {
+		st.GuestFS = tlsv
+	}
+	if flags&unix.CLONE_CHILD_SETTID != 0 {
+		st.ChildTID = ctid
+	}
+	if flags&unix.CLONE_CHILD_CLEARTID != 0 {
+		st.ClearTID = ctid
+	}
+	p.mu.Lock()
+	st.VMAs = append([][2]uint64(nil), p.vmas.r...)
+	for s := 1; s <= nsig; s++ {
+		a := p.sig.actions[s]
+		st.Actions[s] = [4]uint64{a.handler, a.flags, a.restorer, a.mask}
+	}
+	p.mu.Unlock()
+
+	files, err := p.snapshot(st)
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	if err != nil {
+		return errnoOf(err)
+	}
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return errnoOf(err)
+	}
+	args := []string{"vsysbed", ForkCommand, "--rundir", p.runDir, "--trap", trapName(p.trapMode)}
+	// 0-2 of the new host process are /dev/null (see hostproc.StdioFD);
+	// the guest's fds arrive over the link.
+	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(pair[0])
+		unix.Close(pair[1])
+		return errnoOf(err)
+	}
+	child, err := syscall.ForkExec("/proc/self/exe", args, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(pair[1])},
+	})
+	unix.Close(null)
+	unix.Close(pair[1])
+	if err != nil {
+		unix.Close(pair[0])
+		return -int64(unix.EAGAIN)
+	}
+	link := os.NewFile(uintptr(pair[0]), "fork")
+	// The link is the host's: keep it out of the guest's fd numbers.
+	if hfd, err := unix.FcntlInt(uintptr(pair[0]), unix.F_DUPFD_CLOEXEC, p.HostFDBase+100); err == nil {
+		link = os.NewFile(uintptr(hfd), "fork")
+		unix.Close(pair[0])
+	}
+	defer link.Close()
+	if err := p.sendFork(link, st, files); err != nil {
+		return p.forkFailed(child, err)
+	}
+	if err := p.streamMemory(link, child, st); err != nil {
+		return p.forkFailed(child, err)
+	}
+	if flags&unix.CLONE_PARENT_SETTID != 0 {
+		writeU32(ptid, uint32(child))
+	}
+	if st.Vfork {
+		// The parent stays suspended until the child execs or exits: its end
+		// of the link closes then.
+		io.Copy(io.Discard, link)
+	}
+	return int64(child)
+}
+
+func trapName(mode uint8) string {
+	if mode == tls.TrapSUD {
+		return "sud"
+	}
+	return "seccomp"
+}
+
+func (p *Process) forkFailed(child int, err error) int64 {
+	unix.Kill(child, unix.SIGKILL)
+	var ws unix.WaitStatus
+	unix.Wait4(child, &ws, 0, nil)
+	if p.Events != nil {
+		p.Events.Error("fork: " + err.Error())
+	}
+	return -int64(unix.ENOMEM)
+}
+
+// snapshot lists the guest's mappings (from /proc/self/maps, inside the
+// guest-owned ranges) and fds, and opens what the child must map again.
+func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
+	var files []*os.File
+	// Guest fds first: their index in the passed list is their position.
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd >= p.HostFDBase {
+			continue
+		}
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil {
+			continue // the ReadDir's own fd, closed by now
+		}
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
+		if err != nil {
+			return files, err
+		}
+		files = append(files, os.NewFile(uintptr(dup), "guest-fd"))
+		st.FDs = append(st.FDs, ForkFD{Num: fd, Cloexec: fl&unix.FD_CLOEXEC != 0})
+	}
+
+	maps, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return files, err
+	}
+	defer maps.Close()
+	sc := bufio.NewScanner(maps)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 {
+			continue
+		}
+		lo, hi, _ := strings.Cut(f[0], "-")
+		start, _ := strconv.ParseUint(lo, 16, 64)
+		end, _ := strconv.ParseUint(hi, 16, 64)
+		p.mu.Lock()
+		owned := p.vmas.covers(start, end)
+		p.mu.Unlock()
+		if !owned || start >= p.vdsoBase && start < p.vdsoEnd {
+			continue
+		}
+		perms := f[1]
+		r := ForkRegion{Start: start, End: end, FD: -1, Shared: perms[3] == 's'}
+		if perms[0] == 'r' {
+			r.Prot |= unix.PROT_READ
+		}
+		if perms[1] == 'w' {
+			r.Prot |= unix.PROT_WRITE
+		}
+		if perms[2] == 'x' {
+			r.Prot |= unix.PROT_EXEC
+		}
+		off, _ := strconv.ParseUint(f[2], 16, 64)
+		r.Offset = off
+		if len(f) >= 6 {
+			r.Path = f[5]
+		}
+		inode := f[4]
+		if inode != "0" || r.Shared {
+			// The mapped object itself, whatever its name now (deleted
+			// files and memfds included).
+			mf, err := os.Open(fmt.Sprintf("/proc/self/map_files/%x-%x", start, end))
+			if err == nil {
+				hfd, derr := unix.FcntlInt(mf.Fd(), unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
+				mf.Close()
+				if derr == nil {
+					r.FD = len(files)
+					files = append(files, os.NewFile(uintptr(hfd), "map"))
+					st.NumFiles++
+				}
+			}
+			if r.FD < 0 && r.Shared {
+				return files, fmt.Errorf("cannot reopen shared mapping %x-%x %s", start, end, r.Path)
+			}
+		}
+		st.Regions = append(st.Regions, r)
+	}
+	return files, sc.Err()
+}
+
+// sendFork writes the state (length-prefixed gob) and the fds.
+func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File) error {
+	var buf strings.Builder
+	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		return err
+	}
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(buf.Len()))
+	if err := sendAll(link, n[:]); err != nil {
+		return err
+	}
+	if err := sendAll(link, []byte(buf.String())); err != nil {
+		return err
+	}
+	for i := 0; i < len(files); i += 200 {
+		batch := files[i:min(i+200, len(files))]
+		fds := make([]int, len(batch))
+		for j, f := range batch {
+			fds[j] = int(f.Fd())
+		}
+		if err := unix.Sendmsg(int(link.Fd()), []byte{byte(len(batch))}, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
+			return err
+		}
+	}
+	return expectLine(link, "mapped")
+}
+
+// streamMemory writes into the child every page of a private mapping that
+// holds data of the guest's own: present or swapped, and anonymous (never
+// backed by the file: zero-fill or copied on write). Untouched pages and
+// clean file pages come from the child's own mappings.
+func (p *Process) streamMemory(link *os.File, child int, st *ForkState) error {
+	pm, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return err
+	}
+	defer pm.Close()
+	const page = 4096
+	for _, r := range st.Regions {
+		if r.Shared || r.Prot == unix.PROT_NONE && r.FD < 0 {
+			continue
+		}
+		npages := (r.End - r.Start) / page
+		ents := make([]byte, 8*npages)
+		if _, err := pm.ReadAt(ents, int64(r.Start/page*8)); err != nil {
+			return err
+		}
+		for i := uint64(0); i < npages; {
+			if !needsCopy(ents[8*i:]) {
+				i++
+				continue
+			}
+			j := i + 1
+			for j < npages && needsCopy(ents[8*j:]) && j-i < 256 {
+				j++
+			}
+			addr, n := r.Start+i*page, int((j-i)*page)
+			if err := copyToChild(child, addr, n, r.Prot); err != nil {
+				return fmt.Errorf("copying %#x+%#x: %w", addr, n, err)
+			}
+			i = j
+		}
+	}
+	if err := sendAll(link, []byte("copied\n")); err != nil {
+		return err
+	}
+	return expectLine(link, "ready")
+}
+
+func needsCopy(ent []byte) bool {
+	v := binary.LittleEndian.Uint64(ent)
+	present := v&(1<<63) != 0 || v&(1<<62) != 0
+	filePage := v&(1<<61) != 0
+	return present && !filePage
+}
+
+// copyToChild copies [addr, addr+n) of this process into the same range
+// of the child, which has it mapped writable until it is told "copied".
+// A page the guest made unreadable is made readable for the copy.
+func copyToChild(child int, addr uint64, n int, prot int) error {
+	if prot&unix.PROT_READ == 0 {
+		unix.Syscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(n), unix.PROT_READ)
+		defer unix.Syscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(n), uintptr(prot))
+	}
+	local := []unix.Iovec{{Base: (*byte)(guestPtr(addr))}}
+	local[0].SetLen(n)
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: n}}
+	w, err := unix.ProcessVMWritev(child, local, remote, 0)
+	if err != nil {
+		return err
+	}
+	if w != n {
+		return io.ErrShortWrite
+	}
+	return nil
+}
+
+func expectLine(r io.Reader, want string) error {
+	line, err := readLine(r)
+	if err != nil {
+		return err
+	}
+	if line != want {
+		return errors.New(strings.TrimPrefix(line, "error: "))
+	}
+	return nil
+}
+
+func readLine(r io.Reader) (string, error) {
+	var b []byte
+	var c [1]byte
+	for {
+		if _, err := r.Read(c[:]); err != nil {
+			return string(b), err
+		}
+		if c[0] == '\n' {
+			return string(b), nil
+		}
+		b = append(b, c[0])
+	}
+}
+
+// releaseVforkParent lets a vfork parent go on: at execve past its point
+// of no return, or at exit.
+func (p *Process) releaseVforkParent() {
+	if p.vforkFD >= 0 {
+		unix.Close(p.vforkFD)
+		p.vforkFD = -1
+	}
+}
+
+// sendAll writes b to the link without SIGPIPE: a dead peer must not
+// raise a signal on the guest thread, where it would count as the guest's.
+func sendAll(link *os.File, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.SendmsgN(int(link.Fd()), b, nil, nil, unix.MSG_NOSIGNAL)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}

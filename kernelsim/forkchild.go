@@ -1,0 +1,171 @@
+package kernelsim
+
+import (
+	"encoding/binary"
+	"encoding/gob"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/tls"
+)
+
+// AdoptFork is the child host process's half of fork: it receives the
+// guest's state over link, re-creates the guest's mappings (mapVDSO puts
+// the synthetic vDSO back at its address, with this process's entry
+// points), lets the parent stream the guest's memory, installs the guest's
+// fds, and returns the kernel state with the calling thread's task, ready
+// for tls.Run. The host (handlers, trap filter, event log) must be set up
+// before: the filter's snapshot of host code must not include the guest's.
+func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base uint64) error) (*Process, *Task, error) {
+	st, fds, err := receiveFork(link, c.HostFDBase)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*Process, *Task, error) {
+		sendAll(link, []byte("error: "+err.Error()+"\n"))
+		return nil, nil, err
+	}
+	for _, r := range st.Regions {
+		prot, flags, fd := r.Prot, uintptr(unix.MAP_FIXED_NOREPLACE), -1
+		if r.Shared {
+			flags |= unix.MAP_SHARED
+		} else {
+			flags |= unix.MAP_PRIVATE
+			prot |= unix.PROT_READ | unix.PROT_WRITE // until the copy is in
+		}
+		if r.FD >= 0 {
+			fd = fds[r.FD]
+		} else {
+			flags |= unix.MAP_ANONYMOUS
+		}
+		addr, _, e := unix.Syscall6(unix.SYS_MMAP, uintptr(r.Start), uintptr(r.End-r.Start), uintptr(prot), flags, uintptr(fd), uintptr(r.Offset))
+		if e != 0 || uint64(addr) != r.Start {
+			return fail(fmt.Errorf("mapping %#x-%#x (%s) in the child: %v", r.Start, r.End, r.Path, e))
+		}
+	}
+	if err := mapVDSO(st.VDSOBase); err != nil {
+		return fail(err)
+	}
+	if err := sendAll(link, []byte("mapped\n")); err != nil {
+		return nil, nil, err
+	}
+	if err := expectLine(link, "copied"); err != nil {
+		return nil, nil, err
+	}
+	for _, r := range st.Regions {
+		if !r.Shared {
+			unix.Syscall(unix.SYS_MPROTECT, uintptr(r.Start), uintptr(r.End-r.Start), uintptr(r.Prot))
+		}
+	}
+	installFDs(st, fds, c.HostFDBase)
+	if err := sendAll(link, []byte("ready\n")); err != nil {
+		return nil, nil, err
+	}
+
+	c.Image = st.Image
+	p := NewProcess(c, st.Routes)
+	p.mu.Lock()
+	p.vmas.r = st.VMAs
+	p.brkCur = st.BrkCur
+	for s := 1; s <= nsig; s++ {
+		a := st.Actions[s]
+		p.sig.actions[s] = sigaction{a[0], a[1], a[2], a[3]}
+		switch a[0] {
+		case sigDfl:
+		case sigIgn:
+			tls.SetDisposition(s, tls.DispositionIgnore)
+		default:
+			tls.SetDisposition(s, tls.DispositionHandler)
+		}
+	}
+	p.mu.Unlock()
+	t := p.NewTask(cb)
+	t.sigmask = st.Mask
+	t.altstack = altstack{Sp: st.Altstack[0], Flags: int32(uint32(st.Altstack[1])), Size: st.Altstack[2]}
+	t.tidAddress = st.ClearTID
+	cb.Trap = st.Regs
+	copy(cb.Xsave[:], st.Xsave)
+	cb.GuestFS = st.GuestFS
+	if st.ChildTID != 0 {
+		writeU32(st.ChildTID, uint32(unix.Gettid()))
+	}
+	if st.Vfork {
+		p.vforkFD = int(link.Fd()) // closed at execve or exit: the parent goes on
+	} else {
+		link.Close()
+	}
+	return p, t, nil
+}
+
+func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
+	var n [8]byte
+	if _, err := io.ReadFull(link, n[:]); err != nil {
+		return nil, nil, err
+	}
+	size := binary.LittleEndian.Uint64(n[:])
+	if size > 1<<30 {
+		return nil, nil, fmt.Errorf("fork state of %d bytes", size)
+	}
+	var st ForkState
+	if err := gob.NewDecoder(io.LimitReader(link, int64(size))).Decode(&st); err != nil {
+		return nil, nil, err
+	}
+	want := len(st.FDs) + st.NumFiles
+	fds := make([]int, 0, want)
+	oob := make([]byte, unix.CmsgSpace(4*200))
+	for len(fds) < want {
+		var b [1]byte
+		_, oobn, _, _, err := unix.Recvmsg(int(link.Fd()), b[:], oob, unix.MSG_CMSG_CLOEXEC)
+		if err != nil {
+			return nil, nil, err
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range msgs {
+			got, err := unix.ParseUnixRights(&m)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, fd := range got {
+				// Out of the way of the numbers the guest's fds will take.
+				hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, base+200)
+				if err == nil {
+					unix.Close(fd)
+					fd = hi
+				}
+				fds = append(fds, fd)
+			}
+		}
+	}
+	return &st, fds, nil
+}
+
+// installFDs puts every guest fd at its number and closes the rest below
+// the host range (the re-exec's own stdio, when the guest had closed it).
+func installFDs(st *ForkState, fds []int, base int) {
+	keep := map[int]bool{}
+	for i, f := range st.FDs {
+		flags := 0
+		if f.Cloexec {
+			flags = unix.O_CLOEXEC
+		}
+		unix.Dup3(fds[i], f.Num, flags)
+		keep[f.Num] = true
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		for _, e := range ents {
+			if fd, err := strconv.Atoi(e.Name()); err == nil && fd < base && !keep[fd] {
+				unix.Close(fd)
+			}
+		}
+	}
+}
