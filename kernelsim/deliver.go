@@ -323,6 +323,7 @@ func (t *Task) dieBy(sig int) {
 		t.P.Events.Exit(0, unix.Signal(sig))
 	}
 	t.P.runOnExit()
+	t.P.releaseVforkParent()
 	tls.DieBySignal(sig)
 	select {} // the signal is on its way
 }

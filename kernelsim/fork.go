@@ -6,11 +6,13 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -174,10 +176,43 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	}
 	if st.Vfork {
 		// The parent stays suspended until the child execs or exits: its end
-		// of the link closes then.
-		io.Copy(io.Discard, link)
+		// of the link closes then, after the pages the child wrote (a
+		// CLONE_VM child shares our memory) have come back.
+		p.awaitVforkChild(link, child)
 	}
 	return int64(child)
+}
+
+// awaitVforkChild applies the write-back of a vfork child — the pages it
+// dirtied, which with CLONE_VM it would have written into our memory:
+// posix_spawn reports exec errors that way — and waits for the link to
+// close.
+func (p *Process) awaitVforkChild(link *os.File, child int) {
+	for {
+		var hdr [8]byte
+		if _, err := io.ReadFull(link, hdr[:]); err != nil {
+			return // closed: the child exec'd or exited
+		}
+		n := binary.LittleEndian.Uint64(hdr[:])
+		if n > 1<<20 {
+			return
+		}
+		ranges := make([]byte, 16*n)
+		if _, err := io.ReadFull(link, ranges); err != nil {
+			return
+		}
+		for i := uint64(0); i < n; i++ {
+			addr := binary.LittleEndian.Uint64(ranges[16*i:])
+			size := int(binary.LittleEndian.Uint64(ranges[16*i+8:]))
+			local := []unix.Iovec{{Base: (*byte)(guestPtr(addr))}}
+			local[0].SetLen(size)
+			remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: size}}
+			unix.ProcessVMReadv(child, local, remote, 0)
+		}
+		if sendAll(link, []byte("ok\n")) != nil {
+			return
+		}
+	}
 }
 
 func trapName(mode uint8) string {
@@ -405,12 +440,95 @@ func readLine(r io.Reader) (string, error) {
 }
 
 // releaseVforkParent lets a vfork parent go on: at execve past its point
-// of no return, or at exit.
+// of no return, or at exit. First the parent copies back the pages this
+// child wrote since it started (soft-dirty bits, cleared at adoption).
 func (p *Process) releaseVforkParent() {
-	if p.vforkFD >= 0 {
-		unix.Close(p.vforkFD)
-		p.vforkFD = -1
+	if p.vforkFD < 0 {
+		return
 	}
+	link := os.NewFile(uintptr(p.vforkFD), "vfork")
+	p.vforkFD = -1
+	defer link.Close()
+	dirty := p.dirtyRanges()
+	if len(dirty) == 0 {
+		return
+	}
+	buf := make([]byte, 8+16*len(dirty))
+	binary.LittleEndian.PutUint64(buf, uint64(len(dirty)))
+	for i, r := range dirty {
+		binary.LittleEndian.PutUint64(buf[8+16*i:], r[0])
+		binary.LittleEndian.PutUint64(buf[16+16*i:], r[1])
+	}
+	if sendAll(link, buf) == nil {
+		expectLine(link, "ok")
+	}
+}
+
+// vforkPages remembers a hash of every present page of the private
+// writable regions a vfork child received, so that at release it can tell
+// which pages it wrote. (The kernel's soft-dirty bits would do this for
+// free, but kernels built without CONFIG_MEM_SOFT_DIRTY are common.)
+type vforkPages struct {
+	seed   maphash.Seed
+	hashes map[uint64]uint64
+}
+
+func presentPages(r ForkRegion, pm *os.File, f func(addr uint64)) {
+	const page = 4096
+	npages := (r.End - r.Start) / page
+	ents := make([]byte, 8*npages)
+	if _, err := pm.ReadAt(ents, int64(r.Start/page*8)); err != nil {
+		return
+	}
+	for i := uint64(0); i < npages; i++ {
+		if v := binary.LittleEndian.Uint64(ents[8*i:]); v&(3<<62) != 0 {
+			f(r.Start + i*page)
+		}
+	}
+}
+
+func pageBytes(addr uint64) []byte { return unsafe.Slice((*byte)(guestPtr(addr)), 4096) }
+
+// snapshotVforkPages hashes the pages the child starts with.
+func (p *Process) snapshotVforkPages() {
+	pm, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return
+	}
+	defer pm.Close()
+	vp := &vforkPages{seed: maphash.MakeSeed(), hashes: map[uint64]uint64{}}
+	for _, r := range p.vforkRegions {
+		presentPages(r, pm, func(addr uint64) { vp.hashes[addr] = maphash.Bytes(vp.seed, pageBytes(addr)) })
+	}
+	p.vforkSnap = vp
+}
+
+// dirtyRanges lists the pages of those regions that are new or changed.
+func (p *Process) dirtyRanges() [][2]uint64 {
+	vp := p.vforkSnap
+	if vp == nil {
+		return nil
+	}
+	pm, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return nil
+	}
+	defer pm.Close()
+	const page = 4096
+	var out [][2]uint64
+	for _, r := range p.vforkRegions {
+		presentPages(r, pm, func(addr uint64) {
+			if h, ok := vp.hashes[addr]; ok && h == maphash.Bytes(vp.seed, pageBytes(addr)) {
+				return
+			}
+			if n := len(out); n > 0 && out[n-1][0]+out[n-1][1] == addr {
+				out[n-1][1] += page
+			} else {
+				out = append(out, [2]uint64{addr, page})
+			}
+		})
+	}
+	return out
 }
 
 // sendAll writes b to the link without SIGPIPE: a dead peer must not

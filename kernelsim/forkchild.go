@@ -95,6 +95,13 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	}
 	if st.Vfork {
 		p.vforkFD = int(link.Fd()) // closed at execve or exit: the parent goes on
+		for _, r := range st.Regions {
+			if !r.Shared && r.Prot&unix.PROT_WRITE != 0 {
+				p.vforkRegions = append(p.vforkRegions, r)
+			}
+		}
+		// From here the pages this child writes are the ones to give back.
+		p.snapshotVforkPages()
 	} else {
 		link.Close()
 	}

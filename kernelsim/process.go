@@ -56,6 +56,8 @@ type Process struct {
 	vdsoBase, vdsoEnd uint64
 	routes            map[int]bool // route overrides, for forked children
 	vforkFD           int          // a vfork child's link to its parent, -1 otherwise
+	vforkRegions      []ForkRegion // what a vfork child writes back to its parent
+	vforkSnap         *vforkPages
 }
 
 // Task is one guest thread: its control block and per-thread state.
@@ -238,6 +240,7 @@ func (t *Task) exitProcess(code int) {
 		t.P.Events.Exit(int(cb.Exit.Code), 0)
 	}
 	t.P.runOnExit()
+	t.P.releaseVforkParent()
 	os.Exit(int(cb.Exit.Code))
 }
 
