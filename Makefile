@@ -18,6 +18,11 @@ SRC      := e2e/guests
 
 GUEST_CFLAGS := -O2 -g -Wall -Wextra
 
+# The threads-and-signals guests, each built three ways (dynamic glibc,
+# static glibc, static musl): the libcs create threads, cancel them and
+# return from signal handlers differently.
+LIBC_GUESTS := threads threads1000 cancel signals
+
 # The guests the e2e suite and the benchmark run.
 GUESTS := \
 	$(GUESTDIR)/vsyscall_probe-musl \
@@ -31,7 +36,10 @@ GUESTS := \
 	$(GUESTDIR)/crash \
 	$(GUESTDIR)/exit42 \
 	$(GUESTDIR)/thread \
-	$(GUESTDIR)/forker
+	$(GUESTDIR)/forker \
+	$(GUESTDIR)/spawn \
+	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
+	$(GUESTDIR)/gostatic
 
 DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium
 
@@ -77,10 +85,23 @@ $(GUESTDIR)/vecregs: $(SRC)/vecregs.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -static -o $@ $<
 
 $(GUESTDIR)/bench: $(SRC)/bench.c $(SRC)/vdsosym.h | $(GUESTDIR)
-	$(MUSLCC) $(GUEST_CFLAGS) -static -o $@ $<
+	$(MUSLCC) $(GUEST_CFLAGS) -static -pthread -o $@ $<
 
 $(GUESTDIR)/thread: $(SRC)/thread.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
+
+$(GUESTDIR)/%-glibc: $(SRC)/%.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
+
+$(GUESTDIR)/%-glibc-static: $(SRC)/%.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -pthread -static -o $@ $<
+
+$(GUESTDIR)/%-musl: $(SRC)/%.c | $(GUESTDIR)
+	$(MUSLCC) $(GUEST_CFLAGS) -pthread -static -o $@ $<
+
+# A static Go program (no cgo): its own module, so the root's ./... skips it.
+$(GUESTDIR)/gostatic: $(SRC)/gostatic/main.go $(SRC)/gostatic/go.mod | $(GUESTDIR)
+	cd $(SRC)/gostatic && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$@ .
 
 $(GUESTDIR)/%: $(SRC)/%.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -o $@ $<
@@ -123,3 +144,4 @@ deps:
 
 clean:
 	rm -rf $(BUILD)
+include toolchain/musl.mk

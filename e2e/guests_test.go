@@ -87,17 +87,6 @@ var _ = Describe("guest behaviour under vsysbed", func() {
 				checkReport(loadReport(reportPath), []string{path}, 42)
 			})
 
-			DescribeTable("refuses what it does not support yet",
-				func(guest string) {
-					path := filepath.Join(guestDir, guest)
-					reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
-					got := runVsysbed(nil, reportFlags(mode, reportPath), path)
-					Expect(got.Status).NotTo(Equal(0), "%s", got)
-					Expect(got.Stderr).To(MatchRegexp(`(?m)^vsysbed: not supported yet: .+$`), "%s", got)
-					expectNoPanic(got)
-				},
-				Entry("a child process (fork)", "forker"),
-			)
 		})
 	}
 })

@@ -1,0 +1,49 @@
+package e2e
+
+import (
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// Guests that start processes: fork, vfork/posix_spawn, execve, wait, pipes
+// between them. Each runs natively and under vsysbed; output and status
+// must match, and the report must stay consistent.
+var _ = Describe("guest processes", func() {
+	cases := []struct {
+		name string
+		argv func() []string
+	}{
+		{"fork + waitpid", func() []string { return []string{filepath.Join(guestDir, "forker")} }},
+		{"posix_spawn, system, popen", func() []string { return []string{filepath.Join(guestDir, "spawn")} }},
+		{"a busybox pipeline and a subshell", func() []string {
+			return []string{"busybox", "sh", "-c", "echo a | tr a b | cat; (exit 3); echo $?"}
+		}},
+		{"sh: kill a background job, wait for it", func() []string {
+			return []string{"/bin/sh", "-c", "sleep 5 & kill $!; wait $!; echo $?"}
+		}},
+		{"python3 subprocess", func() []string {
+			return []string{"/usr/bin/python3", "-c", `import subprocess; print(subprocess.run(["ls","/"],capture_output=True).stdout)`}
+		}},
+		{"sh exec chain", func() []string {
+			return []string{"/bin/sh", "-c", "exec /usr/bin/env echo exec'd"}
+		}},
+	}
+	for _, mode := range trapModes {
+		Context("with --trap "+mode, func() {
+			for _, c := range cases {
+				It(c.name, func() {
+					argv := c.argv()
+					native := run(nil, argv...)
+					reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
+					got := runVsysbed(nil, reportFlags(mode, reportPath), argv...)
+					Expect(got.Status).To(Equal(native.Status), "native:\n%s\nvsysbed:\n%s", native, got)
+					Expect(got.Stdout).To(Equal(native.Stdout), "native:\n%s\nvsysbed:\n%s", native, got)
+					expectNoPanic(got)
+					checkReport(loadReport(reportPath), argv, native.Status)
+				})
+			}
+		})
+	}
+})
