@@ -31,6 +31,7 @@ const (
 	EvUnmap = "unmap"
 	EvExit  = "exit"
 	EvError = "error"
+	EvFork  = "fork"
 )
 
 // Hex is a 64-bit address or offset, written as a "0x..." JSON string:
@@ -83,6 +84,9 @@ type Event struct {
 
 	// error
 	Msg string `json:"msg,omitempty"`
+
+	// fork: the new process (Pid) and the guest process that forked it
+	Parent int `json:"parent,omitempty"`
 }
 
 // EventLog appends events to the run directory's event log from the host
@@ -187,6 +191,15 @@ func (l *EventLog) Exit(code int, sig syscall.Signal) error {
 		Code   int    `json:"code"`
 		Signal string `json:"signal"`
 	}{EvExit, l.pid, code, SignalName(sig)})
+}
+
+// Fork records that this process was forked by the guest process parent.
+func (l *EventLog) Fork(parent int) error {
+	return l.append(struct {
+		Ev     string `json:"ev"`
+		Pid    int    `json:"pid"`
+		Parent int    `json:"parent"`
+	}{EvFork, l.pid, parent})
 }
 
 // Error records a problem the report must show, e.g. "not supported yet: clone".

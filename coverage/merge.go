@@ -52,15 +52,16 @@ func Merge(reports ...*Report) (*Report, error) {
 		}
 	}
 	m := &Report{
-		Schema:   Schema,
-		Command:  []string{},
-		Syscalls: []SyscallRow{},
-		Sites:    []Site{},
-		Execs:    []Exec{},
-		Runs:     []Run{},
-		Errors:   []string{},
-		TrapMode: reports[0].TrapMode,
-		Host:     reports[0].Host,
+		Schema:    Schema,
+		Command:   []string{},
+		Syscalls:  []SyscallRow{},
+		Sites:     []Site{},
+		Execs:     []Exec{},
+		Runs:      []Run{},
+		Processes: []Process{},
+		Errors:    []string{},
+		TrapMode:  reports[0].TrapMode,
+		Host:      reports[0].Host,
 	}
 	hostChosen := false
 	rows := map[int]*SyscallRow{}
@@ -81,6 +82,14 @@ func Merge(reports ...*Report) (*Report, error) {
 		}
 		m.Threads += in.Threads
 		m.SitesDropped += in.SitesDropped
+		for _, p := range in.Processes {
+			cp := Process{Pid: p.Pid, Parent: p.Parent, Images: append([]string{}, p.Images...)}
+			if p.Exit != nil {
+				e := *p.Exit
+				cp.Exit = &e
+			}
+			m.Processes = append(m.Processes, cp)
+		}
 		for _, e := range in.Execs {
 			m.Execs = append(m.Execs, Exec{Path: e.Path, Argv: append([]string{}, e.Argv...), Interp: e.Interp})
 		}

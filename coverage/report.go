@@ -44,7 +44,19 @@ type Report struct {
 	SitesDropped     uint64       `json:"sites_dropped"`
 	Execs            []Exec       `json:"execs"`
 	Runs             []Run        `json:"runs"`
+	Processes        []Process    `json:"processes"`
 	Errors           []string     `json:"errors"`
+}
+
+// Process is one guest process of the run's tree: its pid (the host
+// process's), the guest process that forked it (0 for the first, started
+// by vsysbed), every image it ran (execve), and how it ended when that was
+// recorded.
+type Process struct {
+	Pid    int         `json:"pid"`
+	Parent int         `json:"parent"`
+	Images []string    `json:"images"`
+	Exit   *ExitStatus `json:"exit,omitempty"`
 }
 
 // ExitStatus is how a process ended: Code when Signal is "", else killed by
@@ -173,15 +185,16 @@ type Input struct {
 // is complete.
 func Build(in Input) (*Report, error) {
 	r := &Report{
-		Schema:   Schema,
-		Command:  append([]string{}, in.Command...),
-		Host:     hostExit(in.Host),
-		TrapMode: in.TrapMode,
-		Syscalls: []SyscallRow{},
-		Sites:    []Site{},
-		Execs:    []Exec{},
-		Runs:     []Run{},
-		Errors:   []string{},
+		Schema:    Schema,
+		Command:   append([]string{}, in.Command...),
+		Host:      hostExit(in.Host),
+		TrapMode:  in.TrapMode,
+		Syscalls:  []SyscallRow{},
+		Sites:     []Site{},
+		Execs:     []Exec{},
+		Runs:      []Run{},
+		Processes: []Process{},
+		Errors:    []string{},
 	}
 	var shardErrs []error
 	shards := in.Shards
@@ -239,8 +252,27 @@ func Build(in Input) (*Report, error) {
 	// Sites.
 	maps := newAddressMap()
 	var exitEvent *Event
+	procIndex := map[int]int{}
+	proc := func(pid int) *Process {
+		i, ok := procIndex[pid]
+		if !ok {
+			i = len(r.Processes)
+			procIndex[pid] = i
+			r.Processes = append(r.Processes, Process{Pid: pid, Images: []string{}})
+		}
+		return &r.Processes[i]
+	}
 	for i := range events {
 		ev := &events[i]
+		switch ev.Ev {
+		case EvFork:
+			proc(ev.Pid).Parent = ev.Parent
+		case EvExit:
+			proc(ev.Pid).Exit = &ExitStatus{Code: ev.Code, Signal: ev.Signal}
+		case EvExec:
+			p := proc(ev.Pid)
+			p.Images = append(p.Images, ev.Path)
+		}
 		switch ev.Ev {
 		case EvExec:
 			r.Execs = append(r.Execs, Exec{Path: ev.Path, Argv: append([]string{}, ev.Argv...), Interp: ev.Interp})

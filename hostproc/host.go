@@ -202,6 +202,7 @@ func ForkChild(o Options) int {
 		_, err := h.ld.vdso.MapAt(uintptr(base), h.ld.targets)
 		return err
 	}
+	h.events.Fork(os.Getppid())
 	proc, _, err := kernelsim.AdoptFork(os.NewFile(uintptr(link), "fork"), h.cb, h.config(), mapVDSO)
 	if err != nil {
 		// Our stderr is /dev/null: the event log carries the reason.
