@@ -41,7 +41,7 @@ GUESTS := \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 
-DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium
+DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev
 
 .PHONY: all build guests test e2e bench demo check deps clean
 
@@ -107,7 +107,7 @@ $(GUESTDIR)/%: $(SRC)/%.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -o $@ $<
 
 # The e2e suite (./e2e) runs build/vsysbed on build/guests, so both come first.
-test: build guests
+test: build guests corpus
 	$(GO) vet ./...
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then \
@@ -115,7 +115,7 @@ test: build guests
 	fi
 	$(GO) test -timeout 45m ./...
 
-e2e: build guests
+e2e: build guests corpus
 	$(GO) test -count=1 -v ./e2e/... -ginkgo.v
 
 bench: build guests

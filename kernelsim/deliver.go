@@ -143,14 +143,7 @@ func (p *Process) send(from, target *Task, sig int, si siginfo) {
 	}
 	if target == nil {
 		p.sig.pending.add(sig, si)
-		for _, t := range p.tasks {
-			if t.sigmask&bit(sig) == 0 {
-				target = t
-				if t == from {
-					break
-				}
-			}
-		}
+		target = p.pickThread(sig, from)
 	} else {
 		target.pending.add(sig, si)
 	}
@@ -167,6 +160,29 @@ func (p *Process) send(from, target *Task, sig int, si siginfo) {
 	if target != from {
 		unix.Tgkill(pid, int(target.CB.Tid), tls.KickSignal)
 	}
+}
+
+// pickThread chooses the thread that takes a process-directed signal, as
+// Linux's complete_signal does: the main thread if it does not block it
+// (programs rely on that: Python runs its handlers there and expects its
+// blocking waits to be interrupted), else the sender, else any thread that
+// does not block it (lowest tid, so the choice is stable).
+func (p *Process) pickThread(sig int, from *Task) *Task {
+	var best *Task
+	for _, t := range p.tasks {
+		if t.sigmask&bit(sig) != 0 {
+			continue
+		}
+		switch {
+		case int(t.CB.Tid) == pid:
+			return t
+		case t == from:
+			best = t
+		case best == nil || best != from && t.CB.Tid < best.CB.Tid:
+			best = t
+		}
+	}
+	return best
 }
 
 // dequeue takes the next deliverable signal of t (thread queue first).

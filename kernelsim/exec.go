@@ -186,7 +186,10 @@ func (p *Process) stopOtherThreads(t *Task) {
 		}
 		unix.Tgkill(pid, int(o.CB.Tid), tls.KickSignal)
 	}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+	if len(others) == 0 {
+		return
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
 		p.mu.Lock()
 		n := p.live
 		p.mu.Unlock()

@@ -80,12 +80,15 @@ func sysMmap(t *Task, a *Args) int64 {
 		}
 	}
 	b := Args{addr, length, prot, flags, fd, off}
+	// The map changes and its bookkeeping are one step under the lock: a
+	// thread's munmap between them would drop another's new range.
+	p.mu.Lock()
 	r := passthrough(unix.SYS_MMAP, &b)
 	if r < 0 && r > -4096 {
+		p.mu.Unlock()
 		return r
 	}
 	start := uint64(r)
-	p.mu.Lock()
 	p.vmas.add(start, start+pageUp(length))
 	p.mu.Unlock()
 	if flags&unix.MAP_ANONYMOUS == 0 && p.Events != nil {
@@ -115,10 +118,17 @@ func guardRange(nr int, notOwned unix.Errno) Handler {
 }
 
 func sysMunmap(t *Task, a *Args) int64 {
-	r := guardRange(unix.SYS_MUNMAP, unix.EINVAL)(t, a)
+	end, ok := rangeOK(a[0], a[1])
+	if !ok || a[0]%pageSize != 0 {
+		return -int64(unix.EINVAL)
+	}
+	t.P.mu.Lock()
+	if !t.P.vmas.covers(a[0], end) {
+		t.P.mu.Unlock()
+		return -int64(unix.EINVAL)
+	}
+	r := passthrough(unix.SYS_MUNMAP, a)
 	if r == 0 {
-		end := a[0] + pageUp(a[1])
-		t.P.mu.Lock()
 		t.P.vmas.remove(a[0], end)
 		// The brk reservation stays guest-owned even when unmapped.
 		if t.P.brkMax > t.P.brkStart {
@@ -127,7 +137,9 @@ func sysMunmap(t *Task, a *Args) int64 {
 				t.P.vmas.add(lo, hi)
 			}
 		}
-		t.P.mu.Unlock()
+	}
+	t.P.mu.Unlock()
+	if r == 0 {
 		if t.P.Events != nil {
 			t.P.Events.Unmap(a[0], end)
 		}

@@ -233,6 +233,9 @@ func sysPassthrough(nr int) Handler {
 // (every count is already in the shards), then the host process exits
 // with the guest's status, taking every guest thread with it.
 func (t *Task) exitProcess(code int) {
+	// Every other thread leaves first, so that none is cut off between
+	// two of its counters and the shards add up.
+	t.P.stopOtherThreads(t)
 	cb := t.CB
 	cb.Exit.Code = int32(code & 0xff)
 	cb.Exit.Done = 1

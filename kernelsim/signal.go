@@ -138,15 +138,21 @@ func (t *Task) setMask(m uint64) {
 	p.mu.Unlock()
 }
 
+// guestSP is the guest's stack pointer at the current call.
+func (t *Task) guestSP() uint64 {
+	if t.CB.Kind == tls.KindBypass {
+		return t.CB.GuestSP + 8 // as the caller saw it, before the call
+	}
+	return t.CB.Trap.Rsp
+}
+
 func sysSigaltstack(t *Task, a *Args) int64 {
 	ss, oss := a[0], a[1]
+	sp := t.guestSP()
 	if oss != 0 {
 		var b [24]byte
 		put64(b[0:], t.altstack.Sp)
-		b[8] = byte(t.altstack.Flags)
-		b[9] = byte(t.altstack.Flags >> 8)
-		b[10] = byte(t.altstack.Flags >> 16)
-		b[11] = byte(t.altstack.Flags >> 24)
+		put32(b[8:], uint32(t.ssFlags(sp)))
 		put64(b[16:], t.altstack.Size)
 		if err := writeGuest(oss, b[:]); err != nil {
 			return errnoOf(err)
@@ -157,7 +163,10 @@ func sysSigaltstack(t *Task, a *Args) int64 {
 		if err := readGuest(ss, b[:]); err != nil {
 			return errnoOf(err)
 		}
-		flags := int32(uint32(b[8]) | uint32(b[9])<<8 | uint32(b[10])<<16 | uint32(b[11])<<24)
+		if t.onAltstack(sp) {
+			return -int64(unix.EPERM) // Linux refuses to change the stack in use
+		}
+		flags := int32(le32(b[8:]))
 		size := le64(b[16:])
 		switch {
 		case uint32(flags)&^(ssDisable|1<<31) != 0:

@@ -5,7 +5,9 @@
 # (getpid takes the fast path), and under vsysbed with --route getpid=kernel
 # (getpid enters the Go kernel), then prints one table whose ratios are
 # against the native numbers of this same run, so machines and runs are
-# not mixed.
+# not mixed. Thread create+join and the signal round trip run in runs of
+# their own (`bench N threads`, `bench N signals`), natively and under
+# vsysbed; when one of those fails its row says so and the others stay.
 #
 # Environment: ITERATIONS (default 200000), VSYSBED (default build/vsysbed),
 # BENCH (default build/guests/bench), TRAP (seccomp|sud, default: vsysbed's).
@@ -47,6 +49,23 @@ run native "$BENCH" "$ITERATIONS"
 run fast "$VSYSBED" run "${trapflag[@]}" --report "$tmp/fast.json" -- "$BENCH" "$ITERATIONS"
 run kernel "$VSYSBED" run "${trapflag[@]}" --report "$tmp/kernel.json" --route getpid=kernel -- "$BENCH" "$ITERATIONS"
 
+# try NAME CMD... : like run, but a failure only leaves $tmp/NAME empty
+# and its stderr in $tmp/NAME.err, reported under the table.
+failed=()
+try() {
+	local name=$1
+	shift
+	if ! "$@" >"$tmp/$name" 2>"$tmp/$name.err"; then
+		: >"$tmp/$name"
+		failed+=("$name")
+	fi
+}
+
+try native-threads "$BENCH" "$ITERATIONS" threads
+try native-signals "$BENCH" "$ITERATIONS" signals
+try vsysbed-threads "$VSYSBED" run "${trapflag[@]}" --report "$tmp/threads.json" -- "$BENCH" "$ITERATIONS" threads
+try vsysbed-signals "$VSYSBED" run "${trapflag[@]}" --report "$tmp/signals.json" -- "$BENCH" "$ITERATIONS" signals
+
 # value RUN METRIC : the ns/call the bench printed, or "-" if it printed none.
 value() {
 	awk -v m="$2" '$1 == m { print $2; found = 1 } END { if (!found) print "-" }' "$tmp/$1"
@@ -72,4 +91,14 @@ row "getpid trap, into Go kernel" "$(value kernel getpid_raw)" "$getpid_native"
 row "clock_gettime native vDSO" "$clock_native" "$clock_native"
 row "clock_gettime synthetic vDSO" "$(value fast clock_gettime)" "$clock_native"
 row "arch_prctl(SET_FS) native (one FS switch)" "$(value native arch_prctl_set_fs)" "$getpid_native"
-echo "($ITERATIONS iterations per path; ratios against native in this run)"
+threads_native=$(value native-threads thread_create_join)
+signals_native=$(value native-signals signal_roundtrip)
+row "thread create+join native" "$threads_native" "$threads_native"
+row "thread create+join under vsysbed" "$(value vsysbed-threads thread_create_join)" "$threads_native"
+row "signal round trip native" "$signals_native" "$signals_native"
+row "signal round trip under vsysbed" "$(value vsysbed-signals signal_roundtrip)" "$signals_native"
+echo "($ITERATIONS iterations per path, 200 thread create+joins, 20000 signals; ratios against native in this run)"
+for name in "${failed[@]}"; do
+	echo "bench.sh: the $name run failed:" >&2
+	cat "$tmp/$name.err" >&2
+done

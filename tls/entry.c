@@ -404,14 +404,14 @@ static void fs_swap_handler(int sig, siginfo_t *si, void *ucv)
 
 /* Install a handler with vsysbed_restore_rt as its restorer (raw, since
  * libc's sigaction would put its own __restore_rt there). */
-static int install_raw(int sig, void (*fn)(int, siginfo_t *, void *), struct sigaction *old)
+static int install_raw(int sig, void (*fn)(int, siginfo_t *, void *), unsigned long extra, struct sigaction *old)
 {
 	struct {
 		void *handler;
 		unsigned long flags;
 		void *restorer;
 		uint64_t mask;
-	} ksa = {(void *)fn, SA_SIGINFO | SA_ONSTACK | SA_RESTART | 0x04000000 /* SA_RESTORER */,
+	} ksa = {(void *)fn, SA_SIGINFO | SA_ONSTACK | extra | 0x04000000 /* SA_RESTORER */,
 		 (void *)vsysbed_restore_rt, ~0ULL};
 	if (old != NULL && sigaction(sig, NULL, old) != 0)
 		return -1;
@@ -427,24 +427,21 @@ int vsysbed_install_handlers(void)
 	sigfillset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) != 0)
 		return -1;
+	/*
+	 * These may return to a guest thread whose SUD selector is BLOCK: their
+	 * restorer must be the one in the trampoline region.
+	 */
 	for (unsigned i = 0; i < sizeof(fault_signals) / sizeof(fault_signals[0]); i++) {
 		int sig = fault_signals[i];
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = fault_handler;
-		sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-		sigfillset(&sa.sa_mask);
-		if (sigaction(sig, &sa, &go_action[sig]) != 0)
+		if (install_raw(sig, fault_handler, 0, &go_action[sig]) != 0)
 			return -1;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = kick_handler;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK; /* no SA_RESTART: blocking calls return EINTR */
-	sigfillset(&sa.sa_mask);
-	if (sigaction(VSYSBED_KICK_SIG, &sa, NULL) != 0)
+	/* No SA_RESTART for the kick: blocking calls return EINTR. */
+	if (install_raw(VSYSBED_KICK_SIG, kick_handler, 0, NULL) != 0)
 		return -1;
 	for (unsigned i = 0; i < sizeof(go_thread_signals) / sizeof(go_thread_signals[0]); i++) {
 		int sig = go_thread_signals[i];
-		if (install_raw(sig, fs_swap_handler, &go_async[sig]) != 0)
+		if (install_raw(sig, fs_swap_handler, SA_RESTART, &go_async[sig]) != 0)
 			return -1;
 	}
 	return 0;
