@@ -37,7 +37,15 @@ type Options struct {
 	// CPUProfile: profile the host process (runtime/pprof) into this file
 	// while the guest runs; proves Go's SIGPROF keeps working beside it.
 	CPUProfile string
+
+	// Gate: when set, the supervisor passes a pipe at fd GateFD and the
+	// host waits for one byte on it before anything else, so that an
+	// audit can attach before the guest's first syscall.
+	Gate bool
 }
+
+// GateFD is where the gate pipe arrives, after the guest's stdio.
+const GateFD = StdioFD + 3
 
 // Exit statuses of the host process for failures before the guest runs,
 // as a shell reports them.
@@ -162,6 +170,11 @@ func adoptStdio() {
 // signal takes the host process with it (the supervisor sees the signal).
 func Main(o Options) int {
 	adoptStdio()
+	if o.Gate {
+		var b [1]byte
+		unix.Read(GateFD, b[:])
+		unix.Close(GateFD)
+	}
 	if len(o.Argv) == 0 {
 		return fail(ExitInternal, "no program given")
 	}

@@ -194,6 +194,7 @@ func cmdHost(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
 	fs.Var(&routes, "route", "NAME=fast|kernel")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "CPU profile file")
+	fs.BoolVar(&o.Gate, "gate", false, "wait for a byte on the gate fd before starting")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
