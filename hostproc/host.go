@@ -349,11 +349,18 @@ func reserveHostFDs() int {
 	if err != nil {
 		return base
 	}
+	// Fill only the free numbers: fds the guest inherited stay where they are.
 	var held []int
-	for fd := null + 1; fd < base; fd++ {
-		if unix.Dup3(null, fd, unix.O_CLOEXEC) == nil {
-			held = append(held, fd)
+	for {
+		fd, err := unix.FcntlInt(uintptr(null), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			break
 		}
+		if fd >= base {
+			unix.Close(fd)
+			break
+		}
+		held = append(held, fd)
 	}
 	if r, w, err := os.Pipe(); err == nil { // initialises the netpoller
 		r.Close()

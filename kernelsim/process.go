@@ -181,8 +181,16 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 	if t.leaveIfExiting() {
 		return
 	}
-	if cb.Nr == tls.NrInterrupt {
+	switch cb.Nr {
+	case tls.NrInterrupt:
 		t.interrupted(cb)
+		return
+	case tls.NrReturn:
+		// A fast-route bypass call returning with a signal pending.
+		t.takeCFault()
+		if ctx, _, err := t.returnContext(cb, -1, nil, int64(cb.Ret), false); err == nil {
+			t.deliverAt(cb, ctx)
+		}
 		return
 	}
 	nr := int(int64(cb.Nr))

@@ -64,6 +64,9 @@
 /* cb->nr of a kernel call made at an arbitrary guest instruction, to
  * deliver a signal (a kick or a fault); the context is cb->trap. */
 #define CB_NR_INTERRUPT (-1L)
+/* ... made as a fast-route bypass call returns (result in cb->ret), to
+ * deliver a signal over that return. */
+#define CB_NR_RETURN (-2L)
 
 /* Syscall User Dispatch selector values (linux/prctl.h). */
 #define CB_SUD_ALLOW 0

@@ -38,6 +38,9 @@ const (
 	// NrInterrupt is cb.Nr of a kernel call at an arbitrary instruction
 	// (a kick or a fault), made to deliver a guest signal.
 	NrInterrupt = ^uint64(0)
+	// NrReturn: a kernel call as a fast-route bypass call returns
+	// (result in cb.Ret), to deliver a signal over that return.
+	NrReturn = ^uint64(1)
 
 	// OffCounts is where counts[nr][kind] starts: the vDSO stubs increment
 	// %gs:(OffCounts + (nr*Kinds+KindVDSO)*8) directly.

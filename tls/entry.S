@@ -49,9 +49,27 @@ vsysbed_bypass_entry:
 	movq %r15, %gs:CB_OFF_TRAP+REGS_R15
 	movq %gs:CB_OFF_HOST_SP, %rsp	/* 16-aligned: the call below keeps the ABI */
 	call vsysbed_bypass		/* args are already where C wants them */
-	movq %gs:CB_OFF_GUEST_SP, %rsp
+	/*
+	 * From the state store on, a kick is the kick handler's to handle
+	 * (it knows this stretch: see kick_handler); before it, the check
+	 * below sees what the kick's sender left in sigpending. A signal
+	 * signalled exactly once (Go's async preemption) is never lost.
+	 */
+	.globl vsysbed_bypass_check
+	.hidden vsysbed_bypass_check
+vsysbed_bypass_check:
 	movl $CB_STATE_GUEST, %gs:CB_OFF_STATE
+	cmpl $0, %gs:CB_OFF_SIGPENDING
+	jne 1f
+	movq %gs:CB_OFF_GUEST_SP, %rsp
 	ret
+1:	movl $CB_STATE_ENTRY, %gs:CB_OFF_STATE
+	.globl vsysbed_bypass_guest_end
+	.hidden vsysbed_bypass_guest_end
+vsysbed_bypass_guest_end:
+	movq %rax, %rdi
+	call vsysbed_bypass_pending	/* delivers (and does not return) or returns rax */
+	jmp vsysbed_bypass_check
 	.cfi_endproc
 	.size vsysbed_bypass_entry, .-vsysbed_bypass_entry
 
@@ -80,6 +98,14 @@ vsysbed_resume_guest:
 	movl %gs:CB_OFF_XSAVE_MASK, %eax
 	movl %gs:CB_OFF_XSAVE_MASK+4, %edx
 	xrstor64 CB_OFF_XSAVE(%rbx)
+	/* As in the bypass entry: from the state store on, a kick is the
+	 * kick handler's, which resumes cb->trap itself. */
+	.globl vsysbed_tail_guest
+	.hidden vsysbed_tail_guest
+vsysbed_tail_guest:
+	movl $CB_STATE_GUEST, %gs:CB_OFF_STATE
+	cmpl $0, %gs:CB_OFF_SIGPENDING
+	jne 2f
 	/*
 	 * Restore every register from cb->trap: for a syscall vsysbed_trap has
 	 * made it what Linux leaves (rax = result, rcx = return rip, r11 =
@@ -106,8 +132,15 @@ vsysbed_resume_guest:
 	movq %gs:CB_OFF_TRAP+REGS_RCX, %rcx
 	movq %gs:CB_OFF_TRAP+REGS_RAX, %rax
 	movq %gs:CB_OFF_TRAP+REGS_RSP, %rsp
-	movl $CB_STATE_GUEST, %gs:CB_OFF_STATE
 	jmp *%gs:CB_OFF_TRAP+REGS_RIP
+2:	movl $CB_STATE_ENTRY, %gs:CB_OFF_STATE
+	.globl vsysbed_tail_guest_end
+	.hidden vsysbed_tail_guest_end
+vsysbed_tail_guest_end:
+	andq $-16, %rsp
+	movq %gs:CB_OFF_SELF, %rdi
+	call vsysbed_pending		/* delivers over cb->trap, or finds nothing */
+	jmp vsysbed_resume_guest
 	.size vsysbed_trap_trampoline, .-vsysbed_trap_trampoline
 
 /*
@@ -184,8 +217,7 @@ vsysbed_enter_guest:
 2:	movq $SYS_arch_prctl, %rax
 	movq $ARCH_SET_FS, %rdi
 	syscall
-3:	movl $CB_STATE_GUEST, CB_OFF_STATE(%rbx)
-	cmpb $CB_TRAP_SUD, CB_OFF_TRAP_MODE(%rbx)
+3:	cmpb $CB_TRAP_SUD, CB_OFF_TRAP_MODE(%rbx)
 	jne vsysbed_resume_guest
 	movb $CB_SUD_BLOCK, CB_OFF_SELECTOR(%rbx)
 	jmp vsysbed_resume_guest

@@ -34,6 +34,8 @@ uint8_t vsysbed_guest_disposition[65];
 
 extern char vsysbed_region_start[], vsysbed_region_end[];
 extern char vsysbed_bypass_entry[], vsysbed_trap_trampoline[], vsysbed_interrupt_trampoline[];
+extern char vsysbed_tail_guest[], vsysbed_tail_guest_end[];
+extern char vsysbed_bypass_check[], vsysbed_bypass_guest_end[];
 void vsysbed_resume_guest(void) __attribute__((noreturn));
 void vsysbed_enter_guest(struct vsysbed_cb *cb);
 void vsysbed_leave_guest(struct vsysbed_cb *cb) __attribute__((noreturn));
@@ -201,6 +203,23 @@ void vsysbed_interrupt(struct vsysbed_cb *cb)
 	/* Nothing delivered: the trampoline resumes cb->trap as it was. */
 }
 
+/* The resume tail found sigpending set: deliver over cb->trap. */
+void vsysbed_pending(struct vsysbed_cb *cb)
+{
+	vsysbed_interrupt(cb);
+}
+
+/* The bypass entry found sigpending set on its way out: deliver over the
+ * call's return (result ret), or give ret back. */
+long vsysbed_bypass_pending(long ret)
+{
+	static const long none[6];
+	struct vsysbed_cb *cb = gs_cb();
+	cb->ret = (uint64_t)ret;
+	cb->flags |= CB_FLAG_DONE;
+	return kernel_call(cb, CB_NR_RETURN, none, 0, CB_KIND_BYPASS);
+}
+
 /* Save the interrupted guest context from a signal frame into cb->trap. */
 static void save_context(struct vsysbed_cb *cb, const greg_t *g)
 {
@@ -278,9 +297,27 @@ static void kick_handler(int sig, siginfo_t *si, void *ucv)
 	(void)sig;
 	(void)si;
 	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
 	struct vsysbed_cb *cb = thread_cb();
-	if (cb == NULL || cb->state != CB_STATE_GUEST || in_region(uc->uc_mcontext.gregs[REG_RIP]))
-		return;
+	if (cb == NULL || cb->state != CB_STATE_GUEST)
+		return; /* the way back to the guest checks sigpending */
+	uint64_t rip = g[REG_RIP];
+	if (rip >= (uint64_t)vsysbed_tail_guest && rip < (uint64_t)vsysbed_tail_guest_end) {
+		/* Between the state store and the jump: the context being resumed
+		 * is all in cb->trap (the extended state is already back). */
+		const struct cb_regs *r = &cb->trap;
+		g[REG_RAX] = r->rax, g[REG_RBX] = r->rbx, g[REG_RCX] = r->rcx, g[REG_RDX] = r->rdx;
+		g[REG_RSI] = r->rsi, g[REG_RDI] = r->rdi, g[REG_RBP] = r->rbp, g[REG_RSP] = r->rsp;
+		g[REG_R8] = r->r8, g[REG_R9] = r->r9, g[REG_R10] = r->r10, g[REG_R11] = r->r11;
+		g[REG_R12] = r->r12, g[REG_R13] = r->r13, g[REG_R14] = r->r14, g[REG_R15] = r->r15;
+		g[REG_RIP] = r->rip, g[REG_EFL] = r->rflags;
+	} else if (rip >= (uint64_t)vsysbed_bypass_check && rip < (uint64_t)vsysbed_bypass_guest_end) {
+		/* On the way out of a bypass call: as if it had returned. */
+		g[REG_RIP] = *(const uint64_t *)cb->guest_sp;
+		g[REG_RSP] = cb->guest_sp + 8;
+	} else if (in_region(rip)) {
+		return; /* elsewhere in the region the state is never GUEST */
+	}
 	interrupt_guest(cb, uc);
 }
 

@@ -5,9 +5,10 @@
 // tracepoint and skips it for a syscall they refuse; so any syscall that the
 // audit sees with a guest instruction pointer ran natively from guest code.
 //
-// It lives apart from package bpf on purpose: cilium/ebpf's rlimit package
-// creates fds (Go's netpoller) when it is initialised, and the host
-// process, which must hold no low fds, never imports this package.
+// The host process runs the same binary, so nothing here may open fds at
+// package initialisation: cilium/ebpf's rlimit package does (its init
+// probes the kernel and starts Go's netpoller, whose epoll fd would take a
+// number the guest expects), so this package raises RLIMIT_MEMLOCK itself.
 package audit
 
 import (
@@ -21,7 +22,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -192,7 +192,7 @@ func StartAudit(spec AuditSpec) (*Audit, error) {
 	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones
 	// to the memory cgroup, and this is then a no-op.
-	if err := rlimit.RemoveMemlock(); err != nil {
+	if err := removeMemlock(); err != nil {
 		return nil, notSupported("raising RLIMIT_MEMLOCK", err)
 	}
 	a := &Audit{tgid: spec.TGID}
@@ -525,4 +525,11 @@ func statsAdd(statsFD int, stackKey, off int16) asm.Instructions {
 		asm.Mov.Imm(asm.R1, 1),
 		asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, off),
 	}
+}
+
+// removeMemlock lifts RLIMIT_MEMLOCK, which kernels before 5.11 charge BPF
+// maps and programs against (later ones use memory cgroups).
+func removeMemlock() error {
+	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	return unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf)
 }
