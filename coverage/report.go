@@ -46,6 +46,8 @@ type Report struct {
 	Runs             []Run        `json:"runs"`
 	Processes        []Process    `json:"processes"`
 	Errors           []string     `json:"errors"`
+	// Audit is the eBPF audit's section (`--audit=ebpf`); absent otherwise.
+	Audit *AuditSection `json:"audit,omitempty"`
 }
 
 // Process is one guest process of the run's tree: its pid (the host

@@ -45,12 +45,18 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	line("")
 
-	r.writeSyscallTable(line)
-	r.writeTrappedSites(line)
+	// A native run has no vsysbed counts: its audit section is the report.
+	if r.Audit == nil || r.Audit.Platform != AuditNative {
+		r.writeSyscallTable(line)
+		r.writeTrappedSites(line)
+	}
 
 	if r.SitesDropped > 0 {
 		line("")
 		line("%d site(s) dropped: the per-thread site table was full", r.SitesDropped)
+	}
+	if r.Audit != nil {
+		r.Audit.writeText(line)
 	}
 	if len(r.Errors) > 0 {
 		line("")

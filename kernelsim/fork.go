@@ -298,7 +298,16 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 		if inode != "0" || r.Shared {
 			// The mapped object itself, whatever its name now (deleted
 			// files and memfds included).
-			mf, err := os.Open(fmt.Sprintf("/proc/self/map_files/%x-%x", start, end))
+			mode := os.O_RDONLY
+			if r.Shared && r.Prot&unix.PROT_WRITE != 0 {
+				mode = os.O_RDWR // a writable shared mapping needs a writable fd
+			}
+			mf, err := os.OpenFile(fmt.Sprintf("/proc/self/map_files/%x-%x", start, end), mode, 0)
+			if err != nil && r.Path != "" && r.Path[0] == '/' {
+				// map_files needs CAP_SYS_ADMIN; the file by name will do
+				// while it exists.
+				mf, err = os.OpenFile(r.Path, mode, 0)
+			}
 			if err == nil {
 				hfd, derr := unix.FcntlInt(mf.Fd(), unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
 				mf.Close()

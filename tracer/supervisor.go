@@ -32,6 +32,10 @@ type Options struct {
 	Argv       []string // PROGRAM [ARGS...]
 	KeepRunDir bool
 	CPUProfile string // profile the host process into this file
+
+	// The eBPF audit (tracer/audit.go).
+	Audit    string // "none" (or "") or "ebpf"
+	Platform string // "inprocess" (or "") or "native": no interception, needs Audit
 }
 
 // HostCommand is the hidden subcommand the supervisor re-executes.
@@ -40,6 +44,9 @@ const HostCommand = "__host"
 // Run supervises one guest and returns vsysbed's exit status: the guest's
 // status, 128+N when it died by signal N.
 func Run(o Options) int {
+	if o.Platform == PlatformNative {
+		return runNative(o) // audit.go
+	}
 	dir, err := os.MkdirTemp("", "vsysbed-run-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: creating the run directory: %v\n", err)
@@ -66,12 +73,28 @@ func Run(o Options) int {
 			args = append(args, "--cpuprofile", abs)
 		}
 	}
+	// --audit=ebpf (audit.go): the host waits at a gate for the audit.
+	aud, err := newHostAudit(o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+		return 125
+	}
+	if aud != nil {
+		args = append(args, "--gate")
+	}
 	args = append(args, "--")
 	args = append(args, o.Argv...)
 	cmd := exec.Command(self, args...)
 	// The guest's stdio goes in at fds 3-5 (hostproc.StdioFD); the host
 	// process's own 0-2 start as /dev/null (nil here).
 	cmd.ExtraFiles = []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	if aud != nil {
+		defer aud.close()
+		if err := aud.addTo(cmd); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+			return 125
+		}
+	}
 
 	// Guest forks become host processes of their own; as a subreaper the
 	// supervisor sees every one of them, orphans included.
@@ -82,6 +105,15 @@ func Run(o Options) int {
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v\n", err)
 		return 125
+	}
+	if aud != nil {
+		if err := aud.start(cmd.Process.Pid); err != nil {
+			// Killed at the gate: the guest never ran.
+			cmd.Process.Kill()
+			cmd.Wait()
+			fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+			return 125
+		}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -115,6 +147,9 @@ func Run(o Options) int {
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: building the report: %v\n", err)
+	}
+	if aud != nil && rep != nil {
+		aud.finish(rep, dir, o)
 	}
 	started := rep != nil && len(rep.Execs) > 0
 	// Like a shell, stay quiet about the signals a pipeline or a terminal

@@ -531,5 +531,16 @@ func statsAdd(statsFD int, stackKey, off int16) asm.Instructions {
 // maps and programs against (later ones use memory cgroups).
 func removeMemlock() error {
 	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
-	return unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf)
+	if unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf) == nil {
+		return nil
+	}
+	// Without CAP_SYS_RESOURCE, up to the hard limit is what we may do; on
+	// 5.11 and later the limit does not apply to BPF memory anyway.
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &cur); err != nil {
+		return nil
+	}
+	cur.Cur = cur.Max
+	unix.Setrlimit(unix.RLIMIT_MEMLOCK, &cur)
+	return nil
 }

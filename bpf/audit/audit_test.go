@@ -520,3 +520,15 @@ func TestAuditRejectsBadInput(t *testing.T) {
 }
 
 func rng(start, end uint64) bpf.Range { return bpf.Range{Start: start, End: end} }
+
+// The vsysbed binary is also the host process, which must open no fd at
+// start-up: cilium/ebpf's rlimit package does in its init.
+func TestNoFdOpeningInitInTheBinary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "vsysbed/cmd/vsysbed").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	if strings.Contains(string(out), "github.com/cilium/ebpf/rlimit") {
+		t.Error("the vsysbed binary links github.com/cilium/ebpf/rlimit, whose init opens fds in the host process")
+	}
+}

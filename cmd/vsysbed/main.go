@@ -108,6 +108,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
 	fs.BoolVar(&o.KeepRunDir, "keep-rundir", false, "keep the run directory (shards, event log) and print its path")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of vsysbed's host process to `FILE` (runtime/pprof)")
+	fs.StringVar(&o.Audit, "audit", tracer.AuditNone, "`none` or ebpf: count, with an eBPF program on sys_enter, every syscall the\n"+
+		"real kernel executed for the run, from guest or host code; the report gets an\n"+
+		"audit section whose escapes must be 0 (root or CAP_BPF+CAP_PERFMON; docs/audit.md)")
+	fs.StringVar(&o.Platform, "platform", tracer.PlatformInProcess, "`inprocess` (vsysbed runs the guest) or native: run PROGRAM with no\n"+
+		"interception at all and report its syscalls per call site from the kernel's\n"+
+		"view alone (needs --audit=ebpf)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: vsysbed run [flags] [--] PROGRAM [ARGS...]\n\n"+
 			"Runs PROGRAM (searched on PATH like a shell) as the guest, with its stdin,\n"+
@@ -130,6 +136,23 @@ func cmdRun(args []string, stderr io.Writer) int {
 	case "seccomp", "sud":
 	default:
 		fmt.Fprintf(stderr, "vsysbed: --trap must be seccomp or sud, got %q\n", o.Trap)
+		return 2
+	}
+	switch o.Audit {
+	case tracer.AuditNone, tracer.AuditEBPF:
+	default:
+		fmt.Fprintf(stderr, "vsysbed: --audit must be none or ebpf, got %q\n", o.Audit)
+		return 2
+	}
+	switch o.Platform {
+	case tracer.PlatformInProcess:
+	case tracer.PlatformNative:
+		if o.Audit != tracer.AuditEBPF {
+			fmt.Fprintln(stderr, "vsysbed: --platform=native needs --audit=ebpf (natively only the audit sees the syscalls)")
+			return 2
+		}
+	default:
+		fmt.Fprintf(stderr, "vsysbed: --platform must be inprocess or native, got %q\n", o.Platform)
 		return 2
 	}
 	if fs.NArg() == 0 {

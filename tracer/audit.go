@@ -1,0 +1,629 @@
+package tracer
+
+// The supervisor's side of `--audit=ebpf`: it loads the eBPF audit
+// (vsysbed/bpf/audit, through startAudit in audit_ebpf.go) for the run's
+// processes and adds the kernel's view to the report. The host process is
+// this same binary but never calls into the audit.
+
+import (
+	"bufio"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/bpf"
+	"vsysbed/coverage"
+	"vsysbed/hostproc"
+	"vsysbed/kernelsim"
+	"vsysbed/loader"
+)
+
+// Values of Options.Audit and Options.Platform.
+const (
+	AuditNone         = "none"
+	AuditEBPF         = "ebpf"
+	PlatformInProcess = "inprocess"
+	PlatformNative    = "native"
+)
+
+// auditPollInterval is how often the audit looks for new processes of the
+// run (forked host processes, natively the program's children): a
+// process's syscalls count from the scan that finds it, so a child's first
+// few milliseconds can be missing. The first process is never missed.
+const auditPollInterval = 50 * time.Millisecond
+
+// addrNoRandomize is personality(2)'s ADDR_NO_RANDOMIZE.
+const addrNoRandomize = 0x0040000
+
+// wantsAudit reports whether o asks for the eBPF audit.
+func wantsAudit(o Options) bool { return o.Audit == AuditEBPF }
+
+// hostAudit is the audit of one in-process run. The host process is
+// started with --gate and waits for one byte on the gate pipe before it
+// does anything; the audit attaches in that window, so it sees every
+// syscall the host makes for the guest.
+type hostAudit struct {
+	gateR, gateW *os.File
+	a            auditor
+	tr           *tracker
+}
+
+// auditor is a started eBPF audit (audit.Audit, behind startAudit).
+type auditor interface {
+	// Track counts process tgid too (from now on); guest code is outside
+	// the audit's host ranges.
+	Track(tgid uint32) error
+	Untrack(tgid uint32) error
+	// Counts reads the counters into coverage's input type.
+	Counts() (coverage.AuditInput, error)
+	Close() error
+}
+
+// newHostAudit makes the gate pipe; nil without --audit.
+func newHostAudit(o Options) (*hostAudit, error) {
+	if !wantsAudit(o) {
+		return nil, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("--audit=ebpf: gate pipe: %w", err)
+	}
+	return &hostAudit{gateR: r, gateW: w}, nil
+}
+
+// addTo adds the gate to the host's command line and its files; the gate
+// must land at hostproc.GateFD.
+func (h *hostAudit) addTo(cmd *exec.Cmd) error {
+	if fd := 3 + len(cmd.ExtraFiles); fd != hostproc.GateFD {
+		return fmt.Errorf("--audit=ebpf: the gate would be fd %d, the host reads fd %d", fd, hostproc.GateFD)
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, h.gateR)
+	return nil
+}
+
+// start attaches the audit to the host process (stopped at the gate),
+// starts looking for forked host processes, and opens the gate. On error
+// the caller must kill the host before close: a closed gate lets it run.
+func (h *hostAudit) start(hostPID int) error {
+	h.gateR.Close()
+	if err := waitAtGate(hostPID, 10*time.Second); err != nil {
+		return fmt.Errorf("--audit=ebpf: %w", err)
+	}
+	ranges, err := hostCodeRanges(hostPID)
+	if err != nil {
+		return err
+	}
+	h.a, err = startAudit(uint32(hostPID), ranges)
+	if err != nil {
+		return fmt.Errorf("--audit=ebpf: %w", err)
+	}
+	h.tr = startTracker(h.a, hostPID, isForkedHost)
+	if _, err := h.gateW.Write([]byte{1}); err != nil {
+		return fmt.Errorf("--audit=ebpf: opening the gate: %w", err)
+	}
+	h.gateW.Close()
+	return nil
+}
+
+// close releases what start did not hand over; safe after start.
+func (h *hostAudit) close() {
+	h.gateR.Close()
+	h.gateW.Close()
+	if h.tr != nil {
+		h.tr.stop()
+	}
+	if h.a != nil {
+		h.a.Close()
+	}
+}
+
+// finish reads the final counts (the host processes have exited) into
+// rep's audit section.
+func (h *hostAudit) finish(rep *coverage.Report, dir string, o Options) {
+	defer h.close()
+	h.tr.stop()
+	in, err := h.a.Counts()
+	if err != nil {
+		rep.Errors = append(rep.Errors, err.Error())
+		return
+	}
+	in.Platform, in.Processes = coverage.AuditInProcess, h.tr.seen()
+	in.Events, _ = coverage.ReadEvents(filepath.Join(dir, coverage.EventsFile))
+	in.PassThrough = passThrough(o.Routes)
+	in.SyscallName = kernelsim.Name
+	rep.Audit = coverage.BuildAudit(in, rep.Syscalls)
+}
+
+// waitAtGate waits until one of the host process's threads blocks in
+// read(GateFD): the exec that Start waited for is done long before ld.so
+// has mapped libc, and the host's code is only complete at the gate.
+func waitAtGate(pid int, limit time.Duration) error {
+	want := fmt.Sprintf("0 %#x ", hostproc.GateFD) // read(GateFD, …) in /proc/PID/task/TID/syscall
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return fmt.Errorf("the host process is gone: %w", err)
+		}
+		for _, t := range tasks {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, t.Name()))
+			if strings.HasPrefix(string(b), want) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("the host process did not reach its gate within %v", limit)
+}
+
+// hostCodeRanges is the host's code, the trap filter's allowed ranges:
+// the first host process's executable mappings before it runs anything
+// (it waits at the gate: the vsysbed binary, ld.so, libc, [vdso],
+// [vsyscall]) and the code of a forked host process, which runs with
+// address randomisation off (as hostproc arranges) and so has the layout
+// a probe run shows. Guest code is mapped later and lies outside both.
+func hostCodeRanges(hostPID int) ([]bpf.Range, error) {
+	maps, err := readMaps(hostPID)
+	if err != nil {
+		return nil, fmt.Errorf("--audit=ebpf: %w", err)
+	}
+	var ranges []bpf.Range
+	for _, m := range maps {
+		if m.exec {
+			ranges = append(ranges, bpf.Range{Start: m.start, End: m.end})
+		}
+	}
+	children, err := probeForkedHostRanges(fmt.Sprintf("/proc/%d/exe", hostPID))
+	if err != nil {
+		return nil, fmt.Errorf("--audit=ebpf: where forked host processes keep their code: %w", err)
+	}
+	return append(ranges, children...), nil
+}
+
+// probeForkedHostRanges runs vsysbed's probe with address randomisation
+// off, like a forked host process, and returns its executable ranges.
+// personality(2) is per thread and inherited by fork: the OS thread is
+// locked so that the probe's fork inherits it and nothing else does.
+func probeForkedHostRanges(self string) ([]bpf.Range, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cur, _, _ := unix.RawSyscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
+	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, cur|addrNoRandomize, 0, 0); e != 0 {
+		return nil, e
+	}
+	out, err := exec.Command(self, hostproc.ProbeCommand).Output()
+	unix.RawSyscall(unix.SYS_PERSONALITY, cur, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	var ranges []bpf.Range
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r bpf.Range
+		if _, err := fmt.Sscanf(line, "%x %x", &r.Start, &r.End); err == nil && r.Start < r.End {
+			ranges = append(ranges, r)
+		}
+	}
+	if len(ranges) == 0 {
+		return nil, errors.New("the probe printed no ranges")
+	}
+	return ranges, nil
+}
+
+// isForkedHost says whether process pid (a descendant of the supervisor)
+// is a forked host process: `vsysbed __fork …`. Others are the host's
+// probe runs.
+func isForkedHost(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	argv := strings.Split(string(b), "\x00")
+	return len(argv) > 1 && argv[1] == kernelsim.ForkCommand
+}
+
+// passThrough says which syscalls the host executes once per guest call:
+// kernelsim's fast route, with the run's --route overrides.
+func passThrough(routes []string) func(nr int) bool {
+	fast := map[int]bool{}
+	for _, row := range kernelsim.Table() {
+		if row.Route == kernelsim.Fast {
+			fast[row.Nr] = true
+		}
+	}
+	for _, r := range routes {
+		name, route, _ := strings.Cut(r, "=")
+		if nr, ok := kernelsim.Number(name); ok {
+			fast[nr] = route == "fast"
+		}
+	}
+	return func(nr int) bool { return fast[nr] }
+}
+
+// tracker adds the run's later processes to the audit: every descendant
+// of the supervisor that want accepts, found by scanning /proc.
+type tracker struct {
+	a    auditor
+	want func(pid int) bool
+	self int
+
+	mu      sync.Mutex
+	tracked map[int]bool
+	count   int
+
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func startTracker(a auditor, first int, want func(pid int) bool) *tracker {
+	t := &tracker{a: a, want: want, self: os.Getpid(),
+		tracked: map[int]bool{first: true}, count: 1,
+		quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		tick := time.NewTicker(auditPollInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.quit:
+				return
+			case <-tick.C:
+				t.scan()
+			}
+		}
+	}()
+	return t
+}
+
+func (t *tracker) stop() {
+	t.once.Do(func() { close(t.quit) })
+	<-t.done
+}
+
+func (t *tracker) seen() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.count
+}
+
+// scan tracks new descendants and untracks vanished ones (their pids may
+// be reused by unrelated processes).
+func (t *tracker) scan() {
+	parents := processParents()
+	descends := func(pid int) bool {
+		for range 64 { // bounded: a parent chain is short, a racy read could loop
+			ppid, ok := parents[pid]
+			if !ok || ppid <= 1 {
+				return false
+			}
+			if ppid == t.self {
+				return true
+			}
+			pid = ppid
+		}
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for pid := range parents {
+		if !t.tracked[pid] && descends(pid) && t.want(pid) {
+			if t.a.Track(uint32(pid)) == nil {
+				t.tracked[pid] = true
+				t.count++
+			}
+		}
+	}
+	for pid := range t.tracked {
+		if _, live := parents[pid]; !live {
+			t.a.Untrack(uint32(pid))
+			delete(t.tracked, pid)
+		}
+	}
+}
+
+// processParents maps every process to its parent, from /proc/PID/stat.
+func processParents() map[int]int {
+	out := map[int]int{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid …": comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			out[pid] = ppid
+		}
+	}
+	return out
+}
+
+// mapping is one line of /proc/PID/maps.
+type mapping struct {
+	start, end, offset uint64
+	exec               bool
+	path               string
+}
+
+// readMaps parses /proc/PID/maps.
+func readMaps(pid int) ([]mapping, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseMaps(bufio.NewScanner(f))
+}
+
+func parseMaps(sc *bufio.Scanner) ([]mapping, error) {
+	var out []mapping
+	for line := 1; sc.Scan(); line++ {
+		// start-end perms offset dev inode [path]; the path may hold spaces.
+		fields := strings.SplitN(sc.Text(), " ", 6)
+		if len(fields) < 5 {
+			if strings.TrimSpace(sc.Text()) == "" {
+				continue
+			}
+			return nil, fmt.Errorf("maps line %d: too few fields: %q", line, sc.Text())
+		}
+		lo, hi, ok := strings.Cut(fields[0], "-")
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		off, err3 := strconv.ParseUint(fields[2], 16, 64)
+		if !ok || err1 != nil || err2 != nil || err3 != nil || start >= end || len(fields[1]) != 4 {
+			return nil, fmt.Errorf("maps line %d: malformed: %q", line, sc.Text())
+		}
+		m := mapping{start: start, end: end, offset: off, exec: fields[1][2] == 'x'}
+		if len(fields) == 6 {
+			m.path = strings.TrimLeft(fields[5], " ")
+		}
+		out = append(out, m)
+	}
+	return out, sc.Err()
+}
+
+// mapEvents turns a process's executable mappings into the map events
+// coverage resolves sites with.
+func mapEvents(maps []mapping) []coverage.Event {
+	var evs []coverage.Event
+	for _, m := range maps {
+		if m.exec && m.path != "" {
+			evs = append(evs, coverage.Event{Ev: coverage.EvMap, Start: coverage.Hex(m.start),
+				End: coverage.Hex(m.end), Offset: coverage.Hex(m.offset), Path: m.path})
+		}
+	}
+	return evs
+}
+
+// runNative is `--platform=native --audit=ebpf`: the program runs as the
+// supervisor's child with no interception at all, audited with all of it
+// as guest code. It is started under ptrace so that it stops at its exec
+// and the audit attaches before its first instruction; the tracer then
+// only waits for the exit event (PTRACE_O_TRACEEXIT), where the address
+// space still exists and the sites can be placed, and passes every signal
+// on. A group stop (Ctrl-Z) detaches it: job control then works as
+// without vsysbed, and the report places sites with the exec-time
+// mappings only.
+func runNative(o Options) int {
+	path, err := loader.LookPath(o.Argv[0], os.Getenv("PATH"))
+	if err != nil {
+		return nativeExecFailure(err)
+	}
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	// ptrace requests must come from the thread that is the tracer: the
+	// one that forked the child.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid, err := syscall.ForkExec(path, o.Argv, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{0, 1, 2},
+		Sys:   &syscall.SysProcAttr{Ptrace: true},
+	})
+	if err != nil {
+		return nativeExecFailure(&loader.ExecError{Path: path, Errno: errnoOf(err)})
+	}
+	var ws unix.WaitStatus
+	wait := func() error {
+		for {
+			_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+			if err != unix.EINTR {
+				return err
+			}
+		}
+	}
+	if err := wait(); err != nil || !ws.Stopped() {
+		fmt.Fprintf(os.Stderr, "vsysbed: %s did not stop at its exec (%v)\n", path, err)
+		unix.Kill(pid, unix.SIGKILL)
+		return 125
+	}
+	maps, _ := readMaps(pid)
+	events := mapEvents(maps)
+	a, err := startAudit(uint32(pid), nil)
+	if err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		for wait() == nil && !ws.Exited() && !ws.Signaled() {
+		}
+		fmt.Fprintf(os.Stderr, "vsysbed: --audit=ebpf: %v\n", err)
+		return 125
+	}
+	defer a.Close()
+	tr := startTracker(a, pid, func(int) bool { return true })
+	defer tr.stop()
+
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				unix.Kill(pid, s.(syscall.Signal))
+			case <-done:
+				return
+			}
+		}
+	}()
+
+	traced := unix.PtraceSetOptions(pid, unix.PTRACE_O_TRACEEXIT|unix.PTRACE_O_TRACEEXEC|unix.PTRACE_O_EXITKILL) == nil
+	if traced {
+		unix.PtraceCont(pid, 0)
+	} else {
+		unix.PtraceDetach(pid)
+	}
+	images := []string{path}
+	for {
+		if err := wait(); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: waiting for %s: %v\n", path, err)
+			return 125
+		}
+		if ws.Exited() || ws.Signaled() {
+			break
+		}
+		if !ws.Stopped() {
+			continue
+		}
+		sig := ws.StopSignal()
+		switch {
+		case sig == unix.SIGTRAP && ws.TrapCause() == unix.PTRACE_EVENT_EXIT:
+			maps, _ := readMaps(pid)
+			events = append(events, mapEvents(maps)...)
+			unix.PtraceCont(pid, 0)
+		case sig == unix.SIGTRAP && ws.TrapCause() == unix.PTRACE_EVENT_EXEC:
+			maps, _ := readMaps(pid)
+			events = append(events, coverage.Event{Ev: coverage.EvUnmap, Start: 0, End: ^coverage.Hex(0)})
+			events = append(events, mapEvents(maps)...)
+			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil {
+				images = append(images, exe)
+			}
+			unix.PtraceCont(pid, 0)
+		case isGroupStop(pid):
+			unix.PtraceDetach(pid) // stays stopped, as a job should
+		default:
+			unix.PtraceCont(pid, int(sig)) // deliver it
+		}
+	}
+	reapDescendants()
+	tr.stop()
+	in, err := a.Counts()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+		return 125
+	}
+
+	status := coverage.ExitStatus{Code: ws.ExitStatus()}
+	if ws.Signaled() {
+		status = coverage.ExitStatus{Code: 0, Signal: coverage.SignalName(syscall.Signal(ws.Signal()))}
+	}
+	rep := nativeReport(o.Argv, path, pid, images, status)
+	in.Platform, in.Processes = coverage.AuditNative, tr.seen()
+	in.Events = events
+	in.SyscallName = kernelsim.Name
+	rep.Audit = coverage.BuildAudit(in, nil)
+
+	if ws.Signaled() && ws.Signal() != unix.SIGPIPE && ws.Signal() != unix.SIGINT {
+		describeDeath(rep, "", syscall.Signal(ws.Signal()))
+	}
+	if err := writeReport(rep, o); err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// isGroupStop tells a group stop from a signal-delivery stop of a
+// PTRACE_TRACEME tracee: only the latter has siginfo.
+func isGroupStop(pid int) bool {
+	var si [128]byte
+	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETSIGINFO, uintptr(pid), 0, uintptr(unsafe.Pointer(&si[0])), 0, 0)
+	return e == unix.EINVAL
+}
+
+// nativeReport is the report of a native run: no vsysbed counts (the
+// audit section holds the kernel's), the exit, the images.
+func nativeReport(argv []string, path string, pid int, images []string, status coverage.ExitStatus) *coverage.Report {
+	exit := status
+	return &coverage.Report{
+		Schema:    coverage.Schema,
+		Command:   append([]string{}, argv...),
+		Exit:      status,
+		Host:      status,
+		Complete:  true,
+		Syscalls:  []coverage.SyscallRow{},
+		Sites:     []coverage.Site{},
+		Execs:     []coverage.Exec{{Path: path, Argv: append([]string{}, argv...), Interp: interpOf(path)}},
+		Runs:      []coverage.Run{{Command: append([]string{}, argv...), Exit: status, Complete: true}},
+		Processes: []coverage.Process{{Pid: pid, Images: images, Exit: &exit}},
+		Errors:    []string{},
+	}
+}
+
+// interpOf is an ELF's PT_INTERP, "" for a static one or a script.
+func interpOf(path string) string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			b := make([]byte, p.Filesz)
+			if _, err := p.ReadAt(b, 0); err == nil {
+				return strings.TrimRight(string(b), "\x00")
+			}
+		}
+	}
+	return ""
+}
+
+// nativeExecFailure answers like a shell: 127 when PROGRAM does not
+// exist, 126 when it cannot be executed.
+func nativeExecFailure(err error) int {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "vsysbed:") {
+		msg = "vsysbed: " + msg
+	}
+	fmt.Fprintln(os.Stderr, msg)
+	if errors.Is(err, unix.ENOENT) {
+		return hostproc.ExitNotFound
+	}
+	return hostproc.ExitNotExecutable
+}
+
+func errnoOf(err error) unix.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return unix.Errno(e)
+	}
+	return unix.EACCES
+}
