@@ -38,10 +38,13 @@ GUESTS := \
 	$(GUESTDIR)/thread \
 	$(GUESTDIR)/forker \
 	$(GUESTDIR)/spawn \
+	$(GUESTDIR)/forkthreads \
+	$(GUESTDIR)/forkpipe \
+	$(GUESTDIR)/forkbench \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 
-DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev
+DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools
 
 .PHONY: all build guests test e2e bench demo check deps clean
 
@@ -88,6 +91,9 @@ $(GUESTDIR)/bench: $(SRC)/bench.c $(SRC)/vdsosym.h | $(GUESTDIR)
 	$(MUSLCC) $(GUEST_CFLAGS) -static -pthread -o $@ $<
 
 $(GUESTDIR)/thread: $(SRC)/thread.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
+
+$(GUESTDIR)/forkthreads: $(SRC)/forkthreads.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
 
 $(GUESTDIR)/%-glibc: $(SRC)/%.c | $(GUESTDIR)

@@ -30,7 +30,9 @@ var trapModes = []string{"seccomp", "sud"}
 var requiredGuests = []string{
 	"vsyscall_probe-musl", "vsyscall_probe-glibc-static", "vsyscall_probe-glibc",
 	"vsyscall_probe-musl-static-pie", "vsyscall_probe-glibc-static-pie",
-	"vecregs", "sleeper", "bench", "crash", "exit42", "thread", "forker",
+	"vecregs", "sleeper", "bench", "crash", "exit42", "thread", "forker", "spawn",
+	"threads-glibc", "threads-glibc-static", "threads-musl", "threads1000-glibc",
+	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic",
 }
 
 var _ = BeforeSuite(func() {

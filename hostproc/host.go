@@ -24,6 +24,7 @@ import (
 	"vsysbed/kernelsim"
 	"vsysbed/loader"
 	"vsysbed/tls"
+	"vsysbed/vaspace"
 	"vsysbed/vdsoinject"
 )
 
@@ -239,7 +240,14 @@ func (l *imageLoader) check(path string, argv, envp []string) error {
 }
 
 func (l *imageLoader) load(path string, argv, envp []string) (*kernelsim.Image, error) {
-	vdso, err := l.vdso.Map(l.targets)
+	// In the guest's address window, like everything of the guest's.
+	size := uintptr(len(l.vdso.Data)+4095) &^ 4095
+	at, e := vaspace.Map(size, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE, -1, 0)
+	if e != 0 {
+		return nil, fmt.Errorf("placing the vDSO: %w", e)
+	}
+	unix.Syscall(unix.SYS_MUNMAP, at, size, 0)
+	vdso, err := l.vdso.MapAt(at, l.targets)
 	if err != nil {
 		return nil, fmt.Errorf("mapping the vDSO: %w", err)
 	}

@@ -158,12 +158,15 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		unix.Close(pair[0])
 		return -int64(unix.EAGAIN)
 	}
-	link := os.NewFile(uintptr(pair[0]), "fork")
-	// The link is the host's: keep it out of the guest's fd numbers.
+	// The link is the host's: keep it out of the guest's fd numbers. (One
+	// *os.File only, on the final number: a second one's finalizer would
+	// close whatever has its number by then, a guest fd perhaps.)
+	linkFD := pair[0]
 	if hfd, err := unix.FcntlInt(uintptr(pair[0]), unix.F_DUPFD_CLOEXEC, p.HostFDBase+100); err == nil {
-		link = os.NewFile(uintptr(hfd), "fork")
 		unix.Close(pair[0])
+		linkFD = hfd
 	}
+	link := os.NewFile(uintptr(linkFD), "fork")
 	defer link.Close()
 	if err := p.sendFork(link, st, files); err != nil {
 		return p.forkFailed(child, err)
@@ -452,11 +455,11 @@ func readLine(r io.Reader) (string, error) {
 // of no return, or at exit. First the parent copies back the pages this
 // child wrote since it started (soft-dirty bits, cleared at adoption).
 func (p *Process) releaseVforkParent() {
-	if p.vforkFD < 0 {
+	link := p.vforkLink
+	if link == nil {
 		return
 	}
-	link := os.NewFile(uintptr(p.vforkFD), "vfork")
-	p.vforkFD = -1
+	p.vforkLink = nil
 	defer link.Close()
 	dirty := p.dirtyRanges()
 	if len(dirty) == 0 {

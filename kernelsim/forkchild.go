@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vsysbed/tls"
+	"vsysbed/vaspace"
 )
 
 // AdoptFork is the child host process's half of fork: it receives the
@@ -47,6 +48,10 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 			return fail(fmt.Errorf("mapping %#x-%#x (%s) in the child: %v", r.Start, r.End, r.Path, e))
 		}
 	}
+	for _, r := range st.Regions {
+		vaspace.Below(r.Start) // new guest memory goes below the parent's
+	}
+	vaspace.Below(st.VDSOBase)
 	if err := mapVDSO(st.VDSOBase); err != nil {
 		return fail(err)
 	}
@@ -94,7 +99,7 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 		writeU32(st.ChildTID, uint32(unix.Gettid()))
 	}
 	if st.Vfork {
-		p.vforkFD = int(link.Fd()) // closed at execve or exit: the parent goes on
+		p.vforkLink = link // closed at execve or exit: the parent goes on
 		for _, r := range st.Regions {
 			if !r.Shared && r.Prot&unix.PROT_WRITE != 0 {
 				p.vforkRegions = append(p.vforkRegions, r)

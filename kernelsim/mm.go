@@ -4,6 +4,8 @@ import (
 	"sort"
 
 	"golang.org/x/sys/unix"
+
+	"vsysbed/vaspace"
 )
 
 const pageSize = 4096
@@ -83,7 +85,18 @@ func sysMmap(t *Task, a *Args) int64 {
 	// The map changes and its bookkeeping are one step under the lock: a
 	// thread's munmap between them would drop another's new range.
 	p.mu.Lock()
-	r := passthrough(unix.SYS_MMAP, &b)
+	var r int64
+	if flags&(unix.MAP_FIXED|unix.MAP_FIXED_NOREPLACE|unix.MAP_32BIT) == 0 && !vaspace.In(addr, length) {
+		// The kernel's choice could be where a forked child's host memory
+		// goes: place it in the guest's window (a hint there is kept).
+		a, e := vaspace.Map(uintptr(length), int(prot), int(flags), int(int32(fd)), off)
+		r = int64(a)
+		if e != 0 {
+			r = -int64(e)
+		}
+	} else {
+		r = passthrough(unix.SYS_MMAP, &b)
+	}
 	if r < 0 && r > -4096 {
 		p.mu.Unlock()
 		return r
@@ -164,7 +177,23 @@ func sysMremap(t *Task, a *Args) int64 {
 	if !inside {
 		return -int64(unix.EFAULT)
 	}
-	r := passthrough(unix.SYS_MREMAP, a)
+	var r int64
+	if flags&unix.MREMAP_FIXED == 0 {
+		// In place first; a move goes to a place in the guest's window.
+		b := *a
+		b[3] = flags &^ unix.MREMAP_MAYMOVE
+		r = passthrough(unix.SYS_MREMAP, &b)
+		if r == -int64(unix.ENOMEM) && flags&unix.MREMAP_MAYMOVE != 0 {
+			if to, e := vaspace.Map(uintptr(newLen), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE, -1, 0); e == 0 {
+				b[3], b[4] = flags|unix.MREMAP_FIXED, uint64(to)
+				if r = passthrough(unix.SYS_MREMAP, &b); r < 0 && r > -4096 {
+					unix.Syscall(unix.SYS_MUNMAP, to, uintptr(newLen), 0)
+				}
+			}
+		}
+	} else {
+		r = passthrough(unix.SYS_MREMAP, a)
+	}
 	if r < 0 && r > -4096 {
 		return r
 	}

@@ -55,7 +55,7 @@ type Process struct {
 
 	vdsoBase, vdsoEnd uint64
 	routes            map[int]bool // route overrides, for forked children
-	vforkFD           int          // a vfork child's link to its parent, -1 otherwise
+	vforkLink         *os.File     // a vfork child's link to its parent
 	vforkRegions      []ForkRegion // what a vfork child writes back to its parent
 	vforkSnap         *vforkPages
 }
@@ -119,7 +119,6 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		vdsoBase:   c.VDSOBase,
 		vdsoEnd:    c.VDSOEnd,
 		routes:     overrides,
-		vforkFD:    -1,
 		hostFDs:    map[int]bool{},
 		fdDirs:     map[int]bool{},
 		runDir:     c.RunDir,

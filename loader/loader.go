@@ -299,7 +299,7 @@ func (im *Image) mapObject(ef *execFile, obj *elfObject, withBrk bool) (bias, br
 		align := uintptr(obj.Align)
 		for _, t := range tails {
 			length := span + t + align - pageSize
-			addr, e := mmap(0, length, protNone, anon, -1, 0)
+			addr, e := mmapAnywhere(length, protNone, anon, -1, 0)
 			if e != nil {
 				err = e
 				continue
@@ -377,7 +377,7 @@ func mapSegment(fd int, p segmentPlan) error {
 // envp and the auxiliary vector.
 func (im *Image) buildStack(spec Spec, obj *elfObject) error {
 	size := spec.StackSize
-	base, err := mmap(0, size+pageSize, protRead|protWrite, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE|unix.MAP_STACK, -1, 0)
+	base, err := mmapAnywhere(size+pageSize, protRead|protWrite, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE|unix.MAP_STACK, -1, 0)
 	if err != nil {
 		return &ExecError{Errno: errnoOf(err), Reason: fmt.Sprintf("cannot map a %d byte stack: %v", size, err)}
 	}

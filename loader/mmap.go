@@ -4,6 +4,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"vsysbed/vaspace"
 )
 
 // The effectful half: raw mmap/munmap/mprotect. unix.Mmap is avoided on
@@ -12,6 +14,16 @@ import (
 
 func mmap(addr, length uintptr, prot, flags, fd int, off uint64) (uintptr, error) {
 	r, _, e := unix.Syscall6(unix.SYS_MMAP, addr, length, uintptr(prot), uintptr(flags), uintptr(fd), uintptr(off))
+	if e != 0 {
+		return 0, e
+	}
+	return r, nil
+}
+
+// mmapAnywhere is mmap without an address, placed in the guest's address
+// window (vaspace: where forked host processes can re-create it).
+func mmapAnywhere(length uintptr, prot, flags, fd int, off uint64) (uintptr, error) {
+	r, e := vaspace.Map(length, prot, flags, fd, off)
 	if e != 0 {
 		return 0, e
 	}

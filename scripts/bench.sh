@@ -8,18 +8,24 @@
 # not mixed. Thread create+join and the signal round trip run in runs of
 # their own (`bench N threads`, `bench N signals`), natively and under
 # vsysbed; when one of those fails its row says so and the others stay.
+# Process start-up (fork, vfork+exec, posix_spawn, fork against touched
+# memory) comes from build/guests/forkbench, run the same two ways.
 #
 # Environment: ITERATIONS (default 200000), VSYSBED (default build/vsysbed),
-# BENCH (default build/guests/bench), TRAP (seccomp|sud, default: vsysbed's).
+# BENCH (default build/guests/bench), FORKBENCH (default
+# build/guests/forkbench), FORK_ITERATIONS (default 40), TRAP (seccomp|sud,
+# default: vsysbed's).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ITERATIONS=${ITERATIONS:-200000}
 VSYSBED=${VSYSBED:-build/vsysbed}
 BENCH=${BENCH:-build/guests/bench}
+FORKBENCH=${FORKBENCH:-build/guests/forkbench}
+FORK_ITERATIONS=${FORK_ITERATIONS:-40}
 TRAP=${TRAP:-}
 
-for f in "$VSYSBED" "$BENCH"; do
+for f in "$VSYSBED" "$BENCH" "$FORKBENCH"; do
 	if [[ ! -x $f ]]; then
 		echo "bench.sh: $f is missing; run 'make build guests' first" >&2
 		exit 1
@@ -65,6 +71,8 @@ try native-threads "$BENCH" "$ITERATIONS" threads
 try native-signals "$BENCH" "$ITERATIONS" signals
 try vsysbed-threads "$VSYSBED" run "${trapflag[@]}" --report "$tmp/threads.json" -- "$BENCH" "$ITERATIONS" threads
 try vsysbed-signals "$VSYSBED" run "${trapflag[@]}" --report "$tmp/signals.json" -- "$BENCH" "$ITERATIONS" signals
+try native-fork "$FORKBENCH" "$FORK_ITERATIONS"
+try vsysbed-fork "$VSYSBED" run "${trapflag[@]}" --report "$tmp/fork.json" -- "$FORKBENCH" "$FORK_ITERATIONS"
 
 # value RUN METRIC : the ns/call the bench printed, or "-" if it printed none.
 value() {
@@ -74,13 +82,13 @@ value() {
 getpid_native=$(value native getpid_raw)
 clock_native=$(value native clock_gettime)
 
-printf '%-42s %12s %10s\n' "path" "ns/call" "ratio"
+printf '%-48s %12s %10s\n' "path" "ns/call" "ratio"
 row() {
 	local label=$1 ns=$2 base=$3
 	awk -v l="$label" -v ns="$ns" -v b="$base" 'BEGIN {
 		r = "-"
 		if (ns != "-" && b != "-" && b + 0 > 0) r = sprintf("%.2fx", ns / b)
-		printf "%-42s %12s %10s\n", l, ns, r
+		printf "%-48s %12s %10s\n", l, ns, r
 	}'
 }
 row "getpid native (syscall)" "$getpid_native" "$getpid_native"
@@ -97,7 +105,20 @@ row "thread create+join native" "$threads_native" "$threads_native"
 row "thread create+join under vsysbed" "$(value vsysbed-threads thread_create_join)" "$threads_native"
 row "signal round trip native" "$signals_native" "$signals_native"
 row "signal round trip under vsysbed" "$(value vsysbed-signals signal_roundtrip)" "$signals_native"
-echo "($ITERATIONS iterations per path, 200 thread create+joins, 20000 signals; ratios against native in this run)"
+# forkrow LABEL METRIC : the native and the vsysbed row of one forkbench metric.
+forkrow() {
+	local native
+	native=$(value native-fork "$2")
+	row "$1 native" "$native" "$native"
+	row "$1 under vsysbed" "$(value vsysbed-fork "$2")" "$native"
+}
+forkrow "fork+exit+wait" fork_exit_wait
+forkrow "vfork+exec(/bin/true)+wait" vfork_exec_true_wait
+forkrow "posix_spawn(/bin/true)+wait" posix_spawn_true_wait
+forkrow "fork+exit+wait, 1 MiB touched" fork_touched_1MiB
+forkrow "fork+exit+wait, 16 MiB touched" fork_touched_16MiB
+forkrow "fork+exit+wait, 256 MiB touched" fork_touched_256MiB
+echo "($ITERATIONS iterations per path, 200 thread create+joins, 20000 signals, $FORK_ITERATIONS forks/spawns; ratios against native in this run)"
 for name in "${failed[@]}"; do
 	echo "bench.sh: the $name run failed:" >&2
 	cat "$tmp/$name.err" >&2

@@ -6,7 +6,9 @@
 //
 // Each check prints one deterministic line; a wrong result prints a
 // message on stderr and exits 1. "OK gostatic" ends a good run. A
-// watchdog goroutine fails a run that hangs.
+// watchdog goroutine fails a run that hangs, and a POSIX timer's SIGTERM
+// kills one that hangs with the world stopped (a GC waiting for a
+// goroutine it cannot preempt runs no goroutine at all).
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func fail(format string, args ...any) {
@@ -118,26 +121,33 @@ func gcPressure() {
 // (SIGURG) can stop it for the GC.
 //
 //go:noinline
-func spin(stop *atomic.Bool, counter *uint64) {
+func spin(started *atomic.Int32, stop *atomic.Bool, counter *uint64) {
+	started.Add(1)
 	for !stop.Load() {
 		*counter++
 	}
 }
 
 // preemption runs runtime.GC while 4 goroutines spin: the GC's
-// stop-the-world needs the runtime to preempt them with signals.
+// stop-the-world needs the runtime to preempt them with signals. There
+// are more spinners than CPUs here (GOMAXPROCS is the CPU count, 2 on the
+// test machines), so that all of them, and main again, get to run at all,
+// the scheduler must already preempt running spinners.
 func preemption() {
 	var stop atomic.Bool
+	var started atomic.Int32
 	counters := make([]uint64, 4)
 	var wg sync.WaitGroup
 	for i := range counters {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			spin(&stop, &counters[i])
+			spin(&started, &stop, &counters[i])
 		}(i)
 	}
-	time.Sleep(10 * time.Millisecond)
+	for started.Load() < int32(len(counters)) {
+		time.Sleep(time.Millisecond)
+	}
 	done := make(chan struct{})
 	go func() {
 		runtime.GC()
@@ -222,7 +232,31 @@ func notify() {
 	fmt.Println("gostatic: signal.Notify SIGUSR1 ok")
 }
 
+// killTimer arms a CLOCK_MONOTONIC timer that sends SIGTERM, which the Go
+// runtime turns into death by SIGTERM when nothing asked to be notified.
+func killTimer(after time.Duration) {
+	const clockMonotonic, sigevSignal = 1, 0
+	var sev struct {
+		value  uintptr
+		signo  int32
+		notify int32
+		_      [48]byte
+	}
+	sev.signo, sev.notify = int32(syscall.SIGTERM), sigevSignal
+	var id int32
+	if _, _, e := syscall.RawSyscall(syscall.SYS_TIMER_CREATE, clockMonotonic,
+		uintptr(unsafe.Pointer(&sev)), uintptr(unsafe.Pointer(&id))); e != 0 {
+		fail("timer_create: %v", e)
+	}
+	spec := [4]int64{0, 0, int64(after / time.Second), 0} // interval, value
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_TIMER_SETTIME, uintptr(id), 0,
+		uintptr(unsafe.Pointer(&spec)), 0, 0, 0); e != 0 {
+		fail("timer_settime: %v", e)
+	}
+}
+
 func main() {
+	killTimer(50 * time.Second)
 	go func() {
 		time.Sleep(45 * time.Second)
 		fail("watchdog expired (hang)")
