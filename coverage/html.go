@@ -493,6 +493,11 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 {{range .Runs}}<tr class="run"><td class="num">{{.Index}}</td><td class="mono">{{.Command}}</td><td class="{{if .ExitBad}}bad{{else}}ok{{end}}">{{.Exit}}</td><td>{{if .Complete}}complete{{else}}<span class="bad">incomplete</span>{{end}}</td></tr>
 {{end}}</tbody></table>
 {{else}}<p class="note">The report lists no runs.</p>{{end}}
+{{with .R.Processes}}<h2 id="processes">Processes <span class="count">({{len .}})</span></h2>
+<table id="process-table"><thead><tr><th class="num">pid</th><th class="num">parent</th><th>images</th><th>exit</th></tr></thead>
+<tbody>
+{{range .}}<tr class="process"><td class="num">{{.Pid}}</td><td class="num">{{if .Parent}}{{.Parent}}{{else}}–{{end}}</td><td class="mono">{{range $i, $m := .Images}}{{if $i}} → {{end}}{{$m}}{{else}}(its parent's){{end}}</td><td>{{with .Exit}}{{.String}}{{else}}–{{end}}</td></tr>
+{{end}}</tbody></table>{{end}}
 {{with .R.Execs}}<h2 id="execs">Programs executed <span class="count">({{len .}})</span></h2>
 <table><thead><tr><th>path</th><th>argv</th><th>interpreter</th></tr></thead>
 <tbody>

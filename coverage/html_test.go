@@ -385,3 +385,25 @@ func TestHTMLWriteError(t *testing.T) {
 		t.Errorf("WriteHTML to a failing writer: %v, want %v", err, errSink)
 	}
 }
+
+// The per-process breakdown: one row per process of the tree.
+func TestHTMLProcesses(t *testing.T) {
+	r := &Report{Schema: Schema, Command: []string{"sh", "-c", "ls"},
+		Processes: []Process{
+			{Pid: 10, Images: []string{"/usr/bin/dash"}, Exit: &ExitStatus{Code: 0}},
+			{Pid: 11, Parent: 10, Images: []string{"/usr/bin/ls"}, Exit: &ExitStatus{Signal: "SIGPIPE"}},
+		}}
+	var b strings.Builder
+	if err := r.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if n := strings.Count(out, `<tr class="process">`); n != 2 {
+		t.Errorf("%d process rows, want 2", n)
+	}
+	for _, want := range []string{"/usr/bin/dash", "/usr/bin/ls", "SIGPIPE"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+}
