@@ -85,6 +85,9 @@ func TestMaskProcLinks(t *testing.T) {
 	in := "dr-xr-xr-x 110 root root     0 Nov 24 06:42 proc\n" +
 		"drwxr-xr-x  21 root root  4096 Nov 27 00:13 .\n" +
 		"drwxr-xr-x  5 root root  4096 Sep 22 04:52 process-data\n"
+	if got := maskProcLinks("drwxrwxrwt 374 root root 24576 Nov 27 01:47 tmp\n"); got != "drwxrwxrwt N root root N T tmp\n" {
+		t.Errorf("maskProcLinks(tmp) = %q", got)
+	}
 	want := "dr-xr-xr-x N root root 0 Nov 24 06:42 proc\n" +
 		"drwxr-xr-x 21 root root 4096 Nov 27 00:13 .\n" +
 		"drwxr-xr-x 5 root root 4096 Sep 22 04:52 process-data\n"

@@ -3,7 +3,9 @@ package kernelsim
 import (
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -185,11 +187,26 @@ func (p *Process) pickThread(sig int, from *Task) *Task {
 	return best
 }
 
+// absorbHostSignals moves the host signals tls's relay handler recorded on
+// this thread into its queue (caller holds p.mu).
+func (t *Task) absorbHostSignals() {
+	bits := atomic.SwapUint64(&t.CB.HostSig, 0)
+	for sig := 1; bits != 0 && sig <= nsig; sig++ {
+		if bits&bit(sig) != 0 {
+			bits &^= bit(sig)
+			if !t.P.ignored(sig) {
+				t.pending.add(sig, userInfo(sig, siKernel))
+			}
+		}
+	}
+}
+
 // dequeue takes the next deliverable signal of t (thread queue first).
 func (t *Task) dequeue(allowed uint64) (int, siginfo, bool) {
 	p := t.P
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	t.absorbHostSignals()
 	if sig := lowest(t.pending.mask & allowed); sig != 0 {
 		return sig, t.pending.take(sig), true
 	}
@@ -204,6 +221,7 @@ func (t *Task) hasDeliverable() bool {
 	p := t.P
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	t.absorbHostSignals()
 	return (t.pending.mask|p.sig.pending.mask)&^t.sigmask != 0 || t.CB.FaultSig != 0
 }
 
@@ -401,14 +419,22 @@ func (r *bypassRestart) apply(ctx *tls.Regs) bool {
 // waitSignal blocks the calling guest thread until a signal in allowed is
 // queued for it or its process; a kick ends the host wait early too.
 func (t *Task) waitSignal(allowed uint64) {
+	// A host signal relayed to this thread lands in cb.HostSig while the
+	// thread waits here in Go, where nothing can wake it: look every 10 ms.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		t.P.mu.Lock()
+		t.absorbHostSignals()
 		ready := (t.pending.mask|t.P.sig.pending.mask)&allowed != 0
 		t.P.mu.Unlock()
 		if ready {
 			return
 		}
-		<-t.wake
+		select {
+		case <-t.wake:
+		case <-tick.C:
+		}
 	}
 }
 

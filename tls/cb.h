@@ -96,6 +96,7 @@
 #define CB_OFF_FAULT_ADDR 232
 #define CB_OFF_FAULT_CODE 240
 #define CB_OFF_PID 244
+#define CB_OFF_HOSTSIG 248
 #define CB_OFF_TRAP 512
 #define CB_OFF_EXIT 1024
 #define CB_OFF_COUNTS 4096
@@ -176,7 +177,9 @@ struct vsysbed_cb {
 	uint64_t fault_addr;
 	int32_t fault_code;
 	uint32_t pid;        /* the host process (= guest process) id */
-	uint8_t pad1[512 - 248];
+	uint64_t hostsig;    /* host signals that arrived on this thread for the
+			      * guest (bit sig-1), taken by kernelsim */
+	uint8_t pad1[512 - 256];
 	struct cb_regs trap; /* guest registers at the trapped syscall */
 	uint8_t pad2[1024 - 512 - sizeof(struct cb_regs)];
 	struct cb_exit exit;

@@ -104,7 +104,8 @@ type ControlBlock struct {
 	FaultAddr  uint64
 	FaultCode  int32
 	Pid        uint32
-	_          [512 - 248]uint8
+	HostSig    uint64 // host signals for the guest that arrived on this thread (bit sig-1)
+	_          [512 - 256]uint8
 	Trap       Regs
 	_          [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
 	Exit       Exit

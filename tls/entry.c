@@ -292,15 +292,18 @@ static void interrupt_guest(struct vsysbed_cb *cb, ucontext_t *uc)
  * returns EINTR (the kick has no SA_RESTART), the fast routes check
  * cb->sigpending after their syscall, Go checks before returning.
  */
-static void kick_handler(int sig, siginfo_t *si, void *ucv)
+/*
+ * Interrupt a guest thread for a pending guest signal, if it is running
+ * guest code: in the guest proper, or in the two stretches of the region
+ * between marking the thread GUEST and resuming it (the context being
+ * resumed is then in cb->trap, or the bypass call's return). Anywhere else
+ * the way back to the guest checks sigpending.
+ */
+static void interrupt_if_guest(struct vsysbed_cb *cb, ucontext_t *uc)
 {
-	(void)sig;
-	(void)si;
-	ucontext_t *uc = ucv;
 	greg_t *g = uc->uc_mcontext.gregs;
-	struct vsysbed_cb *cb = thread_cb();
-	if (cb == NULL || cb->state != CB_STATE_GUEST)
-		return; /* the way back to the guest checks sigpending */
+	if (cb->state != CB_STATE_GUEST)
+		return;
 	uint64_t rip = g[REG_RIP];
 	if (rip >= (uint64_t)vsysbed_tail_guest && rip < (uint64_t)vsysbed_tail_guest_end) {
 		/* Between the state store and the jump: the context being resumed
@@ -319,6 +322,55 @@ static void kick_handler(int sig, siginfo_t *si, void *ucv)
 		return; /* elsewhere in the region the state is never GUEST */
 	}
 	interrupt_guest(cb, uc);
+}
+
+/* The kick: kernelsim made a guest signal pending for this thread. */
+static void kick_handler(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig;
+	(void)si;
+	struct vsysbed_cb *cb = thread_cb();
+	if (cb != NULL)
+		interrupt_if_guest(cb, ucv);
+}
+
+/*
+ * Signals from the host meant for the guest: sent to the vsysbed process
+ * (a terminal, kill, alarm) or to one of its threads (a timer with
+ * SIGEV_THREAD_ID, tgkill from outside). On a guest thread the signal is
+ * the guest's: it is recorded in cb->hostsig for kernelsim and delivered
+ * now or on the way back to the guest. On Go's threads it goes to Go's
+ * handler, which hands it to kernelsim through os/signal.
+ */
+static struct sigaction go_relay[65];
+
+static void relay_handler(int sig, siginfo_t *si, void *ucv)
+{
+	struct vsysbed_cb *cb = thread_cb();
+	if (cb != NULL && cb->state != CB_STATE_HOST) {
+		__atomic_fetch_or(&cb->hostsig, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
+		cb->sigpending = 1;
+		interrupt_if_guest(cb, ucv);
+		return;
+	}
+	struct sigaction *go = &go_relay[sig];
+	if (go->sa_flags & SA_SIGINFO)
+		go->sa_sigaction(sig, si, ucv);
+	else if (go->sa_handler != SIG_DFL && go->sa_handler != SIG_IGN)
+		go->sa_handler(sig);
+}
+
+/* Relayed: every signal but those the host keeps for itself. */
+static int relayed(int sig)
+{
+	switch (sig) {
+	case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL:
+	case SIGTRAP: case SIGPIPE: case SIGSYS: case SIGURG: case SIGPROF:
+	case 33: /* glibc's SIGSETXID, the host libc's own */
+	case VSYSBED_KICK_SIG:
+		return 0;
+	}
+	return 1;
 }
 
 /* Go's handlers for the synchronous signals, to chain to for host faults. */
@@ -451,7 +503,7 @@ static int install_raw(int sig, void (*fn)(int, siginfo_t *, void *), unsigned l
 	} ksa = {(void *)fn, SA_SIGINFO | SA_ONSTACK | extra | 0x04000000 /* SA_RESTORER */,
 		 (void *)vsysbed_restore_rt, ~0ULL};
 	if (old != NULL && sigaction(sig, NULL, old) != 0)
-		return -1;
+		memset(old, 0, sizeof(*old)); /* glibc hides its own 32 and 33: SIG_DFL */
 	return RAW4(SYS_rt_sigaction, sig, &ksa, 0, 8) == 0 ? 0 : -1;
 }
 
@@ -481,15 +533,19 @@ int vsysbed_install_handlers(void)
 		if (install_raw(sig, fs_swap_handler, SA_RESTART, &go_async[sig]) != 0)
 			return -1;
 	}
+	for (int sig = 1; sig <= 64; sig++) {
+		if (relayed(sig) && install_raw(sig, relay_handler, SA_RESTART, &go_relay[sig]) != 0)
+			return -1;
+	}
 	return 0;
 }
 
 /*
  * Run the guest on this (locked) thread until kernelsim asks it to leave.
- * Process-directed signals stay blocked while the guest runs: Go's other
- * threads take them (and kernelsim forwards the guest's to it). Unblocked
- * here: the synchronous faults, SIGSYS, the kick, and Go's thread-directed
- * SIGURG and SIGPROF behind the FS-swapping wrapper.
+ * Only the host libc's own SIGSETXID stays blocked while the guest runs:
+ * the synchronous faults, SIGSYS and the kick have handlers that know guest
+ * threads, Go's thread-directed SIGURG and SIGPROF run behind the
+ * FS-swapping wrapper, and every other signal is relayed to the guest.
  */
 long vsysbed_run(struct vsysbed_cb *cb)
 {
@@ -501,6 +557,9 @@ long vsysbed_run(struct vsysbed_cb *cb)
 	sigdelset(&block, VSYSBED_KICK_SIG);
 	for (unsigned i = 0; i < sizeof(go_thread_signals) / sizeof(go_thread_signals[0]); i++)
 		sigdelset(&block, go_thread_signals[i]);
+	for (int sig = 1; sig <= 64; sig++)
+		if (relayed(sig))
+			sigdelset(&block, sig);
 	pthread_sigmask(SIG_SETMASK, &block, &old);
 
 	cb->tid = (uint64_t)RAW0(SYS_gettid);
