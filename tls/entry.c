@@ -534,7 +534,9 @@ int vsysbed_install_handlers(void)
 			return -1;
 	}
 	for (int sig = 1; sig <= 64; sig++) {
-		if (relayed(sig) && install_raw(sig, relay_handler, SA_RESTART, &go_relay[sig]) != 0)
+		/* No SA_RESTART, like the kick: a guest thread blocked in a host
+		 * syscall must come back (EINTR) for the signal to be delivered. */
+		if (relayed(sig) && install_raw(sig, relay_handler, 0, &go_relay[sig]) != 0)
 			return -1;
 	}
 	return 0;
