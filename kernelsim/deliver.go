@@ -195,7 +195,8 @@ func (t *Task) absorbHostSignals() {
 		if bits&bit(sig) != 0 {
 			bits &^= bit(sig)
 			if !t.P.ignored(sig) {
-				t.pending.add(sig, userInfo(sig, siKernel))
+				// The siginfo the kernel gave the host: sender, timer value.
+				t.pending.add(sig, siginfo(t.CB.HostInfo[sig-1]))
 			}
 		}
 	}

@@ -26,13 +26,15 @@
  *   114688 +------------------------------+
  *          | xsave area (64-aligned)      |  extended state on the trap path
  *   131072 +------------------------------+
+ *          | hostinfo[64]                 |  siginfo of relayed host signals
+ *   139264 +------------------------------+
  */
 #ifndef VSYSBED_CB_H
 #define VSYSBED_CB_H
 
 #define CB_MAGIC 0x0064656273797376ULL /* "vsysbed\0" little-endian */
 #define CB_VERSION 1
-#define CB_SIZE 131072
+#define CB_SIZE 139264
 
 #define CB_NR_MAX 512 /* syscall numbers 0..511 are counted by number */
 #define CB_KINDS 3
@@ -102,7 +104,8 @@
 #define CB_OFF_COUNTS 4096
 #define CB_OFF_SITES 16384
 #define CB_OFF_XSAVE 114688
-#define CB_XSAVE_MAX (CB_SIZE - CB_OFF_XSAVE)
+#define CB_XSAVE_MAX 16384
+#define CB_OFF_HOSTINFO 131072 /* siginfo of each relayed host signal */
 
 /* struct cb_regs field offsets, relative to CB_OFF_TRAP. */
 #define REGS_RAX 0
@@ -187,6 +190,7 @@ struct vsysbed_cb {
 	uint64_t counts[CB_NR_MAX][CB_KINDS];
 	struct cb_site sites[CB_SITES];
 	uint8_t xsave[CB_XSAVE_MAX];
+	uint8_t hostinfo[64][128]; /* the last siginfo of each relayed signal */
 };
 
 _Static_assert(sizeof(struct vsysbed_cb) == CB_SIZE, "cb size");

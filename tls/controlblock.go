@@ -11,7 +11,7 @@ import "unsafe"
 const (
 	Magic   = 0x0064656273797376
 	Version = 1
-	Size    = 131072
+	Size    = 139264
 
 	NrMax = 512
 	Kinds = 3
@@ -44,10 +44,11 @@ const (
 
 	// OffCounts is where counts[nr][kind] starts: the vDSO stubs increment
 	// %gs:(OffCounts + (nr*Kinds+KindVDSO)*8) directly.
-	OffCounts = 4096
-	OffSites  = 16384
-	OffXsave  = 114688
-	XsaveMax  = Size - OffXsave
+	OffCounts   = 4096
+	OffSites    = 16384
+	OffXsave    = 114688
+	XsaveMax    = 16384
+	OffHostInfo = 131072
 )
 
 // Regs is struct cb_regs: the guest's general registers at a trap.
@@ -113,6 +114,7 @@ type ControlBlock struct {
 	Counts     [NrMax][Kinds]uint64
 	Sites      [NumSites]Site
 	Xsave      [XsaveMax]uint8
+	HostInfo   [64][128]uint8 // the last siginfo of each relayed host signal (sig-1)
 }
 
 // CounterOffset is the byte offset of counts[nr][kind] in the block.

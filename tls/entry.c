@@ -348,6 +348,7 @@ static void relay_handler(int sig, siginfo_t *si, void *ucv)
 {
 	struct vsysbed_cb *cb = thread_cb();
 	if (cb != NULL && cb->state != CB_STATE_HOST) {
+		memcpy(cb->hostinfo[sig - 1], si, sizeof(cb->hostinfo[0]));
 		__atomic_fetch_or(&cb->hostsig, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
 		cb->sigpending = 1;
 		interrupt_if_guest(cb, ucv);
