@@ -8,6 +8,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"vsysbed/bed/bedmatch"
+	"vsysbed/coverage"
 )
 
 // The corpus (e2e/guests/corpus, built by `make corpus` into build/corpus):
@@ -94,6 +97,10 @@ var _ = Describe("the guest corpus", func() {
 						checkReport(r, []string{path}, 0)
 						if libc.bypass {
 							expectAllBypassed(r)
+							// The same gate through the public matchers users write.
+							full, err := coverage.Load(reportPath)
+							Expect(err).NotTo(HaveOccurred())
+							Expect(full).To(bedmatch.BeFullyBypassed())
 						} else {
 							expectSymbolisedTraps(r)
 						}
