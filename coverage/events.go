@@ -32,6 +32,9 @@ const (
 	EvExit  = "exit"
 	EvError = "error"
 	EvFork  = "fork"
+	// EvReaped: a guest parent's wait collected a child (Pid is the
+	// parent, Child the child): the child's exit when it logged none.
+	EvReaped = "reaped"
 )
 
 // Hex is a 64-bit address or offset, written as a "0x..." JSON string:
@@ -87,6 +90,9 @@ type Event struct {
 
 	// fork: the new process (Pid) and the guest process that forked it
 	Parent int `json:"parent,omitempty"`
+
+	// reaped: the child a wait collected
+	Child int `json:"child,omitempty"`
 }
 
 // EventLog appends events to the run directory's event log from the host
@@ -200,6 +206,18 @@ func (l *EventLog) Fork(parent int) error {
 		Pid    int    `json:"pid"`
 		Parent int    `json:"parent"`
 	}{EvFork, l.pid, parent})
+}
+
+// Reaped records that this process's wait collected child, which ended
+// with code, or by sig when sig is not 0.
+func (l *EventLog) Reaped(child, code int, sig syscall.Signal) error {
+	return l.append(struct {
+		Ev     string `json:"ev"`
+		Pid    int    `json:"pid"`
+		Child  int    `json:"child"`
+		Code   int    `json:"code"`
+		Signal string `json:"signal"`
+	}{EvReaped, l.pid, child, code, SignalName(sig)})
 }
 
 // Error records a problem the report must show, e.g. "not supported yet: clone".

@@ -271,6 +271,12 @@ func Build(in Input) (*Report, error) {
 			proc(ev.Pid).Parent = ev.Parent
 		case EvExit:
 			proc(ev.Pid).Exit = &ExitStatus{Code: ev.Code, Signal: ev.Signal}
+		case EvReaped:
+			// The parent saw how the child ended; the child's own record,
+			// when it wrote one, says the same.
+			if c := proc(ev.Child); c.Exit == nil {
+				c.Exit = &ExitStatus{Code: ev.Code, Signal: ev.Signal}
+			}
 		case EvExec:
 			p := proc(ev.Pid)
 			p.Images = append(p.Images, ev.Path)

@@ -543,3 +543,25 @@ long vsys_probe_read(long x) { return hidden(x) ^ 5; }
 		})
 	}
 }
+
+// A child that died without writing its own exit (SIGKILL) still gets one
+// in the process tree, from its parent's wait.
+func TestBuildProcessTreeFromReapedChild(t *testing.T) {
+	dir := t.TempDir()
+	openTestShard(t, dir, 1)
+	l := openTestLog(t, filepath.Join(dir, EventsFile))
+	l.Exec("/bin/sh", []string{"sh"}, "")
+	l.Reaped(4242, 0, syscall.SIGKILL)
+	l.Reaped(4243, 3, 0)
+	l.Exit(0, 0)
+	r := buildRun(t, dir, HostStatus{})
+	if len(r.Processes) != 3 {
+		t.Fatalf("processes %+v", r.Processes)
+	}
+	if e := r.Processes[1].Exit; r.Processes[1].Pid != 4242 || e == nil || e.Signal != "SIGKILL" {
+		t.Errorf("killed child: %+v", r.Processes[1])
+	}
+	if e := r.Processes[2].Exit; e == nil || e.Code != 3 {
+		t.Errorf("exited child: %+v", r.Processes[2])
+	}
+}

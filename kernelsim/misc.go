@@ -390,3 +390,23 @@ func readlinkHost(path string) (string, error) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// sysWait4 passes through and tells the report how the collected child
+// ended: a child that died without writing its own exit (killed by
+// SIGKILL, say) is still accounted for.
+func sysWait4(t *Task, a *Args) int64 {
+	r := passthrough(unix.SYS_WAIT4, a)
+	if r > 0 && a[1] != 0 && t.P.Events != nil {
+		var b [4]byte
+		if readGuest(a[1], b[:]) == nil {
+			ws := unix.WaitStatus(le32(b[:]))
+			switch {
+			case ws.Exited():
+				t.P.Events.Reaped(int(r), ws.ExitStatus(), 0)
+			case ws.Signaled():
+				t.P.Events.Reaped(int(r), 0, ws.Signal())
+			}
+		}
+	}
+	return r
+}

@@ -65,6 +65,7 @@ var owned = []Syscall{
 	// Files that describe the process.
 	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "/proc/self/{cmdline,environ,auxv} are the guest's; /proc/self/mem is read-only."},
 	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "/proc/self/{cmdline,environ,auxv} are the guest's (absolute paths); /proc/self/mem is read-only."},
+	{Nr: unix.SYS_WAIT4, Route: Guarded, Handler: sysWait4, Note: "Passed through; a collected child's end is logged for the report's process tree."},
 	{Nr: unix.SYS_GETDENTS64, Route: Guarded, Handler: sysGetdents64, Note: "Listings of /proc/self/fd leave out the host's fds."},
 	{Nr: unix.SYS_READLINK, Route: Guarded, Handler: sysReadlink, Note: "/proc/self/exe names the guest image."},
 	{Nr: unix.SYS_READLINKAT, Route: Guarded, Handler: sysReadlinkat, Note: "/proc/self/exe names the guest image (absolute paths)."},
