@@ -37,6 +37,14 @@ var _ = Describe("guest threads", func() {
 				Expect(reportThreads(reportPath)).To(Equal(2), "main thread and worker each have a shard")
 			})
 
+			It("runs the guest's main thread as the host's main thread (tid == pid)", func() {
+				argv := []string{"/usr/bin/python3", "-c", "import os, threading; print(threading.get_native_id() == os.getpid())"}
+				reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
+				got := runVsysbed(nil, reportFlags(mode, reportPath), argv...)
+				Expect(got.Status).To(Equal(0), "%s", got)
+				Expect(got.Stdout).To(Equal("True\n"))
+			})
+
 			It("runs python3's threading module", func() {
 				script := `import threading
 out = []

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"vsysbed/hostproc"
@@ -33,6 +34,11 @@ vsysbed exits with the guest's status (128+N when it died by signal N),
 127 when PROGRAM is not found, 126 when it cannot be executed, and 125
 when vsysbed itself fails or the guest needs something not supported yet.
 `
+
+// The guest's main thread is the host process's main thread, whose tid is
+// the pid (natively gettid() == getpid() there, and threads are told
+// apart by it): lock main to it before anything can move it.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
