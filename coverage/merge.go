@@ -51,18 +51,9 @@ func Merge(reports ...*Report) (*Report, error) {
 			return nil, &SchemaError{Path: fmt.Sprintf("report %d", i), Schema: in.Schema}
 		}
 	}
-	m := &Report{
-		Schema:    Schema,
-		Command:   []string{},
-		Syscalls:  []SyscallRow{},
-		Sites:     []Site{},
-		Execs:     []Exec{},
-		Runs:      []Run{},
-		Processes: []Process{},
-		Errors:    []string{},
-		TrapMode:  reports[0].TrapMode,
-		Host:      reports[0].Host,
-	}
+	m := newReport()
+	m.TrapMode = reports[0].TrapMode
+	m.Host = reports[0].Host
 	hostChosen := false
 	rows := map[int]*SyscallRow{}
 	sites := map[SiteKey]*Site{}

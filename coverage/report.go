@@ -182,15 +182,12 @@ type Input struct {
 	NoSymbols bool
 }
 
-// Build merges the shards (summing every thread's counts and sites),
-// resolves sites against the logged mappings and decides whether the run
-// is complete.
-func Build(in Input) (*Report, error) {
-	r := &Report{
+// newReport is an empty report whose lists are empty, not null, in JSON
+// (the schema requires arrays).
+func newReport() *Report {
+	return &Report{
 		Schema:    Schema,
-		Command:   append([]string{}, in.Command...),
-		Host:      hostExit(in.Host),
-		TrapMode:  in.TrapMode,
+		Command:   []string{},
 		Syscalls:  []SyscallRow{},
 		Sites:     []Site{},
 		Execs:     []Exec{},
@@ -198,6 +195,16 @@ func Build(in Input) (*Report, error) {
 		Processes: []Process{},
 		Errors:    []string{},
 	}
+}
+
+// Build merges the shards (summing every thread's counts and sites),
+// resolves sites against the logged mappings and decides whether the run
+// is complete.
+func Build(in Input) (*Report, error) {
+	r := newReport()
+	r.Command = append(r.Command, in.Command...)
+	r.Host = hostExit(in.Host)
+	r.TrapMode = in.TrapMode
 	var shardErrs []error
 	shards := in.Shards
 	if shards == nil && in.Dir != "" {

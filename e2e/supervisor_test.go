@@ -74,39 +74,9 @@ type blockedRun struct {
 func startSleeper(reportPath string) *blockedRun {
 	GinkgoHelper()
 	argv := vsysbedArgv([]string{"--report", reportPath}, filepath.Join(guestDir, "sleeper"))
-	b := &blockedRun{
-		cmd:    exec.Command(argv[0], argv[1:]...),
-		stdout: newWatchedOutput("ready"),
-		stderr: newWatchedOutput(""),
-		exited: make(chan struct{}),
-	}
+	b := newBlockedRun(argv, "ready")
 	b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
-	Expect(b.cmd.Start()).To(Succeed())
-	// The host's pid is known only later; kill it through the
-	// supervisor's children while the supervisor still has it.
-	DeferCleanup(func() {
-		select {
-		case <-b.exited:
-			return
-		default:
-		}
-		if host, err := childrenOf(b.cmd.Process.Pid); err == nil {
-			for _, pid := range host {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		b.cmd.Process.Kill()
-		<-b.exited
-	})
-	go func() {
-		err := b.cmd.Wait()
-		status, ok := exitStatus(err)
-		if !ok {
-			status = -1
-		}
-		b.status = status
-		close(b.exited)
-	}()
+	b.start()
 
 	select {
 	case <-b.stdout.seen:
@@ -116,6 +86,48 @@ func startSleeper(reportPath string) *blockedRun {
 		Fail(fmt.Sprintf("the sleeper printed no \"ready\" within %s\n%s", readyTimeout, b.result()))
 	}
 	return b
+}
+
+// newBlockedRun prepares argv to run in the background; ready is the
+// stdout line to watch for ("" for none).
+func newBlockedRun(argv []string, ready string) *blockedRun {
+	return &blockedRun{
+		cmd:    exec.Command(argv[0], argv[1:]...),
+		stdout: newWatchedOutput(ready),
+		stderr: newWatchedOutput(""),
+		exited: make(chan struct{}),
+	}
+}
+
+// start starts the run and collects its status in the background.
+// Whatever happens, its processes are gone when the spec ends: the host's
+// pid is known only later, so it is killed through the supervisor's
+// children while the supervisor still has them.
+func (b *blockedRun) start() {
+	GinkgoHelper()
+	Expect(b.cmd.Start()).To(Succeed())
+	DeferCleanup(func() {
+		select {
+		case <-b.exited:
+			return
+		default:
+		}
+		if kids, err := childrenOf(b.cmd.Process.Pid); err == nil {
+			for _, pid := range kids {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		b.cmd.Process.Kill()
+		<-b.exited
+	})
+	go func() {
+		status, ok := exitStatus(b.cmd.Wait())
+		if !ok {
+			status = -1
+		}
+		b.status = status
+		close(b.exited)
+	}()
 }
 
 // wait returns the run's result once vsysbed has exited, failing the spec

@@ -284,41 +284,13 @@ func waitHost(b *blockedRun) int {
 // once; the processes are gone when the spec ends.
 func startBlocked(argv []string, term *pty) *blockedRun {
 	GinkgoHelper()
-	b := &blockedRun{
-		cmd:    exec.Command(argv[0], argv[1:]...),
-		stdout: newWatchedOutput(""),
-		stderr: newWatchedOutput(""),
-		exited: make(chan struct{}),
-	}
+	b := newBlockedRun(argv, "")
 	if term != nil {
 		b.cmd.Stdin, b.cmd.Stdout, b.cmd.Stderr = term.slave, term.slave, term.slave
 		b.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	} else {
 		b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
 	}
-	Expect(b.cmd.Start()).To(Succeed())
-	DeferCleanup(func() {
-		select {
-		case <-b.exited:
-			return
-		default:
-		}
-		if kids, err := childrenOf(b.cmd.Process.Pid); err == nil {
-			for _, pid := range kids {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		b.cmd.Process.Kill()
-		<-b.exited
-	})
-	go func() {
-		err := b.cmd.Wait()
-		status, ok := exitStatus(err)
-		if !ok {
-			status = -1
-		}
-		b.status = status
-		close(b.exited)
-	}()
+	b.start()
 	return b
 }

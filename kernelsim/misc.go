@@ -99,10 +99,6 @@ func sysExit(t *Task, a *Args) int64 {
 	return 0
 }
 
-func notYet(what string) Handler {
-	return func(t *Task, a *Args) int64 { return t.notSupported(what) }
-}
-
 func sysFork(t *Task, a *Args) int64 { return t.fork(0, 0, 0, 0, 0) }
 
 func sysVfork(t *Task, a *Args) int64 { return t.fork(unix.CLONE_VFORK, 0, 0, 0, 0) }

@@ -231,10 +231,6 @@ func passthrough(nr int, a *Args) int64 {
 	return int64(r)
 }
 
-func sysPassthrough(nr int) Handler {
-	return func(t *Task, a *Args) int64 { return passthrough(nr, a) }
-}
-
 // exitProcess ends the guest process with status code, from any thread:
 // the exit record goes to this thread's shard and the event log first
 // (every count is already in the shards), then the host process exits
