@@ -104,6 +104,7 @@ func Merge(reports ...*Report) (*Report, error) {
 			mr.Bypass += row.Bypass
 			mr.Trap += row.Trap
 			mr.VDSO += row.VDSO
+			mr.Errors += row.Errors
 		}
 		for _, s := range in.Sites {
 			k := s.Key()

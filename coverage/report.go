@@ -106,6 +106,9 @@ type SyscallRow struct {
 	Trap   uint64 `json:"trap"`
 	VDSO   uint64 `json:"vdso"`
 	Total  uint64 `json:"total"`
+	// Errors is how many of the calls returned an error (-4095..-1):
+	// the result class `vsysbed diff-run` compares between platforms.
+	Errors uint64 `json:"errors"`
 }
 
 // Site is one call site: where a syscall entered the host, by which path.
@@ -227,6 +230,7 @@ func Build(in Input) (*Report, error) {
 
 	// Counts.
 	var counts [tls.NrMax][tls.Kinds]uint64
+	var errs [tls.NrMax]uint64
 	type siteKey struct {
 		addr     uint64
 		nr, kind uint32
@@ -237,6 +241,9 @@ func Build(in Input) (*Report, error) {
 			for k := range counts[nr] {
 				counts[nr][k] += sd.Counts[nr][k]
 			}
+		}
+		for nr, n := range sd.Errors {
+			errs[nr] += uint64(n)
 		}
 		for _, s := range sd.Sites {
 			siteCounts[siteKey{s.Addr, s.Nr, s.Kind}] += s.Count
@@ -255,6 +262,7 @@ func Build(in Input) (*Report, error) {
 			continue
 		}
 		row.Bypass, row.Trap, row.VDSO, row.Total = t.Bypass, t.Trap, t.VDSO, t.Total
+		row.Errors = errs[nr]
 		r.Syscalls = append(r.Syscalls, row)
 	}
 

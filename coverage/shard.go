@@ -62,7 +62,8 @@ type ShardData struct {
 	Pid      uint32 // the host process the thread belonged to (0 in old shards)
 	TrapMode uint8
 	Counts   [tls.NrMax][tls.Kinds]uint64
-	Sites    []tls.Site // occupied slots only, in table order
+	Errors   [tls.NrMax]uint32 // calls that returned -4095..-1
+	Sites    []tls.Site        // occupied slots only, in table order
 	Exit     tls.Exit
 }
 
@@ -132,6 +133,9 @@ func ReadShard(path string) (*ShardData, error) {
 		for kind := range tls.Kinds {
 			sd.Counts[nr][kind] = le.Uint64(b[offCounts+(nr*tls.Kinds+kind)*8:])
 		}
+	}
+	for nr := range tls.NrMax {
+		sd.Errors[nr] = le.Uint32(b[tls.OffErrors+nr*4:])
 	}
 	for i := range tls.NumSites {
 		s := b[offSites+i*siteSize:]

@@ -33,8 +33,8 @@
 #define VSYSBED_CB_H
 
 #define CB_MAGIC 0x0064656273797376ULL /* "vsysbed\0" little-endian */
-#define CB_VERSION 1
-#define CB_SIZE 139264
+#define CB_VERSION 2
+#define CB_SIZE 143360
 
 #define CB_NR_MAX 512 /* syscall numbers 0..511 are counted by number */
 #define CB_KINDS 3
@@ -106,6 +106,7 @@
 #define CB_OFF_XSAVE 114688
 #define CB_XSAVE_MAX 16384
 #define CB_OFF_HOSTINFO 131072 /* siginfo of each relayed host signal */
+#define CB_OFF_ERRORS 139264   /* errors[nr]: calls that returned -4095..-1 */
 
 /* struct cb_regs field offsets, relative to CB_OFF_TRAP. */
 #define REGS_RAX 0
@@ -191,6 +192,8 @@ struct vsysbed_cb {
 	struct cb_site sites[CB_SITES];
 	uint8_t xsave[CB_XSAVE_MAX];
 	uint8_t hostinfo[64][128]; /* the last siginfo of each relayed signal */
+	uint32_t errors[CB_NR_MAX]; /* calls of nr that returned an error */
+	uint8_t pad4[4096 - 4 * CB_NR_MAX];
 };
 
 _Static_assert(sizeof(struct vsysbed_cb) == CB_SIZE, "cb size");

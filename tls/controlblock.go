@@ -10,8 +10,8 @@ import "unsafe"
 // Constants mirrored from cb.h; TestOffsets keeps both sides in sync.
 const (
 	Magic   = 0x0064656273797376
-	Version = 1
-	Size    = 139264
+	Version = 2
+	Size    = 143360
 
 	NrMax = 512
 	Kinds = 3
@@ -49,6 +49,7 @@ const (
 	OffXsave    = 114688
 	XsaveMax    = 16384
 	OffHostInfo = 131072
+	OffErrors   = 139264
 )
 
 // Regs is struct cb_regs: the guest's general registers at a trap.
@@ -115,6 +116,8 @@ type ControlBlock struct {
 	Sites      [NumSites]Site
 	Xsave      [XsaveMax]uint8
 	HostInfo   [64][128]uint8 // the last siginfo of each relayed host signal (sig-1)
+	Errors     [NrMax]uint32  // calls of nr that returned an error (-4095..-1)
+	_          [4096 - 4*NrMax]uint8
 }
 
 // CounterOffset is the byte offset of counts[nr][kind] in the block.

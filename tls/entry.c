@@ -150,6 +150,18 @@ static long signal_check(struct vsysbed_cb *cb, long nr, const long a[6], uint64
 	return kernel_call(cb, nr, a, site, kind);
 }
 
+/*
+ * Count a call that returned an error, the result class diff-run compares
+ * across platforms. Calls that never return here (execve, exit, a kernel
+ * call that resumed a signal frame) are not counted.
+ */
+static inline long count_result(struct vsysbed_cb *cb, long nr, long ret)
+{
+	if ((unsigned long)ret >= -4095UL && (unsigned long)nr < CB_NR_MAX)
+		cb->errors[nr]++;
+	return ret;
+}
+
 static inline int is_fast(long nr)
 {
 	return (unsigned long)nr < CB_NR_MAX && vsysbed_routes[nr] == ROUTE_FAST;
@@ -165,10 +177,10 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 	if (is_fast(nr)) {
 		long ret = vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
-			return signal_check(cb, nr, a, gsp[0], CB_KIND_BYPASS, ret);
-		return ret;
+			return count_result(cb, nr, signal_check(cb, nr, a, gsp[0], CB_KIND_BYPASS, ret));
+		return count_result(cb, nr, ret);
 	}
-	return kernel_call(cb, nr, a, gsp[0], CB_KIND_BYPASS);
+	return count_result(cb, nr, kernel_call(cb, nr, a, gsp[0], CB_KIND_BYPASS));
 }
 
 /* Called by vsysbed_trap_trampoline with the guest context in cb->trap. */
@@ -189,6 +201,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	} else {
 		ret = kernel_call(cb, nr, a, site, CB_KIND_TRAP);
 	}
+	count_result(cb, nr, ret);
 	/* What Linux leaves after a syscall. */
 	r->rax = (uint64_t)ret;
 	r->rcx = r->rip;
