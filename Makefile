@@ -46,7 +46,7 @@ GUESTS := \
 
 DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools
 
-.PHONY: all build guests test e2e bench demo check deps clean
+.PHONY: all build weakfilter guests test e2e bench demo check deps clean
 
 all: build guests
 
@@ -56,6 +56,11 @@ build:
 	$(GO) build -buildmode=pie -o $(VSYSBED) ./cmd/vsysbed
 
 guests: $(GUESTS)
+
+# A deliberately weakened build for the audit's negative test
+# (bpf/weaken_testbuild.go): its filter lets guest getpid/getppid through.
+weakfilter:
+	$(GO) build -buildmode=pie -tags vsysbed_weakfilter -o $(BUILD)/vsysbed-weakfilter ./cmd/vsysbed
 
 $(GUESTDIR):
 	mkdir -p $@
@@ -113,7 +118,7 @@ $(GUESTDIR)/%: $(SRC)/%.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -o $@ $<
 
 # The e2e suite (./e2e) runs build/vsysbed on build/guests, so both come first.
-test: build guests corpus
+test: build weakfilter guests corpus
 	$(GO) vet ./...
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then \
@@ -121,7 +126,7 @@ test: build guests corpus
 	fi
 	$(GO) test -timeout 45m ./...
 
-e2e: build guests corpus
+e2e: build weakfilter guests corpus
 	$(GO) test -count=1 -v ./e2e/... -ginkgo.v
 
 bench: build guests

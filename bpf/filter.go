@@ -70,6 +70,11 @@ func TrapFilter(allowed []Range) ([]netbpf.Instruction, error) {
 		netbpf.JumpIf{Cond: netbpf.JumpBitsSet, Val: x32SyscallBit, SkipFalse: 1},
 		netbpf.RetConstant{Val: retKill},
 	}
+	for _, nr := range weakenedSyscalls {
+		prog = append(prog,
+			netbpf.JumpIf{Cond: netbpf.JumpEqual, Val: nr, SkipFalse: 1},
+			netbpf.RetConstant{Val: retAllow})
+	}
 	for _, g := range groupPieces(merged) {
 		prog = append(prog, g.emit()...)
 		if len(prog) >= MaxInstructions {

@@ -96,6 +96,36 @@ var _ = Describe("the eBPF audit (--audit=ebpf)", func() {
 		})
 	})
 
+	It("counts the escapes of a deliberately weakened filter (make weakfilter)", func() {
+		requireAudit()
+		// The same shell, first under the real build: nothing escapes.
+		script := `echo $$; grep PPid /proc/self/status`
+		_, good := auditRun([]string{"--audit=ebpf"}, "busybox", "sh", "-c", script)
+		Expect(good.Audit.Escapes).To(BeZero(), "escaped sites: %+v", good.Audit.Sites)
+
+		path := filepath.Join(GinkgoT().TempDir(), "W.json")
+		r := run(nil, weakFilterBin, "run", "--audit=ebpf", "--report", path, "--", "busybox", "sh", "-c", script)
+		Expect(r.Status).To(Equal(0), "%s", r)
+		weak, err := coverage.Load(path)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(weak.Audit).NotTo(BeNil())
+		// busybox's getpid ($$) and getppid (at start-up) ran on the real
+		// kernel from busybox's own code: escapes, with their sites.
+		Expect(auditCounts(weak.Audit, "getpid").Guest).To(BeNumerically(">=", 1))
+		Expect(auditCounts(weak.Audit, "getppid").Guest).To(BeNumerically(">=", 1))
+		Expect(weak.Audit.Escapes).To(Equal(auditCounts(weak.Audit, "getpid").Guest+auditCounts(weak.Audit, "getppid").Guest),
+			"only the weakened syscalls escape: %+v", weak.Audit.Sites)
+		bb, err := filepath.EvalSymlinks("/bin/busybox")
+		Expect(err).NotTo(HaveOccurred())
+		objects := map[string]bool{}
+		for _, s := range weak.Audit.Sites {
+			objects[s.Object] = true
+		}
+		Expect(objects).To(HaveKey(bb), "escape sites: %+v", weak.Audit.Sites)
+		// The guest's results stay right: its pid is the host process's.
+		Expect(strings.Fields(r.Stdout)).To(HaveLen(3), "%s", r)
+	})
+
 	Context("--platform=native", func() {
 		It("reports /bin/true's syscalls from the kernel's view alone", func() {
 			requireAudit()

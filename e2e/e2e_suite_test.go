@@ -18,6 +18,9 @@ func TestE2E(t *testing.T) {
 // Paths every spec uses; set once in BeforeSuite.
 var (
 	vsysbedBin string // the vsysbed binary under test
+	// weakFilterBin is a deliberately broken build (`make weakfilter`)
+	// whose trap filter lets guest getpid/getppid escape.
+	weakFilterBin string
 	guestDir   string // our C guests (e2e/guests, built by `make guests`)
 	fixtureDir string // files the specs read: inputs, scripts, broken ELFs
 )
@@ -43,9 +46,13 @@ var _ = BeforeSuite(func() {
 	vsysbedBin = envOr("VSYSBED_BIN", filepath.Join(root, "build", "vsysbed"))
 	guestDir = envOr("VSYSBED_GUESTS", filepath.Join(root, "build", "guests"))
 
+	weakFilterBin = envOr("VSYSBED_WEAKFILTER_BIN", filepath.Join(root, "build", "vsysbed-weakfilter"))
+
 	var missing []string
-	if !isExecutableFile(vsysbedBin) {
-		missing = append(missing, vsysbedBin)
+	for _, b := range []string{vsysbedBin, weakFilterBin} {
+		if !isExecutableFile(b) {
+			missing = append(missing, b)
+		}
 	}
 	for _, g := range requiredGuests {
 		if p := filepath.Join(guestDir, g); !isExecutableFile(p) {
@@ -53,7 +60,7 @@ var _ = BeforeSuite(func() {
 		}
 	}
 	if len(missing) > 0 {
-		Fail(fmt.Sprintf("missing %v: run `make build guests` in %s first", missing, root))
+		Fail(fmt.Sprintf("missing %v: run `make build weakfilter guests` in %s first", missing, root))
 	}
 
 	top, err := os.MkdirTemp("", "vsysbed-e2e-")
