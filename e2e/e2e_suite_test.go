@@ -21,8 +21,8 @@ var (
 	// weakFilterBin is a deliberately broken build (`make weakfilter`)
 	// whose trap filter lets guest getpid/getppid escape.
 	weakFilterBin string
-	guestDir   string // our C guests (e2e/guests, built by `make guests`)
-	fixtureDir string // files the specs read: inputs, scripts, broken ELFs
+	guestDir      string // our C guests (e2e/guests, built by `make guests`)
+	fixtureDir    string // files the specs read: inputs, scripts, broken ELFs
 )
 
 // trapModes are the two ways vsysbed catches a raw `syscall`; every
