@@ -41,6 +41,7 @@ GUESTS := \
 	$(GUESTDIR)/forkthreads \
 	$(GUESTDIR)/forkpipe \
 	$(GUESTDIR)/forkbench \
+	$(GUESTDIR)/traced \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

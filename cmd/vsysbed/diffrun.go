@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"vsysbed/diffrun"
+)
+
+// cmdDiffRun is `vsysbed diff-run`: exit 0 when every run agrees, 1 at the
+// first divergence (printed), 127 when PROGRAM is not found, 125 when a
+// run could not be made, 2 for bad usage.
+func cmdDiffRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("diff-run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	platforms := fs.String("platforms", strings.Join([]string{diffrun.Native, diffrun.InProcess, diffrun.Ptrace}, ","),
+		"comma-separated `LIST` of runs, the first being the output reference:\nnative (no vsysbed), inprocess, ptrace")
+	trap := fs.String("trap", "", "--trap for the in-process run: `seccomp` or sud")
+	keep := fs.String("reports", "", "keep each platform's report in `DIR` as PLATFORM.json")
+	quiet := fs.Bool("q", false, "print only a divergence")
+	ignoreList := fs.String("ignore", "", "comma-separated `ASPECTS` to leave out: stdout, stderr, exit, syscalls")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: vsysbed diff-run [flags] [--] PROGRAM [ARGS...]\n\n"+
+			"Runs PROGRAM natively and on each vsysbed platform with the same stdin\n"+
+			"(all of it, read once; none from a terminal) and compares stdout, stderr,\n"+
+			"exit status and, between the platforms' reports, each syscall's number of\n"+
+			"calls and of error returns. Prints the first divergence and exits 1, or\n"+
+			"exits 0 when the runs agree. vsysbed's own stderr lines (\"vsysbed: ...\")\n"+
+			"are left out of the comparison.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "vsysbed: diff-run: no PROGRAM given")
+		fs.Usage()
+		return 2
+	}
+	var list []string
+	seen := map[string]bool{}
+	for _, p := range strings.Split(*platforms, ",") {
+		switch p {
+		case diffrun.Native, diffrun.InProcess, diffrun.Ptrace:
+		default:
+			fmt.Fprintf(stderr, "vsysbed: diff-run: unknown platform %q (want native, inprocess, ptrace)\n", p)
+			return 2
+		}
+		if seen[p] {
+			fmt.Fprintf(stderr, "vsysbed: diff-run: platform %q twice\n", p)
+			return 2
+		}
+		seen[p] = true
+		list = append(list, p)
+	}
+	if len(list) < 2 {
+		fmt.Fprintln(stderr, "vsysbed: diff-run: --platforms needs at least two runs to compare")
+		return 2
+	}
+	ignore := map[string]bool{}
+	if *ignoreList != "" {
+		for _, a := range strings.Split(*ignoreList, ",") {
+			if !slices.Contains(diffrun.Aspects, a) {
+				fmt.Fprintf(stderr, "vsysbed: diff-run: --ignore: unknown aspect %q (want %s)\n", a, strings.Join(diffrun.Aspects, ", "))
+				return 2
+			}
+			ignore[a] = true
+		}
+	}
+	switch *trap {
+	case "", "seccomp", "sud":
+	default:
+		fmt.Fprintf(stderr, "vsysbed: --trap must be seccomp or sud, got %q\n", *trap)
+		return 2
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "vsysbed: %v\n", err)
+		return 125
+	}
+	dir := *keep
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "vsysbed-diffrun-")
+		if err != nil {
+			fmt.Fprintf(stderr, "vsysbed: %v\n", err)
+			return 125
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintf(stderr, "vsysbed: %v\n", err)
+		return 125
+	}
+	stdin, err := diffrun.ReadStdin(os.Stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "vsysbed: diff-run: reading stdin: %v\n", err)
+		return 125
+	}
+	o := diffrun.Options{Vsysbed: self, Argv: fs.Args(), Platforms: list, Trap: *trap, Stdin: stdin, ReportDir: dir}
+	if !*quiet {
+		o.Progress = os.Stdout
+	}
+	outs, err := diffrun.Run(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "vsysbed: diff-run: %v\n", err)
+		if errors.Is(err, diffrun.ErrNotFound) {
+			return 127
+		}
+		return 125
+	}
+	if d := diffrun.CompareIgnoring(outs, ignore); d != nil {
+		fmt.Fprintf(os.Stdout, "diff-run: DIVERGENCE: %s\n", d)
+		return 1
+	}
+	if !*quiet {
+		fmt.Fprintf(os.Stdout, "diff-run: no divergence across %s\n", strings.Join(list, ", "))
+	}
+	return 0
+}
