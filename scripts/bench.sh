@@ -9,12 +9,14 @@
 # their own (`bench N threads`, `bench N signals`), natively and under
 # vsysbed; when one of those fails its row says so and the others stay.
 # Process start-up (fork, vfork+exec, posix_spawn, fork against touched
-# memory) comes from build/guests/forkbench, run the same two ways.
+# memory) comes from build/guests/forkbench, run the same two ways. The
+# ptrace platform (--platform=ptrace: every syscall a ptrace stop, then
+# run by the real kernel) runs the same bench with PTRACE_ITERATIONS.
 #
 # Environment: ITERATIONS (default 200000), VSYSBED (default build/vsysbed),
 # BENCH (default build/guests/bench), FORKBENCH (default
-# build/guests/forkbench), FORK_ITERATIONS (default 40), TRAP (seccomp|sud,
-# default: vsysbed's).
+# build/guests/forkbench), FORK_ITERATIONS (default 40), PTRACE_ITERATIONS
+# (default 20000), TRAP (seccomp|sud, default: vsysbed's).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ VSYSBED=${VSYSBED:-build/vsysbed}
 BENCH=${BENCH:-build/guests/bench}
 FORKBENCH=${FORKBENCH:-build/guests/forkbench}
 FORK_ITERATIONS=${FORK_ITERATIONS:-40}
+PTRACE_ITERATIONS=${PTRACE_ITERATIONS:-20000}
 TRAP=${TRAP:-}
 
 for f in "$VSYSBED" "$BENCH" "$FORKBENCH"; do
@@ -72,6 +75,7 @@ try native-signals "$BENCH" "$ITERATIONS" signals
 try vsysbed-threads "$VSYSBED" run "${trapflag[@]}" --report "$tmp/threads.json" -- "$BENCH" "$ITERATIONS" threads
 try vsysbed-signals "$VSYSBED" run "${trapflag[@]}" --report "$tmp/signals.json" -- "$BENCH" "$ITERATIONS" signals
 try native-fork "$FORKBENCH" "$FORK_ITERATIONS"
+try ptrace "$VSYSBED" run --platform=ptrace --report "$tmp/ptrace.json" -- "$BENCH" "$PTRACE_ITERATIONS"
 try vsysbed-fork "$VSYSBED" run "${trapflag[@]}" --report "$tmp/fork.json" -- "$FORKBENCH" "$FORK_ITERATIONS"
 
 # value RUN METRIC : the ns/call the bench printed, or "-" if it printed none.
@@ -96,6 +100,8 @@ row "getpid bypass, fast path" "$(value fast getpid_vsyscall)" "$getpid_native"
 row "getpid bypass, into Go kernel" "$(value kernel getpid_vsyscall)" "$getpid_native"
 row "getpid trap, fast path" "$(value fast getpid_raw)" "$getpid_native"
 row "getpid trap, into Go kernel" "$(value kernel getpid_raw)" "$getpid_native"
+row "getpid bypass, ptrace platform" "$(value ptrace getpid_vsyscall)" "$getpid_native"
+row "getpid trap, ptrace platform" "$(value ptrace getpid_raw)" "$getpid_native"
 row "clock_gettime native vDSO" "$clock_native" "$clock_native"
 row "clock_gettime synthetic vDSO" "$(value fast clock_gettime)" "$clock_native"
 row "arch_prctl(SET_FS) native (one FS switch)" "$(value native arch_prctl_set_fs)" "$getpid_native"
@@ -118,7 +124,7 @@ forkrow "posix_spawn(/bin/true)+wait" posix_spawn_true_wait
 forkrow "fork+exit+wait, 1 MiB touched" fork_touched_1MiB
 forkrow "fork+exit+wait, 16 MiB touched" fork_touched_16MiB
 forkrow "fork+exit+wait, 256 MiB touched" fork_touched_256MiB
-echo "($ITERATIONS iterations per path, 200 thread create+joins, 20000 signals, $FORK_ITERATIONS forks/spawns; ratios against native in this run)"
+echo "($ITERATIONS iterations per path ($PTRACE_ITERATIONS on ptrace), 200 thread create+joins, 20000 signals, $FORK_ITERATIONS forks/spawns; ratios against native in this run)"
 for name in "${failed[@]}"; do
 	echo "bench.sh: the $name run failed:" >&2
 	cat "$tmp/$name.err" >&2
