@@ -87,6 +87,19 @@ var _ = Describe("the eBPF audit (--audit=ebpf)", func() {
 			Expect(rep.Audit.Escapes).To(BeZero(), "escaped sites: %+v", rep.Audit.Sites)
 		})
 
+		// The whole corpus, every libc build: the proof that nothing escapes.
+		for _, name := range corpusNames {
+			for _, libc := range corpusLibcs {
+				It("finds no escape in the corpus guest "+name+"-"+libc.suffix, func() {
+					requireAudit()
+					r, rep := auditRun([]string{"--audit=ebpf"}, corpusBinary(name, libc))
+					expectCorpusPass(name, r)
+					Expect(rep.Audit.Escapes).To(BeZero(), "escaped sites: %+v", rep.Audit.Sites)
+					Expect(rep.Audit.Reconciled).To(BeTrue(), "mismatches: %+v", rep.Audit.Mismatches)
+				})
+			}
+		}
+
 		It("tracks forked host processes and finds no escape in them", func() {
 			requireAudit()
 			r, rep := auditRun([]string{"--audit=ebpf"}, filepath.Join(guestDir, "forker"))
