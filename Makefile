@@ -21,7 +21,7 @@ GUEST_CFLAGS := -O2 -g -Wall -Wextra
 # The threads-and-signals guests, each built three ways (dynamic glibc,
 # static glibc, static musl): the libcs create threads, cancel them and
 # return from signal handlers differently.
-LIBC_GUESTS := threads threads1000 cancel signals
+LIBC_GUESTS := threads threads1000 cancel signals sigevthread
 
 # The guests the e2e suite and the benchmark run.
 GUESTS := \

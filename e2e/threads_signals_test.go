@@ -19,7 +19,7 @@ import (
 )
 
 // threadGuest is one of the threads-and-signals guests (e2e/guests:
-// threads.c, threads1000.c, cancel.c, signals.c, gostatic/) with what its
+// threads.c, threads1000.c, cancel.c, signals.c, sigevthread.c, gostatic/) with what its
 // run must show.
 type threadGuest struct {
 	name string // in guestDir
@@ -41,6 +41,8 @@ var threadGuests = func() []threadGuest {
 			threadGuest{name: "threads1000-" + libc, ok: "OK threads1000", threads: 1000 + 1},
 			threadGuest{name: "cancel-" + libc, ok: "OK cancel", threads: 3 + 1},
 			threadGuest{name: "signals-" + libc, ok: "OK signals", threads: 4 + 1},
+			// The libc's notification threads: how many depends on timing.
+			threadGuest{name: "sigevthread-" + libc, ok: "OK sigevthread"},
 		)
 	}
 	out = append(out,
