@@ -42,6 +42,7 @@ GUESTS := \
 	$(GUESTDIR)/forkpipe \
 	$(GUESTDIR)/forkbench \
 	$(GUESTDIR)/traced \
+	$(GUESTDIR)/vforkstate \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

@@ -166,6 +166,34 @@ var _ = Describe("guest processes, more", func() {
 				Expect(procs).To(HaveLen(2), "forkpipe forks once: %+v", procs)
 			})
 
+			// vfork copies nothing: the child runs in its parent's memory on a
+			// thread with its own fd table and cwd, and its process (pid,
+			// session, group) is the child host process it execs in.
+			It("a vfork child's fds, cwd, umask, mask, dispositions, session and group are its own", func() {
+				guest := filepath.Join(guestDir, "vforkstate")
+				reportPath := runBoth(mode, nil, guest)
+				got := string(run(nil, guest).Stdout)
+				// What the child changed, the exec'd program sees; the
+				// parent keeps its own.
+				Expect(got).To(ContainSubstring("child: cwd=/ fds=0,1,2,9, blocked=USR2,TERM, USR1=ign HUP=dfl umask=077"))
+				Expect(strings.Count(got, "fds=0,1,2,3, blocked= USR1=dfl HUP=dfl umask=022")).To(Equal(3), got)
+				Expect(got).To(ContainSubstring("failed execve in the child: errno=ENOENT, then exit=3"))
+				Expect(got).To(ContainSubstring("spawned: sid==pid yes, pgid==pid yes\nPOSIX_SPAWN_SETSID: exit=0"))
+				Expect(got).To(ContainSubstring("spawned: sid==pid no, pgid==pid yes\nPOSIX_SPAWN_SETPGROUP: exit=0"))
+				// Shared, not copied: the parent sees the clone(CLONE_VM)
+				// child's counter move while the child runs.
+				Expect(got).To(ContainSubstring("counts in our memory while it runs: yes, exit=0"))
+
+				procs := loadProcesses(reportPath)
+				checkProcessTree(loadReport(reportPath), procs, guest)
+				// 2 state checks, identity, failed exec, 2 spawns, the counter.
+				Expect(procs).To(HaveLen(8), "processes: %+v", procs)
+				for _, p := range procs[1:] {
+					Expect(p.Parent).To(Equal(procs[0].PID), "every child is the first process's: %+v", procs)
+					Expect(p.Exit).NotTo(BeNil(), "a child's exit is not recorded: %+v", p)
+				}
+			})
+
 			It("redis-server answers redis-benchmark and completes a BGSAVE", func() {
 				redisSpec(mode)
 			})

@@ -127,7 +127,7 @@ func (p *Process) taskByTid(tid int) *Task {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, t := range p.tasks {
-		if int(t.CB.Tid) == tid {
+		if int(t.CB.Tid) == tid && t.vf == nil {
 			return t
 		}
 	}
@@ -172,7 +172,7 @@ func (p *Process) send(from, target *Task, sig int, si siginfo) {
 func (p *Process) pickThread(sig int, from *Task) *Task {
 	var best *Task
 	for _, t := range p.tasks {
-		if t.sigmask&bit(sig) != 0 {
+		if t.sigmask&bit(sig) != 0 || t.vf != nil {
 			continue
 		}
 		switch {
@@ -194,7 +194,15 @@ func (t *Task) absorbHostSignals() {
 	for sig := 1; bits != 0 && sig <= nsig; sig++ {
 		if bits&bit(sig) != 0 {
 			bits &^= bit(sig)
-			if !t.P.ignored(sig) {
+			switch {
+			case t.P.ignored(sig):
+			case t.vf != nil:
+				// Sent to the parent's host process: the parent's.
+				t.P.sig.pending.add(sig, siginfo(t.CB.HostInfo[sig-1]))
+				if o := t.P.pickThread(sig, nil); o != nil {
+					o.CB.SigPending = 1
+				}
+			default:
 				// The siginfo the kernel gave the host: sender, timer value.
 				t.pending.add(sig, siginfo(t.CB.HostInfo[sig-1]))
 			}
@@ -211,7 +219,7 @@ func (t *Task) dequeue(allowed uint64) (int, siginfo, bool) {
 	if sig := lowest(t.pending.mask & allowed); sig != 0 {
 		return sig, t.pending.take(sig), true
 	}
-	if sig := lowest(p.sig.pending.mask & allowed); sig != 0 {
+	if sig := lowest(p.sig.pending.mask & allowed); sig != 0 && t.vf == nil {
 		return sig, p.sig.pending.take(sig), true
 	}
 	t.CB.SigPending = 0
@@ -267,7 +275,7 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 			}
 			return ret
 		}
-		act := t.P.action(sig)
+		act := t.action(sig)
 		if act.handler == sigDfl || act.handler == sigIgn {
 			t.defaultAction(sig)
 			continue
@@ -294,7 +302,7 @@ func (t *Task) interrupted(cb *tls.ControlBlock) {
 	if sig := int(cb.FaultSig); sig != 0 && sig != int(unix.SIGPIPE) {
 		si := faultInfo(sig, cb.FaultCode, cb.FaultAddr)
 		cb.FaultSig = 0
-		act := t.P.action(sig)
+		act := t.action(sig)
 		// A fault that is blocked or ignored kills, as force_sig does.
 		if act.handler == sigDfl || act.handler == sigIgn || t.sigmask&bit(sig) != 0 {
 			t.dieBy(sig)
@@ -315,7 +323,7 @@ func (t *Task) deliverAt(cb *tls.ControlBlock, ctx tls.Regs) {
 		if !ok {
 			return
 		}
-		act := t.P.action(sig)
+		act := t.action(sig)
 		if act.handler == sigDfl || act.handler == sigIgn {
 			t.defaultAction(sig)
 			continue
@@ -327,6 +335,14 @@ func (t *Task) deliverAt(cb *tls.ControlBlock, ctx tls.Regs) {
 	}
 }
 
+// action is sig's disposition for t's process: a vfork child has its own.
+func (t *Task) action(sig int) sigaction {
+	if t.vf != nil {
+		return t.vf.actions[sig]
+	}
+	return t.P.action(sig)
+}
+
 func (p *Process) action(sig int) sigaction {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -336,12 +352,16 @@ func (p *Process) action(sig int) sigaction {
 // defaultAction applies sig's default action (the handler is SIG_DFL, or
 // SIG_IGN for a signal queued before it was ignored).
 func (t *Task) defaultAction(sig int) {
-	if t.P.action(sig).handler == sigIgn {
+	if t.action(sig).handler == sigIgn {
 		return
 	}
 	switch defaultOf(sig) {
 	case actIgnore, actCont:
 	case actStop:
+		if t.vf != nil {
+			unix.Kill(t.vf.pid, unix.SIGSTOP)
+			return
+		}
 		unix.Kill(pid, unix.SIGSTOP)
 	default:
 		t.dieBy(sig)
@@ -351,6 +371,9 @@ func (t *Task) defaultAction(sig int) {
 // dieBy ends the guest process by signal sig, as its default action: the
 // exit is recorded first, then the host process dies by the same signal.
 func (t *Task) dieBy(sig int) {
+	if t.vf != nil {
+		t.vforkDie(sig)
+	}
 	cb := t.CB
 	cb.Exit.Signal = int32(sig)
 	cb.Exit.Done = 1
@@ -358,7 +381,6 @@ func (t *Task) dieBy(sig int) {
 		t.P.Events.Exit(0, unix.Signal(sig))
 	}
 	t.P.runOnExit()
-	t.P.releaseVforkParent()
 	tls.DieBySignal(sig)
 	select {} // the signal is on its way
 }
@@ -548,8 +570,10 @@ func (p *Process) ForwardHostSignals() {
 			dfl := p.sig.actions[sig].handler == sigDfl
 			var any *Task
 			for _, t := range p.tasks {
-				any = t
-				break
+				if t.vf == nil {
+					any = t
+					break
+				}
 			}
 			p.mu.Unlock()
 			if dfl && defaultOf(sig) == actTerm && any != nil {

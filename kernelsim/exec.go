@@ -94,8 +94,10 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 		return errnoOf(err)
 	}
 
-	// The point of no return. A vfork parent goes on from here.
-	p.releaseVforkParent()
+	if t.vf != nil {
+		return t.vforkExec(path, argv, envp)
+	}
+	// The point of no return.
 	p.stopOtherThreads(t)
 	p.mu.Lock()
 	old := p.vmas.r
@@ -172,7 +174,7 @@ func (p *Process) stopOtherThreads(t *Task) {
 	p.mu.Lock()
 	var others []*Task
 	for _, o := range p.tasks {
-		if o != t {
+		if o != t && o.vf == nil { // a vfork child is another process
 			o.exiting = true
 			o.CB.SigPending = 1
 			others = append(others, o)
@@ -206,6 +208,10 @@ func (t *Task) leaveIfExiting() bool {
 		return false
 	}
 	p := t.P
+	if t.vf != nil {
+		t.vforkLeave() // not one of p's threads: runVforkChild unregisters it
+		return true
+	}
 	p.mu.Lock()
 	p.live--
 	delete(p.tasks, t.CB)

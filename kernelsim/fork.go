@@ -6,13 +6,11 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -29,6 +27,7 @@ import (
 // mask, alternate stack, dispositions, brk and the VMA map. cwd, umask and
 // rlimits come with the host process itself. The child's pid is the new
 // host process's pid; only the calling thread exists in the child.
+// vfork and clone(CLONE_VM) copy nothing: see vfork.go.
 
 // ForkCommand is the hidden subcommand a forked host process runs.
 const ForkCommand = "__fork"
@@ -68,32 +67,20 @@ type ForkState struct {
 	Altstack [3]uint64 // sp, flags, size
 	ChildTID uint64    // CLONE_CHILD_SETTID: write the child's tid here
 	ClearTID uint64    // CLONE_CHILD_CLEARTID
-	Vfork    bool
-}
-
-// forkLink is the parent side of the socket to a child host process.
-type forkLink struct {
-	f *os.File
 }
 
 func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
+	if flags&(unix.CLONE_VM|unix.CLONE_VFORK) != 0 {
+		return t.vfork(flags, newsp, ptid, ctid, tlsv)
+	}
+	if t.vf != nil {
+		return -int64(unix.EAGAIN) // see vforkSyscall
+	}
 	p := t.P
 	cb := t.CB
-	regs := cb.Trap
-	if cb.Kind == tls.KindBypass {
-		retAddr, err := readU64(cb.GuestSP)
-		if err != nil {
-			return errnoOf(err)
-		}
-		tr := cb.Trap
-		regs = tls.Regs{Rbx: tr.Rbx, Rbp: tr.Rbp, R12: tr.R12, R13: tr.R13, R14: tr.R14, R15: tr.R15,
-			Rip: retAddr, Rsp: cb.GuestSP + 8, Rflags: 0x202}
-	} else {
-		regs.Rcx, regs.R11 = regs.Rip, regs.Rflags
-	}
-	regs.Rax = 0
-	if newsp != 0 {
-		regs.Rsp = newsp
+	regs, err := t.childRegs(newsp)
+	if err != nil {
+		return errnoOf(err)
 	}
 	st := &ForkState{
 		Image: Image{Exe: p.Exe, Argv: p.Argv, Envp: p.Envp, Auxv: p.Auxv,
@@ -106,7 +93,6 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		GuestFS:    cb.GuestFS,
 		Mask:       t.sigmask,
 		Altstack:   [3]uint64{t.altstack.Sp, uint64(uint32(t.altstack.Flags)), t.altstack.Size},
-		Vfork:      flags&unix.CLONE_VFORK != 0,
 	}
 	if flags&unix.CLONE_SETTLS != 0 {
 		st.GuestFS = tlsv
@@ -134,39 +120,10 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if err != nil {
 		return errnoOf(err)
 	}
-
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return errnoOf(err)
+	child, link, errno := p.startHostChild(forkKindFork)
+	if errno != 0 {
+		return -int64(errno)
 	}
-	args := []string{"vsysbed", ForkCommand, "--rundir", p.runDir, "--trap", trapName(p.trapMode)}
-	// 0-2 of the new host process are /dev/null (see hostproc.StdioFD);
-	// the guest's fds arrive over the link.
-	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		unix.Close(pair[0])
-		unix.Close(pair[1])
-		return errnoOf(err)
-	}
-	child, err := syscall.ForkExec("/proc/self/exe", args, &syscall.ProcAttr{
-		Env:   os.Environ(),
-		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(pair[1])},
-	})
-	unix.Close(null)
-	unix.Close(pair[1])
-	if err != nil {
-		unix.Close(pair[0])
-		return -int64(unix.EAGAIN)
-	}
-	// The link is the host's: keep it out of the guest's fd numbers. (One
-	// *os.File only, on the final number: a second one's finalizer would
-	// close whatever has its number by then, a guest fd perhaps.)
-	linkFD := pair[0]
-	if hfd, err := unix.FcntlInt(uintptr(pair[0]), unix.F_DUPFD_CLOEXEC, p.HostFDBase+100); err == nil {
-		unix.Close(pair[0])
-		linkFD = hfd
-	}
-	link := os.NewFile(uintptr(linkFD), "fork")
 	defer link.Close()
 	if err := p.sendFork(link, st, files); err != nil {
 		return p.forkFailed(child, err)
@@ -177,45 +134,82 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if flags&unix.CLONE_PARENT_SETTID != 0 {
 		writeU32(ptid, uint32(child))
 	}
-	if st.Vfork {
-		// The parent stays suspended until the child execs or exits: its end
-		// of the link closes then, after the pages the child wrote (a
-		// CLONE_VM child shares our memory) have come back.
-		p.awaitVforkChild(link, child)
-	}
 	return int64(child)
 }
 
-// awaitVforkChild applies the write-back of a vfork child — the pages it
-// dirtied, which with CLONE_VM it would have written into our memory:
-// posix_spawn reports exec errors that way — and waits for the link to
-// close.
-func (p *Process) awaitVforkChild(link *os.File, child int) {
-	for {
-		var hdr [8]byte
-		if _, err := io.ReadFull(link, hdr[:]); err != nil {
-			return // closed: the child exec'd or exited
+// childRegs are the registers a new process resumes with: the caller's at
+// the syscall's return point (for a bypass call, its return address and
+// the callee-saved registers the entry recorded), rax=0, and the new stack
+// when one was given.
+func (t *Task) childRegs(newsp uint64) (tls.Regs, error) {
+	cb := t.CB
+	regs := cb.Trap
+	if cb.Kind == tls.KindBypass {
+		retAddr, err := readU64(cb.GuestSP)
+		if err != nil {
+			return regs, err
 		}
-		n := binary.LittleEndian.Uint64(hdr[:])
-		if n > 1<<20 {
-			return
-		}
-		ranges := make([]byte, 16*n)
-		if _, err := io.ReadFull(link, ranges); err != nil {
-			return
-		}
-		for i := uint64(0); i < n; i++ {
-			addr := binary.LittleEndian.Uint64(ranges[16*i:])
-			size := int(binary.LittleEndian.Uint64(ranges[16*i+8:]))
-			local := []unix.Iovec{{Base: (*byte)(guestPtr(addr))}}
-			local[0].SetLen(size)
-			remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: size}}
-			unix.ProcessVMReadv(child, local, remote, 0)
-		}
-		if sendAll(link, []byte("ok\n")) != nil {
-			return
-		}
+		tr := cb.Trap
+		regs = tls.Regs{Rbx: tr.Rbx, Rbp: tr.Rbp, R12: tr.R12, R13: tr.R13, R14: tr.R14, R15: tr.R15,
+			Rip: retAddr, Rsp: cb.GuestSP + 8, Rflags: 0x202}
+	} else {
+		regs.Rcx, regs.R11 = regs.Rip, regs.Rflags
 	}
+	regs.Rax = 0
+	if newsp != 0 {
+		regs.Rsp = newsp
+	}
+	return regs, nil
+}
+
+// The first byte on the link tells the child host process what it is.
+const (
+	forkKindFork  = 'f' // receives a copy of the guest (AdoptFork)
+	forkKindVfork = 'v' // waits for its vfork child's execve or exit
+)
+
+// startHostChild starts a child host process (a re-exec of vsysbed) with
+// the link to it at its fd 3, and tells it its kind. The child's pid is
+// the new guest process's pid.
+func (p *Process) startHostChild(kind byte) (int, *os.File, unix.Errno) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, nil, err.(unix.Errno)
+	}
+	args := []string{"vsysbed", ForkCommand, "--rundir", p.runDir, "--trap", trapName(p.trapMode)}
+	// 0-2 of the new host process are /dev/null (see hostproc.StdioFD);
+	// the guest's fds arrive over the link.
+	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(pair[0])
+		unix.Close(pair[1])
+		return 0, nil, err.(unix.Errno)
+	}
+	child, err := syscall.ForkExec("/proc/self/exe", args, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(pair[1])},
+	})
+	unix.Close(null)
+	unix.Close(pair[1])
+	if err != nil {
+		unix.Close(pair[0])
+		return 0, nil, unix.EAGAIN
+	}
+	// The link is the host's: keep it out of the guest's fd numbers. (One
+	// *os.File only, on the final number: a second one's finalizer would
+	// close whatever has its number by then, a guest fd perhaps.)
+	linkFD := pair[0]
+	if hfd, err := unix.FcntlInt(uintptr(pair[0]), unix.F_DUPFD_CLOEXEC, p.HostFDBase+100); err == nil {
+		unix.Close(pair[0])
+		linkFD = hfd
+	}
+	link := os.NewFile(uintptr(linkFD), "fork")
+	if err := sendAll(link, []byte{kind}); err != nil {
+		link.Close()
+		p.forkFailed(child, err)
+		return 0, nil, unix.EAGAIN
+	}
+	return child, link, 0
 }
 
 func trapName(mode uint8) string {
@@ -343,17 +337,25 @@ func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File) error
 	if err := sendAll(link, []byte(buf.String())); err != nil {
 		return err
 	}
-	for i := 0; i < len(files); i += 200 {
-		batch := files[i:min(i+200, len(files))]
-		fds := make([]int, len(batch))
-		for j, f := range batch {
-			fds[j] = int(f.Fd())
-		}
-		if err := unix.Sendmsg(int(link.Fd()), []byte{byte(len(batch))}, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	if err := sendFDs(int(link.Fd()), fds); err != nil {
+		return err
+	}
+	return expectLine(link, "mapped")
+}
+
+// sendFDs passes fds over the link in batches (receiveFDs takes them).
+func sendFDs(link int, fds []int) error {
+	for i := 0; i < len(fds); i += 200 {
+		batch := fds[i:min(i+200, len(fds))]
+		if err := unix.Sendmsg(link, []byte{byte(len(batch))}, unix.UnixRights(batch...), nil, unix.MSG_NOSIGNAL); err != nil {
 			return err
 		}
 	}
-	return expectLine(link, "mapped")
+	return nil
 }
 
 // streamMemory writes into the child every page of a private mapping that
@@ -451,103 +453,13 @@ func readLine(r io.Reader) (string, error) {
 	}
 }
 
-// releaseVforkParent lets a vfork parent go on: at execve past its point
-// of no return, or at exit. First the parent copies back the pages this
-// child wrote since it started (soft-dirty bits, cleared at adoption).
-func (p *Process) releaseVforkParent() {
-	link := p.vforkLink
-	if link == nil {
-		return
-	}
-	p.vforkLink = nil
-	defer link.Close()
-	dirty := p.dirtyRanges()
-	if len(dirty) == 0 {
-		return
-	}
-	buf := make([]byte, 8+16*len(dirty))
-	binary.LittleEndian.PutUint64(buf, uint64(len(dirty)))
-	for i, r := range dirty {
-		binary.LittleEndian.PutUint64(buf[8+16*i:], r[0])
-		binary.LittleEndian.PutUint64(buf[16+16*i:], r[1])
-	}
-	if sendAll(link, buf) == nil {
-		expectLine(link, "ok")
-	}
-}
-
-// vforkPages remembers a hash of every present page of the private
-// writable regions a vfork child received, so that at release it can tell
-// which pages it wrote. (The kernel's soft-dirty bits would do this for
-// free, but kernels built without CONFIG_MEM_SOFT_DIRTY are common.)
-type vforkPages struct {
-	seed   maphash.Seed
-	hashes map[uint64]uint64
-}
-
-func presentPages(r ForkRegion, pm *os.File, f func(addr uint64)) {
-	const page = 4096
-	npages := (r.End - r.Start) / page
-	ents := make([]byte, 8*npages)
-	if _, err := pm.ReadAt(ents, int64(r.Start/page*8)); err != nil {
-		return
-	}
-	for i := uint64(0); i < npages; i++ {
-		if v := binary.LittleEndian.Uint64(ents[8*i:]); v&(3<<62) != 0 {
-			f(r.Start + i*page)
-		}
-	}
-}
-
-func pageBytes(addr uint64) []byte { return unsafe.Slice((*byte)(guestPtr(addr)), 4096) }
-
-// snapshotVforkPages hashes the pages the child starts with.
-func (p *Process) snapshotVforkPages() {
-	pm, err := os.Open("/proc/self/pagemap")
-	if err != nil {
-		return
-	}
-	defer pm.Close()
-	vp := &vforkPages{seed: maphash.MakeSeed(), hashes: map[uint64]uint64{}}
-	for _, r := range p.vforkRegions {
-		presentPages(r, pm, func(addr uint64) { vp.hashes[addr] = maphash.Bytes(vp.seed, pageBytes(addr)) })
-	}
-	p.vforkSnap = vp
-}
-
-// dirtyRanges lists the pages of those regions that are new or changed.
-func (p *Process) dirtyRanges() [][2]uint64 {
-	vp := p.vforkSnap
-	if vp == nil {
-		return nil
-	}
-	pm, err := os.Open("/proc/self/pagemap")
-	if err != nil {
-		return nil
-	}
-	defer pm.Close()
-	const page = 4096
-	var out [][2]uint64
-	for _, r := range p.vforkRegions {
-		presentPages(r, pm, func(addr uint64) {
-			if h, ok := vp.hashes[addr]; ok && h == maphash.Bytes(vp.seed, pageBytes(addr)) {
-				return
-			}
-			if n := len(out); n > 0 && out[n-1][0]+out[n-1][1] == addr {
-				out[n-1][1] += page
-			} else {
-				out = append(out, [2]uint64{addr, page})
-			}
-		})
-	}
-	return out
-}
-
 // sendAll writes b to the link without SIGPIPE: a dead peer must not
 // raise a signal on the guest thread, where it would count as the guest's.
-func sendAll(link *os.File, b []byte) error {
+func sendAll(link *os.File, b []byte) error { return sendAllFD(int(link.Fd()), b) }
+
+func sendAllFD(link int, b []byte) error {
 	for len(b) > 0 {
-		n, err := unix.SendmsgN(int(link.Fd()), b, nil, nil, unix.MSG_NOSIGNAL)
+		n, err := unix.SendmsgN(link, b, nil, nil, unix.MSG_NOSIGNAL)
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,8 @@ import (
 	"vsysbed/vaspace"
 )
 
-// AdoptFork is the child host process's half of fork: it receives the
+// AdoptFork is the child host process's half of fork (and of vfork: see
+// awaitVforkExec): it receives the
 // guest's state over link, re-creates the guest's mappings (mapVDSO puts
 // the synthetic vDSO back at its address, with this process's entry
 // points), lets the parent stream the guest's memory, installs the guest's
@@ -22,6 +23,13 @@ import (
 // for tls.Run. The host (handlers, trap filter, event log) must be set up
 // before: the filter's snapshot of host code must not include the guest's.
 func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base uint64) error) (*Process, *Task, error) {
+	var kind [1]byte
+	if _, err := io.ReadFull(link, kind[:]); err != nil {
+		return nil, nil, err
+	}
+	if kind[0] == forkKindVfork {
+		return awaitVforkExec(link, cb, c)
+	}
 	st, fds, err := receiveFork(link, c.HostFDBase)
 	if err != nil {
 		return nil, nil, err
@@ -98,18 +106,7 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	if st.ChildTID != 0 {
 		writeU32(st.ChildTID, uint32(unix.Gettid()))
 	}
-	if st.Vfork {
-		p.vforkLink = link // closed at execve or exit: the parent goes on
-		for _, r := range st.Regions {
-			if !r.Shared && r.Prot&unix.PROT_WRITE != 0 {
-				p.vforkRegions = append(p.vforkRegions, r)
-			}
-		}
-		// From here the pages this child writes are the ones to give back.
-		p.snapshotVforkPages()
-	} else {
-		link.Close()
-	}
+	link.Close()
 	return p, t, nil
 }
 
@@ -126,23 +123,35 @@ func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
 	if err := gob.NewDecoder(io.LimitReader(link, int64(size))).Decode(&st); err != nil {
 		return nil, nil, err
 	}
-	want := len(st.FDs) + st.NumFiles
+	fds, err := receiveFDs(link, len(st.FDs)+st.NumFiles, base)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &st, fds, nil
+}
+
+// receiveFDs takes want fds off the link (sent in batches by sendFDs),
+// each moved above the numbers the guest's fds will take.
+func receiveFDs(link *os.File, want, base int) ([]int, error) {
 	fds := make([]int, 0, want)
 	oob := make([]byte, unix.CmsgSpace(4*200))
 	for len(fds) < want {
 		var b [1]byte
 		_, oobn, _, _, err := unix.Recvmsg(int(link.Fd()), b[:], oob, unix.MSG_CMSG_CLOEXEC)
 		if err != nil {
-			return nil, nil, err
+			return fds, err
 		}
 		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err != nil {
-			return nil, nil, err
+			return fds, err
+		}
+		if len(msgs) == 0 {
+			return fds, fmt.Errorf("fd batch without fds (%d of %d received)", len(fds), want)
 		}
 		for _, m := range msgs {
 			got, err := unix.ParseUnixRights(&m)
 			if err != nil {
-				return nil, nil, err
+				return fds, err
 			}
 			for _, fd := range got {
 				// Out of the way of the numbers the guest's fds will take.
@@ -155,7 +164,7 @@ func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
 			}
 		}
 	}
-	return &st, fds, nil
+	return fds, nil
 }
 
 // installFDs puts every guest fd at its number and closes the rest below

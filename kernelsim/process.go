@@ -55,9 +55,7 @@ type Process struct {
 
 	vdsoBase, vdsoEnd uint64
 	routes            map[int]bool // route overrides, for forked children
-	vforkLink         *os.File     // a vfork child's link to its parent
-	vforkRegions      []ForkRegion // what a vfork child writes back to its parent
-	vforkSnap         *vforkPages
+	vforks            int          // vfork children running on our threads (vfork.go)
 }
 
 // Task is one guest thread: its control block and per-thread state.
@@ -76,6 +74,10 @@ type Task struct {
 	hasSavedMask bool
 	restarts     []*bypassRestart // interrupted bypass calls, by frame
 	exiting      bool             // execve elsewhere stops this thread
+
+	// vf is set on the thread that runs a vfork child in its parent's
+	// memory: the task is another process's (vfork.go).
+	vf *vforkChild
 }
 
 // Image is a program image mapped for the guest (hostproc's loader).
@@ -173,6 +175,10 @@ func (p *Process) Dispatch(cb *tls.ControlBlock) {
 	p.mu.Lock()
 	t := p.tasks[cb]
 	p.mu.Unlock()
+	if t.vf != nil {
+		t.dispatchVfork(cb)
+		return
+	}
 	t.dispatch(cb)
 }
 
@@ -211,6 +217,11 @@ func (t *Task) syscall(nr int, a *Args) int64 {
 	if nr < 0 || nr > MaxNr {
 		return -int64(unix.ENOSYS)
 	}
+	if t.vf != nil {
+		if r, ok := t.vforkSyscall(nr, a); ok {
+			return r
+		}
+	}
 	row := &table[nr]
 	switch row.Route {
 	case Fast:
@@ -236,6 +247,11 @@ func passthrough(nr int, a *Args) int64 {
 // (every count is already in the shards), then the host process exits
 // with the guest's status, taking every guest thread with it.
 func (t *Task) exitProcess(code int) {
+	if t.vf != nil {
+		t.vforkSend(vforkExit, int64(code&0xff))
+		t.vforkLeave()
+		panic(vforkLeft{})
+	}
 	// Every other thread leaves first, so that none is cut off between
 	// two of its counters and the shards add up.
 	t.P.stopOtherThreads(t)
@@ -246,7 +262,6 @@ func (t *Task) exitProcess(code int) {
 		t.P.Events.Exit(int(cb.Exit.Code), 0)
 	}
 	t.P.runOnExit()
-	t.P.releaseVforkParent()
 	os.Exit(int(cb.Exit.Code))
 }
 

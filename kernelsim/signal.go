@@ -53,8 +53,12 @@ func sysRtSigaction(t *Task, a *Args) int64 {
 		return -int64(unix.EINVAL)
 	}
 	p := t.P
+	actions := &p.sig.actions
+	if t.vf != nil {
+		actions = &t.vf.actions // its own copy; the host's handlers keep the parent's
+	}
 	p.mu.Lock()
-	old := p.sig.actions[sig]
+	old := actions[sig]
 	p.mu.Unlock()
 	var buf [32]byte
 	if act != 0 {
@@ -78,8 +82,11 @@ func sysRtSigaction(t *Task, a *Args) int64 {
 	if act != 0 {
 		p.mu.Lock()
 		na := sigaction{le64(buf[0:]), le64(buf[8:]), le64(buf[16:]), le64(buf[24:]) &^ unblockable}
-		p.sig.actions[sig] = na
+		actions[sig] = na
 		p.mu.Unlock()
+		if t.vf != nil {
+			return 0
+		}
 		switch na.handler {
 		case sigDfl:
 			tls.SetDisposition(sig, tls.DispositionDefault)

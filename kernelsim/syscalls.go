@@ -29,10 +29,10 @@ var owned = []Syscall{
 	// Lifetime.
 	{Nr: unix.SYS_EXIT, Route: Emulated, Handler: sysExit, Note: "Ends the thread (CLONE_CHILD_CLEARTID: zero + futex wake); the last thread ends the process."},
 	{Nr: unix.SYS_EXIT_GROUP, Route: Emulated, Handler: sysExitGroup, Note: "Ends the guest after its exit is recorded; passing it through would kill the host first."},
-	{Nr: unix.SYS_CLONE, Route: Emulated, Handler: sysClone, Note: "Threads (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND) run on a new locked host thread; without CLONE_THREAD, as fork (CLONE_VFORK: as vfork)."},
+	{Nr: unix.SYS_CLONE, Route: Emulated, Handler: sysClone, Note: "Threads (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND) run on a new locked host thread; without CLONE_THREAD, as fork; with CLONE_VM or CLONE_VFORK, as vfork (the child shares our memory)."},
 	{Nr: unix.SYS_CLONE3, Route: Emulated, Handler: sysClone3, Note: "As clone; the child's stack pointer is stack+stack_size."},
 	{Nr: unix.SYS_FORK, Route: Emulated, Handler: sysFork, Note: "A fresh host process receives the guest's state (mappings, fds, registers, signal state)."},
-	{Nr: unix.SYS_VFORK, Route: Emulated, Handler: sysVfork, Note: "As fork; the parent waits until the child execs or exits."},
+	{Nr: unix.SYS_VFORK, Route: Emulated, Handler: sysVfork, Note: "Nothing copied: the child runs on a thread of ours with its own fd table and cwd (unshare), its own mask and dispositions; its host process, started up front, performs its execve. The parent waits until then or the child's exit."},
 	{Nr: unix.SYS_EXECVE, Route: Emulated, Handler: sysExecve, Note: "In the same host process: the new image (static, PIE, interpreter, #!) with a new vDSO; O_CLOEXEC fds closed, caught signals reset, other threads stopped. Failures before the point of no return leave the caller untouched."},
 	{Nr: unix.SYS_EXECVEAT, Route: Emulated, Handler: sysExecveat, Note: "As execve, with dirfd and AT_EMPTY_PATH resolved through /proc/self/fd."},
 

@@ -1,0 +1,461 @@
+package kernelsim
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/bpf"
+	"vsysbed/coverage"
+	"vsysbed/tls"
+)
+
+// vfork (DESIGN §5), and every clone without CLONE_THREAD that shares
+// memory (posix_spawn's CLONE_VM|CLONE_VFORK): nothing is copied. The
+// child host process is started up front — it supplies the pid — and
+// waits; the child itself runs on a new thread of this process, in the
+// parent's memory, so whatever it writes (posix_spawn's exec error) the
+// parent reads, as on Linux. That thread first takes a private copy of
+// the fd table and of cwd/umask (unshare(CLONE_FILES|CLONE_FS)): the
+// child's open, close, dup2 and chdir then apply to its copy, at the
+// numbers the guest sees, and the parent's stay as they were. Its signal
+// mask is its task's, its dispositions a copy of the parent's; setsid and
+// setpgid are carried out at once by the child host process, which is the
+// process they name. At execve the child host process receives the fd
+// table (SCM_RIGHTS), cwd, umask, mask, ignored signals and the new image's
+// path, argv and envp, and performs the exec itself; at _exit it exits
+// with the status. Then the thread ends and the parent, suspended until
+// then when CLONE_VFORK asked for it, returns the child's pid.
+
+// identityCalls answer differently on a vfork child's thread: while one
+// runs, they take the kernel route (the routes are per process), and the
+// parent's own calls pass through from there.
+var identityCalls = []int{
+	unix.SYS_GETPID, unix.SYS_GETPPID, unix.SYS_GETTID, unix.SYS_GETPGRP,
+	unix.SYS_GETPGID, unix.SYS_GETSID, unix.SYS_SETSID, unix.SYS_SETPGID,
+}
+
+// identityFast is the table's route of each identity call (filled at init:
+// the table refers to the fork handlers, which refer to this).
+var identityFast = map[int]bool{}
+
+func init() {
+	for _, nr := range identityCalls {
+		identityFast[nr] = table[nr].Route == Fast
+	}
+}
+
+// vforkChild is a guest process running on one of its parent's threads.
+type vforkChild struct {
+	pid     int // the child host process: the guest's pid and tid
+	link    int // to the child host process, in the child thread's fd table
+	actions [nsig + 1]sigaction
+}
+
+// Requests from the child thread to its host process.
+const (
+	vforkSetsid  = iota + 1 // setsid(); reply: the result
+	vforkSetpgid            // setpgid(0, arg); reply: the result
+	vforkExit               // exit with status arg
+	vforkDie                // die by signal arg
+	vforkExec               // execve: a VforkExec and its fds follow
+)
+
+// VforkExec is what the child host process needs to perform a vfork
+// child's execve: the fds come after it, in FDs order, then the cwd.
+type VforkExec struct {
+	Path       string
+	Argv, Envp []string
+	FDs        []ForkFD
+	Umask      int
+	Mask       uint64
+	Ignored    uint64 // bit sig-1: signals the child ignores (exec keeps them)
+	Routes     map[int]bool
+}
+
+// vforkLeft unwinds a vfork child's thread out of a handler that cannot
+// return normally (a fatal signal): Dispatch recovers it.
+type vforkLeft struct{}
+
+func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
+	if t.vf != nil {
+		return -int64(unix.EAGAIN) // see vforkSyscall
+	}
+	p := t.P
+	regs, err := t.childRegs(newsp)
+	if err != nil {
+		return errnoOf(err)
+	}
+	fs := t.CB.GuestFS
+	if flags&unix.CLONE_SETTLS != 0 {
+		fs = tlsv
+	}
+	child, link, errno := p.startHostChild(forkKindVfork)
+	if errno != 0 {
+		return -int64(errno)
+	}
+	vc := &vforkChild{pid: child, link: int(link.Fd())}
+	p.mu.Lock()
+	vc.actions = p.sig.actions
+	p.mu.Unlock()
+	if flags&unix.CLONE_PARENT_SETTID != 0 {
+		writeU32(ptid, uint32(child))
+	}
+	p.vforkRoutes(1)
+	started := make(chan int64, 1)
+	left := make(chan struct{})
+	go p.runVforkChild(t, vc, regs, fs, flags, ctid, started, left)
+	r := <-started
+	// The child thread has its own copy of the link by now (or failed).
+	link.Close()
+	if r < 0 {
+		p.forkFailed(child, errors.New("starting the vfork child's thread: "+unix.Errno(-r).Error()))
+		p.vforkRoutes(-1)
+		return r
+	}
+	if flags&unix.CLONE_VFORK != 0 {
+		<-left // as Linux: until the child execs or exits
+	}
+	return int64(child)
+}
+
+// runVforkChild is the life of a vfork child's thread: it never unlocks
+// its OS thread, whose fd table and cwd are the child's, and dies with
+// the goroutine (Go starts no thread from a locked one: its template
+// thread does, so no runtime thread inherits that table).
+func (p *Process) runVforkChild(parent *Task, vc *vforkChild, regs tls.Regs, fs, flags, ctid uint64, started chan<- int64, left chan<- struct{}) {
+	runtime.LockOSThread()
+	defer close(left)
+	if err := unix.Unshare(unix.CLONE_FILES | unix.CLONE_FS); err != nil {
+		started <- errnoOf(err)
+		return
+	}
+	tid := unix.Gettid()
+	cb, _, err := coverage.OpenShard(coverage.ShardPath(p.runDir, tid))
+	if err == nil {
+		err = tls.Prepare(cb, p.trapMode)
+	}
+	if err != nil {
+		started <- -int64(unix.EAGAIN)
+		return
+	}
+	cb.Pid = uint32(vc.pid) // the thread's counts are the child's
+	cb.Trap = regs
+	tls.CopyThreadState(cb, parent.CB)
+	cb.GuestFS = fs
+	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), vf: vc}
+	t.sigmask = parent.sigmask
+	t.altstack = parent.altstack // Linux keeps it for CLONE_VFORK
+	p.mu.Lock()
+	p.tasks[cb] = t // not counted in p.live: it is not one of p's threads
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.tasks, cb)
+		p.mu.Unlock()
+		p.vforkRoutes(-1)
+	}()
+	if flags&unix.CLONE_CHILD_SETTID != 0 {
+		writeU32(ctid, uint32(vc.pid))
+	}
+	if p.trapMode == tls.TrapSUD {
+		start, end := tls.Region()
+		if err := bpf.EnableSUD(start, end-start, &cb.Selector); err != nil {
+			started <- -int64(unix.EAGAIN)
+			return
+		}
+	}
+	go p.watchVforkChild(t)
+	started <- int64(vc.pid)
+	tls.Run(cb)
+}
+
+// watchVforkChild ends the child's thread if its host process dies first
+// (a signal sent to the child's pid: see vforkSyscall): the parent then
+// goes on, and its wait reports how the child died.
+func (p *Process) watchVforkChild(t *Task) {
+	pidfd, err := unix.PidfdOpen(t.vf.pid, 0)
+	if err != nil {
+		return
+	}
+	if hi, err := unix.FcntlInt(uintptr(pidfd), unix.F_DUPFD_CLOEXEC, p.HostFDBase+100); err == nil {
+		unix.Close(pidfd)
+		pidfd = hi
+	}
+	defer unix.Close(pidfd)
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			break
+		}
+	}
+	p.mu.Lock()
+	_, running := p.tasks[t.CB]
+	if running {
+		t.exiting = true
+		t.CB.SigPending = 1
+	}
+	p.mu.Unlock()
+	if running {
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+		unix.Tgkill(pid, int(t.CB.Tid), tls.KickSignal)
+	}
+}
+
+// vforkRoutes counts the vfork children running on our threads and sends
+// the identity calls through Go while there is one.
+func (p *Process) vforkRoutes(delta int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.vforks += delta
+	switch {
+	case delta > 0 && p.vforks == delta:
+		for _, nr := range identityCalls {
+			tls.SetRoute(nr, false)
+		}
+	case delta < 0 && p.vforks == 0:
+		for _, nr := range identityCalls {
+			fast := identityFast[nr]
+			if f, ok := p.routes[nr]; ok {
+				fast = f
+			}
+			tls.SetRoute(nr, fast)
+		}
+	}
+}
+
+// dispatchVfork is Dispatch for a vfork child's thread: a fatal signal
+// unwinds out of the handler to here, and the thread leaves the guest.
+func (t *Task) dispatchVfork(cb *tls.ControlBlock) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(vforkLeft); !ok {
+				panic(r)
+			}
+		}
+	}()
+	if t.exiting {
+		// Its host process is gone (killed): nothing is left to run.
+		cb.Flags |= tls.FlagLeave
+		cb.Flags &^= tls.FlagResume
+		return
+	}
+	t.dispatch(cb)
+}
+
+// vforkSyscall answers the calls whose meaning depends on the process for
+// a vfork child; ok=false lets the table handle nr.
+//
+// Signals: kill(2) aimed at the child's pid reaches its host process, which
+// takes the host's default action (it runs no guest code yet: a catching
+// or ignoring disposition the child set is not consulted), and the watcher
+// then ends this thread. Signals the parent's host process receives stay
+// the parent's.
+func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
+	vc := t.vf
+	self := func(who uint64) bool { w := int(int32(who)); return w == 0 || w == vc.pid }
+	switch nr {
+	case unix.SYS_GETPID, unix.SYS_GETTID:
+		return int64(vc.pid), true
+	case unix.SYS_GETPPID:
+		return int64(pid), true
+	case unix.SYS_GETPGRP:
+		return hostResult(unix.Getpgid(vc.pid)), true
+	case unix.SYS_GETPGID:
+		if self(a[0]) {
+			return hostResult(unix.Getpgid(vc.pid)), true
+		}
+	case unix.SYS_GETSID:
+		if self(a[0]) {
+			return hostResult(unix.Getsid(vc.pid)), true
+		}
+	case unix.SYS_SETSID:
+		return t.vforkRequest(vforkSetsid, 0), true
+	case unix.SYS_SETPGID:
+		if self(a[0]) {
+			pg := int64(int32(a[1]))
+			if pg == 0 {
+				pg = int64(vc.pid)
+			}
+			return t.vforkRequest(vforkSetpgid, pg), true
+		}
+	case unix.SYS_KILL:
+		target := int(int32(a[0]))
+		if target == 0 {
+			// Its process group, which setpgid may have changed.
+			pg, err := unix.Getpgid(vc.pid)
+			if err != nil {
+				return errnoOf(err), true
+			}
+			b := *a
+			b[0] = uint64(uint32(-pg))
+			return passthrough(unix.SYS_KILL, &b), true
+		}
+		return passthrough(unix.SYS_KILL, a), true
+	case unix.SYS_EXIT, unix.SYS_EXIT_GROUP:
+		t.vforkSend(vforkExit, int64(a[0]&0xff))
+		t.vforkLeave()
+		return 0, true
+	case unix.SYS_WAIT4, unix.SYS_WAITID:
+		return -int64(unix.ECHILD), true // the host's children are the parent's
+	case unix.SYS_FORK, unix.SYS_VFORK, unix.SYS_CLONE, unix.SYS_CLONE3:
+		// A vfork child that forks or starts threads before execve: not
+		// supported (no libc or runtime we run does it).
+		return -int64(unix.EAGAIN), true
+	case unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_READLINK, unix.SYS_READLINKAT:
+		return t.vforkProcPath(nr, a)
+	}
+	return 0, false
+}
+
+func hostResult(v int, err error) int64 {
+	if err != nil {
+		return errnoOf(err)
+	}
+	return int64(v)
+}
+
+// vforkProcPath sends /proc/self/{fd,fdinfo,cwd} to the child thread's own
+// view: /proc/self is the thread group leader's, whose fd table and cwd
+// are the parent's.
+func (t *Task) vforkProcPath(nr int, a *Args) (int64, bool) {
+	pathArg := 0
+	if nr == unix.SYS_OPENAT || nr == unix.SYS_READLINKAT {
+		pathArg = 1
+	}
+	path, err := readString(a[pathArg], 4096)
+	if err != nil {
+		return 0, false
+	}
+	rest, ok := strings.CutPrefix(path, "/proc/self/")
+	if !ok {
+		rest, ok = strings.CutPrefix(path, "/proc/"+strconv.Itoa(t.vf.pid)+"/")
+	}
+	if !ok {
+		return 0, false
+	}
+	switch first, _, _ := strings.Cut(rest, "/"); first {
+	case "fd", "fdinfo", "cwd":
+	default:
+		return 0, false
+	}
+	p, err := unix.BytePtrFromString("/proc/thread-self/" + rest)
+	if err != nil {
+		return 0, false
+	}
+	b := *a
+	b[pathArg] = uint64(uintptr(unsafe.Pointer(p)))
+	r := passthrough(nr, &b)
+	runtime.KeepAlive(p)
+	return r, true
+}
+
+// vforkRequest asks the child host process to act on itself and returns
+// its raw result.
+func (t *Task) vforkRequest(op int, arg int64) int64 {
+	if err := t.vforkSend(op, arg); err != nil {
+		return -int64(unix.ESRCH)
+	}
+	var b [8]byte
+	if _, err := io.ReadFull(fdReader(t.vf.link), b[:]); err != nil {
+		return -int64(unix.ESRCH)
+	}
+	return int64(binary.LittleEndian.Uint64(b[:]))
+}
+
+func (t *Task) vforkSend(op int, arg int64) error {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[0:], uint64(op))
+	binary.LittleEndian.PutUint64(b[8:], uint64(arg))
+	return sendAllFD(t.vf.link, b[:])
+}
+
+// vforkLeave makes the child's thread leave the guest after this call.
+func (t *Task) vforkLeave() {
+	t.CB.Flags |= tls.FlagLeave
+	t.CB.Flags &^= tls.FlagResume
+}
+
+// vforkDie ends the child by signal sig: its host process dies by it.
+func (t *Task) vforkDie(sig int) {
+	t.vforkSend(vforkDie, int64(sig))
+	t.vforkLeave()
+	panic(vforkLeft{})
+}
+
+// vforkExec hands a checked execve over to the child host process: past
+// this point the child's thread has nothing left to do.
+func (t *Task) vforkExec(path string, argv, envp []string) int64 {
+	vc := t.vf
+	st := &VforkExec{Path: path, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes}
+	for sig := 1; sig <= nsig; sig++ {
+		if vc.actions[sig].handler == sigIgn {
+			st.Ignored |= bit(sig)
+		}
+	}
+	st.Umask = unix.Umask(0)
+	unix.Umask(st.Umask)
+	// This thread's table: /proc/self/fd is the parent's.
+	ents, err := os.ReadDir("/proc/thread-self/fd")
+	if err != nil {
+		return errnoOf(err)
+	}
+	var fds []int
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd >= t.P.HostFDBase {
+			continue
+		}
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil {
+			continue // the ReadDir's own fd, closed by now
+		}
+		fds = append(fds, fd)
+		st.FDs = append(st.FDs, ForkFD{Num: fd, Cloexec: fl&unix.FD_CLOEXEC != 0})
+	}
+	cwd, err := unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return errnoOf(err)
+	}
+	defer unix.Close(cwd)
+	fds = append(fds, cwd)
+
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		return -int64(unix.ENOMEM)
+	}
+	// The child host process is past the point of no return once it has
+	// this; if it is gone, the child died (its wait status says how).
+	if t.vforkSend(vforkExec, int64(buf.Len())) == nil && sendAllFD(vc.link, buf.Bytes()) == nil {
+		sendFDs(vc.link, fds)
+	}
+	t.vforkLeave()
+	return 0
+}
+
+// fdReader reads a raw fd without making an *os.File of it (whose
+// finalizer would close the number in whichever table it runs).
+type fdReader int
+
+func (r fdReader) Read(b []byte) (int, error) {
+	n, err := unix.Read(int(r), b)
+	if n == 0 && err == nil {
+		return 0, io.EOF
+	}
+	if n < 0 {
+		n = 0
+	}
+	return n, err
+}
