@@ -48,6 +48,49 @@ type Options struct {
 // GateFD is where the gate pipe arrives, after the guest's stdio.
 const GateFD = StdioFD + 3
 
+// AuditSocket is the unix socket, in the run directory, where an audited
+// run's supervisor takes forked host processes in: each connects, and
+// waits for one byte, before its guest runs — the gate of a fork child.
+// It exists only while an audit runs.
+const AuditSocket = "audit.sock"
+
+// auditGate makes a forked host process wait until the supervisor's audit
+// counts it (when the run is audited): a child running unaudited guest
+// code would hide its escapes. The peer's pid comes from SO_PEERCRED.
+func auditGate(runDir string) error {
+	path := filepath.Join(runDir, AuditSocket)
+	if _, err := os.Lstat(path); err != nil {
+		return nil // not audited
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	// Bounded: a supervisor that never answers must not hang the tree.
+	tv := unix.Timeval{Sec: 10}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		return fmt.Errorf("connecting to the audit: %w", err)
+	}
+	var b [1]byte
+	for {
+		n, err := unix.Read(fd, b[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("waiting for the audit: %w", err)
+		}
+		if n != 1 {
+			return errors.New("the audit closed the gate without counting this process")
+		}
+		return nil
+	}
+}
+
 // Exit statuses of the host process for failures before the guest runs,
 // as a shell reports them.
 const (
@@ -199,8 +242,9 @@ func Main(o Options) int {
 	return h.run(proc)
 }
 
-// ForkChild is a host process started by a guest fork: fd 3 is the link
-// to the parent, which sends the guest's state (kernelsim.AdoptFork).
+// ForkChild is a host process started by a guest fork or vfork: fd 3 is
+// the link to the parent, which sends the guest's state, or for vfork the
+// child's requests and finally its execve (kernelsim.AdoptFork).
 func ForkChild(o Options) int {
 	// The link first leaves fd 3, which the guest's fds may need.
 	link, err := unix.FcntlInt(3, unix.F_DUPFD_CLOEXEC, 1500)
@@ -208,6 +252,9 @@ func ForkChild(o Options) int {
 		return fail(ExitInternal, "fork child: no link to the parent: %v", err)
 	}
 	unix.Close(3)
+	if err := auditGate(o.RunDir); err != nil {
+		return fail(ExitInternal, "fork child: %v", err)
+	}
 	h, code := setup(o)
 	if h == nil {
 		return code

@@ -10,6 +10,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,8 +58,11 @@ func wantsAudit(o Options) bool { return o.Audit == AuditEBPF }
 // syscall the host makes for the guest.
 type hostAudit struct {
 	gateR, gateW *os.File
+	dir          string // the run directory, where the fork gate listens
 	a            auditor
 	tr           *tracker
+	forks        *net.UnixListener // hostproc.AuditSocket
+	forksDone    chan struct{}
 }
 
 // auditor is a started eBPF audit (audit.Audit, behind startAudit).
@@ -73,7 +77,7 @@ type auditor interface {
 }
 
 // newHostAudit makes the gate pipe; nil without --audit.
-func newHostAudit(o Options) (*hostAudit, error) {
+func newHostAudit(o Options, dir string) (*hostAudit, error) {
 	if !wantsAudit(o) {
 		return nil, nil
 	}
@@ -81,7 +85,7 @@ func newHostAudit(o Options) (*hostAudit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--audit=ebpf: gate pipe: %w", err)
 	}
-	return &hostAudit{gateR: r, gateW: w}, nil
+	return &hostAudit{gateR: r, gateW: w, dir: dir}, nil
 }
 
 // addTo adds the gate to the host's command line and its files; the gate
@@ -111,6 +115,9 @@ func (h *hostAudit) start(hostPID int) error {
 		return fmt.Errorf("--audit=ebpf: %w", err)
 	}
 	h.tr = startTracker(h.a, hostPID, isForkedHost)
+	if err := h.listenForForks(); err != nil {
+		return fmt.Errorf("--audit=ebpf: %w", err)
+	}
 	if _, err := h.gateW.Write([]byte{1}); err != nil {
 		return fmt.Errorf("--audit=ebpf: opening the gate: %w", err)
 	}
@@ -118,10 +125,59 @@ func (h *hostAudit) start(hostPID int) error {
 	return nil
 }
 
+// listenForForks opens the fork gate (hostproc.AuditSocket): every forked
+// host process connects before its guest runs and is tracked before it
+// gets its byte, so no child's first syscalls go uncounted. The /proc
+// scan stays for untracking and as a fallback.
+func (h *hostAudit) listenForForks() error {
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(h.dir, hostproc.AuditSocket), Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("the fork gate: %w", err)
+	}
+	h.forks, h.forksDone = l, make(chan struct{})
+	go func() {
+		defer close(h.forksDone)
+		for {
+			c, err := l.AcceptUnix()
+			if err != nil {
+				return // closed
+			}
+			h.admit(c)
+		}
+	}()
+	return nil
+}
+
+// admit tracks the connecting process (its pid from SO_PEERCRED, not from
+// anything it says) if it is a forked host process of this run, then lets
+// it go on.
+func (h *hostAudit) admit(c *net.UnixConn) {
+	defer c.Close()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	var cred *unix.Ucred
+	raw.Control(func(fd uintptr) {
+		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if err != nil || cred == nil || !isForkedHost(int(cred.Pid)) {
+		return // closing without a byte refuses it
+	}
+	if h.tr.add(int(cred.Pid)) {
+		c.Write([]byte{1})
+	}
+}
+
 // close releases what start did not hand over; safe after start.
 func (h *hostAudit) close() {
 	h.gateR.Close()
 	h.gateW.Close()
+	if h.forks != nil {
+		h.forks.Close()
+		<-h.forksDone
+		h.forks = nil
+	}
 	if h.tr != nil {
 		h.tr.stop()
 	}
@@ -284,6 +340,21 @@ func startTracker(a auditor, first int, want func(pid int) bool) *tracker {
 		}
 	}()
 	return t
+}
+
+// add tracks pid now (a fork gate's peer); false if the audit refused it.
+func (t *tracker) add(pid int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.tracked[pid] {
+		return true
+	}
+	if t.a.Track(uint32(pid)) != nil {
+		return false
+	}
+	t.tracked[pid] = true
+	t.count++
+	return true
 }
 
 func (t *tracker) stop() {
