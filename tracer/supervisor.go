@@ -74,7 +74,7 @@ func Run(o Options) int {
 		}
 	}
 	// --audit=ebpf (audit.go): the host waits at a gate for the audit.
-	aud, err := newHostAudit(o)
+	aud, err := newHostAudit(o, dir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return 125
