@@ -183,11 +183,13 @@ var _ = Describe("guest processes, more", func() {
 				// Shared, not copied: the parent sees the clone(CLONE_VM)
 				// child's counter move while the child runs.
 				Expect(got).To(ContainSubstring("counts in our memory while it runs: yes, exit=0"))
+				Expect(got).To(HaveSuffix("vfork child that faults: Segmentation fault\n"))
 
 				procs := loadProcesses(reportPath)
 				checkProcessTree(loadReport(reportPath), procs, guest)
-				// 2 state checks, identity, failed exec, 2 spawns, the counter.
-				Expect(procs).To(HaveLen(8), "processes: %+v", procs)
+				// 2 state checks, identity, failed exec, 2 spawns, the
+				// counter, the faulting child.
+				Expect(procs).To(HaveLen(9), "processes: %+v", procs)
 				for _, p := range procs[1:] {
 					Expect(p.Parent).To(Equal(procs[0].PID), "every child is the first process's: %+v", procs)
 					Expect(p.Exit).NotTo(BeNil(), "a child's exit is not recorded: %+v", p)

@@ -152,6 +152,10 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, regs tls.Regs, fs,
 	cb.Trap = regs
 	tls.CopyThreadState(cb, parent.CB)
 	cb.GuestFS = fs
+	// A fault in the child's code is the child's alone: kernelsim applies
+	// the child's own disposition (tls/entry.c's fault handler would
+	// otherwise kill this host process, the parent's).
+	cb.Flags |= tls.FlagVfork
 	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), vf: vc}
 	t.sigmask = parent.sigmask
 	t.altstack = parent.altstack // Linux keeps it for CLONE_VFORK

@@ -62,6 +62,10 @@
 			    * rt_sigreturn), not a plain syscall return */
 #define CB_FLAG_DONE 8     /* the fast route already ran the call: its
 			    * result is in cb->ret; Go only looks at signals */
+#define CB_FLAG_VFORK 16   /* a vfork child's thread: its dispositions are
+			    * its own (kernelsim's), so every fault in its
+			    * guest code goes to kernelsim, never kills the
+			    * host process (its parent's) */
 
 /* cb->nr of a kernel call made at an arbitrary guest instruction, to
  * deliver a signal (a kick or a fault); the context is cb->trap. */

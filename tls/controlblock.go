@@ -34,6 +34,7 @@ const (
 	FlagFSGSBASE = 2
 	FlagResume   = 4
 	FlagDone     = 8
+	FlagVfork    = 16
 
 	// NrInterrupt is cb.Nr of a kernel call at an arbitrary instruction
 	// (a kick or a fault), made to deliver a guest signal.

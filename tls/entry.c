@@ -423,8 +423,9 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv)
 		return;
 	}
 	if (sig != SIGPIPE && cb && cb->state == CB_STATE_GUEST && !in_region(uc->uc_mcontext.gregs[REG_RIP]) &&
-	    vsysbed_guest_disposition[sig] == GUEST_SIG_HANDLER) {
-		/* The guest handles it: kernelsim builds its frame at the fault. */
+	    (vsysbed_guest_disposition[sig] == GUEST_SIG_HANDLER || (cb->flags & CB_FLAG_VFORK))) {
+		/* The guest handles it: kernelsim builds its frame at the fault
+		 * (or, for a vfork child, ends only the child by it). */
 		cb->fault_sig = sig;
 		cb->fault_code = si->si_code;
 		cb->fault_addr = (uint64_t)si->si_addr;

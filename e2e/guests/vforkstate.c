@@ -201,6 +201,21 @@ static void checkSharedMemory(void)
 	       seen ? "yes" : "no", waitFor(pid));
 }
 
+/* A vfork child that faults before exec dies alone; its parent goes on. */
+static void checkChildFault(void)
+{
+	pid_t pid = vfork();
+	if (pid == 0) {
+		int *volatile bad = (int *)8;
+		*bad = 1;
+		_exit(0);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	printf("vfork child that faults: %s\n",
+	       WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "did not die by a signal");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "report") == 0) {
@@ -227,5 +242,6 @@ int main(int argc, char **argv)
 	checkSpawnFlags("POSIX_SPAWN_SETSID", POSIX_SPAWN_SETSID);
 	checkSpawnFlags("POSIX_SPAWN_SETPGROUP", POSIX_SPAWN_SETPGROUP);
 	checkSharedMemory();
+	checkChildFault();
 	return 0;
 }
