@@ -54,35 +54,58 @@ func (d *Divergence) String() string {
 // the runs that have a report are compared against the first of them.
 // Checks go stdout, stderr, exit, then syscalls, platform by platform, so
 // the divergence named is the one a reader should look at first.
-func Compare(outs []Outcome) *Divergence { return CompareIgnoring(outs, nil) }
+func Compare(outs []Outcome) *Divergence {
+	d, _ := CompareWith(outs, Rules{})
+	return d
+}
 
-// Aspects Compare looks at, by the names CompareIgnoring takes.
+// Aspects Compare looks at, by the names Rules.Ignore takes.
 var Aspects = []string{"stdout", "stderr", "exit", "syscalls"}
 
-// CompareIgnoring is Compare leaving out the aspects in ignore (a program
-// that prints timings to stderr, say).
-func CompareIgnoring(outs []Outcome, ignore map[string]bool) *Divergence {
+// DefaultTolerate are the syscalls whose number of calls depends on
+// timing, not on what the program does: a futex wait that finds the lock
+// already free is never made; sched_yield spins as long as it waits.
+var DefaultTolerate = []string{"futex", "sched_yield"}
+
+// Rules say what a comparison leaves out, and why.
+type Rules struct {
+	// Ignore lists whole aspects ("stderr" for a program printing
+	// timings).
+	Ignore map[string]bool
+	// Tolerate lists syscalls, by name, whose counts may differ.
+	Tolerate map[string]bool
+	// Refused are the syscalls the in-process platform refuses by design
+	// (kernelsim's table: rseq, seccomp, ptrace ...), with why. Between
+	// the in-process platform and another their counts are not compared:
+	// the difference is the policy, not a bug.
+	Refused map[int]string
+}
+
+// CompareWith is Compare under rules. Beside the divergence it returns
+// the differences the rules explained, one line each, for the record.
+func CompareWith(outs []Outcome, rules Rules) (*Divergence, []string) {
 	if len(outs) < 2 {
-		return nil
+		return nil, nil
 	}
+	ignore := rules.Ignore
 	ref := outs[0]
 	for _, o := range outs[1:] {
 		if d := diffBytes("stdout", ref.Platform, o.Platform, ref.Stdout, o.Stdout); d != nil && !ignore["stdout"] {
-			return d
+			return d, nil
 		}
 		if d := diffBytes("stderr", ref.Platform, o.Platform, ref.Stderr, o.Stderr); d != nil && !ignore["stderr"] {
-			return d
+			return d, nil
 		}
 		if ignore["exit"] {
 			continue
 		}
 		if ref.Exit.Code != o.Exit.Code || ref.Exit.Signal != o.Exit.Signal {
 			return &Divergence{What: "exit", A: ref.Platform, B: o.Platform,
-				Detail: fmt.Sprintf("%s: %s, %s: %s", ref.Platform, ref.Exit, o.Platform, o.Exit)}
+				Detail: fmt.Sprintf("%s: %s, %s: %s", ref.Platform, ref.Exit, o.Platform, o.Exit)}, nil
 		}
 	}
 	if ignore["syscalls"] {
-		return nil
+		return nil, nil
 	}
 	var withReport []Outcome
 	for _, o := range outs {
@@ -90,12 +113,15 @@ func CompareIgnoring(outs []Outcome, ignore map[string]bool) *Divergence {
 			withReport = append(withReport, o)
 		}
 	}
+	var explained []string
 	for i := 1; i < len(withReport); i++ {
-		if d := diffSyscalls(withReport[0], withReport[i]); d != nil {
-			return d
+		d, ex := diffSyscalls(withReport[0], withReport[i], rules)
+		explained = append(explained, ex...)
+		if d != nil {
+			return d, explained
 		}
 	}
-	return nil
+	return nil, explained
 }
 
 // maxShown bounds a quoted line in a divergence's detail.
@@ -153,7 +179,7 @@ func Multiset(r *coverage.Report) map[int]Call {
 	return m
 }
 
-func diffSyscalls(a, b Outcome) *Divergence {
+func diffSyscalls(a, b Outcome, rules Rules) (*Divergence, []string) {
 	ma, mb := Multiset(a.Report), Multiset(b.Report)
 	nrs := map[int]bool{}
 	for nr := range ma {
@@ -167,7 +193,8 @@ func diffSyscalls(a, b Outcome) *Divergence {
 		sorted = append(sorted, nr)
 	}
 	sort.Ints(sorted)
-	var diffs []string
+	policy := a.Platform == InProcess || b.Platform == InProcess
+	var diffs, explained []string
 	for _, nr := range sorted {
 		x, y := ma[nr], mb[nr]
 		if x.Calls == y.Calls && x.Errors == y.Errors {
@@ -177,11 +204,21 @@ func diffSyscalls(a, b Outcome) *Divergence {
 		if name == "" {
 			name = y.Name
 		}
-		diffs = append(diffs, fmt.Sprintf("%s (%d): %s %s, %s %s", name, nr,
-			a.Platform, callString(x), b.Platform, callString(y)))
+		line := fmt.Sprintf("%s (%d): %s %s, %s %s", name, nr, a.Platform, callString(x), b.Platform, callString(y))
+		switch why, refused := rules.Refused[nr]; {
+		case rules.Tolerate[name]:
+			explained = append(explained, line+" — tolerated: its count depends on timing")
+		case refused && policy:
+			// The counts may differ too: a libc that sees the refusal
+			// stops asking (glibc registers rseq for new threads only
+			// if the first thread's registration worked).
+			explained = append(explained, line+" — expected: the in-process platform refuses it ("+why+")")
+		default:
+			diffs = append(diffs, line)
+		}
 	}
 	if len(diffs) == 0 {
-		return nil
+		return nil, explained
 	}
 	detail := diffs[0]
 	if len(diffs) > 1 {
@@ -195,7 +232,7 @@ func diffSyscalls(a, b Outcome) *Divergence {
 			detail += fmt.Sprintf("\n  and %d more syscall(s)", len(diffs)-1-more)
 		}
 	}
-	return &Divergence{What: "syscalls", A: a.Platform, B: b.Platform, Detail: detail}
+	return &Divergence{What: "syscalls", A: a.Platform, B: b.Platform, Detail: detail}, explained
 }
 
 func callString(c Call) string {

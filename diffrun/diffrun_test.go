@@ -120,10 +120,50 @@ func TestCompareIgnoring(t *testing.T) {
 	outs := agreeing()
 	outs[1].Stderr = []byte("12.5 ns/call\n")
 	outs[2].Report.Syscalls[0].Errors = 1
-	if d := CompareIgnoring(outs, map[string]bool{"stderr": true}); d == nil || d.What != "syscalls" {
+	if d, _ := CompareWith(outs, Rules{Ignore: map[string]bool{"stderr": true}}); d == nil || d.What != "syscalls" {
 		t.Fatalf("ignoring stderr: got %v, want the syscalls divergence", d)
 	}
-	if d := CompareIgnoring(outs, map[string]bool{"stderr": true, "syscalls": true}); d != nil {
+	if d, _ := CompareWith(outs, Rules{Ignore: map[string]bool{"stderr": true, "syscalls": true}}); d != nil {
 		t.Fatalf("ignoring both: %s", d)
+	}
+}
+
+func TestCompareTolerates(t *testing.T) {
+	outs := agreeing()
+	outs[2].Report.Syscalls[0].Trap += 7 // write, as if it were futex
+	outs[2].Report.Syscalls[0].Total += 7
+	d, ex := CompareWith(outs, Rules{Tolerate: map[string]bool{"write": true}})
+	if d != nil {
+		t.Fatalf("tolerated syscall diverged: %s", d)
+	}
+	if len(ex) != 1 || !strings.Contains(ex[0], "write (1)") || !strings.Contains(ex[0], "tolerated") {
+		t.Errorf("explained: %q", ex)
+	}
+}
+
+func TestCompareRefusedByPolicy(t *testing.T) {
+	rules := Rules{Refused: map[int]string{257: "ENOSYS: test policy"}}
+	// In-process fails every openat by policy; ptrace's succeed: expected.
+	outs := agreeing()
+	outs[1].Report.Syscalls[1].Errors = 3
+	d, ex := CompareWith(outs, rules)
+	if d != nil {
+		t.Fatalf("policy difference reported as a divergence: %s", d)
+	}
+	if len(ex) != 1 || !strings.Contains(ex[0], "expected: the in-process platform refuses it (ENOSYS: test policy)") {
+		t.Errorf("explained: %q", ex)
+	}
+	// A libc that saw the refusal may stop calling: the count may differ.
+	outs[2].Report.Syscalls[1].Bypass += 5
+	outs[2].Report.Syscalls[1].Total += 5
+	if d, _ := CompareWith(outs, rules); d != nil {
+		t.Errorf("refused calls counted differently: %v", d)
+	}
+	// Between two platforms that are not in-process the policy says nothing.
+	outs = agreeing()
+	outs[1].Platform = "other"
+	outs[1].Report.Syscalls[1].Errors = 3
+	if d, _ := CompareWith(outs, rules); d == nil {
+		t.Error("the policy exempted a pair without the in-process platform")
 	}
 }

@@ -3,7 +3,9 @@
 // forwards terminal and termination signals to it, mirrors its exit
 // status, and writes the coverage report from the run directory's shards
 // and event log — also when the host process crashed or was killed.
-// (The ptrace platform will live here too.)
+// The ptrace platform (ptrace.go) runs the guest natively as a traced
+// child instead, with the synthetic vDSO injected, and counts every
+// syscall at a seccomp stop into the same shards.
 package tracer
 
 import (
@@ -46,6 +48,9 @@ const HostCommand = "__host"
 func Run(o Options) int {
 	if o.Platform == PlatformNative {
 		return runNative(o) // audit.go
+	}
+	if o.Platform == PlatformPtrace {
+		return runPtrace(o)
 	}
 	dir, err := os.MkdirTemp("", "vsysbed-run-")
 	if err != nil {

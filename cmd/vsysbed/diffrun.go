@@ -9,7 +9,10 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"vsysbed/diffrun"
+	"vsysbed/kernelsim"
 )
 
 // cmdDiffRun is `vsysbed diff-run`: exit 0 when every run agrees, 1 at the
@@ -24,6 +27,8 @@ func cmdDiffRun(args []string, stderr io.Writer) int {
 	keep := fs.String("reports", "", "keep each platform's report in `DIR` as PLATFORM.json")
 	quiet := fs.Bool("q", false, "print only a divergence")
 	ignoreList := fs.String("ignore", "", "comma-separated `ASPECTS` to leave out: stdout, stderr, exit, syscalls")
+	tolerate := fs.String("tolerate", strings.Join(diffrun.DefaultTolerate, ","),
+		"comma-separated `SYSCALLS` whose counts may differ (they depend on timing)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: vsysbed diff-run [flags] [--] PROGRAM [ARGS...]\n\n"+
 			"Runs PROGRAM natively and on each vsysbed platform with the same stdin\n"+
@@ -75,6 +80,12 @@ func cmdDiffRun(args []string, stderr io.Writer) int {
 			ignore[a] = true
 		}
 	}
+	for _, name := range strings.Split(*tolerate, ",") {
+		if _, ok := kernelsim.Number(name); name != "" && !ok {
+			fmt.Fprintf(stderr, "vsysbed: diff-run: --tolerate: unknown syscall %q\n", name)
+			return 2
+		}
+	}
 	switch *trap {
 	case "", "seccomp", "sud":
 	default:
@@ -117,7 +128,24 @@ func cmdDiffRun(args []string, stderr io.Writer) int {
 		}
 		return 125
 	}
-	if d := diffrun.CompareIgnoring(outs, ignore); d != nil {
+	rules := diffrun.Rules{Ignore: ignore, Tolerate: map[string]bool{}, Refused: map[int]string{}}
+	for _, name := range strings.Split(*tolerate, ",") {
+		if name != "" {
+			rules.Tolerate[name] = true
+		}
+	}
+	for _, row := range kernelsim.Table() {
+		if row.Route == kernelsim.Refused {
+			rules.Refused[row.Nr] = unix.ErrnoName(row.Errno) + ": " + row.Note
+		}
+	}
+	d, explained := diffrun.CompareWith(outs, rules)
+	if !*quiet {
+		for _, e := range explained {
+			fmt.Fprintf(os.Stdout, "diff-run: not a divergence: %s\n", e)
+		}
+	}
+	if d != nil {
 		fmt.Fprintf(os.Stdout, "diff-run: DIVERGENCE: %s\n", d)
 		return 1
 	}

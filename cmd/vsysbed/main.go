@@ -27,6 +27,9 @@ import (
 const usage = `usage:
   vsysbed run [flags] [--] PROGRAM [ARGS...]   run PROGRAM as the guest, report its syscalls
   vsysbed report COMMAND [flags] REPORT.json   show, merge, diff, check a report; seccomp profile
+  vsysbed diff-run [flags] [--] PROGRAM [ARGS...]
+                                               run PROGRAM natively and on each platform, print
+                                               the first difference (output, status, syscalls)
   vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
   vsysbed help [COMMAND]                       show help
 
@@ -54,6 +57,8 @@ func run(args []string, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "report":
 		return cmdReport(args[1:], stderr)
+	case "diff-run":
+		return cmdDiffRun(args[1:], stderr)
 	case "vdso":
 		return cmdVDSO(args[1:], stderr)
 	case tracer.HostCommand:
@@ -62,6 +67,11 @@ func run(args []string, stderr io.Writer) int {
 		return cmdFork(args[1:], stderr)
 	case hostproc.ProbeCommand:
 		return hostproc.Probe()
+	case tracer.PtraceExecCommand: // `__ptrace-exec -- PROGRAM ARGS...`
+		if len(args) > 1 && args[1] == "--" {
+			return tracer.PtraceExec(args[2:])
+		}
+		return tracer.PtraceExec(args[1:])
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stderr)
@@ -117,7 +127,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.Audit, "audit", tracer.AuditNone, "`none` or ebpf: count, with an eBPF program on sys_enter, every syscall the\n"+
 		"real kernel executed for the run, from guest or host code; the report gets an\n"+
 		"audit section whose escapes must be 0 (root or CAP_BPF+CAP_PERFMON; docs/audit.md)")
-	fs.StringVar(&o.Platform, "platform", tracer.PlatformInProcess, "`inprocess` (vsysbed runs the guest) or native: run PROGRAM with no\n"+
+	fs.StringVar(&o.Platform, "platform", tracer.PlatformInProcess, "`inprocess` (vsysbed runs the guest), ptrace (PROGRAM runs natively as a\n"+
+		"traced child with the synthetic vDSO injected; every syscall is a ptrace stop,\n"+
+		"counted, then run by the real kernel) or native: run PROGRAM with no\n"+
 		"interception at all and report its syscalls per call site from the kernel's\n"+
 		"view alone (needs --audit=ebpf)")
 	fs.Usage = func() {
@@ -152,13 +164,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	switch o.Platform {
 	case tracer.PlatformInProcess:
+	case tracer.PlatformPtrace:
+		if o.Trap != "seccomp" || o.Audit != tracer.AuditNone {
+			fmt.Fprintln(stderr, "vsysbed: --platform=ptrace stops every syscall with seccomp: --trap and --audit do not apply")
+			return 2
+		}
 	case tracer.PlatformNative:
 		if o.Audit != tracer.AuditEBPF {
 			fmt.Fprintln(stderr, "vsysbed: --platform=native needs --audit=ebpf (natively only the audit sees the syscalls)")
 			return 2
 		}
 	default:
-		fmt.Fprintf(stderr, "vsysbed: --platform must be inprocess or native, got %q\n", o.Platform)
+		fmt.Fprintf(stderr, "vsysbed: --platform must be inprocess, ptrace or native, got %q\n", o.Platform)
 		return 2
 	}
 	if fs.NArg() == 0 {

@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"vsysbed/coverage"
+)
+
+// diffRun runs `vsysbed diff-run FLAGS -- ARGV` (every platform unless
+// FLAGS says otherwise).
+func diffRun(flags []string, argv ...string) result {
+	GinkgoHelper()
+	full := append([]string{vsysbedBin, "diff-run"}, flags...)
+	full = append(full, "--")
+	return run(nil, append(full, argv...)...)
+}
+
+var _ = Describe("vsysbed diff-run", func() {
+	const agree = "diff-run: no divergence across native, inprocess, ptrace"
+
+	// What a corpus guest's runs may differ in, and why; every other
+	// aspect is compared exactly (futex and sched_yield counts always
+	// depend on timing: diffrun.DefaultTolerate).
+	timingDependent := map[string][]string{
+		// It prints its timings.
+		"syscallbench": {"--ignore", "stderr"},
+		// A detached thread may or may not have made its last calls (exit,
+		// rt_sigprocmask) when main's exit_group ends the process.
+		"threads": {"--ignore", "syscalls"},
+		// An event loop: how often epoll_wait wakes, and how many reads
+		// drain a socket, depends on when the peer's writes land.
+		"sockets": {"--ignore", "syscalls"},
+	}
+
+	Context("finds no divergence", func() {
+		for _, name := range corpusNames {
+			for _, libc := range corpusLibcs {
+				binary := name + "-" + libc.suffix
+				It("in the corpus guest "+binary, func() {
+					r := diffRun(timingDependent[name], corpusBinary(name, libc))
+					Expect(r.Status).To(Equal(0), "%s", r)
+					Expect(r.Stdout).To(ContainSubstring(agree), "%s", r)
+				})
+			}
+		}
+
+		for _, argv := range [][]string{
+			{"/bin/true"},
+			{"busybox", "echo", "hello", "world"},
+			{"busybox", "sh", "-c", "echo a | tr a b | cat; (exit 3); echo $?"},
+			{"ls", "-l", "/usr"},
+			// Debian's python3 itself, not a version manager's shim script.
+			{"/usr/bin/python3", "-c", "import os; print(sorted(os.listdir('/')))"},
+		} {
+			It("in "+strings.Join(argv, " "), func() {
+				r := diffRun(nil, argv...)
+				Expect(r.Status).To(Equal(0), "%s", r)
+				Expect(r.Stdout).To(ContainSubstring(agree), "%s", r)
+			})
+		}
+
+		It("in the exit status of a guest that exits 42", func() {
+			r := diffRun(nil, filepath.Join(guestDir, "exit42"))
+			Expect(r.Status).To(Equal(0), "%s", r)
+			Expect(r.Stdout).To(ContainSubstring("exit code 42"))
+		})
+
+		It("in the syscalls the in-process platform refuses by design, which it names", func() {
+			// glibc registers rseq natively; kernelsim refuses it (ENOSYS).
+			r := diffRun(nil, "/bin/true")
+			Expect(r.Status).To(Equal(0), "%s", r)
+			Expect(r.Stdout).To(ContainSubstring("not a divergence: rseq (334): inprocess 1 call(s), 1 error(s), ptrace 1 call(s), 0 error(s) — expected: the in-process platform refuses it (ENOSYS"), "%s", r)
+		})
+
+		It("in a static Go program's output and status", func() {
+			// The Go runtime's own futex and scheduling calls vary from run
+			// to run; its output and status must not.
+			r := diffRun([]string{"--ignore", "syscalls"}, filepath.Join(guestDir, "gostatic"))
+			Expect(r.Status).To(Equal(0), "%s", r)
+			Expect(r.Stdout).To(ContainSubstring(agree), "%s", r)
+		})
+	})
+
+	Context("finds the divergence", func() {
+		It("of a guest that prints whether it found __kernel_vsyscall", func() {
+			// Natively there is no synthetic vDSO: the probe says bypass=no.
+			r := diffRun(nil, filepath.Join(guestDir, "vsyscall_probe-musl"))
+			Expect(r.Status).To(Equal(1), "%s", r)
+			Expect(r.Stdout).To(ContainSubstring("DIVERGENCE: stdout differs between native and inprocess"))
+			Expect(r.Stdout).To(ContainSubstring(`native:    "OK vsyscall_probe bypass=no\n"`), "%s", r)
+		})
+
+		It("of a guest whose syscalls depend on being traced", func() {
+			// Same output everywhere; under ptrace it makes 3 more getppid.
+			dir := GinkgoT().TempDir()
+			r := diffRun([]string{"--reports", dir}, filepath.Join(guestDir, "traced"))
+			Expect(r.Status).To(Equal(1), "%s", r)
+			Expect(r.Stdout).To(ContainSubstring("DIVERGENCE: syscalls differs between inprocess and ptrace: getppid (110): inprocess no calls, ptrace 3 call(s), 0 error(s)"), "%s", r)
+			// The kept reports say the same.
+			in, err := coverage.Load(filepath.Join(dir, "inprocess.json"))
+			Expect(err).NotTo(HaveOccurred())
+			pt, err := coverage.Load(filepath.Join(dir, "ptrace.json"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(syscallCalls(in, "getppid")).To(BeZero())
+			Expect(syscallCalls(pt, "getppid")).To(Equal(uint64(3)))
+		})
+
+		It("in the result class: an error return counts", func() {
+			// The multiset compares errors too: a guest failing a call
+			// natively must fail it on the platforms.
+			r := diffRun([]string{"--platforms", "native,inprocess"}, "ls", "/nonexistent-diffrun")
+			Expect(r.Status).To(Equal(0), "%s", r) // same failure everywhere
+			Expect(r.Stdout).To(ContainSubstring("exit code 2"))
+			Expect(r.Stdout).To(MatchRegexp(`inprocess exit code 2, .* [1-9][0-9]* errors\)`))
+		})
+	})
+
+	It("refuses bad usage and a missing program like `run`", func() {
+		for _, flags := range [][]string{
+			{"--platforms", "native,bogus"},
+			{"--platforms", "native"},
+			{"--platforms", "native,native"},
+			{"--ignore", "colour"},
+		} {
+			r := diffRun(flags, "/bin/true")
+			Expect(r.Status).To(Equal(2), "%v: %s", flags, r)
+			Expect(r.Stderr).To(HavePrefix("vsysbed: "), "%v", flags)
+		}
+		r := diffRun(nil, "/nonexistent/prog")
+		Expect(r.Status).To(Equal(127), "%s", r)
+		Expect(strings.Count(r.Stderr, "\n")).To(Equal(1), "%s", r)
+	})
+})
+
+func syscallCalls(r *coverage.Report, name string) uint64 {
+	for _, s := range r.Syscalls {
+		if s.Name == name {
+			return s.Total
+		}
+	}
+	return 0
+}

@@ -1,0 +1,724 @@
+package tracer
+
+// `--platform=ptrace`: the guest runs natively as a traced child. A
+// seccomp filter (ptrace_exec.go) stops every syscall of the guest tree
+// (SECCOMP_RET_TRACE); at every exec the tracer swaps the kernel's vDSO
+// for the synthetic one (ptrace_inject.go), so calls through
+// __kernel_vsyscall are told from raw `syscall`s by the address they stop
+// at. Each stop is counted into a per-thread shard in the run directory,
+// in the control-block layout the in-process platform writes, and the
+// call then runs in the real kernel: this platform measures what a
+// syscall costs as a trap out of the process (the "binary syscall"), and
+// it is the reference the in-process platform's counts are checked
+// against. Nothing is emulated.
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/coverage"
+	"vsysbed/kernelsim"
+	"vsysbed/tls"
+	"vsysbed/vdsoinject"
+)
+
+// PlatformPtrace is Options.Platform for the ptrace platform.
+const PlatformPtrace = "ptrace"
+
+// TrapModePtrace is the report's trap_mode for a ptrace run.
+const TrapModePtrace = "ptrace"
+
+// ptraceOptions: every stop the platform needs. EXITKILL: if the tracer
+// dies, the kernel kills every tracee rather than leave it stopped.
+const ptraceOptions = unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_TRACECLONE |
+	unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_TRACEEXEC |
+	unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEEXIT | unix.PTRACE_O_EXITKILL
+
+// ptProcess is one traced process (thread group).
+type ptProcess struct {
+	pid    int
+	parent int // the traced process that forked it, 0 for the first
+	// guest: the process runs guest code (the first process becomes the
+	// guest at its exec of PROGRAM; before, it is vsysbed's own stub).
+	guest bool
+	vdso  uint64 // base of the injected image, 0 before the first exec
+	// handlers: what rt_sigaction installed, by signal.
+	handlers map[uint64]sigDisposition
+	// fault: the last synchronous fault delivered to the process, for the
+	// report's fault address when that signal kills it.
+	fault struct {
+		sig       unix.Signal
+		addr, rip uint64
+	}
+}
+
+// ptThread is one traced thread.
+type ptThread struct {
+	tid  int
+	proc *ptProcess
+	// inSyscall: resumed with PTRACE_SYSCALL from a counted seccomp stop;
+	// the next SIGTRAP|0x80 is the call's exit.
+	inSyscall bool
+	nr        uint64
+	// restart: the last call returned a restart code; the kernel issues
+	// it again from there.
+	restart restartPoint
+	// bypassRip, bypassRsp: where a bypass call stopped (in the image's
+	// fallback, return address on the stack) before seccompStop returned
+	// it to its caller; 0 for other calls.
+	bypassRip, bypassRsp uint64
+	// interrupted: the last bypass call came back with a restart code and
+	// no signal was delivered since; sigreturnRestart: the one to re-issue
+	// when its handler returns (ptrace_signal.go).
+	interrupted, sigreturnRestart *bypassInterrupt
+}
+
+// restartPoint is where a call the kernel will restart stops again.
+type restartPoint struct{ rip, rsp, nr uint64 }
+
+// ptraceRun is the tracer's state; every method runs on the one locked
+// OS thread that is the tracer of every tracee.
+type ptraceRun struct {
+	dir    string
+	im     *vdsoinject.Image
+	layout *vdsoLayout
+	events *os.File
+
+	root     int
+	procs    map[int]*ptProcess
+	threads  map[int]*ptThread
+	shards   map[int]*tls.ControlBlock
+	unmaps   []func() error
+	expected map[int]*ptProcess // children announced by a fork event, not yet stopped
+
+	rootWS   unix.WaitStatus
+	rootDone bool
+	started  bool // the first process exec'd PROGRAM
+}
+
+// runPtrace is Run for --platform=ptrace.
+func runPtrace(o Options) int {
+	dir, err := os.MkdirTemp("", "vsysbed-run-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: creating the run directory: %v\n", err)
+		return 125
+	}
+	if o.KeepRunDir {
+		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	r, err := newPtraceRun(dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+		return 125
+	}
+	defer r.close()
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+		return 125
+	}
+
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	// The tracer is the thread that forked the first tracee: every ptrace
+	// request and every wait must come from it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	argv := append([]string{self, PtraceExecCommand, "--"}, o.Argv...)
+	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{0, 1, 2},
+		Sys:   &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: starting the traced process: %v\n", err)
+		return 125
+	}
+	r.root = pid
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				unix.Kill(pid, s.(syscall.Signal))
+			case <-done:
+				return
+			}
+		}
+	}()
+
+	if err := r.trace(); err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+		r.killAll()
+		return 125
+	}
+	reapDescendants()
+	return r.finish(o)
+}
+
+func newPtraceRun(dir string) (*ptraceRun, error) {
+	im, err := vdsoinject.BuildWith(vdsoinject.Options{NoCounters: true})
+	if err != nil {
+		return nil, err
+	}
+	layout, err := newVDSOLayout(im)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := os.OpenFile(dir+"/"+coverage.EventsFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &ptraceRun{dir: dir, im: im, layout: layout, events: ev,
+		procs: map[int]*ptProcess{}, threads: map[int]*ptThread{},
+		shards: map[int]*tls.ControlBlock{}, expected: map[int]*ptProcess{}}, nil
+}
+
+func (r *ptraceRun) close() {
+	for _, u := range r.unmaps {
+		u()
+	}
+	r.unmaps = nil
+	r.events.Close()
+}
+
+// trace runs the tracer until no tracee is left. Its error is the
+// tracer's own failure; the caller kills the tree.
+func (r *ptraceRun) trace() error {
+	var ws unix.WaitStatus
+	if _, err := wait4(r.root, &ws); err != nil {
+		return fmt.Errorf("waiting for the traced process: %w", err)
+	}
+	if !ws.Stopped() {
+		return fmt.Errorf("the traced process did not stop at its exec (status %#x)", uint32(ws))
+	}
+	if err := unix.PtraceSetOptions(r.root, ptraceOptions); err != nil {
+		return fmt.Errorf("PTRACE_SETOPTIONS: %w", err)
+	}
+	p := &ptProcess{pid: r.root}
+	r.procs[r.root] = p
+	r.threads[r.root] = &ptThread{tid: r.root, proc: p}
+	if err := r.resume(r.root, 0); err != nil {
+		return err
+	}
+	for {
+		tid, err := wait4(-1, &ws)
+		if err == unix.ECHILD {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("wait4: %w", err)
+		}
+		if err := r.handle(tid, ws); err != nil {
+			return err
+		}
+	}
+}
+
+// handle is one wait status of tracee tid.
+func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
+	if ws.Exited() || ws.Signaled() {
+		r.ended(tid, ws)
+		return nil
+	}
+	if !ws.Stopped() {
+		return nil
+	}
+	th := r.threads[tid]
+	if th == nil {
+		return r.born(tid)
+	}
+	sig := ws.StopSignal()
+	if sig == unix.SIGTRAP|0x80 {
+		return r.syscallExit(th)
+	}
+	if sig == unix.SIGTRAP {
+		switch ws.TrapCause() {
+		case unix.PTRACE_EVENT_SECCOMP:
+			return r.seccompStop(th)
+		case unix.PTRACE_EVENT_EXEC:
+			return r.execStop(th)
+		case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
+			return r.forkStop(th)
+		case unix.PTRACE_EVENT_EXIT:
+			r.logMaps(th.proc, tid)
+			return r.resume(tid, 0)
+		case -1, 0:
+		default:
+			return r.resumeThread(th)
+		}
+	}
+	si, err := getSiginfo(tid)
+	if err == unix.EINVAL {
+		// A group stop. A tracee attached with PTRACE_TRACEME cannot be
+		// held in one (PTRACE_LISTEN needs PTRACE_SEIZE): job control
+		// stops are not honoured on this platform.
+		return r.resume(tid, 0)
+	}
+	if err == nil {
+		r.noteFault(th, sig, si)
+	}
+	if th.interrupted != nil {
+		if err := r.interruptedBypass(th, sig); err != nil {
+			return err
+		}
+	}
+	return r.resume(tid, int(sig)) // a signal for the guest: deliver it
+}
+
+// noteFault remembers a fault the kernel raised in guest code (si_code >
+// 0: not sent by a process), whose address the report shows if the
+// signal kills the guest.
+func (r *ptraceRun) noteFault(th *ptThread, sig unix.Signal, si [128]byte) {
+	switch sig {
+	case unix.SIGSEGV, unix.SIGBUS, unix.SIGILL, unix.SIGFPE:
+	default:
+		return
+	}
+	if code := int32(binary.LittleEndian.Uint32(si[8:])); code <= 0 {
+		return
+	}
+	var regs unix.PtraceRegs
+	if unix.PtraceGetRegs(th.tid, &regs) != nil {
+		return
+	}
+	f := &th.proc.fault
+	f.sig, f.addr, f.rip = sig, binary.LittleEndian.Uint64(si[16:]), regs.Rip
+}
+
+// getSiginfo is PTRACE_GETSIGINFO; EINVAL means a group stop.
+func getSiginfo(tid int) ([128]byte, error) {
+	var si [128]byte
+	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETSIGINFO, uintptr(tid), 0, uintptr(unsafe.Pointer(&si[0])), 0, 0)
+	if e != 0 {
+		return si, e
+	}
+	return si, nil
+}
+
+// seccompStop counts one guest syscall and lets the kernel run it,
+// stopping again at its exit.
+func (r *ptraceRun) seccompStop(th *ptThread) error {
+	if !th.proc.guest {
+		return r.resume(th.tid, 0) // vsysbed's own stub, before PROGRAM
+	}
+	var regs unix.PtraceRegs
+	if err := unix.PtraceGetRegs(th.tid, &regs); err != nil {
+		return ignoreGone(err)
+	}
+	nr := regs.Orig_rax
+	kind := r.layout.stopKind(th.proc.vdso, regs.Rip)
+	// A call the kernel re-issues after a restart code (same place, same
+	// stack, same number or restart_syscall) is not a new call.
+	rp := th.restart
+	restarted := rp.rip != 0 && rp.rip == regs.Rip && rp.rsp == regs.Rsp &&
+		(rp.nr == nr || nr == sysRestartSyscall)
+	th.restart, th.bypassRip, th.interrupted = restartPoint{}, 0, nil
+	if nr == unix.SYS_RT_SIGACTION {
+		r.noteSigaction(th, &regs)
+	}
+	var site uint64
+	switch kind {
+	case tls.KindBypass:
+		// As the in-process bypass entry: the site is the return address
+		// into the caller, on top of the stack (the image's stubs
+		// tail-jump, so nothing was pushed).
+		ret, err := readWord(th.tid, regs.Rsp)
+		if err != nil {
+			return ignoreGone(err)
+		}
+		site = ret
+		// Return to the caller now, before the call runs: the context the
+		// kernel builds from (a clone child's start, a signal frame over
+		// an interrupted call, rt_sigreturn's ucontext just past the
+		// return address) is then the caller's, as the in-process
+		// platform's kernelsim makes it — a thread starts at the return
+		// address on its new stack, not at the image's `ret` that would
+		// pop its entry point off that stack.
+		th.bypassRip, th.bypassRsp = regs.Rip, regs.Rsp
+		regs.Rip, regs.Rsp = ret, regs.Rsp+8
+		if err := unix.PtraceSetRegs(th.tid, &regs); err != nil {
+			return ignoreGone(err)
+		}
+	case tls.KindTrap:
+		site = regs.Rip - syscallInsnLen // the instruction, as the trap path records
+	}
+	if !restarted {
+		cb, err := r.shard(th)
+		if err != nil {
+			return err
+		}
+		// The in-process vDSO stubs count the number only (no site).
+		countCall(cb, nr, site, uint32(kind), kind != tls.KindVDSO)
+	}
+	if nr == unix.SYS_EXECVE || nr == unix.SYS_EXECVEAT {
+		// The old image is about to go: place its sites first.
+		r.logMaps(th.proc, th.tid)
+	}
+	th.inSyscall, th.nr = true, nr
+	if err := unix.PtraceSyscall(th.tid, 0); err != nil {
+		return ignoreGone(err)
+	}
+	return nil
+}
+
+// syscallExit looks at a call's result.
+func (r *ptraceRun) syscallExit(th *ptThread) error {
+	if !th.inSyscall {
+		return r.resume(th.tid, 0)
+	}
+	th.inSyscall = false
+	var regs unix.PtraceRegs
+	if err := unix.PtraceGetRegs(th.tid, &regs); err != nil {
+		return ignoreGone(err)
+	}
+	switch {
+	case isRestartResult(regs.Rax):
+		th.restart = restartPoint{rip: regs.Rip, rsp: regs.Rsp, nr: th.nr}
+		if th.bypassRip != 0 && th.nr != unix.SYS_RT_SIGRETURN {
+			// The kernel re-issues the call by stepping rip back over a
+			// `syscall`: put the image's back under it, with the return
+			// address on the stack again (the signal frame, if any, is
+			// built below the red zone and leaves it intact).
+			retAddr := regs.Rip
+			regs.Rip, regs.Rsp = th.bypassRip, th.bypassRsp
+			th.restart.rip, th.restart.rsp = th.bypassRip, th.bypassRsp
+			if err := unix.PtraceSetRegs(th.tid, &regs); err != nil {
+				return ignoreGone(err)
+			}
+			// A handler, if one runs, changes that (ptrace_signal.go).
+			th.interrupted = &bypassInterrupt{code: uint64(-int64(regs.Rax)), nr: th.nr,
+				rip: th.bypassRip, rsp: th.bypassRsp, retAddr: retAddr}
+		}
+	case th.nr == unix.SYS_RT_SIGRETURN:
+		if err := r.restartAfterHandler(th, &regs); err != nil {
+			return err
+		}
+	case isErrorResult(regs.Rax) && th.nr < tls.NrMax:
+		cb, err := r.shard(th)
+		if err != nil {
+			return err
+		}
+		cb.Errors[th.nr]++
+	}
+	return r.resume(th.tid, 0)
+}
+
+// execStop is a tracee's successful exec: the new image gets the
+// synthetic vDSO before its first instruction.
+func (r *ptraceRun) execStop(th *ptThread) error {
+	tid := th.tid
+	if msg, err := unix.PtraceGetEventMsg(tid); err == nil && int(msg) != tid {
+		// A non-leader thread exec'd and took over the leader's tid.
+		if old := r.threads[int(msg)]; old != nil {
+			delete(r.threads, int(msg))
+			old.tid = tid
+			r.threads[tid] = old
+			th = old
+		}
+	}
+	p := th.proc
+	if p.pid == r.root && !p.guest {
+		r.started = true
+	}
+	p.guest = true
+	p.handlers = resetHandlersAtExec(p.handlers)
+	th.inSyscall, th.restart, th.bypassRip = false, restartPoint{}, 0
+
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", tid))
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", tid))
+	argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+	r.log(coverage.Event{Ev: coverage.EvExec, Pid: p.pid, Path: exe, Argv: argv, Interp: interpOf(exe)})
+	r.logMaps(p, tid)
+
+	base, err := injectVDSO(tid, r.im, r.layout.size)
+	var gone *traceeGoneError
+	if errors.As(err, &gone) {
+		r.ended(gone.Tid, gone.WS)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p.vdso = base
+	r.log(coverage.Event{Ev: coverage.EvMap, Pid: p.pid, Start: coverage.Hex(base),
+		End: coverage.Hex(base + r.layout.size), Path: "[vdso]", Prot: "r-x"})
+	return r.resume(tid, 0)
+}
+
+// forkStop is a clone, fork or vfork event of th: the child is announced
+// here and stops on its own (in either order).
+func (r *ptraceRun) forkStop(th *ptThread) error {
+	msg, err := unix.PtraceGetEventMsg(th.tid)
+	if err == nil && r.threads[int(msg)] == nil {
+		r.expected[int(msg)] = th.proc
+	}
+	return r.resumeThread(th)
+}
+
+// born is the first stop (SIGSTOP) of an auto-attached new tracee. Its
+// parent comes from the fork event when that came first, else from /proc.
+func (r *ptraceRun) born(tid int) error {
+	parent := r.expected[tid]
+	delete(r.expected, tid)
+	tgid, ppid := procIDs(tid)
+	if tgid == 0 {
+		return r.resume(tid, 0) // vanished
+	}
+	if parent == nil {
+		parent = r.procs[tgid]
+		if parent == nil {
+			parent = r.procs[ppid]
+		}
+	}
+	if p := r.procs[tgid]; p != nil {
+		r.threads[tid] = &ptThread{tid: tid, proc: p}
+	} else {
+		p := &ptProcess{pid: tgid}
+		if parent != nil {
+			// fork copies the address space, injected vDSO included.
+			p.parent, p.guest, p.vdso = parent.pid, parent.guest, parent.vdso
+			p.handlers = map[uint64]sigDisposition{}
+			for sig, d := range parent.handlers {
+				p.handlers[sig] = d
+			}
+		}
+		r.procs[tgid] = p
+		r.threads[tid] = &ptThread{tid: tid, proc: p}
+		if p.guest {
+			r.log(coverage.Event{Ev: coverage.EvFork, Pid: p.pid, Parent: p.parent})
+		}
+	}
+	return r.resume(tid, 0) // swallow the attach SIGSTOP
+}
+
+// ended is the end of tracee tid; a thread-group leader's end is its
+// process's.
+func (r *ptraceRun) ended(tid int, ws unix.WaitStatus) {
+	th := r.threads[tid]
+	delete(r.threads, tid)
+	delete(r.expected, tid)
+	if th == nil || th.proc.pid != tid {
+		return
+	}
+	p := th.proc
+	delete(r.procs, p.pid)
+	if p.guest {
+		ev := coverage.Event{Ev: coverage.EvExit, Pid: p.pid, Code: ws.ExitStatus()}
+		if ws.Signaled() {
+			ev.Code, ev.Signal = 0, coverage.SignalName(syscall.Signal(ws.Signal()))
+		}
+		r.log(ev)
+	}
+	if p.pid == r.root {
+		r.rootWS, r.rootDone = ws, true
+		if p.guest {
+			r.recordExit(p, ws)
+		}
+	}
+}
+
+// recordExit writes the first process's end into its leader's shard, as
+// the in-process platform does: the report takes the fault address and
+// instruction from there.
+func (r *ptraceRun) recordExit(p *ptProcess, ws unix.WaitStatus) {
+	cb, err := r.shard(&ptThread{tid: p.pid, proc: p})
+	if err != nil {
+		return
+	}
+	e := tls.Exit{Done: 1, Code: int32(ws.ExitStatus()), SitesDropped: cb.Exit.SitesDropped}
+	if ws.Signaled() {
+		e.Code, e.Signal = 0, int32(ws.Signal())
+		if p.fault.sig == ws.Signal() {
+			e.FaultAddr, e.FaultRip = p.fault.addr, p.fault.rip
+		}
+	}
+	cb.Exit = e
+}
+
+// shard is th's control block, created at its first counted call.
+func (r *ptraceRun) shard(th *ptThread) (*tls.ControlBlock, error) {
+	if cb := r.shards[th.tid]; cb != nil {
+		cb.Pid = uint32(th.proc.pid) // a reused tid counts on in its file
+		return cb, nil
+	}
+	cb, unmap, err := coverage.OpenShard(coverage.ShardPath(r.dir, th.tid))
+	if err != nil {
+		return nil, err
+	}
+	cb.Tid, cb.Pid, cb.TrapMode = uint64(th.tid), uint32(th.proc.pid), tls.TrapSeccomp
+	r.shards[th.tid] = cb
+	r.unmaps = append(r.unmaps, unmap)
+	return cb, nil
+}
+
+// logMaps records the executable file mappings of tid's process, so that
+// call sites in libraries loaded after the exec can be placed.
+func (r *ptraceRun) logMaps(p *ptProcess, tid int) {
+	if !p.guest {
+		return
+	}
+	maps, err := readMaps(tid)
+	if err != nil {
+		return
+	}
+	for _, ev := range mapEvents(maps) {
+		ev.Pid = p.pid
+		r.log(ev)
+	}
+}
+
+func (r *ptraceRun) log(ev coverage.Event) {
+	b, err := json.Marshal(ev)
+	if err == nil {
+		r.events.Write(append(b, '\n'))
+	}
+}
+
+// resume continues tid with signal sig. A tracee that vanished (killed by
+// SIGKILL, its process exec'd) is no error: its end is still to come.
+func (r *ptraceRun) resume(tid, sig int) error {
+	return ignoreGone(unix.PtraceCont(tid, sig))
+}
+
+// resumeThread continues th from an event stop inside a syscall, keeping
+// the stop at that syscall's exit.
+func (r *ptraceRun) resumeThread(th *ptThread) error {
+	if th.inSyscall {
+		return ignoreGone(unix.PtraceSyscall(th.tid, 0))
+	}
+	return r.resume(th.tid, 0)
+}
+
+func ignoreGone(err error) error {
+	if err == nil || errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	return fmt.Errorf("ptrace: %w", err)
+}
+
+// killAll kills every traced process and waits for them all.
+func (r *ptraceRun) killAll() {
+	unix.Kill(r.root, unix.SIGKILL)
+	for pid := range r.procs {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	var ws unix.WaitStatus
+	for {
+		tid, err := wait4(-1, &ws)
+		if err != nil {
+			return
+		}
+		// A dying tracee still stops at PTRACE_EVENT_EXIT.
+		if ws.Stopped() {
+			unix.PtraceCont(tid, 0)
+		}
+	}
+}
+
+// finish builds and writes the report and returns vsysbed's status.
+func (r *ptraceRun) finish(o Options) int {
+	r.close()
+	ws := r.rootWS
+	if !r.rootDone {
+		fmt.Fprintln(os.Stderr, "vsysbed: the traced process's end was not seen")
+		return 125
+	}
+	if !r.started {
+		// The stub failed before PROGRAM ran and said why.
+		if ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ws.ExitStatus()
+	}
+	rep, err := coverage.Build(coverage.Input{
+		Command:     o.Argv,
+		Dir:         r.dir,
+		Host:        coverage.HostStatusFromWait(syscall.WaitStatus(ws)),
+		HostPID:     r.root,
+		TrapMode:    TrapModePtrace,
+		SyscallName: kernelsim.Name,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: building the report: %v\n", err)
+	}
+	if ws.Signaled() && ws.Signal() != unix.SIGPIPE && ws.Signal() != unix.SIGINT {
+		describeDeath(rep, r.dir, syscall.Signal(ws.Signal()))
+	}
+	if rep != nil {
+		if err := writeReport(rep, o); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
+		}
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// wait4 waits for pid (-1: any) and every kind of child (__WALL: traced
+// threads are not children in the wait sense), retrying EINTR.
+func wait4(pid int, ws *unix.WaitStatus) (int, error) {
+	for {
+		got, err := unix.Wait4(pid, ws, unix.WALL, nil)
+		if err != unix.EINTR {
+			return got, err
+		}
+	}
+}
+
+// procIDs reads the thread group and parent of tid from /proc; 0, 0 when
+// it is gone.
+func procIDs(tid int) (tgid, ppid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return 0, 0
+	}
+	return parseStatusIDs(string(b))
+}
+
+// parseStatusIDs takes Tgid and PPid out of a /proc/PID/status text.
+func parseStatusIDs(status string) (tgid, ppid int) {
+	for _, line := range strings.Split(status, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "Tgid":
+			tgid = n
+		case "PPid":
+			ppid = n
+		}
+	}
+	return tgid, ppid
+}
+
+// tgidOf is tid's thread group, tid itself when unknown.
+func tgidOf(tid int) int {
+	if tgid, _ := procIDs(tid); tgid != 0 {
+		return tgid
+	}
+	return tid
+}
