@@ -74,11 +74,6 @@ type Rules struct {
 	Ignore map[string]bool
 	// Tolerate lists syscalls, by name, whose counts may differ.
 	Tolerate map[string]bool
-	// Refused are the syscalls the in-process platform refuses by design
-	// (kernelsim's table: rseq, seccomp, ptrace ...), with why. Between
-	// the in-process platform and another their counts are not compared:
-	// the difference is the policy, not a bug.
-	Refused map[int]string
 }
 
 // CompareWith is Compare under rules. Beside the divergence it returns
@@ -193,7 +188,6 @@ func diffSyscalls(a, b Outcome, rules Rules) (*Divergence, []string) {
 		sorted = append(sorted, nr)
 	}
 	sort.Ints(sorted)
-	policy := a.Platform == InProcess || b.Platform == InProcess
 	var diffs, explained []string
 	for _, nr := range sorted {
 		x, y := ma[nr], mb[nr]
@@ -205,17 +199,11 @@ func diffSyscalls(a, b Outcome, rules Rules) (*Divergence, []string) {
 			name = y.Name
 		}
 		line := fmt.Sprintf("%s (%d): %s %s, %s %s", name, nr, a.Platform, callString(x), b.Platform, callString(y))
-		switch why, refused := rules.Refused[nr]; {
-		case rules.Tolerate[name]:
+		if rules.Tolerate[name] {
 			explained = append(explained, line+" — tolerated: its count depends on timing")
-		case refused && policy:
-			// The counts may differ too: a libc that sees the refusal
-			// stops asking (glibc registers rseq for new threads only
-			// if the first thread's registration worked).
-			explained = append(explained, line+" — expected: the in-process platform refuses it ("+why+")")
-		default:
-			diffs = append(diffs, line)
+			continue
 		}
+		diffs = append(diffs, line)
 	}
 	if len(diffs) == 0 {
 		return nil, explained

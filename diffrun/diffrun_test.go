@@ -140,30 +140,3 @@ func TestCompareTolerates(t *testing.T) {
 		t.Errorf("explained: %q", ex)
 	}
 }
-
-func TestCompareRefusedByPolicy(t *testing.T) {
-	rules := Rules{Refused: map[int]string{257: "ENOSYS: test policy"}}
-	// In-process fails every openat by policy; ptrace's succeed: expected.
-	outs := agreeing()
-	outs[1].Report.Syscalls[1].Errors = 3
-	d, ex := CompareWith(outs, rules)
-	if d != nil {
-		t.Fatalf("policy difference reported as a divergence: %s", d)
-	}
-	if len(ex) != 1 || !strings.Contains(ex[0], "expected: the in-process platform refuses it (ENOSYS: test policy)") {
-		t.Errorf("explained: %q", ex)
-	}
-	// A libc that saw the refusal may stop calling: the count may differ.
-	outs[2].Report.Syscalls[1].Bypass += 5
-	outs[2].Report.Syscalls[1].Total += 5
-	if d, _ := CompareWith(outs, rules); d != nil {
-		t.Errorf("refused calls counted differently: %v", d)
-	}
-	// Between two platforms that are not in-process the policy says nothing.
-	outs = agreeing()
-	outs[1].Platform = "other"
-	outs[1].Report.Syscalls[1].Errors = 3
-	if d, _ := CompareWith(outs, rules); d == nil {
-		t.Error("the policy exempted a pair without the in-process platform")
-	}
-}

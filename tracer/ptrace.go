@@ -82,7 +82,25 @@ type ptThread struct {
 	// no signal was delivered since; sigreturnRestart: the one to re-issue
 	// when its handler returns (ptrace_signal.go).
 	interrupted, sigreturnRestart *bypassInterrupt
+	// refused: kernelsim refuses the current call; it was skipped and
+	// returns -refused.
+	refused unix.Errno
 }
+
+// kernelsimRefuses is kernelsim's table's answer for the calls it refuses
+// by design (rseq, seccomp, ptrace, mseal, shmat, numbers it does not
+// know): the ptrace platform gives the guest the same kernel, so these
+// fail here too, without reaching the real one. Every other call runs
+// natively.
+var kernelsimRefuses = func() map[uint64]unix.Errno {
+	m := map[uint64]unix.Errno{}
+	for _, row := range kernelsim.Table() {
+		if row.Route == kernelsim.Refused {
+			m[uint64(row.Nr)] = row.Errno
+		}
+	}
+	return m
+}()
 
 // restartPoint is where a call the kernel will restart stops again.
 type restartPoint struct{ rip, rsp, nr uint64 }
@@ -372,7 +390,17 @@ func (r *ptraceRun) seccompStop(th *ptThread) error {
 		// The old image is about to go: place its sites first.
 		r.logMaps(th.proc, th.tid)
 	}
-	th.inSyscall, th.nr = true, nr
+	th.inSyscall, th.nr, th.refused = true, nr, 0
+	if errno, ok := kernelsimRefuses[nr]; ok {
+		// Skip it (seccomp(2): a tracer sets the number to -1); the
+		// result is set again at the exit stop.
+		th.refused = errno
+		regs.Orig_rax = ^uint64(0)
+		regs.Rax = uint64(-int64(errno))
+		if err := unix.PtraceSetRegs(th.tid, &regs); err != nil {
+			return ignoreGone(err)
+		}
+	}
 	if err := unix.PtraceSyscall(th.tid, 0); err != nil {
 		return ignoreGone(err)
 	}
@@ -388,6 +416,13 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 	var regs unix.PtraceRegs
 	if err := unix.PtraceGetRegs(th.tid, &regs); err != nil {
 		return ignoreGone(err)
+	}
+	if th.refused != 0 {
+		regs.Rax = uint64(-int64(th.refused))
+		th.refused = 0
+		if err := unix.PtraceSetRegs(th.tid, &regs); err != nil {
+			return ignoreGone(err)
+		}
 	}
 	switch {
 	case isRestartResult(regs.Rax):

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"vsysbed/diffrun"
 	"vsysbed/kernelsim"
 )
@@ -128,15 +126,10 @@ func cmdDiffRun(args []string, stderr io.Writer) int {
 		}
 		return 125
 	}
-	rules := diffrun.Rules{Ignore: ignore, Tolerate: map[string]bool{}, Refused: map[int]string{}}
+	rules := diffrun.Rules{Ignore: ignore, Tolerate: map[string]bool{}}
 	for _, name := range strings.Split(*tolerate, ",") {
 		if name != "" {
 			rules.Tolerate[name] = true
-		}
-	}
-	for _, row := range kernelsim.Table() {
-		if row.Route == kernelsim.Refused {
-			rules.Refused[row.Nr] = unix.ErrnoName(row.Errno) + ": " + row.Note
 		}
 	}
 	d, explained := diffrun.CompareWith(outs, rules)
