@@ -87,6 +87,24 @@ var _ = Describe("vsysbed diff-run", func() {
 		})
 	})
 
+	It("between the platforms for a guest that tries to confine itself: kernelsim answers on both", func() {
+		// prctl(PR_SET_SECCOMP) natively fails with EFAULT here (no
+		// filter given); kernelsim refuses it with EINVAL before the
+		// kernel sees it, on the ptrace platform too — a guest filter
+		// there would decide before the tracer's and hide calls from it.
+		script := `import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.prctl(22, 2, 0, 0, 0)
+print(r, os.strerror(ctypes.get_errno()), libc.prctl(21, 0, 0, 0, 0))`
+		r := diffRun([]string{"--platforms", "inprocess,ptrace"}, "/usr/bin/python3", "-c", script)
+		Expect(r.Status).To(Equal(0), "%s", r)
+		Expect(r.Stdout).To(ContainSubstring("no divergence across inprocess, ptrace"), "%s", r)
+		native := run(nil, "/usr/bin/python3", "-c", script)
+		Expect(native.Stdout).To(Equal("-1 Bad address 0\n"), "natively: %s", native)
+		got := runVsysbed(nil, []string{"--platform=ptrace", "--report", filepath.Join(GinkgoT().TempDir(), "R.json")}, "/usr/bin/python3", "-c", script)
+		Expect(got.Stdout).To(Equal("-1 Invalid argument 0\n"), "%s", got)
+	})
+
 	Context("finds the divergence", func() {
 		It("of a guest that prints whether it found __kernel_vsyscall", func() {
 			// Natively there is no synthetic vDSO: the probe says bypass=no.

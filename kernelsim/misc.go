@@ -143,17 +143,8 @@ const (
 
 // sysPrctl refuses what would change the host's own confinement.
 func sysPrctl(t *Task, a *Args) int64 {
-	switch a[0] {
-	case prSetSeccomp, prSetSyscallUserDsp:
-		return -int64(unix.EINVAL)
-	case prGetSeccomp:
-		return 0
-	case prSetNoNewPrivs:
-		return 0
-	case prGetNoNewPrivs:
-		return 0
-	case prSetMM:
-		return -int64(unix.EPERM)
+	if ret, ok := prctlAnswer(*a); ok {
+		return ret
 	}
 	return passthrough(unix.SYS_PRCTL, a)
 }

@@ -82,25 +82,11 @@ type ptThread struct {
 	// no signal was delivered since; sigreturnRestart: the one to re-issue
 	// when its handler returns (ptrace_signal.go).
 	interrupted, sigreturnRestart *bypassInterrupt
-	// refused: kernelsim refuses the current call; it was skipped and
-	// returns -refused.
-	refused unix.Errno
+	// answered: kernelsim answers the current call itself (answer); it
+	// was skipped and returns answer.
+	answered bool
+	answer   int64
 }
-
-// kernelsimRefuses is kernelsim's table's answer for the calls it refuses
-// by design (rseq, seccomp, ptrace, mseal, shmat, numbers it does not
-// know): the ptrace platform gives the guest the same kernel, so these
-// fail here too, without reaching the real one. Every other call runs
-// natively.
-var kernelsimRefuses = func() map[uint64]unix.Errno {
-	m := map[uint64]unix.Errno{}
-	for _, row := range kernelsim.Table() {
-		if row.Route == kernelsim.Refused {
-			m[uint64(row.Nr)] = row.Errno
-		}
-	}
-	return m
-}()
 
 // restartPoint is where a call the kernel will restart stops again.
 type restartPoint struct{ rip, rsp, nr uint64 }
@@ -390,13 +376,16 @@ func (r *ptraceRun) seccompStop(th *ptThread) error {
 		// The old image is about to go: place its sites first.
 		r.logMaps(th.proc, th.tid)
 	}
-	th.inSyscall, th.nr, th.refused = true, nr, 0
-	if errno, ok := kernelsimRefuses[nr]; ok {
-		// Skip it (seccomp(2): a tracer sets the number to -1); the
-		// result is set again at the exit stop.
-		th.refused = errno
+	th.inSyscall, th.nr, th.answered = true, nr, false
+	// kernelsim decides first: what it refuses or answers itself on every
+	// platform (kernelsim.Answer) never reaches the real kernel. Skip the
+	// call (seccomp(2): a tracer sets the number to -1); the result is set
+	// again at the exit stop.
+	args := kernelsim.Args{regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9}
+	if ret, ok := kernelsim.Answer(int(int64(nr)), args); ok {
+		th.answered, th.answer = true, ret
 		regs.Orig_rax = ^uint64(0)
-		regs.Rax = uint64(-int64(errno))
+		regs.Rax = uint64(ret)
 		if err := unix.PtraceSetRegs(th.tid, &regs); err != nil {
 			return ignoreGone(err)
 		}
@@ -417,9 +406,9 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 	if err := unix.PtraceGetRegs(th.tid, &regs); err != nil {
 		return ignoreGone(err)
 	}
-	if th.refused != 0 {
-		regs.Rax = uint64(-int64(th.refused))
-		th.refused = 0
+	if th.answered {
+		regs.Rax = uint64(th.answer)
+		th.answered = false
 		if err := unix.PtraceSetRegs(th.tid, &regs); err != nil {
 			return ignoreGone(err)
 		}
