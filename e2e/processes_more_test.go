@@ -175,8 +175,8 @@ var _ = Describe("guest processes, more", func() {
 				got := string(run(nil, guest).Stdout)
 				// What the child changed, the exec'd program sees; the
 				// parent keeps its own.
-				Expect(got).To(ContainSubstring("child: cwd=/ fds=0,1,2,9, blocked=USR2,TERM, USR1=ign HUP=dfl umask=077"))
-				Expect(strings.Count(got, "fds=0,1,2,3, blocked= USR1=dfl HUP=dfl umask=022")).To(Equal(3), got)
+				Expect(got).To(ContainSubstring("child: cwd=/ fds=0,1,2,9, blocked=USR2,TERM, USR1=ign HUP=dfl umask=077 core=4096"))
+				Expect(strings.Count(got, "fds=0,1,2,3, blocked= USR1=dfl HUP=dfl umask=022 core=unchanged")).To(Equal(3), got)
 				Expect(got).To(ContainSubstring("failed execve in the child: errno=ENOENT, then exit=3"))
 				Expect(got).To(ContainSubstring("spawned: sid==pid yes, pgid==pid yes\nPOSIX_SPAWN_SETSID: exit=0"))
 				Expect(got).To(ContainSubstring("spawned: sid==pid no, pgid==pid yes\nPOSIX_SPAWN_SETPGROUP: exit=0"))

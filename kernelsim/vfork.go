@@ -42,6 +42,7 @@ import (
 var identityCalls = []int{
 	unix.SYS_GETPID, unix.SYS_GETPPID, unix.SYS_GETTID, unix.SYS_GETPGRP,
 	unix.SYS_GETPGID, unix.SYS_GETSID, unix.SYS_SETSID, unix.SYS_SETPGID,
+	unix.SYS_SETRLIMIT, unix.SYS_GETRLIMIT, unix.SYS_PRLIMIT64,
 }
 
 // identityFast is the table's route of each identity call (filled at init:
@@ -294,6 +295,23 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 				pg = int64(vc.pid)
 			}
 			return t.vforkRequest(vforkSetpgid, pg), true
+		}
+	case unix.SYS_GETRLIMIT, unix.SYS_SETRLIMIT:
+		// Limits are per process: the child's are its host process's,
+		// which the exec'd image then runs with (prlimit on our child).
+		var b Args
+		b[0], b[1] = uint64(vc.pid), a[0]
+		if nr == unix.SYS_SETRLIMIT {
+			b[2] = a[1]
+		} else {
+			b[3] = a[1]
+		}
+		return passthrough(unix.SYS_PRLIMIT64, &b), true
+	case unix.SYS_PRLIMIT64:
+		if self(a[0]) {
+			b := *a
+			b[0] = uint64(vc.pid)
+			return passthrough(unix.SYS_PRLIMIT64, &b), true
 		}
 	case unix.SYS_KILL:
 		target := int(int32(a[0]))

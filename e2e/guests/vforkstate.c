@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,7 +54,10 @@ static void printState(const char *who)
 	printf(" HUP=%s", sa.sa_handler == SIG_IGN ? "ign" : sa.sa_handler == SIG_DFL ? "dfl" : "handler");
 	mode_t u = umask(0);
 	umask(u);
-	printf(" umask=%03o\n", (unsigned)u);
+	printf(" umask=%03o", (unsigned)u);
+	struct rlimit rl;
+	getrlimit(RLIMIT_CORE, &rl);
+	printf(" core=%s\n", rl.rlim_cur == 4096 ? "4096" : "unchanged");
 	fflush(stdout);
 }
 
@@ -79,6 +83,13 @@ static int changeAndExec(void *arg)
 	struct sigaction sa = {0};
 	sa.sa_handler = onHup;
 	sigaction(SIGHUP, &sa, NULL);
+	/* Limits are per process: the child's own, not its parent's. */
+	struct rlimit rl;
+	getrlimit(RLIMIT_CORE, &rl);
+	rl.rlim_cur = 4096;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 4096)
+		rl.rlim_max = 4096; /* root may raise it */
+	setrlimit(RLIMIT_CORE, &rl);
 	char *argv[] = {self, "report", NULL};
 	execve(self, argv, environ);
 	_exit(127);
