@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -506,10 +505,8 @@ func runNative(o Options) int {
 	if err != nil {
 		return nativeExecFailure(err)
 	}
-	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	sigs, stopSignals := superviseTree()
+	defer stopSignals()
 
 	// ptrace requests must come from the thread that is the tracer: the
 	// one that forked the child.

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -113,16 +112,12 @@ type ptraceRun struct {
 
 // runPtrace is Run for --platform=ptrace.
 func runPtrace(o Options) int {
-	dir, err := os.MkdirTemp("", "vsysbed-run-")
+	dir, cleanup, err := newRunDir(o)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: creating the run directory: %v\n", err)
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return 125
 	}
-	if o.KeepRunDir {
-		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer cleanup()
 	r, err := newPtraceRun(dir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
@@ -135,10 +130,8 @@ func runPtrace(o Options) int {
 		return 125
 	}
 
-	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	sigs, stopSignals := superviseTree()
+	defer stopSignals()
 
 	// The tracer is the thread that forked the first tracee: every ptrace
 	// request and every wait must come from it.

@@ -52,16 +52,12 @@ func Run(o Options) int {
 	if o.Platform == PlatformPtrace {
 		return runPtrace(o)
 	}
-	dir, err := os.MkdirTemp("", "vsysbed-run-")
+	dir, cleanup, err := newRunDir(o)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: creating the run directory: %v\n", err)
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return 125
 	}
-	if o.KeepRunDir {
-		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer cleanup()
 
 	self, err := os.Executable()
 	if err != nil {
@@ -103,10 +99,8 @@ func Run(o Options) int {
 
 	// Guest forks become host processes of their own; as a subreaper the
 	// supervisor sees every one of them, orphans included.
-	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	sigs, stopSignals := superviseTree()
+	defer stopSignals()
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v\n", err)
 		return 125
@@ -243,4 +237,29 @@ func reapDescendants() {
 			return // ECHILD: none left
 		}
 	}
+}
+
+// newRunDir makes the run directory (shards, event logs) in $TMPDIR;
+// cleanup removes it unless --keep-rundir, which prints where it is.
+func newRunDir(o Options) (dir string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", "vsysbed-run-")
+	if err != nil {
+		return "", nil, fmt.Errorf("creating the run directory: %w", err)
+	}
+	if o.KeepRunDir {
+		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
+		return dir, func() {}, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// superviseTree makes this process the child subreaper of everything the
+// guest starts (no orphan escapes the wait) and catches the signals a
+// supervisor forwards to the guest: terminal interrupt, termination,
+// hang-up.
+func superviseTree() (sigs chan os.Signal, stop func()) {
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	sigs = make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	return sigs, func() { signal.Stop(sigs) }
 }
