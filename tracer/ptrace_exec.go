@@ -50,6 +50,12 @@ func PtraceExec(argv []string) int {
 	if err != nil {
 		return nativeExecFailure(err)
 	}
+	// The loader's checks, as the in-process platform makes them: the
+	// same clear refusal (a 32-bit ELF, a missing interpreter, no #!),
+	// and only an x86-64 image ever gets the synthetic vDSO injected.
+	if err := loader.Check(loader.Spec{Path: path, Argv: argv, Envp: os.Environ()}); err != nil {
+		return nativeExecFailure(err)
+	}
 	err = seccomp.LoadFilter(seccomp.Filter{
 		NoNewPrivs: true,
 		Flag:       seccomp.FilterFlagTSync,
