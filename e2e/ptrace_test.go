@@ -176,17 +176,7 @@ var _ = Describe("--platform=ptrace", func() {
 	Context("with a guest blocked in nanosleep", func() {
 		startTraced := func(reportPath string) (*blockedRun, int) {
 			GinkgoHelper()
-			argv := vsysbedArgv(ptraceFlags(reportPath), filepath.Join(guestDir, "sleeper"))
-			b := newBlockedRun(argv, "ready")
-			b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
-			b.start()
-			select {
-			case <-b.stdout.seen:
-			case <-b.exited:
-				Fail(fmt.Sprintf("vsysbed ended before the sleeper was ready\n%s", b.result()))
-			case <-time.After(readyTimeout):
-				Fail(fmt.Sprintf("the sleeper printed no \"ready\" within %s\n%s", readyTimeout, b.result()))
-			}
+			b := startSleeperWith(ptraceFlags(reportPath))
 			kids, err := childrenOf(b.cmd.Process.Pid)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(kids).To(HaveLen(1), "the tracer should have one child, the guest")

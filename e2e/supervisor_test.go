@@ -73,7 +73,13 @@ type blockedRun struct {
 // "ready". Whatever happens, the processes are gone when the spec ends.
 func startSleeper(reportPath string) *blockedRun {
 	GinkgoHelper()
-	argv := vsysbedArgv([]string{"--report", reportPath}, filepath.Join(guestDir, "sleeper"))
+	return startSleeperWith([]string{"--report", reportPath})
+}
+
+// startSleeperWith is startSleeper with the run's flags.
+func startSleeperWith(flags []string) *blockedRun {
+	GinkgoHelper()
+	argv := vsysbedArgv(flags, filepath.Join(guestDir, "sleeper"))
 	b := newBlockedRun(argv, "ready")
 	b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
 	b.start()

@@ -548,18 +548,7 @@ func runNative(o Options) int {
 	tr := startTracker(a, pid, func(int) bool { return true })
 	defer tr.stop()
 
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				unix.Kill(pid, s.(syscall.Signal))
-			case <-done:
-				return
-			}
-		}
-	}()
+	defer forwardSignals(sigs, pid)()
 
 	traced := unix.PtraceSetOptions(pid, unix.PTRACE_O_TRACEEXIT|unix.PTRACE_O_TRACEEXEC|unix.PTRACE_O_EXITKILL) == nil
 	if traced {

@@ -148,18 +148,7 @@ func runPtrace(o Options) int {
 		return 125
 	}
 	r.root = pid
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				unix.Kill(pid, s.(syscall.Signal))
-			case <-done:
-				return
-			}
-		}
-	}()
+	defer forwardSignals(sigs, pid)()
 
 	if err := r.trace(); err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)

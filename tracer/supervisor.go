@@ -114,20 +114,10 @@ func Run(o Options) int {
 			return 125
 		}
 	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				cmd.Process.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
+	stopForwarding := forwardSignals(sigs, cmd.Process.Pid)
 	err = cmd.Wait()
 	reapDescendants()
-	close(done)
+	stopForwarding()
 	var ws syscall.WaitStatus
 	if cmd.ProcessState != nil {
 		ws, _ = cmd.ProcessState.Sys().(syscall.WaitStatus)
@@ -262,4 +252,21 @@ func superviseTree() (sigs chan os.Signal, stop func()) {
 	sigs = make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	return sigs, func() { signal.Stop(sigs) }
+}
+
+// forwardSignals passes every signal that arrives on sigs to pid (the
+// guest, or the host process running it) until stop is called.
+func forwardSignals(sigs <-chan os.Signal, pid int) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				unix.Kill(pid, s.(syscall.Signal))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }
