@@ -57,17 +57,11 @@ func (t *Task) clone(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid uint64, started chan<- int64) {
 	runtime.LockOSThread()
 	tid := unix.Gettid()
-	cb, _, err := coverage.OpenShard(coverage.ShardPath(p.runDir, tid))
-	if err == nil {
-		err = tls.Prepare(cb, p.trapMode)
-	}
+	cb, err := p.threadBlock(parent, regs, fs)
 	if err != nil {
 		started <- -int64(unix.EAGAIN)
 		return
 	}
-	cb.Trap = regs
-	tls.CopyThreadState(cb, parent.CB)
-	cb.GuestFS = fs
 	t := p.NewTask(cb)
 	t.sigmask = parent.sigmask
 	if flags&unix.CLONE_CHILD_CLEARTID != 0 {
@@ -98,4 +92,21 @@ func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid u
 func writeU32(addr uint64, v uint32) error {
 	b := [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
 	return writeGuest(addr, b[:])
+}
+
+// threadBlock opens the calling OS thread's shard and prepares it as the
+// control block of a new guest thread (or vfork child) of parent that
+// starts with registers regs and FS base fs.
+func (p *Process) threadBlock(parent *Task, regs tls.Regs, fs uint64) (*tls.ControlBlock, error) {
+	cb, _, err := coverage.OpenShard(coverage.ShardPath(p.runDir, unix.Gettid()))
+	if err != nil {
+		return nil, err
+	}
+	if err := tls.Prepare(cb, p.trapMode); err != nil {
+		return nil, err
+	}
+	cb.Trap = regs
+	tls.CopyThreadState(cb, parent.CB)
+	cb.GuestFS = fs
+	return cb, nil
 }

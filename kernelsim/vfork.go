@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vsysbed/bpf"
-	"vsysbed/coverage"
 	"vsysbed/tls"
 )
 
@@ -140,19 +139,12 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, regs tls.Regs, fs,
 		started <- errnoOf(err)
 		return
 	}
-	tid := unix.Gettid()
-	cb, _, err := coverage.OpenShard(coverage.ShardPath(p.runDir, tid))
-	if err == nil {
-		err = tls.Prepare(cb, p.trapMode)
-	}
+	cb, err := p.threadBlock(parent, regs, fs)
 	if err != nil {
 		started <- -int64(unix.EAGAIN)
 		return
 	}
 	cb.Pid = uint32(vc.pid) // the thread's counts are the child's
-	cb.Trap = regs
-	tls.CopyThreadState(cb, parent.CB)
-	cb.GuestFS = fs
 	// A fault in the child's code is the child's alone: kernelsim applies
 	// the child's own disposition (tls/entry.c's fault handler would
 	// otherwise kill this host process, the parent's).
