@@ -115,6 +115,11 @@ type Cmd struct {
 	// Routes force syscall routes, each "NAME=fast" or "NAME=kernel"
 	// (vsysbed run --route).
 	Routes []string
+	// Platform is "inprocess" (vsysbed's default when "") or "ptrace":
+	// the guest runs natively as a traced child, every syscall counted at
+	// a ptrace stop (vsysbed run --platform; docs/ptrace.md). Trap does
+	// not apply to "ptrace".
+	Platform string
 	// Binary is the vsysbed executable. "" means $VSYSBED_BIN, else
 	// `vsysbed` on PATH.
 	Binary string
@@ -167,6 +172,9 @@ func (c *Cmd) String() string {
 
 func (c *Cmd) vsysbedArgs(report string) []string {
 	args := []string{"run", "--report", report}
+	if c.Platform != "" {
+		args = append(args, "--platform", c.Platform)
+	}
 	if c.Trap != "" {
 		args = append(args, "--trap", c.Trap)
 	}

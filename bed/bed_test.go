@@ -292,6 +292,33 @@ func TestTrapAndReportFile(t *testing.T) {
 	}
 }
 
+func TestPtracePlatform(t *testing.T) {
+	needBinary(t)
+	t.Parallel()
+	cmd := Command(t.Context(), "/bin/echo", "traced")
+	cmd.Platform = "ptrace"
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("Output: %v", err)
+	}
+	if string(out) != "traced\n" {
+		t.Errorf("stdout %q", out)
+	}
+	rep, err := cmd.Report()
+	if err != nil {
+		t.Fatalf("Report: %v", err)
+	}
+	if rep.TrapMode != "ptrace" || rep.Totals.Trap == 0 {
+		t.Errorf("trap mode %q, %d traps: not a ptrace run", rep.TrapMode, rep.Totals.Trap)
+	}
+	// vsysbed refuses a trap mode with the ptrace platform, as a usage error.
+	bad := Command(t.Context(), "/bin/true")
+	bad.Platform, bad.Trap = "ptrace", "sud"
+	if err := bad.Run(); bad.ExitCode() != ExitUsage {
+		t.Errorf("ptrace with --trap sud: %v, exit %d, want %d", err, bad.ExitCode(), ExitUsage)
+	}
+}
+
 func TestBadRouteRejectedByVsysbed(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
