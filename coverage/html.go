@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"vsysbed/tls"
 )
@@ -16,7 +17,11 @@ import (
 // the rest are summed up in a note below it.
 const HTMLChartRows = 40
 
-var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
+// htmlTemplate is parsed on first use: every vsysbed process (each host
+// process, each fork) links this package, and only `report show` renders.
+var htmlTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Parse(htmlSource))
+})
 
 // Chart geometry, in SVG user units (CSS pixels at 100% zoom).
 const (
@@ -119,7 +124,7 @@ type htmlObject struct {
 // the same bytes.
 func (r *Report) WriteHTML(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	if err := htmlTemplate.Execute(bw, r.htmlPage()); err != nil {
+	if err := htmlTemplate().Execute(bw, r.htmlPage()); err != nil {
 		return err
 	}
 	return bw.Flush()
