@@ -29,6 +29,12 @@ var _ = Describe("guest processes", func() {
 		{"sh exec chain", func() []string {
 			return []string{"/bin/sh", "-c", "exec /usr/bin/env echo exec'd"}
 		}},
+		// A stack limit changes where the kernel puts a new process's
+		// mmaps; forked host processes must still land in the code ranges
+		// the trap filter allows (hostproc.ForkedHostPersonality).
+		{"forks after ulimit -s unlimited", func() []string {
+			return []string{"busybox", "sh", "-c", "ulimit -s unlimited; /bin/true; echo $?; ulimit -s 65536; (exit 4); echo $?"}
+		}},
 	}
 	for _, mode := range trapModes {
 		Context("with --trap "+mode, func() {

@@ -428,7 +428,21 @@ func reserveHostFDs() int {
 	return base
 }
 
-const addrNoRandomize = 0x0040000
+// personality(2) flags.
+const (
+	addrNoRandomize  = 0x0040000
+	addrCompatLayout = 0x0200000
+)
+
+// ForkedHostPersonality is the personality every forked host process (and
+// the probe that measures where their code lies) starts with. No
+// randomisation makes their layout predictable, so the trap filter can
+// allow their code; the legacy bottom-up mmap layout keeps it predictable
+// when the guest changes RLIMIT_STACK — the top-down layout puts the
+// mmap base below the stack by the stack limit, so after a guest's
+// `ulimit -s unlimited` a fork's libraries would land outside the ranges
+// the filter allows and it would die by SIGSYS.
+const ForkedHostPersonality = addrNoRandomize | addrCompatLayout
 
 func noRandomize() bool {
 	cur, _, _ := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
@@ -444,7 +458,7 @@ const ProbeCommand = "__probe"
 // fixed already) and asks a probe run where their code will be.
 func forkChildRanges() ([]bpf.Range, error) {
 	cur, _, _ := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
-	if _, _, e := unix.Syscall(unix.SYS_PERSONALITY, cur|addrNoRandomize, 0, 0); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_PERSONALITY, cur|ForkedHostPersonality, 0, 0); e != 0 {
 		return nil, e
 	}
 	r, w, err := os.Pipe()

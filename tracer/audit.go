@@ -45,9 +45,6 @@ const (
 // few milliseconds can be missing. The first process is never missed.
 const auditPollInterval = 50 * time.Millisecond
 
-// addrNoRandomize is personality(2)'s ADDR_NO_RANDOMIZE.
-const addrNoRandomize = 0x0040000
-
 // wantsAudit reports whether o asks for the eBPF audit.
 func wantsAudit(o Options) bool { return o.Audit == AuditEBPF }
 
@@ -254,7 +251,7 @@ func probeForkedHostRanges(self string) ([]bpf.Range, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cur, _, _ := unix.RawSyscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
-	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, cur|addrNoRandomize, 0, 0); e != 0 {
+	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, cur|hostproc.ForkedHostPersonality, 0, 0); e != 0 {
 		return nil, e
 	}
 	out, err := exec.Command(self, hostproc.ProbeCommand).Output()
