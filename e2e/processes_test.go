@@ -35,6 +35,21 @@ var _ = Describe("guest processes", func() {
 		{"forks after ulimit -s unlimited", func() []string {
 			return []string{"busybox", "sh", "-c", "ulimit -s unlimited; /bin/true; echo $?; ulimit -s 65536; (exit 4); echo $?"}
 		}},
+		// The guest's RLIMIT_NOFILE is its own (kernelsim/rlimit.go): the
+		// host process keeps its fds above 1000 and must go on opening them.
+		{"forks after ulimit -n 64, limits inherited and private", func() []string {
+			return []string{"busybox", "sh", "-c", "ulimit -n 64; ulimit -n; /bin/true; echo $?; ulimit -Sn 32; (ulimit -n 16; ulimit -n); ulimit -n"}
+		}},
+		{"python3: setrlimit, a spawned child's own limit, a refused raise", func() []string {
+			return []string{"/usr/bin/python3", "-c", `import resource as r, subprocess
+r.setrlimit(r.RLIMIT_NOFILE, (50, 100))
+print(subprocess.run(["/bin/sh", "-c", "ulimit -n; ulimit -Sn 20; ulimit -n"], capture_output=True, text=True).stdout.split())
+print(r.getrlimit(r.RLIMIT_NOFILE), r.prlimit(0, r.RLIMIT_NOFILE))
+try:
+    r.setrlimit(r.RLIMIT_NOFILE, (200, 100))
+except ValueError as e:
+    print("refused:", e)`}
+		}},
 	}
 	for _, mode := range trapModes {
 		Context("with --trap "+mode, func() {

@@ -58,6 +58,7 @@ type ForkState struct {
 	NumFiles   int // mapping fds after the guest fds
 	HostFDBase int
 	Routes     map[int]bool
+	Limits     map[int]unix.Rlimit // the guest's virtual limits (rlimit.go)
 
 	Regs     tls.Regs
 	Xsave    []byte
@@ -88,6 +89,7 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		BrkCur:     p.brkCur,
 		HostFDBase: p.HostFDBase,
 		Routes:     p.routes,
+		Limits:     p.limitsCopy(),
 		Regs:       regs,
 		Xsave:      append([]byte(nil), cb.Xsave[:tls.XsaveSize()]...),
 		GuestFS:    cb.GuestFS,

@@ -82,6 +82,9 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	c.Image = st.Image
 	p := NewProcess(c, st.Routes)
 	p.mu.Lock()
+	for res, l := range st.Limits {
+		p.limits[res] = l
+	}
 	p.vmas.r = st.VMAs
 	p.brkCur = st.BrkCur
 	for s := 1; s <= nsig; s++ {

@@ -54,8 +54,9 @@ type Process struct {
 	exec      func(path string, argv, envp []string) (*Image, error)
 
 	vdsoBase, vdsoEnd uint64
-	routes            map[int]bool // route overrides, for forked children
-	vforks            int          // vfork children running on our threads (vfork.go)
+	routes            map[int]bool        // route overrides, for forked children
+	limits            map[int]unix.Rlimit // virtual resource limits (rlimit.go), set by the guest
+	vforks            int                 // vfork children running on our threads (vfork.go)
 }
 
 // Task is one guest thread: its control block and per-thread state.
@@ -121,6 +122,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		vdsoBase:   c.VDSOBase,
 		vdsoEnd:    c.VDSOEnd,
 		routes:     overrides,
+		limits:     map[int]unix.Rlimit{},
 		hostFDs:    map[int]bool{},
 		fdDirs:     map[int]bool{},
 		runDir:     c.RunDir,

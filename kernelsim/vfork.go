@@ -59,6 +59,7 @@ type vforkChild struct {
 	pid     int // the child host process: the guest's pid and tid
 	link    int // to the child host process, in the child thread's fd table
 	actions [nsig + 1]sigaction
+	limits  map[int]unix.Rlimit // virtual limits (rlimit.go): the child's own
 }
 
 // Requests from the child thread to its host process.
@@ -80,6 +81,7 @@ type VforkExec struct {
 	Mask       uint64
 	Ignored    uint64 // bit sig-1: signals the child ignores (exec keeps them)
 	Routes     map[int]bool
+	Limits     map[int]unix.Rlimit
 }
 
 // vforkLeft unwinds a vfork child's thread out of a handler that cannot
@@ -103,7 +105,7 @@ func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if errno != 0 {
 		return -int64(errno)
 	}
-	vc := &vforkChild{pid: child, link: int(link.Fd())}
+	vc := &vforkChild{pid: child, link: int(link.Fd()), limits: t.P.limitsCopy()}
 	p.mu.Lock()
 	vc.actions = p.sig.actions
 	p.mu.Unlock()
@@ -263,6 +265,15 @@ func (t *Task) dispatchVfork(cb *tls.ControlBlock) {
 func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 	vc := t.vf
 	self := func(who uint64) bool { w := int(int32(who)); return w == 0 || w == vc.pid }
+	if nr == unix.SYS_GETRLIMIT || nr == unix.SYS_SETRLIMIT || nr == unix.SYS_PRLIMIT64 {
+		// The virtual limits (rlimit.go) are the child's own copy; the
+		// others are its host process's (below).
+		isSelf := func(who int) bool { return self(uint64(uint32(who))) }
+		setLimit := func(res int, l unix.Rlimit) { vc.limits[res] = l }
+		if ret, ok := rlimitCall(nr, a, vc.limits, isSelf, setLimit); ok {
+			return ret, true
+		}
+	}
 	switch nr {
 	case unix.SYS_GETPID, unix.SYS_GETTID:
 		return int64(vc.pid), true
@@ -413,7 +424,7 @@ func (t *Task) vforkDie(sig int) {
 // this point the child's thread has nothing left to do.
 func (t *Task) vforkExec(path string, argv, envp []string) int64 {
 	vc := t.vf
-	st := &VforkExec{Path: path, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes}
+	st := &VforkExec{Path: path, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits}
 	for sig := 1; sig <= nsig; sig++ {
 		if vc.actions[sig].handler == sigIgn {
 			st.Ignored |= bit(sig)

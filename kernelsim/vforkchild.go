@@ -108,6 +108,9 @@ func execVforkChild(link *os.File, cb *tls.ControlBlock, c Config, size int64) (
 	c.Image = *im
 	p := NewProcess(c, st.Routes)
 	p.mu.Lock()
+	for res, l := range st.Limits {
+		p.limits[res] = l
+	}
 	for sig := 1; sig <= nsig; sig++ {
 		if st.Ignored&bit(sig) != 0 {
 			p.sig.actions[sig] = sigaction{handler: sigIgn}
