@@ -6,14 +6,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Resource limits the guest sees but the host process does not take on.
-// RLIMIT_NOFILE: the host keeps its own fds at HostFDBase (1000) and up,
-// so a guest's `ulimit -n 64` applied to the host process would make every
-// later host fd (a new thread's shard, a fork's link) fail with EINVAL. The
-// guest's value is kept here, inherited by fork, vfork and exec, and
-// answered by getrlimit/prlimit; it is not enforced on the guest's own
-// opens (a guest that counts on EMFILE at its limit sees more fds).
-var virtualLimits = map[int]bool{unix.RLIMIT_NOFILE: true}
+// Resource limits the guest sees but the host process does not take on,
+// because the host process is more than the guest:
+//   - RLIMIT_NOFILE: the host keeps its own fds at HostFDBase (1000) and
+//     up, so a guest's `ulimit -n 64` would make every later host fd (a
+//     new thread's shard, a fork's link) fail with EINVAL;
+//   - RLIMIT_AS, RLIMIT_DATA: the host's Go runtime, its binary and the
+//     guest's brk reservation count too, so a guest's `ulimit -v 200000`
+//     would leave a forked host process no room to start;
+//   - RLIMIT_NPROC: the Go runtime's own threads count for the user.
+// The guest's value is kept here, inherited by fork, vfork and exec, and
+// answered by getrlimit/prlimit; it is not enforced on the guest (a guest
+// that counts on EMFILE, ENOMEM or EAGAIN at its limit gets further).
+var virtualLimits = map[int]bool{
+	unix.RLIMIT_NOFILE: true,
+	unix.RLIMIT_AS:     true,
+	unix.RLIMIT_DATA:   true,
+	unix.RLIMIT_NPROC:  true,
+}
 
 // limit is the guest's limit for a virtual resource; the host's own value
 // until the guest sets one.
