@@ -15,6 +15,7 @@ import (
 //     guest's brk reservation count too, so a guest's `ulimit -v 200000`
 //     would leave a forked host process no room to start;
 //   - RLIMIT_NPROC: the Go runtime's own threads count for the user.
+//
 // The guest's value is kept here, inherited by fork, vfork and exec, and
 // answered by getrlimit/prlimit; it is not enforced on the guest (a guest
 // that counts on EMFILE, ENOMEM or EAGAIN at its limit gets further).
