@@ -35,12 +35,12 @@ var _ = Describe("guest processes", func() {
 		{"forks after ulimit -s unlimited", func() []string {
 			return []string{"busybox", "sh", "-c", "ulimit -s unlimited; /bin/true; echo $?; ulimit -s 65536; (exit 4); echo $?"}
 		}},
-		// The guest's RLIMIT_NOFILE, AS and DATA are its own
+		// The guest's RLIMIT_NOFILE, AS, DATA and FSIZE are its own
 		// (kernelsim/rlimit.go): the host process keeps its fds above 1000
 		// and its Go runtime must go on starting in forks.
 		{"forks after ulimit -n 64 and -v, limits inherited and private", func() []string {
 			return []string{"busybox", "sh", "-c", "ulimit -n 64; ulimit -n; /bin/true; echo $?; ulimit -Sn 32; (ulimit -n 16; ulimit -n); ulimit -n; " +
-				"ulimit -v 200000; ulimit -d 200000; /bin/true; echo $?; ulimit -v"}
+				"ulimit -v 200000; ulimit -d 200000; ulimit -f 10; /bin/true; echo $?; ulimit -v; ulimit -f"}
 		}},
 		{"python3: setrlimit, a spawned child's own limit, a refused raise", func() []string {
 			return []string{"/usr/bin/python3", "-c", `import resource as r, subprocess

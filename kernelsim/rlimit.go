@@ -14,7 +14,9 @@ import (
 //   - RLIMIT_AS, RLIMIT_DATA: the host's Go runtime, its binary and the
 //     guest's brk reservation count too, so a guest's `ulimit -v 200000`
 //     would leave a forked host process no room to start;
-//   - RLIMIT_NPROC: the Go runtime's own threads count for the user.
+//   - RLIMIT_NPROC: the Go runtime's own threads count for the user;
+//   - RLIMIT_FSIZE: the host writes its coverage shards (140 KiB each) and
+//     event logs, which a guest's `ulimit -f 10` would cut off (SIGXFSZ).
 //
 // The guest's value is kept here, inherited by fork, vfork and exec, and
 // answered by getrlimit/prlimit; it is not enforced on the guest (a guest
@@ -24,6 +26,7 @@ var virtualLimits = map[int]bool{
 	unix.RLIMIT_AS:     true,
 	unix.RLIMIT_DATA:   true,
 	unix.RLIMIT_NPROC:  true,
+	unix.RLIMIT_FSIZE:  true,
 }
 
 // limit is the guest's limit for a virtual resource; the host's own value
