@@ -565,3 +565,32 @@ func TestBuildProcessTreeFromReapedChild(t *testing.T) {
 		t.Errorf("exited child: %+v", r.Processes[2])
 	}
 }
+
+// Two processes of a tree load a library at different addresses: the text
+// lists the call site once, in its object, with both counts.
+func TestWriteTextMergesSitesAcrossProcesses(t *testing.T) {
+	r := &Report{Command: []string{"sh"}, TrapMode: "seccomp",
+		Sites: []Site{
+			{Address: 0x7f0000001234, Object: "/lib/libc.so.6", Offset: 0x1234, Symbol: "read+0xb", Nr: 0, Syscall: "read", Kind: "trap", Count: 5},
+			{Address: 0x7f1000001234, Object: "/lib/libc.so.6", Offset: 0x1234, Symbol: "read+0xb", Nr: 0, Syscall: "read", Kind: "trap", Count: 4},
+			{Address: 0x7f0000002000, Object: "/lib/libc.so.6", Offset: 0x2000, Nr: 1, Syscall: "write", Kind: "trap", Count: 7},
+			{Address: 0x1000, Object: UnknownObject, Offset: 0x1000, Nr: 1, Syscall: "write", Kind: "trap", Count: 1},
+			{Address: 0x2000, Object: UnknownObject, Offset: 0x1000, Nr: 1, Syscall: "write", Kind: "trap", Count: 1},
+		}}
+	var buf bytes.Buffer
+	if err := r.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	for _, s := range []string{
+		"trapped sites (4 sites, 18 calls)",
+		"    0x1234 <read+0xb>  read   9\n    0x2000             write  7\n",
+	} {
+		if !strings.Contains(text, s) {
+			t.Errorf("text lacks %q:\n%s", s, text)
+		}
+	}
+	if strings.Count(text, "read+0xb") != 1 {
+		t.Errorf("the read site is listed more than once:\n%s", text)
+	}
+}

@@ -106,14 +106,25 @@ func (r *Report) writeSyscallTable(line func(string, ...any)) {
 }
 
 func (r *Report) writeTrappedSites(line func(string, ...any)) {
+	// One line per call site in its object: the processes of a tree load
+	// a library at different addresses, and the reader fixes the code at
+	// an offset, not an address.
 	var trapped []Site
 	var calls uint64
+	index := map[SiteKey]int{}
 	for _, s := range r.Sites {
-		if s.Kind == kindNames[tls.KindTrap] {
-			trapped = append(trapped, s)
-			calls += s.Count
+		if s.Kind != kindNames[tls.KindTrap] {
+			continue
 		}
+		calls += s.Count
+		if i, ok := index[s.Key()]; ok && s.Object != UnknownObject {
+			trapped[i].Count += s.Count
+			continue
+		}
+		index[s.Key()] = len(trapped)
+		trapped = append(trapped, s)
 	}
+	sort.SliceStable(trapped, func(i, j int) bool { return trapped[i].Count > trapped[j].Count })
 	line("")
 	if len(trapped) == 0 {
 		line("trapped sites: none")
