@@ -17,6 +17,15 @@ type addressMap struct {
 
 func newAddressMap() *addressMap { return &addressMap{} }
 
+// clone is an independent copy (a forked process's map starts as its
+// parent's).
+func (m *addressMap) clone() *addressMap {
+	return &addressMap{
+		live:    append([]mapping(nil), m.live...),
+		history: append([]mapping(nil), m.history...),
+	}
+}
+
 func (m *addressMap) mapRange(start, end, offset uint64, path string) {
 	if end <= start {
 		return

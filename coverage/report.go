@@ -231,7 +231,11 @@ func Build(in Input) (*Report, error) {
 	// Counts.
 	var counts [tls.NrMax][tls.Kinds]uint64
 	var errs [tls.NrMax]uint64
+	// Sites are counted per process: the processes of a tree share the
+	// guest address window, so one address can hold different objects in
+	// two of them.
 	type siteKey struct {
+		pid      int
 		addr     uint64
 		nr, kind uint32
 	}
@@ -246,7 +250,7 @@ func Build(in Input) (*Report, error) {
 			errs[nr] += uint64(n)
 		}
 		for _, s := range sd.Sites {
-			siteCounts[siteKey{s.Addr, s.Nr, s.Kind}] += s.Count
+			siteCounts[siteKey{int(sd.Pid), s.Addr, s.Nr, s.Kind}] += s.Count
 		}
 		r.SitesDropped += sd.Exit.SitesDropped
 	}
@@ -266,8 +270,20 @@ func Build(in Input) (*Report, error) {
 		r.Syscalls = append(r.Syscalls, row)
 	}
 
-	// Sites.
-	maps := newAddressMap()
+	// Sites. Each process has its own address map, a forked one starting
+	// from a copy of its parent's (a vfork child runs in its parent's
+	// memory until its execve); all maps together answer for shards that
+	// name no process.
+	maps := map[int]*addressMap{}
+	allMaps := newAddressMap()
+	mapOf := func(pid int) *addressMap {
+		m := maps[pid]
+		if m == nil {
+			m = newAddressMap()
+			maps[pid] = m
+		}
+		return m
+	}
 	var exitEvent *Event
 	procIndex := map[int]int{}
 	proc := func(pid int) *Process {
@@ -284,6 +300,7 @@ func Build(in Input) (*Report, error) {
 		switch ev.Ev {
 		case EvFork:
 			proc(ev.Pid).Parent = ev.Parent
+			maps[ev.Pid] = mapOf(ev.Parent).clone()
 		case EvExit:
 			proc(ev.Pid).Exit = &ExitStatus{Code: ev.Code, Signal: ev.Signal}
 		case EvReaped:
@@ -300,9 +317,11 @@ func Build(in Input) (*Report, error) {
 		case EvExec:
 			r.Execs = append(r.Execs, Exec{Path: ev.Path, Argv: append([]string{}, ev.Argv...), Interp: ev.Interp})
 		case EvMap:
-			maps.mapRange(uint64(ev.Start), uint64(ev.End), uint64(ev.Offset), ev.Path)
+			mapOf(ev.Pid).mapRange(uint64(ev.Start), uint64(ev.End), uint64(ev.Offset), ev.Path)
+			allMaps.mapRange(uint64(ev.Start), uint64(ev.End), uint64(ev.Offset), ev.Path)
 		case EvUnmap:
-			maps.unmapRange(uint64(ev.Start), uint64(ev.End))
+			mapOf(ev.Pid).unmapRange(uint64(ev.Start), uint64(ev.End))
+			allMaps.unmapRange(uint64(ev.Start), uint64(ev.End))
 		case EvExit:
 			if in.HostPID == 0 || ev.Pid == in.HostPID {
 				exitEvent = ev
@@ -312,8 +331,28 @@ func Build(in Input) (*Report, error) {
 		}
 	}
 	syms := newSymbolizer(!in.NoSymbols)
+	// The same call site in several processes (same address, object and
+	// offset) is one entry.
+	type resolved struct {
+		addr, offset uint64
+		object       string
+		nr, kind     uint32
+	}
+	merged := map[resolved]int{}
 	for key, n := range siteCounts {
-		obj, off := maps.resolve(key.addr)
+		m := maps[key.pid]
+		if m == nil || key.pid == 0 {
+			m = allMaps
+		}
+		obj, off := m.resolve(key.addr)
+		if obj == UnknownObject && m != allMaps {
+			obj, off = allMaps.resolve(key.addr)
+		}
+		rk := resolved{key.addr, off, obj, key.nr, key.kind}
+		if i, ok := merged[rk]; ok {
+			r.Sites[i].Count += n
+			continue
+		}
 		kind := "kind" + strconv.Itoa(int(key.kind))
 		if key.kind < tls.Kinds {
 			kind = kindNames[key.kind]
@@ -328,6 +367,7 @@ func Build(in Input) (*Report, error) {
 			Count:   n,
 		}
 		syms.fill(&site)
+		merged[rk] = len(r.Sites)
 		r.Sites = append(r.Sites, site)
 	}
 	sortSites(r.Sites)

@@ -3,7 +3,9 @@ package coverage
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -592,5 +594,57 @@ func TestWriteTextMergesSitesAcrossProcesses(t *testing.T) {
 	}
 	if strings.Count(text, "read+0xb") != 1 {
 		t.Errorf("the read site is listed more than once:\n%s", text)
+	}
+}
+
+// The processes of a tree share the guest address window: one address
+// holds /bin/sh in the parent and /bin/cat in the child it forked and
+// exec'd, while the child still reaches the libc it inherited.
+func TestSitesResolvePerProcess(t *testing.T) {
+	dir := t.TempDir()
+	const (
+		parent, child = 500, 501
+		image         = 0x4000_0000_0000
+		libcAt        = 0x4000_1000_0000
+	)
+	var lines []byte
+	for _, ev := range []Event{
+		{Ev: EvExec, Pid: parent, Path: "/bin/sh"},
+		{Ev: EvMap, Pid: parent, Start: image, End: image + 0x10000, Path: "/bin/sh"},
+		{Ev: EvMap, Pid: parent, Start: libcAt, End: libcAt + 0x10000, Offset: 0x1000, Path: libc},
+		{Ev: EvFork, Pid: child, Parent: parent},
+		{Ev: EvExec, Pid: child, Path: "/bin/cat"},
+		{Ev: EvUnmap, Pid: child, Start: image, End: image + 0x10000},
+		{Ev: EvMap, Pid: child, Start: image, End: image + 0x8000, Path: "/bin/cat"},
+		{Ev: EvExit, Pid: parent},
+	} {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(append(lines, b...), '\n')
+	}
+	if err := os.WriteFile(filepath.Join(dir, EventsFile), lines, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh, cat := openTestShard(t, dir, parent), openTestShard(t, dir, child)
+	sh.Pid, cat.Pid = parent, child
+	sh.Counts[1][tls.KindTrap], cat.Counts[1][tls.KindTrap] = 2, 3+4
+	sh.Sites[0] = tls.Site{Addr: image + 0x100, Nr: 1, Kind: tls.KindTrap, Count: 2}
+	cat.Sites[0] = tls.Site{Addr: image + 0x100, Nr: 1, Kind: tls.KindTrap, Count: 3}
+	cat.Sites[1] = tls.Site{Addr: libcAt + 0x200, Nr: 1, Kind: tls.KindTrap, Count: 4}
+
+	r := buildRun(t, dir, HostStatus{})
+	got := map[string]uint64{}
+	for _, s := range r.Sites {
+		got[fmt.Sprintf("%s %s %s", s.Address, s.Object, s.Offset)] += s.Count
+	}
+	want := map[string]uint64{
+		"0x400000000100 /bin/sh 0x100":       2,
+		"0x400000000100 /bin/cat 0x100":      3,
+		"0x400010000200 " + libc + " 0x1200": 4,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("sites:\n%v\nwant:\n%v", got, want)
 	}
 }
