@@ -60,6 +60,23 @@ func TestProcSelfFile(t *testing.T) {
 	}
 }
 
+func TestIsFDDir(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/proc/self/fd":                true,
+		"/proc/self/fd/":               true,
+		"/proc//self/./fd":             true,
+		"/proc/thread-self/fd":         true,
+		"/proc/" + itoa(pid) + "/fd/":  true,
+		"/proc/self/fdinfo":            false,
+		"/proc/self/fd/3":              false,
+		"/proc/" + itoa(pid+1) + "/fd": false,
+	} {
+		if got := isFDDir(path); got != want {
+			t.Errorf("isFDDir(%q) = %v, want %v", path, got, want)
+		}
+	}
+}
+
 // Every row must be usable: a name, a handler where the route needs one,
 // an errno where it refuses, and a note that documents it.
 func TestTableRows(t *testing.T) {

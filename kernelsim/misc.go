@@ -1,6 +1,7 @@
 package kernelsim
 
 import (
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -276,7 +277,7 @@ func sysOpenat(t *Task, a *Args) int64 {
 		}
 	}
 	r := passthrough(unix.SYS_OPENAT, a)
-	if r >= 0 && err == nil && procSelfFile(path) == "fd" {
+	if r >= 0 && err == nil && isFDDir(path) {
 		t.P.mu.Lock()
 		t.P.fdDirs[int(r)] = true
 		t.P.mu.Unlock()
@@ -397,3 +398,7 @@ func sysWait4(t *Task, a *Args) int64 {
 	}
 	return r
 }
+
+// isFDDir: path names this process's /proc/self/fd directory, however
+// spelled ("/proc/self/fd/", "/proc/PID/fd", "/proc/thread-self/fd").
+func isFDDir(path string) bool { return procSelfFile(filepath.Clean(path)) == "fd" }
