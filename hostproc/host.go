@@ -106,13 +106,16 @@ func fail(code int, format string, args ...any) int {
 
 // host is what every host process sets up before a guest runs in it.
 type host struct {
-	o      Options
-	base   int // the host's fds start here
-	events *coverage.EventLog
-	cb     *tls.ControlBlock
-	mode   uint8
-	ld     *imageLoader
-	stop   func() // flushes the CPU profile, if any
+	o    Options
+	base int // the host's fds start here
+	// persona is the personality this process was started with: the
+	// guest's, before the host changes its own threads' (kernelsim).
+	persona uint64
+	events  *coverage.EventLog
+	cb      *tls.ControlBlock
+	mode    uint8
+	ld      *imageLoader
+	stop    func() // flushes the CPU profile, if any
 }
 
 // setup prepares this process to host a guest: fds, event log, the
@@ -121,7 +124,7 @@ type host struct {
 // traps) and the vDSO image.
 func setup(o Options) (*host, int) {
 	runtime.LockOSThread() // the guest thread is this one, for good
-	h := &host{o: o, mode: tls.TrapSeccomp}
+	h := &host{o: o, mode: tls.TrapSeccomp, persona: kernelsim.HostPersonality()}
 	if o.Trap == "sud" {
 		h.mode = tls.TrapSUD
 	}
@@ -169,6 +172,7 @@ func (h *host) config() kernelsim.Config {
 		HostFDBase: h.base, Events: h.events,
 		RunDir: h.o.RunDir, TrapMode: h.mode,
 		Exec: h.ld.load, CheckExec: h.ld.check,
+		Personality: h.persona,
 	}
 }
 
@@ -428,25 +432,13 @@ func reserveHostFDs() int {
 	return base
 }
 
-// personality(2) flags.
-const (
-	addrNoRandomize  = 0x0040000
-	addrCompatLayout = 0x0200000
-)
-
 // ForkedHostPersonality is the personality every forked host process (and
-// the probe that measures where their code lies) starts with. No
-// randomisation makes their layout predictable, so the trap filter can
-// allow their code; the legacy bottom-up mmap layout keeps it predictable
-// when the guest changes RLIMIT_STACK — the top-down layout puts the
-// mmap base below the stack by the stack limit, so after a guest's
-// `ulimit -s unlimited` a fork's libraries would land outside the ranges
-// the filter allows and it would die by SIGSYS.
-const ForkedHostPersonality = addrNoRandomize | addrCompatLayout
+// the probe that measures where their code lies) starts with
+// (kernelsim.HostChildPersonality says why).
+const ForkedHostPersonality = kernelsim.HostChildPersonality
 
 func noRandomize() bool {
-	cur, _, _ := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
-	return cur&addrNoRandomize != 0
+	return kernelsim.HostPersonality()&ForkedHostPersonality == ForkedHostPersonality
 }
 
 // ProbeCommand is the hidden subcommand that prints the executable ranges
@@ -457,8 +449,7 @@ const ProbeCommand = "__probe"
 // one starts (personality is inherited; this process's own layout is
 // fixed already) and asks a probe run where their code will be.
 func forkChildRanges() ([]bpf.Range, error) {
-	cur, _, _ := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
-	if _, _, e := unix.Syscall(unix.SYS_PERSONALITY, cur|ForkedHostPersonality, 0, 0); e != 0 {
+	if e := kernelsim.SetHostChildPersonality(); e != 0 {
 		return nil, e
 	}
 	r, w, err := os.Pipe()

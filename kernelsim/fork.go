@@ -59,6 +59,7 @@ type ForkState struct {
 	HostFDBase int
 	Routes     map[int]bool
 	Limits     map[int]unix.Rlimit // the guest's virtual limits (rlimit.go)
+	Persona    uint64              // the guest's personality (persona.go)
 
 	Regs     tls.Regs
 	Xsave    []byte
@@ -90,6 +91,7 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		HostFDBase: p.HostFDBase,
 		Routes:     p.routes,
 		Limits:     p.limitsCopy(),
+		Persona:    p.personaOf(),
 		Regs:       regs,
 		Xsave:      append([]byte(nil), cb.Xsave[:tls.XsaveSize()]...),
 		GuestFS:    cb.GuestFS,
@@ -187,9 +189,11 @@ func (p *Process) startHostChild(kind byte) (int, *os.File, unix.Errno) {
 		unix.Close(pair[1])
 		return 0, nil, err.(unix.Errno)
 	}
-	child, err := syscall.ForkExec("/proc/self/exe", args, &syscall.ProcAttr{
-		Env:   os.Environ(),
-		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(pair[1])},
+	child, err := forkExecHost(func() (int, error) {
+		return syscall.ForkExec("/proc/self/exe", args, &syscall.ProcAttr{
+			Env:   os.Environ(),
+			Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(pair[1])},
+		})
 	})
 	unix.Close(null)
 	unix.Close(pair[1])

@@ -80,6 +80,7 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	}
 
 	c.Image = st.Image
+	c.Personality = st.Persona
 	p := NewProcess(c, st.Routes)
 	p.mu.Lock()
 	for res, l := range st.Limits {

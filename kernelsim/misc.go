@@ -1,6 +1,7 @@
 package kernelsim
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -213,6 +214,8 @@ func (t *Task) openProc(path string, flags uint64) (int64, bool) {
 		content = nulJoin(t.P.Argv)
 	case "environ":
 		content = nulJoin(t.P.Envp)
+	case "personality":
+		content = []byte(fmt.Sprintf("%08x\n", t.personality()))
 	case "auxv":
 		content = make([]byte, 8*len(t.P.Auxv))
 		for i, v := range t.P.Auxv {

@@ -57,6 +57,7 @@ type Process struct {
 	routes            map[int]bool        // route overrides, for forked children
 	limits            map[int]unix.Rlimit // virtual resource limits (rlimit.go), set by the guest
 	vforks            int                 // vfork children running on our threads (vfork.go)
+	persona           uint64              // the guest's personality(2) (persona.go)
 }
 
 // Task is one guest thread: its control block and per-thread state.
@@ -102,6 +103,9 @@ type Config struct {
 	RunDir     string // new threads' shards go here
 	TrapMode   uint8  // tls.TrapSeccomp or tls.TrapSUD
 
+	// Personality is the guest's personality(2) at start (persona.go).
+	Personality uint64
+
 	// execve: CheckExec answers what Exec would fail with before anything
 	// is torn down; Exec maps the new image.
 	CheckExec func(path string, argv, envp []string) error
@@ -128,6 +132,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		runDir:     c.RunDir,
 		trapMode:   c.TrapMode,
 		tasks:      map[*tls.ControlBlock]*Task{},
+		persona:    c.Personality,
 	}
 	for _, m := range c.Mappings {
 		p.vmas.add(m[0], m[1])

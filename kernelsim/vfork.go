@@ -42,6 +42,7 @@ var identityCalls = []int{
 	unix.SYS_GETPID, unix.SYS_GETPPID, unix.SYS_GETTID, unix.SYS_GETPGRP,
 	unix.SYS_GETPGID, unix.SYS_GETSID, unix.SYS_SETSID, unix.SYS_SETPGID,
 	unix.SYS_SETRLIMIT, unix.SYS_GETRLIMIT, unix.SYS_PRLIMIT64,
+	unix.SYS_PERSONALITY,
 }
 
 // identityFast is the table's route of each identity call (filled at init:
@@ -60,6 +61,7 @@ type vforkChild struct {
 	link    int // to the child host process, in the child thread's fd table
 	actions [nsig + 1]sigaction
 	limits  map[int]unix.Rlimit // virtual limits (rlimit.go): the child's own
+	persona uint64              // its personality (persona.go): its own
 }
 
 // Requests from the child thread to its host process.
@@ -82,6 +84,7 @@ type VforkExec struct {
 	Ignored    uint64 // bit sig-1: signals the child ignores (exec keeps them)
 	Routes     map[int]bool
 	Limits     map[int]unix.Rlimit
+	Persona    uint64
 }
 
 // vforkLeft unwinds a vfork child's thread out of a handler that cannot
@@ -105,7 +108,7 @@ func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if errno != 0 {
 		return -int64(errno)
 	}
-	vc := &vforkChild{pid: child, link: int(link.Fd()), limits: t.P.limitsCopy()}
+	vc := &vforkChild{pid: child, link: int(link.Fd()), limits: t.P.limitsCopy(), persona: t.P.personaOf()}
 	p.mu.Lock()
 	vc.actions = p.sig.actions
 	p.mu.Unlock()
@@ -275,6 +278,8 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 		}
 	}
 	switch nr {
+	case unix.SYS_PERSONALITY:
+		return personalityCall(&vc.persona, a[0]), true
 	case unix.SYS_GETPID, unix.SYS_GETTID:
 		return int64(vc.pid), true
 	case unix.SYS_GETPPID:
@@ -424,7 +429,7 @@ func (t *Task) vforkDie(sig int) {
 // this point the child's thread has nothing left to do.
 func (t *Task) vforkExec(path string, argv, envp []string) int64 {
 	vc := t.vf
-	st := &VforkExec{Path: path, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits}
+	st := &VforkExec{Path: path, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona}
 	for sig := 1; sig <= nsig; sig++ {
 		if vc.actions[sig].handler == sigIgn {
 			st.Ignored |= bit(sig)

@@ -106,6 +106,7 @@ func execVforkChild(link *os.File, cb *tls.ControlBlock, c Config, size int64) (
 		select {}
 	}
 	c.Image = *im
+	c.Personality = st.Persona
 	p := NewProcess(c, st.Routes)
 	p.mu.Lock()
 	for res, l := range st.Limits {
