@@ -43,6 +43,8 @@ GUESTS := \
 	$(GUESTDIR)/forkbench \
 	$(GUESTDIR)/traced \
 	$(GUESTDIR)/vforkstate \
+	$(GUESTDIR)/forkthread \
+	$(GUESTDIR)/goexec \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 
@@ -100,6 +102,9 @@ $(GUESTDIR)/bench: $(SRC)/bench.c $(SRC)/vdsosym.h | $(GUESTDIR)
 $(GUESTDIR)/thread: $(SRC)/thread.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
 
+$(GUESTDIR)/forkthread: $(SRC)/forkthread.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
+
 $(GUESTDIR)/forkthreads: $(SRC)/forkthreads.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
 
@@ -115,6 +120,10 @@ $(GUESTDIR)/%-musl: $(SRC)/%.c | $(GUESTDIR)
 # A static Go program (no cgo): its own module, so the root's ./... skips it.
 $(GUESTDIR)/gostatic: $(SRC)/gostatic/main.go $(SRC)/gostatic/go.mod | $(GUESTDIR)
 	cd $(SRC)/gostatic && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$@ .
+
+# os/exec from goroutines on many threads, as `go build` does.
+$(GUESTDIR)/goexec: $(SRC)/goexec/main.go $(SRC)/goexec/go.mod | $(GUESTDIR)
+	cd $(SRC)/goexec && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/$@ .
 
 $(GUESTDIR)/%: $(SRC)/%.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -o $@ $<

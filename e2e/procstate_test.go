@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// The guest's process state is its own: these specs pin what Linux does
+// where the guest shares a host process with vsysbed's runtime.
+var _ = Describe("the guest's process state", func() {
+	// same runs argv natively and under vsysbed in mode and expects the
+	// same stdout, stderr and status; it returns the vsysbed run.
+	same := func(mode string, env []string, argv ...string) result {
+		GinkgoHelper()
+		native := runEnv(env, nil, argv...)
+		Expect(native.Status).To(Equal(0), "the native run failed:\n%s", native)
+		reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
+		got := runEnv(env, nil, vsysbedArgv(reportFlags(mode, reportPath), argv...)...)
+		expectNoPanic(got)
+		Expect(got).To(Equal(native), "native:\n%s\nvsysbed:\n%s", native, got)
+		checkReport(loadReport(reportPath), argv, native.Status)
+		return got
+	}
+
+	for _, mode := range trapModes {
+		Context("with --trap "+mode, func() {
+			// personality(2) is per thread: a host process started from a
+			// thread without the host's settings came up with ASLR, outside
+			// the code ranges the inherited filter allows.
+			It("fork, vfork, posix_spawn and clone from any thread, in any process, after personality()", func() {
+				got := same(mode, nil, filepath.Join(guestDir, "forkthread"))
+				Expect(got.Stdout).To(ContainSubstring("second thread: fork=7 vfork=0 spawn=5 clone=3\n"))
+				Expect(got.Stdout).To(ContainSubstring("personality: start=0 set-returned=0 now=0x40000\n"))
+			})
+
+			It("Go's os/exec from 16 goroutines at once", func() {
+				same(mode, nil, filepath.Join(guestDir, "goexec"))
+			})
+
+			It("python3's subprocess from a thread", func() {
+				same(mode, nil, "/usr/bin/python3", "-c",
+					`import threading,subprocess;r=[];t=threading.Thread(target=lambda:r.append(subprocess.run(["/bin/echo","x"]).returncode));t.start();t.join();print(r)`)
+			})
+
+			It("setarch -R: the guest's personality, and forks after it", func() {
+				same(mode, nil, "/usr/bin/setarch", "-R", "/bin/sh", "-c",
+					"cat /proc/self/personality; /bin/echo x; (exit 3) || echo $?")
+			})
+
+			It("go build of a small module (the go command runs compile and link from goroutines)", func() {
+				goBin, err := exec.LookPath("go")
+				if err != nil {
+					goBin = "/usr/local/go/bin/go"
+				}
+				if _, err := os.Stat(goBin); err != nil {
+					Skip("no go toolchain on PATH or in /usr/local/go")
+				}
+				dir := GinkgoT().TempDir()
+				Expect(os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hello\n\ngo 1.22\n"), 0o644)).To(Succeed())
+				build := func(wrap []string) result {
+					GinkgoHelper()
+					// A new constant each time: the main package is never
+					// in the build cache, so compile and link really run.
+					src := fmt.Sprintf("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello %d\") }\n", time.Now().UnixNano())
+					Expect(os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644)).To(Succeed())
+					argv := append(wrap, goBin, "build", "-C", dir, "-o", filepath.Join(dir, "hello"), ".")
+					env := append(os.Environ(), "GOTOOLCHAIN=local", "GOFLAGS=", "GOPROXY=off")
+					r := runEnv(env, nil, argv...)
+					Expect(r.Status).To(Equal(0), "go build %v:\n%s", wrap, r)
+					Expect(r.Stderr).To(BeEmpty())
+					out := run(nil, filepath.Join(dir, "hello"))
+					Expect(out.Stdout).To(HavePrefix("hello "))
+					return r
+				}
+				build(nil)
+				got := build(vsysbedArgv(reportFlags(mode, filepath.Join(dir, "R.json"))))
+				expectNoPanic(got)
+				procs := loadProcesses(filepath.Join(dir, "R.json"))
+				Expect(len(procs)).To(BeNumerically(">=", 3), "go, compile and link at least: %+v", procs)
+			})
+		})
+	}
+})
