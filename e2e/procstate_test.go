@@ -11,6 +11,33 @@ import (
 	. "github.com/onsi/gomega"
 )
 
+// pythonFDs exercises the fd hand-offs of Python's subprocess and
+// multiprocessing: pass_fds, close_fds (a child that lists its fds), every
+// start method, a process pool, and faulthandler writing to a file.
+const pythonFDs = `import os, subprocess, sys
+import multiprocessing as mp, concurrent.futures as cf
+
+def sq(x):
+    return x * x
+
+if __name__ == "__main__":
+    r, w = os.pipe()
+    p = subprocess.Popen([sys.executable, "-c", "import os,sys; os.write(int(sys.argv[1]), b'hi'); print(sorted(int(x) for x in os.listdir('/proc/self/fd')))", str(w)], pass_fds=[w])
+    os.close(w)
+    print(os.read(r, 10), p.wait())
+    print(subprocess.run([sys.executable, "-c", "import os; print(sorted(int(x) for x in os.listdir('/proc/self/fd')))"], close_fds=True, capture_output=True).stdout)
+    for m in ("spawn", "forkserver", "fork"):
+        with mp.get_context(m).Pool(2) as pool:
+            print(m, pool.map(sq, range(5)))
+    with cf.ProcessPoolExecutor(2) as ex:
+        print("futures", list(ex.map(sq, range(5))))
+    import faulthandler, tempfile
+    with tempfile.TemporaryFile() as f:
+        faulthandler.enable(file=f)
+        faulthandler.dump_traceback(file=f)
+        print("faulthandler wrote", f.tell() > 0)
+`
+
 // The guest's process state is its own: these specs pin what Linux does
 // where the guest shares a host process with vsysbed's runtime.
 var _ = Describe("the guest's process state", func() {
@@ -51,6 +78,23 @@ var _ = Describe("the guest's process state", func() {
 			It("setarch -R: the guest's personality, and forks after it", func() {
 				same(mode, nil, "/usr/bin/setarch", "-R", "/bin/sh", "-c",
 					"cat /proc/self/personality; /bin/echo x; (exit 3) || echo $?")
+			})
+
+			// The host's fds (1000+) do not exist for the guest: every call
+			// that takes an fd answers EBADF for them, every fd listing
+			// leaves them out, in the first process and in vfork and fork
+			// children; the guest's own fds up there work.
+			It("the host's fds do not exist: per syscall family, per listing, per process", func() {
+				got := same(mode, nil, filepath.Join(guestDir, "hostfds"))
+				Expect(got.Stdout).To(ContainSubstring("close        ebadf=200 ok=0 other=0\n"))
+				Expect(got.Stdout).To(ContainSubstring("vfork child /proc/self/fd: 0,1,2,3\n"))
+				Expect(got.Stdout).To(ContainSubstring("fork child with high fds /proc/self/fd: 0,1,2,3,1400,5000\n"))
+			})
+
+			It("python3: pass_fds, close_fds, multiprocessing's start methods, process pools, faulthandler", func() {
+				script := filepath.Join(GinkgoT().TempDir(), "fds.py")
+				Expect(os.WriteFile(script, []byte(pythonFDs), 0o644)).To(Succeed())
+				same(mode, nil, "/usr/bin/python3", script)
 			})
 
 			It("go build of a small module (the go command runs compile and link from goroutines)", func() {

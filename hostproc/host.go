@@ -250,6 +250,11 @@ func Main(o Options) int {
 // the link to the parent, which sends the guest's state, or for vfork the
 // child's requests and finally its execve (kernelsim.AdoptFork).
 func ForkChild(o Options) int {
+	// The parent's guest fds that were not close-on-exec came through the
+	// exec of this process; those in the host's range would pass for our
+	// own host fds and keep pipes open forever. The guest's fds arrive over
+	// the link, so nothing up there is ours yet.
+	unix.CloseRange(uint(hostFDBase()), ^uint(0), 0)
 	// The link first leaves fd 3, which the guest's fds may need.
 	link, err := unix.FcntlInt(3, unix.F_DUPFD_CLOEXEC, 1500)
 	if err != nil {
@@ -392,6 +397,17 @@ func execFailure(events *coverage.EventLog, err error) int {
 	return code
 }
 
+// hostFDBase is where the host's fds start: 1000, or below a soft
+// RLIMIT_NOFILE under 1024.
+func hostFDBase() int {
+	base := 1000
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < 1024 {
+		base = int(lim.Cur) - 24
+	}
+	return base
+}
+
 // reserveHostFDs keeps the host's own fds out of the guest's numbering:
 // every fd the host holds while the guest runs (Go's netpoller, the event
 // log) is placed at or above the returned base, so the guest's first
@@ -399,11 +415,7 @@ func execFailure(events *coverage.EventLog, err error) int {
 // at the lowest free numbers, so the low numbers are filled with
 // placeholders while that happens.
 func reserveHostFDs() int {
-	base := 1000
-	var lim unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < 1024 {
-		base = int(lim.Cur) - 24
-	}
+	base := hostFDBase()
 	null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return base

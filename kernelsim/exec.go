@@ -135,7 +135,6 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 			tls.SetDisposition(sig, tls.DispositionDefault)
 		}
 	}
-	p.fdDirs = map[int]bool{}
 	p.mu.Unlock()
 	p.closeOnExec()
 
@@ -158,11 +157,13 @@ func (p *Process) closeOnExec() {
 	}
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd >= p.HostFDBase {
+		if err != nil || isHostFD(fd) {
 			continue
 		}
 		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC != 0 {
-			unix.Close(fd)
+			if unix.Close(fd) == nil {
+				tls.MarkGuestFD(fd, false)
+			}
 		}
 	}
 }

@@ -246,7 +246,7 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 	}
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd >= p.HostFDBase {
+		if err != nil || isHostFD(fd) {
 			continue
 		}
 		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)

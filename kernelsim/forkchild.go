@@ -174,11 +174,21 @@ func receiveFDs(link *os.File, want, base int) ([]int, error) {
 // installFDs puts every guest fd at its number and closes the rest below
 // the host range (the re-exec's own stdio, when the guest had closed it).
 func installFDs(st *ForkState, fds []int, base int) {
+	tls.SetHostFDBase(base)
 	keep := map[int]bool{}
 	for i, f := range st.FDs {
 		flags := 0
 		if f.Cloexec {
 			flags = unix.O_CLOEXEC
+		}
+		if f.Num >= base {
+			// A guest fd in the host's range: only where this process
+			// holds nothing of its own (a host fd of the parent's there
+			// was never the guest's; one of ours must not be replaced).
+			if _, err := unix.FcntlInt(uintptr(f.Num), unix.F_GETFD, 0); err == nil {
+				continue
+			}
+			tls.MarkGuestFD(f.Num, true)
 		}
 		unix.Dup3(fds[i], f.Num, flags)
 		keep[f.Num] = true

@@ -60,20 +60,62 @@ func TestProcSelfFile(t *testing.T) {
 	}
 }
 
-func TestIsFDDir(t *testing.T) {
-	for path, want := range map[string]bool{
-		"/proc/self/fd":                true,
-		"/proc/self/fd/":               true,
-		"/proc//self/./fd":             true,
-		"/proc/thread-self/fd":         true,
-		"/proc/" + itoa(pid) + "/fd/":  true,
-		"/proc/self/fdinfo":            false,
-		"/proc/self/fd/3":              false,
-		"/proc/" + itoa(pid+1) + "/fd": false,
+func TestParseProcFD(t *testing.T) {
+	other := pid + 1
+	for path, want := range map[string]*procFD{
+		"/proc/self/fd":                         {pid, -1},
+		"/proc/self/fd/":                        {pid, -1},
+		"/proc//self/./fd":                      {pid, -1},
+		"/proc/thread-self/fd":                  {pid, -1},
+		"/proc/" + itoa(pid) + "/fd/":           {pid, -1},
+		"/proc/self/fdinfo":                     {pid, -1},
+		"/proc/self/fd/3":                       {pid, 3},
+		"/proc/self/fdinfo/1000":                {pid, 1000},
+		"/proc/" + itoa(other) + "/fd":          {other, -1},
+		"/proc/self/task/12/fd":                 {pid, -1},
+		"/proc/" + itoa(other) + "/task/9/fd/7": {other, 7},
+		"/proc/self/task/x/fd":                  nil,
+		"/proc/self/fd/3/x":                     nil,
+		"/proc/self/fd/-1":                      nil,
+		"/proc/self/maps":                       nil,
+		"/proc/fd":                              nil,
+		"/dev/fd":                               nil,
 	} {
-		if got := isFDDir(path); got != want {
-			t.Errorf("isFDDir(%q) = %v, want %v", path, got, want)
+		got, ok := parseProcFD(path)
+		if want == nil {
+			if ok {
+				t.Errorf("parseProcFD(%q) = %+v, want none", path, got)
+			}
+			continue
 		}
+		if !ok || got != *want {
+			t.Errorf("parseProcFD(%q) = %+v %v, want %+v", path, got, ok, *want)
+		}
+	}
+}
+
+func TestFilterDirents(t *testing.T) {
+	// linux_dirent64: ino 8, off 8, reclen 2, type 1, name NUL-padded.
+	ent := func(name string) []byte {
+		n := (19 + len(name) + 1 + 7) &^ 7
+		b := make([]byte, n)
+		b[16] = byte(n)
+		copy(b[19:], name)
+		return b
+	}
+	var buf []byte
+	for _, name := range []string{".", "..", "0", "3", "1000", "1100", "2"} {
+		buf = append(buf, ent(name)...)
+	}
+	out := filterDirents(buf, func(fd int) bool { return fd >= 1000 })
+	var names []string
+	for off := 0; off < len(out); {
+		reclen := int(out[off+16])
+		names = append(names, cstring(out[off+19:off+reclen]))
+		off += reclen
+	}
+	if got := strings.Join(names, ","); got != ".,..,0,3,2" {
+		t.Errorf("kept %s", got)
 	}
 }
 

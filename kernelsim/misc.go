@@ -2,7 +2,7 @@ package kernelsim
 
 import (
 	"fmt"
-	"path/filepath"
+	"os"
 	"strconv"
 	"strings"
 
@@ -181,6 +181,9 @@ func (t *Task) readlinkAt(dirfd int64, pathAddr, buf, size uint64, nr int, a *Ar
 	if err != nil {
 		return errnoOf(err)
 	}
+	if strings.HasPrefix(path, "/proc/") && t.P.hostFDPath(path) {
+		return errNoEntry
+	}
 	if procSelfFile(path) != "exe" {
 		return passthrough(nr, a)
 	}
@@ -208,6 +211,9 @@ func sysReadlinkat(t *Task, a *Args) int64 {
 // openProc opens the guest's view of a /proc/self file, or returns ok=false
 // to let the call pass through.
 func (t *Task) openProc(path string, flags uint64) (int64, bool) {
+	if t.P.hostFDPath(path) {
+		return errNoEntry, true
+	}
 	var content []byte
 	switch procSelfFile(path) {
 	case "cmdline":
@@ -279,96 +285,128 @@ func sysOpenat(t *Task, a *Args) int64 {
 			return r
 		}
 	}
-	r := passthrough(unix.SYS_OPENAT, a)
-	if r >= 0 && err == nil && isFDDir(path) {
-		t.P.mu.Lock()
-		t.P.fdDirs[int(r)] = true
-		t.P.mu.Unlock()
-	}
-	return r
+	return passthrough(unix.SYS_OPENAT, a)
 }
 
-// sysGetdents64 hides the host's fds from a listing of /proc/self/fd.
+// sysGetdents64 hides the host's fds from a listing of an fd directory.
 func sysGetdents64(t *Task, a *Args) int64 {
 	r := passthrough(unix.SYS_GETDENTS64, a)
-	fd := int(int32(a[0]))
-	t.P.mu.Lock()
-	isFDDir := t.P.fdDirs[fd]
-	t.P.mu.Unlock()
-	if r <= 0 || !isFDDir {
+	if r <= 0 {
+		return r
+	}
+	hidden := t.P.fdDirFilter(int(int32(a[0])))
+	if hidden == nil {
 		return r
 	}
 	buf := make([]byte, r)
 	if err := readGuest(a[1], buf); err != nil {
 		return errnoOf(err)
 	}
-	out := buf[:0]
-	for off := 0; off+19 <= len(buf); {
-		reclen := int(buf[off+16]) | int(buf[off+17])<<8
-		if reclen == 0 || off+reclen > len(buf) {
-			break
-		}
-		name := cstring(buf[off+19 : off+reclen])
-		if n, err := strconv.Atoi(name); err != nil || !t.P.isHostFD(n) {
-			out = append(out, buf[off:off+reclen]...)
-		}
-		off += reclen
-	}
+	out := filterDirents(buf, hidden)
 	if err := writeGuest(a[1], out); err != nil {
 		return errnoOf(err)
 	}
 	return int64(len(out))
 }
 
-// The host's fds sit in a reserved high range; the guest may not close or
-// replace them (fd numbers below the range are exactly Linux's).
+// The host's fds sit in a reserved high range and do not exist for the
+// guest: the C entry fails every call that names one with EBADF before it
+// gets here (fdargs.go); fd numbers below the range are exactly Linux's.
 
-func (p *Process) isHostFD(fd int) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.hostFDs[fd]
-}
+func isHostFD(fd int) bool { return tls.IsHostFD(fd) }
 
 func sysClose(t *Task, a *Args) int64 {
 	fd := int(int32(a[0]))
-	if t.P.isHostFD(fd) {
-		return -int64(unix.EBADF)
-	}
 	r := passthrough(unix.SYS_CLOSE, a)
 	if r == 0 {
-		t.P.mu.Lock()
-		delete(t.P.fdDirs, fd)
-		t.P.mu.Unlock()
+		tls.MarkGuestFD(fd, false)
 	}
 	return r
 }
 
+// dup2 and dup3 may make any free number the guest's, a high one too; a
+// number the host holds is not free (EBADF: the guest may not replace it).
 func sysDup2(t *Task, a *Args) int64 {
-	if t.P.isHostFD(int(int32(a[1]))) || t.P.isHostFD(int(int32(a[0]))) {
+	if hostHolds(int(int32(a[1]))) {
 		return -int64(unix.EBADF)
 	}
 	return passthrough(unix.SYS_DUP2, a)
 }
 
 func sysDup3(t *Task, a *Args) int64 {
-	if t.P.isHostFD(int(int32(a[1]))) || t.P.isHostFD(int(int32(a[0]))) {
+	if hostHolds(int(int32(a[1]))) {
 		return -int64(unix.EBADF)
 	}
 	return passthrough(unix.SYS_DUP3, a)
 }
 
+// hostHolds: fd is one of the host's and open.
+func hostHolds(fd int) bool {
+	if !isHostFD(fd) {
+		return false
+	}
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
+}
+
+const closeRangeCloexec = 1 << 2 // CLOSE_RANGE_CLOEXEC
+
+// sysCloseRange closes the guest's fds of the range: below the host's
+// base in one call, and at or above it only those the guest holds there.
 func sysCloseRange(t *Task, a *Args) int64 {
-	first, last := uint32(a[0]), uint32(a[1])
+	first, last, flags := uint32(a[0]), uint32(a[1]), a[2]
 	base := uint32(t.P.HostFDBase)
 	if first > last {
 		return -int64(unix.EINVAL)
 	}
-	if first >= base {
+	if first < base {
+		b := *a
+		b[1] = uint64(min(last, base-1))
+		if r := passthrough(unix.SYS_CLOSE_RANGE, &b); r != 0 {
+			return r
+		}
+	}
+	if last < base {
 		return 0
 	}
-	b := *a
-	b[1] = uint64(min(last, base-1))
-	return passthrough(unix.SYS_CLOSE_RANGE, &b)
+	for _, fd := range guestHighFDs("/proc/thread-self/fd", int(base)) {
+		if uint32(fd) < first || uint32(fd) > last {
+			continue
+		}
+		if flags&closeRangeCloexec != 0 {
+			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		} else if unix.Close(fd) == nil {
+			tls.MarkGuestFD(fd, false)
+		}
+	}
+	return 0
+}
+
+// guestFDs lists the guest's fds in the fd directory dir (the calling
+// thread's table: /proc/thread-self/fd), the host's left out.
+func guestFDs(dir string) []int {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var fds []int
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && !isHostFD(fd) {
+			fds = append(fds, fd)
+		}
+	}
+	return fds
+}
+
+// guestHighFDs: the guest's fds at or above the host's base.
+func guestHighFDs(dir string, base int) []int {
+	var high []int
+	for _, fd := range guestFDs(dir) {
+		if fd >= base {
+			high = append(high, fd)
+		}
+	}
+	return high
 }
 
 func readlinkHost(path string) (string, error) {
@@ -402,6 +440,4 @@ func sysWait4(t *Task, a *Args) int64 {
 	return r
 }
 
-// isFDDir: path names this process's /proc/self/fd directory, however
-// spelled ("/proc/self/fd/", "/proc/PID/fd", "/proc/thread-self/fd").
-func isFDDir(path string) bool { return procSelfFile(filepath.Clean(path)) == "fd" }
+

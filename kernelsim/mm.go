@@ -68,6 +68,9 @@ func rangeOK(addr, length uint64) (uint64, bool) {
 func sysMmap(t *Task, a *Args) int64 {
 	p := t.P
 	addr, length, prot, flags, fd, off := a[0], a[1], a[2], a[3], a[4], a[5]
+	if flags&unix.MAP_ANONYMOUS == 0 && isHostFD(int(int32(fd))) {
+		return -int64(unix.EBADF) // the fd map leaves mmap out: MAP_ANONYMOUS ignores fd
+	}
 	if flags&unix.MAP_FIXED != 0 {
 		end, ok := rangeOK(addr, length)
 		if !ok {

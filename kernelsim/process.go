@@ -35,8 +35,6 @@ type Process struct {
 
 	// HostFDBase: fds at or above it may belong to the host.
 	HostFDBase int
-	hostFDs    map[int]bool
-	fdDirs     map[int]bool // guest fds open on /proc/self/fd
 
 	sig signalState
 
@@ -127,8 +125,6 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		vdsoEnd:    c.VDSOEnd,
 		routes:     overrides,
 		limits:     map[int]unix.Rlimit{},
-		hostFDs:    map[int]bool{},
-		fdDirs:     map[int]bool{},
 		runDir:     c.RunDir,
 		trapMode:   c.TrapMode,
 		tasks:      map[*tls.ControlBlock]*Task{},
@@ -140,7 +136,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 	if c.BrkMax > c.BrkStart {
 		p.vmas.add(c.BrkStart, c.BrkMax)
 	}
-	p.scanHostFDs()
+	applyFDArgs(c.HostFDBase)
 	for _, row := range Table() {
 		fast := row.Route == Fast
 		if f, ok := overrides[row.Nr]; ok {
@@ -149,20 +145,6 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		tls.SetRoute(row.Nr, fast)
 	}
 	return p
-}
-
-// scanHostFDs records the host's own fds (all in the high range).
-func (p *Process) scanHostFDs() {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		var fd int
-		if _, err := fmt.Sscan(e.Name(), &fd); err == nil && fd >= p.HostFDBase {
-			p.hostFDs[fd] = true
-		}
-	}
 }
 
 // NewTask binds a control block (a guest thread) to the process.

@@ -369,6 +369,9 @@ func (t *Task) vforkProcPath(nr int, a *Args) (int64, bool) {
 	if err != nil {
 		return 0, false
 	}
+	if strings.HasPrefix(path, "/proc/") && t.P.hostFDPath(path) {
+		return errNoEntry, true
+	}
 	rest, ok := strings.CutPrefix(path, "/proc/self/")
 	if !ok {
 		rest, ok = strings.CutPrefix(path, "/proc/"+strconv.Itoa(t.vf.pid)+"/")
@@ -376,6 +379,8 @@ func (t *Task) vforkProcPath(nr int, a *Args) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
+	// Its only task is itself.
+	rest = strings.TrimPrefix(rest, "task/"+strconv.Itoa(t.vf.pid)+"/")
 	switch first, _, _ := strings.Cut(rest, "/"); first {
 	case "fd", "fdinfo", "cwd":
 	default:
@@ -445,7 +450,7 @@ func (t *Task) vforkExec(path string, argv, envp []string) int64 {
 	var fds []int
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd >= t.P.HostFDBase {
+		if err != nil || isHostFD(fd) {
 			continue
 		}
 		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)

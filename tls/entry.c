@@ -21,6 +21,7 @@
 #include "entry.h"
 #include "_cgo_export.h"
 
+#define EBADF_ 9 /* no errno.h: its errno is TLS */
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002
 #define ARCH_GET_FS 0x1003
@@ -28,6 +29,10 @@
 
 /* vsysbed_routes[nr] is ROUTE_FAST or ROUTE_KERNEL; filled by Go. */
 uint8_t vsysbed_routes[CB_NR_MAX];
+
+uint8_t vsysbed_fdargs[CB_NR_MAX];
+int32_t vsysbed_hostfd_base = INT32_MAX;
+uint64_t vsysbed_guest_high[GUEST_HIGH_FDS / 64];
 
 /* The guest's disposition of each signal (GUEST_SIG_*), kept by kernelsim. */
 uint8_t vsysbed_guest_disposition[65];
@@ -167,6 +172,59 @@ static inline int is_fast(long nr)
 	return (unsigned long)nr < CB_NR_MAX && vsysbed_routes[nr] == ROUTE_FAST;
 }
 
+/* Is fd (as the kernel reads an int or unsigned int argument: its low 32
+ * bits) one of the host's? One compare for every guest fd below the base. */
+int vsysbed_is_host_fd(int32_t fd)
+{
+	if (__builtin_expect(fd < vsysbed_hostfd_base, 1))
+		return 0;
+	uint32_t i = (uint32_t)(fd - vsysbed_hostfd_base);
+	if (i >= GUEST_HIGH_FDS)
+		return 0;
+	return !((__atomic_load_n(&vsysbed_guest_high[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1);
+}
+
+void vsysbed_mark_guest_fd(int32_t fd, int guest)
+{
+	if (fd < vsysbed_hostfd_base)
+		return;
+	uint32_t i = (uint32_t)(fd - vsysbed_hostfd_base);
+	if (i >= GUEST_HIGH_FDS)
+		return;
+	uint64_t bit = 1ULL << (i % 64);
+	if (guest)
+		__atomic_fetch_or(&vsysbed_guest_high[i / 64], bit, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&vsysbed_guest_high[i / 64], ~bit, __ATOMIC_RELAXED);
+}
+
+/* A call naming a host fd fails as for a closed fd, before any route. */
+static inline int names_host_fd(long nr, const long a[6])
+{
+	if ((unsigned long)nr >= CB_NR_MAX)
+		return 0;
+	unsigned m = vsysbed_fdargs[nr] & FD_ARGS_MASK;
+	for (int i = 0; m; i++, m >>= 1)
+		if ((m & 1) && vsysbed_is_host_fd((int32_t)a[i]))
+			return 1;
+	return 0;
+}
+
+#define F_DUPFD_ 0
+#define F_DUPFD_CLOEXEC_ 1030
+
+/* A new fd at or above the base is the guest's from now on. */
+static inline long note_fd_result(long nr, const long a[6], long ret)
+{
+	if (__builtin_expect(ret >= vsysbed_hostfd_base, 0) && (unsigned long)ret < 0x80000000UL &&
+	    (unsigned long)nr < CB_NR_MAX) {
+		uint8_t f = vsysbed_fdargs[nr];
+		if ((f & FD_RESULT) || ((f & FD_RESULT_DUPFD) && ((int)a[1] == F_DUPFD_ || (int)a[1] == F_DUPFD_CLOEXEC_)))
+			vsysbed_mark_guest_fd((int32_t)ret, 1);
+	}
+	return ret;
+}
+
 /* Called by vsysbed_bypass_entry on the host stack. */
 long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 {
@@ -174,13 +232,15 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 	const uint64_t *gsp = (const uint64_t *)cb->guest_sp;
 	long a[6] = {a1, a2, a3, a4, a5, (long)gsp[1]};
 	count(cb, (uint64_t)nr, gsp[0], CB_KIND_BYPASS);
+	if (__builtin_expect(names_host_fd(nr, a), 0))
+		return count_result(cb, nr, -EBADF_);
 	if (is_fast(nr)) {
 		long ret = vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
-			return count_result(cb, nr, signal_check(cb, nr, a, gsp[0], CB_KIND_BYPASS, ret));
-		return count_result(cb, nr, ret);
+			ret = signal_check(cb, nr, a, gsp[0], CB_KIND_BYPASS, ret);
+		return count_result(cb, nr, note_fd_result(nr, a, ret));
 	}
-	return count_result(cb, nr, kernel_call(cb, nr, a, gsp[0], CB_KIND_BYPASS));
+	return count_result(cb, nr, note_fd_result(nr, a, kernel_call(cb, nr, a, gsp[0], CB_KIND_BYPASS)));
 }
 
 /* Called by vsysbed_trap_trampoline with the guest context in cb->trap. */
@@ -192,7 +252,11 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	count(cb, (uint64_t)nr, site, CB_KIND_TRAP);
 	long a[6] = {(long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10, (long)r->r8, (long)r->r9};
 	long ret;
-	if (is_fast(nr)) {
+	if (__builtin_expect(names_host_fd(nr, a), 0)) {
+		ret = -EBADF_;
+		if (cb->trap_mode == CB_TRAP_SUD)
+			cb->selector = CB_SUD_BLOCK;
+	} else if (is_fast(nr)) {
 		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, site, CB_KIND_TRAP, ret);
@@ -201,6 +265,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	} else {
 		ret = kernel_call(cb, nr, a, site, CB_KIND_TRAP);
 	}
+	note_fd_result(nr, a, ret);
 	count_result(cb, nr, ret);
 	/* What Linux leaves after a syscall. */
 	r->rax = (uint64_t)ret;

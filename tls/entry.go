@@ -42,6 +42,46 @@ func SetRoute(nr int, fast bool) {
 	}
 }
 
+// What an fd map entry says of a syscall (entry.h): which arguments are fd
+// numbers, and whether its result is a new fd.
+const (
+	FDArgsMask     = C.FD_ARGS_MASK
+	FDResult       = C.FD_RESULT
+	FDResultDupfd  = C.FD_RESULT_DUPFD
+	GuestHighFDs   = C.GUEST_HIGH_FDS
+	fdArgsAllFlags = FDArgsMask | FDResult | FDResultDupfd
+)
+
+// SetFDArgs records which arguments of nr are fds (bit i: argument i+1)
+// and whether its result is one (FDResult, FDResultDupfd).
+func SetFDArgs(nr int, flags uint8) {
+	if nr >= 0 && nr < NrMax {
+		C.vsysbed_fdargs[nr] = C.uint8_t(flags & fdArgsAllFlags)
+	}
+}
+
+// SetHostFDBase says where the host's fds start: every fd from there is
+// the host's unless the guest made it (MarkGuestFD).
+func SetHostFDBase(base int) { C.vsysbed_hostfd_base = C.int32_t(base) }
+
+// IsHostFD reports whether fd belongs to the host: the guest's calls on it
+// fail with EBADF and it appears in none of the guest's fd listings.
+func IsHostFD(fd int) bool {
+	return fd == int(int32(fd)) && C.vsysbed_is_host_fd(C.int32_t(fd)) != 0
+}
+
+// MarkGuestFD records that the guest holds fd (guest=true) or closed it.
+func MarkGuestFD(fd int, guest bool) {
+	if fd != int(int32(fd)) {
+		return
+	}
+	g := C.int(0)
+	if guest {
+		g = 1
+	}
+	C.vsysbed_mark_guest_fd(C.int32_t(fd), g)
+}
+
 // Guest signal dispositions, as the C signal handlers see them.
 const (
 	DispositionDefault = C.GUEST_SIG_DEFAULT

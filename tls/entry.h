@@ -11,6 +11,26 @@
 extern uint8_t vsysbed_routes[CB_NR_MAX];
 
 /*
+ * The host's fds do not exist for the guest. vsysbed_fdargs[nr] says which
+ * arguments of syscall nr are fd numbers (bits 0-5: a1..a6) and whether its
+ * result is a new fd (FD_RESULT; FD_RESULT_DUPFD: only for fcntl's
+ * F_DUPFD/F_DUPFD_CLOEXEC). Every fd at or above vsysbed_hostfd_base is
+ * the host's unless the guest made it (a result, a dup2 target), which
+ * vsysbed_guest_high records for [base, base + GUEST_HIGH_FDS); numbers
+ * above that span are the guest's (the host allocates the lowest free
+ * numbers from its base and holds far fewer). Filled by Go.
+ */
+#define FD_ARGS_MASK 0x3f
+#define FD_RESULT 0x40
+#define FD_RESULT_DUPFD 0x80
+#define GUEST_HIGH_FDS 65536
+extern uint8_t vsysbed_fdargs[CB_NR_MAX];
+extern int32_t vsysbed_hostfd_base;
+extern uint64_t vsysbed_guest_high[GUEST_HIGH_FDS / 64];
+int vsysbed_is_host_fd(int32_t fd);
+void vsysbed_mark_guest_fd(int32_t fd, int guest);
+
+/*
  * The host signal kernelsim sends a guest thread to make it look at a
  * pending guest signal (one of the real-time signals glibc leaves free).
  */
