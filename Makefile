@@ -45,6 +45,7 @@ GUESTS := \
 	$(GUESTDIR)/vforkstate \
 	$(GUESTDIR)/forkthread \
 	$(GUESTDIR)/hostfds \
+	$(GUESTDIR)/sigwait \
 	$(GUESTDIR)/goexec \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic

@@ -97,6 +97,16 @@ var _ = Describe("the guest's process state", func() {
 				same(mode, nil, "/usr/bin/python3", script)
 			})
 
+			// Linux interrupts a blocking call only for a signal that runs
+			// a handler (or ends or stops the process).
+			It("no spurious EINTR; sigtimedwait wakes for its signal and for a caught one; ITIMER_PROF reaches the guest", func() {
+				same(mode, nil, filepath.Join(guestDir, "sigwait"))
+			})
+
+			It("perl: a child's exit does not cut the parent's sleep short", func() {
+				same(mode, nil, "/usr/bin/perl", "-e", `if(!fork){exit 0} print sleep(1),"\n"`)
+			})
+
 			It("go build of a small module (the go command runs compile and link from goroutines)", func() {
 				goBin, err := exec.LookPath("go")
 				if err != nil {

@@ -142,6 +142,7 @@ func setup(o Options) (*host, int) {
 	// Before the handlers: starting the profiler must not re-install Go's
 	// SIGPROF handler over the wrapper.
 	if o.CPUProfile != "" {
+		tls.SetGoProfiling(true)
 		if h.stop, err = startProfile(o.CPUProfile); err != nil {
 			return nil, fail(ExitInternal, "%v", err)
 		}
@@ -162,6 +163,7 @@ func setup(o Options) (*host, int) {
 	if err != nil {
 		targets = map[vdsoinject.Target]uintptr{} // the image's fallbacks trap instead
 	}
+	tls.SetHostClock(targets[vdsoinject.ClockGettime])
 	targets[vdsoinject.KernelVsyscall] = tls.BypassEntry()
 	h.ld = &imageLoader{vdso: vdsoImg, targets: targets, events: h.events}
 	return h, 0

@@ -118,9 +118,32 @@ func defaultOf(sig int) defaultAction {
 	return actTerm
 }
 
+// discards: a signal sent to t (the main thread for a process-directed
+// one) is dropped at once. An ignored signal is, unless t blocks it: the
+// disposition may change before it is unblocked (Linux's sig_ignored).
+func (p *Process) discards(sig int, t *Task) bool {
+	return p.ignored(sig) && (t == nil || t.sigmask&bit(sig) == 0)
+}
+
 func (p *Process) ignored(sig int) bool {
 	h := p.sig.actions[sig].handler
 	return h == sigIgn || (h == sigDfl && (defaultOf(sig) == actIgnore || defaultOf(sig) == actCont))
+}
+
+// mainTask is the thread whose mask decides for a process-directed signal
+// (caller holds p.mu): the main thread, else any.
+func (p *Process) mainTask() *Task {
+	var any *Task
+	for _, t := range p.tasks {
+		if t.vf != nil {
+			continue
+		}
+		if int(t.CB.Tid) == pid {
+			return t
+		}
+		any = t
+	}
+	return any
 }
 
 func (p *Process) taskByTid(tid int) *Task {
@@ -139,7 +162,11 @@ func (p *Process) taskByTid(tid int) *Task {
 // (it checks on its own way back), nil for host signals.
 func (p *Process) send(from, target *Task, sig int, si siginfo) {
 	p.mu.Lock()
-	if p.ignored(sig) {
+	to := target
+	if to == nil {
+		to = p.mainTask()
+	}
+	if p.discards(sig, to) {
 		p.mu.Unlock()
 		return
 	}
@@ -195,7 +222,7 @@ func (t *Task) absorbHostSignals() {
 		if bits&bit(sig) != 0 {
 			bits &^= bit(sig)
 			switch {
-			case t.P.ignored(sig):
+			case t.P.discards(sig, t):
 			case t.vf != nil:
 				// Sent to the parent's host process: the parent's.
 				t.P.sig.pending.add(sig, siginfo(t.CB.HostInfo[sig-1]))
@@ -265,13 +292,23 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 	for {
 		sig, si, ok := t.dequeue(^t.sigmask)
 		if !ok {
-			if ret == -int64(unix.EINTR) && !noRestart[nr] {
-				// Only the kick interrupts a guest thread's syscalls: the
-				// signal went elsewhere, so restart as Linux would.
+			if ret != -int64(unix.EINTR) {
+				return ret
+			}
+			// A host signal (the kick, a signal relayed for the guest, a
+			// signal the guest ignores or blocks) interrupted the call and
+			// nothing runs a handler: on Linux it was never interrupted.
+			// Restart it, timed calls with what is left of their timeout.
+			switch r, timed := t.restartTimed(nr, a, cb.CallStart); {
+			case timed:
+				ret = r
+			case noRestart[nr]:
+				return ret // io_getevents, semtimedop: not restarted here
+			default:
 				ret = passthrough(nr, a)
-				if ret == -int64(unix.EINTR) {
-					continue
-				}
+			}
+			if ret == -int64(unix.EINTR) {
+				continue
 			}
 			return ret
 		}
@@ -484,7 +521,8 @@ func sysRtSigsuspend(t *Task, a *Args) int64 {
 }
 
 // sysRtSigtimedwait takes a signal from set (blocked ones included) without
-// running a handler.
+// running a handler. A signal outside set that would run a handler or end
+// the process interrupts it (EINTR; the delivery follows), as on Linux.
 func sysRtSigtimedwait(t *Task, a *Args) int64 {
 	if a[3] != 8 {
 		return -int64(unix.EINVAL)
@@ -494,37 +532,57 @@ func sysRtSigtimedwait(t *Task, a *Args) int64 {
 		return errnoOf(err)
 	}
 	set &^= unblockable
+	var timeout <-chan time.Time
 	if a[2] != 0 {
-		var ts unix.Timespec
-		var b [16]byte
-		if err := readGuest(a[2], b[:]); err != nil {
+		ts, err := readTimespec(a[2])
+		if err != nil {
 			return errnoOf(err)
 		}
-		ts.Sec, ts.Nsec = int64(le64(b[0:])), int64(le64(b[8:]))
-		done := make(chan struct{})
-		timer := timeAfter(ts, func() {
-			close(done)
-			select {
-			case t.wake <- struct{}{}:
-			default:
-			}
-		})
+		if ts.Sec < 0 || ts.Nsec < 0 || ts.Nsec >= 1e9 {
+			return -int64(unix.EINVAL)
+		}
+		timer := time.NewTimer(time.Duration(ts.Sec)*time.Second + time.Duration(ts.Nsec))
 		defer timer.Stop()
-		for {
-			if sig, si, ok := t.dequeue(set); ok {
-				return t.sigwaitResult(sig, si, a[1])
-			}
-			select {
-			case <-done:
-				return -int64(unix.EAGAIN)
-			default:
-			}
-			<-t.wake
+		timeout = timer.C
+	}
+	// A host signal relayed to this thread lands in cb.HostSig while it
+	// waits here in Go, where nothing wakes it: look every 10 ms.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if sig, si, ok := t.dequeue(set); ok {
+			return t.sigwaitResult(sig, si, a[1])
+		}
+		if t.interruptsWait(set) {
+			return -int64(unix.EINTR)
+		}
+		select {
+		case <-timeout:
+			return -int64(unix.EAGAIN)
+		case <-t.wake:
+		case <-tick.C:
 		}
 	}
-	t.waitSignal(set)
-	sig, si, _ := t.dequeue(set)
-	return t.sigwaitResult(sig, si, a[1])
+}
+
+// interruptsWait: a signal outside set is pending and deliverable to t,
+// and would not just be discarded (it runs a handler, or its default
+// action stops or ends the process).
+func (t *Task) interruptsWait(set uint64) bool {
+	p := t.P
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t.absorbHostSignals()
+	ready := (t.pending.mask | p.sig.pending.mask) &^ t.sigmask &^ set
+	for sig := 1; ready != 0 && sig <= nsig; sig++ {
+		if ready&bit(sig) != 0 {
+			ready &^= bit(sig)
+			if !p.ignored(sig) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (t *Task) sigwaitResult(sig int, si siginfo, infoAddr uint64) int64 {

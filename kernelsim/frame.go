@@ -3,7 +3,6 @@ package kernelsim
 import (
 	"encoding/binary"
 	"errors"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -226,9 +225,3 @@ func sysRtSigreturn(t *Task, a *Args) int64 {
 	return int64(regs.Rax)
 }
 
-type stopper interface{ Stop() bool }
-
-// timeAfter calls f once the timespec has elapsed.
-func timeAfter(ts unix.Timespec, f func()) stopper {
-	return time.AfterFunc(time.Duration(ts.Sec)*time.Second+time.Duration(ts.Nsec), f)
-}

@@ -137,6 +137,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		p.vmas.add(c.BrkStart, c.BrkMax)
 	}
 	applyFDArgs(c.HostFDBase)
+	applyTimed()
 	for _, row := range Table() {
 		fast := row.Route == Fast
 		if f, ok := overrides[row.Nr]; ok {
@@ -193,6 +194,9 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 	if cb.Flags&tls.FlagDone != 0 {
 		ret = int64(cb.Ret) // the fast route ran it; only signals are left
 	} else {
+		if isTimed[nr] {
+			cb.CallStart = monoNow()
+		}
 		ret = t.syscall(nr, &a)
 	}
 	if cb.Flags&tls.FlagResume == 0 && (cb.SigPending != 0 || ret == -int64(unix.EINTR)) {

@@ -108,7 +108,8 @@ type ControlBlock struct {
 	FaultCode  int32
 	Pid        uint32
 	HostSig    uint64 // host signals for the guest that arrived on this thread (bit sig-1)
-	_          [512 - 256]uint8
+	CallStart  uint64 // CLOCK_MONOTONIC ns when a timed fast-route call began
+	_          [512 - 264]uint8
 	Trap       Regs
 	_          [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
 	Exit       Exit

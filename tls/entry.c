@@ -31,6 +31,8 @@
 uint8_t vsysbed_routes[CB_NR_MAX];
 
 uint8_t vsysbed_fdargs[CB_NR_MAX];
+uint8_t vsysbed_timed[CB_NR_MAX];
+void *vsysbed_host_clock_gettime;
 int32_t vsysbed_hostfd_base = INT32_MAX;
 uint64_t vsysbed_guest_high[GUEST_HIGH_FDS / 64];
 
@@ -210,6 +212,28 @@ static inline int names_host_fd(long nr, const long a[6])
 	return 0;
 }
 
+struct ts_ {
+	long sec, nsec;
+};
+
+void vsysbed_set_host_clock(uintptr_t addr)
+{
+	vsysbed_host_clock_gettime = (void *)addr;
+}
+
+static inline void note_start(struct vsysbed_cb *cb, long nr)
+{
+	if (__builtin_expect(!vsysbed_timed[nr], 1)) /* nr < CB_NR_MAX: is_fast */
+		return;
+	struct ts_ ts = {0, 0};
+	int (*clock)(int, struct ts_ *) = (int (*)(int, struct ts_ *))vsysbed_host_clock_gettime;
+	if (clock)
+		clock(1 /* CLOCK_MONOTONIC */, &ts);
+	else
+		RAW2(SYS_clock_gettime, 1, &ts);
+	cb->call_start = (uint64_t)ts.sec * 1000000000ULL + (uint64_t)ts.nsec;
+}
+
 #define F_DUPFD_ 0
 #define F_DUPFD_CLOEXEC_ 1030
 
@@ -235,6 +259,7 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 	if (__builtin_expect(names_host_fd(nr, a), 0))
 		return count_result(cb, nr, -EBADF_);
 	if (is_fast(nr)) {
+		note_start(cb, nr);
 		long ret = vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, gsp[0], CB_KIND_BYPASS, ret);
@@ -257,6 +282,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 		if (cb->trap_mode == CB_TRAP_SUD)
 			cb->selector = CB_SUD_BLOCK;
 	} else if (is_fast(nr)) {
+		note_start(cb, nr);
 		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, site, CB_KIND_TRAP, ret);
@@ -422,14 +448,21 @@ static void kick_handler(int sig, siginfo_t *si, void *ucv)
  */
 static struct sigaction go_relay[65];
 
+static void relay_to_guest(struct vsysbed_cb *cb, int sig, siginfo_t *si, void *ucv)
+{
+	memcpy(cb->hostinfo[sig - 1], si, sizeof(cb->hostinfo[0]));
+	__atomic_fetch_or(&cb->hostsig, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
+	cb->sigpending = 1;
+	interrupt_if_guest(cb, ucv);
+}
+
+int vsysbed_go_profiling;
+
 static void relay_handler(int sig, siginfo_t *si, void *ucv)
 {
 	struct vsysbed_cb *cb = thread_cb();
 	if (cb != NULL && cb->state != CB_STATE_HOST) {
-		memcpy(cb->hostinfo[sig - 1], si, sizeof(cb->hostinfo[0]));
-		__atomic_fetch_or(&cb->hostsig, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
-		cb->sigpending = 1;
-		interrupt_if_guest(cb, ucv);
+		relay_to_guest(cb, sig, si, ucv);
 		return;
 	}
 	struct sigaction *go = &go_relay[sig];
@@ -547,6 +580,12 @@ void vsysbed_restore_rt(void);
 static void fs_swap_handler(int sig, siginfo_t *si, void *ucv)
 {
 	struct vsysbed_cb *cb = thread_cb();
+	if (sig == SIGPROF && !vsysbed_go_profiling && cb != NULL && cb->state != CB_STATE_HOST) {
+		/* Go's profiler is off: a SIGPROF on a guest thread is the
+		 * guest's own (setitimer(ITIMER_PROF)), relayed as any other. */
+		relay_to_guest(cb, sig, si, ucv);
+		return;
+	}
 	uint64_t fs = 0;
 	uint8_t selector = 0;
 	int swapped = 0;

@@ -60,6 +60,28 @@ func SetFDArgs(nr int, flags uint8) {
 	}
 }
 
+// SetTimed marks nr as a timed call whose start the fast route notes in
+// ControlBlock.CallStart.
+func SetTimed(nr int) {
+	if nr >= 0 && nr < NrMax {
+		C.vsysbed_timed[nr] = 1
+	}
+}
+
+// SetHostClock gives the C entry the host vDSO's clock_gettime (0: use
+// the syscall).
+func SetHostClock(addr uintptr) { C.vsysbed_set_host_clock(C.uintptr_t(addr)) }
+
+// SetGoProfiling says that Go's CPU profiler runs: SIGPROF is then Go's;
+// otherwise a SIGPROF on a guest thread is the guest's.
+func SetGoProfiling(on bool) {
+	if on {
+		C.vsysbed_go_profiling = 1
+	} else {
+		C.vsysbed_go_profiling = 0
+	}
+}
+
 // SetHostFDBase says where the host's fds start: every fd from there is
 // the host's unless the guest made it (MarkGuestFD).
 func SetHostFDBase(base int) { C.vsysbed_hostfd_base = C.int32_t(base) }

@@ -28,6 +28,16 @@ extern uint8_t vsysbed_fdargs[CB_NR_MAX];
 extern int32_t vsysbed_hostfd_base;
 extern uint64_t vsysbed_guest_high[GUEST_HIGH_FDS / 64];
 int vsysbed_is_host_fd(int32_t fd);
+
+/*
+ * Timed calls (sleeps, poll, epoll_wait): the fast route notes when they
+ * began (cb->call_start), so that kernelsim can restart one a host signal
+ * interrupted for nothing with what is left of its timeout. The clock is
+ * the host vDSO's clock_gettime (no TLS), or the syscall without it.
+ */
+extern uint8_t vsysbed_timed[CB_NR_MAX];
+extern void *vsysbed_host_clock_gettime;
+void vsysbed_set_host_clock(uintptr_t addr);
 void vsysbed_mark_guest_fd(int32_t fd, int guest);
 
 /*
@@ -41,6 +51,9 @@ void vsysbed_mark_guest_fd(int32_t fd, int guest);
 #define GUEST_SIG_IGNORE 1
 #define GUEST_SIG_HANDLER 2
 extern uint8_t vsysbed_guest_disposition[65];
+
+/* Go's CPU profiler is on (--cpuprofile): SIGPROF is Go's, not the guest's. */
+extern int vsysbed_go_profiling;
 
 int vsysbed_install_handlers(void);
 long vsysbed_run(struct vsysbed_cb *cb);

@@ -1,0 +1,153 @@
+package kernelsim
+
+import (
+	"runtime"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/tls"
+)
+
+// Timed calls: a host signal that interrupts one on a guest thread for
+// nothing the guest sees (a signal it ignores or blocks, a relayed one
+// another thread takes, the kick) must not end it early, and Linux never
+// restarts these after a handler runs (ERESTARTNOHAND, RESTARTBLOCK): so
+// kernelsim restarts them itself with what is left of their timeout,
+// counted from when the call began (tls's CallStart, noted by the fast
+// route in C and by dispatch for the kernel route).
+var timedCalls = []int{
+	unix.SYS_NANOSLEEP, unix.SYS_CLOCK_NANOSLEEP, unix.SYS_POLL, unix.SYS_PPOLL,
+	unix.SYS_SELECT, unix.SYS_PSELECT6, unix.SYS_EPOLL_WAIT, unix.SYS_EPOLL_PWAIT,
+	unix.SYS_EPOLL_PWAIT2,
+}
+
+var isTimed = func() map[int]bool {
+	m := map[int]bool{}
+	for _, nr := range timedCalls {
+		m[nr] = true
+	}
+	return m
+}()
+
+func applyTimed() {
+	for _, nr := range timedCalls {
+		tls.SetTimed(nr)
+	}
+}
+
+// monoNow is CLOCK_MONOTONIC in ns, the clock of CallStart.
+func monoNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Sec)*1e9 + uint64(ts.Nsec)
+}
+
+const timerAbstime = 1 // TIMER_ABSTIME
+
+// restartTimed re-issues timed call nr; timed=false: nr is not one.
+func (t *Task) restartTimed(nr int, a *Args, start uint64) (ret int64, timed bool) {
+	if !isTimed[nr] {
+		return 0, false
+	}
+	elapsed := time.Duration(0)
+	if now := monoNow(); start != 0 && now > start {
+		elapsed = time.Duration(now - start)
+	}
+	b := *a
+	switch nr {
+	case unix.SYS_SELECT, unix.SYS_PSELECT6, unix.SYS_PPOLL:
+		// The kernel wrote what is left back into the timeout itself.
+		return passthrough(nr, &b), true
+	case unix.SYS_NANOSLEEP:
+		return t.sleepRest(nr, &b, 0, elapsed), true
+	case unix.SYS_CLOCK_NANOSLEEP:
+		if b[1]&timerAbstime != 0 {
+			return passthrough(nr, &b), true
+		}
+		return t.sleepRest(nr, &b, 2, elapsed), true
+	case unix.SYS_POLL:
+		b[2] = msLeft(b[2], elapsed)
+		return passthrough(nr, &b), true
+	case unix.SYS_EPOLL_WAIT, unix.SYS_EPOLL_PWAIT:
+		b[3] = msLeft(b[3], elapsed)
+		return passthrough(nr, &b), true
+	case unix.SYS_EPOLL_PWAIT2:
+		if b[3] == 0 {
+			return passthrough(nr, &b), true
+		}
+		req, err := readTimespec(b[3])
+		if err != nil {
+			return errnoOf(err), true
+		}
+		left := new(unix.Timespec) // on the heap: it must not move during the call
+		*left = timespecLeft(req, elapsed)
+		b[3] = uint64(uintptr(unsafe.Pointer(left)))
+		r := passthrough(nr, &b)
+		runtime.KeepAlive(left)
+		return r, true
+	}
+	return 0, false
+}
+
+// msLeft is a poll or epoll_wait timeout (int ms; negative: none) less
+// elapsed, rounded up, never below 0.
+func msLeft(timeout uint64, elapsed time.Duration) uint64 {
+	ms := int64(int32(timeout))
+	if ms < 0 {
+		return timeout
+	}
+	left := ms - int64(elapsed/time.Millisecond)
+	if left < 0 {
+		left = 0
+	}
+	return uint64(left)
+}
+
+func timespecLeft(req unix.Timespec, elapsed time.Duration) unix.Timespec {
+	d := time.Duration(req.Sec)*time.Second + time.Duration(req.Nsec) - elapsed
+	if d < 0 {
+		d = 0
+	}
+	return unix.NsecToTimespec(int64(d))
+}
+
+func readTimespec(addr uint64) (unix.Timespec, error) {
+	var b [16]byte
+	if err := readGuest(addr, b[:]); err != nil {
+		return unix.Timespec{}, err
+	}
+	return unix.Timespec{Sec: int64(le64(b[0:])), Nsec: int64(le64(b[8:]))}, nil
+}
+
+// sleepRest sleeps what is left of the request at argument reqArg. The
+// kernel wrote what was left into the guest's rem (the next argument) when
+// the signal interrupted it — the very request, for glibc's sleep(), which
+// passes one timespec as both — so that is the rest; without a rem, the
+// request less the time elapsed. A signal that ends the rest writes rem.
+func (t *Task) sleepRest(nr int, b *Args, reqArg int, elapsed time.Duration) int64 {
+	var rest unix.Timespec
+	if rem := b[reqArg+1]; rem != 0 {
+		r, err := readTimespec(rem)
+		if err != nil {
+			return errnoOf(err)
+		}
+		rest = r
+	} else {
+		req, err := readTimespec(b[reqArg])
+		if err != nil {
+			return errnoOf(err)
+		}
+		rest = timespecLeft(req, elapsed)
+	}
+	left := new(unix.Timespec) // on the heap: it must not move during the call
+	*left = rest
+	if left.Sec == 0 && left.Nsec == 0 {
+		return 0
+	}
+	b[reqArg] = uint64(uintptr(unsafe.Pointer(left)))
+	r := passthrough(nr, b)
+	runtime.KeepAlive(left)
+	return r
+}
