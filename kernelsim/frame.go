@@ -224,4 +224,3 @@ func sysRtSigreturn(t *Task, a *Args) int64 {
 	t.deliverAt(cb, regs)
 	return int64(regs.Rax)
 }
-

@@ -439,5 +439,3 @@ func sysWait4(t *Task, a *Args) int64 {
 	}
 	return r
 }
-
-
