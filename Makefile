@@ -46,6 +46,7 @@ GUESTS := \
 	$(GUESTDIR)/forkthread \
 	$(GUESTDIR)/hostfds \
 	$(GUESTDIR)/sigwait \
+	$(GUESTDIR)/procself \
 	$(GUESTDIR)/goexec \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
@@ -102,6 +103,9 @@ $(GUESTDIR)/bench: $(SRC)/bench.c $(SRC)/vdsosym.h | $(GUESTDIR)
 	$(MUSLCC) $(GUEST_CFLAGS) -static -pthread -o $@ $<
 
 $(GUESTDIR)/thread: $(SRC)/thread.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
+
+$(GUESTDIR)/procself: $(SRC)/procself.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
 
 $(GUESTDIR)/forkthread: $(SRC)/forkthread.c | $(GUESTDIR)

@@ -107,6 +107,29 @@ var _ = Describe("the guest's process state", func() {
 				same(mode, nil, "/usr/bin/perl", "-e", `if(!fork){exit 0} print sleep(1),"\n"`)
 			})
 
+			// /proc/self/{status,stat,comm,task} describe the guest: its
+			// name, threads, masks and dispositions, no seccomp filter.
+			It("/proc/self/status, stat, comm and task describe the guest, in every spelling", func() {
+				got := same(mode, nil, filepath.Join(guestDir, "procself"))
+				Expect(got.Stdout).To(ContainSubstring("threads Threads:\t3\n"))
+				Expect(got.Stdout).To(ContainSubstring("start Seccomp:\t0\n"))
+			})
+
+			It("pidof and pgrep find a guest process by its name", func() {
+				dir := GinkgoT().TempDir()
+				sleeper := filepath.Join(dir, "vsbsleeper")
+				data, err := os.ReadFile("/bin/sleep")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(os.WriteFile(sleeper, data, 0o755)).To(Succeed())
+				script := sleeper + ` 5 & p=$!; sleep 0.5
+[ "$(pidof vsbsleeper)" = "$p" ] && echo pidof finds it
+[ "$(pgrep -x vsbsleeper)" = "$p" ] && echo pgrep finds it
+echo "comm: $(cat /proc/$p/comm)"
+kill $p; wait $p; echo "status: $?"`
+				got := same(mode, nil, "/bin/sh", "-c", script)
+				Expect(got.Stdout).To(ContainSubstring("pidof finds it\npgrep finds it\n"))
+			})
+
 			It("go build of a small module (the go command runs compile and link from goroutines)", func() {
 				goBin, err := exec.LookPath("go")
 				if err != nil {

@@ -111,6 +111,7 @@ type host struct {
 	// persona is the personality this process was started with: the
 	// guest's, before the host changes its own threads' (kernelsim).
 	persona uint64
+	conf    kernelsim.Confinement // status's seccomp fields before ours
 	events  *coverage.EventLog
 	cb      *tls.ControlBlock
 	mode    uint8
@@ -150,6 +151,7 @@ func setup(o Options) (*host, int) {
 	if err := tls.InstallHandlers(); err != nil {
 		return nil, fail(ExitInternal, "%v", err)
 	}
+	h.conf = kernelsim.ReadConfinement()
 	if o.Trap != "sud" {
 		if err := installSeccomp(); err != nil {
 			return nil, fail(ExitInternal, "arming the seccomp trap: %v", err)
@@ -175,6 +177,7 @@ func (h *host) config() kernelsim.Config {
 		RunDir: h.o.RunDir, TrapMode: h.mode,
 		Exec: h.ld.load, CheckExec: h.ld.check,
 		Personality: h.persona,
+		Confinement: h.conf,
 	}
 }
 
@@ -219,6 +222,7 @@ func adoptStdio() {
 // Main runs the guest and returns its exit status. A guest killed by a
 // signal takes the host process with it (the supervisor sees the signal).
 func Main(o Options) int {
+	detachArgs(&o)
 	adoptStdio()
 	if o.Gate {
 		var b [1]byte
@@ -252,6 +256,7 @@ func Main(o Options) int {
 // the link to the parent, which sends the guest's state, or for vfork the
 // child's requests and finally its execve (kernelsim.AdoptFork).
 func ForkChild(o Options) int {
+	detachArgs(&o)
 	// The parent's guest fds that were not close-on-exec came through the
 	// exec of this process; those in the host's range would pass for our
 	// own host fds and keep pipes open forever. The guest's fds arrive over
@@ -282,6 +287,19 @@ func ForkChild(o Options) int {
 		return fail(ExitInternal, "fork: %v", err)
 	}
 	return h.run(proc)
+}
+
+// detachArgs copies every string that points into this process's argument
+// area, which kernelsim.SetProcessTitle overwrites with the guest's
+// command line: Go's os.Args and the options parsed from them.
+func detachArgs(o *Options) {
+	for i := range os.Args {
+		os.Args[i] = strings.Clone(os.Args[i])
+	}
+	for i := range o.Argv {
+		o.Argv[i] = strings.Clone(o.Argv[i])
+	}
+	o.RunDir, o.Trap, o.CPUProfile = strings.Clone(o.RunDir), strings.Clone(o.Trap), strings.Clone(o.CPUProfile)
 }
 
 // imageLoader maps a program image for the guest: a fresh synthetic vDSO
@@ -315,6 +333,10 @@ func (l *imageLoader) load(path string, argv, envp []string) (*kernelsim.Image, 
 		return nil, err
 	}
 	l.events.Exec(guest.Path, guest.Argv, guest.Interp)
+	// Linux names the process after the file it executes (a script's own
+	// name, not its interpreter's).
+	kernelsim.SetThreadName(filepath.Base(path))
+	kernelsim.SetProcessTitle(guest.Argv)
 	im := &kernelsim.Image{
 		Exe: guest.Path, Argv: guest.Argv, Envp: guest.Envp,
 		Entry: uint64(guest.Entry), SP: uint64(guest.SP),

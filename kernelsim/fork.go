@@ -60,6 +60,8 @@ type ForkState struct {
 	Routes     map[int]bool
 	Limits     map[int]unix.Rlimit // the guest's virtual limits (rlimit.go)
 	Persona    uint64              // the guest's personality (persona.go)
+	Conf       Confinement         // status's seccomp fields (procstatus.go)
+	Comm       string              // the forking thread's name
 
 	Regs     tls.Regs
 	Xsave    []byte
@@ -92,6 +94,8 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		Routes:     p.routes,
 		Limits:     p.limitsCopy(),
 		Persona:    p.personaOf(),
+		Conf:       p.confinement,
+		Comm:       threadName(),
 		Regs:       regs,
 		Xsave:      append([]byte(nil), cb.Xsave[:tls.XsaveSize()]...),
 		GuestFS:    cb.GuestFS,

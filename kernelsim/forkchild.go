@@ -81,6 +81,8 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 
 	c.Image = st.Image
 	c.Personality = st.Persona
+	c.Confinement = st.Conf
+	SetThreadName(st.Comm)
 	p := NewProcess(c, st.Routes)
 	p.mu.Lock()
 	for res, l := range st.Limits {

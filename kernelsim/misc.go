@@ -214,6 +214,12 @@ func (t *Task) openProc(path string, flags uint64) (int64, bool) {
 	if t.P.hostFDPath(path) {
 		return errNoEntry, true
 	}
+	if c, ok, errno := t.procStatusContent(path); ok {
+		if errno != 0 {
+			return errno, true
+		}
+		return memfdWith(c, flags)
+	}
 	var content []byte
 	switch procSelfFile(path) {
 	case "cmdline":
@@ -241,6 +247,11 @@ func (t *Task) openProc(path string, flags uint64) (int64, bool) {
 	default:
 		return 0, false
 	}
+	return memfdWith(content, flags)
+}
+
+// memfdWith is an fd the guest reads content from, as from a /proc file.
+func memfdWith(content []byte, flags uint64) (int64, bool) {
 	fd, err := unix.MemfdCreate("vsysbed-proc", memfdFlags(flags))
 	if err != nil {
 		return errnoOf(err), true
@@ -295,6 +306,9 @@ func sysGetdents64(t *Task, a *Args) int64 {
 		return r
 	}
 	hidden := t.P.fdDirFilter(int(int32(a[0])))
+	if hidden == nil {
+		hidden = t.P.taskDirFilter(int(int32(a[0])))
+	}
 	if hidden == nil {
 		return r
 	}

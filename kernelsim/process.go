@@ -56,6 +56,7 @@ type Process struct {
 	limits            map[int]unix.Rlimit // virtual resource limits (rlimit.go), set by the guest
 	vforks            int                 // vfork children running on our threads (vfork.go)
 	persona           uint64              // the guest's personality(2) (persona.go)
+	confinement       Confinement         // status's seccomp fields at start (procstatus.go)
 }
 
 // Task is one guest thread: its control block and per-thread state.
@@ -103,6 +104,8 @@ type Config struct {
 
 	// Personality is the guest's personality(2) at start (persona.go).
 	Personality uint64
+	// Confinement: status's seccomp fields as vsysbed was started.
+	Confinement Confinement
 
 	// execve: CheckExec answers what Exec would fail with before anything
 	// is torn down; Exec maps the new image.
@@ -118,17 +121,18 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		Exe: c.Exe, Argv: c.Argv, Envp: c.Envp, Auxv: c.Auxv,
 		Events:   c.Events,
 		brkStart: c.BrkStart, brkCur: c.BrkStart, brkMax: c.BrkMax,
-		HostFDBase: c.HostFDBase,
-		checkExec:  c.CheckExec,
-		exec:       c.Exec,
-		vdsoBase:   c.VDSOBase,
-		vdsoEnd:    c.VDSOEnd,
-		routes:     overrides,
-		limits:     map[int]unix.Rlimit{},
-		runDir:     c.RunDir,
-		trapMode:   c.TrapMode,
-		tasks:      map[*tls.ControlBlock]*Task{},
-		persona:    c.Personality,
+		HostFDBase:  c.HostFDBase,
+		checkExec:   c.CheckExec,
+		exec:        c.Exec,
+		vdsoBase:    c.VDSOBase,
+		vdsoEnd:     c.VDSOEnd,
+		routes:      overrides,
+		limits:      map[int]unix.Rlimit{},
+		runDir:      c.RunDir,
+		trapMode:    c.TrapMode,
+		tasks:       map[*tls.ControlBlock]*Task{},
+		persona:     c.Personality,
+		confinement: c.Confinement,
 	}
 	for _, m := range c.Mappings {
 		p.vmas.add(m[0], m[1])

@@ -47,15 +47,16 @@ func (t *Task) clone(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		fs = tlsv
 	}
 	started := make(chan int64, 1)
-	go t.P.runThread(t, regs, fs, flags, ptid, ctid, started)
+	go t.P.runThread(t, regs, fs, flags, ptid, ctid, threadName(), started)
 	return <-started
 }
 
 // runThread is the life of one guest thread after the first. It never
 // unlocks its OS thread: the thread has run guest code (GS, signal mask)
 // and dies with the goroutine.
-func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid uint64, started chan<- int64) {
+func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid uint64, name string, started chan<- int64) {
 	runtime.LockOSThread()
+	SetThreadName(name) // a new thread has its creator's name
 	tid := unix.Gettid()
 	cb, err := p.threadBlock(parent, regs, fs)
 	if err != nil {

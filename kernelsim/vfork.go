@@ -85,6 +85,7 @@ type VforkExec struct {
 	Routes     map[int]bool
 	Limits     map[int]unix.Rlimit
 	Persona    uint64
+	Conf       Confinement
 }
 
 // vforkLeft unwinds a vfork child's thread out of a handler that cannot
@@ -434,7 +435,7 @@ func (t *Task) vforkDie(sig int) {
 // this point the child's thread has nothing left to do.
 func (t *Task) vforkExec(path string, argv, envp []string) int64 {
 	vc := t.vf
-	st := &VforkExec{Path: path, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona}
+	st := &VforkExec{Path: path, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona, Conf: t.P.confinement}
 	for sig := 1; sig <= nsig; sig++ {
 		if vc.actions[sig].handler == sigIgn {
 			st.Ignored |= bit(sig)

@@ -107,6 +107,7 @@ func execVforkChild(link *os.File, cb *tls.ControlBlock, c Config, size int64) (
 	}
 	c.Image = *im
 	c.Personality = st.Persona
+	c.Confinement = st.Conf
 	p := NewProcess(c, st.Routes)
 	p.mu.Lock()
 	for res, l := range st.Limits {

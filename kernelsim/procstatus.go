@@ -1,0 +1,305 @@
+package kernelsim
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// /proc/self/status, /proc/self/stat and the task directory describe the
+// host process: its Go threads, the host's real signal masks and handlers,
+// its seccomp filter. The guest sees them rewritten from the guest's own
+// state (every spelling: self, thread-self, the pid, task/TID).
+
+// procTarget is what a /proc path of this process names: the file, and
+// the thread (0: the process, that is its main thread).
+type procTarget struct {
+	file string
+	tid  int
+}
+
+// parseProcSelf recognises /proc/{self,thread-self,PID}/FILE and
+// /proc/{self,PID}/task/TID/FILE of this process; callerTid stands for
+// thread-self.
+func parseProcSelf(path string, callerTid int) (procTarget, bool) {
+	rest, ok := strings.CutPrefix(filepath.Clean(path), "/proc/")
+	if !ok {
+		return procTarget{}, false
+	}
+	parts := strings.Split(rest, "/")
+	var pt procTarget
+	switch parts[0] {
+	case "self":
+	case "thread-self":
+		pt.tid = callerTid
+	default:
+		if parts[0] != strconv.Itoa(pid) {
+			return procTarget{}, false
+		}
+	}
+	parts = parts[1:]
+	if len(parts) == 3 && parts[0] == "task" {
+		tid, err := strconv.Atoi(parts[1])
+		if err != nil || tid <= 0 {
+			return procTarget{}, false
+		}
+		pt.tid = tid
+		parts = parts[2:]
+	}
+	if len(parts) != 1 {
+		return procTarget{}, false
+	}
+	pt.file = parts[0]
+	return pt, true
+}
+
+// Confinement is what the guest's status shows of the host's seccomp and
+// no_new_privs fields: the values vsysbed was started with, before it
+// installed its own filter (a native run of the program has them).
+type Confinement struct {
+	Seccomp, SeccompFilters, NoNewPrivs string
+}
+
+// ReadConfinement reads the confinement fields of this process's status:
+// the caller's, when done before the trap filter is installed.
+func ReadConfinement() Confinement {
+	c := Confinement{"0", "0", "0"}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return c
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch k {
+		case "Seccomp":
+			c.Seccomp = v
+		case "Seccomp_filters":
+			c.SeccompFilters = v
+		case "NoNewPrivs":
+			c.NoNewPrivs = v
+		}
+	}
+	return c
+}
+
+// sigView is one thread's signal state as status and stat show it.
+type sigView struct {
+	threads                  int
+	pending, shared, blocked uint64
+	ignored, caught          uint64
+}
+
+// sigViewOf is the view of thread tid (0: the main thread), or ok=false
+// when tid is none of the guest's threads.
+func (p *Process) sigViewOf(tid int) (sigView, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var v sigView
+	var who *Task
+	for _, t := range p.tasks {
+		if t.vf != nil {
+			continue
+		}
+		v.threads++
+		if (tid == 0 && int(t.CB.Tid) == pid) || int(t.CB.Tid) == tid {
+			who = t
+		}
+	}
+	if who == nil {
+		if tid != 0 {
+			return v, false
+		}
+		who = p.mainTask()
+		if who == nil {
+			return v, false
+		}
+	}
+	v.pending, v.shared, v.blocked = who.pending.mask, p.sig.pending.mask, who.sigmask
+	for s := 1; s <= nsig; s++ {
+		switch p.sig.actions[s].handler {
+		case sigDfl:
+		case sigIgn:
+			v.ignored |= bit(s)
+		default:
+			v.caught |= bit(s)
+		}
+	}
+	return v, true
+}
+
+// guestStatus rewrites a status file of the host's with the guest's view.
+func guestStatus(host []byte, v sigView, conf Confinement) []byte {
+	var out bytes.Buffer
+	for _, line := range strings.SplitAfter(string(host), "\n") {
+		k, _, ok := strings.Cut(line, ":")
+		if ok {
+			val := ""
+			switch k {
+			case "Threads":
+				val = strconv.Itoa(v.threads)
+			case "SigPnd":
+				val = fmt.Sprintf("%016x", v.pending)
+			case "ShdPnd":
+				val = fmt.Sprintf("%016x", v.shared)
+			case "SigBlk":
+				val = fmt.Sprintf("%016x", v.blocked)
+			case "SigIgn":
+				val = fmt.Sprintf("%016x", v.ignored)
+			case "SigCgt":
+				val = fmt.Sprintf("%016x", v.caught)
+			case "Seccomp":
+				val = conf.Seccomp
+			case "Seccomp_filters":
+				val = conf.SeccompFilters
+			case "NoNewPrivs":
+				val = conf.NoNewPrivs
+			}
+			if val != "" {
+				line = k + ":\t" + val + "\n"
+			}
+		}
+		out.WriteString(line)
+	}
+	return out.Bytes()
+}
+
+// guestStat rewrites a stat file of the host's: num_threads (field 20)
+// and the obsolete signal fields 31-34 (pending, blocked, ignored, caught,
+// in decimal, signals 1-31 only). The command name may hold spaces and parentheses: the
+// fields start after its last ')'.
+func guestStat(host []byte, v sigView) []byte {
+	s := strings.TrimRight(string(host), "\n")
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return host
+	}
+	fields := strings.Fields(s[i+1:]) // field 3 onwards
+	set := func(n int, val string) {
+		if n-3 < len(fields) {
+			fields[n-3] = val
+		}
+	}
+	set(20, strconv.Itoa(v.threads))
+	// Obsolete: only the first 31 signals, as Linux prints them.
+	const low31 = 0x7fffffff
+	set(31, strconv.FormatUint((v.pending|v.shared)&low31, 10))
+	set(32, strconv.FormatUint(v.blocked&low31, 10))
+	set(33, strconv.FormatUint(v.ignored&low31, 10))
+	set(34, strconv.FormatUint(v.caught&low31, 10))
+	return []byte(s[:i+1] + " " + strings.Join(fields, " ") + "\n")
+}
+
+// procStatusContent is the guest's status or stat of target, or ok=false
+// to let the open pass through.
+func (t *Task) procStatusContent(path string) ([]byte, bool, int64) {
+	pt, ok := parseProcSelf(path, int(t.CB.Tid))
+	if !ok || (pt.file != "status" && pt.file != "stat") || t.vf != nil {
+		return nil, false, 0
+	}
+	v, ok := t.P.sigViewOf(pt.tid)
+	if !ok {
+		return nil, true, errNoEntry // a host thread: not the guest's
+	}
+	real := "/proc/self/" + pt.file
+	if pt.tid != 0 {
+		real = "/proc/self/task/" + strconv.Itoa(pt.tid) + "/" + pt.file
+	}
+	host, err := os.ReadFile(real)
+	if err != nil {
+		return nil, true, errnoOf(err)
+	}
+	if pt.file == "stat" {
+		return guestStat(host, v), true, 0
+	}
+	return guestStatus(host, v, t.P.confinement), true, 0
+}
+
+// guestTids is the test that leaves the host's threads out of a listing
+// of this process's task directory.
+func (p *Process) hiddenTids() func(int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	guest := map[int]bool{}
+	for _, t := range p.tasks {
+		if t.vf == nil {
+			guest[int(t.CB.Tid)] = true
+		}
+	}
+	return func(tid int) bool { return !guest[tid] }
+}
+
+// taskDirFilter: fd is open on this process's task directory.
+func (p *Process) taskDirFilter(fd int) func(int) bool {
+	target, err := os.Readlink("/proc/thread-self/fd/" + strconv.Itoa(fd))
+	if err != nil || target != "/proc/"+strconv.Itoa(pid)+"/task" {
+		return nil
+	}
+	return p.hiddenTids()
+}
+
+// threadName is the calling thread's comm.
+func threadName() string {
+	var b [16]byte
+	if err := unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0); err != nil {
+		return ""
+	}
+	return cstring(b[:])
+}
+
+// SetThreadName sets the calling thread's comm (Linux keeps 15 bytes):
+// the guest's name for its host thread, so that /proc/PID/comm, ps, pgrep
+// and pidof name the guest, not vsysbed.
+func SetThreadName(name string) {
+	if name == "" {
+		return
+	}
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	b := append([]byte(name), 0)
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
+}
+
+// SetProcessTitle makes this host process's command line (what other
+// processes read in /proc/PID/cmdline: ps, pidof) the guest's argv, by
+// writing it over the argument strings the kernel placed on the stack, as
+// setproctitle does: cut to their length (argv[0] is what pidof needs),
+// the rest zeroed. (prctl(PR_SET_MM_ARG_START) would point the kernel
+// elsewhere, but needs CAP_SYS_RESOURCE.) Go's os.Args and flag values
+// point into those strings: the host process copies them first
+// (hostproc's detachArgs), and the environment strings after them are
+// left alone.
+func SetProcessTitle(argv []string) {
+	title := nulJoin(argv)
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil || len(title) == 0 {
+		return
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return
+	}
+	f := strings.Fields(s[i+1:]) // field 3 onwards
+	if len(f) < 49-2 {
+		return
+	}
+	start, err1 := strconv.ParseUint(f[48-3], 10, 64)
+	end, err2 := strconv.ParseUint(f[49-3], 10, 64)
+	if err1 != nil || err2 != nil || end <= start || end-start > 1<<20 {
+		return
+	}
+	area := unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(start))), end-start)
+	n := copy(area[:len(area)-1], title)
+	clear(area[n:]) // the last byte stays NUL: the kernel reads no further
+}
