@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -128,6 +130,28 @@ echo "comm: $(cat /proc/$p/comm)"
 kill $p; wait $p; echo "status: $?"`
 				got := same(mode, nil, "/bin/sh", "-c", script)
 				Expect(got.Stdout).To(ContainSubstring("pidof finds it\npgrep finds it\n"))
+			})
+
+			// The first process is gone, a daemon (setsid) lives on: the
+			// supervisor waits for it, and SIGTERM must still end the tree.
+			It("SIGTERM to vsysbed reaches a daemonised process after the first one exited", func() {
+				marker := fmt.Sprintf("%d.%d", 90+GinkgoParallelProcess(), time.Now().UnixNano()%1000)
+				cmd := exec.Command(vsysbedBin, vsysbedArgv(reportFlags(mode, filepath.Join(GinkgoT().TempDir(), "R.json")),
+					"/bin/sh", "-c", "setsid sleep "+marker+" & echo started")[1:]...)
+				out, err := cmd.StdoutPipe()
+				Expect(err).NotTo(HaveOccurred())
+				Expect(cmd.Start()).To(Succeed())
+				DeferCleanup(func() { exec.Command("pkill", "-f", "sleep "+marker).Run() })
+				line := make([]byte, 8)
+				_, err = io.ReadFull(out, line)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(string(line)).To(Equal("started\n"))
+				time.Sleep(300 * time.Millisecond) // the first process exits
+				Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
+				ended := make(chan error, 1)
+				go func() { ended <- cmd.Wait() }()
+				Eventually(ended, 20*time.Second).Should(Receive(), "vsysbed did not end after SIGTERM")
+				Expect(exec.Command("pgrep", "-f", "sleep "+marker).Run()).NotTo(Succeed(), "the daemon is still running")
 			})
 
 			It("go build of a small module (the go command runs compile and link from goroutines)", func() {

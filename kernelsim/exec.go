@@ -3,6 +3,7 @@ package kernelsim
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +88,9 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 	if p.exec == nil {
 		return t.notSupported("execve")
 	}
+	// Linux names the process after the file as execve was given it (a
+	// script's own name; "exe" for /proc/self/exe, which busybox checks).
+	comm := filepath.Base(path)
 	if procSelfFile(path) == "exe" {
 		path = p.Exe // the host's /proc/self/exe is vsysbed (busybox re-execs itself this way)
 	}
@@ -95,7 +99,7 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 	}
 
 	if t.vf != nil {
-		return t.vforkExec(path, argv, envp)
+		return t.vforkExec(path, comm, argv, envp)
 	}
 	// The point of no return.
 	p.stopOtherThreads(t)
@@ -118,6 +122,7 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 		t.dieBy(int(unix.SIGKILL))
 	}
 
+	SetThreadName(comm)
 	p.mu.Lock()
 	p.Exe, p.Argv, p.Envp, p.Auxv = im.Exe, im.Argv, im.Envp, im.Auxv
 	p.vdsoBase, p.vdsoEnd = im.VDSOBase, im.VDSOEnd

@@ -86,6 +86,7 @@ type VforkExec struct {
 	Limits     map[int]unix.Rlimit
 	Persona    uint64
 	Conf       Confinement
+	Comm       string // the name execve gives the process
 }
 
 // vforkLeft unwinds a vfork child's thread out of a handler that cannot
@@ -433,9 +434,9 @@ func (t *Task) vforkDie(sig int) {
 
 // vforkExec hands a checked execve over to the child host process: past
 // this point the child's thread has nothing left to do.
-func (t *Task) vforkExec(path string, argv, envp []string) int64 {
+func (t *Task) vforkExec(path, comm string, argv, envp []string) int64 {
 	vc := t.vf
-	st := &VforkExec{Path: path, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona, Conf: t.P.confinement}
+	st := &VforkExec{Path: path, Comm: comm, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona, Conf: t.P.confinement}
 	for sig := 1; sig <= nsig; sig++ {
 		if vc.actions[sig].handler == sigIgn {
 			st.Ignored |= bit(sig)

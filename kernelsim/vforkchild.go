@@ -106,6 +106,7 @@ func execVforkChild(link *os.File, cb *tls.ControlBlock, c Config, size int64) (
 		select {}
 	}
 	c.Image = *im
+	SetThreadName(st.Comm)
 	c.Personality = st.Persona
 	c.Confinement = st.Conf
 	p := NewProcess(c, st.Routes)

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -255,18 +256,76 @@ func superviseTree() (sigs chan os.Signal, stop func()) {
 }
 
 // forwardSignals passes every signal that arrives on sigs to pid (the
-// guest, or the host process running it) until stop is called.
+// guest, or the host process running it) until stop is called. Once pid
+// is gone, the rest of the tree gets it: every live descendant of the
+// supervisor (orphans are ours, as a subreaper), so that a tree whose
+// first process has exited (a daemon, a hung child) still ends.
 func forwardSignals(sigs <-chan os.Signal, pid int) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case s := <-sigs:
-				unix.Kill(pid, s.(syscall.Signal))
+				sig := s.(syscall.Signal)
+				if unix.Kill(pid, sig) == nil {
+					continue
+				}
+				for _, d := range descendants(os.Getpid()) {
+					unix.Kill(d, sig)
+				}
 			case <-done:
 				return
 			}
 		}
 	}()
 	return func() { close(done) }
+}
+
+// descendants lists the live processes below root, from /proc.
+func descendants(root int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pp, ok := parentOf(p); ok {
+			children[pp] = append(children[pp], p)
+		}
+	}
+	var out []int
+	queue := []int{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// parentOf reads a process's parent from /proc/PID/stat (field 4, after
+// the command name, which may hold spaces and parentheses).
+func parentOf(p int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0, false
+	}
+	pp, err := strconv.Atoi(f[1])
+	return pp, err == nil
 }
