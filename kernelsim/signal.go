@@ -133,6 +133,24 @@ func sysRtSigprocmask(t *Task, a *Args) int64 {
 	return 0
 }
 
+// InheritSignals starts a process the way execve leaves it: the signals
+// in ignored (bit sig-1) stay ignored — exec resets only caught ones —
+// and t, its first thread, keeps the mask it had. The first guest of a
+// run gets the state vsysbed's caller gave vsysbed (tls.StartSignals in
+// the supervisor); a vfork child's execve gets its own.
+func (p *Process) InheritSignals(t *Task, ignored, mask uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for sig := 1; sig <= nsig; sig++ {
+		if ignored&bit(sig) == 0 || bit(sig)&unblockable != 0 {
+			continue // SIGKILL and SIGSTOP cannot be ignored
+		}
+		p.sig.actions[sig] = sigaction{handler: sigIgn}
+		tls.SetDisposition(sig, tls.DispositionIgnore)
+	}
+	t.sigmask = mask &^ unblockable
+}
+
 // setMask changes the thread's mask; signals it unblocks are delivered on
 // the way back to the guest.
 func (t *Task) setMask(m uint64) {

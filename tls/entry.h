@@ -22,6 +22,12 @@ extern uint8_t vsysbed_routes[CB_NR_MAX];
 #define GUEST_SIG_HANDLER 2
 extern uint8_t vsysbed_guest_disposition[65];
 
+/* The signal state this process was started with (inherit.c). */
+extern uint64_t vsysbed_start_ignored;
+extern uint64_t vsysbed_start_mask;
+extern int vsysbed_start_recorded;
+extern int vsysbed_start_stdio_closed;
+
 int vsysbed_install_handlers(void);
 long vsysbed_run(struct vsysbed_cb *cb);
 uint64_t vsysbed_bypass_address(void);
