@@ -101,6 +101,41 @@ var _ = Describe("what the guest inherits from vsysbed's caller", func() {
 				Expect(inside).To(Equal(native), "vsysbed run -- nohup sh")
 			})
 
+			// A SIGCHLD that is SIG_IGN means the kernel reaps the
+			// children itself: waitpid waits for them all, then fails
+			// with ECHILD. Inherited, or set by the guest.
+			It("SIGCHLD ignored: children are reaped by the kernel", func() {
+				forkWait := `import os, signal, sys, time
+if sys.argv[1:] == ["set"]:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+pid = os.fork()
+if pid == 0:
+    os._exit(3)
+time.sleep(0.2)
+try:
+    print(os.waitpid(pid, 0)[1] >> 8)
+except ChildProcessError:
+    print("ECHILD")
+`
+				ignoreAndExec := `import os, signal, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+os.execv(sys.argv[1], sys.argv[1:])`
+				for _, argv := range [][]string{
+					{"/usr/bin/python3", "-c", ignoreAndExec, "/usr/bin/python3", "-c", forkWait},
+					{"/usr/bin/python3", "-c", forkWait, "set"},
+				} {
+					native := run(nil, argv...)
+					Expect(native).To(Equal(result{Stdout: "ECHILD\n"}))
+					var got result
+					if len(argv) > 4 { // vsysbed between the wrapper and the guest
+						got = run(nil, append(argv[:3:3], vsysbedArgv(flags, argv[3:]...)...)...)
+					} else {
+						got = runVsysbed(nil, flags, argv...)
+					}
+					Expect(got).To(Equal(native), "%q", argv)
+				}
+			})
+
 			// make -j passes its jobserver to a recursive recipe as two
 			// fds named in MAKEFLAGS; a sub-make run by vsysbed must find
 			// them there, or it warns and runs with -j1.

@@ -58,6 +58,7 @@ type Process struct {
 	limits            map[int]unix.Rlimit // virtual resource limits (rlimit.go), set by the guest
 	vforks            int                 // vfork children running on our threads (vfork.go)
 	persona           uint64              // the guest's personality(2) (persona.go)
+	childAutoReap     bool                // the host's SIGCHLD has SA_NOCLDWAIT (signal.go)
 }
 
 // Task is one guest thread: its control block and per-thread state.

@@ -29,6 +29,7 @@ extern int vsysbed_start_recorded;
 extern int vsysbed_start_stdio_closed;
 
 int vsysbed_install_handlers(void);
+int vsysbed_child_autoreap(int on);
 long vsysbed_run(struct vsysbed_cb *cb);
 uint64_t vsysbed_bypass_address(void);
 uint64_t vsysbed_region_start_address(void);
