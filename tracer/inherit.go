@@ -5,8 +5,10 @@ package tracer
 // close-on-exec, at the same number, the caller's ignored signals and its
 // blocked mask. vsysbed stands between the two: its own runtime changes
 // its signal state before main (tls.StartSignals has the state from
-// before), and a plain os/exec would pass only fds 0-2 plus its own
-// plumbing at 3 and up. So the supervisor records the inheritance first
+// before), and os/exec puts a child's extra files at 3 and up — over the
+// caller's fds there — and dups them through scratch numbers above those,
+// which closes the caller's fds at these numbers too (what the supervisor
+// did before). So the supervisor records the inheritance first
 // and hands it on: the fds at their numbers, the signal state as flags of
 // the hidden subcommands, which apply it (kernelsim for the in-process
 // guest, a raw rt_sigaction/rt_sigprocmask before execve for a native

@@ -96,9 +96,9 @@ func Run(o Options) int {
 	args = append(args, o.Argv...)
 	// The host process's own 0-2 start as /dev/null; the caller's 0-2 go
 	// in at stdioFD.. and its other fds at their own numbers (hostFiles).
-	// Raw fds, not os.Files: os/exec would switch a non-blocking fd of the
-	// caller's (a jobserver pipe, a terminal) to blocking mode, and the
-	// file description is shared with the caller.
+	// Raw ForkExec: the list is sparse (numbers up to stdioFD+3) and of
+	// raw numbers; os/exec would want an *os.File for each, and NewFile
+	// registers a non-blocking one (a jobserver pipe) with the netpoller.
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
