@@ -66,10 +66,13 @@ var _ = Describe("what the guest inherits from vsysbed's caller", func() {
 	for _, mode := range trapModes {
 		platforms = append(platforms, []string{"--trap", mode})
 	}
-	platforms = append(platforms, []string{"--platform", "ptrace"})
+	platforms = append(platforms, []string{"--platform", "ptrace"}, []string{"--platform", "native", "--audit", "ebpf"})
 	for _, p := range platforms {
 		flags := append(p, "--report", os.DevNull)
 		Context("with "+strings.Join(p, " "), func() {
+			if p[len(p)-1] == "ebpf" {
+				BeforeEach(requireAudit)
+			}
 			It("fds at their numbers, ignored signals and the mask", func() {
 				guestState(flags, callerSetup)
 			})
