@@ -76,9 +76,10 @@ var _ = Describe("what the guest inherits from vsysbed's caller", func() {
 			It("fds at their numbers, ignored signals and the mask", func() {
 				guestState(flags, callerSetup)
 			})
-			It("the same after a fork and after an execve", func() {
+			It("the same after a fork, an execve and a posix_spawn", func() {
 				guestState(flags, callerSetup, "fork")
 				guestState(flags, callerSetup, "exec")
+				guestState(flags, callerSetup, "spawn")
 			})
 			It("stdin or stderr closed stay closed", func() {
 				guestState(flags, callerSetup+"exec 0<&-; ")

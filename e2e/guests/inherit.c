@@ -7,12 +7,14 @@
 //   inherit          print the state
 //   inherit fork     print it in a forked child too (fork keeps it all)
 //   inherit exec     re-exec itself once first (exec keeps it all)
+//   inherit spawn    and in a child started by posix_spawn (vfork + exec)
 
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +127,26 @@ int main(int argc, char **argv) {
 		execl("/proc/self/exe", argv[0], "exec-done", (char *)NULL);
 		perror("execl");
 		return 1;
+	}
+	if (strcmp(mode, "spawned") == 0) {
+		print_state("spawned");
+		return 0;
+	}
+	if (strcmp(mode, "spawn") == 0) {
+		fflush(stdout);
+		char *args[] = {argv[0], "spawned", NULL};
+		extern char **environ;
+		pid_t pid;
+		int err = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, args, environ);
+		if (err != 0) {
+			fprintf(stderr, "posix_spawn: %s\n", strerror(err));
+			return 1;
+		}
+		int st;
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "spawned child failed: %#x\n", st);
+			return 1;
+		}
 	}
 	if (strcmp(mode, "fork") == 0) {
 		fflush(stdout);
