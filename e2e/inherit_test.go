@@ -105,6 +105,21 @@ var _ = Describe("what the guest inherits from vsysbed's caller", func() {
 				Expect(inside).To(Equal(native), "vsysbed run -- nohup sh")
 			})
 
+			// vsysbed's pid stands for the program's: signals the caller
+			// ignored and sends to it must leave it running, not end the
+			// supervisor (Go's runtime dumps its goroutines on SIGQUIT).
+			It("signals the caller ignored, sent to vsysbed's pid", func() {
+				script := func(prog string) string {
+					return `trap '' QUIT USR1 PIPE; ` + prog + ` & pid=$!; sleep 0.5; kill -QUIT $pid; kill -USR1 $pid; wait $pid; echo status $?`
+				}
+				guest := []string{"/bin/sh", "-c", "sleep 2; echo done"}
+				native := run(nil, "/bin/bash", "-c", script(shellWords(guest...)))
+				Expect(native.Stdout).To(Equal("done\nstatus 0\n"), "%s", native)
+				got := run(nil, "/bin/bash", "-c", script(shellWords(vsysbedArgv(flags, guest...)...)))
+				Expect(got.Stdout).To(Equal(native.Stdout), "%s", got)
+				expectNoPanic(got)
+			})
+
 			// A SIGCHLD that is SIG_IGN means the kernel reaps the
 			// children itself: waitpid waits for them all, then fails
 			// with ECHILD. Inherited, or set by the guest.

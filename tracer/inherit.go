@@ -17,8 +17,10 @@ package tracer
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"sort"
 	"strconv"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -73,6 +75,30 @@ func openInheritedFDs() []int {
 	dir.Close()
 	sort.Ints(fds)
 	return fds
+}
+
+// ignoreAsTheCallerDid makes the supervisor ignore the signals its caller
+// ignored, as the program it stands for would: Go's runtime installed its
+// own handlers over them, so a SIGQUIT or SIGUSR1 sent to vsysbed's pid
+// would kill it (SIGQUIT with a goroutine dump), and a write to a broken
+// stderr would end it by SIGPIPE, where the program carries on. Not the
+// signals the supervisor forwards to the guest (superviseTree), whose own
+// disposition decides; not SIGCHLD, whose SIG_IGN would reap the host
+// process before the supervisor could wait for it; not Go's own SIGURG
+// and SIGPROF. The children get their signal state from the inheritance,
+// not from this.
+func ignoreAsTheCallerDid(in inheritance) {
+	for sig := 1; sig <= 64; sig++ {
+		if in.ignored&(1<<(sig-1)) == 0 {
+			continue
+		}
+		switch syscall.Signal(sig) {
+		case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, // forwarded
+			syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPROF, syscall.SIGKILL, syscall.SIGSTOP:
+			continue
+		}
+		signal.Ignore(syscall.Signal(sig))
+	}
 }
 
 // closedFD in a Files list of syscall.ForkExec closes that number in the

@@ -50,6 +50,7 @@ func Run(o Options) int {
 	// First, before anything can change it: what the guest would have
 	// inherited from its caller natively (inherit.go).
 	inh := recordInheritance()
+	ignoreAsTheCallerDid(inh)
 	if o.Platform == PlatformNative {
 		return runNative(o, inh) // audit.go
 	}
