@@ -48,6 +48,7 @@ GUESTS := \
 	$(GUESTDIR)/sigwait \
 	$(GUESTDIR)/procself \
 	$(GUESTDIR)/goexec \
+	$(GUESTDIR)/inherit \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

@@ -108,6 +108,10 @@ type Cmd struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// ExtraFiles are more open files for the guest, as in os/exec: entry
+	// i becomes the guest's fd 3+i. vsysbed passes every inheritable fd
+	// of its caller to the guest at its own number.
+	ExtraFiles []*os.File
 
 	// Trap selects how raw `syscall` instructions are caught: "seccomp"
 	// or "sud" (Syscall User Dispatch); "" is vsysbed's default (seccomp).
@@ -266,7 +270,7 @@ func (c *Cmd) Start() error {
 	}
 
 	cmd := exec.CommandContext(c.ctx, bin, c.vsysbedArgs(report)...)
-	cmd.Env, cmd.Dir, cmd.Stdin = c.Env, c.Dir, c.Stdin
+	cmd.Env, cmd.Dir, cmd.Stdin, cmd.ExtraFiles = c.Env, c.Dir, c.Stdin, c.ExtraFiles
 	// vsysbed's host process (and any process a forking guest creates)
 	// is a grandchild: killing only vsysbed would leave it running.
 	// A process group of their own lets cancellation reach them all.

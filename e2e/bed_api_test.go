@@ -7,7 +7,9 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 
@@ -73,6 +75,39 @@ var _ = Describe("the public Go API", func() {
 		// own raw_entry sites are new.
 		_, tiny := run(ctx, "/bin/true")
 		Expect(again).NotTo(bedmatch.HaveNoNewTrapsComparedTo(tiny))
+	})
+
+	It("passes ExtraFiles to the guest at fd 3 and up, as os/exec does natively", func(ctx SpecContext) {
+		script := `echo to fd 4 >&4; ls /proc/self/fd/3 /proc/self/fd/4`
+		through := func(start func(extra []*os.File) (string, error)) (string, string) {
+			r, w, err := os.Pipe()
+			Expect(err).NotTo(HaveOccurred())
+			defer r.Close()
+			null, err := os.Open(os.DevNull)
+			Expect(err).NotTo(HaveOccurred())
+			defer null.Close()
+			out, err := start([]*os.File{null, w})
+			w.Close()
+			Expect(err).NotTo(HaveOccurred())
+			piped, err := io.ReadAll(r)
+			Expect(err).NotTo(HaveOccurred())
+			return out, string(piped)
+		}
+		nativeOut, nativePiped := through(func(extra []*os.File) (string, error) {
+			cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
+			cmd.ExtraFiles = extra
+			out, err := cmd.Output()
+			return string(out), err
+		})
+		Expect(nativePiped).To(Equal("to fd 4\n"))
+		bedOut, bedPiped := through(func(extra []*os.File) (string, error) {
+			cmd := bed.Command(ctx, "/bin/sh", "-c", script)
+			cmd.ExtraFiles = extra
+			out, err := cmd.Output()
+			return string(out), err
+		})
+		Expect(bedPiped).To(Equal(nativePiped))
+		Expect(bedOut).To(Equal(nativeOut))
 	})
 
 	It("keeps the test process alive and the report when the guest crashes", func(ctx SpecContext) {

@@ -36,7 +36,7 @@ var requiredGuests = []string{
 	"vecregs", "sleeper", "bench", "crash", "exit42", "thread", "forker", "spawn",
 	"threads-glibc", "threads-glibc-static", "threads-musl", "threads1000-glibc",
 	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate",
-	"forkthread", "goexec", "hostfds", "sigwait", "procself",
+	"forkthread", "goexec", "hostfds", "sigwait", "procself", "inherit",
 }
 
 var _ = BeforeSuite(func() {

@@ -39,14 +39,23 @@ type Options struct {
 	// while the guest runs; proves Go's SIGPROF keeps working beside it.
 	CPUProfile string
 
-	// Gate: when set, the supervisor passes a pipe at fd GateFD and the
-	// host waits for one byte on it before anything else, so that an
-	// audit can attach before the guest's first syscall.
+	// Gate: when set, the supervisor passes a pipe at fd GateFD(StdioFD)
+	// and the host waits for one byte on it before anything else, so that
+	// an audit can attach before the guest's first syscall.
 	Gate bool
+
+	// StdioFD is where the supervisor passes the guest's fds 0-2 (see
+	// adoptStdio); 0 means FDBase().
+	StdioFD int
+
+	// Ignored and Mask are the signal state vsysbed's caller started it
+	// with (bit N-1 for signal N): the guest starts with these signals
+	// ignored and this mask, as its execve would have left it.
+	Ignored, Mask uint64
 }
 
-// GateFD is where the gate pipe arrives, after the guest's stdio.
-const GateFD = StdioFD + 3
+// GateFD is where the gate pipe arrives: after the guest's stdio.
+func GateFD(stdioFD int) int { return stdioFD + 3 }
 
 // AuditSocket is the unix socket, in the run directory, where an audited
 // run's supervisor takes forked host processes in: each connects, and
@@ -202,32 +211,49 @@ func (h *host) run(proc *kernelsim.Process) int {
 	select {}
 }
 
-// StdioFD is where the supervisor passes the guest's stdin, stdout and
-// stderr (StdioFD, +1, +2); the host process's own 0, 1 and 2 start as
-// /dev/null. Go's os package registers a non-blocking fd 0-2 with its
-// netpoller at start-up, and the epoll and eventfd fds that creates would
-// take 3 and 4 — numbers the guest's open() must get. With /dev/null
-// there nothing is registered; the real stdio then replaces it.
-const StdioFD = 3
-
-// adoptStdio moves the guest's stdio from StdioFD.. to 0, 1, 2.
-func adoptStdio() {
+// adoptStdio moves the guest's fds 0-2 from stdioFD.. to 0, 1, 2. The
+// supervisor passes every other inherited fd at its own number, but the
+// host process's own 0, 1 and 2 start as /dev/null: Go's os package
+// registers a non-blocking fd 0-2 with its netpoller at start-up, and the
+// epoll and eventfd fds that creates would take the lowest free numbers —
+// numbers the guest's open() must get. With /dev/null there nothing is
+// registered; the real stdio then replaces it. A number missing at
+// stdioFD+i was closed in vsysbed's caller, so the guest starts without
+// fd i, as it would natively.
+func adoptStdio(stdioFD int) {
 	for i := 0; i < 3; i++ {
-		if unix.Dup3(StdioFD+i, i, 0) == nil {
-			unix.Close(StdioFD + i)
+		if unix.Dup3(stdioFD+i, i, 0) == nil {
+			unix.Close(stdioFD + i)
+		} else {
+			unix.Close(i)
 		}
 	}
+}
+
+// FDBase is where a host process's own fds start: 1000, so that the
+// guest's fd numbers are Linux's, or a little below a hard RLIMIT_NOFILE
+// under 1024 (Go's runtime raises the soft limit to the hard one, in the
+// supervisor and in every host process alike).
+func FDBase() int {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < 1024 {
+		return int(lim.Cur) - 24
+	}
+	return 1000
 }
 
 // Main runs the guest and returns its exit status. A guest killed by a
 // signal takes the host process with it (the supervisor sees the signal).
 func Main(o Options) int {
 	detachArgs(&o)
-	adoptStdio()
+	if o.StdioFD <= 2 {
+		o.StdioFD = FDBase()
+	}
+	adoptStdio(o.StdioFD)
 	if o.Gate {
 		var b [1]byte
-		unix.Read(GateFD, b[:])
-		unix.Close(GateFD)
+		unix.Read(GateFD(o.StdioFD), b[:])
+		unix.Close(GateFD(o.StdioFD))
 	}
 	if len(o.Argv) == 0 {
 		return fail(ExitInternal, "no program given")
@@ -247,7 +273,7 @@ func Main(o Options) int {
 	c := h.config()
 	c.Image = *guest
 	proc := kernelsim.NewProcess(c, o.Routes)
-	proc.NewTask(h.cb)
+	proc.InheritSignals(proc.NewTask(h.cb), o.Ignored, o.Mask)
 	tls.SetInitialState(h.cb, uintptr(guest.Entry), uintptr(guest.SP))
 	return h.run(proc)
 }
@@ -261,7 +287,7 @@ func ForkChild(o Options) int {
 	// exec of this process; those in the host's range would pass for our
 	// own host fds and keep pipes open forever. The guest's fds arrive over
 	// the link, so nothing up there is ours yet.
-	unix.CloseRange(uint(hostFDBase()), ^uint(0), 0)
+	unix.CloseRange(uint(FDBase()), ^uint(0), 0)
 	// The link first leaves fd 3, which the guest's fds may need.
 	link, err := unix.FcntlInt(3, unix.F_DUPFD_CLOEXEC, 1500)
 	if err != nil {
@@ -421,17 +447,6 @@ func execFailure(events *coverage.EventLog, err error) int {
 	return code
 }
 
-// hostFDBase is where the host's fds start: 1000, or below a soft
-// RLIMIT_NOFILE under 1024.
-func hostFDBase() int {
-	base := 1000
-	var lim unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < 1024 {
-		base = int(lim.Cur) - 24
-	}
-	return base
-}
-
 // reserveHostFDs keeps the host's own fds out of the guest's numbering:
 // every fd the host holds while the guest runs (Go's netpoller, the event
 // log) is placed at or above the returned base, so the guest's first
@@ -439,7 +454,7 @@ func hostFDBase() int {
 // at the lowest free numbers, so the low numbers are filled with
 // placeholders while that happens.
 func reserveHostFDs() int {
-	base := hostFDBase()
+	base := FDBase()
 	null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return base

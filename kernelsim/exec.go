@@ -140,6 +140,7 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 			tls.SetDisposition(sig, tls.DispositionDefault)
 		}
 	}
+	p.syncChildReaping() // a SIGCHLD handler's SA_NOCLDWAIT went with it
 	p.mu.Unlock()
 	p.closeOnExec()
 

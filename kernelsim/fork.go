@@ -185,7 +185,7 @@ func (p *Process) startHostChild(kind byte) (int, *os.File, unix.Errno) {
 		return 0, nil, err.(unix.Errno)
 	}
 	args := []string{"vsysbed", ForkCommand, "--rundir", p.runDir, "--trap", trapName(p.trapMode)}
-	// 0-2 of the new host process are /dev/null (see hostproc.StdioFD);
+	// 0-2 of the new host process are /dev/null (see hostproc.adoptStdio);
 	// the guest's fds arrive over the link.
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {

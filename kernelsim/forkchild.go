@@ -101,6 +101,7 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 			tls.SetDisposition(s, tls.DispositionHandler)
 		}
 	}
+	p.syncChildReaping()
 	p.mu.Unlock()
 	t := p.NewTask(cb)
 	t.sigmask = st.Mask

@@ -16,6 +16,7 @@ const (
 	saRestart   = 0x10000000
 	saNodefer   = 0x40000000
 	saResethand = 0x80000000
+	saNocldwait = 0x00000002 // SIGCHLD only: the kernel reaps the children
 	saRestorer  = 0x04000000
 )
 
@@ -150,6 +151,7 @@ func (t *Task) setupFrame(cb *tls.ControlBlock, sig int, si siginfo, act sigacti
 	if act.flags&saResethand != 0 {
 		p.sig.actions[sig] = sigaction{}
 		tls.SetDisposition(sig, tls.DispositionDefault)
+		p.syncChildReaping()
 	}
 	p.mu.Unlock()
 	return nil

@@ -57,6 +57,7 @@ type Process struct {
 	vforks            int                 // vfork children running on our threads (vfork.go)
 	persona           uint64              // the guest's personality(2) (persona.go)
 	confinement       Confinement         // status's seccomp fields at start (procstatus.go)
+	childAutoReap     bool                // the host's SIGCHLD has SA_NOCLDWAIT (signal.go)
 }
 
 // Task is one guest thread: its control block and per-thread state.

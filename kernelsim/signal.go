@@ -83,6 +83,9 @@ func sysRtSigaction(t *Task, a *Args) int64 {
 		p.mu.Lock()
 		na := sigaction{le64(buf[0:]), le64(buf[8:]), le64(buf[16:]), le64(buf[24:]) &^ unblockable}
 		actions[sig] = na
+		if t.vf == nil && sig == int(unix.SIGCHLD) {
+			p.syncChildReaping()
+		}
 		p.mu.Unlock()
 		if t.vf != nil {
 			return 0
@@ -131,6 +134,38 @@ func sysRtSigprocmask(t *Task, a *Args) int64 {
 		t.setMask(n)
 	}
 	return 0
+}
+
+// InheritSignals starts a process the way execve leaves it: the signals
+// in ignored (bit sig-1) stay ignored — exec resets only caught ones —
+// and t, its first thread, keeps the mask it had. The first guest of a
+// run gets the state vsysbed's caller gave vsysbed (tls.StartSignals in
+// the supervisor); a vfork child's execve gets its own.
+func (p *Process) InheritSignals(t *Task, ignored, mask uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for sig := 1; sig <= nsig; sig++ {
+		if ignored&bit(sig) == 0 || bit(sig)&unblockable != 0 {
+			continue // SIGKILL and SIGSTOP cannot be ignored
+		}
+		p.sig.actions[sig] = sigaction{handler: sigIgn}
+		tls.SetDisposition(sig, tls.DispositionIgnore)
+	}
+	t.sigmask = mask &^ unblockable
+	p.syncChildReaping()
+}
+
+// syncChildReaping gives the host's SIGCHLD the SA_NOCLDWAIT that the
+// guest's SIGCHLD action means (tls.SetChildAutoReap). p.mu is held.
+func (p *Process) syncChildReaping() {
+	a := p.sig.actions[unix.SIGCHLD]
+	on := a.handler == sigIgn || (a.handler != sigDfl && a.flags&saNocldwait != 0)
+	if on == p.childAutoReap {
+		return
+	}
+	if err := tls.SetChildAutoReap(on); err == nil {
+		p.childAutoReap = on
+	}
 }
 
 // setMask changes the thread's mask; signals it unblocks are delivered on

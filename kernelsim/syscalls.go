@@ -37,7 +37,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_EXECVEAT, Route: Emulated, Handler: sysExecveat, Note: "As execve, with dirfd and AT_EMPTY_PATH resolved through /proc/self/fd."},
 
 	// Signals: the host owns every real handler and mask.
-	{Nr: unix.SYS_RT_SIGACTION, Route: Emulated, Handler: sysRtSigaction, Note: "Guest dispositions are kernelsim state."},
+	{Nr: unix.SYS_RT_SIGACTION, Route: Emulated, Handler: sysRtSigaction, Note: "Guest dispositions are kernelsim state; a SIGCHLD that is SIG_IGN or SA_NOCLDWAIT puts SA_NOCLDWAIT on the host's, so the kernel reaps the children."},
 	{Nr: unix.SYS_RT_SIGPROCMASK, Route: Emulated, Handler: sysRtSigprocmask, Note: "Per-thread guest mask; SIGKILL/SIGSTOP cannot be blocked."},
 	{Nr: unix.SYS_SIGALTSTACK, Route: Emulated, Handler: sysSigaltstack, Note: "Per-thread guest alternate stack."},
 	{Nr: unix.SYS_RT_SIGPENDING, Route: Emulated, Handler: sysRtSigpending, Note: "Blocked signals pending for the thread or the process."},

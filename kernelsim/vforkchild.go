@@ -114,16 +114,10 @@ func execVforkChild(link *os.File, cb *tls.ControlBlock, c Config, size int64) (
 	for res, l := range st.Limits {
 		p.limits[res] = l
 	}
-	for sig := 1; sig <= nsig; sig++ {
-		if st.Ignored&bit(sig) != 0 {
-			p.sig.actions[sig] = sigaction{handler: sigIgn}
-			tls.SetDisposition(sig, tls.DispositionIgnore)
-		}
-	}
 	p.mu.Unlock()
 	p.closeOnExec()
 	t := p.NewTask(cb)
-	t.sigmask = st.Mask &^ unblockable
+	p.InheritSignals(t, st.Ignored, st.Mask)
 	tls.SetInitialState(cb, uintptr(im.Entry), uintptr(im.SP))
 	return p, t, nil
 }

@@ -626,6 +626,30 @@ static int install_raw(int sig, void (*fn)(int, siginfo_t *, void *), unsigned l
 	return RAW4(SYS_rt_sigaction, sig, &ksa, 0, 8) == 0 ? 0 : -1;
 }
 
+/*
+ * Natively a process whose SIGCHLD is SIG_IGN, or has SA_NOCLDWAIT, leaves
+ * no zombies: the kernel reaps its children, and wait() waits for them all
+ * and fails with ECHILD. A guest's children are the host process's own, so
+ * that takes SA_NOCLDWAIT on the host's real SIGCHLD action; its handler
+ * (the relay) stays, and the guest's disposition drops what it relays.
+ */
+int vsysbed_child_autoreap(int on)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} ksa;
+	if (RAW4(SYS_rt_sigaction, SIGCHLD, 0, &ksa, 8) != 0)
+		return -1;
+	if (on)
+		ksa.flags |= SA_NOCLDWAIT;
+	else
+		ksa.flags &= ~(unsigned long)SA_NOCLDWAIT;
+	return RAW4(SYS_rt_sigaction, SIGCHLD, &ksa, 0, 8) == 0 ? 0 : -1;
+}
+
 int vsysbed_install_handlers(void)
 {
 	struct sigaction sa;

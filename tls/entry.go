@@ -118,6 +118,20 @@ func SetDisposition(sig int, d int) {
 	}
 }
 
+// SetChildAutoReap sets or clears SA_NOCLDWAIT on the host's SIGCHLD
+// action: the kernel then reaps this process's children itself, as it
+// does natively for a guest whose SIGCHLD is SIG_IGN or SA_NOCLDWAIT.
+func SetChildAutoReap(on bool) error {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	if C.vsysbed_child_autoreap(v) != 0 {
+		return errors.New("changing the host's SIGCHLD action failed")
+	}
+	return nil
+}
+
 // KickSignal is the host signal that makes a guest thread look at its
 // pending guest signals (tgkill it to the thread).
 const KickSignal = C.VSYSBED_KICK_SIG

@@ -54,8 +54,14 @@ extern uint8_t vsysbed_guest_disposition[65];
 
 /* Go's CPU profiler is on (--cpuprofile): SIGPROF is Go's, not the guest's. */
 extern int vsysbed_go_profiling;
+/* The signal state this process was started with (inherit.c). */
+extern uint64_t vsysbed_start_ignored;
+extern uint64_t vsysbed_start_mask;
+extern int vsysbed_start_recorded;
+extern int vsysbed_start_stdio_closed;
 
 int vsysbed_install_handlers(void);
+int vsysbed_child_autoreap(int on);
 long vsysbed_run(struct vsysbed_cb *cb);
 uint64_t vsysbed_bypass_address(void);
 uint64_t vsysbed_region_start_address(void);

@@ -54,6 +54,7 @@ func wantsAudit(o Options) bool { return o.Audit == AuditEBPF }
 // syscall the host makes for the guest.
 type hostAudit struct {
 	gateR, gateW *os.File
+	gateFD       int    // the gate's number in the host process
 	dir          string // the run directory, where the fork gate listens
 	a            auditor
 	tr           *tracker
@@ -72,8 +73,9 @@ type auditor interface {
 	Close() error
 }
 
-// newHostAudit makes the gate pipe; nil without --audit.
-func newHostAudit(o Options, dir string) (*hostAudit, error) {
+// newHostAudit makes the gate pipe; nil without --audit. The host reads
+// it at hostproc.GateFD(stdioFD).
+func newHostAudit(o Options, dir string, stdioFD int) (*hostAudit, error) {
 	if !wantsAudit(o) {
 		return nil, nil
 	}
@@ -81,17 +83,7 @@ func newHostAudit(o Options, dir string) (*hostAudit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--audit=ebpf: gate pipe: %w", err)
 	}
-	return &hostAudit{gateR: r, gateW: w, dir: dir}, nil
-}
-
-// addTo adds the gate to the host's command line and its files; the gate
-// must land at hostproc.GateFD.
-func (h *hostAudit) addTo(cmd *exec.Cmd) error {
-	if fd := 3 + len(cmd.ExtraFiles); fd != hostproc.GateFD {
-		return fmt.Errorf("--audit=ebpf: the gate would be fd %d, the host reads fd %d", fd, hostproc.GateFD)
-	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, h.gateR)
-	return nil
+	return &hostAudit{gateR: r, gateW: w, dir: dir, gateFD: hostproc.GateFD(stdioFD)}, nil
 }
 
 // start attaches the audit to the host process (stopped at the gate),
@@ -99,7 +91,7 @@ func (h *hostAudit) addTo(cmd *exec.Cmd) error {
 // the caller must kill the host before close: a closed gate lets it run.
 func (h *hostAudit) start(hostPID int) error {
 	h.gateR.Close()
-	if err := waitAtGate(hostPID, 10*time.Second); err != nil {
+	if err := waitAtGate(hostPID, h.gateFD, 10*time.Second); err != nil {
 		return fmt.Errorf("--audit=ebpf: %w", err)
 	}
 	ranges, err := hostCodeRanges(hostPID)
@@ -202,8 +194,8 @@ func (h *hostAudit) finish(rep *coverage.Report, dir string, o Options) {
 // waitAtGate waits until one of the host process's threads blocks in
 // read(GateFD): the exec that Start waited for is done long before ld.so
 // has mapped libc, and the host's code is only complete at the gate.
-func waitAtGate(pid int, limit time.Duration) error {
-	want := fmt.Sprintf("0 %#x ", hostproc.GateFD) // read(GateFD, …) in /proc/PID/task/TID/syscall
+func waitAtGate(pid, gateFD int, limit time.Duration) error {
+	want := fmt.Sprintf("0 %#x ", gateFD) // read(gateFD, …) in /proc/PID/task/TID/syscall
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 		if err != nil {
@@ -497,10 +489,20 @@ func mapEvents(maps []mapping) []coverage.Event {
 // on. A group stop (Ctrl-Z) detaches it: job control then works as
 // without vsysbed, and the report places sites with the exec-time
 // mappings only.
-func runNative(o Options) int {
+//
+// The program is started through the stub `__ptrace-exec --native`, which
+// sets the caller's ignored signals and mask before its execve (a fork
+// from Go resets them); the caller's fds go in at their numbers. The
+// audit attaches at the program's exec, after the stub.
+func runNative(o Options, inh inheritance) int {
 	path, err := loader.LookPath(o.Argv[0], os.Getenv("PATH"))
 	if err != nil {
 		return nativeExecFailure(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+		return 125
 	}
 	sigs, stopSignals := superviseTree()
 	defer stopSignals()
@@ -509,13 +511,16 @@ func runNative(o Options) int {
 	// one that forked the child.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	pid, err := syscall.ForkExec(path, o.Argv, &syscall.ProcAttr{
+	argv := append([]string{self, PtraceExecCommand, "--native"}, inh.stubFlags()...)
+	argv = append(append(argv, "--"), o.Argv...) // the stub finds path again
+	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{
 		Env:   os.Environ(),
-		Files: []uintptr{0, 1, 2},
+		Files: sameNumbers(inh.fds),
 		Sys:   &syscall.SysProcAttr{Ptrace: true},
 	})
 	if err != nil {
-		return nativeExecFailure(&loader.ExecError{Path: path, Errno: errnoOf(err)})
+		fmt.Fprintf(os.Stderr, "vsysbed: starting %s: %v\n", path, err)
+		return 125
 	}
 	var ws unix.WaitStatus
 	wait := func() error {
@@ -527,9 +532,12 @@ func runNative(o Options) int {
 		}
 	}
 	if err := wait(); err != nil || !ws.Stopped() {
-		fmt.Fprintf(os.Stderr, "vsysbed: %s did not stop at its exec (%v)\n", path, err)
+		fmt.Fprintf(os.Stderr, "vsysbed: the native stub did not stop at its exec (%v)\n", err)
 		unix.Kill(pid, unix.SIGKILL)
 		return 125
+	}
+	if status, done := passStub(pid, &ws, wait); done {
+		return status
 	}
 	maps, _ := readMaps(pid)
 	events := mapEvents(maps)
@@ -658,6 +666,40 @@ func interpOf(path string) string {
 		}
 	}
 	return ""
+}
+
+// passStub lets the native platform's stub (stopped after its own exec)
+// run up to the program's exec: it stops there (PTRACE_O_TRACEEXEC)
+// before the program's first instruction, where runNative attaches the
+// audit. Signals on the way are delivered. done is set, with the status
+// to exit with, when the stub ended instead (the program could not be
+// executed: it said why).
+func passStub(pid int, ws *unix.WaitStatus, wait func() error) (status int, done bool) {
+	if err := unix.PtraceSetOptions(pid, unix.PTRACE_O_TRACEEXEC|unix.PTRACE_O_EXITKILL); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		fmt.Fprintf(os.Stderr, "vsysbed: PTRACE_SETOPTIONS: %v\n", err)
+		return 125, true
+	}
+	sig := 0
+	for {
+		unix.PtraceCont(pid, sig)
+		if err := wait(); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: waiting for the native stub: %v\n", err)
+			return 125, true
+		}
+		switch {
+		case ws.Exited():
+			return ws.ExitStatus(), true
+		case ws.Signaled():
+			return 128 + int(ws.Signal()), true
+		case !ws.Stopped():
+			sig = 0
+		case ws.StopSignal() == unix.SIGTRAP && ws.TrapCause() == unix.PTRACE_EVENT_EXEC:
+			return 0, false
+		default:
+			sig = int(ws.StopSignal())
+		}
+	}
 }
 
 // nativeExecFailure answers like a shell: 127 when PROGRAM does not

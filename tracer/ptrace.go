@@ -111,7 +111,7 @@ type ptraceRun struct {
 }
 
 // runPtrace is Run for --platform=ptrace.
-func runPtrace(o Options) int {
+func runPtrace(o Options, inh inheritance) int {
 	dir, cleanup, err := newRunDir(o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
@@ -137,10 +137,13 @@ func runPtrace(o Options) int {
 	// request and every wait must come from it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	argv := append([]string{self, PtraceExecCommand, "--"}, o.Argv...)
+	// The caller's fds at their numbers and its signal state, which the
+	// stub sets before its execve (inherit.go).
+	argv := append([]string{self, PtraceExecCommand}, inh.stubFlags()...)
+	argv = append(append(argv, "--"), o.Argv...)
 	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{
 		Env:   os.Environ(),
-		Files: []uintptr{0, 1, 2},
+		Files: sameNumbers(inh.fds),
 		Sys:   &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
 	})
 	if err != nil {

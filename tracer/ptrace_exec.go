@@ -7,6 +7,7 @@ package tracer
 // so nothing the guest tree runs escapes the tracer.
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"runtime"
@@ -34,10 +35,24 @@ func tracePolicy() seccomp.Policy {
 	}
 }
 
-// PtraceExec is the body of the hidden subcommand: argv is PROGRAM ARGS.
+// PtraceExec is the body of the hidden subcommand: `[--sigign MASK]
+// [--sigmask MASK] [--close-stdio BITS] [--native] [--] PROGRAM ARGS...`.
 // It returns only on failure, with a shell's status (127 not found, 126
-// not executable, 125 filter failure).
-func PtraceExec(argv []string) int {
+// not executable, 125 filter failure, 2 usage). --sigign and --sigmask
+// are the signal state of vsysbed's caller (inherit.go), set just before
+// the execve, and --close-stdio the fds 0-2 it had closed; --native (the
+// native platform's stub) skips the filter and the loader's checks: the
+// program runs exactly as natively.
+func PtraceExec(args []string) int {
+	fs := flag.NewFlagSet(PtraceExecCommand, flag.ContinueOnError)
+	ignored := fs.Uint64("sigign", 0, "signals to ignore (bit N-1: signal N)")
+	mask := fs.Uint64("sigmask", 0, "the signal mask")
+	native := fs.Bool("native", false, "no filter, no loader checks")
+	closeStdio := fs.Int("close-stdio", 0, "fds 0-2 to close before the execve (bit N: fd N)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	argv := fs.Args()
 	if len(argv) == 0 {
 		fmt.Fprintln(os.Stderr, "vsysbed: "+PtraceExecCommand+": no PROGRAM given")
 		return 2
@@ -53,17 +68,33 @@ func PtraceExec(argv []string) int {
 	// The loader's checks, as the in-process platform makes them: the
 	// same clear refusal (a 32-bit ELF, a missing interpreter, no #!),
 	// and only an x86-64 image ever gets the synthetic vDSO injected.
-	if err := loader.Check(loader.Spec{Path: path, Argv: argv, Envp: os.Environ()}); err != nil {
-		return nativeExecFailure(err)
+	if !*native {
+		if err := loader.Check(loader.Spec{Path: path, Argv: argv, Envp: os.Environ()}); err != nil {
+			return nativeExecFailure(err)
+		}
 	}
-	err = seccomp.LoadFilter(seccomp.Filter{
-		NoNewPrivs: true,
-		Flag:       seccomp.FilterFlagTSync,
-		Policy:     tracePolicy(),
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: ptrace platform: %v\n", err)
+	// Before the filter, whose every syscall is a stop the tracer counts.
+	// From here to the execve a signal the caller ignored is ignored here
+	// too, as it would be by the program.
+	if err := ApplySignals(*ignored, *mask); err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return 125
+	}
+	for fd := 0; fd < 3; fd++ {
+		if *closeStdio&(1<<fd) != 0 {
+			unix.Close(fd) // the runtime's /dev/null: the caller had none
+		}
+	}
+	if !*native {
+		err = seccomp.LoadFilter(seccomp.Filter{
+			NoNewPrivs: true,
+			Flag:       seccomp.FilterFlagTSync,
+			Policy:     tracePolicy(),
+		})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: ptrace platform: %v\n", err)
+			return 125
+		}
 	}
 	err = unix.Exec(path, argv, os.Environ())
 	return nativeExecFailure(&loader.ExecError{Path: path, Errno: errnoOf(err)})

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vsysbed/coverage"
+	"vsysbed/hostproc"
 	"vsysbed/kernelsim"
 )
 
@@ -47,11 +47,15 @@ const HostCommand = "__host"
 // Run supervises one guest and returns vsysbed's exit status: the guest's
 // status, 128+N when it died by signal N.
 func Run(o Options) int {
+	// First, before anything can change it: what the guest would have
+	// inherited from its caller natively (inherit.go).
+	inh := recordInheritance()
+	ignoreAsTheCallerDid(inh)
 	if o.Platform == PlatformNative {
-		return runNative(o) // audit.go
+		return runNative(o, inh) // audit.go
 	}
 	if o.Platform == PlatformPtrace {
-		return runPtrace(o)
+		return runPtrace(o, inh)
 	}
 	dir, cleanup, err := newRunDir(o)
 	if err != nil {
@@ -65,7 +69,9 @@ func Run(o Options) int {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return 125
 	}
-	args := []string{HostCommand, "--rundir", dir, "--trap", o.Trap}
+	stdioFD := hostproc.FDBase()
+	args := []string{self, HostCommand, "--rundir", dir, "--trap", o.Trap, "--stdio-fd", strconv.Itoa(stdioFD)}
+	args = append(args, inh.signalFlags()...)
 	for _, r := range o.Routes {
 		args = append(args, "--route", r)
 	}
@@ -76,53 +82,58 @@ func Run(o Options) int {
 		}
 	}
 	// --audit=ebpf (audit.go): the host waits at a gate for the audit.
-	aud, err := newHostAudit(o, dir)
+	aud, err := newHostAudit(o, dir, stdioFD)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return 125
 	}
+	gate := closedFD
 	if aud != nil {
+		defer aud.close()
 		args = append(args, "--gate")
+		gate = aud.gateR.Fd() // blocking again: the host reads it plainly
 	}
 	args = append(args, "--")
 	args = append(args, o.Argv...)
-	cmd := exec.Command(self, args...)
-	// The guest's stdio goes in at fds 3-5 (hostproc.StdioFD); the host
-	// process's own 0-2 start as /dev/null (nil here).
-	cmd.ExtraFiles = []*os.File{os.Stdin, os.Stdout, os.Stderr}
-	if aud != nil {
-		defer aud.close()
-		if err := aud.addTo(cmd); err != nil {
-			fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-			return 125
-		}
+	// The host process's own 0-2 start as /dev/null; the caller's 0-2 go
+	// in at stdioFD.. and its other fds at their own numbers (hostFiles).
+	// Raw ForkExec: the list is sparse (numbers up to stdioFD+3) and of
+	// raw numbers; os/exec would want an *os.File for each, and NewFile
+	// registers a non-blocking one (a jobserver pipe) with the netpoller.
+	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+		return 125
+	}
+	files, dropped := hostFiles(inh.fds, uintptr(null), stdioFD, gate)
+	for _, fd := range dropped {
+		fmt.Fprintf(os.Stderr, "vsysbed: fd %d is not passed to the guest: fds from %d up are the host's\n", fd, stdioFD)
 	}
 
 	// Guest forks become host processes of their own; as a subreaper the
 	// supervisor sees every one of them, orphans included.
 	sigs, stopSignals := superviseTree()
 	defer stopSignals()
-	if err := cmd.Start(); err != nil {
+	pid, err := syscall.ForkExec(self, args, &syscall.ProcAttr{Env: os.Environ(), Files: files})
+	unix.Close(null)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v\n", err)
 		return 125
 	}
 	if aud != nil {
-		if err := aud.start(cmd.Process.Pid); err != nil {
+		if err := aud.start(pid); err != nil {
 			// Killed at the gate: the guest never ran.
-			cmd.Process.Kill()
-			cmd.Wait()
+			unix.Kill(pid, unix.SIGKILL)
+			waitHost(pid)
 			fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 			return 125
 		}
 	}
-	stopForwarding := forwardSignals(sigs, cmd.Process.Pid)
-	err = cmd.Wait()
+	stopForwarding := forwardSignals(sigs, pid)
+	ws, err := waitHost(pid)
 	reapDescendants()
 	stopForwarding()
-	var ws syscall.WaitStatus
-	if cmd.ProcessState != nil {
-		ws, _ = cmd.ProcessState.Sys().(syscall.WaitStatus)
-	} else {
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: waiting for the host process: %v\n", err)
 		return 125
 	}
@@ -131,7 +142,7 @@ func Run(o Options) int {
 		Command:     o.Argv,
 		Dir:         dir,
 		Host:        coverage.HostStatusFromWait(ws),
-		HostPID:     cmd.Process.Pid,
+		HostPID:     pid,
 		TrapMode:    o.Trap,
 		SyscallName: kernelsim.Name,
 	})
@@ -156,6 +167,17 @@ func Run(o Options) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// waitHost waits for the host process to end.
+func waitHost(pid int) (syscall.WaitStatus, error) {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			return ws, err
+		}
+	}
 }
 
 // describeDeath prints the one line a guest killed by a signal deserves.

@@ -67,10 +67,7 @@ func run(args []string, stderr io.Writer) int {
 		return cmdFork(args[1:], stderr)
 	case hostproc.ProbeCommand:
 		return hostproc.Probe()
-	case tracer.PtraceExecCommand: // `__ptrace-exec -- PROGRAM ARGS...`
-		if len(args) > 1 && args[1] == "--" {
-			return tracer.PtraceExec(args[2:])
-		}
+	case tracer.PtraceExecCommand: // `__ptrace-exec [FLAGS] -- PROGRAM ARGS...`
 		return tracer.PtraceExec(args[1:])
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
@@ -241,6 +238,9 @@ func cmdHost(args []string, stderr io.Writer) int {
 	fs.Var(&routes, "route", "NAME=fast|kernel")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "CPU profile file")
 	fs.BoolVar(&o.Gate, "gate", false, "wait for a byte on the gate fd before starting")
+	fs.IntVar(&o.StdioFD, "stdio-fd", 0, "where the guest's fds 0-2 arrive (and the gate after them)")
+	fs.Uint64Var(&o.Ignored, "sigign", 0, "signals the guest starts with ignored (bit N-1: signal N)")
+	fs.Uint64Var(&o.Mask, "sigmask", 0, "the guest's first thread's signal mask")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -1,0 +1,55 @@
+// What this process inherited from its execve, read before Go's runtime
+// changes it. vsysbed's supervisor must hand the guest the signal state
+// its caller gave vsysbed, but by the time Go's main runs, the runtime has
+// installed handlers over every ignored signal but SIGHUP and SIGINT (and
+// a fork from Go resets those handlers to SIG_DFL), and the main thread's
+// mask has had the signals Go needs unblocked; and the runtime opens
+// /dev/null on any of fds 0-2 that was closed, so those look inherited.
+// vsysbed is linked by the
+// system linker, so glibc's _start runs this constructor before it calls
+// the Go runtime's main.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "entry.h"
+
+// The kernel's struct sigaction (not glibc's, whose mask is 128 bytes).
+struct vsysbed_ksigaction {
+	uintptr_t handler;
+	unsigned long flags;
+	uintptr_t restorer;
+	uint64_t mask;
+};
+
+uint64_t vsysbed_start_ignored; // bit N-1: signal N was SIG_IGN
+uint64_t vsysbed_start_mask;    // the main thread's blocked mask
+int vsysbed_start_recorded;
+int vsysbed_start_stdio_closed; // bit N: fd N (0-2) was closed
+
+__attribute__((constructor)) static void vsysbed_record_start(void) {
+	uint64_t ignored = 0, mask = 0;
+	for (int fd = 0; fd < 3; fd++) {
+		if (syscall(SYS_fcntl, fd, F_GETFD) < 0) {
+			vsysbed_start_stdio_closed |= 1 << fd;
+		}
+	}
+	// Raw calls: glibc's sigaction refuses its own reserved signals 32
+	// and 33, which a caller may still have ignored.
+	for (int sig = 1; sig <= 64; sig++) {
+		struct vsysbed_ksigaction old;
+		if (syscall(SYS_rt_sigaction, sig, (void *)0, &old, 8) == 0 &&
+		    old.handler == (uintptr_t)SIG_IGN) {
+			ignored |= 1ull << (sig - 1);
+		}
+	}
+	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, (void *)0, &mask, 8) != 0) {
+		return; // not recorded: the Go side says so
+	}
+	vsysbed_start_ignored = ignored;
+	vsysbed_start_mask = mask;
+	vsysbed_start_recorded = 1;
+}

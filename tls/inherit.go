@@ -1,0 +1,19 @@
+package tls
+
+/*
+#include "entry.h"
+*/
+import "C"
+
+// StartSignals is the signal state this process was started with, as the
+// constructor in inherit.c read it before Go's runtime ran: the signals
+// that were SIG_IGN (bit N-1 for signal N) and the main thread's blocked
+// mask. ok is false when the constructor could not read them.
+func StartSignals() (ignored, mask uint64, ok bool) {
+	return uint64(C.vsysbed_start_ignored), uint64(C.vsysbed_start_mask), C.vsysbed_start_recorded != 0
+}
+
+// StartStdioClosed says which of fds 0-2 (bit N for fd N) this process
+// was started without. Go's runtime opens /dev/null in their place before
+// main, so only the constructor in inherit.c can tell.
+func StartStdioClosed() uint8 { return uint8(C.vsysbed_start_stdio_closed) }
