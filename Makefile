@@ -43,6 +43,7 @@ GUESTS := \
 	$(GUESTDIR)/forkbench \
 	$(GUESTDIR)/traced \
 	$(GUESTDIR)/vforkstate \
+	$(GUESTDIR)/sysvshm \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

@@ -40,6 +40,10 @@ type ForkRegion struct {
 	FD         int // index into the passed fds of the backing file or memfd, -1 for anonymous
 	Offset     uint64
 	Path       string
+	// A System V attachment (ShmSize > 0): the child attaches segment
+	// ShmID itself (attachSysV); FD, when open, is the fallback.
+	ShmID   int
+	ShmSize uint64
 }
 
 // ForkFD is a guest descriptor the child gets at the same number.
@@ -297,6 +301,13 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 		if len(f) >= 6 {
 			r.Path = f[5]
 		}
+		if m, ok := parseSysvLine(sc.Text()); ok {
+			// Still a live segment? (An unlinked file called /SYSV… is
+			// not one, or not the same size.)
+			if size, _, e := shmStat(m.ID); e == 0 && m.End-m.Start+m.Offset <= size {
+				r.ShmID, r.ShmSize = m.ID, size
+			}
+		}
 		inode := f[4]
 		if inode != "0" || r.Shared {
 			// The mapped object itself, whatever its name now (deleted
@@ -320,7 +331,7 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 					st.NumFiles++
 				}
 			}
-			if r.FD < 0 && r.Shared {
+			if r.FD < 0 && r.Shared && r.ShmSize == 0 {
 				return files, fmt.Errorf("cannot reopen shared mapping %x-%x %s", start, end, r.Path)
 			}
 		}

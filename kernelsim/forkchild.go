@@ -38,7 +38,22 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 		sendAll(link, []byte("error: "+err.Error()+"\n"))
 		return nil, nil, err
 	}
-	for _, r := range st.Regions {
+	for i := 0; i < len(st.Regions); i++ {
+		r := st.Regions[i]
+		if r.ShmSize > 0 {
+			j := sysvGroupEnd(st.Regions, i)
+			err := attachSysV(st.Regions[i:j])
+			if err == nil {
+				i = j - 1
+				continue
+			}
+			if r.FD < 0 {
+				return fail(fmt.Errorf("attaching System V segment %d at %#x in the child: %v", r.ShmID, r.Start, err))
+			}
+			// Not ours to attach (the guest's credentials changed, say):
+			// the segment's file from the parent shares the pages at
+			// least, region by region.
+		}
 		prot, flags, fd := r.Prot, uintptr(unix.MAP_FIXED_NOREPLACE), -1
 		if r.Shared {
 			flags |= unix.MAP_SHARED

@@ -1,0 +1,202 @@
+/* sysvshm: System V shared memory as a program sees it on Linux — shmget,
+ * shmat at an address of the kernel's choice and at one of the program's
+ * (SHM_RND, SHM_REMAP), sharing with a forked child, shm_nattch through
+ * fork, mprotect, munmap, exec, shmdt and exit, SHM_RDONLY, IPC_RMID, and
+ * the errors. It prints only what does not depend on addresses or ids, so
+ * that its output natively and under vsysbed can be compared exactly. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PG 4096
+
+static unsigned long nattch(int id)
+{
+	struct shmid_ds ds;
+	if (shmctl(id, IPC_STAT, &ds) < 0) {
+		printf("IPC_STAT: %s\n", strerror(errno));
+		return (unsigned long)-1;
+	}
+	return ds.shm_nattch;
+}
+
+static const char *err(long r)
+{
+	return r < 0 ? strerrorname_np(errno) : "ok";
+}
+
+/* The call first, then the count: printf's arguments are evaluated in no
+ * particular order. */
+#define AND_NATTCH(what, call, id)                                     \
+	do {                                                           \
+		const char *e_ = err((long)(call));                    \
+		printf("%s: %s, nattch=%lu\n", what, e_, nattch(id)); \
+	} while (0)
+
+/* Runs f in a forked child and reports how it ended. */
+static void child(const char *what, void (*f)(void *), void *arg)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0) {
+		printf("%s: fork: %s\n", what, strerror(errno));
+		exit(1);
+	}
+	if (pid == 0) {
+		f(arg);
+		fflush(stdout);
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		printf("%s: child ended with status %#x\n", what, st);
+}
+
+struct seg {
+	int id;
+	char *p;
+};
+
+static void child_writes(void *arg)
+{
+	struct seg *s = arg;
+	/* Linux: the child holds its own attachment of the same pages. */
+	printf("child: reads \"%s\", nattch=%lu\n", s->p, nattch(s->id));
+	strcpy(s->p, "written by the child");
+	strcpy(s->p + 2 * PG, "third page, child");
+}
+
+static void child_detaches(void *arg)
+{
+	struct seg *s = arg;
+	AND_NATTCH("child: shmdt", shmdt(s->p), s->id);
+	printf("child: shmdt again=%s\n", err(shmdt(s->p)));
+}
+
+static void child_execs(void *arg)
+{
+	(void)arg;
+	execl("/bin/true", "true", (char *)NULL);
+	_exit(127);
+}
+
+static void child_part(void *arg)
+{
+	struct seg *s = arg;
+	printf("child: first page \"%s\", nattch=%lu\n", s->p, nattch(s->id));
+	strcpy(s->p + 64, "the child's part");
+	/* Only the first page is mapped: shmdt at its start detaches it. */
+	AND_NATTCH("child: shmdt", shmdt(s->p), s->id);
+}
+
+static void child_tail(void *arg)
+{
+	struct seg *s = arg;
+	/* The attachment's first page is gone: Linux detaches the rest when
+	 * asked at the attachment's start (offset = distance). */
+	printf("child: tail reads \"%s\"\n", s->p + 2 * PG);
+	AND_NATTCH("child: shmdt(start)", shmdt(s->p), s->id);
+}
+
+static sigjmp_buf jb;
+static void on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(jb, 1);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	int id = shmget(IPC_PRIVATE, 3 * PG, IPC_CREAT | 0600);
+	if (id < 0) {
+		printf("shmget: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("shmget IPC_PRIVATE: ok, nattch=%lu\n", nattch(id));
+
+	/* The kernel's choice of address. */
+	struct seg s = {id, shmat(id, NULL, 0)};
+	if (s.p == (void *)-1) {
+		printf("shmat(0): %s\n", strerror(errno));
+		return 1;
+	}
+	printf("shmat(0): ok, page-aligned=%d, nattch=%lu\n", ((unsigned long)s.p & (PG - 1)) == 0, nattch(id));
+	strcpy(s.p, "written by the parent");
+
+	/* A second attachment at an address of ours, rounded down. */
+	char *hole = mmap(NULL, 3 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	munmap(hole, 3 * PG);
+	char *q = shmat(id, hole + 123, SHM_RND);
+	printf("shmat(addr+123, SHM_RND): %s, at addr=%d, nattch=%lu\n", err((long)q), q == hole, nattch(id));
+	printf("second attachment reads \"%s\"\n", q);
+	printf("shmat(addr+123) without SHM_RND: %s\n", err((long)shmat(id, hole + 123, 0)));
+	printf("shmat over an attachment without SHM_REMAP: %s\n", err((long)shmat(id, q, 0)));
+	printf("shmat(0, SHM_REMAP): %s\n", err((long)shmat(id, NULL, SHM_REMAP)));
+	printf("shmat of a bad id: %s\n", err((long)shmat(-1, NULL, 0)));
+	AND_NATTCH("shmdt of the second", shmdt(q), id);
+	printf("shmdt of an address without attachment: %s\n", err(shmdt(hole)));
+	printf("shmdt of an unaligned address: %s\n", err(shmdt(s.p + 1)));
+	printf("shmdt of a plain mapping: %s\n", err(shmdt(hole = mmap(NULL, 3 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))));
+
+	/* SHM_REMAP over a mapping of ours (the whole segment's size). */
+	q = shmat(id, hole, SHM_REMAP | SHM_RDONLY);
+	printf("shmat(SHM_REMAP|SHM_RDONLY) over a mapping: %s, at addr=%d, reads \"%s\"\n", err((long)q), q == hole, q);
+	signal(SIGSEGV, on_segv);
+	if (sigsetjmp(jb, 1) == 0) {
+		q[0] = 'X';
+		printf("SHM_RDONLY write: no fault\n");
+	} else {
+		printf("SHM_RDONLY write: SIGSEGV\n");
+	}
+	signal(SIGSEGV, SIG_DFL);
+	printf("mprotect it writable: %s\n", err(mprotect(q, PG, PROT_READ | PROT_WRITE)));
+	AND_NATTCH("shmdt", shmdt(q), id);
+
+	/* fork: the child has the segment at the same address, shared. */
+	printf("before fork: nattch=%lu\n", nattch(id));
+	child("fork", child_writes, &s);
+	printf("parent after the child: reads \"%s\" and \"%s\", nattch=%lu\n", s.p, s.p + 2 * PG, nattch(id));
+	child("detach", child_detaches, &s);
+	child("exec", child_execs, NULL);
+	printf("after a child's shmdt and a child's exec: nattch=%lu\n", nattch(id));
+
+	/* mprotect splits the attachment: Linux counts each piece. */
+	AND_NATTCH("mprotect the middle page read-only", mprotect(s.p + PG, PG, PROT_READ), id);
+	child("split", child_writes, &s);
+	printf("after the split child: reads \"%s\", nattch=%lu\n", s.p, nattch(id));
+
+	/* Part of an attachment: its tail unmapped, then its head. */
+	struct seg part = {id, shmat(id, NULL, 0)};
+	printf("third attachment: %s, nattch=%lu\n", err((long)part.p), nattch(id));
+	AND_NATTCH("munmap its last two pages", munmap(part.p + PG, 2 * PG), id);
+	child("part", child_part, &part);
+	printf("parent reads \"%s\", nattch=%lu\n", part.p + 64, nattch(id));
+	AND_NATTCH("shmdt of the part", shmdt(part.p), id);
+	part.p = shmat(id, NULL, 0);
+	printf("fourth attachment: %s\n", err((long)part.p));
+	AND_NATTCH("munmap its first page", munmap(part.p, PG), id);
+	child("tail", child_tail, &part);
+	AND_NATTCH("shmdt(start) of the tail", shmdt(part.p), id);
+
+	/* IPC_RMID while attached: the segment lives on until its last
+	 * detach, and Linux still lets its id be attached (and forked). */
+	AND_NATTCH("IPC_RMID", shmctl(id, IPC_RMID, NULL), id);
+	child("removed", child_writes, &s);
+	printf("parent after the child of a removed segment: reads \"%s\", nattch=%lu\n", s.p, nattch(id));
+	printf("shmdt: %s\n", err(shmdt(s.p)));
+	struct shmid_ds ds;
+	printf("IPC_STAT after the last detach: %s\n", err(shmctl(id, IPC_STAT, &ds)));
+	printf("done\n");
+	return 0;
+}
