@@ -44,6 +44,7 @@ GUESTS := \
 	$(GUESTDIR)/traced \
 	$(GUESTDIR)/vforkstate \
 	$(GUESTDIR)/sysvshm \
+	$(GUESTDIR)/sharedanon \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

@@ -35,7 +35,7 @@ var requiredGuests = []string{
 	"vsyscall_probe-musl-static-pie", "vsyscall_probe-glibc-static-pie",
 	"vecregs", "sleeper", "bench", "crash", "exit42", "thread", "forker", "spawn",
 	"threads-glibc", "threads-glibc-static", "threads-musl", "threads1000-glibc",
-	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate", "sysvshm",
+	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate", "sysvshm", "sharedanon",
 }
 
 var _ = BeforeSuite(func() {

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"os/user"
 	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -49,4 +51,68 @@ var _ = Describe("System V shared memory", func() {
 		reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
 		compareWithNative(ptraceFlags(reportPath), reportPath)
 	})
+})
+
+// unprivileged is a user the suite can run programs as (the suite runs as
+// root in CI): "" when it cannot.
+func unprivileged() string {
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		return ""
+	}
+	return "nobody"
+}
+
+// asUser is argv run as user with TMPDIR set (runuser keeps the rest of
+// the environment).
+func asUser(user, tmpdir string, argv ...string) []string {
+	return append([]string{"/usr/sbin/runuser", "-u", user, "--", "/usr/bin/env", "TMPDIR=" + tmpdir}, argv...)
+}
+
+// worldDir is a fresh directory anyone may write in, removed after the
+// spec (in /tmp: the suite's own temporary directories are root's alone).
+func worldDir() string {
+	GinkgoHelper()
+	dir, err := os.MkdirTemp("/tmp", "vsysbed-e2e-world-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, dir)
+	Expect(os.Chmod(dir, 0o777)).To(Succeed())
+	return dir
+}
+
+// Shared anonymous memory must stay shared with fork children, which are
+// other host processes: without CAP_SYS_ADMIN they cannot reopen it
+// through /proc/self/map_files, so the unprivileged run is the one that
+// tells.
+var _ = Describe("shared anonymous memory across fork", func() {
+	guest := func() string { return filepath.Join(guestDir, "sharedanon") }
+	for _, mode := range trapModes {
+		for _, who := range []string{"the suite's user", "an unprivileged user"} {
+			It("is shared with children and grandchildren as natively, as "+who+", with --trap "+mode, func() {
+				native := run(nil, guest())
+				Expect(native.Status).To(Equal(0), "the native run failed:\n%s", native)
+				Expect(native.Stdout).To(HaveSuffix("done\n"), "native:\n%s", native)
+				dir := worldDir()
+				reportPath := filepath.Join(dir, "R.json")
+				argv := vsysbedArgv(reportFlags(mode, reportPath), guest())
+				if who == "an unprivileged user" {
+					u := unprivileged()
+					if u == "" {
+						Skip("needs root and the user nobody to run as an unprivileged user")
+					}
+					argv = asUser(u, dir, argv...)
+				}
+				got := run(nil, argv...)
+				Expect(got.Status).To(Equal(native.Status), "native:\n%s\nvsysbed:\n%s", native, got)
+				Expect(got.Stdout).To(Equal(native.Stdout), "native:\n%s\nvsysbed:\n%s", native, got)
+				expectNoPanic(got)
+				r := loadReport(reportPath)
+				checkReport(r, []string{guest()}, 0)
+				// 6 families of a child and a grandchild.
+				Expect(loadProcesses(reportPath)).To(HaveLen(13))
+			})
+		}
+	}
 })

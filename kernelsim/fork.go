@@ -44,6 +44,9 @@ type ForkRegion struct {
 	// ShmID itself (attachSysV); FD, when open, is the fallback.
 	ShmID   int
 	ShmSize uint64
+	// Shmem: FD is the memfd behind a shared anonymous mapping (shmem.go),
+	// which the child keeps for its own children.
+	Shmem bool
 }
 
 // ForkFD is a guest descriptor the child gets at the same number.
@@ -306,6 +309,23 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 			// not one, or not the same size.)
 			if size, _, e := shmStat(m.ID); e == 0 && m.End-m.Start+m.Offset <= size {
 				r.ShmID, r.ShmSize = m.ID, size
+			}
+		}
+		if ino, ok := shmemInode(sc.Text()); ok && r.Shared {
+			p.mu.Lock()
+			fd, ours := p.shmemFD(ino)
+			var hfd int
+			var err error
+			if ours {
+				hfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
+			}
+			p.mu.Unlock()
+			if ours && err == nil {
+				r.FD, r.Shmem = len(files), true
+				files = append(files, os.NewFile(uintptr(hfd), "shmem"))
+				st.NumFiles++
+				st.Regions = append(st.Regions, r)
+				continue
 			}
 		}
 		inode := f[4]

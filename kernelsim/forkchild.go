@@ -89,6 +89,16 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 			unix.Syscall(unix.SYS_MPROTECT, uintptr(r.Start), uintptr(r.End-r.Start), uintptr(r.Prot))
 		}
 	}
+	// The memfds of shared anonymous memory stay, for this process's own
+	// fork children (shmem.go); installFDs closes the passed fds.
+	var shmem []int
+	for _, r := range st.Regions {
+		if r.Shmem {
+			if hi, err := unix.FcntlInt(uintptr(fds[r.FD]), unix.F_DUPFD_CLOEXEC, c.HostFDBase+300); err == nil {
+				shmem = append(shmem, hi)
+			}
+		}
+	}
 	installFDs(st, fds, c.HostFDBase)
 	if err := sendAll(link, []byte("ready\n")); err != nil {
 		return nil, nil, err
@@ -102,6 +112,9 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 		p.limits[res] = l
 	}
 	p.vmas.r = st.VMAs
+	for _, fd := range shmem {
+		p.addShmem(fd)
+	}
 	p.brkCur = st.BrkCur
 	for s := 1; s <= nsig; s++ {
 		a := st.Actions[s]

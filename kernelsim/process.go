@@ -58,6 +58,8 @@ type Process struct {
 	limits            map[int]unix.Rlimit // virtual resource limits (rlimit.go), set by the guest
 	vforks            int                 // vfork children running on our threads (vfork.go)
 	persona           uint64              // the guest's personality(2) (persona.go)
+	shmem             map[int]uint64      // memfds behind shared anonymous mappings, fd → inode (shmem.go)
+	shmemGC           int                 // collect unused memfds when there are this many
 }
 
 // Task is one guest thread: its control block and per-thread state.

@@ -8,7 +8,7 @@ import "golang.org/x/sys/unix"
 var owned = []Syscall{
 	// Memory: only guest-owned ranges may change.
 	{Nr: unix.SYS_BRK, Route: Emulated, Handler: sysBrk, Note: "Emulated in a reservation after the guest image: host malloc owns the real break."},
-	{Nr: unix.SYS_MMAP, Route: Guarded, Handler: sysMmap, Note: "MAP_FIXED outside guest ranges becomes MAP_FIXED_NOREPLACE; file mappings are logged for the coverage report."},
+	{Nr: unix.SYS_MMAP, Route: Guarded, Handler: sysMmap, Note: "MAP_FIXED outside guest ranges becomes MAP_FIXED_NOREPLACE; MAP_SHARED|MAP_ANONYMOUS is backed by a memfd, so that fork children share it without CAP_SYS_ADMIN; file mappings are logged for the coverage report."},
 	{Nr: unix.SYS_MUNMAP, Route: Guarded, Handler: sysMunmap, Note: "Guest ranges only (EINVAL otherwise)."},
 	{Nr: unix.SYS_MPROTECT, Route: Guarded, Handler: guardRange(unix.SYS_MPROTECT, unix.ENOMEM), Note: "Guest ranges only (ENOMEM otherwise)."},
 	{Nr: unix.SYS_PKEY_MPROTECT, Route: Guarded, Handler: guardRange(unix.SYS_PKEY_MPROTECT, unix.ENOMEM), Note: "Guest ranges only (ENOMEM otherwise)."},
