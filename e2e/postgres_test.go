@@ -161,7 +161,7 @@ func (s *pgSide) log() string {
 // pgSteps are the outputs of one side, normalised where they depend on
 // the directory, the port, timing or the machine's speed.
 type pgSteps struct {
-	Initdb, Start, Init, Bench, Count, Stop, Started result
+	Initdb, Start, Init, Bench, Count, Parallel, Stop, Started result
 }
 
 var (
@@ -199,6 +199,18 @@ func (s *pgSide) runAll() pgSteps {
 
 	st.Count = s.psql("select count(*) from pgbench_accounts")
 	st.Count.Stderr = ""
+	// A parallel query: the postmaster forks workers that attach the
+	// query's dynamic shared memory (POSIX shm, /dev/shm) and the main
+	// segment.
+	plan := s.psql("set max_parallel_workers_per_gather = 2; set parallel_setup_cost = 0; set parallel_tuple_cost = 0; " +
+		"set min_parallel_table_scan_size = 0; set min_parallel_index_scan_size = 0; " +
+		"explain (analyze, costs off, timing off, summary off) select count(*) from pgbench_accounts")
+	st.Parallel = result{Status: plan.Status}
+	for _, line := range strings.Split(plan.Stdout, "\n") {
+		if strings.Contains(line, "Workers") || strings.Contains(line, "Gather") {
+			st.Parallel.Stdout += strings.TrimSpace(line) + "\n"
+		}
+	}
 	st.Stop = s.normalise(s.step("pg_ctl", "-D", s.data(), "-m", "fast", "-w", "stop"))
 	Expect(st.Stop.Status).To(Equal(0), "pg_ctl stop (%s):\n%s\n%s", s.what(), st.Stop, s.log())
 	st.Started = s.normalise(wait())
@@ -235,6 +247,7 @@ var _ = Describe("PostgreSQL 15", func() {
 		It("initdb, pg_ctl start, pgbench -i and a 10-second pgbench as natively, with --trap "+mode, func() {
 			native := newSide("").runAll()
 			Expect(native.Count).To(Equal(result{Stdout: "100000\n"}), "native psql")
+			Expect(native.Parallel.Stdout).To(ContainSubstring("Workers Launched: 2"), "native parallel query")
 			// Both sides' steps: statuses, and outputs up to paths, ports,
 			// pg_ctl's waiting dots and pgbench's numbers.
 			got := newSide(mode).runAll()
