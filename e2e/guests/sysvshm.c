@@ -67,9 +67,14 @@ struct seg {
 	char *p;
 };
 
+/* Code in a SHM_EXEC|SHM_RDONLY attachment, while there is one. */
+static int (*shm_fn)(void);
+
 static void child_writes(void *arg)
 {
 	struct seg *s = arg;
+	if (shm_fn)
+		printf("child: SHM_EXEC code returns %d\n", shm_fn());
 	/* Linux: the child holds its own attachment of the same pages. */
 	printf("child: reads \"%s\", nattch=%lu\n", s->p, nattch(s->id));
 	strcpy(s->p, "written by the child");
@@ -163,10 +168,21 @@ int main(void)
 	printf("mprotect it writable: %s\n", err(mprotect(q, PG, PROT_READ | PROT_WRITE)));
 	AND_NATTCH("shmdt", shmdt(q), id);
 
-	/* fork: the child has the segment at the same address, shared. */
+	/* SHM_EXEC: "mov $42, %eax; ret", written through the first
+	 * attachment, run from a second one. */
+	static const unsigned char code[] = {0xb8, 42, 0, 0, 0, 0xc3};
+	memcpy(s.p + PG + 512, code, sizeof code);
+	char *x = shmat(id, NULL, SHM_EXEC | SHM_RDONLY);
+	printf("shmat(SHM_EXEC|SHM_RDONLY): %s\n", err((long)x));
+	shm_fn = (int (*)(void))(x + PG + 512);
+	printf("SHM_EXEC code returns %d\n", shm_fn());
+
+	/* fork: the child has the segments at the same addresses, shared. */
 	printf("before fork: nattch=%lu\n", nattch(id));
 	child("fork", child_writes, &s);
 	printf("parent after the child: reads \"%s\" and \"%s\", nattch=%lu\n", s.p, s.p + 2 * PG, nattch(id));
+	AND_NATTCH("shmdt of the SHM_EXEC attachment", shmdt(x), id);
+	shm_fn = NULL;
 	child("detach", child_detaches, &s);
 	child("exec", child_execs, NULL);
 	printf("after a child's shmdt and a child's exec: nattch=%lu\n", nattch(id));
