@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <setjmp.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,18 @@ int main(int argc, char **argv)
 	child("detach", child_detaches, &s);
 	child("exec", child_execs, &s);
 	printf("after a child's shmdt and a child's exec: nattch=%lu\n", nattch(id));
+
+	/* posix_spawn (a vfork child, in our memory until it execs): the
+	 * attachments stay ours alone. */
+	char ids[16];
+	snprintf(ids, sizeof ids, "%d", id);
+	char *spawn_argv[] = {"sysvshm", "nattch", ids, NULL};
+	pid_t sp;
+	int st;
+	fflush(stdout);
+	if (posix_spawn(&sp, "/proc/self/exe", NULL, NULL, spawn_argv, NULL) != 0 || waitpid(sp, &st, 0) != sp || st != 0)
+		printf("posix_spawn failed\n");
+	printf("after posix_spawn: nattch=%lu, reads \"%s\"\n", nattch(id), s.p);
 
 	/* mprotect splits the attachment: Linux counts each piece. */
 	AND_NATTCH("mprotect the middle page read-only", mprotect(s.p + PG, PG, PROT_READ), id);
