@@ -63,26 +63,40 @@ func shmProt(flg int) int {
 	return prot
 }
 
-func sysShmat(t *Task, a *Args) int64 {
-	p := t.P
-	id, addr, flg := int(int32(a[0])), a[1], int(int32(a[2]))
-	// The kernel's own checks on the address come first (as in do_shmat):
-	// an unaligned address without SHM_RND, SHM_REMAP without an address.
+// shmatTarget applies the kernel's own checks on shmat's address (as
+// do_shmat does, before it looks at the segment): an unaligned address
+// needs SHM_RND, which rounds it down to SHMLBA (the page size on
+// x86-64); SHM_REMAP needs an address. It returns the address to attach
+// at, 0 for one kernelsim chooses; atZero when the rounding gave 0, which
+// Linux then maps at address 0 as MAP_FIXED would (mmap_min_addr usually
+// refuses it): no host memory is there, so the kernel may answer.
+func shmatTarget(addr uint64, flg int) (target uint64, atZero bool, errno unix.Errno) {
 	if addr%pageSize != 0 {
 		if flg&unix.SHM_RND == 0 {
-			return -int64(unix.EINVAL)
+			return 0, false, unix.EINVAL
 		}
-		addr &^= pageSize - 1 // SHMLBA is the page size on x86-64
-		if addr == 0 && flg&shmRemap != 0 {
-			return -int64(unix.EINVAL)
-		}
+		addr &^= pageSize - 1
 		if addr == 0 {
-			// Linux then maps at address 0 as MAP_FIXED would (mmap_min_addr
-			// usually refuses it): no host memory there, let it answer.
-			return p.shmatRecord(id, shmatRaw(id, a[1], flg), flg)
+			if flg&shmRemap != 0 {
+				return 0, false, unix.EINVAL
+			}
+			return 0, true, 0
 		}
-	} else if addr == 0 && flg&shmRemap != 0 {
-		return -int64(unix.EINVAL)
+		return addr, false, 0
+	}
+	if addr == 0 && flg&shmRemap != 0 {
+		return 0, false, unix.EINVAL
+	}
+	return addr, false, 0
+}
+
+func sysShmat(t *Task, a *Args) int64 {
+	p := t.P
+	id, flg := int(int32(a[0])), int(int32(a[2]))
+	addr, atZero, e := shmatTarget(a[1], flg)
+	switch {
+	case e != 0:
+		return -int64(e)
 	}
 	size, key, e := shmStat(id)
 	if e != 0 {
@@ -90,6 +104,15 @@ func sysShmat(t *Task, a *Args) int64 {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if atZero {
+		// MAP_FIXED at 0 replaces whatever lies below the segment's size:
+		// the guest's own (a non-PIE image at 0x400000) as natively, never
+		// the host's.
+		if p.hostMapped(0, size) {
+			return -int64(unix.EINVAL)
+		}
+		return p.shmatLocked(shmatRaw(id, a[1], flg), size, key, flg)
+	}
 	if addr != 0 {
 		end, ok := rangeOK(addr, size)
 		if !ok {
@@ -116,15 +139,37 @@ func sysShmat(t *Task, a *Args) int64 {
 	return p.shmatLocked(r, size, key, flg)
 }
 
-// shmatRecord records an attachment whose size is not known yet.
-func (p *Process) shmatRecord(id int, r int64, flg int) int64 {
-	if r < 0 && r > -4096 {
-		return r
+// hostMapped reports whether anything not the guest's is mapped in
+// [start, end) (p.mu held).
+func (p *Process) hostMapped(start, end uint64) bool {
+	if p.vmas.covers(start, end) {
+		return false
 	}
-	size, key, _ := shmStat(id)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.shmatLocked(r, size, key, flg)
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lo, hi, ok := mapsRange(sc.Text())
+		if ok && lo < end && hi > start && !p.vmas.covers(max(lo, start), min(hi, end)) {
+			return true
+		}
+	}
+	return sc.Err() != nil
+}
+
+// mapsRange is the address range of a /proc/PID/maps line.
+func mapsRange(line string) (start, end uint64, ok bool) {
+	r, _, _ := strings.Cut(line, " ")
+	lo, hi, ok := strings.Cut(r, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseUint(lo, 16, 64)
+	end, err2 := strconv.ParseUint(hi, 16, 64)
+	return start, end, err1 == nil && err2 == nil && start < end
 }
 
 // shmatLocked makes a successful attachment a guest mapping (p.mu held).

@@ -2,6 +2,7 @@ package kernelsim
 
 import (
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,5 +60,72 @@ func TestSysvGroupEnd(t *testing.T) {
 		if got := sysvGroupEnd(rs, w[0]); got != w[1] {
 			t.Errorf("sysvGroupEnd(rs, %d) = %d, want %d", w[0], got, w[1])
 		}
+	}
+}
+
+func TestShmatTarget(t *testing.T) {
+	const pg = pageSize
+	cases := []struct {
+		addr   uint64
+		flg    int
+		target uint64
+		atZero bool
+		errno  unix.Errno
+	}{
+		{0, 0, 0, false, 0},                                          // kernelsim chooses
+		{0, unix.SHM_RDONLY, 0, false, 0},                            // flags that say nothing of the address
+		{0, shmRemap, 0, false, unix.EINVAL},                         // SHM_REMAP needs an address
+		{5 * pg, 0, 5 * pg, false, 0},                                // aligned
+		{5 * pg, shmRemap, 5 * pg, false, 0},                         // aligned, replacing
+		{5*pg + 123, 0, 0, false, unix.EINVAL},                       // unaligned without SHM_RND
+		{5*pg + 123, unix.SHM_RND, 5 * pg, false, 0},                 // rounded down
+		{5*pg + 123, unix.SHM_RND | shmRemap, 5 * pg, false, 0},      // rounded down, replacing
+		{123, unix.SHM_RND, 0, true, 0},                              // rounded to 0: Linux maps at 0
+		{123, unix.SHM_RND | shmRemap, 0, false, unix.EINVAL},        // rounded to 0 with SHM_REMAP
+		{^uint64(0), unix.SHM_RND, ^uint64(0) &^ (pg - 1), false, 0}, // the top page: rangeOK's to refuse
+	}
+	for _, c := range cases {
+		target, atZero, errno := shmatTarget(c.addr, c.flg)
+		if target != c.target || atZero != c.atZero || errno != c.errno {
+			t.Errorf("shmatTarget(%#x, %#x) = %#x, %v, %v; want %#x, %v, %v", c.addr, c.flg, target, atZero, errno, c.target, c.atZero, c.errno)
+		}
+	}
+}
+
+func TestMapsRange(t *testing.T) {
+	if lo, hi, ok := mapsRange("7f436fcb6000-7f436fcb7000 rw-s 00000000 00:01 0 /SYSV00000000 (deleted)"); !ok || lo != 0x7f436fcb6000 || hi != 0x7f436fcb7000 {
+		t.Errorf("mapsRange: %#x-%#x %v", lo, hi, ok)
+	}
+	for _, bad := range []string{"", "garbage", "7f436fcb7000-7f436fcb6000 rw-p", "x-1 r--p"} {
+		if _, _, ok := mapsRange(bad); ok {
+			t.Errorf("mapsRange(%q) ok", bad)
+		}
+	}
+}
+
+// The guard of shmat at address 0: host memory (anything this test
+// process maps) is never the guest's; guest ranges are.
+func TestHostMapped(t *testing.T) {
+	m, err := unix.Mmap(-1, 0, 4*pageSize, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	start := uint64(uintptr(unsafe.Pointer(&m[0])))
+	p := &Process{}
+	if !p.hostMapped(start, start+pageSize) {
+		t.Errorf("a mapping of the host's is not host memory")
+	}
+	if p.hostMapped(0, pageSize) {
+		t.Errorf("page 0 is mapped?")
+	}
+	p.vmas.add(start, start+4*pageSize)
+	if p.hostMapped(start+pageSize, start+3*pageSize) {
+		t.Errorf("a guest range is host memory")
+	}
+	p.vmas.r = nil
+	p.vmas.add(start, start+pageSize)
+	if !p.hostMapped(start, start+2*pageSize) {
+		t.Errorf("a range partly the host's is not host memory")
 	}
 }
