@@ -28,10 +28,11 @@ const pgBin = "/usr/lib/postgresql/15/bin"
 
 // pgSide runs the steps one way: natively, or under vsysbed in a trap mode.
 type pgSide struct {
-	mode string // "" natively
-	dir  string // writable by postgres: the cluster, the socket, TMPDIR, reports
-	port string
-	n    int // reports written so far
+	mode    string // "" natively
+	dir     string // writable by postgres: the cluster, the socket, TMPDIR, reports
+	port    string
+	vsysbed string // a copy in dir: postgres may not reach the build directory
+	n       int    // reports written so far
 }
 
 func (s *pgSide) data() string { return filepath.Join(s.dir, "data") }
@@ -45,6 +46,7 @@ func (s *pgSide) argv(prog string, args ...string) ([]string, string) {
 		s.n++
 		report = filepath.Join(s.dir, fmt.Sprintf("R%d.json", s.n))
 		argv = vsysbedArgv(reportFlags(s.mode, report), argv...)
+		argv[0] = s.vsysbed
 	}
 	return asUser("postgres", s.dir, argv...), report
 }
@@ -239,6 +241,9 @@ var _ = Describe("PostgreSQL 15", func() {
 			}
 		}
 		s := &pgSide{mode: mode, dir: worldDir(), port: freePort()}
+		if mode != "" {
+			s.vsysbed = worldCopy(s.dir, vsysbedBin)
+		}
 		DeferCleanup(s.kill)
 		return s
 	}

@@ -82,6 +82,18 @@ func worldDir() string {
 	return dir
 }
 
+// worldCopy copies the executable at path into dir (a worldDir) for a user
+// who may not reach the original: a checkout under /root, say. vsysbed
+// re-executes itself through /proc/self/exe, so its copy runs as well.
+func worldCopy(dir, path string) string {
+	GinkgoHelper()
+	b, err := os.ReadFile(path)
+	Expect(err).NotTo(HaveOccurred())
+	to := filepath.Join(dir, filepath.Base(path))
+	Expect(os.WriteFile(to, b, 0o755)).To(Succeed())
+	return to
+}
+
 // Shared anonymous memory must stay shared with fork children, which are
 // other host processes: without CAP_SYS_ADMIN they cannot reopen it
 // through /proc/self/map_files, so the unprivileged run is the one that
@@ -102,6 +114,7 @@ var _ = Describe("shared anonymous memory across fork", func() {
 					if u == "" {
 						Skip("needs root and the user nobody to run as an unprivileged user")
 					}
+					argv[0], argv[len(argv)-1] = worldCopy(dir, vsysbedBin), worldCopy(dir, guest())
 					argv = asUser(u, dir, argv...)
 				}
 				got := run(nil, argv...)
