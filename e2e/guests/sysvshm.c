@@ -140,6 +140,29 @@ int main(int argc, char **argv)
 	}
 	printf("shmget IPC_PRIVATE: ok, nattch=%lu\n", nattch(id));
 
+	/* shmctl passes through: the segment is the kernel's. */
+	struct shmid_ds ds;
+	memset(&ds, 0, sizeof ds);
+	shmctl(id, IPC_STAT, &ds);
+	ds.shm_perm.mode = 0640;
+	const char *e = err(shmctl(id, IPC_SET, &ds));
+	shmctl(id, IPC_STAT, &ds);
+	printf("IPC_SET mode 0640: %s, size=%zu, mode=%o, ours=%d\n", e, ds.shm_segsz, ds.shm_perm.mode & 0777,
+	       ds.shm_perm.uid == geteuid() && ds.shm_cpid == getpid());
+	struct shminfo info;
+	e = err(shmctl(0, IPC_INFO, (struct shmid_ds *)&info));
+	printf("IPC_INFO: %s, shmmni>0=%d\n", e, info.shmmni > 0);
+	struct shm_info sinfo;
+	int maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)&sinfo);
+	int found = 0;
+	for (int i = 0; i <= maxidx; i++)
+		if (shmctl(i, SHM_STAT, &ds) == id)
+			found = 1;
+	printf("SHM_INFO: %s, SHM_STAT finds ours=%d\n", err(maxidx), found);
+	e = err(shmctl(id, SHM_LOCK, NULL));
+	printf("SHM_LOCK: %s, SHM_UNLOCK: %s\n", e, err(shmctl(id, SHM_UNLOCK, NULL)));
+	printf("IPC_STAT of a bad id: %s\n", err(shmctl(-1, IPC_STAT, &ds)));
+
 	/* The kernel's choice of address. */
 	struct seg s = {id, shmat(id, NULL, 0)};
 	if (s.p == (void *)-1) {
@@ -233,7 +256,6 @@ int main(int argc, char **argv)
 	child("removed", child_writes, &s);
 	printf("parent after the child of a removed segment: reads \"%s\", nattch=%lu\n", s.p, nattch(id));
 	printf("shmdt: %s\n", err(shmdt(s.p)));
-	struct shmid_ds ds;
 	printf("IPC_STAT after the last detach: %s\n", err(shmctl(id, IPC_STAT, &ds)));
 	printf("done\n");
 	return 0;
