@@ -94,11 +94,11 @@ func worldCopy(dir, path string) string {
 	return to
 }
 
-// Shared anonymous memory must stay shared with fork children, which are
-// other host processes: without CAP_SYS_ADMIN they cannot reopen it
-// through /proc/self/map_files, so the unprivileged run is the one that
-// tells.
-var _ = Describe("shared anonymous memory across fork", func() {
+// Shared mappings — anonymous, of a memfd, of an unlinked file — must stay
+// shared with fork children, which are other host processes: without
+// CAP_SYS_ADMIN they cannot reopen the objects through
+// /proc/self/map_files, so the unprivileged run is the one that tells.
+var _ = Describe("shared mappings across fork", func() {
 	guest := func() string { return filepath.Join(guestDir, "sharedanon") }
 	for _, mode := range trapModes {
 		for _, who := range []string{"the suite's user", "an unprivileged user"} {
@@ -123,8 +123,8 @@ var _ = Describe("shared anonymous memory across fork", func() {
 				expectNoPanic(got)
 				r := loadReport(reportPath)
 				checkReport(r, []string{guest()}, 0)
-				// 6 families of a child and a grandchild.
-				Expect(loadProcesses(reportPath)).To(HaveLen(13))
+				// 8 families of a child and a grandchild.
+				Expect(loadProcesses(reportPath)).To(HaveLen(17))
 			})
 		}
 	}

@@ -337,10 +337,24 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 				mode = os.O_RDWR // a writable shared mapping needs a writable fd
 			}
 			mf, err := os.OpenFile(fmt.Sprintf("/proc/self/map_files/%x-%x", start, end), mode, 0)
+			if err != nil {
+				// map_files needs CAP_SYS_ADMIN. A guest fd still open on
+				// the object (a memfd, a deleted file) reopens it.
+				if i, ok := sameObject(files[:len(st.FDs)], f[3], inode); ok {
+					mf, err = os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", st.FDs[i].Num), mode, 0)
+				}
+			}
 			if err != nil && r.Path != "" && r.Path[0] == '/' {
-				// map_files needs CAP_SYS_ADMIN; the file by name will do
-				// while it exists.
+				// The file by name will do while it exists — the same
+				// file: for a shared mapping, another one ("/dev/zero" of
+				// a shared anonymous mapping) would silently not share.
 				mf, err = os.OpenFile(r.Path, mode, 0)
+				if err == nil && r.Shared {
+					if _, same := sameObject([]*os.File{mf}, f[3], inode); !same {
+						mf.Close()
+						err = fmt.Errorf("%s is another file now", r.Path)
+					}
+				}
 			}
 			if err == nil {
 				hfd, derr := unix.FcntlInt(mf.Fd(), unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
@@ -503,4 +517,24 @@ func sendAllFD(link int, b []byte) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// sameObject returns the index of the first of files that is the object a
+// /proc/PID/maps line names by device ("fd:01", hex major:minor) and inode.
+func sameObject(files []*os.File, dev, inode string) (int, bool) {
+	major, minor, ok := strings.Cut(dev, ":")
+	maj, err1 := strconv.ParseUint(major, 16, 32)
+	mnr, err2 := strconv.ParseUint(minor, 16, 32)
+	ino, err3 := strconv.ParseUint(inode, 10, 64)
+	if !ok || err1 != nil || err2 != nil || err3 != nil {
+		return -1, false
+	}
+	for i, f := range files {
+		var st unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &st) == nil && st.Ino == ino &&
+			uint64(unix.Major(st.Dev)) == maj && uint64(unix.Minor(st.Dev)) == mnr {
+			return i, true
+		}
+	}
+	return -1, false
 }

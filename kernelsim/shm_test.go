@@ -1,6 +1,9 @@
 package kernelsim
 
 import (
+	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"unsafe"
 
@@ -127,5 +130,39 @@ func TestHostMapped(t *testing.T) {
 	p.vmas.add(start, start+pageSize)
 	if !p.hostMapped(start, start+2*pageSize) {
 		t.Errorf("a range partly the host's is not host memory")
+	}
+}
+
+func TestSameObject(t *testing.T) {
+	dir := t.TempDir()
+	a, err := os.Create(dir + "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := os.Create(dir + "/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(b.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	dev := fmt.Sprintf("%02x:%02x", unix.Major(st.Dev), unix.Minor(st.Dev))
+	ino := strconv.FormatUint(st.Ino, 10)
+	if i, ok := sameObject([]*os.File{a, b}, dev, ino); !ok || i != 1 {
+		t.Errorf("sameObject(a, b; b's dev %s inode %s) = %d, %v; want 1, true", dev, ino, i, ok)
+	}
+	if _, ok := sameObject([]*os.File{a}, dev, ino); ok {
+		t.Errorf("a is b?")
+	}
+	if _, ok := sameObject([]*os.File{b}, "ff:ff", ino); ok {
+		t.Errorf("the same inode on another device matched")
+	}
+	for _, bad := range [][2]string{{"", ino}, {dev, ""}, {"zz:01", ino}, {dev, "-1"}} {
+		if _, ok := sameObject([]*os.File{b}, bad[0], bad[1]); ok {
+			t.Errorf("sameObject(%q, %q) matched", bad[0], bad[1])
+		}
 	}
 }

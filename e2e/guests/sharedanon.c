@@ -1,8 +1,9 @@
 /* sharedanon: shared anonymous memory (mmap MAP_SHARED|MAP_ANONYMOUS, the
  * way PostgreSQL allocates its main shared memory) stays shared with
  * forked children and grandchildren, also after mprotect splits it and
- * munmap trims it, for MAP_SHARED_VALIDATE too; a private mapping does
- * not. Deterministic output, compared with a native run — as root and as
+ * munmap trims it (MAP_SHARED_VALIDATE is refused without a file); so
+ * do shared mappings of a memfd and of an unlinked file; a private mapping
+ * does not. Deterministic output, compared with a native run — as root and as
  * an unprivileged user, who cannot reopen the mapping through
  * /proc/self/map_files. */
 #define _GNU_SOURCE
@@ -69,6 +70,23 @@ int main(void)
 	printf("MAP_SHARED_VALIDATE: %s\n", v == MAP_FAILED ? strerror(errno) : "ok");
 	if (v != MAP_FAILED)
 		family("validate", v, 0);
+
+	/* Shared mappings of objects without a name to open again: a memfd
+	 * and an unlinked file, whose fds the program keeps. */
+	int mfd = memfd_create("sharedanon", MFD_CLOEXEC);
+	ftruncate(mfd, PG);
+	char *m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	printf("memfd mapping: %s\n", m == MAP_FAILED ? strerror(errno) : "ok");
+	if (m != MAP_FAILED)
+		family("memfd", m, 0);
+	char tmpl[] = "/tmp/sharedanon-XXXXXX";
+	int tfd = mkstemp(tmpl);
+	unlink(tmpl);
+	ftruncate(tfd, PG);
+	char *u = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, tfd, 0);
+	printf("unlinked file mapping: %s\n", u == MAP_FAILED ? strerror(errno) : "ok");
+	if (u != MAP_FAILED)
+		family("unlinked file", u, 0);
 
 	char *q = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	strcpy(q, "private: the parent's");
