@@ -31,8 +31,9 @@ var _ = Describe("System V shared memory", func() {
 		checkReport(r, []string{guest()}, native.Status)
 		procs := loadProcesses(reportPath)
 		checkProcessTree(r, procs, guest())
-		// fork, detach, exec, posix_spawn, split, part, tail, removed.
-		Expect(procs).To(HaveLen(9), "processes: %+v", procs)
+		// read-only, fork, detach, exec, posix_spawn, split, part, tail,
+		// removed.
+		Expect(procs).To(HaveLen(10), "processes: %+v", procs)
 	}
 
 	for _, mode := range trapModes {

@@ -42,8 +42,9 @@ type ForkRegion struct {
 	Path       string
 	// A System V attachment (ShmSize > 0): the child attaches segment
 	// ShmID itself (attachSysV); FD, when open, is the fallback.
-	ShmID   int
-	ShmSize uint64
+	ShmID       int
+	ShmSize     uint64
+	ShmMayWrite bool // attached writable, whatever mprotect made of it since
 	// Shmem: FD is the memfd behind a shared anonymous mapping (shmem.go),
 	// which the child keeps for its own children.
 	Shmem bool
@@ -274,6 +275,7 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 	}
 	defer maps.Close()
 	sc := bufio.NewScanner(maps)
+	var mayWrite map[uint64]bool
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) < 5 {
@@ -309,6 +311,15 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 			// not one, or not the same size.)
 			if size, _, e := shmStat(m.ID); e == 0 && m.End-m.Start+m.Offset <= size {
 				r.ShmID, r.ShmSize = m.ID, size
+				r.ShmMayWrite = r.Prot&unix.PROT_WRITE != 0
+				if !r.ShmMayWrite {
+					// Read-only now: attached so (SHM_RDONLY), or made so
+					// by mprotect? smaps' VmFlags tell (mw: may write).
+					if mayWrite == nil {
+						mayWrite = mayWriteRanges()
+					}
+					r.ShmMayWrite = mayWrite[start]
+				}
 			}
 		}
 		if ino, ok := shmemInode(sc.Text()); ok && r.Shared {

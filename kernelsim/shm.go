@@ -334,15 +334,16 @@ func sysvGroupEnd(rs []ForkRegion, i int) int {
 // The whole segment goes straight to its address; a part the parent kept
 // (it unmapped the rest) is attached elsewhere in the window and moved
 // into place with mremap, the rest detached. Each piece then gets its
-// protection back. A piece that was never writable comes back read-only
-// (SHM_RDONLY): the parent's attach flags are not in /proc/self/maps.
+// protection back. An attachment none of whose pieces may be written comes
+// back read-only
+// (SHM_RDONLY) unless the parent may make it writable (ShmMayWrite).
 func attachSysV(g []ForkRegion) error {
 	id, size := g[0].ShmID, g[0].ShmSize
 	base := g[0].Start - g[0].Offset
 	end := g[len(g)-1].End
 	flg := unix.SHM_RDONLY
 	for _, r := range g {
-		if r.Prot&unix.PROT_WRITE != 0 {
+		if r.ShmMayWrite || r.Prot&unix.PROT_WRITE != 0 {
 			flg &^= unix.SHM_RDONLY
 		}
 		if r.Prot&unix.PROT_EXEC != 0 {
@@ -381,4 +382,33 @@ func attachSysV(g []ForkRegion) error {
 		}
 	}
 	return nil
+}
+
+// mayWriteRanges lists the start addresses of the mappings that may be
+// made writable (VM_MAYWRITE: "mw" in /proc/self/smaps' VmFlags). An
+// attachment made SHM_RDONLY may not; one mprotect'ed read-only may.
+func mayWriteRanges() map[uint64]bool {
+	out := map[uint64]bool{}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	var cur uint64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if flags, ok := strings.CutPrefix(line, "VmFlags:"); ok {
+			for _, fl := range strings.Fields(flags) {
+				if fl == "mw" {
+					out[cur] = true
+				}
+			}
+			continue
+		}
+		if start, _, ok := mapsRange(line); ok { // a mapping's first line, as in maps
+			cur = start
+		}
+	}
+	return out
 }

@@ -166,3 +166,33 @@ func TestSameObject(t *testing.T) {
 		}
 	}
 }
+
+func TestMayWriteRanges(t *testing.T) {
+	anon, err := unix.Mmap(-1, 0, pageSize, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(anon)
+	f, err := os.Create(t.TempDir() + "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(pageSize)
+	ro, err := os.Open(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	shared, err := unix.Mmap(int(ro.Fd()), 0, pageSize, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(shared)
+	mw := mayWriteRanges()
+	if a := uint64(uintptr(unsafe.Pointer(&anon[0]))); !mw[a] {
+		t.Errorf("a read-only private mapping at %#x may be made writable: %v", a, len(mw))
+	}
+	if a := uint64(uintptr(unsafe.Pointer(&shared[0]))); mw[a] {
+		t.Errorf("a shared mapping of a read-only fd at %#x may not be made writable", a)
+	}
+}

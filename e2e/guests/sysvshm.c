@@ -119,6 +119,22 @@ static void child_tail(void *arg)
 	AND_NATTCH("child: shmdt(start)", shmdt(s->p), s->id);
 }
 
+/* Attachments that are read-only now: w was attached writable and
+ * mprotect'ed, r attached SHM_RDONLY. */
+struct ro {
+	char *w, *r;
+};
+
+static void child_mprotects(void *arg)
+{
+	struct ro *ro = arg;
+	const char *e = err(mprotect(ro->w, 3 * PG, PROT_READ | PROT_WRITE));
+	printf("child: mprotect writable of the one attached writable: %s\n", e);
+	if (e[0] == 'o')
+		strcpy(ro->w + 100, "made writable again by the child");
+	printf("child: mprotect writable of the SHM_RDONLY one: %s\n", err(mprotect(ro->r, 3 * PG, PROT_READ | PROT_WRITE)));
+}
+
 static sigjmp_buf jb;
 static void on_segv(int sig)
 {
@@ -209,6 +225,14 @@ int main(int argc, char **argv)
 	printf("shmat(SHM_EXEC|SHM_RDONLY): %s\n", err((long)x));
 	shm_fn = (int (*)(void))(x + PG + 512);
 	printf("SHM_EXEC code returns %d\n", shm_fn());
+
+	/* Read-only attachments through fork: what each may become stays. */
+	struct ro ro = {shmat(id, NULL, 0), shmat(id, NULL, SHM_RDONLY)};
+	printf("two more attachments: %s, %s\n", err((long)ro.w), err((long)ro.r));
+	printf("mprotect the first read-only: %s\n", err(mprotect(ro.w, 3 * PG, PROT_READ)));
+	child("read-only", child_mprotects, &ro);
+	printf("parent reads \"%s\"\n", ro.r + 100);
+	printf("shmdt both: %s, %s\n", err(shmdt(ro.w)), err(shmdt(ro.r)));
 
 	/* fork: the child has the segments at the same addresses, shared. */
 	printf("before fork: nattch=%lu\n", nattch(id));
