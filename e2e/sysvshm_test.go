@@ -17,40 +17,65 @@ import (
 var _ = Describe("System V shared memory", func() {
 	guest := func() string { return filepath.Join(guestDir, "sysvshm") }
 
-	compareWithNative := func(flags []string, reportPath string) {
+	// compareWithNative runs the guest natively and under vsysbed with
+	// flags(report path), as the suite's user or, when as is not "", as
+	// that user, both times (SHM_LOCK's answer depends on who asks).
+	compareWithNative := func(flags func(string) []string, as string) report {
 		GinkgoHelper()
-		native := run(nil, guest())
+		dir := worldDir()
+		reportPath := filepath.Join(dir, "R.json")
+		g, vs := guest(), vsysbedBin
+		nativeArgv := []string{g}
+		if as != "" {
+			g, vs = worldCopy(dir, g), worldCopy(dir, vsysbedBin)
+			nativeArgv = asUser(as, dir, g)
+		}
+		native := run(nil, nativeArgv...)
 		Expect(native.Status).To(Equal(0), "the native run failed:\n%s", native)
 		// The guest's own check that it ran to the end.
 		Expect(native.Stdout).To(HaveSuffix("done\n"), "native:\n%s", native)
-		got := runVsysbed(nil, flags, guest())
+		argv := append(append([]string{vs, "run"}, flags(reportPath)...), "--", g)
+		if as != "" {
+			argv = asUser(as, dir, argv...)
+		}
+		got := run(nil, argv...)
 		Expect(got.Status).To(Equal(native.Status), "native:\n%s\nvsysbed:\n%s", native, got)
 		Expect(got.Stdout).To(Equal(native.Stdout), "native:\n%s\nvsysbed:\n%s", native, got)
 		expectNoPanic(got)
 		r := loadReport(reportPath)
-		checkReport(r, []string{guest()}, native.Status)
+		checkReport(r, []string{g}, native.Status)
 		procs := loadProcesses(reportPath)
-		checkProcessTree(r, procs, guest())
+		checkProcessTree(r, procs, g)
 		// read-only, fork, detach, exec, posix_spawn, split, part, tail,
 		// removed.
 		Expect(procs).To(HaveLen(10), "processes: %+v", procs)
+		return r
 	}
 
 	for _, mode := range trapModes {
+		mode := mode
+		flags := func(path string) []string { return reportFlags(mode, path) }
 		It("shmget, shmat, fork, shmdt and IPC_RMID as natively, with --trap "+mode, func() {
-			reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
-			compareWithNative(reportFlags(mode, reportPath), reportPath)
+			r := compareWithNative(flags, "")
 			// glibc's calls are raw syscalls: counted as traps.
-			byName := countsByName(loadReport(reportPath))
+			byName := countsByName(r)
 			for _, name := range []string{"shmget", "shmat", "shmdt", "shmctl"} {
 				Expect(byName[name].Trap).To(BeNumerically(">", 0), "%s is not in the report: %+v", name, byName)
 			}
 		})
+		// Without CAP_SYS_ADMIN the fork child has no map_files to fall
+		// back on: its attachments are its own shmat's alone.
+		It("shmget, shmat, fork, shmdt and IPC_RMID as natively, as an unprivileged user, with --trap "+mode, func() {
+			u := unprivileged()
+			if u == "" {
+				Skip("needs root and the user nobody to run as an unprivileged user")
+			}
+			compareWithNative(flags, u)
+		})
 	}
 
 	It("shmget, shmat, fork, shmdt and IPC_RMID as natively, on the ptrace platform", func() {
-		reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
-		compareWithNative(ptraceFlags(reportPath), reportPath)
+		compareWithNative(ptraceFlags, "")
 	})
 })
 

@@ -160,10 +160,11 @@ int main(int argc, char **argv)
 	struct shmid_ds ds;
 	memset(&ds, 0, sizeof ds);
 	shmctl(id, IPC_STAT, &ds);
-	ds.shm_perm.mode = 0640;
+	/* Execute permission for SHM_EXEC (root's CAP_IPC_OWNER needs none). */
+	ds.shm_perm.mode = 0700;
 	const char *e = err(shmctl(id, IPC_SET, &ds));
 	shmctl(id, IPC_STAT, &ds);
-	printf("IPC_SET mode 0640: %s, size=%zu, mode=%o, ours=%d\n", e, ds.shm_segsz, ds.shm_perm.mode & 0777,
+	printf("IPC_SET mode 0700: %s, size=%zu, mode=%o, ours=%d\n", e, ds.shm_segsz, ds.shm_perm.mode & 0777,
 	       ds.shm_perm.uid == geteuid() && ds.shm_cpid == getpid());
 	struct shminfo info;
 	e = err(shmctl(0, IPC_INFO, (struct shmid_ds *)&info));
@@ -223,8 +224,10 @@ int main(int argc, char **argv)
 	memcpy(s.p + PG + 512, code, sizeof code);
 	char *x = shmat(id, NULL, SHM_EXEC | SHM_RDONLY);
 	printf("shmat(SHM_EXEC|SHM_RDONLY): %s\n", err((long)x));
-	shm_fn = (int (*)(void))(x + PG + 512);
-	printf("SHM_EXEC code returns %d\n", shm_fn());
+	if (x != (void *)-1) {
+		shm_fn = (int (*)(void))(x + PG + 512);
+		printf("SHM_EXEC code returns %d\n", shm_fn());
+	}
 
 	/* Read-only attachments through fork: what each may become stays. */
 	struct ro ro = {shmat(id, NULL, 0), shmat(id, NULL, SHM_RDONLY)};
