@@ -49,10 +49,12 @@ GUESTS := \
 	$(GUESTDIR)/procself \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
+	$(GUESTDIR)/sysvshm \
+	$(GUESTDIR)/sharedanon \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 
-DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools
+DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools postgresql
 
 .PHONY: all build weakfilter guests test e2e bench demo check deps clean
 

@@ -37,6 +37,7 @@ var requiredGuests = []string{
 	"threads-glibc", "threads-glibc-static", "threads-musl", "threads1000-glibc",
 	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate",
 	"forkthread", "goexec", "hostfds", "sigwait", "procself", "inherit",
+	"sysvshm", "sharedanon",
 }
 
 var _ = BeforeSuite(func() {

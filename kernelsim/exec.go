@@ -113,6 +113,7 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 			p.Events.Unmap(r[0], r[1])
 		}
 	}
+	p.closeShmem()
 	im, err := p.exec(path, argv, envp)
 	if err != nil {
 		// Linux kills a process whose new image fails to map this late.

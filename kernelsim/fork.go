@@ -40,6 +40,14 @@ type ForkRegion struct {
 	FD         int // index into the passed fds of the backing file or memfd, -1 for anonymous
 	Offset     uint64
 	Path       string
+	// A System V attachment (ShmSize > 0): the child attaches segment
+	// ShmID itself (attachSysV); FD, when open, is the fallback.
+	ShmID       int
+	ShmSize     uint64
+	ShmMayWrite bool // attached writable, whatever mprotect made of it since
+	// Shmem: FD is the memfd behind a shared anonymous mapping (shmem.go),
+	// which the child keeps for its own children.
+	Shmem bool
 }
 
 // ForkFD is a guest descriptor the child gets at the same number.
@@ -271,6 +279,7 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 	}
 	defer maps.Close()
 	sc := bufio.NewScanner(maps)
+	var mayWrite map[uint64]bool
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) < 5 {
@@ -301,6 +310,39 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 		if len(f) >= 6 {
 			r.Path = f[5]
 		}
+		if m, ok := parseSysvLine(sc.Text()); ok {
+			// Still a live segment? (An unlinked file called /SYSV… is
+			// not one, or not the same size.)
+			if size, _, e := shmStat(m.ID); e == 0 && m.End-m.Start+m.Offset <= size {
+				r.ShmID, r.ShmSize = m.ID, size
+				r.ShmMayWrite = r.Prot&unix.PROT_WRITE != 0
+				if !r.ShmMayWrite {
+					// Read-only now: attached so (SHM_RDONLY), or made so
+					// by mprotect? smaps' VmFlags tell (mw: may write).
+					if mayWrite == nil {
+						mayWrite = mayWriteRanges()
+					}
+					r.ShmMayWrite = mayWrite[start]
+				}
+			}
+		}
+		if ino, ok := shmemInode(sc.Text()); ok && r.Shared {
+			p.mu.Lock()
+			fd, ours := p.shmemFD(ino)
+			var hfd int
+			var err error
+			if ours {
+				hfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
+			}
+			p.mu.Unlock()
+			if ours && err == nil {
+				r.FD, r.Shmem = len(files), true
+				files = append(files, os.NewFile(uintptr(hfd), "shmem"))
+				st.NumFiles++
+				st.Regions = append(st.Regions, r)
+				continue
+			}
+		}
 		inode := f[4]
 		if inode != "0" || r.Shared {
 			// The mapped object itself, whatever its name now (deleted
@@ -310,10 +352,24 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 				mode = os.O_RDWR // a writable shared mapping needs a writable fd
 			}
 			mf, err := os.OpenFile(fmt.Sprintf("/proc/self/map_files/%x-%x", start, end), mode, 0)
+			if err != nil {
+				// map_files needs CAP_SYS_ADMIN. A guest fd still open on
+				// the object (a memfd, a deleted file) reopens it.
+				if i, ok := sameObject(files[:len(st.FDs)], f[3], inode); ok {
+					mf, err = os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", st.FDs[i].Num), mode, 0)
+				}
+			}
 			if err != nil && r.Path != "" && r.Path[0] == '/' {
-				// map_files needs CAP_SYS_ADMIN; the file by name will do
-				// while it exists.
+				// The file by name will do while it exists — the same
+				// file: for a shared mapping, another one ("/dev/zero" of
+				// a shared anonymous mapping) would silently not share.
 				mf, err = os.OpenFile(r.Path, mode, 0)
+				if err == nil && r.Shared {
+					if _, same := sameObject([]*os.File{mf}, f[3], inode); !same {
+						mf.Close()
+						err = fmt.Errorf("%s is another file now", r.Path)
+					}
+				}
 			}
 			if err == nil {
 				hfd, derr := unix.FcntlInt(mf.Fd(), unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
@@ -324,7 +380,7 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 					st.NumFiles++
 				}
 			}
-			if r.FD < 0 && r.Shared {
+			if r.FD < 0 && r.Shared && r.ShmSize == 0 {
 				return files, fmt.Errorf("cannot reopen shared mapping %x-%x %s", start, end, r.Path)
 			}
 		}
@@ -476,4 +532,24 @@ func sendAllFD(link int, b []byte) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// sameObject returns the index of the first of files that is the object a
+// /proc/PID/maps line names by device ("fd:01", hex major:minor) and inode.
+func sameObject(files []*os.File, dev, inode string) (int, bool) {
+	major, minor, ok := strings.Cut(dev, ":")
+	maj, err1 := strconv.ParseUint(major, 16, 32)
+	mnr, err2 := strconv.ParseUint(minor, 16, 32)
+	ino, err3 := strconv.ParseUint(inode, 10, 64)
+	if !ok || err1 != nil || err2 != nil || err3 != nil {
+		return -1, false
+	}
+	for i, f := range files {
+		var st unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &st) == nil && st.Ino == ino &&
+			uint64(unix.Major(st.Dev)) == maj && uint64(unix.Minor(st.Dev)) == mnr {
+			return i, true
+		}
+	}
+	return -1, false
 }

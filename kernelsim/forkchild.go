@@ -38,7 +38,22 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 		sendAll(link, []byte("error: "+err.Error()+"\n"))
 		return nil, nil, err
 	}
-	for _, r := range st.Regions {
+	for i := 0; i < len(st.Regions); i++ {
+		r := st.Regions[i]
+		if r.ShmSize > 0 {
+			j := sysvGroupEnd(st.Regions, i)
+			err := attachSysV(st.Regions[i:j])
+			if err == nil {
+				i = j - 1
+				continue
+			}
+			if r.FD < 0 {
+				return fail(fmt.Errorf("attaching System V segment %d at %#x in the child: %v", r.ShmID, r.Start, err))
+			}
+			// Not ours to attach (the guest's credentials changed, say):
+			// the segment's file from the parent shares the pages at
+			// least, region by region.
+		}
 		prot, flags, fd := r.Prot, uintptr(unix.MAP_FIXED_NOREPLACE), -1
 		if r.Shared {
 			flags |= unix.MAP_SHARED
@@ -74,6 +89,16 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 			unix.Syscall(unix.SYS_MPROTECT, uintptr(r.Start), uintptr(r.End-r.Start), uintptr(r.Prot))
 		}
 	}
+	// The memfds of shared anonymous memory stay, for this process's own
+	// fork children (shmem.go); installFDs closes the passed fds.
+	var shmem []int
+	for _, r := range st.Regions {
+		if r.Shmem {
+			if hi, err := unix.FcntlInt(uintptr(fds[r.FD]), unix.F_DUPFD_CLOEXEC, c.HostFDBase+300); err == nil {
+				shmem = append(shmem, hi)
+			}
+		}
+	}
 	installFDs(st, fds, c.HostFDBase)
 	if err := sendAll(link, []byte("ready\n")); err != nil {
 		return nil, nil, err
@@ -89,6 +114,9 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 		p.limits[res] = l
 	}
 	p.vmas.r = st.VMAs
+	for _, fd := range shmem {
+		p.addShmem(fd)
+	}
 	p.brkCur = st.BrkCur
 	for s := 1; s <= nsig; s++ {
 		a := st.Actions[s]

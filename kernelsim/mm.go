@@ -84,10 +84,22 @@ func sysMmap(t *Task, a *Args) int64 {
 			flags = flags&^unix.MAP_FIXED | unix.MAP_FIXED_NOREPLACE
 		}
 	}
-	b := Args{addr, length, prot, flags, fd, off}
 	// The map changes and its bookkeeping are one step under the lock: a
 	// thread's munmap between them would drop another's new range.
 	p.mu.Lock()
+	anon := flags&unix.MAP_ANONYMOUS != 0
+	memfd := -1
+	if isSharedAnon(flags) && t.vf == nil { // a vfork child's fd table is not ours (vfork.go)
+		// Shared with fork children through a memfd (shmem.go).
+		var e unix.Errno
+		if memfd, e = p.newShmem(length); e != 0 {
+			p.mu.Unlock()
+			return -int64(e)
+		}
+		flags &^= unix.MAP_ANONYMOUS
+		fd, off = uint64(memfd), 0
+	}
+	b := Args{addr, length, prot, flags, fd, off}
 	var r int64
 	if flags&(unix.MAP_FIXED|unix.MAP_FIXED_NOREPLACE|unix.MAP_32BIT) == 0 && !vaspace.In(addr, length) {
 		// The kernel's choice could be where a forked child's host memory
@@ -101,13 +113,16 @@ func sysMmap(t *Task, a *Args) int64 {
 		r = passthrough(unix.SYS_MMAP, &b)
 	}
 	if r < 0 && r > -4096 {
+		if memfd >= 0 {
+			p.dropShmem(memfd)
+		}
 		p.mu.Unlock()
 		return r
 	}
 	start := uint64(r)
 	p.vmas.add(start, start+pageUp(length))
 	p.mu.Unlock()
-	if flags&unix.MAP_ANONYMOUS == 0 && p.Events != nil {
+	if !anon && p.Events != nil {
 		path, err := readlinkHost("/proc/self/fd/" + itoa(int(int32(fd))))
 		if err == nil {
 			p.Events.Map(start, start+pageUp(length), off, int(prot), path)

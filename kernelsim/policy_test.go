@@ -26,6 +26,10 @@ func TestAnswer(t *testing.T) {
 		{"arch_prctl SET_FS is per platform", unix.SYS_ARCH_PRCTL, Args{archSetFS}, 0, false},
 		{"getpid is the kernel's", unix.SYS_GETPID, Args{}, 0, false},
 		{"mmap is guarded, not answered", unix.SYS_MMAP, Args{}, 0, false},
+		// The ptrace platform's guest attaches natively, where the kernel
+		// places it as it would without vsysbed.
+		{"shmat is guarded, not answered", unix.SYS_SHMAT, Args{}, 0, false},
+		{"shmdt is guarded, not answered", unix.SYS_SHMDT, Args{}, 0, false},
 	}
 	for _, c := range cases {
 		ret, ok := Answer(c.nr, c.a)

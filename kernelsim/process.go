@@ -58,6 +58,8 @@ type Process struct {
 	persona           uint64              // the guest's personality(2) (persona.go)
 	confinement       Confinement         // status's seccomp fields at start (procstatus.go)
 	childAutoReap     bool                // the host's SIGCHLD has SA_NOCLDWAIT (signal.go)
+	shmem             map[int]uint64      // memfds behind shared anonymous mappings, fd → inode (shmem.go)
+	shmemGC           int                 // collect unused memfds when there are this many
 }
 
 // Task is one guest thread: its control block and per-thread state.

@@ -8,7 +8,7 @@ import "golang.org/x/sys/unix"
 var owned = []Syscall{
 	// Memory: only guest-owned ranges may change.
 	{Nr: unix.SYS_BRK, Route: Emulated, Handler: sysBrk, Note: "Emulated in a reservation after the guest image: host malloc owns the real break."},
-	{Nr: unix.SYS_MMAP, Route: Guarded, Handler: sysMmap, Note: "MAP_FIXED outside guest ranges becomes MAP_FIXED_NOREPLACE; file mappings are logged for the coverage report."},
+	{Nr: unix.SYS_MMAP, Route: Guarded, Handler: sysMmap, Note: "MAP_FIXED outside guest ranges becomes MAP_FIXED_NOREPLACE; MAP_SHARED|MAP_ANONYMOUS is backed by a memfd, so that fork children share it without CAP_SYS_ADMIN; file mappings are logged for the coverage report."},
 	{Nr: unix.SYS_MUNMAP, Route: Guarded, Handler: sysMunmap, Note: "Guest ranges only (EINVAL otherwise)."},
 	{Nr: unix.SYS_MPROTECT, Route: Guarded, Handler: guardRange(unix.SYS_MPROTECT, unix.ENOMEM), Note: "Guest ranges only (ENOMEM otherwise)."},
 	{Nr: unix.SYS_PKEY_MPROTECT, Route: Guarded, Handler: guardRange(unix.SYS_PKEY_MPROTECT, unix.ENOMEM), Note: "Guest ranges only (ENOMEM otherwise)."},
@@ -16,7 +16,8 @@ var owned = []Syscall{
 	{Nr: unix.SYS_MREMAP, Route: Guarded, Handler: sysMremap, Note: "Old and MREMAP_FIXED target ranges must be guest-owned (EFAULT otherwise)."},
 	{Nr: unix.SYS_REMAP_FILE_PAGES, Route: Guarded, Handler: guardRange(unix.SYS_REMAP_FILE_PAGES, unix.EINVAL), Note: "Guest ranges only."},
 	{Nr: unix.SYS_MSEAL, Route: Refused, Errno: unix.EPERM, Note: "Sealing would stop vsysbed from managing guest memory."},
-	{Nr: unix.SYS_SHMAT, Route: Refused, Errno: unix.ENOSYS, Note: "Not supported yet: attaching System V shared memory needs VMA tracking of the segment."},
+	{Nr: unix.SYS_SHMAT, Route: Guarded, Handler: sysShmat, Note: "At shmaddr 0, attached over a reservation in the guest's window (the kernel would choose host memory); an explicit address as MAP_FIXED (SHM_REMAP only over guest ranges). A guest mapping; a fork child attaches the segment by id at the same address."},
+	{Nr: unix.SYS_SHMDT, Route: Guarded, Handler: sysShmdt, Note: "Guest attachments only (EINVAL otherwise); the detached pieces leave the guest's ranges."},
 	{Nr: unix.SYS_PROCESS_VM_WRITEV, Route: Guarded, Handler: sysProcessVMWritev, Note: "Writing our own pid is refused (EPERM): host memory shares the address space."},
 
 	// Thread and TLS state.
