@@ -103,6 +103,7 @@
 #define CB_OFF_FAULT_CODE 240
 #define CB_OFF_PID 244
 #define CB_OFF_HOSTSIG 248
+#define CB_OFF_THREADS 256
 #define CB_OFF_TRAP 512
 #define CB_OFF_EXIT 1024
 #define CB_OFF_COUNTS 4096
@@ -187,7 +188,11 @@ struct vsysbed_cb {
 	uint32_t pid;        /* the host process (= guest process) id */
 	uint64_t hostsig;    /* host signals that arrived on this thread for the
 			      * guest (bit sig-1), taken by kernelsim */
-	uint8_t pad1[512 - 256];
+	uint32_t threads;    /* guest threads that used this block in turn: a
+			      * block is handed to a new thread of the same
+			      * process when its thread exits, counts and sites
+			      * kept (0 in shards older than the field: one) */
+	uint8_t pad1[512 - 260];
 	struct cb_regs trap; /* guest registers at the trapped syscall */
 	uint8_t pad2[1024 - 512 - sizeof(struct cb_regs)];
 	struct cb_exit exit;
