@@ -144,7 +144,7 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, regs tls.Regs, fs,
 		started <- errnoOf(err)
 		return
 	}
-	cb, err := p.threadBlock(parent, regs, fs)
+	cb, err := p.threadBlock(parent, regs, fs, true)
 	if err != nil {
 		started <- -int64(unix.EAGAIN)
 		return
