@@ -1,9 +1,11 @@
 /*
  * cb.h — the per-thread control block shared by Go, C and assembly.
  *
- * One control block exists per guest thread. It is a MAP_SHARED mapping of
- * a shard file in the run directory, so its counters survive a crash or a
- * SIGKILL of the host process: the supervisor reads them afterwards. While
+ * One control block exists per live guest thread; an exited thread's block
+ * serves its process's next new thread (tls.Reset, coverage.ShardPool), its
+ * counts and sites kept. It is a MAP_SHARED mapping of a shard file in the
+ * run directory, so its counters survive a crash or a SIGKILL of the host
+ * process: the supervisor reads them afterwards. While
  * the thread runs guest code, GS base points at the block (the guest never
  * owns GS on x86-64: glibc, musl and Go all use FS), so the entry
  * trampolines and the vDSO stubs reach it with %gs-relative addressing,
