@@ -1,14 +1,17 @@
 /*
- * manythreads [WIDTH] - 2,000 threads, WIDTH alive at a time (default 1).
+ * manythreads [WIDTH [COUNT]] - COUNT threads (default 2,000), WIDTH alive
+ * at a time (default 1).
  *
  * Threads come in rounds: WIDTH are created, then all of them joined, so
  * at most WIDTH+1 threads (with main) are ever alive. Each makes exactly
  * three getppid calls through a raw `syscall` instruction (never libc's
  * wrapper, which a libc could cache or route elsewhere) and checks each
  * answer against the one main got the same way, once. So the process
- * makes exactly 3 * 2000 + 1 getppid calls: the spec holds vsysbed's
+ * makes exactly 3 * COUNT + 1 getppid calls: the spec holds vsysbed's
  * report to that number and to strace's count of the native run, and the
- * run directory to a bound set by WIDTH, not by 2,000.
+ * run directory to a bound set by WIDTH, not by COUNT. With WIDTH 1, a run
+ * killed at any moment has made 3 getppid per exited thread, plus 0-3 of
+ * the one in flight, plus main's.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -20,7 +23,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define COUNT 2000
 #define CALLS 3
 
 static long parent;
@@ -51,8 +53,9 @@ static void *body(void *arg)
 int main(int argc, char **argv)
 {
 	int width = argc > 1 ? atoi(argv[1]) : 1;
-	if (width < 1 || width > 64 || COUNT % width != 0) {
-		fprintf(stderr, "usage: manythreads [WIDTH], 1..64 dividing %d\n", COUNT);
+	int count = argc > 2 ? atoi(argv[2]) : 2000;
+	if (width < 1 || width > 64 || count < 1 || count % width != 0) {
+		fprintf(stderr, "usage: manythreads [WIDTH [COUNT]], WIDTH 1..64 dividing COUNT\n");
 		return 2;
 	}
 	signal(SIGALRM, watchdog);
@@ -60,7 +63,7 @@ int main(int argc, char **argv)
 	parent = raw_getppid();
 	pthread_t t[64];
 	long joined = 0;
-	for (int round = 0; round < COUNT / width; round++) {
+	for (int round = 0; round < count / width; round++) {
 		for (int i = 0; i < width; i++) {
 			int err = pthread_create(&t[i], NULL, body, (void *)(intptr_t)(round * width + i));
 			if (err != 0) {
