@@ -92,11 +92,17 @@ func straceCalls(name string, argv ...string) int64 {
 
 // manyThreadsSpec runs manythreads WIDTH natively and under `vsysbed run
 // FLAGS --keep-rundir`, compares them, holds the report's counts to
-// strace's and the run directory to width+1 live threads' shards plus
-// slack.
-func manyThreadsSpec(flags []string, guest string, width, slack int) {
+// strace's and the run directory to the live threads' shards plus slack.
+// leaderExits: main leaves with pthread_exit at once and a driver thread
+// does the work (one thread more, alive with main for a moment).
+func manyThreadsSpec(flags []string, guest string, width, slack int, leaderExits bool) {
 	GinkgoHelper()
 	argv := []string{filepath.Join(guestDir, guest), strconv.Itoa(width)}
+	threads, live := 2001, width+1
+	if leaderExits {
+		argv = append(argv, "2000", "leader-exits")
+		threads, live = 2002, width+2
+	}
 	native := run(nil, argv...)
 	Expect(native.Status).To(Equal(0), "native run:\n%s", native)
 	want := straceCalls("getppid", argv...)
@@ -111,14 +117,13 @@ func manyThreadsSpec(flags []string, guest string, width, slack int) {
 	r := loadReport(reportPath)
 	checkReport(r, argv, 0)
 	Expect(calls(r, "getppid")).To(Equal(want), "getppid: the report against strace -f -c")
-	Expect(calls(r, "exit")).To(Equal(int64(2000)), "one exit(2) per thread")
-	Expect(reportThreads(reportPath)).To(Equal(2001), "every thread counted, though shards are shared")
+	Expect(calls(r, "exit")).To(Equal(int64(threads-1)), "one exit(2) per thread but the last")
+	Expect(reportThreads(reportPath)).To(Equal(threads), "every thread counted, though shards are shared")
 
-	// main + width workers alive at most; the exited ones' blocks serve
-	// the next round.
+	// The exited threads' blocks serve the next round.
 	files, size := shardFiles(runDirOf(got.Stderr))
-	Expect(files).To(BeNumerically("<=", width+1+slack), "shard files for at most %d live threads", width+1)
-	Expect(size).To(BeNumerically("<=", int64(width+1+slack)*tls.Size))
+	Expect(files).To(BeNumerically("<=", live+slack), "shard files for at most %d live threads", live)
+	Expect(size).To(BeNumerically("<=", int64(live+slack)*tls.Size))
 }
 
 var _ = Describe("shards of exited threads", func() {
@@ -128,9 +133,12 @@ var _ = Describe("shards of exited threads", func() {
 			for _, guest := range guests {
 				for _, width := range []int{1, 8} {
 					It(fmt.Sprintf("%s: 2,000 threads, %d at a time, leave a bounded run directory and every count", guest, width), func() {
-						manyThreadsSpec([]string{"--trap", mode}, guest, width, 2)
+						manyThreadsSpec([]string{"--trap", mode}, guest, width, 2, false)
 					})
 				}
+				It(guest+": the leader's block serves later threads once it pthread_exit()s", func() {
+					manyThreadsSpec([]string{"--trap", mode}, guest, 1, 2, true)
+				})
 			}
 
 			It("python3 -m http.server, 2,000 requests from a native client: shards stay bounded while it runs", func() {
@@ -152,7 +160,7 @@ var _ = Describe("shards of exited threads", func() {
 				// after the joiner's next thread made its first call:
 				// a little more slack than in-process.
 				It(fmt.Sprintf("%s: 2,000 threads, %d at a time, leave a bounded run directory and every count", guest, width), func() {
-					manyThreadsSpec([]string{"--platform=ptrace"}, guest, width, 4)
+					manyThreadsSpec([]string{"--platform=ptrace"}, guest, width, 4, false)
 				})
 			}
 		}

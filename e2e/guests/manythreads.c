@@ -1,6 +1,10 @@
 /*
- * manythreads [WIDTH [COUNT]] - COUNT threads (default 2,000), WIDTH alive
- * at a time (default 1).
+ * manythreads [WIDTH [COUNT [leader-exits]]] - COUNT threads (default
+ * 2,000), WIDTH alive at a time (default 1). With leader-exits, main starts
+ * one driver thread that does all that and then exit()s, and main itself
+ * leaves at once with pthread_exit: the process lives on without its
+ * leader, whose thread resources (in vsysbed, its control block) the
+ * later threads may reuse.
  *
  * Threads come in rounds: WIDTH are created, then all of them joined, so
  * at most WIDTH+1 threads (with main) are ever alive. Each makes exactly
@@ -26,6 +30,7 @@
 #define CALLS 3
 
 static long parent;
+static int width, count;
 
 static long raw_getppid(void)
 {
@@ -50,17 +55,8 @@ static void *body(void *arg)
 	return arg;
 }
 
-int main(int argc, char **argv)
+static int drive(void)
 {
-	int width = argc > 1 ? atoi(argv[1]) : 1;
-	int count = argc > 2 ? atoi(argv[2]) : 2000;
-	if (width < 1 || width > 64 || count < 1 || count % width != 0) {
-		fprintf(stderr, "usage: manythreads [WIDTH [COUNT]], WIDTH 1..64 dividing COUNT\n");
-		return 2;
-	}
-	signal(SIGALRM, watchdog);
-	alarm(50);
-	parent = raw_getppid();
 	pthread_t t[64];
 	long joined = 0;
 	for (int round = 0; round < count / width; round++) {
@@ -89,4 +85,33 @@ int main(int argc, char **argv)
 	printf("manythreads: %ld threads joined, %d alive at a time, %d getppid calls each agreed\n",
 	       joined, width, CALLS);
 	return 0;
+}
+
+static void *driver(void *arg)
+{
+	(void)arg;
+	exit(drive());
+}
+
+int main(int argc, char **argv)
+{
+	width = argc > 1 ? atoi(argv[1]) : 1;
+	count = argc > 2 ? atoi(argv[2]) : 2000;
+	int leader_exits = argc > 3 && strcmp(argv[3], "leader-exits") == 0;
+	if (width < 1 || width > 64 || count < 1 || count % width != 0 || (argc > 3 && !leader_exits)) {
+		fprintf(stderr, "usage: manythreads [WIDTH [COUNT [leader-exits]]], WIDTH 1..64 dividing COUNT\n");
+		return 2;
+	}
+	signal(SIGALRM, watchdog);
+	alarm(50);
+	parent = raw_getppid();
+	if (!leader_exits)
+		return drive();
+	pthread_t d;
+	int err = pthread_create(&d, NULL, driver, NULL);
+	if (err != 0) {
+		fprintf(stderr, "manythreads: pthread_create (driver): %s\n", strerror(err));
+		return 1;
+	}
+	pthread_exit(NULL);
 }
