@@ -22,8 +22,8 @@ import (
 // which is what ShardData.Pid says), takes the exit from whichever block
 // recorded it, and counts threads with tls.ControlBlock.Threads.
 //
-// Only blocks of the process's own threads belong in a pool: a vfork
-// child's thread counts for another pid.
+// Every block of a pool carries the pool's process's pid, including those
+// a vfork child's thread used: that code runs in the parent's memory.
 type ShardPool struct {
 	dir string
 

@@ -145,6 +145,45 @@ var _ = Describe("shards of exited threads", func() {
 				httpServerSpec(mode)
 			})
 
+			It("python3 subprocess.run 100 times: the vfork children's blocks are reused in the parent", func() {
+				const python = "/usr/bin/python3"
+				if !isExecutableFile(python) {
+					Skip(python + " is not installed")
+				}
+				// _posixsubprocess spawns with vfork: each child runs on a
+				// thread of the parent until its exec, with a block of
+				// the parent's.
+				argv := []string{python, "-c", `import subprocess
+n = sum(subprocess.run(["/bin/true"]).returncode == 0 for _ in range(100))
+print(n, "children ran")`}
+				native := run(nil, argv...)
+				Expect(native.Status).To(Equal(0), "native run:\n%s", native)
+				reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
+				got := runVsysbed(nil, append(reportFlags(mode, reportPath), "--keep-rundir"), argv...)
+				Expect(got.Status).To(Equal(native.Status), "native:\n%s\nvsysbed:\n%s", native, got)
+				Expect(got.Stdout).To(Equal(native.Stdout))
+				expectNoPanic(got)
+				checkReport(loadReport(reportPath), argv, 0)
+				procs := loadProcesses(reportPath)
+				Expect(procs).To(HaveLen(101), "python and its 100 children")
+
+				// Each child host process has its own block; the parent
+				// keeps its main thread's and one a vfork child at a time
+				// uses (plus slack), not one per child.
+				paths, err := filepath.Glob(filepath.Join(runDirOf(got.Stderr), coverage.ShardPattern))
+				Expect(err).NotTo(HaveOccurred())
+				parents := 0
+				for _, p := range paths {
+					sd, err := coverage.ReadShard(p)
+					Expect(err).NotTo(HaveOccurred())
+					if int(sd.Pid) == procs[0].PID {
+						parents++
+					}
+				}
+				Expect(parents).To(BeNumerically("<=", 4), "the parent's shards")
+				Expect(len(paths)).To(BeNumerically("<=", 100+4), "shard files")
+			})
+
 			It("a SIGKILL of the host process at any moment leaves every count in the shards once", func() {
 				for _, delay := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, 1700 * time.Millisecond} {
 					killedManyThreads(mode, delay)

@@ -6,7 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vsysbed/bpf"
-	"vsysbed/coverage"
 	"vsysbed/tls"
 )
 
@@ -57,7 +56,7 @@ func (t *Task) clone(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid uint64, started chan<- int64) {
 	runtime.LockOSThread()
 	tid := unix.Gettid()
-	cb, err := p.threadBlock(parent, regs, fs, false)
+	cb, err := p.threadBlock(parent, regs, fs)
 	if err != nil {
 		started <- -int64(unix.EAGAIN)
 		return
@@ -118,7 +117,7 @@ func (t *Task) Run() {
 func (t *Task) left() {
 	p := t.P
 	if t.vf != nil {
-		return // a vfork child's block counts for another pid: never reused
+		return // runVforkChild gives a vfork child's block back
 	}
 	release := true
 	if p.trapMode == tls.TrapSUD {
@@ -142,24 +141,15 @@ func writeU32(addr uint64, v uint32) error {
 
 // threadBlock gets the calling OS thread a control block — an exited
 // thread's (its counts kept) or a new shard — and prepares it as the
-// block of a new guest thread of parent that starts with registers regs
-// and FS base fs. A vfork child (vfork) never shares a block: its counts
-// are another process's.
-func (p *Process) threadBlock(parent *Task, regs tls.Regs, fs uint64, vfork bool) (*tls.ControlBlock, error) {
-	var cb *tls.ControlBlock
-	var err error
-	if vfork {
-		cb, _, err = coverage.CreateShard(p.runDir, unix.Gettid())
-	} else {
-		cb, _, err = p.shards.Get(unix.Gettid())
-	}
+// block of a new guest thread (or vfork child) of parent that starts with
+// registers regs and FS base fs.
+func (p *Process) threadBlock(parent *Task, regs tls.Regs, fs uint64) (*tls.ControlBlock, error) {
+	cb, _, err := p.shards.Get(unix.Gettid())
 	if err != nil {
 		return nil, err
 	}
 	if err := tls.Prepare(cb, p.trapMode); err != nil {
-		if !vfork {
-			p.shards.Put(cb)
-		}
+		p.shards.Put(cb)
 		return nil, err
 	}
 	cb.Trap = regs
