@@ -21,7 +21,7 @@ GUEST_CFLAGS := -O2 -g -Wall -Wextra
 # The threads-and-signals guests, each built three ways (dynamic glibc,
 # static glibc, static musl): the libcs create threads, cancel them and
 # return from signal handlers differently.
-LIBC_GUESTS := threads threads1000 cancel signals sigevthread
+LIBC_GUESTS := threads threads1000 manythreads cancel signals sigevthread
 
 # The guests the e2e suite and the benchmark run.
 GUESTS := \
@@ -54,7 +54,7 @@ GUESTS := \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 
-DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools postgresql
+DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools postgresql strace
 
 .PHONY: all build weakfilter guests test e2e bench demo check deps clean
 

@@ -253,8 +253,9 @@ func Build(in Input) (*Report, error) {
 			siteCounts[siteKey{int(sd.Pid), s.Addr, s.Nr, s.Kind}] += s.Count
 		}
 		r.SitesDropped += sd.Exit.SitesDropped
+		// A shard holds every thread that used its block in turn.
+		r.Threads += int(max(sd.Threads, 1))
 	}
-	r.Threads = len(shards)
 	for nr := range counts {
 		row := SyscallRow{Nr: nr, Name: name(nr)}
 		var t Totals

@@ -16,12 +16,30 @@ import (
 )
 
 // ShardPattern matches the shard files in a run directory
-// (shard-<tid>.cb, one per guest thread).
+// (shard-<tid>.cb, one per control block).
 const ShardPattern = "shard-*.cb"
 
-// ShardPath is the shard file of thread tid in run directory dir.
+// ShardPath is the shard file named after thread tid in run directory dir.
 func ShardPath(dir string, tid int) string {
 	return filepath.Join(dir, fmt.Sprintf("shard-%d.cb", tid))
+}
+
+// CreateShard creates a new shard file in run directory dir for thread tid
+// and maps it as OpenShard does. The file is shard-<tid>.cb unless that
+// name is taken, then shard-<tid>.<n>.cb: a shard outlives its first
+// thread (ShardPool hands it to later ones) and every host process of a
+// tree writes into the same directory, so a tid the kernel reused — a
+// later thread, or a forked host process whose pid was once a thread's —
+// must not truncate a file that still holds counts.
+func CreateShard(dir string, tid int) (cb *tls.ControlBlock, unmap func() error, err error) {
+	path := ShardPath(dir, tid)
+	for n := 1; ; n++ {
+		cb, unmap, err = openShard(path, unix.O_EXCL)
+		if !errors.Is(err, unix.EEXIST) || n == 1000 {
+			return cb, unmap, err
+		}
+		path = filepath.Join(dir, fmt.Sprintf("shard-%d.%d.cb", tid, n))
+	}
 }
 
 // OpenShard creates (or truncates) the shard file at path, maps it shared
@@ -33,7 +51,11 @@ func ShardPath(dir string, tid int) string {
 // Raw system calls only: this runs in the host process, where a Go os.File
 // would wake the netpoller and take a low fd number from the guest.
 func OpenShard(path string) (cb *tls.ControlBlock, unmap func() error, err error) {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
+	return openShard(path, unix.O_TRUNC)
+}
+
+func openShard(path string, flag int) (cb *tls.ControlBlock, unmap func() error, err error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|flag, 0o644)
 	if err != nil {
 		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -50,6 +72,7 @@ func OpenShard(path string) (cb *tls.ControlBlock, unmap func() error, err error
 	cb = (*tls.ControlBlock)(unsafe.Pointer(&mem[0]))
 	cb.Self = uint64(uintptr(unsafe.Pointer(cb)))
 	cb.Version = tls.Version
+	cb.Threads = 1
 	// Magic last: a shard with a magic is a shard whose header is complete.
 	cb.Magic = tls.Magic
 	return cb, func() error { return unix.Munmap(mem) }, nil
@@ -58,7 +81,8 @@ func OpenShard(path string) (cb *tls.ControlBlock, unmap func() error, err error
 // ShardData is what the supervisor reads back from one shard file.
 type ShardData struct {
 	Path     string
-	Tid      uint64
+	Tid      uint64 // the last thread that used the block
+	Threads  uint32 // threads that used it in turn (at least 1)
 	Pid      uint32 // the host process the thread belonged to (0 in old shards)
 	TrapMode uint8
 	Counts   [tls.NrMax][tls.Kinds]uint64
@@ -89,6 +113,7 @@ var (
 	offTrapMode = int(unsafe.Offsetof(tls.ControlBlock{}.TrapMode))
 	offTid      = int(unsafe.Offsetof(tls.ControlBlock{}.Tid))
 	offPid      = int(unsafe.Offsetof(tls.ControlBlock{}.Pid))
+	offThreads  = int(unsafe.Offsetof(tls.ControlBlock{}.Threads))
 	offExit     = int(unsafe.Offsetof(tls.ControlBlock{}.Exit))
 	offCounts   = int(unsafe.Offsetof(tls.ControlBlock{}.Counts))
 	offSites    = int(unsafe.Offsetof(tls.ControlBlock{}.Sites))
@@ -118,6 +143,7 @@ func ReadShard(path string) (*ShardData, error) {
 		Path:     path,
 		Tid:      le.Uint64(b[offTid:]),
 		Pid:      le.Uint32(b[offPid:]),
+		Threads:  max(le.Uint32(b[offThreads:]), 1), // 0 before the field existed
 		TrapMode: b[offTrapMode],
 	}
 	e := b[offExit:]

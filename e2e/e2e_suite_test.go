@@ -35,6 +35,7 @@ var requiredGuests = []string{
 	"vsyscall_probe-musl-static-pie", "vsyscall_probe-glibc-static-pie",
 	"vecregs", "sleeper", "bench", "crash", "exit42", "thread", "forker", "spawn",
 	"threads-glibc", "threads-glibc-static", "threads-musl", "threads1000-glibc",
+	"manythreads-glibc", "manythreads-musl",
 	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate",
 	"forkthread", "goexec", "hostfds", "sigwait", "procself", "inherit",
 	"sysvshm", "sharedanon",

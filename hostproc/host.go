@@ -143,7 +143,7 @@ func setup(o Options) (*host, int) {
 	if h.events, err = coverage.OpenEventLog(filepath.Join(o.RunDir, "events.jsonl"), h.base); err != nil {
 		return nil, fail(ExitInternal, "%v", err)
 	}
-	if h.cb, _, err = coverage.OpenShard(coverage.ShardPath(o.RunDir, unix.Gettid())); err != nil {
+	if h.cb, _, err = coverage.CreateShard(o.RunDir, unix.Gettid()); err != nil {
 		return nil, fail(ExitInternal, "%v", err)
 	}
 	if err := tls.Prepare(h.cb, h.mode); err != nil {
@@ -190,12 +190,14 @@ func (h *host) config() kernelsim.Config {
 	}
 }
 
-// run enters the guest on this thread. The guest process ends in
-// kernelsim (exit_group, the last thread's exit, a fatal signal), which
-// exits the host process; run returns only when the main thread exited
+// run enters the guest on this thread as task t. The guest process ends
+// in kernelsim (exit_group, the last thread's exit, a fatal signal), which
+// exits the host process; t.Run returns only when the main thread exited
 // while other guest threads go on, as Linux keeps a process whose leader
-// is gone: it waits for them.
-func (h *host) run(proc *kernelsim.Process) int {
+// is gone (its control block then serves a later thread): this thread
+// waits for them.
+func (h *host) run(t *kernelsim.Task) int {
+	proc := t.P
 	if h.stop != nil {
 		proc.OnExit(h.stop)
 	}
@@ -207,7 +209,7 @@ func (h *host) run(proc *kernelsim.Process) int {
 			return fail(ExitInternal, "arming Syscall User Dispatch: %v", err)
 		}
 	}
-	tls.Run(h.cb)
+	t.Run()
 	select {}
 }
 
@@ -273,9 +275,10 @@ func Main(o Options) int {
 	c := h.config()
 	c.Image = *guest
 	proc := kernelsim.NewProcess(c, o.Routes)
-	proc.InheritSignals(proc.NewTask(h.cb), o.Ignored, o.Mask)
+	t := proc.NewTask(h.cb)
+	proc.InheritSignals(t, o.Ignored, o.Mask)
 	tls.SetInitialState(h.cb, uintptr(guest.Entry), uintptr(guest.SP))
-	return h.run(proc)
+	return h.run(t)
 }
 
 // ForkChild is a host process started by a guest fork or vfork: fd 3 is
@@ -306,13 +309,13 @@ func ForkChild(o Options) int {
 		return err
 	}
 	h.events.Fork(os.Getppid())
-	proc, _, err := kernelsim.AdoptFork(os.NewFile(uintptr(link), "fork"), h.cb, h.config(), mapVDSO)
+	_, t, err := kernelsim.AdoptFork(os.NewFile(uintptr(link), "fork"), h.cb, h.config(), mapVDSO)
 	if err != nil {
 		// Our stderr is /dev/null: the event log carries the reason.
 		h.events.Error("fork child: " + err.Error())
 		return fail(ExitInternal, "fork: %v", err)
 	}
-	return h.run(proc)
+	return h.run(t)
 }
 
 // detachArgs copies every string that points into this process's argument

@@ -181,13 +181,16 @@ func (p *Process) send(from, target *Task, sig int, si siginfo) {
 		return // blocked everywhere: it waits for an unblock
 	}
 	target.CB.SigPending = 1
+	// The tid while the task is surely alive: once it exits, its block
+	// (and Tid) may be another new thread's.
+	tid := int(target.CB.Tid)
 	p.mu.Unlock()
 	select {
 	case target.wake <- struct{}{}:
 	default:
 	}
 	if target != from {
-		unix.Tgkill(pid, int(target.CB.Tid), tls.KickSignal)
+		unix.Tgkill(pid, tid, tls.KickSignal)
 	}
 }
 

@@ -181,20 +181,22 @@ func (p *Process) closeOnExec() {
 func (p *Process) stopOtherThreads(t *Task) {
 	p.mu.Lock()
 	var others []*Task
+	var tids []int // read now: an exited thread's block may be reused
 	for _, o := range p.tasks {
 		if o != t && o.vf == nil { // a vfork child is another process
 			o.exiting = true
 			o.CB.SigPending = 1
 			others = append(others, o)
+			tids = append(tids, int(o.CB.Tid))
 		}
 	}
 	p.mu.Unlock()
-	for _, o := range others {
+	for i, o := range others {
 		select {
 		case o.wake <- struct{}{}:
 		default:
 		}
-		unix.Tgkill(pid, int(o.CB.Tid), tls.KickSignal)
+		unix.Tgkill(pid, tids[i], tls.KickSignal)
 	}
 	if len(others) == 0 {
 		return

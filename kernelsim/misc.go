@@ -89,14 +89,11 @@ func sysExit(t *Task, a *Args) int64 {
 	if last {
 		t.exitProcess(int(a[0]))
 	}
-	// CLONE_CHILD_CLEARTID: zero the tid word and wake a joiner, as the
-	// kernel does when a thread dies.
-	if t.tidAddress != 0 {
-		var zero [4]byte
-		if writeGuest(t.tidAddress, zero[:]) == nil {
-			unix.Syscall6(unix.SYS_FUTEX, uintptr(t.tidAddress), futexWake, 1, 0, 0, 0)
-		}
-	}
+	// CLONE_CHILD_CLEARTID is done in Task.left, once the thread is off
+	// its control block: the joiner's next pthread_create then finds the
+	// block free. Linux too clears the word only as the thread is torn
+	// down (mm_release), after it ran its last user instruction.
+	t.clearTID = t.tidAddress
 	t.CB.Flags |= tls.FlagLeave
 	return 0
 }

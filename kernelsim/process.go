@@ -41,9 +41,11 @@ type Process struct {
 	// Fatal is set when the guest did something vsysbed cannot run yet.
 	Fatal string
 
-	// Threads: where new threads' shards go and how they trap.
+	// Threads: where new threads' shards go and how they trap. shards
+	// reuses the blocks of exited threads (coverage.ShardPool).
 	runDir   string
 	trapMode uint8
+	shards   *coverage.ShardPool
 	tasks    map[*tls.ControlBlock]*Task
 	live     int // guest threads that have not exited
 	onExit   []func()
@@ -68,6 +70,9 @@ type Task struct {
 	CB *tls.ControlBlock
 
 	tidAddress uint64 // CLONE_CHILD_CLEARTID / set_tid_address
+	// clearTID: the thread exited (exit(2)); the tid word to zero and wake
+	// once it has left the guest and given its control block back.
+	clearTID   uint64
 	robustList uint64
 	sigmask    uint64
 	altstack   altstack
@@ -133,6 +138,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		limits:      map[int]unix.Rlimit{},
 		runDir:      c.RunDir,
 		trapMode:    c.TrapMode,
+		shards:      coverage.NewShardPool(c.RunDir),
 		tasks:       map[*tls.ControlBlock]*Task{},
 		persona:     c.Personality,
 		confinement: c.Confinement,

@@ -6,7 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vsysbed/bpf"
-	"vsysbed/coverage"
 	"vsysbed/tls"
 )
 
@@ -64,6 +63,15 @@ func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid u
 		return
 	}
 	t := p.NewTask(cb)
+	// A thread that never ran is no thread: forget it, keep its block.
+	abandon := func(errno int64) {
+		p.mu.Lock()
+		p.live--
+		delete(p.tasks, cb)
+		p.mu.Unlock()
+		p.shards.Put(cb)
+		started <- errno
+	}
 	t.sigmask = parent.sigmask
 	if flags&unix.CLONE_CHILD_CLEARTID != 0 {
 		t.tidAddress = ctid
@@ -72,7 +80,7 @@ func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid u
 	// kernel does: musl's thread list lock relies on new->tid being set.
 	if flags&unix.CLONE_PARENT_SETTID != 0 {
 		if err := writeU32(ptid, uint32(tid)); err != nil {
-			started <- errnoOf(err)
+			abandon(errnoOf(err))
 			return
 		}
 	}
@@ -82,12 +90,49 @@ func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid u
 	if p.trapMode == tls.TrapSUD {
 		start, end := tls.Region()
 		if err := bpf.EnableSUD(start, end-start, &cb.Selector); err != nil {
-			started <- -int64(unix.EAGAIN)
+			abandon(-int64(unix.EAGAIN))
 			return
 		}
 	}
 	started <- int64(tid)
-	tls.Run(cb)
+	t.Run()
+}
+
+// Run runs the task's guest thread on the calling OS thread, which must
+// be locked and stay so, until it leaves the guest; an exited thread's
+// control block then goes back to the process for its next thread.
+func (t *Task) Run() {
+	tls.Run(t.CB)
+	t.left()
+}
+
+// left ends a thread that has left the guest for good (exit, or stopped
+// by an execve); the goroutine ends after it (the main thread blocks).
+// vsysbed_run already zeroed GS base, so no handler on this OS thread
+// finds the block any more; Syscall User Dispatch is switched off first,
+// because the kernel would go on reading this thread's selector byte in
+// the block, which the next thread sets to BLOCK while Go still runs
+// here. A block whose selector cannot be released is kept out of the
+// pool (one shard more, nothing wrong). The tid word is cleared last, so
+// that a joiner that goes on to create a thread finds the block free.
+func (t *Task) left() {
+	p := t.P
+	if t.vf != nil {
+		return // runVforkChild gives a vfork child's block back
+	}
+	release := true
+	if p.trapMode == tls.TrapSUD {
+		release = bpf.DisableSUD() == nil
+	}
+	if release {
+		p.shards.Put(t.CB)
+	}
+	if addr := t.clearTID; addr != 0 {
+		var zero [4]byte
+		if writeGuest(addr, zero[:]) == nil {
+			unix.Syscall6(unix.SYS_FUTEX, uintptr(addr), futexWake, 1, 0, 0, 0)
+		}
+	}
 }
 
 func writeU32(addr uint64, v uint32) error {
@@ -95,15 +140,17 @@ func writeU32(addr uint64, v uint32) error {
 	return writeGuest(addr, b[:])
 }
 
-// threadBlock opens the calling OS thread's shard and prepares it as the
-// control block of a new guest thread (or vfork child) of parent that
-// starts with registers regs and FS base fs.
+// threadBlock gets the calling OS thread a control block — an exited
+// thread's (its counts kept) or a new shard — and prepares it as the
+// block of a new guest thread (or vfork child) of parent that starts with
+// registers regs and FS base fs.
 func (p *Process) threadBlock(parent *Task, regs tls.Regs, fs uint64) (*tls.ControlBlock, error) {
-	cb, _, err := coverage.OpenShard(coverage.ShardPath(p.runDir, unix.Gettid()))
+	cb, _, err := p.shards.Get(unix.Gettid())
 	if err != nil {
 		return nil, err
 	}
 	if err := tls.Prepare(cb, p.trapMode); err != nil {
+		p.shards.Put(cb)
 		return nil, err
 	}
 	cb.Trap = regs

@@ -151,7 +151,11 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, regs tls.Regs, fs,
 		started <- -int64(unix.EAGAIN)
 		return
 	}
-	cb.Pid = uint32(vc.pid) // the thread's counts are the child's
+	// The block is one of this process's (its pid stays ours, and it goes
+	// back to our pool when the child leaves): everything the child runs
+	// on this thread runs in our memory, so our address map is the one
+	// that names its call sites. Its exit is recorded by its own host
+	// process, in that process's block.
 	// A fault in the child's code is the child's alone: kernelsim applies
 	// the child's own disposition (tls/entry.c's fault handler would
 	// otherwise kill this host process, the parent's).
@@ -167,6 +171,10 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, regs tls.Regs, fs,
 		delete(p.tasks, cb)
 		p.mu.Unlock()
 		p.vforkRoutes(-1)
+		// As Task.left: SUD off first, its selector byte is in the block.
+		if p.trapMode != tls.TrapSUD || bpf.DisableSUD() == nil {
+			p.shards.Put(cb)
+		}
 	}()
 	if flags&unix.CLONE_CHILD_SETTID != 0 {
 		writeU32(ctid, uint32(vc.pid))
@@ -202,8 +210,11 @@ func (p *Process) watchVforkChild(t *Task) {
 			break
 		}
 	}
+	// The child's thread may have left long ago (at its exec), and its
+	// block may be another thread's by now: only the same task counts.
 	p.mu.Lock()
-	_, running := p.tasks[t.CB]
+	running := p.tasks[t.CB] == t
+	tid := int(t.CB.Tid)
 	if running {
 		t.exiting = true
 		t.CB.SigPending = 1
@@ -214,7 +225,7 @@ func (p *Process) watchVforkChild(t *Task) {
 		case t.wake <- struct{}{}:
 		default:
 		}
-		unix.Tgkill(pid, int(t.CB.Tid), tls.KickSignal)
+		unix.Tgkill(pid, tid, tls.KickSignal)
 	}
 }
 

@@ -1,9 +1,11 @@
 /*
  * cb.h — the per-thread control block shared by Go, C and assembly.
  *
- * One control block exists per guest thread. It is a MAP_SHARED mapping of
- * a shard file in the run directory, so its counters survive a crash or a
- * SIGKILL of the host process: the supervisor reads them afterwards. While
+ * One control block exists per live guest thread; an exited thread's block
+ * serves its process's next new thread (tls.Reset, coverage.ShardPool), its
+ * counts and sites kept. It is a MAP_SHARED mapping of a shard file in the
+ * run directory, so its counters survive a crash or a SIGKILL of the host
+ * process: the supervisor reads them afterwards. While
  * the thread runs guest code, GS base points at the block (the guest never
  * owns GS on x86-64: glibc, musl and Go all use FS), so the entry
  * trampolines and the vDSO stubs reach it with %gs-relative addressing,
@@ -103,7 +105,8 @@
 #define CB_OFF_FAULT_CODE 240
 #define CB_OFF_PID 244
 #define CB_OFF_HOSTSIG 248
-#define CB_OFF_CALL_START 256
+#define CB_OFF_THREADS 256
+#define CB_OFF_CALL_START 264
 #define CB_OFF_TRAP 512
 #define CB_OFF_EXIT 1024
 #define CB_OFF_COUNTS 4096
@@ -188,11 +191,16 @@ struct vsysbed_cb {
 	uint32_t pid;        /* the host process (= guest process) id */
 	uint64_t hostsig;    /* host signals that arrived on this thread for the
 			      * guest (bit sig-1), taken by kernelsim */
+	uint32_t threads;    /* guest threads that used this block in turn: a
+			      * block is handed to a new thread of the same
+			      * process when its thread exits, counts and sites
+			      * kept (0 in shards older than the field: one) */
+	uint32_t pad_threads;
 	uint64_t call_start; /* CLOCK_MONOTONIC ns at which a timed call
 			      * (sleep, poll, epoll_wait) began on the fast
 			      * route: what is left of its timeout when a
 			      * host signal interrupted it for nothing */
-	uint8_t pad1[512 - 264];
+	uint8_t pad1[512 - 272];
 	struct cb_regs trap; /* guest registers at the trapped syscall */
 	uint8_t pad2[1024 - 512 - sizeof(struct cb_regs)];
 	struct cb_exit exit;

@@ -108,8 +108,10 @@ type ControlBlock struct {
 	FaultCode  int32
 	Pid        uint32
 	HostSig    uint64 // host signals for the guest that arrived on this thread (bit sig-1)
+	Threads    uint32 // guest threads that used the block in turn (Reset counts one more)
+	_          uint32
 	CallStart  uint64 // CLOCK_MONOTONIC ns when a timed fast-route call began
-	_          [512 - 264]uint8
+	_          [512 - 272]uint8
 	Trap       Regs
 	_          [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
 	Exit       Exit
@@ -124,3 +126,29 @@ type ControlBlock struct {
 
 // CounterOffset is the byte offset of counts[nr][kind] in the block.
 func CounterOffset(nr, kind int) int { return OffCounts + (nr*Kinds+kind)*8 }
+
+// Reset makes the control block of a thread that left the guest for good
+// (its OS thread no longer has GS base or a SUD selector pointing here)
+// the block of another new thread of the same process.
+//
+// Everything that described the old thread goes: the header past the
+// version (state, FS bases, stacks, the current call, flags — FlagLeave
+// among them — selector, tid, pending signals, faults, relayed host
+// signals), the trap frame, the exit record, the XSAVE area and the
+// relayed siginfos. What the threads counted stays: counts, errors, the
+// site table and sites_dropped. The new thread then simply goes on
+// counting into the same file, so no count is ever moved from one shard to
+// another and a SIGKILL at any instant leaves each count in exactly one
+// file, once. Self, Magic and Version are never touched: the block stays a
+// valid shard throughout (a zero magic would make the supervisor drop the
+// file as never initialised). Threads counts one more.
+func Reset(cb *ControlBlock) {
+	threads := max(cb.Threads, 1) // a block from before the field: one
+	b := (*[Size]byte)(unsafe.Pointer(cb))
+	clear(b[unsafe.Offsetof(cb.State):unsafe.Offsetof(cb.Threads)])
+	clear(b[unsafe.Offsetof(cb.Threads)+4 : unsafe.Offsetof(cb.Exit)])
+	cb.Exit = Exit{SitesDropped: cb.Exit.SitesDropped}
+	clear(cb.Xsave[:])
+	clear(b[OffHostInfo:OffErrors])
+	cb.Threads = threads + 1
+}

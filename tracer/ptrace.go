@@ -60,6 +60,9 @@ type ptProcess struct {
 		sig       unix.Signal
 		addr, rip uint64
 	}
+	// free: the control blocks of its exited threads, for its next new
+	// ones (coverage.ShardPool explains why counts simply go on there).
+	free []*tls.ControlBlock
 }
 
 // ptThread is one traced thread.
@@ -524,6 +527,13 @@ func (r *ptraceRun) ended(tid int, ws unix.WaitStatus) {
 	th := r.threads[tid]
 	delete(r.threads, tid)
 	delete(r.expected, tid)
+	if th != nil && th.proc.pid != tid {
+		// The leader keeps its block: recordExit writes the exit there.
+		if cb := r.shards[tid]; cb != nil {
+			delete(r.shards, tid)
+			th.proc.free = append(th.proc.free, cb)
+		}
+	}
 	if th == nil || th.proc.pid != tid {
 		return
 	}
@@ -562,19 +572,29 @@ func (r *ptraceRun) recordExit(p *ptProcess, ws unix.WaitStatus) {
 	cb.Exit = e
 }
 
-// shard is th's control block, created at its first counted call.
+// shard is th's control block, given at its first counted call: the
+// block of an exited thread of its process when there is one, else a new
+// shard file.
 func (r *ptraceRun) shard(th *ptThread) (*tls.ControlBlock, error) {
 	if cb := r.shards[th.tid]; cb != nil {
 		cb.Pid = uint32(th.proc.pid) // a reused tid counts on in its file
 		return cb, nil
 	}
-	cb, unmap, err := coverage.OpenShard(coverage.ShardPath(r.dir, th.tid))
-	if err != nil {
-		return nil, err
+	p := th.proc
+	var cb *tls.ControlBlock
+	if n := len(p.free); n > 0 {
+		cb, p.free = p.free[n-1], p.free[:n-1]
+		tls.Reset(cb)
+	} else {
+		var unmap func() error
+		var err error
+		if cb, unmap, err = coverage.CreateShard(r.dir, th.tid); err != nil {
+			return nil, err
+		}
+		r.unmaps = append(r.unmaps, unmap)
 	}
-	cb.Tid, cb.Pid, cb.TrapMode = uint64(th.tid), uint32(th.proc.pid), tls.TrapSeccomp
+	cb.Tid, cb.Pid, cb.TrapMode = uint64(th.tid), uint32(p.pid), tls.TrapSeccomp
 	r.shards[th.tid] = cb
-	r.unmaps = append(r.unmaps, unmap)
 	return cb, nil
 }
 
