@@ -47,6 +47,7 @@ GUESTS := \
 	$(GUESTDIR)/hostfds \
 	$(GUESTDIR)/sigwait \
 	$(GUESTDIR)/procself \
+	$(GUESTDIR)/pwait \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \

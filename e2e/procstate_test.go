@@ -105,6 +105,10 @@ var _ = Describe("the guest's process state", func() {
 				same(mode, nil, filepath.Join(guestDir, "sigwait"))
 			})
 
+			It("pselect6, ppoll and epoll_pwait: the mask argument is the thread's for the call, atomically", func() {
+				same(mode, nil, filepath.Join(guestDir, "pwait"))
+			})
+
 			It("perl: a child's exit does not cut the parent's sleep short", func() {
 				same(mode, nil, "/usr/bin/perl", "-e", `if(!fork){exit 0} print sleep(1),"\n"`)
 			})

@@ -298,6 +298,12 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 			if ret != -int64(unix.EINTR) {
 				return ret
 			}
+			if t.hasSavedMask && isPwait(nr) {
+				// sysPwait saw a signal its temporary mask lets through,
+				// and another thread took it: back to the original mask.
+				t.sigmask, t.hasSavedMask = t.savedMask, false
+				return ret
+			}
 			// A host signal (the kick, a signal relayed for the guest, a
 			// signal the guest ignores or blocks) interrupted the call and
 			// nothing runs a handler: on Linux it was never interrupted.
