@@ -562,7 +562,7 @@ func sysRtSigtimedwait(t *Task, a *Args) int64 {
 		if sig, si, ok := t.dequeue(set); ok {
 			return t.sigwaitResult(sig, si, a[1])
 		}
-		if t.interruptsWait(set) {
+		if t.deliverableUnder(t.sigmask | set) { // a caught signal outside set
 			return -int64(unix.EINTR)
 		}
 		select {
@@ -574,25 +574,6 @@ func sysRtSigtimedwait(t *Task, a *Args) int64 {
 	}
 }
 
-// interruptsWait: a signal outside set is pending and deliverable to t,
-// and would not just be discarded (it runs a handler, or its default
-// action stops or ends the process).
-func (t *Task) interruptsWait(set uint64) bool {
-	p := t.P
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	t.absorbHostSignals()
-	ready := (t.pending.mask | p.sig.pending.mask) &^ t.sigmask &^ set
-	for sig := 1; ready != 0 && sig <= nsig; sig++ {
-		if ready&bit(sig) != 0 {
-			ready &^= bit(sig)
-			if !p.ignored(sig) {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 func (t *Task) sigwaitResult(sig int, si siginfo, infoAddr uint64) int64 {
 	if infoAddr != 0 {

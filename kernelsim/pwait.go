@@ -95,8 +95,9 @@ func pwaitMask(nr int, a *Args) (mask uint64, ok bool, errno int64) {
 	return m, true, 0
 }
 
-// deliverableUnder: a signal pending for t would be delivered (or end the
-// process) with mask as its mask.
+// deliverableUnder: a signal pending for t would be delivered (run a
+// handler, or end or stop the process: not just be discarded) with mask as
+// its mask.
 func (t *Task) deliverableUnder(mask uint64) bool {
 	p := t.P
 	p.mu.Lock()
