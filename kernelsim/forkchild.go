@@ -108,6 +108,7 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	c.Personality = st.Persona
 	c.Confinement = st.Conf
 	SetThreadName(st.Comm)
+	SetProcessTitle(st.Argv) // a fork child is its parent's program until it execs
 	p := NewProcess(c, st.Routes)
 	p.mu.Lock()
 	for res, l := range st.Limits {
