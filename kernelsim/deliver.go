@@ -574,7 +574,6 @@ func sysRtSigtimedwait(t *Task, a *Args) int64 {
 	}
 }
 
-
 func (t *Task) sigwaitResult(sig int, si siginfo, infoAddr uint64) int64 {
 	if infoAddr != 0 {
 		if err := writeGuest(infoAddr, si[:]); err != nil {
