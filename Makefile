@@ -48,6 +48,7 @@ GUESTS := \
 	$(GUESTDIR)/sigwait \
 	$(GUESTDIR)/procself \
 	$(GUESTDIR)/pwait \
+	$(GUESTDIR)/sigfd \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \

@@ -109,6 +109,17 @@ var _ = Describe("the guest's process state", func() {
 				same(mode, nil, filepath.Join(guestDir, "pwait"))
 			})
 
+			It("signalfd reads the guest's blocked signals: one pending before it, a child's SIGCHLD", func() {
+				same(mode, nil, filepath.Join(guestDir, "sigfd"))
+			})
+
+			It("util-linux script runs a command and ends (it reads SIGCHLD from a signalfd)", func() {
+				if _, err := os.Stat("/usr/bin/script"); err != nil {
+					Skip("no /usr/bin/script (util-linux)")
+				}
+				same(mode, nil, "/usr/bin/script", "-qc", "echo in-script; tty >/dev/null && echo has-a-tty", "/dev/null")
+			})
+
 			It("perl: a child's exit does not cut the parent's sleep short", func() {
 				same(mode, nil, "/usr/bin/perl", "-e", `if(!fork){exit 0} print sleep(1),"\n"`)
 			})
@@ -127,7 +138,8 @@ var _ = Describe("the guest's process state", func() {
 				data, err := os.ReadFile("/bin/sleep")
 				Expect(err).NotTo(HaveOccurred())
 				Expect(os.WriteFile(sleeper, data, 0o755)).To(Succeed())
-				script := sleeper + ` 5 & p=$!; sleep 0.5
+				script := sleeper + ` 20 & p=$!
+i=0; while [ "$(cat /proc/$p/comm)" != vsbsleeper ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 [ "$(pidof vsbsleeper)" = "$p" ] && echo pidof finds it
 [ "$(pgrep -x vsbsleeper)" = "$p" ] && echo pgrep finds it
 echo "comm: $(cat /proc/$p/comm)"

@@ -170,6 +170,10 @@ func (p *Process) send(from, target *Task, sig int, si siginfo) {
 		p.mu.Unlock()
 		return
 	}
+	if to != nil && p.toSignalfd(sig, si, to.sigmask) {
+		p.mu.Unlock()
+		return
+	}
 	if target == nil {
 		p.sig.pending.add(sig, si)
 		target = p.pickThread(sig, from)
@@ -232,6 +236,7 @@ func (t *Task) absorbHostSignals() {
 				if o := t.P.pickThread(sig, nil); o != nil {
 					o.CB.SigPending = 1
 				}
+			case t.P.toSignalfd(sig, siginfo(t.CB.HostInfo[sig-1]), t.sigmask):
 			default:
 				// The siginfo the kernel gave the host: sender, timer value.
 				t.pending.add(sig, siginfo(t.CB.HostInfo[sig-1]))

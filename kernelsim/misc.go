@@ -331,6 +331,7 @@ func sysClose(t *Task, a *Args) int64 {
 	r := passthrough(unix.SYS_CLOSE, a)
 	if r == 0 {
 		tls.MarkGuestFD(fd, false)
+		t.P.closeSignalfd(fd)
 	}
 	return r
 }

@@ -58,6 +58,7 @@ type Process struct {
 	limits            map[int]unix.Rlimit // virtual resource limits (rlimit.go), set by the guest
 	vforks            int                 // vfork children running on our threads (vfork.go)
 	persona           uint64              // the guest's personality(2) (persona.go)
+	sigfds            map[int]*signalfd   // the guest's signalfds, by read end (signalfd.go)
 	confinement       Confinement         // status's seccomp fields at start (procstatus.go)
 	childAutoReap     bool                // the host's SIGCHLD has SA_NOCLDWAIT (signal.go)
 	shmem             map[int]uint64      // memfds behind shared anonymous mappings, fd → inode (shmem.go)
