@@ -49,6 +49,7 @@ GUESTS := \
 	$(GUESTDIR)/procself \
 	$(GUESTDIR)/pwait \
 	$(GUESTDIR)/sigfd \
+	$(GUESTDIR)/manysig \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \
@@ -108,6 +109,9 @@ $(GUESTDIR)/bench: $(SRC)/bench.c $(SRC)/vdsosym.h | $(GUESTDIR)
 	$(MUSLCC) $(GUEST_CFLAGS) -static -pthread -o $@ $<
 
 $(GUESTDIR)/thread: $(SRC)/thread.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
+
+$(GUESTDIR)/manysig: $(SRC)/manysig.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
 
 $(GUESTDIR)/procself: $(SRC)/procself.c | $(GUESTDIR)

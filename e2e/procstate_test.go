@@ -120,6 +120,11 @@ var _ = Describe("the guest's process state", func() {
 				same(mode, nil, "/usr/bin/script", "-qc", "echo in-script; tty >/dev/null && echo has-a-tty", "/dev/null")
 			})
 
+			It("10,000 real-time signals queued from four threads are all delivered", func() {
+				got := same(mode, nil, filepath.Join(guestDir, "manysig"))
+				Expect(got.Stdout).To(Equal("delivered 10000 of 10000\n"))
+			})
+
 			It("perl: a child's exit does not cut the parent's sleep short", func() {
 				same(mode, nil, "/usr/bin/perl", "-e", `if(!fork){exit 0} print sleep(1),"\n"`)
 			})
