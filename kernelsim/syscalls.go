@@ -73,6 +73,9 @@ var owned = []Syscall{
 	{Nr: unix.SYS_DUP2, Route: Guarded, Handler: sysDup2, Note: "The host's fds answer EBADF."},
 	{Nr: unix.SYS_DUP3, Route: Guarded, Handler: sysDup3, Note: "The host's fds answer EBADF."},
 
+	{Nr: unix.SYS_SENDMSG, Route: Guarded, Handler: sysSendmsg, Note: "A host fd in an SCM_RIGHTS control message fails with EBADF; the rest passes through."},
+	{Nr: unix.SYS_SENDMMSG, Route: Guarded, Handler: sysSendmmsg, Note: "As sendmsg, per message."},
+
 	// Files that describe the process.
 	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "/proc/self/{cmdline,environ,auxv} are the guest's; /proc/self/mem is read-only."},
 	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "/proc/self/{cmdline,environ,auxv} are the guest's (absolute paths); /proc/self/mem is read-only."},

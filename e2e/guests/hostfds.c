@@ -97,6 +97,25 @@ static long c_fstatat(int fd) { struct stat st; return fstatat(fd, "", &st, AT_E
 static long c_fchmod(int fd) { return fchmod(fd, 0644); }
 static long c_ftruncate(int fd) { return ftruncate(fd, 0); }
 static long c_close(int fd) { return close(fd); }
+static int sp[2];
+static long c_scm_rights(int fd)
+{
+	/* The fd travels inside the message: SCM_RIGHTS. */
+	char data = 'x';
+	struct iovec v = {&data, 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof u);
+	struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	return sendmsg(sp[0], &m, MSG_DONTWAIT);
+}
 static long c_sendfile_out(int fd) { return syscall(SYS_sendfile, fd, 0, NULL, 0); }
 static long c_splice(int fd) { return syscall(SYS_splice, fd, NULL, 1, NULL, 1, 0); }
 static long c_readlink(int fd)
@@ -196,6 +215,10 @@ int main(void)
 	family("splice", c_splice);
 	family("readlink", c_readlink);
 	family("open-proc", c_openproc);
+	socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp);
+	family("SCM_RIGHTS", c_scm_rights);
+	close(sp[0]);
+	close(sp[1]);
 	family("close", c_close);
 
 	listings("parent");
