@@ -109,7 +109,9 @@ var _ = Describe("nginx with daemon on", func() {
 			Expect(alive(dir)).To(BeFalse(), "nginx is still running")
 			Expect(cmd.ProcessState.ExitCode()).To(Equal(native.Status), "stderr: %s", stderr.String())
 			procs := loadProcesses(reportPath)
-			Expect(len(procs)).To(BeNumerically(">=", 4), "nginx, its master and two workers: %+v", procs)
+			// A worker served the page; the second may not have been
+			// started yet when SIGTERM came.
+			Expect(len(procs)).To(BeNumerically(">=", 3), "nginx, its master and a worker at least: %+v", procs)
 		})
 	}
 })
