@@ -261,14 +261,6 @@ func (t *Task) dequeue(allowed uint64) (int, siginfo, bool) {
 	return 0, siginfo{}, false
 }
 
-func (t *Task) hasDeliverable() bool {
-	p := t.P
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	t.absorbHostSignals()
-	return (t.pending.mask|p.sig.pending.mask)&^t.sigmask != 0 || t.CB.FaultSig != 0
-}
-
 // takeCFault moves a signal the C handlers recorded (SIGPIPE for a
 // handler) into the thread's queue.
 func (t *Task) takeCFault() {

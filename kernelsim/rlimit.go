@@ -29,14 +29,6 @@ var virtualLimits = map[int]bool{
 	unix.RLIMIT_FSIZE:  true,
 }
 
-// limit is the guest's limit for a virtual resource; the host's own value
-// until the guest sets one.
-func (p *Process) limit(res int) unix.Rlimit {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return limitIn(p.limits, res)
-}
-
 func limitIn(m map[int]unix.Rlimit, res int) unix.Rlimit {
 	if l, ok := m[res]; ok {
 		return l

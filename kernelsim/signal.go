@@ -238,15 +238,6 @@ func sysRtSigpending(t *Task, a *Args) int64 {
 	return 0
 }
 
-// defaultIgnored: signals whose default action is to do nothing.
-func defaultIgnored(sig int) bool {
-	switch unix.Signal(sig) {
-	case unix.SIGCHLD, unix.SIGURG, unix.SIGWINCH, unix.SIGCONT:
-		return true
-	}
-	return false
-}
-
 func sysKill(t *Task, a *Args) int64 {
 	target, sig := int(int32(a[0])), int(a[1])
 	if target != pid && target != 0 && target != -1 {

@@ -33,7 +33,7 @@ func parseShebang(head []byte) (interp, arg string, ok bool, err error) {
 		if len(rest) == 0 {
 			return "", "", true, notExec("#! line names no interpreter")
 		}
-		if bytes.IndexAny(rest, " \t\x00") < 0 {
+		if !bytes.ContainsAny(rest, " \t\x00") {
 			return "", "", true, notExec("#! interpreter name is longer than %d bytes", shebangMax)
 		}
 		// The kernel terminates the string in the buffer's last byte.
