@@ -9,6 +9,9 @@ export PATH := $(PATH):/usr/local/go/bin
 endif
 
 GO       ?= go
+# staticcheck, run by `make test` from the Go module proxy (not a module
+# dependency: go.mod stays as it is).
+STATICCHECK_VERSION := v0.8.2
 CC       ?= gcc
 MUSLCC   ?= musl-gcc
 BUILD    := build
@@ -150,6 +153,7 @@ test: build weakfilter guests corpus
 	if [ -n "$$unformatted" ]; then \
 		echo "gofmt: these files need formatting:"; echo "$$unformatted"; exit 1; \
 	fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	$(GO) test -timeout 45m ./...
 
 e2e: build weakfilter guests corpus
