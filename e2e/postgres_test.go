@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -83,15 +82,8 @@ func (s *pgSide) start() (first result, wait func() result) {
 	}
 	argv, report := s.argv("pg_ctl", args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	Expect(cmd.Start()).To(Succeed())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	g := startGroup(ctx, argv)
+	cmd, done, stdout, stderr := g.cmd, g.done, &g.stdout, &g.stderr
 	var res *result
 	collect := func(err error) result {
 		if res == nil {

@@ -1,17 +1,14 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -221,28 +218,17 @@ func redisSpec(mode string) {
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	full := vsysbedArgv(reportFlags(mode, reportPath), argv...)
-	server := exec.CommandContext(ctx, full[0], full[1:]...)
-	var stdout, stderr bytes.Buffer
-	server.Stdout, server.Stderr = &stdout, &stderr
-	// Guest processes left behind would hold the output pipes open and
-	// keep Wait from returning after a kill.
-	server.WaitDelay = 5 * time.Second
-	// Killing vsysbed alone leaves the guest's host processes running
-	// (redis would keep its port): give the tree a process group to kill.
-	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	server.Cancel = func() error { return syscall.Kill(-server.Process.Pid, syscall.SIGKILL) }
-	Expect(server.Start()).To(Succeed())
-	done := make(chan error, 1)
-	go func() { done <- server.Wait() }()
+	server := startGroup(ctx, full)
+	done := server.done
 	serverOutput := func() string {
-		return fmt.Sprintf("--- server stdout ---\n%s--- server stderr ---\n%s", clip(stdout.String()), clip(stderr.String()))
+		return fmt.Sprintf("--- server stdout ---\n%s--- server stderr ---\n%s", clip(server.stdout.String()), clip(server.stderr.String()))
 	}
 	// Whatever fails below, the server must not outlive the spec.
 	defer func() {
 		select {
 		case <-done:
 		default:
-			syscall.Kill(-server.Process.Pid, syscall.SIGKILL)
+			server.killGroup()
 			<-done
 		}
 	}()
@@ -290,7 +276,7 @@ func redisSpec(mode string) {
 	status, ok := exitStatus(waitErr)
 	Expect(ok).To(BeTrue(), "vsysbed: %v", waitErr)
 	Expect(status).To(Equal(0), "vsysbed's status after SHUTDOWN NOSAVE\n%s", serverOutput())
-	Expect(stderr.String()).NotTo(ContainSubstring("panic:"), serverOutput())
+	Expect(server.stderr.String()).NotTo(ContainSubstring("panic:"), serverOutput())
 
 	r := loadReport(reportPath)
 	checkReport(r, argv, 0)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 )
 
 // runTimeout bounds every process a spec starts: a hung guest must fail
@@ -112,3 +113,29 @@ func reportFlags(mode, path string) []string {
 func str(s string) *string { return &s }
 
 func intp(n int) *int { return &n }
+
+// groupRun is a program started in a process group of its own, with its
+// output collected: killing vsysbed alone would leave the guest's host
+// processes running, holding a port and the output pipes open (so
+// WaitDelay bounds Wait), and ctx's end kills the whole group.
+type groupRun struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	done           chan error // Wait's result, sent once
+}
+
+func startGroup(ctx context.Context, argv []string) *groupRun {
+	GinkgoHelper()
+	g := &groupRun{done: make(chan error, 1)}
+	g.cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
+	g.cmd.Stdout, g.cmd.Stderr = &g.stdout, &g.stderr
+	g.cmd.WaitDelay = 5 * time.Second
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	g.cmd.Cancel = func() error { return syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL) }
+	Expect(g.cmd.Start()).To(Succeed())
+	go func() { g.done <- g.cmd.Wait() }()
+	return g
+}
+
+// killGroup kills the group of g.
+func (g *groupRun) killGroup() { syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL) }

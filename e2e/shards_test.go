@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -280,26 +278,19 @@ func httpServerSpec(mode string) {
 		argv = append(argv, s.argv...)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*runTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		cmd.WaitDelay = 5 * time.Second
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		Expect(cmd.Start()).To(Succeed())
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		g := startGroup(ctx, argv)
+		cmd, done := g.cmd, g.done
 		defer func() {
 			select {
 			case err := <-done:
 				done <- err
 			default:
-				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				g.killGroup()
 				<-done
 			}
 		}()
 		output := func() string {
-			return fmt.Sprintf("--- stdout ---\n%s--- stderr ---\n%s", clip(stdout.String()), clip(stderr.String()))
+			return fmt.Sprintf("--- stdout ---\n%s--- stderr ---\n%s", clip(g.stdout.String()), clip(g.stderr.String()))
 		}
 		get := func() error {
 			resp, err := client.Get("http://127.0.0.1:" + port + "/")
@@ -330,7 +321,7 @@ func httpServerSpec(mode string) {
 		// The host process: the supervisor's child.
 		hostPID := 0
 		if underVsysbed {
-			s.rundir = runDirOf(stderr.String())
+			s.rundir = runDirOf(g.stderr.String())
 			children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
 			Expect(err).NotTo(HaveOccurred())
 			hostPID, err = strconv.Atoi(strings.Fields(string(children))[0])
@@ -352,7 +343,7 @@ func httpServerSpec(mode string) {
 		done <- err
 		status, ok := exitStatus(err)
 		Expect(ok).To(BeTrue(), "%v", err)
-		s.res = result{Stdout: stdout.String(), Stderr: stderr.String(), Status: status}
+		s.res = result{Stdout: g.stdout.String(), Stderr: g.stderr.String(), Status: status}
 		return s
 	}
 
