@@ -175,15 +175,12 @@ func guestStatus(host []byte, v sigView, conf Confinement) []byte {
 
 // guestStat rewrites a stat file of the host's: num_threads (field 20)
 // and the obsolete signal fields 31-34 (pending, blocked, ignored, caught,
-// in decimal, signals 1-31 only). The command name may hold spaces and parentheses: the
-// fields start after its last ')'.
+// in decimal, signals 1-31 only).
 func guestStat(host []byte, v sigView) []byte {
-	s := strings.TrimRight(string(host), "\n")
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
+	head, fields, ok := statFields(host)
+	if !ok {
 		return host
 	}
-	fields := strings.Fields(s[i+1:]) // field 3 onwards
 	set := func(n int, val string) {
 		if n-3 < len(fields) {
 			fields[n-3] = val
@@ -196,7 +193,19 @@ func guestStat(host []byte, v sigView) []byte {
 	set(32, strconv.FormatUint(v.blocked&low31, 10))
 	set(33, strconv.FormatUint(v.ignored&low31, 10))
 	set(34, strconv.FormatUint(v.caught&low31, 10))
-	return []byte(s[:i+1] + " " + strings.Join(fields, " ") + "\n")
+	return []byte(head + " " + strings.Join(fields, " ") + "\n")
+}
+
+// statFields splits a /proc stat line into "pid (comm)" and the fields
+// from 3 on (fields[n-3] is field n). The command name may hold spaces and
+// parentheses: the fields start after its last ')'.
+func statFields(b []byte) (head string, fields []string, ok bool) {
+	s := strings.TrimRight(string(b), "\n")
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", nil, false
+	}
+	return s[:i+1], strings.Fields(s[i+1:]), true
 }
 
 // procStatusContent is the guest's status or stat of target, or ok=false
@@ -285,13 +294,8 @@ func SetProcessTitle(argv []string) {
 	if err != nil || len(title) == 0 {
 		return
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return
-	}
-	f := strings.Fields(s[i+1:]) // field 3 onwards
-	if len(f) < 49-2 {
+	_, f, ok := statFields(b)
+	if !ok || len(f) < 49-2 {
 		return
 	}
 	start, err1 := strconv.ParseUint(f[48-3], 10, 64)
