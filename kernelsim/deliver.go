@@ -222,25 +222,60 @@ func (p *Process) pickThread(sig int, from *Task) *Task {
 }
 
 // absorbHostSignals moves the host signals tls's relay handler recorded on
-// this thread into its queue (caller holds p.mu).
+// this thread into the guest's queues (caller holds p.mu). The kernel put
+// a process-directed signal on whichever host thread it chose: it goes to
+// the process's queue, for the thread pickThread chooses, so that it
+// survives this thread's exit. Only a tgkill from outside is this
+// thread's own.
 func (t *Task) absorbHostSignals() {
 	bits := atomic.SwapUint64(&t.CB.HostSig, 0)
 	for sig := 1; bits != 0 && sig <= nsig; sig++ {
-		if bits&bit(sig) != 0 {
-			bits &^= bit(sig)
-			switch {
-			case t.P.discards(sig, t):
-			case t.vf != nil:
-				// Sent to the parent's host process: the parent's.
-				t.P.sig.pending.add(sig, siginfo(t.CB.HostInfo[sig-1]))
-				if o := t.P.pickThread(sig, nil); o != nil {
-					o.CB.SigPending = 1
-				}
-			case t.P.toSignalfd(sig, siginfo(t.CB.HostInfo[sig-1]), t.sigmask):
-			default:
-				// The siginfo the kernel gave the host: sender, timer value.
-				t.pending.add(sig, siginfo(t.CB.HostInfo[sig-1]))
+		if bits&bit(sig) == 0 {
+			continue
+		}
+		bits &^= bit(sig)
+		// The siginfo the kernel gave the host: sender, timer value.
+		si := siginfo(t.CB.HostInfo[sig-1])
+		thread := int32(le32(si[8:])) == siTkill && t.vf == nil
+		switch {
+		case t.P.discards(sig, t):
+		case t.P.toSignalfd(sig, si, t.sigmask):
+		case thread:
+			t.pending.add(sig, si)
+		default:
+			// A vfork child's signals were sent to its parent's host
+			// process: the parent's too.
+			t.P.sig.pending.add(sig, si)
+			if o := t.P.pickThread(sig, nil); o != nil && o != t {
+				t.P.kickLocked(o)
 			}
+		}
+	}
+}
+
+// kickLocked makes thread o look at its queues (caller holds p.mu, so o
+// has not exited and its block is its own).
+func (p *Process) kickLocked(o *Task) {
+	o.CB.SigPending = 1
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	unix.Tgkill(pid, int(o.CB.Tid), tls.KickSignal)
+}
+
+// retarget runs as thread t leaves (caller holds p.mu, t no longer among
+// p.tasks): what the relay recorded on t, and a process-directed signal
+// t was chosen for, goes to a thread that remains (Linux's
+// retarget_shared_pending).
+func (p *Process) retarget(t *Task) {
+	t.absorbHostSignals()
+	for sig := 1; sig <= nsig; sig++ {
+		if p.sig.pending.mask&bit(sig) == 0 {
+			continue
+		}
+		if o := p.pickThread(sig, nil); o != nil {
+			p.kickLocked(o)
 		}
 	}
 }

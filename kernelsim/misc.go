@@ -85,6 +85,9 @@ func sysExit(t *Task, a *Args) int64 {
 	p.live--
 	last := p.live == 0
 	delete(p.tasks, t.CB)
+	if !last {
+		p.retarget(t)
+	}
 	p.mu.Unlock()
 	if last {
 		t.exitProcess(int(a[0]))

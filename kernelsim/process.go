@@ -232,7 +232,9 @@ func (t *Task) syscall(nr int, a *Args) int64 {
 	row := &table[nr]
 	switch row.Route {
 	case Fast:
-		return passthrough(nr, a) // a route override sent it here
+		// A route override sent it here, or the C entry saw a host fd in
+		// poll's or select's sets.
+		return pollOrSelect(nr, a)
 	case Refused:
 		return -int64(row.Errno)
 	}

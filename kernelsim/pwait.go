@@ -41,6 +41,16 @@ const hostSetxid = 1 << (33 - 1)
 
 func sysPwait(t *Task, a *Args) int64 {
 	nr := int(t.CB.Nr)
+	switch nr {
+	case unix.SYS_PPOLL:
+		if r, ok := pollHostFDs(a); ok {
+			return r // it does not wait: no temporary mask
+		}
+	case unix.SYS_PSELECT6:
+		if selectNamesHostFD(a) {
+			return -int64(unix.EBADF)
+		}
+	}
 	temp, ok, errno := pwaitMask(nr, a)
 	if errno != 0 {
 		return errno

@@ -265,4 +265,29 @@ vsysbed_restore_rt:
 	.hidden vsysbed_region_end
 vsysbed_region_end:
 
+/*
+ * long vsysbed_probe_u32(const void *p): the 32-bit word at p, zero-
+ * extended, or -1 if reading it faults — fault_handler resumes a fault at
+ * vsysbed_probe_insn at vsysbed_probe_fixup. The C entry reads guest
+ * memory with it (poll's fds) where a bad pointer is the guest's EFAULT,
+ * not the host's crash. Outside the region: it issues no syscall.
+ */
+	.text
+	.globl vsysbed_probe_u32
+	.hidden vsysbed_probe_u32
+	.type vsysbed_probe_u32,@function
+	.p2align 4
+vsysbed_probe_u32:
+	.globl vsysbed_probe_insn
+	.hidden vsysbed_probe_insn
+vsysbed_probe_insn:
+	movl (%rdi), %eax
+	ret
+	.globl vsysbed_probe_fixup
+	.hidden vsysbed_probe_fixup
+vsysbed_probe_fixup:
+	movq $-1, %rax
+	ret
+	.size vsysbed_probe_u32, .-vsysbed_probe_u32
+
 	.section .note.GNU-stack,"",@progbits

@@ -212,6 +212,40 @@ static inline int names_host_fd(long nr, const long a[6])
 	return 0;
 }
 
+#define SYS_poll_ 7
+#define SYS_select_ 23
+#define NR_OPEN_MAX_ (1UL << 20) /* fs.nr_open's ceiling: poll's EINVAL above */
+
+long vsysbed_probe_u32(const void *p);
+extern char vsysbed_probe_insn[], vsysbed_probe_fixup[];
+
+/*
+ * poll's and select's fds live in memory: a call that may name a host fd
+ * there goes to kernelsim instead of the fast route, and kernelsim answers
+ * as Linux does for a closed fd (POLLNVAL, EBADF). select can name one only
+ * with nfds above the base; poll's array is read with the probe, so a bad
+ * pointer is left to the kernel's EFAULT.
+ */
+static inline int host_fd_in_sets(long nr, const long a[6])
+{
+	if (__builtin_expect(nr == SYS_select_, 0))
+		return (int)a[0] > vsysbed_hostfd_base;
+	if (__builtin_expect(nr != SYS_poll_, 1))
+		return 0;
+	const char *fds = (const char *)a[0];
+	unsigned long n = (unsigned int)a[1];
+	if (n > NR_OPEN_MAX_)
+		return 0;
+	for (unsigned long i = 0; i < n; i++) {
+		long fd = vsysbed_probe_u32(fds + 8 * i); /* struct pollfd's fd */
+		if (fd == -1)
+			return 0;
+		if (vsysbed_is_host_fd((int32_t)fd))
+			return 1;
+	}
+	return 0;
+}
+
 struct ts_ {
 	long sec, nsec;
 };
@@ -258,7 +292,7 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 	count(cb, (uint64_t)nr, gsp[0], CB_KIND_BYPASS);
 	if (__builtin_expect(names_host_fd(nr, a), 0))
 		return count_result(cb, nr, -EBADF_);
-	if (is_fast(nr)) {
+	if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
 		note_start(cb, nr);
 		long ret = vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
@@ -281,7 +315,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 		ret = -EBADF_;
 		if (cb->trap_mode == CB_TRAP_SUD)
 			cb->selector = CB_SUD_BLOCK;
-	} else if (is_fast(nr)) {
+	} else if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
 		note_start(cb, nr);
 		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
@@ -499,6 +533,10 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	struct vsysbed_cb *cb = thread_cb();
+	if ((sig == SIGSEGV || sig == SIGBUS) && uc->uc_mcontext.gregs[REG_RIP] == (greg_t)vsysbed_probe_insn) {
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)vsysbed_probe_fixup;
+		return;
+	}
 	/*
 	 * SIGPIPE is raised on the thread whose write hit a closed pipe: on the
 	 * guest thread it is the guest's, from either route (raw syscall in

@@ -86,6 +86,9 @@ func SetGoProfiling(on bool) {
 // the host's unless the guest made it (MarkGuestFD).
 func SetHostFDBase(base int) { C.vsysbed_hostfd_base = C.int32_t(base) }
 
+// HostFDBase is where the host's fds start (SetHostFDBase).
+func HostFDBase() int { return int(C.vsysbed_hostfd_base) }
+
 // IsHostFD reports whether fd belongs to the host: the guest's calls on it
 // fail with EBADF and it appears in none of the guest's fd listings.
 func IsHostFD(fd int) bool {

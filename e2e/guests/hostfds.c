@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -134,6 +135,40 @@ static long c_openproc(int fd)
 	return r;
 }
 
+/* The fds inside memory: poll's array and select's sets. A closed fd is
+ * POLLNVAL (an event: poll returns at once, a 5 s timeout notwithstanding)
+ * next to a pipe end with data, and EBADF for select. */
+static int pp[2];
+static long poll_pair(int fd, int use_ppoll)
+{
+	struct pollfd p[3] = {{pp[0], POLLIN, 0}, {fd, POLLIN, 0}, {-1, POLLIN, 0}};
+	struct timespec ts = {5, 0};
+	long r = use_ppoll ? ppoll(p, 3, &ts, NULL) : poll(p, 3, 5000);
+	/* Anything but "2 ready: the pipe readable, fd POLLNVAL" is printed. */
+	if (r == 2 && p[0].revents == POLLIN && p[1].revents == POLLNVAL && p[2].revents == 0)
+		return 0;
+	if (r >= 0) {
+		printf("  poll fd %d: %ld, revents %#x %#x %#x\n", fd, r, p[0].revents, p[1].revents, p[2].revents);
+		errno = EINVAL;
+	}
+	return -1;
+}
+static long c_poll(int fd) { return poll_pair(fd, 0) ? -1 : (errno = EBADF, -1); }
+static long c_ppoll(int fd) { return poll_pair(fd, 1) ? -1 : (errno = EBADF, -1); }
+static long select_one(int fd, int use_pselect, int which)
+{
+	fd_set s[3];
+	for (int i = 0; i < 3; i++)
+		FD_ZERO(&s[i]);
+	FD_SET(fd, &s[which]);
+	struct timeval tv = {5, 0};
+	struct timespec ts = {5, 0};
+	return use_pselect ? pselect(fd + 1, &s[0], &s[1], &s[2], &ts, NULL) : select(fd + 1, &s[0], &s[1], &s[2], &tv);
+}
+static long c_select_r(int fd) { return select_one(fd, 0, 0); }
+static long c_select_w(int fd) { return select_one(fd, 0, 1); }
+static long c_pselect_x(int fd) { return select_one(fd, 1, 2); }
+
 /* The fds a directory lists, as one line. */
 static void listing(const char *label, const char *path)
 {
@@ -219,6 +254,23 @@ int main(void)
 	family("SCM_RIGHTS", c_scm_rights);
 	close(sp[0]);
 	close(sp[1]);
+	pipe2(pp, O_CLOEXEC);
+	write(pp[1], "x", 1);
+	family("poll", c_poll); /* ebadf: POLLNVAL next to the pipe, at once */
+	family("ppoll", c_ppoll);
+	family("select-r", c_select_r);
+	family("select-w", c_select_w);
+	family("pselect-x", c_pselect_x);
+	{
+		/* A bad array is EFAULT (the probe, not a host crash). */
+		long r = poll((struct pollfd *)8, 1, 0);
+		printf("poll(bad address): %ld %s\n", r, r < 0 ? ename(errno) : "");
+		struct pollfd big[2] = {{pp[0], POLLIN, 0}, {LO + 3, POLLIN, 0}};
+		r = syscall(SYS_poll, big, 2, 0);
+		printf("raw poll with fd %d: %ld, revents %#x %#x\n", LO + 3, r, big[0].revents, big[1].revents);
+	}
+	close(pp[0]);
+	close(pp[1]);
 	family("close", c_close);
 
 	listings("parent");

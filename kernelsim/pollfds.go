@@ -1,0 +1,108 @@
+package kernelsim
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/tls"
+)
+
+// poll's and select's fds live in memory, out of reach of the fd-argument
+// table: the C entry sends a poll whose array names a host fd, and a
+// select whose nfds reaches the host's fds, here (tls/entry.c:
+// host_fd_in_sets); ppoll and pselect6 come through sysPwait. A host fd
+// answers as a closed fd does on Linux: poll reports POLLNVAL for its
+// entry — an event, so the call returns at once — and select fails with
+// EBADF.
+
+const (
+	pollfdSize = 8 // struct pollfd: int fd; short events, revents
+	maxPollFDs = 1 << 20
+)
+
+// pollHostFDs answers a poll or ppoll whose array names a host fd;
+// handled=false: it names none (or cannot be read, the kernel's EFAULT),
+// and the call goes on as it is.
+func pollHostFDs(a *Args) (ret int64, handled bool) {
+	n := uint64(uint32(a[1]))
+	if n == 0 || n > maxPollFDs {
+		return 0, false
+	}
+	buf := make([]byte, n*pollfdSize)
+	if readGuest(a[0], buf) != nil {
+		return 0, false
+	}
+	le := binary.LittleEndian
+	var host []uint64
+	for i := uint64(0); i < n; i++ {
+		e := buf[i*pollfdSize:]
+		if fd := int(int32(le.Uint32(e))); isHostFD(fd) {
+			host = append(host, i)
+			le.PutUint32(e, ^uint32(0)) // -1: the kernel skips the entry
+		}
+	}
+	if len(host) == 0 {
+		return 0, false
+	}
+	// The other entries' events as they are now: Linux does not wait when
+	// an entry is POLLNVAL.
+	r, _, errno := unix.Syscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&buf[0])), uintptr(n), 0)
+	if errno != 0 {
+		return -int64(errno), true
+	}
+	orig := make([]byte, len(buf))
+	if err := readGuest(a[0], orig); err != nil {
+		return errnoOf(err), true
+	}
+	for i := uint64(0); i < n; i++ {
+		copy(orig[i*pollfdSize+6:], buf[i*pollfdSize+6:(i+1)*pollfdSize]) // revents only
+	}
+	for _, i := range host {
+		le.PutUint16(orig[i*pollfdSize+6:], unix.POLLNVAL)
+	}
+	if err := writeGuest(a[0], orig); err != nil {
+		return errnoOf(err), true
+	}
+	return int64(r) + int64(len(host)), true
+}
+
+// selectNamesHostFD: one of select's or pselect6's sets (readfds,
+// writefds, exceptfds: a[1], a[2], a[3]) has the bit of a host fd below
+// nfds. A set that cannot be read is left to the kernel's EFAULT.
+func selectNamesHostFD(a *Args) bool {
+	nfds, base := int(int32(a[0])), tls.HostFDBase()
+	if nfds <= base {
+		return false
+	}
+	nfds = min(nfds, maxPollFDs)
+	words := (nfds + 63) / 64
+	buf := make([]byte, words*8)
+	for _, set := range []uint64{a[1], a[2], a[3]} {
+		if set == 0 || readGuest(set, buf) != nil {
+			continue
+		}
+		for fd := base; fd < nfds; fd++ {
+			if buf[fd/8]&(1<<(fd%8)) != 0 && isHostFD(fd) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pollOrSelect runs poll and select that the C entry sent here.
+func pollOrSelect(nr int, a *Args) int64 {
+	switch nr {
+	case unix.SYS_POLL:
+		if r, ok := pollHostFDs(a); ok {
+			return r
+		}
+	case unix.SYS_SELECT:
+		if selectNamesHostFD(a) {
+			return -int64(unix.EBADF)
+		}
+	}
+	return passthrough(nr, a)
+}
