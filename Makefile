@@ -53,6 +53,7 @@ GUESTS := \
 	$(GUESTDIR)/pwait \
 	$(GUESTDIR)/sigfd \
 	$(GUESTDIR)/manysig \
+	$(GUESTDIR)/sigroute \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \
@@ -115,6 +116,9 @@ $(GUESTDIR)/thread: $(SRC)/thread.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
 
 $(GUESTDIR)/manysig: $(SRC)/manysig.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
+
+$(GUESTDIR)/sigroute: $(SRC)/sigroute.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
 
 $(GUESTDIR)/procself: $(SRC)/procself.c | $(GUESTDIR)

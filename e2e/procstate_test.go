@@ -125,6 +125,11 @@ var _ = Describe("the guest's process state", func() {
 				Expect(got.Stdout).To(Equal("delivered 10000 of 10000\n"))
 			})
 
+			It("a process-directed signal from another process reaches the thread that waits for it, on whichever thread it landed", func() {
+				got := same(mode, nil, filepath.Join(guestDir, "sigroute"))
+				Expect(got.Stdout).To(ContainSubstring("waiter took 500 of 500\n"))
+			})
+
 			It("perl: a child's exit does not cut the parent's sleep short", func() {
 				same(mode, nil, "/usr/bin/perl", "-e", `if(!fork){exit 0} print sleep(1),"\n"`)
 			})

@@ -645,18 +645,16 @@ func (p *Process) ForwardHostSignals() {
 		for s := range ch {
 			sig := int(s.(syscall.Signal))
 			info := userInfo(sig, siKernel)
+			// A fatal default action ends the process at once, as
+			// Linux's complete_signal does, when a thread does not block
+			// the signal; blocked everywhere, it waits in the queue (for
+			// a sigwait, or an unblock).
 			p.mu.Lock()
 			dfl := p.sig.actions[sig].handler == sigDfl
-			var any *Task
-			for _, t := range p.tasks {
-				if t.vf == nil {
-					any = t
-					break
-				}
-			}
+			taker := p.pickThread(sig, nil)
 			p.mu.Unlock()
-			if dfl && defaultOf(sig) == actTerm && any != nil {
-				any.dieBy(sig)
+			if dfl && defaultOf(sig) == actTerm && taker != nil {
+				taker.dieBy(sig)
 			}
 			p.send(nil, nil, sig, info)
 		}

@@ -1,6 +1,9 @@
 package kernelsim
 
 import (
+	"os"
+	"strconv"
+
 	"golang.org/x/sys/unix"
 
 	"vsysbed/tls"
@@ -55,7 +58,7 @@ var fdArgs = map[int]uint8{
 	unix.SYS_GETDENTS: fd1, unix.SYS_GETDENTS64: fd1, unix.SYS_FCHDIR: fd1,
 	unix.SYS_FCHMOD: fd1, unix.SYS_FCHOWN: fd1, unix.SYS_FSTATFS: fd1,
 	unix.SYS_FSETXATTR: fd1, unix.SYS_FGETXATTR: fd1, unix.SYS_FLISTXATTR: fd1, unix.SYS_FREMOVEXATTR: fd1,
-	unix.SYS_DUP: fd1 | fdNew, unix.SYS_DUP2: fd1 | fdNew, unix.SYS_DUP3: fd1 | fdNew, // newfd: sysDup2
+	unix.SYS_DUP: fd1 | fdNew, unix.SYS_DUP2: fdNew, unix.SYS_DUP3: fdNew, // both fds: sysDup2
 	unix.SYS_SENDFILE: fd1 | fd2, unix.SYS_SPLICE: fd1 | fd3, unix.SYS_TEE: fd1 | fd2,
 	unix.SYS_VMSPLICE: fd1, unix.SYS_COPY_FILE_RANGE: fd1 | fd3,
 
@@ -100,10 +103,18 @@ var fdArgs = map[int]uint8{
 	unix.SYS_CACHESTAT: fd1,
 }
 
-// applyFDArgs gives the C entry the fd map and where the host's fds start.
+// applyFDArgs gives the C entry the fd map and where the host's fds start,
+// and the highest fd the guest starts with (its fd table's size).
 func applyFDArgs(base int) {
 	for nr, f := range fdArgs {
 		tls.SetFDArgs(nr, f)
 	}
 	tls.SetHostFDBase(base)
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		for _, e := range ents {
+			if fd, err := strconv.Atoi(e.Name()); err == nil && fd < base {
+				tls.RaiseFDHigh(fd)
+			}
+		}
+	}
 }

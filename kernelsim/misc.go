@@ -341,18 +341,51 @@ func sysClose(t *Task, a *Args) int64 {
 
 // dup2 and dup3 may make any free number the guest's, a high one too; a
 // number the host holds is not free (EBADF: the guest may not replace it).
+// sysDup2 and sysDup3 check both fds: a host fd as the target is EBADF
+// when the host holds it (a free one the guest may take), as the source
+// always; in Linux's order (ksys_dup3): dup3's EINVALs, a target beyond
+// RLIMIT_NOFILE, then the table grows to hold the target, and only then is
+// the source looked up, so even a failing call grows the guest's table.
 func sysDup2(t *Task, a *Args) int64 {
-	if hostHolds(int(int32(a[1]))) {
+	oldfd, newfd := int(int32(a[0])), uint32(a[1])
+	if isHostFD(oldfd) {
+		if uint32(oldfd) != newfd {
+			t.raiseForDup(newfd)
+		}
 		return -int64(unix.EBADF)
 	}
+	if hostHolds(int(int32(newfd))) {
+		return -int64(unix.EBADF)
+	}
+	t.raiseForDup(newfd)
 	return passthrough(unix.SYS_DUP2, a)
 }
 
 func sysDup3(t *Task, a *Args) int64 {
-	if hostHolds(int(int32(a[1]))) {
+	oldfd, newfd := int(int32(a[0])), uint32(a[1])
+	if a[2]&^unix.O_CLOEXEC != 0 || uint32(oldfd) == newfd {
+		return -int64(unix.EINVAL)
+	}
+	if isHostFD(oldfd) {
+		t.raiseForDup(newfd)
 		return -int64(unix.EBADF)
 	}
+	if hostHolds(int(int32(newfd))) {
+		return -int64(unix.EBADF)
+	}
+	t.raiseForDup(newfd)
 	return passthrough(unix.SYS_DUP3, a)
+}
+
+// raiseForDup records that the guest's table grows to hold newfd, unless
+// newfd is beyond RLIMIT_NOFILE (EBADF before any growth).
+func (t *Task) raiseForDup(newfd uint32) {
+	t.P.mu.Lock()
+	lim := limitIn(t.P.limits, unix.RLIMIT_NOFILE)
+	t.P.mu.Unlock()
+	if uint64(newfd) < lim.Cur {
+		tls.RaiseFDHigh(int(newfd))
+	}
 }
 
 // hostHolds: fd is one of the host's and open.

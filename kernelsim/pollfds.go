@@ -15,7 +15,7 @@ import (
 // host_fd_in_sets); ppoll and pselect6 come through sysPwait. A host fd
 // answers as a closed fd does on Linux: poll reports POLLNVAL for its
 // entry — an event, so the call returns at once — and select fails with
-// EBADF.
+// EBADF, or ignores it beyond the size of the guest's fd table.
 
 const (
 	pollfdSize = 8 // struct pollfd: int fd; short events, revents
@@ -68,28 +68,39 @@ func pollHostFDs(a *Args) (ret int64, handled bool) {
 	return int64(r) + int64(len(host)), true
 }
 
-// selectNamesHostFD: one of select's or pselect6's sets (readfds,
-// writefds, exceptfds: a[1], a[2], a[3]) has the bit of a host fd below
-// nfds. A set that cannot be read is left to the kernel's EFAULT.
-func selectNamesHostFD(a *Args) bool {
+// clearHostFDBits: select's and pselect6's sets (readfds, writefds,
+// exceptfds: a[1], a[2], a[3]) with a host fd's bit below nfds. Linux
+// fails with EBADF for a closed fd below the size of the caller's fd table
+// (its max_fds, tls.FDTableSize) and ignores a bit beyond it: so does this,
+// clearing such bits in the guest's memory before the call. A set that
+// cannot be read is left to the kernel's EFAULT.
+func clearHostFDBits(a *Args) int64 {
 	nfds, base := int(int32(a[0])), tls.HostFDBase()
 	if nfds <= base {
-		return false
+		return 0
 	}
 	nfds = min(nfds, maxPollFDs)
-	words := (nfds + 63) / 64
-	buf := make([]byte, words*8)
+	table := tls.FDTableSize()
+	buf := make([]byte, (nfds+63)/64*8)
 	for _, set := range []uint64{a[1], a[2], a[3]} {
 		if set == 0 || readGuest(set, buf) != nil {
 			continue
 		}
+		changed := false
 		for fd := base; fd < nfds; fd++ {
 			if buf[fd/8]&(1<<(fd%8)) != 0 && isHostFD(fd) {
-				return true
+				if fd < table {
+					return -int64(unix.EBADF)
+				}
+				buf[fd/8] &^= 1 << (fd % 8)
+				changed = true
 			}
 		}
+		if changed {
+			_ = writeGuest(set, buf) // readable and the guest's: writable, or the kernel's EFAULT
+		}
 	}
-	return false
+	return 0
 }
 
 // pollOrSelect runs poll and select that the C entry sent here.
@@ -100,8 +111,8 @@ func pollOrSelect(nr int, a *Args) int64 {
 			return r
 		}
 	case unix.SYS_SELECT:
-		if selectNamesHostFD(a) {
-			return -int64(unix.EBADF)
+		if e := clearHostFDBits(a); e != 0 {
+			return e
 		}
 	}
 	return passthrough(nr, a)

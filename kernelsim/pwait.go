@@ -47,8 +47,8 @@ func sysPwait(t *Task, a *Args) int64 {
 			return r // it does not wait: no temporary mask
 		}
 	case unix.SYS_PSELECT6:
-		if selectNamesHostFD(a) {
-			return -int64(unix.EBADF)
+		if e := clearHostFDBits(a); e != 0 {
+			return e
 		}
 	}
 	temp, ok, errno := pwaitMask(nr, a)

@@ -222,7 +222,8 @@ extern char vsysbed_probe_insn[], vsysbed_probe_fixup[];
 /*
  * poll's and select's fds live in memory: a call that may name a host fd
  * there goes to kernelsim instead of the fast route, and kernelsim answers
- * as Linux does for a closed fd (POLLNVAL, EBADF). select can name one only
+ * as Linux does for a closed fd (POLLNVAL) or a bit beyond the fd table
+ * (select ignores it). select can name one only
  * with nfds above the base; poll's array is read with the probe, so a bad
  * pointer is left to the kernel's EFAULT.
  */
@@ -271,14 +272,32 @@ static inline void note_start(struct vsysbed_cb *cb, long nr)
 #define F_DUPFD_ 0
 #define F_DUPFD_CLOEXEC_ 1030
 
-/* A new fd at or above the base is the guest's from now on. */
+/*
+ * The highest fd the guest's own fd table has reached: Linux's table only
+ * grows (expand_files), and select ignores bits beyond it (kernelsim's
+ * clearHostFDBits models that for the host's fds).
+ */
+int32_t vsysbed_fd_high = 2;
+
+void vsysbed_raise_fd_high(int32_t fd)
+{
+	int32_t h = __atomic_load_n(&vsysbed_fd_high, __ATOMIC_RELAXED);
+	while (fd > h && !__atomic_compare_exchange_n(&vsysbed_fd_high, &h, fd, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/* A new fd raises the table's high mark; at or above the base it is the
+ * guest's from now on. A result below both is one compare. */
 static inline long note_fd_result(long nr, const long a[6], long ret)
 {
-	if (__builtin_expect(ret >= vsysbed_hostfd_base, 0) && (unsigned long)ret < 0x80000000UL &&
-	    (unsigned long)nr < CB_NR_MAX) {
+	if (__builtin_expect(ret > vsysbed_fd_high || ret >= vsysbed_hostfd_base, 0) &&
+	    (unsigned long)ret < 0x80000000UL && (unsigned long)nr < CB_NR_MAX) {
 		uint8_t f = vsysbed_fdargs[nr];
-		if ((f & FD_RESULT) || ((f & FD_RESULT_DUPFD) && ((int)a[1] == F_DUPFD_ || (int)a[1] == F_DUPFD_CLOEXEC_)))
-			vsysbed_mark_guest_fd((int32_t)ret, 1);
+		if ((f & FD_RESULT) || ((f & FD_RESULT_DUPFD) && ((int)a[1] == F_DUPFD_ || (int)a[1] == F_DUPFD_CLOEXEC_))) {
+			vsysbed_raise_fd_high((int32_t)ret);
+			if (ret >= vsysbed_hostfd_base)
+				vsysbed_mark_guest_fd((int32_t)ret, 1);
+		}
 	}
 	return ret;
 }

@@ -89,6 +89,29 @@ func SetHostFDBase(base int) { C.vsysbed_hostfd_base = C.int32_t(base) }
 // HostFDBase is where the host's fds start (SetHostFDBase).
 func HostFDBase() int { return int(C.vsysbed_hostfd_base) }
 
+// RaiseFDHigh records that the guest's fd table reaches fd (a new fd, a
+// dup2 target): Linux's table grows to hold it and never shrinks.
+func RaiseFDHigh(fd int) {
+	if fd == int(int32(fd)) && fd >= 0 {
+		C.vsysbed_raise_fd_high(C.int32_t(fd))
+	}
+}
+
+// FDTableSize is the size Linux's fd table has for the guest (its
+// max_fds): 64 fds, or the multiple of 128 fds (a power of two) that
+// holds the highest fd it reached, as alloc_fdtable rounds.
+func FDTableSize() int {
+	high := int(C.vsysbed_fd_high)
+	if high < 64 {
+		return 64
+	}
+	n := 1
+	for n < high/128+1 {
+		n <<= 1
+	}
+	return n * 128
+}
+
 // IsHostFD reports whether fd belongs to the host: the guest's calls on it
 // fail with EBADF and it appears in none of the guest's fd listings.
 func IsHostFD(fd int) bool {

@@ -39,6 +39,8 @@ extern uint8_t vsysbed_timed[CB_NR_MAX];
 extern void *vsysbed_host_clock_gettime;
 void vsysbed_set_host_clock(uintptr_t addr);
 void vsysbed_mark_guest_fd(int32_t fd, int guest);
+extern int32_t vsysbed_fd_high;
+void vsysbed_raise_fd_high(int32_t fd);
 
 /*
  * The host signal kernelsim sends a guest thread to make it look at a
