@@ -20,6 +20,7 @@ const (
 	siUser   = 0
 	siKernel = 0x80
 	siTkill  = -6
+	siTimer  = -2
 )
 
 func le32(b []byte) uint32 {
@@ -170,16 +171,13 @@ func (p *Process) send(from, target *Task, sig int, si siginfo) {
 		p.mu.Unlock()
 		return
 	}
-	if to != nil && p.toSignalfd(sig, si, to.sigmask) {
-		p.mu.Unlock()
-		return
-	}
 	if target == nil {
 		p.sig.pending.add(sig, si)
 		target = p.pickThread(sig, from)
 	} else {
 		target.pending.add(sig, si)
 	}
+	p.armSignalfds()
 	if target == nil {
 		p.mu.Unlock()
 		return // blocked everywhere: it waits for an unblock
@@ -225,8 +223,10 @@ func (p *Process) pickThread(sig int, from *Task) *Task {
 // this thread into the guest's queues (caller holds p.mu). The kernel put
 // a process-directed signal on whichever host thread it chose: it goes to
 // the process's queue, for the thread pickThread chooses, so that it
-// survives this thread's exit. Only a tgkill from outside is this
-// thread's own.
+// survives this thread's exit. A tgkill from outside is this thread's own,
+// and so is a timer's signal: one with SIGEV_THREAD_ID names its thread
+// (musl's SIGEV_THREAD timers wait for theirs with sigwaitinfo), and the
+// siginfo does not tell it from a SIGEV_SIGNAL timer's.
 func (t *Task) absorbHostSignals() {
 	bits := atomic.SwapUint64(&t.CB.HostSig, 0)
 	for sig := 1; bits != 0 && sig <= nsig; sig++ {
@@ -236,10 +236,10 @@ func (t *Task) absorbHostSignals() {
 		bits &^= bit(sig)
 		// The siginfo the kernel gave the host: sender, timer value.
 		si := siginfo(t.CB.HostInfo[sig-1])
-		thread := int32(le32(si[8:])) == siTkill && t.vf == nil
+		code := int32(le32(si[8:]))
+		thread := (code == siTkill || code == siTimer) && t.vf == nil
 		switch {
 		case t.P.discards(sig, t):
-		case t.P.toSignalfd(sig, si, t.sigmask):
 		case thread:
 			t.pending.add(sig, si)
 		default:
@@ -251,6 +251,7 @@ func (t *Task) absorbHostSignals() {
 			}
 		}
 	}
+	t.P.armSignalfds()
 }
 
 // kickLocked makes thread o look at its queues (caller holds p.mu, so o
@@ -287,10 +288,14 @@ func (t *Task) dequeue(allowed uint64) (int, siginfo, bool) {
 	defer p.mu.Unlock()
 	t.absorbHostSignals()
 	if sig := lowest(t.pending.mask & allowed); sig != 0 {
-		return sig, t.pending.take(sig), true
+		si := t.pending.take(sig)
+		p.armSignalfds()
+		return sig, si, true
 	}
 	if sig := lowest(p.sig.pending.mask & allowed); sig != 0 && t.vf == nil {
-		return sig, p.sig.pending.take(sig), true
+		si := p.sig.pending.take(sig)
+		p.armSignalfds()
+		return sig, si, true
 	}
 	t.CB.SigPending = 0
 	return 0, siginfo{}, false

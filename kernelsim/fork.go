@@ -70,6 +70,7 @@ type ForkState struct {
 	Persona    uint64              // the guest's personality (persona.go)
 	Conf       Confinement         // status's seccomp fields (procstatus.go)
 	Comm       string              // the forking thread's name
+	Signalfds  map[int]uint64      // the guest's signalfds: fd → mask (signalfd.go)
 
 	Regs     tls.Regs
 	Xsave    []byte
@@ -104,6 +105,7 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		Persona:    p.personaOf(),
 		Conf:       p.confinement,
 		Comm:       threadName(),
+		Signalfds:  p.signalfdMasks(),
 		Regs:       regs,
 		Xsave:      append([]byte(nil), cb.Xsave[:tls.XsaveSize()]...),
 		GuestFS:    cb.GuestFS,

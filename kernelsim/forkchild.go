@@ -110,6 +110,7 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	SetThreadName(st.Comm)
 	SetProcessTitle(st.Argv) // a fork child is its parent's program until it execs
 	p := NewProcess(c, st.Routes)
+	p.adoptSignalfds(st.Signalfds)
 	p.mu.Lock()
 	for res, l := range st.Limits {
 		p.limits[res] = l

@@ -103,9 +103,14 @@ func clearHostFDBits(a *Args) int64 {
 	return 0
 }
 
-// pollOrSelect runs poll and select that the C entry sent here.
-func pollOrSelect(nr int, a *Args) int64 {
+// fastInGo runs a fast-route call the C entry sent here: a read of a
+// signalfd (signalfd.go), poll and select with a host fd in their sets.
+func (t *Task) fastInGo(nr int, a *Args) int64 {
 	switch nr {
+	case unix.SYS_READ, unix.SYS_READV:
+		if r, ok := t.signalfdRead(nr, a); ok {
+			return r
+		}
 	case unix.SYS_POLL:
 		if r, ok := pollHostFDs(a); ok {
 			return r

@@ -232,9 +232,8 @@ func (t *Task) syscall(nr int, a *Args) int64 {
 	row := &table[nr]
 	switch row.Route {
 	case Fast:
-		// A route override sent it here, or the C entry saw a host fd in
-		// poll's or select's sets.
-		return pollOrSelect(nr, a)
+		// A route override sent it here, or the C entry did (fastInGo).
+		return t.fastInGo(nr, a)
 	case Refused:
 		return -int64(row.Errno)
 	}

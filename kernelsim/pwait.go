@@ -145,9 +145,15 @@ func (t *Task) pwaitOnce(nr int, a *Args, temp uint64, start time.Time) (int64, 
 	t.sigmask = temp
 	t.P.mu.Unlock()
 	defer func() {
-		t.P.mu.Lock()
+		p := t.P
+		p.mu.Lock()
 		t.sigmask = orig
-		t.P.mu.Unlock()
+		// What the temporary mask held back (a process-directed signal
+		// no thread could take) is this thread's to deliver now.
+		if (t.pending.mask|p.sig.pending.mask)&^orig != 0 {
+			t.CB.SigPending = 1
+		}
+		p.mu.Unlock()
 	}()
 	if t.deliverableUnder(temp) {
 		return -int64(unix.EINTR), true

@@ -2,6 +2,8 @@ package kernelsim
 
 import (
 	"encoding/binary"
+	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -11,21 +13,29 @@ import (
 // signalfd: the guest's signals are kernelsim's, so a real signalfd, which
 // reads the host thread's pending signals, never sees them (the host's
 // handlers take every signal first: util-linux `script` hung reading its
-// SIGCHLD). A guest signalfd is the read end of a pipe instead: a signal
-// in its mask that the receiving thread blocks is written there as a
-// signalfd_siginfo when it is sent, rather than queued, so read, poll and
-// epoll see it as on Linux. The differences: the signal is taken from the
-// pending set when it arrives, not when it is read (sigpending does not
-// show it), a pending standard signal sent again is a second record, and
-// fstat shows a pipe.
+// SIGCHLD). A guest signalfd is the read end of a pipe instead, and the
+// signals stay in the guest's pending sets, as on Linux: sigpending shows
+// them, a standard signal sent twice is one, a sigwait can take one first.
+// The pipe only makes the fd pollable: it holds one byte (the token) while
+// a signal of the mask is pending, so poll and epoll see the fd readable
+// exactly then. A read of the fd comes here (the C entry routes read and
+// readv of the fds tls.MarkSignalfd names) and dequeues the pending
+// signals of the mask as signalfd_siginfo records, the thread's own first,
+// lowest number first, as Linux's dequeue_signal does; with none, it
+// waits for the token (EAGAIN for O_NONBLOCK). Left different: fstat and
+// /proc/self/fd show a pipe, and a dup of the fd reads the pipe itself.
 type signalfd struct {
 	mask  uint64
-	write int // the pipe's write end, a host fd
+	write int    // the pipe's write end, a host fd
+	drain int    // the pipe's read end opened again, non-blocking: the host's
+	ino   uint64 // the read end's inode: a closed and reused number is not it
+	token bool   // the pipe holds its byte
 }
 
 const (
 	sfdNonblock = unix.O_NONBLOCK
 	sfdCloexec  = unix.O_CLOEXEC
+	sfdInfoSize = 128 // struct signalfd_siginfo
 )
 
 func sysSignalfd(t *Task, a *Args) int64 {
@@ -47,84 +57,247 @@ func (t *Task) signalfd(fd int, maskAddr, size, flags uint64) int64 {
 	mask &^= unblockable
 	p := t.P
 	if fd != -1 {
-		p.mu.Lock()
-		sf := p.sigfds[fd]
-		if sf != nil {
-			sf.mask = mask
-		}
-		p.mu.Unlock()
+		sf := p.signalfdOf(fd)
 		if sf == nil {
 			if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
 				return -int64(unix.EBADF)
 			}
 			return -int64(unix.EINVAL) // not a signalfd
 		}
-		t.flushToSignalfds()
+		p.mu.Lock()
+		sf.mask = mask
+		p.armSignalfds()
+		p.mu.Unlock()
 		return int64(fd)
 	}
-	var pipe [2]int
-	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+	r, sf, err := newSignalfdPipe(p.HostFDBase, mask, flags)
+	if err != nil {
 		return errnoOf(err)
 	}
+	p.mu.Lock()
+	p.addSignalfd(r, sf)
+	t.absorbHostSignals()
+	p.armSignalfds()
+	p.mu.Unlock()
+	return int64(r)
+}
+
+// newSignalfdPipe makes a signalfd's pipe: the read end is the guest's fd
+// (flags SFD_NONBLOCK, SFD_CLOEXEC), the write end the host's.
+func newSignalfdPipe(base int, mask, flags uint64) (int, *signalfd, error) {
+	var pipe [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		return -1, nil, err
+	}
 	// The write end is the host's: out of the guest's numbers.
-	w, err := unix.FcntlInt(uintptr(pipe[1]), unix.F_DUPFD_CLOEXEC, p.HostFDBase+400)
+	w, err := unix.FcntlInt(uintptr(pipe[1]), unix.F_DUPFD_CLOEXEC, base+400)
 	unix.Close(pipe[1])
 	if err != nil {
 		unix.Close(pipe[0])
-		return errnoOf(err)
+		return -1, nil, err
 	}
-	unix.SetNonblock(w, true) // a full pipe drops records, never blocks a sender
+	unix.SetNonblock(w, true)
 	r := pipe[0]
+	// A read end of the host's own, with its own O_NONBLOCK, to take the
+	// token out: the guest's may block, and the guest sets its flags.
+	d, err := unix.Open("/proc/self/fd/"+strconv.Itoa(r), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == nil {
+		d2, err2 := unix.FcntlInt(uintptr(d), unix.F_DUPFD_CLOEXEC, base+400)
+		unix.Close(d)
+		d, err = d2, err2
+	}
+	if err != nil {
+		unix.Close(r)
+		unix.Close(w)
+		return -1, nil, err
+	}
 	if flags&sfdCloexec == 0 {
 		unix.FcntlInt(uintptr(r), unix.F_SETFD, 0)
 	}
 	if flags&sfdNonblock != 0 {
 		unix.SetNonblock(r, true)
 	}
-	tls.MarkGuestFD(r, true)
-	p.mu.Lock()
+	return r, &signalfd{mask: mask, write: w, drain: d, ino: inodeOf(r)}, nil
+}
+
+func inodeOf(fd int) uint64 {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return 0
+	}
+	return st.Ino
+}
+
+// addSignalfd records fd as a signalfd (caller holds p.mu).
+func (p *Process) addSignalfd(fd int, sf *signalfd) {
 	if p.sigfds == nil {
 		p.sigfds = map[int]*signalfd{}
 	}
-	p.sigfds[r] = &signalfd{mask: mask, write: w}
-	p.mu.Unlock()
-	t.flushToSignalfds()
-	return int64(r)
+	if old := p.sigfds[fd]; old != nil {
+		old.close()
+	}
+	p.sigfds[fd] = sf
+	tls.MarkGuestFD(fd, true)
+	tls.MarkSignalfd(fd, true)
 }
 
-// toSignalfd writes sig to a signalfd whose mask has it when blocked says
-// the receiving thread blocks it; true: the signal is taken (p.mu held).
-func (p *Process) toSignalfd(sig int, si siginfo, blocked uint64) bool {
-	if len(p.sigfds) == 0 || blocked&bit(sig) == 0 {
-		return false
+// signalfdOf: the signalfd the guest's fd is, or nil (a number the guest
+// closed and reused since, or dup2'd over, is forgotten here).
+func (p *Process) signalfdOf(fd int) *signalfd {
+	p.mu.Lock()
+	sf := p.sigfds[fd]
+	p.mu.Unlock()
+	if sf == nil {
+		tls.MarkSignalfd(fd, false)
+		return nil
+	}
+	if inodeOf(fd) != sf.ino {
+		p.closeSignalfd(fd)
+		return nil
+	}
+	return sf
+}
+
+// armSignalfds puts the token in each signalfd's pipe while a signal of
+// its mask is pending, and takes it out when none is (caller holds p.mu).
+// Pending means for the process or for any of its threads: the readers
+// are not known in advance.
+func (p *Process) armSignalfds() {
+	if len(p.sigfds) == 0 {
+		return
+	}
+	pending := p.sig.pending.mask
+	for _, t := range p.tasks {
+		pending |= t.pending.mask
 	}
 	for _, sf := range p.sigfds {
-		if sf.mask&bit(sig) != 0 {
-			rec := signalfdInfo(sig, si)
-			unix.Write(sf.write, rec[:])
-			return true
+		want := pending&sf.mask != 0
+		switch {
+		case want && !sf.token:
+			unix.Write(sf.write, []byte{1})
+			sf.token = true
+		case !want && sf.token:
+			var b [1]byte
+			unix.Read(sf.drain, b[:])
+			sf.token = false
 		}
 	}
-	return false
 }
 
-// flushToSignalfds moves the pending signals a new or changed signalfd
-// covers into it, as Linux's signalfd reads what is already pending.
-func (t *Task) flushToSignalfds() {
+func (sf *signalfd) close() {
+	unix.Close(sf.write)
+	unix.Close(sf.drain)
+}
+
+// takeForSignalfd dequeues up to n pending signals of mask for t.
+func (t *Task) takeForSignalfd(mask uint64, n int) [][sfdInfoSize]byte {
 	p := t.P
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t.absorbHostSignals()
-	for _, sf := range p.sigfds {
-		for _, ps := range []*pendingSet{&t.pending, &p.sig.pending} {
-			for sig := 1; sig <= nsig; sig++ {
-				for ps.mask&bit(sig)&sf.mask&t.sigmask != 0 {
-					rec := signalfdInfo(sig, ps.take(sig))
-					unix.Write(sf.write, rec[:])
-				}
-			}
+	var recs [][sfdInfoSize]byte
+	for len(recs) < n {
+		if sig := lowest(t.pending.mask & mask); sig != 0 {
+			recs = append(recs, signalfdInfo(sig, t.pending.take(sig)))
+		} else if sig := lowest(p.sig.pending.mask & mask); sig != 0 {
+			recs = append(recs, signalfdInfo(sig, p.sig.pending.take(sig)))
+		} else {
+			break
 		}
 	}
+	p.armSignalfds()
+	return recs
+}
+
+// readSignalfd is read or readv (iov nonzero: the iovec array, iovcnt) of
+// signalfd fd into the guest's buffers.
+func (t *Task) readSignalfd(fd int, sf *signalfd, bufs []guestBuf) int64 {
+	total := 0
+	for _, v := range bufs {
+		total += int(min(v.len, 1<<30))
+	}
+	if total < sfdInfoSize {
+		return -int64(unix.EINVAL)
+	}
+	p := t.P
+	for {
+		p.mu.Lock()
+		mask := sf.mask
+		p.mu.Unlock()
+		if recs := t.takeForSignalfd(mask, total/sfdInfoSize); len(recs) > 0 {
+			out := make([]byte, 0, len(recs)*sfdInfoSize)
+			for _, r := range recs {
+				out = append(out, r[:]...)
+			}
+			if err := scatterGuest(bufs, out); err != nil {
+				return errnoOf(err)
+			}
+			return int64(len(out))
+		}
+		// Nothing pending: wait for the token (the fd's own O_NONBLOCK
+		// makes this EAGAIN). A signal for a handler interrupts the
+		// wait (EINTR, restarted with SA_RESTART); the kick alone, or a
+		// signal the guest does not see, does not.
+		var b [1]byte
+		_, _, errno := unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1)
+		switch errno {
+		case 0:
+			p.mu.Lock()
+			sf.token = false
+			p.mu.Unlock()
+		case unix.EINTR:
+			if t.deliverableUnder(t.sigmask) {
+				return -int64(unix.EINTR)
+			}
+		default:
+			return -int64(errno)
+		}
+	}
+}
+
+// guestBuf is one of the guest's buffers: an iovec.
+type guestBuf struct{ base, len uint64 }
+
+// scatterGuest writes out over the guest's buffers in order.
+func scatterGuest(bufs []guestBuf, out []byte) error {
+	for _, v := range bufs {
+		if len(out) == 0 {
+			break
+		}
+		n := int(min(v.len, uint64(len(out))))
+		if err := writeGuest(v.base, out[:n]); err != nil {
+			return err
+		}
+		out = out[n:]
+	}
+	return nil
+}
+
+// signalfdRead: read and readv of a signalfd, which the C entry sends
+// here; handled=false for any other fd.
+func (t *Task) signalfdRead(nr int, a *Args) (int64, bool) {
+	fd := int(int32(a[0]))
+	sf := t.P.signalfdOf(fd)
+	if sf == nil {
+		return 0, false
+	}
+	var bufs []guestBuf
+	if nr == unix.SYS_READ {
+		bufs = []guestBuf{{a[1], a[2]}}
+	} else {
+		n := int(int32(a[2]))
+		if n < 0 || n > 1024 { // UIO_MAXIOV
+			return -int64(unix.EINVAL), true
+		}
+		raw := make([]byte, n*16)
+		if err := readGuest(a[1], raw); err != nil {
+			return errnoOf(err), true
+		}
+		for i := 0; i < n; i++ {
+			bufs = append(bufs, guestBuf{le64(raw[16*i:]), le64(raw[16*i+8:])})
+		}
+	}
+	return t.readSignalfd(fd, sf, bufs), true
 }
 
 // closeSignalfd forgets fd when the guest closes it (caller: sysClose).
@@ -132,14 +305,57 @@ func (p *Process) closeSignalfd(fd int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if sf := p.sigfds[fd]; sf != nil {
-		unix.Close(sf.write)
+		sf.close()
 		delete(p.sigfds, fd)
+	}
+	tls.MarkSignalfd(fd, false)
+}
+
+// signalfdMasks are the process's signalfds for a fork child: fd → mask.
+func (p *Process) signalfdMasks() map[int]uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := map[int]uint64{}
+	for fd, sf := range p.sigfds {
+		m[fd] = sf.mask
+	}
+	return m
+}
+
+// adoptSignalfds gives a fork child signalfds of its own at the numbers
+// it inherited: the pipe it shares with its parent would hand each one
+// the other's tokens (a signalfd reads the reader's own signals).
+func (p *Process) adoptSignalfds(masks map[int]uint64) {
+	for fd, mask := range masks {
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil {
+			continue
+		}
+		fdfl, _ := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		var flags uint64
+		if fl&unix.O_NONBLOCK != 0 {
+			flags |= sfdNonblock
+		}
+		if fdfl&unix.FD_CLOEXEC != 0 {
+			flags |= sfdCloexec
+		}
+		r, sf, err := newSignalfdPipe(p.HostFDBase, mask, flags)
+		if err != nil {
+			continue
+		}
+		if r != fd {
+			unix.Dup3(r, fd, int(flags&sfdCloexec))
+			unix.Close(r)
+		}
+		p.mu.Lock()
+		p.addSignalfd(fd, sf)
+		p.mu.Unlock()
 	}
 }
 
 // signalfdInfo is struct signalfd_siginfo for a siginfo_t.
-func signalfdInfo(sig int, si siginfo) [128]byte {
-	var r [128]byte
+func signalfdInfo(sig int, si siginfo) [sfdInfoSize]byte {
+	var r [sfdInfoSize]byte
 	le := binary.LittleEndian
 	code := int32(le.Uint32(si[8:]))
 	le.PutUint32(r[0:], uint32(sig))  // ssi_signo

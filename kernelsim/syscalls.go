@@ -50,7 +50,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_EPOLL_PWAIT, Route: Guarded, Handler: sysPwait, Note: "As pselect6."},
 	{Nr: unix.SYS_EPOLL_PWAIT2, Route: Guarded, Handler: sysPwait, Note: "As pselect6."},
 	{Nr: unix.SYS_SIGNALFD, Route: Emulated, Handler: sysSignalfd, Note: "As signalfd4 without flags."},
-	{Nr: unix.SYS_SIGNALFD4, Route: Emulated, Handler: sysSignalfd4, Note: "The read end of a pipe to which a signal of the mask that the receiving thread blocks is written as a signalfd_siginfo when sent (the guest's signals are kernelsim's: a real signalfd never sees them); fstat shows a pipe."},
+	{Nr: unix.SYS_SIGNALFD4, Route: Emulated, Handler: sysSignalfd4, Note: "The read end of a pipe that holds a byte while a signal of the mask is pending (poll and epoll see that); the signals stay in the guest's pending sets, and a read or readv of the fd (sent to kernelsim by the C entry) dequeues them as signalfd_siginfo records. A fork child gets a pipe of its own at the same number. fstat shows a pipe."},
 	{Nr: unix.SYS_PAUSE, Route: Emulated, Handler: sysPause, Note: "Waits for a guest signal."},
 	{Nr: unix.SYS_KILL, Route: Emulated, Handler: sysKill, Note: "Aimed at the guest itself (own pid, 0, -1): queued for the guest; other pids pass through."},
 	{Nr: unix.SYS_TGKILL, Route: Emulated, Handler: sysTgkill, Note: "Aimed at a guest thread: queued for it (the kick interrupts it); other threads pass through."},

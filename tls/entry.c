@@ -212,16 +212,40 @@ static inline int names_host_fd(long nr, const long a[6])
 	return 0;
 }
 
+#define SYS_read_ 0
 #define SYS_poll_ 7
+#define SYS_readv_ 19
 #define SYS_select_ 23
+
+/* The guest's signalfds (kernelsim/signalfd.go): their reads are
+ * kernelsim's, which dequeues the guest's pending signals. */
+#define SIGFD_MAX 4096
+static uint64_t vsysbed_sigfds[SIGFD_MAX / 64];
+
+void vsysbed_mark_signalfd(int32_t fd, int on)
+{
+	if (fd < 0 || fd >= SIGFD_MAX)
+		return;
+	if (on)
+		__atomic_fetch_or(&vsysbed_sigfds[fd / 64], 1ULL << (fd % 64), __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&vsysbed_sigfds[fd / 64], ~(1ULL << (fd % 64)), __ATOMIC_RELAXED);
+}
+
+static inline int is_signalfd(long fd)
+{
+	return (unsigned long)(unsigned int)fd < SIGFD_MAX &&
+	       ((__atomic_load_n(&vsysbed_sigfds[(unsigned int)fd / 64], __ATOMIC_RELAXED) >> ((unsigned int)fd % 64)) & 1);
+}
 #define NR_OPEN_MAX_ (1UL << 20) /* fs.nr_open's ceiling: poll's EINVAL above */
 
 long vsysbed_probe_u32(const void *p);
 extern char vsysbed_probe_insn[], vsysbed_probe_fixup[];
 
 /*
- * poll's and select's fds live in memory: a call that may name a host fd
- * there goes to kernelsim instead of the fast route, and kernelsim answers
+ * Fast-route calls kernelsim must see after all: a read of a signalfd,
+ * and poll and select, whose fds live in memory. A call that may name a
+ * host fd there goes to kernelsim instead of the fast route, and kernelsim answers
  * as Linux does for a closed fd (POLLNVAL) or a bit beyond the fd table
  * (select ignores it). select can name one only
  * with nfds above the base; poll's array is read with the probe, so a bad
@@ -229,6 +253,8 @@ extern char vsysbed_probe_insn[], vsysbed_probe_fixup[];
  */
 static inline int host_fd_in_sets(long nr, const long a[6])
 {
+	if (nr == SYS_read_ || nr == SYS_readv_)
+		return __builtin_expect(is_signalfd(a[0]), 0);
 	if (__builtin_expect(nr == SYS_select_, 0))
 		return (int)a[0] > vsysbed_hostfd_base;
 	if (__builtin_expect(nr != SYS_poll_, 1))

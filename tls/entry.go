@@ -89,6 +89,19 @@ func SetHostFDBase(base int) { C.vsysbed_hostfd_base = C.int32_t(base) }
 // HostFDBase is where the host's fds start (SetHostFDBase).
 func HostFDBase() int { return int(C.vsysbed_hostfd_base) }
 
+// MarkSignalfd makes the C entry send read and readv of fd to kernelsim
+// (on: fd is a guest signalfd) or take the fast route again.
+func MarkSignalfd(fd int, on bool) {
+	if fd != int(int32(fd)) {
+		return
+	}
+	o := C.int(0)
+	if on {
+		o = 1
+	}
+	C.vsysbed_mark_signalfd(C.int32_t(fd), o)
+}
+
 // RaiseFDHigh records that the guest's fd table reaches fd (a new fd, a
 // dup2 target): Linux's table grows to hold it and never shrinks.
 func RaiseFDHigh(fd int) {

@@ -41,6 +41,7 @@ void vsysbed_set_host_clock(uintptr_t addr);
 void vsysbed_mark_guest_fd(int32_t fd, int guest);
 extern int32_t vsysbed_fd_high;
 void vsysbed_raise_fd_high(int32_t fd);
+void vsysbed_mark_signalfd(int32_t fd, int on);
 
 /*
  * The host signal kernelsim sends a guest thread to make it look at a
