@@ -54,6 +54,7 @@ GUESTS := \
 	$(GUESTDIR)/sigfd \
 	$(GUESTDIR)/manysig \
 	$(GUESTDIR)/sigroute \
+	$(GUESTDIR)/killfault \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \

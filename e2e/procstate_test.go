@@ -130,6 +130,12 @@ var _ = Describe("the guest's process state", func() {
 				Expect(got.Stdout).To(ContainSubstring("waiter took 500 of 500\n"))
 			})
 
+			It("SIGSEGV, SIGILL, SIGTRAP, SIGABRT, SIGFPE, SIGBUS sent with kill() are ordinary signals; a blocked kernel-raised SIGPIPE stays pending", func() {
+				got := same(mode, nil, filepath.Join(guestDir, "killfault"))
+				Expect(got.Stdout).To(ContainSubstring("just forked, SIGSEGV: killed by Segmentation fault\n"))
+				Expect(got.Stdout).To(ContainSubstring("SIGPIPE pending: 1\n"))
+			})
+
 			It("perl: a child's exit does not cut the parent's sleep short", func() {
 				same(mode, nil, "/usr/bin/perl", "-e", `if(!fork){exit 0} print sleep(1),"\n"`)
 			})

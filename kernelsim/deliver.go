@@ -3,6 +3,7 @@ package kernelsim
 import (
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -622,14 +623,15 @@ func (t *Task) sigwaitResult(sig int, si siginfo, infoAddr uint64) int64 {
 
 // hostSignals are the signals the host process can receive from outside
 // (terminal, kill, timers) that belong to the guest. Go's own (SIGURG,
-// SIGPROF), the synchronous ones (handled in tls's C handlers), glibc's
-// internal 32 and 33 and the kick stay out.
+// SIGPROF), the trap's SIGSYS, glibc's internal 32 and 33 and the kick
+// stay out. SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGTRAP are in: Go sends
+// the ones another process sent with kill() here (a real fault in Go code
+// still crashes the host, and a guest's is handled in tls's C handler).
 func hostSignals() []os.Signal {
 	var out []os.Signal
 	for s := 1; s <= nsig; s++ {
 		switch syscall.Signal(s) {
-		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE,
-			syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS, syscall.SIGURG, syscall.SIGPROF:
+		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSYS, syscall.SIGURG, syscall.SIGPROF:
 			continue
 		}
 		if s == 32 || s == 33 || s == tls.KickSignal {
@@ -640,12 +642,30 @@ func hostSignals() []os.Signal {
 	return out
 }
 
+var (
+	hostSignalsOnce sync.Once
+	hostSignalCh    chan os.Signal
+)
+
+// CatchHostSignals starts taking the guest's host signals into a queue
+// that ForwardHostSignals later hands to the guest: a host process calls
+// it first thing, so that a signal sent while it starts (a fork child
+// killed at once by its parent) waits for the guest's dispositions instead
+// of meeting Go's (a SIGSEGV sent with kill() would crash the runtime
+// with a goroutine dump).
+func CatchHostSignals() chan os.Signal {
+	hostSignalsOnce.Do(func() {
+		hostSignalCh = make(chan os.Signal, 256)
+		signal.Notify(hostSignalCh, hostSignals()...)
+	})
+	return hostSignalCh
+}
+
 // ForwardHostSignals makes signals sent to the host process the guest's:
 // queued process-directed, with the guest's disposition deciding (a
 // default Ctrl-C kills the guest by SIGINT, as natively).
 func (p *Process) ForwardHostSignals() {
-	ch := make(chan os.Signal, 64)
-	signal.Notify(ch, hostSignals()...)
+	ch := CatchHostSignals()
 	go func() {
 		for s := range ch {
 			sig := int(s.(syscall.Signal))

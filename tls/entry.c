@@ -585,22 +585,28 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv)
 	/*
 	 * SIGPIPE is raised on the thread whose write hit a closed pipe: on the
 	 * guest thread it is the guest's, from either route (raw syscall in
-	 * guest code or the kernel's pass-through in Go).
+	 * guest code or the kernel's pass-through in Go). kernelsim queues it
+	 * when the write returns: the guest's mask and disposition decide
+	 * (blocked, it stays pending and the write fails with EPIPE).
 	 */
 	if (sig == SIGPIPE && cb && cb->state != CB_STATE_HOST) {
 		if (vsysbed_guest_disposition[SIGPIPE] == GUEST_SIG_IGNORE)
 			return;
-		if (vsysbed_guest_disposition[SIGPIPE] == GUEST_SIG_HANDLER) {
-			/* Delivered by kernelsim when the write returns. */
-			cb->fault_sig = sig;
-			cb->fault_code = si->si_code;
-			cb->fault_addr = 0;
-			cb->sigpending = 1;
-			return;
-		}
-		cb->exit.signal = sig;
-		cb->exit.done = 1;
-		vsysbed_die_by_signal(sig);
+		cb->fault_sig = sig;
+		cb->fault_code = si->si_code;
+		cb->fault_addr = 0;
+		cb->sigpending = 1;
+		return;
+	}
+	/*
+	 * A "fault" signal that another process sent with kill() (si_code
+	 * SI_USER, SI_QUEUE, SI_TKILL: not positive) is an ordinary signal:
+	 * the guest's, relayed as any other. On Go's threads Go's handler hands
+	 * it to kernelsim through os/signal (Go treats a SIGSEGV sent by kill
+	 * as asynchronous).
+	 */
+	if (sig != SIGPIPE && si->si_code <= 0 && cb && cb->state != CB_STATE_HOST) {
+		relay_to_guest(cb, sig, si, ucv);
 		return;
 	}
 	if (sig != SIGPIPE && cb && cb->state == CB_STATE_GUEST && !in_region(uc->uc_mcontext.gregs[REG_RIP]) &&

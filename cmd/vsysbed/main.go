@@ -62,8 +62,10 @@ func run(args []string, stderr io.Writer) int {
 	case "vdso":
 		return cmdVDSO(args[1:], stderr)
 	case tracer.HostCommand:
+		kernelsim.CatchHostSignals()
 		return cmdHost(args[1:], stderr)
 	case kernelsim.ForkCommand:
+		kernelsim.CatchHostSignals()
 		return cmdFork(args[1:], stderr)
 	case hostproc.ProbeCommand:
 		return hostproc.Probe()
