@@ -55,6 +55,7 @@ GUESTS := \
 	$(GUESTDIR)/manysig \
 	$(GUESTDIR)/sigroute \
 	$(GUESTDIR)/killfault \
+	$(GUESTDIR)/semantics \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \

@@ -136,6 +136,10 @@ var _ = Describe("the guest's process state", func() {
 				Expect(got.Stdout).To(ContainSubstring("SIGPIPE pending: 1\n"))
 			})
 
+			It("mmap, munmap and clone3 check their arguments in Linux's order; a vfork child's pending set and a fork child's high fds are its own", func() {
+				same(mode, nil, filepath.Join(guestDir, "semantics"))
+			})
+
 			It("perl: a child's exit does not cut the parent's sleep short", func() {
 				same(mode, nil, "/usr/bin/perl", "-e", `if(!fork){exit 0} print sleep(1),"\n"`)
 			})

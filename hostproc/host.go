@@ -44,6 +44,10 @@ type Options struct {
 	// an audit can attach before the guest's first syscall.
 	Gate bool
 
+	// LinkFD: a fork child's link to its parent goes to this number (the
+	// parent's end has it, so no guest fd does).
+	LinkFD int
+
 	// StdioFD is where the supervisor passes the guest's fds 0-2 (see
 	// adoptStdio); 0 means FDBase().
 	StdioFD int
@@ -291,8 +295,15 @@ func ForkChild(o Options) int {
 	// own host fds and keep pipes open forever. The guest's fds arrive over
 	// the link, so nothing up there is ours yet.
 	unix.CloseRange(uint(FDBase()), ^uint(0), 0)
-	// The link first leaves fd 3, which the guest's fds may need.
-	link, err := unix.FcntlInt(3, unix.F_DUPFD_CLOEXEC, 1500)
+	// The link first leaves fd 3, which the guest's fds may need, for the
+	// number the parent's end has: no guest fd can have it.
+	link := o.LinkFD
+	var err error
+	if link > 3 {
+		err = unix.Dup3(3, link, unix.O_CLOEXEC)
+	} else {
+		link, err = unix.FcntlInt(3, unix.F_DUPFD_CLOEXEC, 1500)
+	}
 	if err != nil {
 		return fail(ExitInternal, "fork child: no link to the parent: %v", err)
 	}

@@ -104,7 +104,8 @@ var fdArgs = map[int]uint8{
 }
 
 // applyFDArgs gives the C entry the fd map and where the host's fds start,
-// and the highest fd the guest starts with (its fd table's size).
+// and the highest fd the guest starts with (its fd table's size): below
+// the base, or a guest fd above it (a fork child's, marked by installFDs).
 func applyFDArgs(base int) {
 	for nr, f := range fdArgs {
 		tls.SetFDArgs(nr, f)
@@ -112,7 +113,7 @@ func applyFDArgs(base int) {
 	tls.SetHostFDBase(base)
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		for _, e := range ents {
-			if fd, err := strconv.Atoi(e.Name()); err == nil && fd < base {
+			if fd, err := strconv.Atoi(e.Name()); err == nil && (fd < base || !tls.IsHostFD(fd)) {
 				tls.RaiseFDHigh(fd)
 			}
 		}

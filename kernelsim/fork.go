@@ -71,6 +71,7 @@ type ForkState struct {
 	Conf       Confinement         // status's seccomp fields (procstatus.go)
 	Comm       string              // the forking thread's name
 	Signalfds  map[int]uint64      // the guest's signalfds: fd → mask (signalfd.go)
+	FDFloor    int                 // above every guest fd: where the child's own fds may go
 
 	Regs     tls.Regs
 	Xsave    []byte
@@ -106,6 +107,7 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		Conf:       p.confinement,
 		Comm:       threadName(),
 		Signalfds:  p.signalfdMasks(),
+		FDFloor:    tls.FDHigh() + 1,
 		Regs:       regs,
 		Xsave:      append([]byte(nil), cb.Xsave[:tls.XsaveSize()]...),
 		GuestFS:    cb.GuestFS,
@@ -194,12 +196,22 @@ func (p *Process) startHostChild(kind byte) (int, *os.File, unix.Errno) {
 	if err != nil {
 		return 0, nil, err.(unix.Errno)
 	}
-	args := []string{"vsysbed", ForkCommand, "--rundir", p.runDir, "--trap", trapName(p.trapMode)}
+	// The link is the host's: keep it out of the guest's fd numbers. (One
+	// *os.File only, on the final number: a second one's finalizer would
+	// close whatever has its number by then, a guest fd perhaps.) The
+	// child puts its end at the same number, which no guest fd has: this
+	// process holds it.
+	linkFD := pair[0]
+	if hfd, err := unix.FcntlInt(uintptr(pair[0]), unix.F_DUPFD_CLOEXEC, p.HostFDBase+100); err == nil {
+		unix.Close(pair[0])
+		linkFD = hfd
+	}
+	args := []string{"vsysbed", ForkCommand, "--rundir", p.runDir, "--trap", trapName(p.trapMode), "--link-fd", strconv.Itoa(linkFD)}
 	// 0-2 of the new host process are /dev/null (see hostproc.adoptStdio);
 	// the guest's fds arrive over the link.
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		unix.Close(pair[0])
+		unix.Close(linkFD)
 		unix.Close(pair[1])
 		return 0, nil, err.(unix.Errno)
 	}
@@ -212,16 +224,8 @@ func (p *Process) startHostChild(kind byte) (int, *os.File, unix.Errno) {
 	unix.Close(null)
 	unix.Close(pair[1])
 	if err != nil {
-		unix.Close(pair[0])
+		unix.Close(linkFD)
 		return 0, nil, unix.EAGAIN
-	}
-	// The link is the host's: keep it out of the guest's fd numbers. (One
-	// *os.File only, on the final number: a second one's finalizer would
-	// close whatever has its number by then, a guest fd perhaps.)
-	linkFD := pair[0]
-	if hfd, err := unix.FcntlInt(uintptr(pair[0]), unix.F_DUPFD_CLOEXEC, p.HostFDBase+100); err == nil {
-		unix.Close(pair[0])
-		linkFD = hfd
 	}
 	link := os.NewFile(uintptr(linkFD), "fork")
 	if err := sendAll(link, []byte{kind}); err != nil {

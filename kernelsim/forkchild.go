@@ -94,7 +94,7 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	var shmem []int
 	for _, r := range st.Regions {
 		if r.Shmem {
-			if hi, err := unix.FcntlInt(uintptr(fds[r.FD]), unix.F_DUPFD_CLOEXEC, c.HostFDBase+300); err == nil {
+			if hi, err := unix.FcntlInt(uintptr(fds[r.FD]), unix.F_DUPFD_CLOEXEC, max(c.HostFDBase+300, st.FDFloor)); err == nil {
 				shmem = append(shmem, hi)
 			}
 		}
@@ -160,7 +160,7 @@ func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
 	if err := gob.NewDecoder(io.LimitReader(link, int64(size))).Decode(&st); err != nil {
 		return nil, nil, err
 	}
-	fds, err := receiveFDs(link, len(st.FDs)+st.NumFiles, base)
+	fds, err := receiveFDs(link, len(st.FDs)+st.NumFiles, max(base+200, st.FDFloor))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -169,7 +169,7 @@ func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
 
 // receiveFDs takes want fds off the link (sent in batches by sendFDs),
 // each moved above the numbers the guest's fds will take.
-func receiveFDs(link *os.File, want, base int) ([]int, error) {
+func receiveFDs(link *os.File, want, floor int) ([]int, error) {
 	fds := make([]int, 0, want)
 	oob := make([]byte, unix.CmsgSpace(4*200))
 	for len(fds) < want {
@@ -192,7 +192,7 @@ func receiveFDs(link *os.File, want, base int) ([]int, error) {
 			}
 			for _, fd := range got {
 				// Out of the way of the numbers the guest's fds will take.
-				hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, base+200)
+				hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, floor)
 				if err == nil {
 					unix.Close(fd)
 					fd = hi

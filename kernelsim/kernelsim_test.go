@@ -185,3 +185,35 @@ func TestGuestMemoryHelpers(t *testing.T) {
 		t.Error("cstring")
 	}
 }
+
+func TestVMASetWithin(t *testing.T) {
+	var s vmaSet
+	s.add(0x1000, 0x3000)
+	s.add(0x5000, 0x6000)
+	got := s.within(0x2000, 0x5800)
+	want := [][2]uint64{{0x2000, 0x3000}, {0x5000, 0x5800}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("within = %#x, want %#x", got, want)
+	}
+	if got := s.within(0x3000, 0x5000); len(got) != 0 {
+		t.Fatalf("within a hole = %#x", got)
+	}
+}
+
+func TestCloneFlagsCheck(t *testing.T) {
+	for _, c := range []struct {
+		flags uint64
+		bad   bool
+	}{
+		{unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD, false},
+		{unix.CLONE_THREAD, true},
+		{unix.CLONE_SIGHAND, true},
+		{unix.CLONE_NEWUSER | unix.CLONE_FS, true},
+		{unix.CLONE_NEWNS | unix.CLONE_FS, true},
+		{uint64(unix.SIGCHLD), false},
+	} {
+		if got := cloneFlagsCheck(c.flags) != 0; got != c.bad {
+			t.Errorf("cloneFlagsCheck(%#x) refuses: %v, want %v", c.flags, got, c.bad)
+		}
+	}
+}

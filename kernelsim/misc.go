@@ -107,31 +107,90 @@ func sysVfork(t *Task, a *Args) int64 { return t.fork(unix.CLONE_VFORK, 0, 0, 0,
 
 func sysClone(t *Task, a *Args) int64 {
 	// clone(flags, newsp, parent_tid, child_tid, tls)
+	if e := cloneFlagsCheck(a[0]); e != 0 {
+		return e
+	}
 	return t.clone(a[0], a[1], a[2], a[3], a[4])
 }
 
 // sysClone3 reads struct clone_args; the child's stack pointer is
 // stack+stack_size, as the kernel computes it.
+// clone3's struct clone_args: the sizes Linux knows, and flags that only
+// clone3 takes.
+const (
+	cloneArgsSizeVer0  = 64
+	cloneArgsSize      = 88 // CLONE_ARGS_SIZE_VER2: flags … cgroup
+	cloneClearSighand  = 1 << 32
+	cloneIntoCgroup    = 1 << 33
+	cloneLegacyFlags   = 0xffffffff
+	cloneSignalBits    = 0xff // CSIGNAL
+	cloneDetached      = 0x00400000
+	cloneNewtime       = 0x00000080
+	maxPidNamespaceLvl = 32
+)
+
 func sysClone3(t *Task, a *Args) int64 {
 	size := a[1]
-	if size < 64 || size > 4096 {
+	// copy_clone_args_from_user: a struct larger than a page is E2BIG,
+	// one below the first version EINVAL, and a larger one than the
+	// kernel knows must be zero beyond what it knows (E2BIG).
+	if size > pageSize {
+		return -int64(unix.E2BIG)
+	}
+	if size < cloneArgsSizeVer0 {
 		return -int64(unix.EINVAL)
 	}
-	var b [88]byte
-	n := min(int(size), len(b))
-	if err := readGuest(a[0], b[:n]); err != nil {
+	raw := make([]byte, size)
+	if err := readGuest(a[0], raw); err != nil {
 		return errnoOf(err)
 	}
+	for _, c := range raw[min(size, cloneArgsSize):] {
+		if c != 0 {
+			return -int64(unix.E2BIG)
+		}
+	}
+	var b [cloneArgsSize]byte
+	copy(b[:], raw)
 	flags, childTID, parentTID := le64(b[0:]), le64(b[16:]), le64(b[24:])
+	exitSignal := le64(b[32:])
 	stack, stackSize, tlsv := le64(b[40:]), le64(b[48:]), le64(b[56:])
-	if exitSignal := le64(b[32:]); exitSignal != 0 && flags&unix.CLONE_THREAD != 0 {
+	setTID, setTIDSize, cgroup := le64(b[64:]), le64(b[72:]), le64(b[80:])
+	switch {
+	case setTIDSize > maxPidNamespaceLvl,
+		setTID == 0 && setTIDSize > 0,
+		setTID != 0 && setTIDSize == 0,
+		exitSignal&^cloneSignalBits != 0 || exitSignal > nsig,
+		flags&cloneIntoCgroup != 0 && (cgroup > 1<<31-1 || size < cloneArgsSize),
+		// clone3_args_valid
+		flags&^(cloneLegacyFlags|cloneClearSighand|cloneIntoCgroup) != 0,
+		flags&(cloneDetached|(cloneSignalBits&^cloneNewtime)) != 0,
+		flags&(unix.CLONE_SIGHAND|cloneClearSighand) == unix.CLONE_SIGHAND|cloneClearSighand,
+		flags&(unix.CLONE_THREAD|unix.CLONE_PARENT) != 0 && exitSignal != 0,
+		stack == 0 && stackSize != 0,
+		stack != 0 && stackSize == 0:
 		return -int64(unix.EINVAL)
+	}
+	if e := cloneFlagsCheck(flags); e != 0 {
+		return e
 	}
 	sp := uint64(0)
 	if stack != 0 {
 		sp = stack + stackSize
 	}
-	return t.clone(flags, sp, parentTID, childTID, tlsv)
+	return t.clone(flags&cloneLegacyFlags, sp, parentTID, childTID, tlsv)
+}
+
+// cloneFlagsCheck is copy_process's check of flag combinations, for clone
+// and clone3 alike: EINVAL.
+func cloneFlagsCheck(flags uint64) int64 {
+	switch {
+	case flags&(unix.CLONE_NEWNS|unix.CLONE_FS) == unix.CLONE_NEWNS|unix.CLONE_FS,
+		flags&(unix.CLONE_NEWUSER|unix.CLONE_FS) == unix.CLONE_NEWUSER|unix.CLONE_FS,
+		flags&unix.CLONE_THREAD != 0 && flags&unix.CLONE_SIGHAND == 0,
+		flags&unix.CLONE_SIGHAND != 0 && flags&unix.CLONE_VM == 0:
+		return -int64(unix.EINVAL)
+	}
+	return 0
 }
 
 const (

@@ -52,6 +52,17 @@ func (s *vmaSet) remove(start, end uint64) {
 }
 
 // covers reports whether [start, end) lies entirely in guest ranges.
+// within lists the pieces of [start, end) that are in the set.
+func (s *vmaSet) within(start, end uint64) [][2]uint64 {
+	var out [][2]uint64
+	for _, r := range s.r {
+		if lo, hi := max(r[0], start), min(r[1], end); lo < hi {
+			out = append(out, [2]uint64{lo, hi})
+		}
+	}
+	return out
+}
+
 func (s *vmaSet) covers(start, end uint64) bool {
 	if start >= end {
 		return true
@@ -70,6 +81,13 @@ func sysMmap(t *Task, a *Args) int64 {
 	addr, length, prot, flags, fd, off := a[0], a[1], a[2], a[3], a[4], a[5]
 	if flags&unix.MAP_ANONYMOUS == 0 && isHostFD(int(int32(fd))) {
 		return -int64(unix.EBADF) // the fd map leaves mmap out: MAP_ANONYMOUS ignores fd
+	}
+	if length == 0 && flags&unix.MAP_ANONYMOUS == 0 && off%pageSize == 0 {
+		// Linux looks at the fd before the length (EBADF before EINVAL);
+		// vaspace would refuse the length first.
+		if _, err := unix.FcntlInt(uintptr(int32(fd)), unix.F_GETFD, 0); err != nil {
+			return -int64(unix.EBADF)
+		}
 	}
 	if flags&unix.MAP_FIXED != 0 {
 		end, ok := rangeOK(addr, length)
@@ -150,15 +168,27 @@ func guardRange(nr int, notOwned unix.Errno) Handler {
 
 func sysMunmap(t *Task, a *Args) int64 {
 	end, ok := rangeOK(a[0], a[1])
-	if !ok || a[0]%pageSize != 0 {
+	if !ok || a[0]%pageSize != 0 || a[1] == 0 {
 		return -int64(unix.EINVAL)
 	}
 	t.P.mu.Lock()
 	if !t.P.vmas.covers(a[0], end) {
-		t.P.mu.Unlock()
-		return -int64(unix.EINVAL)
+		// Linux unmaps whatever the range holds, nothing at all included
+		// (0). Here only the guest's pieces of it go: the rest is, to the
+		// guest, a hole, or the host's, which stays.
+		for _, piece := range t.P.vmas.within(a[0], end) {
+			b := Args{piece[0], piece[1] - piece[0]}
+			if r := passthrough(unix.SYS_MUNMAP, &b); r != 0 {
+				t.P.mu.Unlock()
+				return r
+			}
+		}
+		a = &Args{a[0], 0}
 	}
-	r := passthrough(unix.SYS_MUNMAP, a)
+	r := int64(0)
+	if a[1] != 0 {
+		r = passthrough(unix.SYS_MUNMAP, a)
+	}
 	if r == 0 {
 		t.P.vmas.remove(a[0], end)
 		// The brk reservation stays guest-owned even when unmapped.

@@ -230,7 +230,13 @@ func sysRtSigpending(t *Task, a *Args) int64 {
 		return -int64(unix.EINVAL)
 	}
 	t.P.mu.Lock()
-	set := (t.pending.mask | t.P.sig.pending.mask) & t.sigmask
+	set := t.pending.mask
+	if t.vf == nil {
+		// A vfork child is a process of its own: the parent's queue is
+		// not its (it starts with an empty pending set).
+		set |= t.P.sig.pending.mask
+	}
+	set &= t.sigmask
 	t.P.mu.Unlock()
 	if err := writeU64(a[0], set); err != nil {
 		return errnoOf(err)

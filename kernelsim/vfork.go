@@ -87,6 +87,7 @@ type VforkExec struct {
 	Persona    uint64
 	Conf       Confinement
 	Comm       string // the name execve gives the process
+	FDFloor    int    // above every guest fd: where the child's own fds may go
 }
 
 // vforkLeft unwinds a vfork child's thread out of a handler that cannot
@@ -447,7 +448,7 @@ func (t *Task) vforkDie(sig int) {
 // this point the child's thread has nothing left to do.
 func (t *Task) vforkExec(path, comm string, argv, envp []string) int64 {
 	vc := t.vf
-	st := &VforkExec{Path: path, Comm: comm, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona, Conf: t.P.confinement}
+	st := &VforkExec{Path: path, Comm: comm, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona, Conf: t.P.confinement, FDFloor: tls.FDHigh() + 1}
 	for sig := 1; sig <= nsig; sig++ {
 		if vc.actions[sig].handler == sigIgn {
 			st.Ignored |= bit(sig)

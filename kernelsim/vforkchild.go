@@ -81,7 +81,7 @@ func execVforkChild(link *os.File, cb *tls.ControlBlock, c Config, size int64) (
 	if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(&st); err != nil {
 		return nil, nil, err
 	}
-	fds, err := receiveFDs(link, len(st.FDs)+1, c.HostFDBase)
+	fds, err := receiveFDs(link, len(st.FDs)+1, max(c.HostFDBase+200, st.FDFloor))
 	if err != nil {
 		return nil, nil, err
 	}

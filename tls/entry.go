@@ -110,6 +110,9 @@ func RaiseFDHigh(fd int) {
 	}
 }
 
+// FDHigh is the highest fd the guest's table has reached (RaiseFDHigh).
+func FDHigh() int { return int(C.vsysbed_fd_high) }
+
 // FDTableSize is the size Linux's fd table has for the guest (its
 // max_fds): 64 fds, or the multiple of 128 fds (a power of two) that
 // holds the highest fd it reached, as alloc_fdtable rounds.

@@ -223,6 +223,7 @@ func cmdFork(args []string, stderr io.Writer) int {
 	var o hostproc.Options
 	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
+	fs.IntVar(&o.LinkFD, "link-fd", 0, "where the link to the parent goes")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
