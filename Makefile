@@ -65,7 +65,7 @@ GUESTS := \
 
 DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools postgresql strace nginx-light
 
-.PHONY: all build weakfilter guests test e2e bench demo check deps clean
+.PHONY: all build weakfilter guests test e2e bench conformance demo check deps clean
 
 all: build guests
 
@@ -167,6 +167,11 @@ e2e: build weakfilter guests corpus
 
 bench: build guests
 	scripts/bench.sh
+
+# Every conformance guest natively and under vsysbed (both trap modes,
+# the ptrace platform): one line per case, then "N passed, N failed".
+conformance: build guests
+	scripts/conformance.sh
 
 # The demo guest needs musl-gcc, so a fresh machine gets the packages first.
 demo: deps

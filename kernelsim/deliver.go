@@ -653,10 +653,19 @@ var (
 // killed at once by its parent) waits for the guest's dispositions instead
 // of meeting Go's (a SIGSEGV sent with kill() would crash the runtime
 // with a goroutine dump).
+//
+// SIGCHLD waits for ForwardHostSignals: before the guest runs it cannot
+// have children, and the host's own (the start-up probe) are not its.
 func CatchHostSignals() chan os.Signal {
 	hostSignalsOnce.Do(func() {
 		hostSignalCh = make(chan os.Signal, 256)
-		signal.Notify(hostSignalCh, hostSignals()...)
+		var early []os.Signal
+		for _, s := range hostSignals() {
+			if s != syscall.SIGCHLD {
+				early = append(early, s)
+			}
+		}
+		signal.Notify(hostSignalCh, early...)
 	})
 	return hostSignalCh
 }
@@ -666,10 +675,14 @@ func CatchHostSignals() chan os.Signal {
 // default Ctrl-C kills the guest by SIGINT, as natively).
 func (p *Process) ForwardHostSignals() {
 	ch := CatchHostSignals()
+	signal.Notify(ch, hostSignals()...)
 	go func() {
 		for s := range ch {
 			sig := int(s.(syscall.Signal))
-			info := userInfo(sig, siKernel)
+			info := siginfo(tls.GoSiginfo(sig))
+			if int(le32(info[0:])) != sig {
+				info = userInfo(sig, siKernel) // arrived before tls's handlers
+			}
 			// A fatal default action ends the process at once, as
 			// Linux's complete_signal does, when a thread does not block
 			// the signal; blocked everywhere, it waits in the queue (for

@@ -537,6 +537,26 @@ static void relay_to_guest(struct vsysbed_cb *cb, int sig, siginfo_t *si, void *
 
 int vsysbed_go_profiling;
 
+/*
+ * The siginfo of the last guest signal that arrived on a thread in Go
+ * (Go's own, or a guest thread inside kernelsim): os/signal passes on the
+ * number only, and kernelsim's ForwardHostSignals reads the rest here (a
+ * child's pid and status for SIGCHLD, the sender for kill).
+ */
+static uint8_t go_siginfo[65][128];
+
+void vsysbed_go_siginfo(int sig, void *out)
+{
+	if (sig > 0 && sig < 65)
+		memcpy(out, go_siginfo[sig], sizeof go_siginfo[0]);
+}
+
+static void note_go_siginfo(int sig, const siginfo_t *si)
+{
+	if (sig > 0 && sig < 65)
+		memcpy(go_siginfo[sig], si, sizeof go_siginfo[0]);
+}
+
 static void relay_handler(int sig, siginfo_t *si, void *ucv)
 {
 	struct vsysbed_cb *cb = thread_cb();
@@ -544,6 +564,7 @@ static void relay_handler(int sig, siginfo_t *si, void *ucv)
 		relay_to_guest(cb, sig, si, ucv);
 		return;
 	}
+	note_go_siginfo(sig, si);
 	struct sigaction *go = &go_relay[sig];
 	if (go->sa_flags & SA_SIGINFO)
 		go->sa_sigaction(sig, si, ucv);
@@ -628,6 +649,8 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv)
 		vsysbed_die_by_signal(sig);
 		return;
 	}
+	if (sig != SIGPIPE && si->si_code <= 0)
+		note_go_siginfo(sig, si); /* a kill()'s: os/signal takes it on */
 	struct sigaction *go = &go_action[sig];
 	if (go->sa_flags & SA_SIGINFO)
 		go->sa_sigaction(sig, si, ucv);

@@ -89,6 +89,14 @@ func SetHostFDBase(base int) { C.vsysbed_hostfd_base = C.int32_t(base) }
 // HostFDBase is where the host's fds start (SetHostFDBase).
 func HostFDBase() int { return int(C.vsysbed_hostfd_base) }
 
+// GoSiginfo is the siginfo of the last signal sig that reached Go's
+// handler (os/signal passes on only the number); all zero if none did.
+func GoSiginfo(sig int) [128]byte {
+	var b [128]byte
+	C.vsysbed_go_siginfo(C.int(sig), unsafe.Pointer(&b[0]))
+	return b
+}
+
 // MarkSignalfd makes the C entry send read and readv of fd to kernelsim
 // (on: fd is a guest signalfd) or take the fast route again.
 func MarkSignalfd(fd int, on bool) {
