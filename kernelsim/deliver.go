@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -63,6 +64,17 @@ func (ps *pendingSet) add(sig int, si siginfo) {
 	if ps.infos == nil {
 		ps.infos = map[int][]siginfo{}
 	}
+	if isTimerInfo(si) {
+		// A POSIX timer has one signal: while it is pending, expiries
+		// add to its overrun (Linux's preallocated sigqueue).
+		for i, old := range ps.infos[sig] {
+			if isTimerInfo(old) && le32(old[16:]) == le32(si[16:]) {
+				o := int64(int32(le32(old[20:]))) + 1 + int64(int32(le32(si[20:])))
+				put32(ps.infos[sig][i][20:], uint32(min(o, 1<<31-1)))
+				return
+			}
+		}
+	}
 	if sig < 32 && ps.mask&bit(sig) != 0 {
 		return
 	}
@@ -70,9 +82,27 @@ func (ps *pendingSet) add(sig int, si siginfo) {
 	ps.mask |= bit(sig)
 }
 
+func isTimerInfo(si siginfo) bool { return int32(le32(si[8:])) == siTimer }
+
+// threadTimers: the POSIX timers made with SIGEV_THREAD_ID, whose signal
+// is for one thread (sysTimerCreate).
+var threadTimers sync.Map // timer id (int32) → true
+
+func isThreadTimer(si siginfo) bool {
+	_, ok := threadTimers.Load(int32(le32(si[16:])))
+	return ok
+}
+
+// timerOverruns: each POSIX timer's overrun as of its signal's last
+// dequeue, which timer_getoverrun answers (Linux's it_overrun_last).
+var timerOverruns sync.Map // timer id (int32) → overrun (int64)
+
 func (ps *pendingSet) take(sig int) siginfo {
 	q := ps.infos[sig]
 	si := q[0]
+	if isTimerInfo(si) {
+		timerOverruns.Store(int32(le32(si[16:])), int64(int32(le32(si[20:]))))
+	}
 	if len(q) == 1 {
 		delete(ps.infos, sig)
 		ps.mask &^= bit(sig)
@@ -225,20 +255,36 @@ func (p *Process) pickThread(sig int, from *Task) *Task {
 // a process-directed signal on whichever host thread it chose: it goes to
 // the process's queue, for the thread pickThread chooses, so that it
 // survives this thread's exit. A tgkill from outside is this thread's own,
-// and so is a timer's signal: one with SIGEV_THREAD_ID names its thread
-// (musl's SIGEV_THREAD timers wait for theirs with sigwaitinfo), and the
-// siginfo does not tell it from a SIGEV_SIGNAL timer's.
+// and so is the signal of a timer made with SIGEV_THREAD_ID (musl's
+// SIGEV_THREAD timers wait for theirs with sigwaitinfo; timer_create
+// records which timers those are).
 func (t *Task) absorbHostSignals() {
+	if atomic.LoadUint64(&t.CB.HostSig) == 0 {
+		return
+	}
+	// The relay handler runs on this thread (the one whose block it
+	// writes): held off while the bits and their siginfo are taken, so
+	// that a timer's overrun it adds to a pending record is not lost.
+	all := ^uint64(0) &^ hostKept
+	var old uint64
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
 	bits := atomic.SwapUint64(&t.CB.HostSig, 0)
+	var infos [nsig]siginfo
+	for sig := 1; sig <= nsig; sig++ {
+		if bits&bit(sig) != 0 {
+			infos[sig-1] = siginfo(t.CB.HostInfo[sig-1])
+		}
+	}
+	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
 	for sig := 1; bits != 0 && sig <= nsig; sig++ {
 		if bits&bit(sig) == 0 {
 			continue
 		}
 		bits &^= bit(sig)
 		// The siginfo the kernel gave the host: sender, timer value.
-		si := siginfo(t.CB.HostInfo[sig-1])
+		si := infos[sig-1]
 		code := int32(le32(si[8:]))
-		thread := (code == siTkill || code == siTimer) && t.vf == nil
+		thread := (code == siTkill || code == siTimer && isThreadTimer(si)) && t.vf == nil
 		switch {
 		case t.P.discards(sig, t):
 		case thread:
@@ -683,18 +729,31 @@ func (p *Process) ForwardHostSignals() {
 			if int(le32(info[0:])) != sig {
 				info = userInfo(sig, siKernel) // arrived before tls's handlers
 			}
-			// A fatal default action ends the process at once, as
-			// Linux's complete_signal does, when a thread does not block
-			// the signal; blocked everywhere, it waits in the queue (for
-			// a sigwait, or an unblock).
+			// A fatal default action ends the process, as Linux's
+			// complete_signal does, when a thread does not block the
+			// signal (blocked everywhere, it waits in the queue for a
+			// sigwait or an unblock). The thread that takes it ends the
+			// process at its next safe point, which the kick makes soon:
+			// ended from here, the process could die between two counter
+			// updates of a call on that thread. Should it not get there
+			// (a host call the kick cannot interrupt), it ends from here.
 			p.mu.Lock()
 			dfl := p.sig.actions[sig].handler == sigDfl
 			taker := p.pickThread(sig, nil)
 			p.mu.Unlock()
-			if dfl && defaultOf(sig) == actTerm && taker != nil {
-				taker.dieBy(sig)
-			}
 			p.send(nil, nil, sig, info)
+			if dfl && defaultOf(sig) == actTerm && taker != nil {
+				go func(sig int) {
+					time.Sleep(2 * time.Second)
+					p.mu.Lock()
+					still := p.pickThread(sig, nil)
+					dflNow := p.sig.actions[sig].handler == sigDfl
+					p.mu.Unlock()
+					if still != nil && dflNow {
+						still.dieBy(sig)
+					}
+				}(sig)
+			}
 		}
 	}()
 }

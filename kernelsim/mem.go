@@ -56,6 +56,14 @@ func readU64(addr uint64) (uint64, error) {
 	return le64(b[:]), nil
 }
 
+func readU32(addr uint64) (uint32, error) {
+	var b [4]byte
+	if err := readGuest(addr, b[:]); err != nil {
+		return 0, err
+	}
+	return le32(b[:]), nil
+}
+
 func writeU64(addr, v uint64) error {
 	var b [8]byte
 	put64(b[:], v)

@@ -546,3 +546,51 @@ func sysWait4(t *Task, a *Args) int64 {
 	}
 	return r
 }
+
+// sysTimerGetoverrun answers from the guest's own dequeues: the host
+// kernel took each timer signal as it arrived, so its count is only what
+// came after (pendingSet.add sums them while the guest's signal pends).
+func sysTimerGetoverrun(t *Task, a *Args) int64 {
+	if v, ok := timerOverruns.Load(int32(a[0])); ok {
+		if r := passthrough(unix.SYS_TIMER_GETOVERRUN, a); r < 0 {
+			return r // not a timer (any more): EINVAL
+		}
+		return v.(int64)
+	}
+	return passthrough(unix.SYS_TIMER_GETOVERRUN, a)
+}
+
+func sysTimerDelete(t *Task, a *Args) int64 {
+	r := passthrough(unix.SYS_TIMER_DELETE, a)
+	if r == 0 {
+		timerOverruns.Delete(int32(a[0]))
+		threadTimers.Delete(int32(a[0]))
+	}
+	return r
+}
+
+const sigevThreadID = 4 // SIGEV_THREAD_ID
+
+// sysTimerCreate records which timers signal one thread (SIGEV_THREAD_ID):
+// their host signal stays that thread's (absorbHostSignals).
+func sysTimerCreate(t *Task, a *Args) int64 {
+	threadID := false
+	if a[1] != 0 {
+		var ev [16]byte // struct sigevent: sigval, signo, notify, …
+		if readGuest(a[1], ev[:]) == nil {
+			threadID = int32(le32(ev[12:]))&sigevThreadID != 0
+		}
+	}
+	r := passthrough(unix.SYS_TIMER_CREATE, a)
+	if r == 0 {
+		if id, err := readU32(a[2]); err == nil {
+			timerOverruns.Delete(int32(id))
+			if threadID {
+				threadTimers.Store(int32(id), true)
+			} else {
+				threadTimers.Delete(int32(id))
+			}
+		}
+	}
+	return r
+}

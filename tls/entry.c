@@ -527,9 +527,27 @@ static void kick_handler(int sig, siginfo_t *si, void *ucv)
  */
 static struct sigaction go_relay[65];
 
+/*
+ * Record si in slot. A POSIX timer's signal that arrives again before
+ * kernelsim took the last one is one signal whose overrun counts both (and
+ * the expiry between), as Linux counts expiries while its signal is
+ * pending: the host kernel, which dequeued the first at once, cannot.
+ */
+static void note_siginfo(uint8_t *slot, const siginfo_t *si, int pending)
+{
+	const siginfo_t *old = (const siginfo_t *)slot;
+	if (pending && si->si_code == SI_TIMER && old->si_code == SI_TIMER && old->si_timerid == si->si_timerid) {
+		long o = (long)old->si_overrun + 1 + (long)si->si_overrun;
+		memcpy(slot, si, 128);
+		((siginfo_t *)slot)->si_overrun = o > 0x7fffffff ? 0x7fffffff : (int)o;
+		return;
+	}
+	memcpy(slot, si, 128);
+}
+
 static void relay_to_guest(struct vsysbed_cb *cb, int sig, siginfo_t *si, void *ucv)
 {
-	memcpy(cb->hostinfo[sig - 1], si, sizeof(cb->hostinfo[0]));
+	note_siginfo(cb->hostinfo[sig - 1], si, (__atomic_load_n(&cb->hostsig, __ATOMIC_SEQ_CST) >> (sig - 1)) & 1);
 	__atomic_fetch_or(&cb->hostsig, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
 	cb->sigpending = 1;
 	interrupt_if_guest(cb, ucv);
@@ -545,16 +563,36 @@ int vsysbed_go_profiling;
  */
 static uint8_t go_siginfo[65][128];
 
+static int64_t go_overrun_extra[65]; /* a timer's expiries since the record, from other threads' handlers */
+
+/* Takes the record: a timer's next signal starts a new overrun count. */
 void vsysbed_go_siginfo(int sig, void *out)
 {
-	if (sig > 0 && sig < 65)
+	if (sig > 0 && sig < 65) {
 		memcpy(out, go_siginfo[sig], sizeof go_siginfo[0]);
+		__atomic_store_n((int *)go_siginfo[sig], 0, __ATOMIC_SEQ_CST); /* si_signo */
+		int64_t extra = __atomic_exchange_n(&go_overrun_extra[sig], 0, __ATOMIC_SEQ_CST);
+		siginfo_t *r = out;
+		if (r->si_code == SI_TIMER && extra > 0) {
+			int64_t o = (int64_t)r->si_overrun + extra;
+			r->si_overrun = o > 0x7fffffff ? 0x7fffffff : (int)o;
+		}
+	}
 }
 
+/* Signals reach Go's handler on any of its threads at once: a timer's
+ * expiries while its record is untaken are added atomically. */
 static void note_go_siginfo(int sig, const siginfo_t *si)
 {
-	if (sig > 0 && sig < 65)
-		memcpy(go_siginfo[sig], si, sizeof go_siginfo[0]);
+	if (sig <= 0 || sig >= 65)
+		return;
+	const siginfo_t *old = (const siginfo_t *)go_siginfo[sig];
+	if (si->si_code == SI_TIMER && __atomic_load_n(&old->si_signo, __ATOMIC_SEQ_CST) != 0 &&
+	    old->si_code == SI_TIMER && old->si_timerid == si->si_timerid) {
+		__atomic_fetch_add(&go_overrun_extra[sig], 1 + (int64_t)si->si_overrun, __ATOMIC_SEQ_CST);
+		return;
+	}
+	memcpy(go_siginfo[sig], si, sizeof go_siginfo[0]);
 }
 
 static void relay_handler(int sig, siginfo_t *si, void *ucv)

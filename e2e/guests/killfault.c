@@ -23,6 +23,12 @@ static void on_sig(int sig, siginfo_t *si, void *uc)
 	write(report[1], rec, 2);
 }
 
+static void on_quit(int sig)
+{
+	(void)sig;
+	_exit(0); /* not SIGKILL: a kill mid-call would leave its count half made */
+}
+
 static void status_line(const char *what, int st)
 {
 	if (WIFEXITED(st))
@@ -48,6 +54,7 @@ int main(void)
 		sa.sa_flags = SA_SIGINFO | SA_RESTART;
 		for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 			sigaction(sigs[i], &sa, NULL);
+		signal(SIGUSR1, on_quit);
 		write(ready[1], "r", 1);
 		for (;;)
 			pause();
@@ -60,9 +67,10 @@ int main(void)
 		if (read(report[0], rec, 2) == 2)
 			printf("handler ran for %s, SI_USER=%d\n", strsignal(rec[0]), rec[1]);
 	}
-	kill(c, SIGKILL);
+	kill(c, SIGUSR1);
 	int st;
 	waitpid(c, &st, 0);
+	status_line("the handlers' child", st);
 
 	/* Default actions: the child ends by the signal. */
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
