@@ -148,6 +148,7 @@ static pid_t waiter(void)
 {
 	pid_t c = fork();
 	if (c == 0) {
+		signal(SIGUSR1, SIG_DFL);
 		alarm(10);
 		for (;;)
 			pause();
