@@ -194,3 +194,38 @@ func TestMergeErrors(t *testing.T) {
 		t.Errorf("Merge of another schema = %v, want *SchemaError", err)
 	}
 }
+
+// An i386 row keeps apart from the x86-64 row of the same number (20 is
+// writev there, getpid for int $0x80).
+func TestMergeKeepsInt80RowsApart(t *testing.T) {
+	mk := func() *Report {
+		sd := &ShardData{Pid: 1}
+		sd.Counts[20][tls.KindTrap] = 2
+		sd.Sites = []tls.Site{
+			{Addr: 0x1000, Nr: 20, Kind: tls.KindTrap, Count: 2},
+			{Addr: 0x2000, Nr: 20, Kind: tls.KindInt80, Count: 1},
+		}
+		r, err := Build(Input{Shards: []*ShardData{sd}, NoSymbols: true, Command: []string{"prog"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	m, err := Merge(mk(), mk())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []SyscallRow{
+		{Nr: 20, Name: "syscall_20", Trap: 4, Total: 4},
+		{Nr: 20, Name: "i386_getpid", Int80: 2, Total: 2},
+	}
+	if !reflect.DeepEqual(m.Syscalls, want) {
+		t.Errorf("rows:\n got %+v\nwant %+v", m.Syscalls, want)
+	}
+	if m.Totals.Int80 != 2 || m.Totals.Total != 6 {
+		t.Errorf("totals %+v", m.Totals)
+	}
+	if d := Compare(mk(), mk()); len(d.Syscalls) != 0 {
+		t.Errorf("diff of equal reports: %+v", d.Syscalls)
+	}
+}
