@@ -34,7 +34,9 @@ func aslrRun(t *testing.T, cmd []string, base uint64, exit int, calls ...call) *
 			slot[c.obj] = start
 			events = append(events, Event{Ev: EvMap, Start: Hex(start), End: Hex(start + 1<<20), Path: c.obj})
 		}
-		sd.Counts[c.nr][c.kind] += c.n
+		if c.nr < tls.NrMax && c.kind < tls.Kinds { // as tls counts them
+			sd.Counts[c.nr][c.kind] += c.n
+		}
 		sd.Sites = append(sd.Sites, tls.Site{Addr: slot[c.obj] + c.off, Nr: c.nr, Kind: c.kind, Count: c.n})
 	}
 	r, err := Build(Input{Command: cmd, Shards: []*ShardData{sd}, Events: events,
