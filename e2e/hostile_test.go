@@ -96,6 +96,13 @@ var _ = Describe("hostile calls", func() {
 				Expect(time.Since(start)).To(BeNumerically("<", 6*time.Second))
 			})
 
+			// Not yet: the relay keeps one siginfo per signal number
+			// (tls/entry.c relay_to_guest), so ~half of 1,000 queued
+			// SIGRTMIN are merged.
+			PIt("real-time signals queued from another process are all delivered, in order", func() {
+				same(mode, nil, hostile(), "rtqueue", "1000")
+			})
+
 			It("execve of a FIFO (program, #! interpreter, PT_INTERP) is EACCES at once", func() {
 				dir := GinkgoT().TempDir()
 				cc := exec.Command("cc", "-x", "c", "-", "-o", filepath.Join(dir, "interp-fifo"),

@@ -13,6 +13,8 @@
  *   killall       fork a waiting child, kill(-1, SIGUSR1) (run it as a
  *                 uid of its own: natively it signals every process of it)
  *   execfifo DIR  execve of a FIFO as the program, #! interpreter, PT_INTERP
+ *   rtqueue N     a child sigqueues N SIGRTMIN to this process, which blocks
+ *                 them, then unblocks: every one is delivered, in order
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -213,6 +215,46 @@ static void execfifo(const char *dir)
 	unlink(fifo);
 }
 
+static volatile sig_atomic_t rt_got, rt_order_ok = 1;
+static volatile long rt_sum;
+
+static void on_rt(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	if (si->si_value.sival_int != rt_got)
+		rt_order_ok = 0;
+	rt_got++;
+	rt_sum += si->si_value.sival_int;
+}
+
+static void rtqueue(int n)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_rt;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGRTMIN, &sa, NULL);
+	sigset_t rt, old;
+	sigemptyset(&rt);
+	sigaddset(&rt, SIGRTMIN);
+	sigprocmask(SIG_BLOCK, &rt, &old);
+	pid_t parent = getpid(), c = fork();
+	if (c == 0) {
+		int failed = 0;
+		for (int i = 0; i < n; i++)
+			if (sigqueue(parent, SIGRTMIN, (union sigval){.sival_int = i}) != 0)
+				failed++;
+		_exit(failed ? 1 : 0);
+	}
+	int st;
+	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+		;
+	printf("sender exit %d\n", WEXITSTATUS(st));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	printf("delivered %d, sum %ld, in order %d\n", (int)rt_got, (long)rt_sum, (int)rt_order_ok);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -237,6 +279,8 @@ int main(int argc, char **argv)
 		kill_mode(0);
 	else if (!strcmp(m, "killall"))
 		kill_mode(1);
+	else if (!strcmp(m, "rtqueue") && argc > 2)
+		rtqueue(atoi(argv[2]));
 	else if (!strcmp(m, "execfifo") && argc > 2)
 		execfifo(argv[2]);
 	else {
