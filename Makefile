@@ -60,6 +60,7 @@ GUESTS := \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \
 	$(GUESTDIR)/sharedanon \
+	$(GUESTDIR)/hostile \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

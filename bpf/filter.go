@@ -46,15 +46,18 @@ const x32SyscallBit = 0x40000000
 const (
 	retAllow = unix.SECCOMP_RET_ALLOW
 	retTrap  = unix.SECCOMP_RET_TRAP
-	retKill  = unix.SECCOMP_RET_KILL_PROCESS
 )
 
 // maxSkip is the reach of a conditional jump: its offsets are 8-bit.
 const maxSkip = 255
 
-// TrapFilter returns a seccomp program that kills the process for a foreign
-// architecture or an x32 call, allows a syscall whose instruction pointer
-// lies inside one of allowed, and answers SECCOMP_RET_TRAP for the rest.
+// TrapFilter returns a seccomp program that traps a foreign architecture's
+// call (int $0x80: AUDIT_ARCH_I386) and an x32 call from anywhere, allows a
+// syscall whose instruction pointer lies inside one of allowed, and
+// answers SECCOMP_RET_TRAP for the rest. The first two are never allowed,
+// not even from host code (the x32 bypass), and never kill: the SIGSYS
+// handler answers them as Linux would (tls/entry.c), so a guest cannot
+// kill its host with syscall(-1) or int $0x80.
 // The ranges may be unsorted and overlapping; an empty list traps every
 // syscall.
 func TrapFilter(allowed []Range) ([]netbpf.Instruction, error) {
@@ -65,10 +68,10 @@ func TrapFilter(allowed []Range) ([]netbpf.Instruction, error) {
 	prog := []netbpf.Instruction{
 		netbpf.LoadAbsolute{Off: offArch, Size: 4},
 		netbpf.JumpIf{Cond: netbpf.JumpEqual, Val: unix.AUDIT_ARCH_X86_64, SkipTrue: 1},
-		netbpf.RetConstant{Val: retKill},
+		netbpf.RetConstant{Val: retTrap},
 		netbpf.LoadAbsolute{Off: offNr, Size: 4},
 		netbpf.JumpIf{Cond: netbpf.JumpBitsSet, Val: x32SyscallBit, SkipFalse: 1},
-		netbpf.RetConstant{Val: retKill},
+		netbpf.RetConstant{Val: retTrap},
 	}
 	for _, nr := range weakenedSyscalls {
 		prog = append(prog,

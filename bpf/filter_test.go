@@ -44,8 +44,6 @@ func retName(v uint32) string {
 		return "ALLOW"
 	case retTrap:
 		return "TRAP"
-	case retKill:
-		return "KILL_PROCESS"
 	}
 	return fmt.Sprintf("%#x", v)
 }
@@ -113,13 +111,18 @@ func TestTrapFilter(t *testing.T) {
 		{"empty list traps", nil, sysGetpid, archX86_64, host.Start, retTrap},
 		{"empty list traps zero", []Range{}, 0, archX86_64, 0, retTrap},
 
-		{"i386 killed", []Range{host}, sysGetpid, unix.AUDIT_ARCH_I386, host.Start, retKill},
-		{"aarch64 killed", []Range{host}, sysGetpid, unix.AUDIT_ARCH_AARCH64, host.Start, retKill},
-		{"x32 from guest killed", []Range{host}, x32SyscallBit | sysGetpid, archX86_64, 0x1000, retKill},
+		{"i386 from host trapped", []Range{host}, sysGetpid, unix.AUDIT_ARCH_I386, host.Start, retTrap},
+		{"i386 from guest trapped", []Range{host}, sysGetpid, unix.AUDIT_ARCH_I386, 0x1000, retTrap},
+		{"aarch64 trapped", []Range{host}, sysGetpid, unix.AUDIT_ARCH_AARCH64, host.Start, retTrap},
+		{"x32 from guest trapped", []Range{host}, x32SyscallBit | sysGetpid, archX86_64, 0x1000, retTrap},
+		{"syscall(-1) from guest trapped", []Range{host}, -1, archX86_64, 0x1000, retTrap},
+		{"nr 512 from guest trapped", []Range{host}, 512, archX86_64, 0x1000, retTrap},
+		{"nr 512 from host allowed", []Range{host}, 512, archX86_64, host.Start, retAllow},
 		// The attack: an x32 number from an allowed (host) address must not
 		// slip through as ALLOW.
-		{"x32 from host killed", []Range{host}, x32SyscallBit | sysGetpid, archX86_64, host.Start, retKill},
-		{"x32 rt_sigreturn killed", []Range{host}, x32SyscallBit | 513, archX86_64, host.Start + 8, retKill},
+		{"x32 from host trapped", []Range{host}, x32SyscallBit | sysGetpid, archX86_64, host.Start, retTrap},
+		{"x32 rt_sigreturn trapped", []Range{host}, x32SyscallBit | 513, archX86_64, host.Start + 8, retTrap},
+		{"syscall(-1) from host trapped", []Range{host}, -1, archX86_64, host.Start, retTrap},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,21 +182,39 @@ func TestTrapFilterMatchesReference(t *testing.T) {
 				(r.Start+r.End)/2, r.Start|0xffffffff, (r.Start|0xffffffff)+1)
 		}
 		for _, ip := range probes {
+			nr, arch := randCall(rng)
 			want := uint32(retTrap)
 			for _, r := range ranges {
-				if ip >= r.Start && ip < r.End {
+				if ip >= r.Start && ip < r.End && arch == archX86_64 && nr&x32SyscallBit == 0 {
 					want = retAllow
 				}
 			}
-			out, err := vm.Run(seccompData(sysGetpid, archX86_64, ip))
+			out, err := vm.Run(seccompData(nr, arch, ip))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if uint32(out) != want {
-				t.Fatalf("ranges %#x, ip %#x: got %s, want %s", ranges, ip, retName(uint32(out)), retName(want))
+				t.Fatalf("ranges %#x, nr %#x, arch %#x, ip %#x: got %s, want %s", ranges, nr, arch, ip, retName(uint32(out)), retName(want))
 			}
 		}
 	}
+}
+
+// randCall is a syscall number and architecture for the reference model:
+// mostly native calls, sometimes an x32, negative or out-of-table number
+// or an i386 call (int $0x80), which must trap wherever they come from.
+func randCall(rng *rand.Rand) (int32, uint32) {
+	switch rng.IntN(8) {
+	case 0:
+		return int32(x32SyscallBit | rng.IntN(600)), archX86_64
+	case 1:
+		return -1 - int32(rng.IntN(3)), archX86_64
+	case 2:
+		return int32(512 + rng.IntN(1<<20)), archX86_64
+	case 3:
+		return int32(rng.IntN(460)), unix.AUDIT_ARCH_I386
+	}
+	return int32(rng.IntN(512)), archX86_64
 }
 
 func TestTrapFilterRejectsBadInput(t *testing.T) {

@@ -29,8 +29,11 @@ func TestWeakenedSyscalls(t *testing.T) {
 	}
 	// The weakening never opens the x32 or foreign-arch holes.
 	for _, nr := range weakenedSyscalls {
-		if got := run(t, prog, int32(nr|x32SyscallBit), archX86_64, guestIP); got != retKill {
-			t.Errorf("x32 nr %d: %s, want KILL_PROCESS", nr, retName(got))
+		if got := run(t, prog, int32(nr|x32SyscallBit), archX86_64, guestIP); got != retTrap {
+			t.Errorf("x32 nr %d: %s, want TRAP", nr, retName(got))
+		}
+		if got := run(t, prog, int32(nr), unix.AUDIT_ARCH_I386, guestIP); got != retTrap {
+			t.Errorf("i386 nr %d: %s, want TRAP", nr, retName(got))
 		}
 	}
 }

@@ -55,7 +55,12 @@ func Merge(reports ...*Report) (*Report, error) {
 	m.TrapMode = reports[0].TrapMode
 	m.Host = reports[0].Host
 	hostChosen := false
-	rows := map[int]*SyscallRow{}
+	// An i386 row (int80) has a number of another table.
+	type rowKey struct {
+		nr    int
+		int80 bool
+	}
+	rows := map[rowKey]*SyscallRow{}
 	sites := map[SiteKey]*Site{}
 	for _, in := range reports {
 		runs := in.Runs
@@ -93,10 +98,11 @@ func Merge(reports ...*Report) (*Report, error) {
 			m.addError(strings.Join(runs[0].Command, " ") + ": " + in.IncompleteReason)
 		}
 		for _, row := range in.Syscalls {
-			mr := rows[row.Nr]
+			k := rowKey{row.Nr, row.Int80 > 0}
+			mr := rows[k]
 			if mr == nil {
 				mr = &SyscallRow{Nr: row.Nr, Name: row.Name}
-				rows[row.Nr] = mr
+				rows[k] = mr
 			}
 			if mr.Name == "" {
 				mr.Name = row.Name
@@ -104,6 +110,7 @@ func Merge(reports ...*Report) (*Report, error) {
 			mr.Bypass += row.Bypass
 			mr.Trap += row.Trap
 			mr.VDSO += row.VDSO
+			mr.Int80 += row.Int80
 			mr.Errors += row.Errors
 		}
 		for _, s := range in.Sites {
@@ -123,14 +130,21 @@ func Merge(reports ...*Report) (*Report, error) {
 	}
 
 	for _, row := range rows {
-		row.Total = row.Bypass + row.Trap + row.VDSO
+		row.Total = row.Bypass + row.Trap + row.VDSO + row.Int80
 		m.Syscalls = append(m.Syscalls, *row)
 		m.Totals.Bypass += row.Bypass
 		m.Totals.Trap += row.Trap
 		m.Totals.VDSO += row.VDSO
+		m.Totals.Int80 += row.Int80
 		m.Totals.Total += row.Total
 	}
-	sort.Slice(m.Syscalls, func(i, j int) bool { return m.Syscalls[i].Nr < m.Syscalls[j].Nr })
+	sort.Slice(m.Syscalls, func(i, j int) bool {
+		a, b := m.Syscalls[i], m.Syscalls[j]
+		if (a.Int80 > 0) != (b.Int80 > 0) {
+			return b.Int80 > 0
+		}
+		return a.Nr < b.Nr
+	})
 	for _, s := range sites {
 		m.Sites = append(m.Sites, *s)
 	}

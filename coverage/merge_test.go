@@ -34,7 +34,9 @@ func aslrRun(t *testing.T, cmd []string, base uint64, exit int, calls ...call) *
 			slot[c.obj] = start
 			events = append(events, Event{Ev: EvMap, Start: Hex(start), End: Hex(start + 1<<20), Path: c.obj})
 		}
-		sd.Counts[c.nr][c.kind] += c.n
+		if c.nr < tls.NrMax && c.kind < tls.Kinds { // as tls counts them
+			sd.Counts[c.nr][c.kind] += c.n
+		}
 		sd.Sites = append(sd.Sites, tls.Site{Addr: slot[c.obj] + c.off, Nr: c.nr, Kind: c.kind, Count: c.n})
 	}
 	r, err := Build(Input{Command: cmd, Shards: []*ShardData{sd}, Events: events,
@@ -192,5 +194,40 @@ func TestMergeErrors(t *testing.T) {
 	var se *SchemaError
 	if _, err := Merge(&Report{Schema: Schema}, &Report{Schema: "vsysbed.report/v0"}); !errors.As(err, &se) || se.Schema != "vsysbed.report/v0" {
 		t.Errorf("Merge of another schema = %v, want *SchemaError", err)
+	}
+}
+
+// An i386 row keeps apart from the x86-64 row of the same number (20 is
+// writev there, getpid for int $0x80).
+func TestMergeKeepsInt80RowsApart(t *testing.T) {
+	mk := func() *Report {
+		sd := &ShardData{Pid: 1}
+		sd.Counts[20][tls.KindTrap] = 2
+		sd.Sites = []tls.Site{
+			{Addr: 0x1000, Nr: 20, Kind: tls.KindTrap, Count: 2},
+			{Addr: 0x2000, Nr: 20, Kind: tls.KindInt80, Count: 1},
+		}
+		r, err := Build(Input{Shards: []*ShardData{sd}, NoSymbols: true, Command: []string{"prog"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	m, err := Merge(mk(), mk())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []SyscallRow{
+		{Nr: 20, Name: "syscall_20", Trap: 4, Total: 4},
+		{Nr: 20, Name: "i386_getpid", Int80: 2, Total: 2},
+	}
+	if !reflect.DeepEqual(m.Syscalls, want) {
+		t.Errorf("rows:\n got %+v\nwant %+v", m.Syscalls, want)
+	}
+	if m.Totals.Int80 != 2 || m.Totals.Total != 6 {
+		t.Errorf("totals %+v", m.Totals)
+	}
+	if d := Compare(mk(), mk()); len(d.Syscalls) != 0 {
+		t.Errorf("diff of equal reports: %+v", d.Syscalls)
 	}
 }

@@ -18,10 +18,26 @@ import (
 const Schema = "vsysbed.report/v1"
 
 // Entry kind names, as they appear in the report.
-var kindNames = [tls.Kinds]string{
+var kindNames = [tls.SiteKinds]string{
 	tls.KindBypass: "bypass",
 	tls.KindTrap:   "trap",
 	tls.KindVDSO:   "vdso",
+	tls.KindInt80:  "int80",
+}
+
+// i386Names names the i386 calls tls answers for int $0x80 (the rest are
+// ENOSYS there and named i386_<nr>).
+var i386Names = map[uint32]string{
+	1: "i386_exit", 20: "i386_getpid", 64: "i386_getppid", 199: "i386_getuid32",
+	200: "i386_getgid32", 201: "i386_geteuid32", 202: "i386_getegid32",
+	224: "i386_gettid", 252: "i386_exit_group",
+}
+
+func i386Name(nr uint32) string {
+	if n, ok := i386Names[nr]; ok {
+		return n
+	}
+	return "i386_" + strconv.FormatUint(uint64(nr), 10)
 }
 
 // UnknownObject is the object of a site that lies in no logged mapping.
@@ -83,7 +99,9 @@ type Totals struct {
 	Bypass uint64 `json:"bypass"`
 	Trap   uint64 `json:"trap"`
 	VDSO   uint64 `json:"vdso"`
-	Total  uint64 `json:"total"`
+	// Int80 counts i386 calls (int $0x80); absent when there were none.
+	Int80 uint64 `json:"int80,omitempty"`
+	Total uint64 `json:"total"`
 }
 
 func (t *Totals) add(kind int, n uint64) {
@@ -94,6 +112,8 @@ func (t *Totals) add(kind int, n uint64) {
 		t.Trap += n
 	case tls.KindVDSO:
 		t.VDSO += n
+	case tls.KindInt80:
+		t.Int80 += n
 	}
 	t.Total += n
 }
@@ -105,7 +125,9 @@ type SyscallRow struct {
 	Bypass uint64 `json:"bypass"`
 	Trap   uint64 `json:"trap"`
 	VDSO   uint64 `json:"vdso"`
-	Total  uint64 `json:"total"`
+	// Int80: an i386 call's row (Nr is the i386 number, Name i386_*).
+	Int80 uint64 `json:"int80,omitempty"`
+	Total uint64 `json:"total"`
 	// Errors is how many of the calls returned an error (-4095..-1):
 	// the result class `vsysbed diff-run` compares between platforms.
 	Errors uint64 `json:"errors"`
@@ -240,6 +262,7 @@ func Build(in Input) (*Report, error) {
 		nr, kind uint32
 	}
 	siteCounts := map[siteKey]uint64{}
+	siteOnly := map[nrKind]uint64{}
 	for _, sd := range shards {
 		for nr := range counts {
 			for k := range counts[nr] {
@@ -251,6 +274,9 @@ func Build(in Input) (*Report, error) {
 		}
 		for _, s := range sd.Sites {
 			siteCounts[siteKey{int(sd.Pid), s.Addr, s.Nr, s.Kind}] += s.Count
+			if s.Nr >= tls.NrMax || s.Kind >= tls.Kinds {
+				siteOnly[nrKind{s.Nr, s.Kind}] += s.Count
+			}
 		}
 		r.SitesDropped += sd.Exit.SitesDropped
 		// A shard holds every thread that used its block in turn.
@@ -270,6 +296,7 @@ func Build(in Input) (*Report, error) {
 		row.Errors = errs[nr]
 		r.Syscalls = append(r.Syscalls, row)
 	}
+	r.Syscalls = append(r.Syscalls, siteOnlyRows(siteOnly, name, &r.Totals)...)
 
 	// Sites. Each process has its own address map, a forked one starting
 	// from a copy of its parent's (a vfork child runs in its parent's
@@ -355,15 +382,19 @@ func Build(in Input) (*Report, error) {
 			continue
 		}
 		kind := "kind" + strconv.Itoa(int(key.kind))
-		if key.kind < tls.Kinds {
+		if key.kind < tls.SiteKinds {
 			kind = kindNames[key.kind]
+		}
+		sysName := name(int(key.nr))
+		if key.kind == tls.KindInt80 {
+			sysName = i386Name(key.nr)
 		}
 		site := Site{
 			Address: Hex(key.addr),
 			Object:  obj,
 			Offset:  Hex(off),
 			Nr:      int(key.nr),
-			Syscall: name(int(key.nr)),
+			Syscall: sysName,
 			Kind:    kind,
 			Count:   n,
 		}
@@ -417,6 +448,56 @@ func (r *Report) addError(msg string) {
 		}
 	}
 	r.Errors = append(r.Errors, msg)
+}
+
+// nrKind is a syscall number with its entry kind.
+type nrKind struct{ nr, kind uint32 }
+
+// siteOnlyRows are the rows of calls counted in the site table only:
+// numbers outside the x86-64 table (syscall(-1), x32, 512 and up: every
+// one answered -ENOSYS, so each is an error) and i386 calls (int $0x80),
+// which have their own numbers. They follow the table's rows, i386 last.
+func siteOnlyRows(calls map[nrKind]uint64, name func(int) string, totals *Totals) []SyscallRow {
+	keys := make([]nrKind, 0, len(calls))
+	for k := range calls {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if a, b := keys[i].kind == tls.KindInt80, keys[j].kind == tls.KindInt80; a != b {
+			return b
+		}
+		return keys[i].nr < keys[j].nr
+	})
+	var rows []SyscallRow
+	for _, k := range keys {
+		n := calls[k]
+		totals.add(int(k.kind), n)
+		if k.kind == tls.KindInt80 {
+			rows = append(rows, SyscallRow{Nr: int(k.nr), Name: i386Name(k.nr), Int80: n, Total: n})
+			continue
+		}
+		if i := len(rows) - 1; i >= 0 && rows[i].Nr == int(k.nr) && rows[i].Int80 == 0 {
+			rows[i].add(int(k.kind), n)
+			continue
+		}
+		row := SyscallRow{Nr: int(k.nr), Name: name(int(k.nr))}
+		row.add(int(k.kind), n)
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// add counts n calls of kind in the row; outside the table every call is
+// an error (ENOSYS).
+func (row *SyscallRow) add(kind int, n uint64) {
+	switch kind {
+	case tls.KindBypass:
+		row.Bypass += n
+	case tls.KindTrap:
+		row.Trap += n
+	}
+	row.Total += n
+	row.Errors += n
 }
 
 func hostExit(h HostStatus) ExitStatus {

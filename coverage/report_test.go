@@ -648,3 +648,40 @@ func TestSitesResolvePerProcess(t *testing.T) {
 		t.Errorf("sites:\n%v\nwant:\n%v", got, want)
 	}
 }
+
+// Numbers outside the x86-64 table and i386 calls are counted in the site
+// table only; they still get rows and totals.
+func TestBuildSiteOnlyRows(t *testing.T) {
+	sd := &ShardData{Pid: 1}
+	sd.Counts[39][tls.KindTrap] = 1
+	sd.Sites = []tls.Site{
+		{Addr: 0x1000, Nr: 39, Kind: tls.KindTrap, Count: 1},
+		{Addr: 0x1002, Nr: 0xffffffff, Kind: tls.KindTrap, Count: 2},
+		{Addr: 0x1004, Nr: 0xffffffff, Kind: tls.KindBypass, Count: 1},
+		{Addr: 0x1006, Nr: 512, Kind: tls.KindTrap, Count: 1},
+		{Addr: 0x1008, Nr: 20, Kind: tls.KindInt80, Count: 3},
+		{Addr: 0x100a, Nr: 9999, Kind: tls.KindInt80, Count: 1},
+	}
+	r, err := Build(Input{Shards: []*ShardData{sd}, NoSymbols: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []SyscallRow{
+		{Nr: 39, Name: "syscall_39", Trap: 1, Total: 1},
+		{Nr: 512, Name: "syscall_512", Trap: 1, Total: 1, Errors: 1},
+		{Nr: 0xffffffff, Name: "syscall_4294967295", Bypass: 1, Trap: 2, Total: 3, Errors: 3},
+		{Nr: 20, Name: "i386_getpid", Int80: 3, Total: 3},
+		{Nr: 9999, Name: "i386_9999", Int80: 1, Total: 1},
+	}
+	if !reflect.DeepEqual(r.Syscalls, want) {
+		t.Errorf("rows:\n got %+v\nwant %+v", r.Syscalls, want)
+	}
+	if got := (Totals{Bypass: 1, Trap: 4, Int80: 4, Total: 9}); r.Totals != got {
+		t.Errorf("totals %+v, want %+v", r.Totals, got)
+	}
+	for _, s := range r.Sites {
+		if s.Nr == 20 && (s.Kind != "int80" || s.Syscall != "i386_getpid") {
+			t.Errorf("int80 site %+v", s)
+		}
+	}
+}

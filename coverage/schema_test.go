@@ -275,6 +275,10 @@ func TestSchemaAcceptsBuiltReports(t *testing.T) {
 
 	reports["empty input"], _ = Build(Input{})
 
+	hostile := aslrRun(t, []string{"hostile"}, 0x400000, 0,
+		call{libx, 0x10, 0xffffffff, tls.KindTrap, 2}, call{libx, 0x20, 20, tls.KindInt80, 1})
+	reports["ENOSYS numbers and int80"] = hostile
+
 	// With symbolisation, on the host's libc: build-id, function and
 	// (when it has debug info) file and line.
 	if st, err := os.Stat(libc); err == nil && st.Mode().IsRegular() {

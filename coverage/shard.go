@@ -174,7 +174,7 @@ func ReadShard(path string) (*ShardData, error) {
 		if site.Count == 0 {
 			continue
 		}
-		if site.Kind >= tls.Kinds {
+		if site.Kind >= tls.SiteKinds {
 			return nil, &ShardError{path, fmt.Errorf("site slot %d: kind %d out of range", i, site.Kind)}
 		}
 		sd.Sites = append(sd.Sites, site)

@@ -125,7 +125,7 @@ func TestReadShardRejectsBadFiles(t *testing.T) {
 		return b
 	}
 	badKind := good()
-	binary.LittleEndian.PutUint32(badKind[offSites+12:], 3)
+	binary.LittleEndian.PutUint32(badKind[offSites+12:], tls.SiteKinds)
 	binary.LittleEndian.PutUint64(badKind[offSites+16:], 1)
 	badMagic := good()
 	badMagic[offMagic] ^= 0xff

@@ -63,7 +63,7 @@ func (s *symbolizer) fill(site *Site) {
 	// (the return address of a call to a noreturn function can even lie
 	// in the next function).
 	at := vaddr
-	if site.Kind != kindNames[tls.KindTrap] && at > 0 {
+	if site.Kind != kindNames[tls.KindTrap] && site.Kind != kindNames[tls.KindInt80] && at > 0 {
 		at--
 	}
 	if fn, ok := obj.function(at); ok {

@@ -38,6 +38,7 @@ type counts struct {
 	Bypass int64 `json:"bypass"`
 	Trap   int64 `json:"trap"`
 	VDSO   int64 `json:"vdso"`
+	Int80  int64 `json:"int80"`
 }
 
 type syscallCounts struct {
@@ -82,6 +83,7 @@ func checkReport(r report, argv []string, status int) {
 		sum.Bypass += s.Bypass
 		sum.Trap += s.Trap
 		sum.VDSO += s.VDSO
+		sum.Int80 += s.Int80
 	}
 	Expect(sum).To(Equal(r.Totals), "totals must equal the sum over syscalls")
 	Expect(r.Totals.Bypass+r.Totals.Trap).To(BeNumerically(">", 0),
@@ -98,12 +100,15 @@ func checkReport(r report, argv []string, status int) {
 			bySite.Bypass += s.Count
 		case "trap":
 			bySite.Trap += s.Count
+		case "int80":
+			bySite.Int80 += s.Count
 		default:
 			Fail(fmt.Sprintf("site kind %q is neither bypass nor trap: %+v", s.Kind, s))
 		}
 	}
 	Expect(bySite.Bypass).To(Equal(r.Totals.Bypass), "bypass site counts vs totals")
 	Expect(bySite.Trap).To(Equal(r.Totals.Trap), "trap site counts vs totals")
+	Expect(bySite.Int80).To(Equal(r.Totals.Int80), "int80 site counts vs totals")
 
 	if status > 128 {
 		Expect(r.Exit.Signal).To(Equal(signalName(status-128)), "exit signal in report")

@@ -142,6 +142,7 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 		}
 	}
 	p.syncChildReaping() // a SIGCHLD handler's SA_NOCLDWAIT went with it
+	p.confinement.Undumpable = false
 	p.mu.Unlock()
 	p.closeOnExec()
 

@@ -197,6 +197,8 @@ const (
 	prGetSeccomp        = 21
 	prSetSeccomp        = 22
 	prSetMM             = 35
+	prGetDumpable       = 3
+	prSetDumpable       = 4
 	prSetNoNewPrivs     = 38
 	prGetNoNewPrivs     = 39
 	prSetSyscallUserDsp = 59
@@ -204,10 +206,68 @@ const (
 
 // sysPrctl refuses what would change the host's own confinement.
 func sysPrctl(t *Task, a *Args) int64 {
+	if ret, ok := t.P.noNewPrivs(*a); ok {
+		return ret
+	}
+	if ret, ok := t.P.dumpable(*a); ok {
+		return ret
+	}
 	if ret, ok := prctlAnswer(*a); ok {
 		return ret
 	}
 	return passthrough(unix.SYS_PRCTL, a)
+}
+
+// noNewPrivs answers PR_SET_NO_NEW_PRIVS and PR_GET_NO_NEW_PRIVS with the
+// guest's own flag: the host set its own for the trap filter, the guest's
+// starts as the caller's and goes with the Confinement to fork, vfork and
+// exec children (status shows it too). Setting it cannot be undone.
+func (p *Process) noNewPrivs(a Args) (int64, bool) {
+	switch a[0] {
+	case prSetNoNewPrivs:
+		if a[1] != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+			return -int64(unix.EINVAL), true
+		}
+		p.mu.Lock()
+		p.confinement.NoNewPrivs = "1"
+		p.mu.Unlock()
+		return 0, true
+	case prGetNoNewPrivs:
+		if a[1] != 0 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+			return -int64(unix.EINVAL), true
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.confinement.NoNewPrivs == "1" {
+			return 1, true
+		}
+		return 0, true
+	}
+	return 0, false
+}
+
+// dumpable answers PR_SET_DUMPABLE and PR_GET_DUMPABLE with the guest's
+// own flag, inherited by fork (and shared by vfork, as Linux keeps it in
+// the mm) and reset by exec.
+func (p *Process) dumpable(a Args) (int64, bool) {
+	switch a[0] {
+	case prSetDumpable:
+		if a[1] > 1 {
+			return -int64(unix.EINVAL), true
+		}
+		p.mu.Lock()
+		p.confinement.Undumpable = a[1] == 0
+		p.mu.Unlock()
+		return 0, true
+	case prGetDumpable:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.confinement.Undumpable {
+			return 0, true
+		}
+		return 1, true
+	}
+	return 0, false
 }
 
 func sysProcessVMWritev(t *Task, a *Args) int64 {

@@ -64,12 +64,16 @@ func parseProcSelf(path string, callerTid int) (procTarget, bool) {
 // installed its own filter (a native run of the program has them).
 type Confinement struct {
 	Seccomp, SeccompFilters, NoNewPrivs string
+	// Undumpable is the guest's PR_SET_DUMPABLE 0 (prctl.go), never
+	// applied to the host: a host process that is not dumpable cannot
+	// read its own /proc files or write a fork child's memory.
+	Undumpable bool
 }
 
 // ReadConfinement reads the confinement fields of this process's status:
 // the caller's, when done before the trap filter is installed.
 func ReadConfinement() Confinement {
-	c := Confinement{"0", "0", "0"}
+	c := Confinement{Seccomp: "0", SeccompFilters: "0", NoNewPrivs: "0"}
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return c

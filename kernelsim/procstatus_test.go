@@ -35,7 +35,7 @@ func TestGuestStatus(t *testing.T) {
 		"SigBlk:\tfffffffe3bfa3a00\nSigIgn:\t0000000000000000\nSigCgt:\tfffffffe7ffbfeff\n" +
 		"NoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\nVoluntary_ctxt_switches:\t5\n"
 	v := sigView{threads: 3, pending: 1 << 10, blocked: 1 << 11, ignored: 1 << 12, caught: 1<<9 | 1<<32}
-	got := string(guestStatus([]byte(host), v, Confinement{"0", "0", "0"}))
+	got := string(guestStatus([]byte(host), v, Confinement{Seccomp: "0", SeccompFilters: "0", NoNewPrivs: "0"}))
 	want := "Name:\tvsysbed\nThreads:\t3\nSigPnd:\t0000000000000400\nShdPnd:\t0000000000000000\n" +
 		"SigBlk:\t0000000000000800\nSigIgn:\t0000000000001000\nSigCgt:\t0000000100000200\n" +
 		"NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\nVoluntary_ctxt_switches:\t5\n"

@@ -246,11 +246,14 @@ func sysRtSigpending(t *Task, a *Args) int64 {
 
 func sysKill(t *Task, a *Args) int64 {
 	target, sig := int(int32(a[0])), int(a[1])
-	if target != pid && target != 0 && target != -1 {
+	if target != pid && target > 0 {
 		return passthrough(unix.SYS_KILL, a)
 	}
 	if sig < 0 || sig > nsig {
 		return -int64(unix.EINVAL)
+	}
+	if target != pid {
+		return t.killMany(target, sig)
 	}
 	if sig != 0 {
 		t.P.send(t, nil, sig, userInfo(sig, siUser))

@@ -68,7 +68,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_SETRLIMIT, Route: Guarded, Handler: sysRlimit(unix.SYS_SETRLIMIT), Note: "RLIMIT_NOFILE, AS, DATA, NPROC and FSIZE are recorded for the guest, not applied to the host process (nor enforced on the guest); the rest passes through."},
 	{Nr: unix.SYS_PRLIMIT64, Route: Guarded, Handler: sysRlimit(unix.SYS_PRLIMIT64), Note: "On the guest itself, as getrlimit/setrlimit; other processes pass through."},
 	{Nr: unix.SYS_PERSONALITY, Route: Emulated, Handler: sysPersonality, Note: "The guest's own value, inherited by fork, vfork and execve; the host's threads keep the personality its host processes need."},
-	{Nr: unix.SYS_PRCTL, Route: Guarded, Handler: sysPrctl, Note: "SECCOMP, SYSCALL_USER_DISPATCH and SET_MM are refused; NO_NEW_PRIVS is accepted (already in force); the rest passes through."},
+	{Nr: unix.SYS_PRCTL, Route: Guarded, Handler: sysPrctl, Note: "SECCOMP, SYSCALL_USER_DISPATCH and SET_MM are refused; NO_NEW_PRIVS and DUMPABLE are the guest's own flags (the host's no_new_privs is set for the filter; a host that is not dumpable cannot fork); the rest passes through."},
 
 	// fds: the host's live in a reserved high range.
 	{Nr: unix.SYS_CLOSE, Route: Guarded, Handler: sysClose, Note: "The host's fds answer EBADF."},

@@ -449,6 +449,7 @@ func (t *Task) vforkDie(sig int) {
 func (t *Task) vforkExec(path, comm string, argv, envp []string) int64 {
 	vc := t.vf
 	st := &VforkExec{Path: path, Comm: comm, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona, Conf: t.P.confinement, FDFloor: tls.FDHigh() + 1}
+	st.Conf.Undumpable = false // exec makes the process dumpable again
 	for sig := 1; sig <= nsig; sig++ {
 		if vc.actions[sig].handler == sigIgn {
 			st.Ignored |= bit(sig)

@@ -226,27 +226,34 @@ func openExec(path string) (*execFile, error) {
 	if path == "" {
 		return fail(unix.ENOENT, "no such file or directory")
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			return fail(errno, errno.Error())
-		}
-		return fail(unix.EIO, err.Error())
-	}
+	// Linux refuses a file that is not regular before it opens it: an
+	// open for reading of a FIFO would wait for a writer (and a device's
+	// open can have effects). Look first, then open non-blocking, in case
+	// the name changed in between, and check the file opened once more.
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		f.Close()
+	if err := unix.Stat(path, &st); err != nil {
 		return fail(err.(unix.Errno), err.Error())
 	}
-	switch {
-	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
-		f.Close()
-		return fail(unix.EACCES, "is a directory")
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		f.Close()
-		return fail(unix.EACCES, "not a regular file")
+	if reason := notRegular(st.Mode); reason != "" {
+		return fail(unix.EACCES, reason)
 	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return fail(err.(unix.Errno), err.Error())
+	}
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return fail(err.(unix.Errno), err.Error())
+	}
+	if reason := notRegular(st.Mode); reason != "" {
+		unix.Close(fd)
+		return fail(unix.EACCES, reason)
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return fail(err.(unix.Errno), err.Error())
+	}
+	f := os.NewFile(uintptr(fd), path)
 	// Even root needs one execute bit; faccessat covers the ordinary case.
 	if st.Mode&0o111 == 0 || unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS) != nil {
 		f.Close()
@@ -263,6 +270,17 @@ func openExec(path string) (*execFile, error) {
 		resolved = path
 	}
 	return &execFile{f: f, name: path, resolved: resolved, size: st.Size}, nil
+}
+
+// notRegular says why execve refuses a file of this mode, or "".
+func notRegular(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return ""
+	case unix.S_IFDIR:
+		return "is a directory"
+	}
+	return "not a regular file"
 }
 
 // mapObject reserves obj's span (plus, for the main program, a brk region

@@ -43,6 +43,10 @@
 #define CB_KIND_BYPASS 0
 #define CB_KIND_TRAP 1
 #define CB_KIND_VDSO 2
+/* An i386 call (int $0x80), counted by its i386 number in the site table
+ * only: counts[] has no column for it (its numbers are another table's). */
+#define CB_KIND_INT80 3
+#define CB_SITE_KINDS 4
 
 #define CB_SITES 4096 /* power of two */
 
@@ -68,6 +72,8 @@
 			    * its own (kernelsim's), so every fault in its
 			    * guest code goes to kernelsim, never kills the
 			    * host process (its parent's) */
+#define CB_FLAG_IA32 32    /* the trapped call is an i386 one (SIGSYS
+			    * si_arch AUDIT_ARCH_I386: int $0x80) */
 
 /* cb->nr of a kernel call made at an arbitrary guest instruction, to
  * deliver a signal (a kick or a fault); the context is cb->trap. */

@@ -19,6 +19,10 @@ const (
 	KindBypass = 0
 	KindTrap   = 1
 	KindVDSO   = 2
+	// KindInt80 is an i386 call (int $0x80), counted by its i386 number in
+	// the site table only (Counts has no column for it).
+	KindInt80 = 3
+	SiteKinds = 4
 
 	NumSites = 4096
 

@@ -22,6 +22,8 @@
 #include "_cgo_export.h"
 
 #define EBADF_ 9 /* no errno.h: its errno is TLS */
+#define ENOSYS_ 38
+#define AUDIT_ARCH_X86_64_ 0xc000003eU
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002
 #define ARCH_GET_FS 0x1003
@@ -80,7 +82,7 @@ static struct vsysbed_cb *thread_cb(void)
 /* Count one entry: by number, and by (site, nr, kind) in the site table. */
 static void count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind)
 {
-	if (nr < CB_NR_MAX)
+	if (nr < CB_NR_MAX && kind < CB_KINDS)
 		cb->counts[nr][kind]++;
 	uint64_t h = (site ^ (nr << 48) ^ ((uint64_t)kind << 60)) * 0x9E3779B97F4A7C15ULL;
 	uint32_t idx = (uint32_t)(h >> 52);
@@ -328,13 +330,78 @@ static inline long note_fd_result(long nr, const long a[6], long ret)
 	return ret;
 }
 
+/*
+ * A number outside the x86-64 table (syscall(-1), an x32 number, 512 and
+ * up) is Linux's -ENOSYS, answered here: Go never sees it, so it can never
+ * be taken for CB_NR_INTERRUPT or CB_NR_RETURN. It is counted in the site
+ * table, by its 32-bit number (seccomp_data's nr).
+ */
+static inline int out_of_table(long nr)
+{
+	return (unsigned long)nr >= CB_NR_MAX;
+}
+
+/*
+ * The i386 calls answered for int $0x80 (docs/syscalls.md, "i386"): those
+ * without pointer arguments, run as their x86-64 equivalents; any other
+ * i386 number is -ENOSYS. Linux's IA-32 entry would run them all, on
+ * 32-bit pointers a 64-bit guest rarely has.
+ */
+static long ia32_to_x86_64(uint32_t nr)
+{
+	switch (nr) {
+	case 1: return 60;    /* exit */
+	case 20: return 39;   /* getpid */
+	case 64: return 110;  /* getppid */
+	case 199: return 102; /* getuid32 */
+	case 200: return 104; /* getgid32 */
+	case 201: return 107; /* geteuid32 */
+	case 202: return 108; /* getegid32 */
+	case 224: return 186; /* gettid */
+	case 252: return 231; /* exit_group */
+	}
+	return -1;
+}
+
+/*
+ * An i386 call from the guest. Its arguments are ebx, ecx, edx, esi, edi,
+ * ebp; int $0x80 preserves every register but rax (rcx and r11 too).
+ */
+static void ia32_trap(struct vsysbed_cb *cb)
+{
+	struct cb_regs *r = &cb->trap;
+	uint32_t nr32 = (uint32_t)r->rax;
+	uint64_t site = r->rip - 2; /* int $0x80 is CD 80 */
+	count(cb, nr32, site, CB_KIND_INT80);
+	long nr = ia32_to_x86_64(nr32);
+	long a[6] = {(long)(uint32_t)r->rbx, (long)(uint32_t)r->rcx, (long)(uint32_t)r->rdx,
+		     (long)(uint32_t)r->rsi, (long)(uint32_t)r->rdi, (long)(uint32_t)r->rbp};
+	long ret;
+	if (nr < 0) {
+		ret = -ENOSYS_;
+		if (cb->trap_mode == CB_TRAP_SUD)
+			cb->selector = CB_SUD_BLOCK;
+	} else if (is_fast(nr)) {
+		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		if (__builtin_expect(cb->sigpending, 0))
+			ret = signal_check(cb, nr, a, site, CB_KIND_TRAP, ret);
+		else if (cb->trap_mode == CB_TRAP_SUD)
+			cb->selector = CB_SUD_BLOCK;
+	} else {
+		ret = kernel_call(cb, nr, a, site, CB_KIND_TRAP);
+	}
+	r->rax = (uint64_t)ret;
+}
+
 /* Called by vsysbed_bypass_entry on the host stack. */
 long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 {
 	struct vsysbed_cb *cb = gs_cb();
 	const uint64_t *gsp = (const uint64_t *)cb->guest_sp;
 	long a[6] = {a1, a2, a3, a4, a5, (long)gsp[1]};
-	count(cb, (uint64_t)nr, gsp[0], CB_KIND_BYPASS);
+	count(cb, (uint32_t)nr, gsp[0], CB_KIND_BYPASS);
+	if (__builtin_expect(out_of_table(nr), 0))
+		return -ENOSYS_;
 	if (__builtin_expect(names_host_fd(nr, a), 0))
 		return count_result(cb, nr, -EBADF_);
 	if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
@@ -351,12 +418,22 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 void vsysbed_trap(struct vsysbed_cb *cb)
 {
 	struct cb_regs *r = &cb->trap;
+	if (__builtin_expect(cb->flags & CB_FLAG_IA32, 0)) {
+		cb->flags &= ~CB_FLAG_IA32;
+		ia32_trap(cb);
+		return;
+	}
+	/* seccomp_data's nr is an int: syscall(-1) arrives as 0xffffffff. */
 	long nr = (long)r->rax;
 	uint64_t site = r->rip - 2; /* the syscall instruction */
-	count(cb, (uint64_t)nr, site, CB_KIND_TRAP);
+	count(cb, (uint32_t)nr, site, CB_KIND_TRAP);
 	long a[6] = {(long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10, (long)r->r8, (long)r->r9};
 	long ret;
-	if (__builtin_expect(names_host_fd(nr, a), 0)) {
+	if (__builtin_expect(out_of_table(nr), 0)) {
+		ret = -ENOSYS_;
+		if (cb->trap_mode == CB_TRAP_SUD)
+			cb->selector = CB_SUD_BLOCK;
+	} else if (__builtin_expect(names_host_fd(nr, a), 0)) {
 		ret = -EBADF_;
 		if (cb->trap_mode == CB_TRAP_SUD)
 			cb->selector = CB_SUD_BLOCK;
@@ -444,6 +521,8 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	cb->state = CB_STATE_ENTRY;
 	save_context(cb, g);
 	cb->trap.rax = (uint64_t)si->si_syscall; /* gregs[REG_RAX] holds -ENOSYS */
+	if (si->si_arch != AUDIT_ARCH_X86_64_)
+		cb->flags |= CB_FLAG_IA32;
 	g[REG_RIP] = (greg_t)vsysbed_trap_trampoline;
 	g[REG_RSP] = (greg_t)cb->host_sp;
 }

@@ -259,6 +259,11 @@ func newRunDir(o Options) (dir string, cleanup func(), err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("creating the run directory: %w", err)
 	}
+	// kernelsim leaves the supervisor out of the guest's kill(0) and kill(-1).
+	if err := os.WriteFile(filepath.Join(dir, kernelsim.SupervisorFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("creating the run directory: %w", err)
+	}
 	if o.KeepRunDir {
 		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
 		return dir, func() {}, nil

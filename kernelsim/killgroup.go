@@ -1,0 +1,132 @@
+package kernelsim
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// SupervisorFile, in the run directory, holds the supervisor's pid: a
+// process of the guest's group (or of its user) that is not the guest's,
+// so kill(0), kill(-pgid) and kill(-1) leave it out.
+const SupervisorFile = "supervisor.pid"
+
+var supervisor struct {
+	once sync.Once
+	pid  int
+}
+
+func (p *Process) supervisorPID() int {
+	supervisor.once.Do(func() {
+		b, err := os.ReadFile(filepath.Join(p.runDir, SupervisorFile))
+		if err == nil {
+			supervisor.pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+	})
+	return supervisor.pid
+}
+
+// killMany is kill(2) for a process group (target 0 or < -1) or every
+// process (-1). The other processes are real ones, the guest's or not,
+// signalled by the kernel one by one; the caller's own signal goes through
+// kernelsim's queue (a real one would reach the host, not the guest's
+// state), and the supervisor, which is not the guest's, is left out.
+// Linux does it atomically; here a process that joins the group during the
+// scan can be missed.
+func (t *Task) killMany(target, sig int) int64 {
+	if target == math.MinInt32 {
+		return -int64(unix.ESRCH) // -INT_MIN is no pid
+	}
+	skip := map[int]bool{pid: true, t.P.supervisorPID(): true}
+	own := unix.Getpgrp()
+	group := -target
+	if target == 0 {
+		group = own
+	}
+	var pids []int
+	if target == -1 {
+		skip[1] = true
+		pids = listProcesses(func(int) bool { return true })
+	} else {
+		pids = listProcesses(func(pg int) bool { return pg == group })
+	}
+	self := target != -1 && own == group
+	// Linux's results: kill(-1) fails only with ESRCH when it found no
+	// process, or with an error other than EPERM; a group kill succeeds
+	// when one member got the signal.
+	count, sent := 0, 0
+	var last unix.Errno
+	for _, q := range pids {
+		if skip[q] {
+			continue
+		}
+		count++
+		if err := unix.Kill(q, unix.Signal(sig)); err == nil {
+			sent++
+		} else if errno, ok := err.(unix.Errno); ok && errno != unix.ESRCH {
+			last = errno
+		}
+	}
+	if self {
+		count++
+		sent++
+		if sig != 0 {
+			t.P.send(t, nil, sig, userInfo(sig, siUser))
+		}
+	}
+	switch {
+	case target == -1 && count == 0:
+		return -int64(unix.ESRCH)
+	case target == -1 && last != 0 && last != unix.EPERM:
+		return -int64(last)
+	case target == -1 || sent > 0:
+		return 0
+	case last != 0:
+		return -int64(last)
+	}
+	return -int64(unix.ESRCH)
+}
+
+// listProcesses lists the processes in /proc whose process group passes
+// keep.
+func listProcesses(keep func(pgrp int) bool) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		q, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pg, ok := processGroup(q); ok && keep(pg) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// processGroup reads pgrp, the fifth field of /proc/PID/stat (after the
+// parenthesised comm, which may hold anything).
+func processGroup(q int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(q) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return 0, false
+	}
+	pg, err := strconv.Atoi(f[2])
+	return pg, err == nil
+}
