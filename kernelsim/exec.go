@@ -127,6 +127,7 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 	p.mu.Lock()
 	p.Exe, p.Argv, p.Envp, p.Auxv = im.Exe, im.Argv, im.Envp, im.Auxv
 	p.vdsoBase, p.vdsoEnd = im.VDSOBase, im.VDSOEnd
+	p.stack = im.Stack
 	p.brkStart, p.brkCur, p.brkMax = im.BrkStart, im.BrkStart, im.BrkMax
 	for _, m := range im.Mappings {
 		p.vmas.add(m[0], m[1])

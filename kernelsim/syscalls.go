@@ -77,12 +77,16 @@ var owned = []Syscall{
 	{Nr: unix.SYS_SENDMMSG, Route: Guarded, Handler: sysSendmmsg, Note: "As sendmsg, per message."},
 
 	// Files that describe the process.
-	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "/proc/self/{cmdline,environ,auxv} are the guest's; /proc/self/mem is read-only."},
-	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "/proc/self/{cmdline,environ,auxv} are the guest's (absolute paths); /proc/self/mem is read-only."},
+	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "This process's /proc files, in every spelling (named by the kernel: resolved before the open when the path reaches /proc, every fd on procfs after it): {cmdline,environ,auxv,status,stat} are the guest's, maps, smaps and numa_maps list only guest mappings, exe is the guest's image; mem (also of the tree's other host processes) is read-only."},
+	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "As open, relative to dirfd."},
+	{Nr: unix.SYS_OPENAT2, Route: Guarded, Handler: sysOpenat2, Note: "As openat."},
+	{Nr: unix.SYS_STAT, Route: Guarded, Handler: sysStat, Note: "vsysbed's binary reached through this process's /proc exe link is the guest's image."},
+	{Nr: unix.SYS_NEWFSTATAT, Route: Guarded, Handler: sysNewfstatat, Note: "As stat."},
+	{Nr: unix.SYS_STATX, Route: Guarded, Handler: sysStatx, Note: "As stat."},
 	{Nr: unix.SYS_WAIT4, Route: Guarded, Handler: sysWait4, Note: "Passed through; a collected child's end is logged for the report's process tree."},
 	{Nr: unix.SYS_GETDENTS64, Route: Guarded, Handler: sysGetdents64, Note: "Listings of /proc/self/fd leave out the host's fds."},
-	{Nr: unix.SYS_READLINK, Route: Guarded, Handler: sysReadlink, Note: "/proc/self/exe names the guest image."},
-	{Nr: unix.SYS_READLINKAT, Route: Guarded, Handler: sysReadlinkat, Note: "/proc/self/exe names the guest image (absolute paths)."},
+	{Nr: unix.SYS_READLINK, Route: Guarded, Handler: sysReadlink, Note: "/proc/self/exe names the guest image (any spelling); a host fd's /proc/self/fd link is ENOENT."},
+	{Nr: unix.SYS_READLINKAT, Route: Guarded, Handler: sysReadlinkat, Note: "/proc/self/exe names the guest image (any spelling, relative to dirfd)."},
 }
 
 var table = buildTable()
