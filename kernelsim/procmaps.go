@@ -3,6 +3,7 @@ package kernelsim
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -97,25 +98,55 @@ func (v *mapsView) guestPieces(l mapsLine) []mapsLine {
 		if lo >= hi {
 			continue
 		}
-		p := l
-		p.start, p.end = lo, hi
-		if p.inode != "0" {
-			p.offset += lo - l.start
+		for _, c := range v.cut(lo, hi) {
+			if p, ok := v.piece(l, c[0], c[1]); ok {
+				out = append(out, p)
+			}
 		}
-		if p.perms == "---p" && p.inode == "0" && (inRange(v.reserved, lo, hi) || inRange(v.stackGuard, lo, hi)) {
-			continue
-		}
-		switch {
-		case inRange(v.vdso, lo, hi):
-			p.name = "[vdso]"
-		case inRange(v.stack, lo, hi):
-			p.name = "[stack]"
-		case p.inode == "0" && p.name == "" && inRange(v.heap, lo, hi):
-			p.name = "[heap]"
-		}
-		out = append(out, p)
 	}
 	return out
+}
+
+// cut splits [lo, hi) where the stack, the heap, the vDSO and the
+// reservations begin and end: the kernel merges a guest's bss with the
+// break after it (natively the break starts at a random gap) into one VMA.
+func (v *mapsView) cut(lo, hi uint64) [][2]uint64 {
+	var at []uint64
+	for _, r := range [][2]uint64{v.vdso, v.stack, v.heap, v.reserved, v.stackGuard} {
+		for _, x := range r {
+			if x > lo && x < hi {
+				at = append(at, x)
+			}
+		}
+	}
+	slices.Sort(at)
+	var out [][2]uint64
+	for _, x := range slices.Compact(at) {
+		out = append(out, [2]uint64{lo, x})
+		lo = x
+	}
+	return append(out, [2]uint64{lo, hi})
+}
+
+// piece is [lo, hi) of l as the guest sees it, or ok=false when hidden.
+func (v *mapsView) piece(l mapsLine, lo, hi uint64) (mapsLine, bool) {
+	p := l
+	p.start, p.end = lo, hi
+	if p.inode != "0" {
+		p.offset += lo - l.start
+	}
+	if p.perms == "---p" && p.inode == "0" && (inRange(v.reserved, lo, hi) || inRange(v.stackGuard, lo, hi)) {
+		return p, false
+	}
+	switch {
+	case inRange(v.vdso, lo, hi):
+		p.name = "[vdso]"
+	case inRange(v.stack, lo, hi):
+		p.name = "[stack]"
+	case p.inode == "0" && p.name == "" && inRange(v.heap, lo, hi):
+		p.name = "[heap]"
+	}
+	return p, true
 }
 
 func inRange(r [2]uint64, lo, hi uint64) bool { return r[0] < r[1] && lo >= r[0] && hi <= r[1] }

@@ -124,3 +124,14 @@ func TestParseProcEntry(t *testing.T) {
 		}
 	}
 }
+
+// The loader puts the break right after a guest's bss: the kernel merges
+// both into one VMA, which maps shows as two lines, the second [heap].
+func TestFilterMapsSplitsBssFromHeap(t *testing.T) {
+	v := &mapsView{guest: [][2]uint64{{0x10000, 0x20000}}, heap: [2]uint64{0x14000, 0x16000}, reserved: [2]uint64{0x16000, 0x20000}}
+	got := string(v.filterMaps([]byte("00010000-00016000 rw-p 00000000 00:00 0 \n00016000-00020000 ---p 00000000 00:00 0 \n")))
+	want := "00010000-00014000 rw-p 00000000 00:00 0 \n00014000-00016000 rw-p 00000000 00:00 0                                  [heap]\n"
+	if got != want {
+		t.Errorf("split:\n%q\nwant\n%q", got, want)
+	}
+}
