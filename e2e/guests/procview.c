@@ -155,8 +155,11 @@ static int mem(void)
 	victim = 7;
 	printf("/proc/self/mem read-only: %s, reads victim %s\n", fd < 0 ? err(errno) : "ok",
 	       fd >= 0 && pread(fd, &v, sizeof v, (off_t)(uintptr_t)&victim) == sizeof v && v == 7 ? "yes" : "no");
-	if (fd >= 0)
+	if (fd >= 0) {
+		/* Reopened for writing through its own fd link. */
+		mem_rw("/proc/self/fd/N of a read-only mem fd", AT_FDCWD, fmt("/proc/self/fd/%d", fd));
 		close(fd);
+	}
 
 	/* A fork child of ours: its host process is vsysbed's too. */
 	int p[2];
