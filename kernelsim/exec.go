@@ -91,8 +91,10 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 	// Linux names the process after the file as execve was given it (a
 	// script's own name; "exe" for /proc/self/exe, which busybox checks).
 	comm := filepath.Base(path)
-	if procSelfFile(path) == "exe" {
-		path = p.Exe // the host's /proc/self/exe is vsysbed (busybox re-execs itself this way)
+	if procSelfFile(path) == "exe" || t.viaProcExe(unix.AT_FDCWD, path) {
+		// The host's /proc/self/exe is vsysbed, in every spelling (busybox
+		// re-execs itself this way; a symlink may lead there too).
+		path = p.Exe
 	}
 	if err := p.checkExec(path, argv, envp); err != nil {
 		return errnoOf(err)

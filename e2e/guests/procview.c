@@ -434,6 +434,15 @@ static int exe(const char *argv0)
 	if (n > 0)
 		l[n] = 0;
 	printf("readlink /proc/self/exe: %s\n", n > 0 && strcmp(l, real) == 0 ? "the image's path" : "another path");
+	/* Executed through a symlink to it: the image again. */
+	pid_t c = fork();
+	if (c == 0) {
+		execl(fmt("%s/exe", tmpdir), "procview", "exe-child", (char *)NULL);
+		_exit(127);
+	}
+	int st2;
+	waitpid(c, &st2, 0);
+	printf("execve of a symlink to /proc/self/exe runs the image: %s\n", WIFEXITED(st2) && WEXITSTATUS(st2) == 9 ? "yes" : "no");
 	n = readlink(fmt("/proc/self/task/%d/exe", tid), l, sizeof l - 1);
 	if (n > 0)
 		l[n] = 0;
@@ -487,6 +496,8 @@ int main(int argc, char **argv)
 		r = maps();
 	else if (strcmp(argv[1], "exe") == 0)
 		r = exe(argv[0]);
+	else if (strcmp(argv[1], "exe-child") == 0)
+		return 9;
 	else if (strcmp(argv[1], "fds") == 0)
 		r = fds();
 	const char *names[] = {"mem", "self", "maps", "exe", "fd1000", "fddir", "own", NULL};
