@@ -150,6 +150,17 @@ static int mem(void)
 		if (fd >= 0)
 			close((int)fd);
 	}
+	/* Every tid near ours: the guest's two threads natively, and none of
+	 * the runtime's (Go's threads are the host process's too). */
+	int writable = 0;
+	for (int t = me; t < me + 1000; t++) {
+		int fd = open(fmt("/proc/self/task/%d/mem", t), O_RDWR);
+		if (fd >= 0) {
+			writable++;
+			close(fd);
+		}
+	}
+	printf("tids of [pid, pid+1000) whose task/N/mem opens rw: %d\n", writable);
 	int fd = open("/proc/self/mem", O_RDONLY);
 	uint64_t v = 0;
 	victim = 7;
@@ -350,6 +361,17 @@ static int maps(void)
 	close(d);
 	summary("/proc/self/smaps", AT_FDCWD, "/proc/self/smaps");
 	numa("/proc/self/numa_maps");
+
+	/* Every tid near ours: only the guest's thread has a maps file. */
+	int tasks = 0;
+	for (int t = me; t < me + 1000; t++) {
+		int fd = open(fmt("/proc/self/task/%d/maps", t), O_RDONLY);
+		if (fd >= 0) {
+			tasks++;
+			close(fd);
+		}
+	}
+	printf("tids of [pid, pid+1000) with a task/N/maps: %d\n", tasks);
 
 	/* glibc finds the main thread's stack in maps. */
 	pthread_attr_t a;
