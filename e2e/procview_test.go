@@ -67,6 +67,7 @@ var _ = Describe("the guest's view of its memory and image in /proc", func() {
 				Expect(got.Stdout).To(ContainSubstring("/proc/self/maps: [stack] holds sp: yes, [heap] ends at sbrk(0): yes, [vdso] holds AT_SYSINFO_EHDR: yes\n"))
 				Expect(got.Stdout).To(ContainSubstring("pthread_getattr_np: ok, holds sp: yes\n"))
 				Expect(got.Stdout).To(ContainSubstring("tids of [pid, pid+1000) with a task/N/maps: 1\n"))
+				Expect(got.Stdout).To(ContainSubstring("smaps_rollup: [rollup] line: yes, Rss within 10% of smaps' sum: yes, smaps' Size under 64 MiB: yes\n"))
 				Expect(got.Stdout).To(ContainSubstring("a mapping made between open and read: listed\n"))
 			})
 

@@ -252,6 +252,9 @@ func (p *Process) mapsView() *mapsView {
 // mapsContent is the guest's view of one of the maps files (file is
 // "maps", "smaps" or "numa_maps") read from real, a path of this process.
 func (p *Process) mapsContent(file, real string) ([]byte, bool, int64) {
+	if file == "smaps_rollup" {
+		real = strings.TrimSuffix(real, "_rollup") // summed from the guest's smaps
+	}
 	host, err := os.ReadFile(real)
 	if err != nil {
 		return nil, true, errnoOf(err)
@@ -262,10 +265,79 @@ func (p *Process) mapsContent(file, real string) ([]byte, bool, int64) {
 		return v.filterMaps(host), true, 0
 	case "smaps":
 		return v.filterSmaps(host), true, 0
+	case "smaps_rollup":
+		return smapsRollup(v.filterSmaps(host)), true, 0
 	case "numa_maps":
 		return v.filterNumaMaps(host), true, 0
 	}
 	return nil, false, 0
+}
+
+// rollupFields are smaps_rollup's lines after its header, in its order.
+var rollupFields = []string{"Rss", "Pss", "Pss_Dirty", "Pss_Anon", "Pss_File", "Pss_Shmem",
+	"Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Referenced", "Anonymous",
+	"KSM", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb",
+	"Private_Hugetlb", "Swap", "SwapPss", "Locked"}
+
+// smapsRollup sums the guest's smaps (as filterSmaps leaves it) the way
+// smaps_rollup sums every mapping: a header line spanning them, then the
+// totals in kB. Linux splits Pss by the kind of each page; here a
+// mapping's Pss is split in the proportion of its Anonymous to its Rss,
+// the rest counted as shmem for shared memory objects (memfd, SysV, /dev/zero)
+// and as file otherwise.
+func smapsRollup(guestSmaps []byte) []byte {
+	sum := map[string]uint64{}
+	var first, last uint64
+	var cur map[string]uint64
+	var shmem, seen bool
+	flush := func() {
+		if cur == nil {
+			return
+		}
+		for k, v := range cur {
+			sum[k] += v
+		}
+		anon := cur["Pss"]
+		if cur["Rss"] > 0 {
+			anon = cur["Pss"] * cur["Anonymous"] / cur["Rss"]
+		}
+		sum["Pss_Anon"] += anon
+		if shmem {
+			sum["Pss_Shmem"] += cur["Pss"] - anon
+		} else {
+			sum["Pss_File"] += cur["Pss"] - anon
+		}
+	}
+	for _, line := range strings.Split(string(guestSmaps), "\n") {
+		if l, ok := parseMapsLine(line); ok {
+			flush()
+			if l.name == "[vsyscall]" {
+				cur = nil
+				continue
+			}
+			if !seen {
+				first, seen = l.start, true
+			}
+			last = l.end
+			cur = map[string]uint64{}
+			shmem = strings.HasPrefix(l.name, "/memfd:") || strings.HasPrefix(l.name, "/SYSV") || strings.HasPrefix(l.name, "/dev/zero")
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || cur == nil || k == "Pss_Anon" || k == "Pss_File" || k == "Pss_Shmem" {
+			continue
+		}
+		if n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+			cur[k] = n
+		}
+	}
+	flush()
+	var out strings.Builder
+	out.WriteString(mapsLine{start: first, end: last, perms: "---p", dev: "00:00", inode: "0", name: "[rollup]"}.String() + "\n")
+	for _, k := range rollupFields {
+		fmt.Fprintf(&out, "%-16s%8d kB\n", k+":", sum[k])
+	}
+	return []byte(out.String())
 }
 
 // lazyMaps is a maps file the guest opened: Linux makes the listing when

@@ -135,3 +135,21 @@ func TestFilterMapsSplitsBssFromHeap(t *testing.T) {
 		t.Errorf("split:\n%q\nwant\n%q", got, want)
 	}
 }
+
+func TestSmapsRollupFormat(t *testing.T) {
+	smaps := "00010000-00012000 r--p 00000000 fe:00 5                                  /lib/x.so\nRss:                   8 kB\nPss:                   4 kB\nAnonymous:             0 kB\nVmFlags: rd mr\n" +
+		"00020000-00021000 rw-p 00000000 00:00 0 \nRss:                   4 kB\nPss:                   4 kB\nAnonymous:             4 kB\n"
+	got := string(smapsRollup([]byte(smaps)))
+	for _, want := range []string{
+		"00010000-00021000 ---p 00000000 00:00 0                                  [rollup]\n",
+		"Rss:                  12 kB\n", "Pss:                   8 kB\n", "Pss_Anon:              4 kB\n",
+		"Pss_File:              4 kB\n", "Pss_Shmem:             0 kB\n", "Locked:                0 kB\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("smaps_rollup lacks %q:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "\n"); n != 1+len(rollupFields) {
+		t.Errorf("%d lines, want %d", n, 1+len(rollupFields))
+	}
+}

@@ -173,7 +173,7 @@ func (t *Task) procView(name string, flags uint64) (int64, bool) {
 		}
 	}
 	switch e.file {
-	case "maps", "smaps", "numa_maps":
+	case "maps", "smaps", "smaps_rollup", "numa_maps":
 		if t.vf != nil {
 			return 0, false
 		}

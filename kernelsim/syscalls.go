@@ -77,7 +77,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_SENDMMSG, Route: Guarded, Handler: sysSendmmsg, Note: "As sendmsg, per message."},
 
 	// Files that describe the process.
-	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "This process's /proc files, in every spelling (named by the kernel: resolved before the open when the path reaches /proc, every fd on procfs after it): {cmdline,environ,auxv,status,stat} are the guest's, maps, smaps and numa_maps list only guest mappings, exe is the guest's image; mem (also of the tree's other host processes) is read-only."},
+	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "This process's /proc files, in every spelling (named by the kernel: resolved before the open when the path reaches /proc, every fd on procfs after it): {cmdline,environ,auxv,status,stat} are the guest's, maps, smaps, smaps_rollup and numa_maps list only guest mappings (generated again at the first read), exe is the guest's image; mem (also of the tree's other host processes) is read-only."},
 	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "As open, relative to dirfd."},
 	{Nr: unix.SYS_OPENAT2, Route: Guarded, Handler: sysOpenat2, Note: "As openat."},
 	{Nr: unix.SYS_STAT, Route: Guarded, Handler: sysStat, Note: "vsysbed's binary reached through this process's /proc exe link is the guest's image."},

@@ -335,6 +335,33 @@ static void numa(const char *path)
 	printf("\n");
 }
 
+/* The sum of a field over smaps, or smaps_rollup's. */
+static long field_kb(const char *path, const char *key, int *header)
+{
+	FILE *f = fopen(path, "r");
+	long sum = 0, v;
+	char line[1024];
+	size_t n = strlen(key);
+	while (f && fgets(line, sizeof line, f)) {
+		if (strstr(line, " [rollup]\n") && header)
+			*header = 1;
+		if (strncmp(line, key, n) == 0 && line[n] == ':' && sscanf(line + n + 1, "%ld", &v) == 1)
+			sum += v;
+	}
+	if (f)
+		fclose(f);
+	return sum;
+}
+
+static void rollup(void)
+{
+	int header = 0;
+	long r = field_kb("/proc/self/smaps_rollup", "Rss", &header), s = field_kb("/proc/self/smaps", "Rss", NULL);
+	long size = field_kb("/proc/self/smaps", "Size", NULL);
+	printf("smaps_rollup: [rollup] line: %s, Rss within 10%% of smaps' sum: %s, smaps' Size under 64 MiB: %s\n",
+	       header ? "yes" : "no", r > 0 && labs(r - s) * 10 <= s ? "yes" : "no", size < 64 * 1024 ? "yes" : "no");
+}
+
 static int maps(void)
 {
 	pid_t me = getpid(), tid = (pid_t)syscall(SYS_gettid);
@@ -361,6 +388,8 @@ static int maps(void)
 	close(d);
 	summary("/proc/self/smaps", AT_FDCWD, "/proc/self/smaps");
 	numa("/proc/self/numa_maps");
+
+	rollup();
 
 	/* Every tid near ours: only the guest's thread has a maps file. */
 	int tasks = 0;
