@@ -185,7 +185,11 @@ func (t *Task) readlinkAt(dirfd int64, pathAddr, buf, size uint64, nr int, a *Ar
 		return errNoEntry
 	}
 	exe := procSelfFile(path) == "exe"
-	if name := procNameOf(int(int32(dirfd)), path); name != "" {
+	name := procNameOf(int(int32(dirfd)), path)
+	if path == "" && dirfd >= 0 { // an O_PATH fd of the link itself
+		name, _ = readlinkHost("/proc/thread-self/fd/" + itoa(int(dirfd)))
+	}
+	if name != "" {
 		if t.P.hostFDPath(name) {
 			return errNoEntry
 		}

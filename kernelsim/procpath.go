@@ -179,6 +179,9 @@ func (t *Task) procView(name string, flags uint64) (int64, bool) {
 		}
 		return t.P.openMaps(e.file, name, flags)
 	case "exe":
+		if flags&(unix.O_PATH|unix.O_NOFOLLOW) == unix.O_PATH|unix.O_NOFOLLOW {
+			return 0, false // the link itself, as natively
+		}
 		fd, err := unix.Open(t.P.Exe, int(flags), 0)
 		if err != nil {
 			return errnoOf(err), true

@@ -485,6 +485,15 @@ static int exe(const char *argv0)
 	if (n > 0)
 		l[n] = 0;
 	printf("readlink /proc/self/exe: %s\n", n > 0 && strcmp(l, real) == 0 ? "the image's path" : "another path");
+	fd = open("/proc/self/exe", O_PATH | O_NOFOLLOW);
+	n = fd < 0 ? -1 : readlinkat(fd, "", l, sizeof l - 1);
+	if (n > 0)
+		l[n] = 0;
+	printf("O_PATH|O_NOFOLLOW /proc/self/exe: a symlink: %s, readlinkat(fd, \"\"): %s\n",
+	       fd >= 0 && fstatat(fd, "", &st, AT_EMPTY_PATH) == 0 && S_ISLNK(st.st_mode) ? "yes" : "no",
+	       n > 0 && strcmp(l, real) == 0 ? "the image's path" : "another path");
+	if (fd >= 0)
+		close(fd);
 	/* Executed through a symlink to it: the image again. */
 	pid_t c = fork();
 	if (c == 0) {
