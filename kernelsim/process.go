@@ -155,6 +155,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		p.vmas.add(c.BrkStart, c.BrkMax)
 	}
 	applyFDArgs(c.HostFDBase)
+	tls.SetExeIno(hostExeIno())
 	applyTimed()
 	for _, row := range Table() {
 		fast := row.Route == Fast

@@ -196,6 +196,12 @@ var (
 	hostExe     unix.Stat_t // vsysbed's own binary
 )
 
+// hostExeIno is the inode of vsysbed's binary (0 if unknown).
+func hostExeIno() uint64 {
+	isHostExe(0, 0)
+	return hostExe.Ino
+}
+
 // isHostExe: (dev, ino) is vsysbed's binary.
 func isHostExe(dev, ino uint64) bool {
 	hostExeOnce.Do(func() { unix.Stat("/proc/self/exe", &hostExe) })

@@ -89,6 +89,11 @@ func SetHostFDBase(base int) { C.vsysbed_hostfd_base = C.int32_t(base) }
 // HostFDBase is where the host's fds start (SetHostFDBase).
 func HostFDBase() int { return int(C.vsysbed_hostfd_base) }
 
+// SetExeIno tells the C entry the inode of vsysbed's own binary: a
+// fast-route stat, newfstatat or statx whose result has it goes to the
+// kernel (it may have followed /proc/self/exe).
+func SetExeIno(ino uint64) { C.vsysbed_set_exe_ino(C.uint64_t(ino)) }
+
 // MarkSignalfd makes the C entry send read and readv of fd to kernelsim
 // (on: fd is a guest signalfd) or take the fast route again.
 func MarkSignalfd(fd int, on bool) {
