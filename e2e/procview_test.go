@@ -115,6 +115,7 @@ var _ = Describe("the guest's view of its memory and image in /proc", func() {
 				want = strings.Replace(want, "openat2 /proc/self/mem rw: ok", "openat2 /proc/self/mem rw: EACCES", 1)
 				want = strings.Replace(want, "fork child's victim changed", "fork child's victim unchanged", 1)
 				want = strings.Replace(want, "whose task/N/mem opens rw: 2\n", "whose task/N/mem opens rw: 0\n", 1)
+				want = strings.Replace(want, "process_vm_writev to the fork child: ok\n", "process_vm_writev to the fork child: EPERM\n", 1)
 				got := runVsysbed(nil, reportFlags(mode, filepath.Join(GinkgoT().TempDir(), "R.json")), procview(), "mem")
 				expectNoPanic(got)
 				Expect(got.Status).To(Equal(0), "%s", got)

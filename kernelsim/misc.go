@@ -151,8 +151,11 @@ func sysPrctl(t *Task, a *Args) int64 {
 	return passthrough(unix.SYS_PRCTL, a)
 }
 
+// sysProcessVMWritev: our own pid, and every other host process of the
+// tree (a fork child's host memory shares its address space with its
+// guest, as ours does), are refused.
 func sysProcessVMWritev(t *Task, a *Args) int64 {
-	if int(int32(a[0])) == pid {
+	if ofTree(int(int32(a[0]))) {
 		return -int64(unix.EPERM)
 	}
 	return passthrough(unix.SYS_PROCESS_VM_WRITEV, a)

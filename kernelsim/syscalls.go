@@ -18,7 +18,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_MSEAL, Route: Refused, Errno: unix.EPERM, Note: "Sealing would stop vsysbed from managing guest memory."},
 	{Nr: unix.SYS_SHMAT, Route: Guarded, Handler: sysShmat, Note: "At shmaddr 0, attached over a reservation in the guest's window (the kernel would choose host memory); an explicit address as MAP_FIXED (SHM_REMAP only over guest ranges). A guest mapping; a fork child attaches the segment by id at the same address."},
 	{Nr: unix.SYS_SHMDT, Route: Guarded, Handler: sysShmdt, Note: "Guest attachments only (EINVAL otherwise); the detached pieces leave the guest's ranges."},
-	{Nr: unix.SYS_PROCESS_VM_WRITEV, Route: Guarded, Handler: sysProcessVMWritev, Note: "Writing our own pid is refused (EPERM): host memory shares the address space."},
+	{Nr: unix.SYS_PROCESS_VM_WRITEV, Route: Guarded, Handler: sysProcessVMWritev, Note: "Writing our own pid, or another host process of the tree (a fork child), is refused (EPERM): host memory shares the address space."},
 
 	// Thread and TLS state.
 	{Nr: unix.SYS_ARCH_PRCTL, Route: Emulated, Handler: sysArchPrctl, Note: "SET_FS/GET_FS are per-thread guest state; SET_GS is refused (GS points at the control block)."},

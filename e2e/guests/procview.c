@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -198,6 +199,12 @@ static int mem(void)
 	printf("fork child's /proc/CHILD/task/CHILD/mem: open wronly: %s\n", d < 0 ? err(errno) : "ok");
 	if (d >= 0)
 		close(d);
+	{
+		uint64_t w = 42;
+		struct iovec l = {&w, sizeof w}, r = {(void *)&victim, sizeof w};
+		ssize_t n = process_vm_writev(c, &l, 1, &r, 1, 0);
+		printf("process_vm_writev to the fork child: %s\n", n < 0 ? err(errno) : "ok");
+	}
 	if (write(p[1], "x", 1) != 1)
 		return 1;
 	int st;
