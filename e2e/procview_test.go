@@ -69,6 +69,7 @@ var _ = Describe("the guest's view of its memory and image in /proc", func() {
 				Expect(got.Stdout).To(ContainSubstring("tids of [pid, pid+1000) with a task/N/maps: 1\n"))
 				Expect(got.Stdout).To(ContainSubstring("smaps_rollup: [rollup] line: yes, Rss within 10% of smaps' sum: yes, smaps' Size under 64 MiB: yes\n"))
 				Expect(got.Stdout).To(ContainSubstring("a mapping made between open and read: listed\n"))
+				Expect(got.Stdout).To(ContainSubstring("a vfork child's maps: the program's\n"))
 			})
 
 			It("cat /proc/self/maps names cat and its libraries, not vsysbed", func() {

@@ -350,7 +350,7 @@ type lazyMaps struct {
 }
 
 // openMaps is the guest's open of a maps file of this process.
-func (p *Process) openMaps(file, real string, flags uint64) (int64, bool) {
+func (p *Process) openMaps(file, real string, flags uint64, lazy bool) (int64, bool) {
 	c, ok, errno := p.mapsContent(file, real)
 	if !ok {
 		return 0, false
@@ -359,7 +359,7 @@ func (p *Process) openMaps(file, real string, flags uint64) (int64, bool) {
 		return errno, true
 	}
 	r, ok := memfdWith(c, flags)
-	if r < 0 {
+	if r < 0 || !lazy {
 		return r, ok
 	}
 	fd := int(r)

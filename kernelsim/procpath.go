@@ -174,10 +174,9 @@ func (t *Task) procView(name string, flags uint64) (int64, bool) {
 	}
 	switch e.file {
 	case "maps", "smaps", "smaps_rollup", "numa_maps":
-		if t.vf != nil {
-			return 0, false
-		}
-		return t.P.openMaps(e.file, name, flags)
+		// A vfork child runs in our memory: its maps are ours. Its fd
+		// table is its own, so its maps file is not refilled at the read.
+		return t.P.openMaps(e.file, name, flags, t.vf == nil)
 	case "exe":
 		if flags&(unix.O_PATH|unix.O_NOFOLLOW) == unix.O_PATH|unix.O_NOFOLLOW {
 			return 0, false // the link itself, as natively
