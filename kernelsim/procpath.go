@@ -249,7 +249,7 @@ func (t *Task) viaProcExe(dirfd int, path string) bool {
 
 // openGuarded is open, openat and openat2: the /proc files of the
 // process are the guest's view. open and openat run as openat2 with
-// RESOLVE_NO_MAGICLINKS, so that a path through a /proc magic link
+// RESOLVE_NO_MAGICLINKS (openat2 with that flag added), so that a path through a /proc magic link
 // (/proc/self/fd/N, /proc/self/exe, /dev/stdout, a symlink to one) fails
 // with ELOOP before anything is opened, truncated or created: then the
 // kernel's name of the path decides (a host fd's link is ENOENT, exe the
@@ -260,8 +260,10 @@ func (t *Task) openGuarded(nr int, dirfd int, pathAddr, flags, mode uint64, a *A
 	if err != nil {
 		return passthrough(nr, a)
 	}
-	r := -int64(unix.ENOSYS)
-	if nr != unix.SYS_OPENAT2 {
+	var r int64
+	if nr == unix.SYS_OPENAT2 {
+		r = openat2NoMagicLinks(dirfd, pathAddr, a[2], a[3])
+	} else {
 		r = openNoMagicLinks(dirfd, pathAddr, flags, mode)
 	}
 	switch r {
@@ -308,6 +310,26 @@ func openNoMagicLinks(dirfd int, pathAddr, flags, mode uint64) int64 {
 	}
 	r, _, errno := unix.Syscall6(unix.SYS_OPENAT2, uintptr(int64(dirfd)), uintptr(pathAddr),
 		uintptr(unsafe.Pointer(&how)), unix.SizeofOpenHow, 0, 0)
+	if errno != 0 {
+		return -int64(errno)
+	}
+	return int64(r)
+}
+
+// openat2NoMagicLinks is the guest's openat2 with RESOLVE_NO_MAGICLINKS
+// added to its open_how (size bytes at how, at most a page; a larger one
+// is left to the kernel, as ENOSYS here).
+func openat2NoMagicLinks(dirfd int, pathAddr, how, size uint64) int64 {
+	if size < unix.SizeofOpenHow || size > pageSize {
+		return -int64(unix.ENOSYS)
+	}
+	b := make([]byte, size)
+	if readGuest(how, b) != nil {
+		return -int64(unix.ENOSYS)
+	}
+	put64(b[16:], le64(b[16:])|unix.RESOLVE_NO_MAGICLINKS)
+	r, _, errno := unix.Syscall6(unix.SYS_OPENAT2, uintptr(int64(dirfd)), uintptr(pathAddr),
+		uintptr(unsafe.Pointer(&b[0])), uintptr(size), 0, 0)
 	if errno != 0 {
 		return -int64(errno)
 	}

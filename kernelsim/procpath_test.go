@@ -81,3 +81,20 @@ func TestOpenNoMagicLinks(t *testing.T) {
 }
 
 func uintptrOf(b *byte) uintptr { return uintptr(unsafe.Pointer(b)) }
+
+// A guest's openat2 gets RESOLVE_NO_MAGICLINKS added to its own open_how.
+func TestOpenat2NoMagicLinks(t *testing.T) {
+	how := unix.OpenHow{Flags: unix.O_RDONLY}
+	p := append([]byte("/proc/self/fd/0"), 0)
+	hb := unsafe.Slice((*byte)(unsafe.Pointer(&how)), unix.SizeofOpenHow)
+	r := openat2NoMagicLinks(unix.AT_FDCWD, uint64(uintptrOf(&p[0])), uint64(uintptrOf(&hb[0])), unix.SizeofOpenHow)
+	if r != -int64(unix.ELOOP) {
+		t.Errorf("openat2 through a magic link = %d, want -ELOOP", r)
+	}
+	if how.Resolve != 0 {
+		t.Errorf("the guest's open_how was changed: %+v", how)
+	}
+	if r := openat2NoMagicLinks(unix.AT_FDCWD, uint64(uintptrOf(&p[0])), uint64(uintptrOf(&hb[0])), 8); r != -int64(unix.ENOSYS) {
+		t.Errorf("a short open_how = %d, want -ENOSYS (left to the kernel)", r)
+	}
+}

@@ -548,6 +548,11 @@ static int fds(void)
 	mklink("fddir", "/proc/self/fd");
 	fd = open(fmt("%s/fddir/1000", tmpdir), O_WRONLY | O_TRUNC);
 	printf("open SYMLINK-TO-/proc/self/fd/1000 O_TRUNC: %s\n", fd < 0 ? err(errno) : "ok");
+	{
+		struct open_how how = {.flags = O_WRONLY | O_TRUNC};
+		long r = syscall(SYS_openat2, AT_FDCWD, fmt("%s/fd1000", tmpdir), &how, sizeof how);
+		printf("openat2 of a symlink to /proc/self/fd/1000 O_TRUNC: %s\n", r < 0 ? err(errno) : "ok");
+	}
 	printf("write(1000): %s\n", write(1000, "x", 1) < 0 ? err(errno) : "ok");
 	printf("fcntl(1000, F_GETFL): %s\n", fcntl(1000, F_GETFL) < 0 ? err(errno) : "ok");
 	printf("fcntl(1000, F_SETFL, O_APPEND): %s\n", fcntl(1000, F_SETFL, O_APPEND) < 0 ? err(errno) : "ok");
