@@ -77,9 +77,9 @@ var owned = []Syscall{
 	{Nr: unix.SYS_SENDMMSG, Route: Guarded, Handler: sysSendmmsg, Note: "As sendmsg, per message."},
 
 	// Files that describe the process.
-	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "This process's /proc files, in every spelling (named by the kernel: resolved before the open when the path reaches /proc, every fd on procfs after it): {cmdline,environ,auxv,status,stat} are the guest's, maps, smaps, smaps_rollup and numa_maps list only guest mappings (generated again at the first read), exe is the guest's image; mem (also of the tree's other host processes) is read-only."},
+	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "Issued as openat2 with RESOLVE_NO_MAGICLINKS: a path through a magic link (ELOOP) is named by the kernel first (a host fd's /proc link is ENOENT, before any O_TRUNC), and every fd on procfs after the open. This process's /proc files, in every spelling: {cmdline,environ,auxv,status,stat} are the guest's, maps, smaps, smaps_rollup and numa_maps list only guest mappings (generated again at the first read), exe is the guest's image; mem (also of the tree's other host processes) is read-only."},
 	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "As open, relative to dirfd."},
-	{Nr: unix.SYS_OPENAT2, Route: Guarded, Handler: sysOpenat2, Note: "As openat."},
+	{Nr: unix.SYS_OPENAT2, Route: Guarded, Handler: sysOpenat2, Note: "As openat: RESOLVE_NO_MAGICLINKS is added to the guest's open_how for the first try."},
 	{Nr: unix.SYS_STAT, Route: Fast, Handler: sysStat, Note: "Passed through; a result that is vsysbed's binary (its inode, compared in the C entry) goes to kernelsim: reached through this process's /proc exe link, it is the guest's image."},
 	{Nr: unix.SYS_NEWFSTATAT, Route: Fast, Handler: sysNewfstatat, Note: "As stat."},
 	{Nr: unix.SYS_STATX, Route: Fast, Handler: sysStatx, Note: "As stat."},
