@@ -70,6 +70,7 @@ var _ = Describe("the guest's view of its memory and image in /proc", func() {
 				Expect(got.Stdout).To(ContainSubstring("smaps_rollup: [rollup] line: yes, Rss within 10% of smaps' sum: yes, smaps' Size under 64 MiB: yes\n"))
 				Expect(got.Stdout).To(ContainSubstring("a mapping made between open and read: listed\n"))
 				Expect(got.Stdout).To(ContainSubstring("a vfork child's maps: the program's\n"))
+				Expect(got.Stdout).To(ContainSubstring("a fork child's /proc/CHILD/maps: lines many, format the kernel's, vsysbed or shard files: 0\n"))
 			})
 
 			It("cat /proc/self/maps names cat and its libraries, not vsysbed", func() {

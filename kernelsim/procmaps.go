@@ -252,6 +252,11 @@ func (p *Process) mapsView() *mapsView {
 // mapsContent is the guest's view of one of the maps files (file is
 // "maps", "smaps" or "numa_maps") read from real, a path of this process.
 func (p *Process) mapsContent(file, real string) ([]byte, bool, int64) {
+	return p.mapsView().content(file, real)
+}
+
+// content is the view of one of the maps files, read from real.
+func (v *mapsView) content(file, real string) ([]byte, bool, int64) {
 	if file == "smaps_rollup" {
 		real = strings.TrimSuffix(real, "_rollup") // summed from the guest's smaps
 	}
@@ -259,7 +264,6 @@ func (p *Process) mapsContent(file, real string) ([]byte, bool, int64) {
 	if err != nil {
 		return nil, true, errnoOf(err)
 	}
-	v := p.mapsView()
 	switch file {
 	case "maps":
 		return v.filterMaps(host), true, 0

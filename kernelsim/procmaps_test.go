@@ -153,3 +153,18 @@ func TestSmapsRollupFormat(t *testing.T) {
 		t.Errorf("%d lines, want %d", n, 1+len(rollupFields))
 	}
 }
+
+// Another host process's guest ranges are its own: its maps keep what lies
+// where guests live, never its host binary, heap or shard files.
+func TestOtherHostProcessView(t *testing.T) {
+	v := &mapsView{guest: [][2]uint64{{0, goArenaStart}, {0x4000_0000_0000, 0x5400_0000_0000}}}
+	got := string(v.filterMaps([]byte(hostMaps)))
+	for _, gone := range []string{"vsysbed", "shard-", "[heap]", "[stack]", "7fff69b52000"} {
+		if strings.Contains(got, gone) {
+			t.Errorf("%q left in:\n%s", gone, got)
+		}
+	}
+	if !strings.Contains(got, "/usr/bin/cat\n") || !strings.Contains(got, "[vsyscall]\n") {
+		t.Errorf("the guest's lines are gone:\n%s", got)
+	}
+}

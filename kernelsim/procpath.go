@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"vsysbed/vaspace"
 )
 
 // A /proc file of this process has many names: /proc/self/mem,
@@ -165,7 +167,7 @@ func (t *Task) procView(name string, flags uint64) (int64, bool) {
 		return 0, false
 	}
 	if e.pid != pid {
-		return 0, false
+		return otherHostMaps(e, name, flags)
 	}
 	if e.tid != 0 && t.vf == nil {
 		if _, ok := t.P.sigViewOf(e.tid); !ok {
@@ -189,6 +191,31 @@ func (t *Task) procView(name string, flags uint64) (int64, bool) {
 	}
 	return t.openProc(e.file, flags, name)
 }
+
+// otherHostMaps is the maps of another host process of the tree (a fork
+// child, say), whose guest ranges only it knows: what lies where guests
+// live (vaspace's window, and below Go's arenas, where a non-PIE image
+// and its break go), unnamed. Its host binary, Go heap, libraries and
+// shard files are elsewhere.
+func otherHostMaps(e procEntry, name string, flags uint64) (int64, bool) {
+	switch e.file {
+	case "maps", "smaps", "smaps_rollup", "numa_maps":
+	default:
+		return 0, false
+	}
+	v := &mapsView{guest: [][2]uint64{{0, goArenaStart}, {vaspace.Lo, vaspace.Hi}}}
+	c, ok, errno := v.content(e.file, name)
+	if !ok {
+		return 0, false
+	}
+	if errno != 0 {
+		return errno, true
+	}
+	return memfdWith(c, flags)
+}
+
+// goArenaStart is where Go's heap arenas begin (its first arena hint).
+const goArenaStart = 0xc0_0000_0000
 
 var (
 	hostExeOnce sync.Once

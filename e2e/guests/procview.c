@@ -243,7 +243,7 @@ static void *ownmap;
 
 /* The summary of one maps-like file: smaps has field lines after each
  * mapping's line (they have no '-' in the first word). */
-static void summary(const char *label, int dirfd, const char *path)
+static void summary_of(const char *label, int dirfd, const char *path, int brief)
 {
 	FILE *f = NULL;
 	int fd = openat(dirfd, path, O_RDONLY);
@@ -302,15 +302,20 @@ static void summary(const char *label, int dirfd, const char *path)
 	qsort(e, n, sizeof e[0], cmp);
 	printf("%s: lines %s, format %s, vsysbed or shard files: %d\n", label, lines > 5 ? "many" : "few",
 	       badfmt ? "not the kernel's" : "the kernel's", foreign);
-	printf("%s: [stack] holds sp: %s, [heap] ends at sbrk(0): %s, [vdso] holds AT_SYSINFO_EHDR: %s\n", label,
-	       stack >= 100 ? "yes" : "no", heap ? "yes" : "no", vdso_at_auxv ? "yes" : "no");
-	printf("%s: own file mapping: %s, own anonymous mapping: %s\n", label, ownfileseen ? "yes" : "no", own ? "yes" : "no");
+	if (!brief) {
+		printf("%s: [stack] holds sp: %s, [heap] ends at sbrk(0): %s, [vdso] holds AT_SYSINFO_EHDR: %s\n", label,
+		       stack >= 100 ? "yes" : "no", heap ? "yes" : "no", vdso_at_auxv ? "yes" : "no");
+		printf("%s: own file mapping: %s, own anonymous mapping: %s\n", label, ownfileseen ? "yes" : "no",
+		       own ? "yes" : "no");
+	}
 	printf("%s: files:", label);
 	for (int i = 0; i < n; i++)
 		if (i == 0 || cmp(&e[i], &e[i - 1]) != 0)
 			printf(" %s:%s", e[i].name, e[i].perms);
 	printf("\n");
 }
+
+static void summary(const char *label, int dirfd, const char *path) { summary_of(label, dirfd, path, 0); }
 
 /* numa_maps: "start policy [file=NAME] ..." */
 static void numa(const char *path)
@@ -431,6 +436,29 @@ static int maps(void)
 	if (f)
 		fclose(f);
 	printf("a mapping made between open and read: %s\n", seen ? "listed" : "missing");
+
+	/* A fork child's maps, read by its parent: the same files, and no
+	 * runtime's (without names for its stack and vDSO: only it knows). */
+	int p[2], q[2];
+	if (pipe(p) != 0 || pipe(q) != 0)
+		return 1;
+	pid_t fc = fork();
+	if (fc == 0) {
+		char x;
+		close(p[1]);
+		if (write(q[1], "r", 1) != 1) /* running: its mappings are all there */
+			_exit(1);
+		_exit(read(p[0], &x, 1) < 0);
+	}
+	close(p[0]);
+	char ready;
+	if (read(q[0], &ready, 1) != 1)
+		return 1;
+	close(q[0]);
+	close(q[1]);
+	summary_of("a fork child's /proc/CHILD/maps", AT_FDCWD, fmt("/proc/%d/maps", fc), 1);
+	close(p[1]);
+	waitpid(fc, NULL, 0);
 
 	/* A vfork child shares our memory: its maps are ours. */
 	pid_t c = vfork();
