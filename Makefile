@@ -61,6 +61,7 @@ GUESTS := \
 	$(GUESTDIR)/sysvshm \
 	$(GUESTDIR)/sharedanon \
 	$(GUESTDIR)/hostile \
+	$(GUESTDIR)/procview \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

@@ -384,6 +384,7 @@ func (l *imageLoader) load(path string, argv, envp []string) (*kernelsim.Image, 
 		Mappings: [][2]uint64{{uint64(vdso.Base), uint64(vdso.Base + vdso.Size)}},
 		VDSOBase: uint64(vdso.Base),
 		VDSOEnd:  uint64(vdso.Base + vdso.Size),
+		Stack:    [2]uint64{uint64(guest.StackStart), uint64(guest.StackEnd)},
 	}
 	for _, m := range guest.Mappings {
 		im.Mappings = append(im.Mappings, [2]uint64{uint64(m.Start), uint64(m.End)})

@@ -91,8 +91,10 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 	// Linux names the process after the file as execve was given it (a
 	// script's own name; "exe" for /proc/self/exe, which busybox checks).
 	comm := filepath.Base(path)
-	if procSelfFile(path) == "exe" {
-		path = p.Exe // the host's /proc/self/exe is vsysbed (busybox re-execs itself this way)
+	if procSelfFile(path) == "exe" || t.viaProcExe(unix.AT_FDCWD, path) {
+		// The host's /proc/self/exe is vsysbed, in every spelling (busybox
+		// re-execs itself this way; a symlink may lead there too).
+		path = p.Exe
 	}
 	if err := p.checkExec(path, argv, envp); err != nil {
 		return errnoOf(err)
@@ -127,6 +129,7 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 	p.mu.Lock()
 	p.Exe, p.Argv, p.Envp, p.Auxv = im.Exe, im.Argv, im.Envp, im.Auxv
 	p.vdsoBase, p.vdsoEnd = im.VDSOBase, im.VDSOEnd
+	p.stack = im.Stack
 	p.brkStart, p.brkCur, p.brkMax = im.BrkStart, im.BrkStart, im.BrkMax
 	for _, m := range im.Mappings {
 		p.vmas.add(m[0], m[1])

@@ -98,7 +98,7 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	}
 	st := &ForkState{
 		Image: Image{Exe: p.Exe, Argv: p.Argv, Envp: p.Envp, Auxv: p.Auxv,
-			BrkStart: p.brkStart, BrkMax: p.brkMax, VDSOBase: p.vdsoBase, VDSOEnd: p.vdsoEnd},
+			BrkStart: p.brkStart, BrkMax: p.brkMax, VDSOBase: p.vdsoBase, VDSOEnd: p.vdsoEnd, Stack: p.stack},
 		BrkCur:     p.brkCur,
 		HostFDBase: p.HostFDBase,
 		Routes:     p.routes,

@@ -270,8 +270,11 @@ func (p *Process) dumpable(a Args) (int64, bool) {
 	return 0, false
 }
 
+// sysProcessVMWritev: our own pid, and every other host process of the
+// tree (a fork child's host memory shares its address space with its
+// guest, as ours does), are refused.
 func sysProcessVMWritev(t *Task, a *Args) int64 {
-	if int(int32(a[0])) == pid {
+	if ofTree(int(int32(a[0]))) {
 		return -int64(unix.EPERM)
 	}
 	return passthrough(unix.SYS_PROCESS_VM_WRITEV, a)
@@ -303,7 +306,19 @@ func (t *Task) readlinkAt(dirfd int64, pathAddr, buf, size uint64, nr int, a *Ar
 	if strings.HasPrefix(path, "/proc/") && t.P.hostFDPath(path) {
 		return errNoEntry
 	}
-	if procSelfFile(path) != "exe" {
+	exe := procSelfFile(path) == "exe"
+	name := procNameOf(int(int32(dirfd)), path)
+	if path == "" && dirfd >= 0 { // an O_PATH fd of the link itself
+		name, _ = readlinkHost("/proc/thread-self/fd/" + itoa(int(dirfd)))
+	}
+	if name != "" {
+		if t.P.hostFDPath(name) {
+			return errNoEntry
+		}
+		e, ok := parseProcEntry(name)
+		exe = exe || ok && e.pid == pid && e.file == "exe"
+	}
+	if !exe {
 		return passthrough(nr, a)
 	}
 	if int64(size) <= 0 {
@@ -327,20 +342,17 @@ func sysReadlinkat(t *Task, a *Args) int64 {
 	return t.readlinkAt(int64(a[0]), a[1], a[2], a[3], unix.SYS_READLINKAT, a)
 }
 
-// openProc opens the guest's view of a /proc/self file, or returns ok=false
-// to let the call pass through.
-func (t *Task) openProc(path string, flags uint64) (int64, bool) {
-	if t.P.hostFDPath(path) {
-		return errNoEntry, true
-	}
-	if c, ok, errno := t.procStatusContent(path); ok {
+// openProc opens the guest's view of the /proc file of this process the
+// kernel calls name, or returns ok=false to let the open pass through.
+func (t *Task) openProc(file string, flags uint64, name string) (int64, bool) {
+	if c, ok, errno := t.procStatusContent(name); ok {
 		if errno != 0 {
 			return errno, true
 		}
 		return memfdWith(c, flags)
 	}
 	var content []byte
-	switch procSelfFile(path) {
+	switch file {
 	case "cmdline":
 		content = nulJoin(t.P.Argv)
 	case "environ":
@@ -352,17 +364,6 @@ func (t *Task) openProc(path string, flags uint64) (int64, bool) {
 		for i, v := range t.P.Auxv {
 			put64(content[8*i:], v)
 		}
-	case "mem":
-		if flags&(unix.O_WRONLY|unix.O_RDWR) != 0 {
-			return -int64(unix.EACCES), true
-		}
-		return 0, false
-	case "exe":
-		fd, err := unix.Open(t.P.Exe, int(flags), 0)
-		if err != nil {
-			return errnoOf(err), true
-		}
-		return int64(fd), true
 	default:
 		return 0, false
 	}
@@ -397,25 +398,6 @@ func nulJoin(ss []string) []byte {
 		b = append(b, 0)
 	}
 	return b
-}
-
-func sysOpen(t *Task, a *Args) int64 {
-	if path, err := readString(a[0], 4096); err == nil && strings.HasPrefix(path, "/proc/") {
-		if r, ok := t.openProc(path, a[1]); ok {
-			return r
-		}
-	}
-	return passthrough(unix.SYS_OPEN, a)
-}
-
-func sysOpenat(t *Task, a *Args) int64 {
-	path, err := readString(a[1], 4096)
-	if err == nil && strings.HasPrefix(path, "/proc/") {
-		if r, ok := t.openProc(path, a[2]); ok {
-			return r
-		}
-	}
-	return passthrough(unix.SYS_OPENAT, a)
 }
 
 // sysGetdents64 hides the host's fds from a listing of an fd directory.
@@ -454,6 +436,7 @@ func sysClose(t *Task, a *Args) int64 {
 	if r == 0 {
 		tls.MarkGuestFD(fd, false)
 		t.P.closeSignalfd(fd)
+		t.P.forgetMaps(fd)
 	}
 	return r
 }

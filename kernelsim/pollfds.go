@@ -104,13 +104,17 @@ func clearHostFDBits(a *Args) int64 {
 }
 
 // fastInGo runs a fast-route call the C entry sent here: a read of a
-// signalfd (signalfd.go), poll and select with a host fd in their sets.
+// signalfd (signalfd.go) or of a maps file not read yet (procmaps.go), a
+// stat that found vsysbed's binary (procpath.go), poll and select with a host fd in their sets.
 func (t *Task) fastInGo(nr int, a *Args) int64 {
 	switch nr {
 	case unix.SYS_READ, unix.SYS_READV:
+		t.P.refillMaps(int(int32(a[0])))
 		if r, ok := t.signalfdRead(nr, a); ok {
 			return r
 		}
+	case unix.SYS_STAT, unix.SYS_NEWFSTATAT, unix.SYS_STATX:
+		return table[nr].Handler(t, a) // the C entry found vsysbed's binary
 	case unix.SYS_POLL:
 		if r, ok := pollHostFDs(a); ok {
 			return r

@@ -54,11 +54,13 @@ type Process struct {
 	exec      func(path string, argv, envp []string) (*Image, error)
 
 	vdsoBase, vdsoEnd uint64
+	stack             [2]uint64           // the main thread's stack: "[stack]" in maps (procmaps.go)
 	routes            map[int]bool        // route overrides, for forked children
 	limits            map[int]unix.Rlimit // virtual resource limits (rlimit.go), set by the guest
 	vforks            int                 // vfork children running on our threads (vfork.go)
 	persona           uint64              // the guest's personality(2) (persona.go)
 	sigfds            map[int]*signalfd   // the guest's signalfds, by read end (signalfd.go)
+	lazyMaps          map[int]lazyMaps    // maps files not read yet (procmaps.go)
 	confinement       Confinement         // status's seccomp fields at start (procstatus.go)
 	childAutoReap     bool                // the host's SIGCHLD has SA_NOCLDWAIT (signal.go)
 	shmem             map[int]uint64      // memfds behind shared anonymous mappings, fd → inode (shmem.go)
@@ -101,6 +103,7 @@ type Image struct {
 	Mappings   [][2]uint64 // guest-owned ranges [start, end): image, stack, brk, vDSO
 	VDSOBase   uint64      // the synthetic vDSO [VDSOBase, VDSOEnd): a fork re-creates it here
 	VDSOEnd    uint64
+	Stack      [2]uint64 // the main thread's stack [start, end), without its guard page
 }
 
 // Config describes a freshly loaded guest.
@@ -135,6 +138,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		exec:        c.Exec,
 		vdsoBase:    c.VDSOBase,
 		vdsoEnd:     c.VDSOEnd,
+		stack:       c.Stack,
 		routes:      overrides,
 		limits:      map[int]unix.Rlimit{},
 		runDir:      c.RunDir,
@@ -151,6 +155,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		p.vmas.add(c.BrkStart, c.BrkMax)
 	}
 	applyFDArgs(c.HostFDBase)
+	tls.SetExeIno(hostExeIno())
 	applyTimed()
 	for _, row := range Table() {
 		fast := row.Route == Fast

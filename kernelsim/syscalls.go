@@ -18,7 +18,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_MSEAL, Route: Refused, Errno: unix.EPERM, Note: "Sealing would stop vsysbed from managing guest memory."},
 	{Nr: unix.SYS_SHMAT, Route: Guarded, Handler: sysShmat, Note: "At shmaddr 0, attached over a reservation in the guest's window (the kernel would choose host memory); an explicit address as MAP_FIXED (SHM_REMAP only over guest ranges). A guest mapping; a fork child attaches the segment by id at the same address."},
 	{Nr: unix.SYS_SHMDT, Route: Guarded, Handler: sysShmdt, Note: "Guest attachments only (EINVAL otherwise); the detached pieces leave the guest's ranges."},
-	{Nr: unix.SYS_PROCESS_VM_WRITEV, Route: Guarded, Handler: sysProcessVMWritev, Note: "Writing our own pid is refused (EPERM): host memory shares the address space."},
+	{Nr: unix.SYS_PROCESS_VM_WRITEV, Route: Guarded, Handler: sysProcessVMWritev, Note: "Writing our own pid, or another host process of the tree (a fork child), is refused (EPERM): host memory shares the address space."},
 
 	// Thread and TLS state.
 	{Nr: unix.SYS_ARCH_PRCTL, Route: Emulated, Handler: sysArchPrctl, Note: "SET_FS/GET_FS are per-thread guest state; SET_GS is refused (GS points at the control block)."},
@@ -80,12 +80,16 @@ var owned = []Syscall{
 	{Nr: unix.SYS_SENDMMSG, Route: Guarded, Handler: sysSendmmsg, Note: "As sendmsg, per message."},
 
 	// Files that describe the process.
-	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "/proc/self/{cmdline,environ,auxv} are the guest's; /proc/self/mem is read-only."},
-	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "/proc/self/{cmdline,environ,auxv} are the guest's (absolute paths); /proc/self/mem is read-only."},
+	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "Issued as openat2 with RESOLVE_NO_MAGICLINKS: a path through a magic link (ELOOP) is named by the kernel first (a host fd's /proc link is ENOENT, before any O_TRUNC), and every fd on procfs after the open. This process's /proc files, in every spelling: {cmdline,environ,auxv,status,stat} are the guest's, maps, smaps, smaps_rollup and numa_maps list only guest mappings (generated again at the first read; a fork child's, where guests live), exe is the guest's image; mem (also of the tree's other host processes) is read-only."},
+	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "As open, relative to dirfd."},
+	{Nr: unix.SYS_OPENAT2, Route: Guarded, Handler: sysOpenat2, Note: "As openat: RESOLVE_NO_MAGICLINKS is added to the guest's open_how for the first try."},
+	{Nr: unix.SYS_STAT, Route: Fast, Handler: sysStat, Note: "Passed through; a result that is vsysbed's binary (its inode, compared in the C entry) goes to kernelsim: reached through this process's /proc exe link, it is the guest's image."},
+	{Nr: unix.SYS_NEWFSTATAT, Route: Fast, Handler: sysNewfstatat, Note: "As stat."},
+	{Nr: unix.SYS_STATX, Route: Fast, Handler: sysStatx, Note: "As stat."},
 	{Nr: unix.SYS_WAIT4, Route: Guarded, Handler: sysWait4, Note: "Passed through; a collected child's end is logged for the report's process tree."},
 	{Nr: unix.SYS_GETDENTS64, Route: Guarded, Handler: sysGetdents64, Note: "Listings of /proc/self/fd leave out the host's fds."},
-	{Nr: unix.SYS_READLINK, Route: Guarded, Handler: sysReadlink, Note: "/proc/self/exe names the guest image."},
-	{Nr: unix.SYS_READLINKAT, Route: Guarded, Handler: sysReadlinkat, Note: "/proc/self/exe names the guest image (absolute paths)."},
+	{Nr: unix.SYS_READLINK, Route: Guarded, Handler: sysReadlink, Note: "/proc/self/exe names the guest image (any spelling); a host fd's /proc/self/fd link is ENOENT."},
+	{Nr: unix.SYS_READLINKAT, Route: Guarded, Handler: sysReadlinkat, Note: "/proc/self/exe names the guest image (any spelling, relative to dirfd)."},
 }
 
 var table = buildTable()

@@ -253,6 +253,41 @@ extern char vsysbed_probe_insn[], vsysbed_probe_fixup[];
  * with nfds above the base; poll's array is read with the probe, so a bad
  * pointer is left to the kernel's EFAULT.
  */
+#define SYS_stat_ 4
+#define SYS_newfstatat_ 262
+#define SYS_statx_ 332
+
+/*
+ * vsysbed's own binary's inode (low 32 bits; kernelsim/procpath.go). A
+ * stat that followed /proc/self/exe found vsysbed: the result goes to
+ * kernelsim, which redoes the call on the guest's image. Every other stat
+ * stays on the fast route, at the cost of one probe and one compare.
+ */
+static uint32_t vsysbed_exe_ino;
+
+void vsysbed_set_exe_ino(uint64_t ino) { vsysbed_exe_ino = (uint32_t)ino; }
+
+static inline int found_host_exe(long nr, const long a[6], long ret)
+{
+	const char *ino;
+	if (__builtin_expect(ret != 0 || !vsysbed_exe_ino, 0))
+		return 0;
+	switch (nr) {
+	case SYS_stat_:
+		ino = (const char *)a[1] + 8; /* struct stat's st_ino */
+		break;
+	case SYS_newfstatat_:
+		ino = (const char *)a[2] + 8;
+		break;
+	case SYS_statx_:
+		ino = (const char *)a[4] + 32; /* struct statx's stx_ino */
+		break;
+	default:
+		return 0;
+	}
+	return __builtin_expect(vsysbed_probe_u32(ino) == (long)vsysbed_exe_ino, 0);
+}
+
 static inline int host_fd_in_sets(long nr, const long a[6])
 {
 	if (nr == SYS_read_ || nr == SYS_readv_)
@@ -409,6 +444,8 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 		long ret = vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, gsp[0], CB_KIND_BYPASS, ret);
+		else if (found_host_exe(nr, a, ret))
+			ret = kernel_call(cb, nr, a, gsp[0], CB_KIND_BYPASS);
 		return count_result(cb, nr, note_fd_result(nr, a, ret));
 	}
 	return count_result(cb, nr, note_fd_result(nr, a, kernel_call(cb, nr, a, gsp[0], CB_KIND_BYPASS)));
@@ -442,6 +479,8 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, site, CB_KIND_TRAP, ret);
+		else if (found_host_exe(nr, a, ret))
+			ret = kernel_call(cb, nr, a, site, CB_KIND_TRAP); /* leaves SUD at BLOCK */
 		else if (cb->trap_mode == CB_TRAP_SUD)
 			cb->selector = CB_SUD_BLOCK;
 	} else {

@@ -97,6 +97,11 @@ func GoSiginfo(sig int) [128]byte {
 	return b
 }
 
+// SetExeIno tells the C entry the inode of vsysbed's own binary: a
+// fast-route stat, newfstatat or statx whose result has it goes to the
+// kernel (it may have followed /proc/self/exe).
+func SetExeIno(ino uint64) { C.vsysbed_set_exe_ino(C.uint64_t(ino)) }
+
 // MarkSignalfd makes the C entry send read and readv of fd to kernelsim
 // (on: fd is a guest signalfd) or take the fast route again.
 func MarkSignalfd(fd int, on bool) {
