@@ -348,22 +348,14 @@ func mapSegment(fd int, p segmentPlan) error {
 			return err
 		}
 	}
-	if p.ZeroEnd != 0 {
+	if p.ZeroEnd != 0 && p.Prot&protWrite != 0 {
 		// bss begins inside the last file page: those bytes hold whatever
-		// follows in the file and must read as zero. A read-only bss page
-		// (rare, but legal) is made writable just long enough to clear it.
-		page := p.ZeroStart &^ (pageSize - 1)
-		if p.Prot&protWrite == 0 {
-			if err := mprotect(page, pageSize, p.Prot|protWrite); err != nil {
-				return err
-			}
-		}
+		// follows in the file and must read as zero. Linux (elf_load's
+		// padzero) clears them with clear_user and ignores the fault for a
+		// segment it cannot write: a read-only or executable segment keeps
+		// the file's bytes there, and code that ends one byte past p_filesz
+		// still runs.
 		clear(memAt(p.ZeroStart, int(p.ZeroEnd-p.ZeroStart)))
-		if p.Prot&protWrite == 0 {
-			if err := mprotect(page, pageSize, p.Prot); err != nil {
-				return err
-			}
-		}
 	}
 	if p.AnonEnd != 0 {
 		if _, err := mmap(p.AnonStart, p.AnonEnd-p.AnonStart, p.Prot, fixed|unix.MAP_ANONYMOUS, -1, 0); err != nil {

@@ -2,7 +2,8 @@ package loader
 
 // segmentPlan is how one PT_LOAD becomes mappings once the load bias is
 // known: a private file mapping of the pages holding file bytes, the tail
-// of the last file page cleared when bss starts inside it, and anonymous
+// of the last file page cleared when bss starts inside it (in a writable
+// segment only, as Linux manages: see mapSegment), and anonymous
 // zero pages for the rest of bss.
 type segmentPlan struct {
 	Prot int
