@@ -705,7 +705,7 @@ func passStub(pid int, ws *unix.WaitStatus, wait func() error) (status int, done
 // nativeExecFailure answers like a shell: 127 when PROGRAM does not
 // exist, 126 when it cannot be executed.
 func nativeExecFailure(err error) int {
-	msg := err.Error()
+	msg := loader.Printable(err.Error())
 	if !strings.HasPrefix(msg, "vsysbed:") {
 		msg = "vsysbed: " + msg
 	}
