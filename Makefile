@@ -58,6 +58,7 @@ GUESTS := \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \
 	$(GUESTDIR)/sharedanon \
+	$(GUESTDIR)/segtail $(GUESTDIR)/argmax \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

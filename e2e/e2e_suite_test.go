@@ -38,7 +38,7 @@ var requiredGuests = []string{
 	"manythreads-glibc", "manythreads-musl",
 	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate",
 	"forkthread", "goexec", "hostfds", "sigwait", "procself", "pwait", "sigfd", "manysig", "sigroute", "inherit",
-	"sysvshm", "sharedanon",
+	"sysvshm", "sharedanon", "segtail", "argmax",
 }
 
 var _ = BeforeSuite(func() {

@@ -93,8 +93,8 @@ func Run(o Options) int {
 		args = append(args, "--gate")
 		gate = aud.gateR.Fd() // blocking again: the host reads it plainly
 	}
-	args = append(args, "--")
-	args = append(args, o.Argv...)
+	hostArgs := args
+	args = append(append(args[:len(args):len(args)], "--"), o.Argv...)
 	// The host process's own 0-2 start as /dev/null; the caller's 0-2 go
 	// in at stdioFD.. and its other fds at their own numbers (hostFiles).
 	// Raw ForkExec: the list is sparse (numbers up to stdioFD+3) and of
@@ -114,7 +114,15 @@ func Run(o Options) int {
 	// supervisor sees every one of them, orphans included.
 	sigs, stopSignals := superviseTree()
 	defer stopSignals()
-	pid, err := syscall.ForkExec(self, args, &syscall.ProcAttr{Env: os.Environ(), Files: files})
+	attr := &syscall.ProcAttr{Env: os.Environ(), Files: files}
+	pid, err := syscall.ForkExec(self, args, attr)
+	if err == syscall.E2BIG {
+		// The host's own options pushed a command line the program's own
+		// would fit in past the kernel's limit: the program's arguments go
+		// through a file (whether they fit is the loader's to say, as
+		// execve would).
+		pid, err = forkExecArgvFile(self, hostArgs, o.Argv, dir, attr)
+	}
 	unix.Close(null)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v\n", err)
@@ -167,6 +175,22 @@ func Run(o Options) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// forkExecArgvFile starts the host with argv in RUNDIR/argv (each string
+// NUL-terminated) instead of on its command line.
+func forkExecArgvFile(self string, hostArgs, argv []string, dir string, attr *syscall.ProcAttr) (int, error) {
+	var b strings.Builder
+	for _, a := range argv {
+		b.WriteString(a)
+		b.WriteByte(0)
+	}
+	file := filepath.Join(dir, "argv")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		return 0, err
+	}
+	args := append(hostArgs[:len(hostArgs):len(hostArgs)], "--argv-file", file, "--")
+	return syscall.ForkExec(self, args, attr)
 }
 
 // waitHost waits for the host process to end.
