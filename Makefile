@@ -64,7 +64,7 @@ GUESTS := \
 
 DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools postgresql strace nginx-light
 
-.PHONY: all build weakfilter guests test e2e bench demo check deps clean
+.PHONY: all build weakfilter guests test e2e bench demo check deps clean fuzz
 
 all: build guests
 
@@ -163,6 +163,20 @@ test: build weakfilter guests corpus
 
 e2e: build weakfilter guests corpus
 	$(GO) test -count=1 -v ./e2e/... -ginkgo.v
+
+# Go native fuzzing, each target for FUZZTIME (its seeds in the package's
+# testdata/fuzz/ also run with every `go test`). A crash leaves its input
+# in testdata/fuzz/NAME/ as a new seed: fix the code, keep the seed.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./loader:FuzzParse ./loader:FuzzShebang ./loader:FuzzArgSpace \
+	./vdsoinject:FuzzImage ./coverage:FuzzReport ./cmd/vsysbed:FuzzParseRoute
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 bench: build guests
 	scripts/bench.sh

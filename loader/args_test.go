@@ -25,7 +25,7 @@ func emptyArgv(n int) []string {
 }
 
 // TestArgSpaceBoundaries holds the boundaries argmax measured natively
-// (Linux 6.18, `argmax 0`, `argmax 1024`, `argmax 65536`): the largest
+// (Linux 6.18, `argmax 0`, `1024`, `65536`, `200`): the largest
 // accepted list is accepted, one byte (or one empty string) more is E2BIG.
 func TestArgSpaceBoundaries(t *testing.T) {
 	envp := []string{"A=1"}
@@ -36,6 +36,7 @@ func TestArgSpaceBoundaries(t *testing.T) {
 		{8 << 20, 2092501, 233011},
 		{1 << 20, 261516, 29121},
 		{64 << 20, 6277607, 699044},
+		{200 << 10, 130732, 14557},
 	} {
 		for _, k := range []struct {
 			name string
