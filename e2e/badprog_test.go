@@ -186,6 +186,37 @@ var _ = Describe("badprog:", func() {
 		})
 	})
 
+	It("refuses a writable open of the guest's own mem file however it is spelled", func() {
+		// Natively a process may write its own memory there; under vsysbed
+		// that memory is the host's too (docs/PROMISES.md).
+		script := `
+import os, ctypes, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def try_open(name, f):
+    try:
+        r = f()
+        print(name, "opened" if r >= 0 else os.strerror(ctypes.get_errno()))
+    except OSError as e:
+        print(name, e.strerror)
+pid = os.getpid()
+dirfd = os.open("/proc/self", os.O_RDONLY)
+how = (ctypes.c_uint64 * 3)(os.O_RDWR, 0, 0)
+try_open("self", lambda: os.open("/proc/self/mem", os.O_RDWR))
+try_open("task", lambda: os.open("/proc/self/task/%d/mem" % pid, os.O_RDWR))
+try_open("dirfd", lambda: os.open("mem", os.O_WRONLY, dir_fd=dirfd))
+try_open("openat2", lambda: libc.syscall(437, -100, b"/proc/self/mem", how, 24))
+t = threading.Thread(target=lambda: try_open("tid", lambda: os.open("/proc/%d/mem" % threading.get_native_id(), os.O_RDWR)))
+t.start(); t.join()
+try_open("read-only", lambda: os.open("/proc/self/mem", os.O_RDONLY))
+`
+		native := run(nil, "python3", "-c", script)
+		Expect(native.Stdout).To(Equal("self opened\ntask opened\ndirfd opened\nopenat2 opened\ntid opened\nread-only opened\n"), "%s", native)
+		got := runVsysbed(nil, []string{"--report", os.DevNull}, "python3", "-c", script)
+		expectNoPanic(got)
+		Expect(got.Stdout).To(Equal("self Permission denied\ntask Permission denied\ndirfd Permission denied\n"+
+			"openat2 Permission denied\ntid Permission denied\nread-only opened\n"), "%s", got)
+	})
+
 	Describe("names with control characters", func() {
 		It("are escaped, so each refusal is one printable line", func() {
 			dir := GinkgoT().TempDir()

@@ -3,6 +3,7 @@ package kernelsim
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -286,7 +287,61 @@ func sysOpen(t *Task, a *Args) int64 {
 			return r
 		}
 	}
-	return passthrough(unix.SYS_OPEN, a)
+	return refuseOwnMem(passthrough(unix.SYS_OPEN, a), a[1])
+}
+
+// sysOpenat2 passes through but for a writable open of our own mem file.
+func sysOpenat2(t *Task, a *Args) int64 {
+	var how [8]byte // struct open_how starts with its u64 flags
+	if a[3] >= 8 {
+		if err := readGuest(a[2], how[:]); err != nil {
+			return errnoOf(err)
+		}
+	}
+	return refuseOwnMem(passthrough(unix.SYS_OPENAT2, a), le64(how[:]))
+}
+
+// ownMemLink matches what an fd open on a process's or a task's mem file
+// links to: /proc/N/mem or /proc/N/task/TID/mem.
+var ownMemLink = regexp.MustCompile(`^/proc/([0-9]+)(?:/task/[0-9]+)?/mem$`)
+
+// refuseOwnMem closes fd r, just opened with flags, and answers EACCES
+// when it is a writable fd on this process's memory, however the path was
+// spelled (task/TID/mem, relative to a dirfd, openat2): writing there is
+// writing host memory. Anything else is returned as it is.
+func refuseOwnMem(r int64, flags uint64) int64 {
+	if r < 0 || flags&(unix.O_WRONLY|unix.O_RDWR) == 0 {
+		return r
+	}
+	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(r)))
+	if err != nil {
+		return r
+	}
+	m := ownMemLink.FindStringSubmatch(link)
+	if m == nil {
+		return r
+	}
+	if n, _ := strconv.Atoi(m[1]); n != pid && tgidOf(n) != pid {
+		return r
+	}
+	unix.Close(int(r))
+	tls.MarkGuestFD(int(r), false)
+	return -int64(unix.EACCES)
+}
+
+// tgidOf is the thread group of task n, from /proc/n/status; 0 if unknown.
+func tgidOf(n int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(n) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			id, _ := strconv.Atoi(strings.TrimSpace(v))
+			return id
+		}
+	}
+	return 0
 }
 
 func sysOpenat(t *Task, a *Args) int64 {
@@ -296,7 +351,7 @@ func sysOpenat(t *Task, a *Args) int64 {
 			return r
 		}
 	}
-	return passthrough(unix.SYS_OPENAT, a)
+	return refuseOwnMem(passthrough(unix.SYS_OPENAT, a), a[2])
 }
 
 // sysGetdents64 hides the host's fds from a listing of an fd directory.

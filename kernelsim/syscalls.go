@@ -77,8 +77,9 @@ var owned = []Syscall{
 	{Nr: unix.SYS_SENDMMSG, Route: Guarded, Handler: sysSendmmsg, Note: "As sendmsg, per message."},
 
 	// Files that describe the process.
-	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "/proc/self/{cmdline,environ,auxv} are the guest's; /proc/self/mem is read-only."},
-	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "/proc/self/{cmdline,environ,auxv} are the guest's (absolute paths); /proc/self/mem is read-only."},
+	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "/proc/self/{cmdline,environ,auxv} are the guest's; our own mem file (any /proc spelling) is read-only."},
+	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "/proc/self/{cmdline,environ,auxv} are the guest's (absolute paths); our own mem file is read-only, however spelled."},
+	{Nr: unix.SYS_OPENAT2, Route: Guarded, Handler: sysOpenat2, Note: "Passed through; a writable open of our own mem file is refused (EACCES)."},
 	{Nr: unix.SYS_WAIT4, Route: Guarded, Handler: sysWait4, Note: "Passed through; a collected child's end is logged for the report's process tree."},
 	{Nr: unix.SYS_GETDENTS64, Route: Guarded, Handler: sysGetdents64, Note: "Listings of /proc/self/fd leave out the host's fds."},
 	{Nr: unix.SYS_READLINK, Route: Guarded, Handler: sysReadlink, Note: "/proc/self/exe names the guest image."},
