@@ -178,11 +178,14 @@ var _ = Describe("badprog:", func() {
 					hi = mid
 				}
 			}
-			got := runVsysbed(nil, []string{"--report", os.DevNull}, append([]string{script}, argsOf(lo)...)...)
-			Expect(got.Status).To(Equal(0), "%d bytes of arguments run natively\n%s", lo, got)
-			got = runVsysbed(nil, []string{"--report", os.DevNull}, append([]string{script}, argsOf(hi)...)...)
-			Expect(got.Status).To(Equal(126), "%d bytes of arguments are E2BIG natively\n%s", hi, got)
-			oneLine(got, `argument list too long`)
+			for _, platform := range []string{"inprocess", "ptrace"} {
+				flags := []string{"--platform", platform, "--report", os.DevNull}
+				got := runVsysbed(nil, flags, append([]string{script}, argsOf(lo)...)...)
+				Expect(got.Status).To(Equal(0), "--platform %s: %d bytes of arguments run natively\n%s", platform, lo, got)
+				got = runVsysbed(nil, flags, append([]string{script}, argsOf(hi)...)...)
+				Expect(got.Status).To(Equal(126), "--platform %s: %d bytes of arguments are E2BIG natively\n%s", platform, hi, got)
+				oneLine(got, `argument list too long`)
+			}
 		})
 	})
 

@@ -247,12 +247,12 @@ func cmdHost(args []string, stderr io.Writer) int {
 	}
 	o.Argv = fs.Args()
 	if *argvFile != "" {
-		b, err := os.ReadFile(*argvFile)
+		argv, err := tracer.ReadArgvFile(*argvFile, false)
 		if err != nil {
 			fmt.Fprintf(stderr, "vsysbed: %v\n", err)
 			return hostproc.ExitInternal
 		}
-		o.Argv = strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		o.Argv = argv
 	}
 	o.Routes = map[int]bool{}
 	for _, r := range routes {
