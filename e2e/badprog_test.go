@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,6 +89,25 @@ var _ = Describe("badprog:", func() {
 			expectNoPanic(got)
 			Expect(got.Status).To(Equal(native.Status), "--trap %s\n%s", mode, got)
 			Expect(got.Stdout).To(Equal(native.Stdout), "--trap %s", mode)
+		}
+	})
+
+	It("gives a read-only segment's bss pages past its file page write access, as Linux does", func() {
+		// elf_load maps them with vm_brk_flags: read-write whatever p_flags
+		// say; the file page itself stays read-only.
+		dir := GinkgoT().TempDir()
+		for _, c := range []struct {
+			target uint32
+			status int
+		}{{0x20003000, 0}, {0x20002010, 139}} {
+			prog := filepath.Join(dir, fmt.Sprintf("robss-%x", c.target))
+			Expect(os.WriteFile(prog, roBSSELF(c.target), 0o755)).To(Succeed())
+			Expect(nativeStatus(prog)).To(Equal(c.status), "a store at %#x natively", c.target)
+			for _, mode := range trapModes {
+				got := runVsysbed(nil, reportFlags(mode, os.DevNull), prog)
+				expectNoPanic(got)
+				Expect(got.Status).To(Equal(c.status), "a store at %#x, --trap %s\n%s", c.target, mode, got)
+			}
 		}
 	})
 
@@ -243,6 +263,37 @@ try_open("read-only", lambda: os.open("/proc/self/mem", os.O_RDONLY))
 		})
 	})
 })
+
+// roBSSELF is a static ET_EXEC at 0x20000000 without libc: its code
+// segment, then a read-only PT_LOAD at 0x20002000 with 16 file bytes and
+// two pages of bss; the code stores a byte at target and exits 0.
+func roBSSELF(target uint32) []byte {
+	const base, codeOff = 0x20000000, 64 + 2*56
+	code := []byte{0xc6, 0x04, 0x25, 0, 0, 0, 0, 0x01, 0xb8, 0x3c, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05}
+	le := binary.LittleEndian
+	le.PutUint32(code[3:], target)
+	size := uint64(codeOff + len(code))
+	b := make([]byte, codeOff, size)
+	copy(b, "\x7fELF\x02\x01\x01")
+	le.PutUint16(b[16:], uint16(elf.ET_EXEC))
+	le.PutUint16(b[18:], uint16(elf.EM_X86_64))
+	le.PutUint32(b[20:], 1)
+	le.PutUint64(b[24:], base+codeOff)
+	le.PutUint64(b[32:], 64)
+	le.PutUint16(b[52:], 64)
+	le.PutUint16(b[54:], 56)
+	le.PutUint16(b[56:], 2)
+	for i, seg := range []elf.Prog64{
+		{Type: uint32(elf.PT_LOAD), Flags: uint32(elf.PF_R | elf.PF_X), Vaddr: base, Filesz: size, Memsz: size},
+		{Type: uint32(elf.PT_LOAD), Flags: uint32(elf.PF_R), Vaddr: base + 0x2000, Filesz: 0x10, Memsz: 0x2000},
+	} {
+		seg.Paddr, seg.Align = seg.Vaddr, 0x1000
+		var w bytes.Buffer
+		binary.Write(&w, le, &seg)
+		copy(b[64+56*i:], w.Bytes())
+	}
+	return append(b, code...)
+}
 
 // argsOf is n bytes of arguments in strings of at most 4095 bytes.
 func argsOf(n int) []string {

@@ -378,7 +378,7 @@ func (im *Image) mapObject(ef *execFile, obj *elfObject, withBrk bool) (bias, br
 			im.Mappings = overlay(im.Mappings, Mapping{Start: p.FileAddr, End: p.FileAddr + p.FileLen, Prot: p.Prot, Path: ef.resolved, Offset: p.FileOff})
 		}
 		if p.AnonEnd != 0 {
-			im.Mappings = overlay(im.Mappings, Mapping{Start: p.AnonStart, End: p.AnonEnd, Prot: p.Prot})
+			im.Mappings = overlay(im.Mappings, Mapping{Start: p.AnonStart, End: p.AnonEnd, Prot: p.AnonProt})
 		}
 	}
 	return bias, base + span, base + span + tail, nil
@@ -401,7 +401,7 @@ func mapSegment(fd int, p segmentPlan) error {
 		clear(memAt(p.ZeroStart, int(p.ZeroEnd-p.ZeroStart)))
 	}
 	if p.AnonEnd != 0 {
-		if _, err := mmap(p.AnonStart, p.AnonEnd-p.AnonStart, p.Prot, fixed|unix.MAP_ANONYMOUS, -1, 0); err != nil {
+		if _, err := mmap(p.AnonStart, p.AnonEnd-p.AnonStart, p.AnonProt, fixed|unix.MAP_ANONYMOUS, -1, 0); err != nil {
 			return err
 		}
 	}
