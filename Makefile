@@ -62,12 +62,13 @@ GUESTS := \
 	$(GUESTDIR)/sharedanon \
 	$(GUESTDIR)/hostile \
 	$(GUESTDIR)/procview \
+	$(GUESTDIR)/segtail $(GUESTDIR)/argmax \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 
 DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools postgresql strace nginx-light
 
-.PHONY: all build weakfilter guests test e2e bench conformance demo check deps clean
+.PHONY: all build weakfilter guests test e2e bench conformance demo check deps clean fuzz
 
 all: build guests
 
@@ -166,6 +167,20 @@ test: build weakfilter guests corpus
 
 e2e: build weakfilter guests corpus
 	$(GO) test -count=1 -v ./e2e/... -ginkgo.v
+
+# Go native fuzzing, each target for FUZZTIME (its seeds in the package's
+# testdata/fuzz/ also run with every `go test`). A crash leaves its input
+# in testdata/fuzz/NAME/ as a new seed: fix the code, keep the seed.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./loader:FuzzParse ./loader:FuzzShebang ./loader:FuzzArgSpace \
+	./vdsoinject:FuzzImage ./coverage:FuzzReport ./cmd/vsysbed:FuzzParseRoute
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 bench: build guests
 	scripts/bench.sh

@@ -595,12 +595,17 @@ func Load(path string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Parse(b, path)
+}
+
+// Parse reads the JSON report b; name says where it came from, in errors.
+func Parse(b []byte, name string) (*Report, error) {
 	var r Report
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if r.Schema != Schema {
-		return nil, &SchemaError{Path: path, Schema: r.Schema}
+		return nil, &SchemaError{Path: name, Schema: r.Schema}
 	}
 	return &r, nil
 }

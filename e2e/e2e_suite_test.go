@@ -38,7 +38,7 @@ var requiredGuests = []string{
 	"manythreads-glibc", "manythreads-musl",
 	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate",
 	"forkthread", "goexec", "hostfds", "sigwait", "procself", "pwait", "sigfd", "manysig", "sigroute", "killfault", "semantics", "inherit",
-	"sysvshm", "sharedanon", "hostile", "procview",
+	"sysvshm", "sharedanon", "hostile", "procview", "segtail", "argmax",
 }
 
 var _ = BeforeSuite(func() {

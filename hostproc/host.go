@@ -113,7 +113,7 @@ const (
 )
 
 func fail(code int, format string, args ...any) int {
-	fmt.Fprintf(os.Stderr, "vsysbed: "+format+"\n", args...)
+	fmt.Fprintln(os.Stderr, loader.Printable(fmt.Sprintf("vsysbed: "+format, args...)))
 	return code
 }
 
@@ -446,7 +446,7 @@ func installSeccomp() error {
 // execFailure reports a program that cannot be executed the way a shell
 // does: 127 when it does not exist, 126 when it is not executable.
 func execFailure(events *coverage.EventLog, err error) int {
-	msg := err.Error()
+	msg := loader.Printable(err.Error())
 	events.Error(msg)
 	code := ExitNotExecutable
 	var ee *loader.ExecError

@@ -19,7 +19,11 @@ import (
 // and resume the calling thread at the new entry point. The pid, the
 // ignored signals, the mask and the pending signals stay.
 
-const maxArgs = 1 << 17
+// maxArgs is where an argv or envp array must be refused before its
+// strings are read: with as many pointers, 8 bytes each, the largest
+// argument room execve ever gives (loader.ArgLimit: 6 MiB) is used up.
+// The exact limit is the loader's (Check), the same as the top level's.
+const maxArgs = 6 << 20 / 8
 
 // readStringArray reads a NULL-terminated array of string pointers.
 func readStringArray(addr uint64) ([]string, error) {

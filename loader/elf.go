@@ -122,7 +122,9 @@ var machineNames = map[uint16]string{
 // parseELF validates an ELF executable the way binfmt_elf does (and a little
 // more strictly where Linux would only fail later with SIGSEGV or SIGBUS)
 // and returns its loading plan inputs. Errors are *ExecError with ENOEXEC
-// and no Path.
+// and no Path. A bad segment layout, which Linux finds only after it opened
+// the interpreter, comes with the object read so far (Interp set), so the
+// caller can let a missing interpreter take precedence.
 func parseELF(r io.ReaderAt, size int64) (*elfObject, error) {
 	var eh [ehdrSize]byte
 	n, _ := r.ReadAt(eh[:], 0)
@@ -190,6 +192,7 @@ func parseELF(r io.ReaderAt, size int64) (*elfObject, error) {
 	}
 
 	var phdrFromPT bool
+	var layoutErr error // the first bad PT_LOAD
 	obj.Align = pageSize
 	for i := 0; i < obj.Phnum; i++ {
 		p := ph[i*phdrSize : (i+1)*phdrSize]
@@ -202,8 +205,12 @@ func parseELF(r io.ReaderAt, size int64) (*elfObject, error) {
 		align := le.Uint64(p[48:])
 		switch typ {
 		case ptLoad:
+			if layoutErr != nil {
+				continue
+			}
 			if err := checkLoad(i, off, vaddr, filesz, memsz, size); err != nil {
-				return nil, err
+				layoutErr = err
+				continue
 			}
 			if memsz == 0 {
 				continue // nothing to map; binfmt_elf skips these too
@@ -211,7 +218,8 @@ func parseELF(r io.ReaderAt, size int64) (*elfObject, error) {
 			if k := len(obj.Loads); k > 0 {
 				prev := obj.Loads[k-1]
 				if vaddr < prev.Vaddr+prev.Memsz {
-					return nil, notExec("segment %d (p_vaddr %#x) overlaps or precedes the previous PT_LOAD (%#x-%#x)", i, vaddr, prev.Vaddr, prev.Vaddr+prev.Memsz)
+					layoutErr = notExec("segment %d (p_vaddr %#x) overlaps or precedes the previous PT_LOAD (%#x-%#x)", i, vaddr, prev.Vaddr, prev.Vaddr+prev.Memsz)
+					continue
 				}
 			}
 			if align > obj.Align && align&(align-1) == 0 && align <= 1<<30 {
@@ -233,14 +241,17 @@ func parseELF(r io.ReaderAt, size int64) (*elfObject, error) {
 			obj.ExecStack = flags&pfX != 0
 		}
 	}
+	if layoutErr != nil {
+		return obj, layoutErr
+	}
 	if len(obj.Loads) == 0 {
-		return nil, notExec("no loadable (PT_LOAD) segments")
+		return obj, notExec("no loadable (PT_LOAD) segments")
 	}
 	first, last := obj.Loads[0], obj.Loads[len(obj.Loads)-1]
 	obj.MinVaddr = alignDown(first.Vaddr)
 	obj.MaxVaddr = alignUp(last.Vaddr + last.Memsz)
 	if obj.Type == etExec && obj.MinVaddr == 0 {
-		return nil, notExec("non-PIE executable (ET_EXEC) wants to be mapped at address 0")
+		return obj, notExec("non-PIE executable (ET_EXEC) wants to be mapped at address 0")
 	}
 
 	obj.HasPhdr = phdrFromPT

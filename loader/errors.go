@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,7 +21,39 @@ func (e *ExecError) Error() string {
 	if reason == "" {
 		reason = e.Errno.Error()
 	}
-	return fmt.Sprintf("vsysbed: %s: %s", e.Path, reason)
+	return Printable(fmt.Sprintf("vsysbed: %s: %s", e.Path, reason))
+}
+
+// Printable escapes the bytes that would break a one-line message or
+// drive the terminal: newline and carriage return as \n and \r, every
+// other byte below 0x20 (ESC: \x1b, tab: \x09) and DEL as \xNN. A file may be named
+// $'./bad\nname'; its refusal still is one line. Backslashes stay as they
+// are, so escaping twice changes nothing.
+func Printable(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // Unwrap lets errors.Is(err, unix.ENOENT) classify the failure.

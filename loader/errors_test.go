@@ -206,3 +206,26 @@ func TestNonPIEOverHost(t *testing.T) {
 		})
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"./plain name":        "./plain name",
+		"./bad\nname":         `./bad\nname`,
+		"a\rb\x1b[31mc\x7f":   `a\rb\x1b[31mc\x7f`,
+		"tab\there\x00\x01":   `tab\x09here\x00\x01`,
+		`back\slash \n`:       `back\slash \n`,
+		"caf\xc3\xa9 \xff ok": "caf\xc3\xa9 \xff ok",
+	} {
+		got := Printable(in)
+		if got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+		if Printable(got) != got {
+			t.Errorf("Printable is not idempotent on %q", got)
+		}
+	}
+	err := &ExecError{Path: "./bad\nname", Errno: unix.ENOENT}
+	if msg := err.Error(); strings.ContainsAny(msg, "\n\r") {
+		t.Errorf("message %q spans lines", msg)
+	}
+}

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // minimalELF is the smallest ET_DYN x86-64 executable the parser accepts:
@@ -89,6 +92,74 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("planned range %#x-%#x outside span %#x-%#x or unaligned", r[0], r[1], lo, hi)
 				}
 			}
+		}
+	})
+}
+
+// FuzzShebang checks parseShebang on arbitrary file heads: it never panics,
+// refuses only with a classified ENOEXEC, and what it accepts is a
+// non-empty interpreter name without blanks, both strings free of NUL and
+// newline, within the kernel's 256-byte buffer.
+func FuzzShebang(f *testing.F) {
+	for _, s := range []string{"#!/bin/sh\n", "#! /usr/bin/env python3 -u \n", "#!\n", "#!/bin/sh\x00junk\n", "#!", "x", "#!/a\tb c\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, head []byte) {
+		interp, arg, ok, err := parseShebang(head)
+		if err != nil {
+			var ee *ExecError
+			if !ok || !errors.As(err, &ee) || ee.Errno != unix.ENOEXEC {
+				t.Fatalf("refusal %#v (ok %v) is not a #! ENOEXEC", err, ok)
+			}
+			return
+		}
+		if !ok {
+			if interp != "" || arg != "" || (len(head) >= 2 && head[0] == '#' && head[1] == '!') {
+				t.Fatalf("not a script, yet %q %q", interp, arg)
+			}
+			return
+		}
+		if interp == "" || strings.ContainsAny(interp, " \t\n\x00") || strings.ContainsAny(arg, "\n\x00") {
+			t.Fatalf("accepted interpreter %q, argument %q", interp, arg)
+		}
+		if len(interp)+len(arg) > shebangMax-2 {
+			t.Fatalf("%d bytes of #! line from a %d byte buffer", len(interp)+len(arg), shebangMax)
+		}
+		if argv := scriptArgv(interp, arg, "s", []string{"s", "x"}); argv[0] != interp || argv[len(argv)-1] != "x" {
+			t.Fatalf("scriptArgv %q", argv)
+		}
+	})
+}
+
+// FuzzArgSpace checks execve's argument accounting against a direct sum.
+func FuzzArgSpace(f *testing.F) {
+	f.Add("prog", "a\x00bb\x00", "A=1\x00", uint64(8<<20))
+	f.Add("", "", "", uint64(0))
+	f.Add("x", "\x00\x00\x00", "", uint64(1))
+	f.Fuzz(func(t *testing.T, file, args, env string, rlim uint64) {
+		split := func(s string) []string {
+			if s == "" {
+				return nil
+			}
+			return strings.Split(s, "\x00")
+		}
+		argv, envp := split(args), split(env)
+		if len(argv) == 0 {
+			argv = []string{""}
+		}
+		rlim = max(rlim, 1)
+		_, err := newArgSpace(file, argv, envp, rlim)
+		need := uint64(len(file)+1) + 8*uint64(len(argv)+len(envp))
+		long := len(file)+1 > maxArgStrlen
+		for _, s := range append(append([]string(nil), argv...), envp...) {
+			need += uint64(len(s)) + 1
+			long = long || len(s)+1 > maxArgStrlen
+		}
+		if fits := need <= ArgLimit(rlim) && !long; fits != (err == nil) {
+			t.Fatalf("need %d of %d (a long string: %v): %v", need, ArgLimit(rlim), long, err)
+		}
+		if err != nil && !errors.Is(err, unix.E2BIG) {
+			t.Fatalf("refusal %v is not E2BIG", err)
 		}
 	})
 }

@@ -430,10 +430,14 @@ func TestStackGuardAndSize(t *testing.T) {
 	if !found {
 		t.Errorf("no guard page below the stack")
 	}
-	// Arguments beyond a quarter of the stack are refused like execve does.
+	// Arguments beyond a quarter of RLIMIT_STACK (but at least 128 KiB)
+	// are refused like execve does.
 	big := strings.Repeat("x", 30000)
+	_, err = Load(Spec{Path: path, Argv: []string{path, big, big, big, big, big}, StackRlimit: 64 << 10})
+	expectExecError(t, err, unix.E2BIG, "argument list too long")
+	// Arguments execve accepts but the stack cannot hold.
 	_, err = Load(Spec{Path: path, Argv: []string{path, big, big, big}, StackSize: 64 << 10})
-	expectExecError(t, err, unix.E2BIG, "limit is 16384")
+	expectExecError(t, err, unix.ENOMEM, "do not fit")
 	_, err = Load(Spec{Path: path, Argv: []string{path, "a\x00b"}})
 	expectExecError(t, err, unix.EINVAL, "NUL byte")
 }

@@ -37,6 +37,9 @@ type Spec struct {
 	Envp      []string
 	VDSOBase  uintptr // AT_SYSINFO_EHDR value (the synthetic vDSO), 0 = omit
 	StackSize uintptr // default DefaultStackSize
+	// StackRlimit is the RLIMIT_STACK the argument limit derives from
+	// (ArgLimit); 0 = this process's own, which is the guest's.
+	StackRlimit uint64
 }
 
 // Mapping is one address range Load created.
@@ -105,7 +108,7 @@ func Load(spec Spec) (*Image, error) {
 	}
 	im := &Image{ExecFn: spec.Path, Envp: spec.Envp}
 
-	prog, obj, err := resolve(spec.Path, argv)
+	prog, obj, err := resolve(spec.Path, argv, spec.Envp, spec.StackRlimit)
 	if err != nil {
 		return nil, err
 	}
@@ -169,9 +172,13 @@ func Load(spec Spec) (*Image, error) {
 }
 
 // resolve follows #! lines from path to an ELF file, rewriting argv as
-// binfmt_script does, and returns the open ELF file and its parse.
-func resolve(path string, argv []string) (*execFile, *elfObject, error) {
+// binfmt_script does, and returns the open ELF file and its parse. It
+// refuses in Linux's order: the file itself (ENOENT, EACCES), then the
+// size of the arguments (E2BIG), then each handler's checks; a missing
+// interpreter (ENOENT) before a bad segment of the program (ENOEXEC).
+func resolve(path string, argv, envp []string, rlimStack uint64) (*execFile, *elfObject, error) {
 	script := "" // the script whose #! named path, for error messages
+	var space *argSpace
 	for depth := 0; ; depth++ {
 		f, err := openExec(path)
 		if err != nil {
@@ -179,6 +186,12 @@ func resolve(path string, argv []string) (*execFile, *elfObject, error) {
 				return nil, nil, &ExecError{Path: script, Errno: unix.ENOENT, Reason: fmt.Sprintf("interpreter %s not found", path)}
 			}
 			return nil, nil, err
+		}
+		if space == nil {
+			if space, err = newArgSpace(path, argv, envp, rlimStack); err != nil {
+				f.Close()
+				return nil, nil, withPath(err, path)
+			}
 		}
 		head := make([]byte, shebangMax)
 		n, _ := f.f.ReadAt(head, 0)
@@ -191,6 +204,13 @@ func resolve(path string, argv []string) (*execFile, *elfObject, error) {
 			obj, err := parseELF(f.f, f.size)
 			if err != nil {
 				f.Close()
+				if obj != nil && obj.Interp != "" {
+					// binfmt_elf opens the interpreter before it looks at
+					// the segments.
+					if ierr := checkInterp(path, obj.Interp); ierr != nil {
+						return nil, nil, ierr
+					}
+				}
 				return nil, nil, withPath(err, path)
 			}
 			f.argv = argv
@@ -200,9 +220,32 @@ func resolve(path string, argv []string) (*execFile, *elfObject, error) {
 		if depth >= maxScriptDepth {
 			return nil, nil, &ExecError{Path: path, Errno: unix.ELOOP, Reason: fmt.Sprintf("more than %d levels of #! interpreters", maxScriptDepth)}
 		}
+		if err := space.script(argv[0], path, arg, interp); err != nil {
+			return nil, nil, withPath(err, path)
+		}
 		argv = scriptArgv(interp, arg, path, argv)
 		script, path = path, interp
 	}
+}
+
+// checkInterp is what execve finds wrong with prog's interpreter: missing
+// (ENOENT, named after prog), not executable, or not an ELF it can load.
+func checkInterp(prog, path string) error {
+	interp, err := openExec(path)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return &ExecError{Path: prog, Errno: unix.ENOENT, Reason: fmt.Sprintf("interpreter %s not found", path)}
+		}
+		return err
+	}
+	defer interp.Close()
+	if _, err := parseELF(interp.f, interp.size); err != nil {
+		ee := err.(*ExecError)
+		ee.Path = path
+		ee.Reason += " (interpreter of " + prog + ")"
+		return ee
+	}
+	return nil
 }
 
 // execFile is an open candidate for execution.
@@ -353,7 +396,7 @@ func (im *Image) mapObject(ef *execFile, obj *elfObject, withBrk bool) (bias, br
 			im.Mappings = overlay(im.Mappings, Mapping{Start: p.FileAddr, End: p.FileAddr + p.FileLen, Prot: p.Prot, Path: ef.resolved, Offset: p.FileOff})
 		}
 		if p.AnonEnd != 0 {
-			im.Mappings = overlay(im.Mappings, Mapping{Start: p.AnonStart, End: p.AnonEnd, Prot: p.Prot})
+			im.Mappings = overlay(im.Mappings, Mapping{Start: p.AnonStart, End: p.AnonEnd, Prot: p.AnonProt})
 		}
 	}
 	return bias, base + span, base + span + tail, nil
@@ -366,25 +409,17 @@ func mapSegment(fd int, p segmentPlan) error {
 			return err
 		}
 	}
-	if p.ZeroEnd != 0 {
+	if p.ZeroEnd != 0 && p.Prot&protWrite != 0 {
 		// bss begins inside the last file page: those bytes hold whatever
-		// follows in the file and must read as zero. A read-only bss page
-		// (rare, but legal) is made writable just long enough to clear it.
-		page := p.ZeroStart &^ (pageSize - 1)
-		if p.Prot&protWrite == 0 {
-			if err := mprotect(page, pageSize, p.Prot|protWrite); err != nil {
-				return err
-			}
-		}
+		// follows in the file and must read as zero. Linux (elf_load's
+		// padzero) clears them with clear_user and ignores the fault for a
+		// segment it cannot write: a read-only or executable segment keeps
+		// the file's bytes there, and code that ends one byte past p_filesz
+		// still runs.
 		clear(memAt(p.ZeroStart, int(p.ZeroEnd-p.ZeroStart)))
-		if p.Prot&protWrite == 0 {
-			if err := mprotect(page, pageSize, p.Prot); err != nil {
-				return err
-			}
-		}
 	}
 	if p.AnonEnd != 0 {
-		if _, err := mmap(p.AnonStart, p.AnonEnd-p.AnonStart, p.Prot, fixed|unix.MAP_ANONYMOUS, -1, 0); err != nil {
+		if _, err := mmap(p.AnonStart, p.AnonEnd-p.AnonStart, p.AnonProt, fixed|unix.MAP_ANONYMOUS, -1, 0); err != nil {
 			return err
 		}
 	}
@@ -427,7 +462,7 @@ func (im *Image) buildStack(spec Spec, obj *elfObject) error {
 	}, hostAuxv())
 	lay, err := layoutStack(im.StackEnd, stackArgs{
 		Argv: im.Argv, Envp: spec.Envp, ExecFn: spec.Path,
-		Random: rnd, Auxv: auxv, Limit: size / 4,
+		Random: rnd, Auxv: auxv, Bottom: im.StackStart,
 	})
 	if err != nil {
 		return err

@@ -2,7 +2,8 @@ package loader
 
 // segmentPlan is how one PT_LOAD becomes mappings once the load bias is
 // known: a private file mapping of the pages holding file bytes, the tail
-// of the last file page cleared when bss starts inside it, and anonymous
+// of the last file page cleared when bss starts inside it (in a writable
+// segment only, as Linux manages: see mapSegment), and anonymous
 // zero pages for the rest of bss.
 type segmentPlan struct {
 	Prot int
@@ -13,6 +14,10 @@ type segmentPlan struct {
 	ZeroStart, ZeroEnd uintptr // bytes of the last file page past p_filesz
 
 	AnonStart, AnonEnd uintptr // whole pages of bss past the file pages
+	// AnonProt is what Linux gives those pages: elf_load maps them with
+	// vm_brk_flags, read-write whatever the segment's flags (executable
+	// if it is), so a read-only segment's bss can be written.
+	AnonProt int
 }
 
 // planSegments maps obj's PT_LOADs at bias. Linux does the same in
@@ -37,6 +42,7 @@ func planSegments(obj *elfObject, bias uintptr) []segmentPlan {
 		}
 		if end := uintptr(alignUp(uint64(memEnd))); end > anonFrom {
 			p.AnonStart, p.AnonEnd = anonFrom, end
+			p.AnonProt = protRead | protWrite | p.Prot&protExec
 		}
 		plans = append(plans, p)
 	}

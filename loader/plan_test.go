@@ -159,6 +159,8 @@ func TestPlanSegments(t *testing.T) {
 		{Vaddr: 0x1000, Memsz: 0x2000, Offset: 0x1000, Filesz: 0x2000, Flags: pfR | pfX},
 		{Vaddr: 0x3e10, Memsz: 0x5208, Offset: 0x2e10, Filesz: 0x200, Flags: pfR | pfW},
 		{Vaddr: 0xa000, Memsz: 0x100, Flags: pfR | pfW}, // bss only
+		{Vaddr: 0xb000, Memsz: 0x2100, Offset: 0x3000, Filesz: 0x10, Flags: pfR},
+		{Vaddr: 0xe000, Memsz: 0x10, Flags: pfR | pfX},
 	}}
 	const bias = 0x7f0000000000
 	got := planSegments(obj, bias)
@@ -169,8 +171,14 @@ func TestPlanSegments(t *testing.T) {
 		// pages are mapped, 0x4010-0x5000 is cleared, and bss up to
 		// 0x9018 gets anonymous pages.
 		{Prot: protRead | protWrite, FileAddr: bias + 0x3000, FileLen: 0x2000, FileOff: 0x2000,
-			ZeroStart: bias + 0x4010, ZeroEnd: bias + 0x5000, AnonStart: bias + 0x5000, AnonEnd: bias + 0xa000},
-		{Prot: protRead | protWrite, AnonStart: bias + 0xa000, AnonEnd: bias + 0xb000},
+			ZeroStart: bias + 0x4010, ZeroEnd: bias + 0x5000, AnonStart: bias + 0x5000, AnonEnd: bias + 0xa000,
+			AnonProt: protRead | protWrite},
+		{Prot: protRead | protWrite, AnonStart: bias + 0xa000, AnonEnd: bias + 0xb000, AnonProt: protRead | protWrite},
+		// A read-only segment's bss pages are read-write, as Linux maps them.
+		{Prot: protRead, FileAddr: bias + 0xb000, FileLen: 0x1000, FileOff: 0x3000,
+			ZeroStart: bias + 0xb010, ZeroEnd: bias + 0xc000, AnonStart: bias + 0xc000, AnonEnd: bias + 0xe000,
+			AnonProt: protRead | protWrite},
+		{Prot: protRead | protExec, AnonStart: bias + 0xe000, AnonEnd: bias + 0xf000, AnonProt: protRead | protWrite | protExec},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)

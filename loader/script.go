@@ -5,8 +5,9 @@ import "bytes"
 // shebangMax is BINPRM_BUF_SIZE: Linux looks at no more of a script than this.
 const shebangMax = 256
 
-// maxScriptDepth bounds #! chains (a script whose interpreter is a script...).
-const maxScriptDepth = 4
+// maxScriptDepth bounds #! chains (a script whose interpreter is a script...):
+// exec_binprm runs at most 6 handlers, so 5 scripts may lead to an ELF.
+const maxScriptDepth = 5
 
 // parseShebang splits a "#!" line the way fs/binfmt_script.c does: the
 // interpreter is the first word, and everything after it (leading blanks

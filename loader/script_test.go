@@ -118,7 +118,7 @@ func TestLoadScript(t *testing.T) {
 				im.Unmap()
 				continue
 			}
-			expectExecError(t, err, unix.ELOOP, "more than 4 levels of #! interpreters")
+			expectExecError(t, err, unix.ELOOP, "more than 5 levels of #! interpreters")
 		}
 	})
 	t.Run("missing interpreter", func(t *testing.T) {

@@ -11,16 +11,13 @@ import (
 // platform is the AT_PLATFORM string x86-64 Linux reports.
 const platform = "x86_64"
 
-// maxArgStrlen is MAX_ARG_STRLEN: execve refuses any single longer string.
-const maxArgStrlen = 32 * pageSize
-
 // stackArgs is the content of a new guest stack.
 type stackArgs struct {
 	Argv, Envp []string
 	ExecFn     string
 	Random     [16]byte
 	Auxv       []AuxEntry // from buildAuxv; AT_RANDOM/AT_EXECFN/AT_PLATFORM get filled in
-	Limit      uintptr    // bytes the strings and tables may use (execve: a quarter of the stack)
+	Bottom     uintptr    // the lowest address the layout may use (0: none)
 }
 
 // stackLayout is a stack image ready to be copied to [SP, top).
@@ -70,8 +67,8 @@ func layoutStack(top uintptr, a stackArgs) (*stackLayout, error) {
 	items := 1 + len(a.Argv) + 1 + len(a.Envp) + 1 + 2*len(a.Auxv)
 	// Bound the total before doing address arithmetic with it.
 	total := uint64(strBytes) + uint64(len(platform)+1) + 16 + 16 + uint64(items)*8
-	if a.Limit != 0 && total > uint64(a.Limit) {
-		return nil, &ExecError{Errno: unix.E2BIG, Reason: fmt.Sprintf("arguments and environment need %d bytes of stack, limit is %d", total, a.Limit)}
+	if a.Bottom != 0 && total+16 > uint64(top-a.Bottom) {
+		return nil, &ExecError{Errno: unix.ENOMEM, Reason: fmt.Sprintf("the arguments and environment (%d bytes) do not fit in the %d byte stack", total, top-a.Bottom)}
 	}
 	if total > uint64(top) {
 		return nil, fmt.Errorf("loader: stack top %#x too low for %d bytes", top, total)

@@ -511,13 +511,13 @@ func runNative(o Options, inh inheritance) int {
 	// one that forked the child.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	argv := append([]string{self, PtraceExecCommand, "--native"}, inh.stubFlags()...)
-	argv = append(append(argv, "--"), o.Argv...) // the stub finds path again
-	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{
+	prefix := append([]string{self, PtraceExecCommand, "--native"}, inh.stubFlags()...)
+	pid, cleanup, err := startWithArgv(self, prefix, o.Argv, "", &syscall.ProcAttr{ // the stub finds path again
 		Env:   os.Environ(),
 		Files: sameNumbers(inh.fds),
 		Sys:   &syscall.SysProcAttr{Ptrace: true},
 	})
+	defer cleanup()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting %s: %v\n", path, err)
 		return 125
@@ -705,7 +705,7 @@ func passStub(pid int, ws *unix.WaitStatus, wait func() error) (status int, done
 // nativeExecFailure answers like a shell: 127 when PROGRAM does not
 // exist, 126 when it cannot be executed.
 func nativeExecFailure(err error) int {
-	msg := err.Error()
+	msg := loader.Printable(err.Error())
 	if !strings.HasPrefix(msg, "vsysbed:") {
 		msg = "vsysbed: " + msg
 	}

@@ -142,13 +142,13 @@ func runPtrace(o Options, inh inheritance) int {
 	defer runtime.UnlockOSThread()
 	// The caller's fds at their numbers and its signal state, which the
 	// stub sets before its execve (inherit.go).
-	argv := append([]string{self, PtraceExecCommand}, inh.stubFlags()...)
-	argv = append(append(argv, "--"), o.Argv...)
-	pid, err := syscall.ForkExec(self, argv, &syscall.ProcAttr{
+	prefix := append([]string{self, PtraceExecCommand}, inh.stubFlags()...)
+	pid, cleanup, err := startWithArgv(self, prefix, o.Argv, "", &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: sameNumbers(inh.fds),
 		Sys:   &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
 	})
+	defer cleanup()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting the traced process: %v\n", err)
 		return 125

@@ -49,10 +49,18 @@ func PtraceExec(args []string) int {
 	mask := fs.Uint64("sigmask", 0, "the signal mask")
 	native := fs.Bool("native", false, "no filter, no loader checks")
 	closeStdio := fs.Int("close-stdio", 0, "fds 0-2 to close before the execve (bit N: fd N)")
+	argvFile := fs.String("argv-file", "", "read PROGRAM ARGS... from this temporary file (NUL-terminated strings)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	argv := fs.Args()
+	if *argvFile != "" {
+		var err error
+		if argv, err = ReadArgvFile(*argvFile, true); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+			return 125
+		}
+	}
 	if len(argv) == 0 {
 		fmt.Fprintln(os.Stderr, "vsysbed: "+PtraceExecCommand+": no PROGRAM given")
 		return 2

@@ -93,8 +93,6 @@ func Run(o Options) int {
 		args = append(args, "--gate")
 		gate = aud.gateR.Fd() // blocking again: the host reads it plainly
 	}
-	args = append(args, "--")
-	args = append(args, o.Argv...)
 	// The host process's own 0-2 start as /dev/null; the caller's 0-2 go
 	// in at stdioFD.. and its other fds at their own numbers (hostFiles).
 	// Raw ForkExec: the list is sparse (numbers up to stdioFD+3) and of
@@ -114,7 +112,7 @@ func Run(o Options) int {
 	// supervisor sees every one of them, orphans included.
 	sigs, stopSignals := superviseTree()
 	defer stopSignals()
-	pid, err := syscall.ForkExec(self, args, &syscall.ProcAttr{Env: os.Environ(), Files: files})
+	pid, _, err := startWithArgv(self, args, o.Argv, dir, &syscall.ProcAttr{Env: os.Environ(), Files: files})
 	unix.Close(null)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v\n", err)
@@ -167,6 +165,58 @@ func Run(o Options) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// startWithArgv starts self with prefix, "--" and argv. When the kernel
+// refuses that command line (E2BIG) although the program's own might fit
+// — vsysbed's options for its host process or stub come on top — argv goes
+// through a file instead: one in dir ("" = a temporary file, which the
+// reader removes), each string NUL-terminated, named by --argv-file.
+// Whether the program's arguments fit is then the loader's or the
+// kernel's to say, as execve would. cleanup removes the file.
+func startWithArgv(self string, prefix, argv []string, dir string, attr *syscall.ProcAttr) (pid int, cleanup func(), err error) {
+	cleanup = func() {}
+	pid, err = syscall.ForkExec(self, append(append(prefix[:len(prefix):len(prefix)], "--"), argv...), attr)
+	if err != syscall.E2BIG {
+		return pid, cleanup, err
+	}
+	var b strings.Builder
+	for _, a := range argv {
+		b.WriteString(a)
+		b.WriteByte(0)
+	}
+	var f *os.File
+	if dir != "" {
+		f, err = os.OpenFile(filepath.Join(dir, "argv"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	} else {
+		f, err = os.CreateTemp("", "vsysbed-argv-")
+	}
+	if err != nil {
+		return 0, cleanup, err
+	}
+	cleanup = func() { os.Remove(f.Name()) }
+	_, err = f.WriteString(b.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, cleanup, err
+	}
+	pid, err = syscall.ForkExec(self, append(prefix[:len(prefix):len(prefix)], "--argv-file", f.Name(), "--"), attr)
+	return pid, cleanup, err
+}
+
+// ReadArgvFile reads the argv startWithArgv wrote; remove says to delete
+// the file once read (a temporary one).
+func ReadArgvFile(path string, remove bool) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if remove {
+		os.Remove(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00"), nil
 }
 
 // waitHost waits for the host process to end.

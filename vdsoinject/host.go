@@ -185,7 +185,10 @@ func (d *dynImage) str(off uint64) (string, error) {
 	if start >= uint64(len(d.mem)) {
 		return "", formatErr("string at %#x outside the image", start)
 	}
-	limit := min(uint64(len(d.mem)), d.strtab+d.strsz)
+	limit := uint64(len(d.mem))
+	if end := d.strtab + d.strsz; end >= d.strtab && end < limit { // a wild DT_STRSZ may wrap
+		limit = end
+	}
 	i := bytes.IndexByte(d.mem[start:limit], 0)
 	if i < 0 {
 		return "", formatErr("unterminated string at %#x", start)

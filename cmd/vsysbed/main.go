@@ -244,14 +244,23 @@ func cmdHost(args []string, stderr io.Writer) int {
 	fs.IntVar(&o.StdioFD, "stdio-fd", 0, "where the guest's fds 0-2 arrive (and the gate after them)")
 	fs.Uint64Var(&o.Ignored, "sigign", 0, "signals the guest starts with ignored (bit N-1: signal N)")
 	fs.Uint64Var(&o.Mask, "sigmask", 0, "the guest's first thread's signal mask")
+	argvFile := fs.String("argv-file", "", "read PROGRAM [ARGS...] from this file (NUL-terminated strings)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	o.Argv = fs.Args()
+	if *argvFile != "" {
+		argv, err := tracer.ReadArgvFile(*argvFile, false)
+		if err != nil {
+			fmt.Fprintf(stderr, "vsysbed: %v\n", err)
+			return hostproc.ExitInternal
+		}
+		o.Argv = argv
 	}
 	o.Routes = map[int]bool{}
 	for _, r := range routes {
 		nr, fast, _ := parseRoute(r)
 		o.Routes[nr] = fast
 	}
-	o.Argv = fs.Args()
 	return hostproc.Main(o)
 }
