@@ -114,7 +114,12 @@ func Run(o Options) int {
 	// supervisor sees every one of them, orphans included.
 	sigs, stopSignals := superviseTree()
 	defer stopSignals()
-	pid, err := syscall.ForkExec(self, args, &syscall.ProcAttr{Env: os.Environ(), Files: files})
+	// PR_SET_PDEATHSIG: the host dies with the supervisor even before it
+	// watches it (hostproc.watchSupervisor, which every host process of the
+	// tree runs); ForkExec checks getppid() against the race. This is the
+	// main thread (cmd/vsysbed locks it), which lives as long as we do.
+	pid, err := syscall.ForkExec(self, args, &syscall.ProcAttr{Env: os.Environ(), Files: files,
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}})
 	unix.Close(null)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v\n", err)
@@ -250,20 +255,6 @@ func reapDescendants() {
 			return // ECHILD: none left
 		}
 	}
-}
-
-// newRunDir makes the run directory (shards, event logs) in $TMPDIR;
-// cleanup removes it unless --keep-rundir, which prints where it is.
-func newRunDir(o Options) (dir string, cleanup func(), err error) {
-	dir, err = os.MkdirTemp("", "vsysbed-run-")
-	if err != nil {
-		return "", nil, fmt.Errorf("creating the run directory: %w", err)
-	}
-	if o.KeepRunDir {
-		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
-		return dir, func() {}, nil
-	}
-	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
 // superviseTree makes this process the child subreaper of everything the
