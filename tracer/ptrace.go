@@ -259,10 +259,7 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 	}
 	si, err := getSiginfo(tid)
 	if err == unix.EINVAL {
-		// A group stop. A tracee attached with PTRACE_TRACEME cannot be
-		// held in one (PTRACE_LISTEN needs PTRACE_SEIZE): job control
-		// stops are not honoured on this platform.
-		return r.resume(tid, 0)
+		return r.groupStop(th)
 	}
 	if err == nil {
 		r.noteFault(th, sig, si)
@@ -273,6 +270,22 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 		}
 	}
 	return r.resume(tid, int(sig)) // a signal for the guest: deliver it
+}
+
+// groupStop is a job-control stop (SIGTSTP, SIGSTOP, ...) reported by
+// th. The first process's stop is the run's, as on the in-process
+// platform: its leader stays stopped and vsysbed stops itself; the SIGCONT
+// that continues vsysbed (`fg`) reaches the process too (forwardSignals),
+// and the leader is resumed here, where the tracer thread resumes. A
+// tracee attached with PTRACE_TRACEME cannot wait for that SIGCONT in its
+// stop (PTRACE_LISTEN needs PTRACE_SEIZE), so the stops of other threads
+// and processes are not held: a thread resumed from one runs on until its
+// next syscall stop, which waits for the stopped tracer.
+func (r *ptraceRun) groupStop(th *ptThread) error {
+	if th.tid == r.root {
+		stopSelf()
+	}
+	return r.resume(th.tid, 0)
 }
 
 // noteFault remembers a fault the kernel raised in guest code (si_code >
