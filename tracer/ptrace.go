@@ -473,6 +473,13 @@ func (r *ptraceRun) execStop(th *ptThread) error {
 	r.log(coverage.Event{Ev: coverage.EvExec, Pid: p.pid, Path: exe, Argv: argv, Interp: interpOf(exe)})
 	r.logMaps(p, tid)
 
+	if !runnableAt(tid) {
+		// The first instruction cannot be fetched (an entry point in no
+		// executable mapping): natively the program dies by SIGSEGV
+		// before it runs anything, and so it does here, with nothing
+		// injected — the injection runs its calls at that very address.
+		return r.resume(tid, 0)
+	}
 	base, err := injectVDSO(tid, r.im, r.layout.size)
 	var gone *traceeGoneError
 	if errors.As(err, &gone) {
@@ -486,6 +493,25 @@ func (r *ptraceRun) execStop(th *ptThread) error {
 	r.log(coverage.Event{Ev: coverage.EvMap, Pid: p.pid, Start: coverage.Hex(base),
 		End: coverage.Hex(base + r.layout.size), Path: "[vdso]", Prot: "r-x"})
 	return r.resume(tid, 0)
+}
+
+// runnableAt tells whether tid's next instruction lies in an executable
+// mapping other than the kernel's vDSO (which the injection unmaps).
+func runnableAt(tid int) bool {
+	var regs unix.PtraceRegs
+	if unix.PtraceGetRegs(tid, &regs) != nil {
+		return false
+	}
+	maps, err := readMaps(tid)
+	if err != nil {
+		return false
+	}
+	for _, m := range maps {
+		if m.start <= regs.Rip && regs.Rip < m.end {
+			return m.exec && m.path != "[vdso]"
+		}
+	}
+	return false
 }
 
 // forkStop is a clone, fork or vfork event of th: the child is announced
