@@ -69,12 +69,15 @@ type Report struct {
 // Process is one guest process of the run's tree: its pid (the host
 // process's), the guest process that forked it (0 for the first, started
 // by vsysbed), every image it ran (execve), and how it ended when that was
-// recorded.
+// recorded. Running marks a process that was still running when the
+// report was written (`vsysbed run --wait=main`): what it counts later is
+// not in the report.
 type Process struct {
-	Pid    int         `json:"pid"`
-	Parent int         `json:"parent"`
-	Images []string    `json:"images"`
-	Exit   *ExitStatus `json:"exit,omitempty"`
+	Pid     int         `json:"pid"`
+	Parent  int         `json:"parent"`
+	Images  []string    `json:"images"`
+	Exit    *ExitStatus `json:"exit,omitempty"`
+	Running bool        `json:"running,omitempty"`
 }
 
 // ExitStatus is how a process ended: Code when Signal is "", else killed by
@@ -197,6 +200,10 @@ type Input struct {
 	// process: its exit is the run's. 0 takes any (a single process).
 	HostPID  int
 	TrapMode string // "seccomp" or "sud"; "" takes it from the shards
+	// Running are the processes of the tree still running when the report
+	// is built (the supervisor did not wait for them): their records get
+	// Running.
+	Running []int
 
 	// SyscallName names a syscall number (kernelsim.Name); nil or an empty
 	// result gives "syscall_<nr>".
@@ -356,6 +363,11 @@ func Build(in Input) (*Report, error) {
 			}
 		case EvError:
 			r.addError(ev.Msg)
+		}
+	}
+	for _, pid := range in.Running {
+		if p := proc(pid); p.Exit == nil {
+			p.Running = true
 		}
 	}
 	syms := newSymbolizer(!in.NoSymbols)

@@ -143,6 +143,7 @@ func setup(o Options) (*host, int) {
 		h.mode = tls.TrapSUD
 	}
 	h.base = reserveHostFDs()
+	watchSupervisor(o.RunDir, h.base)
 	var err error
 	if h.events, err = coverage.OpenEventLog(filepath.Join(o.RunDir, "events.jsonl"), h.base); err != nil {
 		return nil, fail(ExitInternal, "%v", err)

@@ -112,6 +112,12 @@ func (ps *pendingSet) take(sig int) siginfo {
 	return si
 }
 
+// drop forgets every pending instance of sig.
+func (ps *pendingSet) drop(sig int) {
+	delete(ps.infos, sig)
+	ps.mask &^= bit(sig)
+}
+
 // lowest returns the lowest-numbered signal in mask, synchronous ones
 // first as Linux does, or 0.
 func lowest(mask uint64) int {
@@ -194,6 +200,7 @@ func (p *Process) taskByTid(tid int) *Task {
 // (it checks on its own way back), nil for host signals.
 func (p *Process) send(from, target *Task, sig int, si siginfo) {
 	p.mu.Lock()
+	p.flushOpposed(sig)
 	to := target
 	if to == nil {
 		to = p.mainTask()
@@ -224,6 +231,27 @@ func (p *Process) send(from, target *Task, sig int, si siginfo) {
 	}
 	if target != from {
 		unix.Tgkill(pid, tid, tls.KickSignal)
+	}
+}
+
+// flushOpposed is Linux's prepare_signal for job control, whatever the
+// dispositions: a SIGCONT discards the pending stop signals, a stop
+// signal a pending SIGCONT. A stop that arrives twice (Ctrl-Z reaches the
+// host process directly and through the supervisor) thus cannot stop the
+// guest again after the `fg`. p.mu is held.
+func (p *Process) flushOpposed(sig int) {
+	var drop []int
+	switch defaultOf(sig) {
+	case actCont:
+		drop = []int{int(unix.SIGSTOP), int(unix.SIGTSTP), int(unix.SIGTTIN), int(unix.SIGTTOU)}
+	case actStop:
+		drop = []int{int(unix.SIGCONT)}
+	}
+	for _, s := range drop {
+		p.sig.pending.drop(s)
+		for _, t := range p.tasks {
+			t.pending.drop(s)
+		}
 	}
 }
 

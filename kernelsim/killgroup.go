@@ -3,19 +3,18 @@ package kernelsim
 import (
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"vsysbed/coverage"
 )
 
-// SupervisorFile, in the run directory, holds the supervisor's pid: a
+// The run directory records the supervisor (coverage.WriteSupervisor): a
 // process of the guest's group (or of its user) that is not the guest's,
 // so kill(0), kill(-pgid) and kill(-1) leave it out.
-const SupervisorFile = "supervisor.pid"
-
 var supervisor struct {
 	once sync.Once
 	pid  int
@@ -23,10 +22,7 @@ var supervisor struct {
 
 func (p *Process) supervisorPID() int {
 	supervisor.once.Do(func() {
-		b, err := os.ReadFile(filepath.Join(p.runDir, SupervisorFile))
-		if err == nil {
-			supervisor.pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		}
+		supervisor.pid, _, _ = coverage.ReadSupervisor(p.runDir)
 	})
 	return supervisor.pid
 }

@@ -259,10 +259,7 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 	}
 	si, err := getSiginfo(tid)
 	if err == unix.EINVAL {
-		// A group stop. A tracee attached with PTRACE_TRACEME cannot be
-		// held in one (PTRACE_LISTEN needs PTRACE_SEIZE): job control
-		// stops are not honoured on this platform.
-		return r.resume(tid, 0)
+		return r.groupStop(th)
 	}
 	if err == nil {
 		r.noteFault(th, sig, si)
@@ -273,6 +270,22 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 		}
 	}
 	return r.resume(tid, int(sig)) // a signal for the guest: deliver it
+}
+
+// groupStop is a job-control stop (SIGTSTP, SIGSTOP, ...) reported by
+// th. The first process's stop is the run's, as on the in-process
+// platform: its leader stays stopped and vsysbed stops itself; the SIGCONT
+// that continues vsysbed (`fg`) reaches the process too (forwardSignals),
+// and the leader is resumed here, where the tracer thread resumes. A
+// tracee attached with PTRACE_TRACEME cannot wait for that SIGCONT in its
+// stop (PTRACE_LISTEN needs PTRACE_SEIZE), so the stops of other threads
+// and processes are not held: a thread resumed from one runs on until its
+// next syscall stop, which waits for the stopped tracer.
+func (r *ptraceRun) groupStop(th *ptThread) error {
+	if th.tid == r.root {
+		stopSelf()
+	}
+	return r.resume(th.tid, 0)
 }
 
 // noteFault remembers a fault the kernel raised in guest code (si_code >
@@ -460,6 +473,13 @@ func (r *ptraceRun) execStop(th *ptThread) error {
 	r.log(coverage.Event{Ev: coverage.EvExec, Pid: p.pid, Path: exe, Argv: argv, Interp: interpOf(exe)})
 	r.logMaps(p, tid)
 
+	if !runnableAt(tid) {
+		// The first instruction cannot be fetched (an entry point in no
+		// executable mapping): natively the program dies by SIGSEGV
+		// before it runs anything, and so it does here, with nothing
+		// injected — the injection runs its calls at that very address.
+		return r.resume(tid, 0)
+	}
 	base, err := injectVDSO(tid, r.im, r.layout.size)
 	var gone *traceeGoneError
 	if errors.As(err, &gone) {
@@ -473,6 +493,25 @@ func (r *ptraceRun) execStop(th *ptThread) error {
 	r.log(coverage.Event{Ev: coverage.EvMap, Pid: p.pid, Start: coverage.Hex(base),
 		End: coverage.Hex(base + r.layout.size), Path: "[vdso]", Prot: "r-x"})
 	return r.resume(tid, 0)
+}
+
+// runnableAt tells whether tid's next instruction lies in an executable
+// mapping other than the kernel's vDSO (which the injection unmaps).
+func runnableAt(tid int) bool {
+	var regs unix.PtraceRegs
+	if unix.PtraceGetRegs(tid, &regs) != nil {
+		return false
+	}
+	maps, err := readMaps(tid)
+	if err != nil {
+		return false
+	}
+	for _, m := range maps {
+		if m.start <= regs.Rip && regs.Rip < m.end {
+			return m.exec && m.path != "[vdso]"
+		}
+	}
+	return false
 }
 
 // forkStop is a clone, fork or vfork event of th: the child is announced

@@ -112,6 +112,9 @@ func (in *injection) run(r *unix.PtraceRegs) (uint64, error) {
 		case sig == unix.SIGTRAP|0x80, sig == unix.SIGTRAP:
 			// A stray syscall-exit or event stop: nothing to do.
 		case isGroupStop(in.tid):
+		case sig == unix.SIGSEGV || sig == unix.SIGBUS || sig == unix.SIGILL:
+			// Resumed without it, the injected code would fault forever.
+			return 0, fmt.Errorf("ptrace: %s in %d at %#x during syscall injection", sig, in.tid, in.saved.Rip)
 		default:
 			in.signals = append(in.signals, sig)
 		}

@@ -36,10 +36,20 @@ type Options struct {
 	KeepRunDir bool
 	CPUProfile string // profile the host process into this file
 
+	// Wait: WaitAll (or "") ends the run when the whole tree has ended,
+	// WaitMain when the first process has (the rest goes on running).
+	Wait string
+
 	// The eBPF audit (tracer/audit.go).
 	Audit    string // "none" (or "") or "ebpf"
 	Platform string // "inprocess" (or "") or "native": no interception, needs Audit
 }
+
+// Values of Options.Wait.
+const (
+	WaitAll  = "all"
+	WaitMain = "main"
+)
 
 // HostCommand is the hidden subcommand the supervisor re-executes.
 const HostCommand = "__host"
@@ -62,7 +72,13 @@ func Run(o Options) int {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return 125
 	}
-	defer cleanup()
+	// The directory stays while processes the run left running use it.
+	var running []int
+	defer func() {
+		if len(running) == 0 {
+			cleanup()
+		}
+	}()
 
 	self, err := os.Executable()
 	if err != nil {
@@ -112,7 +128,12 @@ func Run(o Options) int {
 	// supervisor sees every one of them, orphans included.
 	sigs, stopSignals := superviseTree()
 	defer stopSignals()
-	pid, _, err := startWithArgv(self, args, o.Argv, dir, &syscall.ProcAttr{Env: os.Environ(), Files: files})
+	// PR_SET_PDEATHSIG: the host dies with the supervisor even before it
+	// watches it (hostproc.watchSupervisor, which every host process of the
+	// tree runs); ForkExec checks getppid() against the race. This is the
+	// main thread (cmd/vsysbed locks it), which lives as long as we do.
+	pid, _, err := startWithArgv(self, args, o.Argv, dir, &syscall.ProcAttr{Env: os.Environ(), Files: files,
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}})
 	unix.Close(null)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v\n", err)
@@ -129,8 +150,17 @@ func Run(o Options) int {
 	}
 	stopForwarding := forwardSignals(sigs, pid)
 	ws, err := waitHost(pid)
-	reapDescendants()
+	if o.Wait == WaitMain {
+		running = liveDescendants(os.Getpid())
+	} else {
+		reapDescendants()
+	}
 	stopForwarding()
+	if len(running) > 0 {
+		// They go on as natively, and the host processes watching us must
+		// not take our exit for a kill (hostproc.supervisorGone).
+		os.WriteFile(filepath.Join(dir, coverage.ReleasedFile), nil, 0o644)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: waiting for the host process: %v\n", err)
 		return 125
@@ -141,6 +171,7 @@ func Run(o Options) int {
 		Dir:         dir,
 		Host:        coverage.HostStatusFromWait(ws),
 		HostPID:     pid,
+		Running:     running,
 		TrapMode:    o.Trap,
 		SyscallName: kernelsim.Name,
 	})
@@ -219,16 +250,27 @@ func ReadArgvFile(path string, remove bool) ([]string, error) {
 	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00"), nil
 }
 
-// waitHost waits for the host process to end.
+// waitHost waits for the host process to end. When it stops (Ctrl-Z,
+// SIGSTOP, SIGTTOU), vsysbed — the process its caller sees in its place —
+// stops too, as the native process would have; a SIGCONT to vsysbed
+// (`fg`) then continues both (forwardSignals).
 func waitHost(pid int) (syscall.WaitStatus, error) {
 	var ws syscall.WaitStatus
 	for {
-		_, err := syscall.Wait4(pid, &ws, 0, nil)
-		if err != syscall.EINTR {
-			return ws, err
+		_, err := syscall.Wait4(pid, &ws, syscall.WUNTRACED, nil)
+		if err == syscall.EINTR {
+			continue
 		}
+		if err == nil && ws.Stopped() {
+			stopSelf()
+			continue
+		}
+		return ws, err
 	}
 }
+
+// stopSelf stops the supervisor until a SIGCONT.
+func stopSelf() { unix.Kill(os.Getpid(), unix.SIGSTOP) }
 
 // describeDeath prints the one line a guest killed by a signal deserves.
 func describeDeath(rep *coverage.Report, dir string, sig syscall.Signal) {
@@ -302,33 +344,24 @@ func reapDescendants() {
 	}
 }
 
-// newRunDir makes the run directory (shards, event logs) in $TMPDIR;
-// cleanup removes it unless --keep-rundir, which prints where it is.
-func newRunDir(o Options) (dir string, cleanup func(), err error) {
-	dir, err = os.MkdirTemp("", "vsysbed-run-")
-	if err != nil {
-		return "", nil, fmt.Errorf("creating the run directory: %w", err)
-	}
-	// kernelsim leaves the supervisor out of the guest's kill(0) and kill(-1).
-	if err := os.WriteFile(filepath.Join(dir, kernelsim.SupervisorFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("creating the run directory: %w", err)
-	}
-	if o.KeepRunDir {
-		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
-		return dir, func() {}, nil
-	}
-	return dir, func() { os.RemoveAll(dir) }, nil
+// forwardedSignals are the signals sent to vsysbed that are the guest's:
+// the terminal's (interrupt, quit, the job-control stops and continue),
+// termination, hang-up and the user signals. The guest's disposition
+// decides what they do (SIGQUIT's default: core, 131), never Go's
+// (SIGQUIT would print the supervisor's goroutines and lose the report).
+var forwardedSignals = []os.Signal{
+	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2,
+	syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT,
 }
 
 // superviseTree makes this process the child subreaper of everything the
 // guest starts (no orphan escapes the wait) and catches the signals a
-// supervisor forwards to the guest: terminal interrupt, termination,
-// hang-up.
+// supervisor forwards to the guest (forwardedSignals).
 func superviseTree() (sigs chan os.Signal, stop func()) {
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-	sigs = make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	sigs = make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
 	return sigs, func() { signal.Stop(sigs) }
 }
 
@@ -385,6 +418,32 @@ func descendants(root int) []int {
 		}
 	}
 	return out
+}
+
+// liveDescendants are the descendants of root that still run (not
+// zombies: a child that ended but was not reaped yet).
+func liveDescendants(root int) []int {
+	var out []int
+	for _, p := range descendants(root) {
+		if st, ok := stateOf(p); ok && st != 'Z' && st != 'X' {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// stateOf reads a process's state letter from /proc/PID/stat (field 3).
+func stateOf(p int) (byte, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return 0, false
+	}
+	return s[i+2], true
 }
 
 // parentOf reads a process's parent from /proc/PID/stat (field 4, after

@@ -31,6 +31,7 @@ const usage = `usage:
                                                run PROGRAM natively and on each platform, print
                                                the first difference (output, status, syscalls)
   vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
+  vsysbed gc                                   remove the run directories killed runs left behind
   vsysbed help [COMMAND]                       show help
 
 vsysbed exits with the guest's status (128+N when it died by signal N),
@@ -61,6 +62,8 @@ func run(args []string, stderr io.Writer) int {
 		return cmdDiffRun(args[1:], stderr)
 	case "vdso":
 		return cmdVDSO(args[1:], stderr)
+	case "gc":
+		return cmdGC(args[1:], stderr)
 	case tracer.HostCommand:
 		kernelsim.CatchHostSignals()
 		return cmdHost(args[1:], stderr)
@@ -121,6 +124,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.Format, "format", "", "report format: `text` or json (json is the default for --report files;\nwithout --report the text table goes to stderr)")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "how raw syscalls are caught: `seccomp` (filter on the instruction pointer)\nor sud (Syscall User Dispatch)")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
+	fs.StringVar(&o.Wait, "wait", tracer.WaitAll, "`all`: end when the whole process tree has ended (background children included,\n"+
+		"so the report covers them); main: end with the first process, write the report\n"+
+		"then (processes still running are marked running) and leave the rest running")
 	fs.BoolVar(&o.KeepRunDir, "keep-rundir", false, "keep the run directory (shards, event log) and print its path")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of vsysbed's host process to `FILE` (runtime/pprof)")
 	fs.StringVar(&o.Audit, "audit", tracer.AuditNone, "`none` or ebpf: count, with an eBPF program on sys_enter, every syscall the\n"+
@@ -155,6 +161,17 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vsysbed: --trap must be seccomp or sud, got %q\n", o.Trap)
 		return 2
 	}
+	switch o.Wait {
+	case tracer.WaitAll:
+	case tracer.WaitMain:
+		if o.Platform != tracer.PlatformInProcess {
+			fmt.Fprintln(stderr, "vsysbed: --wait=main runs on the inprocess platform only (a tracer cannot leave its tracees behind)")
+			return 2
+		}
+	default:
+		fmt.Fprintf(stderr, "vsysbed: --wait must be all or main, got %q\n", o.Wait)
+		return 2
+	}
 	switch o.Audit {
 	case tracer.AuditNone, tracer.AuditEBPF:
 	default:
@@ -185,6 +202,32 @@ func cmdRun(args []string, stderr io.Writer) int {
 	o.Routes = routes
 	o.Argv = fs.Args()
 	return tracer.Run(o)
+}
+
+// cmdGC removes stale run directories (tracer.GC) and names each.
+func cmdGC(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: vsysbed gc\n\n"+
+			"Removes the run directories ($TMPDIR/vsysbed-run-*) whose supervisor is gone\n"+
+			"(a vsysbed killed by SIGKILL) and whose files no live process maps. Every\n"+
+			"`vsysbed run` does this first too.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	for _, d := range tracer.GC(os.TempDir()) {
+		fmt.Fprintf(os.Stdout, "removed %s\n", d)
+	}
+	return 0
 }
 
 func cmdVDSO(args []string, stderr io.Writer) int {
