@@ -346,6 +346,15 @@ func (p *Process) kickLocked(o *Task) {
 // retarget_shared_pending).
 func (p *Process) retarget(t *Task) {
 	t.absorbHostSignals()
+	if p.relayTid == unix.Gettid() {
+		for _, o := range p.tasks {
+			if o.vf == nil && o.CB.Tid != 0 {
+				p.relayTid = int(o.CB.Tid)
+				tls.SetRelayTid(p.relayTid)
+				break
+			}
+		}
+	}
 	for sig := 1; sig <= nsig; sig++ {
 		if p.sig.pending.mask&bit(sig) == 0 {
 			continue

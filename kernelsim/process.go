@@ -60,6 +60,7 @@ type Process struct {
 	vforks            int                 // vfork children running on our threads (vfork.go)
 	persona           uint64              // the guest's personality(2) (persona.go)
 	sigfds            map[int]*signalfd   // the guest's signalfds, by read end (signalfd.go)
+	relayTid          int                 // the thread that takes what Go's threads cannot (NewTask, retarget)
 	lazyMaps          map[int]lazyMaps    // maps files not read yet (procmaps.go)
 	confinement       Confinement         // status's seccomp fields at start (procstatus.go)
 	childAutoReap     bool                // the host's SIGCHLD has SA_NOCLDWAIT (signal.go)
@@ -174,6 +175,12 @@ func (p *Process) NewTask(cb *tls.ControlBlock) *Task {
 	p.mu.Lock()
 	p.tasks[cb] = t
 	p.live++
+	if p.relayTid == 0 {
+		// The first thread (NewTask runs on it) takes the host signals
+		// Go's threads cannot hand on (tls.SetRelayTid).
+		p.relayTid = unix.Gettid()
+		tls.SetRelayTid(p.relayTid)
+	}
 	p.mu.Unlock()
 	return t
 }

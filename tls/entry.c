@@ -713,18 +713,43 @@ static void note_go_siginfo(int sig, const siginfo_t *si)
 	memcpy(go_siginfo[sig], si, sizeof go_siginfo[0]);
 }
 
+/*
+ * The guest thread that takes the signals Go cannot: kernelsim keeps it
+ * set to a live guest thread of the process (its main one while it lives).
+ */
+int32_t vsysbed_relay_tid;
+
+void vsysbed_set_relay_tid(int32_t tid)
+{
+	__atomic_store_n(&vsysbed_relay_tid, tid, __ATOMIC_SEQ_CST);
+}
+
 static void relay_handler(int sig, siginfo_t *si, void *ucv)
 {
 	struct vsysbed_cb *cb = thread_cb();
-	if (cb != NULL && cb->state != CB_STATE_HOST) {
+	struct sigaction *go = &go_relay[sig];
+	int go_takes = (go->sa_flags & SA_SIGINFO) || (go->sa_handler != SIG_DFL && go->sa_handler != SIG_IGN);
+	if (cb != NULL && (cb->state != CB_STATE_HOST || !go_takes)) {
 		relay_to_guest(cb, sig, si, ucv);
 		return;
 	}
+	if (!go_takes) {
+		/*
+		 * A signal Go neither handles nor lets os/signal have (34, musl's
+		 * SIGSYNCCALL, which is glibc's SIGRTMIN) on one of Go's threads:
+		 * queued again, siginfo and all, for the relay thread, where the
+		 * relay records it. Dropped, a guest's SIGRTMIN (a timer's, a
+		 * sigqueue's) was lost whenever the kernel chose a Go thread.
+		 */
+		int32_t tid = __atomic_load_n(&vsysbed_relay_tid, __ATOMIC_SEQ_CST);
+		if (tid > 0)
+			RAW4(SYS_rt_tgsigqueueinfo, RAW0(SYS_getpid), tid, sig, si);
+		return;
+	}
 	note_go_siginfo(sig, si);
-	struct sigaction *go = &go_relay[sig];
 	if (go->sa_flags & SA_SIGINFO)
 		go->sa_sigaction(sig, si, ucv);
-	else if (go->sa_handler != SIG_DFL && go->sa_handler != SIG_IGN)
+	else
 		go->sa_handler(sig);
 }
 

@@ -89,6 +89,10 @@ func SetHostFDBase(base int) { C.vsysbed_hostfd_base = C.int32_t(base) }
 // HostFDBase is where the host's fds start (SetHostFDBase).
 func HostFDBase() int { return int(C.vsysbed_hostfd_base) }
 
+// SetRelayTid names the guest thread that takes the host signals Go's
+// threads cannot hand on (signal 34): a live one of this process.
+func SetRelayTid(tid int) { C.vsysbed_set_relay_tid(C.int32_t(tid)) }
+
 // GoSiginfo is the siginfo of the last signal sig that reached Go's
 // handler (os/signal passes on only the number); all zero if none did.
 func GoSiginfo(sig int) [128]byte {
