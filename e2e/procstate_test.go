@@ -43,19 +43,7 @@ if __name__ == "__main__":
 // The guest's process state is its own: these specs pin what Linux does
 // where the guest shares a host process with vsysbed's runtime.
 var _ = Describe("the guest's process state", func() {
-	// same runs argv natively and under vsysbed in mode and expects the
-	// same stdout, stderr and status; it returns the vsysbed run.
-	same := func(mode string, env []string, argv ...string) result {
-		GinkgoHelper()
-		native := runEnv(env, nil, argv...)
-		Expect(native.Status).To(Equal(0), "the native run failed:\n%s", native)
-		reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
-		got := runEnv(env, nil, vsysbedArgv(reportFlags(mode, reportPath), argv...)...)
-		expectNoPanic(got)
-		Expect(got).To(Equal(native), "native:\n%s\nvsysbed:\n%s", native, got)
-		checkReport(loadReport(reportPath), argv, native.Status)
-		return got
-	}
+	same := sameAsNative
 
 	for _, mode := range trapModes {
 		Context("with --trap "+mode, func() {

@@ -45,18 +45,9 @@ print(sorted(special & {"[stack]", "[vdso]", "[heap]"}))
 var _ = Describe("the guest's view of its memory and image in /proc", func() {
 	procview := func() string { return filepath.Join(guestDir, "procview") }
 
-	// same runs argv natively and under vsysbed in mode and expects the
-	// same stdout, stderr and status; it returns the vsysbed run.
 	same := func(mode string, argv ...string) result {
 		GinkgoHelper()
-		native := runEnv(nil, nil, argv...)
-		Expect(native.Status).To(Equal(0), "the native run failed:\n%s", native)
-		reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
-		got := runEnv(nil, nil, vsysbedArgv(reportFlags(mode, reportPath), argv...)...)
-		expectNoPanic(got)
-		Expect(got).To(Equal(native), "native:\n%s\nvsysbed:\n%s", native, got)
-		checkReport(loadReport(reportPath), argv, native.Status)
-		return got
+		return sameAsNative(mode, nil, argv...)
 	}
 
 	for _, mode := range trapModes {

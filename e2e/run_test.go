@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -139,3 +140,19 @@ func startGroup(ctx context.Context, argv []string) *groupRun {
 
 // killGroup kills the group of g.
 func (g *groupRun) killGroup() { syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL) }
+
+// sameAsNative runs argv natively and under vsysbed in trap mode mode
+// (env added to both environments) and expects the same stdout, stderr
+// and status, a native status 0 and an intact report; it returns the
+// vsysbed run.
+func sameAsNative(mode string, env []string, argv ...string) result {
+	GinkgoHelper()
+	native := runEnv(env, nil, argv...)
+	Expect(native.Status).To(Equal(0), "the native run failed:\n%s", native)
+	reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
+	got := runEnv(env, nil, vsysbedArgv(reportFlags(mode, reportPath), argv...)...)
+	expectNoPanic(got)
+	Expect(got).To(Equal(native), "native:\n%s\nvsysbed:\n%s", native, got)
+	checkReport(loadReport(reportPath), argv, native.Status)
+	return got
+}
