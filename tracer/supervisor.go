@@ -432,34 +432,35 @@ func liveDescendants(root int) []int {
 	return out
 }
 
-// stateOf reads a process's state letter from /proc/PID/stat (field 3).
-func stateOf(p int) (byte, bool) {
+// statFields are the fields of /proc/PID/stat after the command name
+// (which may hold spaces and parentheses): the state is the first.
+func statFields(p int) ([]string, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
 	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return 0, false
-	}
-	return s[i+2], true
-}
-
-// parentOf reads a process's parent from /proc/PID/stat (field 4, after
-// the command name, which may hold spaces and parentheses).
-func parentOf(p int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
-	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, false
+		return nil, false
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
+	return f, len(f) >= 2
+}
+
+// stateOf reads a process's state letter (field 3).
+func stateOf(p int) (byte, bool) {
+	f, ok := statFields(p)
+	if !ok || f[0] == "" {
+		return 0, false
+	}
+	return f[0][0], true
+}
+
+// parentOf reads a process's parent (field 4).
+func parentOf(p int) (int, bool) {
+	f, ok := statFields(p)
+	if !ok {
 		return 0, false
 	}
 	pp, err := strconv.Atoi(f[1])
