@@ -96,10 +96,23 @@ var _ = Describe("hostile calls", func() {
 				Expect(time.Since(start)).To(BeNumerically("<", 6*time.Second))
 			})
 
-			// Not yet: the relay keeps one siginfo per signal number
-			// (tls/entry.c relay_to_guest), so ~half of 1,000 queued
-			// SIGRTMIN are merged.
-			PIt("real-time signals queued from another process are all delivered, in order", func() {
+			It("real-time signals queued from another process are all delivered (1,000 SIGRTMIN, each value once)", func() {
+				argv := []string{hostile(), "rtqueue", "1000"}
+				native := run(nil, argv...)
+				Expect(native.Stdout).To(ContainSubstring("delivered 1000, sum 499500, in order 1\n"), "native run:\n%s", native)
+				reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
+				got := runVsysbed(nil, reportFlags(mode, reportPath), argv...)
+				expectNoPanic(got)
+				Expect(got.Status).To(Equal(native.Status), "native:\n%s\nvsysbed:\n%s", native, got)
+				Expect(got.Stdout).To(ContainSubstring("delivered 1000, sum 499500, in order "), "vsysbed:\n%s", got)
+				checkReport(loadReport(reportPath), argv, native.Status)
+			})
+
+			// Not yet: each reaches the guest, but one that lands on one
+			// of Go's threads is queued again for the relay thread
+			// (tls/entry.c), and two of Go's threads can do that in
+			// either order.
+			PIt("real-time signals queued from another process are delivered in order", func() {
 				same(mode, nil, hostile(), "rtqueue", "1000")
 			})
 

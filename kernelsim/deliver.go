@@ -303,6 +303,9 @@ func (t *Task) absorbHostSignals() {
 			infos[sig-1] = siginfo(t.CB.HostInfo[sig-1])
 		}
 	}
+	// The relay kept each real-time signal it recorded blocked until now
+	// (tls/entry.c): the next one queued may come.
+	old &^= bits & rtSignals
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
 	for sig := 1; bits != 0 && sig <= nsig; sig++ {
 		if bits&bit(sig) == 0 {
@@ -328,6 +331,9 @@ func (t *Task) absorbHostSignals() {
 	}
 	t.P.armSignalfds()
 }
+
+// rtSignals are the real-time signals, 32 to 64.
+const rtSignals = uint64(0xffffffff80000000)
 
 // kickLocked makes thread o look at its queues (caller holds p.mu, so o
 // has not exited and its block is its own).

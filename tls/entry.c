@@ -663,11 +663,39 @@ static void note_siginfo(uint8_t *slot, const siginfo_t *si, int pending)
 	memcpy(slot, si, 128);
 }
 
+/*
+ * Real-time signals queue: each one sent is one delivered, in order. The
+ * block records one siginfo a signal number, so the relay takes a
+ * real-time signal one at a time: once recorded, the signal stays blocked
+ * on this thread (in the context the handler returns to) until kernelsim
+ * has taken the record (absorbHostSignals unblocks it), and the kernel
+ * keeps the next ones queued meanwhile. One that arrives anyway (a mask
+ * restored under us) goes back into the kernel's queue for this thread.
+ * A timer's signal is one signal whose overrun grows: merged instead.
+ */
+static inline int is_rt(int sig) { return sig >= 32; }
+
+static void block_after(void *ucv, int sig)
+{
+	sigaddset(&((ucontext_t *)ucv)->uc_sigmask, sig);
+}
+
 static void relay_to_guest(struct vsysbed_cb *cb, int sig, siginfo_t *si, void *ucv)
 {
-	note_siginfo(cb->hostinfo[sig - 1], si, (__atomic_load_n(&cb->hostsig, __ATOMIC_SEQ_CST) >> (sig - 1)) & 1);
+	int pending = (__atomic_load_n(&cb->hostsig, __ATOMIC_SEQ_CST) >> (sig - 1)) & 1;
+	if (is_rt(sig) && pending) {
+		const siginfo_t *old = (const siginfo_t *)cb->hostinfo[sig - 1];
+		if (!(si->si_code == SI_TIMER && old->si_code == SI_TIMER && old->si_timerid == si->si_timerid)) {
+			RAW4(SYS_rt_tgsigqueueinfo, RAW0(SYS_getpid), RAW0(SYS_gettid), sig, si);
+			block_after(ucv, sig);
+			return;
+		}
+	}
+	note_siginfo(cb->hostinfo[sig - 1], si, pending);
 	__atomic_fetch_or(&cb->hostsig, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
 	cb->sigpending = 1;
+	if (is_rt(sig))
+		block_after(ucv, sig);
 	interrupt_if_guest(cb, ucv);
 }
 
@@ -729,14 +757,15 @@ static void relay_handler(int sig, siginfo_t *si, void *ucv)
 	struct vsysbed_cb *cb = thread_cb();
 	struct sigaction *go = &go_relay[sig];
 	int go_takes = (go->sa_flags & SA_SIGINFO) || (go->sa_handler != SIG_DFL && go->sa_handler != SIG_IGN);
-	if (cb != NULL && (cb->state != CB_STATE_HOST || !go_takes)) {
+	if (cb != NULL && (cb->state != CB_STATE_HOST || !go_takes || is_rt(sig))) {
 		relay_to_guest(cb, sig, si, ucv);
 		return;
 	}
-	if (!go_takes) {
+	if (!go_takes || is_rt(sig)) {
 		/*
-		 * A signal Go neither handles nor lets os/signal have (34, musl's
-		 * SIGSYNCCALL, which is glibc's SIGRTMIN) on one of Go's threads:
+		 * On one of Go's threads: a signal Go neither handles nor lets
+		 * os/signal have (34, musl's SIGSYNCCALL, which is glibc's
+		 * SIGRTMIN), and every real-time one (os/signal merges them), is
 		 * queued again, siginfo and all, for the relay thread, where the
 		 * relay records it. Dropped, a guest's SIGRTMIN (a timer's, a
 		 * sigqueue's) was lost whenever the kernel chose a Go thread.
@@ -744,6 +773,10 @@ static void relay_handler(int sig, siginfo_t *si, void *ucv)
 		int32_t tid = __atomic_load_n(&vsysbed_relay_tid, __ATOMIC_SEQ_CST);
 		if (tid > 0)
 			RAW4(SYS_rt_tgsigqueueinfo, RAW0(SYS_getpid), tid, sig, si);
+		/* Go's thread takes no more of it: the kernel keeps the next
+		 * ones, in order, for the relay thread. */
+		if (is_rt(sig))
+			block_after(ucv, sig);
 		return;
 	}
 	note_go_siginfo(sig, si);
