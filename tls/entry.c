@@ -694,8 +694,8 @@ static void relay_to_guest(struct vsysbed_cb *cb, int sig, siginfo_t *si, void *
 	note_siginfo(cb->hostinfo[sig - 1], si, pending);
 	__atomic_fetch_or(&cb->hostsig, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
 	cb->sigpending = 1;
-	if (is_rt(sig))
-		block_after(ucv, sig);
+	if (is_rt(sig) && si->si_code != SI_TIMER)
+		block_after(ucv, sig); /* a timer's merges: held back, its overrun would be the kernel's alone */
 	interrupt_if_guest(cb, ucv);
 }
 
@@ -775,7 +775,7 @@ static void relay_handler(int sig, siginfo_t *si, void *ucv)
 			RAW4(SYS_rt_tgsigqueueinfo, RAW0(SYS_getpid), tid, sig, si);
 		/* Go's thread takes no more of it: the kernel keeps the next
 		 * ones, in order, for the relay thread. */
-		if (is_rt(sig))
+		if (is_rt(sig) && si->si_code != SI_TIMER)
 			block_after(ucv, sig);
 		return;
 	}
