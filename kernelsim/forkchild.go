@@ -100,9 +100,6 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 		}
 	}
 	installFDs(st, fds, c.HostFDBase)
-	if err := sendAll(link, []byte("ready\n")); err != nil {
-		return nil, nil, err
-	}
 
 	c.Image = st.Image
 	c.Personality = st.Persona
@@ -143,7 +140,12 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	if st.ChildTID != 0 {
 		writeU32(st.ChildTID, uint32(unix.Gettid()))
 	}
-	link.Close()
+	// "ready" goes out as the last step before the guest's first
+	// instruction (Task.Run): the parent's fork returns then, and until
+	// then the child's main thread is Go's, which may sleep in a futex —
+	// a parent that reads the child's /proc/PID/stat must see R there, as
+	// for a native child that has not run yet.
+	t.readyLink = link
 	return p, t, nil
 }
 

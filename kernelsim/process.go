@@ -74,6 +74,9 @@ type Task struct {
 	CB *tls.ControlBlock
 
 	tidAddress uint64 // CLONE_CHILD_CLEARTID / set_tid_address
+	// readyLink: a fork child's link to its parent, told "ready" as Run
+	// enters the guest (AdoptFork).
+	readyLink *os.File
 	// clearTID: the thread exited (exit(2)); the tid word to zero and wake
 	// once it has left the guest and given its control block back.
 	clearTID   uint64

@@ -1,6 +1,7 @@
 package kernelsim
 
 import (
+	"os"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -102,6 +103,14 @@ func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid u
 // be locked and stay so, until it leaves the guest; an exited thread's
 // control block then goes back to the process for its next thread.
 func (t *Task) Run() {
+	if l := t.readyLink; l != nil {
+		t.readyLink = nil
+		err := sendAll(l, []byte("ready\n"))
+		l.Close()
+		if err != nil {
+			os.Exit(ExitNotSupported) // the parent gave up on the fork (forkFailed)
+		}
+	}
 	tls.Run(t.CB)
 	t.left()
 }

@@ -5,10 +5,12 @@
  *  - a vfork child starts with an empty pending set;
  *  - a fork child's own fd at 1500 (inherited, and one it makes) closes;
  *  - rt_sigtimedwait with an empty set returns EINTR for a caught signal;
- *  - a timer's overrun counts every expiry while its signal is pending. */
+ *  - a timer's overrun counts every expiry while its signal is pending;
+ *  - a fork child is R in /proc/PID/stat until it blocks, then S. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -59,6 +61,61 @@ static long clone3_with(struct clone_args *a, size_t size)
 }
 
 static void on_alarm(int s) { (void)s; }
+
+/* The state letter of /proc/PID/stat (field 3). */
+static char proc_state(int pid)
+{
+	char path[64], b[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return '?';
+	ssize_t n = read(fd, b, sizeof b - 1);
+	close(fd);
+	if (n <= 0)
+		return '?';
+	b[n] = 0;
+	char *q = strrchr(b, ')');
+	return q && q[1] == ' ' ? q[2] : '?';
+}
+
+/* Twenty fork children that spin until told to stop, each read at once
+ * after fork returns: a child that has not run yet, or runs, is R (a
+ * parent that waits for its children to be asleep relies on it). Then a
+ * child that blocks in a futex wait: S once it is there. */
+static void fork_states(void)
+{
+	volatile uint32_t *flag = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int running = 0;
+	for (int i = 0; i < 20; i++) {
+		*flag = 0;
+		pid_t pid = fork();
+		if (pid == 0) {
+			while (!*flag)
+				;
+			_exit(0);
+		}
+		running += proc_state(pid) == 'R';
+		*flag = 1;
+		waitpid(pid, NULL, 0);
+	}
+	printf("fork children R before they block: %d of 20\n", running);
+	*flag = 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		while (!*flag)
+			syscall(SYS_futex, flag, FUTEX_WAIT, 0, NULL, NULL, 0);
+		_exit(0);
+	}
+	char s = 'R';
+	for (int i = 0; i < 20000 && (s = proc_state(pid)) == 'R'; i++)
+		usleep(100);
+	*flag = 1;
+	syscall(SYS_futex, flag, FUTEX_WAKE, 1, NULL, NULL, 0);
+	int st;
+	waitpid(pid, &st, 0);
+	printf("fork child asleep in a futex: %c, woken and exited %d\n", s, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
 
 int main(void)
 {
@@ -180,5 +237,6 @@ int main(void)
 	timer_delete(tm);
 	printf("timer overrun after 300 ms at 10 us: above 20000 %d, timer_getoverrun the same %d\n",
 	       si.si_overrun > 20000, over == si.si_overrun);
+	fork_states();
 	return 0;
 }
