@@ -55,7 +55,7 @@ GUESTS := \
 	$(GUESTDIR)/manysig \
 	$(GUESTDIR)/sigroute \
 	$(GUESTDIR)/killfault \
-	$(GUESTDIR)/semantics \
+	$(GUESTDIR)/semantics $(GUESTDIR)/nproc \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \

@@ -207,3 +207,23 @@ func readShards(dir string) ([]*ShardData, []error, error) {
 	}
 	return shards, bad, nil
 }
+
+// ReadShardOwner reads only the process and the last thread a shard file
+// names (its header): cheaper than ReadShard for a count of live threads.
+func ReadShardOwner(path string) (pid, tid int, ok bool) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, false
+	}
+	defer unix.Close(fd)
+	end := max(offTid+8, offPid+4, offMagic+8)
+	b := make([]byte, end)
+	if n, err := unix.Pread(fd, b, 0); err != nil || n != end {
+		return 0, 0, false
+	}
+	le := binary.LittleEndian
+	if le.Uint64(b[offMagic:]) != tls.Magic {
+		return 0, 0, false
+	}
+	return int(le.Uint32(b[offPid:])), int(le.Uint64(b[offTid:])), true
+}

@@ -125,6 +125,7 @@ type host struct {
 	// guest's, before the host changes its own threads' (kernelsim).
 	persona uint64
 	conf    kernelsim.Confinement // status's seccomp fields before ours
+	nproc   unix.Rlimit           // the guest's RLIMIT_NPROC (kernelsim.RaiseHostNproc)
 	events  *coverage.EventLog
 	cb      *tls.ControlBlock
 	mode    uint8
@@ -138,7 +139,7 @@ type host struct {
 // traps) and the vDSO image.
 func setup(o Options) (*host, int) {
 	runtime.LockOSThread() // the guest thread is this one, for good
-	h := &host{o: o, mode: tls.TrapSeccomp, persona: kernelsim.HostPersonality()}
+	h := &host{o: o, mode: tls.TrapSeccomp, persona: kernelsim.HostPersonality(), nproc: kernelsim.RaiseHostNproc()}
 	if o.Trap == "sud" {
 		h.mode = tls.TrapSUD
 	}
@@ -192,6 +193,7 @@ func (h *host) config() kernelsim.Config {
 		Exec: h.ld.load, CheckExec: h.ld.check,
 		Personality: h.persona,
 		Confinement: h.conf,
+		Limits:      map[int]unix.Rlimit{unix.RLIMIT_NPROC: h.nproc},
 	}
 }
 
@@ -429,7 +431,7 @@ func installSeccomp() error {
 	if !noRandomize() {
 		children, err := forkChildRanges()
 		if err != nil {
-			return fmt.Errorf("probing the layout of forked host processes: %w", err)
+			return fmt.Errorf("probing the layout of forked host processes: %w%s", err, NprocHint(err))
 		}
 		ranges = append(ranges, children...)
 	}
@@ -563,4 +565,18 @@ func Probe() int {
 		fmt.Printf("%x %x\n", r.Start, r.End)
 	}
 	return 0
+}
+
+// NprocHint explains an EAGAIN from starting a process or thread: the
+// user's RLIMIT_NPROC, which a host process takes about 10 of (Go's
+// threads besides the guest's).
+func NprocHint(err error) string {
+	if !errors.Is(err, unix.EAGAIN) {
+		return ""
+	}
+	var l unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NPROC, &l) != nil || l.Cur == unix.RLIM_INFINITY {
+		return ""
+	}
+	return fmt.Sprintf(" (ulimit -u is %d: every guest process is a host process of about 10 threads)", l.Cur)
 }

@@ -140,6 +140,9 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if err != nil {
 		return errnoOf(err)
 	}
+	if errno := p.nprocCheck(p.limitsCopy(), true); errno != 0 {
+		return -int64(errno)
+	}
 	child, link, errno := p.startHostChild(forkKindFork)
 	if errno != 0 {
 		return -int64(errno)

@@ -118,6 +118,10 @@ type Config struct {
 	RunDir     string // new threads' shards go here
 	TrapMode   uint8  // tls.TrapSeccomp or tls.TrapSUD
 
+	// Limits are the guest's virtual limits at start (rlimit.go) where
+	// they are not the host process's own (RaiseHostNproc).
+	Limits map[int]unix.Rlimit
+
 	// Personality is the guest's personality(2) at start (persona.go).
 	Personality uint64
 	// Confinement: status's seccomp fields as vsysbed was started.
@@ -151,6 +155,9 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		tasks:       map[*tls.ControlBlock]*Task{},
 		persona:     c.Personality,
 		confinement: c.Confinement,
+	}
+	for res, l := range c.Limits {
+		p.limits[res] = l
 	}
 	for _, m := range c.Mappings {
 		p.vmas.add(m[0], m[1])

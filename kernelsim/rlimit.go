@@ -19,8 +19,10 @@ import (
 //     event logs, which a guest's `ulimit -f 10` would cut off (SIGXFSZ).
 //
 // The guest's value is kept here, inherited by fork, vfork and exec, and
-// answered by getrlimit/prlimit; it is not enforced on the guest (a guest
-// that counts on EMFILE, ENOMEM or EAGAIN at its limit gets further).
+// answered by getrlimit/prlimit. RLIMIT_NPROC is enforced on the guest's
+// fork, vfork and clone against the guest's own task count (nproc.go);
+// the others are not (a guest that counts on EMFILE, ENOMEM or EFBIG at
+// its limit gets further).
 var virtualLimits = map[int]bool{
 	unix.RLIMIT_NOFILE: true,
 	unix.RLIMIT_AS:     true,

@@ -65,7 +65,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_SECCOMP, Route: Refused, Errno: unix.EPERM, Note: "The trap filter belongs to vsysbed."},
 	{Nr: unix.SYS_PTRACE, Route: Refused, Errno: unix.EPERM, Note: "Tracing would reach the host process."},
 	{Nr: unix.SYS_GETRLIMIT, Route: Guarded, Handler: sysRlimit(unix.SYS_GETRLIMIT), Note: "RLIMIT_NOFILE, AS, DATA, NPROC and FSIZE are the guest's own (the host process is more than the guest: its fds above 1000, its Go runtime); the rest passes through."},
-	{Nr: unix.SYS_SETRLIMIT, Route: Guarded, Handler: sysRlimit(unix.SYS_SETRLIMIT), Note: "RLIMIT_NOFILE, AS, DATA, NPROC and FSIZE are recorded for the guest, not applied to the host process (nor enforced on the guest); the rest passes through."},
+	{Nr: unix.SYS_SETRLIMIT, Route: Guarded, Handler: sysRlimit(unix.SYS_SETRLIMIT), Note: "RLIMIT_NOFILE, AS, DATA, NPROC and FSIZE are recorded for the guest, not applied to the host process; NPROC is enforced on the guest's fork, vfork and clone against the guest's own tasks (vsysbed's threads do not count), the others are not enforced; the rest passes through."},
 	{Nr: unix.SYS_PRLIMIT64, Route: Guarded, Handler: sysRlimit(unix.SYS_PRLIMIT64), Note: "On the guest itself, as getrlimit/setrlimit; other processes pass through."},
 	{Nr: unix.SYS_PERSONALITY, Route: Emulated, Handler: sysPersonality, Note: "The guest's own value, inherited by fork, vfork and execve; the host's threads keep the personality its host processes need."},
 	{Nr: unix.SYS_PRCTL, Route: Guarded, Handler: sysPrctl, Note: "SECCOMP, SYSCALL_USER_DISPATCH and SET_MM are refused; NO_NEW_PRIVS and DUMPABLE are the guest's own flags (the host's no_new_privs is set for the filter; a host that is not dumpable cannot fork); the rest passes through."},

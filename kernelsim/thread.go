@@ -26,6 +26,9 @@ func (t *Task) clone(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	case flags&threadFlags != threadFlags:
 		return -int64(unix.EINVAL)
 	}
+	if errno := t.P.nprocCheck(t.P.limitsCopy(), false); errno != 0 {
+		return -int64(errno)
+	}
 	parent := t.CB
 	regs := parent.Trap
 	if parent.Kind == tls.KindBypass {

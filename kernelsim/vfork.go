@@ -107,6 +107,9 @@ func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if flags&unix.CLONE_SETTLS != 0 {
 		fs = tlsv
 	}
+	if errno := p.nprocCheck(p.limitsCopy(), true); errno != 0 {
+		return -int64(errno)
+	}
 	child, link, errno := p.startHostChild(forkKindVfork)
 	if errno != 0 {
 		return -int64(errno)

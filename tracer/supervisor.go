@@ -136,7 +136,7 @@ func Run(o Options) int {
 		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}})
 	unix.Close(null)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v\n", err)
+		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v%s\n", err, hostproc.NprocHint(err))
 		return 125
 	}
 	if aud != nil {
