@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -88,6 +89,16 @@ type ptThread struct {
 	// was skipped and returns answer.
 	answered bool
 	answer   int64
+	// eintr: the last call returned EINTR and Linux never restarts it;
+	// reissue: the tracer re-issued it for an ignored signal, and
+	// callDeadline is when its timeout ends (ptrace_ignored.go).
+	eintr        *eintrCall
+	reissue      bool
+	callDeadline time.Time
+	// outerMask: the thread's mask before a call that takes one (known:
+	// read); maskHeld: the call's mask is held over its re-issue.
+	outerMask            uint64
+	outerKnown, maskHeld bool
 }
 
 // restartPoint is where a call the kernel will restart stops again.
@@ -269,6 +280,15 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 			return err
 		}
 	}
+	if th.eintr != nil {
+		deliver, err := r.eintrSignal(th, sig)
+		if err != nil {
+			return err
+		}
+		if !deliver {
+			return r.resume(tid, 0) // ignored: dropped, as natively at its sending
+		}
+	}
 	return r.resume(tid, int(sig)) // a signal for the guest: deliver it
 }
 
@@ -335,7 +355,21 @@ func (r *ptraceRun) seccompStop(th *ptThread) error {
 	rp := th.restart
 	restarted := rp.rip != 0 && rp.rip == regs.Rip && rp.rsp == regs.Rsp &&
 		(rp.nr == nr || nr == sysRestartSyscall)
-	th.restart, th.bypassRip, th.interrupted = restartPoint{}, 0, nil
+	th.restart, th.bypassRip, th.interrupted, th.eintr = restartPoint{}, 0, nil, nil
+	if th.reissue {
+		th.reissue = false // its deadline stays the first issue's
+	} else {
+		if th.maskHeld {
+			// The re-issued call ended in EINTR and no signal came to
+			// this thread: its own mask is due.
+			th.maskHeld = false
+			setSigmask(th.tid, th.outerMask)
+		}
+		if _, ok := eintrCalls[nr]; ok {
+			th.callDeadline = callDeadline(th.tid, nr, &regs)
+			th.noteCallMask(nr, &regs)
+		}
+	}
 	if nr == unix.SYS_RT_SIGACTION {
 		r.noteSigaction(th, &regs)
 	}
@@ -407,6 +441,9 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 	if err := unix.PtraceGetRegs(th.tid, &regs); err != nil {
 		return ignoreGone(err)
 	}
+	if err := th.maskAtExit(regs.Rax); err != nil {
+		return err
+	}
 	if th.answered {
 		regs.Rax = uint64(th.answer)
 		th.answered = false
@@ -442,6 +479,9 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 			return err
 		}
 		cb.Errors[th.nr]++
+		if regs.Rax == negErrno(unix.EINTR) {
+			th.noteEINTR(&regs, th.bypassRip, th.bypassRsp)
+		}
 	}
 	return r.resume(th.tid, 0)
 }
@@ -466,6 +506,7 @@ func (r *ptraceRun) execStop(th *ptThread) error {
 	p.guest = true
 	p.handlers = resetHandlersAtExec(p.handlers)
 	th.inSyscall, th.restart, th.bypassRip = false, restartPoint{}, 0
+	th.eintr, th.reissue = nil, false
 
 	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", tid))
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", tid))

@@ -1,0 +1,40 @@
+package e2e
+
+import (
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// sameAsNativePtrace runs argv natively and on the ptrace platform and
+// expects the same output and status (as sameAsNative for a trap mode).
+func sameAsNativePtrace(argv ...string) result {
+	GinkgoHelper()
+	native := runEnv(nil, nil, argv...)
+	Expect(native.Status).To(Equal(0), "the native run failed:\n%s", native)
+	reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
+	got := runEnv(nil, nil, vsysbedArgv(ptraceFlags(reportPath), argv...)...)
+	expectNoPanic(got)
+	Expect(got).To(Equal(native), "native:\n%s\nptrace:\n%s", native, got)
+	checkReport(loadReport(reportPath), argv, native.Status)
+	return got
+}
+
+// The conformance guests whose behaviour the ptrace platform once made
+// differently from Linux's: a traced process is woken by signals a native
+// one never sees, its tracer shows in its status, and its ptrace stops
+// show in its state.
+var _ = Describe("--platform=ptrace conformance", func() {
+	// A traced process gets even its ignored signals queued (the tracer
+	// may want them), and they wake its blocking calls.
+	It("an ignored or default-ignored signal interrupts no call, not even one Linux never restarts", func() {
+		got := sameAsNativePtrace(filepath.Join(guestDir, "sigwait"))
+		Expect(got.Stdout).To(ContainSubstring("epoll_wait(300ms) with a child exiting: 0 after the timeout=yes\n"))
+	})
+
+	It("epoll_pwait and epoll_pwait2 keep their mask for the whole call (a child's SIGCHLD meanwhile)", func() {
+		got := sameAsNativePtrace(filepath.Join(guestDir, "pwait"))
+		Expect(got.Stdout).To(ContainSubstring("epoll_pwait(300ms) blocking SIGUSR1 sent meanwhile: 0 handled"))
+	})
+})
