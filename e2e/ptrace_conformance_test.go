@@ -37,4 +37,20 @@ var _ = Describe("--platform=ptrace conformance", func() {
 		got := sameAsNativePtrace(filepath.Join(guestDir, "pwait"))
 		Expect(got.Stdout).To(ContainSubstring("epoll_pwait(300ms) blocking SIGUSR1 sent meanwhile: 0 handled"))
 	})
+
+	// The tracer's own marks — TracerPid, its seccomp filter and the
+	// no_new_privs that needed — are not the guest's: every spelling of
+	// status and stat shows what a native run's does.
+	It("/proc/PID/status and stat show no tracer, no filter and the guest's own no_new_privs, in every spelling", func() {
+		got := sameAsNativePtrace(filepath.Join(guestDir, "procself"))
+		Expect(got.Stdout).To(ContainSubstring("start TracerPid:\t0\n"))
+		Expect(got.Stdout).To(ContainSubstring("grandchild NoNewPrivs:\t1\n"))
+	})
+
+	// A tracee spends its syscalls and its first instructions after fork
+	// in ptrace stops ("t"); natively it is running, or asleep in the call.
+	It("a just-forked child is R, a child in FUTEX_WAIT is S", func() {
+		got := sameAsNativePtrace(filepath.Join(guestDir, "semantics"))
+		Expect(got.Stdout).To(ContainSubstring("fork children R before they block: 20 of 20\n"))
+	})
 })

@@ -64,6 +64,9 @@ type ptProcess struct {
 	// free: the control blocks of its exited threads, for its next new
 	// ones (coverage.ShardPool explains why counts simply go on there).
 	free []*tls.ControlBlock
+	// noNewPrivs: the guest set PR_SET_NO_NEW_PRIVS (kept by fork and
+	// exec); the real flag is set for the tracer's filter.
+	noNewPrivs bool
 }
 
 // ptThread is one traced thread.
@@ -99,6 +102,9 @@ type ptThread struct {
 	// read); maskHeld: the call's mask is held over its re-issue.
 	outerMask            uint64
 	outerKnown, maskHeld bool
+	// procOpen: the current call is an open the tracer redirected to a
+	// /proc view (ptrace_procview.go).
+	procOpen *procOpen
 }
 
 // restartPoint is where a call the kernel will restart stops again.
@@ -122,6 +128,12 @@ type ptraceRun struct {
 	rootWS   unix.WaitStatus
 	rootDone bool
 	started  bool // the first process exec'd PROGRAM
+
+	// conf: the seccomp and no_new_privs fields vsysbed was started with,
+	// what a native run's status shows; held: the threads the tracer
+	// holds in their group stop.
+	conf kernelsim.Confinement
+	held map[int]bool
 }
 
 // runPtrace is Run for --platform=ptrace.
@@ -191,7 +203,8 @@ func newPtraceRun(dir string) (*ptraceRun, error) {
 	}
 	return &ptraceRun{dir: dir, im: im, layout: layout, events: ev,
 		procs: map[int]*ptProcess{}, threads: map[int]*ptThread{},
-		shards: map[int]*tls.ControlBlock{}, expected: map[int]*ptProcess{}}, nil
+		shards: map[int]*tls.ControlBlock{}, expected: map[int]*ptProcess{},
+		conf: kernelsim.ReadConfinement(), held: map[int]bool{}}, nil
 }
 
 func (r *ptraceRun) close() {
@@ -417,7 +430,20 @@ func (r *ptraceRun) seccompStop(th *ptThread) error {
 	// call (seccomp(2): a tracer sets the number to -1); the result is set
 	// again at the exit stop.
 	args := kernelsim.Args{regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9}
-	if ret, ok := kernelsim.Answer(int(int64(nr)), args); ok {
+	switch nr {
+	case unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2:
+		if err := r.redirectProcOpen(th, nr, &regs); err != nil {
+			return err
+		}
+	}
+	ret, ok := int64(0), false
+	if nr == unix.SYS_PRCTL {
+		ret, ok = r.noNewPrivs(th, args)
+	}
+	if !ok {
+		ret, ok = kernelsim.Answer(int(int64(nr)), args)
+	}
+	if ok {
 		th.answered, th.answer = true, ret
 		regs.Orig_rax = ^uint64(0)
 		regs.Rax = uint64(ret)
@@ -444,9 +470,12 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 	if err := th.maskAtExit(regs.Rax); err != nil {
 		return err
 	}
-	if th.answered {
-		regs.Rax = uint64(th.answer)
-		th.answered = false
+	if th.answered || th.procOpen != nil {
+		if th.answered {
+			regs.Rax = uint64(th.answer)
+			th.answered = false
+		}
+		r.endProcOpen(th, &regs)
 		if err := unix.PtraceSetRegs(th.tid, &regs); err != nil {
 			return ignoreGone(err)
 		}
@@ -587,6 +616,7 @@ func (r *ptraceRun) born(tid int) error {
 		if parent != nil {
 			// fork copies the address space, injected vDSO included.
 			p.parent, p.guest, p.vdso = parent.pid, parent.guest, parent.vdso
+			p.noNewPrivs = parent.noNewPrivs
 			p.handlers = map[uint64]sigDisposition{}
 			for sig, d := range parent.handlers {
 				p.handlers[sig] = d
@@ -607,6 +637,10 @@ func (r *ptraceRun) ended(tid int, ws unix.WaitStatus) {
 	th := r.threads[tid]
 	delete(r.threads, tid)
 	delete(r.expected, tid)
+	delete(r.held, tid)
+	if th != nil {
+		r.endProcOpen(th, nil)
+	}
 	if th != nil && th.proc.pid != tid {
 		// The leader keeps its block: recordExit writes the exit there.
 		if cb := r.shards[tid]; cb != nil {
