@@ -53,4 +53,11 @@ var _ = Describe("--platform=ptrace conformance", func() {
 		got := sameAsNativePtrace(filepath.Join(guestDir, "semantics"))
 		Expect(got.Stdout).To(ContainSubstring("fork children R before they block: 20 of 20\n"))
 	})
+
+	// A traced thread's group stop is a ptrace stop, which SIGCONT does
+	// not end: the tracer holds every thread there until it comes.
+	It("SIGSTOP and SIGTSTP stop every thread of a process, in user code or in a call, until SIGCONT", func() {
+		got := sameAsNativePtrace(filepath.Join(guestDir, "stopcont"))
+		Expect(got.Stdout).To(ContainSubstring("SIGSTOP: waitpid stopped=1, all threads T=1, no progress while stopped=1\n"))
+	})
 })

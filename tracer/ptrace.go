@@ -235,7 +235,7 @@ func (r *ptraceRun) trace() error {
 		return err
 	}
 	for {
-		tid, err := wait4(-1, &ws)
+		tid, err := r.wait(&ws)
 		if err == unix.ECHILD {
 			return nil
 		}
@@ -288,6 +288,13 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 	if err == nil {
 		r.noteFault(th, sig, si)
 	}
+	if sig == unix.SIGCONT && len(r.held) > 0 {
+		// A thread of the process that was not stopped took the SIGCONT:
+		// the group stop is over for the held ones too.
+		if err := r.release(th.proc.pid); err != nil {
+			return err
+		}
+	}
 	if th.interrupted != nil {
 		if err := r.interruptedBypass(th, sig); err != nil {
 			return err
@@ -315,10 +322,91 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 // and processes are not held: a thread resumed from one runs on until its
 // next syscall stop, which waits for the stopped tracer.
 func (r *ptraceRun) groupStop(th *ptThread) error {
+	// Held until a SIGCONT comes (releaseContinued), as natively: every
+	// thread stopped, its state T.
+	r.held[th.tid] = true
 	if th.tid == r.root {
 		stopSelf()
 	}
-	return r.resume(th.tid, 0)
+	return nil
+}
+
+// wait is the next wait status of any tracee. While threads are held in
+// group stops it looks every few milliseconds for the SIGCONT that ends
+// theirs (releaseContinued).
+func (r *ptraceRun) wait(ws *unix.WaitStatus) (int, error) {
+	for len(r.held) > 0 {
+		tid, err := unix.Wait4(-1, ws, unix.WALL|unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || tid > 0 {
+			return tid, err
+		}
+		if err := r.releaseContinued(); err != nil {
+			return 0, err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return wait4(-1, ws)
+}
+
+// releaseContinued resumes the held threads of every process a SIGCONT
+// was sent to. A traced thread in a group stop is in a ptrace stop, which
+// SIGCONT does not end (only PTRACE_LISTEN, which needs PTRACE_SEIZE,
+// would let the kernel do it); the signal stays pending for the process
+// (no stopped thread wants it), where /proc shows it. Resumed, the
+// threads take it at their signal-delivery stop, as natively.
+func (r *ptraceRun) releaseContinued() error {
+	cont := map[int]bool{}
+	for tid := range r.held {
+		tgid := tid
+		if th := r.threads[tid]; th != nil {
+			tgid = th.proc.pid
+		}
+		if !cont[tgid] && contPending(tid) {
+			cont[tgid] = true
+		}
+	}
+	for pid := range cont {
+		if err := r.release(pid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// release resumes the held threads of process pid.
+func (r *ptraceRun) release(pid int) error {
+	for tid := range r.held {
+		th := r.threads[tid]
+		if th == nil || th.proc.pid != pid {
+			continue
+		}
+		delete(r.held, tid)
+		if err := r.resumeThread(th); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// contPending: a SIGCONT is pending for thread tid or its process.
+func contPending(tid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return false
+	}
+	bit := uint64(1) << (unix.SIGCONT - 1)
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && (k == "SigPnd" || k == "ShdPnd") {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && m&bit != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // noteFault remembers a fault the kernel raised in guest code (si_code >
