@@ -56,6 +56,7 @@ GUESTS := \
 	$(GUESTDIR)/sigroute \
 	$(GUESTDIR)/killfault \
 	$(GUESTDIR)/semantics $(GUESTDIR)/nproc \
+	$(GUESTDIR)/stopcont \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \

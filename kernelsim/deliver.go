@@ -439,7 +439,7 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 			case timed:
 				ret = r
 			case noRestart[nr]:
-				return ret // io_getevents, semtimedop: not restarted here
+				return ret // none left: not restarted here
 			default:
 				ret = passthrough(nr, a)
 			}

@@ -311,3 +311,57 @@ func SetProcessTitle(argv []string) {
 	n := copy(area[:len(area)-1], title)
 	clear(area[n:]) // the last byte stays NUL: the kernel reads no further
 }
+
+// TracedView is the status or stat file (named by file) of a process of a
+// ptrace-platform run as a native run shows it. The process runs natively
+// and the kernel's signal fields are its own, but three things are the
+// tracer's: TracerPid, the seccomp filter (and the no_new_privs it
+// needed) and the ptrace stops, state "t (tracing stop)", which a native
+// process spends running instead (its syscalls, its first instructions
+// after fork). conf is what vsysbed was started with, noNewPrivs the
+// guest's own PR_SET_NO_NEW_PRIVS, stopped that the tracer holds the
+// thread in its group stop ("T").
+func TracedView(file string, host []byte, conf Confinement, noNewPrivs, stopped bool) []byte {
+	state, stateLine := "R", "R (running)"
+	if stopped {
+		state, stateLine = "T", "T (stopped)"
+	}
+	if file == "stat" {
+		head, fields, ok := statFields(host)
+		if !ok || len(fields) == 0 || fields[0] != "t" {
+			return host
+		}
+		fields[0] = state
+		return []byte(head + " " + strings.Join(fields, " ") + "\n")
+	}
+	nnp := conf.NoNewPrivs
+	if noNewPrivs {
+		nnp = "1"
+	}
+	var out bytes.Buffer
+	for _, line := range strings.SplitAfter(string(host), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok {
+			val := ""
+			switch k {
+			case "State":
+				if strings.HasPrefix(strings.TrimSpace(v), "t") {
+					val = stateLine
+				}
+			case "TracerPid":
+				val = "0"
+			case "Seccomp":
+				val = conf.Seccomp
+			case "Seccomp_filters":
+				val = conf.SeccompFilters
+			case "NoNewPrivs":
+				val = nnp
+			}
+			if val != "" {
+				line = k + ":\t" + val + "\n"
+			}
+		}
+		out.WriteString(line)
+	}
+	return out.Bytes()
+}

@@ -58,3 +58,23 @@ func TestGuestStat(t *testing.T) {
 		t.Errorf("fields: %v", got)
 	}
 }
+
+func TestTracedView(t *testing.T) {
+	conf := Confinement{Seccomp: "0", SeccompFilters: "0", NoNewPrivs: "0"}
+	status := "Name:\tx\nState:\tt (tracing stop)\nTracerPid:\t4275\nNoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n"
+	got := string(TracedView("status", []byte(status), conf, false, false))
+	want := "Name:\tx\nState:\tR (running)\nTracerPid:\t0\nNoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\n"
+	if got != want {
+		t.Errorf("status:\n%s\nwant:\n%s", got, want)
+	}
+	if got := string(TracedView("status", []byte(status), conf, true, true)); !strings.Contains(got, "State:\tT (stopped)\n") || !strings.Contains(got, "NoNewPrivs:\t1\n") {
+		t.Errorf("stopped, no_new_privs set:\n%s", got)
+	}
+	stat := "12 (a b) c) t 1 12 12 0 -1\n"
+	if got := string(TracedView("stat", []byte(stat), conf, false, false)); got != "12 (a b) c) R 1 12 12 0 -1\n" {
+		t.Errorf("stat: %q", got)
+	}
+	if got := string(TracedView("stat", []byte("12 (x) S 1 2\n"), conf, false, false)); got != "12 (x) S 1 2\n" {
+		t.Errorf("stat asleep: %q", got)
+	}
+}

@@ -20,7 +20,7 @@ import (
 var timedCalls = []int{
 	unix.SYS_NANOSLEEP, unix.SYS_CLOCK_NANOSLEEP, unix.SYS_POLL, unix.SYS_PPOLL,
 	unix.SYS_SELECT, unix.SYS_PSELECT6, unix.SYS_EPOLL_WAIT, unix.SYS_EPOLL_PWAIT,
-	unix.SYS_EPOLL_PWAIT2,
+	unix.SYS_EPOLL_PWAIT2, unix.SYS_SEMTIMEDOP, unix.SYS_IO_GETEVENTS,
 }
 
 var isTimed = func() map[int]bool {
@@ -73,22 +73,31 @@ func (t *Task) restartTimed(nr int, a *Args, start uint64) (ret int64, timed boo
 	case unix.SYS_EPOLL_WAIT, unix.SYS_EPOLL_PWAIT:
 		b[3] = msLeft(b[3], elapsed)
 		return passthrough(nr, &b), true
-	case unix.SYS_EPOLL_PWAIT2:
-		if b[3] == 0 {
-			return passthrough(nr, &b), true
-		}
-		req, err := readTimespec(b[3])
-		if err != nil {
-			return errnoOf(err), true
-		}
-		left := new(unix.Timespec) // on the heap: it must not move during the call
-		*left = timespecLeft(req, elapsed)
-		b[3] = uint64(uintptr(unsafe.Pointer(left)))
-		r := passthrough(nr, &b)
-		runtime.KeepAlive(left)
-		return r, true
+	case unix.SYS_EPOLL_PWAIT2, unix.SYS_SEMTIMEDOP:
+		return relativeRest(nr, &b, 3, elapsed), true
+	case unix.SYS_IO_GETEVENTS:
+		return relativeRest(nr, &b, 4, elapsed), true
 	}
 	return 0, false
+}
+
+// relativeRest re-issues call nr whose argument i is a relative timeout
+// the kernel leaves as it was (a struct timespec, NULL: none), with what is
+// left of it.
+func relativeRest(nr int, b *Args, i int, elapsed time.Duration) int64 {
+	if b[i] == 0 {
+		return passthrough(nr, b)
+	}
+	req, err := readTimespec(b[i])
+	if err != nil {
+		return errnoOf(err)
+	}
+	left := new(unix.Timespec) // on the heap: it must not move during the call
+	*left = timespecLeft(req, elapsed)
+	b[i] = uint64(uintptr(unsafe.Pointer(left)))
+	r := passthrough(nr, b)
+	runtime.KeepAlive(left)
+	return r
 }
 
 // msLeft is a poll or epoll_wait timeout (int ms; negative: none) less

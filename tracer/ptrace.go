@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -63,6 +64,9 @@ type ptProcess struct {
 	// free: the control blocks of its exited threads, for its next new
 	// ones (coverage.ShardPool explains why counts simply go on there).
 	free []*tls.ControlBlock
+	// noNewPrivs: the guest set PR_SET_NO_NEW_PRIVS (kept by fork and
+	// exec); the real flag is set for the tracer's filter.
+	noNewPrivs bool
 }
 
 // ptThread is one traced thread.
@@ -88,6 +92,19 @@ type ptThread struct {
 	// was skipped and returns answer.
 	answered bool
 	answer   int64
+	// eintr: the last call returned EINTR and Linux never restarts it;
+	// reissue: the tracer re-issued it for an ignored signal, and
+	// callDeadline is when its timeout ends (ptrace_ignored.go).
+	eintr        *eintrCall
+	reissue      bool
+	callDeadline time.Time
+	// outerMask: the thread's mask before a call that takes one (known:
+	// read); maskHeld: the call's mask is held over its re-issue.
+	outerMask            uint64
+	outerKnown, maskHeld bool
+	// procOpen: the current call is an open the tracer redirected to a
+	// /proc view (ptrace_procview.go).
+	procOpen *procOpen
 }
 
 // restartPoint is where a call the kernel will restart stops again.
@@ -111,6 +128,12 @@ type ptraceRun struct {
 	rootWS   unix.WaitStatus
 	rootDone bool
 	started  bool // the first process exec'd PROGRAM
+
+	// conf: the seccomp and no_new_privs fields vsysbed was started with,
+	// what a native run's status shows; held: the threads the tracer
+	// holds in their group stop.
+	conf kernelsim.Confinement
+	held map[int]bool
 }
 
 // runPtrace is Run for --platform=ptrace.
@@ -180,7 +203,8 @@ func newPtraceRun(dir string) (*ptraceRun, error) {
 	}
 	return &ptraceRun{dir: dir, im: im, layout: layout, events: ev,
 		procs: map[int]*ptProcess{}, threads: map[int]*ptThread{},
-		shards: map[int]*tls.ControlBlock{}, expected: map[int]*ptProcess{}}, nil
+		shards: map[int]*tls.ControlBlock{}, expected: map[int]*ptProcess{},
+		conf: kernelsim.ReadConfinement(), held: map[int]bool{}}, nil
 }
 
 func (r *ptraceRun) close() {
@@ -211,7 +235,7 @@ func (r *ptraceRun) trace() error {
 		return err
 	}
 	for {
-		tid, err := wait4(-1, &ws)
+		tid, err := r.wait(&ws)
 		if err == unix.ECHILD {
 			return nil
 		}
@@ -264,9 +288,25 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 	if err == nil {
 		r.noteFault(th, sig, si)
 	}
+	if sig == unix.SIGCONT && len(r.held) > 0 {
+		// A thread of the process that was not stopped took the SIGCONT:
+		// the group stop is over for the held ones too.
+		if err := r.release(th.proc.pid); err != nil {
+			return err
+		}
+	}
 	if th.interrupted != nil {
 		if err := r.interruptedBypass(th, sig); err != nil {
 			return err
+		}
+	}
+	if th.eintr != nil {
+		deliver, err := r.eintrSignal(th, sig)
+		if err != nil {
+			return err
+		}
+		if !deliver {
+			return r.resume(tid, 0) // ignored: dropped, as natively at its sending
 		}
 	}
 	return r.resume(tid, int(sig)) // a signal for the guest: deliver it
@@ -282,10 +322,91 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 // and processes are not held: a thread resumed from one runs on until its
 // next syscall stop, which waits for the stopped tracer.
 func (r *ptraceRun) groupStop(th *ptThread) error {
+	// Held until a SIGCONT comes (releaseContinued), as natively: every
+	// thread stopped, its state T.
+	r.held[th.tid] = true
 	if th.tid == r.root {
 		stopSelf()
 	}
-	return r.resume(th.tid, 0)
+	return nil
+}
+
+// wait is the next wait status of any tracee. While threads are held in
+// group stops it looks every few milliseconds for the SIGCONT that ends
+// theirs (releaseContinued).
+func (r *ptraceRun) wait(ws *unix.WaitStatus) (int, error) {
+	for len(r.held) > 0 {
+		tid, err := unix.Wait4(-1, ws, unix.WALL|unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || tid > 0 {
+			return tid, err
+		}
+		if err := r.releaseContinued(); err != nil {
+			return 0, err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return wait4(-1, ws)
+}
+
+// releaseContinued resumes the held threads of every process a SIGCONT
+// was sent to. A traced thread in a group stop is in a ptrace stop, which
+// SIGCONT does not end (only PTRACE_LISTEN, which needs PTRACE_SEIZE,
+// would let the kernel do it); the signal stays pending for the process
+// (no stopped thread wants it), where /proc shows it. Resumed, the
+// threads take it at their signal-delivery stop, as natively.
+func (r *ptraceRun) releaseContinued() error {
+	cont := map[int]bool{}
+	for tid := range r.held {
+		tgid := tid
+		if th := r.threads[tid]; th != nil {
+			tgid = th.proc.pid
+		}
+		if !cont[tgid] && contPending(tid) {
+			cont[tgid] = true
+		}
+	}
+	for pid := range cont {
+		if err := r.release(pid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// release resumes the held threads of process pid.
+func (r *ptraceRun) release(pid int) error {
+	for tid := range r.held {
+		th := r.threads[tid]
+		if th == nil || th.proc.pid != pid {
+			continue
+		}
+		delete(r.held, tid)
+		if err := r.resumeThread(th); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// contPending: a SIGCONT is pending for thread tid or its process.
+func contPending(tid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return false
+	}
+	bit := uint64(1) << (unix.SIGCONT - 1)
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && (k == "SigPnd" || k == "ShdPnd") {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && m&bit != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // noteFault remembers a fault the kernel raised in guest code (si_code >
@@ -335,7 +456,21 @@ func (r *ptraceRun) seccompStop(th *ptThread) error {
 	rp := th.restart
 	restarted := rp.rip != 0 && rp.rip == regs.Rip && rp.rsp == regs.Rsp &&
 		(rp.nr == nr || nr == sysRestartSyscall)
-	th.restart, th.bypassRip, th.interrupted = restartPoint{}, 0, nil
+	th.restart, th.bypassRip, th.interrupted, th.eintr = restartPoint{}, 0, nil, nil
+	if th.reissue {
+		th.reissue = false // its deadline stays the first issue's
+	} else {
+		if th.maskHeld {
+			// The re-issued call ended in EINTR and no signal came to
+			// this thread: its own mask is due.
+			th.maskHeld = false
+			setSigmask(th.tid, th.outerMask)
+		}
+		if _, ok := eintrCalls[nr]; ok {
+			th.callDeadline = callDeadline(th.tid, nr, &regs)
+			th.noteCallMask(nr, &regs)
+		}
+	}
 	if nr == unix.SYS_RT_SIGACTION {
 		r.noteSigaction(th, &regs)
 	}
@@ -383,7 +518,20 @@ func (r *ptraceRun) seccompStop(th *ptThread) error {
 	// call (seccomp(2): a tracer sets the number to -1); the result is set
 	// again at the exit stop.
 	args := kernelsim.Args{regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9}
-	if ret, ok := kernelsim.Answer(int(int64(nr)), args); ok {
+	switch nr {
+	case unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2:
+		if err := r.redirectProcOpen(th, nr, &regs); err != nil {
+			return err
+		}
+	}
+	ret, ok := int64(0), false
+	if nr == unix.SYS_PRCTL {
+		ret, ok = r.noNewPrivs(th, args)
+	}
+	if !ok {
+		ret, ok = kernelsim.Answer(int(int64(nr)), args)
+	}
+	if ok {
 		th.answered, th.answer = true, ret
 		regs.Orig_rax = ^uint64(0)
 		regs.Rax = uint64(ret)
@@ -407,9 +555,15 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 	if err := unix.PtraceGetRegs(th.tid, &regs); err != nil {
 		return ignoreGone(err)
 	}
-	if th.answered {
-		regs.Rax = uint64(th.answer)
-		th.answered = false
+	if err := th.maskAtExit(regs.Rax); err != nil {
+		return err
+	}
+	if th.answered || th.procOpen != nil {
+		if th.answered {
+			regs.Rax = uint64(th.answer)
+			th.answered = false
+		}
+		r.endProcOpen(th, &regs)
 		if err := unix.PtraceSetRegs(th.tid, &regs); err != nil {
 			return ignoreGone(err)
 		}
@@ -442,6 +596,9 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 			return err
 		}
 		cb.Errors[th.nr]++
+		if regs.Rax == negErrno(unix.EINTR) {
+			th.noteEINTR(&regs, th.bypassRip, th.bypassRsp)
+		}
 	}
 	return r.resume(th.tid, 0)
 }
@@ -466,6 +623,7 @@ func (r *ptraceRun) execStop(th *ptThread) error {
 	p.guest = true
 	p.handlers = resetHandlersAtExec(p.handlers)
 	th.inSyscall, th.restart, th.bypassRip = false, restartPoint{}, 0
+	th.eintr, th.reissue = nil, false
 
 	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", tid))
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", tid))
@@ -546,6 +704,7 @@ func (r *ptraceRun) born(tid int) error {
 		if parent != nil {
 			// fork copies the address space, injected vDSO included.
 			p.parent, p.guest, p.vdso = parent.pid, parent.guest, parent.vdso
+			p.noNewPrivs = parent.noNewPrivs
 			p.handlers = map[uint64]sigDisposition{}
 			for sig, d := range parent.handlers {
 				p.handlers[sig] = d
@@ -566,6 +725,10 @@ func (r *ptraceRun) ended(tid int, ws unix.WaitStatus) {
 	th := r.threads[tid]
 	delete(r.threads, tid)
 	delete(r.expected, tid)
+	delete(r.held, tid)
+	if th != nil {
+		r.endProcOpen(th, nil)
+	}
 	if th != nil && th.proc.pid != tid {
 		// The leader keeps its block: recordExit writes the exit there.
 		if cb := r.shards[tid]; cb != nil {

@@ -4,6 +4,7 @@
  * thread-self, the pid, task/TID). Every line is deterministic. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *keys[] = {"Name", "Threads", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt",
+static const char *keys[] = {"Name", "State", "Threads", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt",
 			     "Seccomp", "Seccomp_filters", "NoNewPrivs", "TracerPid", NULL};
 
 static void status(const char *label, const char *path)
@@ -53,8 +54,28 @@ static void stat_fields(const char *label, const char *path)
 	int n = 0;
 	for (char *tok = strtok(close + 2, " \n"); tok && n < 64; tok = strtok(NULL, " \n"))
 		fields[n++] = tok; /* fields[0] is field 3 */
-	printf("%s comm=(%s) threads=%s signal=%s blocked=%s ignored=%s caught=%s\n", label, open + 1, fields[17],
+	printf("%s comm=(%s) state=%s threads=%s signal=%s blocked=%s ignored=%s caught=%s\n", label, open + 1, fields[0], fields[17],
 	       fields[28], fields[29], fields[30], fields[31]);
+}
+
+/* status opened relative to a dirfd of /proc/self (openat). */
+static void status_at(const char *label, const char *dir, const char *name)
+{
+	int d = open(dir, O_RDONLY | O_DIRECTORY);
+	int fd = d < 0 ? -1 : openat(d, name, O_RDONLY | O_NOFOLLOW);
+	if (d >= 0)
+		close(d);
+	if (fd < 0) {
+		printf("%s: cannot open\n", label);
+		return;
+	}
+	char b[4096];
+	ssize_t n = read(fd, b, sizeof b - 1);
+	close(fd);
+	b[n > 0 ? n : 0] = 0;
+	for (char *line = strtok(b, "\n"); line; line = strtok(NULL, "\n"))
+		if (!strncmp(line, "TracerPid:", 10) || !strncmp(line, "Seccomp:", 8) || !strncmp(line, "State:", 6))
+			printf("%s %s\n", label, line);
 }
 
 static void comm(const char *label, const char *path)
@@ -109,6 +130,8 @@ int main(void)
 	status("start", "/proc/self/status");
 	stat_fields("start", "/proc/self/stat");
 	comm("start", "/proc/self/comm");
+	status_at("openat /proc/self", "/proc/self", "status");
+	status_at("openat /proc/self/task", "/proc/self/task", "../status");
 
 	pthread_barrier_init(&ready, NULL, 3);
 	pthread_barrier_init(&done, NULL, 3);
@@ -144,6 +167,15 @@ int main(void)
 	if (c == 0) {
 		comm("fork child", "/proc/self/comm");
 		status("fork child", "/proc/self/status");
+		printf("fork child PR_GET_NO_NEW_PRIVS: %d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+		printf("fork child PR_SET_NO_NEW_PRIVS: %d\n", prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+		printf("fork child PR_GET_NO_NEW_PRIVS after: %d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+		fflush(stdout);
+		if (fork() == 0) {
+			status("grandchild", "/proc/self/status");
+			_exit(0);
+		}
+		wait(NULL);
 		_exit(0);
 	}
 	waitpid(c, NULL, 0);

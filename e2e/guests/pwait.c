@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,6 +88,22 @@ int main(void)
 	waitpid(c, NULL, 0);
 	printf("epoll_pwait(300ms) blocking SIGUSR1 sent meanwhile: %s handled during=%d after=%d\n", res(r), during,
 	       (int)handled);
+
+	/* The same with epoll_pwait2, and the sender's exit (its SIGCHLD,
+	 * ignored by default) during the call too. */
+	handled = 0;
+	c = fork();
+	if (c == 0) {
+		usleep(50000);
+		kill(parent, SIGUSR1);
+		_exit(0);
+	}
+	struct timespec ms300 = {0, 300000000L};
+	r = syscall(SYS_epoll_pwait2, ep, &ev, 1, &ms300, &usr1, 8);
+	during = handled;
+	waitpid(c, NULL, 0);
+	printf("epoll_pwait2(300ms) blocking SIGUSR1 sent meanwhile: %s handled during=%d after=%d blocked after=%s\n",
+	       res(r), during, (int)handled, blocked_now(SIGUSR1) ? "yes" : "no");
 
 	/* The temporary mask lets through a signal the thread blocks. */
 	sigprocmask(SIG_BLOCK, &usr1, NULL);

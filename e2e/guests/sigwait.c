@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/sem.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -146,5 +148,49 @@ int main(void)
 	memset(&it, 0, sizeof it);
 	setitimer(ITIMER_PROF, &it, NULL);
 	printf("ITIMER_PROF: SIGPROF handled=%s\n", handled >= 3 ? "yes" : "no");
+
+	/* 8. Calls Linux never restarts (they fail with EINTR for a handler)
+	 * go on through an ignored or default-ignored signal. */
+	signal(SIGUSR1, SIG_IGN);
+	c = signal_later(0, 30); /* its SIGCHLD: ignored by default */
+	t0 = now();
+	r = epoll_wait(ep, &ev, 1, 300);
+	printf("epoll_wait(300ms) with a child exiting: %s after the timeout=%s\n", res(r), now() - t0 >= 0.29 ? "yes" : "no");
+	waitpid(c, NULL, 0);
+	c = signal_later(SIGUSR1, 30);
+	struct timespec ms300 = {0, 300000000L};
+	t0 = now();
+	r = syscall(SYS_epoll_pwait2, ep, &ev, 1, &ms300, NULL, 8);
+	printf("epoll_pwait2(300ms) with SIGUSR1 ignored: %s after the timeout=%s\n", res(r), now() - t0 >= 0.29 ? "yes" : "no");
+	waitpid(c, NULL, 0);
+	c = signal_later(SIGUSR1, 30);
+	t0 = now();
+	r = sigtimedwait(&usr2, NULL, &ms300);
+	printf("sigtimedwait(SIGUSR2, 300ms) with SIGUSR1 ignored: %s after the timeout=%s\n", res(r),
+	       now() - t0 >= 0.29 ? "yes" : "no");
+	waitpid(c, NULL, 0);
+	int sem = semget(IPC_PRIVATE, 1, 0600);
+	struct sembuf down = {0, -1, 0};
+	c = signal_later(SIGWINCH, 30); /* ignored by default */
+	t0 = now();
+	r = semtimedop(sem, &down, 1, &ms300);
+	printf("semtimedop(300ms) with a SIGWINCH: %s after the timeout=%s\n", res(r), now() - t0 >= 0.29 ? "yes" : "no");
+	waitpid(c, NULL, 0);
+	semctl(sem, 0, IPC_RMID);
+	/* An ignored signal and then a caught one: the caught one interrupts. */
+	handled = 0;
+	pid_t parent = getpid();
+	c = fork();
+	if (c == 0) {
+		struct timespec ts = {0, 30000000L};
+		nanosleep(&ts, NULL);
+		kill(parent, SIGUSR1);
+		nanosleep(&ts, NULL);
+		kill(parent, SIGTERM);
+		_exit(0);
+	}
+	r = epoll_wait(ep, &ev, 1, 5000);
+	printf("epoll_wait(5s), an ignored SIGUSR1 then a caught SIGTERM: %s handled=%d\n", res(r), (int)handled);
+	waitpid(c, NULL, 0);
 	return 0;
 }
