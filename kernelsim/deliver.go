@@ -220,7 +220,7 @@ func (p *Process) send(from, target *Task, sig int, si siginfo) {
 		p.mu.Unlock()
 		return // blocked everywhere: it waits for an unblock
 	}
-	target.CB.SigPending = 1
+	atomic.StoreUint32(&target.CB.SigPending, 1)
 	// The tid while the task is surely alive: once it exits, its block
 	// (and Tid) may be another new thread's.
 	tid := int(target.CB.Tid)
@@ -338,7 +338,7 @@ const rtSignals = uint64(0xffffffff80000000)
 // kickLocked makes thread o look at its queues (caller holds p.mu, so o
 // has not exited and its block is its own).
 func (p *Process) kickLocked(o *Task) {
-	o.CB.SigPending = 1
+	atomic.StoreUint32(&o.CB.SigPending, 1)
 	select {
 	case o.wake <- struct{}{}:
 	default:
@@ -387,7 +387,7 @@ func (t *Task) dequeue(allowed uint64) (int, siginfo, bool) {
 		p.armSignalfds()
 		return sig, si, true
 	}
-	t.CB.SigPending = 0
+	atomic.StoreUint32(&t.CB.SigPending, 0)
 	return 0, siginfo{}, false
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -193,7 +194,7 @@ func (p *Process) stopOtherThreads(t *Task) {
 	for _, o := range p.tasks {
 		if o != t && o.vf == nil { // a vfork child is another process
 			o.exiting = true
-			o.CB.SigPending = 1
+			atomic.StoreUint32(&o.CB.SigPending, 1)
 			others = append(others, o)
 			tids = append(tids, int(o.CB.Tid))
 		}

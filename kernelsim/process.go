@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -235,7 +236,7 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 		}
 		ret = t.syscall(nr, &a)
 	}
-	if cb.Flags&tls.FlagResume == 0 && (cb.SigPending != 0 || ret == -int64(unix.EINTR)) {
+	if cb.Flags&tls.FlagResume == 0 && (atomic.LoadUint32(&cb.SigPending) != 0 || ret == -int64(unix.EINTR)) {
 		ret = t.afterSyscall(cb, nr, &a, ret)
 	}
 	cb.Ret = uint64(ret)

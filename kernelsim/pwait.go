@@ -2,6 +2,7 @@ package kernelsim
 
 import (
 	"runtime"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -157,7 +158,7 @@ func (t *Task) pwaitOnce(nr int, a *Args, temp uint64, start time.Time) (int64, 
 		// What the temporary mask held back (a process-directed signal
 		// no thread could take) is this thread's to deliver now.
 		if (t.pending.mask|p.sig.pending.mask)&^orig != 0 {
-			t.CB.SigPending = 1
+			atomic.StoreUint32(&t.CB.SigPending, 1)
 		}
 		p.mu.Unlock()
 	}()

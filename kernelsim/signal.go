@@ -2,6 +2,7 @@ package kernelsim
 
 import (
 	"golang.org/x/sys/unix"
+	"sync/atomic"
 
 	"vsysbed/tls"
 )
@@ -175,7 +176,7 @@ func (t *Task) setMask(m uint64) {
 	p.mu.Lock()
 	t.sigmask = m &^ unblockable
 	if (t.pending.mask|p.sig.pending.mask)&^t.sigmask != 0 {
-		t.CB.SigPending = 1
+		atomic.StoreUint32(&t.CB.SigPending, 1)
 	}
 	p.mu.Unlock()
 }

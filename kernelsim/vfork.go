@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -221,7 +222,7 @@ func (p *Process) watchVforkChild(t *Task) {
 	tid := int(t.CB.Tid)
 	if running {
 		t.exiting = true
-		t.CB.SigPending = 1
+		atomic.StoreUint32(&t.CB.SigPending, 1)
 	}
 	p.mu.Unlock()
 	if running {

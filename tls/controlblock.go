@@ -7,7 +7,8 @@ package tls
 
 import "unsafe"
 
-// Constants mirrored from cb.h; TestOffsets keeps both sides in sync.
+// Constants mirrored from cb.h; TestConstants and TestOffsets keep both
+// sides in sync.
 const (
 	Magic   = 0x0064656273797376
 	Version = 2
@@ -106,7 +107,7 @@ type ControlBlock struct {
 	_          [6]uint8
 	XsaveMask  uint64
 	Tid        uint64
-	SigPending uint32
+	SigPending uint32 // a signal is queued for the thread: set from other goroutines, so atomic
 	FaultSig   int32
 	FaultAddr  uint64
 	FaultCode  int32

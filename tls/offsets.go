@@ -44,6 +44,20 @@ static const long c_offsets[] = {
 	offsetof(struct vsysbed_cb, exit.sites_dropped), CB_OFF_EXIT + 32,
 };
 static long c_offset(int i) { return c_offsets[i]; }
+
+// The constants cb.h shares with controlblock.go, in constChecks' order.
+static const unsigned long long c_consts[] = {
+	CB_MAGIC, CB_VERSION, CB_SIZE, CB_NR_MAX, CB_KINDS,
+	CB_KIND_BYPASS, CB_KIND_TRAP, CB_KIND_VDSO, CB_KIND_INT80, CB_SITE_KINDS,
+	CB_SITES,
+	CB_STATE_HOST, CB_STATE_GUEST, CB_STATE_KERNEL, CB_STATE_ENTRY,
+	CB_TRAP_SECCOMP, CB_TRAP_SUD,
+	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK,
+	(unsigned long long)CB_NR_INTERRUPT, (unsigned long long)CB_NR_RETURN,
+	CB_OFF_COUNTS, CB_OFF_SITES, CB_OFF_XSAVE, CB_XSAVE_MAX, CB_OFF_HOSTINFO, CB_OFF_ERRORS,
+};
+static unsigned long long c_const(int i) { return c_consts[i]; }
+static int c_nconsts(void) { return sizeof c_consts / sizeof c_consts[0]; }
 static long c_size(void) { return sizeof(struct vsysbed_cb); }
 */
 import "C"
@@ -112,3 +126,33 @@ func offsetChecks() []offsetCheck {
 }
 
 func cSize() int { return int(C.c_size()) }
+
+type constCheck struct {
+	name        string
+	goVal, cVal uint64
+}
+
+// constChecks pairs each constant controlblock.go mirrors with cb.h's.
+func constChecks() []constCheck {
+	goVals := []struct {
+		name string
+		v    uint64
+	}{
+		{"Magic", Magic}, {"Version", Version}, {"Size", Size}, {"NrMax", NrMax}, {"Kinds", Kinds},
+		{"KindBypass", KindBypass}, {"KindTrap", KindTrap}, {"KindVDSO", KindVDSO}, {"KindInt80", KindInt80}, {"SiteKinds", SiteKinds},
+		{"NumSites", NumSites},
+		{"StateHost", StateHost}, {"StateGuest", StateGuest}, {"StateKernel", StateKernel}, {"StateEntry", StateEntry},
+		{"TrapSeccomp", TrapSeccomp}, {"TrapSUD", TrapSUD},
+		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork},
+		{"NrInterrupt", NrInterrupt}, {"NrReturn", NrReturn},
+		{"OffCounts", OffCounts}, {"OffSites", OffSites}, {"OffXsave", OffXsave}, {"XsaveMax", XsaveMax}, {"OffHostInfo", OffHostInfo}, {"OffErrors", OffErrors},
+	}
+	if int(C.c_nconsts()) != len(goVals) {
+		panic("tls: c_consts and constChecks list different constants")
+	}
+	out := make([]constCheck, len(goVals))
+	for i, g := range goVals {
+		out[i] = constCheck{g.name, g.v, uint64(C.c_const(C.int(i)))}
+	}
+	return out
+}

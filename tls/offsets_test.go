@@ -12,3 +12,13 @@ func TestOffsets(t *testing.T) {
 		t.Errorf("sizeof(struct vsysbed_cb) = %d, Go Size = %d", got, Size)
 	}
 }
+
+// TestConstants: every constant controlblock.go copies from cb.h has cb.h's
+// value (the offsets above are checked the same way).
+func TestConstants(t *testing.T) {
+	for _, c := range constChecks() {
+		if c.goVal != c.cVal {
+			t.Errorf("%s: Go %#x, cb.h %#x", c.name, c.goVal, c.cVal)
+		}
+	}
+}
