@@ -35,6 +35,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vsysbed/coverage"
+	"vsysbed/internal/exitstatus"
 )
 
 // Report is the coverage report of one run, shared with the vsysbed CLI
@@ -55,18 +56,18 @@ func LoadReport(path string) (*Report, error) {
 // vsysbed wrote a report (it writes one for every guest it started).
 const (
 	// ExitUsage: vsysbed rejected its command line (a bad --route, say).
-	ExitUsage = 2
+	ExitUsage = exitstatus.Usage
 	// ExitFailed: vsysbed itself failed before the guest ran (no run
 	// directory, the host process could not start), or the guest needs
 	// something vsysbed does not support yet.
-	ExitFailed = 125
+	ExitFailed = exitstatus.Failed
 	// ExitNotExecutable: the program exists but cannot be executed: a
 	// directory, no execute permission, neither ELF nor `#!`, a 32-bit or
 	// non-x86-64 ELF, a corrupt ELF.
-	ExitNotExecutable = 126
+	ExitNotExecutable = exitstatus.NotExecutable
 	// ExitNotFound: the program was not found (on PATH, for a name
 	// without a slash).
-	ExitNotFound = 127
+	ExitNotFound = exitstatus.NotFound
 )
 
 // BinaryEnv names the environment variable that points Command at the

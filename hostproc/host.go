@@ -21,6 +21,7 @@ import (
 
 	"vsysbed/bpf"
 	"vsysbed/coverage"
+	"vsysbed/internal/exitstatus"
 	"vsysbed/kernelsim"
 	"vsysbed/loader"
 	"vsysbed/tls"
@@ -104,14 +105,6 @@ func auditGate(runDir string) error {
 	}
 }
 
-// Exit statuses of the host process for failures before the guest runs,
-// as a shell reports them.
-const (
-	ExitNotFound      = 127
-	ExitNotExecutable = 126
-	ExitInternal      = 125
-)
-
 func fail(code int, format string, args ...any) int {
 	fmt.Fprintln(os.Stderr, loader.Printable(fmt.Sprintf("vsysbed: "+format, args...)))
 	return code
@@ -147,34 +140,34 @@ func setup(o Options) (*host, int) {
 	watchSupervisor(o.RunDir, h.base)
 	var err error
 	if h.events, err = coverage.OpenEventLog(filepath.Join(o.RunDir, "events.jsonl"), h.base); err != nil {
-		return nil, fail(ExitInternal, "%v", err)
+		return nil, fail(exitstatus.Failed, "%v", err)
 	}
 	if h.cb, _, err = coverage.CreateShard(o.RunDir, unix.Gettid()); err != nil {
-		return nil, fail(ExitInternal, "%v", err)
+		return nil, fail(exitstatus.Failed, "%v", err)
 	}
 	if err := tls.Prepare(h.cb, h.mode); err != nil {
-		return nil, fail(ExitInternal, "%v", err)
+		return nil, fail(exitstatus.Failed, "%v", err)
 	}
 	// Before the handlers: starting the profiler must not re-install Go's
 	// SIGPROF handler over the wrapper.
 	if o.CPUProfile != "" {
 		tls.SetGoProfiling(true)
 		if h.stop, err = startProfile(o.CPUProfile); err != nil {
-			return nil, fail(ExitInternal, "%v", err)
+			return nil, fail(exitstatus.Failed, "%v", err)
 		}
 	}
 	if err := tls.InstallHandlers(); err != nil {
-		return nil, fail(ExitInternal, "%v", err)
+		return nil, fail(exitstatus.Failed, "%v", err)
 	}
 	h.conf = kernelsim.ReadConfinement()
 	if o.Trap != "sud" {
 		if err := installSeccomp(); err != nil {
-			return nil, fail(ExitInternal, "arming the seccomp trap: %v", err)
+			return nil, fail(exitstatus.Failed, "arming the seccomp trap: %v", err)
 		}
 	}
 	vdsoImg, err := vdsoinject.Build()
 	if err != nil {
-		return nil, fail(ExitInternal, "%v", err)
+		return nil, fail(exitstatus.Failed, "%v", err)
 	}
 	targets, err := vdsoinject.HostVDSO()
 	if err != nil {
@@ -213,7 +206,7 @@ func (h *host) run(t *kernelsim.Task) int {
 	if h.mode == tls.TrapSUD {
 		start, end := tls.Region()
 		if err := bpf.EnableSUD(start, end-start, &h.cb.Selector); err != nil {
-			return fail(ExitInternal, "arming Syscall User Dispatch: %v", err)
+			return fail(exitstatus.Failed, "arming Syscall User Dispatch: %v", err)
 		}
 	}
 	t.Run()
@@ -265,7 +258,7 @@ func Main(o Options) int {
 		unix.Close(GateFD(o.StdioFD))
 	}
 	if len(o.Argv) == 0 {
-		return fail(ExitInternal, "no program given")
+		return fail(exitstatus.Failed, "no program given")
 	}
 	h, code := setup(o)
 	if h == nil {
@@ -308,11 +301,11 @@ func ForkChild(o Options) int {
 		link, err = unix.FcntlInt(3, unix.F_DUPFD_CLOEXEC, 1500)
 	}
 	if err != nil {
-		return fail(ExitInternal, "fork child: no link to the parent: %v", err)
+		return fail(exitstatus.Failed, "fork child: no link to the parent: %v", err)
 	}
 	unix.Close(3)
 	if err := auditGate(o.RunDir); err != nil {
-		return fail(ExitInternal, "fork child: %v", err)
+		return fail(exitstatus.Failed, "fork child: %v", err)
 	}
 	h, code := setup(o)
 	if h == nil {
@@ -327,7 +320,7 @@ func ForkChild(o Options) int {
 	if err != nil {
 		// Our stderr is /dev/null: the event log carries the reason.
 		h.events.Error("fork child: " + err.Error())
-		return fail(ExitInternal, "fork: %v", err)
+		return fail(exitstatus.Failed, "fork: %v", err)
 	}
 	return h.run(t)
 }
@@ -451,12 +444,12 @@ func installSeccomp() error {
 func execFailure(events *coverage.EventLog, err error) int {
 	msg := loader.Printable(err.Error())
 	events.Error(msg)
-	code := ExitNotExecutable
+	code := exitstatus.NotExecutable
 	var ee *loader.ExecError
 	if errors.As(err, &ee) && ee.Errno == unix.ENOENT {
-		code = ExitNotFound
+		code = exitstatus.NotFound
 	} else if errors.Is(err, unix.ENOENT) || errors.Is(err, os.ErrNotExist) {
-		code = ExitNotFound
+		code = exitstatus.NotFound
 	}
 	if len(msg) < 8 || msg[:8] != "vsysbed:" {
 		msg = "vsysbed: " + msg
@@ -559,7 +552,7 @@ func forkChildRanges() ([]bpf.Range, error) {
 func Probe() int {
 	ranges, err := bpf.HostCodeRanges()
 	if err != nil {
-		return fail(ExitInternal, "%v", err)
+		return fail(exitstatus.Failed, "%v", err)
 	}
 	for _, r := range ranges {
 		fmt.Printf("%x %x\n", r.Start, r.End)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vsysbed/coverage"
+	"vsysbed/internal/exitstatus"
 	"vsysbed/tls"
 )
 
@@ -323,13 +324,9 @@ func (t *Task) notSupported(what string) int64 {
 		t.P.Events.Error(msg)
 	}
 	fmt.Fprintln(os.Stderr, "vsysbed: "+msg)
-	t.exitProcess(ExitNotSupported)
+	t.exitProcess(exitstatus.Failed)
 	return -int64(unix.ENOSYS)
 }
-
-// ExitNotSupported is vsysbed's exit status when the guest needs
-// something not implemented yet (like env(1)'s 125 for its own failures).
-const ExitNotSupported = 125
 
 func cstring(b []byte) string {
 	if i := strings.IndexByte(string(b), 0); i >= 0 {

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vsysbed/bpf"
+	"vsysbed/internal/exitstatus"
 	"vsysbed/tls"
 )
 
@@ -111,7 +112,7 @@ func (t *Task) Run() {
 		err := sendAll(l, []byte("ready\n"))
 		l.Close()
 		if err != nil {
-			os.Exit(ExitNotSupported) // the parent gave up on the fork (forkFailed)
+			os.Exit(exitstatus.Failed) // the parent gave up on the fork (forkFailed)
 		}
 	}
 	tls.Run(t.CB)

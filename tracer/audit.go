@@ -27,6 +27,7 @@ import (
 	"vsysbed/bpf"
 	"vsysbed/coverage"
 	"vsysbed/hostproc"
+	"vsysbed/internal/exitstatus"
 	"vsysbed/kernelsim"
 	"vsysbed/loader"
 )
@@ -502,7 +503,7 @@ func runNative(o Options, inh inheritance) int {
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	sigs, stopSignals := superviseTree()
 	defer stopSignals()
@@ -520,7 +521,7 @@ func runNative(o Options, inh inheritance) int {
 	defer cleanup()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting %s: %v\n", path, err)
-		return 125
+		return exitstatus.Failed
 	}
 	var ws unix.WaitStatus
 	wait := func() error {
@@ -534,7 +535,7 @@ func runNative(o Options, inh inheritance) int {
 	if err := wait(); err != nil || !ws.Stopped() {
 		fmt.Fprintf(os.Stderr, "vsysbed: the native stub did not stop at its exec (%v)\n", err)
 		unix.Kill(pid, unix.SIGKILL)
-		return 125
+		return exitstatus.Failed
 	}
 	if status, done := passStub(pid, &ws, wait); done {
 		return status
@@ -547,7 +548,7 @@ func runNative(o Options, inh inheritance) int {
 		for wait() == nil && !ws.Exited() && !ws.Signaled() {
 		}
 		fmt.Fprintf(os.Stderr, "vsysbed: --audit=ebpf: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	defer a.Close()
 	tr := startTracker(a, pid, func(int) bool { return true })
@@ -565,7 +566,7 @@ func runNative(o Options, inh inheritance) int {
 	for {
 		if err := wait(); err != nil {
 			fmt.Fprintf(os.Stderr, "vsysbed: waiting for %s: %v\n", path, err)
-			return 125
+			return exitstatus.Failed
 		}
 		if ws.Exited() || ws.Signaled() {
 			break
@@ -598,7 +599,7 @@ func runNative(o Options, inh inheritance) int {
 	in, err := a.Counts()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 
 	status := coverage.ExitStatus{Code: ws.ExitStatus()}
@@ -617,10 +618,7 @@ func runNative(o Options, inh inheritance) int {
 	if err := writeReport(rep, o); err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
 	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
+	return exitstatus.Of(syscall.WaitStatus(ws))
 }
 
 // isGroupStop tells a group stop from a signal-delivery stop of a
@@ -678,20 +676,20 @@ func passStub(pid int, ws *unix.WaitStatus, wait func() error) (status int, done
 	if err := unix.PtraceSetOptions(pid, unix.PTRACE_O_TRACEEXEC|unix.PTRACE_O_EXITKILL); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		fmt.Fprintf(os.Stderr, "vsysbed: PTRACE_SETOPTIONS: %v\n", err)
-		return 125, true
+		return exitstatus.Failed, true
 	}
 	sig := 0
 	for {
 		unix.PtraceCont(pid, sig)
 		if err := wait(); err != nil {
 			fmt.Fprintf(os.Stderr, "vsysbed: waiting for the native stub: %v\n", err)
-			return 125, true
+			return exitstatus.Failed, true
 		}
 		switch {
 		case ws.Exited():
 			return ws.ExitStatus(), true
 		case ws.Signaled():
-			return 128 + int(ws.Signal()), true
+			return exitstatus.SignalBase + int(ws.Signal()), true
 		case !ws.Stopped():
 			sig = 0
 		case ws.StopSignal() == unix.SIGTRAP && ws.TrapCause() == unix.PTRACE_EVENT_EXEC:
@@ -711,9 +709,9 @@ func nativeExecFailure(err error) int {
 	}
 	fmt.Fprintln(os.Stderr, msg)
 	if errors.Is(err, unix.ENOENT) {
-		return hostproc.ExitNotFound
+		return exitstatus.NotFound
 	}
-	return hostproc.ExitNotExecutable
+	return exitstatus.NotExecutable
 }
 
 func errnoOf(err error) unix.Errno {

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vsysbed/coverage"
+	"vsysbed/internal/exitstatus"
 	"vsysbed/kernelsim"
 	"vsysbed/tls"
 	"vsysbed/vdsoinject"
@@ -141,19 +142,19 @@ func runPtrace(o Options, inh inheritance) int {
 	dir, cleanup, err := newRunDir(o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	defer cleanup()
 	r, err := newPtraceRun(dir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	defer r.close()
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 
 	sigs, stopSignals := superviseTree()
@@ -174,7 +175,7 @@ func runPtrace(o Options, inh inheritance) int {
 	defer cleanup()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting the traced process: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	r.root = pid
 	defer forwardSignals(sigs, pid)()
@@ -182,7 +183,7 @@ func runPtrace(o Options, inh inheritance) int {
 	if err := r.trace(); err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		r.killAll()
-		return 125
+		return exitstatus.Failed
 	}
 	reapDescendants()
 	return r.finish(o)
@@ -870,14 +871,11 @@ func (r *ptraceRun) finish(o Options) int {
 	ws := r.rootWS
 	if !r.rootDone {
 		fmt.Fprintln(os.Stderr, "vsysbed: the traced process's end was not seen")
-		return 125
+		return exitstatus.Failed
 	}
 	if !r.started {
 		// The stub failed before PROGRAM ran and said why.
-		if ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ws.ExitStatus()
+		return exitstatus.Of(syscall.WaitStatus(ws))
 	}
 	rep, err := coverage.Build(coverage.Input{
 		Command:     o.Argv,
@@ -898,10 +896,7 @@ func (r *ptraceRun) finish(o Options) int {
 			fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
 		}
 	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
+	return exitstatus.Of(syscall.WaitStatus(ws))
 }
 
 // wait4 waits for pid (-1: any) and every kind of child (__WALL: traced

@@ -15,6 +15,7 @@ import (
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
 
+	"vsysbed/internal/exitstatus"
 	"vsysbed/loader"
 )
 
@@ -58,7 +59,7 @@ func PtraceExec(args []string) int {
 		var err error
 		if argv, err = ReadArgvFile(*argvFile, true); err != nil {
 			fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-			return 125
+			return exitstatus.Failed
 		}
 	}
 	if len(argv) == 0 {
@@ -86,7 +87,7 @@ func PtraceExec(args []string) int {
 	// too, as it would be by the program.
 	if err := ApplySignals(*ignored, *mask); err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	for fd := 0; fd < 3; fd++ {
 		if *closeStdio&(1<<fd) != 0 {
@@ -101,7 +102,7 @@ func PtraceExec(args []string) int {
 		})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "vsysbed: ptrace platform: %v\n", err)
-			return 125
+			return exitstatus.Failed
 		}
 	}
 	err = unix.Exec(path, argv, os.Environ())

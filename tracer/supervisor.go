@@ -23,6 +23,7 @@ import (
 
 	"vsysbed/coverage"
 	"vsysbed/hostproc"
+	"vsysbed/internal/exitstatus"
 	"vsysbed/kernelsim"
 )
 
@@ -70,7 +71,7 @@ func Run(o Options) int {
 	dir, cleanup, err := newRunDir(o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	// The directory stays while processes the run left running use it.
 	var running []int
@@ -83,7 +84,7 @@ func Run(o Options) int {
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	stdioFD := hostproc.FDBase()
 	args := []string{self, HostCommand, "--rundir", dir, "--trap", o.Trap, "--stdio-fd", strconv.Itoa(stdioFD)}
@@ -101,7 +102,7 @@ func Run(o Options) int {
 	aud, err := newHostAudit(o, dir, stdioFD)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	gate := closedFD
 	if aud != nil {
@@ -117,7 +118,7 @@ func Run(o Options) int {
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	files, dropped := hostFiles(inh.fds, uintptr(null), stdioFD, gate)
 	for _, fd := range dropped {
@@ -137,7 +138,7 @@ func Run(o Options) int {
 	unix.Close(null)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v%s\n", err, hostproc.NprocHint(err))
-		return 125
+		return exitstatus.Failed
 	}
 	if aud != nil {
 		if err := aud.start(pid); err != nil {
@@ -145,7 +146,7 @@ func Run(o Options) int {
 			unix.Kill(pid, unix.SIGKILL)
 			waitHost(pid)
 			fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-			return 125
+			return exitstatus.Failed
 		}
 	}
 	stopForwarding := forwardSignals(sigs, pid)
@@ -163,7 +164,7 @@ func Run(o Options) int {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: waiting for the host process: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 
 	rep, err := coverage.Build(coverage.Input{
@@ -192,10 +193,7 @@ func Run(o Options) int {
 			fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
 		}
 	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
+	return exitstatus.Of(syscall.WaitStatus(ws))
 }
 
 // startWithArgv starts self with prefix, "--" and argv. When the kernel

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"vsysbed/diffrun"
+	"vsysbed/internal/exitstatus"
 	"vsysbed/kernelsim"
 )
 
@@ -94,25 +95,25 @@ func cmdDiffRun(args []string, stderr io.Writer) int {
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	dir := *keep
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "vsysbed-diffrun-")
 		if err != nil {
 			fmt.Fprintf(stderr, "vsysbed: %v\n", err)
-			return 125
+			return exitstatus.Failed
 		}
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		fmt.Fprintf(stderr, "vsysbed: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	stdin, err := diffrun.ReadStdin(os.Stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "vsysbed: diff-run: reading stdin: %v\n", err)
-		return 125
+		return exitstatus.Failed
 	}
 	o := diffrun.Options{Vsysbed: self, Argv: fs.Args(), Platforms: list, Trap: *trap, Stdin: stdin, ReportDir: dir}
 	if !*quiet {
@@ -122,9 +123,9 @@ func cmdDiffRun(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "vsysbed: diff-run: %v\n", err)
 		if errors.Is(err, diffrun.ErrNotFound) {
-			return 127
+			return exitstatus.NotFound
 		}
-		return 125
+		return exitstatus.Failed
 	}
 	rules := diffrun.Rules{Ignore: ignore, Tolerate: map[string]bool{}}
 	for _, name := range strings.Split(*tolerate, ",") {

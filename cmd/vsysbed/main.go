@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"vsysbed/hostproc"
+	"vsysbed/internal/exitstatus"
 	"vsysbed/kernelsim"
 	"vsysbed/tracer"
 	"vsysbed/vdsoinject"
@@ -296,7 +297,7 @@ func cmdHost(args []string, stderr io.Writer) int {
 		argv, err := tracer.ReadArgvFile(*argvFile, false)
 		if err != nil {
 			fmt.Fprintf(stderr, "vsysbed: %v\n", err)
-			return hostproc.ExitInternal
+			return exitstatus.Failed
 		}
 		o.Argv = argv
 	}
