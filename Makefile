@@ -35,6 +35,7 @@ GUESTS := \
 	$(GUESTDIR)/vsyscall_probe-glibc-static-pie \
 	$(GUESTDIR)/vecregs \
 	$(GUESTDIR)/sleeper \
+	$(GUESTDIR)/stopsleep \
 	$(GUESTDIR)/bench \
 	$(GUESTDIR)/crash \
 	$(GUESTDIR)/exit42 \

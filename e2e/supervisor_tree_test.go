@@ -286,6 +286,44 @@ var _ = Describe("the supervisor and the tree", func() {
 		Entry("SIGTSTP to vsysbed, ptrace platform", []string{"--platform=ptrace"}, false),
 	)
 
+	// A sleep that a SIGSTOP and SIGCONT land in: Linux restarts it
+	// transparently, for what is left of it, unless a SIGCONT handler
+	// runs (EINTR, SA_RESTART or not). The guest's process is stopped
+	// (the host process under vsysbed: a SIGSTOP to the supervisor cannot
+	// be forwarded) and the run continued as a shell's fg would.
+	for _, mode := range trapModes {
+		for _, call := range []string{"nanosleep", "clock", "abs"} {
+			for _, flags := range []string{"-", "h", "hr"} {
+				It(fmt.Sprintf("%s across a stop (%s), --trap %s, as natively", call, flags, mode), func() {
+					argv := []string{filepath.Join(guestDir, "stopsleep"), call, flags}
+					stopAndGo := func(argv []string, guest func([]int) int) result {
+						t := startTree(tmp, argv, "ready")
+						var pids []int
+						Eventually(func() int {
+							pids = tree(t.cmd.Process.Pid)
+							return guest(pids)
+						}).WithTimeout(readyTimeout).Should(BeNumerically(">", 0))
+						time.Sleep(200 * time.Millisecond)
+						Expect(syscall.Kill(guest(pids), syscall.SIGSTOP)).To(Succeed())
+						time.Sleep(300 * time.Millisecond)
+						Expect(t.cmd.Process.Signal(syscall.SIGCONT)).To(Succeed())
+						return t.wait("the sleep's end")
+					}
+					want := stopAndGo(argv, func(p []int) int { return p[0] })
+					Expect(want.Stdout).To(ContainSubstring("lengthened 0"), "native: %s", want)
+					got := stopAndGo(vsysbedArgv([]string{"--trap", mode}, argv...), func(p []int) int {
+						if len(p) < 2 {
+							return 0
+						}
+						return p[1]
+					})
+					Expect(got.Status).To(Equal(want.Status), "native: %s\nvsysbed: %s", want, got)
+					Expect(got.Stdout).To(Equal(want.Stdout), "native: %s\nvsysbed: %s", want, got)
+				})
+			}
+		}
+	}
+
 	It("waits for background children by default and leaves them running with --wait=main", func() {
 		script := "sleep 3 >/dev/null 2>&1 & echo started"
 		native := run(nil, "sh", "-c", script)

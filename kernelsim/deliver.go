@@ -716,9 +716,13 @@ func (t *Task) sigwaitResult(sig int, si siginfo, infoAddr uint64) int64 {
 // stay out. SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGTRAP are in: Go sends
 // the ones another process sent with kill() here (a real fault in Go code
 // still crashes the host, and a guest's is handled in tls's C handler).
+// The real-time signals are out too: they never reach os/signal (tls's
+// relay takes them on guest threads), and a signal os/signal has is
+// unblocked on its thread, which would take them from the kernel's queue
+// out of order (tls/inherit.c blocks them on every one of Go's threads).
 func hostSignals() []os.Signal {
 	var out []os.Signal
-	for s := 1; s <= nsig; s++ {
+	for s := 1; s < 32; s++ {
 		switch syscall.Signal(s) {
 		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSYS, syscall.SIGURG, syscall.SIGPROF:
 			continue

@@ -64,6 +64,7 @@ extern int vsysbed_go_profiling;
 extern uint64_t vsysbed_start_ignored;
 extern uint64_t vsysbed_start_mask;
 extern int vsysbed_start_recorded;
+extern int vsysbed_gosigtab_patched;
 extern int vsysbed_start_stdio_closed;
 
 int vsysbed_install_handlers(void);

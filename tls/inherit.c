@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,7 +31,26 @@ uint64_t vsysbed_start_mask;    // the main thread's blocked mask
 int vsysbed_start_recorded;
 int vsysbed_start_stdio_closed; // bit N: fd N (0-2) was closed
 
-__attribute__((constructor)) static void vsysbed_record_start(void) {
+// The real-time signals 34-64 a host process leaves to its guest threads:
+// blocked on every one of Go's threads, which inherit this thread's mask
+// at start (Go's initSigmask; 32 and 33 are Go's unblockable ones). The
+// kernel's queue is the only FIFO there is: a signal one of Go's threads
+// took from it could only be queued again for a guest thread, behind the
+// ones sent after it (two such threads race), so none takes one.
+// The kick (62) is sent to guest threads only and stays as it was.
+static const uint64_t vsysbed_guest_rt = 0xfffffffe00000000ull & ~(1ull << (VSYSBED_KICK_SIG - 1)); // 34..64
+
+static int host_mode(int argc, char **argv) {
+	// The host processes (tracer.HostCommand, kernelsim.ForkCommand).
+	// Everything else this binary runs (the supervisor, the ptrace
+	// stub, diff-run) starts native programs that must inherit the
+	// caller's mask.
+	return argc > 1 && (strcmp(argv[1], "__host") == 0 || strcmp(argv[1], "__fork") == 0);
+}
+
+// glibc calls the executable's constructors with main's arguments.
+__attribute__((constructor)) static void vsysbed_record_start(int argc, char **argv, char **envp) {
+	(void)envp;
 	uint64_t ignored = 0, mask = 0;
 	for (int fd = 0; fd < 3; fd++) {
 		if (syscall(SYS_fcntl, fd, F_GETFD) < 0) {
@@ -52,4 +72,8 @@ __attribute__((constructor)) static void vsysbed_record_start(void) {
 	vsysbed_start_ignored = ignored;
 	vsysbed_start_mask = mask;
 	vsysbed_start_recorded = 1;
+	if (host_mode(argc, argv)) {
+		uint64_t rt = vsysbed_guest_rt;
+		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &rt, (void *)0, 8);
+	}
 }

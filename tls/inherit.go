@@ -17,3 +17,8 @@ func StartSignals() (ignored, mask uint64, ok bool) {
 // was started without. Go's runtime opens /dev/null in their place before
 // main, so only the constructor in inherit.c can tell.
 func StartStdioClosed() uint8 { return uint8(C.vsysbed_start_stdio_closed) }
+
+// GoSignal34Blockable says whether gosigtab.c made signal 34 blockable on
+// Go's threads before the runtime started (it is glibc guests' SIGRTMIN,
+// and only a guest thread may take it from the kernel's queue).
+func GoSignal34Blockable() bool { return C.vsysbed_gosigtab_patched != 0 }

@@ -15,6 +15,10 @@
  *   execfifo DIR  execve of a FIFO as the program, #! interpreter, PT_INTERP
  *   rtqueue N     a child sigqueues N SIGRTMIN to this process, which blocks
  *                 them, then unblocks: every one is delivered, in order
+ *   rtorder       SIGRTMIN+2, +1, SIGRTMIN and SIGUSR1 interleaved, sent
+ *                 while blocked by another process, then by the process
+ *                 itself: at the unblock the lowest number comes first, each
+ *                 number's in the order sent
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -255,6 +259,79 @@ static void rtqueue(int n)
 	printf("delivered %d, sum %ld, in order %d\n", (int)rt_got, (long)rt_sum, (int)rt_order_ok);
 }
 
+static int ord_sig[64], ord_val[64];
+static volatile sig_atomic_t ord_n;
+
+static void on_ord(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (ord_n < 64) {
+		ord_sig[ord_n] = sig;
+		ord_val[ord_n] = si->si_code == SI_QUEUE ? si->si_value.sival_int : -1;
+		ord_n++;
+	}
+}
+
+static void rtorder_send(pid_t to)
+{
+	static const int offs[] = {2, 1, 0, 2, -1, 1, 0, 2, 0, 1};
+	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		int sig = offs[i] < 0 ? SIGUSR1 : SIGRTMIN + offs[i];
+		if (sigqueue(to, sig, (union sigval){.sival_int = (int)i}) != 0)
+			perror("sigqueue");
+	}
+}
+
+static void rtorder_report(const char *who)
+{
+	printf("%s:", who);
+	for (int i = 0; i < ord_n; i++) {
+		if (ord_sig[i] == SIGUSR1)
+			printf(" USR1/%d", ord_val[i]);
+		else
+			printf(" RTMIN+%d/%d", ord_sig[i] - SIGRTMIN, ord_val[i]);
+	}
+	printf("\n");
+	ord_n = 0;
+}
+
+static void rtorder(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_ord;
+	sa.sa_flags = SA_SIGINFO;
+	sigfillset(&sa.sa_mask); /* one handler at a time: the order is the dequeue's */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaddset(&set, SIGUSR1);
+	for (int i = 0; i < 3; i++) {
+		sigaction(SIGRTMIN + i, &sa, NULL);
+		sigaddset(&set, SIGRTMIN + i);
+	}
+	sigprocmask(SIG_BLOCK, &set, &old);
+	pid_t parent = getpid(), c = fork();
+	if (c == 0) {
+		rtorder_send(parent);
+		_exit(0);
+	}
+	int st;
+	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+		;
+	/* Every one has reached the process: sigpending shows all four. */
+	sigset_t pend;
+	sigpending(&pend);
+	printf("pending:%s%s%s%s\n", sigismember(&pend, SIGUSR1) ? " USR1" : "", sigismember(&pend, SIGRTMIN) ? " RTMIN" : "",
+	       sigismember(&pend, SIGRTMIN + 1) ? " RTMIN+1" : "", sigismember(&pend, SIGRTMIN + 2) ? " RTMIN+2" : "");
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	rtorder_report("another process");
+	sigprocmask(SIG_BLOCK, &set, &old);
+	rtorder_send(getpid());
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	rtorder_report("itself");
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -281,6 +358,8 @@ int main(int argc, char **argv)
 		kill_mode(1);
 	else if (!strcmp(m, "rtqueue") && argc > 2)
 		rtqueue(atoi(argv[2]));
+	else if (!strcmp(m, "rtorder"))
+		rtorder();
 	else if (!strcmp(m, "execfifo") && argc > 2)
 		execfifo(argv[2]);
 	else {
