@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-
-	"vsysbed/tls"
 )
 
 // Platforms an audit section can describe.
@@ -114,6 +112,7 @@ type AuditInput struct {
 
 	SyscallName func(nr int) string
 	NoSymbols   bool
+	VDSOImage   []byte // as Input.VDSOImage
 }
 
 // BuildAudit turns the audit's counters into a report section, placing
@@ -149,11 +148,11 @@ func BuildAudit(in AuditInput, rows []SyscallRow) *AuditSection {
 			maps.unmapRange(uint64(ev.Start), uint64(ev.End))
 		}
 	}
-	syms := newSymbolizer(!in.NoSymbols)
+	syms := newSymbolizer(!in.NoSymbols, in.VDSOImage)
 	for _, s := range in.Sites {
 		obj, off := maps.resolve(s.Addr)
 		// A trap site is the syscall instruction itself, as here.
-		site := Site{Address: Hex(s.Addr), Object: obj, Offset: Hex(off), Kind: kindNames[tls.KindTrap]}
+		site := Site{Address: Hex(s.Addr), Object: obj, Offset: Hex(off), Kind: KindTrap}
 		syms.fill(&site)
 		a.Sites = append(a.Sites, AuditSite{
 			Address: site.Address, Object: obj, Offset: site.Offset, Symbol: site.Symbol,

@@ -116,10 +116,7 @@ func TestAuditSectionText(t *testing.T) {
 func TestSchemaAcceptsAuditSections(t *testing.T) {
 	s := loadSchema(t)
 	in, rows := auditFixture()
-	r, err := Build(Input{Command: []string{"audited"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := Build(Input{Command: []string{"audited"}})
 	r.Audit = BuildAudit(in, rows)
 	expectValid(t, s, "in-process audit", []byte(jsonOf(t, r)))
 	in.Platform, in.PassThrough = AuditNative, nil

@@ -7,13 +7,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
-
-	"vsysbed/tls"
 )
-
-// kindTrap is the Site.Kind of raw syscall instructions caught by the trap
-// filter: the sites a libc developer has to fix.
-var kindTrap = kindNames[tls.KindTrap]
 
 // Gates are the conditions a CI pipeline puts on a report. A nil or zero
 // gate is off.
@@ -73,7 +67,7 @@ func Check(r *Report, g Gates) *CheckResult {
 	}
 	var traps []Site
 	for _, s := range r.Sites {
-		if s.Kind == kindTrap {
+		if s.Kind == KindTrap {
 			traps = append(traps, s)
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-
-	"vsysbed/tls"
 )
 
 func pct(v float64) *float64 { return &v }
@@ -44,18 +42,18 @@ func TestCheckGates(t *testing.T) {
 func TestCheckBypassPercentIsExactInHundredths(t *testing.T) {
 	// 29/100 is 0.28999... as a double; the gate must still see 29%.
 	r := aslrRun(t, []string{"p"}, 0x10000, 0,
-		call{libx, 0x10, 1, tls.KindBypass, 29}, call{libx, 0x20, 1, tls.KindTrap, 71})
+		call{libx, 0x10, 1, KindBypass, 29}, call{libx, 0x20, 1, KindTrap, 71})
 	if res := Check(r, Gates{MinBypass: pct(29)}); !res.OK() || res.BypassPercent != 29 {
 		t.Errorf("29 of 100 bypassed: percent %v, failures %+v", res.BypassPercent, res.Failures)
 	}
 	// 2/3 is 66.666..%: shown and compared as 66.66, never rounded up.
 	r = aslrRun(t, []string{"p"}, 0x10000, 0,
-		call{libx, 0x10, 1, tls.KindBypass, 2}, call{libx, 0x20, 1, tls.KindTrap, 1})
+		call{libx, 0x10, 1, KindBypass, 2}, call{libx, 0x20, 1, KindTrap, 1})
 	if res := Check(r, Gates{MinBypass: pct(66.67)}); res.OK() || res.BypassPercent != 66.66 {
 		t.Errorf("2 of 3 bypassed: percent %v, ok %v", res.BypassPercent, res.OK())
 	}
 	// No call entered the kernel: nothing trapped, the gate passes.
-	r = aslrRun(t, []string{"p"}, 0x10000, 0, call{libx, 0x10, 228, tls.KindVDSO, 5})
+	r = aslrRun(t, []string{"p"}, 0x10000, 0, call{libx, 0x10, 228, KindVDSO, 5})
 	if res := Check(r, Gates{MinBypass: pct(100)}); !res.OK() || res.BypassPercent != 100 {
 		t.Errorf("vDSO only: percent %v, ok %v", res.BypassPercent, res.OK())
 	}

@@ -104,14 +104,14 @@ func Compare(base, new *Report) *Diff {
 func trapSitesNotIn(r, other *Report) []Site {
 	have := map[SiteKey]bool{}
 	for i := range other.Sites {
-		if other.Sites[i].Kind == kindTrap {
+		if other.Sites[i].Kind == KindTrap {
 			have[other.Sites[i].Key()] = true
 		}
 	}
 	out := []Site{}
 	for i := range r.Sites {
 		s := &r.Sites[i]
-		if s.Kind == kindTrap && !have[s.Key()] {
+		if s.Kind == KindTrap && !have[s.Key()] {
 			out = append(out, *s)
 		}
 	}
@@ -199,7 +199,7 @@ func runsSummary(r *Report) string {
 func countTrapSites(r *Report) int {
 	n := 0
 	for i := range r.Sites {
-		if r.Sites[i].Kind == kindTrap {
+		if r.Sites[i].Kind == KindTrap {
 			n++
 		}
 	}

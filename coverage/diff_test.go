@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-
-	"vsysbed/tls"
 )
 
 // diffPair is a base run and a new run of the same program under
@@ -14,16 +12,16 @@ import (
 // trapping at a new site.
 func diffPair(t *testing.T) (base, new *Report) {
 	base = aslrRun(t, []string{"prog"}, 0x7f0000000000, 0,
-		call{libx, 0x100, 1, tls.KindTrap, 4},
-		call{libx, 0x200, 1, tls.KindBypass, 4},
-		call{libx, 0x300, 0, tls.KindTrap, 2},
-		call{libx, 0x400, 228, tls.KindVDSO, 9})
+		call{libx, 0x100, 1, KindTrap, 4},
+		call{libx, 0x200, 1, KindBypass, 4},
+		call{libx, 0x300, 0, KindTrap, 2},
+		call{libx, 0x400, 228, KindVDSO, 9})
 	new = aslrRun(t, []string{"prog"}, 0x7f3300000000, 0,
-		call{libx, 0x100, 1, tls.KindTrap, 4},
-		call{libx, 0x200, 1, tls.KindBypass, 12},
-		call{libx, 0x300, 0, tls.KindBypass, 2},
-		call{"/prog", 0x50, 39, tls.KindTrap, 7},
-		call{libx, 0x400, 228, tls.KindVDSO, 30})
+		call{libx, 0x100, 1, KindTrap, 4},
+		call{libx, 0x200, 1, KindBypass, 12},
+		call{libx, 0x300, 0, KindBypass, 2},
+		call{"/prog", 0x50, 39, KindTrap, 7},
+		call{libx, 0x400, 228, KindVDSO, 30})
 	return base, new
 }
 

@@ -3,8 +3,6 @@ package coverage
 import (
 	"io"
 	"testing"
-
-	"vsysbed/tls"
 )
 
 // FuzzReport feeds arbitrary bytes to the report reader and everything
@@ -13,7 +11,7 @@ import (
 // from another build): a bad one gets an error, never a panic.
 func FuzzReport(f *testing.F) {
 	seed := aslrRun(&testing.T{}, []string{"prog", "arg"}, 0x7f0000000000, 3,
-		call{libx, 0x10, 1, tls.KindTrap, 4}, call{libx, 0x20, 39, tls.KindBypass, 2})
+		call{libx, 0x10, 1, KindTrap, 4}, call{libx, 0x20, 39, KindBypass, 2})
 	f.Add([]byte(jsonOf(&testing.T{}, seed)))
 	f.Add([]byte(`{"schema":"` + Schema + `"}`))
 	f.Add([]byte(`{"schema":"` + Schema + `","syscalls":[{"name":"read","nr":-1}],"sites":[{"object":"","count":1}]}`))

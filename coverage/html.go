@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"vsysbed/tls"
 )
 
 // HTMLChartRows is how many syscalls the HTML chart draws, busiest first;
@@ -178,12 +176,12 @@ func (r *Report) htmlPage() *htmlPage {
 		}
 		o.Sites++
 		switch s.Kind {
-		case kindNames[tls.KindBypass]:
+		case KindBypass:
 			o.Bypass += s.Count
-		case kindNames[tls.KindTrap]:
+		case KindTrap:
 			o.Trap += s.Count
 			p.TrapSites++
-		case kindNames[tls.KindVDSO]:
+		case KindVDSO:
 			o.VDSO += s.Count
 		}
 	}
@@ -343,11 +341,11 @@ func siteRow(i int, s Site) htmlSite {
 // report data.
 func kindClass(kind string) string {
 	switch kind {
-	case kindNames[tls.KindBypass]:
+	case KindBypass:
 		return "bypass"
-	case kindNames[tls.KindTrap]:
+	case KindTrap:
 		return "trap"
-	case kindNames[tls.KindVDSO]:
+	case KindVDSO:
 		return "vdso"
 	}
 	return "other"

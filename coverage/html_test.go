@@ -227,7 +227,7 @@ func TestHTMLChartTop(t *testing.T) {
 	for nr := 0; nr < HTMLChartRows+7; nr++ {
 		n := uint64(1000 - nr)
 		r.Syscalls = append(r.Syscalls, SyscallRow{Nr: nr, Name: "sys" + strconv.Itoa(nr), Trap: n, Total: n})
-		r.Totals.add(1, n)
+		r.Totals.addRow(&r.Syscalls[len(r.Syscalls)-1])
 	}
 	page := writeHTML(t, r)
 	doc := parseHTML(t, page)

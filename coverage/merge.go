@@ -3,7 +3,6 @@ package coverage
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -55,12 +54,7 @@ func Merge(reports ...*Report) (*Report, error) {
 	m.TrapMode = reports[0].TrapMode
 	m.Host = reports[0].Host
 	hostChosen := false
-	// An i386 row (int80) has a number of another table.
-	type rowKey struct {
-		nr    int
-		int80 bool
-	}
-	rows := map[rowKey]*SyscallRow{}
+	var rows []SyscallRow
 	sites := map[SiteKey]*Site{}
 	for _, in := range reports {
 		runs := in.Runs
@@ -97,22 +91,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		if !in.Complete && len(runs) == 1 && in.IncompleteReason != "" {
 			m.addError(strings.Join(runs[0].Command, " ") + ": " + in.IncompleteReason)
 		}
-		for _, row := range in.Syscalls {
-			k := rowKey{row.Nr, row.Int80 > 0}
-			mr := rows[k]
-			if mr == nil {
-				mr = &SyscallRow{Nr: row.Nr, Name: row.Name}
-				rows[k] = mr
-			}
-			if mr.Name == "" {
-				mr.Name = row.Name
-			}
-			mr.Bypass += row.Bypass
-			mr.Trap += row.Trap
-			mr.VDSO += row.VDSO
-			mr.Int80 += row.Int80
-			mr.Errors += row.Errors
-		}
+		rows = append(rows, in.Syscalls...)
 		for _, s := range in.Sites {
 			k := s.Key()
 			ms := sites[k]
@@ -129,22 +108,8 @@ func Merge(reports ...*Report) (*Report, error) {
 		}
 	}
 
-	for _, row := range rows {
-		row.Total = row.Bypass + row.Trap + row.VDSO + row.Int80
-		m.Syscalls = append(m.Syscalls, *row)
-		m.Totals.Bypass += row.Bypass
-		m.Totals.Trap += row.Trap
-		m.Totals.VDSO += row.VDSO
-		m.Totals.Int80 += row.Int80
-		m.Totals.Total += row.Total
-	}
-	sort.Slice(m.Syscalls, func(i, j int) bool {
-		a, b := m.Syscalls[i], m.Syscalls[j]
-		if (a.Int80 > 0) != (b.Int80 > 0) {
-			return b.Int80 > 0
-		}
-		return a.Nr < b.Nr
-	})
+	m.Syscalls = sumRows(rows, nil)
+	m.Totals = totalsOf(m.Syscalls)
 	for _, s := range sites {
 		m.Sites = append(m.Sites, *s)
 	}

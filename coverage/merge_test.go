@@ -6,16 +6,14 @@ import (
 	"os"
 	"reflect"
 	"testing"
-
-	"vsysbed/tls"
 )
 
 // call is a syscall made n times from offset off of obj, by path kind.
 type call struct {
 	obj  string
 	off  uint64
-	nr   uint32
-	kind uint32
+	nr   int
+	kind string
 	n    uint64
 }
 
@@ -24,8 +22,7 @@ type call struct {
 // different bases put the same sites at different addresses, as ASLR does.
 func aslrRun(t *testing.T, cmd []string, base uint64, exit int, calls ...call) *Report {
 	t.Helper()
-	sd := &ShardData{TrapMode: tls.TrapSeccomp}
-	sd.Exit = tls.Exit{Done: 1, Code: int32(exit)}
+	sd := Shard{TrapMode: "seccomp", Exit: &ExitStatus{Code: exit}}
 	slot := map[string]uint64{}
 	var events []Event
 	for _, c := range calls {
@@ -34,17 +31,78 @@ func aslrRun(t *testing.T, cmd []string, base uint64, exit int, calls ...call) *
 			slot[c.obj] = start
 			events = append(events, Event{Ev: EvMap, Start: Hex(start), End: Hex(start + 1<<20), Path: c.obj})
 		}
-		if c.nr < tls.NrMax && c.kind < tls.Kinds { // as tls counts them
-			sd.Counts[c.nr][c.kind] += c.n
-		}
-		sd.Sites = append(sd.Sites, tls.Site{Addr: slot[c.obj] + c.off, Nr: c.nr, Kind: c.kind, Count: c.n})
+		sd.Syscalls = append(sd.Syscalls, callRow(c.nr, c.kind, c.n))
+		sd.Sites = append(sd.Sites, Site{Address: Hex(slot[c.obj] + c.off), Nr: c.nr, Kind: c.kind, Count: c.n})
 	}
-	r, err := Build(Input{Command: cmd, Shards: []*ShardData{sd}, Events: events,
+	return Build(Input{Command: cmd, Shards: []Shard{sd}, Events: events,
 		SyscallName: testSyscallName, NoSymbols: true})
-	if err != nil {
-		t.Fatalf("Build: %v", err)
+}
+
+// callRow is the row of n calls of nr by kind as a shard counts them: a
+// number outside the x86-64 table (512 and up) is an error (ENOSYS).
+func callRow(nr int, kind string, n uint64) SyscallRow {
+	row := SyscallRow{Nr: nr}
+	switch kind {
+	case KindBypass:
+		row.Bypass = n
+	case KindTrap:
+		row.Trap = n
+	case KindVDSO:
+		row.VDSO = n
+	case KindInt80:
+		return SyscallRow{Nr: nr, Int80: n}
 	}
-	return r
+	if nr < 0 || nr >= 512 {
+		row.Errors = n
+	}
+	return row
+}
+
+var testNames = map[int]string{0: "read", 1: "write", 3: "close", 39: "getpid", 60: "exit", 228: "clock_gettime", 231: "exit_group"}
+
+func testSyscallName(nr int) string { return testNames[nr] }
+
+const (
+	libc     = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+	libcBase = 0x7f1000000000
+	vdsoBase = 0x7ffd0000a000
+	exeBase  = 0x555500000000
+)
+
+// twoThreadRun is the report of a typical run (rundir's build test reads
+// the same run from shard files): two threads, a main image, a libc with a
+// hole punched into it, the vDSO, and one site nowhere mapped.
+func twoThreadRun(host HostStatus) *Report {
+	main := Shard{Exit: &ExitStatus{}, Syscalls: []SyscallRow{
+		{Nr: 1, Bypass: 10, Trap: 4}, {Nr: 39, Trap: 2}, {Nr: 228, VDSO: 50},
+	}, Sites: []Site{
+		{Address: libcBase + 0x1234, Nr: 1, Kind: KindTrap, Count: 3},
+		{Address: exeBase + 0x10, Nr: 39, Kind: KindTrap, Count: 2},
+		{Address: vdsoBase + 0x40, Nr: 228, Kind: KindVDSO, Count: 50},
+		{Address: 0x1000, Nr: 1, Kind: KindTrap, Count: 1}, // unmapped
+	}}
+	worker := Shard{Syscalls: []SyscallRow{
+		{Nr: 0, Trap: 1}, {Nr: 1, Bypass: 5}, {Nr: 231, Bypass: 1}, {Nr: 511, Trap: 2},
+	}, Sites: []Site{
+		{Address: libcBase + 0x1234, Nr: 1, Kind: KindBypass, Count: 5},
+		{Address: libcBase + 0x9000, Nr: 0, Kind: KindTrap, Count: 1},
+		{Address: libcBase + 0x3800, Nr: 511, Kind: KindTrap, Count: 2},
+	}}
+	events := []Event{
+		{Ev: EvExec, Path: "/work/prog", Argv: []string{"prog", "-v"}, Interp: "/lib64/ld-linux-x86-64.so.2"},
+		{Ev: EvMap, Start: exeBase, End: exeBase + 0x1000, Path: "/work/prog"},
+		// ld.so maps the whole file, then replaces its text with MAP_FIXED.
+		{Ev: EvMap, Start: libcBase, End: libcBase + 0x10000, Path: libc},
+		{Ev: EvMap, Start: libcBase + 0x1000, End: libcBase + 0x8000, Offset: 0x2000, Path: libc},
+		{Ev: EvUnmap, Start: libcBase + 0x3000, End: libcBase + 0x4000}, // hole: 0x3800 falls back to history
+		{Ev: EvMap, Start: vdsoBase, End: vdsoBase + 0x2000, Path: "[vdso]"},
+		{Ev: EvError, Msg: "not supported yet: clone"},
+		{Ev: EvError, Msg: "not supported yet: clone"},
+		{Ev: EvError, Msg: "ioctl TCGETS2 refused"},
+		{Ev: EvExit},
+	}
+	return Build(Input{Command: []string{"prog", "-v"}, Shards: []Shard{main, worker}, Events: events,
+		Host: host, TrapMode: "seccomp", SyscallName: testSyscallName, NoSymbols: true})
 }
 
 func jsonOf(t *testing.T, r *Report) string {
@@ -61,12 +119,12 @@ const libx = "/lib/x.so"
 func TestMergeSumsByObjectOffsetAcrossASLR(t *testing.T) {
 	cmd := []string{"prog"}
 	a := aslrRun(t, cmd, 0x7f0000000000, 0,
-		call{libx, 0x100, 1, tls.KindTrap, 3},
-		call{libx, 0x200, 1, tls.KindBypass, 10},
-		call{"/prog", 0x10, 39, tls.KindTrap, 1})
+		call{libx, 0x100, 1, KindTrap, 3},
+		call{libx, 0x200, 1, KindBypass, 10},
+		call{"/prog", 0x10, 39, KindTrap, 1})
 	b := aslrRun(t, cmd, 0x7f5500000000, 0,
-		call{libx, 0x100, 1, tls.KindTrap, 4},
-		call{libx, 0x300, 0, tls.KindTrap, 2})
+		call{libx, 0x100, 1, KindTrap, 4},
+		call{libx, 0x300, 0, KindTrap, 2})
 	aJSON, bJSON := jsonOf(t, a), jsonOf(t, b)
 
 	m, err := Merge(a, b)
@@ -107,9 +165,9 @@ func TestMergeSumsByObjectOffsetAcrossASLR(t *testing.T) {
 }
 
 func TestMergeIsAssociative(t *testing.T) {
-	a := aslrRun(t, []string{"a"}, 0x10000000, 0, call{libx, 0x100, 1, tls.KindTrap, 3}, call{libx, 0x8, 0, tls.KindBypass, 1})
-	b := aslrRun(t, []string{"b"}, 0x20000000, 2, call{libx, 0x100, 1, tls.KindTrap, 1}, call{"/b", 0x8, 3, tls.KindTrap, 5})
-	c := aslrRun(t, []string{"c"}, 0x10000000, 0, call{libx, 0x100, 1, tls.KindTrap, 2}, call{libx, 0x8, 0, tls.KindBypass, 4})
+	a := aslrRun(t, []string{"a"}, 0x10000000, 0, call{libx, 0x100, 1, KindTrap, 3}, call{libx, 0x8, 0, KindBypass, 1})
+	b := aslrRun(t, []string{"b"}, 0x20000000, 2, call{libx, 0x100, 1, KindTrap, 1}, call{"/b", 0x8, 3, KindTrap, 5})
+	c := aslrRun(t, []string{"c"}, 0x10000000, 0, call{libx, 0x100, 1, KindTrap, 2}, call{libx, 0x8, 0, KindBypass, 4})
 	c.TrapMode = "sud"
 	c.Errors = []string{"not supported yet: clone"}
 	b.Complete, b.IncompleteReason, b.Runs[0].Complete = false, "host process killed by SIGKILL before the guest exited", false
@@ -151,10 +209,8 @@ func TestMergeIsAssociative(t *testing.T) {
 }
 
 func TestMergeOfReportWithoutRunsAndBuiltRun(t *testing.T) {
-	dir := t.TempDir()
-	writeRun(t, dir)
-	full := buildRun(t, dir, HostStatus{})
-	old := aslrRun(t, []string{"old", "x"}, 0x1000000, 0, call{libx, 0x10, 3, tls.KindTrap, 1})
+	full := twoThreadRun(HostStatus{})
+	old := aslrRun(t, []string{"old", "x"}, 0x1000000, 0, call{libx, 0x10, 3, KindTrap, 1})
 	old.Runs = nil // written before reports had runs
 	m, err := Merge(full, old)
 	if err != nil {
@@ -171,7 +227,7 @@ func TestMergeOfReportWithoutRunsAndBuiltRun(t *testing.T) {
 		t.Errorf("execs %+v errors %q", m.Execs, m.Errors)
 	}
 	// The merged report survives its own JSON form.
-	path := dir + "/m.json"
+	path := t.TempDir() + "/m.json"
 	if err := os.WriteFile(path, []byte(jsonOf(t, m)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -201,16 +257,11 @@ func TestMergeErrors(t *testing.T) {
 // writev there, getpid for int $0x80).
 func TestMergeKeepsInt80RowsApart(t *testing.T) {
 	mk := func() *Report {
-		sd := &ShardData{Pid: 1}
-		sd.Counts[20][tls.KindTrap] = 2
-		sd.Sites = []tls.Site{
-			{Addr: 0x1000, Nr: 20, Kind: tls.KindTrap, Count: 2},
-			{Addr: 0x2000, Nr: 20, Kind: tls.KindInt80, Count: 1},
-		}
-		r, err := Build(Input{Shards: []*ShardData{sd}, NoSymbols: true, Command: []string{"prog"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sd := Shard{Pid: 1, Syscalls: []SyscallRow{{Nr: 20, Trap: 2}, {Nr: 20, Int80: 1}}, Sites: []Site{
+			{Address: 0x1000, Nr: 20, Kind: KindTrap, Count: 2},
+			{Address: 0x2000, Nr: 20, Kind: KindInt80, Count: 1},
+		}}
+		r := Build(Input{Shards: []Shard{sd}, NoSymbols: true, Command: []string{"prog"}})
 		return r
 	}
 	m, err := Merge(mk(), mk())

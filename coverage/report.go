@@ -2,28 +2,29 @@ package coverage
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"syscall"
-
-	"vsysbed/tls"
 )
 
 // Schema names the report format; bump it on any incompatible change.
 const Schema = "vsysbed.report/v1"
 
-// Entry kind names, as they appear in the report.
-var kindNames = [tls.SiteKinds]string{
-	tls.KindBypass: "bypass",
-	tls.KindTrap:   "trap",
-	tls.KindVDSO:   "vdso",
-	tls.KindInt80:  "int80",
-}
+// Entry kinds: a Site's Kind.
+const (
+	// KindBypass: through __kernel_vsyscall, the site is the return address.
+	KindBypass = "bypass"
+	// KindTrap: a raw syscall instruction caught by the trap filter, the
+	// site is the instruction: the sites a libc developer has to fix.
+	KindTrap = "trap"
+	// KindVDSO: answered in the vDSO without entering the kernel.
+	KindVDSO = "vdso"
+	// KindInt80: an i386 call (int $0x80); Nr is an i386 number.
+	KindInt80 = "int80"
+)
 
 // i386Names names the i386 calls tls answers for int $0x80 (the rest are
 // ENOSYS there and named i386_<nr>).
@@ -107,18 +108,13 @@ type Totals struct {
 	Total uint64 `json:"total"`
 }
 
-func (t *Totals) add(kind int, n uint64) {
-	switch kind {
-	case tls.KindBypass:
-		t.Bypass += n
-	case tls.KindTrap:
-		t.Trap += n
-	case tls.KindVDSO:
-		t.VDSO += n
-	case tls.KindInt80:
-		t.Int80 += n
-	}
-	t.Total += n
+// addRow counts a row's calls.
+func (t *Totals) addRow(row *SyscallRow) {
+	t.Bypass += row.Bypass
+	t.Trap += row.Trap
+	t.VDSO += row.VDSO
+	t.Int80 += row.Int80
+	t.Total += row.Total
 }
 
 // SyscallRow is one syscall's calls by entry kind.
@@ -185,15 +181,37 @@ func HostStatusFromWait(ws syscall.WaitStatus) HostStatus {
 	return HostStatus{Code: ws.ExitStatus()}
 }
 
-// Input is everything Build needs.
+// Shard is what one control block counted, as plain values: rundir
+// decodes a shard file into one. A block serves one host process's threads
+// in turn.
+type Shard struct {
+	Pid      int    // the host process whose threads used the block (0: not recorded)
+	Threads  int    // how many threads used it in turn
+	TrapMode string // "seccomp" or "sud"
+	// Syscalls are every call the block counted, by syscall (Nr, the
+	// Bypass, Trap, VDSO and Int80 calls, Errors; Name and Total are
+	// not read): an i386 call's row has its calls in Int80 only.
+	Syscalls []SyscallRow
+	// Sites are the block's call sites: Address, Nr, Kind and Count.
+	Sites []Site
+	// Exit is the block's exit record, nil when none was written.
+	Exit         *ExitStatus
+	SitesDropped uint64 // calls whose site did not fit in the block's table
+}
+
+// Input is everything Build needs: what the run left (rundir.ReadInput
+// reads it from a run directory) and what the supervisor saw.
 type Input struct {
 	Command []string
 
-	// Dir is the run directory; its shards and event log are read unless
-	// Shards or Events (respectively) are non-nil.
-	Dir    string
-	Shards []*ShardData
+	Shards []Shard
 	Events []Event
+	// ShardErrors are the shard files that could not be read: their
+	// counts are missing, so the report is incomplete. EventsError is a
+	// malformed line of the event log (the good lines are in Events).
+	// Both are listed in the report's Errors.
+	ShardErrors []error
+	EventsError error
 
 	Host HostStatus // what the supervisor observed
 	// HostPID is the pid of the supervisor's own child, the first guest
@@ -212,6 +230,9 @@ type Input struct {
 	// NoSymbols leaves sites at object+offset: no object file is read
 	// for build-id, function or source line.
 	NoSymbols bool
+	// VDSOImage is the synthetic vDSO's ELF image (vdsoinject.Build),
+	// which names the sites in VDSOObject; nil leaves them at offsets.
+	VDSOImage []byte
 }
 
 // newReport is an empty report whose lists are empty, not null, in JSON
@@ -232,78 +253,41 @@ func newReport() *Report {
 // Build merges the shards (summing every thread's counts and sites),
 // resolves sites against the logged mappings and decides whether the run
 // is complete.
-func Build(in Input) (*Report, error) {
+func Build(in Input) *Report {
 	r := newReport()
 	r.Command = append(r.Command, in.Command...)
 	r.Host = hostExit(in.Host)
 	r.TrapMode = in.TrapMode
-	var shardErrs []error
-	shards := in.Shards
-	if shards == nil && in.Dir != "" {
-		var err error
-		shards, shardErrs, err = readShards(in.Dir)
-		if err != nil {
-			return nil, err
-		}
-	}
-	events := in.Events
-	var eventsErr error
-	if events == nil && in.Dir != "" {
-		events, eventsErr = ReadEvents(filepath.Join(in.Dir, EventsFile))
-		var syn *EventSyntaxError
-		if eventsErr != nil && !errors.As(eventsErr, &syn) {
-			return nil, eventsErr
-		}
-	}
+	shards, events := in.Shards, in.Events
 	name := syscallNamer(in.SyscallName)
 
-	// Counts.
-	var counts [tls.NrMax][tls.Kinds]uint64
-	var errs [tls.NrMax]uint64
-	// Sites are counted per process: the processes of a tree share the
-	// guest address window, so one address can hold different objects in
-	// two of them.
+	// Counts. Sites are counted per process: the processes of a tree
+	// share the guest address window, so one address can hold different
+	// objects in two of them.
 	type siteKey struct {
-		pid      int
-		addr     uint64
-		nr, kind uint32
+		pid  int
+		addr Hex
+		nr   int
+		kind string
 	}
 	siteCounts := map[siteKey]uint64{}
-	siteOnly := map[nrKind]uint64{}
+	var rows []SyscallRow
 	for _, sd := range shards {
-		for nr := range counts {
-			for k := range counts[nr] {
-				counts[nr][k] += sd.Counts[nr][k]
-			}
-		}
-		for nr, n := range sd.Errors {
-			errs[nr] += uint64(n)
-		}
+		rows = append(rows, sd.Syscalls...)
 		for _, s := range sd.Sites {
-			siteCounts[siteKey{int(sd.Pid), s.Addr, s.Nr, s.Kind}] += s.Count
-			if s.Nr >= tls.NrMax || s.Kind >= tls.Kinds {
-				siteOnly[nrKind{s.Nr, s.Kind}] += s.Count
-			}
+			siteCounts[siteKey{sd.Pid, s.Address, s.Nr, s.Kind}] += s.Count
 		}
-		r.SitesDropped += sd.Exit.SitesDropped
+		r.SitesDropped += sd.SitesDropped
 		// A shard holds every thread that used its block in turn.
-		r.Threads += int(max(sd.Threads, 1))
+		r.Threads += max(sd.Threads, 1)
 	}
-	for nr := range counts {
-		row := SyscallRow{Nr: nr, Name: name(nr)}
-		var t Totals
-		for k, n := range counts[nr] {
-			t.add(k, n)
-			r.Totals.add(k, n)
+	r.Syscalls = sumRows(rows, func(row *SyscallRow) {
+		row.Name = name(row.Nr)
+		if row.Int80 > 0 {
+			row.Name = i386Name(uint32(row.Nr))
 		}
-		if t.Total == 0 {
-			continue
-		}
-		row.Bypass, row.Trap, row.VDSO, row.Total = t.Bypass, t.Trap, t.VDSO, t.Total
-		row.Errors = errs[nr]
-		r.Syscalls = append(r.Syscalls, row)
-	}
-	r.Syscalls = append(r.Syscalls, siteOnlyRows(siteOnly, name, &r.Totals)...)
+	})
+	r.Totals = totalsOf(r.Syscalls)
 
 	// Sites. Each process has its own address map, a forked one starting
 	// from a copy of its parent's (a vfork child runs in its parent's
@@ -370,13 +354,14 @@ func Build(in Input) (*Report, error) {
 			p.Running = true
 		}
 	}
-	syms := newSymbolizer(!in.NoSymbols)
+	syms := newSymbolizer(!in.NoSymbols, in.VDSOImage)
 	// The same call site in several processes (same address, object and
 	// offset) is one entry.
 	type resolved struct {
 		addr, offset uint64
 		object       string
-		nr, kind     uint32
+		nr           int
+		kind         string
 	}
 	merged := map[resolved]int{}
 	for key, n := range siteCounts {
@@ -384,30 +369,26 @@ func Build(in Input) (*Report, error) {
 		if m == nil || key.pid == 0 {
 			m = allMaps
 		}
-		obj, off := m.resolve(key.addr)
+		obj, off := m.resolve(uint64(key.addr))
 		if obj == UnknownObject && m != allMaps {
-			obj, off = allMaps.resolve(key.addr)
+			obj, off = allMaps.resolve(uint64(key.addr))
 		}
-		rk := resolved{key.addr, off, obj, key.nr, key.kind}
+		rk := resolved{uint64(key.addr), off, obj, key.nr, key.kind}
 		if i, ok := merged[rk]; ok {
 			r.Sites[i].Count += n
 			continue
 		}
-		kind := "kind" + strconv.Itoa(int(key.kind))
-		if key.kind < tls.SiteKinds {
-			kind = kindNames[key.kind]
-		}
-		sysName := name(int(key.nr))
-		if key.kind == tls.KindInt80 {
-			sysName = i386Name(key.nr)
+		sysName := name(key.nr)
+		if key.kind == KindInt80 {
+			sysName = i386Name(uint32(key.nr))
 		}
 		site := Site{
-			Address: Hex(key.addr),
+			Address: key.addr,
 			Object:  obj,
 			Offset:  Hex(off),
-			Nr:      int(key.nr),
+			Nr:      key.nr,
 			Syscall: sysName,
-			Kind:    kind,
+			Kind:    key.kind,
 			Count:   n,
 		}
 		syms.fill(&site)
@@ -418,10 +399,7 @@ func Build(in Input) (*Report, error) {
 
 	// Trap mode.
 	if r.TrapMode == "" && len(shards) > 0 {
-		r.TrapMode = "seccomp"
-		if shards[0].TrapMode == tls.TrapSUD {
-			r.TrapMode = "sud"
-		}
+		r.TrapMode = shards[0].TrapMode
 	}
 
 	// Exit and completeness.
@@ -437,20 +415,20 @@ func Build(in Input) (*Report, error) {
 			r.IncompleteReason = fmt.Sprintf("host process exited with code %d before the guest exited", r.Host.Code)
 		}
 	}
-	if len(shardErrs) > 0 {
-		for _, err := range shardErrs {
+	if len(in.ShardErrors) > 0 {
+		for _, err := range in.ShardErrors {
 			r.addError(err.Error())
 		}
 		if r.Complete {
 			r.Complete = false
-			r.IncompleteReason = fmt.Sprintf("%d shard file(s) unreadable: their counts are missing", len(shardErrs))
+			r.IncompleteReason = fmt.Sprintf("%d shard file(s) unreadable: their counts are missing", len(in.ShardErrors))
 		}
 	}
-	if eventsErr != nil {
-		r.addError(eventsErr.Error())
+	if in.EventsError != nil {
+		r.addError(in.EventsError.Error())
 	}
 	r.Runs = []Run{{Command: r.Command, Exit: r.Exit, Complete: r.Complete}}
-	return r, nil
+	return r
 }
 
 func (r *Report) addError(msg string) {
@@ -462,54 +440,58 @@ func (r *Report) addError(msg string) {
 	r.Errors = append(r.Errors, msg)
 }
 
-// nrKind is a syscall number with its entry kind.
-type nrKind struct{ nr, kind uint32 }
-
-// siteOnlyRows are the rows of calls counted in the site table only:
-// numbers outside the x86-64 table (syscall(-1), x32, 512 and up: every
-// one answered -ENOSYS, so each is an error) and i386 calls (int $0x80),
-// which have their own numbers. They follow the table's rows, i386 last.
-func siteOnlyRows(calls map[nrKind]uint64, name func(int) string, totals *Totals) []SyscallRow {
-	keys := make([]nrKind, 0, len(calls))
-	for k := range calls {
-		keys = append(keys, k)
+// sumRows sums the rows of each syscall into one, Total being the sum of
+// the kinds, sorted by number with the i386 rows (another table's numbers)
+// last. name, when not nil, names each summed row; else a row takes the
+// first name the inputs give.
+func sumRows(rows []SyscallRow, name func(*SyscallRow)) []SyscallRow {
+	type rowKey struct {
+		nr    int
+		int80 bool
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if a, b := keys[i].kind == tls.KindInt80, keys[j].kind == tls.KindInt80; a != b {
-			return b
+	index := map[rowKey]int{}
+	out := []SyscallRow{}
+	for _, row := range rows {
+		k := rowKey{row.Nr, row.Int80 > 0}
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			out = append(out, SyscallRow{Nr: row.Nr})
 		}
-		return keys[i].nr < keys[j].nr
+		m := &out[i]
+		if m.Name == "" {
+			m.Name = row.Name
+		}
+		m.Bypass += row.Bypass
+		m.Trap += row.Trap
+		m.VDSO += row.VDSO
+		m.Int80 += row.Int80
+		m.Errors += row.Errors
+	}
+	for i := range out {
+		out[i].Total = out[i].Bypass + out[i].Trap + out[i].VDSO + out[i].Int80
+		if name != nil {
+			name(&out[i])
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if (a.Int80 > 0) != (b.Int80 > 0) {
+			return b.Int80 > 0
+		}
+		return a.Nr < b.Nr
 	})
-	var rows []SyscallRow
-	for _, k := range keys {
-		n := calls[k]
-		totals.add(int(k.kind), n)
-		if k.kind == tls.KindInt80 {
-			rows = append(rows, SyscallRow{Nr: int(k.nr), Name: i386Name(k.nr), Int80: n, Total: n})
-			continue
-		}
-		if i := len(rows) - 1; i >= 0 && rows[i].Nr == int(k.nr) && rows[i].Int80 == 0 {
-			rows[i].add(int(k.kind), n)
-			continue
-		}
-		row := SyscallRow{Nr: int(k.nr), Name: name(int(k.nr))}
-		row.add(int(k.kind), n)
-		rows = append(rows, row)
-	}
-	return rows
+	return out
 }
 
-// add counts n calls of kind in the row; outside the table every call is
-// an error (ENOSYS).
-func (row *SyscallRow) add(kind int, n uint64) {
-	switch kind {
-	case tls.KindBypass:
-		row.Bypass += n
-	case tls.KindTrap:
-		row.Trap += n
+// totalsOf sums the rows' calls.
+func totalsOf(rows []SyscallRow) Totals {
+	var t Totals
+	for i := range rows {
+		t.addRow(&rows[i])
 	}
-	row.Total += n
-	row.Errors += n
+	return t
 }
 
 func hostExit(h HostStatus) ExitStatus {
@@ -533,24 +515,19 @@ func syscallNamer(f func(int) string) func(int) string {
 // hostPID is known: its children exit on their own. A record with a signal
 // wins over one without: a thread that hit a fatal fault tells more than
 // its siblings.
-func guestExit(shards []*ShardData, ev *Event, hostPID int) (ExitStatus, bool) {
-	var found *tls.Exit
+func guestExit(shards []Shard, ev *Event, hostPID int) (ExitStatus, bool) {
+	var found *ExitStatus
 	for _, sd := range shards {
-		e := &sd.Exit
-		if e.Done == 0 || hostPID != 0 && sd.Pid != 0 && int(sd.Pid) != hostPID {
+		e := sd.Exit
+		if e == nil || hostPID != 0 && sd.Pid != 0 && sd.Pid != hostPID {
 			continue
 		}
-		if found == nil || (found.Signal == 0 && e.Signal != 0) {
+		if found == nil || (found.Signal == "" && e.Signal != "") {
 			found = e
 		}
 	}
 	if found != nil {
-		return ExitStatus{
-			Code:      int(found.Code),
-			Signal:    SignalName(syscall.Signal(found.Signal)),
-			FaultAddr: Hex(found.FaultAddr),
-			FaultRIP:  Hex(found.FaultRip),
-		}, true
+		return *found, true
 	}
 	if ev != nil {
 		return ExitStatus{Code: ev.Code, Signal: ev.Signal}, true

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"vsysbed/tls"
 )
 
 // schemaPath is the JSON Schema every report must satisfy.
@@ -260,31 +258,26 @@ func TestSchemaAcceptsBuiltReports(t *testing.T) {
 	s := loadSchema(t)
 	reports := map[string]*Report{}
 
-	dir := t.TempDir()
-	writeRun(t, dir)
-	reports["two-thread run"] = buildRun(t, dir, HostStatus{})
+	reports["two-thread run"] = twoThreadRun(HostStatus{})
+	reports["host killed"] = Build(Input{Shards: []Shard{{Syscalls: []SyscallRow{{Nr: 1, Trap: 1}}}},
+		Command: []string{"prog", "-v"}, Host: HostStatus{Signal: syscall.SIGKILL}, TrapMode: "seccomp"})
 
-	killed := t.TempDir()
-	cb := openTestShard(t, killed, 1)
-	cb.Counts[1][tls.KindTrap] = 1
-	reports["host killed"] = buildRun(t, killed, HostStatus{Signal: syscall.SIGKILL})
-
-	fault := aslrRun(t, []string{"crash"}, 0x400000, 0, call{libx, 0x10, 1, tls.KindTrap, 1})
+	fault := aslrRun(t, []string{"crash"}, 0x400000, 0, call{libx, 0x10, 1, KindTrap, 1})
 	fault.Exit = ExitStatus{Signal: "SIGSEGV", FaultAddr: 0, FaultRIP: 0x401136}
 	reports["fault"] = fault
 
-	reports["empty input"], _ = Build(Input{})
+	reports["empty input"] = Build(Input{})
 
 	hostile := aslrRun(t, []string{"hostile"}, 0x400000, 0,
-		call{libx, 0x10, 0xffffffff, tls.KindTrap, 2}, call{libx, 0x20, 20, tls.KindInt80, 1})
+		call{libx, 0x10, 0xffffffff, KindTrap, 2}, call{libx, 0x20, 20, KindInt80, 1})
 	reports["ENOSYS numbers and int80"] = hostile
 
 	// With symbolisation, on the host's libc: build-id, function and
 	// (when it has debug info) file and line.
 	if st, err := os.Stat(libc); err == nil && st.Mode().IsRegular() {
-		r, err := Build(Input{
+		r := Build(Input{
 			Command: []string{"sym"},
-			Shards:  []*ShardData{{Sites: []tls.Site{{Addr: libcBase + 0x28000, Nr: 1, Kind: tls.KindTrap, Count: 1}}}},
+			Shards:  []Shard{{Sites: []Site{{Address: libcBase + 0x28000, Nr: 1, Kind: KindTrap, Count: 1}}}},
 			Events:  []Event{{Ev: EvMap, Start: libcBase, End: libcBase + 0x200000, Path: libc}},
 		})
 		if err != nil {
@@ -293,8 +286,8 @@ func TestSchemaAcceptsBuiltReports(t *testing.T) {
 		reports["symbolised"] = r
 	}
 
-	a := aslrRun(t, []string{"a"}, 0x10000000, 1, call{libx, 0x100, 1, tls.KindTrap, 3})
-	b := aslrRun(t, []string{"b"}, 0x20000000, 0, call{libx, 0x100, 1, tls.KindTrap, 1})
+	a := aslrRun(t, []string{"a"}, 0x10000000, 1, call{libx, 0x100, 1, KindTrap, 3})
+	b := aslrRun(t, []string{"b"}, 0x20000000, 0, call{libx, 0x100, 1, KindTrap, 1})
 	b.TrapMode = "sud"
 	m, err := Merge(a, b, reports["two-thread run"])
 	if err != nil {
@@ -316,9 +309,7 @@ func TestSchemaAcceptsBuiltReports(t *testing.T) {
 // are strict: each mutation of a valid report must fail validation.
 func TestSchemaRejectsBrokenReports(t *testing.T) {
 	s := loadSchema(t)
-	dir := t.TempDir()
-	writeRun(t, dir)
-	good := []byte(jsonOf(t, buildRun(t, dir, HostStatus{})))
+	good := []byte(jsonOf(t, twoThreadRun(HostStatus{})))
 	expectValid(t, s, "fixture", good)
 
 	for _, c := range []struct {

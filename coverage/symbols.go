@@ -13,9 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"vsysbed/tls"
-	"vsysbed/vdsoinject"
 )
 
 // VDSOObject is the object name the host logs for the synthetic vDSO.
@@ -34,12 +31,13 @@ var debugRoot = "/usr/lib/debug/.build-id"
 // (deleted, no permission, not ELF) leave the site at object+offset.
 type symbolizer struct {
 	enabled bool
+	vdso    []byte // the synthetic vDSO's image (Input.VDSOImage)
 	cache   *objectCache
 	byPath  map[string]*objectSymbols // nil: unreadable
 }
 
-func newSymbolizer(enabled bool) *symbolizer {
-	return &symbolizer{enabled: enabled, cache: sharedObjects, byPath: map[string]*objectSymbols{}}
+func newSymbolizer(enabled bool, vdso []byte) *symbolizer {
+	return &symbolizer{enabled: enabled, vdso: vdso, cache: sharedObjects, byPath: map[string]*objectSymbols{}}
 }
 
 // fill sets the site's BuildID, Function, Symbol, File and Line from its
@@ -63,7 +61,7 @@ func (s *symbolizer) fill(site *Site) {
 	// (the return address of a call to a noreturn function can even lie
 	// in the next function).
 	at := vaddr
-	if site.Kind != kindNames[tls.KindTrap] && site.Kind != kindNames[tls.KindInt80] && at > 0 {
+	if site.Kind != KindTrap && site.Kind != KindInt80 && at > 0 {
 		at--
 	}
 	if fn, ok := obj.function(at); ok {
@@ -83,7 +81,7 @@ func (s *symbolizer) object(path string) *objectSymbols {
 	var obj *objectSymbols
 	switch {
 	case path == VDSOObject:
-		obj = vdsoImage()
+		obj = parseVDSO(s.vdso)
 	case path == "" || strings.HasPrefix(path, "["):
 	default:
 		obj = s.cache.load(path)
@@ -291,20 +289,19 @@ func noteBuildID(r io.ReadSeeker, size, align uint64, bo binary.ByteOrder) strin
 
 func alignTo(v, a uint64) uint64 { return (v + a - 1) &^ (a - 1) }
 
-// vdsoImage is the parsed synthetic vDSO. The image is generated, not read
-// from a file, and is the same in every run of this build: the one the host
-// maps (vdsoinject.Build), with its .symtab naming the local fallbacks.
-var vdsoImage = sync.OnceValue(func() *objectSymbols {
-	im, err := vdsoinject.Build()
-	if err != nil {
+// parseVDSO reads the synthetic vDSO's image: generated, not read from a
+// file, the one the host maps (vdsoinject.Build), with its .symtab naming
+// the local fallbacks. nil when there is none.
+func parseVDSO(image []byte) *objectSymbols {
+	if image == nil {
 		return nil
 	}
-	f, err := elf.NewFile(bytes.NewReader(im.Data))
+	f, err := elf.NewFile(bytes.NewReader(image))
 	if err != nil {
 		return nil
 	}
 	return readObject(f, "")
-})
+}
 
 // objectCache keeps parsed objects across reports. The key is the build-id
 // plus the file size (a stripped copy keeps its build-id but not its

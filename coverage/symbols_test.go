@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,10 +21,20 @@ import (
 // freshSymbolizer reads every object anew: the shared cache would let one
 // test's objects answer for another's.
 func freshSymbolizer() *symbolizer {
-	s := newSymbolizer(true)
+	s := newSymbolizer(true, testVDSO())
 	s.cache = newObjectCache()
 	return s
 }
+
+// testVDSO is the synthetic vDSO's image, as the supervisor passes it in
+// Input.VDSOImage. Only the tests import vdsoinject (and so tls).
+var testVDSO = sync.OnceValue(func() []byte {
+	im, err := vdsoinject.Build()
+	if err != nil {
+		panic(err)
+	}
+	return im.Data
+})
 
 // symbolize fills a site of object at file offset off.
 func symbolize(s *symbolizer, object string, off uint64, kind string) Site {

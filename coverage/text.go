@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"vsysbed/tls"
 )
 
 // TextWidth is the widest line WriteText produces, in runes.
@@ -113,7 +111,7 @@ func (r *Report) writeTrappedSites(line func(string, ...any)) {
 	var calls uint64
 	index := map[SiteKey]int{}
 	for _, s := range r.Sites {
-		if s.Kind != kindNames[tls.KindTrap] {
+		if s.Kind != KindTrap {
 			continue
 		}
 		calls += s.Count

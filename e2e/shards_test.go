@@ -16,7 +16,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"vsysbed/coverage"
+	"vsysbed/rundir"
 	"vsysbed/tls"
 )
 
@@ -41,7 +41,7 @@ func runDirOf(stderr string) string {
 // shardFiles counts the shard files in run directory dir and their bytes.
 func shardFiles(dir string) (files int, size int64) {
 	GinkgoHelper()
-	paths, err := filepath.Glob(filepath.Join(dir, coverage.ShardPattern))
+	paths, err := filepath.Glob(filepath.Join(dir, rundir.ShardPattern))
 	Expect(err).NotTo(HaveOccurred())
 	for _, p := range paths {
 		st, err := os.Stat(p)
@@ -168,11 +168,11 @@ print(n, "children ran")`}
 				// Each child host process has its own block; the parent
 				// keeps its main thread's and one a vfork child at a time
 				// uses (plus slack), not one per child.
-				paths, err := filepath.Glob(filepath.Join(runDirOf(got.Stderr), coverage.ShardPattern))
+				paths, err := filepath.Glob(filepath.Join(runDirOf(got.Stderr), rundir.ShardPattern))
 				Expect(err).NotTo(HaveOccurred())
 				parents := 0
 				for _, p := range paths {
-					sd, err := coverage.ReadShard(p)
+					sd, err := rundir.ReadShard(p)
 					Expect(err).NotTo(HaveOccurred())
 					if int(sd.Pid) == procs[0].PID {
 						parents++

@@ -20,10 +20,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vsysbed/bpf"
-	"vsysbed/coverage"
 	"vsysbed/internal/exitstatus"
 	"vsysbed/kernelsim"
 	"vsysbed/loader"
+	"vsysbed/rundir"
 	"vsysbed/tls"
 	"vsysbed/vaspace"
 	"vsysbed/vdsoinject"
@@ -119,7 +119,7 @@ type host struct {
 	persona uint64
 	conf    kernelsim.Confinement // status's seccomp fields before ours
 	nproc   unix.Rlimit           // the guest's RLIMIT_NPROC (kernelsim.RaiseHostNproc)
-	events  *coverage.EventLog
+	events  *rundir.EventLog
 	cb      *tls.ControlBlock
 	mode    uint8
 	ld      *imageLoader
@@ -139,10 +139,10 @@ func setup(o Options) (*host, int) {
 	h.base = reserveHostFDs()
 	watchSupervisor(o.RunDir, h.base)
 	var err error
-	if h.events, err = coverage.OpenEventLog(filepath.Join(o.RunDir, "events.jsonl"), h.base); err != nil {
+	if h.events, err = rundir.OpenEventLog(filepath.Join(o.RunDir, "events.jsonl"), h.base); err != nil {
 		return nil, fail(exitstatus.Failed, "%v", err)
 	}
-	if h.cb, _, err = coverage.CreateShard(o.RunDir, unix.Gettid()); err != nil {
+	if h.cb, _, err = rundir.CreateShard(o.RunDir, unix.Gettid()); err != nil {
 		return nil, fail(exitstatus.Failed, "%v", err)
 	}
 	if err := tls.Prepare(h.cb, h.mode); err != nil {
@@ -344,7 +344,7 @@ func detachArgs(o *Options) {
 type imageLoader struct {
 	vdso    *vdsoinject.Image
 	targets map[vdsoinject.Target]uintptr
-	events  *coverage.EventLog
+	events  *rundir.EventLog
 }
 
 func (l *imageLoader) check(path string, argv, envp []string) error {
@@ -441,7 +441,7 @@ func installSeccomp() error {
 
 // execFailure reports a program that cannot be executed the way a shell
 // does: 127 when it does not exist, 126 when it is not executable.
-func execFailure(events *coverage.EventLog, err error) int {
+func execFailure(events *rundir.EventLog, err error) int {
 	msg := loader.Printable(err.Error())
 	events.Error(msg)
 	code := exitstatus.NotExecutable

@@ -3,7 +3,7 @@ package hostproc
 import (
 	"golang.org/x/sys/unix"
 
-	"vsysbed/coverage"
+	"vsysbed/rundir"
 )
 
 // watchSupervisor makes this host process die with the supervisor of its
@@ -19,7 +19,7 @@ import (
 // is seen too. A supervisor that released the tree (--wait=main) leaves
 // it running, as natively.
 func watchSupervisor(runDir string, base int) {
-	pid, start, err := coverage.ReadSupervisor(runDir)
+	pid, start, err := rundir.ReadSupervisor(runDir)
 	if err != nil {
 		return // a run directory nobody supervises (a hand-made one)
 	}
@@ -33,7 +33,7 @@ func watchSupervisor(runDir string, base int) {
 		unix.Close(fd)
 		fd = high
 	}
-	if now, err := coverage.StartTime(pid); err != nil || now != start {
+	if now, err := rundir.StartTime(pid); err != nil || now != start {
 		unix.Close(fd)
 		supervisorGone(runDir)
 		return
@@ -53,7 +53,7 @@ func watchSupervisor(runDir string, base int) {
 // supervisorGone ends this host process unless the supervisor released
 // it: SIGKILL, as PR_SET_PDEATHSIG would.
 func supervisorGone(runDir string) {
-	if coverage.Released(runDir) {
+	if rundir.Released(runDir) {
 		return
 	}
 	unix.Kill(unix.Getpid(), unix.SIGKILL)

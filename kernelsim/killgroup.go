@@ -9,10 +9,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/coverage"
+	"vsysbed/rundir"
 )
 
-// The run directory records the supervisor (coverage.WriteSupervisor): a
+// The run directory records the supervisor (rundir.WriteSupervisor): a
 // process of the guest's group (or of its user) that is not the guest's,
 // so kill(0), kill(-pgid) and kill(-1) leave it out.
 var supervisor struct {
@@ -22,7 +22,7 @@ var supervisor struct {
 
 func (p *Process) supervisorPID() int {
 	supervisor.once.Do(func() {
-		supervisor.pid, _, _ = coverage.ReadSupervisor(p.runDir)
+		supervisor.pid, _, _ = rundir.ReadSupervisor(p.runDir)
 	})
 	return supervisor.pid
 }

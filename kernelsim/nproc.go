@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/coverage"
+	"vsysbed/rundir"
 )
 
 // RLIMIT_NPROC. Linux refuses a fork or clone with EAGAIN when the
@@ -152,10 +152,10 @@ func countTasks(uid int, runDir string) (total, guest int) {
 // among procs: the threads that hold a shard of their process (a shard of
 // a thread that has exited names a tid the process no longer has).
 func guestThreads(runDir string, procs map[int]bool) int {
-	paths, _ := filepath.Glob(filepath.Join(runDir, coverage.ShardPattern))
+	paths, _ := filepath.Glob(filepath.Join(runDir, rundir.ShardPattern))
 	n := 0
 	for _, path := range paths {
-		pid, tid, ok := coverage.ReadShardOwner(path)
+		pid, tid, ok := rundir.ReadShardOwner(path)
 		if !ok || !procs[pid] {
 			continue
 		}

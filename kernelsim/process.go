@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/coverage"
 	"vsysbed/internal/exitstatus"
+	"vsysbed/rundir"
 	"vsysbed/tls"
 )
 
@@ -28,7 +28,7 @@ type Process struct {
 	Envp []string // /proc/self/environ
 	Auxv []uint64 // /proc/self/auxv, as (type, value) pairs
 
-	Events *coverage.EventLog
+	Events *rundir.EventLog
 
 	// brk: the emulated break, inside a PROT_NONE reservation.
 	brkStart, brkCur, brkMax uint64
@@ -44,10 +44,10 @@ type Process struct {
 	Fatal string
 
 	// Threads: where new threads' shards go and how they trap. shards
-	// reuses the blocks of exited threads (coverage.ShardPool).
+	// reuses the blocks of exited threads (rundir.ShardPool).
 	runDir   string
 	trapMode uint8
-	shards   *coverage.ShardPool
+	shards   *rundir.ShardPool
 	tasks    map[*tls.ControlBlock]*Task
 	live     int // guest threads that have not exited
 	onExit   []func()
@@ -116,7 +116,7 @@ type Image struct {
 type Config struct {
 	Image
 	HostFDBase int
-	Events     *coverage.EventLog
+	Events     *rundir.EventLog
 	RunDir     string // new threads' shards go here
 	TrapMode   uint8  // tls.TrapSeccomp or tls.TrapSUD
 
@@ -153,7 +153,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		limits:      map[int]unix.Rlimit{},
 		runDir:      c.RunDir,
 		trapMode:    c.TrapMode,
-		shards:      coverage.NewShardPool(c.RunDir),
+		shards:      rundir.NewShardPool(c.RunDir),
 		tasks:       map[*tls.ControlBlock]*Task{},
 		persona:     c.Personality,
 		confinement: c.Confinement,

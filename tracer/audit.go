@@ -30,6 +30,7 @@ import (
 	"vsysbed/internal/exitstatus"
 	"vsysbed/kernelsim"
 	"vsysbed/loader"
+	"vsysbed/rundir"
 )
 
 // Values of Options.Audit and Options.Platform.
@@ -186,7 +187,8 @@ func (h *hostAudit) finish(rep *coverage.Report, dir string, o Options) {
 		return
 	}
 	in.Platform, in.Processes = coverage.AuditInProcess, h.tr.seen()
-	in.Events, _ = coverage.ReadEvents(filepath.Join(dir, coverage.EventsFile))
+	in.Events, _ = rundir.ReadEvents(filepath.Join(dir, rundir.EventsFile))
+	in.VDSOImage = rundir.VDSOImage()
 	in.PassThrough = passThrough(o.Routes)
 	in.SyscallName = kernelsim.Name
 	rep.Audit = coverage.BuildAudit(in, rep.Syscalls)
@@ -608,7 +610,7 @@ func runNative(o Options, inh inheritance) int {
 	}
 	rep := nativeReport(o.Argv, path, pid, images, status)
 	in.Platform, in.Processes = coverage.AuditNative, tr.seen()
-	in.Events = events
+	in.Events, in.VDSOImage = events, rundir.VDSOImage()
 	in.SyscallName = kernelsim.Name
 	rep.Audit = coverage.BuildAudit(in, nil)
 

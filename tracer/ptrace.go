@@ -30,6 +30,7 @@ import (
 	"vsysbed/coverage"
 	"vsysbed/internal/exitstatus"
 	"vsysbed/kernelsim"
+	"vsysbed/rundir"
 	"vsysbed/tls"
 	"vsysbed/vdsoinject"
 )
@@ -63,7 +64,7 @@ type ptProcess struct {
 		addr, rip uint64
 	}
 	// free: the control blocks of its exited threads, for its next new
-	// ones (coverage.ShardPool explains why counts simply go on there).
+	// ones (rundir.ShardPool explains why counts simply go on there).
 	free []*tls.ControlBlock
 	// noNewPrivs: the guest set PR_SET_NO_NEW_PRIVS (kept by fork and
 	// exec); the real flag is set for the tracer's filter.
@@ -198,7 +199,7 @@ func newPtraceRun(dir string) (*ptraceRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev, err := os.OpenFile(dir+"/"+coverage.EventsFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	ev, err := os.OpenFile(dir+"/"+rundir.EventsFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -791,7 +792,7 @@ func (r *ptraceRun) shard(th *ptThread) (*tls.ControlBlock, error) {
 	} else {
 		var unmap func() error
 		var err error
-		if cb, unmap, err = coverage.CreateShard(r.dir, th.tid); err != nil {
+		if cb, unmap, err = rundir.CreateShard(r.dir, th.tid); err != nil {
 			return nil, err
 		}
 		r.unmaps = append(r.unmaps, unmap)
@@ -877,16 +878,14 @@ func (r *ptraceRun) finish(o Options) int {
 		// The stub failed before PROGRAM ran and said why.
 		return exitstatus.Of(syscall.WaitStatus(ws))
 	}
-	rep, err := coverage.Build(coverage.Input{
-		Command:     o.Argv,
-		Dir:         r.dir,
-		Host:        coverage.HostStatusFromWait(syscall.WaitStatus(ws)),
-		HostPID:     r.root,
-		TrapMode:    TrapModePtrace,
-		SyscallName: kernelsim.Name,
-	})
+	var rep *coverage.Report
+	in, err := rundir.ReadInput(r.dir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: building the report: %v\n", err)
+	} else {
+		in.Command, in.Host, in.HostPID = o.Argv, coverage.HostStatusFromWait(syscall.WaitStatus(ws)), r.root
+		in.TrapMode, in.SyscallName = TrapModePtrace, kernelsim.Name
+		rep = coverage.Build(in)
 	}
 	if ws.Signaled() && ws.Signal() != unix.SIGPIPE && ws.Signal() != unix.SIGINT {
 		describeDeath(rep, r.dir, syscall.Signal(ws.Signal()))

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"vsysbed/coverage"
+	"vsysbed/rundir"
 )
 
 // runDirPrefix names every run directory in $TMPDIR.
@@ -23,12 +23,12 @@ func newRunDir(o Options) (dir string, cleanup func(), err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("creating the run directory: %w", err)
 	}
-	if err := coverage.WriteSupervisor(dir); err != nil {
+	if err := rundir.WriteSupervisor(dir); err != nil {
 		os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("recording the supervisor: %w", err)
 	}
 	if o.KeepRunDir {
-		os.WriteFile(filepath.Join(dir, coverage.KeepFile), nil, 0o644)
+		os.WriteFile(filepath.Join(dir, rundir.KeepFile), nil, 0o644)
 		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
 		return dir, func() {}, nil
 	}
@@ -45,10 +45,10 @@ func GC(tmp string) (removed []string) {
 	dirs, _ := filepath.Glob(filepath.Join(tmp, runDirPrefix+"*"))
 	var candidates []string
 	for _, d := range dirs {
-		if _, err := os.Lstat(filepath.Join(d, coverage.KeepFile)); err == nil {
+		if _, err := os.Lstat(filepath.Join(d, rundir.KeepFile)); err == nil {
 			continue
 		}
-		alive, err := coverage.SupervisorAlive(d)
+		alive, err := rundir.SupervisorAlive(d)
 		if err != nil || alive {
 			continue
 		}

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"vsysbed/coverage"
+	"vsysbed/rundir"
 )
 
 func TestGC(t *testing.T) {
@@ -16,7 +16,7 @@ func TestGC(t *testing.T) {
 			t.Fatal(err)
 		}
 		if record != "" {
-			os.WriteFile(filepath.Join(d, coverage.SupervisorFile), []byte(record), 0o644)
+			os.WriteFile(filepath.Join(d, rundir.SupervisorFile), []byte(record), 0o644)
 		}
 		for _, f := range extra {
 			os.WriteFile(filepath.Join(d, f), nil, 0o644)
@@ -25,9 +25,9 @@ func TestGC(t *testing.T) {
 	}
 	stale := mk("stale", "1 1\n") // pid 1 never started at tick 1
 	noRecord := mk("old", "")
-	kept := mk("kept", "1 1\n", coverage.KeepFile)
+	kept := mk("kept", "1 1\n", rundir.KeepFile)
 	live := mk("live", "")
-	if err := coverage.WriteSupervisor(live); err != nil {
+	if err := rundir.WriteSupervisor(live); err != nil {
 		t.Fatal(err)
 	}
 	removed := GC(tmp)

@@ -25,6 +25,7 @@ import (
 	"vsysbed/hostproc"
 	"vsysbed/internal/exitstatus"
 	"vsysbed/kernelsim"
+	"vsysbed/rundir"
 )
 
 // Options of one `vsysbed run`.
@@ -160,24 +161,21 @@ func Run(o Options) int {
 	if len(running) > 0 {
 		// They go on as natively, and the host processes watching us must
 		// not take our exit for a kill (hostproc.supervisorGone).
-		os.WriteFile(filepath.Join(dir, coverage.ReleasedFile), nil, 0o644)
+		os.WriteFile(filepath.Join(dir, rundir.ReleasedFile), nil, 0o644)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: waiting for the host process: %v\n", err)
 		return exitstatus.Failed
 	}
 
-	rep, err := coverage.Build(coverage.Input{
-		Command:     o.Argv,
-		Dir:         dir,
-		Host:        coverage.HostStatusFromWait(ws),
-		HostPID:     pid,
-		Running:     running,
-		TrapMode:    o.Trap,
-		SyscallName: kernelsim.Name,
-	})
+	var rep *coverage.Report
+	in, err := rundir.ReadInput(dir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: building the report: %v\n", err)
+	} else {
+		in.Command, in.Host, in.HostPID, in.Running = o.Argv, coverage.HostStatusFromWait(ws), pid, running
+		in.TrapMode, in.SyscallName = o.Trap, kernelsim.Name
+		rep = coverage.Build(in)
 	}
 	if aud != nil && rep != nil {
 		aud.finish(rep, dir, o)
@@ -316,7 +314,7 @@ func write(rep *coverage.Report, w io.Writer, format string) error {
 // locate names the guest object and offset an address lies in, from the
 // run's mapping events (the latest mapping that covers it).
 func locate(dir string, addr uint64) string {
-	evs, _ := coverage.ReadEvents(filepath.Join(dir, "events.jsonl"))
+	evs, _ := rundir.ReadEvents(filepath.Join(dir, "events.jsonl"))
 	where := ""
 	for _, e := range evs {
 		if e.Ev == "map" && uint64(e.Start) <= addr && addr < uint64(e.End) {

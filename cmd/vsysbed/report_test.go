@@ -10,6 +10,7 @@ import (
 
 	"vsysbed/coverage"
 	"vsysbed/kernelsim"
+	"vsysbed/rundir"
 	"vsysbed/tls"
 )
 
@@ -26,7 +27,7 @@ type site struct {
 // the calls at sites with obj mapped at base, and writes it to dir/name.
 func writeReport(t *testing.T, dir, name string, base uint64, sites ...site) string {
 	t.Helper()
-	sd := &coverage.ShardData{TrapMode: tls.TrapSeccomp}
+	sd := &rundir.ShardData{TrapMode: tls.TrapSeccomp}
 	sd.Exit.Done = 1
 	mapped := map[string]uint64{}
 	var events []coverage.Event
@@ -40,11 +41,8 @@ func writeReport(t *testing.T, dir, name string, base uint64, sites ...site) str
 		sd.Counts[s.nr][s.kind] += s.n
 		sd.Sites = append(sd.Sites, tls.Site{Addr: mapped[s.obj] + s.off, Nr: s.nr, Kind: s.kind, Count: s.n})
 	}
-	r, err := coverage.Build(coverage.Input{Command: []string{"prog", name}, Shards: []*coverage.ShardData{sd},
+	r := coverage.Build(coverage.Input{Command: []string{"prog", name}, Shards: []coverage.Shard{sd.Plain()},
 		Events: events, SyscallName: kernelsim.Name, NoSymbols: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(dir, name)
 	f, err := os.Create(path)
 	if err != nil {

@@ -1,11 +1,4 @@
-// Package coverage owns what a run leaves behind in its run directory — the
-// per-thread control-block shards and the event log — and turns them into
-// the coverage report (JSON and a strace -c style table).
-//
-// The host process writes both inputs (OpenShard, EventLog); the supervisor,
-// a separate process that outlives any crash of the host, reads them back
-// and calls Build.
-package coverage
+package rundir
 
 import (
 	"bytes"
@@ -14,86 +7,16 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
 	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"vsysbed/coverage"
 )
 
 // EventsFile is the event log's name inside the run directory.
 const EventsFile = "events.jsonl"
-
-// Event kinds, the "ev" field of an event line.
-const (
-	EvExec  = "exec"
-	EvMap   = "map"
-	EvUnmap = "unmap"
-	EvExit  = "exit"
-	EvError = "error"
-	EvFork  = "fork"
-	// EvReaped: a guest parent's wait collected a child (Pid is the
-	// parent, Child the child): the child's exit when it logged none.
-	EvReaped = "reaped"
-)
-
-// Hex is a 64-bit address or offset, written as a "0x..." JSON string:
-// JSON numbers are doubles to most readers and lose bits above 2^53.
-type Hex uint64
-
-// MarshalJSON writes the value as "0x<lowercase hex>".
-func (h Hex) MarshalJSON() ([]byte, error) {
-	return []byte(`"0x` + strconv.FormatUint(uint64(h), 16) + `"`), nil
-}
-
-// UnmarshalJSON accepts "0x..." (or decimal) strings and plain numbers.
-func (h *Hex) UnmarshalJSON(b []byte) error {
-	s := string(b)
-	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-	}
-	v, err := strconv.ParseUint(s, 0, 64)
-	if err != nil {
-		return fmt.Errorf("bad hex value %s: %w", b, err)
-	}
-	*h = Hex(v)
-	return nil
-}
-
-func (h Hex) String() string { return "0x" + strconv.FormatUint(uint64(h), 16) }
-
-// Event is one line of the event log, the union of all event kinds; fields
-// a kind does not use are zero.
-type Event struct {
-	Ev  string `json:"ev"`
-	Pid int    `json:"pid,omitempty"`
-
-	// exec
-	Path   string   `json:"path,omitempty"` // also map
-	Argv   []string `json:"argv,omitempty"`
-	Interp string   `json:"interp,omitempty"`
-
-	// map, unmap
-	Start  Hex    `json:"start,omitempty"`
-	End    Hex    `json:"end,omitempty"`
-	Offset Hex    `json:"offset,omitempty"`
-	Prot   string `json:"prot,omitempty"`
-
-	// exit
-	Code   int    `json:"code,omitempty"`
-	Signal string `json:"signal,omitempty"`
-
-	// error
-	Msg string `json:"msg,omitempty"`
-
-	// fork: the new process (Pid) and the guest process that forked it
-	Parent int `json:"parent,omitempty"`
-
-	// reaped: the child a wait collected
-	Child int `json:"child,omitempty"`
-}
 
 // EventLog appends events to the run directory's event log from the host
 // process. Every event is one write(2) on an O_APPEND descriptor, so lines
@@ -115,7 +38,7 @@ type EventLog struct {
 // it stays in the host's reserved fd range.
 func OpenEventLog(path string, minFD int) (*EventLog, error) {
 	if minFD < 0 {
-		return nil, fmt.Errorf("coverage: open event log: negative minFD %d", minFD)
+		return nil, fmt.Errorf("rundir: open event log: negative minFD %d", minFD)
 	}
 	low, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND|unix.O_CLOEXEC, 0o644)
 	if err != nil {
@@ -161,7 +84,7 @@ func (l *EventLog) Exec(path string, argv []string, interp string) error {
 		Path   string   `json:"path"`
 		Argv   []string `json:"argv"`
 		Interp string   `json:"interp"`
-	}{EvExec, l.pid, path, argv, interp})
+	}{coverage.EvExec, l.pid, path, argv, interp})
 }
 
 // Map records a file-backed guest mapping [start, end) of path at file
@@ -169,24 +92,24 @@ func (l *EventLog) Exec(path string, argv []string, interp string) error {
 // a PROT_* mask.
 func (l *EventLog) Map(start, end, offset uint64, prot int, path string) error {
 	return l.append(struct {
-		Ev     string `json:"ev"`
-		Pid    int    `json:"pid"`
-		Start  Hex    `json:"start"`
-		End    Hex    `json:"end"`
-		Offset Hex    `json:"offset"`
-		Path   string `json:"path"`
-		Prot   string `json:"prot"`
-	}{EvMap, l.pid, Hex(start), Hex(end), Hex(offset), path, ProtString(prot)})
+		Ev     string       `json:"ev"`
+		Pid    int          `json:"pid"`
+		Start  coverage.Hex `json:"start"`
+		End    coverage.Hex `json:"end"`
+		Offset coverage.Hex `json:"offset"`
+		Path   string       `json:"path"`
+		Prot   string       `json:"prot"`
+	}{coverage.EvMap, l.pid, coverage.Hex(start), coverage.Hex(end), coverage.Hex(offset), path, ProtString(prot)})
 }
 
 // Unmap records that [start, end) of the guest's address space was unmapped.
 func (l *EventLog) Unmap(start, end uint64) error {
 	return l.append(struct {
-		Ev    string `json:"ev"`
-		Pid   int    `json:"pid"`
-		Start Hex    `json:"start"`
-		End   Hex    `json:"end"`
-	}{EvUnmap, l.pid, Hex(start), Hex(end)})
+		Ev    string       `json:"ev"`
+		Pid   int          `json:"pid"`
+		Start coverage.Hex `json:"start"`
+		End   coverage.Hex `json:"end"`
+	}{coverage.EvUnmap, l.pid, coverage.Hex(start), coverage.Hex(end)})
 }
 
 // Exit records how the guest ended: code when sig is 0, else the signal.
@@ -196,7 +119,7 @@ func (l *EventLog) Exit(code int, sig syscall.Signal) error {
 		Pid    int    `json:"pid"`
 		Code   int    `json:"code"`
 		Signal string `json:"signal"`
-	}{EvExit, l.pid, code, SignalName(sig)})
+	}{coverage.EvExit, l.pid, code, coverage.SignalName(sig)})
 }
 
 // Fork records that this process was forked by the guest process parent.
@@ -205,7 +128,7 @@ func (l *EventLog) Fork(parent int) error {
 		Ev     string `json:"ev"`
 		Pid    int    `json:"pid"`
 		Parent int    `json:"parent"`
-	}{EvFork, l.pid, parent})
+	}{coverage.EvFork, l.pid, parent})
 }
 
 // Reaped records that this process's wait collected child, which ended
@@ -217,7 +140,7 @@ func (l *EventLog) Reaped(child, code int, sig syscall.Signal) error {
 		Child  int    `json:"child"`
 		Code   int    `json:"code"`
 		Signal string `json:"signal"`
-	}{EvReaped, l.pid, child, code, SignalName(sig)})
+	}{coverage.EvReaped, l.pid, child, code, coverage.SignalName(sig)})
 }
 
 // Error records a problem the report must show, e.g. "not supported yet: clone".
@@ -226,13 +149,13 @@ func (l *EventLog) Error(msg string) error {
 		Ev  string `json:"ev"`
 		Pid int    `json:"pid"`
 		Msg string `json:"msg"`
-	}{EvError, l.pid, msg})
+	}{coverage.EvError, l.pid, msg})
 }
 
 func (l *EventLog) append(v any) error {
 	line, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("coverage: encode event: %w", err)
+		return fmt.Errorf("rundir: encode event: %w", err)
 	}
 	line = append(line, '\n')
 	l.mu.Lock()
@@ -248,7 +171,7 @@ func (l *EventLog) append(v any) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("coverage: write event: %w", err)
+			return fmt.Errorf("rundir: write event: %w", err)
 		}
 		line = line[n:]
 	}
@@ -268,18 +191,6 @@ func ProtString(prot int) string {
 		b[2] = 'x'
 	}
 	return string(b)
-}
-
-// SignalName is "SIGSEGV" for SIGSEGV, "" for 0 and "SIG<n>" for numbers
-// without a name (real-time signals).
-func SignalName(sig syscall.Signal) string {
-	if sig == 0 {
-		return ""
-	}
-	if name := unix.SignalName(sig); name != "" {
-		return name
-	}
-	return "SIG" + strconv.Itoa(int(sig))
 }
 
 // EventSyntaxError reports a malformed line that is not the log's last one
@@ -302,7 +213,7 @@ func (e *EventSyntaxError) Unwrap() error { return e.Err }
 // is skipped and reported as an *EventSyntaxError (the first one), returned
 // together with every good event so the caller can still build a report.
 // Events of unknown kinds are returned as they are, for newer writers.
-func ReadEvents(path string) ([]Event, error) {
+func ReadEvents(path string) ([]coverage.Event, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -313,7 +224,7 @@ func ReadEvents(path string) ([]Event, error) {
 	lines := bytes.Split(data, []byte("\n"))
 	unterminated := len(data) > 0 && data[len(data)-1] != '\n'
 	var (
-		events []Event
+		events []coverage.Event
 		syntax error
 	)
 	for i, line := range lines {
@@ -321,7 +232,7 @@ func ReadEvents(path string) ([]Event, error) {
 		if len(line) == 0 {
 			continue
 		}
-		var ev Event
+		var ev coverage.Event
 		err := json.Unmarshal(line, &ev)
 		if err == nil && ev.Ev == "" {
 			err = errors.New(`no "ev" field`)

@@ -1,4 +1,4 @@
-package coverage
+package rundir
 
 import (
 	"os"
@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"vsysbed/coverage"
 	"vsysbed/tls"
 )
 
@@ -15,10 +16,9 @@ const nrGetppid = 110
 // getppid trap count, its thread count and the number of shard files.
 func dirCounts(t *testing.T, dir string) (getppid uint64, threads, files int) {
 	t.Helper()
-	r, err := Build(Input{Dir: dir, NoSymbols: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := readInput(t, dir)
+	in.NoSymbols = true
+	r := coverage.Build(in)
 	for _, row := range r.Syscalls {
 		if row.Nr == nrGetppid {
 			getppid = row.Trap
@@ -83,10 +83,9 @@ func TestShardPoolReusesAnExitedThreadsBlockWithoutLosingCounts(t *testing.T) {
 	if open, free := pool.Stats(); open != 1 || free != 1 {
 		t.Errorf("pool opened %d, %d free; want 1, 1", open, free)
 	}
-	r, err := Build(Input{Dir: dir, NoSymbols: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := readInput(t, dir)
+	in.NoSymbols = true
+	r := coverage.Build(in)
 	if len(r.Sites) != 1 || r.Sites[0].Count != 150 {
 		t.Errorf("sites %+v, want the one site with 150 calls", r.Sites)
 	}

@@ -1,10 +1,8 @@
-package coverage
+package rundir
 
 import (
-	"bytes"
 	"debug/elf"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,10 +12,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
+	"vsysbed/coverage"
 	"vsysbed/tls"
 )
 
@@ -80,38 +78,40 @@ func writeRun(t *testing.T, dir string) (main, worker *tls.ControlBlock) {
 	return main, worker
 }
 
-func buildRun(t *testing.T, dir string, host HostStatus) *Report {
+func buildRun(t *testing.T, dir string, host coverage.HostStatus) *coverage.Report {
 	t.Helper()
-	r, err := Build(Input{
-		Command:     []string{"prog", "-v"},
-		Dir:         dir,
-		Host:        host,
-		TrapMode:    "seccomp",
-		SyscallName: testSyscallName,
-		NoSymbols:   true,
-	})
+	in := readInput(t, dir)
+	in.Command, in.Host, in.TrapMode = []string{"prog", "-v"}, host, "seccomp"
+	in.SyscallName, in.NoSymbols = testSyscallName, true
+	return coverage.Build(in)
+}
+
+// readInput is ReadInput(dir), which must not fail.
+func readInput(t *testing.T, dir string) coverage.Input {
+	t.Helper()
+	in, err := ReadInput(dir)
 	if err != nil {
-		t.Fatalf("Build: %v", err)
+		t.Fatalf("ReadInput: %v", err)
 	}
-	return r
+	return in
 }
 
 func TestBuildMergesShards(t *testing.T) {
 	dir := t.TempDir()
 	writeRun(t, dir)
-	r := buildRun(t, dir, HostStatus{})
+	r := buildRun(t, dir, coverage.HostStatus{})
 
-	if r.Schema != Schema || !reflect.DeepEqual(r.Command, []string{"prog", "-v"}) || r.TrapMode != "seccomp" {
+	if r.Schema != coverage.Schema || !reflect.DeepEqual(r.Command, []string{"prog", "-v"}) || r.TrapMode != "seccomp" {
 		t.Errorf("header: %q %q %q", r.Schema, r.Command, r.TrapMode)
 	}
 	if r.Threads != 2 {
 		t.Errorf("threads = %d, want 2", r.Threads)
 	}
-	wantTotals := Totals{Bypass: 16, Trap: 9, VDSO: 50, Total: 75}
+	wantTotals := coverage.Totals{Bypass: 16, Trap: 9, VDSO: 50, Total: 75}
 	if r.Totals != wantTotals {
 		t.Errorf("totals = %+v, want %+v", r.Totals, wantTotals)
 	}
-	var sum Totals
+	var sum coverage.Totals
 	for _, s := range r.Syscalls {
 		sum.Bypass += s.Bypass
 		sum.Trap += s.Trap
@@ -127,7 +127,7 @@ func TestBuildMergesShards(t *testing.T) {
 	if !sort.SliceIsSorted(r.Syscalls, func(i, j int) bool { return r.Syscalls[i].Nr < r.Syscalls[j].Nr }) {
 		t.Error("syscalls not sorted by nr")
 	}
-	wantRows := []SyscallRow{
+	wantRows := []coverage.SyscallRow{
 		{Nr: 0, Name: "read", Trap: 1, Total: 1},
 		{Nr: 1, Name: "write", Bypass: 15, Trap: 4, Total: 19},
 		{Nr: 39, Name: "getpid", Trap: 2, Total: 2},
@@ -139,7 +139,7 @@ func TestBuildMergesShards(t *testing.T) {
 		t.Errorf("syscalls:\n got %+v\nwant %+v", r.Syscalls, wantRows)
 	}
 
-	wantSites := []Site{
+	wantSites := []coverage.Site{
 		{Address: vdsoBase + 0x40, Object: "[vdso]", Offset: 0x40, Nr: 228, Syscall: "clock_gettime", Kind: "vdso", Count: 50},
 		{Address: libcBase + 0x1234, Object: libc, Offset: 0x2234, Nr: 1, Syscall: "write", Kind: "bypass", Count: 5},
 		{Address: libcBase + 0x1234, Object: libc, Offset: 0x2234, Nr: 1, Syscall: "write", Kind: "trap", Count: 3},
@@ -148,7 +148,7 @@ func TestBuildMergesShards(t *testing.T) {
 		{Address: exeBase + 0x10, Object: "/work/prog", Offset: 0x10, Nr: 39, Syscall: "getpid", Kind: "trap", Count: 2},
 		// Outside the MAP_FIXED text: the whole-file mapping's offset.
 		{Address: libcBase + 0x9000, Object: libc, Offset: 0x9000, Nr: 0, Syscall: "read", Kind: "trap", Count: 1},
-		{Address: 0x1000, Object: UnknownObject, Offset: 0x1000, Nr: 1, Syscall: "write", Kind: "trap", Count: 1},
+		{Address: 0x1000, Object: coverage.UnknownObject, Offset: 0x1000, Nr: 1, Syscall: "write", Kind: "trap", Count: 1},
 	}
 	if !reflect.DeepEqual(r.Sites, wantSites) {
 		t.Errorf("sites:\n got %+v\nwant %+v", r.Sites, wantSites)
@@ -157,13 +157,13 @@ func TestBuildMergesShards(t *testing.T) {
 	if !r.Complete || r.IncompleteReason != "" {
 		t.Errorf("complete = %v (%q), want true", r.Complete, r.IncompleteReason)
 	}
-	if r.Exit != (ExitStatus{}) {
+	if r.Exit != (coverage.ExitStatus{}) {
 		t.Errorf("exit = %+v", r.Exit)
 	}
 	if !reflect.DeepEqual(r.Errors, []string{"not supported yet: clone", "ioctl TCGETS2 refused"}) {
 		t.Errorf("errors = %q", r.Errors)
 	}
-	wantExecs := []Exec{{Path: "/work/prog", Argv: []string{"prog", "-v"}, Interp: "/lib64/ld-linux-x86-64.so.2"}}
+	wantExecs := []coverage.Exec{{Path: "/work/prog", Argv: []string{"prog", "-v"}, Interp: "/lib64/ld-linux-x86-64.so.2"}}
 	if !reflect.DeepEqual(r.Execs, wantExecs) {
 		t.Errorf("execs = %+v", r.Execs)
 	}
@@ -174,7 +174,7 @@ func TestBuildHostKilledBeforeGuestExit(t *testing.T) {
 	cb := openTestShard(t, dir, 1)
 	cb.Counts[1][tls.KindTrap] = 1
 
-	r := buildRun(t, dir, HostStatus{Signal: syscall.SIGKILL})
+	r := buildRun(t, dir, coverage.HostStatus{Signal: syscall.SIGKILL})
 	if r.Complete {
 		t.Error("complete without an exit record")
 	}
@@ -188,7 +188,7 @@ func TestBuildHostKilledBeforeGuestExit(t *testing.T) {
 		t.Errorf("counts of a killed host lost: %+v", r.Totals)
 	}
 
-	r = buildRun(t, dir, HostStatusFromWait(syscall.WaitStatus(3<<8)))
+	r = buildRun(t, dir, coverage.HostStatusFromWait(syscall.WaitStatus(3<<8)))
 	if r.Complete || r.IncompleteReason != "host process exited with code 3 before the guest exited" || r.Exit.Code != 3 {
 		t.Errorf("exit code 3: complete=%v reason=%q exit=%+v", r.Complete, r.IncompleteReason, r.Exit)
 	}
@@ -202,8 +202,8 @@ func TestBuildGuestExit(t *testing.T) {
 		a.Exit = tls.Exit{Done: 1, Code: 0}
 		b.Exit = tls.Exit{Done: 1, Signal: int32(syscall.SIGSEGV), FaultAddr: 0x8, FaultRip: 0x401000}
 		// The host then re-raised the signal on itself.
-		r := buildRun(t, dir, HostStatus{Signal: syscall.SIGSEGV})
-		want := ExitStatus{Signal: "SIGSEGV", FaultAddr: 0x8, FaultRIP: 0x401000}
+		r := buildRun(t, dir, coverage.HostStatus{Signal: syscall.SIGSEGV})
+		want := coverage.ExitStatus{Signal: "SIGSEGV", FaultAddr: 0x8, FaultRIP: 0x401000}
 		if !r.Complete || r.Exit != want {
 			t.Errorf("complete=%v exit=%+v, want %+v", r.Complete, r.Exit, want)
 		}
@@ -214,18 +214,15 @@ func TestBuildGuestExit(t *testing.T) {
 		l := openTestLog(t, filepath.Join(dir, EventsFile))
 		l.Exit(0, syscall.SIGABRT)
 		l.Exit(7, 0)
-		r := buildRun(t, dir, HostStatus{Code: 7})
-		if !r.Complete || r.Exit != (ExitStatus{Code: 7}) {
+		r := buildRun(t, dir, coverage.HostStatus{Code: 7})
+		if !r.Complete || r.Exit != (coverage.ExitStatus{Code: 7}) {
 			t.Errorf("complete=%v exit=%+v", r.Complete, r.Exit)
 		}
 	})
 	t.Run("trap mode from shard", func(t *testing.T) {
 		dir := t.TempDir()
 		openTestShard(t, dir, 1).TrapMode = tls.TrapSUD
-		r, err := Build(Input{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := coverage.Build(readInput(t, dir))
 		if r.TrapMode != "sud" {
 			t.Errorf("trap mode = %q", r.TrapMode)
 		}
@@ -241,7 +238,7 @@ func TestBuildBadInputs(t *testing.T) {
 	if err := os.WriteFile(ShardPath(dir, 2), make([]byte, tls.Size), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := buildRun(t, dir, HostStatus{})
+	r := buildRun(t, dir, coverage.HostStatus{})
 	if !r.Complete || len(r.Errors) != 0 || r.Threads != 1 {
 		t.Fatalf("uninitialised shard: complete=%v errors=%q threads=%d", r.Complete, r.Errors, r.Threads)
 	}
@@ -253,7 +250,7 @@ func TestBuildBadInputs(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, EventsFile), []byte("garbage\n{\"ev\":\"error\",\"msg\":\"m\"}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r = buildRun(t, dir, HostStatus{})
+	r = buildRun(t, dir, coverage.HostStatus{})
 	if r.Complete || !strings.Contains(r.IncompleteReason, "1 shard file(s) unreadable") {
 		t.Errorf("truncated shard: complete=%v reason=%q", r.Complete, r.IncompleteReason)
 	}
@@ -266,9 +263,11 @@ func TestBuildBadInputs(t *testing.T) {
 	}
 
 	// An empty run directory is a report of nothing, not a failure.
-	r, err := Build(Input{Dir: t.TempDir(), Host: HostStatus{Signal: syscall.SIGKILL}})
-	if err != nil || r.Complete || r.Totals != (Totals{}) || len(r.Sites) != 0 {
-		t.Errorf("empty dir: %+v, %v", r, err)
+	in := readInput(t, t.TempDir())
+	in.Host = coverage.HostStatus{Signal: syscall.SIGKILL}
+	r = coverage.Build(in)
+	if r.Complete || r.Totals != (coverage.Totals{}) || len(r.Sites) != 0 {
+		t.Errorf("empty dir: %+v", r)
 	}
 }
 
@@ -276,208 +275,17 @@ func TestBuildFromPreparedInput(t *testing.T) {
 	sd := &ShardData{Sites: []tls.Site{{Addr: 0x5010, Nr: 3, Kind: tls.KindTrap, Count: 9}}}
 	sd.Counts[3][tls.KindTrap] = 9
 	sd.Exit.Done = 1
-	r, err := Build(Input{
-		Shards:    []*ShardData{sd, sd},
-		Events:    []Event{{Ev: EvMap, Start: 0x5000, End: 0x6000, Offset: 0x3000, Path: "/lib/x.so"}},
+	r := coverage.Build(coverage.Input{
+		Shards:    []coverage.Shard{sd.Plain(), sd.Plain()},
+		Events:    []coverage.Event{{Ev: coverage.EvMap, Start: 0x5000, End: 0x6000, Offset: 0x3000, Path: "/lib/x.so"}},
 		NoSymbols: true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Site{{Address: 0x5010, Object: "/lib/x.so", Offset: 0x3010, Nr: 3, Syscall: "syscall_3", Kind: "trap", Count: 18}}
+	want := []coverage.Site{{Address: 0x5010, Object: "/lib/x.so", Offset: 0x3010, Nr: 3, Syscall: "syscall_3", Kind: "trap", Count: 18}}
 	if !reflect.DeepEqual(r.Sites, want) || r.Totals.Trap != 18 {
 		t.Errorf("sites = %+v, totals = %+v", r.Sites, r.Totals)
 	}
 }
 
-func TestJSONRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	writeRun(t, dir)
-	r := buildRun(t, dir, HostStatus{})
-	r.Exit.FaultAddr = 0xffffffffffffffff // above 2^53: must not pass through a double
-
-	path := filepath.Join(t.TempDir(), "report.json")
-	var buf bytes.Buffer
-	if err := r.WriteJSON(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.HasSuffix(buf.Bytes(), []byte("}\n")) || !bytes.Contains(buf.Bytes(), []byte("\n  \"schema\"")) {
-		t.Errorf("not indented with a trailing newline:\n%s", buf.Bytes())
-	}
-	for _, field := range []string{`"object"`, `"offset"`, `"incomplete_reason": ""`, `"signal": ""`, `"errors"`} {
-		if !bytes.Contains(buf.Bytes(), []byte(field)) {
-			t.Errorf("JSON lacks %s", field)
-		}
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	back, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(back, r) {
-		t.Errorf("round trip differs:\n got %+v\nwant %+v", back, r)
-	}
-
-	// Empty lists stay lists (not null) and survive the trip too.
-	empty, err := Build(Input{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf.Reset()
-	empty.WriteJSON(&buf)
-	if bytes.Contains(buf.Bytes(), []byte("null")) {
-		t.Errorf("empty report has nulls:\n%s", buf.Bytes())
-	}
-	os.WriteFile(path, buf.Bytes(), 0o644)
-	if back, err := Load(path); err != nil || !reflect.DeepEqual(back, empty) {
-		t.Errorf("empty round trip: %+v, %v", back, err)
-	}
-}
-
-func TestLoadErrors(t *testing.T) {
-	dir := t.TempDir()
-	other := filepath.Join(dir, "other.json")
-	os.WriteFile(other, []byte(`{"schema":"vsysbed.report/v2"}`), 0o644)
-	var se *SchemaError
-	if _, err := Load(other); !errors.As(err, &se) || se.Schema != "vsysbed.report/v2" {
-		t.Errorf("other schema: %v", err)
-	}
-	broken := filepath.Join(dir, "broken.json")
-	os.WriteFile(broken, []byte(`{"schema":`), 0o644)
-	if _, err := Load(broken); err == nil || !strings.Contains(err.Error(), broken) {
-		t.Errorf("broken JSON: %v", err)
-	}
-	if _, err := Load(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("missing: %v", err)
-	}
-}
-
-func TestOutputIsDeterministic(t *testing.T) {
-	dir := t.TempDir()
-	writeRun(t, dir)
-	render := func() (string, string) {
-		r := buildRun(t, dir, HostStatus{})
-		var j, txt bytes.Buffer
-		if err := r.WriteJSON(&j); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.WriteText(&txt); err != nil {
-			t.Fatal(err)
-		}
-		return j.String(), txt.String()
-	}
-	j1, t1 := render()
-	for range 5 { // map iteration order differs between builds
-		j2, t2 := render()
-		if j1 != j2 || t1 != t2 {
-			t.Fatal("two builds of the same run directory differ")
-		}
-	}
-}
-
-func checkWidth(t *testing.T, text string) []string {
-	t.Helper()
-	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
-	for i, l := range lines {
-		if n := utf8.RuneCountInString(l); n > TextWidth {
-			t.Errorf("line %d is %d columns: %q", i+1, n, l)
-		}
-	}
-	return lines
-}
-
-func TestWriteText(t *testing.T) {
-	dir := t.TempDir()
-	writeRun(t, dir)
-	r := buildRun(t, dir, HostStatus{})
-	var buf bytes.Buffer
-	if err := r.WriteText(&buf); err != nil {
-		t.Fatal(err)
-	}
-	text := buf.String()
-	lines := checkWidth(t, text)
-	if lines[0] != "vsysbed: prog -v" || lines[1] != "exit code 0, trap mode seccomp, 2 thread(s)" {
-		t.Errorf("header:\n%s\n%s", lines[0], lines[1])
-	}
-	var rows []string
-	for _, l := range lines {
-		f := strings.Fields(l)
-		if len(f) == 6 && strings.HasSuffix(f[5], "%") || len(f) == 6 && f[5] == "%bypass" {
-			rows = append(rows, strings.Join(f, " "))
-		}
-	}
-	want := []string{
-		"syscall bypass trap vdso total %bypass",
-		"clock_gettime 0 0 50 50 0.0%",
-		"write 15 4 0 19 78.9%",
-		"getpid 0 2 0 2 0.0%",
-		"syscall_511 0 2 0 2 0.0%",
-		"read 0 1 0 1 0.0%",
-		"exit_group 1 0 0 1 100.0%",
-		"total 16 9 50 75 21.3%",
-	}
-	if !reflect.DeepEqual(rows, want) {
-		t.Errorf("table rows:\n%s\nwant:\n%s\nfull text:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"), text)
-	}
-	for _, s := range []string{
-		"trapped sites (5 sites, 9 calls)",
-		"\n  " + libc + " (6 calls)\n    0x2234 ",
-		"\n  /work/prog (2 calls)\n    0x10 ",
-		"\n  [unknown] (1 calls)\n    0x1000 ",
-		"errors:\n  not supported yet: clone\n",
-	} {
-		if !strings.Contains(text, s) {
-			t.Errorf("text lacks %q:\n%s", s, text)
-		}
-	}
-	if strings.Contains(text, "0x40 ") {
-		t.Errorf("vdso site listed among trapped sites:\n%s", text)
-	}
-}
-
-func TestWriteTextClipsAndLimits(t *testing.T) {
-	long := "/" + strings.Repeat("very-long-directory-name/", 8) + "libfoo.so.1"
-	r := &Report{
-		Schema:           Schema,
-		Command:          []string{"prog", strings.Repeat("argument ", 30)},
-		Exit:             ExitStatus{Signal: "SIGKILL"},
-		IncompleteReason: "host process killed by SIGKILL before the guest exited",
-		Totals:           Totals{Trap: ^uint64(0) / 2, Total: ^uint64(0) / 2},
-		Syscalls:         []SyscallRow{{Nr: 1, Name: strings.Repeat("n", 60), Trap: ^uint64(0) / 2, Total: ^uint64(0) / 2}},
-		Errors:           []string{strings.Repeat("e", 300), "two\nlines"},
-	}
-	for i := range 25 {
-		r.Sites = append(r.Sites, Site{Object: long, Offset: Hex(0x1000 + i), Symbol: strings.Repeat("s", 80),
-			Syscall: strings.Repeat("x", 40), Kind: "trap", Count: uint64(100 - i)})
-	}
-	var buf bytes.Buffer
-	if err := r.WriteText(&buf); err != nil {
-		t.Fatal(err)
-	}
-	text := buf.String()
-	checkWidth(t, text)
-	if !strings.Contains(text, "\n  …") || !strings.Contains(text, "libfoo.so.1 (2200 calls)\n") {
-		t.Errorf("long object path not clipped from the left:\n%s", text)
-	}
-	if !strings.Contains(text, "  … 5 more (") {
-		t.Errorf("no '… 5 more' line:\n%s", text)
-	}
-	if !strings.Contains(text, "\n  two lines\n") {
-		t.Errorf("multi-line error not kept on one line:\n%s", text)
-	}
-	if !strings.Contains(text, "INCOMPLETE: host process killed by SIGKILL") {
-		t.Errorf("incomplete reason missing:\n%s", text)
-	}
-	if n := strings.Count(text, "\n    0x"); n != TextTopSites {
-		t.Errorf("%d site lines, want %d", n, TextTopSites)
-	}
-}
-
-// TestSymbolsFromELF builds a small shared object with gcc, once with its
-// symbol table and once stripped (dynamic symbols only, like Debian's libc),
-// and resolves a site inside one of its functions.
 func TestSymbolsFromELF(t *testing.T) {
 	cc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -524,22 +332,19 @@ long vsys_probe_read(long x) { return hidden(x) ^ 5; }
 			const base = 0x7f0000000000
 			start := base + (text.Vaddr &^ 0xfff)
 			addr := start + (fn.Value - text.Vaddr&^0xfff) + 1
-			r, err := Build(Input{
-				Shards: []*ShardData{{Sites: []tls.Site{
+			r := coverage.Build(coverage.Input{
+				Shards: plain(&ShardData{Sites: []tls.Site{
 					{Addr: addr, Nr: 0, Kind: tls.KindTrap, Count: 1},
 					{Addr: start + text.Memsz + 0x100000, Nr: 0, Kind: tls.KindTrap, Count: 1},
-				}}},
-				Events: []Event{{Ev: EvMap, Start: Hex(start), End: Hex(start + text.Memsz + 0x1000),
-					Offset: Hex(text.Off &^ 0xfff), Path: so}},
+				}}),
+				Events: []coverage.Event{{Ev: coverage.EvMap, Start: coverage.Hex(start), End: coverage.Hex(start + text.Memsz + 0x1000),
+					Offset: coverage.Hex(text.Off &^ 0xfff), Path: so}},
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
 			site := r.Sites[0]
 			if site.Object != so || site.Symbol != "vsys_probe_read+0x1" {
 				t.Errorf("site = %+v, want %s <vsys_probe_read+0x1>", site, so)
 			}
-			if r.Sites[1].Symbol != "" || r.Sites[1].Object != UnknownObject {
+			if r.Sites[1].Symbol != "" || r.Sites[1].Object != coverage.UnknownObject {
 				t.Errorf("site outside the object: %+v", r.Sites[1])
 			}
 		})
@@ -556,7 +361,7 @@ func TestBuildProcessTreeFromReapedChild(t *testing.T) {
 	l.Reaped(4242, 0, syscall.SIGKILL)
 	l.Reaped(4243, 3, 0)
 	l.Exit(0, 0)
-	r := buildRun(t, dir, HostStatus{})
+	r := buildRun(t, dir, coverage.HostStatus{})
 	if len(r.Processes) != 3 {
 		t.Fatalf("processes %+v", r.Processes)
 	}
@@ -570,36 +375,6 @@ func TestBuildProcessTreeFromReapedChild(t *testing.T) {
 
 // Two processes of a tree load a library at different addresses: the text
 // lists the call site once, in its object, with both counts.
-func TestWriteTextMergesSitesAcrossProcesses(t *testing.T) {
-	r := &Report{Command: []string{"sh"}, TrapMode: "seccomp",
-		Sites: []Site{
-			{Address: 0x7f0000001234, Object: "/lib/libc.so.6", Offset: 0x1234, Symbol: "read+0xb", Nr: 0, Syscall: "read", Kind: "trap", Count: 5},
-			{Address: 0x7f1000001234, Object: "/lib/libc.so.6", Offset: 0x1234, Symbol: "read+0xb", Nr: 0, Syscall: "read", Kind: "trap", Count: 4},
-			{Address: 0x7f0000002000, Object: "/lib/libc.so.6", Offset: 0x2000, Nr: 1, Syscall: "write", Kind: "trap", Count: 7},
-			{Address: 0x1000, Object: UnknownObject, Offset: 0x1000, Nr: 1, Syscall: "write", Kind: "trap", Count: 1},
-			{Address: 0x2000, Object: UnknownObject, Offset: 0x1000, Nr: 1, Syscall: "write", Kind: "trap", Count: 1},
-		}}
-	var buf bytes.Buffer
-	if err := r.WriteText(&buf); err != nil {
-		t.Fatal(err)
-	}
-	text := buf.String()
-	for _, s := range []string{
-		"trapped sites (4 sites, 18 calls)",
-		"    0x1234 <read+0xb>  read   9\n    0x2000             write  7\n",
-	} {
-		if !strings.Contains(text, s) {
-			t.Errorf("text lacks %q:\n%s", s, text)
-		}
-	}
-	if strings.Count(text, "read+0xb") != 1 {
-		t.Errorf("the read site is listed more than once:\n%s", text)
-	}
-}
-
-// The processes of a tree share the guest address window: one address
-// holds /bin/sh in the parent and /bin/cat in the child it forked and
-// exec'd, while the child still reaches the libc it inherited.
 func TestSitesResolvePerProcess(t *testing.T) {
 	dir := t.TempDir()
 	const (
@@ -608,15 +383,15 @@ func TestSitesResolvePerProcess(t *testing.T) {
 		libcAt        = 0x4000_1000_0000
 	)
 	var lines []byte
-	for _, ev := range []Event{
-		{Ev: EvExec, Pid: parent, Path: "/bin/sh"},
-		{Ev: EvMap, Pid: parent, Start: image, End: image + 0x10000, Path: "/bin/sh"},
-		{Ev: EvMap, Pid: parent, Start: libcAt, End: libcAt + 0x10000, Offset: 0x1000, Path: libc},
-		{Ev: EvFork, Pid: child, Parent: parent},
-		{Ev: EvExec, Pid: child, Path: "/bin/cat"},
-		{Ev: EvUnmap, Pid: child, Start: image, End: image + 0x10000},
-		{Ev: EvMap, Pid: child, Start: image, End: image + 0x8000, Path: "/bin/cat"},
-		{Ev: EvExit, Pid: parent},
+	for _, ev := range []coverage.Event{
+		{Ev: coverage.EvExec, Pid: parent, Path: "/bin/sh"},
+		{Ev: coverage.EvMap, Pid: parent, Start: image, End: image + 0x10000, Path: "/bin/sh"},
+		{Ev: coverage.EvMap, Pid: parent, Start: libcAt, End: libcAt + 0x10000, Offset: 0x1000, Path: libc},
+		{Ev: coverage.EvFork, Pid: child, Parent: parent},
+		{Ev: coverage.EvExec, Pid: child, Path: "/bin/cat"},
+		{Ev: coverage.EvUnmap, Pid: child, Start: image, End: image + 0x10000},
+		{Ev: coverage.EvMap, Pid: child, Start: image, End: image + 0x8000, Path: "/bin/cat"},
+		{Ev: coverage.EvExit, Pid: parent},
 	} {
 		b, err := json.Marshal(ev)
 		if err != nil {
@@ -634,7 +409,7 @@ func TestSitesResolvePerProcess(t *testing.T) {
 	cat.Sites[0] = tls.Site{Addr: image + 0x100, Nr: 1, Kind: tls.KindTrap, Count: 3}
 	cat.Sites[1] = tls.Site{Addr: libcAt + 0x200, Nr: 1, Kind: tls.KindTrap, Count: 4}
 
-	r := buildRun(t, dir, HostStatus{})
+	r := buildRun(t, dir, coverage.HostStatus{})
 	got := map[string]uint64{}
 	for _, s := range r.Sites {
 		got[fmt.Sprintf("%s %s %s", s.Address, s.Object, s.Offset)] += s.Count
@@ -662,11 +437,8 @@ func TestBuildSiteOnlyRows(t *testing.T) {
 		{Addr: 0x1008, Nr: 20, Kind: tls.KindInt80, Count: 3},
 		{Addr: 0x100a, Nr: 9999, Kind: tls.KindInt80, Count: 1},
 	}
-	r, err := Build(Input{Shards: []*ShardData{sd}, NoSymbols: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []SyscallRow{
+	r := coverage.Build(coverage.Input{Shards: plain(sd), NoSymbols: true})
+	want := []coverage.SyscallRow{
 		{Nr: 39, Name: "syscall_39", Trap: 1, Total: 1},
 		{Nr: 512, Name: "syscall_512", Trap: 1, Total: 1, Errors: 1},
 		{Nr: 0xffffffff, Name: "syscall_4294967295", Bypass: 1, Trap: 2, Total: 3, Errors: 3},
@@ -676,7 +448,7 @@ func TestBuildSiteOnlyRows(t *testing.T) {
 	if !reflect.DeepEqual(r.Syscalls, want) {
 		t.Errorf("rows:\n got %+v\nwant %+v", r.Syscalls, want)
 	}
-	if got := (Totals{Bypass: 1, Trap: 4, Int80: 4, Total: 9}); r.Totals != got {
+	if got := (coverage.Totals{Bypass: 1, Trap: 4, Int80: 4, Total: 9}); r.Totals != got {
 		t.Errorf("totals %+v, want %+v", r.Totals, got)
 	}
 	for _, s := range r.Sites {
@@ -684,4 +456,13 @@ func TestBuildSiteOnlyRows(t *testing.T) {
 			t.Errorf("int80 site %+v", s)
 		}
 	}
+}
+
+// plain is the shards' data as the report reads it.
+func plain(sds ...*ShardData) []coverage.Shard {
+	var out []coverage.Shard
+	for _, sd := range sds {
+		out = append(out, sd.Plain())
+	}
+	return out
 }

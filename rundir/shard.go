@@ -1,4 +1,4 @@
-package coverage
+package rundir
 
 import (
 	"encoding/binary"
@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -180,32 +179,6 @@ func ReadShard(path string) (*ShardData, error) {
 		sd.Sites = append(sd.Sites, site)
 	}
 	return sd, nil
-}
-
-// readShards reads every shard of run directory dir, in name order. Shards
-// that cannot be read are returned as errors beside the good ones; never
-// initialised shards are dropped without one.
-func readShards(dir string) ([]*ShardData, []error, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, ShardPattern))
-	if err != nil {
-		return nil, nil, err
-	}
-	sort.Strings(paths)
-	var (
-		shards []*ShardData
-		bad    []error
-	)
-	for _, p := range paths {
-		sd, err := ReadShard(p)
-		switch {
-		case errors.Is(err, ErrEmptyShard):
-		case err != nil:
-			bad = append(bad, err)
-		default:
-			shards = append(shards, sd)
-		}
-	}
-	return shards, bad, nil
 }
 
 // ReadShardOwner reads only the process and the last thread a shard file

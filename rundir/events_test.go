@@ -1,4 +1,4 @@
-package coverage
+package rundir
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"vsysbed/coverage"
 )
 
 func openTestLog(t *testing.T, path string) *EventLog {
@@ -134,13 +136,13 @@ func TestEventLogLinesAndReadBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := os.Getpid()
-	want := []Event{
-		{Ev: EvExec, Pid: pid, Path: "/bin/true", Argv: []string{"true", "x"}, Interp: "/lib64/ld-linux-x86-64.so.2"},
-		{Ev: EvMap, Pid: pid, Start: 0x7f0000001000, End: 0x7f0000005000, Offset: 0x1000, Prot: "r-x", Path: "/usr/lib/libc.so.6"},
-		{Ev: EvUnmap, Pid: pid, Start: 0x7f0000001000, End: 0x7f0000002000},
-		{Ev: EvError, Pid: pid, Msg: "not supported yet: clone\nsecond line"},
-		{Ev: EvExit, Pid: pid},
-		{Ev: EvExit, Pid: pid, Signal: "SIGSEGV"},
+	want := []coverage.Event{
+		{Ev: coverage.EvExec, Pid: pid, Path: "/bin/true", Argv: []string{"true", "x"}, Interp: "/lib64/ld-linux-x86-64.so.2"},
+		{Ev: coverage.EvMap, Pid: pid, Start: 0x7f0000001000, End: 0x7f0000005000, Offset: 0x1000, Prot: "r-x", Path: "/usr/lib/libc.so.6"},
+		{Ev: coverage.EvUnmap, Pid: pid, Start: 0x7f0000001000, End: 0x7f0000002000},
+		{Ev: coverage.EvError, Pid: pid, Msg: "not supported yet: clone\nsecond line"},
+		{Ev: coverage.EvExit, Pid: pid},
+		{Ev: coverage.EvExit, Pid: pid, Signal: "SIGSEGV"},
 	}
 	if !reflect.DeepEqual(events, want) {
 		t.Errorf("events:\n got %+v\nwant %+v", events, want)
@@ -221,28 +223,7 @@ func TestReadEventsMissingFileIsEmpty(t *testing.T) {
 	}
 }
 
-func TestHexJSON(t *testing.T) {
-	for in, want := range map[string]Hex{`"0x1f"`: 0x1f, `"0X1F"`: 0x1f, `31`: 31, `"0xffffffffffffffff"`: ^Hex(0)} {
-		var h Hex
-		if err := json.Unmarshal([]byte(in), &h); err != nil || h != want {
-			t.Errorf("unmarshal %s = %#x, %v; want %#x", in, uint64(h), err, uint64(want))
-		}
-	}
-	for _, bad := range []string{`"zz"`, `"0x"`, `-1`, `"0x10000000000000000"`, `true`} {
-		var h Hex
-		if err := json.Unmarshal([]byte(bad), &h); err == nil {
-			t.Errorf("unmarshal %s accepted as %#x", bad, uint64(h))
-		}
-	}
-	if b, _ := json.Marshal(Hex(0xABC)); string(b) != `"0xabc"` {
-		t.Errorf("marshal = %s", b)
-	}
-}
-
-func TestSignalAndProtNames(t *testing.T) {
-	if SignalName(0) != "" || SignalName(syscall.SIGKILL) != "SIGKILL" || SignalName(40) != "SIG40" {
-		t.Errorf("SignalName: %q %q %q", SignalName(0), SignalName(syscall.SIGKILL), SignalName(40))
-	}
+func TestProtString(t *testing.T) {
 	if ProtString(0) != "---" || ProtString(unix.PROT_READ|unix.PROT_WRITE) != "rw-" {
 		t.Error("ProtString")
 	}

@@ -1,0 +1,120 @@
+package rundir
+
+import (
+	"errors"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+
+	"vsysbed/coverage"
+	"vsysbed/tls"
+	"vsysbed/vdsoinject"
+)
+
+// ReadInput reads what a run left in run directory dir as the report's
+// input: every shard (in name order; a never initialised one is dropped,
+// one that cannot be read is listed in ShardErrors), the event log (a
+// malformed line other than a crash's last one in EventsError), and this
+// build's vDSO image, which the host processes mapped. The caller adds
+// what the supervisor saw (Command, Host, ...). An error is a directory
+// or log that could not be read at all.
+func ReadInput(dir string) (coverage.Input, error) {
+	var in coverage.Input
+	paths, err := filepath.Glob(filepath.Join(dir, ShardPattern))
+	if err != nil {
+		return in, err
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		sd, err := ReadShard(p)
+		switch {
+		case errors.Is(err, ErrEmptyShard):
+		case err != nil:
+			in.ShardErrors = append(in.ShardErrors, err)
+		default:
+			in.Shards = append(in.Shards, sd.Plain())
+		}
+	}
+	in.Events, err = ReadEvents(filepath.Join(dir, EventsFile))
+	var syn *EventSyntaxError
+	if errors.As(err, &syn) {
+		in.EventsError, err = err, nil
+	}
+	if err != nil {
+		return in, err
+	}
+	in.VDSOImage = VDSOImage()
+	return in, nil
+}
+
+// VDSOImage is the synthetic vDSO this build maps into every host process
+// (vdsoinject.Build), built once: the report names the sites in it.
+var VDSOImage = sync.OnceValue(func() []byte {
+	im, err := vdsoinject.Build()
+	if err != nil {
+		return nil
+	}
+	return im.Data
+})
+
+// kindNames are the report's names of tls's entry kinds.
+var kindNames = [tls.SiteKinds]string{
+	tls.KindBypass: coverage.KindBypass,
+	tls.KindTrap:   coverage.KindTrap,
+	tls.KindVDSO:   coverage.KindVDSO,
+	tls.KindInt80:  coverage.KindInt80,
+}
+
+// Plain is what the block counted, as the report reads it. Calls the
+// counts table has no slot for are counted in the site table only: numbers
+// outside the x86-64 table (syscall(-1), x32, 512 and up), every one
+// answered -ENOSYS by entry.c and so an error, and i386 calls (int $0x80),
+// whose numbers are another table's.
+func (sd *ShardData) Plain() coverage.Shard {
+	sh := coverage.Shard{
+		Pid:          int(sd.Pid),
+		Threads:      int(max(sd.Threads, 1)),
+		TrapMode:     "seccomp",
+		SitesDropped: sd.Exit.SitesDropped,
+	}
+	if sd.TrapMode == tls.TrapSUD {
+		sh.TrapMode = "sud"
+	}
+	for nr := range sd.Counts {
+		c := sd.Counts[nr]
+		row := coverage.SyscallRow{Nr: nr, Bypass: c[tls.KindBypass], Trap: c[tls.KindTrap], VDSO: c[tls.KindVDSO],
+			Errors: uint64(sd.Errors[nr])}
+		if row.Bypass+row.Trap+row.VDSO > 0 {
+			sh.Syscalls = append(sh.Syscalls, row)
+		}
+	}
+	for _, s := range sd.Sites {
+		kind := kindNames[s.Kind] // ReadShard checked the range
+		sh.Sites = append(sh.Sites, coverage.Site{Address: coverage.Hex(s.Addr), Nr: int(s.Nr), Kind: kind, Count: s.Count})
+		if s.Nr < tls.NrMax && s.Kind < tls.Kinds {
+			continue
+		}
+		row := coverage.SyscallRow{Nr: int(s.Nr)}
+		switch s.Kind {
+		case tls.KindInt80:
+			row.Int80 = s.Count
+		case tls.KindBypass:
+			row.Bypass, row.Errors = s.Count, s.Count
+		case tls.KindTrap:
+			row.Trap, row.Errors = s.Count, s.Count
+		case tls.KindVDSO:
+			row.VDSO, row.Errors = s.Count, s.Count
+		}
+		sh.Syscalls = append(sh.Syscalls, row)
+	}
+	if sd.Exit.Done != 0 {
+		sh.Exit = &coverage.ExitStatus{
+			Code:      int(sd.Exit.Code),
+			Signal:    coverage.SignalName(syscall.Signal(sd.Exit.Signal)),
+			FaultAddr: coverage.Hex(sd.Exit.FaultAddr),
+			FaultRIP:  coverage.Hex(sd.Exit.FaultRip),
+		}
+	}
+	return sh
+}
