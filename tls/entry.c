@@ -1031,11 +1031,19 @@ long vsysbed_run(struct vsysbed_cb *cb)
 	for (int sig = 1; sig <= 64; sig++)
 		if (relayed(sig))
 			sigdelset(&block, sig);
-	pthread_sigmask(SIG_SETMASK, &block, &old);
-
+	/*
+	 * The block is this thread's before the signals are unblocked: one
+	 * that waited (sent to a fork child before it ran, blocked on its
+	 * first thread from the start, tls/inherit.c) is then recorded for
+	 * kernelsim, which delivers it at the guest's next kernel entry.
+	 * Without the block the relay queued it again for the relay thread,
+	 * which is this one, and kept it blocked here: a real-time signal
+	 * sent right after fork was lost (11 of 20 arrived).
+	 */
 	cb->tid = (uint64_t)RAW0(SYS_gettid);
 	RAW2(SYS_arch_prctl, ARCH_GET_FS, &cb->host_fs);
 	RAW2(SYS_arch_prctl, ARCH_SET_GS, cb);
+	pthread_sigmask(SIG_SETMASK, &block, &old);
 	vsysbed_enter_guest(cb);
 	/* Back from vsysbed_leave_guest, on the host FS. */
 	cb->selector = CB_SUD_ALLOW;
