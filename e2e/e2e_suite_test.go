@@ -11,6 +11,9 @@ import (
 )
 
 func TestE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("whole runs of built guests: not with -short (make check runs them)")
+	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "vsysbed end-to-end")
 }
