@@ -7,45 +7,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Guest memory lives in this address space, but a guest pointer may be
-// bad: reading it directly would fault inside Go and kill the host. These
-// helpers copy through process_vm_readv/writev on our own pid, which turn a
-// bad pointer into EFAULT.
-
 var pid = unix.Getpid()
 
 func readGuest(addr uint64, buf []byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	local := []unix.Iovec{{Base: &buf[0]}}
-	local[0].SetLen(len(buf))
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
-	n, err := unix.ProcessVMReadv(pid, local, remote, 0)
-	if err != nil {
-		return err
-	}
-	if n != len(buf) {
-		return unix.EFAULT
-	}
-	return nil
+	return machine.ReadMem(addr, buf)
 }
 
 func writeGuest(addr uint64, buf []byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	local := []unix.Iovec{{Base: &buf[0]}}
-	local[0].SetLen(len(buf))
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
-	n, err := unix.ProcessVMWritev(pid, local, remote, 0)
-	if err != nil {
-		return err
-	}
-	if n != len(buf) {
-		return unix.EFAULT
-	}
-	return nil
+	return machine.WriteMem(addr, buf)
 }
 
 func readU64(addr uint64) (uint64, error) {

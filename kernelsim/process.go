@@ -264,15 +264,8 @@ func (t *Task) syscall(nr int, a *Args) int64 {
 	return row.Handler(t, a)
 }
 
-// passthrough issues the call on the host. Syscall6, not RawSyscall6: a
-// blocking call must not hold the Go scheduler's P.
-func passthrough(nr int, a *Args) int64 {
-	r, _, errno := unix.Syscall6(uintptr(nr), uintptr(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
-	if errno != 0 {
-		return -int64(errno)
-	}
-	return int64(r)
-}
+// passthrough issues the call on the host (the Machine's).
+func passthrough(nr int, a *Args) int64 { return machine.Syscall(nr, a) }
 
 // exitProcess ends the guest process with status code, from any thread:
 // the exit record goes to this thread's shard and the event log first

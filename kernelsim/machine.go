@@ -1,0 +1,68 @@
+package kernelsim
+
+import "golang.org/x/sys/unix"
+
+// Machine is what the syscall handlers ask of the platform below the
+// guest: its memory, and the host's system calls made on its behalf.
+// Handlers reach it through readGuest, writeGuest and passthrough only, so
+// that a unit test can run one against a fake (memory as byte slices, a
+// log of the calls it would have made; machine_test.go) without a guest.
+//
+// This is the first part of the kernel/platform boundary: threads, fork,
+// vfork and the entry machinery still live here (ARCHITECTURE.md).
+type Machine interface {
+	// ReadMem and WriteMem copy guest memory; a bad address is EFAULT,
+	// never a fault in the host.
+	ReadMem(addr uint64, b []byte) error
+	WriteMem(addr uint64, b []byte) error
+	// Syscall issues nr on the host and returns the raw result
+	// (-4095..-1 is -errno).
+	Syscall(nr int, a *Args) int64
+}
+
+// machine is the in-process platform's, the host process itself.
+var machine Machine = hostMachine{}
+
+// hostMachine: guest memory lives in this address space, but a guest
+// pointer may be bad, and reading it directly would fault inside Go and
+// kill the host: the copies go through process_vm_readv/writev on our own
+// pid, which turn a bad pointer into EFAULT.
+type hostMachine struct{}
+
+func (hostMachine) ReadMem(addr uint64, buf []byte) error {
+	local := []unix.Iovec{{Base: &buf[0]}}
+	local[0].SetLen(len(buf))
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
+	n, err := unix.ProcessVMReadv(pid, local, remote, 0)
+	if err != nil {
+		return err
+	}
+	if n != len(buf) {
+		return unix.EFAULT
+	}
+	return nil
+}
+
+func (hostMachine) WriteMem(addr uint64, buf []byte) error {
+	local := []unix.Iovec{{Base: &buf[0]}}
+	local[0].SetLen(len(buf))
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
+	n, err := unix.ProcessVMWritev(pid, local, remote, 0)
+	if err != nil {
+		return err
+	}
+	if n != len(buf) {
+		return unix.EFAULT
+	}
+	return nil
+}
+
+// Syscall uses Syscall6, not RawSyscall6: a blocking call must not hold
+// the Go scheduler's P.
+func (hostMachine) Syscall(nr int, a *Args) int64 {
+	r, _, errno := unix.Syscall6(uintptr(nr), uintptr(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
+	if errno != 0 {
+		return -int64(errno)
+	}
+	return int64(r)
+}

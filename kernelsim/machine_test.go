@@ -1,0 +1,275 @@
+package kernelsim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"vsysbed/tls"
+)
+
+// fakeMachine is a Machine without a guest: memory is a set of byte
+// slices at guest addresses, and every host call a handler makes is
+// logged and answered by ret (nil: 0).
+type fakeMachine struct {
+	mem   map[uint64][]byte
+	calls []fakeCall
+	ret   func(nr int, a Args) int64
+}
+
+type fakeCall struct {
+	nr int
+	a  Args
+}
+
+func (c fakeCall) String() string { return fmt.Sprintf("%s%#x", Name(c.nr), c.a) }
+
+// slice is [addr, addr+n) of a region, or false when it is not all mapped.
+func (f *fakeMachine) slice(addr uint64, n int) ([]byte, bool) {
+	for start, b := range f.mem {
+		if addr >= start && addr+uint64(n) <= start+uint64(len(b)) && addr+uint64(n) >= addr {
+			return b[addr-start : addr-start+uint64(n)], true
+		}
+	}
+	return nil, false
+}
+
+func (f *fakeMachine) ReadMem(addr uint64, b []byte) error {
+	s, ok := f.slice(addr, len(b))
+	if !ok {
+		return unix.EFAULT
+	}
+	copy(b, s)
+	return nil
+}
+
+func (f *fakeMachine) WriteMem(addr uint64, b []byte) error {
+	s, ok := f.slice(addr, len(b))
+	if !ok {
+		return unix.EFAULT
+	}
+	copy(s, b)
+	return nil
+}
+
+func (f *fakeMachine) Syscall(nr int, a *Args) int64 {
+	f.calls = append(f.calls, fakeCall{nr, *a})
+	if f.ret != nil {
+		return f.ret(nr, *a)
+	}
+	return 0
+}
+
+func (f *fakeMachine) u64(addr uint64) uint64 {
+	s, ok := f.slice(addr, 8)
+	if !ok {
+		panic(fmt.Sprintf("no guest memory at %#x", addr))
+	}
+	return binary.LittleEndian.Uint64(s)
+}
+
+func (f *fakeMachine) putU64(addr, v uint64) {
+	s, ok := f.slice(addr, 8)
+	if !ok {
+		panic(fmt.Sprintf("no guest memory at %#x", addr))
+	}
+	binary.LittleEndian.PutUint64(s, v)
+}
+
+// guestMem is where fakeTask's guest memory starts (one page of it).
+const guestMem = 0x7000_0000
+
+// fakeTask is a task of a new process whose machine is a fake: the guest
+// owns vmas, its break reservation is brk (start, max), and it has one
+// page of readable memory at guestMem.
+func fakeTask(t *testing.T, vmas [][2]uint64, brk [2]uint64) (*Task, *fakeMachine) {
+	t.Helper()
+	f := &fakeMachine{mem: map[uint64][]byte{guestMem: make([]byte, pageSize)}}
+	old := machine
+	machine = f
+	t.Cleanup(func() { machine = old })
+	p := NewProcess(Config{Image: Image{Mappings: vmas, BrkStart: brk[0], BrkMax: brk[1]}, HostFDBase: 1000}, nil)
+	return p.NewTask(new(tls.ControlBlock)), f
+}
+
+func call(t *Task, nr int, a ...uint64) int64 {
+	var args Args
+	copy(args[:], a)
+	return t.syscall(nr, &args)
+}
+
+func expectCalls(t *testing.T, f *fakeMachine, want ...fakeCall) {
+	t.Helper()
+	if fmt.Sprint(f.calls) != fmt.Sprint(want) {
+		t.Errorf("host calls %v, want %v", f.calls, want)
+	}
+	f.calls = nil
+}
+
+func TestMunmapTouchesOnlyTheGuestsPieces(t *testing.T) {
+	task, f := fakeTask(t, [][2]uint64{{0x10000, 0x20000}, {0x30000, 0x31000}}, [2]uint64{})
+	// Linux unmaps whatever the range holds; the host's part of it stays.
+	if r := call(task, unix.SYS_MUNMAP, 0x8000, 0x20000); r != 0 {
+		t.Fatalf("munmap across host and guest memory = %d, want 0", r)
+	}
+	expectCalls(t, f, fakeCall{unix.SYS_MUNMAP, Args{0x10000, 0x10000}})
+	if task.P.vmas.covers(0x10000, 0x11000) {
+		t.Error("the unmapped range is still the guest's")
+	}
+	// Nothing mapped there: 0, and nothing reaches the host.
+	if r := call(task, unix.SYS_MUNMAP, 0x50000, 0x1000); r != 0 {
+		t.Errorf("munmap of a hole = %d, want 0", r)
+	}
+	expectCalls(t, f)
+	for _, c := range []struct{ addr, len uint64 }{{0x30001, 0x1000}, {0x30000, 0}, {^uint64(0) - 0xfff, 0x2000}} {
+		if r := call(task, unix.SYS_MUNMAP, c.addr, c.len); r != -int64(unix.EINVAL) {
+			t.Errorf("munmap(%#x, %#x) = %d, want EINVAL", c.addr, c.len, r)
+		}
+	}
+	expectCalls(t, f)
+	if r := call(task, unix.SYS_MUNMAP, 0x30000, 0x1000); r != 0 {
+		t.Errorf("munmap of the guest's page = %d", r)
+	}
+	expectCalls(t, f, fakeCall{unix.SYS_MUNMAP, Args{0x30000, 0x1000}})
+}
+
+func TestMmapFixedNeverReplacesHostMemory(t *testing.T) {
+	task, f := fakeTask(t, [][2]uint64{{0x10000, 0x20000}}, [2]uint64{})
+	f.ret = func(nr int, a Args) int64 { return int64(a[0]) }
+	anon := uint64(unix.MAP_PRIVATE | unix.MAP_ANONYMOUS)
+	rw := uint64(unix.PROT_READ | unix.PROT_WRITE)
+	if r := call(task, unix.SYS_MMAP, 0x10000, 0x2000, rw, anon|unix.MAP_FIXED, ^uint64(0), 0); r != 0x10000 {
+		t.Fatalf("MAP_FIXED inside the guest = %#x", r)
+	}
+	expectCalls(t, f, fakeCall{unix.SYS_MMAP, Args{0x10000, 0x2000, rw, anon | unix.MAP_FIXED, ^uint64(0), 0}})
+	// Over memory the guest does not own: as an occupied
+	// MAP_FIXED_NOREPLACE, which the kernel refuses where the host is.
+	call(task, unix.SYS_MMAP, 0x1f000, 0x2000, rw, anon|unix.MAP_FIXED, ^uint64(0), 0)
+	expectCalls(t, f, fakeCall{unix.SYS_MMAP, Args{0x1f000, 0x2000, rw, anon | unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0}})
+	if !task.P.vmas.covers(0x1f000, 0x21000) {
+		t.Error("a mapping the kernel made is not recorded as the guest's")
+	}
+	// A host fd is no fd of the guest's.
+	if r := call(task, unix.SYS_MMAP, 0, 0x1000, rw, unix.MAP_PRIVATE, 1000, 0); r != -int64(unix.EBADF) {
+		t.Errorf("mmap of host fd 1000 = %d, want EBADF", r)
+	}
+	expectCalls(t, f)
+}
+
+func TestRangeGuards(t *testing.T) {
+	task, f := fakeTask(t, [][2]uint64{{0x10000, 0x20000}}, [2]uint64{})
+	for _, c := range []struct {
+		nr        int
+		addr, len uint64
+		want      int64
+	}{
+		{unix.SYS_MPROTECT, 0x10000, 0x1000, 0},
+		{unix.SYS_MPROTECT, 0x1f000, 0x2000, -int64(unix.ENOMEM)},
+		{unix.SYS_MPROTECT, 0x10001, 0x1000, -int64(unix.EINVAL)},
+		{unix.SYS_MADVISE, 0x8000, 0x1000, -int64(unix.ENOMEM)},
+	} {
+		if r := call(task, c.nr, c.addr, c.len, unix.PROT_READ); r != c.want {
+			t.Errorf("%s(%#x, %#x) = %d, want %d", Name(c.nr), c.addr, c.len, r, c.want)
+		}
+	}
+	expectCalls(t, f, fakeCall{unix.SYS_MPROTECT, Args{0x10000, 0x1000, unix.PROT_READ}})
+	if r := call(task, unix.SYS_MREMAP, 0x8000, 0x1000, 0x2000, unix.MREMAP_MAYMOVE); r != -int64(unix.EFAULT) {
+		t.Errorf("mremap of host memory = %d, want EFAULT", r)
+	}
+	if r := call(task, unix.SYS_MREMAP, 0x10000, 0x1000, 0x1000, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, 0x40000); r != -int64(unix.EFAULT) {
+		t.Errorf("mremap onto host memory = %d, want EFAULT", r)
+	}
+	expectCalls(t, f)
+}
+
+func TestBrkStaysInItsReservation(t *testing.T) {
+	const start, limit = 0x100000, 0x200000
+	task, f := fakeTask(t, nil, [2]uint64{start, limit})
+	if r := call(task, unix.SYS_BRK, 0); r != start {
+		t.Fatalf("brk(0) = %#x, want the start %#x", r, start)
+	}
+	if r := call(task, unix.SYS_BRK, start+0x1800); r != start+0x1800 {
+		t.Fatalf("brk grow = %#x", r)
+	}
+	rw := uint64(unix.PROT_READ | unix.PROT_WRITE)
+	expectCalls(t, f, fakeCall{unix.SYS_MMAP, Args{start, 0x2000, rw, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, ^uint64(0), 0}})
+	// Past the reservation: refused, the break unchanged, as Linux
+	// answers a break it cannot move.
+	if r := call(task, unix.SYS_BRK, limit+0x1000); r != start+0x1800 {
+		t.Errorf("brk past the reservation = %#x, want the old break", r)
+	}
+	expectCalls(t, f)
+	// Shrinking gives the pages back (PROT_NONE, still reserved).
+	if r := call(task, unix.SYS_BRK, start); r != start {
+		t.Errorf("brk shrink = %#x", r)
+	}
+	expectCalls(t, f, fakeCall{unix.SYS_MMAP, Args{start, 0x2000, unix.PROT_NONE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED | unix.MAP_NORESERVE, ^uint64(0), 0}})
+	// A failed grow leaves the break where it was.
+	f.ret = func(int, Args) int64 { return -int64(unix.ENOMEM) }
+	if r := call(task, unix.SYS_BRK, start+0x5000); r != start {
+		t.Errorf("brk whose mmap failed = %#x, want %#x", r, start)
+	}
+}
+
+func TestSigprocmask(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	set, old := uint64(guestMem), uint64(guestMem+8)
+	usr1 := uint64(1) << (unix.SIGUSR1 - 1)
+	kill, stop := uint64(1)<<(unix.SIGKILL-1), uint64(1)<<(unix.SIGSTOP-1)
+	f.putU64(set, usr1|kill|stop)
+	if r := call(task, unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, set, old, 8); r != 0 {
+		t.Fatalf("rt_sigprocmask = %d", r)
+	}
+	if f.u64(old) != 0 {
+		t.Errorf("old mask %#x, want 0", f.u64(old))
+	}
+	if task.sigmask != usr1 {
+		t.Errorf("mask %#x, want SIGUSR1 alone (%#x): SIGKILL and SIGSTOP cannot be blocked", task.sigmask, usr1)
+	}
+	f.putU64(set, usr1)
+	call(task, unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, set, old, 8)
+	if task.sigmask != 0 || f.u64(old) != usr1 {
+		t.Errorf("after SIG_UNBLOCK: mask %#x, old %#x", task.sigmask, f.u64(old))
+	}
+	for _, c := range []struct {
+		a    []uint64
+		want unix.Errno
+	}{
+		{[]uint64{unix.SIG_BLOCK, set, old, 4}, unix.EINVAL},
+		{[]uint64{7, set, 0, 8}, unix.EINVAL},
+		{[]uint64{unix.SIG_BLOCK, 0x10, 0, 8}, unix.EFAULT},
+		{[]uint64{unix.SIG_BLOCK, 0, 0x10, 8}, unix.EFAULT},
+	} {
+		if r := call(task, unix.SYS_RT_SIGPROCMASK, c.a...); r != -int64(c.want) {
+			t.Errorf("rt_sigprocmask%#x = %d, want %v", c.a, r, c.want)
+		}
+	}
+	expectCalls(t, f)
+}
+
+func TestVirtualRlimits(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	lim := uint64(guestMem)
+	f.putU64(lim, 64)
+	f.putU64(lim+8, 128)
+	if r := call(task, unix.SYS_SETRLIMIT, unix.RLIMIT_NOFILE, lim); r != 0 {
+		t.Fatalf("setrlimit(NOFILE) = %d", r)
+	}
+	f.putU64(lim, 0)
+	f.putU64(lim+8, 0)
+	if r := call(task, unix.SYS_GETRLIMIT, unix.RLIMIT_NOFILE, lim); r != 0 {
+		t.Fatalf("getrlimit(NOFILE) = %d", r)
+	}
+	if f.u64(lim) != 64 || f.u64(lim+8) != 128 {
+		t.Errorf("getrlimit(NOFILE) = {%d, %d}, want the guest's {64, 128}", f.u64(lim), f.u64(lim+8))
+	}
+	// The guest's limit, not the host's: nothing reached the host.
+	expectCalls(t, f)
+	f.putU64(lim, 200)
+	f.putU64(lim+8, 100)
+	if r := call(task, unix.SYS_SETRLIMIT, unix.RLIMIT_NOFILE, lim); r != -int64(unix.EINVAL) {
+		t.Errorf("setrlimit soft > hard = %d, want EINVAL", r)
+	}
+}
