@@ -273,3 +273,76 @@ func TestVirtualRlimits(t *testing.T) {
 		t.Errorf("setrlimit soft > hard = %d, want EINVAL", r)
 	}
 }
+
+func TestSigactionIsTheGuestsState(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	act, old := uint64(guestMem), uint64(guestMem+64)
+	kill, stop := uint64(1)<<(unix.SIGKILL-1), uint64(1)<<(unix.SIGSTOP-1)
+	f.putU64(act, 0x401000)               // handler
+	f.putU64(act+8, saRestart)      // flags
+	f.putU64(act+16, 0x402000)            // restorer
+	f.putU64(act+24, kill|stop|1<<(10-1)) // mask: SIGKILL, SIGSTOP, SIGUSR1
+	if r := call(task, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR2), act, 0, 8); r != 0 {
+		t.Fatalf("rt_sigaction = %d", r)
+	}
+	if r := call(task, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR2), 0, old, 8); r != 0 {
+		t.Fatalf("rt_sigaction (query) = %d", r)
+	}
+	if f.u64(old) != 0x401000 || f.u64(old+8) != saRestart || f.u64(old+16) != 0x402000 {
+		t.Errorf("old action {%#x %#x %#x}", f.u64(old), f.u64(old+8), f.u64(old+16))
+	}
+	if f.u64(old+24) != 1<<(10-1) {
+		t.Errorf("old action's mask %#x: SIGKILL and SIGSTOP are never blocked", f.u64(old+24))
+	}
+	call(task, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR2), 0, old, 8)
+	for _, c := range []struct {
+		a    []uint64
+		want unix.Errno
+	}{
+		{[]uint64{uint64(unix.SIGKILL), act, 0, 8}, unix.EINVAL},
+		{[]uint64{uint64(unix.SIGSTOP), act, 0, 8}, unix.EINVAL},
+		{[]uint64{0, 0, old, 8}, unix.EINVAL},
+		{[]uint64{65, 0, old, 8}, unix.EINVAL},
+		{[]uint64{uint64(unix.SIGUSR1), act, 0, 16}, unix.EINVAL},
+		{[]uint64{uint64(unix.SIGUSR1), 0x10, 0, 8}, unix.EFAULT},
+		{[]uint64{uint64(unix.SIGUSR1), 0, 0x10, 8}, unix.EFAULT},
+	} {
+		if r := call(task, unix.SYS_RT_SIGACTION, c.a...); r != -int64(c.want) {
+			t.Errorf("rt_sigaction%#x = %d, want %v", c.a, r, c.want)
+		}
+	}
+	// SIGKILL's action may be read, never set.
+	if r := call(task, unix.SYS_RT_SIGACTION, uint64(unix.SIGKILL), 0, old, 8); r != 0 || f.u64(old) != 0 {
+		t.Errorf("rt_sigaction(SIGKILL, NULL, old) = %d, handler %#x", r, f.u64(old))
+	}
+	expectCalls(t, f)
+}
+
+func TestSigaltstack(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	ss, old := uint64(guestMem), uint64(guestMem+64)
+	f.putU64(ss, 0x500000)
+	f.putU64(ss+16, 1<<16)
+	if r := call(task, unix.SYS_SIGALTSTACK, ss, old); r != 0 {
+		t.Fatalf("sigaltstack = %d", r)
+	}
+	if flags := uint32(f.u64(old + 8)); flags != ssDisable {
+		t.Errorf("old stack's flags %#x, want SS_DISABLE", flags)
+	}
+	call(task, unix.SYS_SIGALTSTACK, 0, old)
+	if f.u64(old) != 0x500000 || f.u64(old+16) != 1<<16 || uint32(f.u64(old+8)) != 0 {
+		t.Errorf("stack {%#x, flags %#x, %#x}", f.u64(old), uint32(f.u64(old+8)), f.u64(old+16))
+	}
+	f.putU64(ss+16, 1024) // below MINSIGSTKSZ
+	if r := call(task, unix.SYS_SIGALTSTACK, ss, 0); r != -int64(unix.ENOMEM) {
+		t.Errorf("a small stack = %d, want ENOMEM", r)
+	}
+	f.putU64(ss+8, 0x4) // an unknown flag
+	if r := call(task, unix.SYS_SIGALTSTACK, ss, 0); r != -int64(unix.EINVAL) {
+		t.Errorf("an unknown flag = %d, want EINVAL", r)
+	}
+	if r := call(task, unix.SYS_SIGALTSTACK, 0x10, 0); r != -int64(unix.EFAULT) {
+		t.Errorf("a bad pointer = %d, want EFAULT", r)
+	}
+	expectCalls(t, f)
+}
