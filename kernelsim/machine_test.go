@@ -279,7 +279,7 @@ func TestSigactionIsTheGuestsState(t *testing.T) {
 	act, old := uint64(guestMem), uint64(guestMem+64)
 	kill, stop := uint64(1)<<(unix.SIGKILL-1), uint64(1)<<(unix.SIGSTOP-1)
 	f.putU64(act, 0x401000)               // handler
-	f.putU64(act+8, saRestart)      // flags
+	f.putU64(act+8, saRestart)            // flags
 	f.putU64(act+16, 0x402000)            // restorer
 	f.putU64(act+24, kill|stop|1<<(10-1)) // mask: SIGKILL, SIGSTOP, SIGUSR1
 	if r := call(task, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR2), act, 0, 8); r != 0 {
