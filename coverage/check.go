@@ -65,13 +65,7 @@ func Check(r *Report, g Gates) *CheckResult {
 		hundredths, _ := bits.Div64(hi, lo, n)
 		res.BypassPercent = float64(hundredths) / 100
 	}
-	var traps []Site
-	for _, s := range r.Sites {
-		if s.Kind == KindTrap {
-			traps = append(traps, s)
-		}
-	}
-	sortSites(traps)
+	traps := r.TrapSites()
 	res.TrapSites = len(traps)
 
 	if g.MinBypass != nil && res.BypassPercent < *g.MinBypass {

@@ -103,19 +103,15 @@ func Compare(base, new *Report) *Diff {
 // trap from.
 func trapSitesNotIn(r, other *Report) []Site {
 	have := map[SiteKey]bool{}
-	for i := range other.Sites {
-		if other.Sites[i].Kind == KindTrap {
-			have[other.Sites[i].Key()] = true
-		}
+	for _, s := range other.TrapSites() {
+		have[s.Key()] = true
 	}
 	out := []Site{}
-	for i := range r.Sites {
-		s := &r.Sites[i]
-		if s.Kind == KindTrap && !have[s.Key()] {
-			out = append(out, *s)
+	for _, s := range r.TrapSites() {
+		if !have[s.Key()] {
+			out = append(out, s)
 		}
 	}
-	sortSites(out)
 	return out
 }
 
@@ -136,7 +132,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	}
 	headline := func(label string, r *Report) {
 		line("%s %s: %d calls, %d trapped, %s bypassed, %d trap sites", label, runsSummary(r),
-			r.Totals.Total, r.Totals.Trap, ratioString(r.Totals.Bypass, r.Totals.Trap), countTrapSites(r))
+			r.Totals.Total, r.Totals.Trap, ratioString(r.Totals.Bypass, r.Totals.Trap), len(r.TrapSites()))
 	}
 	headline("base", d.Base)
 	headline("new ", d.New)
@@ -196,16 +192,6 @@ func runsSummary(r *Report) string {
 	return strings.Join(r.Command, " ")
 }
 
-func countTrapSites(r *Report) int {
-	n := 0
-	for i := range r.Sites {
-		if r.Sites[i].Kind == KindTrap {
-			n++
-		}
-	}
-	return n
-}
-
 func ratioString(bypass, trap uint64) string {
 	ratio, ok := BypassRatio(bypass, trap)
 	if !ok {
@@ -251,12 +237,12 @@ func writeSiteList(line func(string, ...any), title string, sites []Site, limit 
 	objW, fnW, nameW := 0, 0, 0
 	for _, s := range shown {
 		objW = max(objW, len(s.Object))
-		fnW = max(fnW, len(siteFunction(s)))
+		fnW = max(fnW, len(s.Where()))
 		nameW = max(nameW, len(s.Syscall))
 	}
 	objW, fnW, nameW = min(objW, 36), min(fnW, 24), min(nameW, 16)
 	for _, s := range shown {
-		line("  %-*s  %-*s  %10s  %-*s  %d", objW, clipLeft(s.Object, objW), fnW, clipRight(siteFunction(s), fnW),
+		line("  %-*s  %-*s  %10s  %-*s  %d", objW, clipLeft(s.Object, objW), fnW, clipRight(s.Where(), fnW),
 			s.Offset, nameW, clipRight(s.Syscall, nameW), s.Count)
 	}
 	if rest := len(sites) - len(shown); rest > 0 {
@@ -266,16 +252,4 @@ func writeSiteList(line func(string, ...any), title string, sites []Site, limit 
 		}
 		line("  … %d more (%d calls)", rest, restCalls)
 	}
-}
-
-// siteFunction names the code around a site for people: the symbol with
-// its offset when known, else the function, else "?".
-func siteFunction(s Site) string {
-	switch {
-	case s.Symbol != "":
-		return s.Symbol
-	case s.Function != "":
-		return s.Function
-	}
-	return "?"
 }
