@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // BypassRatio is the share of the calls that entered the kernel which did
@@ -236,9 +237,9 @@ func writeSiteList(line func(string, ...any), title string, sites []Site, limit 
 	}
 	objW, fnW, nameW := 0, 0, 0
 	for _, s := range shown {
-		objW = max(objW, len(s.Object))
-		fnW = max(fnW, len(s.Where()))
-		nameW = max(nameW, len(s.Syscall))
+		objW = max(objW, utf8.RuneCountInString(s.Object))
+		fnW = max(fnW, utf8.RuneCountInString(s.Where()))
+		nameW = max(nameW, utf8.RuneCountInString(s.Syscall))
 	}
 	objW, fnW, nameW = min(objW, 36), min(fnW, 24), min(nameW, 16)
 	for _, s := range shown {
