@@ -105,11 +105,7 @@ const CheckSitesShown = 50
 // else each failed gate with its reason and offending sites.
 func (c *CheckResult) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	line := func(format string, args ...any) {
-		s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
-		bw.WriteString(clipRight(s, TextWidth))
-		bw.WriteByte('\n')
-	}
+	line := lineWriter(bw)
 	if c.OK() {
 		parts := []string{formatPercent(c.BypassPercent) + " bypassed"}
 		if c.Gates.MinBypass != nil {

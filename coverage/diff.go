@@ -2,12 +2,10 @@ package coverage
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // BypassRatio is the share of the calls that entered the kernel which did
@@ -126,11 +124,7 @@ func (d *Diff) Empty() bool {
 // every syscall whose counts changed.
 func (d *Diff) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	line := func(format string, args ...any) {
-		s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
-		bw.WriteString(clipRight(s, TextWidth))
-		bw.WriteByte('\n')
-	}
+	line := lineWriter(bw)
 	headline := func(label string, r *Report) {
 		line("%s %s: %d calls, %d trapped, %s bypassed, %d trap sites", label, runsSummary(r),
 			r.Totals.Total, r.Totals.Trap, ratioString(r.Totals.Bypass, r.Totals.Trap), len(r.TrapSites()))
@@ -226,31 +220,25 @@ func writeSiteList(line func(string, ...any), title string, sites []Site, limit 
 		line("%s: none", title)
 		return
 	}
-	var calls uint64
-	for _, s := range sites {
-		calls += s.Count
-	}
-	line("%s (%d sites, %d calls):", title, len(sites), calls)
+	line("%s (%d sites, %d calls):", title, len(sites), sumCounts(sites))
 	shown := sites
 	if limit > 0 && len(shown) > limit {
 		shown = shown[:limit]
 	}
-	objW, fnW, nameW := 0, 0, 0
-	for _, s := range shown {
-		objW = max(objW, utf8.RuneCountInString(s.Object))
-		fnW = max(fnW, utf8.RuneCountInString(s.Where()))
-		nameW = max(nameW, utf8.RuneCountInString(s.Syscall))
+	for _, l := range siteListTable.Lines(shown) {
+		line("%s", l)
 	}
-	objW, fnW, nameW = min(objW, 36), min(fnW, 24), min(nameW, 16)
-	for _, s := range shown {
-		line("  %-*s  %-*s  %10s  %-*s  %d", objW, clipLeft(s.Object, objW), fnW, clipRight(s.Where(), fnW),
-			s.Offset, nameW, clipRight(s.Syscall, nameW), s.Count)
-	}
-	if rest := len(sites) - len(shown); rest > 0 {
-		var restCalls uint64
-		for _, s := range sites[len(shown):] {
-			restCalls += s.Count
-		}
-		line("  … %d more (%d calls)", rest, restCalls)
+	if rest := sites[len(shown):]; len(rest) > 0 {
+		line("  %s", MoreSites(rest))
 	}
 }
+
+// siteListTable lays out the sites of a diff or a failed gate: object,
+// function, offset, syscall, count.
+var siteListTable = SiteTable{Indent: "  ", Columns: []SiteColumn{
+	{Cell: func(s *Site) string { return s.Object }, MaxWidth: 36, ClipLeft: true},
+	{Cell: (*Site).Where, MaxWidth: 24},
+	{Cell: func(s *Site) string { return s.Offset.String() }, Width: 10, Right: true},
+	{Cell: func(s *Site) string { return s.Syscall }, MaxWidth: 16},
+	{Cell: func(s *Site) string { return strconv.FormatUint(s.Count, 10) }},
+}}

@@ -27,3 +27,25 @@ func TestSiteListColumnsAreRunesWide(t *testing.T) {
 		}
 	}
 }
+
+func TestSiteTable(t *testing.T) {
+	sites := []Site{
+		{Object: "/usr/lib/libverylong.so", Offset: 0x10, Symbol: "a", Syscall: "read", Count: 12345},
+		{Object: "/x.so", Offset: 0x123456789abc, Syscall: "write", Count: 7},
+	}
+	tbl := SiteTable{Indent: "> ", Columns: []SiteColumn{
+		{Cell: func(s *Site) string { return s.Object }, MaxWidth: 10, ClipLeft: true},
+		{Cell: (*Site).Where, Width: 3},
+		{Cell: func(s *Site) string { return s.Offset.String() }, Width: 8, Right: true},
+		{Cell: func(s *Site) string { return s.Syscall }},
+	}}
+	got := strings.Join(tbl.Lines(sites), "\n")
+	want := "> …rylong.so  a        0x10  read\n" +
+		"> /x.so       ?    0x123456789abc  write"
+	if got != want {
+		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
+	}
+	if got := MoreSites(sites); got != "… 2 more (12352 calls)" {
+		t.Errorf("MoreSites = %q", got)
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/onsi/gomega/types"
 
@@ -57,25 +56,30 @@ func trapSitesOf(r *coverage.Report, syscall string) []coverage.Site {
 	return slices.DeleteFunc(r.TrapSites(), func(s coverage.Site) bool { return s.Syscall != syscall })
 }
 
+// siteTable lays out a message's sites: object, function (with its source
+// line when known), offset, syscall, count.
+var siteTable = coverage.SiteTable{Indent: "    ", Columns: []coverage.SiteColumn{
+	{Cell: func(s *coverage.Site) string { return s.Object }},
+	{Cell: func(s *coverage.Site) string {
+		if s.File != "" {
+			return fmt.Sprintf("%s (%s:%d)", s.Where(), s.File, s.Line)
+		}
+		return s.Where()
+	}},
+	{Cell: func(s *coverage.Site) string { return "offset " + s.Offset.String() }},
+	{Cell: func(s *coverage.Site) string { return s.Syscall }},
+	{Cell: func(s *coverage.Site) string { return fmt.Sprintf("%d×", s.Count) }},
+}}
+
 // listSites formats sites one per line, aligned, at most maxListed.
 func listSites(sites []coverage.Site) string {
 	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	var restCalls uint64
-	for i, s := range sites {
-		if i >= maxListed {
-			restCalls += s.Count
-			continue
-		}
-		where := s.Where()
-		if s.File != "" {
-			where += fmt.Sprintf(" (%s:%d)", s.File, s.Line)
-		}
-		fmt.Fprintf(tw, "    %s\t%s\toffset %s\t%s\t%d×\n", s.Object, where, s.Offset, s.Syscall, s.Count)
+	shown := sites[:min(len(sites), maxListed)]
+	for _, l := range siteTable.Lines(shown) {
+		b.WriteString(l + "\n")
 	}
-	tw.Flush()
-	if n := len(sites) - maxListed; n > 0 {
-		fmt.Fprintf(&b, "    … %d more (%d calls)\n", n, restCalls)
+	if rest := sites[len(shown):]; len(rest) > 0 {
+		b.WriteString("    " + coverage.MoreSites(rest) + "\n")
 	}
 	return b.String()
 }
