@@ -65,13 +65,7 @@ func Check(r *Report, g Gates) *CheckResult {
 		hundredths, _ := bits.Div64(hi, lo, n)
 		res.BypassPercent = float64(hundredths) / 100
 	}
-	var traps []Site
-	for _, s := range r.Sites {
-		if s.Kind == KindTrap {
-			traps = append(traps, s)
-		}
-	}
-	sortSites(traps)
+	traps := r.TrapSites()
 	res.TrapSites = len(traps)
 
 	if g.MinBypass != nil && res.BypassPercent < *g.MinBypass {
@@ -111,11 +105,7 @@ const CheckSitesShown = 50
 // else each failed gate with its reason and offending sites.
 func (c *CheckResult) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	line := func(format string, args ...any) {
-		s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
-		bw.WriteString(clipRight(s, TextWidth))
-		bw.WriteByte('\n')
-	}
+	line := lineWriter(bw)
 	if c.OK() {
 		parts := []string{formatPercent(c.BypassPercent) + " bypassed"}
 		if c.Gates.MinBypass != nil {

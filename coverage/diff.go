@@ -2,7 +2,6 @@ package coverage
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"sort"
 	"strconv"
@@ -103,19 +102,15 @@ func Compare(base, new *Report) *Diff {
 // trap from.
 func trapSitesNotIn(r, other *Report) []Site {
 	have := map[SiteKey]bool{}
-	for i := range other.Sites {
-		if other.Sites[i].Kind == KindTrap {
-			have[other.Sites[i].Key()] = true
-		}
+	for _, s := range other.TrapSites() {
+		have[s.Key()] = true
 	}
 	out := []Site{}
-	for i := range r.Sites {
-		s := &r.Sites[i]
-		if s.Kind == KindTrap && !have[s.Key()] {
-			out = append(out, *s)
+	for _, s := range r.TrapSites() {
+		if !have[s.Key()] {
+			out = append(out, s)
 		}
 	}
-	sortSites(out)
 	return out
 }
 
@@ -129,14 +124,10 @@ func (d *Diff) Empty() bool {
 // every syscall whose counts changed.
 func (d *Diff) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	line := func(format string, args ...any) {
-		s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
-		bw.WriteString(clipRight(s, TextWidth))
-		bw.WriteByte('\n')
-	}
+	line := lineWriter(bw)
 	headline := func(label string, r *Report) {
 		line("%s %s: %d calls, %d trapped, %s bypassed, %d trap sites", label, runsSummary(r),
-			r.Totals.Total, r.Totals.Trap, ratioString(r.Totals.Bypass, r.Totals.Trap), countTrapSites(r))
+			r.Totals.Total, r.Totals.Trap, ratioString(r.Totals.Bypass, r.Totals.Trap), len(r.TrapSites()))
 	}
 	headline("base", d.Base)
 	headline("new ", d.New)
@@ -196,16 +187,6 @@ func runsSummary(r *Report) string {
 	return strings.Join(r.Command, " ")
 }
 
-func countTrapSites(r *Report) int {
-	n := 0
-	for i := range r.Sites {
-		if r.Sites[i].Kind == KindTrap {
-			n++
-		}
-	}
-	return n
-}
-
 func ratioString(bypass, trap uint64) string {
 	ratio, ok := BypassRatio(bypass, trap)
 	if !ok {
@@ -239,43 +220,25 @@ func writeSiteList(line func(string, ...any), title string, sites []Site, limit 
 		line("%s: none", title)
 		return
 	}
-	var calls uint64
-	for _, s := range sites {
-		calls += s.Count
-	}
-	line("%s (%d sites, %d calls):", title, len(sites), calls)
+	line("%s (%d sites, %d calls):", title, len(sites), sumCounts(sites))
 	shown := sites
 	if limit > 0 && len(shown) > limit {
 		shown = shown[:limit]
 	}
-	objW, fnW, nameW := 0, 0, 0
-	for _, s := range shown {
-		objW = max(objW, len(s.Object))
-		fnW = max(fnW, len(siteFunction(s)))
-		nameW = max(nameW, len(s.Syscall))
+	for _, l := range siteListTable.Lines(shown) {
+		line("%s", l)
 	}
-	objW, fnW, nameW = min(objW, 36), min(fnW, 24), min(nameW, 16)
-	for _, s := range shown {
-		line("  %-*s  %-*s  %10s  %-*s  %d", objW, clipLeft(s.Object, objW), fnW, clipRight(siteFunction(s), fnW),
-			s.Offset, nameW, clipRight(s.Syscall, nameW), s.Count)
-	}
-	if rest := len(sites) - len(shown); rest > 0 {
-		var restCalls uint64
-		for _, s := range sites[len(shown):] {
-			restCalls += s.Count
-		}
-		line("  … %d more (%d calls)", rest, restCalls)
+	if rest := sites[len(shown):]; len(rest) > 0 {
+		line("  %s", MoreSites(rest))
 	}
 }
 
-// siteFunction names the code around a site for people: the symbol with
-// its offset when known, else the function, else "?".
-func siteFunction(s Site) string {
-	switch {
-	case s.Symbol != "":
-		return s.Symbol
-	case s.Function != "":
-		return s.Function
-	}
-	return "?"
-}
+// siteListTable lays out the sites of a diff or a failed gate: object,
+// function, offset, syscall, count.
+var siteListTable = SiteTable{Indent: "  ", Columns: []SiteColumn{
+	{Cell: func(s *Site) string { return s.Object }, MaxWidth: 36, ClipLeft: true},
+	{Cell: (*Site).Where, MaxWidth: 24},
+	{Cell: func(s *Site) string { return s.Offset.String() }, Width: 10, Right: true},
+	{Cell: func(s *Site) string { return s.Syscall }, MaxWidth: 16},
+	{Cell: func(s *Site) string { return strconv.FormatUint(s.Count, 10) }},
+}}

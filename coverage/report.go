@@ -152,6 +152,33 @@ type Site struct {
 	Line     int    `json:"line,omitempty"`
 }
 
+// TrapSites returns the report's trap sites (Kind KindTrap: the raw
+// syscall instructions a libc developer has to fix), most frequent first.
+// Check, Compare and the text report count and list these; so do bed's
+// matchers.
+func (r *Report) TrapSites() []Site {
+	var traps []Site
+	for _, s := range r.Sites {
+		if s.Kind == KindTrap {
+			traps = append(traps, s)
+		}
+	}
+	sortSites(traps)
+	return traps
+}
+
+// Where names the code around a site for people: its symbol (function and
+// offset) when known, else the function, else "?".
+func (s *Site) Where() string {
+	switch {
+	case s.Symbol != "":
+		return s.Symbol
+	case s.Function != "":
+		return s.Function
+	}
+	return "?"
+}
+
 // Run is one guest run a report covers: a single `vsysbed run` has one;
 // `vsysbed report merge` keeps every input's.
 type Run struct {

@@ -21,12 +21,7 @@ const TextTopSites = 20
 // wider than TextWidth.
 func (r *Report) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	line := func(format string, args ...any) {
-		// Messages and arguments may hold newlines; one entry stays one line.
-		s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
-		bw.WriteString(clipRight(s, TextWidth))
-		bw.WriteByte('\n')
-	}
+	line := lineWriter(bw)
 
 	line("vsysbed: %s", strings.Join(r.Command, " "))
 	status := r.Exit.String()
@@ -64,6 +59,17 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// lineWriter returns the line function the text renderers write with: one
+// formatted entry a line, clipped to TextWidth. Messages and names may
+// hold newlines; one entry stays one line.
+func lineWriter(bw *bufio.Writer) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
+		bw.WriteString(clipRight(s, TextWidth))
+		bw.WriteByte('\n')
+	}
 }
 
 func (r *Report) writeSyscallTable(line func(string, ...any)) {
@@ -146,32 +152,34 @@ func (r *Report) writeTrappedSites(line func(string, ...any)) {
 	}
 	sort.SliceStable(objects, func(i, j int) bool { return objectCalls[objects[i]] > objectCalls[objects[j]] })
 
-	wherePad, namePad := 0, 0
-	for _, s := range top {
-		wherePad = max(wherePad, utf8.RuneCountInString(siteLocation(s)))
-		namePad = max(namePad, utf8.RuneCountInString(s.Syscall))
+	var grouped []Site
+	for _, obj := range objects {
+		grouped = append(grouped, byObject[obj]...)
 	}
-	wherePad, namePad = min(wherePad, 48), min(namePad, 22)
-	countW := len(strconv.FormatUint(top[0].Count, 10))
+	rows := trappedSiteTable.Lines(grouped)
 	for _, obj := range objects {
 		suffix := fmt.Sprintf(" (%d calls)", objectCalls[obj])
 		line("  %s%s", clipLeft(obj, TextWidth-2-len(suffix)), suffix)
-		for _, s := range byObject[obj] {
-			line("    %-*s  %-*s  %*d", wherePad, clipRight(siteLocation(s), wherePad),
-				namePad, clipRight(s.Syscall, namePad), countW, s.Count)
+		for range byObject[obj] {
+			line("%s", rows[0])
+			rows = rows[1:]
 		}
 	}
-	if rest := len(trapped) - len(top); rest > 0 {
-		var restCalls uint64
-		for _, s := range trapped[len(top):] {
-			restCalls += s.Count
-		}
-		line("  … %d more (%d calls)", rest, restCalls)
+	if rest := trapped[len(top):]; len(rest) > 0 {
+		line("  %s", MoreSites(rest))
 	}
 }
 
+// trappedSiteTable lays out the text report's trapped sites under their
+// object: where in it, the syscall, the count.
+var trappedSiteTable = SiteTable{Indent: "    ", Columns: []SiteColumn{
+	{Cell: siteLocation, MaxWidth: 48},
+	{Cell: func(s *Site) string { return s.Syscall }, MaxWidth: 22},
+	{Cell: func(s *Site) string { return strconv.FormatUint(s.Count, 10) }, Right: true},
+}}
+
 // siteLocation is a site's offset, with its symbol when known.
-func siteLocation(s Site) string {
+func siteLocation(s *Site) string {
 	if s.Symbol != "" {
 		return s.Offset.String() + " <" + s.Symbol + ">"
 	}

@@ -11,12 +11,10 @@
 package bedmatch
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/onsi/gomega/types"
 
@@ -25,8 +23,6 @@ import (
 
 // maxListed is how many sites a message lists before "… N more".
 const maxListed = 20
-
-const trapKind = "trap"
 
 // asReport accepts a *coverage.Report or a coverage.Report.
 func asReport(matcher string, actual any) (*coverage.Report, error) {
@@ -54,46 +50,36 @@ func describe(r *coverage.Report) string {
 	return s
 }
 
-// trapSites returns the report's trap sites for which keep is true (nil:
-// all), in the report's order (most frequent first).
-func trapSites(r *coverage.Report, keep func(*coverage.Site) bool) []coverage.Site {
-	var out []coverage.Site
-	for i := range r.Sites {
-		s := &r.Sites[i]
-		if s.Kind == trapKind && (keep == nil || keep(s)) {
-			out = append(out, *s)
-		}
-	}
-	// Reports come sorted; literals built by hand may not be.
-	slices.SortStableFunc(out, func(a, b coverage.Site) int { return cmp.Compare(b.Count, a.Count) })
-	return out
+// trapSitesOf returns the report's trap sites of one syscall, most
+// frequent first.
+func trapSitesOf(r *coverage.Report, syscall string) []coverage.Site {
+	return slices.DeleteFunc(r.TrapSites(), func(s coverage.Site) bool { return s.Syscall != syscall })
 }
+
+// siteTable lays out a message's sites: object, function (with its source
+// line when known), offset, syscall, count.
+var siteTable = coverage.SiteTable{Indent: "    ", Columns: []coverage.SiteColumn{
+	{Cell: func(s *coverage.Site) string { return s.Object }},
+	{Cell: func(s *coverage.Site) string {
+		if s.File != "" {
+			return fmt.Sprintf("%s (%s:%d)", s.Where(), s.File, s.Line)
+		}
+		return s.Where()
+	}},
+	{Cell: func(s *coverage.Site) string { return "offset " + s.Offset.String() }},
+	{Cell: func(s *coverage.Site) string { return s.Syscall }},
+	{Cell: func(s *coverage.Site) string { return fmt.Sprintf("%d×", s.Count) }},
+}}
 
 // listSites formats sites one per line, aligned, at most maxListed.
 func listSites(sites []coverage.Site) string {
 	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	var restCalls uint64
-	for i, s := range sites {
-		if i >= maxListed {
-			restCalls += s.Count
-			continue
-		}
-		where := s.Symbol
-		if where == "" {
-			where = s.Function
-		}
-		if where == "" {
-			where = "?"
-		}
-		if s.File != "" {
-			where += fmt.Sprintf(" (%s:%d)", s.File, s.Line)
-		}
-		fmt.Fprintf(tw, "    %s\t%s\toffset %s\t%s\t%d×\n", s.Object, where, s.Offset, s.Syscall, s.Count)
+	shown := sites[:min(len(sites), maxListed)]
+	for _, l := range siteTable.Lines(shown) {
+		b.WriteString(l + "\n")
 	}
-	tw.Flush()
-	if n := len(sites) - maxListed; n > 0 {
-		fmt.Fprintf(&b, "    … %d more (%d calls)\n", n, restCalls)
+	if rest := sites[len(shown):]; len(rest) > 0 {
+		b.WriteString("    " + coverage.MoreSites(rest) + "\n")
 	}
 	return b.String()
 }
@@ -128,7 +114,7 @@ func (m *fullyBypassed) Match(actual any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return r.Totals.Trap == 0 && len(trapSites(r, nil)) == 0, nil
+	return r.Totals.Trap == 0 && len(r.TrapSites()) == 0, nil
 }
 
 func (m *fullyBypassed) FailureMessage(actual any) string {
@@ -136,7 +122,7 @@ func (m *fullyBypassed) FailureMessage(actual any) string {
 	if err != nil {
 		return err.Error()
 	}
-	sites := trapSites(r, nil)
+	sites := r.TrapSites()
 	listed := countCalls(sites)
 	return fmt.Sprintf("Expected %s to be fully bypassed, but %d of %d calls trapped, at %d sites:\n%s%s",
 		describe(r), r.Totals.Trap, r.Totals.Total, len(sites), listSites(sites), droppedNote(r, listed, r.Totals.Trap))
@@ -170,16 +156,8 @@ func (m *bypassRatio) Match(actual any) (bool, error) {
 	if math.IsNaN(m.min) || m.min < 0 || m.min > 1 {
 		return false, fmt.Errorf("bedmatch: HaveBypassRatioAtLeast(%v): the ratio must be between 0 and 1", m.min)
 	}
-	ratio, ok := bypassRatioOf(r)
+	ratio, ok := coverage.BypassRatio(r.Totals.Bypass, r.Totals.Trap)
 	return ok && ratio >= m.min, nil
-}
-
-func bypassRatioOf(r *coverage.Report) (float64, bool) {
-	den := r.Totals.Bypass + r.Totals.Trap
-	if den == 0 {
-		return 0, false
-	}
-	return float64(r.Totals.Bypass) / float64(den), true
 }
 
 func (m *bypassRatio) FailureMessage(actual any) string {
@@ -187,12 +165,12 @@ func (m *bypassRatio) FailureMessage(actual any) string {
 	if err != nil {
 		return err.Error()
 	}
-	ratio, ok := bypassRatioOf(r)
+	ratio, ok := coverage.BypassRatio(r.Totals.Bypass, r.Totals.Trap)
 	if !ok {
 		return fmt.Sprintf("Expected %s to have a bypass ratio of at least %.4g, but it has no bypassed or trapped calls (%d calls in all)",
 			describe(r), m.min, r.Totals.Total)
 	}
-	sites := trapSites(r, nil)
+	sites := r.TrapSites()
 	return fmt.Sprintf("Expected %s to have a bypass ratio of at least %.4g, but it is %.4g (%d bypassed, %d trapped); trapped at %d sites:\n%s%s",
 		describe(r), m.min, ratio, r.Totals.Bypass, r.Totals.Trap, len(sites), listSites(sites),
 		droppedNote(r, countCalls(sites), r.Totals.Trap))
@@ -203,7 +181,7 @@ func (m *bypassRatio) NegatedFailureMessage(actual any) string {
 	if err != nil {
 		return err.Error()
 	}
-	ratio, _ := bypassRatioOf(r)
+	ratio, _ := coverage.BypassRatio(r.Totals.Bypass, r.Totals.Trap)
 	return fmt.Sprintf("Expected %s to have a bypass ratio below %.4g, but it is %.4g (%d bypassed, %d trapped)",
 		describe(r), m.min, ratio, r.Totals.Bypass, r.Totals.Trap)
 }
@@ -256,15 +234,16 @@ func (m *haveTrapped) NegatedFailureMessage(actual any) string {
 		return err.Error()
 	}
 	row, _ := m.row(r)
-	sites := trapSites(r, func(s *coverage.Site) bool { return s.Syscall == m.name })
+	sites := trapSitesOf(r, m.name)
 	return fmt.Sprintf("Expected %s not to show %s trapped, but %d of its %d %s calls trapped, at %d sites:\n%s%s",
 		describe(r), m.name, row.Trap, row.Total, m.name, len(sites), listSites(sites),
 		droppedNote(r, countCalls(sites), row.Trap))
 }
 
 // HaveNoNewTrapsComparedTo succeeds when every trap site of the report
-// also trapped in base. A site is identified by object, offset in it,
-// syscall and kind — not by address, so runs under ASLR compare — which
+// also trapped in base: coverage.Compare(base, report) finds no new trap
+// site. A site is identified by its coverage.SiteKey, object, offset in
+// it, syscall and kind — not by address, so runs under ASLR compare — which
 // also means a rebuilt object's moved code counts as new, and sites in
 // "[unknown]" objects (JIT code; their offset is the raw address) rarely
 // match. Syscalls that trapped now but not in base at sites the report
@@ -275,42 +254,20 @@ func HaveNoNewTrapsComparedTo(base *coverage.Report) types.GomegaMatcher {
 
 type noNewTraps struct{ base *coverage.Report }
 
-type siteID struct {
-	object  string
-	offset  coverage.Hex
-	nr      int
-	syscall string
-}
-
-func idOf(s *coverage.Site) siteID { return siteID{s.Object, s.Offset, s.Nr, s.Syscall} }
-
-// newTraps returns the trap sites of r that base lacks, and the syscalls
-// whose new trapped calls no listed site accounts for.
+// newTraps returns the trap sites of r that base lacks, and the newly
+// trapping syscalls whose trapped calls no listed site accounts for.
 func (m *noNewTraps) newTraps(r *coverage.Report) (sites []coverage.Site, unlisted []string) {
-	old := map[siteID]bool{}
-	for i := range m.base.Sites {
-		if s := &m.base.Sites[i]; s.Kind == trapKind {
-			old[idOf(s)] = true
+	d := coverage.Compare(m.base, r)
+	listed := map[int]uint64{}
+	for _, s := range r.TrapSites() {
+		listed[s.Nr] += s.Count
+	}
+	for _, c := range d.NewTrapSyscalls {
+		if n := c.New.Trap; n > listed[c.Nr] {
+			unlisted = append(unlisted, fmt.Sprintf("%s (%d calls)", c.Name, n-listed[c.Nr]))
 		}
 	}
-	sites = trapSites(r, func(s *coverage.Site) bool { return !old[idOf(s)] })
-
-	baseTrapped := map[string]bool{}
-	for _, row := range m.base.Syscalls {
-		if row.Trap > 0 {
-			baseTrapped[row.Name] = true
-		}
-	}
-	listed := map[string]uint64{}
-	for _, s := range trapSites(r, nil) {
-		listed[s.Syscall] += s.Count
-	}
-	for _, row := range r.Syscalls {
-		if row.Trap > listed[row.Name] && !baseTrapped[row.Name] {
-			unlisted = append(unlisted, fmt.Sprintf("%s (%d calls)", row.Name, row.Trap-listed[row.Name]))
-		}
-	}
-	return sites, unlisted
+	return d.NewTrapSites, unlisted
 }
 
 func (m *noNewTraps) Match(actual any) (bool, error) {

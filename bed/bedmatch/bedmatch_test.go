@@ -325,3 +325,41 @@ func probePath(t *testing.T) string {
 	}
 	return probe
 }
+
+// The matchers use the report's own definitions: a trap site and its
+// identity as coverage.Check and coverage.Compare see them, and
+// coverage.BypassRatio.
+func TestMatchersAgreeWithCoverage(t *testing.T) {
+	moved := trapClone
+	moved.Address += 0x10000000
+	asTrap := bypassWrite
+	asTrap.Kind = "trap"
+	base := report(bypassWrite, trapClone)
+	for i, r := range []*coverage.Report{
+		report(bypassWrite), report(bypassWrite, vdsoClock), report(bypassWrite, moved),
+		report(trapClone, asTrap, trapWrite), report(vdsoClock, trapWrite), base,
+	} {
+		res := coverage.Check(r, coverage.Gates{NoNewTrapsSince: base})
+		if ok, _ := bedmatch.HaveNoNewTrapsComparedTo(base).Match(r); ok != (res.NewTrapSites == 0) {
+			t.Errorf("report %d: no new traps %v, coverage.Check finds %d new trap sites", i, ok, res.NewTrapSites)
+		}
+		if ok, _ := bedmatch.BeFullyBypassed().Match(r); ok != (res.TrapSites == 0) {
+			t.Errorf("report %d: fully bypassed %v, coverage.Check finds %d trap sites", i, ok, res.TrapSites)
+		}
+		ratio, defined := coverage.BypassRatio(r.Totals.Bypass, r.Totals.Trap)
+		if ok, _ := bedmatch.HaveBypassRatioAtLeast(ratio).Match(r); ok != defined {
+			t.Errorf("report %d: ratio at least its own coverage.BypassRatio %v: %v", i, ratio, ok)
+		}
+	}
+}
+
+// Sites of equal count are listed in the report's order of sites
+// (object, then offset), whatever order a hand-built report has them in.
+func TestMessageOrdersTiesLikeTheReport(t *testing.T) {
+	a := site("/b.so", 0x10, "b", "read", 0, "trap", 3)
+	b := site("/a.so", 0x20, "a", "read", 0, "trap", 3)
+	_, msg := match(t, bedmatch.BeFullyBypassed(), report(a, b))
+	if strings.Index(msg, "/a.so") > strings.Index(msg, "/b.so") {
+		t.Errorf("tie not in object order:\n%s", msg)
+	}
+}
