@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -120,8 +121,15 @@ int main(void)
 	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (pipe(pipefd) != 0)
 		return 1;
+	pid_t parent = getpid();
 	pid_t c = fork();
 	if (c == 0) {
+		/* A spinning child must not outlive a parent that was killed
+		 * (a test's timeout). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		setpgid(0, 0);
 		pthread_t t;
 		pthread_create(&t, NULL, spinner, NULL);
 		pthread_create(&t, NULL, sleeper, NULL);
@@ -129,6 +137,13 @@ int main(void)
 		for (;;)
 			pause();
 	}
+	/* The child's own process group, whose parent (this process) is in
+	 * another group of the session: not orphaned, so SIGTSTP stops it
+	 * whatever group and session this process was started in (Linux
+	 * discards SIGTSTP for an orphaned group, and a test's runner may
+	 * well start us in one). */
+	setpgid(c, c);
+	alarm(60); /* a child that never stops ends the run, not the suite */
 	while (!sh->tids[0] || !sh->tids[1] || !sh->tids[2] || !sh->spins || !sh->sleeps)
 		msleep(5);
 	round_of(c, SIGSTOP, "SIGSTOP");
