@@ -1,4 +1,4 @@
-module vsysbed
+module github.com/vsysbed/vsysbed
 
 go 1.26.0
 

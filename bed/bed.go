@@ -34,8 +34,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/coverage"
-	"vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
 )
 
 // Report is the coverage report of one run, shared with the vsysbed CLI

@@ -10,7 +10,7 @@ import (
 // use free of vsysbed's C and assembly (tls) and of any cgo package, so a
 // user's test binary builds with CGO_ENABLED=0 and links none of it.
 func TestNoCgoDependencies(t *testing.T) {
-	pkgs := []string{"vsysbed/bed", "vsysbed/bed/bedmatch", "vsysbed/coverage"}
+	pkgs := []string{"github.com/vsysbed/vsysbed/bed", "github.com/vsysbed/vsysbed/bed/bedmatch", "github.com/vsysbed/vsysbed/coverage"}
 	args := append([]string{"list", "-deps", "-f", "{{.ImportPath}} {{len .CgoFiles}}"}, pkgs...)
 	out, err := exec.Command("go", args...).Output()
 	if err != nil {
@@ -18,7 +18,7 @@ func TestNoCgoDependencies(t *testing.T) {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		path, cgoFiles, _ := strings.Cut(line, " ")
-		if path == "vsysbed/tls" || cgoFiles != "0" {
+		if path == "github.com/vsysbed/vsysbed/tls" || cgoFiles != "0" {
 			t.Errorf("%s depends on %s (%s cgo files)", strings.Join(pkgs, ", "), path, cgoFiles)
 		}
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/onsi/gomega"
 
-	"vsysbed/bed"
-	"vsysbed/bed/bedmatch"
+	"github.com/vsysbed/vsysbed/bed"
+	"github.com/vsysbed/vsysbed/bed/bedmatch"
 )
 
 // Output runs a program under vsysbed like exec.Command(...).Output()

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"vsysbed/vdsoinject"
+	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
 // freshSymbolizer reads every object anew: the shared cache would let one

@@ -17,7 +17,7 @@ import (
 	"sort"
 	"strings"
 
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 // Platform names as `vsysbed run --platform` takes them, plus Native: the

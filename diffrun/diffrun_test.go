@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 func report(rows ...coverage.SyscallRow) *coverage.Report {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 // Options of one differential run.

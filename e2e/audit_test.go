@@ -12,7 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 // auditUnavailable is why the eBPF audit cannot run here ("" when it can),

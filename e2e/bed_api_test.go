@@ -16,8 +16,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"vsysbed/bed"
-	"vsysbed/bed/bedmatch"
+	"github.com/vsysbed/vsysbed/bed"
+	"github.com/vsysbed/vsysbed/bed/bedmatch"
 )
 
 var _ = Describe("the public Go API", func() {

@@ -9,8 +9,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"vsysbed/bed/bedmatch"
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/bed/bedmatch"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 // The corpus (e2e/guests/corpus, built by `make corpus` into build/corpus):

@@ -14,7 +14,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 // The suite's own binary doubles as the launcher that runs a guest

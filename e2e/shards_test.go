@@ -16,8 +16,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"vsysbed/rundir"
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // Every guest thread has a control block, a shard file of tls.Size bytes

@@ -19,14 +19,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/bpf"
-	"vsysbed/internal/exitstatus"
-	"vsysbed/kernelsim"
-	"vsysbed/loader"
-	"vsysbed/rundir"
-	"vsysbed/tls"
-	"vsysbed/vaspace"
-	"vsysbed/vdsoinject"
+	"github.com/vsysbed/vsysbed/bpf"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/loader"
+	"github.com/vsysbed/vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/vaspace"
+	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
 // Options say what to run and how.

@@ -3,7 +3,7 @@ package hostproc
 import (
 	"golang.org/x/sys/unix"
 
-	"vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/rundir"
 )
 
 // watchSupervisor makes this host process die with the supervisor of its

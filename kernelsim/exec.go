@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // execve in the same host process (DESIGN §5): check the new image, then —

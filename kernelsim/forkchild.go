@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/tls"
-	"vsysbed/vaspace"
+	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/vaspace"
 )
 
 // AdoptFork is the child host process's half of fork (and of vfork: see

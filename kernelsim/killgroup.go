@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/rundir"
 )
 
 // The run directory records the supervisor (rundir.WriteSupervisor): a

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // fakeMachine is a Machine without a guest: memory is a set of byte

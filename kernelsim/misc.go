@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 const futexWake = 1 // FUTEX_WAKE, shared: the kernel's own CLEARTID wake

@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/vaspace"
+	"github.com/vsysbed/vsysbed/vaspace"
 )
 
 const pageSize = 4096

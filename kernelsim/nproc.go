@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/rundir"
 )
 
 // RLIMIT_NPROC. Linux refuses a fork or clone with EAGAIN when the

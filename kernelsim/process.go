@@ -14,9 +14,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/internal/exitstatus"
-	"vsysbed/rundir"
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // Process is the kernel's view of one guest process (one host process).

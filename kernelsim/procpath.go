@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/vaspace"
+	"github.com/vsysbed/vsysbed/vaspace"
 )
 
 // A /proc file of this process has many names: /proc/self/mem,

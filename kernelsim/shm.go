@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/vaspace"
+	"github.com/vsysbed/vsysbed/vaspace"
 )
 
 // System V shared memory. Segments are kernel objects shared by key with

@@ -4,7 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 	"sync/atomic"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // The guest's signal state lives here; the host's real handlers and masks

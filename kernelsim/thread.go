@@ -6,9 +6,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/bpf"
-	"vsysbed/internal/exitstatus"
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/bpf"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 const threadFlags = unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND

@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/bpf"
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/bpf"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // vfork (DESIGN §5), and every clone without CLONE_THREAD that shares

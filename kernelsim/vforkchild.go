@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // awaitVforkExec is the child host process's half of vfork: while the

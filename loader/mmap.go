@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/vaspace"
+	"github.com/vsysbed/vsysbed/vaspace"
 )
 
 // The effectful half: raw mmap/munmap/mprotect. unix.Mmap is avoided on

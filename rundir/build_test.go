@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/coverage"
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 var testNames = map[int]string{0: "read", 1: "write", 3: "close", 39: "getpid", 60: "exit", 228: "clock_gettime", 231: "exit_group"}

@@ -7,9 +7,9 @@ import (
 	"sync"
 	"syscall"
 
-	"vsysbed/coverage"
-	"vsysbed/tls"
-	"vsysbed/vdsoinject"
+	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
 // ReadInput reads what a run left in run directory dir as the report's

@@ -3,7 +3,7 @@ package rundir
 import (
 	"sync"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // ShardPool hands out the control blocks of one host process's guest

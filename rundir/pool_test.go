@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"vsysbed/coverage"
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 const nrGetppid = 110

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // ShardPattern matches the shard files in a run directory

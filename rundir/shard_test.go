@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // openTestShard opens a shard in dir for tid and unmaps it at test end.

@@ -24,13 +24,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/bpf"
-	"vsysbed/coverage"
-	"vsysbed/hostproc"
-	"vsysbed/internal/exitstatus"
-	"vsysbed/kernelsim"
-	"vsysbed/loader"
-	"vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/bpf"
+	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/hostproc"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/loader"
+	"github.com/vsysbed/vsysbed/rundir"
 )
 
 // Values of Options.Audit and Options.Platform.

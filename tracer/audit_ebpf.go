@@ -4,9 +4,9 @@ package tracer
 // tracker and the wiring can be tested with a fake.
 
 import (
-	"vsysbed/bpf"
-	"vsysbed/bpf/audit"
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/bpf"
+	"github.com/vsysbed/vsysbed/bpf/audit"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 // ebpfAudit adapts audit.Audit to auditor.

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"vsysbed/coverage"
-	"vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/kernelsim"
 )
 
 func TestParseMaps(t *testing.T) {

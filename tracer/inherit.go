@@ -25,7 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // inheritance is what an execve from vsysbed's caller would keep.

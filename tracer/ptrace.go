@@ -27,12 +27,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/coverage"
-	"vsysbed/internal/exitstatus"
-	"vsysbed/kernelsim"
-	"vsysbed/rundir"
-	"vsysbed/tls"
-	"vsysbed/vdsoinject"
+	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
 // PlatformPtrace is Options.Platform for the ptrace platform.

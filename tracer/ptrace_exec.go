@@ -15,8 +15,8 @@ import (
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
 
-	"vsysbed/internal/exitstatus"
-	"vsysbed/loader"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/loader"
 )
 
 // PtraceExecCommand is the hidden subcommand the ptrace supervisor starts:

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/vdsoinject"
+	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
 // traceeGoneError is a tracee that died while the tracer was working on

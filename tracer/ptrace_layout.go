@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 
-	"vsysbed/tls"
-	"vsysbed/vdsoinject"
+	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
 // syscallInsnLen is the length of `syscall` (0f 05): at a seccomp stop

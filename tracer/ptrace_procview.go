@@ -22,7 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/kernelsim"
 )
 
 // atFDCWD is AT_FDCWD as a register holds it.

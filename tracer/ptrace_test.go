@@ -8,8 +8,8 @@ import (
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/net/bpf"
 
-	"vsysbed/tls"
-	"vsysbed/vdsoinject"
+	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
 // initialStack lays out what execve leaves at rsp: argc, argv, NULL,

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/rundir"
 )
 
 // runDirPrefix names every run directory in $TMPDIR.

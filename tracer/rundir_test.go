@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/rundir"
 )
 
 func TestGC(t *testing.T) {

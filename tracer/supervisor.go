@@ -21,11 +21,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/coverage"
-	"vsysbed/hostproc"
-	"vsysbed/internal/exitstatus"
-	"vsysbed/kernelsim"
-	"vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/hostproc"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/rundir"
 )
 
 // Options of one `vsysbed run`.

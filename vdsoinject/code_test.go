@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 func TestStubBytes(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // execProbe is a small C program that (1) loads the dumped image with

@@ -9,7 +9,7 @@ import (
 	"os"
 	"sort"
 
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // PageSize is the granularity of the image's protection regions.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/onsi/gomega/types"
 
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 // maxListed is how many sites a message lists before "… N more".

@@ -10,9 +10,9 @@ import (
 
 	"github.com/onsi/gomega/types"
 
-	"vsysbed/bed"
-	"vsysbed/bed/bedmatch"
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/bed"
+	"github.com/vsysbed/vsysbed/bed/bedmatch"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 const libc = "/usr/lib/x86_64-linux-gnu/libc.so.6"

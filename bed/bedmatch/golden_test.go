@@ -10,8 +10,8 @@ import (
 
 	"github.com/onsi/gomega/types"
 
-	"vsysbed/bed/bedmatch"
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/bed/bedmatch"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current output")

@@ -15,9 +15,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/vsysbed/vsysbed/bpf"
 	"os"
 	"slices"
-	"vsysbed/bpf"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"

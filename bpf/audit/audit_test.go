@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/vsysbed/vsysbed/bpf"
 	"io"
 	"os"
 	"os/exec"
@@ -14,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"vsysbed/bpf"
 
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
@@ -524,7 +524,7 @@ func rng(start, end uint64) bpf.Range { return bpf.Range{Start: start, End: end}
 // The vsysbed binary is also the host process, which must open no fd at
 // start-up: cilium/ebpf's rlimit package does in its init.
 func TestNoFdOpeningInitInTheBinary(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "vsysbed/cmd/vsysbed").Output()
+	out, err := exec.Command("go", "list", "-deps", "github.com/vsysbed/vsysbed/cmd/vsysbed").Output()
 	if err != nil {
 		t.Skipf("go list: %v", err)
 	}

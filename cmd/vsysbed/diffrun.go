@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strings"
 
-	"vsysbed/diffrun"
-	"vsysbed/internal/exitstatus"
-	"vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/diffrun"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/kernelsim"
 )
 
 // cmdDiffRun is `vsysbed diff-run`: exit 0 when every run agrees, 1 at the

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/kernelsim"
 )
 
 // FuzzParseRoute: --route NAME=fast|kernel never panics, and what it

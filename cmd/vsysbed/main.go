@@ -18,11 +18,11 @@ import (
 	"runtime"
 	"strings"
 
-	"vsysbed/hostproc"
-	"vsysbed/internal/exitstatus"
-	"vsysbed/kernelsim"
-	"vsysbed/tracer"
-	"vsysbed/vdsoinject"
+	"github.com/vsysbed/vsysbed/hostproc"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/tracer"
+	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
 const usage = `usage:

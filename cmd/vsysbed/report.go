@@ -9,7 +9,7 @@ import (
 	"os"
 	"strconv"
 
-	"vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/coverage"
 )
 
 const reportUsage = `usage:

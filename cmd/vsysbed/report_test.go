@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"vsysbed/coverage"
-	"vsysbed/kernelsim"
-	"vsysbed/rundir"
-	"vsysbed/tls"
+	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/tls"
 )
 
 // site is one call site of a test run, in object obj at offset off.

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/kernelsim"
 )
 
 func main() {
