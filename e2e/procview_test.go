@@ -64,6 +64,11 @@ var _ = Describe("the guest's view of its memory and image in /proc", func() {
 				Expect(got.Stdout).To(ContainSubstring("a fork child's /proc/CHILD/maps: lines many, format the kernel's, vsysbed or shard files: 0\n"))
 			})
 
+			It("map_files lists the guest's file mappings only, and none of the host's opens", func() {
+				got := same(mode, procview(), "mapfiles")
+				Expect(got.Stdout).To(MatchRegexp(`map_files: entries several, not a range of maps: 0, links to vsysbed or shard files: 0, open: (all|none)\n`))
+			})
+
 			It("cat /proc/self/maps names cat and its libraries, not vsysbed", func() {
 				native := run(nil, "/bin/cat", "/proc/self/maps")
 				got := runVsysbed(nil, reportFlags(mode, filepath.Join(GinkgoT().TempDir(), "R.json")), "/bin/cat", "/proc/self/maps")

@@ -346,3 +346,40 @@ func TestSigaltstack(t *testing.T) {
 	}
 	expectCalls(t, f)
 }
+
+func TestMapFilesOfTheHostDoNotExist(t *testing.T) {
+	task, _ := fakeTask(t, [][2]uint64{{0x10000, 0x20000}}, [2]uint64{})
+	p := task.P
+	self := "/proc/" + itoa(pid) + "/map_files/"
+	for path, want := range map[string]bool{
+		self + "10000-20000":                             false,
+		"/proc/self/map_files/10000-11000":               false,
+		"/proc/self/map_files/555555554000-555555556000": true,
+		self + "8000-11000":                              true, // partly the host's
+		"/proc/thread-self/map_files/30000-31000":        true,
+		"/proc/1/map_files/30000-31000":                  false, // not ours to judge
+		"/proc/self/map_files":                           false,
+		"/proc/self/map_files/x-y":                       false,
+		"/proc/self/fd/3":                                false,
+	} {
+		if got := p.hostMapFile(path); got != want {
+			t.Errorf("hostMapFile(%q) = %v, want %v", path, got, want)
+		}
+	}
+	ent := func(name string) []byte {
+		reclen := (19 + len(name) + 1 + 7) &^ 7
+		b := make([]byte, reclen)
+		b[16], b[17] = byte(reclen), byte(reclen>>8)
+		copy(b[19:], name)
+		return b
+	}
+	var buf []byte
+	for _, n := range []string{".", "..", "10000-20000", "555555554000-555555556000"} {
+		buf = append(buf, ent(n)...)
+	}
+	hidden := func(name string) bool { return name != "." && name != ".." && p.hostMapFile(self+name) }
+	out := filterDirentNames(buf, hidden)
+	if want := append(append(ent("."), ent("..")...), ent("10000-20000")...); string(out) != string(want) {
+		t.Errorf("listing kept %q", out)
+	}
+}

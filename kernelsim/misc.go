@@ -400,28 +400,47 @@ func nulJoin(ss []string) []byte {
 	return b
 }
 
-// sysGetdents64 hides the host's fds from a listing of an fd directory.
+// sysGetdents64 hides the host's fds from a listing of an fd directory,
+// its threads from the task directory, its mappings from map_files.
 func sysGetdents64(t *Task, a *Args) int64 {
 	r := passthrough(unix.SYS_GETDENTS64, a)
 	if r <= 0 {
 		return r
 	}
-	hidden := t.P.fdDirFilter(int(int32(a[0])))
+	fd := int(int32(a[0]))
+	hidden := t.P.fdDirFilter(fd)
 	if hidden == nil {
-		hidden = t.P.taskDirFilter(int(int32(a[0])))
+		hidden = t.P.taskDirFilter(fd)
 	}
+	var hiddenName func(string) bool
 	if hidden == nil {
+		hiddenName = t.P.mapFilesDirFilter(fd)
+	}
+	if hidden == nil && hiddenName == nil {
 		return r
 	}
-	buf := make([]byte, r)
-	if err := readGuest(a[1], buf); err != nil {
-		return errnoOf(err)
+	// A buffer whose entries were all hidden reads on: 0 is the end of
+	// the directory to the guest.
+	for r > 0 {
+		buf := make([]byte, r)
+		if err := readGuest(a[1], buf); err != nil {
+			return errnoOf(err)
+		}
+		var out []byte
+		if hidden != nil {
+			out = filterDirents(buf, hidden)
+		} else {
+			out = filterDirentNames(buf, hiddenName)
+		}
+		if len(out) > 0 {
+			if err := writeGuest(a[1], out); err != nil {
+				return errnoOf(err)
+			}
+			return int64(len(out))
+		}
+		r = passthrough(unix.SYS_GETDENTS64, a)
 	}
-	out := filterDirents(buf, hidden)
-	if err := writeGuest(a[1], out); err != nil {
-		return errnoOf(err)
-	}
-	return int64(len(out))
+	return r
 }
 
 // The host's fds sit in a reserved high range and do not exist for the

@@ -110,6 +110,9 @@ func (p *Process) fdDirFilter(fd int) func(int) bool {
 // hostFDPath: path names a host fd's entry in /proc (ENOENT for the
 // guest, as for a closed fd).
 func (p *Process) hostFDPath(path string) bool {
+	if p.hostMapFile(path) {
+		return true
+	}
 	pf, ok := parseProcFD(path)
 	if !ok || pf.fd < 0 {
 		return false
@@ -121,14 +124,21 @@ func (p *Process) hostFDPath(path string) bool {
 // filterDirents drops the entries whose names are numbers hidden says to
 // hide from a getdents64 buffer.
 func filterDirents(buf []byte, hidden func(int) bool) []byte {
+	return filterDirentNames(buf, func(name string) bool {
+		n, err := strconv.Atoi(name)
+		return err == nil && hidden(n)
+	})
+}
+
+// filterDirentNames drops the entries hidden says to by name.
+func filterDirentNames(buf []byte, hidden func(string) bool) []byte {
 	out := buf[:0:0]
 	for off := 0; off+19 <= len(buf); {
 		reclen := int(buf[off+16]) | int(buf[off+17])<<8
 		if reclen == 0 || off+reclen > len(buf) {
 			break
 		}
-		name := cstring(buf[off+19 : off+reclen])
-		if n, err := strconv.Atoi(name); err != nil || !hidden(n) {
+		if !hidden(cstring(buf[off+19 : off+reclen])) {
 			out = append(out, buf[off:off+reclen]...)
 		}
 		off += reclen
@@ -136,4 +146,67 @@ func filterDirents(buf []byte, hidden func(int) bool) []byte {
 	return out
 }
 
+// mapFilesDirFilter: fd is open on this process's map_files directory;
+// the entries that are not the guest's ranges are left out of its
+// listings (nil: another directory).
+func (p *Process) mapFilesDirFilter(fd int) func(string) bool {
+	target, err := readlinkHost("/proc/thread-self/fd/" + strconv.Itoa(fd))
+	if err != nil || target != "/proc/"+strconv.Itoa(pid)+"/map_files" {
+		return nil
+	}
+	return func(name string) bool {
+		return name != "." && name != ".." && p.hostMapFile(target+"/"+name)
+	}
+}
+
 var errNoEntry = -int64(unix.ENOENT)
+
+// hostMapFile: path names an entry of this process's /proc map_files (a
+// link to the file behind a mapping, by its range) that is not the
+// guest's: the host's binary, libraries or shard files, which the guest
+// could otherwise open (as root) and write. ENOENT, as for a range
+// nothing is mapped at. Another process's map_files is left to the
+// kernel.
+func (p *Process) hostMapFile(path string) bool {
+	of, start, end, ok := parseMapFiles(path)
+	if !ok || of != pid {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.vmas.covers(start, end)
+}
+
+// parseMapFiles parses /proc/{self,thread-self,PID}/map_files/START-END
+// (hex, as the kernel names them).
+func parseMapFiles(path string) (of int, start, end uint64, ok bool) {
+	rest, found := strings.CutPrefix(filepath.Clean(path), "/proc/")
+	if !found {
+		return 0, 0, 0, false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[1] != "map_files" {
+		return 0, 0, 0, false
+	}
+	switch parts[0] {
+	case "self", "thread-self":
+		of = pid
+	default:
+		n, err := strconv.Atoi(parts[0])
+		if err != nil {
+			return 0, 0, 0, false
+		}
+		of = n
+	}
+	lo, hi, found := strings.Cut(parts[2], "-")
+	if !found {
+		return 0, 0, 0, false
+	}
+	var err1, err2 error
+	start, err1 = strconv.ParseUint(lo, 16, 64)
+	end, err2 = strconv.ParseUint(hi, 16, 64)
+	if err1 != nil || err2 != nil || start >= end {
+		return 0, 0, 0, false
+	}
+	return of, start, end, true
+}

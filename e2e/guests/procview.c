@@ -8,12 +8,16 @@
  *                  prints what must match a native run: the (file, perms)
  *                  of every file mapping, [stack], [heap], [vdso], its own
  *                  mappings, pthread_getattr_np's stack (glibc reads maps)
+ *   procview mapfiles  lists /proc/self/map_files: every entry is a range
+ *                  of /proc/self/maps, none leads to vsysbed or a shard,
+ *                  each opens (as root) or none does
  *   procview exe   stat, statx, open+fstat, read, readlink of /proc/self/exe
  *                  in every spelling: the image, not the runtime it runs in
  *   procview fds   /proc/self/fd/1000 opened with O_TRUNC, write and fcntl
  *                  on fd 1000: there is no such fd
  * Every line is deterministic. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -597,6 +601,52 @@ static int fds(void)
 	return 0;
 }
 
+/* ---- map_files ---- */
+
+static int mapfiles(void)
+{
+	static char ranges[4096][40];
+	int n = 0;
+	FILE *m = fopen("/proc/self/maps", "r");
+	char line[4096];
+	while (m && n < 4096 && fgets(line, sizeof line, m))
+		if (sscanf(line, "%39[0-9a-f-]", ranges[n]) == 1)
+			n++;
+	if (m)
+		fclose(m);
+	DIR *d = opendir("/proc/self/map_files");
+	if (!d) {
+		printf("map_files: %s\n", err(errno));
+		return 0;
+	}
+	int entries = 0, stray = 0, host = 0, opened = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		entries++;
+		int found = 0;
+		for (int i = 0; i < n && !found; i++)
+			found = strcmp(ranges[i], e->d_name) == 0;
+		stray += !found;
+		char target[PATH_MAX];
+		ssize_t l = readlinkat(dirfd(d), e->d_name, target, sizeof target - 1);
+		if (l > 0) {
+			target[l] = 0;
+			host += strstr(target, "vsysbed") != NULL || strstr(target, ".cb") != NULL;
+		}
+		int fd = openat(dirfd(d), e->d_name, O_RDONLY);
+		if (fd >= 0) {
+			opened++;
+			close(fd);
+		}
+	}
+	closedir(d);
+	printf("map_files: entries %s, not a range of maps: %d, links to vsysbed or shard files: %d, open: %s\n",
+	       entries > 3 ? "several" : "few", stray, host, opened == entries ? "all" : opened == 0 ? "none" : "some");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -613,6 +663,8 @@ int main(int argc, char **argv)
 		return 9;
 	else if (strcmp(argv[1], "fds") == 0)
 		r = fds();
+	else if (strcmp(argv[1], "mapfiles") == 0)
+		r = mapfiles();
 	const char *names[] = {"mem", "self", "maps", "exe", "fd1000", "fddir", "own", NULL};
 	for (int i = 0; names[i]; i++)
 		unlink(fmt("%s/%s", tmpdir, names[i]));
