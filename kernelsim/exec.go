@@ -14,7 +14,7 @@ import (
 	"github.com/vsysbed/vsysbed/tls"
 )
 
-// execve in the same host process (DESIGN §5): check the new image, then —
+// execve in the same host process (ARCHITECTURE.md, "Processes"): check the new image, then —
 // past the point of no return — stop the other guest threads, unmap the
 // old guest, map the new image with a new vDSO, reset what exec resets,
 // and resume the calling thread at the new entry point. The pid, the

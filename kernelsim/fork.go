@@ -17,7 +17,7 @@ import (
 	"github.com/vsysbed/vsysbed/tls"
 )
 
-// fork (DESIGN §5): a Go runtime cannot survive a real fork, so a guest
+// fork (ARCHITECTURE.md, "Processes"): a Go runtime cannot survive a real fork, so a guest
 // fork becomes a fresh host process — a re-exec of vsysbed — that receives
 // the guest's state over a socket, the way Gramine checkpoints a process
 // into its child: every guest mapping at the same address (shared ones

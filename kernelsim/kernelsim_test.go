@@ -146,7 +146,7 @@ func TestTableRows(t *testing.T) {
 	}
 }
 
-// DESIGN §4: these corrupt the host when passed through.
+// These corrupt the host when passed through (ARCHITECTURE.md, "What kernelsim owns").
 func TestMustOwnNeverFast(t *testing.T) {
 	for _, name := range []string{"arch_prctl", "set_tid_address", "set_robust_list", "rseq", "brk",
 		"clone", "clone3", "fork", "vfork", "execve", "execveat", "exit", "exit_group",

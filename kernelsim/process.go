@@ -1,7 +1,7 @@
 // Package kernelsim is the Go kernel that guest syscalls enter: one table
 // of every x86-64 syscall (its route, handler and a note, the
 // compatibility documentation), the emulation of the calls that would
-// corrupt the host if passed through (DESIGN §4), and guards on the calls
+// corrupt the host if passed through (ARCHITECTURE.md, "What kernelsim owns"), and guards on the calls
 // that may only touch guest-owned resources.
 package kernelsim
 

@@ -8,7 +8,7 @@ import (
 )
 
 // The guest's signal state lives here; the host's real handlers and masks
-// are never touched (DESIGN §5). Signals reach the guest from the guest
+// are never touched (ARCHITECTURE.md, "Signals"). Signals reach the guest from the guest
 // itself (kill, tgkill, raise...), from the host (signals to the vsysbed
 // process, timers, SIGPIPE: see deliver.go) and from faults in guest code;
 // they are queued per process or per thread and delivered on the way back

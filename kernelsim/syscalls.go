@@ -3,7 +3,7 @@ package kernelsim
 import "golang.org/x/sys/unix"
 
 // owned lists every syscall that does not simply take the fast route: the
-// must-own set of DESIGN §4 and the guarded pass-throughs. Every other
+// must-own set (ARCHITECTURE.md, "What kernelsim owns") and the guarded pass-throughs. Every other
 // number is Fast ("passed through"); Table fills those rows in.
 var owned = []Syscall{
 	// Memory: only guest-owned ranges may change.

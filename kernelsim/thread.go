@@ -13,7 +13,7 @@ import (
 
 const threadFlags = unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND
 
-// clone starts a guest thread (DESIGN §5): a new goroutine locks a fresh
+// clone starts a guest thread (ARCHITECTURE.md, "Threads"): a new goroutine locks a fresh
 // OS thread, gets its own control block and shard, and enters the guest
 // at the syscall's return point with rax=0, the child stack, FS from
 // CLONE_SETTLS and the parent's other registers. A clone from the bypass

@@ -19,7 +19,7 @@ import (
 	"github.com/vsysbed/vsysbed/tls"
 )
 
-// vfork (DESIGN §5), and every clone without CLONE_THREAD that shares
+// vfork (ARCHITECTURE.md, "Processes"), and every clone without CLONE_THREAD that shares
 // memory (posix_spawn's CLONE_VM|CLONE_VFORK): nothing is copied. The
 // child host process is started up front — it supplies the pid — and
 // waits; the child itself runs on a new thread of this process, in the

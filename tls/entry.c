@@ -894,7 +894,7 @@ void vsysbed_die_by_signal(int sig)
  * Go's SIGURG (async preemption) and SIGPROF (CPU profiler) are sent to
  * particular threads, guest threads included, so they stay unblocked
  * there. Go's handlers find g through FS: this wrapper runs first, loads
- * the host FS when the guest's is live (DESIGN §7), opens the SUD
+ * the host FS when the guest's is live (ARCHITECTURE.md, "Hazards"), opens the SUD
  * selector for Go's own syscalls, and puts both back before the
  * interrupted code resumes. Go sees a thread in a cgo call: its preemption
  * request is a no-op, its profiler counts the sample as external code.
