@@ -143,33 +143,39 @@ func (p *Process) sigViewOf(tid int) (sigView, bool) {
 
 // guestStatus rewrites a status file of the host's with the guest's view.
 func guestStatus(host []byte, v sigView, conf Confinement) []byte {
+	return rewriteStatus(host, func(key, _ string) string {
+		switch key {
+		case "Threads":
+			return strconv.Itoa(v.threads)
+		case "SigPnd":
+			return fmt.Sprintf("%016x", v.pending)
+		case "ShdPnd":
+			return fmt.Sprintf("%016x", v.shared)
+		case "SigBlk":
+			return fmt.Sprintf("%016x", v.blocked)
+		case "SigIgn":
+			return fmt.Sprintf("%016x", v.ignored)
+		case "SigCgt":
+			return fmt.Sprintf("%016x", v.caught)
+		case "Seccomp":
+			return conf.Seccomp
+		case "Seccomp_filters":
+			return conf.SeccompFilters
+		case "NoNewPrivs":
+			return conf.NoNewPrivs
+		}
+		return ""
+	})
+}
+
+// rewriteStatus is a status file with the value of each "key:\tvalue" line
+// that val gives one for ("" keeps the line as it is).
+func rewriteStatus(host []byte, val func(key, value string) string) []byte {
 	var out bytes.Buffer
 	for _, line := range strings.SplitAfter(string(host), "\n") {
-		k, _, ok := strings.Cut(line, ":")
-		if ok {
-			val := ""
-			switch k {
-			case "Threads":
-				val = strconv.Itoa(v.threads)
-			case "SigPnd":
-				val = fmt.Sprintf("%016x", v.pending)
-			case "ShdPnd":
-				val = fmt.Sprintf("%016x", v.shared)
-			case "SigBlk":
-				val = fmt.Sprintf("%016x", v.blocked)
-			case "SigIgn":
-				val = fmt.Sprintf("%016x", v.ignored)
-			case "SigCgt":
-				val = fmt.Sprintf("%016x", v.caught)
-			case "Seccomp":
-				val = conf.Seccomp
-			case "Seccomp_filters":
-				val = conf.SeccompFilters
-			case "NoNewPrivs":
-				val = conf.NoNewPrivs
-			}
-			if val != "" {
-				line = k + ":\t" + val + "\n"
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			if nv := val(k, v); nv != "" {
+				line = k + ":\t" + nv + "\n"
 			}
 		}
 		out.WriteString(line)
@@ -338,30 +344,21 @@ func TracedView(file string, host []byte, conf Confinement, noNewPrivs, stopped 
 	if noNewPrivs {
 		nnp = "1"
 	}
-	var out bytes.Buffer
-	for _, line := range strings.SplitAfter(string(host), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if ok {
-			val := ""
-			switch k {
-			case "State":
-				if strings.HasPrefix(strings.TrimSpace(v), "t") {
-					val = stateLine
-				}
-			case "TracerPid":
-				val = "0"
-			case "Seccomp":
-				val = conf.Seccomp
-			case "Seccomp_filters":
-				val = conf.SeccompFilters
-			case "NoNewPrivs":
-				val = nnp
+	return rewriteStatus(host, func(key, v string) string {
+		switch key {
+		case "State":
+			if strings.HasPrefix(strings.TrimSpace(v), "t") {
+				return stateLine
 			}
-			if val != "" {
-				line = k + ":\t" + val + "\n"
-			}
+		case "TracerPid":
+			return "0"
+		case "Seccomp":
+			return conf.Seccomp
+		case "Seccomp_filters":
+			return conf.SeccompFilters
+		case "NoNewPrivs":
+			return nnp
 		}
-		out.WriteString(line)
-	}
-	return out.Bytes()
+		return ""
+	})
 }
