@@ -2,35 +2,17 @@ package coverage
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	goldenfile "github.com/vsysbed/vsysbed/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current output")
-
-// golden compares got with testdata/golden/name byte for byte (with
-// -update, writes it there instead): the renderers' exact output, so a
-// refactor of them shows every byte it changes.
+// golden compares got with testdata/golden/name (golden.Check).
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run %s -update to write it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s:\n--- got\n%s--- want\n%s", t.Name(), path, got, want)
-	}
+	goldenfile.Check(t, name, got)
 }
 
 // goldenSites are call sites that exercise every way a site list can lay

@@ -1,10 +1,7 @@
 package bedmatch_test
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,9 +9,8 @@ import (
 
 	"github.com/vsysbed/vsysbed/bed/bedmatch"
 	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current output")
 
 // goldenReport has more than 20 trap sites in the order a built report
 // keeps them (most frequent first, then object and offset), with long and
@@ -62,19 +58,5 @@ func TestGoldenMessages(t *testing.T) {
 		fmt.Fprintf(&out, "== %s: FailureMessage\n%s\n== %s: NegatedFailureMessage\n%s\n",
 			c.name, c.m.FailureMessage(r), c.name, c.m.NegatedFailureMessage(r))
 	}
-	got := out.String()
-	path := filepath.Join("testdata", "golden", "messages.txt")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run %s -update to write it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("messages differ from %s:\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	golden.Check(t, "messages.txt", out.String())
 }
