@@ -210,7 +210,7 @@ func (p *Process) startHostChild(kind byte) (int, *os.File, unix.Errno) {
 		linkFD = hfd
 	}
 	args := []string{"vsysbed", ForkCommand, "--rundir", p.runDir, "--trap", trapName(p.trapMode), "--link-fd", strconv.Itoa(linkFD)}
-	// 0-2 of the new host process are /dev/null (see hostproc.adoptStdio);
+	// 0-2 of the new host process are /dev/null (see inprocess.adoptStdio);
 	// the guest's fds arrive over the link.
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -98,7 +98,7 @@ type Task struct {
 	vf *vforkChild
 }
 
-// Image is a program image mapped for the guest (hostproc's loader).
+// Image is a program image mapped for the guest (platform/inprocess's loader).
 type Image struct {
 	Exe        string // the program file: /proc/self/exe names it
 	Argv, Envp []string

@@ -296,7 +296,7 @@ func SetThreadName(name string) {
 // the rest zeroed. (prctl(PR_SET_MM_ARG_START) would point the kernel
 // elsewhere, but needs CAP_SYS_RESOURCE.) Go's os.Args and flag values
 // point into those strings: the host process copies them first
-// (hostproc's detachArgs), and the environment strings after them are
+// (platform/inprocess's detachArgs), and the environment strings after them are
 // left alone.
 func SetProcessTitle(argv []string) {
 	title := nulJoin(argv)

@@ -18,9 +18,9 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/vsysbed/vsysbed/hostproc"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/platform/inprocess"
 	"github.com/vsysbed/vsysbed/tracer"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
@@ -71,8 +71,8 @@ func run(args []string, stderr io.Writer) int {
 	case kernelsim.ForkCommand:
 		kernelsim.CatchHostSignals()
 		return cmdFork(args[1:], stderr)
-	case hostproc.ProbeCommand:
-		return hostproc.Probe()
+	case inprocess.ProbeCommand:
+		return inprocess.Probe()
 	case tracer.PtraceExecCommand: // `__ptrace-exec [FLAGS] -- PROGRAM ARGS...`
 		return tracer.PtraceExec(args[1:])
 	case "help", "-h", "--help", "-help":
@@ -264,21 +264,21 @@ func cmdVDSO(args []string, stderr io.Writer) int {
 func cmdFork(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet(kernelsim.ForkCommand, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o hostproc.Options
+	var o inprocess.Options
 	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
 	fs.IntVar(&o.LinkFD, "link-fd", 0, "where the link to the parent goes")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	return hostproc.ForkChild(o)
+	return inprocess.ForkChild(o)
 }
 
 // cmdHost is the host process the supervisor starts; not for users.
 func cmdHost(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet(tracer.HostCommand, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o hostproc.Options
+	var o inprocess.Options
 	var routes routeList
 	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
@@ -306,5 +306,5 @@ func cmdHost(args []string, stderr io.Writer) int {
 		nr, fast, _ := parseRoute(r)
 		o.Routes[nr] = fast
 	}
-	return hostproc.Main(o)
+	return inprocess.Main(o)
 }

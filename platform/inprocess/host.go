@@ -1,10 +1,10 @@
-// Package hostproc is the host process: it loads one guest into this
-// process (loader), gives it the synthetic vDSO (vdsoinject), arms the
-// trap (bpf: seccomp or Syscall User Dispatch), binds its thread to a
-// control block in the run directory (tls, coverage) and runs it until it
-// exits, with kernelsim answering its syscalls. The supervisor (tracer)
+// Package inprocess is the in-process platform: the host process. It
+// loads one guest into this process (loader), gives it the synthetic vDSO
+// (vdsoinject), arms the trap (bpf: seccomp or Syscall User Dispatch),
+// binds its thread to a control block in the run directory (tls, rundir)
+// and runs it until it exits, with kernelsim answering its syscalls. The supervisor (tracer)
 // starts it as a re-exec of the vsysbed binary.
-package hostproc
+package inprocess
 
 import (
 	"errors"
