@@ -43,8 +43,10 @@ type Process struct {
 	// Fatal is set when the guest did something vsysbed cannot run yet.
 	Fatal string
 
-	// Threads: where new threads' shards go and how they trap. shards
-	// reuses the blocks of exited threads (rundir.ShardPool).
+	// Threads: the platform that runs them (platform.go), where new
+	// threads' shards go and how they trap. shards reuses the blocks of
+	// exited threads (rundir.ShardPool).
+	plat     Platform
 	runDir   string
 	trapMode uint8
 	shards   *rundir.ShardPool
@@ -117,8 +119,9 @@ type Config struct {
 	Image
 	HostFDBase int
 	Events     *rundir.EventLog
-	RunDir     string // new threads' shards go here
-	TrapMode   uint8  // tls.TrapSeccomp or tls.TrapSUD
+	RunDir     string   // new threads' shards go here
+	TrapMode   uint8    // tls.TrapSeccomp or tls.TrapSUD
+	Platform   Platform // starts and enters the guest's threads (platform.go)
 
 	// Limits are the guest's virtual limits at start (rlimit.go) where
 	// they are not the host process's own (RaiseHostNproc).
@@ -152,6 +155,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		routes:      overrides,
 		limits:      map[int]unix.Rlimit{},
 		runDir:      c.RunDir,
+		plat:        c.Platform,
 		trapMode:    c.TrapMode,
 		shards:      rundir.NewShardPool(c.RunDir),
 		tasks:       map[*tls.ControlBlock]*Task{},

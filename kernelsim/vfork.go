@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -125,7 +124,7 @@ func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	p.vforkRoutes(1)
 	started := make(chan int64, 1)
 	left := make(chan struct{})
-	go p.runVforkChild(t, vc, regs, fs, flags, ctid, started, left)
+	p.plat.StartThread(func() { p.runVforkChild(t, vc, regs, fs, flags, ctid, started, left) })
 	r := <-started
 	// The child thread has its own copy of the link by now (or failed).
 	link.Close()
@@ -140,12 +139,11 @@ func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	return int64(child)
 }
 
-// runVforkChild is the life of a vfork child's thread: it never unlocks
-// its OS thread, whose fd table and cwd are the child's, and dies with
-// the goroutine (Go starts no thread from a locked one: its template
-// thread does, so no runtime thread inherits that table).
+// runVforkChild is the life of a vfork child's thread, on the host thread
+// the platform started for it: locked for good, it keeps the child's fd
+// table and cwd to itself (Go starts no thread from a locked one: its
+// template thread does, so no runtime thread inherits that table).
 func (p *Process) runVforkChild(parent *Task, vc *vforkChild, regs tls.Regs, fs, flags, ctid uint64, started chan<- int64, left chan<- struct{}) {
-	runtime.LockOSThread()
 	defer close(left)
 	if err := unix.Unshare(unix.CLONE_FILES | unix.CLONE_FS); err != nil {
 		started <- errnoOf(err)
@@ -177,23 +175,20 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, regs tls.Regs, fs,
 		p.mu.Unlock()
 		p.vforkRoutes(-1)
 		// As Task.left: SUD off first, its selector byte is in the block.
-		if p.trapMode != tls.TrapSUD || bpf.DisableSUD() == nil {
+		if p.plat.Release(cb) {
 			p.shards.Put(cb)
 		}
 	}()
 	if flags&unix.CLONE_CHILD_SETTID != 0 {
 		writeU32(ctid, uint32(vc.pid))
 	}
-	if p.trapMode == tls.TrapSUD {
-		start, end := tls.Region()
-		if err := bpf.EnableSUD(start, end-start, &cb.Selector); err != nil {
-			started <- -int64(unix.EAGAIN)
-			return
-		}
+	ready := func() {
+		go p.watchVforkChild(t)
+		started <- int64(vc.pid)
 	}
-	go p.watchVforkChild(t)
-	started <- int64(vc.pid)
-	tls.Run(cb)
+	if t.enter(ready) != nil {
+		started <- -int64(unix.EAGAIN)
+	}
 }
 
 // watchVforkChild ends the child's thread if its host process dies first

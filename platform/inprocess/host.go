@@ -183,7 +183,8 @@ func (h *host) config() kernelsim.Config {
 	return kernelsim.Config{
 		HostFDBase: h.base, Events: h.events,
 		RunDir: h.o.RunDir, TrapMode: h.mode,
-		Exec: h.ld.load, CheckExec: h.ld.check,
+		Platform: platform{mode: h.mode},
+		Exec:     h.ld.load, CheckExec: h.ld.check,
 		Personality: h.persona,
 		Confinement: h.conf,
 		Limits:      map[int]unix.Rlimit{unix.RLIMIT_NPROC: h.nproc},
@@ -203,13 +204,9 @@ func (h *host) run(t *kernelsim.Task) int {
 	}
 	tls.SetKernel(proc.Dispatch)
 	proc.ForwardHostSignals()
-	if h.mode == tls.TrapSUD {
-		start, end := tls.Region()
-		if err := bpf.EnableSUD(start, end-start, &h.cb.Selector); err != nil {
-			return fail(exitstatus.Failed, "arming Syscall User Dispatch: %v", err)
-		}
+	if err := t.Run(); err != nil {
+		return fail(exitstatus.Failed, "%v", err)
 	}
-	t.Run()
 	select {}
 }
 
