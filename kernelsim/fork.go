@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -28,9 +27,6 @@ import (
 // rlimits come with the host process itself. The child's pid is the new
 // host process's pid; only the calling thread exists in the child.
 // vfork and clone(CLONE_VM) copy nothing: see vfork.go.
-
-// ForkCommand is the hidden subcommand a forked host process runs.
-const ForkCommand = "__fork"
 
 // ForkRegion is one guest mapping as the child must re-create it.
 type ForkRegion struct {
@@ -191,59 +187,19 @@ const (
 	forkKindVfork = 'v' // waits for its vfork child's execve or exit
 )
 
-// startHostChild starts a child host process (a re-exec of vsysbed) with
-// the link to it at its fd 3, and tells it its kind. The child's pid is
-// the new guest process's pid.
+// startHostChild has the platform start a child host process, whose pid
+// is the new guest process's, and tells it its kind on the link.
 func (p *Process) startHostChild(kind byte) (int, *os.File, unix.Errno) {
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, nil, err.(unix.Errno)
+	child, link, errno := p.plat.StartProcess()
+	if errno != 0 {
+		return 0, nil, errno
 	}
-	// The link is the host's: keep it out of the guest's fd numbers. (One
-	// *os.File only, on the final number: a second one's finalizer would
-	// close whatever has its number by then, a guest fd perhaps.) The
-	// child puts its end at the same number, which no guest fd has: this
-	// process holds it.
-	linkFD := pair[0]
-	if hfd, err := unix.FcntlInt(uintptr(pair[0]), unix.F_DUPFD_CLOEXEC, p.HostFDBase+100); err == nil {
-		unix.Close(pair[0])
-		linkFD = hfd
-	}
-	args := []string{"vsysbed", ForkCommand, "--rundir", p.runDir, "--trap", trapName(p.trapMode), "--link-fd", strconv.Itoa(linkFD)}
-	// 0-2 of the new host process are /dev/null (see inprocess.adoptStdio);
-	// the guest's fds arrive over the link.
-	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		unix.Close(linkFD)
-		unix.Close(pair[1])
-		return 0, nil, err.(unix.Errno)
-	}
-	child, err := forkExecHost(func() (int, error) {
-		return syscall.ForkExec("/proc/self/exe", args, &syscall.ProcAttr{
-			Env:   os.Environ(),
-			Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(pair[1])},
-		})
-	})
-	unix.Close(null)
-	unix.Close(pair[1])
-	if err != nil {
-		unix.Close(linkFD)
-		return 0, nil, unix.EAGAIN
-	}
-	link := os.NewFile(uintptr(linkFD), "fork")
 	if err := sendAll(link, []byte{kind}); err != nil {
 		link.Close()
 		p.forkFailed(child, err)
 		return 0, nil, unix.EAGAIN
 	}
 	return child, link, 0
-}
-
-func trapName(mode uint8) string {
-	if mode == tls.TrapSUD {
-		return "sud"
-	}
-	return "seccomp"
 }
 
 func (p *Process) forkFailed(child int, err error) int64 {

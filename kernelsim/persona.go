@@ -1,11 +1,6 @@
 package kernelsim
 
-import (
-	"runtime"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // personality(2) flags the host needs for the host processes it starts.
 const (
@@ -46,23 +41,6 @@ func SetHostChildPersonality() unix.Errno {
 	}
 	_, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, uintptr(cur|HostChildPersonality), 0, 0)
 	return e
-}
-
-// forkExecHost runs start (a syscall.ForkExec of a host process) on a
-// thread with the host children's personality. Go's fork leaves the
-// thread with the mask its M started with (runtime.AfterFork), which on a
-// guest thread is not the one tls.vsysbed_run set: the real-time signals
-// the relay takes would stay blocked (tls/inherit.c), so it is put back.
-func forkExecHost(start func() (int, error)) (int, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if e := SetHostChildPersonality(); e != 0 {
-		return 0, e
-	}
-	var mask uint64
-	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, 0, uintptr(unsafe.Pointer(&mask)), 8, 0, 0)
-	defer unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&mask)), 0, 8, 0, 0)
-	return start()
 }
 
 // The guest's personality is its own (Process.persona): the host threads'

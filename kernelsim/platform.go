@@ -1,6 +1,12 @@
 package kernelsim
 
-import "github.com/vsysbed/vsysbed/tls"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vsysbed/vsysbed/tls"
+)
 
 // Platform is what kernelsim asks of the platform below the guest for the
 // host threads its tasks run on (ARCHITECTURE.md, "The kernel and its
@@ -23,4 +29,9 @@ type Platform interface {
 	// has left; false means cb must not serve another thread (the kernel
 	// may still read its SUD selector there).
 	Release(cb *tls.ControlBlock) bool
+	// StartProcess starts a child host process for a new guest process
+	// (fork, vfork) and returns its pid, the guest's new pid, and the
+	// link to it: its host process adopts the guest's state from the
+	// other end (AdoptFork).
+	StartProcess() (pid int, link *os.File, errno unix.Errno)
 }

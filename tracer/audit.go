@@ -276,7 +276,7 @@ func isForkedHost(pid int) bool {
 		return false
 	}
 	argv := strings.Split(string(b), "\x00")
-	return len(argv) > 1 && argv[1] == kernelsim.ForkCommand
+	return len(argv) > 1 && argv[1] == inprocess.ForkCommand
 }
 
 // passThrough says which syscalls the host executes once per guest call:

@@ -68,7 +68,7 @@ func run(args []string, stderr io.Writer) int {
 	case tracer.HostCommand:
 		kernelsim.CatchHostSignals()
 		return cmdHost(args[1:], stderr)
-	case kernelsim.ForkCommand:
+	case inprocess.ForkCommand:
 		kernelsim.CatchHostSignals()
 		return cmdFork(args[1:], stderr)
 	case inprocess.ProbeCommand:
@@ -262,7 +262,7 @@ func cmdVDSO(args []string, stderr io.Writer) int {
 
 // cmdFork is a host process a guest fork starts; not for users.
 func cmdFork(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet(kernelsim.ForkCommand, flag.ContinueOnError)
+	fs := flag.NewFlagSet(inprocess.ForkCommand, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o inprocess.Options
 	fs.StringVar(&o.RunDir, "rundir", "", "run directory")

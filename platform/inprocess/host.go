@@ -183,7 +183,7 @@ func (h *host) config() kernelsim.Config {
 	return kernelsim.Config{
 		HostFDBase: h.base, Events: h.events,
 		RunDir: h.o.RunDir, TrapMode: h.mode,
-		Platform: platform{mode: h.mode},
+		Platform: platform{mode: h.mode, runDir: h.o.RunDir, fdBase: h.base},
 		Exec:     h.ld.load, CheckExec: h.ld.check,
 		Personality: h.persona,
 		Confinement: h.conf,

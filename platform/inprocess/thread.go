@@ -12,7 +12,9 @@ import (
 // (kernelsim.Platform): a guest thread is a locked host thread of this
 // process that enters the guest through tls, the trap armed on it.
 type platform struct {
-	mode uint8 // tls.TrapSeccomp or tls.TrapSUD
+	mode   uint8  // tls.TrapSeccomp or tls.TrapSUD
+	runDir string // where forked host processes put their shards
+	fdBase int    // the host's fds start here
 }
 
 // StartThread: the thread never unlocks its OS thread, which has run guest
