@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/internal/fdpass"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -139,7 +140,7 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if errno := p.nprocCheck(p.limitsCopy(), true); errno != 0 {
 		return -int64(errno)
 	}
-	child, link, errno := p.startHostChild(forkKindFork)
+	child, link, errno := p.plat.StartProcess()
 	if errno != 0 {
 		return -int64(errno)
 	}
@@ -179,27 +180,6 @@ func (t *Task) childRegs(newsp uint64) (tls.Regs, error) {
 		regs.Rsp = newsp
 	}
 	return regs, nil
-}
-
-// The first byte on the link tells the child host process what it is.
-const (
-	forkKindFork  = 'f' // receives a copy of the guest (AdoptFork)
-	forkKindVfork = 'v' // waits for its vfork child's execve or exit
-)
-
-// startHostChild has the platform start a child host process, whose pid
-// is the new guest process's, and tells it its kind on the link.
-func (p *Process) startHostChild(kind byte) (int, *os.File, unix.Errno) {
-	child, link, errno := p.plat.StartProcess()
-	if errno != 0 {
-		return 0, nil, errno
-	}
-	if err := sendAll(link, []byte{kind}); err != nil {
-		link.Close()
-		p.forkFailed(child, err)
-		return 0, nil, unix.EAGAIN
-	}
-	return child, link, 0
 }
 
 func (p *Process) forkFailed(child int, err error) int64 {
@@ -362,31 +342,20 @@ func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File) error
 	}
 	var n [8]byte
 	binary.LittleEndian.PutUint64(n[:], uint64(buf.Len()))
-	if err := sendAll(link, n[:]); err != nil {
+	if err := fdpass.SendAll(link, n[:]); err != nil {
 		return err
 	}
-	if err := sendAll(link, []byte(buf.String())); err != nil {
+	if err := fdpass.SendAll(link, []byte(buf.String())); err != nil {
 		return err
 	}
 	fds := make([]int, len(files))
 	for i, f := range files {
 		fds[i] = int(f.Fd())
 	}
-	if err := sendFDs(int(link.Fd()), fds); err != nil {
+	if err := fdpass.SendFDs(int(link.Fd()), fds); err != nil {
 		return err
 	}
 	return expectLine(link, "mapped")
-}
-
-// sendFDs passes fds over the link in batches (receiveFDs takes them).
-func sendFDs(link int, fds []int) error {
-	for i := 0; i < len(fds); i += 200 {
-		batch := fds[i:min(i+200, len(fds))]
-		if err := unix.Sendmsg(link, []byte{byte(len(batch))}, unix.UnixRights(batch...), nil, unix.MSG_NOSIGNAL); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // streamMemory writes into the child every page of a private mapping that
@@ -425,7 +394,7 @@ func (p *Process) streamMemory(link *os.File, child int, st *ForkState) error {
 			i = j
 		}
 	}
-	if err := sendAll(link, []byte("copied\n")); err != nil {
+	if err := fdpass.SendAll(link, []byte("copied\n")); err != nil {
 		return err
 	}
 	return expectLine(link, "ready")
@@ -482,21 +451,6 @@ func readLine(r io.Reader) (string, error) {
 		}
 		b = append(b, c[0])
 	}
-}
-
-// sendAll writes b to the link without SIGPIPE: a dead peer must not
-// raise a signal on the guest thread, where it would count as the guest's.
-func sendAll(link *os.File, b []byte) error { return sendAllFD(int(link.Fd()), b) }
-
-func sendAllFD(link int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.SendmsgN(link, b, nil, nil, unix.MSG_NOSIGNAL)
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
 }
 
 // sameObject returns the index of the first of files that is the object a

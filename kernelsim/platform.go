@@ -34,4 +34,36 @@ type Platform interface {
 	// link to it: its host process adopts the guest's state from the
 	// other end (AdoptFork).
 	StartProcess() (pid int, link *os.File, errno unix.Errno)
+
+	// StartVfork starts the host process of a vfork child (vfork.go),
+	// whose pid is the child's, and returns it: it waits, carrying out
+	// what the child does to its own process, while the child runs on a
+	// thread of this one (StartChildThread) until its execve or exit.
+	StartVfork() (pid int, host VforkHost, errno unix.Errno)
+	// StartChildThread is StartThread for a vfork child: the new thread
+	// first takes a private copy of the fd table, cwd and umask, so that
+	// the child's open, close, dup2 and chdir apply to its own, at the
+	// numbers the guest sees; body gets the error when it could not.
+	StartChildThread(body func(err error))
+}
+
+// VforkHost is a vfork child's host process as the child's thread sees
+// it. Its calls are made on that thread (the link to it is in the
+// thread's own fd table), but Close, which the parent calls once the
+// thread has started.
+type VforkHost interface {
+	// Setsid and Setpgid run in the child's host process, the process
+	// they name; the result is raw (-errno; ESRCH when it is gone).
+	Setsid() int64
+	Setpgid(pgid int64) int64
+	// Exit and Die end the child: its host process exits with status
+	// code, or dies by signal sig.
+	Exit(code int)
+	Die(sig int)
+	// Exec hands a checked execve over: the state and the fds (in
+	// st.FDs order, then the cwd), which the host process installs
+	// before it loads the image (AdoptVforkExec).
+	Exec(st *VforkExec, fds []int) unix.Errno
+	// Close drops the parent's own copy of the link.
+	Close()
 }

@@ -277,7 +277,7 @@ func passthrough(nr int, a *Args) int64 { return machine.Syscall(nr, a) }
 // with the guest's status, taking every guest thread with it.
 func (t *Task) exitProcess(code int) {
 	if t.vf != nil {
-		t.vforkSend(vforkExit, int64(code&0xff))
+		t.vf.host.Exit(code & 0xff)
 		t.vforkLeave()
 		panic(vforkLeft{})
 	}

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/fdpass"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -110,7 +111,7 @@ func (t *Task) enter(ready func()) error {
 	err := t.P.plat.Enter(t.CB, func() {
 		if l := t.readyLink; l != nil {
 			t.readyLink = nil
-			err := sendAll(l, []byte("ready\n"))
+			err := fdpass.SendAll(l, []byte("ready\n"))
 			l.Close()
 			if err != nil {
 				os.Exit(exitstatus.Failed) // the parent gave up on the fork (forkFailed)

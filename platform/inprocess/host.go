@@ -280,7 +280,7 @@ func Main(o Options) int {
 
 // ForkChild is a host process started by a guest fork or vfork: fd 3 is
 // the link to the parent, which sends the guest's state, or for vfork the
-// child's requests and finally its execve (kernelsim.AdoptFork).
+// child's requests and finally its execve (adopt).
 func ForkChild(o Options) int {
 	detachArgs(&o)
 	// The parent's guest fds that were not close-on-exec came through the
@@ -313,13 +313,26 @@ func ForkChild(o Options) int {
 		return err
 	}
 	h.events.Fork(os.Getppid())
-	_, t, err := kernelsim.AdoptFork(os.NewFile(uintptr(link), "fork"), h.cb, h.config(), mapVDSO)
+	_, t, err := adopt(os.NewFile(uintptr(link), "fork"), h.cb, h.config(), mapVDSO)
 	if err != nil {
 		// Our stderr is /dev/null: the event log carries the reason.
 		h.events.Error("fork child: " + err.Error())
 		return fail(exitstatus.Failed, "fork: %v", err)
 	}
 	return h.run(t)
+}
+
+// adopt takes the guest's new process in, as the parent's first byte on
+// the link says: a copy of the guest (fork) or a vfork child's execve.
+func adopt(link *os.File, cb *tls.ControlBlock, c kernelsim.Config, mapVDSO func(base uint64) error) (*kernelsim.Process, *kernelsim.Task, error) {
+	var kind [1]byte
+	if _, err := io.ReadFull(link, kind[:]); err != nil {
+		return nil, nil, err
+	}
+	if kind[0] == kindVfork {
+		return awaitVfork(link, cb, c)
+	}
+	return kernelsim.AdoptFork(link, cb, c, mapVDSO)
 }
 
 // detachArgs copies every string that points into this process's argument

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/internal/fdpass"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/tls"
 )
@@ -17,9 +18,19 @@ import (
 // (ForkChild).
 const ForkCommand = "__fork"
 
-// StartProcess starts a child host process — a re-exec of vsysbed as
-// ForkCommand — with the link to it at its fd 3 (ForkChild moves it).
-func (pl platform) StartProcess() (int, *os.File, unix.Errno) {
+// The first byte on the link tells a child host process what it is.
+const (
+	kindFork  = 'f' // receives a copy of the guest (kernelsim.AdoptFork)
+	kindVfork = 'v' // waits for its vfork child's execve or exit (awaitVfork)
+)
+
+// StartProcess starts a fork child's host process.
+func (pl platform) StartProcess() (int, *os.File, unix.Errno) { return pl.startHost(kindFork) }
+
+// startHost starts a child host process — a re-exec of vsysbed as
+// ForkCommand — with the link to it at its fd 3 (ForkChild moves it), and
+// tells it its kind.
+func (pl platform) startHost(kind byte) (int, *os.File, unix.Errno) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, nil, err.(unix.Errno)
@@ -55,7 +66,15 @@ func (pl platform) StartProcess() (int, *os.File, unix.Errno) {
 		unix.Close(linkFD)
 		return 0, nil, unix.EAGAIN
 	}
-	return child, os.NewFile(uintptr(linkFD), "fork"), 0
+	link := os.NewFile(uintptr(linkFD), "fork")
+	if err := fdpass.SendAll(link, []byte{kind}); err != nil {
+		link.Close()
+		unix.Kill(child, unix.SIGKILL)
+		var ws unix.WaitStatus
+		unix.Wait4(child, &ws, 0, nil)
+		return 0, nil, unix.EAGAIN
+	}
+	return child, link, 0
 }
 
 func trapName(mode uint8) string {
