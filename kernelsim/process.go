@@ -50,9 +50,12 @@ type Process struct {
 	runDir   string
 	trapMode uint8
 	shards   *rundir.ShardPool
-	tasks    map[*tls.ControlBlock]*Task
-	live     int // guest threads that have not exited
-	onExit   []func()
+	tasks    map[*tls.ControlBlock]*Task // the process's threads
+	// vforkTasks are the vfork children running on host threads of this
+	// process (vfork.go): processes of their own, not among its threads.
+	vforkTasks map[*tls.ControlBlock]*Task
+	live       int // guest threads that have not exited
+	onExit     []func()
 
 	checkExec func(path string, argv, envp []string) error
 	exec      func(path string, argv, envp []string) (*Image, error)
@@ -159,6 +162,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		trapMode:    c.TrapMode,
 		shards:      rundir.NewShardPool(c.RunDir),
 		tasks:       map[*tls.ControlBlock]*Task{},
+		vforkTasks:  map[*tls.ControlBlock]*Task{},
 		persona:     c.Personality,
 		confinement: c.Confinement,
 	}
@@ -205,13 +209,24 @@ func (p *Process) NewTask(cb *tls.ControlBlock) *Task {
 // that owns it. It is the tls.KernelFunc of every guest thread.
 func (p *Process) Dispatch(cb *tls.ControlBlock) {
 	p.mu.Lock()
-	t := p.tasks[cb]
+	t, vf := p.tasks[cb], p.vforkTasks[cb]
 	p.mu.Unlock()
-	if t.vf != nil {
-		t.dispatchVfork(cb)
+	if vf != nil {
+		vf.dispatchVfork(cb)
 		return
 	}
 	t.dispatch(cb)
+}
+
+// eachTask calls f for every task on p's host threads: its own threads
+// and the vfork children running on them (caller holds p.mu).
+func (p *Process) eachTask(f func(*Task)) {
+	for _, t := range p.tasks {
+		f(t)
+	}
+	for _, t := range p.vforkTasks {
+		f(t)
+	}
 }
 
 func (t *Task) dispatch(cb *tls.ControlBlock) {

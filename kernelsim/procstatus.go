@@ -111,9 +111,6 @@ func (p *Process) sigViewOf(tid int) (sigView, bool) {
 	var v sigView
 	var who *Task
 	for _, t := range p.tasks {
-		if t.vf != nil {
-			continue
-		}
 		v.threads++
 		if (tid == 0 && int(t.CB.Tid) == pid) || int(t.CB.Tid) == tid {
 			who = t
@@ -250,9 +247,7 @@ func (p *Process) hiddenTids() func(int) bool {
 	defer p.mu.Unlock()
 	guest := map[int]bool{}
 	for _, t := range p.tasks {
-		if t.vf == nil {
-			guest[int(t.CB.Tid)] = true
-		}
+		guest[int(t.CB.Tid)] = true
 	}
 	return func(tid int) bool { return !guest[tid] }
 }

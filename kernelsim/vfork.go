@@ -153,11 +153,11 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, 
 	t.sigmask = parent.sigmask
 	t.altstack = parent.altstack // Linux keeps it for CLONE_VFORK
 	p.mu.Lock()
-	p.tasks[cb] = t // not counted in p.live: it is not one of p's threads
+	p.vforkTasks[cb] = t
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
-		delete(p.tasks, cb)
+		delete(p.vforkTasks, cb)
 		p.mu.Unlock()
 		p.vforkRoutes(-1)
 		// As Task.left: SUD off first, its selector byte is in the block.
@@ -199,7 +199,7 @@ func (p *Process) watchVforkChild(t *Task) {
 	// The child's thread may have left long ago (at its exec), and its
 	// block may be another thread's by now: only the same task counts.
 	p.mu.Lock()
-	running := p.tasks[t.CB] == t
+	running := p.vforkTasks[t.CB] == t
 	tid := int(t.CB.Tid)
 	if running {
 		t.exiting = true
