@@ -503,18 +503,20 @@ func (t *Task) deliverAt(cb *tls.ControlBlock, ctx tls.Regs) {
 	}
 }
 
-// action is sig's disposition for t's process: a vfork child has its own.
+// action is sig's disposition for t's process.
 func (t *Task) action(sig int) sigaction {
-	if t.vf != nil {
-		return t.vf.actions[sig]
-	}
-	return t.P.action(sig)
+	t.P.mu.Lock()
+	defer t.P.mu.Unlock()
+	return t.actionTable()[sig]
 }
 
-func (p *Process) action(sig int) sigaction {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sig.actions[sig]
+// actionTable holds the dispositions of t's process (read and written
+// under p.mu): a vfork child's are its own copy, p's otherwise.
+func (t *Task) actionTable() *[nsig + 1]sigaction {
+	if t.vf != nil {
+		return &t.vf.actions // the host's handlers keep the parent's
+	}
+	return &t.P.sig.actions
 }
 
 // defaultAction applies sig's default action (the handler is SIG_DFL, or

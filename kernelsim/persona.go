@@ -48,10 +48,9 @@ func SetHostChildPersonality() unix.Errno {
 // the personality vsysbed was started with and is inherited by fork,
 // vfork and execve, as Linux's.
 func sysPersonality(t *Task, a *Args) int64 {
-	p := t.P
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return personalityCall(&p.persona, a[0])
+	t.P.mu.Lock()
+	defer t.P.mu.Unlock()
+	return personalityCall(t.personaRef(), a[0])
 }
 
 // personalityCall is personality(2) on the value at cur: it returns the
@@ -70,11 +69,18 @@ func (p *Process) personaOf() uint64 {
 	return p.persona
 }
 
-// personality is the calling guest task's: a vfork child's own, else its
-// process's.
+// personality is the calling guest task's process's.
 func (t *Task) personality() uint64 {
+	t.P.mu.Lock()
+	defer t.P.mu.Unlock()
+	return *t.personaRef()
+}
+
+// personaRef is where t's process keeps its personality (under p.mu): a
+// vfork child has its own.
+func (t *Task) personaRef() *uint64 {
 	if t.vf != nil {
-		return t.vf.persona
+		return &t.vf.persona
 	}
-	return t.P.personaOf()
+	return &t.P.persona
 }

@@ -277,8 +277,6 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 		}
 	}
 	switch nr {
-	case unix.SYS_PERSONALITY:
-		return personalityCall(&vc.persona, a[0]), true
 	case unix.SYS_GETPID, unix.SYS_GETTID:
 		return int64(vc.pid), true
 	case unix.SYS_GETPPID:
