@@ -58,6 +58,7 @@ GUESTS := \
 	$(GUESTDIR)/killfault \
 	$(GUESTDIR)/semantics $(GUESTDIR)/nproc \
 	$(GUESTDIR)/stopcont \
+	$(GUESTDIR)/restart \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \
