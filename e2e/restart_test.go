@@ -23,6 +23,7 @@ var _ = Describe("the report counts a restarted call once, with the result the g
 	}{
 		{"readv", 1, 0, "a raw syscall restarted after 3 SA_RESTART handlers"},
 		{"recvfrom", 1, 0, "a __kernel_vsyscall call restarted after 3 SA_RESTART handlers"},
+		{"recvmmsg", 1, 0, "a raw syscall whose 3 SA_RESTART handlers each raise a second one, run before the re-issue"},
 		{"recvmsg", 1, 0, "a call blocked across SIGSTOP and SIGCONT"},
 		{"nanosleep", 1, 0, "a sleep across SIGSTOP and SIGCONT (restart_syscall)"},
 		{"restart_syscall", 0, 0, "the kernel's own re-issue of that sleep"},
@@ -35,6 +36,7 @@ var _ = Describe("the report counts a restarted call once, with the result the g
 			native := run(nil, guest)
 			Expect(native.Status).To(Equal(0), "native: %s", native)
 			Expect(native.Stdout).To(ContainSubstring("readv, 3 SA_RESTART handlers meanwhile: 1 handled=3\n"))
+			Expect(native.Stdout).To(ContainSubstring("meanwhile: 1 handled=3 nested=3\n"))
 			path := filepath.Join(GinkgoT().TempDir(), "R.json")
 			got := runVsysbed(nil, append(append([]string{}, flags...), "--report", path), guest)
 			expectNoPanic(got)

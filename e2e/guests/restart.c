@@ -3,6 +3,8 @@
  * the report's row for it is that case alone:
  *   readv     raw syscall, 3 SIGUSR1 with an SA_RESTART handler: 1 call, 0 errors
  *   recvfrom  through __kernel_vsyscall (a raw syscall natively), the same
+ *   recvmmsg  raw, each handler raising a second signal, delivered at its
+ *             rt_sigreturn before the call is issued again: 1, 0
  *   recvmsg   in a child stopped by SIGSTOP and resumed by SIGCONT: 1, 0
  *   nanosleep the same child, stopped while it sleeps (restart_syscall): 1, 0
  *   pause     the same child, across a SIGTSTP stop, then a handler's EINTR: 1, 1
@@ -34,6 +36,17 @@ static void handler(int s)
 	handled++;
 	if (write(ack[1], "a", 1) != 1)
 		_exit(3);
+}
+
+static volatile sig_atomic_t nested;
+static void nested_handler(int s) { (void)s; nested++; }
+
+/* Raises SIGUSR2, which its sa_mask holds back until its rt_sigreturn: the
+ * second handler runs before the interrupted call is issued again. */
+static void raising_handler(int s)
+{
+	handler(s);
+	raise(SIGUSR2);
 }
 
 static void msleep(int ms) { usleep(ms * 1000); }
@@ -103,6 +116,21 @@ static void restarted_calls(void)
 		e = errno;
 	waitpid(c, NULL, 0);
 	printf("recvfrom, 3 SA_RESTART handlers meanwhile: %s handled=%d\n", res(r, e), (int)handled);
+
+	sa.sa_handler = nested_handler;
+	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = raising_handler;
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	sigaction(SIGUSR1, &sa, NULL);
+	struct mmsghdr mm = {.msg_hdr = {.msg_iov = &iov, .msg_iovlen = 1}};
+	handled = 0;
+	c = sender(SIGUSR1, 3, 1, sv[1]);
+	r = syscall(SYS_recvmmsg, sv[0], &mm, 1, 0, NULL);
+	e = errno;
+	waitpid(c, NULL, 0);
+	printf("recvmmsg, 3 SA_RESTART handlers that each raise a second one meanwhile: %s handled=%d nested=%d\n",
+	       res(r, e), (int)handled, (int)nested);
+	signal(SIGUSR2, SIG_DFL);
 }
 
 static void wait_state(pid_t c, int flags, const char *what)
