@@ -468,7 +468,7 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 		}
 		if err == nil && br != nil {
 			br.frame = cb.Trap.Rsp + ucOff // setupFrame pointed rsp at the frame
-			t.restarts = append(t.restarts, br)
+			t.noteRestart(br)
 		}
 		if err != nil {
 			t.dieBy(int(unix.SIGSEGV))
@@ -632,6 +632,20 @@ func (r *bypassRestart) apply(ctx *tls.Regs) bool {
 	ctx.Rip, ctx.Rsp = uint64(tls.BypassEntry()), r.guestSP
 	ctx.Rdi, ctx.Rsi, ctx.Rdx, ctx.Rcx, ctx.R8, ctx.R9 = uint64(r.nr), r.args[0], r.args[1], r.args[2], r.args[3], r.args[4]
 	return true
+}
+
+// maxRestarts bounds t.restarts: the record of a handler that leaves by
+// longjmp is dropped only by a later rt_sigreturn from a frame above it,
+// and a program that always leaves its handlers so never makes one.
+const maxRestarts = 64
+
+// noteRestart records r for its frame's rt_sigreturn, the oldest record
+// making room.
+func (t *Task) noteRestart(r *bypassRestart) {
+	if len(t.restarts) >= maxRestarts {
+		t.restarts = append(t.restarts[:0], t.restarts[len(t.restarts)-maxRestarts+1:]...)
+	}
+	t.restarts = append(t.restarts, r)
 }
 
 // countError counts call nr's result ret when it is an error, as the C

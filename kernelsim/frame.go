@@ -133,7 +133,7 @@ func (t *Task) setupFrame(cb *tls.ControlBlock, sig int, si siginfo, act sigacti
 		// ctx is a restarted call about to enter again: the handler runs
 		// first, and its rt_sigreturn to ctx resumes the same call.
 		cb.Flags &^= tls.FlagRestarted
-		t.restarts = append(t.restarts, &bypassRestart{frame: frame + ucOff, again: true, retAddr: ctx.Rip, guestSP: ctx.Rsp})
+		t.noteRestart(&bypassRestart{frame: frame + ucOff, again: true, retAddr: ctx.Rip, guestSP: ctx.Rsp})
 	}
 	regs := ctx
 	regs.Rip = act.handler

@@ -65,3 +65,18 @@ func TestRestartMarkNeedsTheSameContext(t *testing.T) {
 		t.Error("another context must not match")
 	}
 }
+
+// Handlers that always leave by longjmp never return their records: the
+// newest stay, as many as maxRestarts.
+func TestRestartRecordsAreBounded(t *testing.T) {
+	task, _ := fakeTask(t, nil, [2]uint64{})
+	for i := range 3 * maxRestarts {
+		task.noteRestart(&bypassRestart{frame: uint64(i)})
+	}
+	if n := len(task.restarts); n != maxRestarts {
+		t.Fatalf("%d records, want %d", n, maxRestarts)
+	}
+	if last := task.restarts[maxRestarts-1].frame; last != 3*maxRestarts-1 {
+		t.Errorf("newest record's frame %d, want %d", last, 3*maxRestarts-1)
+	}
+}
