@@ -307,15 +307,32 @@ func (t *Task) absorbHostSignals() {
 	// (tls/entry.c): the next one queued may come.
 	old &^= bits & rtSignals
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
-	for sig := 1; bits != 0 && sig <= nsig; sig++ {
-		if bits&bit(sig) == 0 {
-			continue
+	// A stop signal and a SIGCONT recorded together came in an order the
+	// record does not keep: the SIGCONT is taken as the later one (a stop,
+	// then `fg`), which discards the stop.
+	order := make([]int, 0, 8)
+	for sig := 1; sig <= nsig; sig++ {
+		if bits&bit(sig) != 0 && sig != int(unix.SIGCONT) {
+			order = append(order, sig)
 		}
-		bits &^= bit(sig)
+	}
+	if bits&bit(int(unix.SIGCONT)) != 0 {
+		order = append(order, int(unix.SIGCONT))
+	}
+	for _, sig := range order {
 		// The siginfo the kernel gave the host: sender, timer value.
-		si := infos[sig-1]
+		si, second := fromOutside(sig, infos[sig-1])
+		if second {
+			continue // one signal to the group, directly and forwarded
+		}
 		code := int32(le32(si[8:]))
 		thread := (code == siTkill || code == siTimer && isThreadTimer(si)) && t.vf == nil
+		// Linux's prepare_signal, for a signal the relay took as for one
+		// sent through os/signal or by the guest (send).
+		t.P.flushOpposed(sig)
+		if sig == int(unix.SIGCONT) {
+			continuedNotice()
+		}
 		switch {
 		case t.P.discards(sig, t):
 		case thread:
@@ -535,7 +552,20 @@ func (t *Task) defaultAction(sig int) {
 			unix.Kill(t.vf.pid, unix.SIGSTOP)
 			return
 		}
-		unix.Kill(pid, unix.SIGSTOP)
+		if sig == int(unix.SIGSTOP) {
+			unix.Kill(pid, unix.SIGSTOP)
+			return
+		}
+		// The real signal at its default action: a parent's waitpid sees
+		// WSTOPSIG sig (a shell prints "Stopped", not "Stopped
+		// (signal)"), and in an orphaned process group the kernel
+		// discards it, as Linux does for these three.
+		tls.StopBySignal(sig)
+		// Continued: the SIGCONT discarded the stops pending then (its
+		// relay record may still be on another thread).
+		t.P.mu.Lock()
+		t.P.flushOpposed(int(unix.SIGCONT))
+		t.P.mu.Unlock()
 	default:
 		t.dieBy(sig)
 	}
@@ -726,6 +756,8 @@ func hostSignals() []os.Signal {
 		switch syscall.Signal(s) {
 		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSYS, syscall.SIGURG, syscall.SIGPROF:
 			continue
+		case syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT:
+			continue // blocked on Go's threads: the relay takes them, in order (tls/inherit.c)
 		}
 		if s == 32 || s == 33 || s == tls.KickSignal {
 			continue
@@ -775,6 +807,10 @@ func (p *Process) ForwardHostSignals() {
 			info := siginfo(tls.GoSiginfo(sig))
 			if int(le32(info[0:])) != sig {
 				info = userInfo(sig, siKernel) // arrived before tls's handlers
+			}
+			info, second := fromOutside(sig, info)
+			if second {
+				continue // one signal to the group, directly and forwarded
 			}
 			// A fatal default action ends the process, as Linux's
 			// complete_signal does, when a thread does not block the

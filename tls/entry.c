@@ -891,6 +891,33 @@ void vsysbed_die_by_signal(int sig)
 }
 
 /*
+ * Stop the process by sig (SIGTSTP, SIGTTIN, SIGTTOU), as its default
+ * action: at SIG_DFL and unblocked on this thread only, raised on it, so
+ * the kernel stops the whole process with that signal before the tgkill
+ * returns (a parent's waitpid sees WSTOPSIG sig, a shell says "Stopped"),
+ * or discards it in an orphaned process group, as Linux does for these
+ * three and not for SIGSTOP. The relay's action and the mask come back
+ * once the process has been continued (or at once, after a discard).
+ */
+int vsysbed_stop_by_signal(int sig)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl = {0}, old;
+	if (RAW4(SYS_rt_sigaction, sig, &dfl, &old, 8) != 0)
+		return -1;
+	uint64_t bit = 1ULL << (sig - 1), oldmask = 0;
+	RAW4(SYS_rt_sigprocmask, SIG_UNBLOCK, &bit, &oldmask, 8);
+	long r = vsysbed_raw_syscall6(SYS_tgkill, RAW0(SYS_getpid), RAW0(SYS_gettid), sig, 0, 0, 0);
+	RAW4(SYS_rt_sigprocmask, SIG_SETMASK, &oldmask, 0, 8);
+	RAW4(SYS_rt_sigaction, sig, &old, 0, 8);
+	return r == 0 ? 0 : -1;
+}
+
+/*
  * Go's SIGURG (async preemption) and SIGPROF (CPU profiler) are sent to
  * particular threads, guest threads included, so they stay unblocked
  * there. Go's handlers find g through FS: this wrapper runs first, loads

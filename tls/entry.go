@@ -268,6 +268,13 @@ func CopyThreadState(child, parent *ControlBlock) {
 // calling thread: the host process dies the way the guest did.
 func DieBySignal(sig int) { C.vsysbed_die_by_signal(C.int(sig)) }
 
+// StopBySignal stops the host process by sig (SIGTSTP, SIGTTIN, SIGTTOU)
+// at its default action, as the guest's default action would: raised on
+// this thread at SIG_DFL, so the kernel applies its own rules (waitpid's
+// WSTOPSIG, the orphaned process group's discard); the relay's action
+// is back when it returns, after the SIGCONT.
+func StopBySignal(sig int) { C.vsysbed_stop_by_signal(C.int(sig)) }
+
 // hostHasFSGSBASE: the kernel lets user space use rdfsbase/wrfsbase
 // (AT_HWCAP2 bit 1). VSYSBED_NO_FSGSBASE=1 forces the arch_prctl path,
 // so both paths can be tested on a machine that has the instructions.

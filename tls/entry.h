@@ -75,5 +75,6 @@ uint64_t vsysbed_region_start_address(void);
 uint64_t vsysbed_region_end_address(void);
 uint64_t vsysbed_xsave_features(uint32_t *size);
 void vsysbed_die_by_signal(int sig);
+int vsysbed_stop_by_signal(int sig);
 long vsysbed_raw_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 #endif
