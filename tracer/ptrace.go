@@ -158,7 +158,7 @@ func runPtrace(o Options, inh inheritance) int {
 		return exitstatus.Failed
 	}
 
-	sigs, stopSignals := superviseTree()
+	fw, stopSignals := superviseTree()
 	defer stopSignals()
 
 	// The tracer is the thread that forked the first tracee: every ptrace
@@ -179,7 +179,7 @@ func runPtrace(o Options, inh inheritance) int {
 		return exitstatus.Failed
 	}
 	r.root = pid
-	defer forwardSignals(sigs, pid)()
+	defer forwardSignals(fw, pid, false)()
 
 	if err := r.trace(); err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
@@ -328,7 +328,7 @@ func (r *ptraceRun) groupStop(th *ptThread) error {
 	// thread stopped, its state T.
 	r.held[th.tid] = true
 	if th.tid == r.root {
-		stopSelf()
+		stopSelf(unix.SIGSTOP, nil)
 	}
 	return nil
 }
