@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// Issue 12: job control as a shell sees it, compared with native in both
+// trap modes (guest jobctl).
+var _ = Describe("job control", func() {
+	var tmp string
+	BeforeEach(func() { tmp = GinkgoT().TempDir() })
+	jobctl := func(args ...string) []string {
+		return append([]string{filepath.Join(guestDir, "jobctl")}, args...)
+	}
+	for _, mode := range trapModes {
+		vs := func(argv []string) []string { return vsysbedArgv([]string{"--trap", mode}, argv...) }
+
+		// Pending: under vsysbed the fork child sometimes does not stop at
+		// the parent's first kill (3 of 6 runs hang, its guest thread
+		// running, nothing pending in the kernel); not found yet.
+		PIt(fmt.Sprintf("a parent's waitpid(WUNTRACED) reports a child's stop by its own signal, --trap %s, as natively", mode), func() {
+			argv := jobctl("waitstop")
+			want := startTree(tmp, argv, "").wait("waitstop")
+			Expect(want.Status).To(Equal(0), "native: %s", want)
+			Expect(want.Stdout).To(ContainSubstring("Stopped: stopped by Stopped\n"), "native: %s", want)
+			got := startTree(tmp, vs(argv), "").wait("waitstop")
+			Expect(got.Status).To(Equal(want.Status), "native: %s\nvsysbed: %s", want, got)
+			Expect(got.Stdout).To(Equal(want.Stdout), "native: %s\nvsysbed: %s", want, got)
+		})
+
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGCONT, syscall.SIGTSTP} {
+			it := It
+			if sig == syscall.SIGINT {
+				// Pending: SIGINT reaches a host process through os/signal
+				// (Go will not leave it blocked), and its forward and direct
+				// copy are still both delivered (handled 2 times).
+				it = PIt
+			}
+			it(fmt.Sprintf("kill -%d -PGID runs the guest's handler once, --trap %s, as natively", sig, mode), func() {
+				argv := jobctl("count", strconv.Itoa(int(sig)))
+				group := func(argv []string) result {
+					t := startTree(tmp, argv, "ready")
+					time.Sleep(200 * time.Millisecond)
+					Expect(syscall.Kill(-t.cmd.Process.Pid, sig)).To(Succeed())
+					return t.wait("the signal to the group")
+				}
+				want := group(argv)
+				Expect(want.Stdout).To(ContainSubstring("handled 1 time(s)"), "native: %s", want)
+				got := group(vs(argv))
+				Expect(got.Status).To(Equal(want.Status), "native: %s\nvsysbed: %s", want, got)
+				Expect(got.Stdout).To(Equal(want.Stdout), "native: %s\nvsysbed: %s", want, got)
+			})
+		}
+
+		It(fmt.Sprintf("SIGTSTP, SIGTTIN and SIGTTOU do not stop a process of an orphaned process group, --trap %s, as natively", mode), func() {
+			// setsid: the group's only parent outside it is in another
+			// session (the supervisor stands for the program).
+			orphaned := func(argv []string) result {
+				b := newBlockedRun(argv, "")
+				b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
+				b.cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+				b.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+				b.start()
+				DeferCleanup(func() { syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL) })
+				return b.wait("the stop signals")
+			}
+			want := orphaned(jobctl("orphan"))
+			Expect(want.Status).To(Equal(0), "native: %s", want)
+			got := orphaned(vs(jobctl("orphan")))
+			Expect(got.Status).To(Equal(want.Status), "native: %s\nvsysbed: %s", want, got)
+			Expect(got.Stdout).To(Equal(want.Stdout), "native: %s\nvsysbed: %s", want, got)
+		})
+
+		It(fmt.Sprintf("kill -STOP then kill -CONT of the guest's pid leave the run able to finish, --trap %s, as natively", mode), func() {
+			argv := jobctl("sleep", "1500")
+			stopCont := func(argv []string, guest func([]int) int) result {
+				t := startTree(tmp, argv, "ready")
+				var pids []int
+				Eventually(func() int { pids = tree(t.cmd.Process.Pid); return guest(pids) }).
+					WithTimeout(readyTimeout).Should(BeNumerically(">", 0))
+				g := guest(pids)
+				Expect(syscall.Kill(g, syscall.SIGSTOP)).To(Succeed())
+				// The whole run stops (the supervisor mirrors the guest).
+				Eventually(func() string { return procState(pids[0]) }).WithTimeout(5 * time.Second).
+					WithPolling(20 * time.Millisecond).Should(Equal("T"))
+				time.Sleep(200 * time.Millisecond)
+				Expect(syscall.Kill(g, syscall.SIGCONT)).To(Succeed())
+				return t.wait("the SIGCONT to the guest")
+			}
+			want := stopCont(argv, func(p []int) int { return p[0] })
+			got := stopCont(vs(argv), func(p []int) int {
+				if len(p) < 2 {
+					return 0
+				}
+				return p[1]
+			})
+			Expect(got.Status).To(Equal(want.Status), "native: %s\nvsysbed: %s", want, got)
+			Expect(got.Stdout).To(Equal(want.Stdout), "native: %s\nvsysbed: %s", want, got)
+		})
+	}
+})
