@@ -307,17 +307,17 @@ func (t *Task) absorbHostSignals() {
 	// (tls/entry.c): the next one queued may come.
 	old &^= bits & rtSignals
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
-	// A stop signal and a SIGCONT recorded together came in an order the
-	// record does not keep: the SIGCONT is taken as the later one (a stop,
-	// then `fg`), which discards the stop.
+	// A stop signal and a SIGCONT recorded together: the stop came later
+	// (a SIGCONT that came after a stop cleared it as it was recorded,
+	// tls/entry.c), so the SIGCONT is taken first and the stop stands.
 	order := make([]int, 0, 8)
+	if bits&bit(int(unix.SIGCONT)) != 0 {
+		order = append(order, int(unix.SIGCONT))
+	}
 	for sig := 1; sig <= nsig; sig++ {
 		if bits&bit(sig) != 0 && sig != int(unix.SIGCONT) {
 			order = append(order, sig)
 		}
-	}
-	if bits&bit(int(unix.SIGCONT)) != 0 {
-		order = append(order, int(unix.SIGCONT))
 	}
 	for _, sig := range order {
 		// The siginfo the kernel gave the host: sender, timer value.

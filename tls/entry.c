@@ -692,6 +692,12 @@ static void relay_to_guest(struct vsysbed_cb *cb, int sig, siginfo_t *si, void *
 		}
 	}
 	note_siginfo(cb->hostinfo[sig - 1], si, pending);
+	/* Linux's prepare_signal at the moment of arrival, which kernelsim
+	 * cannot see: a SIGCONT discards the stop signals recorded before it.
+	 * A stop recorded while a SIGCONT is is the later one (kernelsim
+	 * takes the SIGCONT first). */
+	if (sig == SIGCONT)
+		__atomic_fetch_and(&cb->hostsig, ~(1ULL << (SIGTSTP - 1) | 1ULL << (SIGTTIN - 1) | 1ULL << (SIGTTOU - 1)), __ATOMIC_SEQ_CST);
 	__atomic_fetch_or(&cb->hostsig, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
 	cb->sigpending = 1;
 	if (is_rt(sig) && si->si_code != SI_TIMER)
