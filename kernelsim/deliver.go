@@ -452,7 +452,7 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 			// signal the guest ignores or blocks) interrupted the call and
 			// nothing runs a handler: on Linux it was never interrupted.
 			// Restart it, timed calls with what is left of their timeout.
-			switch r, timed := t.restartTimed(nr, a, cb.CallStart); {
+			switch r, timed := t.restartTimed(nr, a, cb.CallStart, callReq(cb)); {
 			case timed:
 				ret = r
 			case noRestart[nr]:

@@ -319,10 +319,27 @@ void vsysbed_set_host_clock(uintptr_t addr)
 	vsysbed_host_clock_gettime = (void *)addr;
 }
 
-static inline void note_start(struct vsysbed_cb *cb, long nr)
+/* A 64-bit word of guest memory through the fault-safe probe: 0 if it faults. */
+static int probe_u64(const void *p, int64_t *v)
+{
+	long lo = vsysbed_probe_u32(p), hi = vsysbed_probe_u32((const char *)p + 4);
+	if (lo < 0 || hi < 0)
+		return 0;
+	*v = (int64_t)((uint64_t)hi << 32 | (uint64_t)lo);
+	return 1;
+}
+
+static inline void note_start(struct vsysbed_cb *cb, long nr, const long *a)
 {
 	if (__builtin_expect(!vsysbed_timed[nr], 1)) /* nr < CB_NR_MAX: is_fast */
 		return;
+	/* A relative sleep's request, which the kernel may overwrite (as the
+	 * rem) before kernelsim restarts the sleep: kernelsim counts what is
+	 * left from it (timed.go). */
+	const void *req = nr == SYS_nanosleep ? (const void *)a[0]
+			  : nr == SYS_clock_nanosleep && !(a[1] & 1 /* TIMER_ABSTIME */) ? (const void *)a[2]
+											: 0;
+	cb->call_req_ok = req && probe_u64(req, &cb->call_req[0]) && probe_u64((const char *)req + 8, &cb->call_req[1]);
 	struct ts_ ts = {0, 0};
 	int (*clock)(int, struct ts_ *) = (int (*)(int, struct ts_ *))vsysbed_host_clock_gettime;
 	if (clock)
@@ -440,7 +457,7 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 	if (__builtin_expect(names_host_fd(nr, a), 0))
 		return count_result(cb, nr, -EBADF_);
 	if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
-		note_start(cb, nr);
+		note_start(cb, nr, a);
 		long ret = vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, gsp[0], CB_KIND_BYPASS, ret);
@@ -475,7 +492,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 		if (cb->trap_mode == CB_TRAP_SUD)
 			cb->selector = CB_SUD_BLOCK;
 	} else if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
-		note_start(cb, nr);
+		note_start(cb, nr, a);
 		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, site, CB_KIND_TRAP, ret);

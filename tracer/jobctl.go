@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/kernelsim"
 )
 
 // The supervisor's signals (ARCHITECTURE.md, "The tree").
