@@ -33,15 +33,8 @@ var _ = Describe("job control", func() {
 			Expect(got.Stdout).To(Equal(want.Stdout), "native: %s\nvsysbed: %s", want, got)
 		})
 
-		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGCONT, syscall.SIGTSTP} {
-			it := It
-			if sig == syscall.SIGINT {
-				// Pending: SIGINT reaches a host process through os/signal
-				// (Go will not leave it blocked), and its forward and direct
-				// copy are still both delivered (handled 2 times).
-				it = PIt
-			}
-			it(fmt.Sprintf("kill -%d -PGID runs the guest's handler once, --trap %s, as natively", sig, mode), func() {
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGCONT, syscall.SIGTSTP} {
+			It(fmt.Sprintf("kill -%d -PGID runs the guest's handler once, --trap %s, as natively", sig, mode), func() {
 				argv := jobctl("count", strconv.Itoa(int(sig)))
 				group := func(argv []string) result {
 					t := startTree(tmp, argv, "ready")

@@ -750,14 +750,17 @@ func (t *Task) sigwaitResult(sig int, si siginfo, infoAddr uint64) int64 {
 // relay takes them on guest threads), and a signal os/signal has is
 // unblocked on its thread, which would take them from the kernel's queue
 // out of order (tls/inherit.c blocks them on every one of Go's threads).
+// So are the job-control signals and the ones the supervisor forwards
+// (tls.RelayOnly), for their order and their siginfos.
 func hostSignals() []os.Signal {
 	var out []os.Signal
 	for s := 1; s < 32; s++ {
 		switch syscall.Signal(s) {
 		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSYS, syscall.SIGURG, syscall.SIGPROF:
 			continue
-		case syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT:
-			continue // blocked on Go's threads: the relay takes them, in order (tls/inherit.c)
+		}
+		if tls.RelayOnly(s) {
+			continue // blocked on Go's threads: the relay takes them (tls/entry.h)
 		}
 		if s == 32 || s == 33 || s == tls.KickSignal {
 			continue

@@ -780,11 +780,12 @@ static void relay_handler(int sig, siginfo_t *si, void *ucv)
 	struct vsysbed_cb *cb = thread_cb();
 	struct sigaction *go = &go_relay[sig];
 	int go_takes = (go->sa_flags & SA_SIGINFO) || (go->sa_handler != SIG_DFL && go->sa_handler != SIG_IGN);
-	if (cb != NULL && (cb->state != CB_STATE_HOST || !go_takes || is_rt(sig))) {
+	int relay_only = is_rt(sig) || (VSYSBED_RELAY_ONLY >> (sig - 1) & 1);
+	if (cb != NULL && (cb->state != CB_STATE_HOST || !go_takes || relay_only)) {
 		relay_to_guest(cb, sig, si, ucv);
 		return;
 	}
-	if (!go_takes || is_rt(sig)) {
+	if (!go_takes || relay_only) {
 		/*
 		 * On one of Go's threads: a signal Go neither handles nor lets
 		 * os/signal have (34, musl's SIGSYNCCALL, which is glibc's

@@ -2,7 +2,9 @@ package tls
 
 /*
 #cgo CFLAGS: -O2 -fno-stack-protector -Wall
+#include <signal.h>
 #include "entry.h"
+static inline unsigned long long vsysbed_relay_only(void) { return VSYSBED_RELAY_ONLY; }
 */
 import "C"
 
@@ -194,6 +196,15 @@ func SetChildAutoReap(on bool) error {
 // KickSignal is the host signal that makes a guest thread look at its
 // pending guest signals (tgkill it to the thread).
 const KickSignal = C.VSYSBED_KICK_SIG
+
+// RelayOnly: a host process takes sig on its guest threads only, through
+// the relay, never through os/signal (VSYSBED_RELAY_ONLY in entry.h): the
+// job-control signals and the ones the supervisor forwards.
+func RelayOnly(sig int) bool {
+	return sig >= 1 && sig <= 64 && relayOnly>>(sig-1)&1 != 0
+}
+
+var relayOnly = uint64(C.vsysbed_relay_only())
 
 // XsaveSize is the size of the XSAVE image of the features the OS enabled.
 func XsaveSize() int {

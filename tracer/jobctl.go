@@ -15,18 +15,19 @@ import (
 
 // The supervisor's signals (ARCHITECTURE.md, "The tree").
 //
-// The job-control signals — SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT — are
+// The signals it forwards — the job-control ones (SIGTSTP, SIGTTIN,
+// SIGTTOU, SIGCONT) and SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2 — are
 // blocked on every thread from the start (tls/inherit.c, before Go's
-// threads exist) and read from one signalfd by one goroutine, the
+// threads exist; Go is made to leave the first four blocked,
+// tls/gosigtab.c) and read from one signalfd by one goroutine, the
 // forwarder, which also stops the supervisor when the guest stops
 // (stopSelf): so every job-control signal sent to the supervisor before
-// the guest stopped is forwarded before the supervisor stops, and they
-// are forwarded in the order they came. (Through os/signal a SIGTSTP
-// could wait past the supervisor's own stop, and after it os/signal hands
-// out SIGCONT before SIGTSTP, lowest number first: the guest was stopped
-// again after the `fg`.) The others (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-// SIGUSR1/2) Go's runtime will not leave blocked on its threads; they
-// come through os/signal to the same goroutine.
+// the guest stopped is forwarded before the supervisor stops, they are
+// forwarded in the order they came, and each with its sender. (Through
+// os/signal a SIGTSTP could wait past the supervisor's own stop, after it
+// os/signal hands out SIGCONT before SIGTSTP, lowest number first, and it
+// tells no sender.) Should the mask not be as expected (another Go), the
+// ones not blocked come through os/signal to the same goroutine.
 //
 // A signal the terminal sent (SI_KERNEL: Ctrl-C, Ctrl-Z, a hang-up) went
 // to the whole foreground process group, the host processes included,
@@ -37,21 +38,10 @@ import (
 // signal for one. A SIGCONT a host process sends to tell the supervisor
 // it was continued (kernelsim.ForwardMark) is not forwarded.
 
-// jobSignals are the signals the forwarder reads from its signalfd.
-var jobSignals = []unix.Signal{unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGCONT}
-
-// otherForwarded are the forwarded signals os/signal brings.
-var otherForwarded = []os.Signal{
-	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2,
-}
-
-func jobSigset() *unix.Sigset_t {
-	var set unix.Sigset_t
-	for _, s := range jobSignals {
-		set.Val[0] |= 1 << (uint(s) - 1)
-	}
-	return &set
+// forwardedSignals are the signals the supervisor forwards.
+var forwardedSignals = []unix.Signal{
+	unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGCONT,
+	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2,
 }
 
 // A stop request: stop the supervisor by sig unless still says the guest
@@ -82,19 +72,24 @@ var jobs *forwarder
 func superviseTree() (*forwarder, func()) {
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	f := &forwarder{sigs: make(chan os.Signal, 16), sfd: -1, stops: make(chan stopRequest)}
-	signal.Notify(f.sigs, otherForwarded...)
-	// Blocked by tls/inherit.c on every thread; should a thread not have
-	// them blocked (another Go), os/signal takes them instead.
-	var cur unix.Sigset_t
+	// Blocked by tls/inherit.c on every thread; the ones a thread does
+	// not have blocked (another Go) os/signal takes instead.
+	var cur, set unix.Sigset_t
 	unix.PthreadSigmask(unix.SIG_BLOCK, nil, &cur)
-	if set := jobSigset(); cur.Val[0]&set.Val[0] == set.Val[0] {
-		if fd, err := unix.Signalfd(-1, set, unix.SFD_CLOEXEC|unix.SFD_NONBLOCK); err == nil {
-			f.sfd = fd
+	for _, s := range forwardedSignals {
+		if bit := uint64(1) << (uint(s) - 1); cur.Val[0]&bit != 0 {
+			set.Val[0] |= bit
+		} else {
+			signal.Notify(f.sigs, s)
 		}
 	}
-	if f.sfd < 0 {
-		for _, s := range jobSignals {
-			signal.Notify(f.sigs, s)
+	if set.Val[0] != 0 {
+		if fd, err := unix.Signalfd(-1, &set, unix.SFD_CLOEXEC|unix.SFD_NONBLOCK); err == nil {
+			f.sfd = fd
+		} else {
+			for _, s := range forwardedSignals {
+				signal.Notify(f.sigs, s)
+			}
 		}
 	}
 	jobs = f
