@@ -12,6 +12,19 @@ import (
 	. "github.com/onsi/gomega"
 )
 
+// stopName is strsignal's name of a stop signal, as jobctl prints it.
+func stopName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGTSTP:
+		return "Stopped\n"
+	case syscall.SIGTTIN:
+		return "Stopped (tty input)\n"
+	case syscall.SIGTTOU:
+		return "Stopped (tty output)\n"
+	}
+	return "Stopped (signal)\n"
+}
+
 // Issue 12: job control as a shell sees it, compared with native in both
 // trap modes (guest jobctl).
 var _ = Describe("job control", func() {
@@ -20,6 +33,25 @@ var _ = Describe("job control", func() {
 	jobctl := func(args ...string) []string {
 		return append([]string{filepath.Join(guestDir, "jobctl")}, args...)
 	}
+	// A shell sees a job stopped by the signal that stopped it: vsysbed
+	// stops itself by the guest's (in-process: the host's stop by it;
+	// ptrace: the tracee's group stop by it).
+	for _, flags := range [][]string{{"--trap", "seccomp"}, {"--trap", "sud"}, {"--platform=ptrace"}} {
+		for _, sig := range []syscall.Signal{syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU} {
+			It(fmt.Sprintf("a parent's waitpid sees vsysbed %v stopped by %v, as natively", flags, sig), func() {
+				inner := jobctl("sleep", "1000")
+				outer := func(argv ...string) []string {
+					return append([]string{filepath.Join(guestDir, "jobctl"), "waitcmd", strconv.Itoa(int(sig))}, argv...)
+				}
+				want := startTree(tmp, outer(inner...), "").wait("the stop of the job")
+				Expect(want.Stdout).To(ContainSubstring("stopped by "+stopName(sig)), "native: %s", want)
+				got := startTree(tmp, outer(append(append([]string{vsysbedBin, "run"}, flags...), append([]string{"--report", filepath.Join(tmp, "r.json"), "--"}, inner...)...)...), "").wait("the stop of vsysbed")
+				Expect(got.Status).To(Equal(want.Status), "native: %s\nvsysbed: %s", want, got)
+				Expect(got.Stdout).To(Equal(want.Stdout), "native: %s\nvsysbed: %s", want, got)
+			})
+		}
+	}
+
 	for _, mode := range trapModes {
 		vs := func(argv []string) []string { return vsysbedArgv([]string{"--trap", mode}, argv...) }
 

@@ -285,7 +285,7 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 	}
 	si, err := getSiginfo(tid)
 	if err == unix.EINVAL {
-		return r.groupStop(th)
+		return r.groupStop(th, sig)
 	}
 	if err == nil {
 		r.noteFault(th, sig, si)
@@ -314,21 +314,22 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 	return r.resume(tid, int(sig)) // a signal for the guest: deliver it
 }
 
-// groupStop is a job-control stop (SIGTSTP, SIGSTOP, ...) reported by
-// th. The first process's stop is the run's, as on the in-process
-// platform: its leader stays stopped and vsysbed stops itself; the SIGCONT
+// groupStop is a job-control stop by sig (SIGTSTP, SIGSTOP, ...) reported
+// by th. The first process's stop is the run's, as on the in-process
+// platform: its leader stays stopped and vsysbed stops itself by the same
+// signal (its parent's waitpid sees WSTOPSIG sig); the SIGCONT
 // that continues vsysbed (`fg`) reaches the process too (forwardSignals),
 // and the leader is resumed here, where the tracer thread resumes. A
 // tracee attached with PTRACE_TRACEME cannot wait for that SIGCONT in its
 // stop (PTRACE_LISTEN needs PTRACE_SEIZE), so the stops of other threads
 // and processes are not held: a thread resumed from one runs on until its
 // next syscall stop, which waits for the stopped tracer.
-func (r *ptraceRun) groupStop(th *ptThread) error {
+func (r *ptraceRun) groupStop(th *ptThread, sig unix.Signal) error {
 	// Held until a SIGCONT comes (releaseContinued), as natively: every
 	// thread stopped, its state T.
 	r.held[th.tid] = true
 	if th.tid == r.root {
-		stopSelf(unix.SIGSTOP, nil)
+		stopSelf(sig, nil)
 	}
 	return nil
 }

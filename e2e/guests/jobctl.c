@@ -10,6 +10,11 @@
  *                         default action: in an orphaned process group
  *                         (run it with setsid) none stops the process
  *   jobctl sleep MS       prints "ready", sleeps, prints "done"
+ *   jobctl waitcmd SIG PROG ARGS
+ *                         runs PROG in a process group of its own, sends it
+ *                         SIG half a second in: waitpid(WUNTRACED) reports
+ *                         its stop by its own signal (vsysbed's, when PROG
+ *                         is vsysbed), then SIGCONT and its exit status
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -66,6 +71,32 @@ static int waitstop(void)
 	return 0;
 }
 
+static int waitcmd(int sig, char **argv)
+{
+	pid_t c = fork();
+	if (c < 0)
+		return 1;
+	if (c == 0) {
+		setpgid(0, 0);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	sleep_ms(500);
+	kill(c, sig);
+	int st;
+	if (waitpid(c, &st, WUNTRACED) != c)
+		return 2;
+	if (WIFSTOPPED(st))
+		printf("stopped by %s\n", strsignal(WSTOPSIG(st)));
+	else
+		printf("not stopped (%#x)\n", st);
+	kill(c, SIGCONT);
+	if (waitpid(c, &st, 0) != c)
+		return 3;
+	printf("ended: exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -98,6 +129,8 @@ int main(int argc, char **argv)
 		printf("done\n");
 		return 0;
 	}
-	fprintf(stderr, "usage: jobctl waitstop | count SIG | orphan | sleep MS\n");
+	if (argc >= 4 && strcmp(argv[1], "waitcmd") == 0)
+		return waitcmd(atoi(argv[2]), argv + 3);
+	fprintf(stderr, "usage: jobctl waitstop | count SIG | orphan | sleep MS | waitcmd SIG PROG ARGS\n");
 	return 2;
 }
