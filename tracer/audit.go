@@ -28,6 +28,7 @@ import (
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/hostproc"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/loader"
 	"github.com/vsysbed/vsysbed/rundir"
@@ -249,7 +250,7 @@ func probeForkedHostRanges(self string) ([]bpf.Range, error) {
 	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, cur|hostproc.ForkedHostPersonality, 0, 0); e != 0 {
 		return nil, e
 	}
-	out, err := exec.Command(self, hostproc.ProbeCommand).Output()
+	out, err := exec.Command(self, reexec.Probe).Output()
 	unix.RawSyscall(unix.SYS_PERSONALITY, cur, 0, 0)
 	if err != nil {
 		return nil, err
@@ -276,7 +277,7 @@ func isForkedHost(pid int) bool {
 		return false
 	}
 	argv := strings.Split(string(b), "\x00")
-	return len(argv) > 1 && argv[1] == kernelsim.ForkCommand
+	return len(argv) > 1 && argv[1] == reexec.Fork
 }
 
 // passThrough says which syscalls the host executes once per guest call:
@@ -514,8 +515,8 @@ func runNative(o Options, inh inheritance) int {
 	// one that forked the child.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	prefix := append([]string{self, PtraceExecCommand, "--native"}, inh.stubFlags()...)
-	pid, cleanup, err := startWithArgv(self, prefix, o.Argv, "", &syscall.ProcAttr{ // the stub finds path again
+	prefix := append([]string{self, reexec.PtraceExec, "--native"}, inh.stubFlags()...)
+	pid, cleanup, err := reexec.Start(self, prefix, o.Argv, "", &syscall.ProcAttr{ // the stub finds path again
 		Env:   os.Environ(),
 		Files: sameNumbers(inh.fds),
 		Sys:   &syscall.SysProcAttr{Ptrace: true},

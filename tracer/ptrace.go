@@ -29,6 +29,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/rundir"
 	"github.com/vsysbed/vsysbed/tls"
@@ -167,8 +168,8 @@ func runPtrace(o Options, inh inheritance) int {
 	defer runtime.UnlockOSThread()
 	// The caller's fds at their numbers and its signal state, which the
 	// stub sets before its execve (inherit.go).
-	prefix := append([]string{self, PtraceExecCommand}, inh.stubFlags()...)
-	pid, cleanup, err := startWithArgv(self, prefix, o.Argv, "", &syscall.ProcAttr{
+	prefix := append([]string{self, reexec.PtraceExec}, inh.stubFlags()...)
+	pid, cleanup, err := reexec.Start(self, prefix, o.Argv, "", &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: sameNumbers(inh.fds),
 		Sys:   &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},

@@ -16,12 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/loader"
 )
-
-// PtraceExecCommand is the hidden subcommand the ptrace supervisor starts:
-// `vsysbed __ptrace-exec -- PROGRAM ARGS...`.
-const PtraceExecCommand = "__ptrace-exec"
 
 // tracePolicy sends every syscall of every architecture to the tracer
 // (SECCOMP_RET_TRACE). The library wants at least one named group, so
@@ -45,7 +42,7 @@ func tracePolicy() seccomp.Policy {
 // native platform's stub) skips the filter and the loader's checks: the
 // program runs exactly as natively.
 func PtraceExec(args []string) int {
-	fs := flag.NewFlagSet(PtraceExecCommand, flag.ContinueOnError)
+	fs := flag.NewFlagSet(reexec.PtraceExec, flag.ContinueOnError)
 	ignored := fs.Uint64("sigign", 0, "signals to ignore (bit N-1: signal N)")
 	mask := fs.Uint64("sigmask", 0, "the signal mask")
 	native := fs.Bool("native", false, "no filter, no loader checks")
@@ -57,13 +54,13 @@ func PtraceExec(args []string) int {
 	argv := fs.Args()
 	if *argvFile != "" {
 		var err error
-		if argv, err = ReadArgvFile(*argvFile, true); err != nil {
+		if argv, err = reexec.ReadArgvFile(*argvFile, true); err != nil {
 			fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 			return exitstatus.Failed
 		}
 	}
 	if len(argv) == 0 {
-		fmt.Fprintln(os.Stderr, "vsysbed: "+PtraceExecCommand+": no PROGRAM given")
+		fmt.Fprintln(os.Stderr, "vsysbed: "+reexec.PtraceExec+": no PROGRAM given")
 		return 2
 	}
 	// One thread loads the filter (TSYNC puts it on the others) and
