@@ -3,9 +3,10 @@
 // forwards terminal and termination signals to it, mirrors its exit
 // status, and writes the coverage report from the run directory's shards
 // and event log — also when the host process crashed or was killed.
-// The ptrace platform (ptrace.go) runs the guest natively as a traced
-// child instead, with the synthetic vDSO injected, and counts every
-// syscall at a seccomp stop into the same shards.
+// On the ptrace platform (platform/ptrace; run_ptrace.go here) the guest
+// runs natively as a traced child instead, with the synthetic vDSO
+// injected, and every syscall is counted at a seccomp stop into the same
+// shards; the supervisor keeps the same part around it.
 package tracer
 
 import (

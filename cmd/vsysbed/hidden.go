@@ -9,7 +9,7 @@ import (
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
-	"github.com/vsysbed/vsysbed/tracer"
+	"github.com/vsysbed/vsysbed/platform/ptrace"
 )
 
 // hidden are the subcommands vsysbed re-executes itself with, never
@@ -25,7 +25,7 @@ var hidden = map[string]func(args []string, stderr io.Writer) int{
 	},
 	reexec.Probe: func([]string, io.Writer) int { return hostproc.Probe() },
 	// `__ptrace-exec [FLAGS] -- PROGRAM ARGS...`
-	reexec.PtraceExec: func(args []string, _ io.Writer) int { return tracer.PtraceExec(args) },
+	reexec.PtraceExec: func(args []string, _ io.Writer) int { return ptrace.Exec(args) },
 }
 
 // cmdFork is a host process a guest fork starts; not for users.

@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 // Pure logic of the ptrace platform: where a stopped syscall came from
 // (the injected vDSO's fallbacks or guest code), the site the in-process
