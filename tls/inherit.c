@@ -41,7 +41,7 @@ int vsysbed_start_stdio_closed; // bit N: fd N (0-2) was closed
 static const uint64_t vsysbed_guest_rt = 0xfffffffe00000000ull & ~(1ull << (VSYSBED_KICK_SIG - 1)); // 34..64
 
 static int host_mode(int argc, char **argv) {
-	// The host processes (tracer.HostCommand, kernelsim.ForkCommand).
+	// The host processes (reexec.Host, reexec.Fork).
 	// Everything else this binary runs (the supervisor, the ptrace
 	// stub, diff-run) starts native programs that must inherit the
 	// caller's mask.
