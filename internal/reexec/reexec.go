@@ -14,7 +14,8 @@ import (
 
 // The hidden subcommands. None is for users: the CLI does not list them.
 // tls/inherit.c also knows Host and Fork by name: it runs before Go does,
-// in a constructor, to tell a host process from everything else.
+// in a constructor, to tell a host process from everything else
+// (tls.TestHostCommandsAreReexecs checks its names against these).
 const (
 	// Host is the host process of an in-process run, which the supervisor
 	// starts: the Go kernel, the trap and the guest (hostproc.Main).
