@@ -1,9 +1,12 @@
 package tls
 
 /*
+#include <stdlib.h>
 #include "entry.h"
 */
 import "C"
+
+import "unsafe"
 
 // StartSignals is the signal state this process was started with, as the
 // constructor in inherit.c read it before Go's runtime ran: the signals
@@ -22,3 +25,11 @@ func StartStdioClosed() uint8 { return uint8(C.vsysbed_start_stdio_closed) }
 // Go's threads before the runtime started (it is glibc guests' SIGRTMIN,
 // and only a guest thread may take it from the kernel's queue).
 func GoSignal34Blockable() bool { return C.vsysbed_gosigtab_patched != 0 }
+
+// isHostCommand says whether inherit.c's constructor takes a process
+// started with this subcommand for a host process.
+func isHostCommand(arg string) bool {
+	c := C.CString(arg)
+	defer C.free(unsafe.Pointer(c))
+	return C.vsysbed_is_host_command(c) != 0
+}
