@@ -45,6 +45,8 @@ void vsysbed_mark_signalfd(int32_t fd, int on);
 void vsysbed_go_siginfo(int sig, void *out);
 void vsysbed_set_relay_tid(int32_t tid);
 void vsysbed_set_exe_ino(uint64_t ino);
+void vsysbed_count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind);
+int vsysbed_is_host_command(const char *arg);
 
 /*
  * The host signal kernelsim sends a guest thread to make it look at a

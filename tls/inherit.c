@@ -54,12 +54,17 @@ static int supervisor_mode(int argc, char **argv) {
 	return argc > 1 && strcmp(argv[1], "run") == 0;
 }
 
+// The hidden subcommands of the host processes (internal/reexec's Host
+// and Fork; TestHostCommandsAreReexecs checks the names).
+int vsysbed_is_host_command(const char *arg) {
+	return strcmp(arg, "__host") == 0 || strcmp(arg, "__fork") == 0;
+}
+
 static int host_mode(int argc, char **argv) {
-	// The host processes (tracer.HostCommand, kernelsim.ForkCommand).
-	// Everything else this binary runs (the supervisor, the ptrace
-	// stub, diff-run) starts native programs that must inherit the
-	// caller's mask.
-	return argc > 1 && (strcmp(argv[1], "__host") == 0 || strcmp(argv[1], "__fork") == 0);
+	// The host processes. Everything else this binary runs (the
+	// supervisor, the ptrace stub, diff-run) starts native programs that
+	// must inherit the caller's mask.
+	return argc > 1 && vsysbed_is_host_command(argv[1]);
 }
 
 // glibc calls the executable's constructors with main's arguments.

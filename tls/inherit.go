@@ -1,9 +1,12 @@
 package tls
 
 /*
+#include <stdlib.h>
 #include "entry.h"
 */
 import "C"
+
+import "unsafe"
 
 // StartSignals is the signal state this process was started with, as the
 // constructor in inherit.c read it before Go's runtime ran: the signals
@@ -34,4 +37,12 @@ func RelayBlocked() bool { return C.vsysbed_relay_blocked != 0 }
 // without changing anything.
 func goTerminalSignalsBlockable() bool {
 	return C.vsysbed_gosigtab_blockable(C.uint64_t(relayOnly), 1) != 0
+}
+
+// isHostCommand says whether inherit.c's constructor takes a process
+// started with this subcommand for a host process.
+func isHostCommand(arg string) bool {
+	c := C.CString(arg)
+	defer C.free(unsafe.Pointer(c))
+	return C.vsysbed_is_host_command(c) != 0
 }

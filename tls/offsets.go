@@ -3,6 +3,7 @@ package tls
 /*
 #include <stddef.h>
 #include "cb.h"
+#include "entry.h"
 
 static const long c_offsets[] = {
 	offsetof(struct vsysbed_cb, self), CB_OFF_SELF,
@@ -130,6 +131,11 @@ func offsetChecks() []offsetCheck {
 }
 
 func cSize() int { return int(C.c_size()) }
+
+// cCount is entry.c's count(), which Count mirrors.
+func cCount(cb *ControlBlock, nr, site uint64, kind uint32) {
+	C.vsysbed_count((*C.struct_vsysbed_cb)(unsafe.Pointer(cb)), C.uint64_t(nr), C.uint64_t(site), C.uint32_t(kind))
+}
 
 type constCheck struct {
 	name        string

@@ -3,9 +3,10 @@
 // forwards terminal and termination signals to it, mirrors its exit
 // status, and writes the coverage report from the run directory's shards
 // and event log — also when the host process crashed or was killed.
-// The ptrace platform (ptrace.go) runs the guest natively as a traced
-// child instead, with the synthetic vDSO injected, and counts every
-// syscall at a seccomp stop into the same shards.
+// On the ptrace platform (platform/ptrace; run_ptrace.go here) the guest
+// runs natively as a traced child instead, with the synthetic vDSO
+// injected, and every syscall is counted at a seccomp stop into the same
+// shards; the supervisor keeps the same part around it.
 package tracer
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/hostproc"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/rundir"
 )
@@ -51,9 +53,6 @@ const (
 	WaitAll  = "all"
 	WaitMain = "main"
 )
-
-// HostCommand is the hidden subcommand the supervisor re-executes.
-const HostCommand = "__host"
 
 // Run supervises one guest and returns vsysbed's exit status: the guest's
 // status, 128+N when it died by signal N.
@@ -87,7 +86,7 @@ func Run(o Options) int {
 		return exitstatus.Failed
 	}
 	stdioFD := hostproc.FDBase()
-	args := []string{self, HostCommand, "--rundir", dir, "--trap", o.Trap, "--stdio-fd", strconv.Itoa(stdioFD)}
+	args := []string{self, reexec.Host, "--rundir", dir, "--trap", o.Trap, "--stdio-fd", strconv.Itoa(stdioFD)}
 	args = append(args, inh.signalFlags()...)
 	for _, r := range o.Routes {
 		args = append(args, "--route", r)
@@ -133,7 +132,7 @@ func Run(o Options) int {
 	// watches it (hostproc.watchSupervisor, which every host process of the
 	// tree runs); ForkExec checks getppid() against the race. This is the
 	// main thread (cmd/vsysbed locks it), which lives as long as we do.
-	pid, _, err := startWithArgv(self, args, o.Argv, dir, &syscall.ProcAttr{Env: os.Environ(), Files: files,
+	pid, _, err := reexec.Start(self, args, o.Argv, dir, &syscall.ProcAttr{Env: os.Environ(), Files: files,
 		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}})
 	unix.Close(null)
 	if err != nil {
@@ -191,58 +190,6 @@ func Run(o Options) int {
 		}
 	}
 	return exitstatus.Of(syscall.WaitStatus(ws))
-}
-
-// startWithArgv starts self with prefix, "--" and argv. When the kernel
-// refuses that command line (E2BIG) although the program's own might fit
-// — vsysbed's options for its host process or stub come on top — argv goes
-// through a file instead: one in dir ("" = a temporary file, which the
-// reader removes), each string NUL-terminated, named by --argv-file.
-// Whether the program's arguments fit is then the loader's or the
-// kernel's to say, as execve would. cleanup removes the file.
-func startWithArgv(self string, prefix, argv []string, dir string, attr *syscall.ProcAttr) (pid int, cleanup func(), err error) {
-	cleanup = func() {}
-	pid, err = syscall.ForkExec(self, append(append(prefix[:len(prefix):len(prefix)], "--"), argv...), attr)
-	if err != syscall.E2BIG {
-		return pid, cleanup, err
-	}
-	var b strings.Builder
-	for _, a := range argv {
-		b.WriteString(a)
-		b.WriteByte(0)
-	}
-	var f *os.File
-	if dir != "" {
-		f, err = os.OpenFile(filepath.Join(dir, "argv"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	} else {
-		f, err = os.CreateTemp("", "vsysbed-argv-")
-	}
-	if err != nil {
-		return 0, cleanup, err
-	}
-	cleanup = func() { os.Remove(f.Name()) }
-	_, err = f.WriteString(b.String())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, cleanup, err
-	}
-	pid, err = syscall.ForkExec(self, append(prefix[:len(prefix):len(prefix)], "--argv-file", f.Name(), "--"), attr)
-	return pid, cleanup, err
-}
-
-// ReadArgvFile reads the argv startWithArgv wrote; remove says to delete
-// the file once read (a temporary one).
-func ReadArgvFile(path string, remove bool) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if remove {
-		os.Remove(path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00"), nil
 }
 
 // waitHost waits for the host process to end. When it stops (Ctrl-Z,
