@@ -57,7 +57,7 @@ GUESTS := \
 	$(GUESTDIR)/sigroute \
 	$(GUESTDIR)/killfault \
 	$(GUESTDIR)/semantics $(GUESTDIR)/nproc \
-	$(GUESTDIR)/stopcont \
+	$(GUESTDIR)/stopcont $(GUESTDIR)/jobctl \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \

@@ -451,7 +451,7 @@ func runNative(o Options, inh inheritance) int {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return exitstatus.Failed
 	}
-	sigs, stopSignals := superviseTree()
+	fw, stopSignals := superviseTree()
 	defer stopSignals()
 
 	// ptrace requests must come from the thread that is the tracer: the
@@ -500,7 +500,7 @@ func runNative(o Options, inh inheritance) int {
 	tr := startTracker(a, pid, func(int) bool { return true })
 	defer tr.stop()
 
-	defer forwardSignals(sigs, pid)()
+	defer forwardSignals(fw, pid, false)()
 
 	traced := unix.PtraceSetOptions(pid, unix.PTRACE_O_TRACEEXIT|unix.PTRACE_O_TRACEEXEC|unix.PTRACE_O_EXITKILL) == nil
 	if traced {

@@ -81,7 +81,7 @@ func openInheritedFDs() []int {
 // own handlers over them, so a SIGQUIT or SIGUSR1 sent to vsysbed's pid
 // would kill it (SIGQUIT with a goroutine dump), and a write to a broken
 // stderr would end it by SIGPIPE, where the program carries on. Not the
-// signals the supervisor forwards to the guest (forwardedSignals), whose own
+// signals the supervisor forwards to the guest (tracer/jobctl.go), whose own
 // disposition decides; not SIGCHLD, whose SIG_IGN would reap the host
 // process before the supervisor could wait for it; not Go's own SIGURG
 // and SIGPROF. The children get their signal state from the inheritance,

@@ -5,6 +5,8 @@ import (
 	"os"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/kernelsim"
@@ -22,7 +24,7 @@ func runPtrace(o Options, inh inheritance) int {
 	}
 	defer cleanup()
 
-	sigs, stopSignals := superviseTree()
+	fw, stopSignals := superviseTree()
 	defer stopSignals()
 	stopForwarding := func() {}
 	defer func() { stopForwarding() }()
@@ -30,8 +32,8 @@ func runPtrace(o Options, inh inheritance) int {
 	// stub sets before its execve (inherit.go).
 	res, err := ptrace.Run(ptrace.Config{
 		Dir: dir, Argv: o.Argv, Files: sameNumbers(inh.fds), StubFlags: inh.stubFlags(),
-		Started: func(pid int) { stopForwarding = forwardSignals(sigs, pid) },
-		Stopped: stopSelf,
+		Started: func(pid int) { stopForwarding = forwardSignals(fw, pid, false) },
+		Stopped: func(sig unix.Signal) { stopSelf(sig, nil) },
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -127,7 +126,7 @@ func Run(o Options) int {
 
 	// Guest forks become host processes of their own; as a subreaper the
 	// supervisor sees every one of them, orphans included.
-	sigs, stopSignals := superviseTree()
+	fw, stopSignals := superviseTree()
 	defer stopSignals()
 	// PR_SET_PDEATHSIG: the host dies with the supervisor even before it
 	// watches it (hostproc.watchSupervisor, which every host process of the
@@ -149,7 +148,7 @@ func Run(o Options) int {
 			return exitstatus.Failed
 		}
 	}
-	stopForwarding := forwardSignals(sigs, pid)
+	stopForwarding := forwardSignals(fw, pid, true)
 	ws, err := waitHost(pid)
 	if o.Wait == WaitMain {
 		running = liveDescendants(os.Getpid())
@@ -195,8 +194,9 @@ func Run(o Options) int {
 
 // waitHost waits for the host process to end. When it stops (Ctrl-Z,
 // SIGSTOP, SIGTTOU), vsysbed — the process its caller sees in its place —
-// stops too, as the native process would have; a SIGCONT to vsysbed
-// (`fg`) then continues both (forwardSignals).
+// stops too, by the same signal, as the native process would have; the
+// SIGCONT that continues either (`fg`, `kill -CONT` of the guest, which
+// then tells the supervisor) continues both (jobctl.go).
 func waitHost(pid int) (syscall.WaitStatus, error) {
 	var ws syscall.WaitStatus
 	for {
@@ -205,15 +205,15 @@ func waitHost(pid int) (syscall.WaitStatus, error) {
 			continue
 		}
 		if err == nil && ws.Stopped() {
-			stopSelf()
+			stopSelf(unix.Signal(ws.StopSignal()), func() bool {
+				st, ok := stateOf(pid)
+				return ok && st == 'T'
+			})
 			continue
 		}
 		return ws, err
 	}
 }
-
-// stopSelf stops the supervisor until a SIGCONT.
-func stopSelf() { unix.Kill(os.Getpid(), unix.SIGSTOP) }
 
 // describeDeath prints the one line a guest killed by a signal deserves.
 func describeDeath(rep *coverage.Report, dir string, sig syscall.Signal) {
@@ -285,53 +285,6 @@ func reapDescendants() {
 			return // ECHILD: none left
 		}
 	}
-}
-
-// forwardedSignals are the signals sent to vsysbed that are the guest's:
-// the terminal's (interrupt, quit, the job-control stops and continue),
-// termination, hang-up and the user signals. The guest's disposition
-// decides what they do (SIGQUIT's default: core, 131), never Go's
-// (SIGQUIT would print the supervisor's goroutines and lose the report).
-var forwardedSignals = []os.Signal{
-	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2,
-	syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT,
-}
-
-// superviseTree makes this process the child subreaper of everything the
-// guest starts (no orphan escapes the wait) and catches the signals a
-// supervisor forwards to the guest (forwardedSignals).
-func superviseTree() (sigs chan os.Signal, stop func()) {
-	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-	sigs = make(chan os.Signal, 16)
-	signal.Notify(sigs, forwardedSignals...)
-	return sigs, func() { signal.Stop(sigs) }
-}
-
-// forwardSignals passes every signal that arrives on sigs to pid (the
-// guest, or the host process running it) until stop is called. Once pid
-// is gone, the rest of the tree gets it: every live descendant of the
-// supervisor (orphans are ours, as a subreaper), so that a tree whose
-// first process has exited (a daemon, a hung child) still ends.
-func forwardSignals(sigs <-chan os.Signal, pid int) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				sig := s.(syscall.Signal)
-				if unix.Kill(pid, sig) == nil {
-					continue
-				}
-				for _, d := range descendants(os.Getpid()) {
-					unix.Kill(d, sig)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // descendants lists the live processes below root, from /proc.

@@ -143,7 +143,7 @@ type ptraceRun struct {
 	conf kernelsim.Confinement
 	held map[int]bool
 	// stopped: Config.Stopped.
-	stopped func()
+	stopped func(unix.Signal)
 }
 
 // Config is one run of the platform.
@@ -158,8 +158,9 @@ type Config struct {
 	// exists (the supervisor forwards signals to it from then on).
 	Started func(pid int)
 	// Stopped is called when the first process's leader stops in a group
-	// stop (Ctrl-Z, SIGSTOP): the supervisor stops as the program would.
-	Stopped func()
+	// stop by sig (Ctrl-Z, SIGSTOP): the supervisor stops as the program
+	// would, by the same signal.
+	Stopped func(sig unix.Signal)
 }
 
 // Result is how a run ended.
@@ -308,7 +309,7 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 	}
 	si, err := getSiginfo(tid)
 	if err == unix.EINVAL {
-		return r.groupStop(th)
+		return r.groupStop(th, sig)
 	}
 	if err == nil {
 		r.noteFault(th, sig, si)
@@ -339,7 +340,8 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 
 // groupStop is a job-control stop (SIGTSTP, SIGSTOP, ...) reported by
 // th. The first process's stop is the run's, as on the in-process
-// platform: its leader stays stopped and vsysbed stops itself (Config.Stopped);
+// platform: its leader stays stopped and vsysbed stops itself by the
+// same signal (Config.Stopped: its parent's waitpid sees WSTOPSIG sig);
 // the SIGCONT that continues vsysbed (`fg`) reaches the process too (the
 // supervisor forwards it),
 // and the leader is resumed here, where the tracer thread resumes. A
@@ -347,12 +349,12 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 // stop (PTRACE_LISTEN needs PTRACE_SEIZE), so the stops of other threads
 // and processes are not held: a thread resumed from one runs on until its
 // next syscall stop, which waits for the stopped tracer.
-func (r *ptraceRun) groupStop(th *ptThread) error {
+func (r *ptraceRun) groupStop(th *ptThread, sig unix.Signal) error {
 	// Held until a SIGCONT comes (releaseContinued), as natively: every
 	// thread stopped, its state T.
 	r.held[th.tid] = true
 	if th.tid == r.root && r.stopped != nil {
-		r.stopped()
+		r.stopped(sig)
 	}
 	return nil
 }
