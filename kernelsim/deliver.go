@@ -307,15 +307,32 @@ func (t *Task) absorbHostSignals() {
 	// (tls/entry.c): the next one queued may come.
 	old &^= bits & rtSignals
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
-	for sig := 1; bits != 0 && sig <= nsig; sig++ {
-		if bits&bit(sig) == 0 {
-			continue
+	// A stop signal and a SIGCONT recorded together: the stop came later
+	// (a SIGCONT that came after a stop cleared it as it was recorded,
+	// tls/entry.c), so the SIGCONT is taken first and the stop stands.
+	order := make([]int, 0, 8)
+	if bits&bit(int(unix.SIGCONT)) != 0 {
+		order = append(order, int(unix.SIGCONT))
+	}
+	for sig := 1; sig <= nsig; sig++ {
+		if bits&bit(sig) != 0 && sig != int(unix.SIGCONT) {
+			order = append(order, sig)
 		}
-		bits &^= bit(sig)
+	}
+	for _, sig := range order {
 		// The siginfo the kernel gave the host: sender, timer value.
-		si := infos[sig-1]
+		si, second := fromOutside(sig, infos[sig-1])
+		if second {
+			continue // one signal to the group, directly and forwarded
+		}
 		code := int32(le32(si[8:]))
 		thread := (code == siTkill || code == siTimer && isThreadTimer(si)) && t.vf == nil
+		// Linux's prepare_signal, for a signal the relay took as for one
+		// sent through os/signal or by the guest (send).
+		t.P.flushOpposed(sig)
+		if sig == int(unix.SIGCONT) {
+			continuedNotice()
+		}
 		switch {
 		case t.P.discards(sig, t):
 		case thread:
@@ -435,7 +452,7 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 			// signal the guest ignores or blocks) interrupted the call and
 			// nothing runs a handler: on Linux it was never interrupted.
 			// Restart it, timed calls with what is left of their timeout.
-			switch r, timed := t.restartTimed(nr, a, cb.CallStart); {
+			switch r, timed := t.restartTimed(nr, a, cb.CallStart, callReq(cb)); {
 			case timed:
 				ret = r
 			case nr == unix.SYS_PAUSE || nr == unix.SYS_RT_SIGSUSPEND:
@@ -549,7 +566,20 @@ func (t *Task) defaultAction(sig int) {
 			unix.Kill(t.vf.pid, unix.SIGSTOP)
 			return
 		}
-		unix.Kill(pid, unix.SIGSTOP)
+		if sig == int(unix.SIGSTOP) {
+			unix.Kill(pid, unix.SIGSTOP)
+			return
+		}
+		// The real signal at its default action: a parent's waitpid sees
+		// WSTOPSIG sig (a shell prints "Stopped", not "Stopped
+		// (signal)"), and in an orphaned process group the kernel
+		// discards it, as Linux does for these three.
+		tls.StopBySignal(sig)
+		// Continued: the SIGCONT discarded the stops pending then (its
+		// relay record may still be on another thread).
+		t.P.mu.Lock()
+		t.P.flushOpposed(int(unix.SIGCONT))
+		t.P.mu.Unlock()
 	default:
 		t.dieBy(sig)
 	}
@@ -764,12 +794,17 @@ func (t *Task) sigwaitResult(sig int, si siginfo, infoAddr uint64) int64 {
 // relay takes them on guest threads), and a signal os/signal has is
 // unblocked on its thread, which would take them from the kernel's queue
 // out of order (tls/inherit.c blocks them on every one of Go's threads).
+// So are the job-control signals and the ones the supervisor forwards
+// (tls.RelayOnly), for their order and their siginfos.
 func hostSignals() []os.Signal {
 	var out []os.Signal
 	for s := 1; s < 32; s++ {
 		switch syscall.Signal(s) {
 		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSYS, syscall.SIGURG, syscall.SIGPROF:
 			continue
+		}
+		if tls.RelayOnly(s) {
+			continue // blocked on Go's threads: the relay takes them (tls/entry.h)
 		}
 		if s == 32 || s == 33 || s == tls.KickSignal {
 			continue
@@ -819,6 +854,10 @@ func (p *Process) ForwardHostSignals() {
 			info := siginfo(tls.GoSiginfo(sig))
 			if int(le32(info[0:])) != sig {
 				info = userInfo(sig, siKernel) // arrived before tls's handlers
+			}
+			info, second := fromOutside(sig, info)
+			if second {
+				continue // one signal to the group, directly and forwarded
 			}
 			// A fatal default action ends the process, as Linux's
 			// complete_signal does, when a thread does not block the

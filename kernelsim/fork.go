@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -28,9 +29,6 @@ import (
 // rlimits come with the host process itself. The child's pid is the new
 // host process's pid; only the calling thread exists in the child.
 // vfork and clone(CLONE_VM) copy nothing: see vfork.go.
-
-// ForkCommand is the hidden subcommand a forked host process runs.
-const ForkCommand = "__fork"
 
 // ForkRegion is one guest mapping as the child must re-create it.
 type ForkRegion struct {
@@ -209,7 +207,7 @@ func (p *Process) startHostChild(kind byte) (int, *os.File, unix.Errno) {
 		unix.Close(pair[0])
 		linkFD = hfd
 	}
-	args := []string{"vsysbed", ForkCommand, "--rundir", p.runDir, "--trap", trapName(p.trapMode), "--link-fd", strconv.Itoa(linkFD)}
+	args := []string{"vsysbed", reexec.Fork, "--rundir", p.runDir, "--trap", trapName(p.trapMode), "--link-fd", strconv.Itoa(linkFD)}
 	// 0-2 of the new host process are /dev/null (see hostproc.adoptStdio);
 	// the guest's fds arrive over the link.
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)

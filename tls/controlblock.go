@@ -118,8 +118,11 @@ type ControlBlock struct {
 	HostSig    uint64 // host signals for the guest that arrived on this thread (bit sig-1)
 	Threads    uint32 // guest threads that used the block in turn (Reset counts one more)
 	_          uint32
-	CallStart  uint64 // CLOCK_MONOTONIC ns when a timed fast-route call began
-	_          [512 - 272]uint8
+	CallStart  uint64   // CLOCK_MONOTONIC ns when a timed fast-route call began
+	CallReq    [2]int64 // a relative sleep's request (sec, nsec), read at CallStart
+	CallReqOK  uint32   // CallReq was read
+	_          uint32
+	_          [512 - 296]uint8
 	Trap       Regs
 	_          [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
 	Exit       Exit

@@ -3,6 +3,7 @@ package tls
 /*
 #include <stddef.h>
 #include "cb.h"
+#include "entry.h"
 
 static const long c_offsets[] = {
 	offsetof(struct vsysbed_cb, self), CB_OFF_SELF,
@@ -31,6 +32,8 @@ static const long c_offsets[] = {
 	offsetof(struct vsysbed_cb, hostsig), CB_OFF_HOSTSIG,
 	offsetof(struct vsysbed_cb, threads), CB_OFF_THREADS,
 	offsetof(struct vsysbed_cb, call_start), CB_OFF_CALL_START,
+	offsetof(struct vsysbed_cb, call_req), CB_OFF_CALL_REQ,
+	offsetof(struct vsysbed_cb, call_req_ok), CB_OFF_CALL_REQ_OK,
 	offsetof(struct vsysbed_cb, trap), CB_OFF_TRAP,
 	offsetof(struct vsysbed_cb, exit), CB_OFF_EXIT,
 	offsetof(struct vsysbed_cb, counts), CB_OFF_COUNTS,
@@ -103,6 +106,8 @@ func offsetChecks() []offsetCheck {
 		{"hostsig", unsafe.Offsetof(cb.HostSig)},
 		{"threads", unsafe.Offsetof(cb.Threads)},
 		{"call_start", unsafe.Offsetof(cb.CallStart)},
+		{"call_req", unsafe.Offsetof(cb.CallReq)},
+		{"call_req_ok", unsafe.Offsetof(cb.CallReqOK)},
 		{"trap", unsafe.Offsetof(cb.Trap)},
 		{"exit", unsafe.Offsetof(cb.Exit)},
 		{"counts", unsafe.Offsetof(cb.Counts)},
@@ -126,6 +131,11 @@ func offsetChecks() []offsetCheck {
 }
 
 func cSize() int { return int(C.c_size()) }
+
+// cCount is entry.c's count(), which Count mirrors.
+func cCount(cb *ControlBlock, nr, site uint64, kind uint32) {
+	C.vsysbed_count((*C.struct_vsysbed_cb)(unsafe.Pointer(cb)), C.uint64_t(nr), C.uint64_t(site), C.uint32_t(kind))
+}
 
 type constCheck struct {
 	name        string

@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 // A bypass call interrupted by a signal, on the ptrace platform. The
 // guest ABI (kernelsim/deliver.go returnContext) reports such a call

@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 // An ignored signal never interrupts a call, natively: the kernel drops a
 // signal whose disposition is SIG_IGN (or SIG_DFL with a default action of
