@@ -58,6 +58,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/killfault \
 	$(GUESTDIR)/semantics $(GUESTDIR)/nproc \
 	$(GUESTDIR)/stopcont $(GUESTDIR)/jobctl \
+	$(GUESTDIR)/restart \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \

@@ -455,6 +455,14 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 			switch r, timed := t.restartTimed(nr, a, cb.CallStart, callReq(cb)); {
 			case timed:
 				ret = r
+			case nr == unix.SYS_PAUSE || nr == unix.SYS_RT_SIGSUSPEND:
+				// ERESTARTNOHAND: with no handler to run (a stop and
+				// its SIGCONT, a signal ignored by default) Linux
+				// issues them again, under the thread's own mask.
+				if t.hasSavedMask {
+					t.sigmask, t.hasSavedMask = t.savedMask, false
+				}
+				ret = t.syscall(nr, a)
 			case noRestart[nr]:
 				return ret // none left: not restarted here
 			default:
@@ -477,10 +485,16 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 		}
 		if err == nil && br != nil {
 			br.frame = cb.Trap.Rsp + ucOff // setupFrame pointed rsp at the frame
-			t.restarts = append(t.restarts, br)
+			t.noteRestart(br)
 		}
 		if err != nil {
 			t.dieBy(int(unix.SIGSEGV))
+		}
+		if !restart {
+			// The frame carries the call's result: the one the guest
+			// sees when its handler returns. (The C entry counts those
+			// it returns itself; this one never gets back there.)
+			countError(cb, nr, ret)
 		}
 		return ret
 	}
@@ -601,11 +615,12 @@ func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, r
 	if cb.Kind == tls.KindTrap {
 		ctx := cb.Trap
 		ctx.Rax, ctx.Rcx, ctx.R11 = uint64(ret), ctx.Rip, ctx.Rflags
-		if restart {
-			ctx.Rip -= 2
-			ctx.Rax = uint64(nr)
+		if !restart {
+			return ctx, nil, nil
 		}
-		return ctx, nil, nil
+		ctx.Rip -= 2
+		ctx.Rax = uint64(nr)
+		return ctx, &bypassRestart{again: true, retAddr: ctx.Rip, guestSP: ctx.Rsp}, nil
 	}
 	retAddr, err := readU64(cb.GuestSP)
 	if err != nil {
@@ -621,25 +636,54 @@ func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, r
 }
 
 // bypassRestart is a bypass call to re-issue when the handler returns to
-// the context it interrupted.
+// the context it interrupted — or, again, a call whose context already
+// issues it again (a raw syscall rewound onto its `syscall`, a restarted
+// call a later signal interrupted before it entered).
 type bypassRestart struct {
 	frame   uint64 // the frame's ucontext, as rt_sigreturn finds it
 	nr      int
 	args    Args
-	guestSP uint64 // the call's stack: return address, then a6
-	retAddr uint64
+	guestSP uint64 // the call's stack: return address, then a6 (again: rsp)
+	retAddr uint64 // again: rip
+	again   bool
 }
 
 // apply turns the restored context into the call again: __kernel_vsyscall
 // re-entered with the original arguments, its return address and seventh
-// argument still on the guest's stack.
+// argument still on the guest's stack. true: the thread resumes on the
+// interrupted call, which the entry must not count a second time.
 func (r *bypassRestart) apply(ctx *tls.Regs) bool {
+	if r.again {
+		return ctx.Rip == r.retAddr && ctx.Rsp == r.guestSP
+	}
 	if ctx.Rip != r.retAddr || ctx.Rsp != r.guestSP+8 || int64(ctx.Rax) != -int64(unix.EINTR) {
 		return false // the handler went elsewhere (a cancellation, a longjmp)
 	}
 	ctx.Rip, ctx.Rsp = uint64(tls.BypassEntry()), r.guestSP
 	ctx.Rdi, ctx.Rsi, ctx.Rdx, ctx.Rcx, ctx.R8, ctx.R9 = uint64(r.nr), r.args[0], r.args[1], r.args[2], r.args[3], r.args[4]
 	return true
+}
+
+// maxRestarts bounds t.restarts: the record of a handler that leaves by
+// longjmp is dropped only by a later rt_sigreturn from a frame above it,
+// and a program that always leaves its handlers so never makes one.
+const maxRestarts = 64
+
+// noteRestart records r for its frame's rt_sigreturn, the oldest record
+// making room.
+func (t *Task) noteRestart(r *bypassRestart) {
+	if len(t.restarts) >= maxRestarts {
+		t.restarts = append(t.restarts[:0], t.restarts[len(t.restarts)-maxRestarts+1:]...)
+	}
+	t.restarts = append(t.restarts, r)
+}
+
+// countError counts call nr's result ret when it is an error, as the C
+// entry's count_result does for the calls it returns.
+func countError(cb *tls.ControlBlock, nr int, ret int64) {
+	if ret >= -4095 && ret <= -1 && nr >= 0 && nr < tls.NrMax {
+		cb.Errors[nr]++
+	}
 }
 
 // waitSignal blocks the calling guest thread until a signal in allowed is

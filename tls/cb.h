@@ -74,6 +74,9 @@
 			    * host process (its parent's) */
 #define CB_FLAG_IA32 32    /* the trapped call is an i386 one (SIGSYS
 			    * si_arch AUDIT_ARCH_I386: int $0x80) */
+#define CB_FLAG_RESTARTED 64 /* rt_sigreturn resumed a call the kernel
+			      * restarts (SA_RESTART): the next entry is
+			      * that call again, not a new one to count */
 
 /* cb->nr of a kernel call made at an arbitrary guest instruction, to
  * deliver a signal (a kick or a fault); the context is cb->trap. */

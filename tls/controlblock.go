@@ -40,6 +40,9 @@ const (
 	FlagResume   = 4
 	FlagDone     = 8
 	FlagVfork    = 16
+	// FlagRestarted: rt_sigreturn resumed a call the kernel restarts; the
+	// entry does not count its re-issue (one call, as the guest made it).
+	FlagRestarted = 64
 
 	// NrInterrupt is cb.Nr of a kernel call at an arbitrary instruction
 	// (a kick or a fault), made to deliver a guest signal.

@@ -110,6 +110,21 @@ void vsysbed_count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t k
 }
 
 /*
+ * Count one call entering vsysbed, unless it is a call the kernel restarts
+ * entering again: kernelsim's rt_sigreturn resumed the thread right on it
+ * (CB_FLAG_RESTARTED), as Linux rewinds rip onto the `syscall` after an
+ * SA_RESTART handler. Natively that is one call the guest made once.
+ */
+static inline void count_entry(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind)
+{
+	if (__builtin_expect(cb->flags & CB_FLAG_RESTARTED, 0)) {
+		cb->flags &= ~CB_FLAG_RESTARTED;
+		return;
+	}
+	count(cb, nr, site, kind);
+}
+
+/*
  * Load an FS base: wrfsbase where the CPU and kernel allow it (AT_HWCAP2
  * FSGSBASE; ~10 ns), arch_prctl otherwise (a syscall, ~100 ns or more).
  */
@@ -168,7 +183,8 @@ static long signal_check(struct vsysbed_cb *cb, long nr, const long a[6], uint64
 /*
  * Count a call that returned an error, the result class diff-run compares
  * across platforms. Calls that never return here (execve, exit, a kernel
- * call that resumed a signal frame) are not counted.
+ * call that resumed a signal frame) are not counted here: kernelsim counts
+ * the error a handler's frame carries (afterSyscall).
  */
 static inline long count_result(struct vsysbed_cb *cb, long nr, long ret)
 {
@@ -430,7 +446,7 @@ static void ia32_trap(struct vsysbed_cb *cb)
 	struct cb_regs *r = &cb->trap;
 	uint32_t nr32 = (uint32_t)r->rax;
 	uint64_t site = r->rip - 2; /* int $0x80 is CD 80 */
-	count(cb, nr32, site, CB_KIND_INT80);
+	count_entry(cb, nr32, site, CB_KIND_INT80);
 	long nr = ia32_to_x86_64(nr32);
 	long a[6] = {(long)(uint32_t)r->rbx, (long)(uint32_t)r->rcx, (long)(uint32_t)r->rdx,
 		     (long)(uint32_t)r->rsi, (long)(uint32_t)r->rdi, (long)(uint32_t)r->rbp};
@@ -457,7 +473,7 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 	struct vsysbed_cb *cb = gs_cb();
 	const uint64_t *gsp = (const uint64_t *)cb->guest_sp;
 	long a[6] = {a1, a2, a3, a4, a5, (long)gsp[1]};
-	count(cb, (uint32_t)nr, gsp[0], CB_KIND_BYPASS);
+	count_entry(cb, (uint32_t)nr, gsp[0], CB_KIND_BYPASS);
 	if (__builtin_expect(out_of_table(nr), 0))
 		return -ENOSYS_;
 	if (__builtin_expect(names_host_fd(nr, a), 0))
@@ -486,7 +502,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	/* seccomp_data's nr is an int: syscall(-1) arrives as 0xffffffff. */
 	long nr = (long)r->rax;
 	uint64_t site = r->rip - 2; /* the syscall instruction */
-	count(cb, (uint32_t)nr, site, CB_KIND_TRAP);
+	count_entry(cb, (uint32_t)nr, site, CB_KIND_TRAP);
 	long a[6] = {(long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10, (long)r->r8, (long)r->r9};
 	long ret;
 	if (__builtin_expect(out_of_table(nr), 0)) {

@@ -55,7 +55,7 @@ static const unsigned long long c_consts[] = {
 	CB_SITES,
 	CB_STATE_HOST, CB_STATE_GUEST, CB_STATE_KERNEL, CB_STATE_ENTRY,
 	CB_TRAP_SECCOMP, CB_TRAP_SUD,
-	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK,
+	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK, CB_FLAG_RESTARTED,
 	(unsigned long long)CB_NR_INTERRUPT, (unsigned long long)CB_NR_RETURN,
 	CB_OFF_COUNTS, CB_OFF_SITES, CB_OFF_XSAVE, CB_XSAVE_MAX, CB_OFF_HOSTINFO, CB_OFF_ERRORS,
 };
@@ -153,7 +153,7 @@ func constChecks() []constCheck {
 		{"NumSites", NumSites},
 		{"StateHost", StateHost}, {"StateGuest", StateGuest}, {"StateKernel", StateKernel}, {"StateEntry", StateEntry},
 		{"TrapSeccomp", TrapSeccomp}, {"TrapSUD", TrapSUD},
-		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork},
+		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork}, {"FlagRestarted", FlagRestarted},
 		{"NrInterrupt", NrInterrupt}, {"NrReturn", NrReturn},
 		{"OffCounts", OffCounts}, {"OffSites", OffSites}, {"OffXsave", OffXsave}, {"XsaveMax", XsaveMax}, {"OffHostInfo", OffHostInfo}, {"OffErrors", OffErrors},
 	}

@@ -96,6 +96,9 @@ type ptThread struct {
 	// no signal was delivered since; sigreturnRestart: the one to re-issue
 	// when its handler returns (signal.go).
 	interrupted, sigreturnRestart *bypassInterrupt
+	// handlerRestart: a raw syscall the kernel rewound onto its `syscall`
+	// under a guest handler, which its rt_sigreturn resumes: the same call.
+	handlerRestart *restartPoint
 	// answered: kernelsim answers the current call itself (answer); it
 	// was skipped and returns answer.
 	answered bool
@@ -115,8 +118,9 @@ type ptThread struct {
 	procOpen *procOpen
 }
 
-// restartPoint is where a call the kernel will restart stops again.
-type restartPoint struct{ rip, rsp, nr uint64 }
+// restartPoint is where a call the kernel will restart stops again, and
+// the restart code its exit returned (0: re-issued by the tracer).
+type restartPoint struct{ rip, rsp, nr, code uint64 }
 
 // ptraceRun is the tracer's state; every method runs on the one locked
 // OS thread that is the tracer of every tracee.
@@ -320,6 +324,9 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 		if err := r.release(th.proc.pid); err != nil {
 			return err
 		}
+	}
+	if th.restart.rip != 0 {
+		r.handledRestart(th, sig)
 	}
 	if th.interrupted != nil {
 		if err := r.interruptedBypass(th, sig); err != nil {
@@ -605,7 +612,7 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 	}
 	switch {
 	case isRestartResult(regs.Rax):
-		th.restart = restartPoint{rip: regs.Rip, rsp: regs.Rsp, nr: th.nr}
+		th.restart = restartPoint{rip: regs.Rip, rsp: regs.Rsp, nr: th.nr, code: uint64(-int64(regs.Rax))}
 		if th.bypassRip != 0 && th.nr != unix.SYS_RT_SIGRETURN {
 			// The kernel re-issues the call by stepping rip back over a
 			// `syscall`: put the image's back under it, with the return
