@@ -27,7 +27,7 @@ GUEST_CFLAGS := -O2 -g -Wall -Wextra
 LIBC_GUESTS := threads threads1000 manythreads cancel signals sigevthread
 
 # The guests the e2e suite and the benchmark run.
-GUESTS := \
+GUEST_BINS := \
 	$(GUESTDIR)/vsyscall_probe-musl \
 	$(GUESTDIR)/vsyscall_probe-glibc-static \
 	$(GUESTDIR)/vsyscall_probe-glibc \
@@ -57,7 +57,8 @@ GUESTS := \
 	$(GUESTDIR)/sigroute \
 	$(GUESTDIR)/killfault \
 	$(GUESTDIR)/semantics $(GUESTDIR)/nproc \
-	$(GUESTDIR)/stopcont \
+	$(GUESTDIR)/stopcont $(GUESTDIR)/jobctl \
+	$(GUESTDIR)/restart \
 	$(GUESTDIR)/goexec \
 	$(GUESTDIR)/inherit \
 	$(GUESTDIR)/sysvshm \
@@ -79,7 +80,7 @@ all: build guests
 build:
 	$(GO) build -buildmode=pie -o $(VSYSBED) ./cmd/vsysbed
 
-guests: $(GUESTS)
+guests: $(GUEST_BINS)
 
 # A deliberately weakened build for the audit's negative test
 # (bpf/weaken_testbuild.go): its filter lets guest getpid/getppid through.
@@ -189,8 +190,9 @@ bench: build guests
 
 # Every conformance guest natively and under vsysbed (both trap modes,
 # the ptrace platform): one line per case, then "N passed, N failed".
+# GUESTS="a b" and MODES="sud ptrace" choose a subset.
 conformance: build guests
-	scripts/conformance.sh
+	GUESTS="$(GUESTS)" MODES="$(MODES)" scripts/conformance.sh
 
 # The demo guest needs musl-gcc, so a fresh machine gets the packages first.
 demo: deps

@@ -127,8 +127,9 @@ type SyscallRow struct {
 	// Int80: an i386 call's row (Nr is the i386 number, Name i386_*).
 	Int80 uint64 `json:"int80,omitempty"`
 	Total uint64 `json:"total"`
-	// Errors is how many of the calls returned an error (-4095..-1):
-	// the result class `vsysbed diff-run` compares between platforms.
+	// Errors is how many of the calls ended in an error (-4095..-1) the
+	// guest got back, a restarted call once (docs/report-schema.md, "What
+	// one call is"): the result class `vsysbed diff-run` compares.
 	Errors uint64 `json:"errors"`
 }
 

@@ -277,12 +277,10 @@ var _ = Describe("the supervisor and the tree", func() {
 			Expect(runDirs(tmp)).To(BeEmpty())
 		},
 		Entry("SIGTSTP to vsysbed", nil, false),
-		// Not yet: the processes get a group's SIGTSTP directly, and the
-		// supervisor forwards it once more; when that copy comes after
-		// the SIGCONT (fg), it stops them again and the run hangs (2 of
-		// 3 full-suite runs on a fresh machine). The supervisor cannot
-		// tell a signal to its group from one to itself.
-		PEntry("Ctrl-Z: SIGTSTP to the process group", nil, true),
+		// The processes get a group's SIGTSTP directly; the supervisor
+		// does not forward the terminal's, and a kill's forward and
+		// direct copy are one (tracer/jobctl.go).
+		Entry("Ctrl-Z: SIGTSTP to the process group", nil, true),
 		Entry("SIGTSTP to vsysbed, ptrace platform", []string{"--platform=ptrace"}, false),
 	)
 

@@ -302,15 +302,32 @@ func (t *Task) absorbHostSignals() {
 	// (tls/entry.c): the next one queued may come.
 	old &^= bits & rtSignals
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
-	for sig := 1; bits != 0 && sig <= nsig; sig++ {
-		if bits&bit(sig) == 0 {
-			continue
+	// A stop signal and a SIGCONT recorded together: the stop came later
+	// (a SIGCONT that came after a stop cleared it as it was recorded,
+	// tls/entry.c), so the SIGCONT is taken first and the stop stands.
+	order := make([]int, 0, 8)
+	if bits&bit(int(unix.SIGCONT)) != 0 {
+		order = append(order, int(unix.SIGCONT))
+	}
+	for sig := 1; sig <= nsig; sig++ {
+		if bits&bit(sig) != 0 && sig != int(unix.SIGCONT) {
+			order = append(order, sig)
 		}
-		bits &^= bit(sig)
+	}
+	for _, sig := range order {
 		// The siginfo the kernel gave the host: sender, timer value.
-		si := infos[sig-1]
+		si, second := fromOutside(sig, infos[sig-1])
+		if second {
+			continue // one signal to the group, directly and forwarded
+		}
 		code := int32(le32(si[8:]))
 		thread := (code == siTkill || code == siTimer && isThreadTimer(si)) && t.vf == nil
+		// Linux's prepare_signal, for a signal the relay took as for one
+		// sent through os/signal or by the guest (send).
+		t.P.flushOpposed(sig)
+		if sig == int(unix.SIGCONT) {
+			continuedNotice()
+		}
 		switch {
 		case t.P.discards(sig, t):
 		case thread:
@@ -430,9 +447,17 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 			// signal the guest ignores or blocks) interrupted the call and
 			// nothing runs a handler: on Linux it was never interrupted.
 			// Restart it, timed calls with what is left of their timeout.
-			switch r, timed := t.restartTimed(nr, a, cb.CallStart); {
+			switch r, timed := t.restartTimed(nr, a, cb.CallStart, callReq(cb)); {
 			case timed:
 				ret = r
+			case nr == unix.SYS_PAUSE || nr == unix.SYS_RT_SIGSUSPEND:
+				// ERESTARTNOHAND: with no handler to run (a stop and
+				// its SIGCONT, a signal ignored by default) Linux
+				// issues them again, under the thread's own mask.
+				if t.hasSavedMask {
+					t.sigmask, t.hasSavedMask = t.savedMask, false
+				}
+				ret = t.syscall(nr, a)
 			case noRestart[nr]:
 				return ret // none left: not restarted here
 			default:
@@ -455,10 +480,16 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 		}
 		if err == nil && br != nil {
 			br.frame = cb.Trap.Rsp + ucOff // setupFrame pointed rsp at the frame
-			t.restarts = append(t.restarts, br)
+			t.noteRestart(br)
 		}
 		if err != nil {
 			t.dieBy(int(unix.SIGSEGV))
+		}
+		if !restart {
+			// The frame carries the call's result: the one the guest
+			// sees when its handler returns. (The C entry counts those
+			// it returns itself; this one never gets back there.)
+			countError(cb, nr, ret)
 		}
 		return ret
 	}
@@ -532,7 +563,20 @@ func (t *Task) defaultAction(sig int) {
 			unix.Kill(t.vf.pid, unix.SIGSTOP)
 			return
 		}
-		unix.Kill(pid, unix.SIGSTOP)
+		if sig == int(unix.SIGSTOP) {
+			unix.Kill(pid, unix.SIGSTOP)
+			return
+		}
+		// The real signal at its default action: a parent's waitpid sees
+		// WSTOPSIG sig (a shell prints "Stopped", not "Stopped
+		// (signal)"), and in an orphaned process group the kernel
+		// discards it, as Linux does for these three.
+		tls.StopBySignal(sig)
+		// Continued: the SIGCONT discarded the stops pending then (its
+		// relay record may still be on another thread).
+		t.P.mu.Lock()
+		t.P.flushOpposed(int(unix.SIGCONT))
+		t.P.mu.Unlock()
 	default:
 		t.dieBy(sig)
 	}
@@ -568,11 +612,12 @@ func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, r
 	if cb.Kind == tls.KindTrap {
 		ctx := cb.Trap
 		ctx.Rax, ctx.Rcx, ctx.R11 = uint64(ret), ctx.Rip, ctx.Rflags
-		if restart {
-			ctx.Rip -= 2
-			ctx.Rax = uint64(nr)
+		if !restart {
+			return ctx, nil, nil
 		}
-		return ctx, nil, nil
+		ctx.Rip -= 2
+		ctx.Rax = uint64(nr)
+		return ctx, &bypassRestart{again: true, retAddr: ctx.Rip, guestSP: ctx.Rsp}, nil
 	}
 	retAddr, err := readU64(cb.GuestSP)
 	if err != nil {
@@ -588,25 +633,54 @@ func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, r
 }
 
 // bypassRestart is a bypass call to re-issue when the handler returns to
-// the context it interrupted.
+// the context it interrupted — or, again, a call whose context already
+// issues it again (a raw syscall rewound onto its `syscall`, a restarted
+// call a later signal interrupted before it entered).
 type bypassRestart struct {
 	frame   uint64 // the frame's ucontext, as rt_sigreturn finds it
 	nr      int
 	args    Args
-	guestSP uint64 // the call's stack: return address, then a6
-	retAddr uint64
+	guestSP uint64 // the call's stack: return address, then a6 (again: rsp)
+	retAddr uint64 // again: rip
+	again   bool
 }
 
 // apply turns the restored context into the call again: __kernel_vsyscall
 // re-entered with the original arguments, its return address and seventh
-// argument still on the guest's stack.
+// argument still on the guest's stack. true: the thread resumes on the
+// interrupted call, which the entry must not count a second time.
 func (r *bypassRestart) apply(ctx *tls.Regs) bool {
+	if r.again {
+		return ctx.Rip == r.retAddr && ctx.Rsp == r.guestSP
+	}
 	if ctx.Rip != r.retAddr || ctx.Rsp != r.guestSP+8 || int64(ctx.Rax) != -int64(unix.EINTR) {
 		return false // the handler went elsewhere (a cancellation, a longjmp)
 	}
 	ctx.Rip, ctx.Rsp = uint64(tls.BypassEntry()), r.guestSP
 	ctx.Rdi, ctx.Rsi, ctx.Rdx, ctx.Rcx, ctx.R8, ctx.R9 = uint64(r.nr), r.args[0], r.args[1], r.args[2], r.args[3], r.args[4]
 	return true
+}
+
+// maxRestarts bounds t.restarts: the record of a handler that leaves by
+// longjmp is dropped only by a later rt_sigreturn from a frame above it,
+// and a program that always leaves its handlers so never makes one.
+const maxRestarts = 64
+
+// noteRestart records r for its frame's rt_sigreturn, the oldest record
+// making room.
+func (t *Task) noteRestart(r *bypassRestart) {
+	if len(t.restarts) >= maxRestarts {
+		t.restarts = append(t.restarts[:0], t.restarts[len(t.restarts)-maxRestarts+1:]...)
+	}
+	t.restarts = append(t.restarts, r)
+}
+
+// countError counts call nr's result ret when it is an error, as the C
+// entry's count_result does for the calls it returns.
+func countError(cb *tls.ControlBlock, nr int, ret int64) {
+	if ret >= -4095 && ret <= -1 && nr >= 0 && nr < tls.NrMax {
+		cb.Errors[nr]++
+	}
 }
 
 // waitSignal blocks the calling guest thread until a signal in allowed is
@@ -717,12 +791,17 @@ func (t *Task) sigwaitResult(sig int, si siginfo, infoAddr uint64) int64 {
 // relay takes them on guest threads), and a signal os/signal has is
 // unblocked on its thread, which would take them from the kernel's queue
 // out of order (tls/inherit.c blocks them on every one of Go's threads).
+// So are the job-control signals and the ones the supervisor forwards
+// (tls.RelayOnly), for their order and their siginfos.
 func hostSignals() []os.Signal {
 	var out []os.Signal
 	for s := 1; s < 32; s++ {
 		switch syscall.Signal(s) {
 		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSYS, syscall.SIGURG, syscall.SIGPROF:
 			continue
+		}
+		if tls.RelayOnly(s) {
+			continue // blocked on Go's threads: the relay takes them (tls/entry.h)
 		}
 		if s == 32 || s == 33 || s == tls.KickSignal {
 			continue
@@ -772,6 +851,10 @@ func (p *Process) ForwardHostSignals() {
 			info := siginfo(tls.GoSiginfo(sig))
 			if int(le32(info[0:])) != sig {
 				info = userInfo(sig, siKernel) // arrived before tls's handlers
+			}
+			info, second := fromOutside(sig, info)
+			if second {
+				continue // one signal to the group, directly and forwarded
 			}
 			// A fatal default action ends the process, as Linux's
 			// complete_signal does, when a thread does not block the

@@ -129,6 +129,12 @@ func (t *Task) setupFrame(cb *tls.ControlBlock, sig int, si siginfo, act sigacti
 		return err
 	}
 
+	if cb.Flags&tls.FlagRestarted != 0 {
+		// ctx is a restarted call about to enter again: the handler runs
+		// first, and its rt_sigreturn to ctx resumes the same call.
+		cb.Flags &^= tls.FlagRestarted
+		t.noteRestart(&bypassRestart{frame: frame + ucOff, again: true, retAddr: ctx.Rip, guestSP: ctx.Rsp})
+	}
 	regs := ctx
 	regs.Rip = act.handler
 	regs.Rsp = frame
@@ -206,7 +212,9 @@ func sysRtSigreturn(t *Task, a *Args) int64 {
 	// handler changed where it returns to.
 	for i := len(t.restarts) - 1; i >= 0; i-- {
 		if r := t.restarts[i]; r.frame == uc {
-			r.apply(&regs)
+			if r.apply(&regs) {
+				cb.Flags |= tls.FlagRestarted
+			}
 			t.restarts = append(t.restarts[:i], t.restarts[i+1:]...)
 			break
 		}

@@ -252,7 +252,7 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 		ret = int64(cb.Ret) // the fast route ran it; only signals are left
 	} else {
 		if isTimed[nr] {
-			cb.CallStart = monoNow()
+			noteCallStart(cb, nr, &a)
 		}
 		ret = t.syscall(nr, &a)
 	}

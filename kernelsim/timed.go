@@ -46,8 +46,40 @@ func monoNow() uint64 {
 
 const timerAbstime = 1 // TIMER_ABSTIME
 
-// restartTimed re-issues timed call nr; timed=false: nr is not one.
-func (t *Task) restartTimed(nr int, a *Args, start uint64) (ret int64, timed bool) {
+// noteCallStart notes, for timed call nr on the kernel route, what the C
+// entry's note_start notes on the fast route: when it began and, for a
+// relative sleep, its request.
+func noteCallStart(cb *tls.ControlBlock, nr int, a *Args) {
+	cb.CallStart = monoNow()
+	cb.CallReqOK = 0
+	var req uint64
+	switch {
+	case nr == unix.SYS_NANOSLEEP:
+		req = a[0]
+	case nr == unix.SYS_CLOCK_NANOSLEEP && a[1]&timerAbstime == 0:
+		req = a[2]
+	}
+	if req == 0 {
+		return
+	}
+	if ts, err := readTimespec(req); err == nil {
+		cb.CallReq = [2]int64{ts.Sec, ts.Nsec}
+		cb.CallReqOK = 1
+	}
+}
+
+// callReq is the request noted at the start of the call cb is in, or nil.
+func callReq(cb *tls.ControlBlock) *unix.Timespec {
+	if cb.CallReqOK == 0 {
+		return nil
+	}
+	return &unix.Timespec{Sec: cb.CallReq[0], Nsec: cb.CallReq[1]}
+}
+
+// restartTimed re-issues timed call nr, begun at start (CLOCK_MONOTONIC
+// ns); req is a relative sleep's request as it was then (nil: not read);
+// timed=false: nr is not a timed call.
+func (t *Task) restartTimed(nr int, a *Args, start uint64, req *unix.Timespec) (ret int64, timed bool) {
 	if !isTimed[nr] {
 		return 0, false
 	}
@@ -61,12 +93,12 @@ func (t *Task) restartTimed(nr int, a *Args, start uint64) (ret int64, timed boo
 		// The kernel wrote what is left back into the timeout itself.
 		return passthrough(nr, &b), true
 	case unix.SYS_NANOSLEEP:
-		return t.sleepRest(nr, &b, 0, elapsed), true
+		return t.sleepRest(nr, &b, 0, req, elapsed), true
 	case unix.SYS_CLOCK_NANOSLEEP:
 		if b[1]&timerAbstime != 0 {
 			return passthrough(nr, &b), true
 		}
-		return t.sleepRest(nr, &b, 2, elapsed), true
+		return t.sleepRest(nr, &b, 2, req, elapsed), true
 	case unix.SYS_POLL:
 		b[2] = msLeft(b[2], elapsed)
 		return passthrough(nr, &b), true
@@ -130,25 +162,32 @@ func readTimespec(addr uint64) (unix.Timespec, error) {
 	return unix.Timespec{Sec: int64(le64(b[0:])), Nsec: int64(le64(b[8:]))}, nil
 }
 
-// sleepRest sleeps what is left of the request at argument reqArg. The
-// kernel wrote what was left into the guest's rem (the next argument) when
-// the signal interrupted it — the very request, for glibc's sleep(), which
-// passes one timespec as both — so that is the rest; without a rem, the
-// request less the time elapsed. A signal that ends the rest writes rem.
-func (t *Task) sleepRest(nr int, b *Args, reqArg int, elapsed time.Duration) int64 {
+// sleepRest sleeps what is left of the request at argument reqArg: the
+// request as it was when the call began (req) less the time elapsed since.
+// Not the rem the kernel wrote (the next argument): it wrote it when the
+// call was first interrupted, which a stop also does (SIGSTOP interrupts
+// the sleep, and Linux restarts it after the SIGCONT from its absolute end,
+// so a stop never lengthens it), and glibc's and musl's sleep() pass one
+// timespec as both request and rem. Without req, the request argument
+// less elapsed when rem is another timespec, else the rem. A signal that
+// ends the rest writes rem.
+func (t *Task) sleepRest(nr int, b *Args, reqArg int, req *unix.Timespec, elapsed time.Duration) int64 {
 	var rest unix.Timespec
-	if rem := b[reqArg+1]; rem != 0 {
+	switch rem := b[reqArg+1]; {
+	case req != nil:
+		rest = timespecLeft(*req, elapsed)
+	case rem != 0 && rem == b[reqArg]:
 		r, err := readTimespec(rem)
 		if err != nil {
 			return errnoOf(err)
 		}
 		rest = r
-	} else {
-		req, err := readTimespec(b[reqArg])
+	default:
+		r, err := readTimespec(b[reqArg])
 		if err != nil {
 			return errnoOf(err)
 		}
-		rest = timespecLeft(req, elapsed)
+		rest = timespecLeft(r, elapsed)
 	}
 	left := new(unix.Timespec) // on the heap: it must not move during the call
 	*left = rest

@@ -74,6 +74,9 @@
 			    * host process (its parent's) */
 #define CB_FLAG_IA32 32    /* the trapped call is an i386 one (SIGSYS
 			    * si_arch AUDIT_ARCH_I386: int $0x80) */
+#define CB_FLAG_RESTARTED 64 /* rt_sigreturn resumed a call the kernel
+			      * restarts (SA_RESTART): the next entry is
+			      * that call again, not a new one to count */
 
 /* cb->nr of a kernel call made at an arbitrary guest instruction, to
  * deliver a signal (a kick or a fault); the context is cb->trap. */
@@ -113,6 +116,8 @@
 #define CB_OFF_HOSTSIG 248
 #define CB_OFF_THREADS 256
 #define CB_OFF_CALL_START 264
+#define CB_OFF_CALL_REQ 272
+#define CB_OFF_CALL_REQ_OK 288
 #define CB_OFF_TRAP 512
 #define CB_OFF_EXIT 1024
 #define CB_OFF_COUNTS 4096
@@ -206,7 +211,15 @@ struct vsysbed_cb {
 			      * (sleep, poll, epoll_wait) began on the fast
 			      * route: what is left of its timeout when a
 			      * host signal interrupted it for nothing */
-	uint8_t pad1[512 - 272];
+	int64_t call_req[2]; /* a relative sleep's request (sec, nsec) read at
+			      * call_start: the kernel overwrites it when the
+			      * request is also the rem (glibc's and musl's
+			      * sleep()), at a stop too, so what is left is
+			      * counted from it, not from the rem */
+	uint32_t call_req_ok; /* call_req was read (nanosleep, relative
+			       * clock_nanosleep, a readable request) */
+	uint32_t pad_req;
+	uint8_t pad1[512 - 296];
 	struct cb_regs trap; /* guest registers at the trapped syscall */
 	uint8_t pad2[1024 - 512 - sizeof(struct cb_regs)];
 	struct cb_exit exit;

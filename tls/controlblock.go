@@ -40,6 +40,9 @@ const (
 	FlagResume   = 4
 	FlagDone     = 8
 	FlagVfork    = 16
+	// FlagRestarted: rt_sigreturn resumed a call the kernel restarts; the
+	// entry does not count its re-issue (one call, as the guest made it).
+	FlagRestarted = 64
 
 	// NrInterrupt is cb.Nr of a kernel call at an arbitrary instruction
 	// (a kick or a fault), made to deliver a guest signal.
@@ -115,8 +118,11 @@ type ControlBlock struct {
 	HostSig    uint64 // host signals for the guest that arrived on this thread (bit sig-1)
 	Threads    uint32 // guest threads that used the block in turn (Reset counts one more)
 	_          uint32
-	CallStart  uint64 // CLOCK_MONOTONIC ns when a timed fast-route call began
-	_          [512 - 272]uint8
+	CallStart  uint64   // CLOCK_MONOTONIC ns when a timed fast-route call began
+	CallReq    [2]int64 // a relative sleep's request (sec, nsec), read at CallStart
+	CallReqOK  uint32   // CallReq was read
+	_          uint32
+	_          [512 - 296]uint8
 	Trap       Regs
 	_          [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
 	Exit       Exit

@@ -103,6 +103,27 @@ static void count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t ki
 	cb->exit.sites_dropped++;
 }
 
+/* count() for tls's TestCountMatchesC, which checks Go's twin (count.go). */
+void vsysbed_count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind)
+{
+	count(cb, nr, site, kind);
+}
+
+/*
+ * Count one call entering vsysbed, unless it is a call the kernel restarts
+ * entering again: kernelsim's rt_sigreturn resumed the thread right on it
+ * (CB_FLAG_RESTARTED), as Linux rewinds rip onto the `syscall` after an
+ * SA_RESTART handler. Natively that is one call the guest made once.
+ */
+static inline void count_entry(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind)
+{
+	if (__builtin_expect(cb->flags & CB_FLAG_RESTARTED, 0)) {
+		cb->flags &= ~CB_FLAG_RESTARTED;
+		return;
+	}
+	count(cb, nr, site, kind);
+}
+
 /*
  * Load an FS base: wrfsbase where the CPU and kernel allow it (AT_HWCAP2
  * FSGSBASE; ~10 ns), arch_prctl otherwise (a syscall, ~100 ns or more).
@@ -162,7 +183,8 @@ static long signal_check(struct vsysbed_cb *cb, long nr, const long a[6], uint64
 /*
  * Count a call that returned an error, the result class diff-run compares
  * across platforms. Calls that never return here (execve, exit, a kernel
- * call that resumed a signal frame) are not counted.
+ * call that resumed a signal frame) are not counted here: kernelsim counts
+ * the error a handler's frame carries (afterSyscall).
  */
 static inline long count_result(struct vsysbed_cb *cb, long nr, long ret)
 {
@@ -319,10 +341,27 @@ void vsysbed_set_host_clock(uintptr_t addr)
 	vsysbed_host_clock_gettime = (void *)addr;
 }
 
-static inline void note_start(struct vsysbed_cb *cb, long nr)
+/* A 64-bit word of guest memory through the fault-safe probe: 0 if it faults. */
+static int probe_u64(const void *p, int64_t *v)
+{
+	long lo = vsysbed_probe_u32(p), hi = vsysbed_probe_u32((const char *)p + 4);
+	if (lo < 0 || hi < 0)
+		return 0;
+	*v = (int64_t)((uint64_t)hi << 32 | (uint64_t)lo);
+	return 1;
+}
+
+static inline void note_start(struct vsysbed_cb *cb, long nr, const long *a)
 {
 	if (__builtin_expect(!vsysbed_timed[nr], 1)) /* nr < CB_NR_MAX: is_fast */
 		return;
+	/* A relative sleep's request, which the kernel may overwrite (as the
+	 * rem) before kernelsim restarts the sleep: kernelsim counts what is
+	 * left from it (timed.go). */
+	const void *req = nr == SYS_nanosleep ? (const void *)a[0]
+			  : nr == SYS_clock_nanosleep && !(a[1] & 1 /* TIMER_ABSTIME */) ? (const void *)a[2]
+											: 0;
+	cb->call_req_ok = req && probe_u64(req, &cb->call_req[0]) && probe_u64((const char *)req + 8, &cb->call_req[1]);
 	struct ts_ ts = {0, 0};
 	int (*clock)(int, struct ts_ *) = (int (*)(int, struct ts_ *))vsysbed_host_clock_gettime;
 	if (clock)
@@ -407,7 +446,7 @@ static void ia32_trap(struct vsysbed_cb *cb)
 	struct cb_regs *r = &cb->trap;
 	uint32_t nr32 = (uint32_t)r->rax;
 	uint64_t site = r->rip - 2; /* int $0x80 is CD 80 */
-	count(cb, nr32, site, CB_KIND_INT80);
+	count_entry(cb, nr32, site, CB_KIND_INT80);
 	long nr = ia32_to_x86_64(nr32);
 	long a[6] = {(long)(uint32_t)r->rbx, (long)(uint32_t)r->rcx, (long)(uint32_t)r->rdx,
 		     (long)(uint32_t)r->rsi, (long)(uint32_t)r->rdi, (long)(uint32_t)r->rbp};
@@ -434,13 +473,13 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 	struct vsysbed_cb *cb = gs_cb();
 	const uint64_t *gsp = (const uint64_t *)cb->guest_sp;
 	long a[6] = {a1, a2, a3, a4, a5, (long)gsp[1]};
-	count(cb, (uint32_t)nr, gsp[0], CB_KIND_BYPASS);
+	count_entry(cb, (uint32_t)nr, gsp[0], CB_KIND_BYPASS);
 	if (__builtin_expect(out_of_table(nr), 0))
 		return -ENOSYS_;
 	if (__builtin_expect(names_host_fd(nr, a), 0))
 		return count_result(cb, nr, -EBADF_);
 	if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
-		note_start(cb, nr);
+		note_start(cb, nr, a);
 		long ret = vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, gsp[0], CB_KIND_BYPASS, ret);
@@ -463,7 +502,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	/* seccomp_data's nr is an int: syscall(-1) arrives as 0xffffffff. */
 	long nr = (long)r->rax;
 	uint64_t site = r->rip - 2; /* the syscall instruction */
-	count(cb, (uint32_t)nr, site, CB_KIND_TRAP);
+	count_entry(cb, (uint32_t)nr, site, CB_KIND_TRAP);
 	long a[6] = {(long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10, (long)r->r8, (long)r->r9};
 	long ret;
 	if (__builtin_expect(out_of_table(nr), 0)) {
@@ -475,7 +514,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 		if (cb->trap_mode == CB_TRAP_SUD)
 			cb->selector = CB_SUD_BLOCK;
 	} else if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
-		note_start(cb, nr);
+		note_start(cb, nr, a);
 		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, site, CB_KIND_TRAP, ret);
@@ -692,6 +731,12 @@ static void relay_to_guest(struct vsysbed_cb *cb, int sig, siginfo_t *si, void *
 		}
 	}
 	note_siginfo(cb->hostinfo[sig - 1], si, pending);
+	/* Linux's prepare_signal at the moment of arrival, which kernelsim
+	 * cannot see: a SIGCONT discards the stop signals recorded before it.
+	 * A stop recorded while a SIGCONT is is the later one (kernelsim
+	 * takes the SIGCONT first). */
+	if (sig == SIGCONT)
+		__atomic_fetch_and(&cb->hostsig, ~(1ULL << (SIGTSTP - 1) | 1ULL << (SIGTTIN - 1) | 1ULL << (SIGTTOU - 1)), __ATOMIC_SEQ_CST);
 	__atomic_fetch_or(&cb->hostsig, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
 	cb->sigpending = 1;
 	if (is_rt(sig) && si->si_code != SI_TIMER)
@@ -757,11 +802,12 @@ static void relay_handler(int sig, siginfo_t *si, void *ucv)
 	struct vsysbed_cb *cb = thread_cb();
 	struct sigaction *go = &go_relay[sig];
 	int go_takes = (go->sa_flags & SA_SIGINFO) || (go->sa_handler != SIG_DFL && go->sa_handler != SIG_IGN);
-	if (cb != NULL && (cb->state != CB_STATE_HOST || !go_takes || is_rt(sig))) {
+	int relay_only = is_rt(sig) || (VSYSBED_RELAY_ONLY >> (sig - 1) & 1);
+	if (cb != NULL && (cb->state != CB_STATE_HOST || !go_takes || relay_only)) {
 		relay_to_guest(cb, sig, si, ucv);
 		return;
 	}
-	if (!go_takes || is_rt(sig)) {
+	if (!go_takes || relay_only) {
 		/*
 		 * On one of Go's threads: a signal Go neither handles nor lets
 		 * os/signal have (34, musl's SIGSYNCCALL, which is glibc's
@@ -888,6 +934,33 @@ void vsysbed_die_by_signal(int sig)
 	uint64_t unblock = 1ULL << (sig - 1);
 	RAW4(SYS_rt_sigprocmask, SIG_UNBLOCK, &unblock, 0, 8);
 	vsysbed_raw_syscall6(SYS_tgkill, RAW0(SYS_getpid), RAW0(SYS_gettid), sig, 0, 0, 0);
+}
+
+/*
+ * Stop the process by sig (SIGTSTP, SIGTTIN, SIGTTOU), as its default
+ * action: at SIG_DFL and unblocked on this thread only, raised on it, so
+ * the kernel stops the whole process with that signal before the tgkill
+ * returns (a parent's waitpid sees WSTOPSIG sig, a shell says "Stopped"),
+ * or discards it in an orphaned process group, as Linux does for these
+ * three and not for SIGSTOP. The relay's action and the mask come back
+ * once the process has been continued (or at once, after a discard).
+ */
+int vsysbed_stop_by_signal(int sig)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl = {0}, old;
+	if (RAW4(SYS_rt_sigaction, sig, &dfl, &old, 8) != 0)
+		return -1;
+	uint64_t bit = 1ULL << (sig - 1), oldmask = 0;
+	RAW4(SYS_rt_sigprocmask, SIG_UNBLOCK, &bit, &oldmask, 8);
+	long r = vsysbed_raw_syscall6(SYS_tgkill, RAW0(SYS_getpid), RAW0(SYS_gettid), sig, 0, 0, 0);
+	RAW4(SYS_rt_sigprocmask, SIG_SETMASK, &oldmask, 0, 8);
+	RAW4(SYS_rt_sigaction, sig, &old, 0, 8);
+	return r == 0 ? 0 : -1;
 }
 
 /*

@@ -2,7 +2,9 @@ package tls
 
 /*
 #cgo CFLAGS: -O2 -fno-stack-protector -Wall
+#include <signal.h>
 #include "entry.h"
+static inline unsigned long long vsysbed_relay_only(void) { return VSYSBED_RELAY_ONLY; }
 */
 import "C"
 
@@ -195,6 +197,15 @@ func SetChildAutoReap(on bool) error {
 // pending guest signals (tgkill it to the thread).
 const KickSignal = C.VSYSBED_KICK_SIG
 
+// RelayOnly: a host process takes sig on its guest threads only, through
+// the relay, never through os/signal (VSYSBED_RELAY_ONLY in entry.h): the
+// job-control signals and the ones the supervisor forwards.
+func RelayOnly(sig int) bool {
+	return sig >= 1 && sig <= 64 && relayOnly>>(sig-1)&1 != 0
+}
+
+var relayOnly = uint64(C.vsysbed_relay_only())
+
 // XsaveSize is the size of the XSAVE image of the features the OS enabled.
 func XsaveSize() int {
 	var size C.uint32_t
@@ -267,6 +278,13 @@ func CopyThreadState(child, parent *ControlBlock) {
 // DieBySignal resets sig to its default action and raises it on the
 // calling thread: the host process dies the way the guest did.
 func DieBySignal(sig int) { C.vsysbed_die_by_signal(C.int(sig)) }
+
+// StopBySignal stops the host process by sig (SIGTSTP, SIGTTIN, SIGTTOU)
+// at its default action, as the guest's default action would: raised on
+// this thread at SIG_DFL, so the kernel applies its own rules (waitpid's
+// WSTOPSIG, the orphaned process group's discard); the relay's action
+// is back when it returns, after the SIGCONT.
+func StopBySignal(sig int) { C.vsysbed_stop_by_signal(C.int(sig)) }
 
 // hostHasFSGSBASE: the kernel lets user space use rdfsbase/wrfsbase
 // (AT_HWCAP2 bit 1). VSYSBED_NO_FSGSBASE=1 forces the arch_prctl path,

@@ -45,12 +45,32 @@ void vsysbed_mark_signalfd(int32_t fd, int on);
 void vsysbed_go_siginfo(int sig, void *out);
 void vsysbed_set_relay_tid(int32_t tid);
 void vsysbed_set_exe_ino(uint64_t ino);
+void vsysbed_count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind);
+int vsysbed_is_host_command(const char *arg);
 
 /*
  * The host signal kernelsim sends a guest thread to make it look at a
  * pending guest signal (one of the real-time signals glibc leaves free).
  */
 #define VSYSBED_KICK_SIG 62
+
+/*
+ * The standard signals a host process takes on its guest threads only,
+ * through the relay, never through os/signal: blocked on every one of
+ * Go's threads from the first (tls/inherit.c) and relayed on a guest
+ * thread even inside kernelsim. The job-control signals, so that they are
+ * taken in the order they came; and the ones the supervisor forwards, so
+ * that each copy keeps its own siginfo: os/signal passes on the number
+ * only, and a signal sent to the group reaches a host process twice at
+ * once (directly and forwarded), which kernelsim tells apart by their
+ * siginfos (kernelsim/jobctl.go). Bit sig-1.
+ */
+#define VSYSBED_SIGBIT(s) (1ull << ((s) - 1))
+#define VSYSBED_RELAY_ONLY                                                                          \
+	(VSYSBED_SIGBIT(SIGTSTP) | VSYSBED_SIGBIT(SIGTTIN) | VSYSBED_SIGBIT(SIGTTOU) |                  \
+	 VSYSBED_SIGBIT(SIGCONT) | VSYSBED_SIGBIT(SIGHUP) | VSYSBED_SIGBIT(SIGINT) |                    \
+	 VSYSBED_SIGBIT(SIGQUIT) | VSYSBED_SIGBIT(SIGUSR1) | VSYSBED_SIGBIT(SIGUSR2) |                  \
+	 VSYSBED_SIGBIT(SIGTERM))
 
 /* Guest signal dispositions the C handlers act on. */
 #define GUEST_SIG_DEFAULT 0
@@ -65,6 +85,8 @@ extern uint64_t vsysbed_start_ignored;
 extern uint64_t vsysbed_start_mask;
 extern int vsysbed_start_recorded;
 extern int vsysbed_gosigtab_patched;
+extern int vsysbed_relay_blocked;
+int vsysbed_gosigtab_blockable(uint64_t sigs, int check);
 extern int vsysbed_start_stdio_closed;
 
 int vsysbed_install_handlers(void);
@@ -75,5 +97,6 @@ uint64_t vsysbed_region_start_address(void);
 uint64_t vsysbed_region_end_address(void);
 uint64_t vsysbed_xsave_features(uint32_t *size);
 void vsysbed_die_by_signal(int sig);
+int vsysbed_stop_by_signal(int sig);
 long vsysbed_raw_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 #endif

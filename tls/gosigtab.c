@@ -1,4 +1,6 @@
-// Signal 34 stays blockable on Go's threads.
+// Signal 34 stays blockable on Go's threads; so do SIGHUP, SIGINT,
+// SIGQUIT and SIGTERM in vsysbed's host processes and supervisor
+// (vsysbed_gosigtab_blockable, below).
 //
 // Go's runtime unblocks signal 34 on every thread it starts (its sigtable
 // marks it _SigUnblock for musl's SIGSYNCCALL, Go issue 39343; vsysbed's
@@ -33,7 +35,7 @@ struct go_sigtab {
 	intptr_t len;
 };
 
-enum { sig_notify = 1 << 0, sig_set_stack = 1 << 6, sig_unblock = 1 << 7 };
+enum { sig_notify = 1 << 0, sig_kill = 1 << 1, sig_throw = 1 << 2, sig_set_stack = 1 << 6, sig_unblock = 1 << 7 };
 
 struct range {
 	uintptr_t lo, hi;
@@ -58,7 +60,14 @@ static int entry_is(const struct go_sigtab *e, int32_t flags, const char *name) 
 	return e->flags == flags && e->len == (intptr_t)n && mapped(e->name, n) && memcmp(e->name, name, n) == 0;
 }
 
-__attribute__((constructor)) static void vsysbed_patch_gosigtab(void) {
+/* The runtime's sigtable, found once (NULL: not found exactly once). */
+static struct go_sigtab *sigtab(void) {
+	static int searched;
+	static struct go_sigtab *tab;
+	if (searched) {
+		return tab;
+	}
+	searched = 1;
 	const Elf64_Phdr *ph = (const Elf64_Phdr *)getauxval(AT_PHDR);
 	unsigned long n = getauxval(AT_PHNUM);
 	intptr_t bias = -1;
@@ -68,7 +77,7 @@ __attribute__((constructor)) static void vsysbed_patch_gosigtab(void) {
 		}
 	}
 	if (bias == -1) {
-		return;
+		return NULL;
 	}
 	for (unsigned long i = 0; i < n && nsegs < 16; i++) {
 		if (ph[i].p_type == PT_LOAD) {
@@ -96,9 +105,65 @@ __attribute__((constructor)) static void vsysbed_patch_gosigtab(void) {
 			}
 		}
 	}
-	if (count != 1) {
-		return;
+	if (count == 1) {
+		tab = found - 34;
 	}
-	found->flags = sig_set_stack;
-	vsysbed_gosigtab_patched = 1;
+	return tab;
+}
+
+__attribute__((constructor)) static void vsysbed_patch_gosigtab(void) {
+	struct go_sigtab *tab = sigtab();
+	if (tab != NULL) {
+		tab[34].flags = sig_set_stack;
+		vsysbed_gosigtab_patched = 1;
+	}
+}
+
+/* The names Go's sigtable gives the signals that can be made blockable. */
+static const char *blockable_name(int sig) {
+	switch (sig) {
+	case 1: return "SIGHUP: terminal line hangup";
+	case 2: return "SIGINT: interrupt";
+	case 3: return "SIGQUIT: quit";
+	case 15: return "SIGTERM: termination";
+	}
+	return NULL;
+}
+
+/*
+ * Makes the standard signals in sigs (bit sig-1) blockable on Go's threads:
+ * Go unblocks the ones it marks _SigKill or _SigThrow (SIGHUP, SIGINT,
+ * SIGQUIT, SIGTERM) on every thread it starts, whatever the mask it
+ * inherited, so a process whose guest threads or signalfd must be the only
+ * takers of them (VSYSBED_RELAY_ONLY, entry.h) clears those two flags.
+ * Go's handler then never sees them (they stay blocked on its threads),
+ * so what the flags meant to it — die, or dump the goroutines — never
+ * applies. Only vsysbed's host processes and supervisor do this
+ * (tls/inherit.c): any other command keeps Go's defaults (Ctrl-C ends
+ * it). With check set it only says whether it could. Returns 1 when every
+ * one is (or could be) changed, 0 and changes nothing otherwise.
+ */
+int vsysbed_gosigtab_blockable(uint64_t sigs, int check) {
+	struct go_sigtab *tab = sigtab();
+	if (tab == NULL) {
+		return 0;
+	}
+	for (int sig = 1; sig < 32; sig++) {
+		const char *name = blockable_name(sig);
+		if (!(sigs >> (sig - 1) & 1) || name == NULL) {
+			continue;
+		}
+		if (!entry_is(&tab[sig], sig_notify | (sig == 3 ? sig_throw : sig_kill), name)) {
+			return 0;
+		}
+	}
+	if (check) {
+		return 1;
+	}
+	for (int sig = 1; sig < 32; sig++) {
+		if ((sigs >> (sig - 1) & 1) && blockable_name(sig) != NULL) {
+			tab[sig].flags &= ~(sig_kill | sig_throw);
+		}
+	}
+	return 1;
 }

@@ -40,12 +40,31 @@ int vsysbed_start_stdio_closed; // bit N: fd N (0-2) was closed
 // The kick (62) is sent to guest threads only and stays as it was.
 static const uint64_t vsysbed_guest_rt = 0xfffffffe00000000ull & ~(1ull << (VSYSBED_KICK_SIG - 1)); // 34..64
 
+// The signals the supervisor forwards (VSYSBED_RELAY_ONLY, entry.h: the
+// job-control signals and SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1/2) it
+// takes from the kernel itself, never through os/signal, which passes on
+// the number only: it reads them from a signalfd in one goroutine
+// (tracer/jobctl.go), with their senders, forwards them in the order they
+// came and stops the supervisor after every one already sent to it. A
+// host process leaves them to its guest threads. Both make them blockable
+// on Go's threads first (tls/gosigtab.c); vsysbed_relay_blocked says so.
+int vsysbed_relay_blocked;
+
+static int supervisor_mode(int argc, char **argv) {
+	return argc > 1 && strcmp(argv[1], "run") == 0;
+}
+
+// The hidden subcommands of the host processes (internal/reexec's Host
+// and Fork; TestHostCommandsAreReexecs checks the names).
+int vsysbed_is_host_command(const char *arg) {
+	return strcmp(arg, "__host") == 0 || strcmp(arg, "__fork") == 0;
+}
+
 static int host_mode(int argc, char **argv) {
-	// The host processes (tracer.HostCommand, kernelsim.ForkCommand).
-	// Everything else this binary runs (the supervisor, the ptrace
-	// stub, diff-run) starts native programs that must inherit the
-	// caller's mask.
-	return argc > 1 && (strcmp(argv[1], "__host") == 0 || strcmp(argv[1], "__fork") == 0);
+	// The host processes. Everything else this binary runs (the
+	// supervisor, the ptrace stub, diff-run) starts native programs that
+	// must inherit the caller's mask.
+	return argc > 1 && vsysbed_is_host_command(argv[1]);
 }
 
 // glibc calls the executable's constructors with main's arguments.
@@ -72,8 +91,15 @@ __attribute__((constructor)) static void vsysbed_record_start(int argc, char **a
 	vsysbed_start_ignored = ignored;
 	vsysbed_start_mask = mask;
 	vsysbed_start_recorded = 1;
+	uint64_t block = 0;
 	if (host_mode(argc, argv)) {
-		uint64_t rt = vsysbed_guest_rt;
-		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &rt, (void *)0, 8);
+		block = vsysbed_guest_rt;
+	}
+	if ((host_mode(argc, argv) || supervisor_mode(argc, argv)) && vsysbed_gosigtab_blockable(VSYSBED_RELAY_ONLY, 0)) {
+		block |= VSYSBED_RELAY_ONLY;
+		vsysbed_relay_blocked = 1;
+	}
+	if (block != 0) {
+		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &block, (void *)0, 8);
 	}
 }

@@ -3,6 +3,7 @@ package tls
 /*
 #include <stddef.h>
 #include "cb.h"
+#include "entry.h"
 
 static const long c_offsets[] = {
 	offsetof(struct vsysbed_cb, self), CB_OFF_SELF,
@@ -31,6 +32,8 @@ static const long c_offsets[] = {
 	offsetof(struct vsysbed_cb, hostsig), CB_OFF_HOSTSIG,
 	offsetof(struct vsysbed_cb, threads), CB_OFF_THREADS,
 	offsetof(struct vsysbed_cb, call_start), CB_OFF_CALL_START,
+	offsetof(struct vsysbed_cb, call_req), CB_OFF_CALL_REQ,
+	offsetof(struct vsysbed_cb, call_req_ok), CB_OFF_CALL_REQ_OK,
 	offsetof(struct vsysbed_cb, trap), CB_OFF_TRAP,
 	offsetof(struct vsysbed_cb, exit), CB_OFF_EXIT,
 	offsetof(struct vsysbed_cb, counts), CB_OFF_COUNTS,
@@ -52,7 +55,7 @@ static const unsigned long long c_consts[] = {
 	CB_SITES,
 	CB_STATE_HOST, CB_STATE_GUEST, CB_STATE_KERNEL, CB_STATE_ENTRY,
 	CB_TRAP_SECCOMP, CB_TRAP_SUD,
-	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK,
+	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK, CB_FLAG_RESTARTED,
 	(unsigned long long)CB_NR_INTERRUPT, (unsigned long long)CB_NR_RETURN,
 	CB_OFF_COUNTS, CB_OFF_SITES, CB_OFF_XSAVE, CB_XSAVE_MAX, CB_OFF_HOSTINFO, CB_OFF_ERRORS,
 };
@@ -103,6 +106,8 @@ func offsetChecks() []offsetCheck {
 		{"hostsig", unsafe.Offsetof(cb.HostSig)},
 		{"threads", unsafe.Offsetof(cb.Threads)},
 		{"call_start", unsafe.Offsetof(cb.CallStart)},
+		{"call_req", unsafe.Offsetof(cb.CallReq)},
+		{"call_req_ok", unsafe.Offsetof(cb.CallReqOK)},
 		{"trap", unsafe.Offsetof(cb.Trap)},
 		{"exit", unsafe.Offsetof(cb.Exit)},
 		{"counts", unsafe.Offsetof(cb.Counts)},
@@ -127,6 +132,11 @@ func offsetChecks() []offsetCheck {
 
 func cSize() int { return int(C.c_size()) }
 
+// cCount is entry.c's count(), which Count mirrors.
+func cCount(cb *ControlBlock, nr, site uint64, kind uint32) {
+	C.vsysbed_count((*C.struct_vsysbed_cb)(unsafe.Pointer(cb)), C.uint64_t(nr), C.uint64_t(site), C.uint32_t(kind))
+}
+
 type constCheck struct {
 	name        string
 	goVal, cVal uint64
@@ -143,7 +153,7 @@ func constChecks() []constCheck {
 		{"NumSites", NumSites},
 		{"StateHost", StateHost}, {"StateGuest", StateGuest}, {"StateKernel", StateKernel}, {"StateEntry", StateEntry},
 		{"TrapSeccomp", TrapSeccomp}, {"TrapSUD", TrapSUD},
-		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork},
+		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork}, {"FlagRestarted", FlagRestarted},
 		{"NrInterrupt", NrInterrupt}, {"NrReturn", NrReturn},
 		{"OffCounts", OffCounts}, {"OffSites", OffSites}, {"OffXsave", OffXsave}, {"XsaveMax", XsaveMax}, {"OffHostInfo", OffHostInfo}, {"OffErrors", OffErrors},
 	}

@@ -6,8 +6,6 @@ package tracer
 // this same binary but never calls into the audit.
 
 import (
-	"bufio"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"net"
@@ -20,16 +18,18 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/procmaps"
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/loader"
 	"github.com/vsysbed/vsysbed/platform/inprocess"
+	"github.com/vsysbed/vsysbed/platform/ptrace"
 	"github.com/vsysbed/vsysbed/rundir"
 )
 
@@ -39,6 +39,7 @@ const (
 	AuditEBPF         = "ebpf"
 	PlatformInProcess = "inprocess"
 	PlatformNative    = "native"
+	PlatformPtrace    = "ptrace"
 )
 
 // auditPollInterval is how often the audit looks for new processes of the
@@ -221,14 +222,14 @@ func waitAtGate(pid, gateFD int, limit time.Duration) error {
 // address randomisation off (as platform/inprocess arranges) and so has the layout
 // a probe run shows. Guest code is mapped later and lies outside both.
 func hostCodeRanges(hostPID int) ([]bpf.Range, error) {
-	maps, err := readMaps(hostPID)
+	maps, err := procmaps.Read(hostPID)
 	if err != nil {
 		return nil, fmt.Errorf("--audit=ebpf: %w", err)
 	}
 	var ranges []bpf.Range
 	for _, m := range maps {
-		if m.exec {
-			ranges = append(ranges, bpf.Range{Start: m.start, End: m.end})
+		if m.Exec {
+			ranges = append(ranges, bpf.Range{Start: m.Start, End: m.End})
 		}
 	}
 	children, err := probeForkedHostRanges(fmt.Sprintf("/proc/%d/exe", hostPID))
@@ -249,7 +250,7 @@ func probeForkedHostRanges(self string) ([]bpf.Range, error) {
 	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, cur|inprocess.ForkedHostPersonality, 0, 0); e != 0 {
 		return nil, e
 	}
-	out, err := exec.Command(self, inprocess.ProbeCommand).Output()
+	out, err := exec.Command(self, reexec.Probe).Output()
 	unix.RawSyscall(unix.SYS_PERSONALITY, cur, 0, 0)
 	if err != nil {
 		return nil, err
@@ -276,7 +277,7 @@ func isForkedHost(pid int) bool {
 		return false
 	}
 	argv := strings.Split(string(b), "\x00")
-	return len(argv) > 1 && argv[1] == inprocess.ForkCommand
+	return len(argv) > 1 && argv[1] == reexec.Fork
 }
 
 // passThrough says which syscalls the host executes once per guest call:
@@ -426,63 +427,6 @@ func processParents() map[int]int {
 	return out
 }
 
-// mapping is one line of /proc/PID/maps.
-type mapping struct {
-	start, end, offset uint64
-	exec               bool
-	path               string
-}
-
-// readMaps parses /proc/PID/maps.
-func readMaps(pid int) ([]mapping, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return parseMaps(bufio.NewScanner(f))
-}
-
-func parseMaps(sc *bufio.Scanner) ([]mapping, error) {
-	var out []mapping
-	for line := 1; sc.Scan(); line++ {
-		// start-end perms offset dev inode [path]; the path may hold spaces.
-		fields := strings.SplitN(sc.Text(), " ", 6)
-		if len(fields) < 5 {
-			if strings.TrimSpace(sc.Text()) == "" {
-				continue
-			}
-			return nil, fmt.Errorf("maps line %d: too few fields: %q", line, sc.Text())
-		}
-		lo, hi, ok := strings.Cut(fields[0], "-")
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		off, err3 := strconv.ParseUint(fields[2], 16, 64)
-		if !ok || err1 != nil || err2 != nil || err3 != nil || start >= end || len(fields[1]) != 4 {
-			return nil, fmt.Errorf("maps line %d: malformed: %q", line, sc.Text())
-		}
-		m := mapping{start: start, end: end, offset: off, exec: fields[1][2] == 'x'}
-		if len(fields) == 6 {
-			m.path = strings.TrimLeft(fields[5], " ")
-		}
-		out = append(out, m)
-	}
-	return out, sc.Err()
-}
-
-// mapEvents turns a process's executable mappings into the map events
-// coverage resolves sites with.
-func mapEvents(maps []mapping) []coverage.Event {
-	var evs []coverage.Event
-	for _, m := range maps {
-		if m.exec && m.path != "" {
-			evs = append(evs, coverage.Event{Ev: coverage.EvMap, Start: coverage.Hex(m.start),
-				End: coverage.Hex(m.end), Offset: coverage.Hex(m.offset), Path: m.path})
-		}
-	}
-	return evs
-}
-
 // runNative is `--platform=native --audit=ebpf`: the program runs as the
 // supervisor's child with no interception at all, audited with all of it
 // as guest code. It is started under ptrace so that it stops at its exec
@@ -500,22 +444,22 @@ func mapEvents(maps []mapping) []coverage.Event {
 func runNative(o Options, inh inheritance) int {
 	path, err := loader.LookPath(o.Argv[0], os.Getenv("PATH"))
 	if err != nil {
-		return nativeExecFailure(err)
+		return ptrace.ExecFailure(err)
 	}
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return exitstatus.Failed
 	}
-	sigs, stopSignals := superviseTree()
+	fw, stopSignals := superviseTree()
 	defer stopSignals()
 
 	// ptrace requests must come from the thread that is the tracer: the
 	// one that forked the child.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	prefix := append([]string{self, PtraceExecCommand, "--native"}, inh.stubFlags()...)
-	pid, cleanup, err := startWithArgv(self, prefix, o.Argv, "", &syscall.ProcAttr{ // the stub finds path again
+	prefix := append([]string{self, reexec.PtraceExec, "--native"}, inh.stubFlags()...)
+	pid, cleanup, err := reexec.Start(self, prefix, o.Argv, "", &syscall.ProcAttr{ // the stub finds path again
 		Env:   os.Environ(),
 		Files: sameNumbers(inh.fds),
 		Sys:   &syscall.SysProcAttr{Ptrace: true},
@@ -542,8 +486,8 @@ func runNative(o Options, inh inheritance) int {
 	if status, done := passStub(pid, &ws, wait); done {
 		return status
 	}
-	maps, _ := readMaps(pid)
-	events := mapEvents(maps)
+	maps, _ := procmaps.Read(pid)
+	events := procmaps.Events(maps)
 	a, err := startAudit(uint32(pid), nil)
 	if err != nil {
 		unix.Kill(pid, unix.SIGKILL)
@@ -556,7 +500,7 @@ func runNative(o Options, inh inheritance) int {
 	tr := startTracker(a, pid, func(int) bool { return true })
 	defer tr.stop()
 
-	defer forwardSignals(sigs, pid)()
+	defer forwardSignals(fw, pid, false)()
 
 	traced := unix.PtraceSetOptions(pid, unix.PTRACE_O_TRACEEXIT|unix.PTRACE_O_TRACEEXEC|unix.PTRACE_O_EXITKILL) == nil
 	if traced {
@@ -579,18 +523,18 @@ func runNative(o Options, inh inheritance) int {
 		sig := ws.StopSignal()
 		switch {
 		case sig == unix.SIGTRAP && ws.TrapCause() == unix.PTRACE_EVENT_EXIT:
-			maps, _ := readMaps(pid)
-			events = append(events, mapEvents(maps)...)
+			maps, _ := procmaps.Read(pid)
+			events = append(events, procmaps.Events(maps)...)
 			unix.PtraceCont(pid, 0)
 		case sig == unix.SIGTRAP && ws.TrapCause() == unix.PTRACE_EVENT_EXEC:
-			maps, _ := readMaps(pid)
+			maps, _ := procmaps.Read(pid)
 			events = append(events, coverage.Event{Ev: coverage.EvUnmap, Start: 0, End: ^coverage.Hex(0)})
-			events = append(events, mapEvents(maps)...)
+			events = append(events, procmaps.Events(maps)...)
 			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil {
 				images = append(images, exe)
 			}
 			unix.PtraceCont(pid, 0)
-		case isGroupStop(pid):
+		case ptrace.IsGroupStop(pid):
 			unix.PtraceDetach(pid) // stays stopped, as a job should
 		default:
 			unix.PtraceCont(pid, int(sig)) // deliver it
@@ -623,14 +567,6 @@ func runNative(o Options, inh inheritance) int {
 	return exitstatus.Of(syscall.WaitStatus(ws))
 }
 
-// isGroupStop tells a group stop from a signal-delivery stop of a
-// PTRACE_TRACEME tracee: only the latter has siginfo.
-func isGroupStop(pid int) bool {
-	var si [128]byte
-	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETSIGINFO, uintptr(pid), 0, uintptr(unsafe.Pointer(&si[0])), 0, 0)
-	return e == unix.EINVAL
-}
-
 // nativeReport is the report of a native run: no vsysbed counts (the
 // audit section holds the kernel's), the exit, the images.
 func nativeReport(argv []string, path string, pid int, images []string, status coverage.ExitStatus) *coverage.Report {
@@ -643,29 +579,11 @@ func nativeReport(argv []string, path string, pid int, images []string, status c
 		Complete:  true,
 		Syscalls:  []coverage.SyscallRow{},
 		Sites:     []coverage.Site{},
-		Execs:     []coverage.Exec{{Path: path, Argv: append([]string{}, argv...), Interp: interpOf(path)}},
+		Execs:     []coverage.Exec{{Path: path, Argv: append([]string{}, argv...), Interp: loader.Interp(path)}},
 		Runs:      []coverage.Run{{Command: append([]string{}, argv...), Exit: status, Complete: true}},
 		Processes: []coverage.Process{{Pid: pid, Images: images, Exit: &exit}},
 		Errors:    []string{},
 	}
-}
-
-// interpOf is an ELF's PT_INTERP, "" for a static one or a script.
-func interpOf(path string) string {
-	f, err := elf.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			b := make([]byte, p.Filesz)
-			if _, err := p.ReadAt(b, 0); err == nil {
-				return strings.TrimRight(string(b), "\x00")
-			}
-		}
-	}
-	return ""
 }
 
 // passStub lets the native platform's stub (stopped after its own exec)
@@ -700,26 +618,4 @@ func passStub(pid int, ws *unix.WaitStatus, wait func() error) (status int, done
 			sig = int(ws.StopSignal())
 		}
 	}
-}
-
-// nativeExecFailure answers like a shell: 127 when PROGRAM does not
-// exist, 126 when it cannot be executed.
-func nativeExecFailure(err error) int {
-	msg := loader.Printable(err.Error())
-	if !strings.HasPrefix(msg, "vsysbed:") {
-		msg = "vsysbed: " + msg
-	}
-	fmt.Fprintln(os.Stderr, msg)
-	if errors.Is(err, unix.ENOENT) {
-		return exitstatus.NotFound
-	}
-	return exitstatus.NotExecutable
-}
-
-func errnoOf(err error) unix.Errno {
-	var e syscall.Errno
-	if errors.As(err, &e) {
-		return unix.Errno(e)
-	}
-	return unix.EACCES
 }

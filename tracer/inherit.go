@@ -21,7 +21,6 @@ import (
 	"sort"
 	"strconv"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -82,7 +81,7 @@ func openInheritedFDs() []int {
 // own handlers over them, so a SIGQUIT or SIGUSR1 sent to vsysbed's pid
 // would kill it (SIGQUIT with a goroutine dump), and a write to a broken
 // stderr would end it by SIGPIPE, where the program carries on. Not the
-// signals the supervisor forwards to the guest (forwardedSignals), whose own
+// signals the supervisor forwards to the guest (tracer/jobctl.go), whose own
 // disposition decides; not SIGCHLD, whose SIG_IGN would reap the host
 // process before the supervisor could wait for it; not Go's own SIGURG
 // and SIGPROF. The children get their signal state from the inheritance,
@@ -172,26 +171,4 @@ func (in inheritance) stubFlags() []string {
 		}
 	}
 	return append(in.signalFlags(), "--close-stdio", strconv.Itoa(closed))
-}
-
-// ApplySignals makes the calling thread's process ignore the signals in
-// ignored and the thread block mask — what an execve from it then keeps.
-// A native guest's stub (`__ptrace-exec`) calls it just before the
-// execve, on the thread that execs: Go's runtime has installed its own
-// handlers over the caller's SIG_IGN, and execve resets handlers to
-// SIG_DFL. Raw calls: the runtime's bookkeeping must not matter any more.
-func ApplySignals(ignored, mask uint64) error {
-	for sig := 1; sig <= 64; sig++ {
-		if ignored&(1<<(sig-1)) == 0 || sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
-			continue
-		}
-		act := [4]uint64{1} // handler SIG_IGN, no flags, restorer, mask
-		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); e != 0 {
-			return fmt.Errorf("ignoring signal %d: %w", sig, e)
-		}
-	}
-	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&mask)), 0, 8, 0, 0); e != 0 {
-		return fmt.Errorf("setting the signal mask: %w", e)
-	}
-	return nil
 }

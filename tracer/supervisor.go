@@ -3,9 +3,10 @@
 // forwards terminal and termination signals to it, mirrors its exit
 // status, and writes the coverage report from the run directory's shards
 // and event log — also when the host process crashed or was killed.
-// The ptrace platform (ptrace.go) runs the guest natively as a traced
-// child instead, with the synthetic vDSO injected, and counts every
-// syscall at a seccomp stop into the same shards.
+// On the ptrace platform (platform/ptrace; run_ptrace.go here) the guest
+// runs natively as a traced child instead, with the synthetic vDSO
+// injected, and every syscall is counted at a seccomp stop into the same
+// shards; the supervisor keeps the same part around it.
 package tracer
 
 import (
@@ -13,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +23,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/platform/inprocess"
 	"github.com/vsysbed/vsysbed/rundir"
@@ -52,9 +53,6 @@ const (
 	WaitAll  = "all"
 	WaitMain = "main"
 )
-
-// HostCommand is the hidden subcommand the supervisor re-executes.
-const HostCommand = "__host"
 
 // Run supervises one guest and returns vsysbed's exit status: the guest's
 // status, 128+N when it died by signal N.
@@ -88,7 +86,7 @@ func Run(o Options) int {
 		return exitstatus.Failed
 	}
 	stdioFD := inprocess.FDBase()
-	args := []string{self, HostCommand, "--rundir", dir, "--trap", o.Trap, "--stdio-fd", strconv.Itoa(stdioFD)}
+	args := []string{self, reexec.Host, "--rundir", dir, "--trap", o.Trap, "--stdio-fd", strconv.Itoa(stdioFD)}
 	args = append(args, inh.signalFlags()...)
 	for _, r := range o.Routes {
 		args = append(args, "--route", r)
@@ -128,13 +126,13 @@ func Run(o Options) int {
 
 	// Guest forks become host processes of their own; as a subreaper the
 	// supervisor sees every one of them, orphans included.
-	sigs, stopSignals := superviseTree()
+	fw, stopSignals := superviseTree()
 	defer stopSignals()
 	// PR_SET_PDEATHSIG: the host dies with the supervisor even before it
 	// watches it (inprocess.watchSupervisor, which every host process of the
 	// tree runs); ForkExec checks getppid() against the race. This is the
 	// main thread (cmd/vsysbed locks it), which lives as long as we do.
-	pid, _, err := startWithArgv(self, args, o.Argv, dir, &syscall.ProcAttr{Env: os.Environ(), Files: files,
+	pid, _, err := reexec.Start(self, args, o.Argv, dir, &syscall.ProcAttr{Env: os.Environ(), Files: files,
 		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}})
 	unix.Close(null)
 	if err != nil {
@@ -150,7 +148,7 @@ func Run(o Options) int {
 			return exitstatus.Failed
 		}
 	}
-	stopForwarding := forwardSignals(sigs, pid)
+	stopForwarding := forwardSignals(fw, pid, true)
 	ws, err := waitHost(pid)
 	if o.Wait == WaitMain {
 		running = liveDescendants(os.Getpid())
@@ -194,62 +192,11 @@ func Run(o Options) int {
 	return exitstatus.Of(syscall.WaitStatus(ws))
 }
 
-// startWithArgv starts self with prefix, "--" and argv. When the kernel
-// refuses that command line (E2BIG) although the program's own might fit
-// — vsysbed's options for its host process or stub come on top — argv goes
-// through a file instead: one in dir ("" = a temporary file, which the
-// reader removes), each string NUL-terminated, named by --argv-file.
-// Whether the program's arguments fit is then the loader's or the
-// kernel's to say, as execve would. cleanup removes the file.
-func startWithArgv(self string, prefix, argv []string, dir string, attr *syscall.ProcAttr) (pid int, cleanup func(), err error) {
-	cleanup = func() {}
-	pid, err = syscall.ForkExec(self, append(append(prefix[:len(prefix):len(prefix)], "--"), argv...), attr)
-	if err != syscall.E2BIG {
-		return pid, cleanup, err
-	}
-	var b strings.Builder
-	for _, a := range argv {
-		b.WriteString(a)
-		b.WriteByte(0)
-	}
-	var f *os.File
-	if dir != "" {
-		f, err = os.OpenFile(filepath.Join(dir, "argv"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	} else {
-		f, err = os.CreateTemp("", "vsysbed-argv-")
-	}
-	if err != nil {
-		return 0, cleanup, err
-	}
-	cleanup = func() { os.Remove(f.Name()) }
-	_, err = f.WriteString(b.String())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, cleanup, err
-	}
-	pid, err = syscall.ForkExec(self, append(prefix[:len(prefix):len(prefix)], "--argv-file", f.Name(), "--"), attr)
-	return pid, cleanup, err
-}
-
-// ReadArgvFile reads the argv startWithArgv wrote; remove says to delete
-// the file once read (a temporary one).
-func ReadArgvFile(path string, remove bool) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if remove {
-		os.Remove(path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00"), nil
-}
-
 // waitHost waits for the host process to end. When it stops (Ctrl-Z,
 // SIGSTOP, SIGTTOU), vsysbed — the process its caller sees in its place —
-// stops too, as the native process would have; a SIGCONT to vsysbed
-// (`fg`) then continues both (forwardSignals).
+// stops too, by the same signal, as the native process would have; the
+// SIGCONT that continues either (`fg`, `kill -CONT` of the guest, which
+// then tells the supervisor) continues both (jobctl.go).
 func waitHost(pid int) (syscall.WaitStatus, error) {
 	var ws syscall.WaitStatus
 	for {
@@ -258,15 +205,15 @@ func waitHost(pid int) (syscall.WaitStatus, error) {
 			continue
 		}
 		if err == nil && ws.Stopped() {
-			stopSelf()
+			stopSelf(unix.Signal(ws.StopSignal()), func() bool {
+				st, ok := stateOf(pid)
+				return ok && st == 'T'
+			})
 			continue
 		}
 		return ws, err
 	}
 }
-
-// stopSelf stops the supervisor until a SIGCONT.
-func stopSelf() { unix.Kill(os.Getpid(), unix.SIGSTOP) }
 
 // describeDeath prints the one line a guest killed by a signal deserves.
 func describeDeath(rep *coverage.Report, dir string, sig syscall.Signal) {
@@ -338,53 +285,6 @@ func reapDescendants() {
 			return // ECHILD: none left
 		}
 	}
-}
-
-// forwardedSignals are the signals sent to vsysbed that are the guest's:
-// the terminal's (interrupt, quit, the job-control stops and continue),
-// termination, hang-up and the user signals. The guest's disposition
-// decides what they do (SIGQUIT's default: core, 131), never Go's
-// (SIGQUIT would print the supervisor's goroutines and lose the report).
-var forwardedSignals = []os.Signal{
-	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2,
-	syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT,
-}
-
-// superviseTree makes this process the child subreaper of everything the
-// guest starts (no orphan escapes the wait) and catches the signals a
-// supervisor forwards to the guest (forwardedSignals).
-func superviseTree() (sigs chan os.Signal, stop func()) {
-	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-	sigs = make(chan os.Signal, 16)
-	signal.Notify(sigs, forwardedSignals...)
-	return sigs, func() { signal.Stop(sigs) }
-}
-
-// forwardSignals passes every signal that arrives on sigs to pid (the
-// guest, or the host process running it) until stop is called. Once pid
-// is gone, the rest of the tree gets it: every live descendant of the
-// supervisor (orphans are ours, as a subreaper), so that a tree whose
-// first process has exited (a daemon, a hung child) still ends.
-func forwardSignals(sigs <-chan os.Signal, pid int) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				sig := s.(syscall.Signal)
-				if unix.Kill(pid, sig) == nil {
-					continue
-				}
-				for _, d := range descendants(os.Getpid()) {
-					unix.Kill(d, sig)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // descendants lists the live processes below root, from /proc.

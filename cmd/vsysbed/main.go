@@ -18,9 +18,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/kernelsim"
-	"github.com/vsysbed/vsysbed/platform/inprocess"
 	"github.com/vsysbed/vsysbed/tracer"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
@@ -54,6 +52,9 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	if h, ok := hidden[args[0]]; ok {
+		return h(args[1:], stderr)
+	}
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stderr)
@@ -65,16 +66,6 @@ func run(args []string, stderr io.Writer) int {
 		return cmdVDSO(args[1:], stderr)
 	case "gc":
 		return cmdGC(args[1:], stderr)
-	case tracer.HostCommand:
-		kernelsim.CatchHostSignals()
-		return cmdHost(args[1:], stderr)
-	case inprocess.ForkCommand:
-		kernelsim.CatchHostSignals()
-		return cmdFork(args[1:], stderr)
-	case inprocess.ProbeCommand:
-		return inprocess.Probe()
-	case tracer.PtraceExecCommand: // `__ptrace-exec [FLAGS] -- PROGRAM ARGS...`
-		return tracer.PtraceExec(args[1:])
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stderr)
@@ -258,53 +249,4 @@ func cmdVDSO(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// cmdFork is a host process a guest fork starts; not for users.
-func cmdFork(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet(inprocess.ForkCommand, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o inprocess.Options
-	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
-	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
-	fs.IntVar(&o.LinkFD, "link-fd", 0, "where the link to the parent goes")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	return inprocess.ForkChild(o)
-}
-
-// cmdHost is the host process the supervisor starts; not for users.
-func cmdHost(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet(tracer.HostCommand, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o inprocess.Options
-	var routes routeList
-	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
-	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
-	fs.Var(&routes, "route", "NAME=fast|kernel")
-	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "CPU profile file")
-	fs.BoolVar(&o.Gate, "gate", false, "wait for a byte on the gate fd before starting")
-	fs.IntVar(&o.StdioFD, "stdio-fd", 0, "where the guest's fds 0-2 arrive (and the gate after them)")
-	fs.Uint64Var(&o.Ignored, "sigign", 0, "signals the guest starts with ignored (bit N-1: signal N)")
-	fs.Uint64Var(&o.Mask, "sigmask", 0, "the guest's first thread's signal mask")
-	argvFile := fs.String("argv-file", "", "read PROGRAM [ARGS...] from this file (NUL-terminated strings)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	o.Argv = fs.Args()
-	if *argvFile != "" {
-		argv, err := tracer.ReadArgvFile(*argvFile, false)
-		if err != nil {
-			fmt.Fprintf(stderr, "vsysbed: %v\n", err)
-			return exitstatus.Failed
-		}
-		o.Argv = argv
-	}
-	o.Routes = map[int]bool{}
-	for _, r := range routes {
-		nr, fast, _ := parseRoute(r)
-		o.Routes[nr] = fast
-	}
-	return inprocess.Main(o)
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/loader"
 	"github.com/vsysbed/vsysbed/rundir"
@@ -513,10 +514,6 @@ func noRandomize() bool {
 	return kernelsim.HostPersonality()&ForkedHostPersonality == ForkedHostPersonality
 }
 
-// ProbeCommand is the hidden subcommand that prints the executable ranges
-// of a host process started without address randomisation.
-const ProbeCommand = "__probe"
-
 // forkChildRanges turns address randomisation off for the processes this
 // one starts (personality is inherited; this process's own layout is
 // fixed already) and asks a probe run where their code will be.
@@ -535,7 +532,7 @@ func forkChildRanges() ([]bpf.Range, error) {
 		return nil, err
 	}
 	defer null.Close()
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"vsysbed", ProbeCommand}, &syscall.ProcAttr{
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"vsysbed", reexec.Probe}, &syscall.ProcAttr{
 		Files: []uintptr{null.Fd(), w.Fd(), null.Fd()},
 	})
 	w.Close()

@@ -3,6 +3,7 @@ package inprocess
 import (
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/rundir"
 )
 
@@ -38,6 +39,9 @@ func watchSupervisor(runDir string, base int) {
 		supervisorGone(runDir)
 		return
 	}
+	// The supervisor mirrors its child's stops: it is told of a SIGCONT
+	// (kernelsim/jobctl.go).
+	kernelsim.SupervisorPID = pid
 	go func() {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		for {

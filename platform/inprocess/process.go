@@ -10,13 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/internal/fdpass"
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/tls"
 )
-
-// ForkCommand is the hidden subcommand a forked host process runs
-// (ForkChild).
-const ForkCommand = "__fork"
 
 // The first byte on the link tells a child host process what it is.
 const (
@@ -28,7 +25,7 @@ const (
 func (pl platform) StartProcess() (int, *os.File, unix.Errno) { return pl.startHost(kindFork) }
 
 // startHost starts a child host process — a re-exec of vsysbed as
-// ForkCommand — with the link to it at its fd 3 (ForkChild moves it), and
+// reexec.Fork — with the link to it at its fd 3 (ForkChild moves it), and
 // tells it its kind.
 func (pl platform) startHost(kind byte) (int, *os.File, unix.Errno) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -45,7 +42,7 @@ func (pl platform) startHost(kind byte) (int, *os.File, unix.Errno) {
 		unix.Close(pair[0])
 		linkFD = hfd
 	}
-	args := []string{"vsysbed", ForkCommand, "--rundir", pl.runDir, "--trap", trapName(pl.mode), "--link-fd", strconv.Itoa(linkFD)}
+	args := []string{"vsysbed", reexec.Fork, "--rundir", pl.runDir, "--trap", trapName(pl.mode), "--link-fd", strconv.Itoa(linkFD)}
 	// 0-2 of the new host process are /dev/null (see adoptStdio); the
 	// guest's fds arrive over the link.
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)

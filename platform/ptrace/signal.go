@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 // A bypass call interrupted by a signal, on the ptrace platform. The
 // guest ABI (kernelsim/deliver.go returnContext) reports such a call
@@ -104,10 +104,48 @@ func (r *ptraceRun) interruptedBypass(th *ptThread, sig unix.Signal) error {
 	return nil
 }
 
+// handledRestart is the delivery stop of sig for th, whose last call is
+// to be issued again (th.restart). A guest handler that runs takes the
+// call's result: -EINTR, unless Linux restarts the call — an error the
+// guest sees, counted as the in-process platform counts it — or, for a
+// raw syscall Linux restarts, the context the kernel rewinds onto the
+// `syscall`, which the handler's rt_sigreturn resumes: the same call,
+// counted once. (A bypass call is reshaped by interruptedBypass.) Without
+// a handler the kernel restarts the call unseen, and th.restart stays.
+func (r *ptraceRun) handledRestart(th *ptThread, sig unix.Signal) {
+	rp := th.restart
+	if !th.proc.handlers[uint64(sig)].runsHandler() || rp.nr == unix.SYS_RT_SIGRETURN {
+		return
+	}
+	th.restart = restartPoint{}
+	switch {
+	case rp.code == 0:
+		// The call is about to be issued again (rt_sigreturn or the
+		// tracer put the thread back on it) and sig comes first.
+		if th.interrupted == nil {
+			th.handlerRestart = &rp
+		}
+	case !restartsWith(rp.code, th.proc.handlers[uint64(sig)].flags):
+		if cb := r.shards[th.tid]; cb != nil && rp.nr < uint64(len(cb.Errors)) {
+			cb.Errors[rp.nr]++
+		}
+	case th.interrupted == nil:
+		rp.code = 0
+		th.handlerRestart = &rp
+	}
+}
+
 // restartAfterHandler is the exit of th's rt_sigreturn: if it restored
 // exactly the context interruptedBypass made, the interrupted call is
-// issued again from the image's `syscall`, return address on the stack.
+// issued again from the image's `syscall`, return address on the stack;
+// if it restored a raw syscall handledRestart saw rewound, the next stop
+// there is that call again.
 func (r *ptraceRun) restartAfterHandler(th *ptThread, regs *unix.PtraceRegs) error {
+	if hr := th.handlerRestart; hr != nil && regs.Rip == hr.rip-syscallInsnLen && regs.Rsp == hr.rsp && regs.Rax == hr.nr {
+		th.handlerRestart = nil
+		th.restart = *hr
+		return nil
+	}
 	in := th.sigreturnRestart
 	if in == nil || regs.Rip != in.retAddr || regs.Rsp != in.rsp+8 || regs.Rax != negErrno(unix.EINTR) {
 		return nil

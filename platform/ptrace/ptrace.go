@@ -1,16 +1,23 @@
-package tracer
-
-// `--platform=ptrace`: the guest runs natively as a traced child. A
-// seccomp filter (ptrace_exec.go) stops every syscall of the guest tree
+// Package ptrace is the ptrace platform (`vsysbed run --platform=ptrace`):
+// the guest runs natively as a traced child of the supervisor. A seccomp
+// filter, armed by the stub Exec, stops every syscall of the guest tree
 // (SECCOMP_RET_TRACE); at every exec the tracer swaps the kernel's vDSO
-// for the synthetic one (ptrace_inject.go), so calls through
-// __kernel_vsyscall are told from raw `syscall`s by the address they stop
-// at. Each stop is counted into a per-thread shard in the run directory,
-// in the control-block layout the in-process platform writes, and the
-// call then runs in the real kernel: this platform measures what a
-// syscall costs as a trap out of the process (the "binary syscall"), and
-// it is the reference the in-process platform's counts are checked
-// against. Nothing is emulated.
+// for the synthetic one (inject.go), so calls through __kernel_vsyscall
+// are told from raw `syscall`s by the address they stop at. Each stop is
+// counted into a per-thread shard in the run directory, in the
+// control-block layout the in-process platform writes, and the call then
+// runs in the real kernel: this platform measures what a syscall costs as
+// a trap out of the process (the "binary syscall"), and it is the
+// reference the in-process platform's counts are checked against.
+// Nothing is emulated; what kernelsim answers or refuses on every
+// platform (kernelsim.Answer) it answers here too, and /proc files that
+// would show the tracer are views (procview.go).
+//
+// The package owns the tracee side (Exec) and the tracer (Run); the
+// supervisor (package tracer) keeps the run directory, signal forwarding,
+// exit mirroring and the report, which it builds from the shards and the
+// event log Run leaves.
+package ptrace
 
 import (
 	"encoding/binary"
@@ -28,18 +35,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/coverage"
-	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/procmaps"
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/loader"
 	"github.com/vsysbed/vsysbed/rundir"
 	"github.com/vsysbed/vsysbed/tls"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
-// PlatformPtrace is Options.Platform for the ptrace platform.
-const PlatformPtrace = "ptrace"
-
-// TrapModePtrace is the report's trap_mode for a ptrace run.
-const TrapModePtrace = "ptrace"
+// TrapMode is the report's trap_mode for a ptrace run.
+const TrapMode = "ptrace"
 
 // ptraceOptions: every stop the platform needs. EXITKILL: if the tracer
 // dies, the kernel kills every tracee rather than leave it stopped.
@@ -88,15 +94,18 @@ type ptThread struct {
 	bypassRip, bypassRsp uint64
 	// interrupted: the last bypass call came back with a restart code and
 	// no signal was delivered since; sigreturnRestart: the one to re-issue
-	// when its handler returns (ptrace_signal.go).
+	// when its handler returns (signal.go).
 	interrupted, sigreturnRestart *bypassInterrupt
+	// handlerRestart: a raw syscall the kernel rewound onto its `syscall`
+	// under a guest handler, which its rt_sigreturn resumes: the same call.
+	handlerRestart *restartPoint
 	// answered: kernelsim answers the current call itself (answer); it
 	// was skipped and returns answer.
 	answered bool
 	answer   int64
 	// eintr: the last call returned EINTR and Linux never restarts it;
 	// reissue: the tracer re-issued it for an ignored signal, and
-	// callDeadline is when its timeout ends (ptrace_ignored.go).
+	// callDeadline is when its timeout ends (ignored.go).
 	eintr        *eintrCall
 	reissue      bool
 	callDeadline time.Time
@@ -105,12 +114,13 @@ type ptThread struct {
 	outerMask            uint64
 	outerKnown, maskHeld bool
 	// procOpen: the current call is an open the tracer redirected to a
-	// /proc view (ptrace_procview.go).
+	// /proc view (procview.go).
 	procOpen *procOpen
 }
 
-// restartPoint is where a call the kernel will restart stops again.
-type restartPoint struct{ rip, rsp, nr uint64 }
+// restartPoint is where a call the kernel will restart stops again, and
+// the restart code its exit returned (0: re-issued by the tracer).
+type restartPoint struct{ rip, rsp, nr, code uint64 }
 
 // ptraceRun is the tracer's state; every method runs on the one locked
 // OS thread that is the tracer of every tracee.
@@ -136,58 +146,76 @@ type ptraceRun struct {
 	// holds in their group stop.
 	conf kernelsim.Confinement
 	held map[int]bool
+	// stopped: Config.Stopped.
+	stopped func(unix.Signal)
 }
 
-// runPtrace is Run for --platform=ptrace.
-func runPtrace(o Options, inh inheritance) int {
-	dir, cleanup, err := newRunDir(o)
+// Config is one run of the platform.
+type Config struct {
+	Dir   string    // the run directory: shards and the event log go there
+	Argv  []string  // PROGRAM [ARGS...]
+	Files []uintptr // the first process's fds (syscall.ProcAttr.Files)
+	// StubFlags go to Exec before the program: the caller's signal state
+	// and closed fds 0-2, which the stub sets before its execve.
+	StubFlags []string
+	// Started is called with the first process's pid as soon as it
+	// exists (the supervisor forwards signals to it from then on).
+	Started func(pid int)
+	// Stopped is called when the first process's leader stops in a group
+	// stop by sig (Ctrl-Z, SIGSTOP): the supervisor stops as the program
+	// would, by the same signal.
+	Stopped func(sig unix.Signal)
+}
+
+// Result is how a run ended.
+type Result struct {
+	Pid    int             // the first process
+	Status unix.WaitStatus // its end, when Ended
+	Ended  bool            // its end was seen
+	// Started: it exec'd PROGRAM; if not, the stub failed and said why.
+	Started bool
+}
+
+// Run starts the program through the stub and traces its tree until no
+// tracee is left. The calling goroutine's OS thread is the tracer (every
+// ptrace request and wait must come from the thread that forked the first
+// tracee): Run locks it for its duration. The shards and the event log
+// are complete when it returns. Its error is the platform's own failure;
+// the tree is killed then.
+func Run(c Config) (Result, error) {
+	r, err := newPtraceRun(c.Dir)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return exitstatus.Failed
-	}
-	defer cleanup()
-	r, err := newPtraceRun(dir)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return exitstatus.Failed
+		return Result{}, err
 	}
 	defer r.close()
+	r.stopped = c.Stopped
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
-		return exitstatus.Failed
+		return Result{}, err
 	}
 
-	sigs, stopSignals := superviseTree()
-	defer stopSignals()
-
-	// The tracer is the thread that forked the first tracee: every ptrace
-	// request and every wait must come from it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	// The caller's fds at their numbers and its signal state, which the
-	// stub sets before its execve (inherit.go).
-	prefix := append([]string{self, PtraceExecCommand}, inh.stubFlags()...)
-	pid, cleanup, err := startWithArgv(self, prefix, o.Argv, "", &syscall.ProcAttr{
+	prefix := append([]string{self, reexec.PtraceExec}, c.StubFlags...)
+	pid, cleanup, err := reexec.Start(self, prefix, c.Argv, "", &syscall.ProcAttr{
 		Env:   os.Environ(),
-		Files: sameNumbers(inh.fds),
+		Files: c.Files,
 		Sys:   &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
 	})
 	defer cleanup()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: starting the traced process: %v\n", err)
-		return exitstatus.Failed
+		return Result{}, fmt.Errorf("starting the traced process: %w", err)
 	}
 	r.root = pid
-	defer forwardSignals(sigs, pid)()
+	if c.Started != nil {
+		c.Started(pid)
+	}
 
 	if err := r.trace(); err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		r.killAll()
-		return exitstatus.Failed
+		return Result{Pid: pid}, err
 	}
-	reapDescendants()
-	return r.finish(o)
+	return Result{Pid: pid, Status: r.rootWS, Ended: r.rootDone, Started: r.started}, nil
 }
 
 func newPtraceRun(dir string) (*ptraceRun, error) {
@@ -285,7 +313,7 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 	}
 	si, err := getSiginfo(tid)
 	if err == unix.EINVAL {
-		return r.groupStop(th)
+		return r.groupStop(th, sig)
 	}
 	if err == nil {
 		r.noteFault(th, sig, si)
@@ -296,6 +324,9 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 		if err := r.release(th.proc.pid); err != nil {
 			return err
 		}
+	}
+	if th.restart.rip != 0 {
+		r.handledRestart(th, sig)
 	}
 	if th.interrupted != nil {
 		if err := r.interruptedBypass(th, sig); err != nil {
@@ -316,19 +347,21 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 
 // groupStop is a job-control stop (SIGTSTP, SIGSTOP, ...) reported by
 // th. The first process's stop is the run's, as on the in-process
-// platform: its leader stays stopped and vsysbed stops itself; the SIGCONT
-// that continues vsysbed (`fg`) reaches the process too (forwardSignals),
+// platform: its leader stays stopped and vsysbed stops itself by the
+// same signal (Config.Stopped: its parent's waitpid sees WSTOPSIG sig);
+// the SIGCONT that continues vsysbed (`fg`) reaches the process too (the
+// supervisor forwards it),
 // and the leader is resumed here, where the tracer thread resumes. A
 // tracee attached with PTRACE_TRACEME cannot wait for that SIGCONT in its
 // stop (PTRACE_LISTEN needs PTRACE_SEIZE), so the stops of other threads
 // and processes are not held: a thread resumed from one runs on until its
 // next syscall stop, which waits for the stopped tracer.
-func (r *ptraceRun) groupStop(th *ptThread) error {
+func (r *ptraceRun) groupStop(th *ptThread, sig unix.Signal) error {
 	// Held until a SIGCONT comes (releaseContinued), as natively: every
 	// thread stopped, its state T.
 	r.held[th.tid] = true
-	if th.tid == r.root {
-		stopSelf()
+	if th.tid == r.root && r.stopped != nil {
+		r.stopped(sig)
 	}
 	return nil
 }
@@ -429,6 +462,13 @@ func (r *ptraceRun) noteFault(th *ptThread, sig unix.Signal, si [128]byte) {
 	}
 	f := &th.proc.fault
 	f.sig, f.addr, f.rip = sig, binary.LittleEndian.Uint64(si[16:]), regs.Rip
+}
+
+// IsGroupStop tells a group stop from a signal-delivery stop of a
+// PTRACE_TRACEME tracee: only the latter has siginfo.
+func IsGroupStop(tid int) bool {
+	_, err := getSiginfo(tid)
+	return err == unix.EINVAL
 }
 
 // getSiginfo is PTRACE_GETSIGINFO; EINVAL means a group stop.
@@ -572,7 +612,7 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 	}
 	switch {
 	case isRestartResult(regs.Rax):
-		th.restart = restartPoint{rip: regs.Rip, rsp: regs.Rsp, nr: th.nr}
+		th.restart = restartPoint{rip: regs.Rip, rsp: regs.Rsp, nr: th.nr, code: uint64(-int64(regs.Rax))}
 		if th.bypassRip != 0 && th.nr != unix.SYS_RT_SIGRETURN {
 			// The kernel re-issues the call by stepping rip back over a
 			// `syscall`: put the image's back under it, with the return
@@ -584,7 +624,7 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 			if err := unix.PtraceSetRegs(th.tid, &regs); err != nil {
 				return ignoreGone(err)
 			}
-			// A handler, if one runs, changes that (ptrace_signal.go).
+			// A handler, if one runs, changes that (signal.go).
 			th.interrupted = &bypassInterrupt{code: uint64(-int64(regs.Rax)), nr: th.nr,
 				rip: th.bypassRip, rsp: th.bypassRsp, retAddr: retAddr}
 		}
@@ -630,7 +670,7 @@ func (r *ptraceRun) execStop(th *ptThread) error {
 	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", tid))
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", tid))
 	argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
-	r.log(coverage.Event{Ev: coverage.EvExec, Pid: p.pid, Path: exe, Argv: argv, Interp: interpOf(exe)})
+	r.log(coverage.Event{Ev: coverage.EvExec, Pid: p.pid, Path: exe, Argv: argv, Interp: loader.Interp(exe)})
 	r.logMaps(p, tid)
 
 	if !runnableAt(tid) {
@@ -662,13 +702,13 @@ func runnableAt(tid int) bool {
 	if unix.PtraceGetRegs(tid, &regs) != nil {
 		return false
 	}
-	maps, err := readMaps(tid)
+	maps, err := procmaps.Read(tid)
 	if err != nil {
 		return false
 	}
 	for _, m := range maps {
-		if m.start <= regs.Rip && regs.Rip < m.end {
-			return m.exec && m.path != "[vdso]"
+		if m.Start <= regs.Rip && regs.Rip < m.End {
+			return m.Exec && m.Path != "[vdso]"
 		}
 	}
 	return false
@@ -808,11 +848,11 @@ func (r *ptraceRun) logMaps(p *ptProcess, tid int) {
 	if !p.guest {
 		return
 	}
-	maps, err := readMaps(tid)
+	maps, err := procmaps.Read(tid)
 	if err != nil {
 		return
 	}
-	for _, ev := range mapEvents(maps) {
+	for _, ev := range procmaps.Events(maps) {
 		ev.Pid = p.pid
 		r.log(ev)
 	}
@@ -864,38 +904,6 @@ func (r *ptraceRun) killAll() {
 			unix.PtraceCont(tid, 0)
 		}
 	}
-}
-
-// finish builds and writes the report and returns vsysbed's status.
-func (r *ptraceRun) finish(o Options) int {
-	r.close()
-	ws := r.rootWS
-	if !r.rootDone {
-		fmt.Fprintln(os.Stderr, "vsysbed: the traced process's end was not seen")
-		return exitstatus.Failed
-	}
-	if !r.started {
-		// The stub failed before PROGRAM ran and said why.
-		return exitstatus.Of(syscall.WaitStatus(ws))
-	}
-	var rep *coverage.Report
-	in, err := rundir.ReadInput(r.dir)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: building the report: %v\n", err)
-	} else {
-		in.Command, in.Host, in.HostPID = o.Argv, coverage.HostStatusFromWait(syscall.WaitStatus(ws)), r.root
-		in.TrapMode, in.SyscallName = TrapModePtrace, kernelsim.Name
-		rep = coverage.Build(in)
-	}
-	if ws.Signaled() && ws.Signal() != unix.SIGPIPE && ws.Signal() != unix.SIGINT {
-		describeDeath(rep, r.dir, syscall.Signal(ws.Signal()))
-	}
-	if rep != nil {
-		if err := writeReport(rep, o); err != nil {
-			fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
-		}
-	}
-	return exitstatus.Of(syscall.WaitStatus(ws))
 }
 
 // wait4 waits for pid (-1: any) and every kind of child (__WALL: traced

@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 // Syscall injection into a stopped tracee, and with it the one thing the
 // ptrace platform does to a fresh image before its first instruction:
@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/internal/procmaps"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
@@ -111,7 +112,7 @@ func (in *injection) run(r *unix.PtraceRegs) (uint64, error) {
 			return r.Rax, nil
 		case sig == unix.SIGTRAP|0x80, sig == unix.SIGTRAP:
 			// A stray syscall-exit or event stop: nothing to do.
-		case isGroupStop(in.tid):
+		case IsGroupStop(in.tid):
 		case sig == unix.SIGSEGV || sig == unix.SIGBUS || sig == unix.SIGILL:
 			// Resumed without it, the injected code would fault forever.
 			return 0, fmt.Errorf("ptrace: %s in %d at %#x during syscall injection", sig, in.tid, in.saved.Rip)
@@ -232,22 +233,22 @@ func injectVDSO(tid int, im *vdsoinject.Image, size uint64) (base uint64, err er
 			return 0, fail("mprotect", ret)
 		}
 	}
-	maps, err := readMaps(tid)
+	maps, err := procmaps.Read(tid)
 	if err != nil {
 		return 0, fmt.Errorf("ptrace: %w", err)
 	}
 	var stackEnd uint64
 	for _, m := range maps {
-		if m.start <= in.saved.Rsp && in.saved.Rsp < m.end {
-			stackEnd = m.end
+		if m.Start <= in.saved.Rsp && in.saved.Rsp < m.End {
+			stackEnd = m.End
 		}
-		if !kernelVDSONames[m.path] {
+		if !kernelVDSONames[m.Path] {
 			continue
 		}
-		if ret, err := in.call(unix.SYS_MUNMAP, m.start, m.end-m.start); err != nil {
+		if ret, err := in.call(unix.SYS_MUNMAP, m.Start, m.End-m.Start); err != nil {
 			return 0, err
 		} else if isErrorResult(ret) {
-			return 0, fail("munmap "+m.path, ret)
+			return 0, fail("munmap "+m.Path, ret)
 		}
 	}
 	if stackEnd == 0 {

@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 import (
 	"encoding/binary"
@@ -7,6 +7,7 @@ import (
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/tls"
 	"github.com/vsysbed/vsysbed/vdsoinject"
@@ -267,5 +268,60 @@ func TestResetHandlersAtExec(t *testing.T) {
 	}
 	if (sigDisposition{handler: 1}).runsHandler() || (sigDisposition{}).runsHandler() || !h[2].runsHandler() {
 		t.Error("runsHandler must be true only for a handler address")
+	}
+}
+
+// A call that returned a restart code and meets a guest handler: EINTR the
+// guest sees (an error), or for a raw syscall SA_RESTART restarts, the
+// rewound context whose rt_sigreturn makes the next stop the same call.
+func TestHandledRestart(t *testing.T) {
+	const usr1, usr2, term = 10, 12, 15
+	const readNr, rip, rsp = 0, 0x401002, 0x7ffe0000
+	for _, tc := range []struct {
+		name       string
+		code       uint64
+		sig        unix.Signal
+		bypass     bool
+		wantErrors uint32
+		wantSame   bool // the stop after rt_sigreturn is not a new call
+	}{
+		{"SA_RESTART handler, ERESTARTSYS", errRestartSys, usr1, false, 0, true},
+		{"handler without SA_RESTART", errRestartSys, usr2, false, 1, false},
+		{"ERESTARTNOHAND, SA_RESTART handler", errRestartNoHand, usr1, false, 1, false},
+		{"ERESTART_RESTARTBLOCK, handler", errRestartBlock, usr1, false, 1, false},
+		{"bypass call: re-issued by interruptedBypass", errRestartSys, usr1, true, 0, false},
+		{"no handler: the kernel restarts it unseen", errRestartSys, term, false, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cb := &tls.ControlBlock{}
+			r := &ptraceRun{shards: map[int]*tls.ControlBlock{7: cb}}
+			th := &ptThread{tid: 7, proc: &ptProcess{handlers: map[uint64]sigDisposition{
+				usr1: {handler: 0x401100, flags: saRestart},
+				usr2: {handler: 0x401100},
+			}}}
+			th.restart = restartPoint{rip: rip, rsp: rsp, nr: readNr, code: tc.code}
+			if tc.bypass {
+				th.interrupted = &bypassInterrupt{code: tc.code}
+			}
+			r.handledRestart(th, tc.sig)
+			if cb.Errors[readNr] != tc.wantErrors {
+				t.Errorf("errors = %d, want %d", cb.Errors[readNr], tc.wantErrors)
+			}
+			if tc.sig == term {
+				if th.restart.rip != rip {
+					t.Error("without a handler the restart point must stay")
+				}
+				return
+			}
+			// The handler's rt_sigreturn restores the rewound context.
+			th.restart = restartPoint{}
+			regs := unix.PtraceRegs{Rip: rip - syscallInsnLen, Rsp: rsp, Rax: readNr}
+			if err := r.restartAfterHandler(th, &regs); err != nil {
+				t.Fatal(err)
+			}
+			if same := th.restart.rip == rip && th.restart.rsp == rsp && th.restart.nr == readNr; same != tc.wantSame {
+				t.Errorf("after rt_sigreturn: restart point %+v, want the call's = %v", th.restart, tc.wantSame)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 // An ignored signal never interrupts a call, natively: the kernel drops a
 // signal whose disposition is SIG_IGN (or SIG_DFL with a default action of
@@ -99,6 +99,10 @@ func (r *ptraceRun) eintrSignal(th *ptThread, sig unix.Signal) (deliver bool, er
 			}
 		}
 		if ec.reissued {
+			// The EINTR is the guest's after all: an error again.
+			if cb := r.shards[th.tid]; cb != nil {
+				cb.Errors[ec.nr]++
+			}
 			regs := ec.exit
 			return true, ignoreGone(unix.PtraceSetRegs(th.tid, &regs))
 		}

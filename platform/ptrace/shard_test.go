@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 import (
 	"path/filepath"

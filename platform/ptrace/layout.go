@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 // Pure logic of the ptrace platform: where a stopped syscall came from
 // (the injected vDSO's fallbacks or guest code), the site the in-process
@@ -140,30 +140,15 @@ func auxvValueOffset(stack []byte, key uint64) (int, error) {
 }
 
 // countCall records one syscall in a control block exactly as the
-// in-process entry code does (tls/entry.c count): by number and kind, and
-// by (site, nr, kind) in the open-addressed site table. site 0 with
-// withSite false counts the number only, as the vDSO time stubs do.
+// in-process platform does: by (site, nr, kind) with tls.Count, the twin
+// of entry.c's count(); with withSite false (site 0) by number and kind
+// only, as the in-process vDSO time stubs count.
 func countCall(cb *tls.ControlBlock, nr uint64, site uint64, kind uint32, withSite bool) {
-	if nr < tls.NrMax {
+	if withSite {
+		tls.Count(cb, nr, site, kind)
+	} else if nr < tls.NrMax {
 		cb.Counts[nr][kind]++
 	}
-	if !withSite {
-		return
-	}
-	h := (site ^ (nr << 48) ^ (uint64(kind) << 60)) * 0x9E3779B97F4A7C15
-	idx := uint32(h >> 52)
-	for probe := uint32(0); probe < 32; probe++ {
-		s := &cb.Sites[(idx+probe)&(tls.NumSites-1)]
-		if s.Count == 0 {
-			s.Addr, s.Nr, s.Kind, s.Count = site, uint32(nr), kind, 1
-			return
-		}
-		if s.Addr == site && s.Nr == uint32(nr) && s.Kind == kind {
-			s.Count++
-			return
-		}
-	}
-	cb.Exit.SitesDropped++
 }
 
 // isErrorResult says whether a raw syscall result is -errno.

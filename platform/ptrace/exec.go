@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 // The tracee side of `--platform=ptrace`: a re-exec of vsysbed, already
 // traced (PTRACE_TRACEME), that arms the seccomp filter sending every
@@ -7,21 +7,22 @@ package tracer
 // so nothing the guest tree runs escapes the tracer.
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
+	"syscall"
+	"unsafe"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/loader"
 )
-
-// PtraceExecCommand is the hidden subcommand the ptrace supervisor starts:
-// `vsysbed __ptrace-exec -- PROGRAM ARGS...`.
-const PtraceExecCommand = "__ptrace-exec"
 
 // tracePolicy sends every syscall of every architecture to the tracer
 // (SECCOMP_RET_TRACE). The library wants at least one named group, so
@@ -36,16 +37,16 @@ func tracePolicy() seccomp.Policy {
 	}
 }
 
-// PtraceExec is the body of the hidden subcommand: `[--sigign MASK]
-// [--sigmask MASK] [--close-stdio BITS] [--native] [--] PROGRAM ARGS...`.
-// It returns only on failure, with a shell's status (127 not found, 126
-// not executable, 125 filter failure, 2 usage). --sigign and --sigmask
-// are the signal state of vsysbed's caller (inherit.go), set just before
-// the execve, and --close-stdio the fds 0-2 it had closed; --native (the
-// native platform's stub) skips the filter and the loader's checks: the
-// program runs exactly as natively.
-func PtraceExec(args []string) int {
-	fs := flag.NewFlagSet(PtraceExecCommand, flag.ContinueOnError)
+// Exec is the body of the hidden subcommand reexec.PtraceExec:
+// `[--sigign MASK] [--sigmask MASK] [--close-stdio BITS] [--native] [--]
+// PROGRAM ARGS...`. It returns only on failure, with a shell's status
+// (127 not found, 126 not executable, 125 filter failure, 2 usage).
+// --sigign and --sigmask are the signal state of vsysbed's caller
+// (tracer/inherit.go), set just before the execve, and --close-stdio the
+// fds 0-2 it had closed; --native (the native platform's stub) skips the
+// filter and the loader's checks: the program runs exactly as natively.
+func Exec(args []string) int {
+	fs := flag.NewFlagSet(reexec.PtraceExec, flag.ContinueOnError)
 	ignored := fs.Uint64("sigign", 0, "signals to ignore (bit N-1: signal N)")
 	mask := fs.Uint64("sigmask", 0, "the signal mask")
 	native := fs.Bool("native", false, "no filter, no loader checks")
@@ -57,13 +58,13 @@ func PtraceExec(args []string) int {
 	argv := fs.Args()
 	if *argvFile != "" {
 		var err error
-		if argv, err = ReadArgvFile(*argvFile, true); err != nil {
+		if argv, err = reexec.ReadArgvFile(*argvFile, true); err != nil {
 			fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 			return exitstatus.Failed
 		}
 	}
 	if len(argv) == 0 {
-		fmt.Fprintln(os.Stderr, "vsysbed: "+PtraceExecCommand+": no PROGRAM given")
+		fmt.Fprintln(os.Stderr, "vsysbed: "+reexec.PtraceExec+": no PROGRAM given")
 		return 2
 	}
 	// One thread loads the filter (TSYNC puts it on the others) and
@@ -72,20 +73,20 @@ func PtraceExec(args []string) int {
 	runtime.LockOSThread()
 	path, err := loader.LookPath(argv[0], os.Getenv("PATH"))
 	if err != nil {
-		return nativeExecFailure(err)
+		return ExecFailure(err)
 	}
 	// The loader's checks, as the in-process platform makes them: the
 	// same clear refusal (a 32-bit ELF, a missing interpreter, no #!),
 	// and only an x86-64 image ever gets the synthetic vDSO injected.
 	if !*native {
 		if err := loader.Check(loader.Spec{Path: path, Argv: argv, Envp: os.Environ()}); err != nil {
-			return nativeExecFailure(err)
+			return ExecFailure(err)
 		}
 	}
 	// Before the filter, whose every syscall is a stop the tracer counts.
 	// From here to the execve a signal the caller ignored is ignored here
 	// too, as it would be by the program.
-	if err := ApplySignals(*ignored, *mask); err != nil {
+	if err := applySignals(*ignored, *mask); err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return exitstatus.Failed
 	}
@@ -106,5 +107,50 @@ func PtraceExec(args []string) int {
 		}
 	}
 	err = unix.Exec(path, argv, os.Environ())
-	return nativeExecFailure(&loader.ExecError{Path: path, Errno: errnoOf(err)})
+	return ExecFailure(&loader.ExecError{Path: path, Errno: errnoOf(err)})
+}
+
+// applySignals makes the calling thread's process ignore the signals in
+// ignored and the thread block mask — what an execve from it then keeps.
+// Exec calls it just before the execve, on the thread that execs: Go's
+// runtime has installed its own handlers over the caller's SIG_IGN, and
+// execve resets handlers to SIG_DFL. Raw calls: the runtime's bookkeeping
+// must not matter any more.
+func applySignals(ignored, mask uint64) error {
+	for sig := 1; sig <= 64; sig++ {
+		if ignored&(1<<(sig-1)) == 0 || sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			continue
+		}
+		act := [4]uint64{1} // handler SIG_IGN, no flags, restorer, mask
+		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); e != 0 {
+			return fmt.Errorf("ignoring signal %d: %w", sig, e)
+		}
+	}
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&mask)), 0, 8, 0, 0); e != 0 {
+		return fmt.Errorf("setting the signal mask: %w", e)
+	}
+	return nil
+}
+
+// ExecFailure answers like a shell for a program that cannot be run: it
+// prints why and returns 127 when the program does not exist, 126 when it
+// cannot be executed. Exec and the native platform's supervisor use it.
+func ExecFailure(err error) int {
+	msg := loader.Printable(err.Error())
+	if !strings.HasPrefix(msg, "vsysbed:") {
+		msg = "vsysbed: " + msg
+	}
+	fmt.Fprintln(os.Stderr, msg)
+	if errors.Is(err, unix.ENOENT) {
+		return exitstatus.NotFound
+	}
+	return exitstatus.NotExecutable
+}
+
+func errnoOf(err error) unix.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return unix.Errno(e)
+	}
+	return unix.EACCES
 }

@@ -1,4 +1,4 @@
-package tracer
+package ptrace
 
 // /proc/PID/{status,stat} of a process of the run, on the ptrace
 // platform. The guest runs natively, so the kernel's files are right but

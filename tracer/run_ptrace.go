@@ -1,0 +1,76 @@
+package tracer
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/platform/ptrace"
+	"github.com/vsysbed/vsysbed/rundir"
+)
+
+// runPtrace is Run for --platform=ptrace: the supervisor's part around
+// the ptrace platform (platform/ptrace), which traces the guest tree.
+func runPtrace(o Options, inh inheritance) int {
+	dir, cleanup, err := newRunDir(o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+		return exitstatus.Failed
+	}
+	defer cleanup()
+
+	fw, stopSignals := superviseTree()
+	defer stopSignals()
+	stopForwarding := func() {}
+	defer func() { stopForwarding() }()
+	// The caller's fds at their numbers and its signal state, which the
+	// stub sets before its execve (inherit.go).
+	res, err := ptrace.Run(ptrace.Config{
+		Dir: dir, Argv: o.Argv, Files: sameNumbers(inh.fds), StubFlags: inh.stubFlags(),
+		Started: func(pid int) { stopForwarding = forwardSignals(fw, pid, false) },
+		Stopped: func(sig unix.Signal) { stopSelf(sig, nil) },
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
+		return exitstatus.Failed
+	}
+	reapDescendants()
+	return finishPtrace(o, dir, res)
+}
+
+// finishPtrace builds and writes the report of a ptrace run and returns
+// vsysbed's status.
+func finishPtrace(o Options, dir string, res ptrace.Result) int {
+	ws := syscall.WaitStatus(res.Status)
+	if !res.Ended {
+		fmt.Fprintln(os.Stderr, "vsysbed: the traced process's end was not seen")
+		return exitstatus.Failed
+	}
+	if !res.Started {
+		// The stub failed before PROGRAM ran and said why.
+		return exitstatus.Of(ws)
+	}
+	var rep *coverage.Report
+	in, err := rundir.ReadInput(dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vsysbed: building the report: %v\n", err)
+	} else {
+		in.Command, in.Host, in.HostPID = o.Argv, coverage.HostStatusFromWait(ws), res.Pid
+		in.TrapMode, in.SyscallName = ptrace.TrapMode, kernelsim.Name
+		rep = coverage.Build(in)
+	}
+	if ws.Signaled() && ws.Signal() != syscall.SIGPIPE && ws.Signal() != syscall.SIGINT {
+		describeDeath(rep, dir, ws.Signal())
+	}
+	if rep != nil {
+		if err := writeReport(rep, o); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
+		}
+	}
+	return exitstatus.Of(ws)
+}
