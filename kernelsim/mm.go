@@ -235,7 +235,7 @@ func sysMremap(t *Task, a *Args) int64 {
 			if to, e := vaspace.Map(uintptr(newLen), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE, -1, 0); e == 0 {
 				b[3], b[4] = flags|unix.MREMAP_FIXED, uint64(to)
 				if r = passthrough(unix.SYS_MREMAP, &b); r < 0 && r > -4096 {
-					unix.Syscall(unix.SYS_MUNMAP, to, uintptr(newLen), 0)
+					machine.Syscall(unix.SYS_MUNMAP, &Args{uint64(to), newLen})
 				}
 			}
 		}
