@@ -170,3 +170,65 @@ func TestStatOfExeIsTheGuestImage(t *testing.T) {
 		t.Errorf("stat of another process's exe = %d, ino %d", r, f.u64(buf+8))
 	}
 }
+
+// status and stat show the guest's threads and signal state, the
+// confinement vsysbed started under; a host thread's files are not there.
+func TestStatusAndStatAreTheGuests(t *testing.T) {
+	main, other, f := mainFakeTask(t)
+	hostOpens(t, f)
+	p := main.P
+	p.confinement = Confinement{Seccomp: "0", SeccompFilters: "0", NoNewPrivs: "0"}
+	usr1, usr2, term, hup := int(unix.SIGUSR1), int(unix.SIGUSR2), int(unix.SIGTERM), int(unix.SIGHUP)
+	main.sigmask = bit(usr1) | bit(40)
+	other.sigmask = bit(hup)
+	main.pending.add(usr1, userInfo(usr1, siUser))
+	p.sig.pending.add(40, userInfo(40, siUser))
+	p.sig.actions[usr2] = sigaction{handler: sigIgn}
+	p.sig.actions[term] = sigaction{handler: 0x401000}
+	path := uint64(guestMem)
+	read := func(name string) string {
+		f.WriteMem(path, append([]byte(name), 0))
+		return readFD(t, call(main, unix.SYS_OPEN, path, unix.O_RDONLY))
+	}
+	st := []byte(read("/proc/self/status"))
+	for key, want := range map[string]string{
+		"Threads": "2",
+		"SigPnd":  fmt.Sprintf("%016x", bit(usr1)),
+		"ShdPnd":  fmt.Sprintf("%016x", bit(40)),
+		"SigBlk":  fmt.Sprintf("%016x", bit(usr1)|bit(40)),
+		"SigIgn":  fmt.Sprintf("%016x", bit(usr2)),
+		"SigCgt":  fmt.Sprintf("%016x", bit(term)),
+		"Seccomp": "0", "NoNewPrivs": "0",
+	} {
+		if got, _ := statusField(st, key); got != want {
+			t.Errorf("status %s: %q, want %q", key, got, want)
+		}
+	}
+	// Another guest thread's: its own mask.
+	st = []byte(read(fmt.Sprintf("/proc/self/task/%d/status", pid)))
+	if got, _ := statusField(st, "SigBlk"); got != fmt.Sprintf("%016x", bit(usr1)|bit(40)) {
+		t.Errorf("the main thread's SigBlk %q", got)
+	}
+	_, fields, ok := statFields([]byte(read("/proc/self/stat")))
+	if !ok || len(fields) < 32 {
+		t.Fatalf("stat has %d fields", len(fields))
+	}
+	// Fields 20 and 31-34, the last four decimal and signals 1-31 only.
+	for n, want := range map[int]uint64{20: 2, 31: bit(usr1), 32: bit(usr1), 33: bit(usr2), 34: bit(term)} {
+		if got := fields[n-3]; got != fmt.Sprint(want) {
+			t.Errorf("stat field %d: %s, want %d", n, got, want)
+		}
+	}
+	// A thread of the host's (the test's own, not a guest's).
+	ents, _ := os.ReadDir("/proc/self/task")
+	for _, e := range ents {
+		if e.Name() == itoa(pid) || e.Name() == itoa(pid+1) { // the guest's
+			continue
+		}
+		f.WriteMem(path, []byte("/proc/self/task/"+e.Name()+"/status\x00"))
+		if r := call(main, unix.SYS_OPEN, path, unix.O_RDONLY); r != neg(unix.ENOENT) {
+			t.Errorf("status of host thread %s = %d, want ENOENT", e.Name(), r)
+		}
+		break
+	}
+}
