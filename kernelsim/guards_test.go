@@ -239,3 +239,91 @@ func TestDispatch(t *testing.T) {
 		t.Errorf("seccomp = %d, want the refusal EPERM", r)
 	}
 }
+
+// A host signal the guest never sees (the kick, one it ignores) that
+// interrupted a call: on Linux the call was never interrupted, so it is
+// issued again — a sleep with what is left of it — except the calls Linux
+// never restarts.
+func TestRestartWhenNothingIsDelivered(t *testing.T) {
+	task, f := frameTask(t)
+	cb := task.CB
+	if r := task.afterSyscall(cb, unix.SYS_READ, &Args{3, guestMem, 10}, neg(unix.EINTR)); r != 0 {
+		t.Errorf("read = %d, want the re-issued call's 0", r)
+	}
+	expectCalls(t, f, fakeCall{unix.SYS_READ, Args{3, guestMem, 10}})
+	if r := task.afterSyscall(cb, unix.SYS_PAUSE, &Args{}, neg(unix.EINTR)); r != neg(unix.EINTR) {
+		t.Errorf("pause = %d, want EINTR", r)
+	}
+	expectCalls(t, f)
+	// nanosleep: the kernel wrote what was left into rem.
+	req, rem := uint64(guestMem), uint64(guestMem+16)
+	f.putU64(req, 5)
+	f.putU64(rem, 2)
+	f.putU64(rem+8, 500)
+	task.afterSyscall(cb, unix.SYS_NANOSLEEP, &Args{req, rem}, neg(unix.EINTR))
+	if len(f.calls) != 1 || f.calls[0].nr != unix.SYS_NANOSLEEP || f.calls[0].a[0] == req || f.calls[0].a[1] != rem {
+		t.Errorf("host calls %v: nanosleep again for rem, into rem", f.calls)
+	}
+	f.calls = nil
+	// Nothing was left: done.
+	f.putU64(rem, 0)
+	f.putU64(rem+8, 0)
+	if r := task.afterSyscall(cb, unix.SYS_NANOSLEEP, &Args{req, rem}, neg(unix.EINTR)); r != 0 {
+		t.Errorf("nanosleep with nothing left = %d", r)
+	}
+	expectCalls(t, f)
+	// An absolute clock_nanosleep is the same call again.
+	task.afterSyscall(cb, unix.SYS_CLOCK_NANOSLEEP, &Args{unix.CLOCK_MONOTONIC, timerAbstime, req, 0}, neg(unix.EINTR))
+	expectCalls(t, f, fakeCall{unix.SYS_CLOCK_NANOSLEEP, Args{unix.CLOCK_MONOTONIC, timerAbstime, req, 0}})
+	// A signal the guest ignores interrupted it: the same.
+	task.P.sig.actions[unix.SIGUSR1] = sigaction{handler: sigIgn}
+	task.pending.add(int(unix.SIGUSR1), userInfo(int(unix.SIGUSR1), siUser))
+	task.afterSyscall(cb, unix.SYS_WAIT4, &Args{^uint64(0)}, neg(unix.EINTR))
+	expectCalls(t, f, fakeCall{unix.SYS_WAIT4, Args{^uint64(0)}})
+}
+
+// mmap looks at the fd before the length, as Linux (EBADF before EINVAL).
+func TestMmapChecksTheFDFirst(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	if r := call(task, unix.SYS_MMAP, 0, 0, unix.PROT_READ, unix.MAP_PRIVATE, 999, 0); r != neg(unix.EBADF) {
+		t.Errorf("mmap of closed fd 999, length 0 = %d, want EBADF", r)
+	}
+	if r := call(task, unix.SYS_MMAP, 0, 0, unix.PROT_READ, unix.MAP_PRIVATE, 0, 0); r != neg(unix.EINVAL) {
+		t.Errorf("mmap of fd 0, length 0 = %d, want EINVAL", r)
+	}
+	if r := call(task, unix.SYS_MMAP, ^uint64(0)&^0xfff, 0x2000, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, ^uint64(0), 0); r != neg(unix.ENOMEM) {
+		t.Errorf("MAP_FIXED past the end of the address space = %d, want ENOMEM", r)
+	}
+	expectCalls(t, f)
+}
+
+// The argument checks of the mm calls come before the ownership guard,
+// with Linux's errnos (a native probe of each on unmapped memory).
+func TestMmArgumentChecks(t *testing.T) {
+	task, f := fakeTask(t, [][2]uint64{{0x10000, 0x20000}}, [2]uint64{})
+	top := ^uint64(0) &^ 0xfff
+	for _, c := range []struct {
+		name string
+		nr   int
+		a    []uint64
+		want int64
+	}{
+		{"mprotect of nothing, length 0", unix.SYS_MPROTECT, []uint64{0x8000, 0, unix.PROT_READ}, 0},
+		{"madvise of nothing, length 0", unix.SYS_MADVISE, []uint64{0x8000, 0, unix.MADV_DONTNEED}, 0},
+		{"mprotect, unaligned", unix.SYS_MPROTECT, []uint64{0x8001, 0x1000, unix.PROT_READ}, neg(unix.EINVAL)},
+		{"mprotect past the end", unix.SYS_MPROTECT, []uint64{top, 0x2000, unix.PROT_READ}, neg(unix.ENOMEM)},
+		{"madvise past the end", unix.SYS_MADVISE, []uint64{top, 0x2000, unix.MADV_DONTNEED}, neg(unix.EINVAL)},
+		{"mremap, unaligned", unix.SYS_MREMAP, []uint64{0x8001, 0x1000, 0x1000, 0}, neg(unix.EINVAL)},
+		{"mremap to length 0", unix.SYS_MREMAP, []uint64{0x8000, 0x1000, 0, 0}, neg(unix.EINVAL)},
+		{"mremap, an unknown flag", unix.SYS_MREMAP, []uint64{0x8000, 0x1000, 0x1000, 8}, neg(unix.EINVAL)},
+		{"mremap, MREMAP_FIXED alone", unix.SYS_MREMAP, []uint64{0x8000, 0x1000, 0x1000, unix.MREMAP_FIXED, 0x9000}, neg(unix.EINVAL)},
+		{"mremap of nothing", unix.SYS_MREMAP, []uint64{0x8000, 0x1000, 0x1000, 0}, neg(unix.EFAULT)},
+		{"mremap past the end", unix.SYS_MREMAP, []uint64{top, 0x2000, 0x1000, 0}, neg(unix.EFAULT)},
+	} {
+		if r := call(task, c.nr, c.a...); r != c.want {
+			t.Errorf("%s = %d, want %d", c.name, r, c.want)
+		}
+	}
+	// The length-0 calls are the kernel's (it answers 0 without looking).
+	expectCalls(t, f, fakeCall{unix.SYS_MPROTECT, Args{0x8000, 0, unix.PROT_READ}}, fakeCall{unix.SYS_MADVISE, Args{0x8000, 0, unix.MADV_DONTNEED}})
+}
