@@ -58,8 +58,8 @@ var owned = []Syscall{
 	{Nr: unix.SYS_KILL, Route: Emulated, Handler: sysKill, Note: "Aimed at the guest itself (own pid, 0, -1): queued for the guest; other pids pass through."},
 	{Nr: unix.SYS_TGKILL, Route: Emulated, Handler: sysTgkill, Note: "Aimed at a guest thread: queued for it (the kick interrupts it); other threads pass through."},
 	{Nr: unix.SYS_TKILL, Route: Emulated, Handler: sysTkill, Note: "Aimed at a guest thread: queued for it; other threads pass through."},
-	{Nr: unix.SYS_RT_SIGQUEUEINFO, Route: Emulated, Handler: sysRtSigqueueinfo, Note: "Aimed at the guest itself: queued with the caller's siginfo (negative si_code only)."},
-	{Nr: unix.SYS_RT_TGSIGQUEUEINFO, Route: Emulated, Handler: sysRtTgsigqueueinfo, Note: "Aimed at a guest thread: queued with the caller's siginfo."},
+	{Nr: unix.SYS_RT_SIGQUEUEINFO, Route: Emulated, Handler: sysRtSigqueueinfo, Note: "Aimed at the guest itself: queued with the caller's siginfo; an si_code >= 0 or SI_TKILL only from the main thread (Linux lets a caller forge one only to itself)."},
+	{Nr: unix.SYS_RT_TGSIGQUEUEINFO, Route: Emulated, Handler: sysRtTgsigqueueinfo, Note: "Aimed at a guest thread: queued with the caller's siginfo; an si_code >= 0 or SI_TKILL only to the calling thread itself."},
 
 	// The host's confinement.
 	{Nr: unix.SYS_SECCOMP, Route: Refused, Errno: unix.EPERM, Note: "The trap filter belongs to vsysbed."},
