@@ -267,20 +267,7 @@ func TestGetdents64HidesTheHostsFDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dir.Close()
-	ent := func(name string) []byte {
-		reclen := (19 + len(name) + 1 + 7) &^ 7
-		b := make([]byte, reclen)
-		b[16], b[17] = byte(reclen), byte(reclen>>8)
-		copy(b[19:], name)
-		return b
-	}
-	join := func(names ...string) []byte {
-		var b []byte
-		for _, n := range names {
-			b = append(b, ent(n)...)
-		}
-		return b
-	}
+	join := dirents
 	reads := [][]byte{join(".", "..", "0", "1000", "7", "1001"), join("1002"), nil}
 	f.ret = func(nr int, a Args) int64 {
 		b := reads[0]
@@ -320,4 +307,44 @@ func TestExitOfOneThread(t *testing.T) {
 		t.Errorf("flags %#x, clearTID %#x: the thread must leave and clear its tid word", other.CB.Flags, other.clearTID)
 	}
 	expectCalls(t, f)
+}
+
+// dirents is a getdents64 buffer of the names.
+func dirents(names ...string) []byte {
+	var b []byte
+	for _, name := range names {
+		reclen := (19 + len(name) + 1 + 7) &^ 7
+		e := make([]byte, reclen)
+		e[16], e[17] = byte(reclen), byte(reclen>>8)
+		copy(e[19:], name)
+		b = append(b, e...)
+	}
+	return b
+}
+
+// The guest's listings of /proc/self/task and /proc/self/map_files name
+// its own threads and mappings only, as a native process's do.
+func TestGetdents64OfTaskAndMapFiles(t *testing.T) {
+	main, _, f := mainFakeTask(t)
+	main.P.vmas.add(0x10000, 0x20000)
+	for _, c := range []struct {
+		dir  string
+		in   []string
+		want []string
+	}{
+		{"/proc/self/task", []string{".", "..", itoa(pid), itoa(pid + 1), "999999"}, []string{".", "..", itoa(pid), itoa(pid + 1)}},
+		{"/proc/self/map_files", []string{".", "..", "10000-20000", "555555554000-555555556000"}, []string{".", "..", "10000-20000"}},
+	} {
+		dir, err := os.Open(c.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := dirents(c.in...)
+		f.ret = func(nr int, a Args) int64 { f.WriteMem(a[1], in); return int64(len(in)) }
+		want := dirents(c.want...)
+		if r := call(main, unix.SYS_GETDENTS64, uint64(dir.Fd()), guestMem, 1024); r != int64(len(want)) || string(f.mem[guestMem][:r]) != string(want) {
+			t.Errorf("listing of %s: %d bytes, want %d (%q)", c.dir, r, len(want), c.want)
+		}
+		dir.Close()
+	}
 }
