@@ -255,20 +255,21 @@ func TestRestartWhenNothingIsDelivered(t *testing.T) {
 		t.Errorf("pause = %d, want EINTR", r)
 	}
 	expectCalls(t, f)
-	// nanosleep: the kernel wrote what was left into rem.
+	// nanosleep: again for what is left (a timespec of kernelsim's),
+	// into the guest's rem.
 	req, rem := uint64(guestMem), uint64(guestMem+16)
 	f.putU64(req, 5)
 	f.putU64(rem, 2)
 	f.putU64(rem+8, 500)
 	task.afterSyscall(cb, unix.SYS_NANOSLEEP, &Args{req, rem}, neg(unix.EINTR))
 	if len(f.calls) != 1 || f.calls[0].nr != unix.SYS_NANOSLEEP || f.calls[0].a[0] == req || f.calls[0].a[1] != rem {
-		t.Errorf("host calls %v: nanosleep again for rem, into rem", f.calls)
+		t.Errorf("host calls %v: nanosleep again for the rest, into rem", f.calls)
 	}
 	f.calls = nil
-	// Nothing was left: done.
+	// sleep()'s one timespec as request and rem, with nothing left: done.
 	f.putU64(rem, 0)
 	f.putU64(rem+8, 0)
-	if r := task.afterSyscall(cb, unix.SYS_NANOSLEEP, &Args{req, rem}, neg(unix.EINTR)); r != 0 {
+	if r := task.afterSyscall(cb, unix.SYS_NANOSLEEP, &Args{rem, rem}, neg(unix.EINTR)); r != 0 {
 		t.Errorf("nanosleep with nothing left = %d", r)
 	}
 	expectCalls(t, f)
