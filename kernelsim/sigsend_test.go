@@ -277,7 +277,8 @@ func TestSigsuspendAndPause(t *testing.T) {
 	if r := call(task, unix.SYS_RT_SIGSUSPEND, 0x10, 8); r != neg(unix.EFAULT) {
 		t.Errorf("rt_sigsuspend of nothing = %d, want EFAULT", r)
 	}
-	// SIGUSR1 pends, blocked; the temporary mask lets it through.
+	// SIGUSR1 (caught) pends, blocked; the temporary mask lets it through.
+	task.P.sig.actions[usr1] = sigaction{handler: 0x401000}
 	task.sigmask = bit(usr1)
 	task.pending.add(usr1, userInfo(usr1, siUser))
 	f.putU64(set, bit(usr2)|unblockable)
