@@ -227,7 +227,7 @@ func (p *Process) send(from, target *Task, sig int, si siginfo) {
 	default:
 	}
 	if target != from {
-		unix.Tgkill(pid, tid, tls.KickSignal)
+		kick(tid)
 	}
 }
 
@@ -355,7 +355,7 @@ func (p *Process) kickLocked(o *Task) {
 	case o.wake <- struct{}{}:
 	default:
 	}
-	unix.Tgkill(pid, int(o.CB.Tid), tls.KickSignal)
+	kick(int(o.CB.Tid))
 }
 
 // retarget runs as thread t leaves (caller holds p.mu, t no longer among

@@ -115,7 +115,7 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 	p.vmas.r = nil
 	p.mu.Unlock()
 	for _, r := range old {
-		unix.Syscall(unix.SYS_MUNMAP, uintptr(r[0]), uintptr(r[1]-r[0]), 0)
+		machine.Syscall(unix.SYS_MUNMAP, &Args{r[0], r[1] - r[0]})
 		if p.Events != nil {
 			p.Events.Unmap(r[0], r[1])
 		}
@@ -176,8 +176,8 @@ func (p *Process) closeOnExec() {
 		if err != nil || isHostFD(fd) {
 			continue
 		}
-		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC != 0 {
-			if unix.Close(fd) == nil {
+		if flags := machine.Syscall(unix.SYS_FCNTL, &Args{uint64(fd), unix.F_GETFD}); flags >= 0 && flags&unix.FD_CLOEXEC != 0 {
+			if machine.Syscall(unix.SYS_CLOSE, &Args{uint64(fd)}) == 0 {
 				tls.MarkGuestFD(fd, false)
 			}
 		}
@@ -205,7 +205,7 @@ func (p *Process) stopOtherThreads(t *Task) {
 		case o.wake <- struct{}{}:
 		default:
 		}
-		unix.Tgkill(pid, tids[i], tls.KickSignal)
+		kick(tids[i])
 	}
 	if len(others) == 0 {
 		return

@@ -36,8 +36,9 @@ const (
 	ucSigmaskOff = ucOff + 296
 	siginfoOff   = 312
 
-	ucFPXstate     = 0x1
-	ucSigcontextSS = 0x2
+	ucFPXstate        = 0x1
+	ucSigcontextSS    = 0x2
+	ucStrictRestoreSS = 0x4 // a 64-bit frame: rt_sigreturn restores ss as saved
 
 	fpXstateMagic1 = 0x46505853
 	fpXstateMagic2 = 0x46505845
@@ -95,7 +96,7 @@ func (t *Task) setupFrame(cb *tls.ControlBlock, sig int, si siginfo, act sigacti
 		le.PutUint64(buf[0:], act.restorer)
 	}
 	uc := buf[ucOff:]
-	le.PutUint64(uc[0:], ucFPXstate|ucSigcontextSS)
+	le.PutUint64(uc[0:], ucFPXstate|ucSigcontextSS|ucStrictRestoreSS)
 	le.PutUint64(uc[16:], t.altstack.Sp)
 	le.PutUint32(uc[24:], uint32(t.ssFlags(ctx.Rsp)))
 	le.PutUint64(uc[32:], t.altstack.Size)

@@ -62,9 +62,9 @@ func (t *Task) killMany(target, sig int) int64 {
 			continue
 		}
 		count++
-		if err := unix.Kill(q, unix.Signal(sig)); err == nil {
+		if r := machine.Syscall(unix.SYS_KILL, &Args{uint64(q), uint64(sig)}); r == 0 {
 			sent++
-		} else if errno, ok := err.(unix.Errno); ok && errno != unix.ESRCH {
+		} else if errno := unix.Errno(-r); errno != unix.ESRCH {
 			last = errno
 		}
 	}

@@ -1,6 +1,10 @@
 package kernelsim
 
-import "golang.org/x/sys/unix"
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/vsysbed/vsysbed/tls"
+)
 
 // Machine is what the syscall handlers ask of the platform below the
 // guest: its memory, and the host's system calls made on its behalf.
@@ -18,6 +22,13 @@ type Machine interface {
 	// Syscall issues nr on the host and returns the raw result
 	// (-4095..-1 is -errno).
 	Syscall(nr int, a *Args) int64
+}
+
+// kick interrupts guest thread tid so that it looks at its pending
+// signals (tls.KickSignal), through the Machine: a unit test sees the
+// kick in its log instead of signalling a thread of its own.
+func kick(tid int) {
+	machine.Syscall(unix.SYS_TGKILL, &Args{uint64(pid), uint64(tid), uint64(tls.KickSignal)})
 }
 
 // machine is the in-process platform's, the host process itself.

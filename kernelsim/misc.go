@@ -13,6 +13,11 @@ import (
 
 const futexWake = 1 // FUTEX_WAKE, shared: the kernel's own CLEARTID wake
 
+// taskSizeMax is the end of the user address space (TASK_SIZE_MAX: the
+// last page below 1<<47 is never the user's), the first FS base
+// ARCH_SET_FS refuses.
+const taskSizeMax = 1<<47 - pageSize
+
 const (
 	archSetGS = 0x1001
 	archSetFS = 0x1002
@@ -26,7 +31,7 @@ const (
 func sysArchPrctl(t *Task, a *Args) int64 {
 	switch a[0] {
 	case archSetFS:
-		if a[1] >= 1<<47 {
+		if a[1] >= taskSizeMax {
 			return -int64(unix.EPERM)
 		}
 		t.CB.GuestFS = a[1]

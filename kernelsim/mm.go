@@ -92,7 +92,7 @@ func sysMmap(t *Task, a *Args) int64 {
 	if flags&unix.MAP_FIXED != 0 {
 		end, ok := rangeOK(addr, length)
 		if !ok {
-			return -int64(unix.EINVAL)
+			return -int64(unix.ENOMEM) // past TASK_SIZE, as get_unmapped_area answers
 		}
 		p.mu.Lock()
 		inside := p.vmas.covers(addr, end)
@@ -149,12 +149,17 @@ func sysMmap(t *Task, a *Args) int64 {
 	return r
 }
 
-// guardRange passes nr through when [a0, a0+a1) is guest memory.
-func guardRange(nr int, notOwned unix.Errno) Handler {
+// guardRange passes nr through when [a0, a0+a1) is guest memory: an
+// unaligned start is EINVAL, a range past the end of the address space
+// wrapped (the call's own error: mprotect's ENOMEM, madvise's EINVAL).
+func guardRange(nr int, notOwned, wrapped unix.Errno) Handler {
 	return func(t *Task, a *Args) int64 {
 		end, ok := rangeOK(a[0], a[1])
-		if !ok || a[0]%pageSize != 0 {
+		if a[0]%pageSize != 0 {
 			return -int64(unix.EINVAL)
+		}
+		if !ok {
+			return -int64(wrapped)
 		}
 		t.P.mu.Lock()
 		inside := t.P.vmas.covers(a[0], end)
@@ -208,11 +213,21 @@ func sysMunmap(t *Task, a *Args) int64 {
 	return r
 }
 
+// mremapFlags are the flags mremap knows.
+const mremapFlags = unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED | unix.MREMAP_DONTUNMAP
+
 func sysMremap(t *Task, a *Args) int64 {
 	oldAddr, oldLen, newLen, flags, newAddr := a[0], a[1], a[2], a[3], a[4]
+	// Linux's checks of the arguments alone come before it looks for the
+	// mapping (EINVAL): unknown flags, an unaligned address, a new length
+	// of 0, a new address without MREMAP_MAYMOVE.
+	if flags&^mremapFlags != 0 || oldAddr%pageSize != 0 || pageUp(newLen) == 0 ||
+		flags&(unix.MREMAP_FIXED|unix.MREMAP_DONTUNMAP) != 0 && flags&unix.MREMAP_MAYMOVE == 0 {
+		return -int64(unix.EINVAL)
+	}
 	end, ok := rangeOK(oldAddr, oldLen)
 	if !ok {
-		return -int64(unix.EINVAL)
+		return -int64(unix.EFAULT) // no mapping there
 	}
 	p := t.P
 	p.mu.Lock()
@@ -235,7 +250,7 @@ func sysMremap(t *Task, a *Args) int64 {
 			if to, e := vaspace.Map(uintptr(newLen), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE, -1, 0); e == 0 {
 				b[3], b[4] = flags|unix.MREMAP_FIXED, uint64(to)
 				if r = passthrough(unix.SYS_MREMAP, &b); r < 0 && r > -4096 {
-					unix.Syscall(unix.SYS_MUNMAP, to, uintptr(newLen), 0)
+					machine.Syscall(unix.SYS_MUNMAP, &Args{uint64(to), newLen})
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package kernelsim
 
 import (
 	"encoding/binary"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -48,9 +49,12 @@ func pollHostFDs(a *Args) (ret int64, handled bool) {
 	}
 	// The other entries' events as they are now: Linux does not wait when
 	// an entry is POLLNVAL.
-	r, _, errno := unix.Syscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&buf[0])), uintptr(n), 0)
-	if errno != 0 {
-		return -int64(errno), true
+	var pin runtime.Pinner // the call has the copy's address only
+	pin.Pin(&buf[0])
+	r := machine.Syscall(unix.SYS_POLL, &Args{uint64(uintptr(unsafe.Pointer(&buf[0]))), n})
+	pin.Unpin()
+	if r < 0 {
+		return r, true
 	}
 	orig := make([]byte, len(buf))
 	if err := readGuest(a[0], orig); err != nil {

@@ -2,6 +2,7 @@ package kernelsim
 
 import (
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,12 +336,16 @@ func openNoMagicLinks(dirfd int, pathAddr, flags, mode uint64) int64 {
 	if how.Flags&(unix.O_CREAT|unix.O_TMPFILE) != 0 {
 		how.Mode = mode & 0o7777
 	}
-	r, _, errno := unix.Syscall6(unix.SYS_OPENAT2, uintptr(int64(dirfd)), uintptr(pathAddr),
-		uintptr(unsafe.Pointer(&how)), unix.SizeofOpenHow, 0, 0)
-	if errno != 0 {
-		return -int64(errno)
-	}
-	return int64(r)
+	return openat2Host(dirfd, pathAddr, unsafe.Pointer(&how), unix.SizeofOpenHow)
+}
+
+// openat2Host issues openat2 through the Machine with an open_how of
+// size bytes in Go memory at how (pinned: the call has its address only).
+func openat2Host(dirfd int, pathAddr uint64, how unsafe.Pointer, size uint64) int64 {
+	var pin runtime.Pinner
+	pin.Pin(how)
+	defer pin.Unpin()
+	return machine.Syscall(unix.SYS_OPENAT2, &Args{uint64(int64(dirfd)), pathAddr, uint64(uintptr(how)), size})
 }
 
 // openat2NoMagicLinks is the guest's openat2 with RESOLVE_NO_MAGICLINKS
@@ -355,12 +360,7 @@ func openat2NoMagicLinks(dirfd int, pathAddr, how, size uint64) int64 {
 		return -int64(unix.ENOSYS)
 	}
 	put64(b[16:], le64(b[16:])|unix.RESOLVE_NO_MAGICLINKS)
-	r, _, errno := unix.Syscall6(unix.SYS_OPENAT2, uintptr(int64(dirfd)), uintptr(pathAddr),
-		uintptr(unsafe.Pointer(&b[0])), uintptr(size), 0, 0)
-	if errno != 0 {
-		return -int64(errno)
-	}
-	return int64(r)
+	return openat2Host(dirfd, pathAddr, unsafe.Pointer(&b[0]), size)
 }
 
 func sysOpen(t *Task, a *Args) int64 {

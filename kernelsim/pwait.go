@@ -165,16 +165,22 @@ func (t *Task) pwaitOnce(nr int, a *Args, temp uint64, start time.Time) (int64, 
 	if t.deliverableUnder(temp) {
 		return -int64(unix.EINTR), true
 	}
-	host := new(uint64) // on the heap: it must not move during the call
+	// The call has the addresses only: pinned, so that they are on the
+	// heap and stay put (an unpinned new() here does not escape, and a
+	// stack that grows before the call would move it).
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	host := new(uint64)
+	pin.Pin(host)
 	*host = temp&^hostKept | hostSetxid
 	b := *a
 	elapsed := time.Since(start)
 	switch nr {
 	case unix.SYS_PSELECT6:
 		arg := new([2]uint64)
+		pin.Pin(arg)
 		arg[0], arg[1] = uint64(uintptr(unsafe.Pointer(host))), 8
 		b[5] = uint64(uintptr(unsafe.Pointer(arg)))
-		defer runtime.KeepAlive(arg)
 	case unix.SYS_EPOLL_PWAIT:
 		b[3] = msLeft(b[3], elapsed)
 		b[4] = uint64(uintptr(unsafe.Pointer(host)))
@@ -185,16 +191,15 @@ func (t *Task) pwaitOnce(nr int, a *Args, temp uint64, start time.Time) (int64, 
 				return errnoOf(err), false
 			}
 			left := new(unix.Timespec)
+			pin.Pin(left)
 			*left = timespecLeft(req, elapsed)
 			b[3] = uint64(uintptr(unsafe.Pointer(left)))
-			defer runtime.KeepAlive(left)
 		}
 		b[4] = uint64(uintptr(unsafe.Pointer(host)))
 	default: // ppoll: the kernel writes what is left into its timeout
 		b[3] = uint64(uintptr(unsafe.Pointer(host)))
 	}
 	r := passthrough(nr, &b)
-	runtime.KeepAlive(host)
 	return r, r == -int64(unix.EINTR)
 }
 

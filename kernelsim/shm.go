@@ -45,11 +45,7 @@ func shmStat(id int) (size uint64, key int32, errno unix.Errno) {
 }
 
 func shmatRaw(id int, addr uint64, flg int) int64 {
-	r, _, e := unix.Syscall(unix.SYS_SHMAT, uintptr(id), uintptr(addr), uintptr(flg))
-	if e != 0 {
-		return -int64(e)
-	}
-	return int64(r)
+	return machine.Syscall(unix.SYS_SHMAT, &Args{uint64(id), addr, uint64(flg)})
 }
 
 func shmProt(flg int) int {
@@ -134,7 +130,7 @@ func sysShmat(t *Task, a *Args) int64 {
 	}
 	r := shmatRaw(id, uint64(res), flg|shmRemap)
 	if r < 0 && r > -4096 {
-		unix.Syscall(unix.SYS_MUNMAP, res, uintptr(size), 0)
+		machine.Syscall(unix.SYS_MUNMAP, &Args{uint64(res), size})
 	}
 	return p.shmatLocked(r, size, key, flg)
 }

@@ -223,8 +223,10 @@ func sysSigaltstack(t *Task, a *Args) int64 {
 	return 0
 }
 
+// sysRtSigpending writes the first sigsetsize bytes of the set, as Linux
+// does for any size up to a sigset_t's.
 func sysRtSigpending(t *Task, a *Args) int64 {
-	if a[1] != 8 {
+	if a[1] > 8 {
 		return -int64(unix.EINVAL)
 	}
 	t.P.mu.Lock()
@@ -236,7 +238,9 @@ func sysRtSigpending(t *Task, a *Args) int64 {
 	}
 	set &= t.sigmask
 	t.P.mu.Unlock()
-	if err := writeU64(a[0], set); err != nil {
+	var b [8]byte
+	put64(b[:], set)
+	if err := writeGuest(a[0], b[:a[1]]); err != nil {
 		return errnoOf(err)
 	}
 	return 0
@@ -287,44 +291,64 @@ func sysTkill(t *Task, a *Args) int64 {
 }
 
 // sysRtSigqueueinfo: the caller's siginfo, with the codes Linux lets a
-// process forge (negative ones, other than SI_TKILL).
+// process forge (negative ones, other than SI_TKILL) — any code when it
+// signals itself, which for a process is from its main thread (Linux
+// compares the target with the caller's tid).
 func sysRtSigqueueinfo(t *Task, a *Args) int64 {
 	if int(int32(a[0])) != pid {
 		return passthrough(unix.SYS_RT_SIGQUEUEINFO, a)
 	}
-	si, errno := userSiginfo(int(a[1]), a[2])
-	if errno != 0 {
+	sig := int(int32(a[1]))
+	si, errno := userSiginfo(sig, a[2], int(t.CB.Tid) == pid)
+	switch {
+	case errno != 0:
 		return -int64(errno)
+	case sig < 0 || sig > nsig:
+		return -int64(unix.EINVAL)
+	case sig != 0:
+		t.P.send(t, nil, sig, si)
 	}
-	t.P.send(t, nil, int(a[1]), si)
 	return 0
 }
 
+// sysRtTgsigqueueinfo checks in do_rt_tgsigqueueinfo's order: the copy,
+// the tid, the code, the thread, the signal.
 func sysRtTgsigqueueinfo(t *Task, a *Args) int64 {
 	if int(int32(a[0])) != pid {
 		return passthrough(unix.SYS_RT_TGSIGQUEUEINFO, a)
 	}
-	target := t.P.taskByTid(int(int32(a[1])))
-	if target == nil {
-		return -int64(unix.ESRCH)
+	tid, sig := int(int32(a[1])), int(int32(a[2]))
+	if tid <= 0 {
+		if err := readGuest(a[3], make([]byte, len(siginfo{}))); err != nil {
+			return -int64(unix.EFAULT)
+		}
+		return -int64(unix.EINVAL)
 	}
-	si, errno := userSiginfo(int(a[2]), a[3])
+	si, errno := userSiginfo(sig, a[3], tid == int(t.CB.Tid))
 	if errno != 0 {
 		return -int64(errno)
 	}
-	t.P.send(t, target, int(a[2]), si)
+	target := t.P.taskByTid(tid)
+	switch {
+	case target == nil:
+		return -int64(unix.ESRCH)
+	case sig < 0 || sig > nsig:
+		return -int64(unix.EINVAL)
+	case sig != 0:
+		t.P.send(t, target, sig, si)
+	}
 	return 0
 }
 
-func userSiginfo(sig int, addr uint64) (siginfo, unix.Errno) {
+// userSiginfo reads the caller's siginfo (EFAULT) and refuses a code only
+// the kernel, kill or tgkill may use (>= 0, or SI_TKILL) unless the caller
+// signals itself (EPERM); the signal number is the caller's to check.
+func userSiginfo(sig int, addr uint64, self bool) (siginfo, unix.Errno) {
 	var si siginfo
-	if sig < 1 || sig > nsig {
-		return si, unix.EINVAL
-	}
 	if err := readGuest(addr, si[:]); err != nil {
 		return si, unix.EFAULT
 	}
-	if code := int32(le32(si[8:])); code >= 0 || code == siTkill {
+	if code := int32(le32(si[8:])); (code >= 0 || code == siTkill) && !self {
 		return si, unix.EPERM
 	}
 	put32(si[0:], uint32(sig))

@@ -124,12 +124,13 @@ func relativeRest(nr int, b *Args, i int, elapsed time.Duration) int64 {
 	if err != nil {
 		return errnoOf(err)
 	}
-	left := new(unix.Timespec) // on the heap: it must not move during the call
+	var pin runtime.Pinner // the call has the address only: on the heap, put
+	defer pin.Unpin()
+	left := new(unix.Timespec)
+	pin.Pin(left)
 	*left = timespecLeft(req, elapsed)
 	b[i] = uint64(uintptr(unsafe.Pointer(left)))
-	r := passthrough(nr, b)
-	runtime.KeepAlive(left)
-	return r
+	return passthrough(nr, b)
 }
 
 // msLeft is a poll or epoll_wait timeout (int ms; negative: none) less
@@ -189,13 +190,14 @@ func (t *Task) sleepRest(nr int, b *Args, reqArg int, req *unix.Timespec, elapse
 		}
 		rest = timespecLeft(r, elapsed)
 	}
-	left := new(unix.Timespec) // on the heap: it must not move during the call
-	*left = rest
-	if left.Sec == 0 && left.Nsec == 0 {
+	if rest.Sec == 0 && rest.Nsec == 0 {
 		return 0
 	}
+	var pin runtime.Pinner // the call has the address only: on the heap, put
+	defer pin.Unpin()
+	left := new(unix.Timespec)
+	pin.Pin(left)
+	*left = rest
 	b[reqArg] = uint64(uintptr(unsafe.Pointer(left)))
-	r := passthrough(nr, b)
-	runtime.KeepAlive(left)
-	return r
+	return passthrough(nr, b)
 }
