@@ -31,7 +31,7 @@ var _ = Describe("guest processes", func() {
 		}},
 		// A stack limit changes where the kernel puts a new process's
 		// mmaps; forked host processes must still land in the code ranges
-		// the trap filter allows (hostproc.ForkedHostPersonality).
+		// the trap filter allows (inprocess.ForkedHostPersonality).
 		{"forks after ulimit -s unlimited", func() []string {
 			return []string{"busybox", "sh", "-c", "ulimit -s unlimited; /bin/true; echo $?; ulimit -s 65536; (exit 4); echo $?"}
 		}},

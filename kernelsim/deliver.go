@@ -173,9 +173,6 @@ func (p *Process) ignored(sig int) bool {
 func (p *Process) mainTask() *Task {
 	var any *Task
 	for _, t := range p.tasks {
-		if t.vf != nil {
-			continue
-		}
 		if int(t.CB.Tid) == pid {
 			return t
 		}
@@ -188,7 +185,7 @@ func (p *Process) taskByTid(tid int) *Task {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, t := range p.tasks {
-		if int(t.CB.Tid) == tid && t.vf == nil {
+		if int(t.CB.Tid) == tid {
 			return t
 		}
 	}
@@ -249,9 +246,7 @@ func (p *Process) flushOpposed(sig int) {
 	}
 	for _, s := range drop {
 		p.sig.pending.drop(s)
-		for _, t := range p.tasks {
-			t.pending.drop(s)
-		}
+		p.eachTask(func(t *Task) { t.pending.drop(s) })
 	}
 }
 
@@ -263,7 +258,7 @@ func (p *Process) flushOpposed(sig int) {
 func (p *Process) pickThread(sig int, from *Task) *Task {
 	var best *Task
 	for _, t := range p.tasks {
-		if t.sigmask&bit(sig) != 0 || t.vf != nil {
+		if t.sigmask&bit(sig) != 0 {
 			continue
 		}
 		switch {
@@ -371,7 +366,7 @@ func (p *Process) retarget(t *Task) {
 	t.absorbHostSignals()
 	if p.relayTid == unix.Gettid() {
 		for _, o := range p.tasks {
-			if o.vf == nil && o.CB.Tid != 0 {
+			if o.CB.Tid != 0 {
 				p.relayTid = int(o.CB.Tid)
 				tls.SetRelayTid(p.relayTid)
 				break
@@ -539,18 +534,20 @@ func (t *Task) deliverAt(cb *tls.ControlBlock, ctx tls.Regs) {
 	}
 }
 
-// action is sig's disposition for t's process: a vfork child has its own.
+// action is sig's disposition for t's process.
 func (t *Task) action(sig int) sigaction {
-	if t.vf != nil {
-		return t.vf.actions[sig]
-	}
-	return t.P.action(sig)
+	t.P.mu.Lock()
+	defer t.P.mu.Unlock()
+	return t.actionTable()[sig]
 }
 
-func (p *Process) action(sig int) sigaction {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sig.actions[sig]
+// actionTable holds the dispositions of t's process (read and written
+// under p.mu): a vfork child's are its own copy, p's otherwise.
+func (t *Task) actionTable() *[nsig + 1]sigaction {
+	if t.vf != nil {
+		return &t.vf.actions // the host's handlers keep the parent's
+	}
+	return &t.P.sig.actions
 }
 
 // defaultAction applies sig's default action (the handler is SIG_DFL, or

@@ -192,7 +192,7 @@ func (p *Process) stopOtherThreads(t *Task) {
 	var others []*Task
 	var tids []int // read now: an exited thread's block may be reused
 	for _, o := range p.tasks {
-		if o != t && o.vf == nil { // a vfork child is another process
+		if o != t {
 			o.exiting = true
 			atomic.StoreUint32(&o.CB.SigPending, 1)
 			others = append(others, o)

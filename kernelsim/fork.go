@@ -10,11 +10,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/internal/reexec"
+	"github.com/vsysbed/vsysbed/internal/fdpass"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -141,7 +140,7 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if errno := p.nprocCheck(p.limitsCopy(), true); errno != 0 {
 		return -int64(errno)
 	}
-	child, link, errno := p.startHostChild(forkKindFork)
+	child, link, errno := p.plat.StartProcess()
 	if errno != 0 {
 		return -int64(errno)
 	}
@@ -181,67 +180,6 @@ func (t *Task) childRegs(newsp uint64) (tls.Regs, error) {
 		regs.Rsp = newsp
 	}
 	return regs, nil
-}
-
-// The first byte on the link tells the child host process what it is.
-const (
-	forkKindFork  = 'f' // receives a copy of the guest (AdoptFork)
-	forkKindVfork = 'v' // waits for its vfork child's execve or exit
-)
-
-// startHostChild starts a child host process (a re-exec of vsysbed) with
-// the link to it at its fd 3, and tells it its kind. The child's pid is
-// the new guest process's pid.
-func (p *Process) startHostChild(kind byte) (int, *os.File, unix.Errno) {
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, nil, err.(unix.Errno)
-	}
-	// The link is the host's: keep it out of the guest's fd numbers. (One
-	// *os.File only, on the final number: a second one's finalizer would
-	// close whatever has its number by then, a guest fd perhaps.) The
-	// child puts its end at the same number, which no guest fd has: this
-	// process holds it.
-	linkFD := pair[0]
-	if hfd, err := unix.FcntlInt(uintptr(pair[0]), unix.F_DUPFD_CLOEXEC, p.HostFDBase+100); err == nil {
-		unix.Close(pair[0])
-		linkFD = hfd
-	}
-	args := []string{"vsysbed", reexec.Fork, "--rundir", p.runDir, "--trap", trapName(p.trapMode), "--link-fd", strconv.Itoa(linkFD)}
-	// 0-2 of the new host process are /dev/null (see hostproc.adoptStdio);
-	// the guest's fds arrive over the link.
-	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		unix.Close(linkFD)
-		unix.Close(pair[1])
-		return 0, nil, err.(unix.Errno)
-	}
-	child, err := forkExecHost(func() (int, error) {
-		return syscall.ForkExec("/proc/self/exe", args, &syscall.ProcAttr{
-			Env:   os.Environ(),
-			Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(pair[1])},
-		})
-	})
-	unix.Close(null)
-	unix.Close(pair[1])
-	if err != nil {
-		unix.Close(linkFD)
-		return 0, nil, unix.EAGAIN
-	}
-	link := os.NewFile(uintptr(linkFD), "fork")
-	if err := sendAll(link, []byte{kind}); err != nil {
-		link.Close()
-		p.forkFailed(child, err)
-		return 0, nil, unix.EAGAIN
-	}
-	return child, link, 0
-}
-
-func trapName(mode uint8) string {
-	if mode == tls.TrapSUD {
-		return "sud"
-	}
-	return "seccomp"
 }
 
 func (p *Process) forkFailed(child int, err error) int64 {
@@ -404,31 +342,20 @@ func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File) error
 	}
 	var n [8]byte
 	binary.LittleEndian.PutUint64(n[:], uint64(buf.Len()))
-	if err := sendAll(link, n[:]); err != nil {
+	if err := fdpass.SendAll(link, n[:]); err != nil {
 		return err
 	}
-	if err := sendAll(link, []byte(buf.String())); err != nil {
+	if err := fdpass.SendAll(link, []byte(buf.String())); err != nil {
 		return err
 	}
 	fds := make([]int, len(files))
 	for i, f := range files {
 		fds[i] = int(f.Fd())
 	}
-	if err := sendFDs(int(link.Fd()), fds); err != nil {
+	if err := fdpass.SendFDs(int(link.Fd()), fds); err != nil {
 		return err
 	}
 	return expectLine(link, "mapped")
-}
-
-// sendFDs passes fds over the link in batches (receiveFDs takes them).
-func sendFDs(link int, fds []int) error {
-	for i := 0; i < len(fds); i += 200 {
-		batch := fds[i:min(i+200, len(fds))]
-		if err := unix.Sendmsg(link, []byte{byte(len(batch))}, unix.UnixRights(batch...), nil, unix.MSG_NOSIGNAL); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // streamMemory writes into the child every page of a private mapping that
@@ -467,7 +394,7 @@ func (p *Process) streamMemory(link *os.File, child int, st *ForkState) error {
 			i = j
 		}
 	}
-	if err := sendAll(link, []byte("copied\n")); err != nil {
+	if err := fdpass.SendAll(link, []byte("copied\n")); err != nil {
 		return err
 	}
 	return expectLine(link, "ready")
@@ -524,21 +451,6 @@ func readLine(r io.Reader) (string, error) {
 		}
 		b = append(b, c[0])
 	}
-}
-
-// sendAll writes b to the link without SIGPIPE: a dead peer must not
-// raise a signal on the guest thread, where it would count as the guest's.
-func sendAll(link *os.File, b []byte) error { return sendAllFD(int(link.Fd()), b) }
-
-func sendAllFD(link int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.SendmsgN(link, b, nil, nil, unix.MSG_NOSIGNAL)
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
 }
 
 // sameObject returns the index of the first of files that is the object a

@@ -10,12 +10,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/internal/fdpass"
 	"github.com/vsysbed/vsysbed/tls"
 	"github.com/vsysbed/vsysbed/vaspace"
 )
 
-// AdoptFork is the child host process's half of fork (and of vfork: see
-// awaitVforkExec): it receives the
+// AdoptFork is the child host process's half of fork: it receives the
 // guest's state over link, re-creates the guest's mappings (mapVDSO puts
 // the synthetic vDSO back at its address, with this process's entry
 // points), lets the parent stream the guest's memory, installs the guest's
@@ -23,19 +23,12 @@ import (
 // for tls.Run. The host (handlers, trap filter, event log) must be set up
 // before: the filter's snapshot of host code must not include the guest's.
 func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base uint64) error) (*Process, *Task, error) {
-	var kind [1]byte
-	if _, err := io.ReadFull(link, kind[:]); err != nil {
-		return nil, nil, err
-	}
-	if kind[0] == forkKindVfork {
-		return awaitVforkExec(link, cb, c)
-	}
 	st, fds, err := receiveFork(link, c.HostFDBase)
 	if err != nil {
 		return nil, nil, err
 	}
 	fail := func(err error) (*Process, *Task, error) {
-		sendAll(link, []byte("error: "+err.Error()+"\n"))
+		fdpass.SendAll(link, []byte("error: "+err.Error()+"\n"))
 		return nil, nil, err
 	}
 	for i := 0; i < len(st.Regions); i++ {
@@ -78,7 +71,7 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	if err := mapVDSO(st.VDSOBase); err != nil {
 		return fail(err)
 	}
-	if err := sendAll(link, []byte("mapped\n")); err != nil {
+	if err := fdpass.SendAll(link, []byte("mapped\n")); err != nil {
 		return nil, nil, err
 	}
 	if err := expectLine(link, "copied"); err != nil {
@@ -162,48 +155,11 @@ func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
 	if err := gob.NewDecoder(io.LimitReader(link, int64(size))).Decode(&st); err != nil {
 		return nil, nil, err
 	}
-	fds, err := receiveFDs(link, len(st.FDs)+st.NumFiles, max(base+200, st.FDFloor))
+	fds, err := fdpass.ReceiveFDs(link, len(st.FDs)+st.NumFiles, max(base+200, st.FDFloor))
 	if err != nil {
 		return nil, nil, err
 	}
 	return &st, fds, nil
-}
-
-// receiveFDs takes want fds off the link (sent in batches by sendFDs),
-// each moved above the numbers the guest's fds will take.
-func receiveFDs(link *os.File, want, floor int) ([]int, error) {
-	fds := make([]int, 0, want)
-	oob := make([]byte, unix.CmsgSpace(4*200))
-	for len(fds) < want {
-		var b [1]byte
-		_, oobn, _, _, err := unix.Recvmsg(int(link.Fd()), b[:], oob, unix.MSG_CMSG_CLOEXEC)
-		if err != nil {
-			return fds, err
-		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil {
-			return fds, err
-		}
-		if len(msgs) == 0 {
-			return fds, fmt.Errorf("fd batch without fds (%d of %d received)", len(fds), want)
-		}
-		for _, m := range msgs {
-			got, err := unix.ParseUnixRights(&m)
-			if err != nil {
-				return fds, err
-			}
-			for _, fd := range got {
-				// Out of the way of the numbers the guest's fds will take.
-				hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, floor)
-				if err == nil {
-					unix.Close(fd)
-					fd = hi
-				}
-				fds = append(fds, fd)
-			}
-		}
-	}
-	return fds, nil
 }
 
 // installFDs puts every guest fd at its number and closes the rest below

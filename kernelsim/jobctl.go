@@ -39,7 +39,7 @@ const forwardWindow = 3e9 // ns
 const siQueue = -1
 
 // SupervisorPID is the supervisor of this host process's run (0: none),
-// set by hostproc.
+// set by platform/inprocess.
 var SupervisorPID int
 
 // ForwardedInfo is the siginfo the supervisor forwards sig with: sent by

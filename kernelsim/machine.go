@@ -12,8 +12,8 @@ import (
 // that a unit test can run one against a fake (memory as byte slices, a
 // log of the calls it would have made; machine_test.go) without a guest.
 //
-// This is the first part of the kernel/platform boundary: threads, fork,
-// vfork and the entry machinery still live here (ARCHITECTURE.md).
+// Threads and host processes go through the other half of the boundary,
+// Platform (platform.go; ARCHITECTURE.md, "The kernel and its platform").
 type Machine interface {
 	// ReadMem and WriteMem copy guest memory; a bad address is EFAULT,
 	// never a fault in the host.

@@ -1,11 +1,6 @@
 package kernelsim
 
-import (
-	"runtime"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // personality(2) flags the host needs for the host processes it starts.
 const (
@@ -48,32 +43,14 @@ func SetHostChildPersonality() unix.Errno {
 	return e
 }
 
-// forkExecHost runs start (a syscall.ForkExec of a host process) on a
-// thread with the host children's personality. Go's fork leaves the
-// thread with the mask its M started with (runtime.AfterFork), which on a
-// guest thread is not the one tls.vsysbed_run set: the real-time signals
-// the relay takes would stay blocked (tls/inherit.c), so it is put back.
-func forkExecHost(start func() (int, error)) (int, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if e := SetHostChildPersonality(); e != 0 {
-		return 0, e
-	}
-	var mask uint64
-	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, 0, uintptr(unsafe.Pointer(&mask)), 8, 0, 0)
-	defer unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&mask)), 0, 8, 0, 0)
-	return start()
-}
-
 // The guest's personality is its own (Process.persona): the host threads'
 // is the one above, which the guest never sees or changes. It starts as
 // the personality vsysbed was started with and is inherited by fork,
 // vfork and execve, as Linux's.
 func sysPersonality(t *Task, a *Args) int64 {
-	p := t.P
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return personalityCall(&p.persona, a[0])
+	t.P.mu.Lock()
+	defer t.P.mu.Unlock()
+	return personalityCall(t.personaRef(), a[0])
 }
 
 // personalityCall is personality(2) on the value at cur: it returns the
@@ -92,11 +69,18 @@ func (p *Process) personaOf() uint64 {
 	return p.persona
 }
 
-// personality is the calling guest task's: a vfork child's own, else its
-// process's.
+// personality is the calling guest task's process's.
 func (t *Task) personality() uint64 {
+	t.P.mu.Lock()
+	defer t.P.mu.Unlock()
+	return *t.personaRef()
+}
+
+// personaRef is where t's process keeps its personality (under p.mu): a
+// vfork child has its own.
+func (t *Task) personaRef() *uint64 {
 	if t.vf != nil {
-		return t.vf.persona
+		return &t.vf.persona
 	}
-	return t.P.personaOf()
+	return &t.P.persona
 }

@@ -21,18 +21,3 @@ func TestPersonalityCall(t *testing.T) {
 		t.Fatalf("set with high bits: got %#x, value %#x", got, cur)
 	}
 }
-
-func TestHostChildPersonalityHoldsOnTheCallingThread(t *testing.T) {
-	var got uint64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// A fresh goroutine on whatever thread: forkExecHost must leave
-		// the thread that starts the process with the host personality.
-		forkExecHost(func() (int, error) { got = HostPersonality(); return 0, nil })
-	}()
-	<-done
-	if got&HostChildPersonality != HostChildPersonality {
-		t.Fatalf("personality while starting a host process: %#x", got)
-	}
-}

@@ -43,14 +43,19 @@ type Process struct {
 	// Fatal is set when the guest did something vsysbed cannot run yet.
 	Fatal string
 
-	// Threads: where new threads' shards go and how they trap. shards
-	// reuses the blocks of exited threads (rundir.ShardPool).
+	// Threads: the platform that runs them (platform.go), where new
+	// threads' shards go and how they trap. shards reuses the blocks of
+	// exited threads (rundir.ShardPool).
+	plat     Platform
 	runDir   string
 	trapMode uint8
 	shards   *rundir.ShardPool
-	tasks    map[*tls.ControlBlock]*Task
-	live     int // guest threads that have not exited
-	onExit   []func()
+	tasks    map[*tls.ControlBlock]*Task // the process's threads
+	// vforkTasks are the vfork children running on host threads of this
+	// process (vfork.go): processes of their own, not among its threads.
+	vforkTasks map[*tls.ControlBlock]*Task
+	live       int // guest threads that have not exited
+	onExit     []func()
 
 	checkExec func(path string, argv, envp []string) error
 	exec      func(path string, argv, envp []string) (*Image, error)
@@ -98,7 +103,7 @@ type Task struct {
 	vf *vforkChild
 }
 
-// Image is a program image mapped for the guest (hostproc's loader).
+// Image is a program image mapped for the guest (platform/inprocess's loader).
 type Image struct {
 	Exe        string // the program file: /proc/self/exe names it
 	Argv, Envp []string
@@ -117,8 +122,9 @@ type Config struct {
 	Image
 	HostFDBase int
 	Events     *rundir.EventLog
-	RunDir     string // new threads' shards go here
-	TrapMode   uint8  // tls.TrapSeccomp or tls.TrapSUD
+	RunDir     string   // new threads' shards go here
+	TrapMode   uint8    // tls.TrapSeccomp or tls.TrapSUD
+	Platform   Platform // starts and enters the guest's threads (platform.go)
 
 	// Limits are the guest's virtual limits at start (rlimit.go) where
 	// they are not the host process's own (RaiseHostNproc).
@@ -152,9 +158,11 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		routes:      overrides,
 		limits:      map[int]unix.Rlimit{},
 		runDir:      c.RunDir,
+		plat:        c.Platform,
 		trapMode:    c.TrapMode,
 		shards:      rundir.NewShardPool(c.RunDir),
 		tasks:       map[*tls.ControlBlock]*Task{},
+		vforkTasks:  map[*tls.ControlBlock]*Task{},
 		persona:     c.Personality,
 		confinement: c.Confinement,
 	}
@@ -201,13 +209,24 @@ func (p *Process) NewTask(cb *tls.ControlBlock) *Task {
 // that owns it. It is the tls.KernelFunc of every guest thread.
 func (p *Process) Dispatch(cb *tls.ControlBlock) {
 	p.mu.Lock()
-	t := p.tasks[cb]
+	t, vf := p.tasks[cb], p.vforkTasks[cb]
 	p.mu.Unlock()
-	if t.vf != nil {
-		t.dispatchVfork(cb)
+	if vf != nil {
+		vf.dispatchVfork(cb)
 		return
 	}
 	t.dispatch(cb)
+}
+
+// eachTask calls f for every task on p's host threads: its own threads
+// and the vfork children running on them (caller holds p.mu).
+func (p *Process) eachTask(f func(*Task)) {
+	for _, t := range p.tasks {
+		f(t)
+	}
+	for _, t := range p.vforkTasks {
+		f(t)
+	}
 }
 
 func (t *Task) dispatch(cb *tls.ControlBlock) {
@@ -273,7 +292,7 @@ func passthrough(nr int, a *Args) int64 { return machine.Syscall(nr, a) }
 // with the guest's status, taking every guest thread with it.
 func (t *Task) exitProcess(code int) {
 	if t.vf != nil {
-		t.vforkSend(vforkExit, int64(code&0xff))
+		t.vf.host.Exit(code & 0xff)
 		t.vforkLeave()
 		panic(vforkLeft{})
 	}

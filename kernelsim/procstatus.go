@@ -111,9 +111,6 @@ func (p *Process) sigViewOf(tid int) (sigView, bool) {
 	var v sigView
 	var who *Task
 	for _, t := range p.tasks {
-		if t.vf != nil {
-			continue
-		}
 		v.threads++
 		if (tid == 0 && int(t.CB.Tid) == pid) || int(t.CB.Tid) == tid {
 			who = t
@@ -250,9 +247,7 @@ func (p *Process) hiddenTids() func(int) bool {
 	defer p.mu.Unlock()
 	guest := map[int]bool{}
 	for _, t := range p.tasks {
-		if t.vf == nil {
-			guest[int(t.CB.Tid)] = true
-		}
+		guest[int(t.CB.Tid)] = true
 	}
 	return func(tid int) bool { return !guest[tid] }
 }
@@ -296,7 +291,7 @@ func SetThreadName(name string) {
 // the rest zeroed. (prctl(PR_SET_MM_ARG_START) would point the kernel
 // elsewhere, but needs CAP_SYS_RESOURCE.) Go's os.Args and flag values
 // point into those strings: the host process copies them first
-// (hostproc's detachArgs), and the environment strings after them are
+// (platform/inprocess's detachArgs), and the environment strings after them are
 // left alone.
 func SetProcessTitle(argv []string) {
 	title := nulJoin(argv)

@@ -54,10 +54,7 @@ func sysRtSigaction(t *Task, a *Args) int64 {
 		return -int64(unix.EINVAL)
 	}
 	p := t.P
-	actions := &p.sig.actions
-	if t.vf != nil {
-		actions = &t.vf.actions // its own copy; the host's handlers keep the parent's
-	}
+	actions := t.actionTable()
 	p.mu.Lock()
 	old := actions[sig]
 	p.mu.Unlock()

@@ -167,9 +167,7 @@ func (p *Process) armSignalfds() {
 		return
 	}
 	pending := p.sig.pending.mask
-	for _, t := range p.tasks {
-		pending |= t.pending.mask
-	}
+	p.eachTask(func(t *Task) { pending |= t.pending.mask })
 	for _, sf := range p.sigfds {
 		want := pending&sf.mask != 0
 		switch {

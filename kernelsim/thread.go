@@ -2,19 +2,19 @@ package kernelsim
 
 import (
 	"os"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/fdpass"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
 const threadFlags = unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND
 
-// clone starts a guest thread (ARCHITECTURE.md, "Threads"): a new goroutine locks a fresh
-// OS thread, gets its own control block and shard, and enters the guest
+// clone starts a guest thread (ARCHITECTURE.md, "Threads"): the platform
+// starts a host thread, which gets its own control block and shard and
+// enters the guest
 // at the syscall's return point with rax=0, the child stack, FS from
 // CLONE_SETTLS and the parent's other registers. A clone from the bypass
 // entry resumes at the caller's return address with the callee-saved
@@ -51,15 +51,14 @@ func (t *Task) clone(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		fs = tlsv
 	}
 	started := make(chan int64, 1)
-	go t.P.runThread(t, regs, fs, flags, ptid, ctid, threadName(), started)
+	name := threadName()
+	t.P.plat.StartThread(func() { t.P.runThread(t, regs, fs, flags, ptid, ctid, name, started) })
 	return <-started
 }
 
-// runThread is the life of one guest thread after the first. It never
-// unlocks its OS thread: the thread has run guest code (GS, signal mask)
-// and dies with the goroutine.
+// runThread is the life of one guest thread after the first, on the host
+// thread the platform started for it.
 func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid uint64, name string, started chan<- int64) {
-	runtime.LockOSThread()
 	SetThreadName(name) // a new thread has its creator's name
 	tid := unix.Gettid()
 	cb, err := p.threadBlock(parent, regs, fs)
@@ -92,31 +91,41 @@ func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid u
 	if flags&unix.CLONE_CHILD_SETTID != 0 {
 		writeU32(ctid, uint32(tid))
 	}
-	if p.trapMode == tls.TrapSUD {
-		start, end := tls.Region()
-		if err := bpf.EnableSUD(start, end-start, &cb.Selector); err != nil {
-			abandon(-int64(unix.EAGAIN))
-			return
-		}
+	if t.enter(func() { started <- int64(tid) }) != nil {
+		abandon(-int64(unix.EAGAIN))
 	}
-	started <- int64(tid)
-	t.Run()
 }
 
 // Run runs the task's guest thread on the calling OS thread, which must
 // be locked and stay so, until it leaves the guest; an exited thread's
-// control block then goes back to the process for its next thread.
-func (t *Task) Run() {
-	if l := t.readyLink; l != nil {
-		t.readyLink = nil
-		err := sendAll(l, []byte("ready\n"))
-		l.Close()
-		if err != nil {
-			os.Exit(exitstatus.Failed) // the parent gave up on the fork (forkFailed)
+// control block then goes back to the process for its next thread. An
+// error means the trap could not be armed: the guest never ran.
+func (t *Task) Run() error { return t.enter(nil) }
+
+// enter is how every guest thread starts — the first, each new thread, a
+// vfork child: the platform arms the trap on the calling host thread and
+// runs the guest until it leaves, ready having told whoever waits that
+// the thread is there (a fork child also tells its parent, which goes on
+// only then). Then the thread has left (left).
+func (t *Task) enter(ready func()) error {
+	err := t.P.plat.Enter(t.CB, func() {
+		if l := t.readyLink; l != nil {
+			t.readyLink = nil
+			err := fdpass.SendAll(l, []byte("ready\n"))
+			l.Close()
+			if err != nil {
+				os.Exit(exitstatus.Failed) // the parent gave up on the fork (forkFailed)
+			}
 		}
+		if ready != nil {
+			ready()
+		}
+	})
+	if err != nil {
+		return err
 	}
-	tls.Run(t.CB)
 	t.left()
+	return nil
 }
 
 // left ends a thread that has left the guest for good (exit, or stopped
@@ -133,11 +142,7 @@ func (t *Task) left() {
 	if t.vf != nil {
 		return // runVforkChild gives a vfork child's block back
 	}
-	release := true
-	if p.trapMode == tls.TrapSUD {
-		release = bpf.DisableSUD() == nil
-	}
-	if release {
+	if p.plat.Release(t.CB) {
 		p.shards.Put(t.CB)
 	}
 	if addr := t.clearTID; addr != 0 {

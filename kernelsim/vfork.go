@@ -1,11 +1,7 @@
 package kernelsim
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/gob"
 	"errors"
-	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -15,7 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -58,21 +53,12 @@ func init() {
 
 // vforkChild is a guest process running on one of its parent's threads.
 type vforkChild struct {
-	pid     int // the child host process: the guest's pid and tid
-	link    int // to the child host process, in the child thread's fd table
+	pid     int       // the child host process: the guest's pid and tid
+	host    VforkHost // the child host process, which acts for the child
 	actions [nsig + 1]sigaction
 	limits  map[int]unix.Rlimit // virtual limits (rlimit.go): the child's own
 	persona uint64              // its personality (persona.go): its own
 }
-
-// Requests from the child thread to its host process.
-const (
-	vforkSetsid  = iota + 1 // setsid(); reply: the result
-	vforkSetpgid            // setpgid(0, arg); reply: the result
-	vforkExit               // exit with status arg
-	vforkDie                // die by signal arg
-	vforkExec               // execve: a VforkExec and its fds follow
-)
 
 // VforkExec is what the child host process needs to perform a vfork
 // child's execve: the fds come after it, in FDs order, then the cwd.
@@ -111,11 +97,11 @@ func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if errno := p.nprocCheck(p.limitsCopy(), true); errno != 0 {
 		return -int64(errno)
 	}
-	child, link, errno := p.startHostChild(forkKindVfork)
+	child, host, errno := p.plat.StartVfork()
 	if errno != 0 {
 		return -int64(errno)
 	}
-	vc := &vforkChild{pid: child, link: int(link.Fd()), limits: t.P.limitsCopy(), persona: t.P.personaOf()}
+	vc := &vforkChild{pid: child, host: host, limits: t.P.limitsCopy(), persona: t.P.personaOf()}
 	p.mu.Lock()
 	vc.actions = p.sig.actions
 	p.mu.Unlock()
@@ -125,10 +111,10 @@ func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	p.vforkRoutes(1)
 	started := make(chan int64, 1)
 	left := make(chan struct{})
-	go p.runVforkChild(t, vc, regs, fs, flags, ctid, started, left)
+	p.plat.StartChildThread(func(err error) { p.runVforkChild(t, vc, err, regs, fs, flags, ctid, started, left) })
 	r := <-started
-	// The child thread has its own copy of the link by now (or failed).
-	link.Close()
+	// The child's thread has its own copy of the link by now (or failed).
+	host.Close()
 	if r < 0 {
 		p.forkFailed(child, errors.New("starting the vfork child's thread: "+unix.Errno(-r).Error()))
 		p.vforkRoutes(-1)
@@ -140,15 +126,13 @@ func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	return int64(child)
 }
 
-// runVforkChild is the life of a vfork child's thread: it never unlocks
-// its OS thread, whose fd table and cwd are the child's, and dies with
-// the goroutine (Go starts no thread from a locked one: its template
-// thread does, so no runtime thread inherits that table).
-func (p *Process) runVforkChild(parent *Task, vc *vforkChild, regs tls.Regs, fs, flags, ctid uint64, started chan<- int64, left chan<- struct{}) {
-	runtime.LockOSThread()
+// runVforkChild is the life of a vfork child's thread, on the host thread
+// the platform started for it with the child's own fd table and cwd
+// (unshareErr when it could not).
+func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, regs tls.Regs, fs, flags, ctid uint64, started chan<- int64, left chan<- struct{}) {
 	defer close(left)
-	if err := unix.Unshare(unix.CLONE_FILES | unix.CLONE_FS); err != nil {
-		started <- errnoOf(err)
+	if unshareErr != nil {
+		started <- errnoOf(unshareErr)
 		return
 	}
 	cb, err := p.threadBlock(parent, regs, fs)
@@ -169,31 +153,28 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, regs tls.Regs, fs,
 	t.sigmask = parent.sigmask
 	t.altstack = parent.altstack // Linux keeps it for CLONE_VFORK
 	p.mu.Lock()
-	p.tasks[cb] = t // not counted in p.live: it is not one of p's threads
+	p.vforkTasks[cb] = t
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
-		delete(p.tasks, cb)
+		delete(p.vforkTasks, cb)
 		p.mu.Unlock()
 		p.vforkRoutes(-1)
 		// As Task.left: SUD off first, its selector byte is in the block.
-		if p.trapMode != tls.TrapSUD || bpf.DisableSUD() == nil {
+		if p.plat.Release(cb) {
 			p.shards.Put(cb)
 		}
 	}()
 	if flags&unix.CLONE_CHILD_SETTID != 0 {
 		writeU32(ctid, uint32(vc.pid))
 	}
-	if p.trapMode == tls.TrapSUD {
-		start, end := tls.Region()
-		if err := bpf.EnableSUD(start, end-start, &cb.Selector); err != nil {
-			started <- -int64(unix.EAGAIN)
-			return
-		}
+	ready := func() {
+		go p.watchVforkChild(t)
+		started <- int64(vc.pid)
 	}
-	go p.watchVforkChild(t)
-	started <- int64(vc.pid)
-	tls.Run(cb)
+	if t.enter(ready) != nil {
+		started <- -int64(unix.EAGAIN)
+	}
 }
 
 // watchVforkChild ends the child's thread if its host process dies first
@@ -218,7 +199,7 @@ func (p *Process) watchVforkChild(t *Task) {
 	// The child's thread may have left long ago (at its exec), and its
 	// block may be another thread's by now: only the same task counts.
 	p.mu.Lock()
-	running := p.tasks[t.CB] == t
+	running := p.vforkTasks[t.CB] == t
 	tid := int(t.CB.Tid)
 	if running {
 		t.exiting = true
@@ -296,8 +277,6 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 		}
 	}
 	switch nr {
-	case unix.SYS_PERSONALITY:
-		return personalityCall(&vc.persona, a[0]), true
 	case unix.SYS_GETPID, unix.SYS_GETTID:
 		return int64(vc.pid), true
 	case unix.SYS_GETPPID:
@@ -313,14 +292,14 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 			return hostResult(unix.Getsid(vc.pid)), true
 		}
 	case unix.SYS_SETSID:
-		return t.vforkRequest(vforkSetsid, 0), true
+		return vc.host.Setsid(), true
 	case unix.SYS_SETPGID:
 		if self(a[0]) {
 			pg := int64(int32(a[1]))
 			if pg == 0 {
 				pg = int64(vc.pid)
 			}
-			return t.vforkRequest(vforkSetpgid, pg), true
+			return vc.host.Setpgid(pg), true
 		}
 	case unix.SYS_GETRLIMIT, unix.SYS_SETRLIMIT:
 		// Limits are per process: the child's are its host process's,
@@ -353,7 +332,7 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 		}
 		return passthrough(unix.SYS_KILL, a), true
 	case unix.SYS_EXIT, unix.SYS_EXIT_GROUP:
-		t.vforkSend(vforkExit, int64(a[0]&0xff))
+		vc.host.Exit(int(a[0] & 0xff))
 		t.vforkLeave()
 		return 0, true
 	case unix.SYS_WAIT4, unix.SYS_WAITID:
@@ -415,26 +394,6 @@ func (t *Task) vforkProcPath(nr int, a *Args) (int64, bool) {
 	return r, true
 }
 
-// vforkRequest asks the child host process to act on itself and returns
-// its raw result.
-func (t *Task) vforkRequest(op int, arg int64) int64 {
-	if err := t.vforkSend(op, arg); err != nil {
-		return -int64(unix.ESRCH)
-	}
-	var b [8]byte
-	if _, err := io.ReadFull(fdReader(t.vf.link), b[:]); err != nil {
-		return -int64(unix.ESRCH)
-	}
-	return int64(binary.LittleEndian.Uint64(b[:]))
-}
-
-func (t *Task) vforkSend(op int, arg int64) error {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[0:], uint64(op))
-	binary.LittleEndian.PutUint64(b[8:], uint64(arg))
-	return sendAllFD(t.vf.link, b[:])
-}
-
 // vforkLeave makes the child's thread leave the guest after this call.
 func (t *Task) vforkLeave() {
 	t.CB.Flags |= tls.FlagLeave
@@ -443,7 +402,7 @@ func (t *Task) vforkLeave() {
 
 // vforkDie ends the child by signal sig: its host process dies by it.
 func (t *Task) vforkDie(sig int) {
-	t.vforkSend(vforkDie, int64(sig))
+	t.vf.host.Die(sig)
 	t.vforkLeave()
 	panic(vforkLeft{})
 }
@@ -485,31 +444,11 @@ func (t *Task) vforkExec(path, comm string, argv, envp []string) int64 {
 	}
 	defer unix.Close(cwd)
 	fds = append(fds, cwd)
-
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
-		return -int64(unix.ENOMEM)
-	}
 	// The child host process is past the point of no return once it has
 	// this; if it is gone, the child died (its wait status says how).
-	if t.vforkSend(vforkExec, int64(buf.Len())) == nil && sendAllFD(vc.link, buf.Bytes()) == nil {
-		sendFDs(vc.link, fds)
+	if errno := vc.host.Exec(st, fds); errno != 0 {
+		return -int64(errno)
 	}
 	t.vforkLeave()
 	return 0
-}
-
-// fdReader reads a raw fd without making an *os.File of it (whose
-// finalizer would close the number in whichever table it runs).
-type fdReader int
-
-func (r fdReader) Read(b []byte) (int, error) {
-	n, err := unix.Read(int(r), b)
-	if n == 0 && err == nil {
-		return 0, io.EOF
-	}
-	if n < 0 {
-		n = 0
-	}
-	return n, err
 }

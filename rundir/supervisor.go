@@ -16,7 +16,7 @@ const (
 	// SupervisorFile records the supervisor of the run, "PID STARTTIME\n"
 	// (STARTTIME: field 22 of /proc/PID/stat, which tells a recycled pid
 	// from the process that had it). Host processes die with that process
-	// (hostproc), and a directory whose supervisor is gone is stale.
+	// (platform/inprocess), and a directory whose supervisor is gone is stale.
 	SupervisorFile = "supervisor"
 	// ReleasedFile exists once the supervisor left on purpose while
 	// processes of the tree still ran (`--wait=main`): they go on, and the

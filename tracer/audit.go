@@ -23,12 +23,12 @@ import (
 
 	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/coverage"
-	"github.com/vsysbed/vsysbed/hostproc"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/internal/procmaps"
 	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/loader"
+	"github.com/vsysbed/vsysbed/platform/inprocess"
 	"github.com/vsysbed/vsysbed/platform/ptrace"
 	"github.com/vsysbed/vsysbed/rundir"
 )
@@ -61,7 +61,7 @@ type hostAudit struct {
 	dir          string // the run directory, where the fork gate listens
 	a            auditor
 	tr           *tracker
-	forks        *net.UnixListener // hostproc.AuditSocket
+	forks        *net.UnixListener // inprocess.AuditSocket
 	forksDone    chan struct{}
 }
 
@@ -77,7 +77,7 @@ type auditor interface {
 }
 
 // newHostAudit makes the gate pipe; nil without --audit. The host reads
-// it at hostproc.GateFD(stdioFD).
+// it at inprocess.GateFD(stdioFD).
 func newHostAudit(o Options, dir string, stdioFD int) (*hostAudit, error) {
 	if !wantsAudit(o) {
 		return nil, nil
@@ -86,7 +86,7 @@ func newHostAudit(o Options, dir string, stdioFD int) (*hostAudit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--audit=ebpf: gate pipe: %w", err)
 	}
-	return &hostAudit{gateR: r, gateW: w, dir: dir, gateFD: hostproc.GateFD(stdioFD)}, nil
+	return &hostAudit{gateR: r, gateW: w, dir: dir, gateFD: inprocess.GateFD(stdioFD)}, nil
 }
 
 // start attaches the audit to the host process (stopped at the gate),
@@ -116,12 +116,12 @@ func (h *hostAudit) start(hostPID int) error {
 	return nil
 }
 
-// listenForForks opens the fork gate (hostproc.AuditSocket): every forked
+// listenForForks opens the fork gate (inprocess.AuditSocket): every forked
 // host process connects before its guest runs and is tracked before it
 // gets its byte, so no child's first syscalls go uncounted. The /proc
 // scan stays for untracking and as a fallback.
 func (h *hostAudit) listenForForks() error {
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(h.dir, hostproc.AuditSocket), Net: "unix"})
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(h.dir, inprocess.AuditSocket), Net: "unix"})
 	if err != nil {
 		return fmt.Errorf("the fork gate: %w", err)
 	}
@@ -219,7 +219,7 @@ func waitAtGate(pid, gateFD int, limit time.Duration) error {
 // the first host process's executable mappings before it runs anything
 // (it waits at the gate: the vsysbed binary, ld.so, libc, [vdso],
 // [vsyscall]) and the code of a forked host process, which runs with
-// address randomisation off (as hostproc arranges) and so has the layout
+// address randomisation off (as platform/inprocess arranges) and so has the layout
 // a probe run shows. Guest code is mapped later and lies outside both.
 func hostCodeRanges(hostPID int) ([]bpf.Range, error) {
 	maps, err := procmaps.Read(hostPID)
@@ -247,7 +247,7 @@ func probeForkedHostRanges(self string) ([]bpf.Range, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cur, _, _ := unix.RawSyscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
-	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, cur|hostproc.ForkedHostPersonality, 0, 0); e != 0 {
+	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, cur|inprocess.ForkedHostPersonality, 0, 0); e != 0 {
 		return nil, e
 	}
 	out, err := exec.Command(self, reexec.Probe).Output()

@@ -123,7 +123,7 @@ func sameNumbers(fds []int) []uintptr {
 
 // hostFiles is the Files list of the host process: the inherited fds at
 // their numbers, but 0-2 — which must be /dev/null (null) while Go's
-// runtime starts in the host, see hostproc.StdioFD — moved to stdioFD..+2,
+// runtime starts in the host, see inprocess.StdioFD — moved to stdioFD..+2,
 // and the audit's gate, when there is one, at stdioFD+3. An inherited fd
 // at stdioFD or above would sit among the host's own fds, which the guest
 // never sees: it is left out and returned in dropped.

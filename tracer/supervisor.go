@@ -22,10 +22,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/coverage"
-	"github.com/vsysbed/vsysbed/hostproc"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/platform/inprocess"
 	"github.com/vsysbed/vsysbed/rundir"
 )
 
@@ -85,7 +85,7 @@ func Run(o Options) int {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
 		return exitstatus.Failed
 	}
-	stdioFD := hostproc.FDBase()
+	stdioFD := inprocess.FDBase()
 	args := []string{self, reexec.Host, "--rundir", dir, "--trap", o.Trap, "--stdio-fd", strconv.Itoa(stdioFD)}
 	args = append(args, inh.signalFlags()...)
 	for _, r := range o.Routes {
@@ -129,14 +129,14 @@ func Run(o Options) int {
 	fw, stopSignals := superviseTree()
 	defer stopSignals()
 	// PR_SET_PDEATHSIG: the host dies with the supervisor even before it
-	// watches it (hostproc.watchSupervisor, which every host process of the
+	// watches it (inprocess.watchSupervisor, which every host process of the
 	// tree runs); ForkExec checks getppid() against the race. This is the
 	// main thread (cmd/vsysbed locks it), which lives as long as we do.
 	pid, _, err := reexec.Start(self, args, o.Argv, dir, &syscall.ProcAttr{Env: os.Environ(), Files: files,
 		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}})
 	unix.Close(null)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v%s\n", err, hostproc.NprocHint(err))
+		fmt.Fprintf(os.Stderr, "vsysbed: starting the host process: %v%s\n", err, inprocess.NprocHint(err))
 		return exitstatus.Failed
 	}
 	if aud != nil {
@@ -158,7 +158,7 @@ func Run(o Options) int {
 	stopForwarding()
 	if len(running) > 0 {
 		// They go on as natively, and the host processes watching us must
-		// not take our exit for a kill (hostproc.supervisorGone).
+		// not take our exit for a kill (inprocess.supervisorGone).
 		os.WriteFile(filepath.Join(dir, rundir.ReleasedFile), nil, 0o644)
 	}
 	if err != nil {

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/vsysbed/vsysbed/hostproc"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/platform/inprocess"
 	"github.com/vsysbed/vsysbed/platform/ptrace"
 )
 
@@ -23,7 +23,7 @@ var hidden = map[string]func(args []string, stderr io.Writer) int{
 		kernelsim.CatchHostSignals()
 		return cmdFork(args, stderr)
 	},
-	reexec.Probe: func([]string, io.Writer) int { return hostproc.Probe() },
+	reexec.Probe: func([]string, io.Writer) int { return inprocess.Probe() },
 	// `__ptrace-exec [FLAGS] -- PROGRAM ARGS...`
 	reexec.PtraceExec: func(args []string, _ io.Writer) int { return ptrace.Exec(args) },
 }
@@ -32,21 +32,21 @@ var hidden = map[string]func(args []string, stderr io.Writer) int{
 func cmdFork(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet(reexec.Fork, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o hostproc.Options
+	var o inprocess.Options
 	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
 	fs.IntVar(&o.LinkFD, "link-fd", 0, "where the link to the parent goes")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	return hostproc.ForkChild(o)
+	return inprocess.ForkChild(o)
 }
 
 // cmdHost is the host process the supervisor starts; not for users.
 func cmdHost(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet(reexec.Host, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o hostproc.Options
+	var o inprocess.Options
 	var routes routeList
 	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
@@ -74,5 +74,5 @@ func cmdHost(args []string, stderr io.Writer) int {
 		nr, fast, _ := parseRoute(r)
 		o.Routes[nr] = fast
 	}
-	return hostproc.Main(o)
+	return inprocess.Main(o)
 }

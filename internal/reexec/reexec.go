@@ -18,13 +18,13 @@ import (
 // (tls.TestHostCommandsAreReexecs checks its names against these).
 const (
 	// Host is the host process of an in-process run, which the supervisor
-	// starts: the Go kernel, the trap and the guest (hostproc.Main).
+	// starts: the Go kernel, the trap and the guest (inprocess.Main).
 	Host = "__host"
 	// Fork is the new host process of a guest's fork, which takes over the
-	// child's memory, fds and registers from its parent (hostproc.ForkChild).
+	// child's memory, fds and registers from its parent (inprocess.ForkChild).
 	Fork = "__fork"
 	// Probe prints the executable ranges of a fresh host process started
-	// without address randomisation, for the trap filter (hostproc.Probe).
+	// without address randomisation, for the trap filter (inprocess.Probe).
 	Probe = "__probe"
 	// PtraceExec is the stub of the ptrace and native platforms: it sets
 	// the caller's signal state, arms the seccomp filter that sends every

@@ -1,4 +1,4 @@
-package hostproc
+package inprocess
 
 import (
 	"golang.org/x/sys/unix"

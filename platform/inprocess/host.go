@@ -1,10 +1,10 @@
-// Package hostproc is the host process: it loads one guest into this
-// process (loader), gives it the synthetic vDSO (vdsoinject), arms the
-// trap (bpf: seccomp or Syscall User Dispatch), binds its thread to a
-// control block in the run directory (tls, coverage) and runs it until it
-// exits, with kernelsim answering its syscalls. The supervisor (tracer)
+// Package inprocess is the in-process platform: the host process. It
+// loads one guest into this process (loader), gives it the synthetic vDSO
+// (vdsoinject), arms the trap (bpf: seccomp or Syscall User Dispatch),
+// binds its thread to a control block in the run directory (tls, rundir)
+// and runs it until it exits, with kernelsim answering its syscalls. The supervisor (tracer)
 // starts it as a re-exec of the vsysbed binary.
-package hostproc
+package inprocess
 
 import (
 	"errors"
@@ -184,7 +184,8 @@ func (h *host) config() kernelsim.Config {
 	return kernelsim.Config{
 		HostFDBase: h.base, Events: h.events,
 		RunDir: h.o.RunDir, TrapMode: h.mode,
-		Exec: h.ld.load, CheckExec: h.ld.check,
+		Platform: platform{mode: h.mode, runDir: h.o.RunDir, fdBase: h.base},
+		Exec:     h.ld.load, CheckExec: h.ld.check,
 		Personality: h.persona,
 		Confinement: h.conf,
 		Limits:      map[int]unix.Rlimit{unix.RLIMIT_NPROC: h.nproc},
@@ -204,13 +205,9 @@ func (h *host) run(t *kernelsim.Task) int {
 	}
 	tls.SetKernel(proc.Dispatch)
 	proc.ForwardHostSignals()
-	if h.mode == tls.TrapSUD {
-		start, end := tls.Region()
-		if err := bpf.EnableSUD(start, end-start, &h.cb.Selector); err != nil {
-			return fail(exitstatus.Failed, "arming Syscall User Dispatch: %v", err)
-		}
+	if err := t.Run(); err != nil {
+		return fail(exitstatus.Failed, "%v", err)
 	}
-	t.Run()
 	select {}
 }
 
@@ -284,7 +281,7 @@ func Main(o Options) int {
 
 // ForkChild is a host process started by a guest fork or vfork: fd 3 is
 // the link to the parent, which sends the guest's state, or for vfork the
-// child's requests and finally its execve (kernelsim.AdoptFork).
+// child's requests and finally its execve (adopt).
 func ForkChild(o Options) int {
 	detachArgs(&o)
 	// The parent's guest fds that were not close-on-exec came through the
@@ -317,13 +314,26 @@ func ForkChild(o Options) int {
 		return err
 	}
 	h.events.Fork(os.Getppid())
-	_, t, err := kernelsim.AdoptFork(os.NewFile(uintptr(link), "fork"), h.cb, h.config(), mapVDSO)
+	_, t, err := adopt(os.NewFile(uintptr(link), "fork"), h.cb, h.config(), mapVDSO)
 	if err != nil {
 		// Our stderr is /dev/null: the event log carries the reason.
 		h.events.Error("fork child: " + err.Error())
 		return fail(exitstatus.Failed, "fork: %v", err)
 	}
 	return h.run(t)
+}
+
+// adopt takes the guest's new process in, as the parent's first byte on
+// the link says: a copy of the guest (fork) or a vfork child's execve.
+func adopt(link *os.File, cb *tls.ControlBlock, c kernelsim.Config, mapVDSO func(base uint64) error) (*kernelsim.Process, *kernelsim.Task, error) {
+	var kind [1]byte
+	if _, err := io.ReadFull(link, kind[:]); err != nil {
+		return nil, nil, err
+	}
+	if kind[0] == kindVfork {
+		return awaitVfork(link, cb, c)
+	}
+	return kernelsim.AdoptFork(link, cb, c, mapVDSO)
 }
 
 // detachArgs copies every string that points into this process's argument

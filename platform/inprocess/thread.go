@@ -1,0 +1,49 @@
+package inprocess
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/vsysbed/vsysbed/bpf"
+	"github.com/vsysbed/vsysbed/tls"
+)
+
+// platform is the in-process platform as kernelsim sees it
+// (kernelsim.Platform): a guest thread is a locked host thread of this
+// process that enters the guest through tls, the trap armed on it.
+type platform struct {
+	mode   uint8  // tls.TrapSeccomp or tls.TrapSUD
+	runDir string // where forked host processes put their shards
+	fdBase int    // the host's fds start here
+}
+
+// StartThread: the thread never unlocks its OS thread, which has run guest
+// code (GS base, signal mask, SUD) and dies with the goroutine.
+func (platform) StartThread(body func()) {
+	go func() {
+		runtime.LockOSThread()
+		body()
+	}()
+}
+
+// Enter arms the trap on this thread and runs the guest. The seccomp
+// filter is the process's, armed once in setup; Syscall User Dispatch is
+// per thread, its selector byte in the thread's control block.
+func (pl platform) Enter(cb *tls.ControlBlock, ready func()) error {
+	if pl.mode == tls.TrapSUD {
+		start, end := tls.Region()
+		if err := bpf.EnableSUD(start, end-start, &cb.Selector); err != nil {
+			return fmt.Errorf("arming Syscall User Dispatch: %w", err)
+		}
+	}
+	ready()
+	tls.Run(cb)
+	return nil
+}
+
+// Release switches Syscall User Dispatch off on this thread before its
+// block can go to another thread, which sets its selector to BLOCK while
+// Go still runs here.
+func (pl platform) Release(*tls.ControlBlock) bool {
+	return pl.mode != tls.TrapSUD || bpf.DisableSUD() == nil
+}
