@@ -1,10 +1,14 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
 )
 
 // ExecError is why a program could not be loaded. Errno follows what
@@ -70,4 +74,20 @@ func withPath(err error, path string) error {
 		ee.Path = path
 	}
 	return err
+}
+
+// Refusal is how vsysbed answers a program it cannot execute, as a shell
+// does, on every platform: the one printable line to print ("vsysbed:
+// ..."), and the exit status, 127 when the program (or its interpreter)
+// does not exist, 126 otherwise.
+func Refusal(err error) (line string, status int) {
+	line = Printable(err.Error())
+	if !strings.HasPrefix(line, "vsysbed:") {
+		line = "vsysbed: " + line
+	}
+	status = exitstatus.NotExecutable
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, os.ErrNotExist) {
+		status = exitstatus.NotFound
+	}
+	return line, status
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -227,5 +228,24 @@ func TestPrintable(t *testing.T) {
 	err := &ExecError{Path: "./bad\nname", Errno: unix.ENOENT}
 	if msg := err.Error(); strings.ContainsAny(msg, "\n\r") {
 		t.Errorf("message %q spans lines", msg)
+	}
+}
+
+func TestRefusal(t *testing.T) {
+	for _, c := range []struct {
+		err    error
+		line   string
+		status int
+	}{
+		{&ExecError{Path: "/no/such", Errno: unix.ENOENT}, "vsysbed: /no/such: no such file or directory", 127},
+		{&ExecError{Path: "/etc/passwd", Errno: unix.EACCES, Reason: "not executable"}, "vsysbed: /etc/passwd: not executable", 126},
+		{&ExecError{Path: "./a\nb", Errno: unix.ENOEXEC, Reason: "bad ELF"}, `vsysbed: ./a\nb: bad ELF`, 126},
+		{fmt.Errorf("opening x: %w", os.ErrNotExist), "vsysbed: opening x: file does not exist", 127},
+		{errors.New("vsysbed: already prefixed"), "vsysbed: already prefixed", 126},
+	} {
+		line, status := Refusal(c.err)
+		if line != c.line || status != c.status {
+			t.Errorf("Refusal(%v) = %q, %d; want %q, %d", c.err, line, status, c.line, c.status)
+		}
 	}
 }

@@ -453,20 +453,10 @@ func installSeccomp() error {
 // execFailure reports a program that cannot be executed the way a shell
 // does: 127 when it does not exist, 126 when it is not executable.
 func execFailure(events *rundir.EventLog, err error) int {
-	msg := loader.Printable(err.Error())
-	events.Error(msg)
-	code := exitstatus.NotExecutable
-	var ee *loader.ExecError
-	if errors.As(err, &ee) && ee.Errno == unix.ENOENT {
-		code = exitstatus.NotFound
-	} else if errors.Is(err, unix.ENOENT) || errors.Is(err, os.ErrNotExist) {
-		code = exitstatus.NotFound
-	}
-	if len(msg) < 8 || msg[:8] != "vsysbed:" {
-		msg = "vsysbed: " + msg
-	}
-	fmt.Fprintln(os.Stderr, msg)
-	return code
+	line, status := loader.Refusal(err)
+	events.Error(loader.Printable(err.Error()))
+	fmt.Fprintln(os.Stderr, line)
+	return status
 }
 
 // reserveHostFDs keeps the host's own fds out of the guest's numbering:

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"syscall"
 	"unsafe"
 
@@ -136,15 +135,9 @@ func applySignals(ignored, mask uint64) error {
 // prints why and returns 127 when the program does not exist, 126 when it
 // cannot be executed. Exec and the native platform's supervisor use it.
 func ExecFailure(err error) int {
-	msg := loader.Printable(err.Error())
-	if !strings.HasPrefix(msg, "vsysbed:") {
-		msg = "vsysbed: " + msg
-	}
-	fmt.Fprintln(os.Stderr, msg)
-	if errors.Is(err, unix.ENOENT) {
-		return exitstatus.NotFound
-	}
-	return exitstatus.NotExecutable
+	line, status := loader.Refusal(err)
+	fmt.Fprintln(os.Stderr, line)
+	return status
 }
 
 func errnoOf(err error) unix.Errno {
