@@ -1,6 +1,12 @@
 package kernelsim
 
-import "golang.org/x/sys/unix"
+import (
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vsysbed/vsysbed/tls"
+)
 
 // Route says how a syscall reaches (or does not reach) the host kernel.
 type Route uint8
@@ -47,3 +53,79 @@ type Syscall struct {
 	Errno   unix.Errno // Refused only
 	Note    string
 }
+
+// How a kernel-route call reaches its row: the C entry (tls/entry.c's
+// kernel_call) calls tls's exported vsysbedKernelCall on the guest thread,
+// which calls Dispatch (registered with tls.SetKernel); Dispatch finds the
+// thread's task and its row in the table (syscalls.go), runs the handler,
+// then delivers what signals the call left pending.
+
+// Dispatch runs the kernel-route call described by cb on the guest thread
+// that owns it. It is the tls.KernelFunc of every guest thread.
+func (p *Process) Dispatch(cb *tls.ControlBlock) {
+	p.mu.Lock()
+	t, vf := p.tasks[cb], p.vforkTasks[cb]
+	p.mu.Unlock()
+	if vf != nil {
+		vf.dispatchVfork(cb)
+		return
+	}
+	t.dispatch(cb)
+}
+
+func (t *Task) dispatch(cb *tls.ControlBlock) {
+	if t.leaveIfExiting() {
+		return
+	}
+	switch cb.Nr {
+	case tls.NrInterrupt:
+		t.interrupted(cb)
+		return
+	case tls.NrReturn:
+		// A fast-route bypass call returning with a signal pending.
+		t.takeCFault()
+		if ctx, _, err := t.returnContext(cb, -1, nil, int64(cb.Ret), false); err == nil {
+			t.deliverAt(cb, ctx)
+		}
+		return
+	}
+	nr := int(int64(cb.Nr))
+	a := Args(cb.Args)
+	var ret int64
+	if cb.Flags&tls.FlagDone != 0 {
+		ret = int64(cb.Ret) // the fast route ran it; only signals are left
+	} else {
+		if isTimed[nr] {
+			noteCallStart(cb, nr, &a)
+		}
+		ret = t.syscall(nr, &a)
+	}
+	if cb.Flags&tls.FlagResume == 0 && (atomic.LoadUint32(&cb.SigPending) != 0 || ret == -int64(unix.EINTR)) {
+		ret = t.afterSyscall(cb, nr, &a, ret)
+	}
+	cb.Ret = uint64(ret)
+	t.leaveIfExiting()
+}
+
+func (t *Task) syscall(nr int, a *Args) int64 {
+	if nr < 0 || nr > MaxNr {
+		return -int64(unix.ENOSYS)
+	}
+	if t.vf != nil {
+		if r, ok := t.vforkSyscall(nr, a); ok {
+			return r
+		}
+	}
+	row := &table[nr]
+	switch row.Route {
+	case Fast:
+		// A route override sent it here, or the C entry did (fastInGo).
+		return t.fastInGo(nr, a)
+	case Refused:
+		return -int64(row.Errno)
+	}
+	return row.Handler(t, a)
+}
+
+// passthrough issues the call on the host (the Machine's).
+func passthrough(nr int, a *Args) int64 { return machine.Syscall(nr, a) }
