@@ -3,6 +3,7 @@ package kernelsim
 import (
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/internal/procmem"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -40,33 +41,9 @@ var machine Machine = hostMachine{}
 // pid, which turn a bad pointer into EFAULT.
 type hostMachine struct{}
 
-func (hostMachine) ReadMem(addr uint64, buf []byte) error {
-	local := []unix.Iovec{{Base: &buf[0]}}
-	local[0].SetLen(len(buf))
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
-	n, err := unix.ProcessVMReadv(pid, local, remote, 0)
-	if err != nil {
-		return err
-	}
-	if n != len(buf) {
-		return unix.EFAULT
-	}
-	return nil
-}
+func (hostMachine) ReadMem(addr uint64, buf []byte) error { return procmem.Read(pid, addr, buf) }
 
-func (hostMachine) WriteMem(addr uint64, buf []byte) error {
-	local := []unix.Iovec{{Base: &buf[0]}}
-	local[0].SetLen(len(buf))
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
-	n, err := unix.ProcessVMWritev(pid, local, remote, 0)
-	if err != nil {
-		return err
-	}
-	if n != len(buf) {
-		return unix.EFAULT
-	}
-	return nil
-}
+func (hostMachine) WriteMem(addr uint64, buf []byte) error { return procmem.Write(pid, addr, buf) }
 
 // Syscall uses Syscall6, not RawSyscall6: a blocking call must not hold
 // the Go scheduler's P.

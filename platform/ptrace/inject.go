@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/internal/procmaps"
+	"github.com/vsysbed/vsysbed/internal/procmem"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
@@ -143,17 +144,8 @@ func (in *injection) end() error {
 
 // readMem reads len(b) bytes of tid's memory at addr.
 func readMem(tid int, addr uint64, b []byte) error {
-	if len(b) == 0 {
-		return nil
-	}
-	local := []unix.Iovec{{Base: &b[0]}}
-	local[0].SetLen(len(b))
-	n, err := unix.ProcessVMReadv(tid, local, []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}, 0)
-	if err != nil {
+	if err := procmem.Read(tid, addr, b); err != nil {
 		return fmt.Errorf("ptrace: reading %d bytes at %#x of %d: %w", len(b), addr, tid, err)
-	}
-	if n != len(b) {
-		return fmt.Errorf("ptrace: short read at %#x of %d: %d of %d bytes", addr, tid, n, len(b))
 	}
 	return nil
 }
@@ -161,17 +153,8 @@ func readMem(tid int, addr uint64, b []byte) error {
 // writeMem writes b into tid's memory at addr (which must be writable:
 // process_vm_writev honours page protections).
 func writeMem(tid int, addr uint64, b []byte) error {
-	if len(b) == 0 {
-		return nil
-	}
-	local := []unix.Iovec{{Base: &b[0]}}
-	local[0].SetLen(len(b))
-	n, err := unix.ProcessVMWritev(tid, local, []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}, 0)
-	if err != nil {
+	if err := procmem.Write(tid, addr, b); err != nil {
 		return fmt.Errorf("ptrace: writing %d bytes at %#x of %d: %w", len(b), addr, tid, err)
-	}
-	if n != len(b) {
-		return fmt.Errorf("ptrace: short write at %#x of %d: %d of %d bytes", addr, tid, n, len(b))
 	}
 	return nil
 }
