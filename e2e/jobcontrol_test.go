@@ -52,6 +52,21 @@ var _ = Describe("job control", func() {
 		}
 	}
 
+	// A shell moves each job into a group of its own from the parent and
+	// the child both; the parent's setpgid works until the child's
+	// execve. A host process is a re-exec, which the host kernel takes for
+	// that execve (kernelsim/setpgid.go).
+	for _, flags := range [][]string{{"--trap", "seccomp"}, {"--trap", "sud"}, {"--platform=ptrace"}} {
+		It(fmt.Sprintf("a parent's setpgid of its child works until the child's execve, %v, as natively", flags), func() {
+			argv := jobctl("setpgid")
+			want := run(nil, argv...)
+			Expect(want.Stdout).To(ContainSubstring("setpgid(child, child) = 0, its group is its own: 1"), "native: %s", want)
+			got := run(nil, vsysbedArgv(append(flags, "--report", filepath.Join(tmp, "r.json")), argv...)...)
+			Expect(got.Status).To(Equal(want.Status), "native: %s\nvsysbed: %s", want, got)
+			Expect(got.Stdout).To(Equal(want.Stdout), "native: %s\nvsysbed: %s", want, got)
+		})
+	}
+
 	for _, mode := range trapModes {
 		vs := func(argv []string) []string { return vsysbedArgv([]string{"--trap", mode}, argv...) }
 

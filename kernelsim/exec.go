@@ -110,6 +110,7 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 	}
 	// The point of no return.
 	p.stopOtherThreads(t)
+	p.closeParentLink() // the parent's setpgid of us is EACCES from now on
 	p.mu.Lock()
 	old := p.vmas.r
 	p.vmas.r = nil

@@ -144,13 +144,15 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if errno != 0 {
 		return -int64(errno)
 	}
-	defer link.Close()
 	if err := p.sendFork(link, st, files); err != nil {
+		link.Close()
 		return p.forkFailed(child, err)
 	}
 	if err := p.streamMemory(link, child, st); err != nil {
+		link.Close()
 		return p.forkFailed(child, err)
 	}
+	p.keepChildLink(child, link) // for its setpgid until its execve (setpgid.go)
 	if flags&unix.CLONE_PARENT_SETTID != 0 {
 		writeU32(ptid, uint32(child))
 	}

@@ -29,6 +29,12 @@ type Process struct {
 
 	Events *rundir.EventLog
 
+	// childLinks: the links to fork children that have not called execve,
+	// for their setpgid (setpgid.go); parentLink: this fork child's link
+	// to its parent, until its execve.
+	childLinks map[int]*childLink
+	parentLink *os.File
+
 	// brk: the emulated break, inside a PROT_NONE reservation.
 	brkStart, brkCur, brkMax uint64
 

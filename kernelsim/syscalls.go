@@ -86,6 +86,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_STAT, Route: Fast, Handler: sysStat, Note: "Passed through; a result that is vsysbed's binary (its inode, compared in the C entry) goes to kernelsim: reached through this process's /proc exe link, it is the guest's image."},
 	{Nr: unix.SYS_NEWFSTATAT, Route: Fast, Handler: sysNewfstatat, Note: "As stat."},
 	{Nr: unix.SYS_STATX, Route: Fast, Handler: sysStatx, Note: "As stat."},
+	{Nr: unix.SYS_SETPGID, Route: Guarded, Handler: sysSetpgid, Note: "Passed through; a fork child that has not called execve is moved by its own host process when the parent asks (a child's host process is a re-exec, which the host kernel takes for its execve: EACCES)."},
 	{Nr: unix.SYS_WAIT4, Route: Guarded, Handler: sysWait4, Note: "Passed through; a collected child's end is logged for the report's process tree."},
 	{Nr: unix.SYS_GETDENTS64, Route: Guarded, Handler: sysGetdents64, Note: "Listings of /proc/self/fd leave out the host's fds."},
 	{Nr: unix.SYS_READLINK, Route: Guarded, Handler: sysReadlink, Note: "/proc/self/exe names the guest image (any spelling); a host fd's /proc/self/fd link is ENOENT."},

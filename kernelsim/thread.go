@@ -111,11 +111,10 @@ func (t *Task) enter(ready func()) error {
 	err := t.P.plat.Enter(t.CB, func() {
 		if l := t.readyLink; l != nil {
 			t.readyLink = nil
-			err := fdpass.SendAll(l, []byte("ready\n"))
-			l.Close()
-			if err != nil {
+			if err := fdpass.SendAll(l, []byte("ready\n")); err != nil {
 				os.Exit(exitstatus.Failed) // the parent gave up on the fork (forkFailed)
 			}
+			go t.P.serveParent(l) // its setpgid of us, until our execve (setpgid.go)
 		}
 		if ready != nil {
 			ready()

@@ -10,6 +10,9 @@
  *                         default action: in an orphaned process group
  *                         (run it with setsid) none stops the process
  *   jobctl sleep MS       prints "ready", sleeps, prints "done"
+ *   jobctl setpgid        a parent moves its child into a group of its own
+ *                         and back until the child calls execve (0), then
+ *                         not any more (EACCES)
  *   jobctl waitcmd SIG PROG ARGS
  *                         runs PROG in a process group of its own, sends it
  *                         SIG half a second in: waitpid(WUNTRACED) reports
@@ -17,6 +20,8 @@
  *                         is vsysbed), then SIGCONT and its exit status
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +73,42 @@ static int waitstop(void)
 	int st;
 	waitpid(c, &st, 0);
 	printf("child ended by %s\n", WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exit");
+	return 0;
+}
+
+static int setpgid_child(void)
+{
+	int go[2], execd[2];
+	if (pipe(go) != 0 || pipe2(execd, O_CLOEXEC) != 0)
+		return 1;
+	pid_t c = fork();
+	if (c < 0)
+		return 1;
+	if (c == 0) {
+		char b;
+		close(go[1]);
+		close(execd[0]);
+		if (read(go[0], &b, 1) != 1)
+			_exit(2);
+		execl("/bin/sleep", "sleep", "0.3", (char *)0);
+		_exit(127);
+	}
+	close(go[0]);
+	close(execd[1]);
+	int r = setpgid(c, c);
+	printf("before its execve: setpgid(child, child) = %d, its group is its own: %d\n", r, getpgid(c) == c);
+	r = setpgid(c, getpgrp());
+	printf("before its execve: setpgid(child, ours) = %d, its group is ours: %d\n", r, getpgid(c) == getpgrp());
+	if (write(go[1], "x", 1) != 1)
+		return 1;
+	char b;
+	if (read(execd[0], &b, 1) != 0) /* EOF: the execve closed it */
+		return 1;
+	r = setpgid(c, c);
+	printf("after its execve: setpgid(child, child) = %d (%s)\n", r, r ? strerror(errno) : "ok");
+	int st;
+	waitpid(c, &st, 0);
+	printf("child ended: exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	return 0;
 }
 
@@ -129,8 +170,10 @@ int main(int argc, char **argv)
 		printf("done\n");
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "setpgid") == 0)
+		return setpgid_child();
 	if (argc >= 4 && strcmp(argv[1], "waitcmd") == 0)
 		return waitcmd(atoi(argv[2]), argv + 3);
-	fprintf(stderr, "usage: jobctl waitstop | count SIG | orphan | sleep MS | waitcmd SIG PROG ARGS\n");
+	fprintf(stderr, "usage: jobctl waitstop | count SIG | orphan | sleep MS | setpgid | waitcmd SIG PROG ARGS\n");
 	return 2;
 }
