@@ -135,9 +135,12 @@ echo
 
 # --- helpers ---------------------------------------------------------------
 
-# median V... : the median of the numbers (the lower middle one for an even count).
+# median V... : the median of the numbers (the lower middle one for an even
+# count), ignoring what is not a number (a client that printed none); "-"
+# if none is.
 median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+	printf '%s\n' "$@" | awk '$1 ~ /^[0-9]+(\.[0-9]*)?$/' | sort -g |
+		awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "-" }'
 }
 
 # shares REPORT : "kind=pct ..." of the report's totals (WriteJSON writes
