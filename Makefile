@@ -69,9 +69,10 @@ GUEST_BINS := \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 
-DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools postgresql strace nginx-light
+# apache2-utils: ab, for make bench-apps (redis-tools and nginx-light serve it too).
+DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools postgresql strace nginx-light apache2-utils
 
-.PHONY: all build weakfilter guests test e2e bench conformance demo check deps clean fuzz
+.PHONY: all build weakfilter guests test e2e bench bench-apps conformance demo check deps clean fuzz
 
 all: build guests
 
@@ -187,6 +188,12 @@ fuzz:
 
 bench: build guests
 	scripts/bench.sh
+
+# Debian's redis-server, nginx, find and du natively and under vsysbed
+# (issue 15's application rows; ~2 minutes, not part of make test).
+# TSV=docs/bench-apps.tsv keeps the rows for the plot (docs/BENCHMARKS.md).
+bench-apps: build
+	TSV="$(TSV)" scripts/bench-apps.sh
 
 # Every conformance guest natively and under vsysbed (both trap modes,
 # the ptrace platform): one line per case, then "N passed, N failed".
