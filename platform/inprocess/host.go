@@ -21,6 +21,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/probecache"
 	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/loader"
@@ -506,11 +507,25 @@ func noRandomize() bool {
 
 // forkChildRanges turns address randomisation off for the processes this
 // one starts (personality is inherited; this process's own layout is
-// fixed already) and asks a probe run where their code will be.
+// fixed already) and asks a probe run where their code will be — or the
+// probe cache, which keeps that answer per binary and system
+// (internal/probecache).
 func forkChildRanges() ([]bpf.Range, error) {
 	if e := kernelsim.SetHostChildPersonality(); e != 0 {
 		return nil, e
 	}
+	ranges, cached, err := probecache.Ranges("/proc/self/exe", kernelsim.HostPersonality(), runProbe)
+	ProbeCached = cached
+	return ranges, err
+}
+
+// ProbeCached says whether this process's forkChildRanges took its answer
+// from the probe cache (for the start-up timing record).
+var ProbeCached bool
+
+// runProbe re-executes this binary as the probe, with this thread's
+// personality, and reads the ranges it prints.
+func runProbe() ([]bpf.Range, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
