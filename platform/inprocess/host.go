@@ -163,10 +163,12 @@ func setup(o Options) (*host, int) {
 	}
 	h.conf = kernelsim.ReadConfinement()
 	if o.Trap != "sud" {
+		rundir.HostMarks.Mark(rundir.PhaseProbe, rundir.Now(), "")
 		if err := installSeccomp(); err != nil {
 			return nil, fail(exitstatus.Failed, "arming the seccomp trap: %v", err)
 		}
 	}
+	rundir.HostMarks.Mark(rundir.PhaseVDSO, rundir.Now(), "")
 	vdsoImg, err := vdsoinject.Build()
 	if err != nil {
 		return nil, fail(exitstatus.Failed, "%v", err)
@@ -267,6 +269,7 @@ func Main(o Options) int {
 	if err != nil {
 		return execFailure(h.events, err)
 	}
+	rundir.HostMarks.Mark(rundir.PhaseLoad, rundir.Now(), "")
 	guest, err := h.ld.load(path, o.Argv, os.Environ())
 	if err != nil {
 		return execFailure(h.events, err)
@@ -277,6 +280,8 @@ func Main(o Options) int {
 	t := proc.NewTask(h.cb)
 	proc.InheritSignals(t, o.Ignored, o.Mask)
 	tls.SetInitialState(h.cb, uintptr(guest.Entry), uintptr(guest.SP))
+	rundir.HostMarks.Flush(h.events)
+	h.events.Phase(rundir.PhaseGuest, rundir.Now(), "")
 	return h.run(t)
 }
 
@@ -439,6 +444,8 @@ func installSeccomp() error {
 			return fmt.Errorf("probing the layout of forked host processes: %w%s", err, NprocHint(err))
 		}
 		ranges = append(ranges, children...)
+	} else {
+		rundir.HostMarks.Mark(rundir.PhaseProbed, rundir.Now(), "not needed")
 	}
 	prog, err := bpf.TrapFilter(ranges)
 	if err != nil {
@@ -515,13 +522,13 @@ func forkChildRanges() ([]bpf.Range, error) {
 		return nil, e
 	}
 	ranges, cached, err := probecache.Ranges("/proc/self/exe", kernelsim.HostPersonality(), runProbe)
-	ProbeCached = cached
+	note := "probed"
+	if cached {
+		note = "cached"
+	}
+	rundir.HostMarks.Mark(rundir.PhaseProbed, rundir.Now(), note)
 	return ranges, err
 }
-
-// ProbeCached says whether this process's forkChildRanges took its answer
-// from the probe cache (for the start-up timing record).
-var ProbeCached bool
 
 // runProbe re-executes this binary as the probe, with this thread's
 // personality, and reads the ranges it prints.
