@@ -54,7 +54,7 @@ var _ = Describe("start-up: the probe cache", func() {
 			}
 		}
 		for _, p := range []string{rundir.PhaseExec, rundir.PhaseMain, rundir.PhaseSpawn, rundir.PhaseHost, rundir.PhaseProbe,
-			rundir.PhaseVDSO, rundir.PhaseLoad, rundir.PhaseGuest, rundir.PhaseReaped, rundir.PhaseReport} {
+			rundir.PhaseVDSO, rundir.PhaseLoad, rundir.PhaseGuest, rundir.PhaseReaped, rundir.PhaseBuilt, rundir.PhaseReport} {
 			Expect(seen).To(HaveKey(p), "no %q phase in the event log", p)
 		}
 		// Only the first host process probes: forked ones inherit the filter.

@@ -13,7 +13,7 @@ import (
 
 // Start-up phases: the points of one run that phase events (coverage.EvPhase)
 // record, in the order they happen. The supervisor writes PhaseExec,
-// PhaseMain, PhaseSpawn, PhaseReaped and PhaseReport; the first host
+// PhaseMain, PhaseSpawn, PhaseReaped, PhaseBuilt and PhaseReport; the first host
 // process the others. The guest's end is its exit event's time. Each
 // interval of the timing line is named after the point that ends it.
 const (
@@ -27,7 +27,8 @@ const (
 	PhaseLoad   = "load"      // the loader maps the guest program
 	PhaseGuest  = "guest"     // the guest's first instruction is next
 	PhaseReaped = "reaped"    // the supervisor collected the host process
-	PhaseReport = "report"    // the report is built and written
+	PhaseBuilt  = "built"     // the report is built (run directory read, sites symbolised)
+	PhaseReport = "report"    // ... and written
 )
 
 // Now is CLOCK_MONOTONIC in nanoseconds, the clock of phase events.
@@ -113,7 +114,8 @@ var timingSteps = []struct{ point, label string }{
 	{PhaseGuest, "load"},
 	{coverage.EvExit, "guest"},
 	{PhaseReaped, "exit"},
-	{PhaseReport, "report"},
+	{PhaseBuilt, "report-build"},
+	{PhaseReport, "report-write"},
 }
 
 // Timing is the one-line per-phase breakdown of a run from its events:

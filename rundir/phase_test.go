@@ -42,10 +42,10 @@ func TestTimingLine(t *testing.T) {
 		ph(host, PhaseVDSO, 1014, ""), ph(host, PhaseLoad, 1015, ""), ph(host, PhaseGuest, 1016, ""),
 		ph(fork, PhaseGuest, 5000, ""), // another process's points are not this run's start-up
 		{Ev: coverage.EvExit, Pid: host, T: 1020e6},
-		ph(sup, PhaseReaped, 1021, ""), ph(sup, PhaseReport, 1031, ""),
+		ph(sup, PhaseReaped, 1021, ""), ph(sup, PhaseBuilt, 1029, ""), ph(sup, PhaseReport, 1031, ""),
 	}
 	want := "vsysbed: timing: go-init 4.0ms, supervisor 2.0ms, host-start 4.0ms, setup 2.0ms, probe 1.0ms (cached), " +
-		"filter 1.0ms, vdso 1.0ms, load 1.0ms, guest 4.0ms, exit 1.0ms, report 10.0ms, total 31.0ms"
+		"filter 1.0ms, vdso 1.0ms, load 1.0ms, guest 4.0ms, exit 1.0ms, report-build 8.0ms, report-write 2.0ms, total 31.0ms"
 	if got := Timing(events, sup, host); got != want {
 		t.Errorf("Timing =\n %s\nwant\n %s", got, want)
 	}

@@ -190,6 +190,7 @@ func Run(o Options) int {
 	if aud != nil && rep != nil {
 		aud.finish(rep, dir, o)
 	}
+	built := rundir.Now()
 	started := rep != nil && len(rep.Execs) > 0
 	// Like a shell, stay quiet about the signals a pipeline or a terminal
 	// sends on purpose.
@@ -202,6 +203,7 @@ func Run(o Options) int {
 		}
 	}
 	marks.Mark(rundir.PhaseReaped, reaped, "")
+	marks.Mark(rundir.PhaseBuilt, built, "")
 	marks.Mark(rundir.PhaseReport, rundir.Now(), "")
 	if o.Verbose {
 		evs := marks.Events()
