@@ -125,7 +125,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		"so the report covers them); main: end with the first process, write the report\n"+
 		"then (processes still running are marked running) and leave the rest running")
 	fs.BoolVar(&o.KeepRunDir, "keep-rundir", false, "keep the run directory (shards, event log) and print its path")
-	fs.BoolVar(&o.Verbose, "v", false, "print one timing line (the run's start-up phases, from its event log) to stderr at the end")
+	fs.BoolVar(&o.Verbose, "v", false, "print one timing line (the run's start-up phases, from its event log) to stderr at the end\n(inprocess platform)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of vsysbed's host process to `FILE` (runtime/pprof)")
 	fs.StringVar(&o.Audit, "audit", tracer.AuditNone, "`none` or ebpf: count, with an eBPF program on sys_enter, every syscall the\n"+
 		"real kernel executed for the run, from guest or host code; the report gets an\n"+

@@ -164,19 +164,24 @@ func TestRangesProbesOnceThenHits(t *testing.T) {
 }
 
 func TestUnwritableOrMissingDirJustProbes(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root writes to read-only directories")
-	}
 	ro := t.TempDir()
 	os.Chmod(ro, 0o555)
 	defer os.Chmod(ro, 0o755)
+	// A regular file where the directory should be: unwritable for root too.
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
 	probe := func() ([]bpf.Range, error) { return sample, nil }
 	for name, env := range map[string][2]string{
-		"unwritable":   {ro, ""},
-		"no HOME":      {"", ""},
-		"relative XDG": {"relative/dir", ""},
+		"read-only":       {ro, ""},
+		"not a directory": {file, ""},
+		"HOME not a dir":  {"", file},
+		"no HOME":         {"", ""},
+		"relative XDG":    {"relative/dir", ""},
 	} {
 		t.Run(name, func(t *testing.T) {
+			if name == "read-only" && os.Geteuid() == 0 {
+				t.Skip("root writes to read-only directories")
+			}
 			t.Setenv("XDG_CACHE_HOME", env[0])
 			t.Setenv("HOME", env[1])
 			t.Setenv(EnvVar, "")
