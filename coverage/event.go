@@ -20,6 +20,9 @@ const (
 	// EvReaped: a guest parent's wait collected a child (Pid is the
 	// parent, Child the child): the child's exit when it logged none.
 	EvReaped = "reaped"
+	// EvPhase: a start-up phase point (Phase, at T on CLOCK_MONOTONIC, in
+	// ns; rundir.Phase* name them), for the timing line of `run -v`.
+	EvPhase = "phase"
 )
 
 // Hex is a 64-bit address or offset, written as a "0x..." JSON string:
@@ -69,6 +72,11 @@ type Event struct {
 	// exit
 	Code   int    `json:"code,omitempty"`
 	Signal string `json:"signal,omitempty"`
+
+	// phase (T also on exit: when the guest ended)
+	Phase string `json:"phase,omitempty"`
+	T     int64  `json:"t,omitempty"`
+	Note  string `json:"note,omitempty"`
 
 	// error
 	Msg string `json:"msg,omitempty"`

@@ -112,14 +112,28 @@ func (l *EventLog) Unmap(start, end uint64) error {
 	}{coverage.EvUnmap, l.pid, coverage.Hex(start), coverage.Hex(end)})
 }
 
-// Exit records how the guest ended: code when sig is 0, else the signal.
+// Exit records how the guest ended: code when sig is 0, else the signal,
+// and when (t, on Now's clock).
 func (l *EventLog) Exit(code int, sig syscall.Signal) error {
 	return l.append(struct {
 		Ev     string `json:"ev"`
 		Pid    int    `json:"pid"`
 		Code   int    `json:"code"`
 		Signal string `json:"signal"`
-	}{coverage.EvExit, l.pid, code, coverage.SignalName(sig)})
+		T      int64  `json:"t"`
+	}{coverage.EvExit, l.pid, code, coverage.SignalName(sig), Now()})
+}
+
+// Phase records start-up phase point name (Phase*) at t (Now's clock),
+// with an optional note.
+func (l *EventLog) Phase(name string, t int64, note string) error {
+	return l.append(struct {
+		Ev    string `json:"ev"`
+		Pid   int    `json:"pid"`
+		Phase string `json:"phase"`
+		T     int64  `json:"t"`
+		Note  string `json:"note,omitempty"`
+	}{coverage.EvPhase, l.pid, name, t, note})
 }
 
 // Fork records that this process was forked by the guest process parent.

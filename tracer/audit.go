@@ -24,6 +24,7 @@ import (
 	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/probecache"
 	"github.com/vsysbed/vsysbed/internal/procmaps"
 	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
@@ -250,11 +251,19 @@ func probeForkedHostRanges(self string) ([]bpf.Range, error) {
 	if _, _, e := unix.RawSyscall(unix.SYS_PERSONALITY, cur|inprocess.ForkedHostPersonality, 0, 0); e != 0 {
 		return nil, e
 	}
-	out, err := exec.Command(self, reexec.Probe).Output()
-	unix.RawSyscall(unix.SYS_PERSONALITY, cur, 0, 0)
-	if err != nil {
-		return nil, err
-	}
+	defer unix.RawSyscall(unix.SYS_PERSONALITY, cur, 0, 0)
+	ranges, _, err := probecache.Ranges(self, uint64(uint32(cur|inprocess.ForkedHostPersonality)), func() ([]bpf.Range, error) {
+		out, err := exec.Command(self, reexec.Probe).Output()
+		if err != nil {
+			return nil, err
+		}
+		return parseProbe(out)
+	})
+	return ranges, err
+}
+
+// parseProbe reads the probe's "start end" lines.
+func parseProbe(out []byte) ([]bpf.Range, error) {
 	var ranges []bpf.Range
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		var r bpf.Range

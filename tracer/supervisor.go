@@ -38,6 +38,10 @@ type Options struct {
 	Argv       []string // PROGRAM [ARGS...]
 	KeepRunDir bool
 	CPUProfile string // profile the host process into this file
+	// Verbose (-v): print the run's start-up timing line at the end.
+	// MainEntered is when vsysbed's main began (rundir.Now), its first point.
+	Verbose     bool
+	MainEntered int64
 
 	// Wait: WaitAll (or "") ends the run when the whole tree has ended,
 	// WaitMain when the first process has (the rest goes on running).
@@ -80,6 +84,11 @@ func Run(o Options) int {
 		}
 	}()
 
+	// The supervisor's start-up points go to the event log too (the host
+	// appends to it), so that a kept run directory has the whole record.
+	var marks rundir.Marks
+	marks.Mark(rundir.PhaseExec, rundir.ProcessStart(), "")
+	marks.Mark(rundir.PhaseMain, o.MainEntered, "")
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: %v\n", err)
@@ -132,6 +141,8 @@ func Run(o Options) int {
 	// watches it (inprocess.watchSupervisor, which every host process of the
 	// tree runs); ForkExec checks getppid() against the race. This is the
 	// main thread (cmd/vsysbed locks it), which lives as long as we do.
+	marks.Mark(rundir.PhaseSpawn, rundir.Now(), "")
+	logMarks(dir, &marks)
 	pid, _, err := reexec.Start(self, args, o.Argv, dir, &syscall.ProcAttr{Env: os.Environ(), Files: files,
 		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}})
 	unix.Close(null)
@@ -150,6 +161,7 @@ func Run(o Options) int {
 	}
 	stopForwarding := forwardSignals(fw, pid, true)
 	ws, err := waitHost(pid)
+	reaped := rundir.Now()
 	if o.Wait == WaitMain {
 		running = liveDescendants(os.Getpid())
 	} else {
@@ -178,6 +190,7 @@ func Run(o Options) int {
 	if aud != nil && rep != nil {
 		aud.finish(rep, dir, o)
 	}
+	built := rundir.Now()
 	started := rep != nil && len(rep.Execs) > 0
 	// Like a shell, stay quiet about the signals a pipeline or a terminal
 	// sends on purpose.
@@ -189,7 +202,30 @@ func Run(o Options) int {
 			fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
 		}
 	}
+	marks.Mark(rundir.PhaseReaped, reaped, "")
+	marks.Mark(rundir.PhaseBuilt, built, "")
+	marks.Mark(rundir.PhaseReport, rundir.Now(), "")
+	if o.Verbose {
+		evs := marks.Events()
+		for i := range evs {
+			evs[i].Pid = os.Getpid()
+		}
+		evs = append(evs, in.Events...)
+		fmt.Fprintln(os.Stderr, rundir.Timing(evs, os.Getpid(), pid))
+	}
+	logMarks(dir, &marks)
 	return exitstatus.Of(syscall.WaitStatus(ws))
+}
+
+// logMarks appends the supervisor's phase points recorded so far to the
+// run's event log.
+func logMarks(dir string, marks *rundir.Marks) {
+	l, err := rundir.OpenEventLog(filepath.Join(dir, rundir.EventsFile), 3)
+	if err != nil {
+		return
+	}
+	marks.Flush(l)
+	l.Close()
 }
 
 // waitHost waits for the host process to end. When it stops (Ctrl-Z,

@@ -10,12 +10,14 @@ import (
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/platform/inprocess"
 	"github.com/vsysbed/vsysbed/platform/ptrace"
+	"github.com/vsysbed/vsysbed/rundir"
 )
 
 // hidden are the subcommands vsysbed re-executes itself with, never
 // typed by a user; internal/reexec names each and says what it is for.
 var hidden = map[string]func(args []string, stderr io.Writer) int{
 	reexec.Host: func(args []string, stderr io.Writer) int {
+		rundir.HostMarks.Mark(rundir.PhaseHost, mainEntered, "")
 		kernelsim.CatchHostSignals()
 		return cmdHost(args, stderr)
 	},

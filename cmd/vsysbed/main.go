@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/vsysbed/vsysbed/kernelsim"
+	"github.com/vsysbed/vsysbed/rundir"
 	"github.com/vsysbed/vsysbed/tracer"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
@@ -43,7 +44,11 @@ when vsysbed itself fails or the guest needs something not supported yet.
 // apart by it): lock main to it before anything can move it.
 func init() { runtime.LockOSThread() }
 
+// mainEntered is when main began (rundir.Now), for the start-up timing.
+var mainEntered int64
+
 func main() {
+	mainEntered = rundir.Now()
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
@@ -120,6 +125,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		"so the report covers them); main: end with the first process, write the report\n"+
 		"then (processes still running are marked running) and leave the rest running")
 	fs.BoolVar(&o.KeepRunDir, "keep-rundir", false, "keep the run directory (shards, event log) and print its path")
+	fs.BoolVar(&o.Verbose, "v", false, "print one timing line (the run's start-up phases, from its event log) to stderr at the end\n(inprocess platform)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of vsysbed's host process to `FILE` (runtime/pprof)")
 	fs.StringVar(&o.Audit, "audit", tracer.AuditNone, "`none` or ebpf: count, with an eBPF program on sys_enter, every syscall the\n"+
 		"real kernel executed for the run, from guest or host code; the report gets an\n"+
@@ -141,6 +147,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
+	o.MainEntered = mainEntered
 	switch o.Format {
 	case "", "json", "text":
 	default:

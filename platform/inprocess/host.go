@@ -21,6 +21,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/probecache"
 	"github.com/vsysbed/vsysbed/internal/reexec"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/loader"
@@ -162,10 +163,12 @@ func setup(o Options) (*host, int) {
 	}
 	h.conf = kernelsim.ReadConfinement()
 	if o.Trap != "sud" {
+		rundir.HostMarks.Mark(rundir.PhaseProbe, rundir.Now(), "")
 		if err := installSeccomp(); err != nil {
 			return nil, fail(exitstatus.Failed, "arming the seccomp trap: %v", err)
 		}
 	}
+	rundir.HostMarks.Mark(rundir.PhaseVDSO, rundir.Now(), "")
 	vdsoImg, err := vdsoinject.Build()
 	if err != nil {
 		return nil, fail(exitstatus.Failed, "%v", err)
@@ -266,6 +269,7 @@ func Main(o Options) int {
 	if err != nil {
 		return execFailure(h.events, err)
 	}
+	rundir.HostMarks.Mark(rundir.PhaseLoad, rundir.Now(), "")
 	guest, err := h.ld.load(path, o.Argv, os.Environ())
 	if err != nil {
 		return execFailure(h.events, err)
@@ -276,6 +280,8 @@ func Main(o Options) int {
 	t := proc.NewTask(h.cb)
 	proc.InheritSignals(t, o.Ignored, o.Mask)
 	tls.SetInitialState(h.cb, uintptr(guest.Entry), uintptr(guest.SP))
+	rundir.HostMarks.Flush(h.events)
+	h.events.Phase(rundir.PhaseGuest, rundir.Now(), "")
 	return h.run(t)
 }
 
@@ -438,6 +444,8 @@ func installSeccomp() error {
 			return fmt.Errorf("probing the layout of forked host processes: %w%s", err, NprocHint(err))
 		}
 		ranges = append(ranges, children...)
+	} else {
+		rundir.HostMarks.Mark(rundir.PhaseProbed, rundir.Now(), "not needed")
 	}
 	prog, err := bpf.TrapFilter(ranges)
 	if err != nil {
@@ -506,11 +514,25 @@ func noRandomize() bool {
 
 // forkChildRanges turns address randomisation off for the processes this
 // one starts (personality is inherited; this process's own layout is
-// fixed already) and asks a probe run where their code will be.
+// fixed already) and asks a probe run where their code will be — or the
+// probe cache, which keeps that answer per binary and system
+// (internal/probecache).
 func forkChildRanges() ([]bpf.Range, error) {
 	if e := kernelsim.SetHostChildPersonality(); e != 0 {
 		return nil, e
 	}
+	ranges, cached, err := probecache.Ranges("/proc/self/exe", kernelsim.HostPersonality(), runProbe)
+	note := "probed"
+	if cached {
+		note = "cached"
+	}
+	rundir.HostMarks.Mark(rundir.PhaseProbed, rundir.Now(), note)
+	return ranges, err
+}
+
+// runProbe re-executes this binary as the probe, with this thread's
+// personality, and reads the ranges it prints.
+func runProbe() ([]bpf.Range, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
