@@ -166,7 +166,7 @@ func (o *objectSymbols) line(vaddr uint64) (string, int) {
 // headers, build-id and function symbols. path is the file the DWARF is
 // later read from ("" for an in-memory image).
 func readObject(f *elf.File, path string) *objectSymbols {
-	obj := &objectSymbols{buildID: buildID(f)}
+	obj := &objectSymbols{buildID: BuildID(f)}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_LOAD {
 			obj.loads = append(obj.loads, p.ProgHeader)
@@ -224,10 +224,11 @@ func readObject(f *elf.File, path string) *objectSymbols {
 
 func hasDWARF(f *elf.File) bool { return f.Section(".debug_line") != nil }
 
-// buildID is the hex descriptor of the NT_GNU_BUILD_ID note, from the
+// BuildID is the hex descriptor of f's NT_GNU_BUILD_ID note, from the
 // PT_NOTE segments or, for a file without program headers, the note
-// sections; "" when there is none.
-func buildID(f *elf.File) string {
+// sections; "" when there is none. The report keys debug files by it, the
+// probe cache (internal/probecache) vsysbed's own binary.
+func BuildID(f *elf.File) string {
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_NOTE {
 			if id := noteBuildID(p.Open(), p.Filesz, p.Align, f.ByteOrder); id != "" {
@@ -343,7 +344,7 @@ func (c *objectCache) load(path string) *objectSymbols {
 	}
 	size := strconv.FormatInt(st.Size(), 10)
 	key := "path:" + path + "\x00" + size + "\x00" + strconv.FormatInt(st.ModTime().UnixNano(), 10)
-	if id := buildID(f); id != "" {
+	if id := BuildID(f); id != "" {
 		key = "id:" + id + "\x00" + size
 	}
 	if obj := c.get(key); obj != nil {

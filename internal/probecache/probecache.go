@@ -28,7 +28,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"debug/elf"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,6 +42,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/bpf"
+	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/procmaps"
 )
 
@@ -122,7 +122,7 @@ func ExeID(path string) (id string, size int64, err error) {
 		return "", 0, fmt.Errorf("probecache: %w", err)
 	}
 	if ef, err := elf.NewFile(f); err == nil {
-		if id := gnuBuildID(ef); id != "" {
+		if id := coverage.BuildID(ef); id != "" {
 			return "build-id:" + id, st.Size(), nil
 		}
 	}
@@ -131,26 +131,6 @@ func ExeID(path string) (id string, size int64, err error) {
 		return "", 0, fmt.Errorf("probecache: hashing %s: %w", path, err)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), st.Size(), nil
-}
-
-// gnuBuildID reads the NT_GNU_BUILD_ID note of .note.gnu.build-id.
-func gnuBuildID(f *elf.File) string {
-	s := f.Section(".note.gnu.build-id")
-	if s == nil {
-		return ""
-	}
-	data, err := s.Data()
-	if err != nil || len(data) < 12 {
-		return ""
-	}
-	namesz := binary.LittleEndian.Uint32(data[0:])
-	descsz := binary.LittleEndian.Uint32(data[4:])
-	typ := binary.LittleEndian.Uint32(data[8:])
-	off := 12 + (uint64(namesz)+3)&^3
-	if typ != 3 || off+uint64(descsz) > uint64(len(data)) || descsz == 0 {
-		return ""
-	}
-	return hex.EncodeToString(data[off : off+uint64(descsz)])
 }
 
 // path is the cache file for key in dir.
