@@ -12,7 +12,8 @@ import (
 
 // --rewrite=lazy (ARCHITECTURE.md, "Rewritten call sites"): the rewrite
 // guest's sites are the one pattern vsysbed rewrites. Its output is the
-// same as natively with rewriting on and off (the red zone kept, signals
+// same as natively with rewriting on and off (the red zone and the vector
+// registers kept, signals whose handlers clobber the vector registers
 // with and without SA_RESTART over rewritten calls, a blocking read
 // restarted or interrupted, a fork child running the inherited rewritten
 // code, an execve whose new image traps again), and the report says how

@@ -86,6 +86,9 @@
 			      * that call again, not a new one to count */
 #define CB_FLAG_PATCHED 128 /* the trap frame came from a rewritten site
 			     * through vsysbed_patched_entry, not SIGSYS */
+#define CB_FLAG_LAZYFP 256  /* the guest's extended state is still live in
+			     * the CPU, not in the XSAVE area: kernel_call
+			     * saves it before Go runs (the patched path) */
 
 /* cb->nr of a kernel call made at an arbitrary guest instruction, to
  * deliver a signal (a kick or a fault); the context is cb->trap. */

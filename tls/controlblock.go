@@ -51,6 +51,9 @@ const (
 	FlagRestarted = 64
 	// FlagPatched: the trap frame came from a rewritten site.
 	FlagPatched = 128
+	// FlagLazyFP: the guest's extended state is still in the CPU, not in
+	// Xsave; the C entry saves it before any kernel call.
+	FlagLazyFP = 256
 
 	// NrInterrupt is cb.Nr of a kernel call at an arbitrary instruction
 	// (a kick or a fault), made to deliver a guest signal.

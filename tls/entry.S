@@ -114,6 +114,7 @@ vsysbed_tail_guest:
 	 * written below the guest's rsp (its red zone); the moves and the
 	 * memory-indirect jmp after popfq leave the flags alone.
 	 */
+	andl $~CB_FLAG_LAZYFP, %gs:CB_OFF_FLAGS	/* the state resumed is the CPU's */
 	pushq %gs:CB_OFF_TRAP+REGS_RFLAGS
 	popfq
 	movq %gs:CB_OFF_TRAP+REGS_RBX, %rbx
@@ -152,7 +153,8 @@ vsysbed_tail_guest_end:
  * Save them in cb->trap as the SIGSYS handler does, rip = rcx so that a
  * restart's rewind (rip - 2) lands on the site's `syscall`, which traps;
  * nothing is written on the guest's stack (its red zone). Then the trap
- * path: same routes, kernel calls, signal delivery and resume.
+ * path's C half and tail (vsysbed_trap, vsysbed_tail_guest): same routes,
+ * kernel calls, signal delivery and resume.
  *
  * A kick before the state store finds GUEST in the region and leaves it:
  * the trap path looks at sigpending after the call, as for a bypass call.
@@ -183,8 +185,19 @@ vsysbed_patched_entry:
 	movq %gs:CB_OFF_HOST_SP, %rsp
 	pushfq				/* on the host stack */
 	popq %gs:CB_OFF_TRAP+REGS_RFLAGS
-	orl $CB_FLAG_PATCHED, %gs:CB_OFF_FLAGS	/* flags saved above */
-	jmp vsysbed_trap_trampoline
+	/*
+	 * No xsave: the C entry touches no vector, x87 or mask register
+	 * (entry.c's pragma), so the fast route leaves the guest's extended
+	 * state in the CPU; kernel_call saves it before Go runs
+	 * (CB_FLAG_LAZYFP), and then the resume restores it.
+	 */
+	orl $(CB_FLAG_PATCHED|CB_FLAG_LAZYFP), %gs:CB_OFF_FLAGS	/* flags saved above */
+	cld
+	movq %gs:CB_OFF_SELF, %rdi
+	call vsysbed_trap
+	testl $CB_FLAG_LAZYFP, %gs:CB_OFF_FLAGS
+	jz vsysbed_resume_guest		/* saved on the way: restore it */
+	jmp vsysbed_tail_guest		/* still in the CPU */
 	.size vsysbed_patched_entry, .-vsysbed_patched_entry
 
 /*

@@ -21,6 +21,13 @@
 #include "entry.h"
 #include "_cgo_export.h"
 
+/*
+ * No vector, x87 or mask register anywhere in this file: the patched path
+ * (vsysbed_patched_entry) runs the fast route with the guest's extended
+ * state still live in the CPU, saving it only before Go runs (kernel_call).
+ */
+#pragma GCC target("general-regs-only")
+
 #define EBADF_ 9 /* no errno.h: its errno is TLS */
 #define ENOSYS_ 38
 #define AUDIT_ARCH_X86_64_ 0xc000003eU
@@ -150,6 +157,16 @@ static inline void set_fs(struct vsysbed_cb *cb, uint64_t base)
  */
 static long kernel_call(struct vsysbed_cb *cb, long nr, const long a[6], uint64_t site, uint32_t kind)
 {
+	if (cb->flags & CB_FLAG_LAZYFP) {
+		/* The patched path left the guest's extended state in the CPU
+		 * (this file uses none of it); Go will not, and kernelsim reads
+		 * it from the area (signal frames, fork, threads). */
+		__asm__ volatile("xsave64 %0"
+				 : "+m"(*(uint8_t(*)[CB_XSAVE_MAX])cb->xsave)
+				 : "a"((uint32_t)cb->xsave_mask), "d"((uint32_t)(cb->xsave_mask >> 32))
+				 : "memory");
+		cb->flags &= ~CB_FLAG_LAZYFP;
+	}
 	cb->nr = nr;
 	for (int i = 0; i < 6; i++)
 		cb->args[i] = a[i];

@@ -57,7 +57,7 @@ static const unsigned long long c_consts[] = {
 	CB_SITES,
 	CB_STATE_HOST, CB_STATE_GUEST, CB_STATE_KERNEL, CB_STATE_ENTRY,
 	CB_TRAP_SECCOMP, CB_TRAP_SUD,
-	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK, CB_FLAG_RESTARTED, CB_FLAG_PATCHED,
+	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK, CB_FLAG_RESTARTED, CB_FLAG_PATCHED, CB_FLAG_LAZYFP,
 	(unsigned long long)CB_NR_INTERRUPT, (unsigned long long)CB_NR_RETURN, (unsigned long long)CB_NR_PATCH,
 	CB_OFF_COUNTS, CB_OFF_SITES, CB_OFF_XSAVE, CB_XSAVE_MAX, CB_OFF_HOSTINFO, CB_OFF_ERRORS, CB_OFF_PATCHED, CB_OFF_PATCHED_ENTRY,
 };
@@ -157,7 +157,7 @@ func constChecks() []constCheck {
 		{"NumSites", NumSites},
 		{"StateHost", StateHost}, {"StateGuest", StateGuest}, {"StateKernel", StateKernel}, {"StateEntry", StateEntry},
 		{"TrapSeccomp", TrapSeccomp}, {"TrapSUD", TrapSUD},
-		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork}, {"FlagRestarted", FlagRestarted}, {"FlagPatched", FlagPatched},
+		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork}, {"FlagRestarted", FlagRestarted}, {"FlagPatched", FlagPatched}, {"FlagLazyFP", FlagLazyFP},
 		{"NrInterrupt", NrInterrupt}, {"NrReturn", NrReturn}, {"NrPatch", NrPatch},
 		{"OffCounts", OffCounts}, {"OffSites", OffSites}, {"OffXsave", OffXsave}, {"XsaveMax", XsaveMax}, {"OffHostInfo", OffHostInfo}, {"OffErrors", OffErrors}, {"OffPatched", OffPatched}, {"OffPatchedEntry", OffPatchedEntry},
 	}
