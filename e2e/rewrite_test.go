@@ -15,7 +15,8 @@ import (
 // same as natively with rewriting on and off (the red zone and the vector
 // registers kept, signals whose handlers clobber the vector registers
 // with and without SA_RESTART over rewritten calls, a blocking read
-// restarted or interrupted, a fork child running the inherited rewritten
+// restarted or interrupted, a site left trapping while a second thread
+// lives, a fork child running the inherited rewritten
 // code, an execve whose new image traps again), and the report says how
 // each call entered: the first from a site a trap, the rest patched.
 var _ = Describe("rewritten call sites (--rewrite)", func() {
@@ -66,6 +67,9 @@ var _ = Describe("rewritten call sites (--rewrite)", func() {
 					for _, k := range reads {
 						Expect(k[coverage.KindPatched]).To(BeZero())
 					}
+					for _, k := range sitesOf(r, "mt_getpid") {
+						Expect(k[coverage.KindTrap]).To(Equal(uint64(200)))
+					}
 					continue
 				}
 				// The first process's site traps once (its fork child
@@ -75,6 +79,14 @@ var _ = Describe("rewritten call sites (--rewrite)", func() {
 				for _, k := range reads {
 					Expect(k[coverage.KindTrap]).To(Equal(uint64(1)), "site_read: trapped once, then patched: %v", k)
 					Expect(k[coverage.KindPatched]).To(BeNumerically(">=", 15))
+				}
+				// Rewritten only once the second thread is gone, at the
+				// site's first power-of-two trap count after that.
+				mt := sitesOf(r, "mt_getpid")
+				Expect(mt).To(HaveLen(1))
+				for _, k := range mt {
+					Expect([2]uint64{k[coverage.KindTrap], k[coverage.KindPatched]}).To(Equal([2]uint64{128, 72}),
+						"mt_getpid: (trap, patched), 100 calls with two threads then 100 with one")
 				}
 				Expect(row.Patched).To(BeNumerically(">=", 13*loop-2))
 				Expect(r.Totals.Patched).To(BeNumerically(">=", row.Patched))

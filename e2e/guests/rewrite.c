@@ -9,6 +9,7 @@
  *    SA_RESTART; the handler calls getpid through glibc);
  *  - a blocking read through a rewritten site, interrupted by a signal:
  *    restarted with SA_RESTART, EINTR without;
+ *  - a site called while a second thread lives is not rewritten then;
  *  - a fork child runs the rewritten sites it inherited;
  *  - execve: the new image's sites trap again (they are new).
  *
@@ -17,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,10 @@ long rz_getpid(void);
  * it in the CPU on the fast route, saves it before Go).
  */
 long vec_getpid(const void *in, void *out);
+/* long mt_getpid(void): getpid through the pattern, called while a second
+ * thread lives: never rewritten then (no other thread may run the bytes
+ * that change). */
+long mt_getpid(void);
 /* long site_read(int fd, void *buf, size_t n): read through the pattern. */
 long site_read(int fd, void *buf, size_t n);
 __asm__(".text\n"
@@ -88,6 +94,14 @@ __asm__(".text\n"
 	"	movdqu %xmm15, 240(%rsi)\n"
 	"	ret\n"
 	".size vec_getpid, .-vec_getpid\n"
+	".globl mt_getpid\n"
+	".type mt_getpid,@function\n"
+	".p2align 4\n"
+	"mt_getpid:\n"
+	"	movl $39, %eax\n"
+	"	syscall\n"
+	"	ret\n"
+	".size mt_getpid, .-mt_getpid\n"
 	".globl site_read\n"
 	".type site_read,@function\n"
 	".p2align 4\n"
@@ -197,6 +211,38 @@ static int blocking_read(int restart)
 	return r == 1 && c == 'y' ? 0 : 1;
 }
 
+static int stop_fd[2];
+
+static void *waiter(void *arg)
+{
+	char c;
+	(void)arg;
+	return read(stop_fd[0], &c, 1) == 1 ? NULL : (void *)1;
+}
+
+/* 100 calls of mt_getpid while a second thread waits, 100 after it has
+ * been joined (and had time to be gone): the site traps until its first
+ * power-of-two trap count after the join (128), then is rewritten. */
+static int two_threads(void)
+{
+	pthread_t th;
+	pid_t pid = getpid();
+	if (pipe(stop_fd) != 0 || pthread_create(&th, NULL, waiter, NULL) != 0)
+		return 1;
+	int bad = 0;
+	for (int i = 0; i < 100; i++)
+		bad |= mt_getpid() != pid;
+	if (write(stop_fd[1], "x", 1) != 1 || pthread_join(th, NULL) != 0)
+		return 1;
+	usleep(50000);
+	for (int i = 0; i < 100; i++)
+		bad |= mt_getpid() != pid;
+	close(stop_fd[0]);
+	close(stop_fd[1]);
+	printf("two threads: %s\n", bad ? "wrong pid" : "200 calls ok");
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "exec") == 0)
@@ -214,6 +260,7 @@ int main(int argc, char **argv)
 	}
 	bad |= blocking_read(1);
 	bad |= blocking_read(0);
+	bad |= two_threads();
 	fflush(stdout);
 	pid_t child = fork();
 	if (child == 0)
