@@ -63,6 +63,11 @@ func TestCheckBypassPercentIsExactInHundredths(t *testing.T) {
 	if err := r.WriteText(&text); err != nil || !strings.Contains(text.String(), "patched") {
 		t.Errorf("text report without a patched column: %v\n%s", err, text.String())
 	}
+	var page bytes.Buffer
+	if err := r.WriteHTML(&page); err != nil || !strings.Contains(page.String(), `<span class="kind patched">patched</span>`) ||
+		!strings.Contains(page.String(), `patched <b>70</b>`) || !strings.Contains(page.String(), `<rect class="patched"`) {
+		t.Errorf("HTML report without its patched site, total or bar: %v", err)
+	}
 	// No call entered the kernel: nothing trapped, the gate passes.
 	r = aslrRun(t, []string{"p"}, 0x10000, 0, call{libx, 0x10, 228, KindVDSO, 5})
 	if res := Check(r, Gates{MinBypass: pct(100)}); !res.OK() || res.BypassPercent != 100 {
