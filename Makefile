@@ -66,6 +66,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/hostile \
 	$(GUESTDIR)/procview \
 	$(GUESTDIR)/segtail $(GUESTDIR)/argmax \
+	$(GUESTDIR)/rewrite \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

@@ -117,6 +117,10 @@ type Cmd struct {
 	// Trap selects how raw `syscall` instructions are caught: "seccomp"
 	// or "sud" (Syscall User Dispatch); "" is vsysbed's default (seccomp).
 	Trap string
+	// Rewrite is "off" or "lazy" (vsysbed run --rewrite; "" is vsysbed's
+	// default, off): with "lazy", sites that trapped and match the known
+	// pattern are rewritten, their later calls counted as patched.
+	Rewrite string
 	// Routes force syscall routes, each "NAME=fast" or "NAME=kernel"
 	// (vsysbed run --route).
 	Routes []string
@@ -183,6 +187,9 @@ func (c *Cmd) vsysbedArgs(report string) []string {
 	if c.Trap != "" {
 		args = append(args, "--trap", c.Trap)
 	}
+	if c.Rewrite != "" {
+		args = append(args, "--rewrite", c.Rewrite)
+	}
 	for _, r := range c.Routes {
 		args = append(args, "--route", r)
 	}
@@ -239,6 +246,11 @@ func (c *Cmd) Start() error {
 	case "", "seccomp", "sud":
 	default:
 		return fmt.Errorf("bed: Trap must be \"seccomp\" or \"sud\", got %q", c.Trap)
+	}
+	switch c.Rewrite {
+	case "", "off", "lazy":
+	default:
+		return fmt.Errorf("bed: Rewrite must be \"off\" or \"lazy\", got %q", c.Rewrite)
 	}
 	for _, r := range c.Routes {
 		if name, route, ok := strings.Cut(r, "="); !ok || name == "" || (route != "fast" && route != "kernel") {

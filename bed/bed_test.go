@@ -392,6 +392,7 @@ func TestBadUse(t *testing.T) {
 		want string
 	}{
 		"trap":      {&Cmd{Path: "/bin/true", Trap: "ptrace", ctx: ctx, Binary: "/bin/true"}, `Trap must be "seccomp" or "sud"`},
+		"rewrite":   {&Cmd{Path: "/bin/true", Rewrite: "eager", ctx: ctx, Binary: "/bin/true"}, `Rewrite must be "off" or "lazy"`},
 		"route":     {&Cmd{Path: "/bin/true", Routes: []string{"getpid"}, ctx: ctx}, "NAME=fast or NAME=kernel"},
 		"no ctx":    {&Cmd{Path: "/bin/true"}, "not created by Command"},
 		"no path":   {Command(ctx, ""), "no program"},

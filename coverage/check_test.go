@@ -52,6 +52,22 @@ func TestCheckBypassPercentIsExactInHundredths(t *testing.T) {
 	if res := Check(r, Gates{MinBypass: pct(66.67)}); res.OK() || res.BypassPercent != 66.66 {
 		t.Errorf("2 of 3 bypassed: percent %v, ok %v", res.BypassPercent, res.OK())
 	}
+	// Calls through rewritten sites entered the kernel as the raw
+	// syscalls they are: the share is the same as without rewriting.
+	r = aslrRun(t, []string{"p"}, 0x10000, 0,
+		call{libx, 0x10, 1, KindBypass, 29}, call{libx, 0x20, 1, KindTrap, 1}, call{libx, 0x20, 1, KindPatched, 70})
+	if res := Check(r, Gates{MinBypass: pct(30)}); res.OK() || res.BypassPercent != 29 || r.Totals.Patched != 70 || r.Totals.Total != 100 {
+		t.Errorf("29 bypassed, 1 trapped, 70 patched: percent %v, ok %v, totals %+v", res.BypassPercent, res.OK(), r.Totals)
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil || !strings.Contains(text.String(), "patched") {
+		t.Errorf("text report without a patched column: %v\n%s", err, text.String())
+	}
+	var page bytes.Buffer
+	if err := r.WriteHTML(&page); err != nil || !strings.Contains(page.String(), `<span class="kind patched">patched</span>`) ||
+		!strings.Contains(page.String(), `patched <b>70</b>`) || !strings.Contains(page.String(), `<rect class="patched"`) {
+		t.Errorf("HTML report without its patched site, total or bar: %v", err)
+	}
 	// No call entered the kernel: nothing trapped, the gate passes.
 	r = aslrRun(t, []string{"p"}, 0x10000, 0, call{libx, 0x10, 228, KindVDSO, 5})
 	if res := Check(r, Gates{MinBypass: pct(100)}); !res.OK() || res.BypassPercent != 100 {

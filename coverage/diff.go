@@ -9,7 +9,8 @@ import (
 )
 
 // BypassRatio is the share of the calls that entered the kernel which did
-// so through __kernel_vsyscall: bypass / (bypass + trap). vDSO calls never
+// so through __kernel_vsyscall: bypass / (bypass + trap), trap with the
+// patched calls in it (the callers add them). vDSO calls never
 // enter the kernel and do not count either way. ok is false when there
 // were no such calls.
 func BypassRatio(bypass, trap uint64) (ratio float64, ok bool) {
@@ -127,7 +128,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	line := lineWriter(bw)
 	headline := func(label string, r *Report) {
 		line("%s %s: %d calls, %d trapped, %s bypassed, %d trap sites", label, runsSummary(r),
-			r.Totals.Total, r.Totals.Trap, ratioString(r.Totals.Bypass, r.Totals.Trap), len(r.TrapSites()))
+			r.Totals.Total, r.Totals.Trap, ratioString(r.Totals.Bypass, r.Totals.Trap+r.Totals.Patched), len(r.TrapSites()))
 	}
 	headline("base", d.Base)
 	headline("new ", d.New)
@@ -171,7 +172,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	line("  %-*s  %8s  %8s  %8s  %14s  %14s", nameW, "syscall", "base", "new", "change", "base byp/trap", "new byp/trap")
 	for _, c := range d.Syscalls {
 		line("  %-*s  %8s  %8s  %8s  %14s  %14s", nameW, clipRight(c.Name, nameW),
-			ratioString(c.Base.Bypass, c.Base.Trap), ratioString(c.New.Bypass, c.New.Trap),
+			ratioString(c.Base.Bypass, c.Base.Trap+c.Base.Patched), ratioString(c.New.Bypass, c.New.Trap+c.New.Patched),
 			ratioChange(c), countPair(c.Base), countPair(c.New))
 	}
 	return bw.Flush()
@@ -196,8 +197,8 @@ func ratioString(bypass, trap uint64) string {
 }
 
 func ratioChange(c SyscallChange) string {
-	b, okb := BypassRatio(c.Base.Bypass, c.Base.Trap)
-	n, okn := BypassRatio(c.New.Bypass, c.New.Trap)
+	b, okb := BypassRatio(c.Base.Bypass, c.Base.Trap+c.Base.Patched)
+	n, okn := BypassRatio(c.New.Bypass, c.New.Trap+c.New.Patched)
 	switch {
 	case okb && okn:
 		return strconv.FormatFloat((n-b)*100, 'f', 1, 64) + "pp"

@@ -252,6 +252,7 @@ func chartOf(rows []SyscallRow) htmlChart {
 		}{
 			{"bypass", "bypass", row.Bypass},
 			{"trap", "trap", row.Trap},
+			{"patched", "patched", row.Patched},
 			{"vdso", "vDSO", row.VDSO},
 		} {
 			if seg.n == 0 {
@@ -347,6 +348,8 @@ func kindClass(kind string) string {
 		return "trap"
 	case KindVDSO:
 		return "vdso"
+	case KindPatched:
+		return "patched"
 	}
 	return "other"
 }
@@ -378,7 +381,7 @@ const htmlSource = `<!DOCTYPE html>
 <title>vsysbed report{{with .Commands}}: {{index . 0}}{{end}}</title>
 <style>
 :root {
-  --bypass: #1a9850; --trap: #d73027; --vdso: #4575b4; --other: #8c8c8c;
+  --bypass: #1a9850; --trap: #d73027; --vdso: #4575b4; --patched: #fc8d59; --other: #8c8c8c;
   --fg: #1f2328; --muted: #656d76; --line: #d0d7de; --bg-soft: #f6f8fa;
 }
 * { box-sizing: border-box; }
@@ -407,12 +410,13 @@ code, .mono, td.num { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Cons
 .legend span::before { content: ""; display: inline-block; width: 11px; height: 11px; border-radius: 2px;
   margin-right: 6px; vertical-align: -1px; background: currentColor; }
 .legend .bypass { color: var(--bypass); } .legend .trap { color: var(--trap); } .legend .vdso { color: var(--vdso); }
+.legend .patched { color: var(--patched); }
 .legend b { color: var(--fg); }
 svg.chart { display: block; max-width: 100%; height: auto; font-size: 12.5px; }
 svg.chart .name { text-anchor: end; fill: var(--fg); font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
 svg.chart .counts { fill: var(--muted); }
 svg.chart rect.bypass { fill: var(--bypass); } svg.chart rect.trap { fill: var(--trap); }
-svg.chart rect.vdso { fill: var(--vdso); }
+svg.chart rect.vdso { fill: var(--vdso); } svg.chart rect.patched { fill: var(--patched); }
 .note { color: var(--muted); margin: 6px 0; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -425,6 +429,7 @@ th[aria-sort="ascending"]::after { content: " \25B2"; color: var(--fg); }
 th[aria-sort="descending"]::after { content: " \25BC"; color: var(--fg); }
 .kind { display: inline-block; padding: 0 7px; border-radius: 10px; font-size: 12px; color: #fff; background: var(--other); }
 .kind.bypass { background: var(--bypass); } .kind.trap { background: var(--trap); } .kind.vdso { background: var(--vdso); }
+.kind.patched { background: var(--patched); }
 .dir { color: var(--muted); }
 td.obj { overflow-wrap: anywhere; }
 td.src { min-width: 12em; }
@@ -455,9 +460,10 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 {{with .R.Totals}}<div class="totalbar" title="all calls by entry path">
 {{- if .Bypass}}<span style="flex-grow: {{.Bypass}}; background: var(--bypass)"></span>{{end}}
 {{- if .Trap}}<span style="flex-grow: {{.Trap}}; background: var(--trap)"></span>{{end}}
+{{- if .Patched}}<span style="flex-grow: {{.Patched}}; background: var(--patched)"></span>{{end}}
 {{- if .VDSO}}<span style="flex-grow: {{.VDSO}}; background: var(--vdso)"></span>{{end -}}
 </div>
-<div class="legend"><span class="bypass">bypass <b>{{.Bypass}}</b></span><span class="trap">trap <b>{{.Trap}}</b></span><span class="vdso">vdso <b>{{.VDSO}}</b></span><span class="total-count">total <b>{{.Total}}</b></span></div>
+<div class="legend"><span class="bypass">bypass <b>{{.Bypass}}</b></span><span class="trap">trap <b>{{.Trap}}</b></span><span class="vdso">vdso <b>{{.VDSO}}</b></span>{{if .Patched}}<span class="patched">patched <b>{{.Patched}}</b></span>{{end}}<span class="total-count">total <b>{{.Total}}</b></span></div>
 {{end}}
 {{if .R.SitesDropped}}<p class="warn">{{.R.SitesDropped}} call(s) have no site: a thread's site table was full. They are counted in the totals and the chart.</p>{{end}}
 {{with .R.Errors}}<div class="warn" id="errors"><b>Errors</b><ul>{{range .}}<li>{{.}}</li>{{end}}</ul></div>{{end}}

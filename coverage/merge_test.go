@@ -49,6 +49,8 @@ func callRow(nr int, kind string, n uint64) SyscallRow {
 		row.Trap = n
 	case KindVDSO:
 		row.VDSO = n
+	case KindPatched:
+		row.Patched = n
 	case KindInt80:
 		return SyscallRow{Nr: nr, Int80: n}
 	}

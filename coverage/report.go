@@ -24,6 +24,11 @@ const (
 	KindVDSO = "vdso"
 	// KindInt80: an i386 call (int $0x80); Nr is an i386 number.
 	KindInt80 = "int80"
+	// KindPatched: a raw syscall instruction whose site vsysbed rewrote
+	// (--rewrite=lazy) after trapping there, so that the call entered the
+	// host without a signal; the site is the syscall instruction, as for
+	// its traps.
+	KindPatched = "patched"
 )
 
 // i386Names names the i386 calls tls answers for int $0x80 (the rest are
@@ -105,7 +110,9 @@ type Totals struct {
 	VDSO   uint64 `json:"vdso"`
 	// Int80 counts i386 calls (int $0x80); absent when there were none.
 	Int80 uint64 `json:"int80,omitempty"`
-	Total uint64 `json:"total"`
+	// Patched counts calls through rewritten sites; absent when none.
+	Patched uint64 `json:"patched,omitempty"`
+	Total   uint64 `json:"total"`
 }
 
 // addRow counts a row's calls.
@@ -114,6 +121,7 @@ func (t *Totals) addRow(row *SyscallRow) {
 	t.Trap += row.Trap
 	t.VDSO += row.VDSO
 	t.Int80 += row.Int80
+	t.Patched += row.Patched
 	t.Total += row.Total
 }
 
@@ -126,7 +134,10 @@ type SyscallRow struct {
 	VDSO   uint64 `json:"vdso"`
 	// Int80: an i386 call's row (Nr is the i386 number, Name i386_*).
 	Int80 uint64 `json:"int80,omitempty"`
-	Total uint64 `json:"total"`
+	// Patched: calls through a rewritten site (--rewrite=lazy); a site's
+	// first calls are traps, so a syscall with Patched has Trap too.
+	Patched uint64 `json:"patched,omitempty"`
+	Total   uint64 `json:"total"`
 	// Errors is how many of the calls ended in an error (-4095..-1) the
 	// guest got back, a restarted call once (docs/report-schema.md, "What
 	// one call is"): the result class `vsysbed diff-run` compares.
@@ -495,10 +506,11 @@ func sumRows(rows []SyscallRow, name func(*SyscallRow)) []SyscallRow {
 		m.Trap += row.Trap
 		m.VDSO += row.VDSO
 		m.Int80 += row.Int80
+		m.Patched += row.Patched
 		m.Errors += row.Errors
 	}
 	for i := range out {
-		out[i].Total = out[i].Bypass + out[i].Trap + out[i].VDSO + out[i].Int80
+		out[i].Total = out[i].Bypass + out[i].Trap + out[i].VDSO + out[i].Int80 + out[i].Patched
 		if name != nil {
 			name(&out[i])
 		}

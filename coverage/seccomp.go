@@ -35,7 +35,7 @@ func SeccompAllowlist(r *Report) Allowlist {
 	names := map[string]bool{"execve": true}
 	var al Allowlist
 	for _, row := range r.Syscalls {
-		if row.Bypass+row.Trap+row.VDSO == 0 {
+		if row.Bypass+row.Trap+row.VDSO+row.Patched == 0 {
 			continue
 		}
 		if name, ok := arch.X86_64.SyscallNumbers[row.Nr]; ok {

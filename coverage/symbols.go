@@ -61,7 +61,7 @@ func (s *symbolizer) fill(site *Site) {
 	// (the return address of a call to a noreturn function can even lie
 	// in the next function).
 	at := vaddr
-	if site.Kind != KindTrap && site.Kind != KindInt80 && at > 0 {
+	if site.Kind != KindTrap && site.Kind != KindInt80 && site.Kind != KindPatched && at > 0 {
 		at--
 	}
 	if fn, ok := obj.function(at); ok {

@@ -94,19 +94,37 @@ func (r *Report) writeSyscallTable(line func(string, ...any)) {
 	const pctW = len("%bypass")
 	nameW = max(min(nameW, TextWidth-4*(numW+2)-(pctW+2)), 3)
 
-	row := func(name string, b, t, v, total uint64) {
+	// A patched column only when a site was rewritten (--rewrite=lazy):
+	// the table without it is the one every run without rewriting prints.
+	patched := r.Totals.Patched > 0
+	cols := 4
+	if patched {
+		cols = 5
+		nameW = max(min(nameW, TextWidth-cols*(numW+2)-(pctW+2)), 3)
+	}
+	row := func(name string, b, t, p, v, total uint64) {
+		if patched {
+			line("%-*s  %*d  %*d  %*d  %*d  %*d  %*s", nameW, clipRight(name, nameW),
+				numW, b, numW, t, numW, p, numW, v, numW, total, pctW, percent(b, total))
+			return
+		}
 		line("%-*s  %*d  %*d  %*d  %*d  %*s", nameW, clipRight(name, nameW),
 			numW, b, numW, t, numW, v, numW, total, pctW, percent(b, total))
 	}
-	line("%-*s  %*s  %*s  %*s  %*s  %*s", nameW, "syscall",
-		numW, "bypass", numW, "trap", numW, "vdso", numW, "total", pctW, "%bypass")
-	line("%s", strings.Repeat("-", min(nameW+4*(numW+2)+pctW+2, TextWidth)))
-	for _, s := range rows {
-		row(s.Name, s.Bypass, s.Trap, s.VDSO, s.Total)
+	if patched {
+		line("%-*s  %*s  %*s  %*s  %*s  %*s  %*s", nameW, "syscall",
+			numW, "bypass", numW, "trap", numW, "patched", numW, "vdso", numW, "total", pctW, "%bypass")
+	} else {
+		line("%-*s  %*s  %*s  %*s  %*s  %*s", nameW, "syscall",
+			numW, "bypass", numW, "trap", numW, "vdso", numW, "total", pctW, "%bypass")
 	}
-	line("%s", strings.Repeat("-", min(nameW+4*(numW+2)+pctW+2, TextWidth)))
+	line("%s", strings.Repeat("-", min(nameW+cols*(numW+2)+pctW+2, TextWidth)))
+	for _, s := range rows {
+		row(s.Name, s.Bypass, s.Trap, s.Patched, s.VDSO, s.Total)
+	}
+	line("%s", strings.Repeat("-", min(nameW+cols*(numW+2)+pctW+2, TextWidth)))
 	t := r.Totals
-	row("total", t.Bypass, t.Trap, t.VDSO, t.Total)
+	row("total", t.Bypass, t.Trap, t.Patched, t.VDSO, t.Total)
 }
 
 func (r *Report) writeTrappedSites(line func(string, ...any)) {

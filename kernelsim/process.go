@@ -39,6 +39,9 @@ type Process struct {
 	brkStart, brkCur, brkMax uint64
 
 	vmas vmaSet
+	// rewrite: the stub pages of rewritten call sites (rewrite.go); only
+	// the process's one guest thread touches it.
+	rewrite rewriteState
 
 	// HostFDBase: fds at or above it may belong to the host.
 	HostFDBase int

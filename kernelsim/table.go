@@ -81,6 +81,9 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 	case tls.NrInterrupt:
 		t.interrupted(cb)
 		return
+	case tls.NrPatch:
+		t.rewriteSite(cb)
+		return
 	case tls.NrReturn:
 		// A fast-route bypass call returning with a signal pending.
 		t.takeCFault()

@@ -60,10 +60,11 @@ var VDSOImage = sync.OnceValue(func() []byte {
 
 // kindNames are the report's names of tls's entry kinds.
 var kindNames = [tls.SiteKinds]string{
-	tls.KindBypass: coverage.KindBypass,
-	tls.KindTrap:   coverage.KindTrap,
-	tls.KindVDSO:   coverage.KindVDSO,
-	tls.KindInt80:  coverage.KindInt80,
+	tls.KindBypass:  coverage.KindBypass,
+	tls.KindTrap:    coverage.KindTrap,
+	tls.KindVDSO:    coverage.KindVDSO,
+	tls.KindInt80:   coverage.KindInt80,
+	tls.KindPatched: coverage.KindPatched,
 }
 
 // Plain is what the block counted, as the report reads it. Calls the
@@ -84,15 +85,15 @@ func (sd *ShardData) Plain() coverage.Shard {
 	for nr := range sd.Counts {
 		c := sd.Counts[nr]
 		row := coverage.SyscallRow{Nr: nr, Bypass: c[tls.KindBypass], Trap: c[tls.KindTrap], VDSO: c[tls.KindVDSO],
-			Errors: uint64(sd.Errors[nr])}
-		if row.Bypass+row.Trap+row.VDSO > 0 {
+			Patched: sd.Patched[nr], Errors: uint64(sd.Errors[nr])}
+		if row.Bypass+row.Trap+row.VDSO+row.Patched > 0 {
 			sh.Syscalls = append(sh.Syscalls, row)
 		}
 	}
 	for _, s := range sd.Sites {
 		kind := kindNames[s.Kind] // ReadShard checked the range
 		sh.Sites = append(sh.Sites, coverage.Site{Address: coverage.Hex(s.Addr), Nr: int(s.Nr), Kind: kind, Count: s.Count})
-		if s.Nr < tls.NrMax && s.Kind < tls.Kinds {
+		if s.Nr < tls.NrMax && (s.Kind < tls.Kinds || s.Kind == tls.KindPatched) {
 			continue
 		}
 		row := coverage.SyscallRow{Nr: int(s.Nr)}

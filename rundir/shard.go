@@ -86,6 +86,7 @@ type ShardData struct {
 	TrapMode uint8
 	Counts   [tls.NrMax][tls.Kinds]uint64
 	Errors   [tls.NrMax]uint32 // calls that returned -4095..-1
+	Patched  [tls.NrMax]uint64 // calls through rewritten sites (0 in version 2 shards)
 	Sites    []tls.Site        // occupied slots only, in table order
 	Exit     tls.Exit
 }
@@ -128,15 +129,21 @@ func ReadShard(path string) (*ShardData, error) {
 		return nil, err
 	}
 	le := binary.LittleEndian
+	// Version 2 (before Patched) is the same block, shorter: it reads with
+	// no patched calls.
+	want := tls.Size
+	if len(b) == tls.SizeV2 && len(b) > offVersion+4 && le.Uint32(b[offVersion:]) == 2 {
+		want = tls.SizeV2
+	}
 	switch {
-	case len(b) != tls.Size:
+	case len(b) != want:
 		return nil, &ShardError{path, fmt.Errorf("size %d, want %d", len(b), tls.Size)}
 	case le.Uint64(b[offMagic:]) == 0:
 		return nil, &ShardError{path, ErrEmptyShard}
 	case le.Uint64(b[offMagic:]) != tls.Magic:
 		return nil, &ShardError{path, fmt.Errorf("bad magic %#x", le.Uint64(b[offMagic:]))}
-	case le.Uint32(b[offVersion:]) != tls.Version:
-		return nil, &ShardError{path, fmt.Errorf("version %d, this build reads %d", le.Uint32(b[offVersion:]), tls.Version)}
+	case want == tls.Size && le.Uint32(b[offVersion:]) != tls.Version:
+		return nil, &ShardError{path, fmt.Errorf("version %d, this build reads %d and 2", le.Uint32(b[offVersion:]), tls.Version)}
 	}
 	sd := &ShardData{
 		Path:     path,
@@ -161,6 +168,9 @@ func ReadShard(path string) (*ShardData, error) {
 	}
 	for nr := range tls.NrMax {
 		sd.Errors[nr] = le.Uint32(b[tls.OffErrors+nr*4:])
+		if want == tls.Size {
+			sd.Patched[nr] = le.Uint64(b[tls.OffPatched+nr*8:])
+		}
 	}
 	for i := range tls.NumSites {
 		s := b[offSites+i*siteSize:]

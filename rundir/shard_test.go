@@ -169,4 +169,23 @@ func TestReadShardRejectsBadFiles(t *testing.T) {
 	if sd, err := ReadShard(valid); err != nil || len(sd.Sites) != 0 {
 		t.Errorf("valid empty shard: %v, %v", sd, err)
 	}
+	// A version 2 shard (before patched[]) is the block without its last
+	// page, and still reads; a version 3 one of that size does not.
+	v2 := good()[:tls.SizeV2]
+	binary.LittleEndian.PutUint32(v2[offVersion:], 2)
+	binary.LittleEndian.PutUint64(v2[offCounts+(39*tls.Kinds+tls.KindTrap)*8:], 7)
+	old := filepath.Join(t.TempDir(), "shard-3.cb")
+	if err := os.WriteFile(old, v2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sd, err := ReadShard(old); err != nil || sd.Counts[39][tls.KindTrap] != 7 || sd.Patched[39] != 0 {
+		t.Errorf("version 2 shard: %v, %v", sd, err)
+	}
+	short := good()[:tls.SizeV2]
+	if err := os.WriteFile(old, short, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadShard(old); err == nil {
+		t.Errorf("version 3 shard of version 2's size read")
+	}
 }

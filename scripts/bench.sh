@@ -57,6 +57,7 @@ run() {
 run native "$BENCH" "$ITERATIONS"
 run fast "$VSYSBED" run "${trapflag[@]}" --report "$tmp/fast.json" -- "$BENCH" "$ITERATIONS"
 run kernel "$VSYSBED" run "${trapflag[@]}" --report "$tmp/kernel.json" --route getpid=kernel -- "$BENCH" "$ITERATIONS"
+run lazy "$VSYSBED" run "${trapflag[@]}" --rewrite=lazy --report "$tmp/lazy.json" -- "$BENCH" "$ITERATIONS"
 
 # try NAME CMD... : like run, but a failure only leaves $tmp/NAME empty
 # and its stderr in $tmp/NAME.err, reported under the table.
@@ -100,6 +101,10 @@ row "getpid bypass, fast path" "$(value fast getpid_vsyscall)" "$getpid_native"
 row "getpid bypass, into Go kernel" "$(value kernel getpid_vsyscall)" "$getpid_native"
 row "getpid trap, fast path" "$(value fast getpid_raw)" "$getpid_native"
 row "getpid trap, into Go kernel" "$(value kernel getpid_raw)" "$getpid_native"
+row "getpid wrapper native" "$(value native getpid_wrapper)" "$getpid_native"
+row "getpid wrapper, trap (--rewrite=off)" "$(value fast getpid_wrapper)" "$getpid_native"
+row "getpid wrapper, patched (--rewrite=lazy)" "$(value lazy getpid_wrapper)" "$getpid_native"
+row "getpid raw inline, --rewrite=lazy (no pattern)" "$(value lazy getpid_raw)" "$getpid_native"
 row "getpid bypass, ptrace platform" "$(value ptrace getpid_vsyscall)" "$getpid_native"
 row "getpid trap, ptrace platform" "$(value ptrace getpid_raw)" "$getpid_native"
 row "clock_gettime native vDSO" "$clock_native" "$clock_native"

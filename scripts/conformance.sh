@@ -7,8 +7,9 @@
 # then "N passed, N failed". Exits 1 if anything failed.
 #
 # Environment: VSYSBED (default build/vsysbed), GUESTDIR (default
-# build/guests), GUESTS and MODES (space-separated subsets), TIMEOUT
-# (seconds per run, default 120).
+# build/guests), GUESTS and MODES (space-separated subsets; MODES may
+# also name seccomp-lazy and sud-lazy: that trap mode with --rewrite=lazy),
+# TIMEOUT (seconds per run, default 120).
 set -u
 VSYSBED=${VSYSBED:-build/vsysbed}
 GUESTDIR=${GUESTDIR:-build/guests}
@@ -38,6 +39,7 @@ for g in $GUESTS; do
 	for m in $MODES; do
 		case $m in
 		ptrace) flags="--platform=ptrace" ;;
+		*-lazy) flags="--trap ${m%-lazy} --rewrite=lazy" ;;
 		*) flags="--trap $m" ;;
 		esac
 		# shellcheck disable=SC2086 # $flags is two words on purpose

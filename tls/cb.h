@@ -30,13 +30,17 @@
  *   131072 +------------------------------+
  *          | hostinfo[64]                 |  siginfo of relayed host signals
  *   139264 +------------------------------+
+ *          | errors[CB_NR_MAX]            |  u32: calls that failed
+ *   143360 +------------------------------+
+ *          | patched[CB_NR_MAX]           |  u64: calls via rewritten sites
+ *   147456 +------------------------------+
  */
 #ifndef VSYSBED_CB_H
 #define VSYSBED_CB_H
 
 #define CB_MAGIC 0x0064656273797376ULL /* "vsysbed\0" little-endian */
-#define CB_VERSION 2
-#define CB_SIZE 143360
+#define CB_VERSION 3 /* 3: patched_entry, patched[]; 2 reads as patched = 0 */
+#define CB_SIZE 147456
 
 #define CB_NR_MAX 512 /* syscall numbers 0..511 are counted by number */
 #define CB_KINDS 3
@@ -46,7 +50,10 @@
 /* An i386 call (int $0x80), counted by its i386 number in the site table
  * only: counts[] has no column for it (its numbers are another table's). */
 #define CB_KIND_INT80 3
-#define CB_SITE_KINDS 4
+/* A call through a rewritten call site (--rewrite=lazy): counted in
+ * patched[] by number and in the site table at the syscall instruction. */
+#define CB_KIND_PATCHED 4
+#define CB_SITE_KINDS 5
 
 #define CB_SITES 4096 /* power of two */
 
@@ -77,6 +84,11 @@
 #define CB_FLAG_RESTARTED 64 /* rt_sigreturn resumed a call the kernel
 			      * restarts (SA_RESTART): the next entry is
 			      * that call again, not a new one to count */
+#define CB_FLAG_PATCHED 128 /* the trap frame came from a rewritten site
+			     * through vsysbed_patched_entry, not SIGSYS */
+#define CB_FLAG_LAZYFP 256  /* the guest's extended state is still live in
+			     * the CPU, not in the XSAVE area: kernel_call
+			     * saves it before Go runs (the patched path) */
 
 /* cb->nr of a kernel call made at an arbitrary guest instruction, to
  * deliver a signal (a kick or a fault); the context is cb->trap. */
@@ -84,6 +96,10 @@
 /* ... made as a fast-route bypass call returns (result in cb->ret), to
  * deliver a signal over that return. */
 #define CB_NR_RETURN (-2L)
+/* ... made after a trap from a site that may be rewritten (--rewrite=lazy):
+ * args[0] is the trapped nr, site the syscall instruction; kernelsim
+ * rewrites the site or leaves it (kernelsim/rewrite.go). */
+#define CB_NR_PATCH (-3L)
 
 /* Syscall User Dispatch selector values (linux/prctl.h). */
 #define CB_SUD_ALLOW 0
@@ -118,6 +134,7 @@
 #define CB_OFF_CALL_START 264
 #define CB_OFF_CALL_REQ 272
 #define CB_OFF_CALL_REQ_OK 288
+#define CB_OFF_PATCHED_ENTRY 296
 #define CB_OFF_TRAP 512
 #define CB_OFF_EXIT 1024
 #define CB_OFF_COUNTS 4096
@@ -126,6 +143,7 @@
 #define CB_XSAVE_MAX 16384
 #define CB_OFF_HOSTINFO 131072 /* siginfo of each relayed host signal */
 #define CB_OFF_ERRORS 139264   /* errors[nr]: calls that returned -4095..-1 */
+#define CB_OFF_PATCHED 143360  /* patched[nr]: calls through rewritten sites */
 
 /* struct cb_regs field offsets, relative to CB_OFF_TRAP. */
 #define REGS_RAX 0
@@ -219,7 +237,11 @@ struct vsysbed_cb {
 	uint32_t call_req_ok; /* call_req was read (nanosleep, relative
 			       * clock_nanosleep, a readable request) */
 	uint32_t pad_req;
-	uint8_t pad1[512 - 296];
+	uint64_t patched_entry; /* vsysbed_patched_entry: a rewritten site's
+				 * stub jumps through %gs:CB_OFF_PATCHED_ENTRY,
+				 * so its page holds no host address (a fork
+				 * child's vsysbed may be mapped elsewhere) */
+	uint8_t pad1[512 - 304];
 	struct cb_regs trap; /* guest registers at the trapped syscall */
 	uint8_t pad2[1024 - 512 - sizeof(struct cb_regs)];
 	struct cb_exit exit;
@@ -230,6 +252,7 @@ struct vsysbed_cb {
 	uint8_t hostinfo[64][128]; /* the last siginfo of each relayed signal */
 	uint32_t errors[CB_NR_MAX]; /* calls of nr that returned an error */
 	uint8_t pad4[4096 - 4 * CB_NR_MAX];
+	uint64_t patched[CB_NR_MAX]; /* calls of nr through a rewritten site */
 };
 
 _Static_assert(sizeof(struct vsysbed_cb) == CB_SIZE, "cb size");

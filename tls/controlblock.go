@@ -11,8 +11,10 @@ import "unsafe"
 // sides in sync.
 const (
 	Magic   = 0x0064656273797376
-	Version = 2
-	Size    = 143360
+	Version = 3 // 3 added PatchedEntry and Patched; rundir reads 2 as well
+	Size    = 147456
+	// SizeV2 is the size of a version 2 block (no Patched).
+	SizeV2 = 143360
 
 	NrMax = 512
 	Kinds = 3
@@ -23,7 +25,11 @@ const (
 	// KindInt80 is an i386 call (int $0x80), counted by its i386 number in
 	// the site table only (Counts has no column for it).
 	KindInt80 = 3
-	SiteKinds = 4
+	// KindPatched is a call through a rewritten call site (--rewrite=lazy),
+	// counted in Patched by number and in the site table at the syscall
+	// instruction (Counts has no column for it).
+	KindPatched = 4
+	SiteKinds   = 5
 
 	NumSites = 4096
 
@@ -43,6 +49,11 @@ const (
 	// FlagRestarted: rt_sigreturn resumed a call the kernel restarts; the
 	// entry does not count its re-issue (one call, as the guest made it).
 	FlagRestarted = 64
+	// FlagPatched: the trap frame came from a rewritten site.
+	FlagPatched = 128
+	// FlagLazyFP: the guest's extended state is still in the CPU, not in
+	// Xsave; the C entry saves it before any kernel call.
+	FlagLazyFP = 256
 
 	// NrInterrupt is cb.Nr of a kernel call at an arbitrary instruction
 	// (a kick or a fault), made to deliver a guest signal.
@@ -50,6 +61,9 @@ const (
 	// NrReturn: a kernel call as a fast-route bypass call returns
 	// (result in cb.Ret), to deliver a signal over that return.
 	NrReturn = ^uint64(1)
+	// NrPatch: a kernel call after a trap from a site that may be
+	// rewritten (Args[0] the trapped nr, Site its syscall instruction).
+	NrPatch = ^uint64(2)
 
 	// OffCounts is where counts[nr][kind] starts: the vDSO stubs increment
 	// %gs:(OffCounts + (nr*Kinds+KindVDSO)*8) directly.
@@ -59,6 +73,10 @@ const (
 	XsaveMax    = 16384
 	OffHostInfo = 131072
 	OffErrors   = 139264
+	OffPatched  = 143360
+	// OffPatchedEntry is PatchedEntry's offset: the stubs of rewritten
+	// sites jump through %gs:OffPatchedEntry.
+	OffPatchedEntry = 296
 )
 
 // Regs is struct cb_regs: the guest's general registers at a trap.
@@ -122,17 +140,21 @@ type ControlBlock struct {
 	CallReq    [2]int64 // a relative sleep's request (sec, nsec), read at CallStart
 	CallReqOK  uint32   // CallReq was read
 	_          uint32
-	_          [512 - 296]uint8
-	Trap       Regs
-	_          [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
-	Exit       Exit
-	_          [4096 - 1024 - unsafe.Sizeof(Exit{})]uint8
-	Counts     [NrMax][Kinds]uint64
-	Sites      [NumSites]Site
-	Xsave      [XsaveMax]uint8
-	HostInfo   [64][128]uint8 // the last siginfo of each relayed host signal (sig-1)
-	Errors     [NrMax]uint32  // calls of nr that returned an error (-4095..-1)
-	_          [4096 - 4*NrMax]uint8
+	// PatchedEntry is vsysbed_patched_entry, which the stubs of rewritten
+	// sites jump to through %gs.
+	PatchedEntry uint64
+	_            [512 - 304]uint8
+	Trap         Regs
+	_            [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
+	Exit         Exit
+	_            [4096 - 1024 - unsafe.Sizeof(Exit{})]uint8
+	Counts       [NrMax][Kinds]uint64
+	Sites        [NumSites]Site
+	Xsave        [XsaveMax]uint8
+	HostInfo     [64][128]uint8 // the last siginfo of each relayed host signal (sig-1)
+	Errors       [NrMax]uint32  // calls of nr that returned an error (-4095..-1)
+	_            [4096 - 4*NrMax]uint8
+	Patched      [NrMax]uint64 // calls of nr through a rewritten site
 }
 
 // CounterOffset is the byte offset of counts[nr][kind] in the block.

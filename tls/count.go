@@ -22,13 +22,16 @@ func siteIndex(site, nr uint64, kind uint32) uint32 {
 }
 
 // Count records one call in cb as entry.c's count() does: by number and
-// kind (a number from NrMax up, or a kind from Kinds up, by site only),
+// kind (a number from NrMax up, or a kind from Kinds up, by site only;
+// KindPatched by number in Patched),
 // and by (site, nr, kind) in the open-addressed site table, linearly
 // probed, wrapping at NumSites; a call that finds neither its entry nor
 // a free slot within siteProbes slots adds to Exit.SitesDropped.
 func Count(cb *ControlBlock, nr, site uint64, kind uint32) {
 	if nr < NrMax && kind < Kinds {
 		cb.Counts[nr][kind]++
+	} else if nr < NrMax && kind == KindPatched {
+		cb.Patched[nr]++
 	}
 	idx := siteIndex(site, nr, kind)
 	for probe := uint32(0); probe < siteProbes; probe++ {

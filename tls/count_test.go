@@ -41,6 +41,7 @@ func TestCountMatchesC(t *testing.T) {
 		{1, 0x7f0000001234, KindTrap}, {1, 0x7f0000001234, KindTrap}, {1, 0x7f0000001234, KindTrap},
 		{1, 0x7f0000001234, KindBypass}, {39, 0x7f0000001234, KindBypass}, {39, 0x7f0000001234, KindInt80},
 		{228, 0, KindVDSO}, {0, 0, KindTrap}, {511, 0x1000, KindTrap},
+		{39, 0x7f0000001234, KindPatched}, {39, 0x7f0000001234, KindPatched}, {600, 0x2000, KindPatched},
 		{512, 0x2000, KindTrap}, {0xffffffff, 0x3000, KindTrap}, // beyond NrMax: by site only
 	}
 	for i := uint64(0); i < 500; i++ {
@@ -52,8 +53,11 @@ func TestCountMatchesC(t *testing.T) {
 		check func(t *testing.T, cb *ControlBlock)
 	}{
 		{"mixed", mixed, func(t *testing.T, cb *ControlBlock) {
-			if cb.Counts[1][KindTrap] != 2*3+2*uint64(countOf(mixed[11:], 1, KindTrap)) || cb.Counts[39][KindBypass] < 2 {
+			if cb.Counts[1][KindTrap] != 2*3+2*uint64(countOf(mixed[14:], 1, KindTrap)) || cb.Counts[39][KindBypass] < 2 {
 				t.Errorf("counts[1][trap] = %d, counts[39][bypass] = %d", cb.Counts[1][KindTrap], cb.Counts[39][KindBypass])
+			}
+			if cb.Patched[39] != 2*2 {
+				t.Errorf("patched[39] = %d, want 4", cb.Patched[39])
 			}
 		}},
 		{"probe overflow", collidingCalls(t, 1000, 1, KindTrap, 40), func(t *testing.T, cb *ControlBlock) {

@@ -114,6 +114,7 @@ vsysbed_tail_guest:
 	 * written below the guest's rsp (its red zone); the moves and the
 	 * memory-indirect jmp after popfq leave the flags alone.
 	 */
+	andl $~CB_FLAG_LAZYFP, %gs:CB_OFF_FLAGS	/* the state resumed is the CPU's */
 	pushq %gs:CB_OFF_TRAP+REGS_RFLAGS
 	popfq
 	movq %gs:CB_OFF_TRAP+REGS_RBX, %rbx
@@ -142,6 +143,62 @@ vsysbed_tail_guest_end:
 	call vsysbed_pending		/* delivers over cb->trap, or finds nothing */
 	jmp vsysbed_resume_guest
 	.size vsysbed_trap_trampoline, .-vsysbed_trap_trampoline
+
+/*
+ * A call from a rewritten call site (kernelsim/rewrite.go): the site's
+ * `mov $nr,%eax` became a jmp to a stub in a guest page, which does
+ *	mov $nr,%eax; lea after_syscall(%rip),%rcx; jmp *%gs:CB_OFF_PATCHED_ENTRY
+ * and lands here with every guest register as at the syscall but rcx (the
+ * return address) and the guest's rflags (mov, lea and jmp change no flag).
+ * Save them in cb->trap as the SIGSYS handler does, rip = rcx so that a
+ * restart's rewind (rip - 2) lands on the site's `syscall`, which traps;
+ * nothing is written on the guest's stack (its red zone). Then the trap
+ * path's C half and tail (vsysbed_trap, vsysbed_tail_guest): same routes,
+ * kernel calls, signal delivery and resume.
+ *
+ * A kick before the state store finds GUEST in the region and leaves it:
+ * the trap path looks at sigpending after the call, as for a bypass call.
+ */
+	.globl vsysbed_patched_entry
+	.hidden vsysbed_patched_entry
+	.type vsysbed_patched_entry,@function
+	.p2align 4
+vsysbed_patched_entry:
+	movl $CB_STATE_ENTRY, %gs:CB_OFF_STATE
+	movq %rax, %gs:CB_OFF_TRAP+REGS_RAX
+	movq %rbx, %gs:CB_OFF_TRAP+REGS_RBX
+	movq %rcx, %gs:CB_OFF_TRAP+REGS_RCX
+	movq %rcx, %gs:CB_OFF_TRAP+REGS_RIP
+	movq %rdx, %gs:CB_OFF_TRAP+REGS_RDX
+	movq %rsi, %gs:CB_OFF_TRAP+REGS_RSI
+	movq %rdi, %gs:CB_OFF_TRAP+REGS_RDI
+	movq %rbp, %gs:CB_OFF_TRAP+REGS_RBP
+	movq %rsp, %gs:CB_OFF_TRAP+REGS_RSP
+	movq %r8, %gs:CB_OFF_TRAP+REGS_R8
+	movq %r9, %gs:CB_OFF_TRAP+REGS_R9
+	movq %r10, %gs:CB_OFF_TRAP+REGS_R10
+	movq %r11, %gs:CB_OFF_TRAP+REGS_R11
+	movq %r12, %gs:CB_OFF_TRAP+REGS_R12
+	movq %r13, %gs:CB_OFF_TRAP+REGS_R13
+	movq %r14, %gs:CB_OFF_TRAP+REGS_R14
+	movq %r15, %gs:CB_OFF_TRAP+REGS_R15
+	movq %gs:CB_OFF_HOST_SP, %rsp
+	pushfq				/* on the host stack */
+	popq %gs:CB_OFF_TRAP+REGS_RFLAGS
+	/*
+	 * No xsave: the C entry touches no vector, x87 or mask register
+	 * (entry.c's pragma), so the fast route leaves the guest's extended
+	 * state in the CPU; kernel_call saves it before Go runs
+	 * (CB_FLAG_LAZYFP), and then the resume restores it.
+	 */
+	orl $(CB_FLAG_PATCHED|CB_FLAG_LAZYFP), %gs:CB_OFF_FLAGS	/* flags saved above */
+	cld
+	movq %gs:CB_OFF_SELF, %rdi
+	call vsysbed_trap
+	testl $CB_FLAG_LAZYFP, %gs:CB_OFF_FLAGS
+	jz vsysbed_resume_guest		/* saved on the way: restore it */
+	jmp vsysbed_tail_guest		/* still in the CPU */
+	.size vsysbed_patched_entry, .-vsysbed_patched_entry
 
 /*
  * A kick (or a fault the guest handles) interrupted guest code: the

@@ -21,6 +21,13 @@
 #include "entry.h"
 #include "_cgo_export.h"
 
+/*
+ * No vector, x87 or mask register anywhere in this file: the patched path
+ * (vsysbed_patched_entry) runs the fast route with the guest's extended
+ * state still live in the CPU, saving it only before Go runs (kernel_call).
+ */
+#pragma GCC target("general-regs-only")
+
 #define EBADF_ 9 /* no errno.h: its errno is TLS */
 #define ENOSYS_ 38
 #define AUDIT_ARCH_X86_64_ 0xc000003eU
@@ -45,6 +52,7 @@ extern char vsysbed_region_start[], vsysbed_region_end[];
 extern char vsysbed_bypass_entry[], vsysbed_trap_trampoline[], vsysbed_interrupt_trampoline[];
 extern char vsysbed_tail_guest[], vsysbed_tail_guest_end[];
 extern char vsysbed_bypass_check[], vsysbed_bypass_guest_end[];
+extern char vsysbed_patched_entry[];
 void vsysbed_resume_guest(void) __attribute__((noreturn));
 void vsysbed_enter_guest(struct vsysbed_cb *cb);
 void vsysbed_leave_guest(struct vsysbed_cb *cb) __attribute__((noreturn));
@@ -79,11 +87,16 @@ static struct vsysbed_cb *thread_cb(void)
 }
 
 
-/* Count one entry: by number, and by (site, nr, kind) in the site table. */
-static void count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind)
+/*
+ * Count one entry: by number, and by (site, nr, kind) in the site table.
+ * Returns the site's count after this one, 0 if the table had no room.
+ */
+static uint64_t count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind)
 {
 	if (nr < CB_NR_MAX && kind < CB_KINDS)
 		cb->counts[nr][kind]++;
+	else if (nr < CB_NR_MAX && kind == CB_KIND_PATCHED)
+		cb->patched[nr]++;
 	uint64_t h = (site ^ (nr << 48) ^ ((uint64_t)kind << 60)) * 0x9E3779B97F4A7C15ULL;
 	uint32_t idx = (uint32_t)(h >> 52);
 	for (int probe = 0; probe < 32; probe++) {
@@ -93,14 +106,13 @@ static void count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t ki
 			s->nr = (uint32_t)nr;
 			s->kind = kind;
 			s->count = 1;
-			return;
+			return 1;
 		}
-		if (s->addr == site && s->nr == nr && s->kind == kind) {
-			s->count++;
-			return;
-		}
+		if (s->addr == site && s->nr == nr && s->kind == kind)
+			return ++s->count;
 	}
 	cb->exit.sites_dropped++;
+	return 0;
 }
 
 /* count() for tls's TestCountMatchesC, which checks Go's twin (count.go). */
@@ -115,13 +127,13 @@ void vsysbed_count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t k
  * (CB_FLAG_RESTARTED), as Linux rewinds rip onto the `syscall` after an
  * SA_RESTART handler. Natively that is one call the guest made once.
  */
-static inline void count_entry(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind)
+static inline uint64_t count_entry(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind)
 {
 	if (__builtin_expect(cb->flags & CB_FLAG_RESTARTED, 0)) {
 		cb->flags &= ~CB_FLAG_RESTARTED;
-		return;
+		return 0;
 	}
-	count(cb, nr, site, kind);
+	return count(cb, nr, site, kind);
 }
 
 /*
@@ -145,6 +157,16 @@ static inline void set_fs(struct vsysbed_cb *cb, uint64_t base)
  */
 static long kernel_call(struct vsysbed_cb *cb, long nr, const long a[6], uint64_t site, uint32_t kind)
 {
+	if (cb->flags & CB_FLAG_LAZYFP) {
+		/* The patched path left the guest's extended state in the CPU
+		 * (this file uses none of it); Go will not, and kernelsim reads
+		 * it from the area (signal frames, fork, threads). */
+		__asm__ volatile("xsave64 %0"
+				 : "+m"(*(uint8_t(*)[CB_XSAVE_MAX])cb->xsave)
+				 : "a"((uint32_t)cb->xsave_mask), "d"((uint32_t)(cb->xsave_mask >> 32))
+				 : "memory");
+		cb->flags &= ~CB_FLAG_LAZYFP;
+	}
 	cb->nr = nr;
 	for (int i = 0; i < 6; i++)
 		cb->args[i] = a[i];
@@ -490,6 +512,30 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 	return count_result(cb, nr, note_fd_result(nr, a, kernel_call(cb, nr, a, gsp[0], CB_KIND_BYPASS)));
 }
 
+/* --rewrite=lazy: trapped sites that match kernelsim's pattern are rewritten. */
+int vsysbed_rewrite;
+
+/*
+ * A trap from site may be the one to rewrite it: kernelsim decides
+ * (kernelsim/rewrite.go). Asked at a site's 1st, 2nd, 4th, 8th... trap, so
+ * a site it refuses (another thread running, an unknown pattern) costs a
+ * few kernel calls, not one a trap. The cheap part of the pattern is
+ * checked here: `mov $nr,%eax` (b8 imm32) starting 16-aligned right before
+ * the syscall.
+ */
+static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, uint64_t site, uint64_t n)
+{
+	if (__builtin_expect(!vsysbed_rewrite, 1) || n == 0 || (n & (n - 1)) != 0)
+		return;
+	if ((cb->flags & CB_FLAG_VFORK) || (unsigned long)nr >= CB_NR_MAX || ((site - 5) & 15) != 0)
+		return;
+	long b = vsysbed_probe_u32((const void *)(site - 5));
+	if (b == -1 || (b & 0xff) != 0xb8 || vsysbed_probe_u32((const void *)(site - 4)) != nr)
+		return;
+	const long a[6] = {nr};
+	kernel_call(cb, CB_NR_PATCH, a, site, CB_KIND_TRAP);
+}
+
 /* Called by vsysbed_trap_trampoline with the guest context in cb->trap. */
 void vsysbed_trap(struct vsysbed_cb *cb)
 {
@@ -499,10 +545,14 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 		ia32_trap(cb);
 		return;
 	}
+	/* From a rewritten site (vsysbed_patched_entry): a trap in every way
+	 * but its count. */
+	int patched = (cb->flags & CB_FLAG_PATCHED) != 0;
+	cb->flags &= ~CB_FLAG_PATCHED;
 	/* seccomp_data's nr is an int: syscall(-1) arrives as 0xffffffff. */
 	long nr = (long)r->rax;
 	uint64_t site = r->rip - 2; /* the syscall instruction */
-	count_entry(cb, (uint32_t)nr, site, CB_KIND_TRAP);
+	uint64_t n = count_entry(cb, (uint32_t)nr, site, patched ? CB_KIND_PATCHED : CB_KIND_TRAP);
 	long a[6] = {(long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10, (long)r->r8, (long)r->r9};
 	long ret;
 	if (__builtin_expect(out_of_table(nr), 0)) {
@@ -527,6 +577,8 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	}
 	note_fd_result(nr, a, ret);
 	count_result(cb, nr, ret);
+	if (!patched)
+		maybe_rewrite(cb, nr, site, n);
 	/* What Linux leaves after a syscall. */
 	r->rax = (uint64_t)ret;
 	r->rcx = r->rip;
@@ -1114,6 +1166,7 @@ long vsysbed_run(struct vsysbed_cb *cb)
 	 * sent right after fork was lost (11 of 20 arrived).
 	 */
 	cb->tid = (uint64_t)RAW0(SYS_gettid);
+	cb->patched_entry = (uint64_t)vsysbed_patched_entry;
 	RAW2(SYS_arch_prctl, ARCH_GET_FS, &cb->host_fs);
 	RAW2(SYS_arch_prctl, ARCH_SET_GS, cb);
 	pthread_sigmask(SIG_SETMASK, &block, &old);
@@ -1126,6 +1179,7 @@ long vsysbed_run(struct vsysbed_cb *cb)
 }
 
 uint64_t vsysbed_bypass_address(void) { return (uint64_t)vsysbed_bypass_entry; }
+uint64_t vsysbed_patched_entry_address(void) { return (uint64_t)vsysbed_patched_entry; }
 uint64_t vsysbed_region_start_address(void) { return (uint64_t)vsysbed_region_start; }
 uint64_t vsysbed_region_end_address(void) { return (uint64_t)vsysbed_region_end; }
 

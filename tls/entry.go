@@ -31,6 +31,23 @@ func vsysbedKernelCall(cb *C.struct_vsysbed_cb) {
 	kernel((*ControlBlock)(unsafe.Pointer(cb)))
 }
 
+// SetRewrite turns the lazy rewriting of trapped call sites on or off
+// for this process (--rewrite=lazy|off): with it on, the C trap path asks
+// kernelsim (tls.NrPatch) to rewrite a site whose bytes may match.
+func SetRewrite(on bool) {
+	if on {
+		C.vsysbed_rewrite = 1
+	} else {
+		C.vsysbed_rewrite = 0
+	}
+}
+
+// Rewriting reports whether SetRewrite turned rewriting on.
+func Rewriting() bool { return C.vsysbed_rewrite != 0 }
+
+// PatchedEntryAddress is vsysbed_patched_entry's address.
+func PatchedEntryAddress() uintptr { return uintptr(C.vsysbed_patched_entry_address()) }
+
 // SetRoute makes nr take the fast route (a raw syscall from the
 // trampoline) or the kernel route (Go).
 func SetRoute(nr int, fast bool) {

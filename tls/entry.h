@@ -93,6 +93,8 @@ int vsysbed_install_handlers(void);
 int vsysbed_child_autoreap(int on);
 long vsysbed_run(struct vsysbed_cb *cb);
 uint64_t vsysbed_bypass_address(void);
+uint64_t vsysbed_patched_entry_address(void);
+extern int vsysbed_rewrite;
 uint64_t vsysbed_region_start_address(void);
 uint64_t vsysbed_region_end_address(void);
 uint64_t vsysbed_xsave_features(uint32_t *size);

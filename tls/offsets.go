@@ -41,6 +41,8 @@ static const long c_offsets[] = {
 	offsetof(struct vsysbed_cb, xsave), CB_OFF_XSAVE,
 	offsetof(struct vsysbed_cb, hostinfo), CB_OFF_HOSTINFO,
 	offsetof(struct vsysbed_cb, errors), CB_OFF_ERRORS,
+	offsetof(struct vsysbed_cb, patched_entry), CB_OFF_PATCHED_ENTRY,
+	offsetof(struct vsysbed_cb, patched), CB_OFF_PATCHED,
 	offsetof(struct vsysbed_cb, trap.rip), CB_OFF_TRAP + REGS_RIP,
 	offsetof(struct vsysbed_cb, trap.rflags), CB_OFF_TRAP + REGS_RFLAGS,
 	offsetof(struct vsysbed_cb, trap.r15), CB_OFF_TRAP + REGS_R15,
@@ -51,13 +53,13 @@ static long c_offset(int i) { return c_offsets[i]; }
 // The constants cb.h shares with controlblock.go, in constChecks' order.
 static const unsigned long long c_consts[] = {
 	CB_MAGIC, CB_VERSION, CB_SIZE, CB_NR_MAX, CB_KINDS,
-	CB_KIND_BYPASS, CB_KIND_TRAP, CB_KIND_VDSO, CB_KIND_INT80, CB_SITE_KINDS,
+	CB_KIND_BYPASS, CB_KIND_TRAP, CB_KIND_VDSO, CB_KIND_INT80, CB_KIND_PATCHED, CB_SITE_KINDS,
 	CB_SITES,
 	CB_STATE_HOST, CB_STATE_GUEST, CB_STATE_KERNEL, CB_STATE_ENTRY,
 	CB_TRAP_SECCOMP, CB_TRAP_SUD,
-	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK, CB_FLAG_RESTARTED,
-	(unsigned long long)CB_NR_INTERRUPT, (unsigned long long)CB_NR_RETURN,
-	CB_OFF_COUNTS, CB_OFF_SITES, CB_OFF_XSAVE, CB_XSAVE_MAX, CB_OFF_HOSTINFO, CB_OFF_ERRORS,
+	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK, CB_FLAG_RESTARTED, CB_FLAG_PATCHED, CB_FLAG_LAZYFP,
+	(unsigned long long)CB_NR_INTERRUPT, (unsigned long long)CB_NR_RETURN, (unsigned long long)CB_NR_PATCH,
+	CB_OFF_COUNTS, CB_OFF_SITES, CB_OFF_XSAVE, CB_XSAVE_MAX, CB_OFF_HOSTINFO, CB_OFF_ERRORS, CB_OFF_PATCHED, CB_OFF_PATCHED_ENTRY,
 };
 static unsigned long long c_const(int i) { return c_consts[i]; }
 static int c_nconsts(void) { return sizeof c_consts / sizeof c_consts[0]; }
@@ -115,6 +117,8 @@ func offsetChecks() []offsetCheck {
 		{"xsave", unsafe.Offsetof(cb.Xsave)},
 		{"hostinfo", unsafe.Offsetof(cb.HostInfo)},
 		{"errors", unsafe.Offsetof(cb.Errors)},
+		{"patched_entry", unsafe.Offsetof(cb.PatchedEntry)},
+		{"patched", unsafe.Offsetof(cb.Patched)},
 		{"trap.rip", unsafe.Offsetof(cb.Trap) + unsafe.Offsetof(cb.Trap.Rip)},
 		{"trap.rflags", unsafe.Offsetof(cb.Trap) + unsafe.Offsetof(cb.Trap.Rflags)},
 		{"trap.r15", unsafe.Offsetof(cb.Trap) + unsafe.Offsetof(cb.Trap.R15)},
@@ -149,13 +153,13 @@ func constChecks() []constCheck {
 		v    uint64
 	}{
 		{"Magic", Magic}, {"Version", Version}, {"Size", Size}, {"NrMax", NrMax}, {"Kinds", Kinds},
-		{"KindBypass", KindBypass}, {"KindTrap", KindTrap}, {"KindVDSO", KindVDSO}, {"KindInt80", KindInt80}, {"SiteKinds", SiteKinds},
+		{"KindBypass", KindBypass}, {"KindTrap", KindTrap}, {"KindVDSO", KindVDSO}, {"KindInt80", KindInt80}, {"KindPatched", KindPatched}, {"SiteKinds", SiteKinds},
 		{"NumSites", NumSites},
 		{"StateHost", StateHost}, {"StateGuest", StateGuest}, {"StateKernel", StateKernel}, {"StateEntry", StateEntry},
 		{"TrapSeccomp", TrapSeccomp}, {"TrapSUD", TrapSUD},
-		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork}, {"FlagRestarted", FlagRestarted},
-		{"NrInterrupt", NrInterrupt}, {"NrReturn", NrReturn},
-		{"OffCounts", OffCounts}, {"OffSites", OffSites}, {"OffXsave", OffXsave}, {"XsaveMax", XsaveMax}, {"OffHostInfo", OffHostInfo}, {"OffErrors", OffErrors},
+		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork}, {"FlagRestarted", FlagRestarted}, {"FlagPatched", FlagPatched}, {"FlagLazyFP", FlagLazyFP},
+		{"NrInterrupt", NrInterrupt}, {"NrReturn", NrReturn}, {"NrPatch", NrPatch},
+		{"OffCounts", OffCounts}, {"OffSites", OffSites}, {"OffXsave", OffXsave}, {"XsaveMax", XsaveMax}, {"OffHostInfo", OffHostInfo}, {"OffErrors", OffErrors}, {"OffPatched", OffPatched}, {"OffPatchedEntry", OffPatchedEntry},
 	}
 	if int(C.c_nconsts()) != len(goVals) {
 		panic("tls: c_consts and constChecks list different constants")

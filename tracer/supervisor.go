@@ -34,6 +34,7 @@ type Options struct {
 	Report     string   // report file, "" = none
 	Format     string   // "json" or "text"; "" = json for files
 	Trap       string   // "seccomp" or "sud"
+	Rewrite    string   // RewriteOff (or "") or RewriteLazy
 	Routes     []string // NAME=fast|kernel, passed to the host
 	Argv       []string // PROGRAM [ARGS...]
 	KeepRunDir bool
@@ -56,6 +57,12 @@ type Options struct {
 const (
 	WaitAll  = "all"
 	WaitMain = "main"
+)
+
+// Values of Options.Rewrite (--rewrite).
+const (
+	RewriteOff  = "off"
+	RewriteLazy = "lazy"
 )
 
 // Run supervises one guest and returns vsysbed's exit status: the guest's
@@ -97,6 +104,9 @@ func Run(o Options) int {
 	stdioFD := inprocess.FDBase()
 	args := []string{self, reexec.Host, "--rundir", dir, "--trap", o.Trap, "--stdio-fd", strconv.Itoa(stdioFD)}
 	args = append(args, inh.signalFlags()...)
+	if o.Rewrite == RewriteLazy {
+		args = append(args, "--rewrite", RewriteLazy)
+	}
 	for _, r := range o.Routes {
 		args = append(args, "--route", r)
 	}

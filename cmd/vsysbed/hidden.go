@@ -37,6 +37,7 @@ func cmdFork(args []string, stderr io.Writer) int {
 	var o inprocess.Options
 	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
+	fs.BoolVar(&o.Rewrite, "rewrite", false, "rewrite trapped call sites (--rewrite=lazy)")
 	fs.IntVar(&o.LinkFD, "link-fd", 0, "where the link to the parent goes")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -53,6 +54,7 @@ func cmdHost(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
 	fs.Var(&routes, "route", "NAME=fast|kernel")
+	rewrite := fs.String("rewrite", "off", "off or lazy")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "CPU profile file")
 	fs.BoolVar(&o.Gate, "gate", false, "wait for a byte on the gate fd before starting")
 	fs.IntVar(&o.StdioFD, "stdio-fd", 0, "where the guest's fds 0-2 arrive (and the gate after them)")
@@ -63,6 +65,14 @@ func cmdHost(args []string, stderr io.Writer) int {
 		return 2
 	}
 	o.Argv = fs.Args()
+	switch *rewrite {
+	case "off":
+	case "lazy":
+		o.Rewrite = true
+	default:
+		fmt.Fprintf(stderr, "vsysbed: --rewrite must be off or lazy, got %q\n", *rewrite)
+		return 2
+	}
 	if *argvFile != "" {
 		argv, err := reexec.ReadArgvFile(*argvFile, false)
 		if err != nil {

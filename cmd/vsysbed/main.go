@@ -120,6 +120,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.Report, "report", "", "write the coverage report to `FILE` (JSON unless --format text)")
 	fs.StringVar(&o.Format, "format", "", "report format: `text` or json (json is the default for --report files;\nwithout --report the text table goes to stderr)")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "how raw syscalls are caught: `seccomp` (filter on the instruction pointer)\nor sud (Syscall User Dispatch)")
+	fs.StringVar(&o.Rewrite, "rewrite", tracer.RewriteOff, "`off` or lazy: rewrite a trapped call site whose bytes match a known pattern\n"+
+		"(`mov $nr,%eax; syscall` starting a function) so that its later calls enter the\n"+
+		"host without a signal, counted as patched (single-threaded processes only;\n"+
+		"ARCHITECTURE.md, \"Rewritten call sites\")")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
 	fs.StringVar(&o.Wait, "wait", tracer.WaitAll, "`all`: end when the whole process tree has ended (background children included,\n"+
 		"so the report covers them); main: end with the first process, write the report\n"+
@@ -159,6 +163,16 @@ func cmdRun(args []string, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stderr, "vsysbed: --trap must be seccomp or sud, got %q\n", o.Trap)
 		return 2
+	}
+	switch o.Rewrite {
+	case tracer.RewriteOff, tracer.RewriteLazy:
+	default:
+		fmt.Fprintf(stderr, "vsysbed: --rewrite must be off or lazy, got %q\n", o.Rewrite)
+		return 2
+	}
+	if o.Rewrite == tracer.RewriteLazy && o.Platform != tracer.PlatformInProcess {
+		fmt.Fprintf(stderr, "vsysbed: --rewrite=lazy is ignored with --platform=%s (it rewrites in-process guests only)\n", o.Platform)
+		o.Rewrite = tracer.RewriteOff
 	}
 	switch o.Wait {
 	case tracer.WaitAll:

@@ -6,6 +6,10 @@
  * Prints one "name ns_per_call" line per path:
  *   getpid_raw        inline-asm `syscall` (native: the kernel; under
  *                     vsysbed: the seccomp/SUD trap path)
+ *   getpid_wrapper    a call of a function that is `mov $39,%eax; syscall;
+ *                     ret` at a 16-byte boundary, as glibc's and musl's
+ *                     getpid wrappers are: under vsysbed a trap, or with
+ *                     --rewrite=lazy a rewritten site after the first
  *   getpid_vsyscall   __kernel_vsyscall from the vDSO (only when the vDSO
  *                     exports it, i.e. under vsysbed: the bypass path)
  *   clock_gettime     libc clock_gettime(CLOCK_MONOTONIC), which libc
@@ -51,6 +55,23 @@ __attribute__((noinline)) static void loop_raw(long n)
 {
 	for (long i = 0; i < n; i++)
 		sink = raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+}
+
+/* getpid as glibc's libc.so.6 and musl's wrappers have it. */
+long wrapper_getpid(void);
+__asm__(".text\n"
+	".type wrapper_getpid,@function\n"
+	".p2align 4\n"
+	"wrapper_getpid:\n"
+	"	movl $39, %eax\n"
+	"	syscall\n"
+	"	ret\n"
+	".size wrapper_getpid, .-wrapper_getpid\n");
+
+__attribute__((noinline)) static void loop_wrapper(long n)
+{
+	for (long i = 0; i < n; i++)
+		sink = wrapper_getpid();
 }
 
 __attribute__((noinline)) static void loop_vsyscall(kernel_vsyscall_fn f,
@@ -184,6 +205,12 @@ int main(int argc, char **argv)
 	loop_raw(n);
 	t1 = now_ns();
 	report("getpid_raw", t0, t1, n);
+
+	loop_wrapper(warm);
+	t0 = now_ns();
+	loop_wrapper(n);
+	t1 = now_ns();
+	report("getpid_wrapper", t0, t1, n);
 
 	kernel_vsyscall_fn f =
 		(kernel_vsyscall_fn)vdso_sym("LINUX_2.6", "__kernel_vsyscall");

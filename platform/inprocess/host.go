@@ -34,9 +34,12 @@ import (
 // Options say what to run and how.
 type Options struct {
 	RunDir string
-	Trap   string       // "seccomp" or "sud"
-	Routes map[int]bool // forced routes: true = fast
-	Argv   []string     // PROGRAM [ARGS...], PROGRAM as the user gave it
+	Trap   string // "seccomp" or "sud"
+	// Rewrite: rewrite trapped call sites lazily (--rewrite=lazy; a fork
+	// child is told so by its parent, whatever its own flag).
+	Rewrite bool
+	Routes  map[int]bool // forced routes: true = fast
+	Argv    []string     // PROGRAM [ARGS...], PROGRAM as the user gave it
 
 	// CPUProfile: profile the host process (runtime/pprof) into this file
 	// while the guest runs; proves Go's SIGPROF keeps working beside it.
@@ -158,6 +161,7 @@ func setup(o Options) (*host, int) {
 			return nil, fail(exitstatus.Failed, "%v", err)
 		}
 	}
+	tls.SetRewrite(o.Rewrite)
 	if err := tls.InstallHandlers(); err != nil {
 		return nil, fail(exitstatus.Failed, "%v", err)
 	}

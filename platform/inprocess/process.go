@@ -43,6 +43,9 @@ func (pl platform) startHost(kind byte) (int, *os.File, unix.Errno) {
 		linkFD = hfd
 	}
 	args := []string{"vsysbed", reexec.Fork, "--rundir", pl.runDir, "--trap", trapName(pl.mode), "--link-fd", strconv.Itoa(linkFD)}
+	if tls.Rewriting() {
+		args = append(args, "--rewrite")
+	}
 	// 0-2 of the new host process are /dev/null (see adoptStdio); the
 	// guest's fds arrive over the link.
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)

@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/vsysbed/vsysbed/coverage"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// --rewrite=lazy (ARCHITECTURE.md, "Rewritten call sites"): the rewrite
+// guest's sites are the one pattern vsysbed rewrites. Its output is the
+// same as natively with rewriting on and off (the red zone and the vector
+// registers kept, signals whose handlers clobber the vector registers
+// with and without SA_RESTART over rewritten calls, a blocking read
+// restarted or interrupted, a site left trapping while a second thread
+// lives, a fork child running the inherited rewritten
+// code, an execve whose new image traps again), and the report says how
+// each call entered: the first from a site a trap, the rest patched.
+var _ = Describe("rewritten call sites (--rewrite)", func() {
+	// Calls of rz_getpid in the guest: the first process (11 loops) and
+	// its fork child (1) share the site's address; the image execve loads
+	// is another, with a loop of its own.
+	const loop = 20000
+	sitesOf := func(r *coverage.Report, symbol string) map[string]map[string]uint64 {
+		out := map[string]map[string]uint64{}
+		for _, s := range r.Sites {
+			if strings.HasPrefix(s.Symbol, symbol+"+") {
+				if out[s.Address.String()] == nil {
+					out[s.Address.String()] = map[string]uint64{}
+				}
+				out[s.Address.String()][s.Kind] += s.Count
+			}
+		}
+		return out
+	}
+	for _, trap := range []string{"seccomp", "sud"} {
+		It("with --trap "+trap+": the same output, the first call from a site a trap and the rest patched", func() {
+			guest := filepath.Join(guestDir, "rewrite")
+			native := run(nil, guest)
+			Expect(native.Status).To(Equal(0), "native: %s", native)
+			Expect(native.Stdout).To(ContainSubstring("fork child: 20000 calls ok\n"))
+			Expect(native.Stdout).To(ContainSubstring("read no SA_RESTART: 1 'y', interrupted with EINTR, alarms yes\n"))
+			Expect(native.Stdout).To(HaveSuffix("after exec: 20000 calls ok\n"))
+			for _, mode := range []string{"lazy", "off"} {
+				path := filepath.Join(GinkgoT().TempDir(), "R.json")
+				got := runVsysbed(nil, []string{"--trap", trap, "--rewrite=" + mode, "--report", path}, guest)
+				expectNoPanic(got)
+				Expect(got.Stdout).To(Equal(native.Stdout), "--rewrite=%s: native:\n%s\nvsysbed:\n%s", mode, native, got)
+				Expect(got.Status).To(Equal(0), "--rewrite=%s: %s", mode, got)
+				r, err := coverage.Load(path)
+				Expect(err).NotTo(HaveOccurred())
+				sites := sitesOf(r, "rz_getpid")
+				Expect(sites).To(HaveLen(2), "--rewrite=%s: rz_getpid's sites: %v", mode, sites)
+				var counts [][2]uint64
+				for _, k := range sites {
+					counts = append(counts, [2]uint64{k[coverage.KindTrap], k[coverage.KindPatched]})
+				}
+				reads := sitesOf(r, "site_read")
+				Expect(reads).To(HaveLen(1))
+				row := syscallRow(r, "getpid")
+				if mode == "off" {
+					Expect(counts).To(ConsistOf([2]uint64{12 * loop, 0}, [2]uint64{loop, 0}), "--rewrite=off: every call a trap")
+					Expect(r.Totals.Patched).To(BeZero())
+					for _, k := range reads {
+						Expect(k[coverage.KindPatched]).To(BeZero())
+					}
+					for _, k := range sitesOf(r, "mt_getpid") {
+						Expect(k[coverage.KindTrap]).To(Equal(uint64(200)))
+					}
+					continue
+				}
+				// The first process's site traps once (its fork child
+				// inherits the rewritten code: no trap there), the exec'd
+				// image's once.
+				Expect(counts).To(ConsistOf([2]uint64{1, 12*loop - 1}, [2]uint64{1, loop - 1}), "--rewrite=lazy: (trap, patched) at each site")
+				for _, k := range reads {
+					Expect(k[coverage.KindTrap]).To(Equal(uint64(1)), "site_read: trapped once, then patched: %v", k)
+					Expect(k[coverage.KindPatched]).To(BeNumerically(">=", 15))
+				}
+				// Rewritten only once the second thread is gone, at the
+				// site's first power-of-two trap count after that.
+				mt := sitesOf(r, "mt_getpid")
+				Expect(mt).To(HaveLen(1))
+				for _, k := range mt {
+					Expect([2]uint64{k[coverage.KindTrap], k[coverage.KindPatched]}).To(Equal([2]uint64{128, 72}),
+						"mt_getpid: (trap, patched), 100 calls with two threads then 100 with one")
+				}
+				Expect(row.Patched).To(BeNumerically(">=", 13*loop-2))
+				Expect(r.Totals.Patched).To(BeNumerically(">=", row.Patched))
+			}
+		})
+	}
+
+	It("is refused as a value other than off and lazy, and ignored with --platform=ptrace", func() {
+		got := runVsysbed(nil, []string{"--rewrite=eager"}, filepath.Join(guestDir, "exit42"))
+		Expect(got.Status).To(Equal(2), "%s", got)
+		Expect(got.Stderr).To(ContainSubstring("--rewrite must be off or lazy"))
+		path := filepath.Join(GinkgoT().TempDir(), "R.json")
+		got = runVsysbed(nil, []string{"--platform=ptrace", "--rewrite=lazy", "--report", path}, filepath.Join(guestDir, "exit42"))
+		Expect(got.Status).To(Equal(42), "%s", got)
+		Expect(got.Stderr).To(ContainSubstring("--rewrite=lazy is ignored with --platform=ptrace"))
+	})
+})

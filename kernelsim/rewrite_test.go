@@ -1,0 +1,101 @@
+package kernelsim
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vsysbed/vsysbed/tls"
+)
+
+func TestMatchSite(t *testing.T) {
+	// glibc's getppid: mov $0x6e,%eax; syscall, at a 16-aligned address,
+	// after the previous function's padding (a nopl's last byte, 00).
+	getppid := []byte{0x00, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}
+	for _, tc := range []struct {
+		name string
+		head uint64
+		code []byte
+		nr   uint32
+		want bool
+	}{
+		{"glibc getppid", 0x7f00000d54f0, getppid, 110, true},
+		{"another number in eax", 0x7f00000d54f0, getppid, 39, false},
+		{"not a function start", 0x7f00000d54f4, getppid, 110, false},
+		{"REX: mov to r8d", 0x7f00000d54f0, []byte{0x41, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, false},
+		{"operand size prefix", 0x7f00000d54f0, []byte{0x66, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, false},
+		{"mov to ecx", 0x7f00000d54f0, []byte{0xc3, 0xb9, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, false},
+		{"sysenter, not syscall", 0x7f00000d54f0, []byte{0xc3, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x34}, 110, false},
+		{"short", 0x7f00000d54f0, getppid[:7], 110, false},
+	} {
+		if got := MatchSite(tc.head, tc.code, tc.nr); got != tc.want {
+			t.Errorf("%s: MatchSite = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestEncodeStubAndJump(t *testing.T) {
+	head := uint64(0x7f00000d54f0)
+	stub := head - 0x10000
+	b, ok := EncodeStub(stub, head+7, 110)
+	if !ok {
+		t.Fatal("EncodeStub refused a stub 64 KiB away")
+	}
+	want := []byte{0xb8, 0x6e, 0, 0, 0, 0x48, 0x8d, 0x0d}
+	want = binary.LittleEndian.AppendUint32(want, uint32(int32(int64(head+7)-int64(stub+12))))
+	want = append(want, 0x65, 0xff, 0x24, 0x25)
+	want = binary.LittleEndian.AppendUint32(want, tls.OffPatchedEntry)
+	if !bytes.Equal(b, want) || len(b) > stubSize {
+		t.Errorf("stub = % x, want % x", b, want)
+	}
+	j, ok := EncodeJump(head, stub)
+	if !ok || !bytes.Equal(j, []byte{0xe9, 0xfb, 0xff, 0xfe, 0xff}) { // stub - (head+5) = -0x10005
+		t.Errorf("jump = % x, %v", j, ok)
+	}
+	if _, ok := EncodeJump(head, head+1<<31+5); ok {
+		t.Error("EncodeJump accepted a target 2 GiB away")
+	}
+	if _, ok := EncodeJump(head, head+5-1<<31); !ok {
+		t.Error("EncodeJump refused rel32's lowest target")
+	}
+	if _, ok := EncodeStub(head-1<<32, head+7, 110); ok {
+		t.Error("EncodeStub accepted a stub 4 GiB away")
+	}
+}
+
+func TestProtLine(t *testing.T) {
+	line := "7f3a1c028000-7f3a1c1bd000 r-xp 00028000 08:01 1234 /usr/lib/x86_64-linux-gnu/libc.so.6"
+	if p, ok := protLine(line, 0x7f3a1c0d5000); !ok || p != unix.PROT_READ|unix.PROT_EXEC {
+		t.Errorf("protLine = %#x, %v", p, ok)
+	}
+	if _, ok := protLine(line, 0x7f3a1c1bd000); ok {
+		t.Error("protLine matched the end address")
+	}
+	if p, ok := protLine("1000-2000 rw-p 0 0:0 0", 0x1000); !ok || p != unix.PROT_READ|unix.PROT_WRITE {
+		t.Errorf("protLine rw- = %#x, %v", p, ok)
+	}
+}
+
+// writeCode writes into a read-only executable page and gives it back its
+// protection: never left writable.
+func TestWriteCodeRestoresProtection(t *testing.T) {
+	r, _, e := unix.Syscall6(unix.SYS_MMAP, 0, pageSize, unix.PROT_READ|unix.PROT_EXEC,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uintptr(0), 0)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	defer unix.Syscall(unix.SYS_MUNMAP, r, pageSize, 0)
+	addr := uint64(r) + 0x40
+	if err := writeCode(addr, []byte{0xe9, 1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 5)
+	if err := readGuest(addr, got); err != nil || !bytes.Equal(got, []byte{0xe9, 1, 2, 3, 4}) {
+		t.Errorf("bytes = % x, %v", got, err)
+	}
+	if p, err := protOf(addr); err != nil || p != unix.PROT_READ|unix.PROT_EXEC {
+		t.Errorf("protection after = %#x, %v; want r-x", p, err)
+	}
+}
