@@ -56,7 +56,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/manysig \
 	$(GUESTDIR)/sigroute \
 	$(GUESTDIR)/killfault \
-	$(GUESTDIR)/semantics $(GUESTDIR)/nproc \
+	$(GUESTDIR)/semantics $(GUESTDIR)/nproc $(GUESTDIR)/fasttimer \
 	$(GUESTDIR)/stopcont $(GUESTDIR)/jobctl \
 	$(GUESTDIR)/restart \
 	$(GUESTDIR)/goexec \
