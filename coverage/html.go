@@ -40,7 +40,6 @@ type htmlPage struct {
 	StatusClass  string
 	BypassShare  string
 	ShareClass   string
-	TrapShare    string
 	Chart        htmlChart
 	Syscalls     []htmlSyscall
 	Sites        []htmlSite
@@ -131,8 +130,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 func (r *Report) htmlPage() *htmlPage {
 	p := &htmlPage{
 		R:           r,
-		BypassShare: percent(r.Totals.Bypass, r.Totals.Total),
-		TrapShare:   percent(r.Totals.Trap, r.Totals.Total),
+		BypassShare: FormatBypassShare(r.Totals.Bypass, r.Totals.Entered()),
 	}
 	for _, run := range r.Runs {
 		p.Commands = append(p.Commands, strings.Join(run.Command, " "))
@@ -161,7 +159,7 @@ func (r *Report) htmlPage() *htmlPage {
 		return rows[i].Nr < rows[j].Nr
 	})
 	for _, row := range rows {
-		p.Syscalls = append(p.Syscalls, htmlSyscall{SyscallRow: row, Share: percent(row.Bypass, row.Total)})
+		p.Syscalls = append(p.Syscalls, htmlSyscall{SyscallRow: row, Share: FormatBypassShare(row.Bypass, row.Entered())})
 	}
 	p.Chart = chartOf(rows)
 
@@ -455,7 +453,7 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 <div class="card"><div class="label">Trap mode</div><div class="value">{{or .R.TrapMode "unknown"}}</div>
 <div class="sub">{{.R.Threads}} thread(s), {{len .Runs}} run(s)</div></div>
 <div class="card share"><div class="label">Bypassed</div><div class="value {{.ShareClass}}">{{.BypassShare}}</div>
-<div class="sub">{{.R.Totals.Bypass}} of {{.R.Totals.Total}} calls; {{.R.Totals.Trap}} trapped ({{.TrapShare}})</div></div>
+<div class="sub">{{.R.Totals.Bypass}} of the {{.R.Totals.Entered}} calls that entered the kernel; {{.R.Totals.Trap}} trapped{{if .R.Totals.Patched}}, {{.R.Totals.Patched}} patched{{end}}; {{.R.Totals.VDSO}} vdso</div></div>
 </section>
 {{with .R.Totals}}<div class="totalbar" title="all calls by entry path">
 {{- if .Bypass}}<span style="flex-grow: {{.Bypass}}; background: var(--bypass)"></span>{{end}}

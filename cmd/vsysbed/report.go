@@ -23,7 +23,7 @@ show     prints a report (text by default)
 merge    sums reports by syscall and by call site (object+offset, so runs
          under ASLR merge); -o - writes to stdout
 diff     lists what newly traps, what stopped trapping, and how each
-         syscall's bypass ratio changed; exits 0 whatever changed
+         syscall's bypass share changed; exits 0 whatever changed
 check    gates for CI: exits 1 and lists the offending sites when a gate fails
 seccomp  writes the syscalls the guest used as a seccomp allowlist: an OCI
          runtime profile (oci) or a go-seccomp-bpf policy (yaml)
