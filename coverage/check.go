@@ -42,7 +42,10 @@ type GateFailure struct {
 // CheckResult is the outcome of Check: the headline numbers the gates look
 // at, and the gates that failed (none when the report passes).
 type CheckResult struct {
-	BypassPercent float64 // 100 when no call entered the kernel
+	Command       []string // the report's command
+	BypassPercent float64  // the bypass share; 100 when no call entered the kernel
+	Bypass        uint64   // bypass calls
+	Entered       uint64   // calls that entered the kernel (Totals.Entered)
 	TrapSites     int
 	NewTrapSites  int // only meaningful with Gates.NoNewTrapsSince
 	Gates         Gates
@@ -54,7 +57,7 @@ func (c *CheckResult) OK() bool { return len(c.Failures) == 0 }
 
 // Check applies the gates to r.
 func Check(r *Report, g Gates) *CheckResult {
-	res := &CheckResult{Gates: g, BypassPercent: 100}
+	res := &CheckResult{Gates: g, BypassPercent: 100, Command: r.Command, Bypass: r.Totals.Bypass, Entered: r.Totals.Entered()}
 	if p, ok := r.Totals.BypassPercent(); ok {
 		res.BypassPercent = p
 	}

@@ -52,7 +52,10 @@ const UnknownObject = "[unknown]"
 // Report is the coverage report of one run. Field order and slice order are
 // fixed so that two reports of similar runs diff cleanly.
 type Report struct {
-	Schema           string       `json:"schema"`
+	Schema string `json:"schema"`
+	// Version is the vsysbed build that wrote the report (`vsysbed
+	// --version`); absent in reports of older builds.
+	Version          string       `json:"vsysbed_version,omitempty"`
 	Command          []string     `json:"command"`
 	Exit             ExitStatus   `json:"exit"`
 	Host             ExitStatus   `json:"host"`
