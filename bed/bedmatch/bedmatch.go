@@ -191,7 +191,8 @@ func (m *bypassRatio) NegatedFailureMessage(actual any) string {
 }
 
 // HaveTrapped succeeds when the syscall named name (as in the report:
-// "clone", "write") trapped at least once.
+// "clone", "write") trapped at least once. A name that is no x86-64
+// syscall's (nor in the report) is an error, with To and NotTo alike.
 func HaveTrapped(name string) types.GomegaMatcher {
 	return &haveTrapped{name: name}
 }
@@ -215,7 +216,12 @@ func (m *haveTrapped) Match(actual any) (bool, error) {
 	if m.name == "" {
 		return false, fmt.Errorf("bedmatch: HaveTrapped: no syscall name given")
 	}
-	row, _ := m.row(r)
+	row, found := m.row(r)
+	if !found && !coverage.KnownSyscallName(m.name) {
+		// A typo would never match: NotTo(HaveTrapped("opnat")) would
+		// pass whatever the guest did.
+		return false, fmt.Errorf("bedmatch: HaveTrapped(%q): no x86-64 syscall has that name", m.name)
+	}
 	return row.Trap > 0, nil
 }
 
