@@ -308,6 +308,7 @@ func siteRow(i int, s Site) htmlSite {
 	if h.Function == "" {
 		h.Function = s.Symbol
 	}
+	h.Function = Demangle(h.Function)
 	// The table names objects by file name, the full path being in the
 	// objects table and the cell's title: long library paths would
 	// otherwise squeeze the columns that tell sites apart.

@@ -183,13 +183,14 @@ func (r *Report) TrapSites() []Site {
 }
 
 // Where names the code around a site for people: its symbol (function and
-// offset) when known, else the function, else "?".
+// offset) when known, else the function, else "?"; C++ and Rust names
+// demangled.
 func (s *Site) Where() string {
 	switch {
 	case s.Symbol != "":
-		return s.Symbol
+		return Demangle(s.Symbol)
 	case s.Function != "":
-		return s.Function
+		return Demangle(s.Function)
 	}
 	return "?"
 }

@@ -200,7 +200,7 @@ var trappedSiteTable = SiteTable{Indent: "    ", Columns: []SiteColumn{
 // siteLocation is a site's offset, with its symbol when known.
 func siteLocation(s *Site) string {
 	if s.Symbol != "" {
-		return s.Offset.String() + " <" + s.Symbol + ">"
+		return s.Offset.String() + " <" + Demangle(s.Symbol) + ">"
 	}
 	return s.Offset.String()
 }
