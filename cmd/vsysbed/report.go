@@ -8,8 +8,11 @@ import (
 	"os"
 	"strconv"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/version"
+	"github.com/vsysbed/vsysbed/kernelsim"
 )
 
 const reportUsage = `usage:
@@ -172,7 +175,7 @@ func reportShow(args []string, stdout, stderr io.Writer) int {
 	case "json":
 		write = (*coverage.Report).WriteJSON
 	case "html":
-		write = (*coverage.Report).WriteHTML
+		write = func(r *coverage.Report, w io.Writer) error { return r.WriteHTMLWith(w, htmlOptions()) }
 	default:
 		return usageError(stderr, "report show", "--format must be text, json or html, got %q", *format)
 	}
@@ -318,4 +321,19 @@ func reportSeccomp(args []string, stdout, stderr io.Writer) int {
 			"and are not in the allowlist\n", al.Unnamed)
 	}
 	return code
+}
+
+// htmlOptions let the HTML page read the trap sites' source files and
+// kernelsim's reasons for the calls it refuses.
+func htmlOptions() coverage.HTMLOptions {
+	table := kernelsim.Table()
+	return coverage.HTMLOptions{
+		ReadSource: os.ReadFile,
+		Refusal: func(nr int) (string, string, bool) {
+			if nr < 0 || nr >= len(table) || table[nr].Route != kernelsim.Refused {
+				return "", "", false
+			}
+			return unix.ErrnoName(table[nr].Errno), table[nr].Note, true
+		},
+	}
 }
