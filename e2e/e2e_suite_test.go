@@ -84,6 +84,7 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(os.Setenv, "TMPDIR", os.Getenv("TMPDIR"))
 	Expect(os.Setenv("TMPDIR", tmp)).To(Succeed())
 	Expect(writeFixtures(fixtureDir)).To(Succeed())
+	setUpReportValidation(root, tmp)
 })
 
 func envOr(name, def string) string {
