@@ -89,10 +89,17 @@ func (sd *ShardData) Plain() coverage.Shard {
 		if row.Bypass+row.Trap+row.VDSO+row.Patched > 0 {
 			sh.Syscalls = append(sh.Syscalls, row)
 		}
+		if y := sd.Cycles[nr]; y != [tls.TimeKinds]uint64{} {
+			sh.Cycles = append(sh.Cycles, coverage.CycleRow{Nr: nr,
+				Bypass: y[tls.TimeBypass], Trap: y[tls.TimeTrap], Patched: y[tls.TimePatched]})
+		}
 	}
-	for _, s := range sd.Sites {
+	for i, s := range sd.Sites {
 		kind := kindNames[s.Kind] // ReadShard checked the range
 		sh.Sites = append(sh.Sites, coverage.Site{Address: coverage.Hex(s.Addr), Nr: int(s.Nr), Kind: kind, Count: s.Count})
+		if i < len(sd.SiteCycles) {
+			sh.SiteCycles = append(sh.SiteCycles, sd.SiteCycles[i])
+		}
 		if s.Nr < tls.NrMax && (s.Kind < tls.Kinds || s.Kind == tls.KindPatched) {
 			continue
 		}

@@ -124,6 +124,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		"(`mov $nr,%eax; syscall` starting a function) so that its later calls enter the\n"+
 		"host without a signal, counted as patched (single-threaded processes only;\n"+
 		"ARCHITECTURE.md, \"Rewritten call sites\")")
+	fs.StringVar(&o.Timing, "timing", tracer.TimingOn, "`on` or off: time every bypassed, trapped and patched call (rdtsc at entry and\n"+
+		"exit, a few ns a call); the report's time_ns and mean_ns, off leaves them out")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
 	fs.StringVar(&o.Wait, "wait", tracer.WaitAll, "`all`: end when the whole process tree has ended (background children included,\n"+
 		"so the report covers them); main: end with the first process, write the report\n"+
@@ -162,6 +164,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 	case "seccomp", "sud":
 	default:
 		fmt.Fprintf(stderr, "vsysbed: --trap must be seccomp or sud, got %q\n", o.Trap)
+		return 2
+	}
+	switch o.Timing {
+	case tracer.TimingOn, tracer.TimingOff:
+	default:
+		fmt.Fprintf(stderr, "vsysbed: --timing must be on or off, got %q\n", o.Timing)
 		return 2
 	}
 	switch o.Rewrite {
