@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/vsysbed/vsysbed/coverage"
@@ -131,5 +132,45 @@ var _ = Describe("time per call (--timing)", func() {
 		bad := runVsysbed(nil, []string{"--timing=sometimes"}, bench(), iterations)
 		Expect(bad.Status).To(Equal(2))
 		Expect(strings.Count(bad.Stderr, "--timing must be on or off")).To(Equal(1))
+	})
+
+	It("vsysbed calibrate prints its table, and later reports record it", func() {
+		cache := GinkgoT().TempDir()
+		env := []string{"XDG_CACHE_HOME=" + cache}
+		for _, e := range os.Environ() {
+			if !strings.HasPrefix(e, "XDG_CACHE_HOME=") && !strings.HasPrefix(e, "VSYSBED_PROBE_CACHE=") {
+				env = append(env, e)
+			}
+		}
+		got := runEnv(env, nil, vsysbedBin, "calibrate", "--bench", bench(), "--iterations", "2000")
+		Expect(got.Status).To(Equal(0), "%s", got)
+		rows := map[string]float64{}
+		for _, l := range strings.Split(got.Stdout, "\n") {
+			f := strings.Fields(l)
+			if len(f) < 3 || !strings.HasSuffix(f[len(f)-1], "x") {
+				continue
+			}
+			v, err := strconv.ParseFloat(f[len(f)-2], 64)
+			Expect(err).NotTo(HaveOccurred(), "line %q", l)
+			rows[strings.Join(f[:len(f)-2], " ")] = v
+		}
+		for _, path := range []string{coverage.PathNative, coverage.PathBypassFast, coverage.PathBypassGo,
+			coverage.PathTrap, coverage.PathTrapSUD, coverage.PathPatched, "ptrace stop",
+			"FS switch, arch_prctl", "cgo call (Go to C)", "cgo callback (C to Go)"} {
+			Expect(rows).To(HaveKey(path), "calibrate's table:\n%s", got.Stdout)
+			Expect(rows[path]).To(BeNumerically(">", 0), "%s", path)
+		}
+		Expect(rows[coverage.PathTrap]).To(BeNumerically(">", rows[coverage.PathNative]), "a trap dearer than a native syscall")
+		Expect(got.Stdout).To(ContainSubstring("cached for this machine"))
+
+		path := filepath.Join(GinkgoT().TempDir(), "R.json")
+		run := runEnv(env, nil, vsysbedArgv([]string{"--report", path}, bench(), "100")...)
+		Expect(run.Status).To(Equal(0), "%s", run)
+		r := load(path)
+		Expect(r.Timing).NotTo(BeNil())
+		Expect(r.Timing.CostsFrom).NotTo(BeEmpty())
+		ns, ok := r.Timing.Cost(coverage.PathTrap)
+		Expect(ok).To(BeTrue(), "costs %+v", r.Timing.Costs)
+		Expect(ns).To(BeNumerically("~", rows[coverage.PathTrap], 0.1))
 	})
 })

@@ -32,6 +32,7 @@ const usage = `usage:
                                                the first difference (output, status, syscalls)
   vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
   vsysbed gc                                   remove the run directories killed runs left behind
+  vsysbed calibrate [flags]                    measure what each path costs on this machine
   vsysbed help [COMMAND]                       show help
 
 vsysbed exits with the guest's status (128+N when it died by signal N),
@@ -71,6 +72,8 @@ func run(args []string, stderr io.Writer) int {
 		return cmdVDSO(args[1:], stderr)
 	case "gc":
 		return cmdGC(args[1:], stderr)
+	case "calibrate":
+		return cmdCalibrate(args[1:], stderr)
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stderr)
