@@ -7,8 +7,36 @@ uint64_t vsysbed_cal_wrfsbase(long n);
 uint64_t vsysbed_cal_arch_prctl(long n);
 uint64_t vsysbed_cal_callback(long n);
 void vsysbed_cal_nop(void);
+uint64_t vsysbed_cal_timing(void *block, long n, int timed);
 */
 import "C"
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// CalibrateTimingOverhead is what timing adds to one call, in TSC
+// cycles: entries counted and timed less entries counted only, as the
+// bypass entry makes them, into a scratch control block; n entries of
+// each in rounds of 10,000, the fastest round of each, so that a
+// preemption or a busy sibling thread does not count.
+func CalibrateTimingOverhead(n int) (float64, error) {
+	const round = 10000
+	mem, err := unix.Mmap(-1, 0, Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Munmap(mem)
+	block := unsafe.Pointer(&mem[0])
+	var on, off uint64 = ^uint64(0), ^uint64(0)
+	for range max(n/round, 7) {
+		on = min(on, uint64(C.vsysbed_cal_timing(block, round, 1)))
+		off = min(off, uint64(C.vsysbed_cal_timing(block, round, 0)))
+	}
+	return (float64(on) - float64(off)) / round, nil
+}
 
 // vsysbedCalibrateNop is what calibrate's cgo callbacks call.
 //

@@ -213,6 +213,28 @@ void vsysbed_timed_count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint
 }
 
 /*
+ * What timing adds to a call (vsysbed calibrate, make bench): n counted
+ * entries into cb as the bypass entry makes them, timed or not, in TSC
+ * cycles for all n; vsysbed_timing is read once an entry, as there.
+ */
+uint64_t vsysbed_cal_timing(void *block, long n, int timed)
+{
+	struct vsysbed_cb *cb = block;
+	int saved = vsysbed_timing;
+	vsysbed_timing = timed;
+	uint64_t t0 = rdtsc();
+	for (long i = 0; i < n; i++) {
+		uint64_t t = *(volatile int *)&vsysbed_timing ? rdtsc() : 0;
+		count_timed(cb, 39, 0x1000, CB_KIND_BYPASS, t, CB_TIME_BYPASS);
+		__asm__ volatile("" ::: "memory");
+		timing_end(cb);
+	}
+	uint64_t dt = rdtsc() - t0;
+	vsysbed_timing = saved;
+	return dt;
+}
+
+/*
  * Load an FS base: wrfsbase where the CPU and kernel allow it (AT_HWCAP2
  * FSGSBASE; ~10 ns), arch_prctl otherwise (a syscall, ~100 ns or more).
  */

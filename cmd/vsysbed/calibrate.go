@@ -25,6 +25,7 @@ const (
 	pathArchPrctl   = "FS switch, arch_prctl"
 	pathCgoCall     = "cgo call (Go to C)"
 	pathCgoCallback = "cgo callback (C to Go)"
+	pathTiming      = "timing a call (--timing=on less off)"
 )
 
 // calibrateRun is one run of the bench guest: natively (no flags) or
@@ -45,6 +46,7 @@ func cmdCalibrate(args []string, stderr io.Writer) int {
 	bench := fs.String("bench", defaultBench(self), "the bench guest (`make guests` builds build/guests/bench)")
 	iterations := fs.Int("iterations", 100000, "calls a path (a tenth of it on the ptrace platform)")
 	noCache := fs.Bool("no-cache", false, "print the table only: do not cache it for reports")
+	overheadOnly := fs.Bool("timing-overhead", false, "print only what timing adds to a call (make bench), measured in this process")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: vsysbed calibrate [--bench FILE] [--iterations N] [--no-cache]\n\n"+
 			"Measures what each way into vsysbed costs on this machine (native syscall, bypass,\n"+
@@ -61,6 +63,17 @@ func cmdCalibrate(args []string, stderr io.Writer) int {
 	if fs.NArg() > 0 || *iterations <= 0 {
 		fs.Usage()
 		return 2
+	}
+	if *overheadOnly {
+		hz, _ := tracer.TSCHz()
+		cycles, err := tls.CalibrateTimingOverhead(*iterations)
+		if err != nil || hz == 0 {
+			fmt.Fprintf(stderr, "vsysbed: calibrate: %v (TSC %d Hz)\n", err, hz)
+			return 125
+		}
+		fmt.Printf("timing overhead per call (isolated: an entry counted and timed less counted): %.1f cycles, %.1f ns\n",
+			cycles, cycles*1e9/float64(hz))
+		return 0
 	}
 	if _, err := os.Stat(*bench); err != nil {
 		fmt.Fprintf(stderr, "vsysbed: calibrate needs the bench guest: %v (make guests, or --bench FILE)\n", err)
@@ -202,6 +215,9 @@ func calibrationTable(runs map[string]*calibrateRun, iterations int) []coverage.
 	out = append(out, coverage.PathCost{Path: pathArchPrctl, Ns: ns(tls.CalibrateArchPrctl(iterations), iterations)})
 	out = append(out, coverage.PathCost{Path: pathCgoCall, Ns: ns(tls.CalibrateCgoCall(iterations), iterations)})
 	out = append(out, coverage.PathCost{Path: pathCgoCallback, Ns: ns(tls.CalibrateCallback(iterations), iterations)})
+	if c, err := tls.CalibrateTimingOverhead(iterations); err == nil && hz > 0 {
+		out = append(out, coverage.PathCost{Path: pathTiming, Ns: max(c, 0) * 1e9 / float64(hz)})
+	}
 	return out
 }
 

@@ -43,7 +43,7 @@ func TestCalibrationTable(t *testing.T) {
 			t.Errorf("%s present without its run", path)
 		}
 	}
-	for _, path := range []string{pathArchPrctl, pathCgoCall, pathCgoCallback} {
+	for _, path := range []string{pathArchPrctl, pathCgoCall, pathCgoCallback, pathTiming} {
 		if _, ok := got[path]; !ok {
 			t.Errorf("%s missing: %v", path, order)
 		}
