@@ -135,6 +135,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	if d.Empty() {
 		line("")
 		line("no change in trapped sites or bypass/trap counts")
+		d.writeTimeChanges(line)
 		return bw.Flush()
 	}
 
@@ -161,6 +162,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	line("")
 	if len(d.Syscalls) == 0 {
 		line("bypass ratio: unchanged for every syscall")
+		d.writeTimeChanges(line)
 		return bw.Flush()
 	}
 	line("bypass ratio, bypass/(bypass+trap), of the syscalls whose counts changed:")
@@ -175,6 +177,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 			ratioString(c.Base.Bypass, c.Base.Trap+c.Base.Patched), ratioString(c.New.Bypass, c.New.Trap+c.New.Patched),
 			ratioChange(c), countPair(c.Base), countPair(c.New))
 	}
+	d.writeTimeChanges(line)
 	return bw.Flush()
 }
 

@@ -18,7 +18,7 @@ const HTMLChartRows = 40
 // htmlTemplate is parsed on first use: every vsysbed process (each host
 // process, each fork) links this package, and only `report show` renders.
 var htmlTemplate = sync.OnceValue(func() *template.Template {
-	return template.Must(template.New("report").Parse(htmlSource))
+	return template.Must(template.Must(template.New("report").Parse(htmlSource)).Parse(htmlTimingSource))
 })
 
 // Chart geometry, in SVG user units (CSS pixels at 100% zoom).
@@ -48,6 +48,7 @@ type htmlPage struct {
 	TrapSites    int
 	Runs         []htmlRun
 	ObjectsTable []htmlObject
+	Timing       htmlTiming
 }
 
 type htmlChart struct {
@@ -164,6 +165,7 @@ func (r *Report) htmlPage() *htmlPage {
 		p.Syscalls = append(p.Syscalls, htmlSyscall{SyscallRow: row, Share: percent(row.Bypass, row.Total)})
 	}
 	p.Chart = chartOf(rows)
+	p.Timing = r.timingOf()
 
 	objects := map[string]*htmlObject{}
 	for i, s := range r.Sites {
@@ -489,6 +491,7 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 {{range .ObjectsTable}}<tr><td class="obj mono">{{.Object}}</td><td class="num">{{.Sites}}</td><td class="num">{{.Bypass}}</td><td class="num">{{.Trap}}</td><td class="num">{{.VDSO}}</td></tr>
 {{end}}</tbody></table>{{end}}
 
+{{template "timing" .Timing}}
 <h2 id="sites">Call sites <span class="count">({{len .Sites}} sites, {{.SiteCalls}} calls, {{.TrapSites}} of them trapping; click a column to sort)</span></h2>
 {{if .Sites}}<table class="sortable" id="site-table"><thead><tr><th class="num" data-type="num" aria-sort="descending">count</th><th data-type="text">syscall</th><th data-type="text">kind</th><th data-type="text">object</th><th class="num" data-type="text">offset</th><th data-type="text">function</th><th data-type="text">file:line</th><th data-type="text">build-id</th></tr></thead>
 <tbody>

@@ -2,6 +2,7 @@ package coverage
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -189,5 +190,58 @@ func TestPatchNext(t *testing.T) {
 	}
 	if PatchNextOf(&Report{Sites: r.Sites[len(r.Sites)-1:]}) != nil {
 		t.Error("no trapped site: want no section")
+	}
+}
+
+// TestTimeSections: a timed report's text, HTML and diff show the times
+// and what to patch next; an untimed one shows the groups only.
+func TestTimeSections(t *testing.T) {
+	in := Input{Shards: []Shard{timedShard()}, Timing: &Timing{TSCHz: 2e9, TSCSource: "cpuid"}, NoSymbols: true,
+		SyscallName: func(int) string { return "getpid" }}
+	timed := Build(in)
+	in.Timing = nil
+	untimed := Build(in)
+	if len(timed.PatchNext) != 1 || timed.PatchNext[0].SavingNs != 4*(2000-100) {
+		t.Fatalf("patch next = %+v", timed.PatchNext)
+	}
+	render := func(r *Report) (text, html string) {
+		var tb, hb strings.Builder
+		if err := r.WriteText(&tb); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WriteHTML(&hb); err != nil {
+			t.Fatal(err)
+		}
+		return tb.String(), hb.String()
+	}
+	text, html := render(timed)
+	for _, want := range []string{"time in calls, most first", "  getpid                           100          2000             -         0.009", "what to patch next (1 groups; bypassing them all would save 0.008 ms)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("timed text lacks %q:\n%s", want, text)
+		}
+	}
+	for _, want := range []string{`id="patch-table"`, `id="time-table"`, "TSC at 2.000 GHz, cpuid"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("timed HTML lacks %q", want)
+		}
+	}
+	text, html = render(untimed)
+	if strings.Contains(text, "time in calls") || !strings.Contains(text, "what to patch next (1 groups, by calls") {
+		t.Errorf("untimed text:\n%s", text)
+	}
+	if strings.Contains(html, `id="time-table"`) || !strings.Contains(html, `id="patch-table"`) {
+		t.Error("untimed HTML: a time table, or no patch table")
+	}
+	var db strings.Builder
+	if err := Compare(timed, timed).WriteText(&db); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(db.String(), "2000 -> 2000") {
+		t.Errorf("diff of timed reports:\n%s", db.String())
+	}
+	db.Reset()
+	Compare(untimed, timed).WriteText(&db)
+	if strings.Contains(db.String(), "mean ns a call") {
+		t.Errorf("diff with an untimed side shows times:\n%s", db.String())
 	}
 }

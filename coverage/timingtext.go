@@ -117,3 +117,60 @@ func tscSource(t *Timing) string {
 	}
 	return t.TSCSource
 }
+
+// writeTimeChanges writes, when both reports were timed, the mean time a
+// call of the syscalls that took the most time in either, base and new,
+// by kind.
+func (d *Diff) writeTimeChanges(line func(string, ...any)) {
+	if d.Base.Totals.TimeNs.zero() || d.New.Totals.TimeNs.zero() {
+		return
+	}
+	type pair struct {
+		name      string
+		base, new SyscallRow
+		total     uint64
+	}
+	rows := map[int]*pair{}
+	var order []int
+	add := func(row SyscallRow, isNew bool) {
+		if row.Int80 > 0 || row.TimeNs.zero() {
+			return
+		}
+		p := rows[row.Nr]
+		if p == nil {
+			p = &pair{name: row.Name}
+			rows[row.Nr] = p
+			order = append(order, row.Nr)
+		}
+		if isNew {
+			p.new = row
+		} else {
+			p.base = row
+		}
+		p.total = max(p.total, row.TimeNs.Bypass+row.TimeNs.Trap+row.TimeNs.Patched)
+	}
+	for _, row := range d.Base.Syscalls {
+		add(row, false)
+	}
+	for _, row := range d.New.Syscalls {
+		add(row, true)
+	}
+	sort.SliceStable(order, func(i, j int) bool { return rows[order[i]].total > rows[order[j]].total })
+	mean := func(m, calls uint64) string {
+		if calls == 0 {
+			return "-"
+		}
+		return strconv.FormatUint(m, 10)
+	}
+	line("")
+	line("mean ns a call, base -> new (the syscalls that took the most time):")
+	line("  %-22s  %17s  %17s  %17s", "syscall", "bypass", "trap", "patched")
+	for _, nr := range order[:min(len(order), TextTopTimes)] {
+		p := rows[nr]
+		cell := func(b, bc, n, nc uint64) string { return mean(b, bc) + " -> " + mean(n, nc) }
+		line("  %-22s  %17s  %17s  %17s", clipRight(p.name, 22),
+			cell(p.base.MeanNs.Bypass, p.base.Bypass, p.new.MeanNs.Bypass, p.new.Bypass),
+			cell(p.base.MeanNs.Trap, p.base.Trap, p.new.MeanNs.Trap, p.new.Trap),
+			cell(p.base.MeanNs.Patched, p.base.Patched, p.new.MeanNs.Patched, p.new.Patched))
+	}
+}
