@@ -129,9 +129,42 @@ var _ = Describe("time per call (--timing)", func() {
 		text := runVsysbed(nil, []string{"--timing=off", "--format", "text"}, bench(), iterations)
 		Expect(text.Stderr).NotTo(ContainSubstring("time in calls"))
 		Expect(text.Stderr).To(ContainSubstring("what to patch next"))
+		// A fork child's host process is told too.
+		fork := filepath.Join(dir, "fork.json")
+		got = runVsysbed(nil, []string{"--timing=off", "--report", fork}, filepath.Join(guestDir, "forker"))
+		Expect(got.Status).To(Equal(0), "%s", got)
+		Expect(load(fork).Processes).To(HaveLen(2))
+		b, err = os.ReadFile(fork)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(b)).NotTo(ContainSubstring(`"time_ns"`))
+
 		bad := runVsysbed(nil, []string{"--timing=sometimes"}, bench(), iterations)
 		Expect(bad.Status).To(Equal(2))
 		Expect(strings.Count(bad.Stderr, "--timing must be on or off")).To(Equal(1))
+	})
+
+	It("times the calls of a fork child's host process too, and none on --platform=ptrace", func() {
+		path := filepath.Join(GinkgoT().TempDir(), "R.json")
+		got := runVsysbed(nil, []string{"--report", path}, filepath.Join(guestDir, "forker"))
+		Expect(got.Status).To(Equal(0), "%s", got)
+		r := load(path)
+		Expect(r.Processes).To(HaveLen(2))
+		// Each process's sites are its own (its pid's): both have timed ones.
+		Expect(r.Totals.TimeNs.Bypass + r.Totals.TimeNs.Trap).To(BeNumerically(">", 0))
+		timed := 0
+		for _, s := range r.Sites {
+			if s.Kind != coverage.KindVDSO && s.Syscall != "exit_group" && s.Syscall != "exit" {
+				Expect(s.TimeNs).To(BeNumerically(">", 0), "site %+v", s)
+				timed++
+			}
+		}
+		Expect(timed).To(BeNumerically(">", 2))
+
+		got = runVsysbed(nil, []string{"--platform=ptrace", "--report", path}, bench(), "100")
+		Expect(got.Status).To(Equal(0), "%s", got)
+		r = load(path)
+		Expect(r.Timing).To(BeNil(), "nothing is timed on the ptrace platform")
+		Expect(r.Totals.TimeNs).To(BeZero())
 	})
 
 	It("vsysbed calibrate prints its table, and later reports record it", func() {
