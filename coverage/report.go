@@ -258,8 +258,9 @@ type Shard struct {
 	Exit         *ExitStatus
 	SitesDropped uint64 // calls whose site did not fit in the block's table
 	// Cycles are the TSC cycles spent in the calls by syscall and kind,
-	// SiteCycles those of Sites[i]'s calls (nil or 0: not timed);
-	// Input.TSCHz converts them.
+	// SiteCycles those of Sites[i]'s calls (nil or 0: not timed; rundir
+	// has scaled sampled sites to all their calls); Input.Timing's TSCHz
+	// converts them.
 	Cycles     []CycleRow
 	SiteCycles []uint64
 }

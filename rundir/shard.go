@@ -90,9 +90,10 @@ type ShardData struct {
 	Sites    []tls.Site        // occupied slots only, in table order
 	Exit     tls.Exit
 
-	// Cycles are the TSC cycles spent in the calls, by number and
-	// tls.Time* column, SiteCycles those of Sites[i]'s calls (0 in
-	// version 2 and 3 shards, and with --timing=off).
+	// Cycles are the TSC cycles of the timed calls without a site slot,
+	// by number and tls.Time* column, SiteCycles those of Sites[i]'s timed
+	// calls (tls.TimedCalls; 0 in version 2 and 3 shards, and with
+	// --timing=off). Plain scales them to all calls.
 	Cycles     [tls.NrMax][tls.TimeKinds]uint64
 	SiteCycles []uint64
 }

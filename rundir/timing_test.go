@@ -11,17 +11,19 @@ import (
 )
 
 // TestBuildTimes: the cycles of two threads' blocks become the report's
-// times, converted with the TSC rate (2 GHz: 2 cycles a ns), summed per
-// syscall and per site (the same site in both blocks is one), with the
-// means of the summed calls; without a TSC rate the report has none.
+// times, converted with the TSC rate (2 GHz: 2 cycles a ns): a trap site's
+// as they are (every trap is timed), a bypass site's scaled from its timed
+// calls (the 1st of its 5) to all, a syscall's the sum of its sites' and
+// of its calls without a slot (cycles[nr]), with the means of the summed
+// calls; without a TSC rate the report has none.
 func TestBuildTimes(t *testing.T) {
 	dir := t.TempDir()
 	main, worker := writeRun(t, dir)
-	main.Cycles[1][tls.TimeBypass] = 2000 // 10 calls
-	main.Cycles[1][tls.TimeTrap] = 8000   // 4 calls
+	main.Cycles[1][tls.TimeBypass] = 2000 // calls without a slot
+	main.Cycles[1][tls.TimeTrap] = 8000
 	worker.Cycles[1][tls.TimeBypass] = 1000
-	main.SiteCycles[3] = 6000   // write's trap site, 3 calls
-	worker.SiteCycles[5] = 1000 // write's bypass site, 5 calls
+	main.SiteCycles[3] = 6000   // write's trap site, 3 calls, all timed
+	worker.SiteCycles[5] = 1000 // write's bypass site, 5 calls, the 1st timed: 5000
 	in := readInput(t, dir)
 	in.SyscallName, in.NoSymbols = testSyscallName, true
 	in.Timing = &coverage.Timing{TSCHz: 2e9, TSCSource: "measured"}
@@ -33,11 +35,11 @@ func TestBuildTimes(t *testing.T) {
 			write = &r.Syscalls[i]
 		}
 	}
-	want := coverage.KindTimes{Bypass: 1500, Trap: 4000}
+	want := coverage.KindTimes{Bypass: (2000 + 1000 + 5000) / 2, Trap: (8000 + 6000) / 2}
 	if write == nil || write.TimeNs != want {
 		t.Fatalf("write's time_ns = %+v, want %+v", write.TimeNs, want)
 	}
-	if m := (coverage.KindTimes{Bypass: 100, Trap: 1000}); write.MeanNs != m {
+	if m := (coverage.KindTimes{Bypass: 4000 / 15, Trap: 7000 / 4}); write.MeanNs != m {
 		t.Errorf("write's mean_ns = %+v, want %+v", write.MeanNs, m)
 	}
 	if r.Totals.TimeNs != want {
@@ -50,8 +52,8 @@ func TestBuildTimes(t *testing.T) {
 				t.Errorf("write's trap site: time %d mean %d, want 3000, 1000", s.TimeNs, s.MeanNs)
 			}
 		case s.Nr == 1 && s.Kind == coverage.KindBypass:
-			if s.TimeNs != 500 || s.MeanNs != 100 {
-				t.Errorf("write's bypass site: time %d mean %d, want 500, 100", s.TimeNs, s.MeanNs)
+			if s.TimeNs != 2500 || s.MeanNs != 500 {
+				t.Errorf("write's bypass site: time %d mean %d, want 2500, 500", s.TimeNs, s.MeanNs)
 			}
 		case s.TimeNs != 0:
 			t.Errorf("site %+v has a time", s)
@@ -104,5 +106,25 @@ func TestReadShardVersions(t *testing.T) {
 	os.WriteFile(old, v3, 0o644)
 	if _, err := ReadShard(old); err == nil {
 		t.Error("a version 4 shard of version 3's size read")
+	}
+}
+
+func TestSiteCycles(t *testing.T) {
+	for _, tc := range []struct {
+		timed, count uint64
+		kind         uint32
+		want         uint64
+	}{
+		{600, 3, tls.KindTrap, 600},      // every trap timed
+		{100, 1, tls.KindBypass, 100},    // the only call
+		{100, 8, tls.KindBypass, 800},    // the 1st of 8
+		{200, 9, tls.KindBypass, 900},    // the 1st and 9th of 9
+		{200, 16, tls.KindPatched, 1600}, // the 1st and 9th of 16
+		{0, 5, tls.KindVDSO, 0},
+		{1 << 62, 1 << 20, tls.KindBypass, ^uint64(0)}, // saturates
+	} {
+		if got := siteCycles(tc.timed, tc.count, tc.kind); got != tc.want {
+			t.Errorf("siteCycles(%d, %d, %d) = %d, want %d", tc.timed, tc.count, tc.kind, got, tc.want)
+		}
 	}
 }

@@ -70,6 +70,11 @@
 #define CB_TIME_BYPASS 0
 #define CB_TIME_TRAP 1
 #define CB_TIME_PATCHED 2
+/* A bypass or patched call is timed at its site's 1st, 9th, 17th... call
+ * (entry.c, count_timed): the site's time is its timed calls' scaled by
+ * count / timed, timed = (count + CB_TIME_SAMPLE - 1) / CB_TIME_SAMPLE. A
+ * trap, and a call the site table had no room for, is timed every time. */
+#define CB_TIME_SAMPLE 8
 
 /* state: what the thread is executing. */
 #define CB_STATE_HOST 0   /* host Go/C code, before or after the guest */
@@ -284,8 +289,9 @@ struct vsysbed_cb {
 	uint8_t pad4[4096 - 4 * CB_NR_MAX];
 	uint64_t patched[CB_NR_MAX]; /* calls of nr through a rewritten site */
 	/* TSC cycles spent in the calls counted above, from the entry to the
-	 * return to the guest (docs/report-schema.md, "Time"); all 0 with
-	 * --timing=off. */
+	 * return to the guest (docs/report-schema.md, "Time"): of the timed
+	 * calls of each site, and in cycles[nr][] of the calls without a slot;
+	 * all 0 with --timing=off. */
 	uint64_t cycles[CB_NR_MAX][CB_TIME_KINDS];
 	uint64_t site_cycles[CB_SITES];
 };

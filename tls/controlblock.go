@@ -40,6 +40,10 @@ const (
 	TimeBypass  = 0
 	TimeTrap    = 1
 	TimePatched = 2
+	// TimeSample: a bypass or patched call is timed at its site's 1st,
+	// 9th, 17th... call (TimedCalls); a trap, and a call without a site
+	// slot, every time.
+	TimeSample = 8
 
 	StateHost   = 0
 	StateGuest  = 1
@@ -172,8 +176,16 @@ type ControlBlock struct {
 	Errors       [NrMax]uint32  // calls of nr that returned an error (-4095..-1)
 	_            [4096 - 4*NrMax]uint8
 	Patched      [NrMax]uint64            // calls of nr through a rewritten site
-	Cycles       [NrMax][TimeKinds]uint64 // TSC cycles in the calls counted above, by column (Time*); 0: --timing=off
-	SiteCycles   [NumSites]uint64         // cycles of Sites[i]'s calls
+	Cycles       [NrMax][TimeKinds]uint64 // TSC cycles of the timed calls without a site slot, by column (Time*); 0: --timing=off
+	SiteCycles   [NumSites]uint64         // cycles of Sites[i]'s timed calls (TimedCalls)
+}
+
+// TimedCalls is how many of a site's count calls of kind were timed.
+func TimedCalls(count uint64, kind uint32) uint64 {
+	if kind == KindTrap {
+		return count
+	}
+	return (count + TimeSample - 1) / TimeSample
 }
 
 // CounterOffset is the byte offset of counts[nr][kind] in the block.

@@ -58,7 +58,7 @@ static long c_offset(int i) { return c_offsets[i]; }
 static const unsigned long long c_consts[] = {
 	CB_MAGIC, CB_VERSION, CB_SIZE, CB_NR_MAX, CB_KINDS,
 	CB_KIND_BYPASS, CB_KIND_TRAP, CB_KIND_VDSO, CB_KIND_INT80, CB_KIND_PATCHED, CB_SITE_KINDS,
-	CB_SITES, CB_TIME_KINDS, CB_TIME_BYPASS, CB_TIME_TRAP, CB_TIME_PATCHED,
+	CB_SITES, CB_TIME_KINDS, CB_TIME_BYPASS, CB_TIME_TRAP, CB_TIME_PATCHED, CB_TIME_SAMPLE,
 	CB_STATE_HOST, CB_STATE_GUEST, CB_STATE_KERNEL, CB_STATE_ENTRY,
 	CB_TRAP_SECCOMP, CB_TRAP_SUD,
 	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK, CB_FLAG_RESTARTED, CB_FLAG_PATCHED, CB_FLAG_LAZYFP,
@@ -169,7 +169,7 @@ func constChecks() []constCheck {
 	}{
 		{"Magic", Magic}, {"Version", Version}, {"Size", Size}, {"NrMax", NrMax}, {"Kinds", Kinds},
 		{"KindBypass", KindBypass}, {"KindTrap", KindTrap}, {"KindVDSO", KindVDSO}, {"KindInt80", KindInt80}, {"KindPatched", KindPatched}, {"SiteKinds", SiteKinds},
-		{"NumSites", NumSites}, {"TimeKinds", TimeKinds}, {"TimeBypass", TimeBypass}, {"TimeTrap", TimeTrap}, {"TimePatched", TimePatched},
+		{"NumSites", NumSites}, {"TimeKinds", TimeKinds}, {"TimeBypass", TimeBypass}, {"TimeTrap", TimeTrap}, {"TimePatched", TimePatched}, {"TimeSample", TimeSample},
 		{"StateHost", StateHost}, {"StateGuest", StateGuest}, {"StateKernel", StateKernel}, {"StateEntry", StateEntry},
 		{"TrapSeccomp", TrapSeccomp}, {"TrapSUD", TrapSUD},
 		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork}, {"FlagRestarted", FlagRestarted}, {"FlagPatched", FlagPatched}, {"FlagLazyFP", FlagLazyFP},
