@@ -272,6 +272,9 @@ type Input struct {
 	// VDSOImage is the synthetic vDSO's ELF image (vdsoinject.Build),
 	// which names the sites in VDSOObject; nil leaves them at offsets.
 	VDSOImage []byte
+	// Symbols keeps symbolisation answers across reports (nil: every
+	// report parses its objects, or finds them in this process's cache).
+	Symbols SymbolStore
 }
 
 // newReport is an empty report whose lists are empty, not null, in JSON
@@ -394,6 +397,7 @@ func Build(in Input) *Report {
 		}
 	}
 	syms := newSymbolizer(!in.NoSymbols, in.VDSOImage)
+	syms.store = in.Symbols
 	// The same call site in several processes (same address, object and
 	// offset) is one entry.
 	type resolved struct {
@@ -434,6 +438,7 @@ func Build(in Input) *Report {
 		merged[rk] = len(r.Sites)
 		r.Sites = append(r.Sites, site)
 	}
+	syms.flush()
 	sortSites(r.Sites)
 
 	// Trap mode.

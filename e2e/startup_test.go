@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/probecache"
+	"github.com/vsysbed/vsysbed/internal/symcache"
 	"github.com/vsysbed/vsysbed/rundir"
 )
 
@@ -92,5 +94,90 @@ var _ = Describe("start-up: the probe cache", func() {
 		Expect(string(again)).To(Equal(string(good)), "the probe's answer replaces the corrupt file")
 		Expect(startupRun([]string{probecache.EnvVar + "=off"}, "/bin/true")).To(Equal("probed"))
 		Expect(startupRun(nil, "/bin/true")).To(Equal("cached"))
+	})
+})
+
+// The report's symbolisation (function and line per site) is cached per
+// object by build-id under $XDG_CACHE_HOME/vsysbed (internal/symcache):
+// the next report naming sites in the same libc never parses it again.
+var _ = Describe("start-up: the symbol cache", func() {
+	var cache string
+	BeforeEach(func() {
+		cache = GinkgoT().TempDir()
+	})
+
+	// symbolRun runs `vsysbed run` of argv with XDG_CACHE_HOME=cache (and
+	// extra env) and returns its complete report's sites.
+	symbolRun := func(extra []string, argv ...string) []coverage.Site {
+		GinkgoHelper()
+		env := []string{"XDG_CACHE_HOME=" + cache}
+		for _, e := range os.Environ() {
+			if !strings.HasPrefix(e, "XDG_CACHE_HOME=") && !strings.HasPrefix(e, symcache.EnvVar+"=") {
+				env = append(env, e)
+			}
+		}
+		env = append(env, extra...)
+		reportPath := filepath.Join(GinkgoT().TempDir(), "report.json")
+		got := runEnv(env, nil, vsysbedArgv([]string{"--trap", "seccomp", "--report", reportPath}, argv...)...)
+		Expect(got.Status).To(Equal(0), "%s", got)
+		checkReport(loadReport(reportPath), argv, 0)
+		data, err := os.ReadFile(reportPath)
+		Expect(err).NotTo(HaveOccurred())
+		var r coverage.Report
+		Expect(json.Unmarshal(data, &r)).To(Succeed())
+		return r.Sites
+	}
+	entries := func() []string {
+		GinkgoHelper()
+		m, err := filepath.Glob(filepath.Join(cache, "vsysbed", "symbols-*"))
+		Expect(err).NotTo(HaveOccurred())
+		return m
+	}
+	named := func(sites []coverage.Site) int {
+		n := 0
+		for _, s := range sites {
+			if s.Function != "" {
+				n++
+			}
+		}
+		return n
+	}
+
+	It("names the sites from the cache as it named them from the objects", func() {
+		first := symbolRun(nil, "/bin/true")
+		Expect(named(first)).To(BeNumerically(">", 0), "no site named: %+v", first)
+		files := entries()
+		Expect(files).NotTo(BeEmpty(), "no symbols- file after a run")
+		Expect(symbolRun(nil, "/bin/true")).To(Equal(first))
+		Expect(entries()).To(Equal(files))
+		// Another program's sites in the same objects are added, not a new file per run.
+		Expect(symbolRun(nil, "/bin/sh", "-c", "echo x >/dev/null; exit 0")).NotTo(BeEmpty())
+		Expect(symbolRun(nil, "/bin/true")).To(Equal(first))
+		off := symbolRun([]string{symcache.EnvVar + "=off"}, "/bin/true")
+		Expect(off).To(Equal(first), "the cache changed the report")
+	})
+
+	It("ignores and rewrites a corrupt file, and writes none when off", func() {
+		first := symbolRun(nil, "/bin/true")
+		files := entries()
+		Expect(files).NotTo(BeEmpty())
+		good := map[string]string{}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			good[f] = string(b)
+			Expect(os.WriteFile(f, []byte(strings.Replace(string(b), "\"", "'", 2)), 0o644)).To(Succeed())
+		}
+		Expect(symbolRun(nil, "/bin/true")).To(Equal(first))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(b)).To(Equal(good[f]), "%s not rewritten", f)
+		}
+
+		other := GinkgoT().TempDir()
+		cache = other
+		Expect(symbolRun([]string{symcache.EnvVar + "=off"}, "/bin/true")).To(Equal(first))
+		Expect(entries()).To(BeEmpty(), "files written with the cache off")
 	})
 })

@@ -24,6 +24,7 @@ import (
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/internal/reexec"
+	"github.com/vsysbed/vsysbed/internal/symcache"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/platform/inprocess"
 	"github.com/vsysbed/vsysbed/rundir"
@@ -195,6 +196,7 @@ func Run(o Options) int {
 	} else {
 		in.Command, in.Host, in.HostPID, in.Running = o.Argv, coverage.HostStatusFromWait(ws), pid, running
 		in.TrapMode, in.SyscallName = o.Trap, kernelsim.Name
+		in.Symbols = symcache.Open(symcache.Self())
 		rep = coverage.Build(in)
 	}
 	if aud != nil && rep != nil {
