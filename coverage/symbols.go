@@ -207,8 +207,10 @@ type SymbolEntry struct {
 
 // SymbolizerVersion is part of every SymbolStore key: a change to what
 // the symbolizer answers for the same bytes (a new rule for names or
-// lines) must change it, so that stored answers of the old rules are not
-// used.
+// lines: which symbol wins at one address, directory joining, the byte
+// before a return address) must add one to it, or stored answers of the
+// old rules keep being used. A change to how Site fields are rendered
+// from the answers (Symbol's "+0x", a demangler) needs none.
 const SymbolizerVersion = 1
 
 // openObject reads path's identity and load segments; nil when it is not

@@ -63,7 +63,7 @@ func finishPtrace(o Options, dir string, res ptrace.Result) int {
 	} else {
 		in.Command, in.Host, in.HostPID = o.Argv, coverage.HostStatusFromWait(ws), res.Pid
 		in.TrapMode, in.SyscallName = ptrace.TrapMode, kernelsim.Name
-		in.Symbols = symcache.Open(symcache.Self())
+		in.Symbols = symcache.Open()
 		rep = coverage.Build(in)
 	}
 	if ws.Signaled() && ws.Signal() != syscall.SIGPIPE && ws.Signal() != syscall.SIGINT {

@@ -196,7 +196,7 @@ func Run(o Options) int {
 	} else {
 		in.Command, in.Host, in.HostPID, in.Running = o.Argv, coverage.HostStatusFromWait(ws), pid, running
 		in.TrapMode, in.SyscallName = o.Trap, kernelsim.Name
-		in.Symbols = symcache.Open(symcache.Self())
+		in.Symbols = symcache.Open()
 		rep = coverage.Build(in)
 	}
 	if aud != nil && rep != nil {

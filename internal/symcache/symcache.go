@@ -6,18 +6,17 @@
 // /bin/true` with libc6-dbg installed).
 //
 // It is a coverage.SymbolStore. The key coverage hands it names the
-// object's bytes (build-id and size, the separate debug file's identity,
-// the symbolizer's version); the answers are a function of those alone.
-// Every file also records its producer, the vsysbed binary that wrote it
-// (its build-id): a file of another producer is ignored and rewritten, so
-// that a new vsysbed never trusts an older one's rules.
+// object's bytes (build-id and size, the separate debug file's identity)
+// and the symbolizer's rules (coverage.SymbolizerVersion); the answers are
+// a function of those alone. The vsysbed binary is not in the key: two
+// builds run in turn (a benchmark of old against new) share the files
+// instead of rewriting them on every run.
 //
 // The files are $XDG_CACHE_HOME/vsysbed/symbols-<hash of key> (next to
 // the probe cache, internal/probecache), written to a temporary file and
-// renamed into place. Each holds its format, producer, full key and a
-// checksum; a file that does not parse, is of another format, producer or
-// key, or fails its checksum is ignored, and the report's answers replace
-// it. No cache directory, an unwritable one or VSYSBED_SYMBOL_CACHE=off:
+// renamed into place. Each holds its format, full key and a checksum; a
+// file that does not parse, is of another format or key, or fails its
+// checksum is ignored, and the report's answers replace it. No cache directory, an unwritable one or VSYSBED_SYMBOL_CACHE=off:
 // objects are parsed every time, with no error.
 package symcache
 
@@ -25,7 +24,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,37 +46,22 @@ const format = "vsysbed-symbol-cache 1"
 // stay well below).
 const maxFileSize = 16 << 20
 
-// Cache is the store in one directory for one producer.
+// Cache is the store in one directory.
 type Cache struct {
-	dir, producer string
+	dir string
 }
 
-// New is the cache in dir (created on the first Store) for answers made by
-// producer, which must not contain a newline.
-func New(dir, producer string) *Cache { return &Cache{dir: dir, producer: producer} }
+// New is the cache in dir (created on the first Store).
+func New(dir string) *Cache { return &Cache{dir: dir} }
 
-// Open is the cache in the cache directory for producer, as the report's
-// store; nil (no store) when the cache is off or there is no directory.
-func Open(producer string) coverage.SymbolStore {
+// Open is the cache in the cache directory, as the report's store; nil (no
+// store) when the cache is off or there is no directory.
+func Open() coverage.SymbolStore {
 	dir := cachedir.Dir(EnvVar)
-	if dir == "" || producer == "" {
+	if dir == "" {
 		return nil
 	}
-	return New(dir, producer)
-}
-
-// Self is the producer to Open the cache for in this process: the build-id
-// of the running executable, "" (no cache) when it has none.
-func Self() string {
-	f, err := elf.Open("/proc/self/exe")
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if id := coverage.BuildID(f); id != "" {
-		return "build-id:" + id
-	}
-	return ""
+	return New(dir)
 }
 
 // path is the file for key.
@@ -89,7 +72,7 @@ func (c *Cache) path(key string) string {
 
 // head is what a file for key starts with.
 func (c *Cache) head(key string) string {
-	return format + "\nproducer " + strconv.Quote(c.producer) + "\n" + key
+	return format + "\n" + key
 }
 
 // Load returns the entries stored for key; nil when there is no valid file.
@@ -160,7 +143,7 @@ func decode(data []byte, head string) ([]coverage.SymbolEntry, error) {
 		return nil, errors.New("bad checksum")
 	}
 	if !bytes.HasPrefix(body, []byte(head)) {
-		return nil, errors.New("another format, producer or key")
+		return nil, errors.New("another format or key")
 	}
 	var entries []coverage.SymbolEntry
 	sc := bufio.NewScanner(bytes.NewReader(body[len(head):]))

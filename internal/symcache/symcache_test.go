@@ -20,7 +20,7 @@ var sample = []coverage.SymbolEntry{
 
 func TestStoreLoadRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "vsysbed") // created by Store
-	c := New(dir, "build-id:aa")
+	c := New(dir)
 	if got := c.Load(key); got != nil {
 		t.Fatalf("a hit in an empty cache: %v", got)
 	}
@@ -33,8 +33,8 @@ func TestStoreLoadRoundTrip(t *testing.T) {
 	if got := c.Load(strings.Replace(key, "4096", "4097", 1)); got != nil {
 		t.Error("a hit for another key")
 	}
-	if got := New(dir, "build-id:bb").Load(key); got != nil {
-		t.Error("a hit for another producer")
+	if got := c.Load(strings.Replace(key, "symbolizer 1", "symbolizer 2", 1)); got != nil {
+		t.Error("a hit for another symbolizer version")
 	}
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), "symbols-") {
@@ -46,7 +46,7 @@ func TestStoreLoadRoundTrip(t *testing.T) {
 // gives no entries (never a panic), and the next Store replaces it.
 func TestCorruptFilesAreIgnoredAndRewritten(t *testing.T) {
 	dir := t.TempDir()
-	c := New(dir, "build-id:aa")
+	c := New(dir)
 	if err := c.store(key, sample); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestUnwritableDirIsNotAnError(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := New(filepath.Join(file, "vsysbed"), "build-id:aa")
+	c := New(filepath.Join(file, "vsysbed"))
 	c.Store(key, sample) // no panic, no error to report
 	if c.store(key, sample) == nil {
 		t.Error("stored under a file")
@@ -114,30 +114,19 @@ func TestOpen(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", dir)
 	t.Setenv(EnvVar, "")
-	s := Open("build-id:aa")
+	s := Open()
 	c, ok := s.(*Cache)
 	if !ok || c.dir != filepath.Join(dir, "vsysbed") {
 		t.Fatalf("Open = %#v, want the cache in %s/vsysbed", s, dir)
 	}
-	if Open("") != nil {
-		t.Error("a cache without a producer")
-	}
 	t.Setenv(EnvVar, "off")
-	if s := Open("build-id:aa"); s != nil {
+	if s := Open(); s != nil {
 		t.Errorf("%s=off: Open = %#v, want nil", EnvVar, s)
 	}
 	t.Setenv(EnvVar, "")
 	t.Setenv("XDG_CACHE_HOME", "")
 	t.Setenv("HOME", "")
-	if s := Open("build-id:aa"); s != nil {
+	if s := Open(); s != nil {
 		t.Errorf("no HOME: Open = %#v, want nil", s)
-	}
-}
-
-func TestSelf(t *testing.T) {
-	// The test binary may or may not carry a GNU build-id (external
-	// linking adds one); either way Self must not fail loudly.
-	if p := Self(); p != "" && !strings.HasPrefix(p, "build-id:") {
-		t.Errorf("Self = %q", p)
 	}
 }
