@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/rundir"
 )
@@ -16,10 +20,11 @@ const runDirPrefix = "vsysbed-run-"
 // newRunDir makes the run directory (shards, event logs) in $TMPDIR and
 // records this process as its supervisor; cleanup removes it unless
 // --keep-rundir, which prints where it is. Stale directories of earlier
-// runs go first (GC).
+// runs go first (GCRegistered).
 func newRunDir(o Options) (dir string, cleanup func(), err error) {
-	GC(os.TempDir())
-	dir, err = os.MkdirTemp("", runDirPrefix)
+	tmp := os.TempDir()
+	GCRegistered(tmp)
+	dir, err = os.MkdirTemp(tmp, runDirPrefix)
 	if err != nil {
 		return "", nil, fmt.Errorf("creating the run directory: %w", err)
 	}
@@ -32,7 +37,12 @@ func newRunDir(o Options) (dir string, cleanup func(), err error) {
 		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
 		return dir, func() {}, nil
 	}
-	return dir, func() { os.RemoveAll(dir) }, nil
+	unregister := register(tmp, dir)
+	return dir, func() {
+		if os.RemoveAll(dir) == nil {
+			unregister()
+		}
+	}, nil
 }
 
 // GC removes the stale run directories in tmp and returns their paths. A
@@ -40,15 +50,76 @@ func newRunDir(o Options) (dir string, cleanup func(), err error) {
 // could not clean up) and no live process maps a file in it (a host
 // process still dying, or one a --wait=main run left running). A directory
 // without a record (made by an older vsysbed, or being made right now) or
-// kept with --keep-rundir is left alone.
+// kept with --keep-rundir is left alone. It reads the whole of tmp, which
+// a shared /tmp of thousands of entries makes a matter of milliseconds:
+// `vsysbed gc` does, each run only GCRegistered.
 func GC(tmp string) (removed []string) {
-	dirs, _ := filepath.Glob(filepath.Join(tmp, runDirPrefix+"*"))
+	f, err := os.Open(tmp)
+	if err != nil {
+		return nil
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	var dirs []string
+	for _, n := range names {
+		if strings.HasPrefix(n, runDirPrefix) {
+			dirs = append(dirs, filepath.Join(tmp, n))
+		}
+	}
+	sort.Strings(dirs)
+	var forget func(string)
+	if reg, ok := registry(tmp, false); ok {
+		forget = func(d string) { os.Remove(filepath.Join(reg, filepath.Base(d))) }
+	}
+	return gcDirs(dirs, forget)
+}
+
+// GCRegistered is GC of the run directories this user's runs registered
+// (register) and did not remove: those of killed supervisors, and of runs
+// whose processes outlived them. It reads the registry, a directory of a
+// few names, not tmp. When the registry is not this user's own directory
+// it falls back to GC.
+func GCRegistered(tmp string) (removed []string) {
+	reg, ok := registry(tmp, false)
+	if !ok {
+		return GC(tmp)
+	}
+	f, err := os.Open(reg)
+	if err != nil {
+		return nil
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	var dirs []string
+	for _, n := range names {
+		if strings.HasPrefix(n, runDirPrefix) {
+			dirs = append(dirs, filepath.Join(tmp, n))
+		}
+	}
+	sort.Strings(dirs)
+	return gcDirs(dirs, func(d string) { os.Remove(filepath.Join(reg, filepath.Base(d))) })
+}
+
+// gcDirs removes the stale ones of dirs (GC); forget, when not nil, is
+// called for each directory that is gone or will never be removed here
+// (kept, no record).
+func gcDirs(dirs []string, forget func(dir string)) (removed []string) {
 	var candidates []string
 	for _, d := range dirs {
+		if _, err := os.Lstat(d); err != nil && forget != nil {
+			forget(d)
+			continue
+		}
 		if _, err := os.Lstat(filepath.Join(d, rundir.KeepFile)); err == nil {
+			if forget != nil {
+				forget(d)
+			}
 			continue
 		}
 		alive, err := rundir.SupervisorAlive(d)
+		if err != nil && forget != nil {
+			forget(d)
+		}
 		if err != nil || alive {
 			continue
 		}
@@ -65,9 +136,50 @@ func GC(tmp string) (removed []string) {
 		}
 		if os.RemoveAll(d) == nil {
 			removed = append(removed, d)
+			if forget != nil {
+				forget(d)
+			}
 		}
 	}
 	return removed
+}
+
+// registry is where this user's runs register their run directories in
+// tmp: $TMPDIR/vsysbed-runs-<uid>, one empty file per run directory, named
+// like it. ok is false when it is missing (and create is false or making
+// it failed) or is not a directory of this user's alone (a shared /tmp:
+// someone else may have made it).
+func registry(tmp string, create bool) (dir string, ok bool) {
+	dir = filepath.Join(tmp, registryPrefix+strconv.Itoa(os.Getuid()))
+	if create {
+		os.Mkdir(dir, 0o700)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return dir, false
+	}
+	return dir, st.Mode&unix.S_IFMT == unix.S_IFDIR && int(st.Uid) == os.Getuid() && st.Mode&0o022 == 0
+}
+
+// registryPrefix names the registries (GCRegistered); GC's pattern,
+// runDirPrefix, does not match it.
+const registryPrefix = "vsysbed-runs-"
+
+// register records run directory dir (in tmp) in the registry, so that the
+// next run's GCRegistered finds it if this supervisor is killed;
+// unregister forgets it once the directory is gone. A supervisor killed
+// between writing its record and registering leaves a directory only
+// `vsysbed gc` removes.
+func register(tmp, dir string) (unregister func()) {
+	reg, ok := registry(tmp, true)
+	if !ok {
+		return func() {}
+	}
+	entry := filepath.Join(reg, filepath.Base(dir))
+	if f, err := os.OpenFile(entry, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	}
+	return func() { os.Remove(entry) }
 }
 
 // mappedDirs are the directories of the files some live process maps
