@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -106,9 +108,10 @@ var _ = Describe("start-up: the symbol cache", func() {
 		cache = GinkgoT().TempDir()
 	})
 
-	// symbolRun runs `vsysbed run` of argv with XDG_CACHE_HOME=cache (and
-	// extra env) and returns its complete report's sites.
-	symbolRun := func(extra []string, argv ...string) []coverage.Site {
+	// symbolRunFlags runs `vsysbed run FLAGS` of argv with
+	// XDG_CACHE_HOME=cache (and extra env) and returns its complete
+	// report's sites.
+	symbolRunFlags := func(flags, extra []string, argv ...string) []coverage.Site {
 		GinkgoHelper()
 		env := []string{"XDG_CACHE_HOME=" + cache}
 		for _, e := range os.Environ() {
@@ -118,7 +121,7 @@ var _ = Describe("start-up: the symbol cache", func() {
 		}
 		env = append(env, extra...)
 		reportPath := filepath.Join(GinkgoT().TempDir(), "report.json")
-		got := runEnv(env, nil, vsysbedArgv([]string{"--trap", "seccomp", "--report", reportPath}, argv...)...)
+		got := runEnv(env, nil, vsysbedArgv(append(flags, "--report", reportPath), argv...)...)
 		Expect(got.Status).To(Equal(0), "%s", got)
 		checkReport(loadReport(reportPath), argv, 0)
 		data, err := os.ReadFile(reportPath)
@@ -127,11 +130,28 @@ var _ = Describe("start-up: the symbol cache", func() {
 		Expect(json.Unmarshal(data, &r)).To(Succeed())
 		return r.Sites
 	}
+	// symbolRun is symbolRunFlags with --trap seccomp.
+	symbolRun := func(extra []string, argv ...string) []coverage.Site {
+		GinkgoHelper()
+		return symbolRunFlags([]string{"--trap", "seccomp"}, extra, argv...)
+	}
 	entries := func() []string {
 		GinkgoHelper()
 		m, err := filepath.Glob(filepath.Join(cache, "vsysbed", "symbols-*"))
 		Expect(err).NotTo(HaveOccurred())
 		return m
+	}
+	// where is what symbolisation says of each site, by object and
+	// offset: the ptrace platform's guest runs with address
+	// randomisation, so the addresses differ from run to run.
+	where := func(sites []coverage.Site) []string {
+		var out []string
+		for _, s := range sites {
+			out = append(out, fmt.Sprintf("%s+%#x %s %s: %s %s %s:%d (%d)",
+				s.Object, uint64(s.Offset), s.Kind, s.Syscall, s.BuildID, s.Symbol, s.File, s.Line, s.Count))
+		}
+		sort.Strings(out)
+		return out
 	}
 	named := func(sites []coverage.Site) int {
 		n := 0
@@ -156,6 +176,17 @@ var _ = Describe("start-up: the symbol cache", func() {
 		off := symbolRun([]string{symcache.EnvVar + "=off"}, "/bin/true")
 		Expect(off).To(Equal(first), "the cache changed the report")
 	})
+
+	for _, flags := range [][]string{{"--trap", "sud"}, {"--platform=ptrace"}} {
+		It("names the sites from the cache as without it, "+strings.Join(flags, " "), func() {
+			off := symbolRunFlags(flags, []string{symcache.EnvVar + "=off"}, "/bin/sh", "-c", "exit 0")
+			Expect(entries()).To(BeEmpty())
+			Expect(named(off)).To(BeNumerically(">", 0), "no site named: %+v", off)
+			Expect(where(symbolRunFlags(flags, nil, "/bin/sh", "-c", "exit 0"))).To(Equal(where(off)), "parsed, stored")
+			Expect(entries()).NotTo(BeEmpty())
+			Expect(where(symbolRunFlags(flags, nil, "/bin/sh", "-c", "exit 0"))).To(Equal(where(off)), "from the cache")
+		})
+	}
 
 	It("ignores and rewrites a corrupt file, and writes none when off", func() {
 		first := symbolRun(nil, "/bin/true")
