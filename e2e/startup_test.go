@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -210,5 +211,45 @@ var _ = Describe("start-up: the symbol cache", func() {
 		cache = other
 		Expect(symbolRun([]string{symcache.EnvVar + "=off"}, "/bin/true")).To(Equal(first))
 		Expect(entries()).To(BeEmpty(), "files written with the cache off")
+	})
+})
+
+// A run's own clean-up of stale run directories reads the registry its
+// user's runs keep in $TMPDIR (tracer.GCRegistered), not all of $TMPDIR:
+// an entry lives while its run directory does.
+var _ = Describe("start-up: the run directory registry", func() {
+	It("registers a run while it runs and forgets it when its directory goes; a killed run's is removed by the next", func() {
+		tmp := GinkgoT().TempDir()
+		reg := filepath.Join(tmp, fmt.Sprintf("vsysbed-runs-%d", os.Getuid()))
+		registered := func() []string {
+			GinkgoHelper()
+			ents, err := os.ReadDir(reg)
+			Expect(err).NotTo(HaveOccurred(), "no registry %s", reg)
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			return names
+		}
+		env := append(os.Environ(), "TMPDIR="+tmp)
+		r := runEnv(env, nil, vsysbedArgv([]string{"--report", filepath.Join(tmp, "R.json")}, "/bin/true")...)
+		Expect(r.Status).To(Equal(0), "%s", r)
+		Expect(registered()).To(BeEmpty())
+		Expect(runDirs(tmp)).To(BeEmpty())
+
+		t := startTree(tmp, vsysbedArgv(nil, "sleep", "30"), "")
+		pids := waitTree(t, 2)
+		Expect(registered()).To(HaveLen(1))
+		Expect(runDirs(tmp)).To(HaveLen(1))
+		Expect(filepath.Join(tmp, registered()[0])).To(Equal(runDirs(tmp)[0]))
+		Expect(t.cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
+		t.wait("SIGKILL of vsysbed")
+		expectNoneLeft(pids)
+		Expect(registered()).To(HaveLen(1), "a killed supervisor cannot forget its run")
+
+		r = runEnv(env, nil, vsysbedArgv([]string{"--report", filepath.Join(tmp, "R.json")}, "/bin/true")...)
+		Expect(r.Status).To(Equal(0), "%s", r)
+		Expect(runDirs(tmp)).To(BeEmpty(), "the next run removes the killed run's directory")
+		Expect(registered()).To(BeEmpty())
 	})
 })
