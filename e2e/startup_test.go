@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -224,7 +226,10 @@ var _ = Describe("start-up: the run directory registry", func() {
 		registered := func() []string {
 			GinkgoHelper()
 			ents, err := os.ReadDir(reg)
-			Expect(err).NotTo(HaveOccurred(), "no registry %s", reg)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed with its last entry
+			}
+			Expect(err).NotTo(HaveOccurred(), "registry %s", reg)
 			var names []string
 			for _, e := range ents {
 				names = append(names, e.Name())
@@ -232,10 +237,12 @@ var _ = Describe("start-up: the run directory registry", func() {
 			return names
 		}
 		env := append(os.Environ(), "TMPDIR="+tmp)
-		r := runEnv(env, nil, vsysbedArgv([]string{"--report", filepath.Join(tmp, "R.json")}, "/bin/true")...)
+		reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
+		r := runEnv(env, nil, vsysbedArgv([]string{"--report", reportPath}, "/bin/true")...)
 		Expect(r.Status).To(Equal(0), "%s", r)
-		Expect(registered()).To(BeEmpty())
-		Expect(runDirs(tmp)).To(BeEmpty())
+		left, err := os.ReadDir(tmp)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(left).To(BeEmpty(), "a run leaves nothing in TMPDIR, no registry either")
 
 		t := startTree(tmp, vsysbedArgv(nil, "sleep", "30"), "")
 		pids := waitTree(t, 2)
@@ -247,9 +254,11 @@ var _ = Describe("start-up: the run directory registry", func() {
 		expectNoneLeft(pids)
 		Expect(registered()).To(HaveLen(1), "a killed supervisor cannot forget its run")
 
-		r = runEnv(env, nil, vsysbedArgv([]string{"--report", filepath.Join(tmp, "R.json")}, "/bin/true")...)
+		r = runEnv(env, nil, vsysbedArgv([]string{"--report", reportPath}, "/bin/true")...)
 		Expect(r.Status).To(Equal(0), "%s", r)
 		Expect(runDirs(tmp)).To(BeEmpty(), "the next run removes the killed run's directory")
 		Expect(registered()).To(BeEmpty())
+		_, err = os.Lstat(reg)
+		Expect(errors.Is(err, fs.ErrNotExist)).To(BeTrue(), "the empty registry stays: %v", err)
 	})
 })

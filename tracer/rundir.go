@@ -2,7 +2,9 @@ package tracer
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -97,7 +99,11 @@ func GCRegistered(tmp string) (removed []string) {
 		}
 	}
 	sort.Strings(dirs)
-	return gcDirs(dirs, func(d string) { os.Remove(filepath.Join(reg, filepath.Base(d))) })
+	removed = gcDirs(dirs, func(d string) { os.Remove(filepath.Join(reg, filepath.Base(d))) })
+	if len(dirs) > 0 {
+		os.Remove(reg) // only when empty
+	}
+	return removed
 }
 
 // gcDirs removes the stale ones of dirs (GC); forget, when not nil, is
@@ -170,16 +176,30 @@ const registryPrefix = "vsysbed-runs-"
 // unregister forgets it once the directory is gone. A supervisor killed
 // between writing its record and registering leaves a directory only
 // `vsysbed gc` removes.
+//
+// The registry goes when its last entry does (a run leaves nothing in
+// $TMPDIR); a run that finds it gone between making it and writing its
+// entry (another run's unregister removed it, empty) makes it again.
 func register(tmp, dir string) (unregister func()) {
-	reg, ok := registry(tmp, true)
-	if !ok {
-		return func() {}
+	for range 3 {
+		reg, ok := registry(tmp, true)
+		if !ok {
+			return func() {}
+		}
+		entry := filepath.Join(reg, filepath.Base(dir))
+		f, err := os.OpenFile(entry, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			f.Close()
+		}
+		return func() {
+			os.Remove(entry)
+			os.Remove(reg) // only when empty: ENOTEMPTY otherwise
+		}
 	}
-	entry := filepath.Join(reg, filepath.Base(dir))
-	if f, err := os.OpenFile(entry, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
-		f.Close()
-	}
-	return func() { os.Remove(entry) }
+	return func() {}
 }
 
 // mappedDirs are the directories of the files some live process maps

@@ -1,6 +1,8 @@
 package tracer
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,9 +101,19 @@ func TestGCRegistered(t *testing.T) {
 		}
 	}
 	unregisterLive()
-	if got := entries(); len(got) != 0 {
-		t.Errorf("registry holds %v after unregister", got)
+	if _, err := os.Lstat(reg); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the empty registry is still there (%v): %v", err, entries())
 	}
+	// A registry removed under a run that has just made it is made again.
+	if _, ok := registry(tmp, true); !ok {
+		t.Fatal("no registry")
+	}
+	os.Remove(reg)
+	unregister := register(tmp, live)
+	if got := entries(); len(got) != 1 {
+		t.Errorf("registry holds %v, want the live run", got)
+	}
+	unregister()
 	if removed := GC(tmp); len(removed) != 1 || removed[0] != unregistered {
 		t.Errorf("GC removed %v, want %s", removed, unregistered)
 	}
