@@ -175,3 +175,30 @@ func TestBuildStoresSymbols(t *testing.T) {
 		t.Errorf("from the store %+v, want %+v", r2.Sites[0], r.Sites[0])
 	}
 }
+
+// TestBuildAuditStoresSymbols: the audit's sites are named through the
+// store as the report's are.
+func TestBuildAuditStoresSymbols(t *testing.T) {
+	bin, _ := buildProbe(t, t.TempDir(), "gcc")
+	off, _ := probeSite(t, bin)
+	store := newMapStore()
+	in := AuditInput{
+		Platform: AuditNative,
+		Sites:    []AuditRawSite{{Addr: 0x400000 + off, Nr: 39, Count: 1}},
+		Events:   []Event{{Ev: EvMap, Pid: 10, Start: 0x400000, End: 0x500000, Path: bin}},
+		Symbols:  store,
+	}
+	a := BuildAudit(in, nil)
+	if len(a.Sites) != 1 || a.Sites[0].Function != "probe_raw" {
+		t.Fatalf("audit sites %+v", a.Sites)
+	}
+	if len(store.m) != 1 {
+		t.Fatalf("%d objects stored, want 1", len(store.m))
+	}
+	for k := range store.m {
+		store.m[k][0].Function = "from_store"
+	}
+	if b := BuildAudit(in, nil); b.Sites[0].Function != "from_store" {
+		t.Errorf("the second audit parsed again: %+v", b.Sites[0])
+	}
+}
