@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/internal/cachedir"
 	"github.com/vsysbed/vsysbed/rundir"
 )
 
@@ -39,7 +40,7 @@ func newRunDir(o Options) (dir string, cleanup func(), err error) {
 		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)
 		return dir, func() {}, nil
 	}
-	unregister := register(tmp, dir)
+	unregister := register(dir)
 	return dir, func() {
 		if os.RemoveAll(dir) == nil {
 			unregister()
@@ -70,19 +71,19 @@ func GC(tmp string) (removed []string) {
 	}
 	sort.Strings(dirs)
 	var forget func(string)
-	if reg, ok := registry(tmp, false); ok {
-		forget = func(d string) { os.Remove(filepath.Join(reg, filepath.Base(d))) }
+	if reg, ok := registry(false); ok {
+		forget = func(d string) { forgetEntries(reg, d) }
 	}
 	return gcDirs(dirs, forget)
 }
 
 // GCRegistered is GC of the run directories this user's runs registered
 // (register) and did not remove: those of killed supervisors, and of runs
-// whose processes outlived them. It reads the registry, a directory of a
-// few names, not tmp. When the registry is not this user's own directory
-// it falls back to GC.
+// whose processes outlived them, in tmp or any other $TMPDIR. It reads the
+// registry, a directory of a few small files, not tmp. Without a registry
+// of this user's own (no cache directory) it falls back to GC of tmp.
 func GCRegistered(tmp string) (removed []string) {
-	reg, ok := registry(tmp, false)
+	reg, ok := registry(false)
 	if !ok {
 		return GC(tmp)
 	}
@@ -92,18 +93,24 @@ func GCRegistered(tmp string) (removed []string) {
 	}
 	names, _ := f.Readdirnames(-1)
 	f.Close()
+	entries := map[string]string{} // run directory → its entry
 	var dirs []string
 	for _, n := range names {
-		if strings.HasPrefix(n, runDirPrefix) {
-			dirs = append(dirs, filepath.Join(tmp, n))
+		if !strings.HasPrefix(n, runDirPrefix) {
+			continue
 		}
+		entry := filepath.Join(reg, n)
+		b, err := os.ReadFile(entry)
+		d := strings.TrimSuffix(string(b), "\n")
+		if err != nil || len(b) > 4096 || !filepath.IsAbs(d) || !strings.HasPrefix(filepath.Base(d), runDirPrefix) || filepath.Clean(d) != d {
+			os.Remove(entry) // not an entry register wrote
+			continue
+		}
+		entries[d] = entry
+		dirs = append(dirs, d)
 	}
 	sort.Strings(dirs)
-	removed = gcDirs(dirs, func(d string) { os.Remove(filepath.Join(reg, filepath.Base(d))) })
-	if len(dirs) > 0 {
-		os.Remove(reg) // only when empty
-	}
-	return removed
+	return gcDirs(dirs, func(d string) { os.Remove(entries[d]) })
 }
 
 // gcDirs removes the stale ones of dirs (GC); forget, when not nil, is
@@ -150,15 +157,21 @@ func gcDirs(dirs []string, forget func(dir string)) (removed []string) {
 	return removed
 }
 
-// registry is where this user's runs register their run directories in
-// tmp: $TMPDIR/vsysbed-runs-<uid>, one empty file per run directory, named
-// like it. ok is false when it is missing (and create is false or making
-// it failed) or is not a directory of this user's alone (a shared /tmp:
-// someone else may have made it).
-func registry(tmp string, create bool) (dir string, ok bool) {
-	dir = filepath.Join(tmp, registryPrefix+strconv.Itoa(os.Getuid()))
+// registry is where this user's runs register their run directories:
+// $XDG_CACHE_HOME/vsysbed/runs (internal/cachedir), one small file per
+// run directory holding its path, named like it. Not in $TMPDIR: a run
+// leaves nothing there, and making and removing a directory in a shared
+// /tmp of thousands of entries costs a millisecond. ok is false when
+// there is no cache directory, the registry is missing (and create is
+// false or making it failed) or it is not this user's alone.
+func registry(create bool) (dir string, ok bool) {
+	root := cachedir.Root()
+	if root == "" {
+		return "", false
+	}
+	dir = filepath.Join(root, "runs")
 	if create {
-		os.Mkdir(dir, 0o700)
+		os.MkdirAll(dir, 0o700)
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
@@ -167,39 +180,51 @@ func registry(tmp string, create bool) (dir string, ok bool) {
 	return dir, st.Mode&unix.S_IFMT == unix.S_IFDIR && int(st.Uid) == os.Getuid() && st.Mode&0o022 == 0
 }
 
-// registryPrefix names the registries (GCRegistered); GC's pattern,
-// runDirPrefix, does not match it.
-const registryPrefix = "vsysbed-runs-"
-
-// register records run directory dir (in tmp) in the registry, so that the
-// next run's GCRegistered finds it if this supervisor is killed;
-// unregister forgets it once the directory is gone. A supervisor killed
-// between writing its record and registering leaves a directory only
-// `vsysbed gc` removes.
-//
-// The registry goes when its last entry does (a run leaves nothing in
-// $TMPDIR); a run that finds it gone between making it and writing its
-// entry (another run's unregister removed it, empty) makes it again.
-func register(tmp, dir string) (unregister func()) {
-	for range 3 {
-		reg, ok := registry(tmp, true)
-		if !ok {
+// register records run directory dir in the registry, so that the next
+// run's GCRegistered finds it if this supervisor is killed; unregister
+// forgets it once the directory is gone. A supervisor killed between
+// writing its record and registering leaves a directory only `vsysbed gc`
+// removes.
+func register(dir string) (unregister func()) {
+	reg, ok := registry(true)
+	if !ok {
+		return func() {}
+	}
+	// Run directories of two $TMPDIRs may share a name.
+	entry := filepath.Join(reg, filepath.Base(dir))
+	for n := 1; ; n++ {
+		f, err := os.OpenFile(entry, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			_, err = f.WriteString(dir + "\n")
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(entry)
+				return func() {}
+			}
+			return func() { os.Remove(entry) }
+		}
+		if !errors.Is(err, fs.ErrExist) || n == 100 {
 			return func() {}
 		}
-		entry := filepath.Join(reg, filepath.Base(dir))
-		f, err := os.OpenFile(entry, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrNotExist) {
+		entry = filepath.Join(reg, filepath.Base(dir)+"."+strconv.Itoa(n))
+	}
+}
+
+// forgetEntries removes the registry's entries for run directory dir
+// (GC found it gone or removed it).
+func forgetEntries(reg, dir string) {
+	base := filepath.Base(dir)
+	names, _ := filepath.Glob(filepath.Join(reg, base+"*"))
+	for _, e := range names {
+		if n := filepath.Base(e); n != base && !strings.HasPrefix(n, base+".") {
 			continue
 		}
-		if err == nil {
-			f.Close()
-		}
-		return func() {
-			os.Remove(entry)
-			os.Remove(reg) // only when empty: ENOTEMPTY otherwise
+		if b, err := os.ReadFile(e); err == nil && strings.TrimSuffix(string(b), "\n") == dir {
+			os.Remove(e)
 		}
 	}
-	return func() {}
 }
 
 // mappedDirs are the directories of the files some live process maps
