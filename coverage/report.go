@@ -307,6 +307,9 @@ type Input struct {
 	// Timing converts the shards' cycles (TSCHz) and is the report's
 	// Timing; nil or a zero TSCHz: the report has no times.
 	Timing *Timing
+	// Symbols keeps symbolisation answers across reports (nil: every
+	// report parses its objects, or finds them in this process's cache).
+	Symbols SymbolStore
 }
 
 // newReport is an empty report whose lists are empty, not null, in JSON
@@ -443,6 +446,7 @@ func Build(in Input) *Report {
 		}
 	}
 	syms := newSymbolizer(!in.NoSymbols, in.VDSOImage)
+	syms.store = in.Symbols
 	// The same call site in several processes (same address, object and
 	// offset) is one entry.
 	type resolved struct {
@@ -486,6 +490,7 @@ func Build(in Input) *Report {
 		merged[rk] = len(r.Sites)
 		r.Sites = append(r.Sites, site)
 	}
+	syms.flush()
 	sortSites(r.Sites)
 	r.setMeans()
 	if hz > 0 && !r.Totals.TimeNs.zero() {

@@ -24,6 +24,7 @@ import (
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/internal/reexec"
+	"github.com/vsysbed/vsysbed/internal/symcache"
 	"github.com/vsysbed/vsysbed/internal/version"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/platform/inprocess"
@@ -204,6 +205,7 @@ func Run(o Options) int {
 		if o.Timing != TimingOff {
 			in.Timing = HostTiming()
 		}
+		in.Symbols = symcache.Open()
 		rep = coverage.Build(in)
 	}
 	if aud != nil && rep != nil {

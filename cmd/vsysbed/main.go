@@ -227,7 +227,8 @@ func cmdGC(args []string, stderr io.Writer) int {
 		fmt.Fprintf(w, "usage: vsysbed gc\n\n"+
 			"Removes the run directories ($TMPDIR/vsysbed-run-*) whose supervisor is gone\n"+
 			"(a vsysbed killed by SIGKILL) and whose files no live process maps. Every\n"+
-			"`vsysbed run` does this first too.\n")
+			"`vsysbed run` does this first too, for the runs of its user it finds\n"+
+			"registered in $XDG_CACHE_HOME/vsysbed/runs (not reading all of $TMPDIR).\n")
 	})
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
