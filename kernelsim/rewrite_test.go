@@ -14,24 +14,37 @@ func TestMatchSite(t *testing.T) {
 	// glibc's getppid: mov $0x6e,%eax; syscall, at a 16-aligned address,
 	// after the previous function's padding (a nopl's last byte, 00).
 	getppid := []byte{0x00, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}
+	// glibc's inlined close in a function: mov %edi,... (last byte 7c)
+	// then mov $3,%eax; syscall; cmp $-4096,%rax.
+	inline := []byte{0x7c, 0xb8, 3, 0, 0, 0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff}
+	with := func(tail ...byte) []byte { return append(append([]byte{}, inline[:8]...), tail...) }
 	for _, tc := range []struct {
 		name string
 		head uint64
 		code []byte
 		nr   uint32
-		want bool
+		want string
 	}{
-		{"glibc getppid", 0x7f00000d54f0, getppid, 110, true},
-		{"another number in eax", 0x7f00000d54f0, getppid, 39, false},
-		{"not a function start", 0x7f00000d54f4, getppid, 110, false},
-		{"REX: mov to r8d", 0x7f00000d54f0, []byte{0x41, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, false},
-		{"operand size prefix", 0x7f00000d54f0, []byte{0x66, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, false},
-		{"mov to ecx", 0x7f00000d54f0, []byte{0xc3, 0xb9, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, false},
-		{"sysenter, not syscall", 0x7f00000d54f0, []byte{0xc3, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x34}, 110, false},
-		{"short", 0x7f00000d54f0, getppid[:7], 110, false},
+		{"glibc getppid", 0x7f00000d54f0, getppid, 110, patternFunction},
+		{"another number in eax", 0x7f00000d54f0, getppid, 39, ""},
+		{"not a function start, nothing after", 0x7f00000d54f4, getppid, 110, ""},
+		{"REX: mov to r8d", 0x7f00000d54f0, []byte{0x41, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, ""},
+		{"operand size prefix", 0x7f00000d54f0, []byte{0x66, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, ""},
+		{"mov to ecx", 0x7f00000d54f0, []byte{0xc3, 0xb9, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, ""},
+		{"sysenter, not syscall", 0x7f00000d54f0, []byte{0xc3, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x34}, 110, ""},
+		{"short", 0x7f00000d54f0, getppid[:7], 110, ""},
+		{"inline, cmp $-4096,%rax", 0x7f00000d5523, inline, 3, patternInline},
+		{"inline, cmp $-4095,%rax", 0x7f00000d5523, with(0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff), 3, patternInline},
+		{"inline, cmp $-4096,%eax", 0x7f00000d5523, with(0x3d, 0x00, 0xf0, 0xff, 0xff, 0x90), 3, patternInline},
+		{"inline, ret", 0x7f00000d5523, with(0xc3), 3, patternInline},
+		{"inline, another number", 0x7f00000d5523, inline, 39, ""},
+		{"inline, cmp $-4094,%rax", 0x7f00000d5523, with(0x48, 0x3d, 0x02, 0xf0, 0xff, 0xff), 3, ""},
+		{"inline, cmp cut short", 0x7f00000d5523, inline[:12], 3, ""},
+		{"inline, test %eax,%eax", 0x7f00000d5523, with(0x85, 0xc0), 3, ""},
+		{"inline, REX before the mov", 0x7f00000d5523, append([]byte{0x41}, inline[1:]...), 3, ""},
 	} {
 		if got := MatchSite(tc.head, tc.code, tc.nr); got != tc.want {
-			t.Errorf("%s: MatchSite = %v, want %v", tc.name, got, tc.want)
+			t.Errorf("%s: MatchSite = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

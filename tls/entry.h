@@ -95,6 +95,8 @@ long vsysbed_run(struct vsysbed_cb *cb);
 uint64_t vsysbed_bypass_address(void);
 uint64_t vsysbed_patched_entry_address(void);
 extern int vsysbed_rewrite;
+int vsysbed_poke_add(uint64_t head, uint64_t stub);
+void vsysbed_poke_reset(void);
 uint64_t vsysbed_region_start_address(void);
 uint64_t vsysbed_region_end_address(void);
 uint64_t vsysbed_xsave_features(uint32_t *size);

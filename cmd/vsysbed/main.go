@@ -121,9 +121,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.Format, "format", "", "report format: `text` or json (json is the default for --report files;\nwithout --report the text table goes to stderr)")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "how raw syscalls are caught: `seccomp` (filter on the instruction pointer)\nor sud (Syscall User Dispatch)")
 	fs.StringVar(&o.Rewrite, "rewrite", tracer.RewriteOff, "`off` or lazy: rewrite a trapped call site whose bytes match a known pattern\n"+
-		"(`mov $nr,%eax; syscall` starting a function) so that its later calls enter the\n"+
-		"host without a signal, counted as patched (single-threaded processes only;\n"+
-		"ARCHITECTURE.md, \"Rewritten call sites\")")
+		"(`mov $nr,%eax; syscall` starting a function or before glibc's error check) so\n"+
+		"that its later calls enter the host without a signal, counted as patched\n"+
+		"(ARCHITECTURE.md, \"Rewritten call sites\")")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
 	fs.StringVar(&o.Wait, "wait", tracer.WaitAll, "`all`: end when the whole process tree has ended (background children included,\n"+
 		"so the report covers them); main: end with the first process, write the report\n"+
