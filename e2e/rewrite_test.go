@@ -96,7 +96,7 @@ var _ = Describe("rewritten call sites (--rewrite)", func() {
 		})
 	}
 
-	// The rewritemt guest's two sites (one of each pattern) are hammered by
+	// The rewritemt guest's three sites (of each pattern) are hammered by
 	// four threads while they are rewritten. VSYSBED_REWRITE_POKE_PAUSE=1
 	// holds each step of the rewrite 10 ms, so the other threads run the
 	// int3 (without the SIGTRAP redirect they die by it).
@@ -121,7 +121,7 @@ var _ = Describe("rewritten call sites (--rewrite)", func() {
 				Expect(got.Status).To(Equal(0), "%+v: %s", c, got)
 				r, err := coverage.Load(path)
 				Expect(err).NotTo(HaveOccurred())
-				for _, fn := range []string{"mt_getpid", "in_getppid"} {
+				for _, fn := range []string{"mt_getpid", "in_getppid", "di_getpgid"} {
 					sites := sitesOf(r, fn)
 					Expect(sites).To(HaveLen(1), "%+v: %s's sites: %v", c, fn, sites)
 					for _, k := range sites {

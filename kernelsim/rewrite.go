@@ -22,26 +22,28 @@ import (
 // "Rewritten call sites"). After a trap, tls's C entry asks here
 // (tls.NrPatch) whether the site can be rewritten so that its next calls
 // enter the host without a signal. One instruction is replaced, the
-// `mov $nr,%eax` right before the syscall:
+// 5-byte `mov $imm32,%r32` right before the syscall:
 //
-//	head:  b8 imm32   mov $nr,%eax    (imm32 == the trapped nr)
-//	site:  0f 05      syscall
+//	head:  b8+r imm32   mov $imm,%r32   (eax: imm32 == the trapped nr)
+//	site:  0f 05        syscall
 //
-// when the bytes around it are one of two exact shapes:
-//   - "function": head 16-byte aligned, no prefix byte before it: a
-//     function of its own, as glibc's getpid, getppid, getuid... and musl's
-//     simple wrappers are;
-//   - "inline": the syscall followed by glibc's error check or a return,
+// when the bytes around it are one of two exact shapes (MatchSite):
+//   - "function": `mov $nr,%eax`, head 16-byte aligned, no prefix byte
+//     before it: a function of its own, as glibc's getpid, getppid,
+//     getuid... and musl's simple wrappers are;
+//   - "inline": a mov to eax, edx, esi or edi whose register held imm at
+//     the trap, the syscall followed by glibc's error check or a return,
 //     exactly `48 3d 00 f0 ff ff` / `48 3d 01 f0 ff ff` (cmp $-4096 or
-//     $-4095,%rax), `3d 00 f0 ff ff` (cmp $-4096,%eax) or `c3` (ret), no
-//     prefix byte before the mov: glibc's inlined syscalls (365 of the 526
-//     syscall instructions in Debian's libc.so.6), at any alignment.
+//     $-4095,%rax), `3d 00 f0 ff ff` (cmp $-4096,%eax), `89 c2` (mov
+//     %eax,%edx) or `c3` (ret): glibc's inlined syscalls (365 of the 526
+//     syscall instructions in Debian's libc.so.6 are `mov $nr,%eax` and a
+//     cmp; open's `mov $-100,%edi` is one with edi), at any alignment.
 //
 // The mov becomes `e9 rel32`, a jmp to a stub in a guest page within
 // ±2 GB; the syscall stays. The stub does what the two instructions did
 // and enters the trap path's common half through the control block:
 //
-//	mov $nr,%eax; lea site+2(%rip),%rcx; jmp *%gs:CB_OFF_PATCHED_ENTRY
+//	MOV (the site's five bytes); lea site+2(%rip),%rcx; jmp *%gs:CB_OFF_PATCHED_ENTRY
 //
 // Why it is safe:
 //   - nothing is written on the guest's stack: jmp there, jmp (resume) back;
@@ -52,10 +54,10 @@ import (
 //     return address. A jump into the mov's immediate would land inside an
 //     instruction, which no compiler emits. The residual risk is a b8 that
 //     is not an instruction start: the tail of a longer instruction whose
-//     last five bytes are b8 and the trapped number, right before a
+//     last five bytes are b8+r and the register's value, right before a
 //     syscall, and either at a 16-byte boundary or before one of the exact
-//     error checks; a prefix byte before the b8 (REX, operand size: `41 b8`
-//     is a mov to r8d) refuses the site outright;
+//     error checks; a prefix byte before the mov (REX, operand or address
+//     size: `41 b8` is a mov to r8d) refuses the site outright;
 //   - other threads may be executing the bytes (text_poke's order, as
 //     Linux patches its own text): the stub is written first and recorded
 //     (tls.AddPoke), then the mov's first byte becomes int3, then its other
@@ -79,19 +81,16 @@ import (
 // stubSize is one stub's slot in a stub page.
 const stubSize = 32
 
-// prefixBytes are the x86 prefixes that change a following b8 opcode
-// (REX makes it a mov to r8d..r15d or a movabs, 66 a 16-bit mov) or mark
-// the b8 as part of a longer instruction.
+// isPrefix: the x86 prefixes that would make a b8..bf opcode after them
+// another instruction (REX: a mov to r8d..r15d or a movabs; 66: a 16-bit
+// mov, shorter; 67: an address size the jmp must not get). The segment,
+// lock and repeat prefixes are not: on a mov of an immediate they change
+// nothing (lock makes it #UD: never an instruction that ran), and on the
+// jmp that replaces it neither, so such a byte before the mov, usually the
+// last byte of the instruction before it (`74 26`, je +0x26), is no reason
+// to refuse.
 func isPrefix(b byte) bool {
-	switch {
-	case b >= 0x40 && b <= 0x4f: // REX
-		return true
-	}
-	switch b {
-	case 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65:
-		return true
-	}
-	return false
+	return b >= 0x40 && b <= 0x4f || b == 0x66 || b == 0x67
 }
 
 // Site patterns MatchSite knows.
@@ -101,25 +100,50 @@ const (
 )
 
 // inlineChecks are the exact instructions after the syscall that make a
-// `mov $nr,%eax; syscall` at any alignment a site of its own.
+// `mov $imm,%r32; syscall` at any alignment a site of its own.
 var inlineChecks = [][]byte{
 	{0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff}, // cmp $-4096,%rax
 	{0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff}, // cmp $-4095,%rax
 	{0x3d, 0x00, 0xf0, 0xff, 0xff},       // cmp $-4096,%eax
+	{0x89, 0xc2},                         // mov %eax,%edx
 	{0xc3},                               // ret
+}
+
+// movReg is the register the mov with opcode op (b8+r, `mov $imm32,%r32`)
+// writes, as it was at the trap (tls.NrPatch's arguments: rax, then the
+// syscall's first three): eax, edx, esi, edi. Not ecx (the syscall
+// overwrites rcx: its value is gone) nor the others (not passed).
+func movReg(op byte, r *tls.Regs) (uint64, bool) {
+	switch op {
+	case 0xb8:
+		return r.Rax, true
+	case 0xba:
+		return r.Rdx, true
+	case 0xbe:
+		return r.Rsi, true
+	case 0xbf:
+		return r.Rdi, true
+	}
+	return 0, false
 }
 
 // MatchSite is the pattern (patternFunction, patternInline) that code,
 // the bytes from head-1 through the syscall instruction at head+5 (8
-// bytes) and as many after it as could be read (up to 6), is for a trap of
-// nr, or "" if none: no prefix, `mov $nr,%eax`, `syscall`, and head
-// 16-byte aligned or the syscall followed by one of inlineChecks.
-func MatchSite(head uint64, code []byte, nr uint32) string {
-	if len(code) < 8 || isPrefix(code[0]) || code[1] != 0xb8 || binary.LittleEndian.Uint32(code[2:]) != nr ||
-		code[6] != 0x0f || code[7] != 0x05 {
+// bytes) and as many after it as could be read (up to 6), is for a trap
+// whose registers were r, or "" if none. No prefix before head; then
+// either `mov $nr,%eax; syscall` with head 16-byte aligned, or `mov
+// $imm,%r32; syscall` (eax, edx, esi or edi) followed by one of
+// inlineChecks, the register holding imm (zero-extended) at the trap, as
+// it must if the mov was the instruction that ran.
+func MatchSite(head uint64, code []byte, r *tls.Regs) string {
+	if len(code) < 8 || isPrefix(code[0]) || code[6] != 0x0f || code[7] != 0x05 {
 		return ""
 	}
-	if head%16 == 0 {
+	v, ok := movReg(code[1], r)
+	if !ok || v != uint64(binary.LittleEndian.Uint32(code[2:])) {
+		return ""
+	}
+	if head%16 == 0 && code[1] == 0xb8 {
 		return patternFunction
 	}
 	for _, c := range inlineChecks {
@@ -140,13 +164,15 @@ func rel32(target, next uint64) (uint32, bool) {
 	return uint32(int32(d)), true
 }
 
-// EncodeStub is the stub at stub for the site whose syscall returns to
-// ret (the instruction after it): mov $nr,%eax; lea ret(%rip),%rcx;
-// jmp *%gs:tls.OffPatchedEntry.
-func EncodeStub(stub, ret uint64, nr uint32) ([]byte, bool) {
+// EncodeStub is the stub at stub for the site whose mov (5 bytes) it
+// replaces and whose syscall returns to ret (the instruction after it):
+// the mov; lea ret(%rip),%rcx; jmp *%gs:tls.OffPatchedEntry.
+func EncodeStub(stub, ret uint64, mov []byte) ([]byte, bool) {
+	if len(mov) != 5 {
+		return nil, false
+	}
 	b := make([]byte, 0, 20)
-	b = append(b, 0xb8)
-	b = binary.LittleEndian.AppendUint32(b, nr)
+	b = append(b, mov...)
 	d, ok := rel32(ret, stub+5+7)
 	if !ok {
 		return nil, false
@@ -174,7 +200,7 @@ func (t *Task) rewriteSite(cb *tls.ControlBlock) {
 	if t.vf != nil {
 		return
 	}
-	site, nr := cb.Site, uint32(cb.Args[0])
+	site := cb.Site
 	head := site - 5
 	page := head &^ (pageSize - 1)
 	if (head+4)&^(pageSize-1) != page {
@@ -199,14 +225,15 @@ func (t *Task) rewriteSite(cb *tls.ControlBlock) {
 			return
 		}
 	}
-	if MatchSite(head, code[:n], nr) == "" {
+	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3]}
+	if MatchSite(head, code[:n], &regs) == "" {
 		return // also a site another thread rewrote meanwhile: e9 now
 	}
 	stub, ok := p.stubSlot(head)
 	if !ok {
 		return
 	}
-	sb, ok1 := EncodeStub(stub, site+2, nr)
+	sb, ok1 := EncodeStub(stub, site+2, code[1:6])
 	jb, ok2 := EncodeJump(head, stub)
 	if !ok1 || !ok2 || writeCode(stub, sb) != nil {
 		return

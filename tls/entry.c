@@ -575,19 +575,31 @@ void vsysbed_poke_reset(void)
  * (kernelsim/rewrite.go). Asked at a site's 1st, 2nd, 4th, 8th... trap, so
  * a site it refuses (another thread running, an unknown pattern) costs a
  * few kernel calls, not one a trap. The cheap part of the patterns is
- * checked here: `mov $nr,%eax` (b8 imm32) right before the syscall.
+ * checked here: `mov $nr,%eax` (b8 imm32), or a mov of an immediate to
+ * edx, esi or edi, right before the syscall.
  */
-static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, uint64_t site, uint64_t n)
+static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, const long a[6], uint64_t site, uint64_t n)
 {
 	if (__builtin_expect(!vsysbed_rewrite, 1) || n == 0 || (n & (n - 1)) != 0)
 		return;
 	if ((cb->flags & CB_FLAG_VFORK) || (unsigned long)nr >= CB_NR_MAX)
 		return;
 	long b = vsysbed_probe_u32((const void *)(site - 5));
-	if (b == -1 || (b & 0xff) != 0xb8 || vsysbed_probe_u32((const void *)(site - 4)) != nr)
+	if (b == -1)
 		return;
-	const long a[6] = {nr};
-	kernel_call(cb, CB_NR_PATCH, a, site, CB_KIND_TRAP);
+	switch (b & 0xff) {
+	case 0xb8:
+		if (vsysbed_probe_u32((const void *)(site - 4)) != nr)
+			return;
+		break;
+	case 0xba: case 0xbe: case 0xbf:
+		break;
+	default:
+		return;
+	}
+	/* The registers a mov before the syscall may have set, as they were. */
+	const long p[6] = {nr, a[0], a[1], a[2]};
+	kernel_call(cb, CB_NR_PATCH, p, site, CB_KIND_TRAP);
 }
 
 /* Called by vsysbed_trap_trampoline with the guest context in cb->trap. */
@@ -632,7 +644,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	note_fd_result(nr, a, ret);
 	count_result(cb, nr, ret);
 	if (!patched)
-		maybe_rewrite(cb, nr, site, n);
+		maybe_rewrite(cb, nr, a, site, n);
 	/* What Linux leaves after a syscall. */
 	r->rax = (uint64_t)ret;
 	r->rcx = r->rip;

@@ -9,7 +9,9 @@
  *    "function" pattern);
  *  - in_getppid: `mov $110,%eax; syscall; cmp $-4095,%rax` inside a
  *    function, not aligned (the "inline" pattern), with the red zone full
- *    of a known pattern across the syscall.
+ *    of a known pattern across the syscall;
+ *  - di_getpgid: `mov $0,%edi; syscall; cmp $-4096,%rax` (getpgid(0),
+ *    eax set two instructions before: the mov replaced is the edi one).
  *
  * Each call's result is checked against getpid()/getppid() made before
  * through glibc. Every line printed is the same natively and under
@@ -27,6 +29,7 @@
 long mt_getpid(void);
 /* long in_getppid(void): getppid, or -1 if the red zone changed. */
 long in_getppid(void);
+long di_getpgid(void);
 __asm__(".text\n"
 	".globl mt_getpid\n"
 	".type mt_getpid,@function\n"
@@ -58,10 +61,21 @@ __asm__(".text\n"
 	"	ret\n"
 	"4:	movq $-1, %rax\n"
 	"	ret\n"
-	".size in_getppid, .-in_getppid\n");
+	".size in_getppid, .-in_getppid\n"
+	".globl di_getpgid\n"
+	".type di_getpgid,@function\n"
+	".p2align 4\n"
+	"di_getpgid:\n"
+	"	movl $121, %eax\n"
+	"	xorl %esi, %esi\n"
+	"	movl $0, %edi\n"
+	"	syscall\n"
+	"	cmpq $-4096, %rax\n"
+	"	ret\n"
+	".size di_getpgid, .-di_getpgid\n");
 
 static pthread_barrier_t start;
-static pid_t pid, ppid;
+static pid_t pid, ppid, pgid;
 
 static void *hammer(void *arg)
 {
@@ -71,6 +85,7 @@ static void *hammer(void *arg)
 	for (int i = 0; i < LOOP; i++) {
 		bad += mt_getpid() != pid;
 		bad += in_getppid() != ppid;
+		bad += di_getpgid() != pgid;
 	}
 	return (void *)bad;
 }
@@ -80,6 +95,7 @@ int main(void)
 	pthread_t th[THREADS];
 	pid = getpid();
 	ppid = getppid();
+	pgid = getpgid(0);
 	if (pthread_barrier_init(&start, NULL, THREADS) != 0)
 		return 1;
 	for (int i = 0; i < THREADS; i++)
