@@ -104,6 +104,7 @@ func Merge(reports ...*Report) (*Report, error) {
 				ms.Address = 0
 			}
 			ms.Count += s.Count
+			ms.mergeRewrite(s)
 			fillSymbols(ms, &s)
 		}
 	}

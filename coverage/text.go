@@ -141,6 +141,7 @@ func (r *Report) writeTrappedSites(line func(string, ...any)) {
 		calls += s.Count
 		if i, ok := index[s.Key()]; ok && s.Object != UnknownObject {
 			trapped[i].Count += s.Count
+			trapped[i].mergeRewrite(s)
 			continue
 		}
 		index[s.Key()] = len(trapped)
@@ -174,7 +175,14 @@ func (r *Report) writeTrappedSites(line func(string, ...any)) {
 	for _, obj := range objects {
 		grouped = append(grouped, byObject[obj]...)
 	}
-	rows := trappedSiteTable.Lines(grouped)
+	table := trappedSiteTable
+	for _, s := range grouped {
+		if s.RewrittenAfter > 0 || s.NotRewritten != "" {
+			table = rewriteSiteTable // --rewrite=lazy asked about some
+			break
+		}
+	}
+	rows := table.Lines(grouped)
 	for _, obj := range objects {
 		suffix := fmt.Sprintf(" (%d calls)", objectCalls[obj])
 		line("  %s%s", clipLeft(obj, TextWidth-2-len(suffix)), suffix)
@@ -195,6 +203,23 @@ var trappedSiteTable = SiteTable{Indent: "    ", Columns: []SiteColumn{
 	{Cell: func(s *Site) string { return s.Syscall }, MaxWidth: 22},
 	{Cell: func(s *Site) string { return strconv.FormatUint(s.Count, 10) }, Right: true},
 }}
+
+// rewriteSiteTable is trappedSiteTable with what --rewrite=lazy did at
+// each site: "rewritten after N", "not rewritten: WHY".
+var rewriteSiteTable = SiteTable{Indent: "    ", Columns: append(append([]SiteColumn{}, trappedSiteTable.Columns...),
+	SiteColumn{Cell: RewriteNote, MaxWidth: 40})}
+
+// RewriteNote is what --rewrite=lazy did at a trap site, for the text and
+// HTML reports: "rewritten after N", "not rewritten: WHY", or "".
+func RewriteNote(s *Site) string {
+	switch {
+	case s.RewrittenAfter > 0:
+		return "rewritten after " + strconv.FormatUint(s.RewrittenAfter, 10)
+	case s.NotRewritten != "":
+		return "not rewritten: " + s.NotRewritten
+	}
+	return ""
+}
 
 // siteLocation is a site's offset, with its symbol when known.
 func siteLocation(s *Site) string {

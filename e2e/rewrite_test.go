@@ -76,6 +76,11 @@ var _ = Describe("rewritten call sites (--rewrite)", func() {
 				// inherits the rewritten code: no trap there), the exec'd
 				// image's once.
 				Expect(counts).To(ConsistOf([2]uint64{1, 12*loop - 1}, [2]uint64{1, loop - 1}), "--rewrite=lazy: (trap, patched) at each site")
+				for _, st := range r.TrapSites() {
+					if strings.HasPrefix(st.Symbol, "rz_getpid+") {
+						Expect(st.RewrittenAfter).To(Equal(uint64(1)), "rz_getpid: rewritten at its first trap: %+v", st)
+					}
+				}
 				for _, k := range reads {
 					Expect(k[coverage.KindTrap]).To(Equal(uint64(1)), "site_read: trapped once, then patched: %v", k)
 					Expect(k[coverage.KindPatched]).To(BeNumerically(">=", 15))
@@ -121,7 +126,25 @@ var _ = Describe("rewritten call sites (--rewrite)", func() {
 				Expect(got.Status).To(Equal(0), "%+v: %s", c, got)
 				r, err := coverage.Load(path)
 				Expect(err).NotTo(HaveOccurred())
+				unknown := 0
+				for _, st := range r.TrapSites() {
+					if c.mode == "off" {
+						Expect(st.RewrittenAfter).To(BeZero(), "%+v", st)
+						Expect(st.NotRewritten).To(BeEmpty(), "%+v", st)
+					} else if st.NotRewritten == "pattern unknown" {
+						unknown++
+					}
+				}
+				if c.mode == "lazy" {
+					Expect(unknown).To(BeNumerically(">", 0), "glibc's start-up has sites of no known pattern")
+				}
 				for _, fn := range []string{"mt_getpid", "in_getppid", "di_getpgid"} {
+					for _, st := range r.TrapSites() {
+						if strings.HasPrefix(st.Symbol, fn+"+") && c.mode == "lazy" {
+							Expect(st.RewrittenAfter).To(BeNumerically(">=", 1), "%+v: %+v", c, st)
+							Expect(st.NotRewritten).To(BeEmpty(), "%+v: %+v", c, st)
+						}
+					}
 					sites := sitesOf(r, fn)
 					Expect(sites).To(HaveLen(1), "%+v: %s's sites: %v", c, fn, sites)
 					for _, k := range sites {

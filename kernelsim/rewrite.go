@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/rundir"
 	"github.com/vsysbed/vsysbed/tls"
 	"github.com/vsysbed/vsysbed/vaspace"
 )
@@ -193,60 +194,117 @@ func EncodeJump(head, stub uint64) ([]byte, bool) {
 	return binary.LittleEndian.AppendUint32([]byte{0xe9}, d), true
 }
 
+// Why a site was not rewritten: the report's not_rewritten
+// (coverage.Site.NotRewritten, from the rewrite event rewriteSite logs).
+const (
+	whyPattern    = "pattern unknown"
+	whyStraddle   = "mov straddles two pages"
+	whyNotGuest   = "page not the guest's"
+	whyUnreadable = "code unreadable"
+	whyThreads    = "multi-threaded, no SYNC_CORE membarrier"
+	whyNoStub     = "no stub page within 2 GB"
+	whyWrite      = "page not writable"
+	whyPokes      = "poke table full"
+)
+
 // rewriteSite is the tls.NrPatch kernel call: rewrite the site cb names
-// if it matches, or leave it trapping. Every failure leaves it as it was.
+// if it matches, or leave it trapping (every failure leaves it as it
+// was), and log the answer (EvRewrite) when it differs from the last one
+// logged for the site. Args: the trap's rax, rdi, rsi, rdx, and the
+// asking block's trap count at the site.
 func (t *Task) rewriteSite(cb *tls.ControlBlock) {
-	p := t.P
 	if t.vf != nil {
 		return
 	}
+	out := t.tryRewrite(cb)
+	if out == "" {
+		return // try again later: nothing to report
+	}
+	p := t.P
+	r := &p.rewrite
+	r.mu.Lock()
+	key := [2]uint64{cb.Site, cb.Args[0]}
+	if r.logged == nil {
+		r.logged = map[[2]uint64]string{}
+	}
+	fresh := r.logged[key] != out && r.logged[key] != rundir.RewritePatched
+	if fresh {
+		r.logged[key] = out
+	}
+	r.mu.Unlock()
+	if fresh && p.Events != nil {
+		p.Events.Rewrite(cb.Site, int(cb.Args[0]), cb.Args[4], out)
+	}
+}
+
+// tryRewrite rewrites the site: rundir.RewritePatched, why not (why*),
+// or "" when it may work later (another thread is rewriting, the
+// membarrier is being registered, another thread rewrote it).
+func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
+	p := t.P
 	site := cb.Site
 	head := site - 5
 	page := head &^ (pageSize - 1)
 	if (head+4)&^(pageSize-1) != page {
-		return // the jmp would straddle two pages
+		return whyStraddle
 	}
 	r := &p.rewrite
 	if !r.mu.TryLock() {
-		return // another thread is rewriting: asked again at this site's next power-of-two trap
+		return "" // another thread is rewriting: asked again at this site's next power-of-two trap
 	}
 	defer r.mu.Unlock()
 	p.mu.Lock()
 	alone := len(p.tasks) == 1 && len(p.vforkTasks) == 0
 	owned := p.vmas.covers(page, page+pageSize)
 	p.mu.Unlock()
-	if ready := syncCoreReady(); !owned || (!alone && !ready) {
-		return
+	ready := syncCoreReady()
+	if !owned {
+		return whyNotGuest
+	}
+	if !alone && !ready {
+		if syncCoreState.Load() == 3 {
+			return whyThreads
+		}
+		return ""
 	}
 	var code [14]byte
 	n := len(code)
 	if readGuest(head-1, code[:]) != nil {
 		if n = 8; readGuest(head-1, code[:n]) != nil {
-			return
+			return whyUnreadable
 		}
 	}
 	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3]}
 	if MatchSite(head, code[:n], &regs) == "" {
-		return // also a site another thread rewrote meanwhile: e9 now
+		if code[1] == 0xe9 && r.logged[[2]uint64{site, cb.Args[0]}] == rundir.RewritePatched {
+			return "" // another thread rewrote it meanwhile
+		}
+		return whyPattern
 	}
 	stub, ok := p.stubSlot(head)
 	if !ok {
-		return
+		return whyNoStub
 	}
 	sb, ok1 := EncodeStub(stub, site+2, code[1:6])
 	jb, ok2 := EncodeJump(head, stub)
-	if !ok1 || !ok2 || writeCode(stub, sb) != nil {
-		return
+	if !ok1 || !ok2 {
+		return whyNoStub
+	}
+	if writeCode(stub, sb) != nil {
+		return whyWrite
 	}
 	r.used += stubSize
 	if alone {
 		if writeCode(head, jb) != nil {
-			return
+			return whyWrite
 		}
-	} else if !tls.AddPoke(head, stub) || pokeCode(head, jb) != nil {
-		return
+	} else if !tls.AddPoke(head, stub) {
+		return whyPokes
+	} else if pokeCode(head, jb) != nil {
+		return whyWrite
 	}
 	r.sites++
+	return rundir.RewritePatched
 }
 
 // The membarrier commands that serialise every CPU running a thread of
@@ -346,13 +404,15 @@ type rewriteState struct {
 	page  uint64     // 0: none yet
 	used  uint64
 	sites int // sites rewritten
+	// logged: the last answer logged (EvRewrite) per (site, nr).
+	logged map[[2]uint64]string
 }
 
 // reset forgets the stub pages and the pokes (execve: one guest thread is
 // left, the pages are unmapped with every guest mapping).
 func (r *rewriteState) reset() {
 	r.mu.Lock()
-	r.page, r.used, r.sites = 0, 0, 0
+	r.page, r.used, r.sites, r.logged = 0, 0, 0, nil
 	tls.ResetPokes()
 	r.mu.Unlock()
 }

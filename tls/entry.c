@@ -576,7 +576,8 @@ void vsysbed_poke_reset(void)
  * a site it refuses (another thread running, an unknown pattern) costs a
  * few kernel calls, not one a trap. The cheap part of the patterns is
  * checked here: `mov $nr,%eax` (b8 imm32), or a mov of an immediate to
- * edx, esi or edi, right before the syscall.
+ * edx, esi or edi, right before the syscall; a site that fails it is
+ * still asked about at its first trap, so the report says why it traps.
  */
 static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, const long a[6], uint64_t site, uint64_t n)
 {
@@ -584,21 +585,23 @@ static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, const long a[6]
 		return;
 	if ((cb->flags & CB_FLAG_VFORK) || (unsigned long)nr >= CB_NR_MAX)
 		return;
+	/* At the first trap always (kernelsim reports why it refuses); later
+	 * only if the cheap check passes. */
 	long b = vsysbed_probe_u32((const void *)(site - 5));
-	if (b == -1)
-		return;
-	switch (b & 0xff) {
+	int cheap = 0;
+	switch (b == -1 ? -1 : b & 0xff) {
 	case 0xb8:
-		if (vsysbed_probe_u32((const void *)(site - 4)) != nr)
-			return;
+		cheap = vsysbed_probe_u32((const void *)(site - 4)) == nr;
 		break;
 	case 0xba: case 0xbe: case 0xbf:
+		cheap = 1;
 		break;
-	default:
-		return;
 	}
-	/* The registers a mov before the syscall may have set, as they were. */
-	const long p[6] = {nr, a[0], a[1], a[2]};
+	if (!cheap && n != 1)
+		return;
+	/* The registers a mov before the syscall may have set, as they were,
+	 * and the trap count. */
+	const long p[6] = {nr, a[0], a[1], a[2], (long)n};
 	kernel_call(cb, CB_NR_PATCH, p, site, CB_KIND_TRAP);
 }
 
