@@ -36,9 +36,11 @@ import (
 //     the trap, the syscall followed by glibc's error check or a return,
 //     exactly `48 3d 00 f0 ff ff` / `48 3d 01 f0 ff ff` (cmp $-4096 or
 //     $-4095,%rax), `3d 00 f0 ff ff` (cmp $-4096,%eax), `89 c2` (mov
-//     %eax,%edx) or `c3` (ret): glibc's inlined syscalls (365 of the 526
-//     syscall instructions in Debian's libc.so.6 are `mov $nr,%eax` and a
-//     cmp; open's `mov $-100,%edi` is one with edi), at any alignment.
+//     %eax,%edx), `48 89 c7` (mov %rax,%rdi: musl's result on its way to
+//     __syscall_ret) or `c3` (ret): glibc's inlined syscalls (365 of the
+//     526 syscall instructions in Debian's libc.so.6 are `mov $nr,%eax`
+//     and a cmp; open's `mov $-100,%edi` is one with edi) and musl's, at
+//     any alignment.
 //
 // The mov becomes `e9 rel32`, a jmp to a stub in a guest page within
 // ±2 GB; the syscall stays. The stub does what the two instructions did
@@ -107,6 +109,7 @@ var inlineChecks = [][]byte{
 	{0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff}, // cmp $-4095,%rax
 	{0x3d, 0x00, 0xf0, 0xff, 0xff},       // cmp $-4096,%eax
 	{0x89, 0xc2},                         // mov %eax,%edx
+	{0x48, 0x89, 0xc7},                   // mov %rax,%rdi (musl: the result to __syscall_ret)
 	{0xc3},                               // ret
 }
 

@@ -42,6 +42,8 @@ func TestMatchSite(t *testing.T) {
 		{"inline, cmp $-4095,%rax", 0x7f00000fceca, with(0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff), nr(72), patternInline},
 		{"inline, cmp $-4096,%eax", 0x7f00000fceca, with(0x3d, 0x00, 0xf0, 0xff, 0xff, 0x90), nr(72), patternInline},
 		{"inline, mov %eax,%edx", 0x7f00000fceca, with(0x89, 0xc2), nr(72), patternInline},
+		{"inline, musl's mov %rax,%rdi", 0x7f00000fceca, with(0x48, 0x89, 0xc7), nr(72), patternInline},
+		{"inline, mov %rax,%rsi", 0x7f00000fceca, with(0x48, 0x89, 0xc6), nr(72), ""},
 		{"inline, ret", 0x7f00000fceca, with(0xc3), nr(72), patternInline},
 		{"inline, another number", 0x7f00000fceca, inline, nr(39), ""},
 		{"inline, eax's upper half set", 0x7f00000fceca, inline, nr(1<<32 | 72), ""},
