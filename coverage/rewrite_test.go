@@ -69,6 +69,14 @@ func TestBuildRewriteAnswers(t *testing.T) {
 		}
 	}
 	b.Reset()
+	maxSites := 0
+	if err := Check(r, Gates{MaxTrapSites: &maxSites}).WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "rewritten after 1") || !strings.Contains(b.String(), "not rewritten: pattern unknown") {
+		t.Errorf("check's offending sites lack the rewrite answers:\n%s", b.String())
+	}
+	b.Reset()
 	plain := Build(Input{Shards: rewriteInput(1).Shards, NoSymbols: true})
 	if err := plain.WriteText(&b); err != nil {
 		t.Fatal(err)

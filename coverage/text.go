@@ -175,14 +175,7 @@ func (r *Report) writeTrappedSites(line func(string, ...any)) {
 	for _, obj := range objects {
 		grouped = append(grouped, byObject[obj]...)
 	}
-	table := trappedSiteTable
-	for _, s := range grouped {
-		if s.RewrittenAfter > 0 || s.NotRewritten != "" {
-			table = rewriteSiteTable // --rewrite=lazy asked about some
-			break
-		}
-	}
-	rows := table.Lines(grouped)
+	rows := WithRewriteColumn(trappedSiteTable, grouped).Lines(grouped)
 	for _, obj := range objects {
 		suffix := fmt.Sprintf(" (%d calls)", objectCalls[obj])
 		line("  %s%s", clipLeft(obj, TextWidth-2-len(suffix)), suffix)
@@ -204,10 +197,19 @@ var trappedSiteTable = SiteTable{Indent: "    ", Columns: []SiteColumn{
 	{Cell: func(s *Site) string { return strconv.FormatUint(s.Count, 10) }, Right: true},
 }}
 
-// rewriteSiteTable is trappedSiteTable with what --rewrite=lazy did at
-// each site: "rewritten after N", "not rewritten: WHY".
-var rewriteSiteTable = SiteTable{Indent: "    ", Columns: append(append([]SiteColumn{}, trappedSiteTable.Columns...),
-	SiteColumn{Cell: RewriteNote, MaxWidth: 40})}
+// WithRewriteColumn is t with a last column saying what --rewrite=lazy
+// did at each site (RewriteNote) when it answered for any of sites, else
+// t as it is: the text report's trapped sites, check's and diff's lists,
+// bedmatch's.
+func WithRewriteColumn(t SiteTable, sites []Site) SiteTable {
+	for _, s := range sites {
+		if s.RewrittenAfter > 0 || s.NotRewritten != "" {
+			return SiteTable{Indent: t.Indent, Columns: append(append([]SiteColumn{}, t.Columns...),
+				SiteColumn{Cell: RewriteNote, MaxWidth: 40})}
+		}
+	}
+	return t
+}
 
 // RewriteNote is what --rewrite=lazy did at a trap site, for the text and
 // HTML reports: "rewritten after N", "not rewritten: WHY", or "".
