@@ -105,6 +105,7 @@ func Merge(reports ...*Report) (*Report, error) {
 			}
 			ms.Count += s.Count
 			ms.TimeNs += s.TimeNs
+			ms.mergeRewrite(s)
 			fillSymbols(ms, &s)
 		}
 	}
