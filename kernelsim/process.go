@@ -16,11 +16,14 @@ import (
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/rundir"
 	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tracing"
 )
 
 // Process is the kernel's view of one guest process (one host process).
 type Process struct {
 	mu sync.Mutex
+
+	trace *tracing.Tracer // nil: tracing off (trace.go)
 
 	Exe  string   // the guest image: /proc/self/exe names it
 	Argv []string // /proc/self/cmdline
@@ -192,6 +195,12 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 			fast = f
 		}
 		tls.SetRoute(row.Nr, fast)
+	}
+	if tr, err := tracing.Load(c.RunDir, c.HostFDBase, Name); err != nil && p.Events != nil {
+		p.Events.Error("tracing: " + err.Error())
+	} else if tr != nil {
+		p.trace = tr
+		p.tracedRoutes()
 	}
 	return p
 }

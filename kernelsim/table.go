@@ -93,6 +93,10 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 		return
 	}
 	nr := int(int64(cb.Nr))
+	tc := t.traceEnter(cb, nr)
+	if tc != nil {
+		defer t.traceExit(tc, cb)
+	}
 	a := Args(cb.Args)
 	var ret int64
 	if cb.Flags&tls.FlagDone != 0 {
@@ -107,6 +111,9 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 		ret = t.afterSyscall(cb, nr, &a, ret)
 	}
 	cb.Ret = uint64(ret)
+	if tc != nil {
+		tc.Returned = true
+	}
 	t.leaveIfExiting()
 }
 

@@ -139,6 +139,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		"counted, then run by the real kernel) or native: run PROGRAM with no\n"+
 		"interception at all and report its syscalls per call site from the kernel's\n"+
 		"view alone (needs --audit=ebpf)")
+	var tf traceFlags
+	tf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: vsysbed run [flags] [--] PROGRAM [ARGS...]\n\n"+
 			"Runs PROGRAM (searched on PATH like a shell) as the guest, with its stdin,\n"+
@@ -210,6 +212,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "vsysbed: run: no PROGRAM given")
 		fs.Usage()
+		return 2
+	}
+	var ok bool
+	if o.Trace, ok = tf.options(o.Platform, stderr); !ok {
 		return 2
 	}
 	o.Routes = routes
