@@ -238,6 +238,7 @@ func (p *Process) eachTask(f func(*Task)) {
 // (every count is already in the shards), then the host process exits
 // with the guest's status, taking every guest thread with it.
 func (t *Task) exitProcess(code int) {
+	t.traceEnd(code&0xff, 0)
 	if t.vf != nil {
 		t.vf.host.Exit(code & 0xff)
 		t.vforkLeave()

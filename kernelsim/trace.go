@@ -56,3 +56,15 @@ func (p *Process) tracedRoutes() {
 		}
 	}
 }
+
+// traceEnd is the process's last trace line (strace's +++ exited/killed +++).
+func (t *Task) traceEnd(code, sig int) {
+	if t.P.trace == nil {
+		return
+	}
+	p := pid
+	if t.vf != nil {
+		p = t.vf.pid
+	}
+	t.P.trace.End(p, code, sig)
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/kernelsim"
@@ -42,15 +41,22 @@ func startTrace(t *TraceOptions, dir string) (finish func(*coverage.Report), err
 		c.Summary = filepath.Join(dir, tracing.SummaryFile)
 	} else if out != "" {
 		c.Output = out
-	} else {
-		// Each host process opens vsysbed's own stderr, whatever it is
-		// (a terminal, a pipe, a file), for appending.
-		c.Output = "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/2"
+	}
+	var relay *tracing.Relay
+	if !t.Summary && out == "" {
+		// To vsysbed's stderr, through the supervisor (tracing/relay.go).
+		c.Socket = filepath.Join(dir, tracing.SocketFile)
+		if relay, err = tracing.Listen(c.Socket, os.Stderr); err != nil {
+			return nil, err
+		}
 	}
 	if err := tracing.WriteConfig(dir, c); err != nil {
 		return nil, err
 	}
 	return func(rep *coverage.Report) {
+		if relay != nil {
+			relay.Close()
+		}
 		if !t.Summary {
 			return
 		}

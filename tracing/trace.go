@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ const SummaryFile = "trace-summary.jsonl"
 // Config is what `vsysbed run` asked for, shared by every host process.
 type Config struct {
 	Output    string `json:"output,omitempty"`  // lines go here (appended); "" = none (-c alone)
+	Socket    string `json:"socket,omitempty"`  // or, one datagram a line, to the supervisor (Relay)
 	Format    string `json:"format"`            // "text" or "jsonl"
 	Summary   string `json:"summary,omitempty"` // records for -c (JSON Lines), "" = no -c
 	Set       []int  `json:"set"`               // the traced numbers
@@ -60,9 +62,10 @@ type Tracer struct {
 	out   int // -1: none
 	sum   int // -1: none
 
-	mu   sync.Mutex
-	last time.Time // the previous call's entry, for -r
-	syms *symbolizer
+	mu       sync.Mutex
+	last     time.Time // the previous call's entry, for -r
+	inflight map[*Call]bool
+	syms     *symbolizer
 }
 
 // Load reads the run directory's configuration and opens the outputs at
@@ -79,14 +82,19 @@ func Load(dir string, minFD int, names func(int) string) (*Tracer, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("tracing: %s: %w", ConfigFile, err)
 	}
-	t := &Tracer{cfg: c, sel: make(Set, SetSize), names: names, out: -1, sum: -1}
+	t := &Tracer{cfg: c, sel: make(Set, SetSize), names: names, out: -1, sum: -1, inflight: map[*Call]bool{}}
 	for _, nr := range c.Set {
 		if nr >= 0 && nr < SetSize {
 			t.sel[nr] = true
 		}
 	}
-	if c.Output != "" {
+	switch {
+	case c.Output != "":
 		if t.out, err = openAppend(c.Output, minFD); err != nil {
+			return nil, err
+		}
+	case c.Socket != "":
+		if t.out, err = dial(c.Socket, minFD); err != nil {
 			return nil, err
 		}
 	}
@@ -191,8 +199,37 @@ func (t *Tracer) Enter(pid, tid, nr int, a [6]uint64, kind string, site uint64, 
 	if noReturn[c.Name] {
 		// exit and exit_group end the process here: strace's "= ?".
 		t.finish(c, 0, false, mem)
+		return c
 	}
+	t.mu.Lock()
+	t.inflight[c] = true
+	t.mu.Unlock()
 	return c
+}
+
+// End writes the calls still in progress as "= ?" (a kill of the process
+// itself, a fatal signal during a blocking call) and strace's
+// "+++ exited with N +++" or "+++ killed by SIG +++": the process pid is
+// ending, with exit code code, or by signal sig when sig != 0.
+func (t *Tracer) End(pid, code, sig int) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	var left []*Call
+	for c := range t.inflight {
+		left = append(left, c)
+	}
+	t.mu.Unlock()
+	sort.Slice(left, func(i, j int) bool { return left[i].Start.Before(left[j].Start) })
+	for _, c := range left {
+		t.finish(c, 0, false, nil)
+	}
+	r := Record{Pid: pid, Tid: pid, Event: "exited", ExitCode: code, StartNS: time.Now().UnixNano()}
+	if sig != 0 {
+		r.Event, r.ExitCode, r.Signal = "killed", 0, signalName(int64(sig))
+	}
+	t.write(&r, time.Now())
 }
 
 // Exit completes the record with the call's raw result (-4095..-1 is
@@ -215,6 +252,9 @@ func (t *Tracer) Unfinished(c *Call) {
 
 func (t *Tracer) finish(c *Call, ret int64, returned bool, mem Memory) {
 	end := time.Now()
+	t.mu.Lock()
+	delete(t.inflight, c)
+	t.mu.Unlock()
 	x := &ctx{a: c.Args, ret: ret, failed: ret < 0 && ret >= -4095, mem: mem, strlen: t.cfg.StrLen}
 	var args []string
 	for i, s := range c.args {
@@ -284,10 +324,16 @@ type Record struct {
 	Where      string   `json:"where,omitempty"` // --stack: object(function+off) of the site
 	StartNS    int64    `json:"start_ns"`        // wall clock at entry, ns since the epoch
 	DurationNS int64    `json:"duration_ns"`
+
+	// Event is "exited" or "killed" on the one record that ends a
+	// process (strace's +++ line), which is no call.
+	Event    string `json:"event,omitempty"`
+	ExitCode int    `json:"exit_code,omitempty"`
+	Signal   string `json:"signal,omitempty"`
 }
 
 func (t *Tracer) write(r *Record, start time.Time) {
-	if t.sum >= 0 {
+	if t.sum >= 0 && r.Event == "" {
 		b, _ := json.Marshal(r)
 		unix.Write(t.sum, append(b, '\n'))
 	}
@@ -321,6 +367,12 @@ func (t *Tracer) write(r *Record, start time.Time) {
 func (t *Tracer) text(r *Record, start, prev time.Time) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "[pid %d] ", r.Tid)
+	switch r.Event {
+	case "exited":
+		return sb.String() + fmt.Sprintf("+++ exited with %d +++\n", r.ExitCode)
+	case "killed":
+		return sb.String() + fmt.Sprintf("+++ killed by %s +++\n", r.Signal)
+	}
 	switch {
 	case t.cfg.Relative:
 		d := time.Duration(0)

@@ -310,3 +310,14 @@ func TestFlagsAndStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestEndWritesCallsInProgress(t *testing.T) {
+	tr, out := newTestTracer(t, Config{})
+	tr.Enter(10, 10, 62, [6]uint64{10, uint64(unix.SIGKILL)}, "trap", 0, fakeMem{})
+	tr.End(10, 0, int(unix.SIGKILL))
+	b, _ := os.ReadFile(out)
+	want := "[pid 10] kill(10, SIGKILL) = ? [trap]\n[pid 10] +++ killed by SIGKILL +++\n"
+	if string(b) != want {
+		t.Errorf("got %q, want %q", b, want)
+	}
+}
