@@ -22,6 +22,9 @@ func errnoText(e int64) (name, msg string) {
 		return r[0], r[1]
 	}
 	name = unix.ErrnoName(unix.Errno(e))
+	if e == int64(unix.EOPNOTSUPP) {
+		name = "EOPNOTSUPP" // ENOTSUP is the same number; strace names it so
+	}
 	if name == "" {
 		return "E" + strconv.FormatInt(e, 10), "Unknown error " + strconv.FormatInt(e, 10)
 	}
