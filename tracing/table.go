@@ -93,6 +93,9 @@ var decoders = map[string]argDecoder{
 	"cflags":    in(func(c *ctx, i int) string { return cloneFlagsText(c.a[i]) }),
 	"intout":    out(func(c *ctx, i int) string { return c.intOut(c.a[i]) }),
 	"ptrout":    out(func(c *ctx, i int) string { return ptr(c.a[i]) }),
+	"grnd": in(func(c *ctx, i int) string {
+		return zeroOr(c.a[i], []flagName{{1, "GRND_NONBLOCK"}, {2, "GRND_RANDOM"}, {4, "GRND_INSECURE"}})
+	}),
 }
 
 // specs are the calls decoded by argument; a call not listed prints its
@@ -135,7 +138,7 @@ var specs = map[string]string{
 	"arch_prctl": "archcode hex", "set_tid_address": "ptr", "set_robust_list": "ptr size",
 	"rseq": "ptr hex hex hex", "prlimit64": "int rlimres rlim rlimout",
 	"getrlimit": "rlimres rlimout", "setrlimit": "rlimres rlim",
-	"getrandom": "bufout size hex", "futex": "ptr futexop int ts ptr int",
+	"getrandom": "bufout size grnd", "futex": "ptr futexop int ts ptr int",
 	"poll": "pollin uint int", "uname": "uname", "nanosleep": "ts tsout",
 	"clock_nanosleep": "clock int ts tsout", "clock_gettime": "clock tsout", "clock_getres": "clock tsout",
 	"fsync": "fd", "fdatasync": "fd", "flock": "fd int", "sysinfo": "ptr",
