@@ -138,8 +138,8 @@ var specs = map[string]string{
 	"arch_prctl": "archcode hex", "set_tid_address": "ptr", "set_robust_list": "ptr size",
 	"rseq": "ptr hex hex hex", "prlimit64": "int rlimres rlim rlimout",
 	"getrlimit": "rlimres rlimout", "setrlimit": "rlimres rlim",
-	"getrandom": "bufout size grnd", "futex": "ptr futexop int ts ptr int",
-	"poll": "pollin uint int", "uname": "uname", "nanosleep": "ts tsout",
+	"getrandom": "bufout size grnd", "poll": "pollin uint int",
+	"uname": "uname", "nanosleep": "ts tsout",
 	"clock_nanosleep": "clock int ts tsout", "clock_gettime": "clock tsout", "clock_getres": "clock tsout",
 	"fsync": "fd", "fdatasync": "fd", "flock": "fd int", "sysinfo": "ptr",
 	"sigaltstack": "ptr ptr", "alarm": "uint", "setpgid": "int int", "getpgid": "int", "getsid": "int",
@@ -262,4 +262,37 @@ func clone3Args(c *ctx) []string {
 		parts = append(parts, "tls="+hex(u(7)))
 	}
 	return []string{"{" + strings.Join(parts, ", ") + "}", c.uint(1)}
+}
+
+// futexArgs prints what strace prints for the operation: the value, and
+// the timeout, second address and third value only where the op uses them.
+func futexArgs(c *ctx) []string {
+	op := c.a[1] & 0x7f
+	args := []string{ptr(c.a[0]), futexOpText(c.a[1]), c.int32(2)}
+	switch op {
+	case 0, 9, 11: // WAIT, WAIT_BITSET, WAIT_REQUEUE_PI
+		args = append(args, c.timespec(c.a[3]))
+	case 6, 8, 13: // LOCK_PI, TRYLOCK_PI, LOCK_PI2
+		args = []string{ptr(c.a[0]), futexOpText(c.a[1]), c.timespec(c.a[3])}
+	case 7: // UNLOCK_PI
+		args = args[:2]
+	case 3, 4, 12: // REQUEUE, CMP_REQUEUE, CMP_REQUEUE_PI
+		args = append(args, c.uint(3), ptr(c.a[4]))
+		if op != 3 {
+			args = append(args, c.int32(5))
+		}
+	case 5: // WAKE_OP
+		args = append(args, c.uint(3), ptr(c.a[4]), hex(c.a[5]&0xffffffff))
+	}
+	switch op {
+	case 9, 10:
+		if uint32(c.a[5]) == 0xffffffff {
+			args = append(args, "FUTEX_BITSET_MATCH_ANY")
+		} else {
+			args = append(args, hex(c.a[5]&0xffffffff))
+		}
+	case 11:
+		args = append(args, ptr(c.a[4]))
+	}
+	return args
 }

@@ -170,6 +170,9 @@ func (t *Tracer) Enter(pid, tid, nr int, a [6]uint64, kind string, site uint64, 
 	case "clone3":
 		c.args = clone3Args(x)
 		return c
+	case "futex":
+		c.args = futexArgs(x)
+		return c
 	}
 	spec, ok := specs[c.Name]
 	if !ok {

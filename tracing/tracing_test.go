@@ -46,7 +46,7 @@ func (m fakeMem) ReadMem(addr uint64, b []byte) error {
 
 func names(nr int) string {
 	n := map[int]string{0: "read", 1: "write", 2: "open", 3: "close", 9: "mmap", 13: "rt_sigaction",
-		56: "clone", 59: "execve", 61: "wait4", 62: "kill", 231: "exit_group", 257: "openat", 42: "connect", 20: "writev", 262: "newfstatat", 14: "rt_sigprocmask", 72: "fcntl", 39: "getpid", 500: "reserved_500"}
+		56: "clone", 59: "execve", 61: "wait4", 62: "kill", 231: "exit_group", 257: "openat", 42: "connect", 20: "writev", 262: "newfstatat", 14: "rt_sigprocmask", 72: "fcntl", 39: "getpid", 202: "futex", 500: "reserved_500"}
 	if s, ok := n[nr]; ok {
 		return s
 	}
@@ -171,6 +171,9 @@ func TestLines(t *testing.T) {
 		{72, [6]uint64{3, unix.F_GETFD}, 1, `fcntl(3, F_GETFD) = 0x1 (flags FD_CLOEXEC)`},
 		{72, [6]uint64{3, unix.F_SETFL, unix.O_RDWR | unix.O_NONBLOCK}, 0, `fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0`},
 		{39, [6]uint64{}, 77, `getpid() = 77`},
+		{202, [6]uint64{0x7f00, 128 | 1, 0x7fffffff, 0, 0x7f08, ^uint64(0)}, 1, `futex(0x7f00, FUTEX_WAKE_PRIVATE, 2147483647) = 1`},
+		{202, [6]uint64{0x7f00, 128 | 256 | 9, 0, 0, 0, 0xffffffff}, 0,
+			`futex(0x7f00, FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME, 0, NULL, FUTEX_BITSET_MATCH_ANY) = 0`},
 		{0, [6]uint64{3, bufAt, 10}, -512, `read(3, 0x2000, 10) = ? ERESTARTSYS (To be restarted if SA_RESTART is set)`},
 		{300, [6]uint64{1, 2, 3, 4, 5, 6}, 0, `nr_300(0x1, 0x2, 0x3, 0x4, 0x5, 0x6) = 0`},
 	}
