@@ -287,9 +287,9 @@ var _ = Describe("tracing's outputs", func() {
 	It("refuses an unknown syscall name in one line, and tracing on the ptrace platform", func() {
 		r := runVsysbed(nil, []string{"-e", "trace=opn"}, "true")
 		Expect(r.Status).To(Equal(2))
-		Expect(r.Stderr).To(Equal("vsysbed: -e trace: unknown syscall \"opn\"\n"))
+		Expect(r.Stderr).To(Equal("vsysbed run: -e trace: unknown syscall \"opn\" (see 'vsysbed run --help')\n"))
 		r = runVsysbed(nil, []string{"--platform=ptrace", "-c"}, "true")
 		Expect(r.Status).To(Equal(2))
-		Expect(r.Stderr).To(Equal("vsysbed: tracing (-e, -o, -c) runs on the inprocess platform only\n"))
+		Expect(r.Stderr).To(Equal("vsysbed run: tracing (-e, -o, -c) runs on the inprocess platform only (see 'vsysbed run --help')\n"))
 	})
 })

@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"io"
 
 	"github.com/vsysbed/vsysbed/kernelsim"
@@ -12,13 +11,13 @@ import (
 
 // traceFlags are run's strace flags (docs/trace.md).
 type traceFlags struct {
-	exprs                  []string
-	out                    string
-	format                 string
-	strlen                 int
-	t, tt, ttt, r, dur     bool
-	follow, quiet, summary bool
-	stack                  bool
+	exprs              []string
+	out                string
+	format             string
+	strlen             int
+	t, tt, ttt, r, dur bool
+	follow, summary    bool
+	stack              bool
 }
 
 func (tf *traceFlags) register(fs *flag.FlagSet) {
@@ -38,7 +37,6 @@ func (tf *traceFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&tf.r, "r", false, "prefix each trace line with the time since the process's previous call")
 	fs.BoolVar(&tf.dur, "T", false, "show the time spent in each call, <seconds>")
 	fs.BoolVar(&tf.follow, "f", false, "follow forks (always on: the whole tree is traced, each line names its pid)")
-	fs.BoolVar(&tf.quiet, "q", false, "accepted for strace's sake: vsysbed prints no attach/detach messages")
 	fs.BoolVar(&tf.summary, "c", false, "print strace's -c summary (and per entry kind) instead of the trace")
 	fs.BoolVar(&tf.stack, "stack", false, "print the symbolised call site under each trace line (strace's -k, one frame)")
 }
@@ -50,7 +48,7 @@ func (tf *traceFlags) options(platform string, stderr io.Writer) (*tracer.TraceO
 		return nil, true
 	}
 	fail := func(format string, args ...any) (*tracer.TraceOptions, bool) {
-		fmt.Fprintf(stderr, "vsysbed: "+format+"\n", args...)
+		usageError(stderr, "run", format, args...)
 		return nil, false
 	}
 	if platform != tracer.PlatformInProcess {
