@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/kernelsim"
@@ -44,10 +47,18 @@ func startTrace(t *TraceOptions, dir string) (finish func(*coverage.Report), err
 	}
 	var relay *tracing.Relay
 	if !t.Summary && out == "" {
-		// To vsysbed's stderr, through the supervisor (tracing/relay.go).
-		c.Socket = filepath.Join(dir, tracing.SocketFile)
-		if relay, err = tracing.Listen(c.Socket, os.Stderr); err != nil {
-			return nil, err
+		var st unix.Stat_t
+		if unix.Fstat(2, &st) == nil && (st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFIFO) {
+			// A terminal or a pipe has no file offset: each host process
+			// opens it again and writes in step with the guest.
+			c.Output = "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/2"
+		} else {
+			// A file (whose offset a second opening would not share) or a
+			// socket: through the supervisor (tracing/relay.go).
+			c.Socket = filepath.Join(dir, tracing.SocketFile)
+			if relay, err = tracing.Listen(c.Socket, os.Stderr); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := tracing.WriteConfig(dir, c); err != nil {

@@ -7,14 +7,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Without -o the lines go to vsysbed's stderr, which the host processes
-// cannot share safely: reopening it (/proc/PID/fd/2) gives a new file
-// offset that overwrites what the supervisor and the guest write there,
-// and the guest may have moved its own fd 2 before it forked. So the
-// supervisor binds a datagram socket in the run directory and copies
-// what arrives to its stderr: one datagram is one line, whole; a sender
-// blocks while the queue is full (nothing is dropped), and what a
-// process sent before it crashed is queued already.
+// Without -o the lines go to vsysbed's stderr. A terminal or a pipe each
+// host process opens again (/proc/PID/fd/2, tracer/trace.go); a regular
+// file it cannot share that way: a second opening has a file offset of
+// its own, which overwrites what the supervisor and the guest write there
+// (and the guest may have moved its own fd 2 before it forked). So for a
+// file (or a socket, which /proc cannot open) the supervisor binds a
+// datagram socket in the run directory and copies what arrives to its
+// stderr: one datagram is one line, whole; a sender blocks while the
+// queue is full (nothing is dropped), and what a process sent before it
+// crashed is queued already. The copy is asynchronous: a line can land
+// after the guest's own next write to the same file.
 
 // SocketFile is the relay's socket in the run directory.
 const SocketFile = "trace.sock"

@@ -221,7 +221,9 @@ func (t *Tracer) End(pid, code, sig int) {
 	t.mu.Lock()
 	var left []*Call
 	for c := range t.inflight {
-		left = append(left, c)
+		if c.Pid == pid { // one Tracer may serve several processes (the ptrace platform)
+			left = append(left, c)
+		}
 	}
 	t.mu.Unlock()
 	sort.Slice(left, func(i, j int) bool { return left[i].Start.Before(left[j].Start) })

@@ -51,8 +51,8 @@ func (tf *traceFlags) options(platform string, stderr io.Writer) (*tracer.TraceO
 		usageError(stderr, "run", format, args...)
 		return nil, false
 	}
-	if platform != tracer.PlatformInProcess {
-		return fail("tracing (-e, -o, -c) runs on the inprocess platform only")
+	if platform == tracer.PlatformNative {
+		return fail("tracing (-e, -o, -c) runs on the inprocess and ptrace platforms only")
 	}
 	if tf.format != "text" && tf.format != "jsonl" {
 		return fail("--trace-format must be text or jsonl, got %q", tf.format)
