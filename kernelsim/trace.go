@@ -9,7 +9,22 @@ import (
 // directory holds a tracing configuration, every traced number takes the
 // kernel route (NewProcess), so each of its calls reaches Dispatch, which
 // records it as it enters and as it leaves. Untraced numbers keep their
-// routes, and with tracing off nothing changes but one nil check here.
+// routes, and with tracing off nothing changes but one nil check in
+// Dispatch.
+
+// dispatchTraced is Dispatch's tail while tracing: call, with its record
+// started before and written after (also when the thread unwinds instead
+// of returning: a vfork child dying by a signal).
+func (t *Task) dispatchTraced(cb *tls.ControlBlock, nr int) {
+	tc := t.traceEnter(cb, nr)
+	if tc == nil {
+		t.call(cb, nr)
+		return
+	}
+	defer t.traceExit(tc, cb)
+	t.call(cb, nr)
+	tc.Returned = true
+}
 
 // traceEnter starts the record of call nr, or returns nil.
 func (t *Task) traceEnter(cb *tls.ControlBlock, nr int) *tracing.Call {
