@@ -304,6 +304,16 @@ var _ = Describe("tracing's outputs", func() {
 		Expect(string(b)).To(MatchRegexp(`"syscall":"openat","nr":257,"args":\["AT_FDCWD","\\"/nonexistent\\"","O_RDONLY"\],"result":-2,"result_text":"-1 ENOENT \(No such file or directory\)","errno":"ENOENT","kind":"trap"`))
 	})
 
+	It("names each call's site with --stack: object, function and offset", func() {
+		path := filepath.Join(GinkgoT().TempDir(), "t")
+		r := runVsysbed(nil, []string{"--report", path + ".json", "--stack", "-e", "trace=write", "-o", path},
+			corpusBinary("hello", corpusLibc{suffix: "glibc"}))
+		Expect(r.Status).To(Equal(0), "%s", r)
+		b, err := os.ReadFile(path)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(b)).To(MatchRegexp(`(?m)^\[pid \d+\] write\(1, "OK hello\\n", 9\) = 9 \[trap\]\n > /\S*libc\.so\.6\(\w*write\w*\+0x[0-9a-f]+\) \[0x[0-9a-f]+\]$`))
+	})
+
 	It("refuses an unknown syscall name in one line, and tracing on the native platform", func() {
 		r := runVsysbed(nil, []string{"-e", "trace=opn"}, "true")
 		Expect(r.Status).To(Equal(2))
