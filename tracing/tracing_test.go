@@ -3,10 +3,12 @@ package tracing
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -324,3 +326,58 @@ func TestEndWritesCallsInProgress(t *testing.T) {
 		t.Errorf("got %q, want %q", b, want)
 	}
 }
+
+// The relay delivers every line whole, also those still queued at Close.
+func TestRelay(t *testing.T) {
+	dir := t.TempDir()
+	var sb strings.Builder
+	var mu sync.Mutex
+	w := writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return sb.Write(b)
+	})
+	sock := filepath.Join(dir, SocketFile)
+	relay, err := Listen(sock, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Config{Socket: sock, Format: "text", StrLen: 32, Set: []int{39}}
+	if err := WriteConfig(dir, c); err != nil {
+		t.Fatal(err)
+	}
+	var trs []*Tracer
+	for i := 0; i < 3; i++ { // three processes' tracers
+		tr, err := Load(dir, 3, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trs = append(trs, tr)
+	}
+	const calls = 500
+	for n := 0; n < calls; n++ {
+		for i, tr := range trs {
+			call := tr.Enter(100+i, 100+i, 39, [6]uint64{}, "bypass", 0, fakeMem{})
+			call.Returned = true
+			tr.Exit(call, int64(n), fakeMem{})
+		}
+	}
+	relay.Close()
+	lines := strings.Split(strings.TrimSuffix(sb.String(), "\n"), "\n")
+	if len(lines) != 3*calls {
+		t.Fatalf("%d lines, want %d", len(lines), 3*calls)
+	}
+	next := map[string]int{}
+	for _, l := range lines {
+		var pid string
+		var n int
+		if _, err := fmt.Sscanf(l, "[pid %s getpid() = %d [bypass]", &pid, &n); err != nil || n != next[pid] {
+			t.Fatalf("line %q: %v (want result %d)", l, err, next[pid])
+		}
+		next[pid]++
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
