@@ -257,7 +257,7 @@ func clone3Args(c *ctx) []string {
 	if u(0)&unix.CLONE_PARENT_SETTID != 0 {
 		parts = append(parts, "parent_tid="+hex(u(3)))
 	}
-	parts = append(parts, "exit_signal="+signalName(int64(u(4))), "stack="+ptr(u(5)), "stack_size="+hex(u(6)))
+	parts = append(parts, "exit_signal="+signalName(int64(u(4))), "stack="+ptr(u(5)), "stack_size="+offText(u(6)))
 	if u(0)&unix.CLONE_SETTLS != 0 {
 		parts = append(parts, "tls="+hex(u(7)))
 	}
@@ -293,6 +293,37 @@ func futexArgs(c *ctx) []string {
 		}
 	case 11:
 		args = append(args, ptr(c.a[4]))
+	}
+	return args
+}
+
+// cloneResult shows the parent's tid word as strace does once the call
+// has written it: clone's parent_tid=[N], clone3's "=> {parent_tid=[N]}".
+func cloneResult(c *ctx, name string, args []string) []string {
+	if name == "clone" {
+		if c.a[0]&unix.CLONE_PARENT_SETTID == 0 {
+			return args
+		}
+		for i, a := range args {
+			if strings.HasPrefix(a, "parent_tid=") {
+				args[i] = "parent_tid=" + c.intOut(c.a[2])
+			}
+		}
+		return args
+	}
+	b, ok := c.read(c.a[0], 32)
+	if !ok || len(args) == 0 {
+		return args
+	}
+	u := func(i int) uint64 {
+		var v uint64
+		for k := 7; k >= 0; k-- {
+			v = v<<8 | uint64(b[8*i+k])
+		}
+		return v
+	}
+	if u(0)&unix.CLONE_PARENT_SETTID != 0 {
+		args[0] += " => {parent_tid=" + c.intOut(u(3)) + "}"
 	}
 	return args
 }

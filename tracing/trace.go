@@ -274,6 +274,9 @@ func (t *Tracer) finish(c *Call, ret int64, returned bool, mem Memory) {
 			args = append(args, s)
 		}
 	}
+	if returned && !x.failed && (c.Name == "clone" || c.Name == "clone3") {
+		args = cloneResult(x, c.Name, args)
+	}
 	r := Record{Pid: c.Pid, Tid: c.Tid, Syscall: c.Name, Nr: c.Nr, Args: args, Kind: c.Kind,
 		Site: hex(c.Site), StartNS: c.Start.UnixNano(), DurationNS: end.Sub(c.Start).Nanoseconds()}
 	if returned {

@@ -48,7 +48,7 @@ func (m fakeMem) ReadMem(addr uint64, b []byte) error {
 
 func names(nr int) string {
 	n := map[int]string{0: "read", 1: "write", 2: "open", 3: "close", 9: "mmap", 13: "rt_sigaction",
-		56: "clone", 59: "execve", 61: "wait4", 62: "kill", 231: "exit_group", 257: "openat", 42: "connect", 20: "writev", 262: "newfstatat", 14: "rt_sigprocmask", 72: "fcntl", 39: "getpid", 202: "futex", 500: "reserved_500"}
+		56: "clone", 59: "execve", 61: "wait4", 62: "kill", 231: "exit_group", 257: "openat", 42: "connect", 20: "writev", 262: "newfstatat", 14: "rt_sigprocmask", 72: "fcntl", 39: "getpid", 202: "futex", 435: "clone3", 500: "reserved_500"}
 	if s, ok := n[nr]; ok {
 		return s
 	}
@@ -122,6 +122,8 @@ func TestLines(t *testing.T) {
 		setAt  = 0x7000
 		saAt   = 0x8000
 		wsAt   = 0x9000
+		ptidAt = 0xa000
+		cl3At  = 0xb000
 	)
 	stat := make([]byte, 144)
 	binary.LittleEndian.PutUint32(stat[24:], 0o100644)
@@ -137,6 +139,7 @@ func TestLines(t *testing.T) {
 		sockAt: sun, sockAt + 0x100: sin, sockAt + 0x200: sin6,
 		iovAt: le64s(bufAt, 6, bufAt+6, 3), setAt: le64s(1<<(int(unix.SIGINT)-1) | 1<<(int(unix.SIGCHLD)-1)),
 		saAt: le64s(1, 0x4000000|0x10000000, 0x7f00, 1<<(int(unix.SIGTERM)-1)), wsAt: ws,
+		ptidAt: {0x92, 0x10, 0, 0}, cl3At: le64s(unix.CLONE_VM|unix.CLONE_PARENT_SETTID, 0, 0, ptidAt, 0, 0, 0, 0),
 	}
 	cases := []struct {
 		nr   int
@@ -168,6 +171,10 @@ func TestLines(t *testing.T) {
 			`rt_sigaction(SIGTERM, {sa_handler=SIG_IGN, sa_mask=[TERM], sa_flags=SA_RESTORER|SA_RESTART, sa_restorer=0x7f00}, NULL, 8) = 0`},
 		{56, [6]uint64{unix.CLONE_CHILD_CLEARTID | unix.CLONE_CHILD_SETTID | uint64(unix.SIGCHLD), 0, 0, 0x7f10, 0}, 4242,
 			`clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f10) = 4242`},
+		{56, [6]uint64{unix.CLONE_VM | unix.CLONE_PARENT_SETTID, 0x7e00, ptidAt, 0, 0}, 4242,
+			`clone(child_stack=0x7e00, flags=CLONE_VM|CLONE_PARENT_SETTID, parent_tid=[4242]) = 4242`},
+		{435, [6]uint64{cl3At, 88}, 4242,
+			`clone3({flags=CLONE_VM|CLONE_PARENT_SETTID, parent_tid=0xa000, exit_signal=0, stack=NULL, stack_size=0} => {parent_tid=[4242]}, 88) = 4242`},
 		{61, [6]uint64{^uint64(0), wsAt, 0, 0}, 4242, `wait4(-1, [{WIFEXITED(s) && WEXITSTATUS(s) == 42}], 0, NULL) = 4242`},
 		{62, [6]uint64{4242, uint64(unix.SIGKILL)}, 0, `kill(4242, SIGKILL) = 0`},
 		{72, [6]uint64{3, unix.F_GETFD}, 1, `fcntl(3, F_GETFD) = 0x1 (flags FD_CLOEXEC)`},
@@ -243,7 +250,7 @@ func TestParseExpr(t *testing.T) {
 	}{
 		{"trace=open,close", "open close"},
 		{"open", "open"},
-		{"trace=%process", "clone execve wait4 kill exit_group"},
+		{"trace=%process", "clone execve wait4 kill exit_group clone3"},
 		{"trace=%network", "connect"},
 		{"trace=%net", "connect"},
 		{"trace=%signal", "rt_sigaction rt_sigprocmask kill"},
