@@ -36,6 +36,7 @@ type Options struct {
 	Format     string   // "json" or "text"; "" = json for files
 	Trap       string   // "seccomp" or "sud"
 	Rewrite    string   // RewriteOff (or "") or RewriteLazy
+	Timing     string   // TimingOn (or "") or TimingOff
 	Routes     []string // NAME=fast|kernel, passed to the host
 	Argv       []string // PROGRAM [ARGS...]
 	KeepRunDir bool
@@ -119,6 +120,9 @@ func Run(o Options) int {
 	args = append(args, inh.signalFlags()...)
 	if o.Rewrite == RewriteLazy {
 		args = append(args, "--rewrite", RewriteLazy)
+	}
+	if o.Timing == TimingOff {
+		args = append(args, "--timing-off")
 	}
 	for _, r := range o.Routes {
 		args = append(args, "--route", r)
@@ -208,6 +212,9 @@ func Run(o Options) int {
 	} else {
 		in.Command, in.Host, in.HostPID, in.Running = o.Argv, coverage.HostStatusFromWait(ws), pid, running
 		in.TrapMode, in.SyscallName = o.Trap, kernelsim.Name
+		if o.Timing != TimingOff {
+			in.Timing = HostTiming()
+		}
 		rep = coverage.Build(in)
 	}
 	if aud != nil && rep != nil {

@@ -33,6 +33,7 @@ const usage = `usage:
                                                the first difference (output, status, syscalls)
   vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
   vsysbed gc                                   remove the run directories killed runs left behind
+  vsysbed calibrate [flags]                    measure what each path costs on this machine
   vsysbed help [COMMAND]                       show help (also: vsysbed COMMAND --help)
   vsysbed --version                            print the version
 
@@ -73,6 +74,8 @@ func run(args []string, stderr io.Writer) int {
 		return cmdVDSO(args[1:], stderr)
 	case "gc":
 		return cmdGC(args[1:], stderr)
+	case "calibrate":
+		return cmdCalibrate(args[1:], stderr)
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
 			if _, ok := hidden[args[1]]; !ok {
@@ -136,6 +139,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		"(`mov $nr,%eax; syscall` starting a function) so that its later calls enter the\n"+
 		"host without a signal, counted as patched (single-threaded processes only;\n"+
 		"ARCHITECTURE.md, \"Rewritten call sites\")")
+	fs.StringVar(&o.Timing, "timing", tracer.TimingOn, "`on` or off: time every bypassed, trapped and patched call (rdtsc at entry and\n"+
+		"exit, a few ns a call); the report's time_ns and mean_ns, off leaves them out")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
 	fs.StringVar(&o.Wait, "wait", tracer.WaitAll, "`all`: end when the whole process tree has ended (background children included,\n"+
 		"so the report covers them); main: end with the first process, write the report\n"+
@@ -166,6 +171,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	case "seccomp", "sud":
 	default:
 		return usageError(stderr, "run", "--trap must be seccomp or sud, got %q", o.Trap)
+	}
+	switch o.Timing {
+	case tracer.TimingOn, tracer.TimingOff:
+	default:
+		return usageError(stderr, "run", "--timing must be on or off, got %q", o.Timing)
 	}
 	switch o.Rewrite {
 	case tracer.RewriteOff, tracer.RewriteLazy:

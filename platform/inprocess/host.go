@@ -41,6 +41,10 @@ type Options struct {
 	Routes  map[int]bool // forced routes: true = fast
 	Argv    []string     // PROGRAM [ARGS...], PROGRAM as the user gave it
 
+	// NoTiming: time no call (--timing=off; a fork child is told so by
+	// its parent).
+	NoTiming bool
+
 	// CPUProfile: profile the host process (runtime/pprof) into this file
 	// while the guest runs; proves Go's SIGPROF keeps working beside it.
 	CPUProfile string
@@ -162,6 +166,7 @@ func setup(o Options) (*host, int) {
 		}
 	}
 	tls.SetRewrite(o.Rewrite)
+	tls.SetTiming(!o.NoTiming)
 	if err := tls.InstallHandlers(); err != nil {
 		return nil, fail(exitstatus.Failed, "%v", err)
 	}
