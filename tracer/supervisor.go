@@ -55,6 +55,9 @@ type Options struct {
 	// The eBPF audit (tracer/audit.go).
 	Audit    string // "none" (or "") or "ebpf"
 	Platform string // "inprocess" (or "") or "native": no interception, needs Audit
+
+	// Trace: strace's -e trace=, -o, -c (trace.go); nil = off.
+	Trace *TraceOptions
 }
 
 // Values of Options.Wait.
@@ -94,6 +97,14 @@ func Run(o Options) int {
 			cleanup()
 		}
 	}()
+
+	finishTrace := func(*coverage.Report) {}
+	if o.Trace != nil {
+		if finishTrace, err = startTrace(o.Trace, dir); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: tracing: %v\n", err)
+			return exitstatus.Failed
+		}
+	}
 
 	// The supervisor's start-up points go to the event log too (the host
 	// appends to it), so that a kept run directory has the whole record.
@@ -211,6 +222,7 @@ func Run(o Options) int {
 	if aud != nil && rep != nil {
 		aud.finish(rep, dir, o)
 	}
+	finishTrace(rep)
 	built := rundir.Now()
 	started := rep != nil && len(rep.Execs) > 0
 	// Like a shell, stay quiet about the signals a pipeline or a terminal

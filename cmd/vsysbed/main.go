@@ -156,6 +156,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		"counted, then run by the real kernel) or native: run PROGRAM with no\n"+
 		"interception at all and report its syscalls per call site from the kernel's\n"+
 		"view alone (needs --audit=ebpf)")
+	var tf traceFlags
+	tf.register(fs)
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -215,6 +217,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	if fs.NArg() == 0 {
 		return usageError(stderr, "run", "no PROGRAM given")
+	}
+	var ok bool
+	if o.Trace, ok = tf.options(o.Platform, stderr); !ok {
+		return 2
 	}
 	o.Routes = routes
 	o.Argv = fs.Args()
