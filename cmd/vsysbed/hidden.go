@@ -39,6 +39,7 @@ func cmdFork(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
 	fs.BoolVar(&o.Rewrite, "rewrite", false, "rewrite trapped call sites (--rewrite=lazy)")
 	fs.IntVar(&o.LinkFD, "link-fd", 0, "where the link to the parent goes")
+	fs.BoolVar(&o.Spare, "spare", false, "started ahead of a fork: wait for it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
