@@ -45,6 +45,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/forkthreads \
 	$(GUESTDIR)/forkpipe \
 	$(GUESTDIR)/forkbench \
+	$(GUESTDIR)/waitany \
 	$(GUESTDIR)/traced \
 	$(GUESTDIR)/vforkstate \
 	$(GUESTDIR)/forkthread \
