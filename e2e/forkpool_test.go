@@ -51,6 +51,23 @@ var _ = Describe("spare host processes for forks", func() {
 		})
 	}
 
+	// What may change between a spare's start and the fork it serves is
+	// given to it at hand-off: each subshell here (a fork) is served by the
+	// spare started while the sleep before it ran, before the shell
+	// changed its cwd, umask or limit.
+	for _, mode := range trapModes {
+		It(fmt.Sprintf("serve children with the cwd, umask, limits and process group their parent has now (--trap %s)", mode), func() {
+			script := `/bin/true; /bin/true; sleep 0.2
+cd /; (pwd -P); sleep 0.2
+umask 027; (umask); sleep 0.2
+ulimit -s 4096; (ulimit -s); sleep 0.2
+[ "$(ps -o pgid= $$)" = "$(sh -c 'ps -o pgid= $$')" ] && echo same group
+(sleep 0.1; echo subshell) & wait; echo $?`
+			got := sameAsNative(mode, nil, "/bin/sh", "-c", script)
+			Expect(got.Stdout).To(Equal("/\n0027\n4096\nsame group\nsubshell\n0\n"))
+		})
+	}
+
 	It("keep one once a process forked twice, and none outlives a SIGKILL of the supervisor", func() {
 		tmp := GinkgoT().TempDir()
 		t := startTree(tmp, vsysbedArgv(nil, "sh", "-c", "/bin/true; /bin/true; /bin/true; echo ready; sleep 30"), "ready")
