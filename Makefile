@@ -49,6 +49,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/forkthreads \
 	$(GUESTDIR)/forkpipe \
 	$(GUESTDIR)/forkbench \
+	$(GUESTDIR)/waitany \
 	$(GUESTDIR)/traced \
 	$(GUESTDIR)/vforkstate \
 	$(GUESTDIR)/forkthread \

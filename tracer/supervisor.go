@@ -397,6 +397,9 @@ func descendants(root int) []int {
 		p := queue[0]
 		queue = queue[1:]
 		for _, c := range children[p] {
+			if idleSpare(c) {
+				continue
+			}
 			out = append(out, c)
 			queue = append(queue, c)
 		}
