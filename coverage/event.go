@@ -23,6 +23,11 @@ const (
 	// EvPhase: a start-up phase point (Phase, at T on CLOCK_MONOTONIC, in
 	// ns; rundir.Phase* name them), for the timing line of `run -v`.
 	EvPhase = "phase"
+	// EvInject: a call an --inject rule changed (What is the rule), at
+	// Site, entered by Kind; EvMissing: a call outside the run's
+	// --personality (What names it), failed with ENOSYS.
+	EvInject  = "inject"
+	EvMissing = "missing"
 )
 
 // Hex is a 64-bit address or offset, written as a "0x..." JSON string:
@@ -86,6 +91,13 @@ type Event struct {
 
 	// reaped: the child a wait collected
 	Child int `json:"child,omitempty"`
+
+	// inject, missing: the call (Nr, where it entered: Site, Kind) and
+	// the rule or personality (What)
+	Nr   int    `json:"nr,omitempty"`
+	Site Hex    `json:"site,omitempty"`
+	Kind string `json:"kind,omitempty"`
+	What string `json:"what,omitempty"`
 }
 
 // SignalName is "SIGSEGV" for SIGSEGV, "" for 0 and "SIG<n>" for numbers

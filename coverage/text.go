@@ -42,6 +42,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Audit == nil || r.Audit.Platform != AuditNative {
 		r.writeSyscallTable(line)
 		r.writeTrappedSites(line)
+		r.writeTampered(line) // tampered.go
 	}
 
 	if r.SitesDropped > 0 {

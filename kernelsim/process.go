@@ -22,6 +22,8 @@ import (
 type Process struct {
 	mu sync.Mutex
 
+	tamper *tampering // --inject rules and --personality (tamper.go); nil: none
+
 	Exe  string   // the guest image: /proc/self/exe names it
 	Argv []string // /proc/self/cmdline
 	Envp []string // /proc/self/environ
@@ -109,6 +111,8 @@ type Task struct {
 	// vf is set on the thread that runs a vfork child in its parent's
 	// memory: the task is another process's (vfork.go).
 	vf *vforkChild
+
+	injectSeen []uint64 // calls each --inject rule matched on this thread (tamper.go)
 }
 
 // Image is a program image mapped for the guest (platform/inprocess's loader).
@@ -153,6 +157,8 @@ type Config struct {
 // table to the entry trampolines; overrides maps syscall numbers to a
 // forced route (true = fast) for benchmarks and experiments.
 func NewProcess(c Config, overrides map[int]bool) *Process {
+	tamper := loadTampering(c.RunDir)
+	overrides = tamper.withRoutes(overrides)
 	p := &Process{
 		Exe: c.Exe, Argv: c.Argv, Envp: c.Envp, Auxv: c.Auxv,
 		Events:   c.Events,
@@ -173,6 +179,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		vforkTasks:  map[*tls.ControlBlock]*Task{},
 		persona:     c.Personality,
 		confinement: c.Confinement,
+		tamper:      tamper,
 	}
 	for res, l := range c.Limits {
 		p.limits[res] = l

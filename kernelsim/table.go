@@ -101,7 +101,7 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 		if isTimed[nr] {
 			noteCallStart(cb, nr, &a)
 		}
-		ret = t.syscall(nr, &a)
+		ret = t.tamperedSyscall(cb, nr, &a) // --inject, --personality (tamper.go)
 	}
 	if cb.Flags&tls.FlagResume == 0 && (atomic.LoadUint32(&cb.SigPending) != 0 || ret == -int64(unix.EINTR)) {
 		ret = t.afterSyscall(cb, nr, &a, ret)

@@ -51,6 +51,10 @@ type Options struct {
 	// The eBPF audit (tracer/audit.go).
 	Audit    string // "none" (or "") or "ebpf"
 	Platform string // "inprocess" (or "") or "native": no interception, needs Audit
+
+	// Tamper: the --inject rules and --personality (checked by the CLI),
+	// for every host process of the tree through the run directory.
+	Tamper *rundir.Tamper
 }
 
 // Values of Options.Wait.
@@ -195,6 +199,9 @@ func Run(o Options) int {
 	} else {
 		in.Command, in.Host, in.HostPID, in.Running = o.Argv, coverage.HostStatusFromWait(ws), pid, running
 		in.TrapMode, in.SyscallName = o.Trap, kernelsim.Name
+		if o.Tamper != nil {
+			in.Inject, in.Personality = o.Tamper.Inject, o.Tamper.Personality
+		}
 		rep = coverage.Build(in)
 	}
 	if aud != nil && rep != nil {
