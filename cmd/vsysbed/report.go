@@ -10,13 +10,15 @@ import (
 	"strconv"
 
 	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/kernelsim"
 )
 
 const reportUsage = `usage:
   vsysbed report show [--format text|json|html] [-o FILE] REPORT.json
   vsysbed report merge -o OUT.json A.json B.json ...
   vsysbed report diff BASE.json NEW.json
-  vsysbed report check [--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N] REPORT.json
+  vsysbed report check [--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N]
+                       [--personality NAME|FILE] REPORT.json
   vsysbed report seccomp [--format oci|yaml] [-o FILE] REPORT.json
 
 show     prints a report (text by default)
@@ -229,10 +231,11 @@ func reportDiff(args []string, stdout, stderr io.Writer) int {
 }
 
 func reportCheck(args []string, stdout, stderr io.Writer) int {
-	fs := reportFlags("check", "[--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N] REPORT.json", stderr)
+	fs := reportFlags("check", "[--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N] [--personality NAME|FILE] REPORT.json", stderr)
 	minBypass := fs.Float64("min-bypass", 0, "fail when less than `PCT` percent of the calls entering the kernel\nwent through __kernel_vsyscall: bypass/(bypass+trap), over all syscalls")
 	basePath := fs.String("no-new-traps", "", "fail when the report traps at a call site (object+offset, syscall)\nthat the report `BASE.json` does not")
 	maxSites := fs.Int("max-trap-sites", 0, "fail when there are more than `N` distinct trap sites")
+	personality := fs.String("personality", "", "fail when the guest used a syscall the personality `NAME` (unikraft, or a FILE of\nnames) does not implement, or a call of the run was missing in its own --personality")
 	files, code, ok := parseCommand(fs, args, 1, 1, stderr)
 	if !ok {
 		return code
@@ -253,6 +256,17 @@ func reportCheck(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		g.MaxTrapSites = maxSites
+	}
+	if set["personality"] {
+		p, err := kernelsim.LoadPersonality(*personality)
+		if err != nil {
+			fmt.Fprintf(stderr, "vsysbed report check: %v\n", err)
+			return 2
+		}
+		g.Personality = &coverage.PersonalityGate{Name: "linux"}
+		if p != nil {
+			g.Personality = &coverage.PersonalityGate{Name: p.Name, Syscalls: p.Syscalls}
+		}
 	}
 	paths := files
 	if set["no-new-traps"] {
