@@ -113,6 +113,7 @@ type Task struct {
 	vf *vforkChild
 
 	injectSeen []uint64 // calls each --inject rule matched on this thread (tamper.go)
+	tampered   string   // what --inject or --personality did to the current call (Tampered)
 }
 
 // Image is a program image mapped for the guest (platform/inprocess's loader).

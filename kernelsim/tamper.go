@@ -179,8 +179,10 @@ func (t *Task) tamperedSyscall(cb *tls.ControlBlock, nr int, a *Args) int64 {
 	if tm == nil || nr < 0 || nr > MaxNr {
 		return t.syscall(nr, a)
 	}
+	t.tampered = ""
 	if tm.has != nil && !tm.has[nr] {
 		t.P.logTampered(coverage.EvMissing, nr, cb, tm.persona)
+		t.tampered = "missing in " + tm.persona
 		return -int64(unix.ENOSYS)
 	}
 	i, in := tm.match(t, cb, nr)
@@ -195,6 +197,7 @@ func (t *Task) tamperedSyscall(cb *tls.ControlBlock, nr int, a *Args) int64 {
 		return t.syscall(nr, a)
 	}
 	t.P.logTampered(coverage.EvInject, nr, cb, in.Spec)
+	t.tampered = "injected " + in.Spec
 	if in.Signal != 0 {
 		// As strace's restart with a signal at syscall entry: the kernel
 		// queues it (send_sig, SI_KERNEL) and the call runs with it
@@ -217,6 +220,12 @@ func sleep(d time.Duration) {
 		time.Sleep(d)
 	}
 }
+
+// Tampered tells, for the call the task is running or has just run,
+// whether --inject changed it ("injected SPEC") or it was missing in the
+// personality ("missing in NAME"); "" when neither. A syscall-exit hook
+// (tracing) reads it to mark the call.
+func (t *Task) Tampered() string { return t.tampered }
 
 // match finds the rule for a call: the last one whose set and scope take
 // it (strace keeps one rule per syscall, the last given; a scoped rule

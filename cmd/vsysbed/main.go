@@ -30,6 +30,9 @@ const usage = `usage:
   vsysbed diff-run [flags] [--] PROGRAM [ARGS...]
                                                run PROGRAM natively and on each platform, print
                                                the first difference (output, status, syscalls)
+  vsysbed explore [flags] [--] PROGRAM [ARGS...]
+                                               which syscalls PROGRAM needs: each used one stubbed,
+                                               then faked, and the program's verdict (docs/explore.md)
   vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
   vsysbed gc                                   remove the run directories killed runs left behind
   vsysbed help [COMMAND]                       show help
@@ -67,6 +70,8 @@ func run(args []string, stderr io.Writer) int {
 		return cmdReport(args[1:], stderr)
 	case "diff-run":
 		return cmdDiffRun(args[1:], stderr)
+	case "explore":
+		return cmdExplore(args[1:], stderr)
 	case "vdso":
 		return cmdVDSO(args[1:], stderr)
 	case "gc":
