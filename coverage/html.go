@@ -48,6 +48,7 @@ type htmlPage struct {
 	TrapSites    int
 	Runs         []htmlRun
 	ObjectsTable []htmlObject
+	Tampered     []htmlTampered // tampered.go
 }
 
 type htmlChart struct {
@@ -199,6 +200,8 @@ func (r *Report) htmlPage() *htmlPage {
 		}
 		return a.Object < b.Object
 	})
+
+	p.Tampered = r.htmlTampered()
 
 	runs := r.Runs
 	if len(runs) == 0 && (len(r.Command) > 0 || r.Schema != "") {
@@ -487,6 +490,12 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 <table id="object-table"><thead><tr><th>object</th><th class="num">sites</th><th class="num">bypass</th><th class="num">trap</th><th class="num">vdso</th></tr></thead>
 <tbody>
 {{range .ObjectsTable}}<tr><td class="obj mono">{{.Object}}</td><td class="num">{{.Sites}}</td><td class="num">{{.Bypass}}</td><td class="num">{{.Trap}}</td><td class="num">{{.VDSO}}</td></tr>
+{{end}}</tbody></table>{{end}}
+
+{{if .Tampered}}<h2 id="tampered">Calls changed <span class="count">(--inject{{with .R.Personality}}, missing in {{.}}{{end}})</span></h2>
+<table id="tampered-table"><thead><tr><th>change</th><th class="num">calls</th><th class="num">of</th><th>syscall</th><th>object</th><th class="num">offset</th><th>function</th></tr></thead>
+<tbody>
+{{range .Tampered}}<tr><td>{{.What}}</td><td class="num">{{.Changed}}</td><td class="num">{{.Count}}</td><td class="mono">{{.Syscall}}</td><td class="mono" title="{{.Object}}">{{.ObjectBase}}</td><td class="num">{{.Offset}}</td><td class="mono">{{or .Function "–"}}</td></tr>
 {{end}}</tbody></table>{{end}}
 
 <h2 id="sites">Call sites <span class="count">({{len .Sites}} sites, {{.SiteCalls}} calls, {{.TrapSites}} of them trapping; click a column to sort)</span></h2>

@@ -103,3 +103,24 @@ func tamperedSiteTable(missing bool) SiteTable {
 		}, Right: true},
 	}}
 }
+
+// htmlTampered is one changed site in the HTML page.
+type htmlTampered struct {
+	htmlSite
+	What    string // "injected" or "missing in <personality>"
+	Changed uint64
+}
+
+func (r *Report) htmlTampered() []htmlTampered {
+	var out []htmlTampered
+	for _, missing := range []bool{false, true} {
+		for i, s := range r.TamperedSites(missing) {
+			t := htmlTampered{htmlSite: siteRow(i, s), What: "injected", Changed: s.Injected}
+			if missing {
+				t.What, t.Changed = "missing in "+r.Personality, s.Missing
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -63,6 +63,16 @@ func TestBuildCountsTamperedCalls(t *testing.T) {
 		}
 	}
 
+	b.Reset()
+	if err := r.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<h2 id="tampered">`, "<td>missing in unikraft</td><td class=\"num\">1</td>", "<td>injected</td><td class=\"num\">2</td><td class=\"num\">3</td><td class=\"mono\">chdir</td>"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+
 	m, err := Merge(r, r)
 	if err != nil {
 		t.Fatal(err)
