@@ -1,6 +1,7 @@
 package coverage
 
 import (
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,12 +89,14 @@ func (r *Report) writeTampered(line func(string, ...any)) {
 	}
 }
 
-// tamperedSiteTable lays out a changed site: its object and where in it,
+// tamperedSiteTable lays out a changed site: its object (the full path is
+// in the JSON report and the HTML page) and where in it,
 // the syscall, the changed calls of all its calls.
 func tamperedSiteTable(missing bool) SiteTable {
 	return SiteTable{Indent: "  ", Columns: []SiteColumn{
 		{Cell: func(s *Site) string { return s.Syscall }, MaxWidth: 22},
-		{Cell: func(s *Site) string { return s.Object + "+" + siteLocation(s) }, MaxWidth: 56},
+		// The object's base name: a long path would clip the symbol.
+		{Cell: func(s *Site) string { return path.Base(s.Object) + "+" + siteLocation(s) }, MaxWidth: 64},
 		{Cell: func(s *Site) string {
 			n := s.Injected
 			if missing {
