@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/vsysbed/vsysbed/explore"
@@ -93,5 +96,37 @@ var _ = Describe("vsysbed explore", func() {
 				Expect(v.Required).To(BeTrue(), v.Name)
 			}
 		}
+	})
+})
+
+// Server mode: busybox's httpd (static, Debian's busybox-static) started
+// as the guest, curl fetching a page as the test (busybox's own wget
+// crashes on this host, natively too), --port as the readiness check.
+var _ = Describe("vsysbed explore of a server", func() {
+	It("finds what busybox httpd needs to serve a page", func() {
+		if _, err := os.Stat("/bin/busybox"); err != nil {
+			Skip("busybox is not installed")
+		}
+		if _, err := exec.LookPath("curl"); err != nil {
+			Skip("curl is not installed")
+		}
+		dir := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello from httpd\n"), 0o644)).To(Succeed())
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+		jsonPath := filepath.Join(dir, "r.json")
+		test := "curl -s -m 5 http://127.0.0.1:" + port + "/index.html | grep -q 'hello from httpd'"
+		got := run(nil, vsysbedBin, "explore", "-j", "1", "--timeout", "10s", "--port", port, "--test", test, "--json", jsonPath,
+			"--", "/bin/busybox", "httpd", "-f", "-p", "127.0.0.1:"+port, "-h", dir)
+		Expect(got.Status).To(Equal(0), "%s", got)
+		var res explore.Result
+		b, err := os.ReadFile(jsonPath)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(json.Unmarshal(b, &res)).To(Succeed())
+		// Without a listening socket no client gets the page.
+		Expect(res.Required).To(ContainElements("socket", "bind", "listen"))
+		Expect(res.Experiments).To(Equal(2 * len(res.Syscalls)))
 	})
 })
