@@ -181,13 +181,15 @@ var _ = Describe("kernel personalities (--personality)", func() {
 		}
 		file := filepath.Join(GinkgoT().TempDir(), "nochdir.txt")
 		Expect(os.WriteFile(file, []byte(list), 0o644)).To(Succeed())
-		got := runVsysbed(nil, []string{"--personality", file, "--report", path}, guest, "chdir", "2")
-		Expect(got.Status).To(Equal(0), "%s", got)
-		Expect(got.Stdout).To(Equal("chdir 1: -1 ENOSYS\nchdir 2: -1 ENOSYS\nSIGUSR1 caught 0\n"))
-		r, err = coverage.Load(path)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(r.Personality).To(Equal("nochdir"))
-		Expect(r.MissingSyscalls()).To(Equal([]string{"chdir"}))
-		Expect(syscallRow(r, "chdir").Missing).To(Equal(uint64(2)))
+		for _, trap := range []string{"seccomp", "sud"} {
+			got := runVsysbed(nil, []string{"--trap", trap, "--personality", file, "--report", path}, guest, "chdir", "2")
+			Expect(got.Status).To(Equal(0), "--trap %s: %s", trap, got)
+			Expect(got.Stdout).To(Equal("chdir 1: -1 ENOSYS\nchdir 2: -1 ENOSYS\nSIGUSR1 caught 0\n"))
+			r, err = coverage.Load(path)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Personality).To(Equal("nochdir"))
+			Expect(r.MissingSyscalls()).To(Equal([]string{"chdir"}))
+			Expect(syscallRow(r, "chdir").Missing).To(Equal(uint64(2)))
+		}
 	})
 })
