@@ -21,7 +21,10 @@ var _ = Describe("fault injection (--inject)", func() {
 	// its 8 calls the expression changes (0: not known exactly — the
 	// dynamic loader's opens count among openat's invocations too). The first is strace(1)'s own
 	// example; the rest cover when='s forms, error by name and number,
-	// retval, fault= (ENOSYS), signal= with and without a return, delays.
+	// retval, fault= (ENOSYS), signal= alone and with an error or a value
+	// (as strace's own qual_inject-error-signal and qual_inject-retval tests
+	// do with chdir), the
+	// "inject=" prefix, delays.
 	cases := []struct {
 		spec, call string
 		injected   uint64
@@ -33,11 +36,13 @@ var _ = Describe("fault injection (--inject)", func() {
 		{"fault=chdir:when=4..5", "chdir", 2},
 		{"chdir:signal=SIGUSR1:when=2+", "chdir", 7},
 		{"chdir:retval=7:signal=USR1:when=3", "chdir", 1},
+		{"chdir:error=ENOENT:signal=SIGUSR1:when=2..3", "chdir", 2},
+		{"inject=chdir:retval=0:when=1+4", "chdir", 2},
 		{"getppid:retval=0:when=1..3", "getppid", 3},
 		{"chdir:delay_enter=20ms:delay_exit=10ms:when=1..2", "chdir", 2},
 	}
 	straceArgs := func(spec string) []string {
-		if strings.HasPrefix(spec, "fault=") {
+		if strings.HasPrefix(spec, "fault=") || strings.HasPrefix(spec, "inject=") {
 			return []string{"-e", spec}
 		}
 		return []string{"-e", "inject=" + spec}
