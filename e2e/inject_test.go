@@ -19,12 +19,12 @@ import (
 var _ = Describe("fault injection (--inject)", func() {
 	// Each case: the strace expression, the guest's call and how many of
 	// its 8 calls the expression changes (0: not known exactly — the
-	// dynamic loader's opens count among openat's invocations too). The first is strace(1)'s own
-	// example; the rest cover when='s forms, error by name and number,
-	// retval, fault= (ENOSYS), signal= alone and with an error or a value
-	// (as strace's own qual_inject-error-signal and qual_inject-retval tests
-	// do with chdir), the
-	// "inject=" prefix, delays.
+	// dynamic loader's opens count among openat's invocations too). The
+	// first is strace(1)'s own example; the rest cover when='s forms,
+	// error by name and number, retval, fault= (ENOSYS), signal= alone
+	// and with an error or a value (as strace's own qual_inject-error-signal
+	// and qual_inject-retval tests do with chdir), the "inject=" prefix,
+	// delays.
 	cases := []struct {
 		spec, call string
 		injected   uint64
