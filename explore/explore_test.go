@@ -48,6 +48,9 @@ func TestTableAndPage(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
 	}
+	if m := sample().MissingIn(Personality{Name: "x", Has: func(string) bool { return false }}); len(m) != 1 || m[0] != "openat" {
+		t.Errorf("missing in an empty personality: %v", m)
+	}
 	b.Reset()
 	none := Personality{Name: "tiny", Has: func(n string) bool { return n == "getpid" }}
 	if err := sample().WriteHTML(&b, []Personality{none}); err != nil {

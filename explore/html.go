@@ -15,6 +15,17 @@ type Personality struct {
 	Has  func(name string) bool
 }
 
+// MissingIn are the required syscalls p does not implement.
+func (r *Result) MissingIn(p Personality) []string {
+	var out []string
+	for _, name := range r.Required {
+		if !p.Has(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // WriteHTML writes a page with the plots Loupe draws: for each
 // personality, the program's required syscalls it implements and those
 // it lacks (one bar each), the same for every used syscall, and the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/vsysbed/vsysbed/explore"
@@ -88,6 +89,13 @@ func cmdExplore(args []string, stderr io.Writer) int {
 			ep = explore.Personality{Name: p.Name, Has: func(n string) bool { return has[n] }}
 		}
 		ps = append(ps, ep)
+	}
+	for _, p := range ps {
+		missing := "none"
+		if m := res.MissingIn(p); len(m) > 0 {
+			missing = strings.Join(m, " ")
+		}
+		fmt.Fprintf(os.Stdout, "required and missing in %s: %s\n", p.Name, missing)
 	}
 	for _, out := range []struct {
 		path  string
