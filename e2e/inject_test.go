@@ -38,6 +38,9 @@ var _ = Describe("fault injection (--inject)", func() {
 		{"chdir:retval=7:signal=USR1:when=3", "chdir", 1},
 		{"chdir:error=ENOENT:signal=SIGUSR1:when=2..3", "chdir", 2},
 		{"inject=chdir:retval=0:when=1+4", "chdir", 2},
+		// An injected EINTR is the guest's, neither hidden nor restarted.
+		{"chdir:error=EINTR:when=2", "chdir", 1},
+		{"chdir:error=EINTR:signal=USR1:when=3", "chdir", 1},
 		{"getppid:retval=0:when=1..3", "getppid", 3},
 		{"chdir:delay_enter=20ms:delay_exit=10ms:when=1..2", "chdir", 2},
 	}

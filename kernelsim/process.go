@@ -114,6 +114,9 @@ type Task struct {
 
 	injectSeen []uint64 // calls each --inject rule matched on this thread (tamper.go)
 	tampered   string   // what --inject or --personality did to the current call (Tampered)
+	// injectedReturn: the current call's result is an --inject rule's
+	// (afterSyscall neither restarts nor hides its EINTR).
+	injectedReturn bool
 }
 
 // Image is a program image mapped for the guest (platform/inprocess's loader).

@@ -95,6 +95,7 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 	nr := int(int64(cb.Nr))
 	a := Args(cb.Args)
 	var ret int64
+	t.tampered, t.injectedReturn = "", false // set by tamperedSyscall for this call only
 	if cb.Flags&tls.FlagDone != 0 {
 		ret = int64(cb.Ret) // the fast route ran it; only signals are left
 	} else {

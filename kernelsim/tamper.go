@@ -179,7 +179,7 @@ func (t *Task) tamperedSyscall(cb *tls.ControlBlock, nr int, a *Args) int64 {
 	if tm == nil || nr < 0 || nr > MaxNr {
 		return t.syscall(nr, a)
 	}
-	t.tampered = ""
+	t.tampered, t.injectedReturn = "", false
 	if tm.has != nil && !tm.has[nr] {
 		t.P.logTampered(coverage.EvMissing, nr, cb, tm.persona)
 		t.tampered = "missing in " + tm.persona
@@ -207,7 +207,9 @@ func (t *Task) tamperedSyscall(cb *tls.ControlBlock, nr int, a *Args) int64 {
 	sleep(in.DelayEnter)
 	var ret int64
 	if in.HasReturn {
-		ret = in.Retval
+		// The guest gets it as strace's tracee does: an injected EINTR
+		// is neither restarted nor hidden (afterSyscall).
+		ret, t.injectedReturn = in.Retval, true
 	} else {
 		ret = t.syscall(nr, a)
 	}
