@@ -73,7 +73,7 @@ var _ = Describe("vsysbed explore", func() {
 		Expect(string(page)).To(ContainSubstring("unikraft"))
 	})
 
-	It("with --test: the test's exit status decides", func() {
+	It("with --test and --runs 2: the test's exit status decides, every run must work", func() {
 		dir := GinkgoT().TempDir()
 		input := filepath.Join(dir, "input.txt")
 		Expect(os.WriteFile(input, []byte("x\n"), 0o644)).To(Succeed())
@@ -81,7 +81,7 @@ var _ = Describe("vsysbed explore", func() {
 		// Only that some output came: the guest's exit status is ignored,
 		// so getpid stubbed (exit 4 before printing) fails, and a faked
 		// write (which the guest's loop takes for an error) fails too.
-		got := run(nil, vsysbedBin, "explore", "-j", "2", "--json", jsonPath, "--test", `grep -q "^read: x" "$1"`,
+		got := run(nil, vsysbedBin, "explore", "-j", "2", "--runs", "2", "--json", jsonPath, "--test", `grep -q "^read: x" "$1"`,
 			"--", filepath.Join(guestDir, "needs"), input)
 		Expect(got.Status).To(Equal(0), "%s", got)
 		var res explore.Result
@@ -92,6 +92,7 @@ var _ = Describe("vsysbed explore", func() {
 			switch v.Name {
 			case "getpid":
 				Expect([2]bool{v.Stubbed, v.Faked}).To(Equal([2]bool{false, true}))
+				Expect([2]int{v.StubbedRuns, v.FakedRuns}).To(Equal([2]int{0, 2}), "runs that worked, of 2")
 			case "openat", "write":
 				Expect(v.Required).To(BeTrue(), v.Name)
 			}
