@@ -30,7 +30,7 @@ func cmdExplore(args []string, stderr io.Writer) int {
 	jsonPath := fs.String("json", "", "write the result as JSON to `FILE`")
 	csvPath := fs.String("csv", "", "write Loupe's CSV layout (dyn.csv: # syscall, used, works faked, works stubbed,\nworks both) to `FILE`")
 	htmlPath := fs.String("html", "", "write a page with the plots (required syscalls vs each personality's) to `FILE`")
-	var personas injectList // names, checked below
+	var personas []string
 	fs.Func("personality", "compare with the personality `NAME|FILE` in the page (repeatable; default linux and unikraft)", func(v string) error {
 		if _, err := kernelsim.LoadPersonality(v); err != nil {
 			return err
