@@ -17,7 +17,7 @@ const HTMLChartRows = 40
 // htmlTemplate is parsed on first use: every vsysbed process (each host
 // process, each fork) links this package, and only `report show` renders.
 var htmlTemplate = sync.OnceValue(func() *template.Template {
-	return template.Must(template.New("report").Parse(htmlSource))
+	return template.Must(template.Must(template.New("report").Parse(htmlSource)).Parse(htmlTimingSource))
 })
 
 // Chart geometry, in SVG user units (CSS pixels at 100% zoom).
@@ -49,7 +49,8 @@ type htmlPage struct {
 	Functions    []htmlFunction   // the sites grouped by function
 	Refusals     []htmlRefusal    // HTMLOptions.Refusal
 	Sources      []htmlSourceFile // HTMLOptions.ReadSource
-	Tampered     []htmlTampered   // tampered.go
+	Timing       htmlTiming
+	Tampered     []htmlTampered // tampered.go
 }
 
 type htmlChart struct {
@@ -163,6 +164,7 @@ func (r *Report) htmlPage() *htmlPage {
 		p.Syscalls = append(p.Syscalls, htmlSyscall{SyscallRow: row, Share: FormatBypassShare(row.Bypass, row.Entered())})
 	}
 	p.Chart = chartOf(rows)
+	p.Timing = r.timingOf()
 
 	objects := map[string]*htmlObject{}
 	for i, s := range r.Sites {
@@ -528,6 +530,7 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 {{end}}{{end}}</tbody></table></details>
 {{end}}{{end}}
 
+{{template "timing" .Timing}}
 {{if .Tampered}}<h2 id="tampered">Calls changed <span class="count">(--inject{{with .R.Personality}}, missing in {{.}}{{end}})</span></h2>
 <table id="tampered-table"><thead><tr><th>change</th><th class="num">calls</th><th class="num">of</th><th>syscall</th><th>object</th><th class="num">offset</th><th>function</th></tr></thead>
 <tbody>

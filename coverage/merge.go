@@ -97,7 +97,7 @@ func Merge(reports ...*Report) (*Report, error) {
 			ms := sites[k]
 			if ms == nil {
 				c := s
-				c.Count, c.Injected, c.Missing = 0, 0, 0
+				c.Count, c.TimeNs, c.Injected, c.Missing = 0, 0, 0, 0
 				sites[k] = &c
 				ms = &c
 			} else if ms.Address != s.Address {
@@ -106,6 +106,7 @@ func Merge(reports ...*Report) (*Report, error) {
 			ms.Count += s.Count
 			ms.Injected += s.Injected
 			ms.Missing += s.Missing
+			ms.TimeNs += s.TimeNs
 			fillSymbols(ms, &s)
 		}
 	}
@@ -116,6 +117,18 @@ func Merge(reports ...*Report) (*Report, error) {
 		m.Sites = append(m.Sites, *s)
 	}
 	sortSites(m.Sites)
+	// Times add up; the means are the merged calls'. The host figures are
+	// the first timed input's (merged runs of one machine agree).
+	m.setMeans()
+	for _, in := range reports {
+		if in.Timing != nil && !m.Totals.TimeNs.zero() {
+			t := *in.Timing
+			t.Costs = append([]PathCost(nil), t.Costs...)
+			m.Timing = &t
+			break
+		}
+	}
+	m.PatchNext = PatchNextOf(m)
 
 	// The one-value fields, from the runs.
 	m.Complete = true

@@ -79,6 +79,12 @@ type Report struct {
 	Personality string   `json:"personality,omitempty"`
 	// Audit is the eBPF audit's section (`--audit=ebpf`); absent otherwise.
 	Audit *AuditSection `json:"audit,omitempty"`
+	// Timing says how the times were measured (absent with --timing=off,
+	// on the ptrace platform and in reports from before timing).
+	Timing *Timing `json:"timing,omitempty"`
+	// PatchNext is "what to patch next": the trapped calls grouped by the
+	// code that made them, the largest saving first (PatchNextOf).
+	PatchNext []PatchGroup `json:"patch_next,omitempty"`
 }
 
 // Process is one guest process of the run's tree: its pid (the host
@@ -122,6 +128,10 @@ type Totals struct {
 	// Patched counts calls through rewritten sites; absent when none.
 	Patched uint64 `json:"patched,omitempty"`
 	Total   uint64 `json:"total"`
+	// TimeNs and MeanNs are the time spent in every call and per call, by
+	// kind; absent when nothing was timed.
+	TimeNs KindTimes `json:"time_ns,omitzero"`
+	MeanNs KindTimes `json:"mean_ns,omitzero"`
 }
 
 // addRow counts a row's calls.
@@ -132,6 +142,7 @@ func (t *Totals) addRow(row *SyscallRow) {
 	t.Int80 += row.Int80
 	t.Patched += row.Patched
 	t.Total += row.Total
+	t.TimeNs.add(row.TimeNs)
 }
 
 // SyscallRow is one syscall's calls by entry kind.
@@ -156,6 +167,11 @@ type SyscallRow struct {
 	// the calls counted above.
 	Injected uint64 `json:"injected,omitempty"`
 	Missing  uint64 `json:"missing,omitempty"`
+	// TimeNs and MeanNs are the time spent in the calls, in all and per
+	// call, by kind (docs/report-schema.md, "Time"); absent when none was
+	// timed.
+	TimeNs KindTimes `json:"time_ns,omitzero"`
+	MeanNs KindTimes `json:"mean_ns,omitzero"`
 }
 
 // Site is one call site: where a syscall entered the host, by which path.
@@ -179,6 +195,11 @@ type Site struct {
 	Function string `json:"function,omitempty"`
 	File     string `json:"file,omitempty"`
 	Line     int    `json:"line,omitempty"`
+
+	// TimeNs and MeanNs: the time spent in the site's calls, in all and
+	// per call; absent when none was timed.
+	TimeNs uint64 `json:"time_ns,omitempty"`
+	MeanNs uint64 `json:"mean_ns,omitempty"`
 }
 
 // TrapSites returns the report's trap sites (Kind KindTrap: the raw
@@ -254,6 +275,12 @@ type Shard struct {
 	// Exit is the block's exit record, nil when none was written.
 	Exit         *ExitStatus
 	SitesDropped uint64 // calls whose site did not fit in the block's table
+	// Cycles are the TSC cycles spent in the calls by syscall and kind,
+	// SiteCycles those of Sites[i]'s calls (nil or 0: not timed; rundir
+	// has scaled sampled sites to all their calls); Input.Timing's TSCHz
+	// converts them.
+	Cycles     []CycleRow
+	SiteCycles []uint64
 }
 
 // Input is everything Build needs: what the run left (rundir.ReadInput
@@ -295,6 +322,13 @@ type Input struct {
 	// VDSOImage is the synthetic vDSO's ELF image (vdsoinject.Build),
 	// which names the sites in VDSOObject; nil leaves them at offsets.
 	VDSOImage []byte
+
+	// Timing converts the shards' cycles (TSCHz) and is the report's
+	// Timing; nil or a zero TSCHz: the report has no times.
+	Timing *Timing
+	// Symbols keeps symbolisation answers across reports (nil: every
+	// report parses its objects, or finds them in this process's cache).
+	Symbols SymbolStore
 }
 
 // newReport is an empty report whose lists are empty, not null, in JSON
@@ -356,23 +390,36 @@ func Build(in Input) *Report {
 		}
 		siteTampered[k], rowTampered[ev.Nr] = st, rt
 	}
+	siteCycles := map[siteKey]uint64{}
 	var rows []SyscallRow
+	var cycles []CycleRow
 	for _, sd := range shards {
 		rows = append(rows, sd.Syscalls...)
-		for _, s := range sd.Sites {
-			siteCounts[siteKey{sd.Pid, s.Address, s.Nr, s.Kind}] += s.Count
+		cycles = append(cycles, sd.Cycles...)
+		for i, s := range sd.Sites {
+			k := siteKey{sd.Pid, s.Address, s.Nr, s.Kind}
+			siteCounts[k] += s.Count
+			if i < len(sd.SiteCycles) {
+				siteCycles[k] += sd.SiteCycles[i]
+			}
 		}
 		r.SitesDropped += sd.SitesDropped
 		// A shard holds every thread that used its block in turn.
 		r.Threads += max(sd.Threads, 1)
 	}
+	var hz uint64
+	if in.Timing != nil && in.Timing.TSCHz > 0 {
+		hz = in.Timing.TSCHz
+	}
+	times := timesOf(cycles, hz)
 	r.Syscalls = sumRows(rows, func(row *SyscallRow) {
 		row.Name = name(row.Nr)
 		if row.Int80 > 0 {
 			row.Name = i386Name(uint32(row.Nr))
-		} else {
-			row.Injected, row.Missing = rowTampered[row.Nr].injected, rowTampered[row.Nr].missing
+			return
 		}
+		row.Injected, row.Missing = rowTampered[row.Nr].injected, rowTampered[row.Nr].missing
+		row.TimeNs = times[row.Nr]
 	})
 	r.Totals = totalsOf(r.Syscalls)
 
@@ -442,6 +489,7 @@ func Build(in Input) *Report {
 		}
 	}
 	syms := newSymbolizer(!in.NoSymbols, in.VDSOImage)
+	syms.store = in.Symbols
 	// The same call site in several processes (same address, object and
 	// offset) is one entry.
 	type resolved struct {
@@ -465,10 +513,12 @@ func Build(in Input) *Report {
 			obj, off = allMaps.resolve(uint64(key.addr))
 		}
 		rk := resolved{uint64(key.addr), off, obj, key.nr, key.kind}
+		ns := CyclesToNs(siteCycles[key], hz)
 		if i, ok := merged[rk]; ok {
 			r.Sites[i].Count += n
 			r.Sites[i].Injected += tp.injected
 			r.Sites[i].Missing += tp.missing
+			r.Sites[i].TimeNs += ns
 			continue
 		}
 		sysName := name(key.nr)
@@ -486,12 +536,21 @@ func Build(in Input) *Report {
 
 			Injected: tp.injected,
 			Missing:  tp.missing,
+			TimeNs:   ns,
 		}
 		syms.fill(&site)
 		merged[rk] = len(r.Sites)
 		r.Sites = append(r.Sites, site)
 	}
+	syms.flush()
 	sortSites(r.Sites)
+	r.setMeans()
+	if hz > 0 && !r.Totals.TimeNs.zero() {
+		t := *in.Timing
+		t.Costs = append([]PathCost(nil), t.Costs...)
+		r.Timing = &t
+	}
+	r.PatchNext = PatchNextOf(r)
 
 	// Trap mode.
 	if r.TrapMode == "" && len(shards) > 0 {
@@ -567,6 +626,7 @@ func sumRows(rows []SyscallRow, name func(*SyscallRow)) []SyscallRow {
 		m.Errors += row.Errors
 		m.Injected += row.Injected
 		m.Missing += row.Missing
+		m.TimeNs.add(row.TimeNs)
 	}
 	for i := range out {
 		out[i].Total = out[i].Bypass + out[i].Trap + out[i].VDSO + out[i].Int80 + out[i].Patched

@@ -42,6 +42,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Audit == nil || r.Audit.Platform != AuditNative {
 		r.writeSyscallTable(line)
 		r.writeTrappedSites(line)
+		r.writeTimes(line)
+		r.writePatchNext(line)
 		r.writeTampered(line) // tampered.go
 	}
 

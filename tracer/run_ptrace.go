@@ -9,6 +9,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/symcache"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/platform/ptrace"
 	"github.com/vsysbed/vsysbed/rundir"
@@ -62,6 +63,7 @@ func finishPtrace(o Options, dir string, res ptrace.Result) int {
 	} else {
 		in.Command, in.Host, in.HostPID = o.Argv, coverage.HostStatusFromWait(ws), res.Pid
 		in.TrapMode, in.SyscallName = ptrace.TrapMode, kernelsim.Name
+		in.Symbols = symcache.Open()
 		rep = coverage.Build(in)
 	}
 	if ws.Signaled() && ws.Signal() != syscall.SIGPIPE && ws.Signal() != syscall.SIGINT {

@@ -24,6 +24,7 @@ import (
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/internal/reexec"
+	"github.com/vsysbed/vsysbed/internal/symcache"
 	"github.com/vsysbed/vsysbed/internal/version"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/platform/inprocess"
@@ -36,6 +37,7 @@ type Options struct {
 	Format     string   // "json" or "text"; "" = json for files
 	Trap       string   // "seccomp" or "sud"
 	Rewrite    string   // RewriteOff (or "") or RewriteLazy
+	Timing     string   // TimingOn (or "") or TimingOff
 	Routes     []string // NAME=fast|kernel, passed to the host
 	Argv       []string // PROGRAM [ARGS...]
 	KeepRunDir bool
@@ -112,6 +114,9 @@ func Run(o Options) int {
 	args = append(args, inh.signalFlags()...)
 	if o.Rewrite == RewriteLazy {
 		args = append(args, "--rewrite", RewriteLazy)
+	}
+	if o.Timing == TimingOff {
+		args = append(args, "--timing-off")
 	}
 	for _, r := range o.Routes {
 		args = append(args, "--route", r)
@@ -204,6 +209,10 @@ func Run(o Options) int {
 		if o.Tamper != nil {
 			in.Inject, in.Personality = o.Tamper.Inject, o.Tamper.Personality
 		}
+		if o.Timing != TimingOff {
+			in.Timing = HostTiming()
+		}
+		in.Symbols = symcache.Open()
 		rep = coverage.Build(in)
 	}
 	if aud != nil && rep != nil {

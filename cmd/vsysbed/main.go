@@ -36,6 +36,7 @@ const usage = `usage:
                                                then faked, and the program's verdict (docs/explore.md)
   vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
   vsysbed gc                                   remove the run directories killed runs left behind
+  vsysbed calibrate [flags]                    measure what each path costs on this machine
   vsysbed help [COMMAND]                       show help (also: vsysbed COMMAND --help)
   vsysbed --version                            print the version
 
@@ -78,6 +79,8 @@ func run(args []string, stderr io.Writer) int {
 		return cmdVDSO(args[1:], stderr)
 	case "gc":
 		return cmdGC(args[1:], stderr)
+	case "calibrate":
+		return cmdCalibrate(args[1:], stderr)
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
 			if _, ok := hidden[args[1]]; !ok {
@@ -141,6 +144,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		"(`mov $nr,%eax; syscall` starting a function) so that its later calls enter the\n"+
 		"host without a signal, counted as patched (single-threaded processes only;\n"+
 		"ARCHITECTURE.md, \"Rewritten call sites\")")
+	fs.StringVar(&o.Timing, "timing", tracer.TimingOn, "`on` or off: time every bypassed, trapped and patched call (rdtsc at entry and\n"+
+		"exit, a few ns a call); the report's time_ns and mean_ns, off leaves them out")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
 	var injects injectList
 	fs.Var(&injects, "inject", "tamper with calls as strace's -e inject= does, `SPEC`: SET:error=ERRNO|retval=N\n"+
@@ -176,6 +181,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	case "seccomp", "sud":
 	default:
 		return usageError(stderr, "run", "--trap must be seccomp or sud, got %q", o.Trap)
+	}
+	switch o.Timing {
+	case tracer.TimingOn, tracer.TimingOff:
+	default:
+		return usageError(stderr, "run", "--timing must be on or off, got %q", o.Timing)
 	}
 	switch o.Rewrite {
 	case tracer.RewriteOff, tracer.RewriteLazy:
@@ -239,7 +249,8 @@ func cmdGC(args []string, stderr io.Writer) int {
 		fmt.Fprintf(w, "usage: vsysbed gc\n\n"+
 			"Removes the run directories ($TMPDIR/vsysbed-run-*) whose supervisor is gone\n"+
 			"(a vsysbed killed by SIGKILL) and whose files no live process maps. Every\n"+
-			"`vsysbed run` does this first too.\n")
+			"`vsysbed run` does this first too, for the runs of its user it finds\n"+
+			"registered in $XDG_CACHE_HOME/vsysbed/runs (not reading all of $TMPDIR).\n")
 	})
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
