@@ -219,7 +219,7 @@ func writeSiteList(line func(string, ...any), title string, sites []Site, limit 
 	if limit > 0 && len(shown) > limit {
 		shown = shown[:limit]
 	}
-	for _, l := range siteListTable.Lines(shown) {
+	for _, l := range WithRewriteColumn(siteListTable, shown).Lines(shown) {
 		line("%s", l)
 	}
 	if rest := sites[len(shown):]; len(rest) > 0 {

@@ -28,7 +28,14 @@ const (
 	// --personality (What names it), failed with ENOSYS.
 	EvInject  = "inject"
 	EvMissing = "missing"
+	// EvRewrite: kernelsim's answer for a trapped site (--rewrite=lazy):
+	// Rewrite is RewritePatched or why not, at Address (the syscall) for
+	// Nr, after Traps traps the asking thread's block had counted there.
+	EvRewrite = "rewrite"
 )
+
+// RewritePatched is an EvRewrite's Rewrite for a site rewritten.
+const RewritePatched = "patched"
 
 // Hex is a 64-bit address or offset, written as a "0x..." JSON string:
 // JSON numbers are doubles to most readers and lose bits above 2^53.
@@ -92,9 +99,13 @@ type Event struct {
 	// reaped: the child a wait collected
 	Child int `json:"child,omitempty"`
 
+	// rewrite (Start... are not used: Address is the site)
+	Address Hex    `json:"address,omitempty"`
+	Nr      int    `json:"nr,omitempty"`
+	Traps   uint64 `json:"traps,omitempty"`
+	Rewrite string `json:"rewrite,omitempty"`
 	// inject, missing: the call (Nr, where it entered: Site, Kind) and
 	// the rule or personality (What)
-	Nr   int    `json:"nr,omitempty"`
 	Site Hex    `json:"site,omitempty"`
 	Kind string `json:"kind,omitempty"`
 	What string `json:"what,omitempty"`

@@ -100,6 +100,7 @@ type htmlSite struct {
 	BuildID    string
 	BuildFull  string
 	Query      string // what the filter box matches: every name of the site, lower case
+	Rewrite    string // RewriteNote: what --rewrite=lazy did at a trap site
 }
 
 type htmlRun struct {
@@ -302,6 +303,7 @@ func siteRow(i int, s Site) htmlSite {
 		Nr:        s.Nr,
 		Kind:      s.Kind,
 		KindClass: kindClass(s.Kind),
+		Rewrite:   RewriteNote(&s),
 		Object:    s.Object,
 		Offset:    s.Offset.String(),
 		// Zero-padded so the page's script sorts offsets as strings,
@@ -540,7 +542,7 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 <h2 id="sites">Call sites <span class="count">({{len .Sites}} sites, {{.SiteCalls}} calls, {{.TrapSites}} of them trapping; click a column to sort)</span></h2>
 {{if .Sites}}<table class="sortable" id="site-table"><thead><tr><th class="num" data-type="num" aria-sort="descending">count</th><th data-type="text">syscall</th><th data-type="text">kind</th><th data-type="text">object</th><th class="num" data-type="text">offset</th><th data-type="text">function</th><th data-type="text">file:line</th><th data-type="text">build-id</th></tr></thead>
 <tbody>
-{{range .Sites}}<tr class="site" data-i="{{.Index}}" data-q="{{.Query}}"><td class="num">{{.Count}}</td><td class="mono" data-v="{{.Syscall}}" title="nr {{.Nr}}">{{.Syscall}}</td><td data-v="{{.Kind}}"><span class="kind {{.KindClass}}">{{.Kind}}</span></td><td class="mono" data-v="{{.Object}}" title="{{.Object}}">{{.ObjectBase}}</td><td class="num" data-v="{{.OffsetKey}}">{{.Offset}}</td><td class="mono" data-v="{{.Function}}">{{or .Function "–"}}</td><td class="mono src" data-v="{{.SourceKey}}">{{if .SourceBase}}<span class="dir">{{range .SourceDirs}}{{.}}<wbr>{{end}}</span>{{.SourceBase}}{{else}}–{{end}}</td><td class="mono" data-v="{{.BuildFull}}"{{with .BuildFull}} title="{{.}}"{{end}}>{{or .BuildID "–"}}</td></tr>
+{{range .Sites}}<tr class="site" data-i="{{.Index}}" data-q="{{.Query}}"><td class="num">{{.Count}}</td><td class="mono" data-v="{{.Syscall}}" title="nr {{.Nr}}">{{.Syscall}}</td><td data-v="{{.Kind}}"><span class="kind {{.KindClass}}">{{.Kind}}</span>{{with .Rewrite}} <small>{{.}}</small>{{end}}</td><td class="mono" data-v="{{.Object}}" title="{{.Object}}">{{.ObjectBase}}</td><td class="num" data-v="{{.OffsetKey}}">{{.Offset}}</td><td class="mono" data-v="{{.Function}}">{{or .Function "–"}}</td><td class="mono src" data-v="{{.SourceKey}}">{{if .SourceBase}}<span class="dir">{{range .SourceDirs}}{{.}}<wbr>{{end}}</span>{{.SourceBase}}{{else}}–{{end}}</td><td class="mono" data-v="{{.BuildFull}}"{{with .BuildFull}} title="{{.}}"{{end}}>{{or .BuildID "–"}}</td></tr>
 {{end}}</tbody></table>
 {{else}}<p class="note">No call sites were recorded.</p>{{end}}
 

@@ -107,6 +107,7 @@ func Merge(reports ...*Report) (*Report, error) {
 			ms.Injected += s.Injected
 			ms.Missing += s.Missing
 			ms.TimeNs += s.TimeNs
+			ms.mergeRewrite(s)
 			fillSymbols(ms, &s)
 		}
 	}

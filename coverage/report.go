@@ -200,6 +200,42 @@ type Site struct {
 	// per call; absent when none was timed.
 	TimeNs uint64 `json:"time_ns,omitempty"`
 	MeanNs uint64 `json:"mean_ns,omitempty"`
+
+	// A trap site with --rewrite=lazy: rewritten after RewrittenAfter
+	// traps (the rewriting thread's count there; the fewest, over the
+	// processes the entry merges), or NotRewritten says why not (the
+	// last answer: "pattern unknown", "page not the guest's"...); neither
+	// when vsysbed was never asked (rewriting off, a vfork child).
+	RewrittenAfter uint64 `json:"rewritten_after,omitempty"`
+	NotRewritten   string `json:"not_rewritten,omitempty"`
+}
+
+// noteRewrite takes a rewrite answer (an EvRewrite, or nil) for the site,
+// one of the processes it merges: a rewrite, the earliest, wins over a
+// refusal.
+func (s *Site) noteRewrite(ev *Event) {
+	s.mergeRewrite(rewriteOf(ev))
+}
+
+func rewriteOf(ev *Event) Site {
+	switch {
+	case ev == nil:
+		return Site{}
+	case ev.Rewrite == RewritePatched:
+		return Site{RewrittenAfter: max(ev.Traps, 1)}
+	default:
+		return Site{NotRewritten: ev.Rewrite}
+	}
+}
+
+// mergeRewrite folds o's rewrite fields into s's (merge, Build).
+func (s *Site) mergeRewrite(o Site) {
+	switch {
+	case o.RewrittenAfter > 0 && (s.RewrittenAfter == 0 || o.RewrittenAfter < s.RewrittenAfter):
+		s.RewrittenAfter, s.NotRewritten = o.RewrittenAfter, ""
+	case o.NotRewritten != "" && s.RewrittenAfter == 0 && s.NotRewritten == "":
+		s.NotRewritten = o.NotRewritten
+	}
 }
 
 // TrapSites returns the report's trap sites (Kind KindTrap: the raw
@@ -437,6 +473,13 @@ func Build(in Input) *Report {
 		}
 		return m
 	}
+	// Rewrite answers per (process, site, nr).
+	type rewriteKey struct {
+		pid  int
+		addr Hex
+		nr   int
+	}
+	rewrites := map[rewriteKey]*Event{}
 	var exitEvent *Event
 	procIndex := map[int]int{}
 	proc := func(pid int) *Process {
@@ -481,6 +524,11 @@ func Build(in Input) *Report {
 			}
 		case EvError:
 			r.addError(ev.Msg)
+		case EvRewrite:
+			k := rewriteKey{ev.Pid, ev.Address, ev.Nr}
+			if old := rewrites[k]; old == nil || old.Rewrite != RewritePatched {
+				rewrites[k] = ev
+			}
 		}
 	}
 	for _, pid := range in.Running {
@@ -514,11 +562,16 @@ func Build(in Input) *Report {
 		}
 		rk := resolved{uint64(key.addr), off, obj, key.nr, key.kind}
 		ns := CyclesToNs(siteCycles[key], hz)
+		var rw *Event
+		if key.kind == KindTrap {
+			rw = rewrites[rewriteKey{key.pid, key.addr, key.nr}]
+		}
 		if i, ok := merged[rk]; ok {
 			r.Sites[i].Count += n
 			r.Sites[i].Injected += tp.injected
 			r.Sites[i].Missing += tp.missing
 			r.Sites[i].TimeNs += ns
+			r.Sites[i].noteRewrite(rw)
 			continue
 		}
 		sysName := name(key.nr)
@@ -538,6 +591,7 @@ func Build(in Input) *Report {
 			Missing:  tp.missing,
 			TimeNs:   ns,
 		}
+		site.noteRewrite(rw)
 		syms.fill(&site)
 		merged[rk] = len(r.Sites)
 		r.Sites = append(r.Sites, site)

@@ -630,6 +630,7 @@ func (t *Task) defaultAction(sig int) {
 // dieBy ends the guest process by signal sig, as its default action: the
 // exit is recorded first, then the host process dies by the same signal.
 func (t *Task) dieBy(sig int) {
+	t.traceEnd(0, sig)
 	if t.vf != nil {
 		t.vforkDie(sig)
 	}

@@ -639,24 +639,93 @@ long vsysbed_bypass(long nr, long a1, long a2, long a3, long a4, long a5)
 int vsysbed_rewrite;
 
 /*
+ * The sites being or already rewritten while other threads may run them
+ * (kernelsim/rewrite.go, text_poke's order): the first byte of the span
+ * becomes int3 before the rest changes, and a thread that executes it
+ * meanwhile takes SIGTRAP at head+1; fault_handler finds head here and
+ * resumes it at the stub, which does what the span did. An entry stays
+ * until execve (a SIGTRAP queued before the last write arrives after it);
+ * only the kernel call that rewrites (under kernelsim's lock) adds.
+ */
+#define POKE_SLOTS 4096
+static struct {
+	uint64_t head, stub;
+} vsysbed_pokes[POKE_SLOTS];
+
+static uint32_t poke_hash(uint64_t head)
+{
+	return (uint32_t)((head * 0x9E3779B97F4A7C15ULL) >> 52);
+}
+
+/* Record head -> stub before head's first byte becomes int3: 0 if full. */
+int vsysbed_poke_add(uint64_t head, uint64_t stub)
+{
+	for (uint32_t i = 0, j = poke_hash(head); i < 64; i++, j = (j + 1) % POKE_SLOTS) {
+		uint64_t h = __atomic_load_n(&vsysbed_pokes[j].head, __ATOMIC_ACQUIRE);
+		if (h == head || h == 0) {
+			__atomic_store_n(&vsysbed_pokes[j].stub, stub, __ATOMIC_RELAXED);
+			__atomic_store_n(&vsysbed_pokes[j].head, head, __ATOMIC_RELEASE);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The stub for an int3 at head, or 0: not one of the rewrite's. */
+static uint64_t poke_target(uint64_t head)
+{
+	for (uint32_t i = 0, j = poke_hash(head); i < 64; i++, j = (j + 1) % POKE_SLOTS) {
+		uint64_t h = __atomic_load_n(&vsysbed_pokes[j].head, __ATOMIC_ACQUIRE);
+		if (h == head)
+			return __atomic_load_n(&vsysbed_pokes[j].stub, __ATOMIC_RELAXED);
+		if (h == 0)
+			return 0;
+	}
+	return 0;
+}
+
+/* execve: the old image's sites are gone (one guest thread left). */
+void vsysbed_poke_reset(void)
+{
+	for (uint32_t j = 0; j < POKE_SLOTS; j++) {
+		__atomic_store_n(&vsysbed_pokes[j].head, 0, __ATOMIC_RELAXED);
+		vsysbed_pokes[j].stub = 0;
+	}
+}
+
+/*
  * A trap from site may be the one to rewrite it: kernelsim decides
  * (kernelsim/rewrite.go). Asked at a site's 1st, 2nd, 4th, 8th... trap, so
  * a site it refuses (another thread running, an unknown pattern) costs a
- * few kernel calls, not one a trap. The cheap part of the pattern is
- * checked here: `mov $nr,%eax` (b8 imm32) starting 16-aligned right before
- * the syscall.
+ * few kernel calls, not one a trap. The cheap part of the patterns is
+ * checked here: `mov $nr,%eax` (b8 imm32), or a mov of an immediate to
+ * edx, esi or edi, right before the syscall; a site that fails it is
+ * still asked about at its first trap, so the report says why it traps.
  */
-static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, uint64_t site, uint64_t n)
+static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, const long a[6], uint64_t site, uint64_t n)
 {
 	if (__builtin_expect(!vsysbed_rewrite, 1) || n == 0 || (n & (n - 1)) != 0)
 		return;
-	if ((cb->flags & CB_FLAG_VFORK) || (unsigned long)nr >= CB_NR_MAX || ((site - 5) & 15) != 0)
+	if ((cb->flags & CB_FLAG_VFORK) || (unsigned long)nr >= CB_NR_MAX)
 		return;
+	/* At the first trap always (kernelsim reports why it refuses); later
+	 * only if the cheap check passes. */
 	long b = vsysbed_probe_u32((const void *)(site - 5));
-	if (b == -1 || (b & 0xff) != 0xb8 || vsysbed_probe_u32((const void *)(site - 4)) != nr)
+	int cheap = 0;
+	switch (b == -1 ? -1 : b & 0xff) {
+	case 0xb8:
+		cheap = vsysbed_probe_u32((const void *)(site - 4)) == nr;
+		break;
+	case 0xba: case 0xbe: case 0xbf:
+		cheap = 1;
+		break;
+	}
+	if (!cheap && n != 1)
 		return;
-	const long a[6] = {nr};
-	kernel_call(cb, CB_NR_PATCH, a, site, CB_KIND_TRAP);
+	/* The registers a mov before the syscall may have set, as they were,
+	 * and the trap count. */
+	const long p[6] = {nr, a[0], a[1], a[2], (long)n};
+	kernel_call(cb, CB_NR_PATCH, p, site, CB_KIND_TRAP);
 }
 
 /* Called by vsysbed_trap_trampoline with the guest context in cb->trap. */
@@ -706,7 +775,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	note_fd_result(nr, a, ret);
 	count_result(cb, nr, ret);
 	if (!patched)
-		maybe_rewrite(cb, nr, site, n);
+		maybe_rewrite(cb, nr, a, site, n);
 	/* What Linux leaves after a syscall. */
 	r->rax = (uint64_t)ret;
 	r->rcx = r->rip;
@@ -1046,6 +1115,19 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv)
 	if ((sig == SIGSEGV || sig == SIGBUS) && uc->uc_mcontext.gregs[REG_RIP] == (greg_t)vsysbed_probe_insn) {
 		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)vsysbed_probe_fixup;
 		return;
+	}
+	/*
+	 * An int3 of a site kernelsim is rewriting (or has: the signal may
+	 * arrive late): resume at its stub, which does what the site's
+	 * replaced bytes did. The int3 was the first byte: nothing of the
+	 * span ran, every register is as at the site's head.
+	 */
+	if (sig == SIGTRAP && si->si_code == SI_KERNEL && cb && cb->state == CB_STATE_GUEST) {
+		uint64_t stub = poke_target((uint64_t)uc->uc_mcontext.gregs[REG_RIP] - 1);
+		if (stub != 0) {
+			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)stub;
+			return;
+		}
 	}
 	/*
 	 * SIGPIPE is raised on the thread whose write hit a closed pipe: on the

@@ -46,6 +46,17 @@ func SetRewrite(on bool) {
 // Rewriting reports whether SetRewrite turned rewriting on.
 func Rewriting() bool { return C.vsysbed_rewrite != 0 }
 
+// AddPoke records that head, the first byte of a call site being
+// rewritten, may hold an int3 from now on: a guest thread that executes it
+// resumes at stub (entry.c's fault_handler). False if the table is full
+// (the site must then be left as it is).
+func AddPoke(head, stub uint64) bool {
+	return C.vsysbed_poke_add(C.uint64_t(head), C.uint64_t(stub)) != 0
+}
+
+// ResetPokes forgets every site AddPoke recorded (execve).
+func ResetPokes() { C.vsysbed_poke_reset() }
+
 // PatchedEntryAddress is vsysbed_patched_entry's address.
 func PatchedEntryAddress() uintptr { return uintptr(C.vsysbed_patched_entry_address()) }
 

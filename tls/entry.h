@@ -101,6 +101,8 @@ extern int vsysbed_rewrite;
 /* --timing=off clears it: no call is timed (entry.c, timing_begin). */
 extern int vsysbed_timing;
 uint64_t vsysbed_rdtsc(void);
+int vsysbed_poke_add(uint64_t head, uint64_t stub);
+void vsysbed_poke_reset(void);
 uint64_t vsysbed_region_start_address(void);
 uint64_t vsysbed_region_end_address(void);
 uint64_t vsysbed_xsave_features(uint32_t *size);

@@ -24,6 +24,13 @@ func runPtrace(o Options, inh inheritance) int {
 		return exitstatus.Failed
 	}
 	defer cleanup()
+	finishTrace := func(*coverage.Report) {}
+	if o.Trace != nil {
+		if finishTrace, err = startTrace(o.Trace, dir); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: tracing: %v\n", err)
+			return exitstatus.Failed
+		}
+	}
 
 	fw, stopSignals := superviseTree()
 	defer stopSignals()
@@ -41,6 +48,9 @@ func runPtrace(o Options, inh inheritance) int {
 		return exitstatus.Failed
 	}
 	reapDescendants()
+	// No report for -c's vdso column: here the vDSO's fallbacks are real
+	// calls, traced with the kind vdso.
+	finishTrace(nil)
 	return finishPtrace(o, dir, res)
 }
 

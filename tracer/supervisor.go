@@ -59,6 +59,8 @@ type Options struct {
 	// Tamper: the --inject rules and --personality (checked by the CLI),
 	// for every host process of the tree through the run directory.
 	Tamper *rundir.Tamper
+	// Trace: strace's -e trace=, -o, -c (trace.go); nil = off.
+	Trace *TraceOptions
 }
 
 // Values of Options.Wait.
@@ -98,6 +100,14 @@ func Run(o Options) int {
 			cleanup()
 		}
 	}()
+
+	finishTrace := func(*coverage.Report) {}
+	if o.Trace != nil {
+		if finishTrace, err = startTrace(o.Trace, dir); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: tracing: %v\n", err)
+			return exitstatus.Failed
+		}
+	}
 
 	// The supervisor's start-up points go to the event log too (the host
 	// appends to it), so that a kept run directory has the whole record.
@@ -218,6 +228,7 @@ func Run(o Options) int {
 	if aud != nil && rep != nil {
 		aud.finish(rep, dir, o)
 	}
+	finishTrace(rep)
 	built := rundir.Now()
 	started := rep != nil && len(rep.Execs) > 0
 	// Like a shell, stay quiet about the signals a pipeline or a terminal

@@ -141,9 +141,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.BoolVar(&o.Quiet, "q", false, "quiet: print nothing but errors (no report on stderr; --report still writes)")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "how raw syscalls are caught: `seccomp` (filter on the instruction pointer)\nor sud (Syscall User Dispatch)")
 	fs.StringVar(&o.Rewrite, "rewrite", tracer.RewriteOff, "`off` or lazy: rewrite a trapped call site whose bytes match a known pattern\n"+
-		"(`mov $nr,%eax; syscall` starting a function) so that its later calls enter the\n"+
-		"host without a signal, counted as patched (single-threaded processes only;\n"+
-		"ARCHITECTURE.md, \"Rewritten call sites\")")
+		"(`mov $nr,%eax; syscall` starting a function or before glibc's error check) so\n"+
+		"that its later calls enter the host without a signal, counted as patched\n"+
+		"(ARCHITECTURE.md, \"Rewritten call sites\")")
 	fs.StringVar(&o.Timing, "timing", tracer.TimingOn, "`on` or off: time every bypassed, trapped and patched call (rdtsc at entry and\n"+
 		"exit, a few ns a call); the report's time_ns and mean_ns, off leaves them out")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
@@ -168,6 +168,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		"counted, then run by the real kernel) or native: run PROGRAM with no\n"+
 		"interception at all and report its syscalls per call site from the kernel's\n"+
 		"view alone (needs --audit=ebpf)")
+	var tf traceFlags
+	tf.register(fs)
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -227,6 +229,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	if fs.NArg() == 0 {
 		return usageError(stderr, "run", "no PROGRAM given")
+	}
+	var ok bool
+	if o.Trace, ok = tf.options(o.Platform, stderr); !ok {
+		return 2
 	}
 	o.Routes = routes
 	tamper, err := tamperOptions(injects, *personality)
