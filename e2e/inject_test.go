@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -91,6 +92,32 @@ var _ = Describe("fault injection (--inject)", func() {
 			}
 		})
 	}
+
+	It("marks the injected calls in -e trace= output as strace does: (INJECTED)", func() {
+		strace, err := exec.LookPath("strace")
+		if err != nil {
+			Skip("strace is not installed")
+		}
+		guest := filepath.Join(guestDir, "inject")
+		spec := "chdir:error=ENOENT:when=2"
+		results := func(out string) []string {
+			var rs []string
+			re := regexp.MustCompile(`chdir\("/"\)\s+= (.*?)(?: \[\w+\])?$`)
+			for _, l := range strings.Split(out, "\n") {
+				if m := re.FindStringSubmatch(l); m != nil {
+					rs = append(rs, m[1])
+				}
+			}
+			return rs
+		}
+		native := run(nil, strace, "-qq", "-e", "trace=chdir", "-e", "inject="+spec, guest, "chdir", "3")
+		want := results(native.Stderr)
+		Expect(want).To(Equal([]string{"0", "-1 ENOENT (No such file or directory) (INJECTED)", "0"}), "strace: %s", native)
+		for _, trap := range []string{"seccomp", "sud"} {
+			got := runVsysbed(nil, []string{"--trap", trap, "--report", "/dev/null", "-e", "trace=chdir", "--inject", spec}, guest, "chdir", "3")
+			Expect(results(got.Stderr)).To(Equal(want), "--trap %s: %s", trap, got)
+		}
+	})
 
 	It("scoped to a call site, leaves the loader's opens alone", func() {
 		guest := filepath.Join(guestDir, "inject")
