@@ -72,6 +72,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/procview \
 	$(GUESTDIR)/segtail $(GUESTDIR)/argmax \
 	$(GUESTDIR)/rewrite $(GUESTDIR)/rewritemt \
+	$(GUESTDIR)/inject $(GUESTDIR)/needs \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

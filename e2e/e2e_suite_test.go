@@ -42,6 +42,7 @@ var requiredGuests = []string{
 	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate",
 	"forkthread", "goexec", "hostfds", "waitany", "sigwait", "procself", "pwait", "sigfd", "manysig", "sigroute", "killfault", "semantics", "fasttimer", "nproc", "stopcont", "jobctl", "restart", "inherit",
 	"sysvshm", "sharedanon", "hostile", "procview", "segtail", "argmax", "rewrite", "rewritemt",
+	"inject", "needs",
 }
 
 var _ = BeforeSuite(func() {
