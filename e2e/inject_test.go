@@ -43,6 +43,7 @@ var _ = Describe("fault injection (--inject)", func() {
 		{"chdir:error=EINTR:when=2", "chdir", 1},
 		{"chdir:error=EINTR:signal=USR1:when=3", "chdir", 1},
 		{"getppid:retval=0:when=1..3", "getppid", 3},
+		{"%file:error=ENOENT:when=7..8", "chdir", 2},
 		{"chdir:delay_enter=20ms:delay_exit=10ms:when=1..2", "chdir", 2},
 	}
 	straceArgs := func(spec string) []string {

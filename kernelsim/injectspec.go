@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vsysbed/vsysbed/tracing"
 )
 
 // Injection is one --inject rule, strace's -e inject= expression: which
@@ -190,8 +192,8 @@ func ParseInjection(s string) (*Injection, error) {
 
 // parseSet reads strace's syscall set: names separated by commas, each
 // possibly "?name" (unknown names ignored) or "/regex"; "all", "none";
-// a leading "!" negates the whole set. strace's classes (%file, ...)
-// are not known here.
+// strace's classes (%file, %process, ...: tracing.ClassMembers); a
+// leading "!" negates the whole set.
 func (in *Injection) parseSet(set string) error {
 	neg := strings.HasPrefix(set, "!")
 	set = strings.TrimPrefix(set, "!")
@@ -215,7 +217,18 @@ func (in *Injection) parseSet(set string) error {
 				}
 			}
 		case strings.HasPrefix(name, "%"):
-			return fmt.Errorf("syscall classes (%s) are not supported: name the calls", name)
+			members := tracing.ClassMembers(name[1:])
+			if members == nil {
+				if optional {
+					continue
+				}
+				return fmt.Errorf("unknown syscall class %q", name)
+			}
+			for _, m := range members {
+				if nr, ok := Number(m); ok {
+					in.Nrs[nr] = true
+				}
+			}
 		default:
 			nr, ok := Number(name)
 			if !ok {

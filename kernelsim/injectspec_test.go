@@ -39,6 +39,14 @@ func TestParseInjectionForms(t *testing.T) {
 	if err != nil || !in.Nrs[unix.SYS_GETPID] || !in.Nrs[unix.SYS_GETUID] || in.Nrs[unix.SYS_READ] || in.HasReturn || in.Signal != int(unix.SIGUSR1) {
 		t.Errorf("regex set: %+v %v", in, err)
 	}
+	in, err = ParseInjection("%file,getpid:error=EACCES")
+	if err != nil || !in.Nrs[unix.SYS_OPENAT] || !in.Nrs[unix.SYS_CHDIR] || !in.Nrs[unix.SYS_GETPID] || in.Nrs[unix.SYS_READ] {
+		t.Errorf("class set: %+v %v", in, err)
+	}
+	in, err = ParseInjection("!%file:retval=0")
+	if err != nil || in.Nrs[unix.SYS_OPENAT] || !in.Nrs[unix.SYS_READ] {
+		t.Errorf("negated class: %+v %v", in, err)
+	}
 	in, err = ParseInjection("getpid:delay_enter=1.5ms:delay_exit=20")
 	if err != nil || in.DelayEnter != 1500*time.Microsecond || in.DelayExit != 20*time.Microsecond || in.HasReturn {
 		t.Errorf("delays: %+v %v", in, err)
@@ -61,7 +69,8 @@ func TestParseInjectionErrors(t *testing.T) {
 		"chdir:when=5..3":               "before first",
 		"chdir:when=1..65535":           "from 1 to 65534",
 		"chdir:when=2x":                 "unexpected",
-		"%file:error=ENOENT":            "classes",
+		"%bogus:error=ENOENT":           "unknown syscall class",
+		"?%bogus,chdir:error=EPERM":     "",
 		"chdir:signal=SIGNOPE":          "unknown signal",
 		"chdir:delay_enter=1h":          "bad time",
 		"chdir:site=libc.so.6":          "OBJECT+OFFSET",

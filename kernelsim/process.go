@@ -115,8 +115,8 @@ type Task struct {
 	// memory: the task is another process's (vfork.go).
 	vf *vforkChild
 
-	injectSeen []uint64 // calls each --inject rule matched on this thread (tamper.go)
-	tampered   string   // what --inject or --personality did to the current call (Tampered)
+	injectSeen map[[2]int]uint64 // calls of each (--inject rule, syscall) on this thread (tamper.go)
+	tampered   string            // what --inject or --personality did to the current call (Tampered)
 	// injectedReturn: the current call's result is an --inject rule's
 	// (afterSyscall neither restarts nor hides its EINTR).
 	injectedReturn bool

@@ -189,11 +189,14 @@ func (t *Task) tamperedSyscall(cb *tls.ControlBlock, nr int, a *Args) int64 {
 	if in == nil {
 		return t.syscall(nr, a)
 	}
-	if len(t.injectSeen) < len(tm.rules) {
-		t.injectSeen = append(t.injectSeen, make([]uint64, len(tm.rules)-len(t.injectSeen))...)
+	// when= counts each syscall of the set on its own, as strace does (a
+	// rule per tracee and number): %file:when=3 is every file call's third.
+	if t.injectSeen == nil {
+		t.injectSeen = map[[2]int]uint64{}
 	}
-	t.injectSeen[i]++
-	if !in.Fires(t.injectSeen[i]) {
+	k := [2]int{i, nr}
+	t.injectSeen[k]++
+	if !in.Fires(t.injectSeen[k]) {
 		return t.syscall(nr, a)
 	}
 	t.P.logTampered(coverage.EvInject, nr, cb, in.Spec)
