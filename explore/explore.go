@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -52,6 +53,10 @@ type Options struct {
 	Timeout time.Duration // per run: the program (and the test) are killed after it
 
 	Progress io.Writer // one line per experiment done; nil: none
+	// ProgressBar: Progress is a terminal, where one line is redrawn
+	// instead (a bar, the count, the last experiment, the ETA); the
+	// experiments that failed stay on their own lines above it.
+	ProgressBar bool
 }
 
 // Treatments of a syscall in an experiment.
@@ -233,7 +238,30 @@ func (o *Options) progress(done, total int, name, treat string, ok int, took, el
 		}
 	}
 	eta := time.Duration(float64(elapsed) / float64(done) * float64(total-done)).Round(time.Second)
-	fmt.Fprintf(o.Progress, "[%d/%d] %s %s: %s (%.2fs), ETA %s\n", done, total, name, treat, verdict, took.Seconds(), eta)
+	line := fmt.Sprintf("[%d/%d] %s %s: %s (%.2fs), ETA %s", done, total, name, treat, verdict, took.Seconds(), eta)
+	if !o.ProgressBar {
+		fmt.Fprintln(o.Progress, line)
+		return
+	}
+	// \r and erase-line: the bar is redrawn in place; a failing
+	// experiment's line is kept above it.
+	if verdict != "works" {
+		fmt.Fprintf(o.Progress, "\r\x1b[K%s\n", line)
+	}
+	end := "\n"
+	if done < total {
+		end = ""
+	}
+	fmt.Fprintf(o.Progress, "\r\x1b[K%s %s%s", progressBar(done, total, 24), line, end)
+}
+
+// progressBar is done of total as width cells: [#####.....].
+func progressBar(done, total, width int) string {
+	n := 0
+	if total > 0 {
+		n = done * width / total
+	}
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 }
 
 // runOnce runs the program under `vsysbed run FLAGS` and, in server

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 func sample() *Result {
@@ -66,5 +67,28 @@ func TestTableAndPage(t *testing.T) {
 func TestInjection(t *testing.T) {
 	if injection("read", Stub) != "read:error=ENOSYS" || injection("read", Fake) != "read:retval=0" {
 		t.Error(injection("read", Stub), injection("read", Fake))
+	}
+}
+
+func TestProgressBarRedrawsOneLine(t *testing.T) {
+	var b strings.Builder
+	o := &Options{Progress: &b, ProgressBar: true, Runs: 1}
+	o.progress(1, 3, "getpid", Stub, 1, time.Second, time.Second)
+	o.progress(2, 3, "openat", Stub, 0, time.Second, 2*time.Second)
+	o.progress(3, 3, "openat", Fake, 1, time.Second, 3*time.Second)
+	got := b.String()
+	if strings.Count(got, "\n") != 2 { // the failing experiment's line, and the end
+		t.Errorf("lines: %q", got)
+	}
+	for _, want := range []string{"\r\x1b[K[########................] [1/3] getpid stubbed: works", "\r\x1b[K[2/3] openat stubbed: fails (1.00s), ETA 1s\n", "[########################] [3/3] openat faked: works (1.00s), ETA 0s\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in %q", want, got)
+		}
+	}
+	b.Reset()
+	o.ProgressBar = false
+	o.progress(1, 2, "getpid", Fake, 1, time.Second, time.Second)
+	if got := b.String(); got != "[1/2] getpid faked: works (1.00s), ETA 1s\n" {
+		t.Errorf("plain line: %q", got)
 	}
 }

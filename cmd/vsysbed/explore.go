@@ -42,7 +42,7 @@ func cmdExplore(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: vsysbed explore [flags] [--] PROGRAM [ARGS...]\n\n"+
 			"Runs PROGRAM once to learn which syscalls it uses, then once with each of them\n"+
 			"stubbed (ENOSYS) and once faked (0), and prints which it needs (Loupe's method).\n"+
-			"One progress line per experiment goes to stderr.\n\nflags:\n")
+			"One progress line per experiment goes to stderr (on a terminal, one bar redrawn).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +66,7 @@ func cmdExplore(args []string, stderr io.Writer) int {
 		return 125
 	}
 	o.Vsysbed, o.Argv, o.RunFlags, o.Progress = self, fs.Args(), []string{"--trap", *trap}, stderr
+	o.ProgressBar = terminal(stderr)
 	res, err := explore.Explore(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "vsysbed: %v\n", err)
