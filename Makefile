@@ -79,7 +79,7 @@ GUEST_BINS := \
 # apache2-utils: ab, for make bench-apps (redis-tools and nginx-light serve it too).
 DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools postgresql strace nginx-light apache2-utils
 
-.PHONY: all build weakfilter guests test e2e bench bench-apps conformance demo check deps clean fuzz
+.PHONY: all build weakfilter guests test e2e bench bench-apps bench-explore conformance demo check deps clean fuzz
 
 all: build guests
 
@@ -201,6 +201,11 @@ bench: build guests
 # TSV=docs/bench-apps.tsv keeps the rows for the plot (docs/BENCHMARKS.md).
 bench-apps: build
 	TSV="$(TSV)" scripts/bench-apps.sh
+
+# vsysbed explore of redis-server with a redis-benchmark test (issue 18's
+# row, ~5 minutes; docs/explore.md).
+bench-explore: build
+	scripts/bench-explore.sh
 
 # Every conformance guest natively and under vsysbed (both trap modes,
 # the ptrace platform): one line per case, then "N passed, N failed".
