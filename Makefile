@@ -61,7 +61,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/manysig \
 	$(GUESTDIR)/sigroute \
 	$(GUESTDIR)/killfault \
-	$(GUESTDIR)/semantics $(GUESTDIR)/nproc $(GUESTDIR)/fasttimer \
+	$(GUESTDIR)/semantics $(GUESTDIR)/nproc $(GUESTDIR)/fasttimer $(GUESTDIR)/chldorder \
 	$(GUESTDIR)/stopcont $(GUESTDIR)/jobctl \
 	$(GUESTDIR)/restart \
 	$(GUESTDIR)/goexec \

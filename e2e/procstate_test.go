@@ -136,6 +136,14 @@ var _ = Describe("the guest's process state", func() {
 				Expect(got.Stdout).To(ContainSubstring("handler ran while blocked: 0, at the unblock: 1, with the overrun: 1\n"))
 			})
 
+			// The kernel queues a child's SIGCHLD before it wakes the wait
+			// that collects it; the spare host processes' SIGCHLDs once went
+			// to a Go thread of their own first, which made them late.
+			It("a SIGCHLD handler has run when the wait that collects the child returns", func() {
+				got := same(mode, nil, filepath.Join(guestDir, "chldorder"))
+				Expect(got.Stdout).To(ContainSubstring("waitpid 0 of 100, waitid 0 of 100\n"))
+			})
+
 			It("perl: a child's exit does not cut the parent's sleep short", func() {
 				same(mode, nil, "/usr/bin/perl", "-e", `if(!fork){exit 0} print sleep(1),"\n"`)
 			})

@@ -888,12 +888,51 @@ func CatchHostSignals() chan os.Signal {
 // ForwardHostSignals makes signals sent to the host process the guest's:
 // queued process-directed, with the guest's disposition deciding (a
 // default Ctrl-C kills the guest by SIGINT, as natively).
+// forwardedUpTo: for each signal number, the count of Go's handler's
+// (tls.GoSignalsSeen) that ForwardHostSignals has put into the guest's
+// queues.
+var forwardedUpTo [nsig + 1]atomic.Uint64
+
+// settleChildSignal runs after a wait collected a child. On Linux the
+// SIGCHLD of its end is queued before the wait returns, so a handler runs
+// on the way out of the wait; here the host's SIGCHLD goes through Go's
+// handler and os/signal, and the wait could return first: a shell's
+// handler then ran after its next wait4(WNOHANG), which made one more
+// (busybox sh, found by diff-run). It waits, bounded, until what Go's
+// handler has seen is in the guest's queue; only when the guest has a
+// SIGCHLD handler (otherwise nothing shows when it comes).
+func (t *Task) settleChildSignal() {
+	const sig = int(unix.SIGCHLD)
+	p := t.P
+	p.mu.Lock()
+	h := p.sig.actions[sig].handler
+	p.mu.Unlock()
+	if h == sigDfl || h == sigIgn {
+		return
+	}
+	// Queued but not yet taken by the thread the kernel chose (which may
+	// wait for a CPU): taken from the host kernel's queue now
+	// (rt_sigpending would not say: it reports blocked signals only).
+	for _, h := range pullHeld(bit(sig)) {
+		if info, second := fromOutside(sig, h.si); !second {
+			p.send(nil, nil, sig, info)
+		}
+	}
+	target := tls.GoSignalsSeen(sig)
+	for deadline := time.Now().Add(20 * time.Millisecond); forwardedUpTo[sig].Load() < target && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
 func (p *Process) ForwardHostSignals() {
 	ch := CatchHostSignals()
 	signal.Notify(ch, hostSignals()...)
 	go func() {
 		for s := range ch {
 			sig := int(s.(syscall.Signal))
+			// os/signal merges what arrived before it was read: this one
+			// stands for all Go's handler had seen by now.
+			upTo := tls.GoSignalsSeen(sig)
 			info := siginfo(tls.GoSiginfo(sig))
 			if int(le32(info[0:])) != sig {
 				info = userInfo(sig, siKernel) // arrived before tls's handlers
@@ -915,6 +954,9 @@ func (p *Process) ForwardHostSignals() {
 			taker := p.pickThread(sig, nil)
 			p.mu.Unlock()
 			p.send(nil, nil, sig, info)
+			if sig < len(forwardedUpTo) {
+				forwardedUpTo[sig].Store(upTo)
+			}
 			if dfl && defaultOf(sig) == actTerm && taker != nil {
 				go func(sig int) {
 					time.Sleep(2 * time.Second)

@@ -604,6 +604,9 @@ func sysWait4(t *Task, a *Args) int64 {
 	} else {
 		r = passthrough(unix.SYS_WAIT4, a)
 	}
+	if r > 0 {
+		t.settleChildSignal()
+	}
 	if r > 0 && a[1] != 0 && t.P.Events != nil {
 		var b [4]byte
 		if readGuest(a[1], b[:]) == nil {
@@ -626,7 +629,13 @@ func sysWaitid(t *Task, a *Args) int64 {
 	if a[0] == unix.P_ALL && onlySpares() {
 		return -int64(unix.ECHILD)
 	}
-	return passthrough(unix.SYS_WAITID, a)
+	r := passthrough(unix.SYS_WAITID, a)
+	if r == 0 && a[2] != 0 && a[3]&unix.WNOWAIT == 0 {
+		if pid, err := readU32(a[2] + 16); err == nil && pid != 0 { // si_pid: 0 when WNOHANG found none
+			t.settleChildSignal()
+		}
+	}
+	return r
 }
 
 // sysTimerGetoverrun answers from the guest's own dequeues: the host

@@ -1026,10 +1026,18 @@ void vsysbed_go_siginfo(int sig, void *out)
 
 /* Signals reach Go's handler on any of its threads at once: a timer's
  * expiries while its record is untaken are added atomically. */
+static uint64_t go_seen[65]; /* signals that reached Go's handler, each number's count */
+
+uint64_t vsysbed_go_seen(int sig)
+{
+	return sig > 0 && sig < 65 ? __atomic_load_n(&go_seen[sig], __ATOMIC_SEQ_CST) : 0;
+}
+
 static void note_go_siginfo(int sig, const siginfo_t *si)
 {
 	if (sig <= 0 || sig >= 65)
 		return;
+	__atomic_fetch_add(&go_seen[sig], 1, __ATOMIC_SEQ_CST);
 	const siginfo_t *old = (const siginfo_t *)go_siginfo[sig];
 	if (si->si_code == SI_TIMER && __atomic_load_n(&old->si_signo, __ATOMIC_SEQ_CST) != 0 &&
 	    old->si_code == SI_TIMER && old->si_timerid == si->si_timerid) {

@@ -126,6 +126,10 @@ func SetRelayTid(tid int) { C.vsysbed_set_relay_tid(C.int32_t(tid)) }
 
 // GoSiginfo is the siginfo of the last signal sig that reached Go's
 // handler (os/signal passes on only the number); all zero if none did.
+// GoSignalsSeen is how many of signal sig have reached Go's handler
+// (os/signal) through tls's relay since the process began.
+func GoSignalsSeen(sig int) uint64 { return uint64(C.vsysbed_go_seen(C.int(sig))) }
+
 func GoSiginfo(sig int) [128]byte {
 	var b [128]byte
 	C.vsysbed_go_siginfo(C.int(sig), unsafe.Pointer(&b[0]))

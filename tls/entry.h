@@ -43,6 +43,7 @@ extern int32_t vsysbed_fd_high;
 void vsysbed_raise_fd_high(int32_t fd);
 void vsysbed_mark_signalfd(int32_t fd, int on);
 void vsysbed_go_siginfo(int sig, void *out);
+uint64_t vsysbed_go_seen(int sig);
 void vsysbed_set_relay_tid(int32_t tid);
 void vsysbed_set_exe_ino(uint64_t ino);
 void vsysbed_count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind);

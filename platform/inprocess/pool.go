@@ -34,10 +34,13 @@ import (
 // that does not fit is discarded and the fork starts a fresh process.
 // kernelsim keeps the spares out of the guest's sight (kernelsim/spare.go).
 //
-// A spare never outlives its parent (PR_SET_PDEATHSIG from the spawner's
-// thread, which lives as long as the process, and the parent checked
-// after it) nor the supervisor (watchSupervisor, as every host process);
-// a host process that never forks starts none.
+// A spare never outlives its parent: it waits on its link, whose other
+// end only the parent holds, and leaves at its EOF (awaitHandoff); nor the
+// supervisor (watchSupervisor, as every host process). No
+// PR_SET_PDEATHSIG: it fires when the thread that started the spare ends,
+// and the spares are started on the forking guest thread (refillPool),
+// which may end before its process. A host process that never forks
+// starts none.
 
 // poolSize is how many spares a host process keeps: one. A host process
 // start is ~10 ms of CPU on the machine the bench runs on; a second spare
@@ -54,11 +57,11 @@ type spare struct {
 }
 
 var pool struct {
-	mu     sync.Mutex
-	idle   []*spare
-	refill chan refillRequest
-	off    bool
-	forks  int // child host processes started: spares from the second on
+	mu      sync.Mutex
+	idle    []*spare
+	checked bool // poolUsable asked
+	off     bool
+	forks   int // child host processes started: spares from the second on
 }
 
 // takeSpare hands a fork's child host process to a spare: its pid and
@@ -96,47 +99,41 @@ func discard(s *spare) {
 	kernelsim.DropSpare(s.pid)
 }
 
-// refillPool tops the pool up, with spares started under the calling
-// thread's signal mask, and returns once the spare is started (not yet
-// set up: that goes on in the spare, while the guest runs). Starting one
-// makes host fds at the lowest free numbers for a moment (the link's
-// socketpair, /dev/null, Go's exec pipe, the /proc reads of spareState):
-// begun in the background, they showed up among the guest's fds, or gave
-// its next open() a higher number than Linux (vforkstate saw fds 4, 5
-// and 6 it never opened). Waiting keeps that moment inside the fork call,
-// as for a child started without a spare.
+// refillPool tops the pool up on the calling thread (the guest thread
+// that forked), with spares started under its signal mask, and returns
+// once the spare is started (not yet set up: that goes on in the spare,
+// while the guest runs). On this thread because a child's SIGCHLD goes to
+// the thread that forked it first: started from a Go thread of their own,
+// the spares' SIGCHLDs waited for that thread to get a CPU, and a shell's
+// wait returned before its handler ran (guest chldorder: 27 of 100 late,
+// where a child started here is never late). And synchronously because
+// starting one makes host fds at the lowest free numbers for a moment (the
+// link's socketpair, /dev/null, Go's exec pipe, the /proc reads of
+// spareState): begun in the background, they showed up among the guest's
+// fds (vforkstate saw fds 4, 5 and 6 it never opened).
 func (pl platform) refillPool() {
 	pool.mu.Lock()
 	if pool.forks++; pool.off || pool.forks < 2 {
 		pool.mu.Unlock()
 		return
 	}
-	if pool.refill == nil {
+	if !pool.checked {
+		pool.checked = true
 		if !poolUsable(pl.runDir) {
 			pool.off = true
-			pool.mu.Unlock()
-			return
 		}
-		pool.refill = make(chan refillRequest, 1)
-		go pl.spawner(pool.refill)
 	}
-	req := refillRequest{mask: threadMask(), done: make(chan struct{})}
-	select {
-	case pool.refill <- req:
-	default: // a refill is pending already
-		req.done = nil
-	}
+	off := pool.off
 	pool.mu.Unlock()
-	if req.done != nil {
-		<-req.done
+	if off {
+		return
 	}
-}
-
-// refillRequest asks the spawner for spares started with mask; done is
-// closed when it is through.
-type refillRequest struct {
-	mask uint64
-	done chan struct{}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if kernelsim.SetHostChildPersonality() != 0 {
+		return
+	}
+	pl.fill(threadMask())
 }
 
 // poolUsable: VSYSBED_FORK_POOL=off turns the pool off; an audited run
@@ -157,17 +154,6 @@ func poolUsable(runDir string) bool {
 // are counted closely (nproc.go) and a spare's ~10 would show; the
 // distributions' default is the machine's thread limit, far above.
 const poolNprocFloor = 4096
-
-// spawner starts the spares, on a thread of its own for good: a spare's
-// PR_SET_PDEATHSIG fires when the thread that started it ends.
-func (pl platform) spawner(reqs <-chan refillRequest) {
-	runtime.LockOSThread()
-	kernelsim.SetHostChildPersonality()
-	for req := range reqs {
-		pl.fill(req.mask)
-		close(req.done)
-	}
-}
 
 // fill starts spares with mask until the pool is full.
 func (pl platform) fill(mask uint64) {
@@ -219,7 +205,7 @@ func (pl platform) startSpare(childMask uint64) (*spare, error) {
 	s.pid, err = syscall.ForkExec("/proc/self/exe", args, &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(pair)},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})
 	started(s.pid)
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&mask)), 0, 8, 0, 0)
@@ -376,7 +362,7 @@ func awaitHandoff(link *os.File, fdBase int) bool {
 
 func adoptHandoff(rec *handoffRecord, cwd int) error {
 	// A fresh child has no parent-death signal: its guest may outlive
-	// its parent.
+	// its parent (a spare is started without one; cleared all the same).
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
 		return err
 	}
