@@ -84,9 +84,6 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if flags&(unix.CLONE_VM|unix.CLONE_VFORK) != 0 {
 		return t.vfork(flags, newsp, ptid, ctid, tlsv)
 	}
-	if t.vf != nil {
-		return -int64(unix.EAGAIN) // see vforkSyscall
-	}
 	p := t.P
 	cb := t.CB
 	regs, err := t.childRegs(newsp)

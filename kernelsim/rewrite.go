@@ -122,12 +122,10 @@ func EncodeJump(head, stub uint64) ([]byte, bool) {
 // if it matches, or leave it trapping. Every failure leaves it as it was.
 func (t *Task) rewriteSite(cb *tls.ControlBlock) {
 	p := t.P
-	if t.vf != nil {
-		return
-	}
 	site, nr := cb.Site, uint32(cb.Args[0])
 	head := site - 5
 	p.mu.Lock()
+	// No other thread, and no vfork child (this thread may be one).
 	alone := len(p.tasks) == 1 && len(p.vforkTasks) == 0
 	owned := p.vmas.covers(head&^(pageSize-1), (head&^(pageSize-1))+pageSize)
 	p.mu.Unlock()

@@ -138,9 +138,6 @@ func (t *Task) enter(ready func()) error {
 // that a joiner that goes on to create a thread finds the block free.
 func (t *Task) left() {
 	p := t.P
-	if t.vf != nil {
-		return // runVforkChild gives a vfork child's block back
-	}
 	if p.plat.Release(t.CB) {
 		p.shards.Put(t.CB)
 	}

@@ -2,7 +2,10 @@ package inprocess
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/tls"
@@ -46,4 +49,31 @@ func (pl platform) Enter(cb *tls.ControlBlock, ready func()) error {
 // Go still runs here.
 func (pl platform) Release(*tls.ControlBlock) bool {
 	return pl.mode != tls.TrapSUD || bpf.DisableSUD() == nil
+}
+
+// Exit ends this host process, the guest's, with the guest's status.
+func (platform) Exit(code int, record func()) {
+	record()
+	os.Exit(code)
+}
+
+// Die ends this host process by sig at its default action.
+func (platform) Die(sig int, record func()) {
+	record()
+	tls.DieBySignal(sig)
+	select {} // the signal is on its way
+}
+
+// Stop stops this host process. SIGSTOP by kill(2), which returns at
+// once; the others as the real signal at its default action
+// (tls.StopBySignal), so that a parent's waitpid sees WSTOPSIG sig (a
+// shell prints "Stopped", not "Stopped (signal)") and in an orphaned
+// process group the kernel discards it, as Linux does for these three.
+func (platform) Stop(sig int) bool {
+	if sig == int(unix.SIGSTOP) {
+		unix.Kill(unix.Getpid(), unix.SIGSTOP)
+		return false
+	}
+	tls.StopBySignal(sig)
+	return true
 }
