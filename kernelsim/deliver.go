@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -288,9 +287,7 @@ func (t *Task) absorbHostSignals() {
 	// The relay handler runs on this thread (the one whose block it
 	// writes): held off while the bits and their siginfo are taken, so
 	// that a timer's overrun it adds to a pending record is not lost.
-	all := ^uint64(0) &^ hostKept
-	var old uint64
-	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+	old, _ := t.P.plat.ThreadMask(unix.SIG_BLOCK, ^uint64(0)&^hostKept)
 	bits := atomic.SwapUint64(&t.CB.HostSig, 0)
 	var infos [nsig]siginfo
 	for sig := 1; sig <= nsig; sig++ {
@@ -300,8 +297,7 @@ func (t *Task) absorbHostSignals() {
 	}
 	// The relay kept each real-time signal it recorded blocked until now
 	// (tls/entry.c): the next one queued may come.
-	old &^= bits & rtSignals
-	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+	t.P.plat.ThreadMask(unix.SIG_SETMASK, old&^(bits&rtSignals))
 	// A stop signal and a SIGCONT recorded together: the stop came later
 	// (a SIGCONT that came after a stop cleared it as it was recorded,
 	// tls/entry.c), so the SIGCONT is taken first and the stop stands.

@@ -49,6 +49,18 @@ type Platform interface {
 	// Host: a process's own threads end and stop their host process
 	// through the platform.
 	Host
+
+	// ThreadMask changes the calling host thread's own signal mask as
+	// rt_sigprocmask(how, set) does and returns the old one: kernelsim
+	// holds the relayed signals off the thread while it takes their
+	// records (absorbHostSignals) and around a call made with the
+	// guest's temporary mask (pwait.go).
+	ThreadMask(how int, set uint64) (old uint64, errno unix.Errno)
+	// Reserve maps length bytes where the kernel would choose the place
+	// for the guest (mmap without MAP_FIXED, mremap's move, shmat at 0):
+	// inside the guest's window (vaspace), never where a fork child's
+	// host memory may go.
+	Reserve(length uintptr, prot, flags, fd int, off uint64) (uintptr, unix.Errno)
 }
 
 // Host is the host process that stands for a guest process, as one of

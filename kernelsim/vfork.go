@@ -148,13 +148,7 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, 
 	// the child's own disposition (tls/entry.c's fault handler would
 	// otherwise kill this host process, the parent's).
 	cb.Flags |= tls.FlagVfork
-	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), vf: vc, host: vc.host,
-		actions: &vc.actions, shared: &vc.pending, persona: &vc.persona}
-	t.sigmask = parent.sigmask
-	t.altstack = parent.altstack // Linux keeps it for CLONE_VFORK
-	p.mu.Lock()
-	p.vforkTasks[cb] = t
-	p.mu.Unlock()
+	t := p.newVforkTask(parent, cb, vc)
 	defer p.vforkRoutes(-1)
 	if flags&unix.CLONE_CHILD_SETTID != 0 {
 		writeU32(ctid, uint32(vc.pid))
@@ -170,6 +164,20 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, 
 		}
 		started <- -int64(unix.EAGAIN)
 	}
+}
+
+// newVforkTask makes vc, a vfork child of parent, the task of block cb
+// (on a host thread of p, not one of p's threads): its host process, its
+// dispositions, queue and personality are its own.
+func (p *Process) newVforkTask(parent *Task, cb *tls.ControlBlock, vc *vforkChild) *Task {
+	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), vf: vc, host: vc.host,
+		actions: &vc.actions, shared: &vc.pending, persona: &vc.persona}
+	t.sigmask = parent.sigmask
+	t.altstack = parent.altstack // Linux keeps it for CLONE_VFORK
+	p.mu.Lock()
+	p.vforkTasks[cb] = t
+	p.mu.Unlock()
+	return t
 }
 
 // forgetVforkChild takes t off this process's vfork children as its

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/vaspace"
 )
 
 // platform is the in-process platform as kernelsim sees it
@@ -76,4 +78,16 @@ func (platform) Stop(sig int) bool {
 	}
 	tls.StopBySignal(sig)
 	return true
+}
+
+// ThreadMask is raw: the mask of this OS thread, whatever Go keeps of it.
+func (platform) ThreadMask(how int, set uint64) (uint64, unix.Errno) {
+	var old uint64
+	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, uintptr(how), uintptr(unsafe.Pointer(&set)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+	return old, e
+}
+
+// Reserve: vaspace.Map.
+func (platform) Reserve(length uintptr, prot, flags, fd int, off uint64) (uintptr, unix.Errno) {
+	return vaspace.Map(length, prot, flags, fd, off)
 }

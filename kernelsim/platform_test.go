@@ -1,0 +1,124 @@
+package kernelsim
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/vaspace"
+)
+
+// fakePlatform is a Platform without host threads or processes: what the
+// handlers ask of it is logged. Exit, Die and Stop return (the real ones
+// end or stop the process); Reserve is vaspace's own, since the tests that
+// attach System V segments need a real reservation.
+type fakePlatform struct {
+	log       []string
+	mask      uint64 // the "host thread's" mask ThreadMask changes
+	maskErr   unix.Errno
+	reserve   func(length uintptr) (uintptr, unix.Errno) // nil: vaspace.Map
+	continued bool                                       // Stop's answer
+}
+
+func (f *fakePlatform) logf(format string, a ...any) {
+	f.log = append(f.log, fmt.Sprintf(format, a...))
+}
+
+func (f *fakePlatform) StartThread(func())                        { f.logf("StartThread") }
+func (f *fakePlatform) Enter(*tls.ControlBlock, func()) error     { return unix.ENOSYS }
+func (f *fakePlatform) Release(*tls.ControlBlock) bool            { return true }
+func (f *fakePlatform) StartProcess() (int, *os.File, unix.Errno) { return 0, nil, unix.EAGAIN }
+func (f *fakePlatform) StartVfork() (int, VforkHost, unix.Errno)  { return 0, nil, unix.EAGAIN }
+func (f *fakePlatform) StartChildThread(func(error))              { f.logf("StartChildThread") }
+
+func (f *fakePlatform) Exit(code int, record func()) {
+	f.logf("Exit %d", code)
+	record()
+}
+
+func (f *fakePlatform) Die(sig int, record func()) {
+	f.logf("Die %d", sig)
+	record()
+}
+
+func (f *fakePlatform) Stop(sig int) bool {
+	f.logf("Stop %d", sig)
+	return f.continued
+}
+
+func (f *fakePlatform) ThreadMask(how int, set uint64) (uint64, unix.Errno) {
+	f.logf("ThreadMask %d %#x", how, set)
+	if f.maskErr != 0 {
+		return 0, f.maskErr
+	}
+	old := f.mask
+	switch how {
+	case unix.SIG_BLOCK:
+		f.mask |= set
+	case unix.SIG_SETMASK:
+		f.mask = set
+	}
+	return old, 0
+}
+
+func (f *fakePlatform) Reserve(length uintptr, prot, flags, fd int, off uint64) (uintptr, unix.Errno) {
+	f.logf("Reserve %#x", length)
+	if f.reserve != nil {
+		return f.reserve(length)
+	}
+	return vaspace.Map(length, prot, flags, fd, off)
+}
+
+// platformOf is the fake platform of a fakeTask's process.
+func platformOf(t *Task) *fakePlatform { return t.P.plat.(*fakePlatform) }
+
+func expectLog(t *testing.T, f *fakePlatform, want ...string) {
+	t.Helper()
+	if fmt.Sprint(f.log) != fmt.Sprint(want) {
+		t.Errorf("platform calls %q, want %q", f.log, want)
+	}
+	f.log = nil
+}
+
+// fakeVforkHost is a vfork child's host process without one.
+type fakeVforkHost struct {
+	log  []string
+	pgid int64
+	exec *VforkExec
+	gone chan struct{}
+}
+
+func (h *fakeVforkHost) logf(format string, a ...any) {
+	h.log = append(h.log, fmt.Sprintf(format, a...))
+}
+
+// Exit and Die do not record: the child's host process records its own.
+func (h *fakeVforkHost) Exit(code int, _ func()) { h.logf("Exit %d", code) }
+func (h *fakeVforkHost) Die(sig int, _ func())   { h.logf("Die %d", sig) }
+func (h *fakeVforkHost) Stop(sig int) bool       { h.logf("Stop %d", sig); return false }
+func (h *fakeVforkHost) Setsid() int64           { h.logf("Setsid"); return 4242 }
+func (h *fakeVforkHost) Setpgid(pgid int64) int64 {
+	h.logf("Setpgid %d", pgid)
+	h.pgid = pgid
+	return 0
+}
+func (h *fakeVforkHost) Getpgid() int64 { return h.pgid }
+func (h *fakeVforkHost) Getsid() int64  { return 4242 }
+func (h *fakeVforkHost) Exec(st *VforkExec) unix.Errno {
+	h.logf("Exec %s", st.Path)
+	h.exec = st
+	return 0
+}
+func (h *fakeVforkHost) Wait() {
+	if h.gone != nil {
+		<-h.gone
+	}
+}
+func (h *fakeVforkHost) Close() {}
+
+func fmtList[T any](l []T) string { return fmt.Sprint(l) }
+
+func hex(v uint64) string { return fmt.Sprintf("%#x", v) }
