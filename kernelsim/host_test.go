@@ -306,3 +306,22 @@ func TestMmapPlacedByThePlatform(t *testing.T) {
 	call(task, unix.SYS_MMAP, 0x6000_0000, 0x1000, unix.PROT_READ, anon|unix.MAP_FIXED, ^uint64(0), 0)
 	expectLog(t, plat)
 }
+
+// The guest's /proc answers are files the platform makes (ProcFile), with
+// the open's close-on-exec; when it cannot, the open fails with its errno.
+func TestProcAnswersAreThePlatformsFiles(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	hostOpens(t, f)
+	plat := platformOf(task)
+	task.P.Argv = []string{"prog", "-x"}
+	path := uint64(guestMem)
+	f.WriteMem(path, append([]byte("/proc/self/cmdline"), 0))
+	fd := call(task, unix.SYS_OPEN, path, unix.O_RDONLY)
+	if got := readFD(t, fd); got != "prog\x00-x\x00" || fmtList(plat.files) != "[prog\x00-x\x00]" {
+		t.Errorf("read %q; the platform made %q", got, plat.files)
+	}
+	plat.procErr = unix.EMFILE
+	if r := call(task, unix.SYS_OPEN, path, unix.O_RDONLY); r != neg(unix.EMFILE) {
+		t.Errorf("open with no fd left = %d, want EMFILE", r)
+	}
+}

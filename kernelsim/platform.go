@@ -61,6 +61,15 @@ type Platform interface {
 	// inside the guest's window (vaspace), never where a fork child's
 	// host memory may go.
 	Reserve(length uintptr, prot, flags, fd int, off uint64) (uintptr, unix.Errno)
+	// ProcFile returns a new fd the guest reads content from, as from
+	// the /proc file kernelsim answers with it (close-on-exec when
+	// cloexec).
+	ProcFile(content []byte, cloexec bool) (int, unix.Errno)
+	// CopyToChild copies [addr, addr+n) of the guest's memory into the
+	// same range of fork child pid's host process, which has it mapped
+	// writable (fork.go's streamMemory); prot is the range's protection
+	// here (a page the guest made unreadable is still copied).
+	CopyToChild(pid int, addr uint64, n int, prot int) error
 }
 
 // Host is the host process that stands for a guest process, as one of

@@ -21,6 +21,8 @@ type fakePlatform struct {
 	maskErr   unix.Errno
 	reserve   func(length uintptr) (uintptr, unix.Errno) // nil: vaspace.Map
 	continued bool                                       // Stop's answer
+	files     []string                                   // ProcFile's contents
+	procErr   unix.Errno                                 // ProcFile's error
 }
 
 func (f *fakePlatform) logf(format string, a ...any) {
@@ -70,6 +72,31 @@ func (f *fakePlatform) Reserve(length uintptr, prot, flags, fd int, off uint64) 
 		return f.reserve(length)
 	}
 	return vaspace.Map(length, prot, flags, fd, off)
+}
+
+// ProcFile is a real memfd (the /proc tests read it back); its content is
+// logged too.
+func (f *fakePlatform) ProcFile(content []byte, cloexec bool) (int, unix.Errno) {
+	f.files = append(f.files, string(content))
+	if f.procErr != 0 {
+		return -1, f.procErr
+	}
+	flags := 0
+	if cloexec {
+		flags = unix.MFD_CLOEXEC
+	}
+	fd, err := unix.MemfdCreate("fake-proc", flags)
+	if err != nil {
+		return -1, err.(unix.Errno)
+	}
+	unix.Write(fd, content)
+	unix.Seek(fd, 0, 0)
+	return fd, 0
+}
+
+func (f *fakePlatform) CopyToChild(pid int, addr uint64, n int, prot int) error {
+	f.logf("CopyToChild %d %#x+%#x", pid, addr, n)
+	return nil
 }
 
 // platformOf is the fake platform of a fakeTask's process.

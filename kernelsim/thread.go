@@ -144,7 +144,7 @@ func (t *Task) left() {
 	if addr := t.clearTID; addr != 0 {
 		var zero [4]byte
 		if writeGuest(addr, zero[:]) == nil {
-			unix.Syscall6(unix.SYS_FUTEX, uintptr(addr), futexWake, 1, 0, 0, 0)
+			machine.Syscall(unix.SYS_FUTEX, &Args{addr, futexWake, 1})
 		}
 	}
 }

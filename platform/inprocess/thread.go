@@ -2,6 +2,7 @@ package inprocess
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"unsafe"
@@ -90,4 +91,43 @@ func (platform) ThreadMask(how int, set uint64) (uint64, unix.Errno) {
 // Reserve: vaspace.Map.
 func (platform) Reserve(length uintptr, prot, flags, fd int, off uint64) (uintptr, unix.Errno) {
 	return vaspace.Map(length, prot, flags, fd, off)
+}
+
+// ProcFile: a memfd holding content, read from its start.
+func (platform) ProcFile(content []byte, cloexec bool) (int, unix.Errno) {
+	flags := 0
+	if cloexec {
+		flags = unix.MFD_CLOEXEC
+	}
+	fd, err := unix.MemfdCreate("vsysbed-proc", flags)
+	if err != nil {
+		return -1, errnoOf(err)
+	}
+	if _, err := unix.Write(fd, content); err != nil {
+		unix.Close(fd)
+		return -1, errnoOf(err)
+	}
+	unix.Seek(fd, 0, 0)
+	return fd, 0
+}
+
+// CopyToChild: the guest's memory is this process's, at the same
+// addresses as in the child; process_vm_writev copies it across. A page
+// the guest made unreadable is made readable for the copy.
+func (platform) CopyToChild(child int, addr uint64, n int, prot int) error {
+	if prot&unix.PROT_READ == 0 {
+		unix.Syscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(n), unix.PROT_READ)
+		defer unix.Syscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(n), uintptr(prot))
+	}
+	local := []unix.Iovec{{Base: (*byte)(unsafe.Add(unsafe.Pointer(nil), uintptr(addr)))}}
+	local[0].SetLen(n)
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: n}}
+	w, err := unix.ProcessVMWritev(child, local, remote, 0)
+	if err != nil {
+		return err
+	}
+	if w != n {
+		return io.ErrShortWrite
+	}
+	return nil
 }
