@@ -9,12 +9,14 @@ import (
 )
 
 // Platform is what kernelsim asks of the platform below the guest for the
-// host threads its tasks run on (ARCHITECTURE.md, "The kernel and its
-// platform"). kernelsim decides what a new thread is — its control block,
-// registers, mask, tid words — and what its leaving means; the platform
-// gives it a host thread, arms the trap there and runs guest code on it.
-// A Process gets its platform from Config.Platform (platform/inprocess
-// hands in its own).
+// host threads its tasks run on, and for the host resources its handlers
+// need besides the Machine's memory and calls (ARCHITECTURE.md, "The
+// kernel and its platform"). kernelsim decides what a new thread is — its
+// control block, registers, mask, tid words — and what its leaving means;
+// the platform gives it a host thread, arms the trap there and runs guest
+// code on it. A Process gets its platform from Config.Platform
+// (platform/inprocess hands in its own; the unit tests a fake,
+// platform_test.go).
 type Platform interface {
 	// StartThread runs body on a new host thread, locked to it for good:
 	// a thread that has run guest code (GS base, signal mask, SUD) dies
