@@ -138,6 +138,9 @@ func (t *Task) enter(ready func()) error {
 // that a joiner that goes on to create a thread finds the block free.
 func (t *Task) left() {
 	p := t.P
+	// A vfork child's thread is off its parent's children already
+	// (vforkLeave); before its block can serve another thread, make sure.
+	p.forgetVforkChild(t)
 	if p.plat.Release(t.CB) {
 		p.shards.Put(t.CB)
 	}
