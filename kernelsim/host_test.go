@@ -325,3 +325,96 @@ func TestProcAnswersAreThePlatformsFiles(t *testing.T) {
 		t.Errorf("open with no fd left = %d, want EMFILE", r)
 	}
 }
+
+// A vfork child's /proc/self/{fd,fdinfo,cwd} (by any of its names) are its
+// thread's own (/proc/thread-self): /proc/self is the thread group
+// leader's, the parent's; a host fd there is not the guest's.
+func TestVforkChildsProcSelfFDIsItsThreads(t *testing.T) {
+	parent, f := fakeTask(t, nil, [2]uint64{})
+	child, _ := vforkTask(t, parent)
+	var opened []string
+	// A path in the fake guest memory, or one kernelsim made (Go memory).
+	str := func(p uint64) string {
+		if s, err := readString(p, 4096); err == nil {
+			return s
+		}
+		return unix.BytePtrToString((*byte)(guestPtr(p)))
+	}
+	f.ret = func(nr int, a Args) int64 {
+		switch nr {
+		case unix.SYS_OPENAT, unix.SYS_READLINKAT:
+			opened = append(opened, str(a[1]))
+		case unix.SYS_OPEN, unix.SYS_READLINK:
+			opened = append(opened, str(a[0]))
+		}
+		return 3
+	}
+	path := uint64(guestMem)
+	at := uint64(unix.AT_FDCWD & 0xffffffff)
+	for _, c := range []struct {
+		name string
+		nr   int
+		want string
+	}{
+		{"/proc/self/fd/3", unix.SYS_OPENAT, "/proc/thread-self/fd/3"},
+		{"/proc/5555/fdinfo/0", unix.SYS_OPEN, "/proc/thread-self/fdinfo/0"},
+		{"/proc/self/task/5555/cwd", unix.SYS_READLINKAT, "/proc/thread-self/cwd"},
+		{"/proc/5555/cwd", unix.SYS_READLINK, "/proc/thread-self/cwd"},
+	} {
+		opened = nil
+		f.WriteMem(path, append([]byte(c.name), 0))
+		var r int64
+		switch c.nr {
+		case unix.SYS_OPENAT, unix.SYS_READLINKAT:
+			r = call(child, c.nr, at, path, guestMem+512, 64)
+		default:
+			r = call(child, c.nr, path, guestMem+512, 64)
+		}
+		if r != 3 || fmtList(opened) != "["+c.want+"]" {
+			t.Errorf("%s: %d, the host was asked for %q, want %s", c.name, r, opened, c.want)
+		}
+	}
+	f.WriteMem(path, append([]byte("/proc/self/fd/1000"), 0))
+	if r := call(child, unix.SYS_OPEN, path, unix.O_RDONLY); r != errNoEntry {
+		t.Errorf("open of a host fd's entry = %d, want ENOENT", r)
+	}
+	// The parent's own /proc/self/fd is its process's.
+	opened = nil
+	f.WriteMem(path, append([]byte("/proc/self/fd/3"), 0))
+	call(parent, unix.SYS_READLINK, path, guestMem+512, 64)
+	for _, o := range opened {
+		if o == "/proc/thread-self/fd/3" {
+			t.Error("the parent's /proc/self/fd was sent to its thread's")
+		}
+	}
+}
+
+// A signalfd's pipe is the platform's (TokenPipe): its byte is put in when
+// a signal of its mask comes to pend and taken out when none does, once
+// each; a signalfd closed over gives its pipe back.
+func TestSignalfdTokenIsThePlatforms(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	plat := platformOf(task)
+	p := task.P
+	mask := uint64(guestMem)
+	usr1, usr2 := int(unix.SIGUSR1), int(unix.SIGUSR2)
+	f.putU64(mask, bit(usr1))
+	r := call(task, unix.SYS_SIGNALFD4, ^uint64(0), mask, 8, unix.O_NONBLOCK)
+	if r < 0 {
+		t.Fatalf("signalfd4 = %d", r)
+	}
+	defer unix.Close(int(r))
+	expectLog(t, plat, "TokenPipe")
+	task.sigmask = bit(usr1) | bit(usr2)
+	p.send(task, nil, usr2, userInfo(usr2, siUser))
+	expectLog(t, plat) // not its mask
+	p.send(task, nil, usr1, userInfo(usr1, siUser))
+	p.send(task, task, usr1, userInfo(usr1, siTkill))
+	expectLog(t, plat, "Put")
+	task.dequeue(bit(usr1))
+	expectLog(t, plat)
+	task.dequeue(bit(usr1))
+	expectLog(t, plat, "Take")
+	p.closeSignalfd(int(r))
+	expectLog(t, plat, "Close")
+}

@@ -15,9 +15,9 @@ import (
 //
 // Threads, host processes and the host resources a handler needs beyond
 // these (its thread's mask, the guest window's reservations, /proc answer
-// files, ending and stopping the process) go through the other half of
-// the boundary, Platform (platform.go; ARCHITECTURE.md, "The kernel and
-// its platform").
+// files, signalfd's pipes, ending and stopping the process) go through the
+// other half of the boundary, Platform (platform.go; ARCHITECTURE.md, "The
+// kernel and its platform").
 type Machine interface {
 	// ReadMem and WriteMem copy guest memory; a bad address is EFAULT,
 	// never a fault in the host.

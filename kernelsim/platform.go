@@ -72,6 +72,18 @@ type Platform interface {
 	// writable (fork.go's streamMemory); prot is the range's protection
 	// here (a page the guest made unreadable is still copied).
 	CopyToChild(pid int, addr uint64, n int, prot int) error
+	// TokenPipe makes a pipe whose read end, fd (O_NONBLOCK and
+	// O_CLOEXEC as asked), is the guest's, readable exactly while tok
+	// has put its byte in: a signalfd (signalfd.go). tok's fds are the
+	// host's, out of the guest's numbers.
+	TokenPipe(nonblock, cloexec bool) (fd int, tok Token, err error)
+}
+
+// Token is the host's end of a TokenPipe.
+type Token interface {
+	Put()  // the byte in: the read end is readable
+	Take() // the byte out (without blocking, whatever the read end's flags)
+	Close()
 }
 
 // Host is the host process that stands for a guest process, as one of

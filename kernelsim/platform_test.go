@@ -149,3 +149,41 @@ func (h *fakeVforkHost) Close() {}
 func fmtList[T any](l []T) string { return fmt.Sprint(l) }
 
 func hex(v uint64) string { return fmt.Sprintf("%#x", v) }
+
+// TokenPipe is a real pipe (the signalfd tests poll its read end); the
+// token is taken from the read end itself, which holds the byte whenever
+// Take is called.
+func (f *fakePlatform) TokenPipe(nonblock, cloexec bool) (int, Token, error) {
+	var fds [2]int
+	flags := 0
+	if cloexec {
+		flags = unix.O_CLOEXEC
+	}
+	if err := unix.Pipe2(fds[:], flags); err != nil {
+		return -1, nil, err
+	}
+	unix.SetNonblock(fds[0], nonblock)
+	f.logf("TokenPipe")
+	return fds[0], fakeToken{f, fds[0], fds[1]}, nil
+}
+
+type fakeToken struct {
+	f    *fakePlatform
+	r, w int
+}
+
+func (t fakeToken) Put() {
+	t.f.logf("Put")
+	unix.Write(t.w, []byte{1})
+}
+
+func (t fakeToken) Take() {
+	t.f.logf("Take")
+	var b [1]byte
+	unix.Read(t.r, b[:])
+}
+
+func (t fakeToken) Close() {
+	t.f.logf("Close")
+	unix.Close(t.w)
+}

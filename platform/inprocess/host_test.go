@@ -145,3 +145,43 @@ func TestReserveIsInTheGuestsWindow(t *testing.T) {
 		t.Errorf("reserved at %#x, outside [%#x, %#x)", at, vaspace.Lo, vaspace.Hi)
 	}
 }
+
+// TokenPipe: the guest's read end with the flags asked, the host's ends
+// above the host's fd base; readable exactly while the token is in, and
+// Take never blocks, whatever the guest's end's flags.
+func TestTokenPipe(t *testing.T) {
+	pl := platform{fdBase: 100}
+	for _, c := range []struct{ nonblock, cloexec bool }{{false, false}, {true, true}} {
+		fd, tok, err := pl.TokenPipe(c.nonblock, c.cloexec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fl, _ := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		fdfl, _ := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if fl&unix.O_NONBLOCK != 0 != c.nonblock || fdfl&unix.FD_CLOEXEC != 0 != c.cloexec {
+			t.Errorf("%+v: flags %#x, fd flags %#x", c, fl, fdfl)
+		}
+		if h := tok.(token); h.write < 500 || h.drain < 500 {
+			t.Errorf("host ends %d, %d: below the host's base + 400", h.write, h.drain)
+		}
+		readable := func() bool {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, _ := unix.Poll(fds, 0)
+			return n == 1
+		}
+		if readable() {
+			t.Errorf("%+v: readable before Put", c)
+		}
+		tok.Put()
+		if !readable() {
+			t.Errorf("%+v: not readable after Put", c)
+		}
+		tok.Take()
+		if readable() {
+			t.Errorf("%+v: readable after Take", c)
+		}
+		tok.Take() // empty: returns
+		tok.Close()
+		unix.Close(fd)
+	}
+}

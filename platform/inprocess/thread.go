@@ -5,11 +5,13 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/bpf"
+	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/tls"
 	"github.com/vsysbed/vsysbed/vaspace"
 )
@@ -130,4 +132,55 @@ func (platform) CopyToChild(child int, addr uint64, n int, prot int) error {
 		return io.ErrShortWrite
 	}
 	return nil
+}
+
+// TokenPipe: the write end and a read end of the host's own (opened again
+// through /proc/self/fd, with its own O_NONBLOCK: the guest's may block,
+// and the guest sets its flags) go above the host's fd base.
+func (pl platform) TokenPipe(nonblock, cloexec bool) (int, kernelsim.Token, error) {
+	var pipe [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		return -1, nil, err
+	}
+	w, err := unix.FcntlInt(uintptr(pipe[1]), unix.F_DUPFD_CLOEXEC, pl.fdBase+400)
+	unix.Close(pipe[1])
+	if err != nil {
+		unix.Close(pipe[0])
+		return -1, nil, err
+	}
+	unix.SetNonblock(w, true)
+	r := pipe[0]
+	d, err := unix.Open("/proc/self/fd/"+strconv.Itoa(r), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == nil {
+		d2, err2 := unix.FcntlInt(uintptr(d), unix.F_DUPFD_CLOEXEC, pl.fdBase+400)
+		unix.Close(d)
+		d, err = d2, err2
+	}
+	if err != nil {
+		unix.Close(r)
+		unix.Close(w)
+		return -1, nil, err
+	}
+	if !cloexec {
+		unix.FcntlInt(uintptr(r), unix.F_SETFD, 0)
+	}
+	if nonblock {
+		unix.SetNonblock(r, true)
+	}
+	return r, token{write: w, drain: d}, nil
+}
+
+// token is a TokenPipe's host end: its write end and its own read end.
+type token struct{ write, drain int }
+
+func (t token) Put() { unix.Write(t.write, []byte{1}) }
+
+func (t token) Take() {
+	var b [1]byte
+	unix.Read(t.drain, b[:])
+}
+
+func (t token) Close() {
+	unix.Close(t.write)
+	unix.Close(t.drain)
 }
