@@ -12,6 +12,10 @@ GO       ?= go
 # staticcheck, run by `make test` from the Go module proxy (not a module
 # dependency: go.mod stays as it is).
 STATICCHECK_VERSION := v0.8.2
+# What `vsysbed --version` and every report's vsysbed_version say: the
+# commit (git describe), "-dirty" for a modified tree.
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+VERSION_LDFLAGS := -ldflags "-X github.com/vsysbed/vsysbed/internal/version.stamp=$(VERSION)"
 CC       ?= gcc
 MUSLCC   ?= musl-gcc
 BUILD    := build
@@ -56,7 +60,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/manysig \
 	$(GUESTDIR)/sigroute \
 	$(GUESTDIR)/killfault \
-	$(GUESTDIR)/semantics $(GUESTDIR)/nproc \
+	$(GUESTDIR)/semantics $(GUESTDIR)/nproc $(GUESTDIR)/fasttimer \
 	$(GUESTDIR)/stopcont $(GUESTDIR)/jobctl \
 	$(GUESTDIR)/restart \
 	$(GUESTDIR)/goexec \
@@ -80,14 +84,14 @@ all: build guests
 # PIE is required: a non-PIE host would sit at 0x400000, where non-PIE
 # guests must be loaded.
 build:
-	$(GO) build -buildmode=pie -o $(VSYSBED) ./cmd/vsysbed
+	$(GO) build -buildmode=pie $(VERSION_LDFLAGS) -o $(VSYSBED) ./cmd/vsysbed
 
 guests: $(GUEST_BINS)
 
 # A deliberately weakened build for the audit's negative test
 # (bpf/weaken_testbuild.go): its filter lets guest getpid/getppid through.
 weakfilter:
-	$(GO) build -buildmode=pie -tags vsysbed_weakfilter -o $(BUILD)/vsysbed-weakfilter ./cmd/vsysbed
+	$(GO) build -buildmode=pie $(VERSION_LDFLAGS) -tags vsysbed_weakfilter -o $(BUILD)/vsysbed-weakfilter ./cmd/vsysbed
 
 $(GUESTDIR):
 	mkdir -p $@

@@ -133,9 +133,9 @@ type Cmd struct {
 	// `vsysbed` on PATH.
 	Binary string
 	// ReportFile is where vsysbed writes the JSON report. "" means a file
-	// in a temporary directory that is removed once the Cmd is garbage
-	// collected (ReportPath names it until then). A ReportFile is removed
-	// at Start, so a stale report is never read back.
+	// in a temporary directory that Wait removes once it has read the
+	// report (Report returns it). A ReportFile is removed at Start, so a
+	// stale report is never read back, and kept after Wait.
 	ReportFile string
 
 	// Process is the vsysbed process, once started.
@@ -147,6 +147,7 @@ type Cmd struct {
 	ctx        context.Context
 	cmd        *exec.Cmd
 	reportPath string
+	tempDir    string // the temporary report's, "" once removed
 	stderrTail *tailBuffer
 	waited     bool
 	report     *Report
@@ -165,8 +166,9 @@ func Command(ctx context.Context, name string, args ...string) *Cmd {
 	}
 }
 
-// String describes the vsysbed command line Cmd runs (for logs); the
-// report file shows as FILE until Start chose it.
+// String describes the vsysbed command line Cmd runs (for logs), each
+// word quoted as a POSIX shell would need it, so that it can be pasted
+// into one; the report file shows as FILE until Start chose it.
 func (c *Cmd) String() string {
 	bin := c.Binary
 	if bin == "" {
@@ -176,7 +178,31 @@ func (c *Cmd) String() string {
 	if report == "" {
 		report = "FILE"
 	}
-	return strings.Join(append([]string{bin}, c.vsysbedArgs(report)...), " ")
+	words := append([]string{bin}, c.vsysbedArgs(report)...)
+	for i, w := range words {
+		words[i] = shellQuote(w)
+	}
+	return strings.Join(words, " ")
+}
+
+// shellQuote returns w as a POSIX shell word: as it is when it holds only
+// characters no shell treats specially, else in single quotes (a single
+// quote inside as '\”).
+func shellQuote(w string) string {
+	if w == "" {
+		return "''"
+	}
+	plain := true
+	for _, r := range w {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_@%+=:,./-", r)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 }
 
 func (c *Cmd) vsysbedArgs(report string) []string {
@@ -297,6 +323,7 @@ func (c *Cmd) Start() error {
 	c.stderrTail = &tailBuffer{}
 	c.wireOutput(cmd)
 	if err := cmd.Start(); err != nil {
+		c.removeTempReport()
 		return fmt.Errorf("bed: starting %s: %w", bin, err)
 	}
 	c.cmd = cmd
@@ -321,9 +348,21 @@ func (c *Cmd) prepareReportFile() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bed: creating the report directory: %w", err)
 	}
+	c.tempDir = dir
+	// A Cmd started but never waited for still leaves nothing behind
+	// once it is garbage collected.
 	runtime.AddCleanup(c, func(dir string) { os.RemoveAll(dir) }, dir)
 	c.reportPath = filepath.Join(dir, "report.json")
 	return c.reportPath, nil
+}
+
+// removeTempReport removes the temporary report directory, if Start made
+// one: once Wait has read the report, or when Start failed.
+func (c *Cmd) removeTempReport() {
+	if c.tempDir != "" {
+		os.RemoveAll(c.tempDir)
+		c.tempDir = ""
+	}
 }
 
 // wireOutput connects the guest's stdout and stderr, keeping the tail of
@@ -386,6 +425,7 @@ func (c *Cmd) Wait() error {
 	waitErr := c.cmd.Wait()
 	c.ProcessState = c.cmd.ProcessState
 	c.loadReport()
+	c.removeTempReport()
 
 	if c.ProcessState == nil {
 		return fmt.Errorf("bed: waiting for vsysbed: %w", waitErr)
@@ -485,8 +525,8 @@ func (c *Cmd) Report() (*Report, error) {
 }
 
 // ReportPath is the JSON report file of the run ("" before Start). A
-// temporary one exists until the Cmd is garbage collected: copy it to keep
-// it, or set ReportFile.
+// temporary one (ReportFile "") is removed when Wait returns, its report
+// read into Report: set ReportFile to keep the file.
 func (c *Cmd) ReportPath() string {
 	return c.reportPath
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -265,8 +267,8 @@ func TestReportTotals(t *testing.T) {
 	if rows != tot.Total {
 		t.Errorf("rows sum to %d, totals say %d", rows, tot.Total)
 	}
-	if _, err := os.Stat(cmd.ReportPath()); err != nil {
-		t.Errorf("ReportPath: %v", err)
+	if cmd.ReportPath() == "" {
+		t.Errorf("ReportPath is empty")
 	}
 }
 
@@ -439,6 +441,40 @@ func TestString(t *testing.T) {
 	if got := cmd.String(); got != want {
 		t.Errorf("String\n got %s\nwant %s", got, want)
 	}
+
+	// Words a shell would split, expand or glob are quoted.
+	cmd = Command(t.Context(), "/bin/sh", "-c", `echo "$HOME" it's *`, "")
+	cmd.Binary = "/opt/my vsysbed"
+	want = `'/opt/my vsysbed' run --report FILE -- /bin/sh -c 'echo "$HOME" it'\''s *' ''`
+	if got := cmd.String(); got != want {
+		t.Errorf("String\n got %s\nwant %s", got, want)
+	}
+	if out, err := exec.Command("/bin/sh", "-c", "printf '%s|' "+strings.TrimPrefix(cmd.String(), "'/opt/my vsysbed' ")).Output(); err != nil ||
+		string(out) != `run|--report|FILE|--|/bin/sh|-c|echo "$HOME" it's *||` {
+		t.Errorf("a shell reads String() as %q (%v)", out, err)
+	}
+}
+
+// TestNoTemporaryReportLeft: a Cmd without ReportFile leaves no file
+// behind once Wait has returned (its report is in Report).
+func TestNoTemporaryReportLeft(t *testing.T) {
+	needBinary(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	for _, prog := range []string{"/bin/true", "/bin/false"} {
+		cmd := Command(t.Context(), prog)
+		cmd.Run()
+		if rep, err := cmd.Report(); err != nil || rep == nil {
+			t.Fatalf("%s: Report: %v", prog, err)
+		}
+		if _, err := os.Stat(cmd.ReportPath()); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the temporary report %s is still there (%v)", prog, cmd.ReportPath(), err)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(tmp, "*"))
+	if len(left) > 0 {
+		t.Errorf("left behind in TMPDIR: %v", left)
+	}
 }
 
 func TestTailBuffer(t *testing.T) {
@@ -509,6 +545,7 @@ func TestLoadReport(t *testing.T) {
 	needBinary(t)
 	t.Parallel()
 	cmd := Command(t.Context(), "/bin/true")
+	cmd.ReportFile = filepath.Join(t.TempDir(), "r.json")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}

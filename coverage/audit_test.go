@@ -149,7 +149,7 @@ func TestAuditSchemaMatchesStructs(t *testing.T) {
 		"auditSite":     reflect.TypeOf(AuditSite{}),
 		"auditMismatch": reflect.TypeOf(AuditMismatch{}),
 	} {
-		def, err := s.resolve("#/$defs/" + name)
+		def, err := s.Resolve("#/$defs/" + name)
 		if err != nil {
 			t.Fatal(err)
 		}

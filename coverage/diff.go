@@ -8,16 +8,14 @@ import (
 	"strings"
 )
 
-// BypassRatio is the share of the calls that entered the kernel which did
-// so through __kernel_vsyscall: bypass / (bypass + trap), trap with the
-// patched calls in it (the callers add them). vDSO calls never
-// enter the kernel and do not count either way. ok is false when there
-// were no such calls.
+// BypassRatio is the bypass share (share.go) as a ratio in [0, 1]:
+// bypass / (bypass + trap), trap being every other call that entered the
+// kernel (trap, patched and int80: Totals.Entered less the bypass calls),
+// rounded down to whole hundredths of a percent like every other output.
+// ok is false when no call entered the kernel.
 func BypassRatio(bypass, trap uint64) (ratio float64, ok bool) {
-	if bypass+trap == 0 {
-		return 0, false
-	}
-	return float64(bypass) / float64(bypass+trap), true
+	h, ok := BypassShare(bypass, bypass+trap)
+	return float64(h) / 10000, ok
 }
 
 // Diff is what changed between two reports of the same program: which
@@ -128,7 +126,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	line := lineWriter(bw)
 	headline := func(label string, r *Report) {
 		line("%s %s: %d calls, %d trapped, %s bypassed, %d trap sites", label, runsSummary(r),
-			r.Totals.Total, r.Totals.Trap, ratioString(r.Totals.Bypass, r.Totals.Trap+r.Totals.Patched), len(r.TrapSites()))
+			r.Totals.Total, r.Totals.Trap, FormatBypassShare(r.Totals.Bypass, r.Totals.Entered()), len(r.TrapSites()))
 	}
 	headline("base", d.Base)
 	headline("new ", d.New)
@@ -160,10 +158,10 @@ func (d *Diff) WriteText(w io.Writer) error {
 
 	line("")
 	if len(d.Syscalls) == 0 {
-		line("bypass ratio: unchanged for every syscall")
+		line("bypass share: unchanged for every syscall")
 		return bw.Flush()
 	}
-	line("bypass ratio, bypass/(bypass+trap), of the syscalls whose counts changed:")
+	line("bypass share (%% bypassed) of the syscalls whose counts changed:")
 	nameW := len("syscall")
 	for _, c := range d.Syscalls {
 		nameW = max(nameW, len(c.Name))
@@ -172,7 +170,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	line("  %-*s  %8s  %8s  %8s  %14s  %14s", nameW, "syscall", "base", "new", "change", "base byp/trap", "new byp/trap")
 	for _, c := range d.Syscalls {
 		line("  %-*s  %8s  %8s  %8s  %14s  %14s", nameW, clipRight(c.Name, nameW),
-			ratioString(c.Base.Bypass, c.Base.Trap+c.Base.Patched), ratioString(c.New.Bypass, c.New.Trap+c.New.Patched),
+			FormatBypassShare(c.Base.Bypass, c.Base.Entered()), FormatBypassShare(c.New.Bypass, c.New.Entered()),
 			ratioChange(c), countPair(c.Base), countPair(c.New))
 	}
 	return bw.Flush()
@@ -188,20 +186,12 @@ func runsSummary(r *Report) string {
 	return strings.Join(r.Command, " ")
 }
 
-func ratioString(bypass, trap uint64) string {
-	ratio, ok := BypassRatio(bypass, trap)
-	if !ok {
-		return "-"
-	}
-	return strconv.FormatFloat(ratio*100, 'f', 1, 64) + "%"
-}
-
 func ratioChange(c SyscallChange) string {
-	b, okb := BypassRatio(c.Base.Bypass, c.Base.Trap+c.Base.Patched)
-	n, okn := BypassRatio(c.New.Bypass, c.New.Trap+c.New.Patched)
+	b, okb := BypassShare(c.Base.Bypass, c.Base.Entered())
+	n, okn := BypassShare(c.New.Bypass, c.New.Entered())
 	switch {
 	case okb && okn:
-		return strconv.FormatFloat((n-b)*100, 'f', 1, 64) + "pp"
+		return strconv.FormatFloat((float64(n)-float64(b))/100, 'f', 2, 64) + "pp"
 	case okn:
 		return "new"
 	case okb:

@@ -57,16 +57,16 @@ func TestCompare(t *testing.T) {
 	text := b.String()
 	checkWidth(t, text)
 	for _, want := range []string{
-		"base prog: 19 calls, 6 trapped, 40.0% bypassed, 2 trap sites\n",
-		"new  prog: 55 calls, 11 trapped, 56.0% bypassed, 2 trap sites\n",
+		"base prog: 19 calls, 6 trapped, 40% bypassed, 2 trap sites\n",
+		"new  prog: 55 calls, 11 trapped, 56% bypassed, 2 trap sites\n",
 		"newly trapping syscalls (1):\n  getpid                 7 trapped of 7\n",
 		"syscalls no longer trapping (1):\n  read                   2 trapped of 2\n",
 		"newly trapping sites (1 sites, 7 calls):\n  /prog  ?        0x50  getpid  7\n",
 		"sites no longer trapping (1 sites, 2 calls):\n  /lib/x.so  ?       0x300  read  2\n",
 		"  syscall      base       new    change   base byp/trap    new byp/trap\n",
-		"  read         0.0%    100.0%   100.0pp             0/2             2/0\n",
-		"  write       50.0%     75.0%    25.0pp             4/4            12/4\n",
-		"  getpid          -      0.0%       new             0/0             0/7\n",
+		"  read           0%      100%  100.00pp             0/2             2/0\n",
+		"  write         50%       75%   25.00pp             4/4            12/4\n",
+		"  getpid          -        0%       new             0/0             0/7\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("diff text lacks %q:\n%s", want, text)
@@ -98,7 +98,7 @@ func TestBypassRatio(t *testing.T) {
 		b, t uint64
 		want float64
 		ok   bool
-	}{{0, 0, 0, false}, {1, 0, 1, true}, {0, 5, 0, true}, {3, 1, 0.75, true}} {
+	}{{0, 0, 0, false}, {1, 0, 1, true}, {0, 5, 0, true}, {3, 1, 0.75, true}, {2, 1, 0.6666, true}} {
 		if got, ok := BypassRatio(c.b, c.t); got != c.want || ok != c.ok {
 			t.Errorf("BypassRatio(%d, %d) = %v, %v; want %v, %v", c.b, c.t, got, ok, c.want, c.ok)
 		}

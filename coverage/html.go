@@ -1,7 +1,6 @@
 package coverage
 
 import (
-	"bufio"
 	"html/template"
 	"io"
 	"path"
@@ -40,7 +39,6 @@ type htmlPage struct {
 	StatusClass  string
 	BypassShare  string
 	ShareClass   string
-	TrapShare    string
 	Chart        htmlChart
 	Syscalls     []htmlSyscall
 	Sites        []htmlSite
@@ -48,6 +46,9 @@ type htmlPage struct {
 	TrapSites    int
 	Runs         []htmlRun
 	ObjectsTable []htmlObject
+	Functions    []htmlFunction   // the sites grouped by function
+	Refusals     []htmlRefusal    // HTMLOptions.Refusal
+	Sources      []htmlSourceFile // HTMLOptions.ReadSource
 }
 
 type htmlChart struct {
@@ -96,6 +97,7 @@ type htmlSite struct {
 	SourceKey  string
 	BuildID    string
 	BuildFull  string
+	Query      string // what the filter box matches: every name of the site, lower case
 }
 
 type htmlRun struct {
@@ -117,22 +119,18 @@ type htmlObject struct {
 }
 
 // WriteHTML writes the report as one self-contained HTML page: a summary,
-// an SVG chart of each syscall's calls by entry kind, a sortable table of
-// call sites and the runs the report covers. The same report always gives
-// the same bytes.
+// an SVG chart of each syscall's calls by entry kind, the call sites
+// grouped by function with a filter box, a sortable table of call sites
+// and the runs the report covers. The same report always gives the same
+// bytes. WriteHTMLWith adds what the page can read besides the report.
 func (r *Report) WriteHTML(w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	if err := htmlTemplate().Execute(bw, r.htmlPage()); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return r.WriteHTMLWith(w, HTMLOptions{})
 }
 
 func (r *Report) htmlPage() *htmlPage {
 	p := &htmlPage{
 		R:           r,
-		BypassShare: percent(r.Totals.Bypass, r.Totals.Total),
-		TrapShare:   percent(r.Totals.Trap, r.Totals.Total),
+		BypassShare: FormatBypassShare(r.Totals.Bypass, r.Totals.Entered()),
 	}
 	for _, run := range r.Runs {
 		p.Commands = append(p.Commands, strings.Join(run.Command, " "))
@@ -161,7 +159,7 @@ func (r *Report) htmlPage() *htmlPage {
 		return rows[i].Nr < rows[j].Nr
 	})
 	for _, row := range rows {
-		p.Syscalls = append(p.Syscalls, htmlSyscall{SyscallRow: row, Share: percent(row.Bypass, row.Total)})
+		p.Syscalls = append(p.Syscalls, htmlSyscall{SyscallRow: row, Share: FormatBypassShare(row.Bypass, row.Entered())})
 	}
 	p.Chart = chartOf(rows)
 
@@ -185,6 +183,7 @@ func (r *Report) htmlPage() *htmlPage {
 			o.VDSO += s.Count
 		}
 	}
+	p.Functions = groupByFunction(p.Sites)
 	for _, o := range objects {
 		p.ObjectsTable = append(p.ObjectsTable, *o)
 	}
@@ -310,6 +309,7 @@ func siteRow(i int, s Site) htmlSite {
 	if h.Function == "" {
 		h.Function = s.Symbol
 	}
+	h.Function = Demangle(h.Function)
 	// The table names objects by file name, the full path being in the
 	// objects table and the cell's title: long library paths would
 	// otherwise squeeze the columns that tell sites apart.
@@ -334,6 +334,7 @@ func siteRow(i int, s Site) htmlSite {
 	if len(h.BuildID) > 12 {
 		h.BuildID = h.BuildID[:12]
 	}
+	h.Query = strings.ToLower(strings.Join([]string{s.Syscall, s.Kind, s.Object, h.Function, s.File, h.Offset}, " "))
 	return h
 }
 
@@ -437,6 +438,19 @@ td.src { min-width: 12em; }
 #site-table td.src { white-space: normal; }
 .none { color: #b0b7bf; }
 details summary { cursor: pointer; color: var(--muted); margin: 8px 0; }
+#filter { font: inherit; width: min(36em, 100%); padding: 5px 9px; border: 1px solid var(--line); border-radius: 6px; }
+details.fn { border: 1px solid var(--line); border-radius: 6px; margin: 6px 0; padding: 0 10px; }
+details.fn > summary { color: var(--fg); margin: 6px 0; }
+details.fn > summary .fname { font-weight: 600; }
+details.fn table { width: auto; min-width: 60%; margin-bottom: 8px; }
+details.fn td { white-space: nowrap; }
+.hidden { display: none; }
+table.source { width: auto; min-width: 60%; margin-bottom: 10px; }
+table.source td { border: 0; padding: 0 8px; white-space: pre; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
+table.source td.ln { color: var(--muted); text-align: right; user-select: none; }
+table.source td.calls { text-align: right; color: var(--trap); font-weight: 600; }
+table.source tr.hit td.code { background: #fde0dd; }
+table.source tr.gap td { color: var(--muted); }
 footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 </style>
 </head>
@@ -455,7 +469,7 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 <div class="card"><div class="label">Trap mode</div><div class="value">{{or .R.TrapMode "unknown"}}</div>
 <div class="sub">{{.R.Threads}} thread(s), {{len .Runs}} run(s)</div></div>
 <div class="card share"><div class="label">Bypassed</div><div class="value {{.ShareClass}}">{{.BypassShare}}</div>
-<div class="sub">{{.R.Totals.Bypass}} of {{.R.Totals.Total}} calls; {{.R.Totals.Trap}} trapped ({{.TrapShare}})</div></div>
+<div class="sub">{{.R.Totals.Bypass}} of the {{.R.Totals.Entered}} calls that entered the kernel; {{.R.Totals.Trap}} trapped{{if .R.Totals.Patched}}, {{.R.Totals.Patched}} patched{{end}}; {{.R.Totals.VDSO}} vdso</div></div>
 </section>
 {{with .R.Totals}}<div class="totalbar" title="all calls by entry path">
 {{- if .Bypass}}<span style="flex-grow: {{.Bypass}}; background: var(--bypass)"></span>{{end}}
@@ -489,10 +503,32 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 {{range .ObjectsTable}}<tr><td class="obj mono">{{.Object}}</td><td class="num">{{.Sites}}</td><td class="num">{{.Bypass}}</td><td class="num">{{.Trap}}</td><td class="num">{{.VDSO}}</td></tr>
 {{end}}</tbody></table>{{end}}
 
+{{with .Refusals}}<h2 id="refused">Calls vsysbed refused <span class="count">({{len .}} syscalls: these fail here, where natively they may not)</span></h2>
+<table id="refusal-table"><thead><tr><th>syscall</th><th class="num">nr</th><th class="num">calls</th><th>answer</th><th>why</th></tr></thead>
+<tbody>
+{{range .}}<tr class="refusal"><td class="mono">{{.Name}}</td><td class="num">{{.Nr}}</td><td class="num">{{.Calls}}</td><td class="mono bad">-1 {{.Errno}}</td><td>{{.Why}}</td></tr>
+{{end}}</tbody></table>{{end}}
+
+{{if .Functions}}<h2 id="functions">Call sites by function <span class="count">({{len .Functions}} functions, trapping ones first and unfolded)</span></h2>
+<p><input type="search" id="filter" placeholder="filter the sites: syscall, kind, function, object, file" aria-label="filter the call sites"> <span class="note" id="filter-count"></span></p>
+{{range .Functions}}<details class="fn"{{if .Open}} open{{end}}><summary><span class="mono fname">{{.Function}}</span> <span class="dir mono" title="{{.Object}}">{{.ObjectBase}}</span> <span class="count">· {{len .Sites}} site(s), {{.Calls}} call(s){{if .Trap}}, <span class="bad">{{.Trap}} trapped</span>{{end}}</span></summary>
+<table class="fn-sites"><thead><tr><th class="num">count</th><th>syscall</th><th>kind</th><th class="num">offset</th><th>file:line</th></tr></thead><tbody>
+{{range .Sites}}<tr class="site" data-q="{{.Query}}"><td class="num">{{.Count}}</td><td class="mono">{{.Syscall}}</td><td><span class="kind {{.KindClass}}">{{.Kind}}</span></td><td class="num">{{.Offset}}</td><td class="mono">{{if .SourceBase}}{{.SourceBase}}{{else}}–{{end}}</td></tr>
+{{end}}</tbody></table></details>
+{{end}}{{end}}
+
+{{with .Sources}}<h2 id="source">Trapping source lines <span class="count">({{len .}} file(s); the lines whose syscall instructions trapped, with their trapped calls)</span></h2>
+{{range .}}<details class="src" open><summary class="mono">{{.File}} · {{.Calls}} trapped call(s)</summary>
+<table class="source"><tbody>
+{{range .Lines}}{{if .Gap}}<tr class="gap"><td class="ln">⋮</td><td></td><td></td></tr>
+{{else}}<tr{{if .Calls}} class="hit" title="{{.Calls}} trapped: {{.What}}"{{end}}><td class="ln">{{.N}}</td><td class="calls">{{if .Calls}}{{.Calls}}×{{end}}</td><td class="code">{{.Text}}</td></tr>
+{{end}}{{end}}</tbody></table></details>
+{{end}}{{end}}
+
 <h2 id="sites">Call sites <span class="count">({{len .Sites}} sites, {{.SiteCalls}} calls, {{.TrapSites}} of them trapping; click a column to sort)</span></h2>
 {{if .Sites}}<table class="sortable" id="site-table"><thead><tr><th class="num" data-type="num" aria-sort="descending">count</th><th data-type="text">syscall</th><th data-type="text">kind</th><th data-type="text">object</th><th class="num" data-type="text">offset</th><th data-type="text">function</th><th data-type="text">file:line</th><th data-type="text">build-id</th></tr></thead>
 <tbody>
-{{range .Sites}}<tr class="site" data-i="{{.Index}}"><td class="num">{{.Count}}</td><td class="mono" data-v="{{.Syscall}}" title="nr {{.Nr}}">{{.Syscall}}</td><td data-v="{{.Kind}}"><span class="kind {{.KindClass}}">{{.Kind}}</span></td><td class="mono" data-v="{{.Object}}" title="{{.Object}}">{{.ObjectBase}}</td><td class="num" data-v="{{.OffsetKey}}">{{.Offset}}</td><td class="mono" data-v="{{.Function}}">{{or .Function "–"}}</td><td class="mono src" data-v="{{.SourceKey}}">{{if .SourceBase}}<span class="dir">{{range .SourceDirs}}{{.}}<wbr>{{end}}</span>{{.SourceBase}}{{else}}–{{end}}</td><td class="mono" data-v="{{.BuildFull}}"{{with .BuildFull}} title="{{.}}"{{end}}>{{or .BuildID "–"}}</td></tr>
+{{range .Sites}}<tr class="site" data-i="{{.Index}}" data-q="{{.Query}}"><td class="num">{{.Count}}</td><td class="mono" data-v="{{.Syscall}}" title="nr {{.Nr}}">{{.Syscall}}</td><td data-v="{{.Kind}}"><span class="kind {{.KindClass}}">{{.Kind}}</span></td><td class="mono" data-v="{{.Object}}" title="{{.Object}}">{{.ObjectBase}}</td><td class="num" data-v="{{.OffsetKey}}">{{.Offset}}</td><td class="mono" data-v="{{.Function}}">{{or .Function "–"}}</td><td class="mono src" data-v="{{.SourceKey}}">{{if .SourceBase}}<span class="dir">{{range .SourceDirs}}{{.}}<wbr>{{end}}</span>{{.SourceBase}}{{else}}–{{end}}</td><td class="mono" data-v="{{.BuildFull}}"{{with .BuildFull}} title="{{.}}"{{end}}>{{or .BuildID "–"}}</td></tr>
 {{end}}</tbody></table>
 {{else}}<p class="note">No call sites were recorded.</p>{{end}}
 
@@ -512,7 +548,7 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 <tbody>
 {{range .}}<tr><td class="mono">{{.Path}}</td><td class="mono">{{range $i, $a := .Argv}}{{if $i}} {{end}}{{$a}}{{end}}</td><td class="mono">{{or .Interp "–"}}</td></tr>
 {{end}}</tbody></table>{{end}}
-<footer>{{.R.Schema}} · written by vsysbed</footer>
+<footer>{{.R.Schema}} · written by vsysbed{{with .R.Version}} {{.}}{{end}}</footer>
 </main>
 <script>
 (function () {
@@ -538,6 +574,24 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
     rows.forEach(function (r) { body.appendChild(r); });
     Array.prototype.forEach.call(th.parentNode.cells, function (h) { h.removeAttribute('aria-sort'); });
     th.setAttribute('aria-sort', next);
+  }
+  var filter = document.getElementById('filter');
+  if (filter) {
+    var count = document.getElementById('filter-count');
+    filter.addEventListener('input', function () {
+      var q = filter.value.trim().toLowerCase(), shown = 0, all = 0;
+      Array.prototype.forEach.call(document.querySelectorAll('tr.site'), function (tr) {
+        var hit = q === '' || tr.getAttribute('data-q').indexOf(q) >= 0;
+        tr.classList.toggle('hidden', !hit);
+        if (tr.closest('#site-table')) { all++; if (hit) shown++; }
+      });
+      Array.prototype.forEach.call(document.querySelectorAll('details.fn'), function (d) {
+        var any = d.querySelector('tr.site:not(.hidden)') !== null;
+        d.classList.toggle('hidden', !any);
+        if (q !== '' && any) d.open = true;
+      });
+      count.textContent = q === '' ? '' : shown + ' of ' + all + ' sites';
+    });
   }
   Array.prototype.forEach.call(document.querySelectorAll('table.sortable'), function (table) {
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {

@@ -52,7 +52,10 @@ const UnknownObject = "[unknown]"
 // Report is the coverage report of one run. Field order and slice order are
 // fixed so that two reports of similar runs diff cleanly.
 type Report struct {
-	Schema           string       `json:"schema"`
+	Schema string `json:"schema"`
+	// Version is the vsysbed build that wrote the report (`vsysbed
+	// --version`); absent in reports of older builds.
+	Version          string       `json:"vsysbed_version,omitempty"`
 	Command          []string     `json:"command"`
 	Exit             ExitStatus   `json:"exit"`
 	Host             ExitStatus   `json:"host"`
@@ -180,13 +183,14 @@ func (r *Report) TrapSites() []Site {
 }
 
 // Where names the code around a site for people: its symbol (function and
-// offset) when known, else the function, else "?".
+// offset) when known, else the function, else "?"; C++ and Rust names
+// demangled.
 func (s *Site) Where() string {
 	switch {
 	case s.Symbol != "":
-		return s.Symbol
+		return Demangle(s.Symbol)
 	case s.Function != "":
-		return s.Function
+		return Demangle(s.Function)
 	}
 	return "?"
 }

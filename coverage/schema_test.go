@@ -1,253 +1,40 @@
 package coverage
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/vsysbed/vsysbed/internal/jsonschema"
 )
 
 // schemaPath is the JSON Schema every report must satisfy.
 const schemaPath = "../docs/report.schema.json"
 
-// jsonSchema validates JSON documents against the subset of JSON Schema
-// that docs/report.schema.json uses: type, required, properties,
-// additionalProperties, items, enum, pattern, minimum and local $refs
-// ("#/$defs/NAME"). Any other keyword is an error when the schema is
-// loaded, so the schema cannot grow a constraint this validator would
-// silently skip. (No JSON Schema library is among our dependencies.)
-type jsonSchema struct {
-	root map[string]any
-}
+// jsonSchema is the report schema's validator (internal/jsonschema).
+type jsonSchema struct{ *jsonschema.Schema }
 
-// annotations are keywords that carry no constraint.
-var annotations = map[string]bool{"$schema": true, "$id": true, "$defs": true, "title": true, "description": true}
-
-var constraints = map[string]bool{
-	"type": true, "required": true, "properties": true, "additionalProperties": true,
-	"items": true, "enum": true, "pattern": true, "minimum": true, "$ref": true,
-}
-
-func loadSchema(t *testing.T) *jsonSchema {
+func loadSchema(t *testing.T) jsonSchema {
 	t.Helper()
-	b, err := os.ReadFile(schemaPath)
+	s, err := jsonschema.Load(schemaPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var root map[string]any
-	if err := decodeJSON(b, &root); err != nil {
-		t.Fatalf("%s: %v", schemaPath, err)
-	}
-	s := &jsonSchema{root: root}
-	if err := s.checkKeywords(root, "#"); err != nil {
-		t.Fatalf("%s: %v", schemaPath, err)
-	}
-	return s
+	return jsonSchema{s}
 }
 
-func decodeJSON(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber() // counts are uint64: keep every digit
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return fmt.Errorf("trailing data after the JSON value")
-	}
-	return nil
-}
+func (s jsonSchema) validate(doc []byte) []string { return s.Validate(doc) }
 
-// checkKeywords walks the schema and refuses keywords outside the subset.
-func (s *jsonSchema) checkKeywords(node map[string]any, at string) error {
-	for k, v := range node {
-		switch {
-		case annotations[k] && k != "$defs":
-		case k == "$defs":
-			for name, sub := range v.(map[string]any) {
-				if err := s.checkKeywords(sub.(map[string]any), at+"/$defs/"+name); err != nil {
-					return err
-				}
-			}
-		case !constraints[k]:
-			return fmt.Errorf("%s: keyword %q is not supported by the test validator", at, k)
-		case k == "properties":
-			for name, sub := range v.(map[string]any) {
-				if err := s.checkKeywords(sub.(map[string]any), at+"/properties/"+name); err != nil {
-					return err
-				}
-			}
-		case k == "items" || (k == "additionalProperties" && reflect.TypeOf(v).Kind() == reflect.Map):
-			if err := s.checkKeywords(v.(map[string]any), at+"/"+k); err != nil {
-				return err
-			}
-		case k == "pattern":
-			if _, err := regexp.Compile(v.(string)); err != nil {
-				return fmt.Errorf("%s: %v", at, err)
-			}
-		case k == "$ref":
-			if _, err := s.resolve(v.(string)); err != nil {
-				return fmt.Errorf("%s: %v", at, err)
-			}
-		}
-	}
-	return nil
-}
-
-func (s *jsonSchema) resolve(ref string) (map[string]any, error) {
-	name, ok := strings.CutPrefix(ref, "#/$defs/")
-	if !ok {
-		return nil, fmt.Errorf("$ref %q: only #/$defs/NAME is supported", ref)
-	}
-	defs, _ := s.root["$defs"].(map[string]any)
-	def, ok := defs[name].(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("$ref %q: no such definition", ref)
-	}
-	return def, nil
-}
-
-// validate returns every violation of the schema in doc, one per line,
-// each with the JSON path where it was found; none means valid.
-func (s *jsonSchema) validate(doc []byte) []string {
-	var v any
-	if err := decodeJSON(doc, &v); err != nil {
-		return []string{"not JSON: " + err.Error()}
-	}
-	var errs []string
-	s.check(s.root, v, "$", &errs)
-	sort.Strings(errs)
-	return errs
-}
-
-func (s *jsonSchema) check(node map[string]any, v any, at string, errs *[]string) {
-	fail := func(format string, args ...any) { *errs = append(*errs, at+": "+fmt.Sprintf(format, args...)) }
-	if ref, ok := node["$ref"].(string); ok {
-		def, err := s.resolve(ref)
-		if err != nil {
-			fail("%v", err)
-			return
-		}
-		s.check(def, v, at, errs)
-	}
-	if typ, ok := node["type"]; ok {
-		var types []string
-		switch typ := typ.(type) {
-		case string:
-			types = []string{typ}
-		case []any:
-			for _, t := range typ {
-				types = append(types, t.(string))
-			}
-		}
-		match := false
-		for _, t := range types {
-			match = match || hasType(v, t)
-		}
-		if !match {
-			fail("%s is not of type %s", describe(v), strings.Join(types, " or "))
-			return // the other keywords would only repeat it
-		}
-	}
-	if enum, ok := node["enum"].([]any); ok {
-		found := false
-		for _, e := range enum {
-			found = found || reflect.DeepEqual(e, v)
-		}
-		if !found {
-			fail("%s is not one of %v", describe(v), enum)
-		}
-	}
-	if pat, ok := node["pattern"].(string); ok {
-		if str, isStr := v.(string); isStr && !regexp.MustCompile(pat).MatchString(str) {
-			fail("%q does not match %s", str, pat)
-		}
-	}
-	if min, ok := node["minimum"].(json.Number); ok {
-		if n, isNum := v.(json.Number); isNum {
-			a, _ := new(big.Float).SetString(string(n))
-			b, _ := new(big.Float).SetString(string(min))
-			if a == nil || b == nil || a.Cmp(b) < 0 {
-				fail("%s is less than the minimum %s", n, min)
-			}
-		}
-	}
-	obj, isObj := v.(map[string]any)
-	if req, ok := node["required"].([]any); ok && isObj {
-		for _, name := range req {
-			if _, present := obj[name.(string)]; !present {
-				fail("required property %q is missing", name)
-			}
-		}
-	}
-	if isObj {
-		props, _ := node["properties"].(map[string]any)
-		for name, val := range obj {
-			if sub, ok := props[name].(map[string]any); ok {
-				s.check(sub, val, at+"."+name, errs)
-				continue
-			}
-			switch add := node["additionalProperties"].(type) {
-			case bool:
-				if !add {
-					fail("property %q is not allowed", name)
-				}
-			case map[string]any:
-				s.check(add, val, at+"."+name, errs)
-			}
-		}
-	}
-	if items, ok := node["items"].(map[string]any); ok {
-		if arr, isArr := v.([]any); isArr {
-			for i, e := range arr {
-				s.check(items, e, fmt.Sprintf("%s[%d]", at, i), errs)
-			}
-		}
-	}
-}
-
-func hasType(v any, t string) bool {
-	switch v := v.(type) {
-	case nil:
-		return t == "null"
-	case bool:
-		return t == "boolean"
-	case string:
-		return t == "string"
-	case []any:
-		return t == "array"
-	case map[string]any:
-		return t == "object"
-	case json.Number:
-		if t == "number" {
-			return true
-		}
-		if t == "integer" {
-			f, ok := new(big.Float).SetString(string(v))
-			return ok && f.IsInt()
-		}
-	}
-	return false
-}
-
-func describe(v any) string {
-	b, _ := json.Marshal(v)
-	if len(b) > 40 {
-		b = append(b[:37], "..."...)
-	}
-	return string(b)
-}
+func decodeJSON(b []byte, v any) error { return jsonschema.Decode(b, v) }
 
 // expectValid fails t when the report's JSON form breaks the schema.
-func expectValid(t *testing.T, s *jsonSchema, name string, doc []byte) {
+func expectValid(t *testing.T, s jsonSchema, name string, doc []byte) {
 	t.Helper()
 	if errs := s.validate(doc); len(errs) > 0 {
 		t.Errorf("%s does not satisfy %s:\n  %s", name, schemaPath, strings.Join(errs, "\n  "))
@@ -267,6 +54,12 @@ func TestSchemaAcceptsBuiltReports(t *testing.T) {
 	reports["fault"] = fault
 
 	reports["empty input"] = Build(Input{})
+
+	// The ptrace platform's trap mode, and the version a run records.
+	pt := Build(Input{Shards: []Shard{{Syscalls: []SyscallRow{{Nr: 1, Trap: 1}}}},
+		Command: []string{"prog"}, TrapMode: "ptrace"})
+	pt.Version = "v0.0.0-20261202000000-0123456789ab+dirty"
+	reports["ptrace platform"] = pt
 
 	hostile := aslrRun(t, []string{"hostile"}, 0x400000, 0,
 		call{libx, 0x10, 0xffffffff, KindTrap, 2}, call{libx, 0x20, 20, KindInt80, 1})
@@ -368,7 +161,7 @@ func site0(d map[string]any) map[string]any { return d["sites"].([]any)[0].(map[
 func TestSchemaMatchesStructs(t *testing.T) {
 	s := loadSchema(t)
 	def := func(name string) map[string]any {
-		d, err := s.resolve("#/$defs/" + name)
+		d, err := s.Resolve("#/$defs/" + name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,7 +171,7 @@ func TestSchemaMatchesStructs(t *testing.T) {
 		typ    reflect.Type
 		schema map[string]any
 	}{
-		{reflect.TypeOf(Report{}), s.root},
+		{reflect.TypeOf(Report{}), s.Root()},
 		{reflect.TypeOf(ExitStatus{}), def("exitStatus")},
 		{reflect.TypeOf(Totals{}), def("totals")},
 		{reflect.TypeOf(SyscallRow{}), def("syscallRow")},

@@ -141,3 +141,20 @@ func yamlComment(r *Report) string {
 	}
 	return strings.NewReplacer("\n", " ", "\r", " ").Replace(clipRight(s, 60))
 }
+
+// KnownSyscallName tells whether name names an x86-64 syscall as reports
+// name them: a name of the x86-64 table (the one SeccompAllowlist uses),
+// "syscall_<nr>" for a number without a name, or an i386 call's
+// "i386_<name or nr>". bed's matchers refuse other names, a typo
+// ("opnat") that would otherwise silently never match.
+func KnownSyscallName(name string) bool {
+	if _, ok := arch.X86_64.SyscallNames[name]; ok {
+		return true
+	}
+	for _, prefix := range []string{"syscall_", "i386_"} {
+		if rest, ok := strings.CutPrefix(name, prefix); ok && rest != "" {
+			return true
+		}
+	}
+	return false
+}

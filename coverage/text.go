@@ -103,13 +103,14 @@ func (r *Report) writeSyscallTable(line func(string, ...any)) {
 		nameW = max(min(nameW, TextWidth-cols*(numW+2)-(pctW+2)), 3)
 	}
 	row := func(name string, b, t, p, v, total uint64) {
+		share := FormatBypassShare(b, total-v)
 		if patched {
 			line("%-*s  %*d  %*d  %*d  %*d  %*d  %*s", nameW, clipRight(name, nameW),
-				numW, b, numW, t, numW, p, numW, v, numW, total, pctW, percent(b, total))
+				numW, b, numW, t, numW, p, numW, v, numW, total, pctW, share)
 			return
 		}
 		line("%-*s  %*d  %*d  %*d  %*d  %*s", nameW, clipRight(name, nameW),
-			numW, b, numW, t, numW, v, numW, total, pctW, percent(b, total))
+			numW, b, numW, t, numW, v, numW, total, pctW, share)
 	}
 	if patched {
 		line("%-*s  %*s  %*s  %*s  %*s  %*s  %*s", nameW, "syscall",
@@ -199,16 +200,9 @@ var trappedSiteTable = SiteTable{Indent: "    ", Columns: []SiteColumn{
 // siteLocation is a site's offset, with its symbol when known.
 func siteLocation(s *Site) string {
 	if s.Symbol != "" {
-		return s.Offset.String() + " <" + s.Symbol + ">"
+		return s.Offset.String() + " <" + Demangle(s.Symbol) + ">"
 	}
 	return s.Offset.String()
-}
-
-func percent(part, total uint64) string {
-	if total == 0 {
-		return "-"
-	}
-	return strconv.FormatFloat(float64(part)*100/float64(total), 'f', 1, 64) + "%"
 }
 
 // clipRight shortens s to n runes, marking the cut with "…" at the end.

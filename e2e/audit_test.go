@@ -203,7 +203,7 @@ var _ = Describe("the eBPF audit (--audit=ebpf)", func() {
 		} {
 			r := runVsysbed(nil, flags, "/bin/true")
 			Expect(r.Status).To(Equal(2), "%v: %s", flags, r)
-			Expect(r.Stderr).To(HavePrefix("vsysbed: --"), "%v", flags)
+			Expect(r.Stderr).To(MatchRegexp(`^vsysbed run: --[^\n]* \(see 'vsysbed run --help'\)\n$`), "%v", flags)
 		}
 	})
 

@@ -154,7 +154,7 @@ print(r, os.strerror(ctypes.get_errno()), libc.prctl(21, 0, 0, 0, 0))`
 		} {
 			r := diffRun(flags, "/bin/true")
 			Expect(r.Status).To(Equal(2), "%v: %s", flags, r)
-			Expect(r.Stderr).To(HavePrefix("vsysbed: "), "%v", flags)
+			Expect(r.Stderr).To(MatchRegexp(`^vsysbed diff-run: [^\n]* \(see 'vsysbed diff-run --help'\)\n$`), "%v", flags)
 		}
 		r := diffRun(nil, "/nonexistent/prog")
 		Expect(r.Status).To(Equal(127), "%s", r)

@@ -40,7 +40,7 @@ var requiredGuests = []string{
 	"threads-glibc", "threads-glibc-static", "threads-musl", "threads1000-glibc",
 	"manythreads-glibc", "manythreads-musl",
 	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate",
-	"forkthread", "goexec", "hostfds", "sigwait", "procself", "pwait", "sigfd", "manysig", "sigroute", "killfault", "semantics", "nproc", "stopcont", "jobctl", "restart", "inherit",
+	"forkthread", "goexec", "hostfds", "sigwait", "procself", "pwait", "sigfd", "manysig", "sigroute", "killfault", "semantics", "fasttimer", "nproc", "stopcont", "jobctl", "restart", "inherit",
 	"sysvshm", "sharedanon", "hostile", "procview", "segtail", "argmax", "rewrite",
 }
 
@@ -84,6 +84,7 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(os.Setenv, "TMPDIR", os.Getenv("TMPDIR"))
 	Expect(os.Setenv("TMPDIR", tmp)).To(Succeed())
 	Expect(writeFixtures(fixtureDir)).To(Succeed())
+	setUpReportValidation(root, tmp)
 })
 
 func envOr(name, def string) string {

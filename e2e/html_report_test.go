@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -43,14 +44,17 @@ var _ = Describe("HTML report", func() {
 		}
 		dir := GinkgoT().TempDir()
 		jsonPath := filepath.Join(dir, "report.json")
-		probe := filepath.Join(guestDir, "vsyscall_probe-musl")
-		res := runVsysbed(nil, reportFlags("seccomp", jsonPath), probe, "--require-bypass")
+		probe := filepath.Join(guestDir, "vsyscall_probe-glibc")
+		res := runVsysbed(nil, reportFlags("seccomp", jsonPath), probe)
 		Expect(res.Status).To(Equal(0), "probe under vsysbed:\n%s", res)
 
 		r, err := coverage.Load(jsonPath)
 		Expect(err).NotTo(HaveOccurred())
 		var lib bytes.Buffer
-		Expect(r.WriteHTML(&lib)).To(Succeed())
+		// What `report show` adds: the source files and kernelsim's
+		// refusals (the only one this guest meets is glibc's rseq).
+		Expect(r.WriteHTMLWith(&lib, coverage.HTMLOptions{ReadSource: os.ReadFile,
+			Refusal: func(nr int) (string, string, bool) { return "ENOSYS", "?", nr == 334 }})).To(Succeed())
 
 		htmlPath := filepath.Join(dir, "report.html")
 		if reportShowHasHTML() {
@@ -59,7 +63,12 @@ var _ = Describe("HTML report", func() {
 			Expect(res.Status).To(Equal(0), "vsysbed report show:\n%s", res)
 			page, err := os.ReadFile(htmlPath)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(bytes.Equal(page, lib.Bytes())).To(BeTrue(), "the CLI and coverage.WriteHTML must write the same page")
+			// The same page but for kernelsim's own words for rseq.
+			why := regexp.MustCompile(`(<td class="mono bad">-1 ENOSYS</td><td>)[^<]*(</td>)`)
+			Expect(string(why.ReplaceAll(page, []byte("${1}?${2}")))).To(Equal(lib.String()),
+				"the CLI and coverage.WriteHTMLWith must write the same page")
+			Expect(string(page)).To(MatchRegexp(`<td class="mono">rseq</td><td class="num">334</td><td class="num">1</td><td class="mono bad">-1 ENOSYS</td><td>[^<?]+</td>`),
+				"the refused rseq with kernelsim's reason")
 		} else {
 			By("writing the page with coverage.WriteHTML (vsysbed report show has no html format yet)")
 			Expect(os.WriteFile(htmlPath, lib.Bytes(), 0o644)).To(Succeed())
@@ -95,7 +104,7 @@ var _ = Describe("HTML report", func() {
 		doc, err := html.Parse(strings.NewReader(res.Stdout))
 		Expect(err).NotTo(HaveOccurred())
 		text := domText(doc)
-		Expect(text).To(ContainSubstring(probe+" --require-bypass"), "the command")
+		Expect(text).To(ContainSubstring(probe), "the command")
 		for _, want := range []string{"write", "getpid", "bypass", "trap", "exit code 0", "complete"} {
 			Expect(text).To(ContainSubstring(want))
 		}
@@ -106,8 +115,69 @@ var _ = Describe("HTML report", func() {
 		Expect(syscalls).To(HaveLen(len(r.Sites)), "site rows in the rendered DOM")
 		Expect(sort.StringsAreSorted(syscalls)).To(BeTrue(), "sites not sorted by syscall after the click: %q", syscalls)
 		Expect(syscalls).To(ContainElements("write", "getpid"))
+
+		By("typing getpid into the filter box")
+		filtered := filepath.Join(dir, "filtered.html")
+		Expect(os.WriteFile(filtered, bytes.Replace(lib.Bytes(), []byte("</body>"),
+			[]byte(`<script>var f = document.getElementById("filter"); f.value = "getpid"; f.dispatchEvent(new Event("input"));</script></body>`), 1), 0o644)).To(Succeed())
+		res = run(nil, append(append([]string{chromiumBin}, chromiumFlags...), profile(), "--dump-dom", "file://"+filtered)...)
+		Expect(res.Status).To(Equal(0), "chromium --dump-dom:\n%s", res)
+		doc, err = html.Parse(strings.NewReader(res.Stdout))
+		Expect(err).NotTo(HaveOccurred())
+		var getpids int
+		for _, s := range r.Sites {
+			if s.Syscall == "getpid" {
+				getpids++
+			}
+		}
+		Expect(getpids).To(BeNumerically(">", 0))
+		Expect(res.Stdout).To(ContainSubstring(fmt.Sprintf(`%d of %d sites`, getpids, len(r.Sites))), "the filter's count")
+		Expect(visibleSiteSyscalls(doc)).To(HaveEach("getpid"), "site rows left visible by the filter")
+		Expect(visibleSiteSyscalls(doc)).To(HaveLen(2*getpids), "in the grouped view and the table")
+
+		By("showing the trapping source line of the guest's raw syscall")
+		Expect(lib.String()).To(ContainSubstring(`id="source"`))
+		Expect(lib.String()).To(MatchRegexp(`<tr class="hit" title="[0-9]+ trapped: [a-z, ]+"><td class="ln">[0-9]+</td><td class="calls">[0-9]+×</td><td class="code">\s*__asm__ volatile\(&#34;syscall&#34;`))
+
+		if os.Getenv("VSYSBED_UPDATE_SCREENSHOT") != "" {
+			By("keeping the screenshot of report show's page, filtered, as docs/img/report.png")
+			page, err := os.ReadFile(htmlPath)
+			Expect(err).NotTo(HaveOccurred())
+			shown := filepath.Join(dir, "shown.html")
+			Expect(os.WriteFile(shown, bytes.Replace(page, []byte("</body>"),
+				[]byte(`<script>var f = document.getElementById("filter"); f.value = "getpid"; f.dispatchEvent(new Event("input"));</script></body>`), 1), 0o644)).To(Succeed())
+			res = run(nil, append(append([]string{chromiumBin}, chromiumFlags...),
+				profile(), "--screenshot="+filepath.Join("..", "docs", "img", "report.png"), "--window-size=1280,2300", "file://"+shown)...)
+			Expect(res.Status).To(Equal(0), "chromium --screenshot:\n%s", res)
+		}
 	})
 })
+
+// visibleSiteSyscalls is the syscall cell of every site row (grouped view
+// and table) that the filter left visible.
+func visibleSiteSyscalls(doc *html.Node) []string {
+	var out []string
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "tr" && attr(n, "class") == "site" {
+			var cells []*html.Node
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				if c.Type == html.ElementNode && c.Data == "td" {
+					cells = append(cells, c)
+				}
+			}
+			if len(cells) > 1 {
+				out = append(out, strings.TrimSpace(domText(cells[1])))
+			}
+			return
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return out
+}
 
 // reportShowHasHTML tells whether this vsysbed can write HTML itself.
 func reportShowHasHTML() bool {
@@ -172,6 +242,7 @@ func domText(n *html.Node) string {
 // siteColumn is the text of column i of every row of the site table, in
 // the order the DOM holds them.
 func siteColumn(n *html.Node, i int) []string {
+	n = byID(n, "site-table") // the grouped view has site rows too
 	var out []string
 	var walk func(*html.Node)
 	walk = func(n *html.Node) {
@@ -196,4 +267,26 @@ func siteColumn(n *html.Node, i int) []string {
 	}
 	walk(n)
 	return out
+}
+
+// byID is the element with that id (nil when none).
+func byID(n *html.Node, id string) *html.Node {
+	if n == nil || n.Type == html.ElementNode && attr(n, "id") == id {
+		return n
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if f := byID(c, id); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
 }

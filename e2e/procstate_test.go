@@ -128,6 +128,14 @@ var _ = Describe("the guest's process state", func() {
 				same(mode, nil, filepath.Join(guestDir, "semantics"))
 			})
 
+			// The kernel counts a blocked timer signal's expiries as overrun
+			// and does not interrupt anyone: neither may vsysbed's relay.
+			It("a 10 µs POSIX timer whose signal the guest blocks does not interrupt its sleep; unblocked, the signal comes at once with its overrun", func() {
+				got := same(mode, nil, filepath.Join(guestDir, "fasttimer"))
+				Expect(got.Stdout).To(ContainSubstring("sigwaitinfo: 1, one signal for many expiries: 1, timer_getoverrun agrees: 1\n"))
+				Expect(got.Stdout).To(ContainSubstring("handler ran while blocked: 0, at the unblock: 1, with the overrun: 1\n"))
+			})
+
 			It("perl: a child's exit does not cut the parent's sleep short", func() {
 				same(mode, nil, "/usr/bin/perl", "-e", `if(!fork){exit 0} print sleep(1),"\n"`)
 			})

@@ -54,6 +54,11 @@ var _ = Describe("--platform=ptrace conformance", func() {
 		Expect(got.Stdout).To(ContainSubstring("fork children R before they block: 20 of 20\n"))
 	})
 
+	It("a fast POSIX timer's blocked signal: one pending signal with its overrun", func() {
+		got := sameAsNativePtrace(filepath.Join(guestDir, "fasttimer"))
+		Expect(got.Stdout).To(ContainSubstring("OK fasttimer\n"))
+	})
+
 	// A traced thread's group stop is a ptrace stop, which SIGCONT does
 	// not end: the tracer holds every thread there until it comes.
 	It("SIGSTOP and SIGTSTP stop every thread of a process, in user code or in a call, until SIGCONT", func() {

@@ -97,6 +97,7 @@ type Task struct {
 	clearTID   uint64
 	robustList uint64
 	sigmask    uint64
+	timerHeld  uint64 // timer signals left blocked on the host thread while the guest blocks them
 	altstack   altstack
 	pending    pendingSet
 	wake       chan struct{} // a signal was queued for the task: sigsuspend & co.

@@ -175,6 +175,9 @@ func (t *Task) setMask(m uint64) {
 	p := t.P
 	p.mu.Lock()
 	t.sigmask = m &^ unblockable
+	if t.timerHeld&^t.sigmask != 0 {
+		t.absorbHostSignals() // takes and lets through the held timer signals it unblocks
+	}
 	if (t.pending.mask|p.sig.pending.mask)&^t.sigmask != 0 {
 		atomic.StoreUint32(&t.CB.SigPending, 1)
 	}

@@ -52,7 +52,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_SIGNALFD, Route: Emulated, Handler: sysSignalfd, Note: "As signalfd4 without flags."},
 	{Nr: unix.SYS_SIGNALFD4, Route: Emulated, Handler: sysSignalfd4, Note: "The read end of a pipe that holds a byte while a signal of the mask is pending (poll and epoll see that); the signals stay in the guest's pending sets, and a read or readv of the fd (sent to kernelsim by the C entry) dequeues them as signalfd_siginfo records. A fork child gets a pipe of its own at the same number. fstat shows a pipe."},
 	{Nr: unix.SYS_PAUSE, Route: Emulated, Handler: sysPause, Note: "Waits for a guest signal."},
-	{Nr: unix.SYS_TIMER_GETOVERRUN, Route: Guarded, Handler: sysTimerGetoverrun, Note: "The overrun as of the timer signal's last dequeue by the guest: expiries while its signal was pending in kernelsim are counted there (the host kernel took each signal as it arrived)."},
+	{Nr: unix.SYS_TIMER_GETOVERRUN, Route: Guarded, Handler: sysTimerGetoverrun, Note: "The overrun as of the timer signal's last dequeue by the guest: expiries while its signal was pending are counted in kernelsim (merged as the relay records them) and by the host kernel while the guest blocks it (its pending copy, taken without waiting)."},
 	{Nr: unix.SYS_TIMER_CREATE, Route: Guarded, Handler: sysTimerCreate, Note: "Passed through; a timer with SIGEV_THREAD_ID is recorded, so that its host signal stays its thread's (every other timer's is process-directed)."},
 	{Nr: unix.SYS_TIMER_DELETE, Route: Guarded, Handler: sysTimerDelete, Note: "Passed through; forgets the timer's overrun and kind."},
 	{Nr: unix.SYS_KILL, Route: Emulated, Handler: sysKill, Note: "Aimed at the guest itself (own pid, 0, -1): queued for the guest; other pids pass through."},

@@ -762,7 +762,9 @@ static void note_siginfo(uint8_t *slot, const siginfo_t *si, int pending)
  * has taken the record (absorbHostSignals unblocks it), and the kernel
  * keeps the next ones queued meanwhile. One that arrives anyway (a mask
  * restored under us) goes back into the kernel's queue for this thread.
- * A timer's signal is one signal whose overrun grows: merged instead.
+ * A timer's signal is one signal whose overrun grows: one that arrives
+ * again while its record is untaken is merged into it, and kernelsim keeps
+ * it blocked while the guest blocks it (the kernel counts the expiries).
  */
 static inline int is_rt(int sig) { return sig >= 32; }
 
@@ -791,8 +793,8 @@ static void relay_to_guest(struct vsysbed_cb *cb, int sig, siginfo_t *si, void *
 		__atomic_fetch_and(&cb->hostsig, ~(1ULL << (SIGTSTP - 1) | 1ULL << (SIGTTIN - 1) | 1ULL << (SIGTTOU - 1)), __ATOMIC_SEQ_CST);
 	__atomic_fetch_or(&cb->hostsig, 1ULL << (sig - 1), __ATOMIC_SEQ_CST);
 	cb->sigpending = 1;
-	if (is_rt(sig) && si->si_code != SI_TIMER)
-		block_after(ucv, sig); /* a timer's merges: held back, its overrun would be the kernel's alone */
+	if (is_rt(sig))
+		block_after(ucv, sig); /* a timer's too: kernelsim keeps it blocked while the guest does (timerHeld) */
 	interrupt_if_guest(cb, ucv);
 }
 

@@ -570,8 +570,9 @@ func runNative(o Options, inh inheritance) int {
 	if ws.Signaled() && ws.Signal() != unix.SIGPIPE && ws.Signal() != unix.SIGINT {
 		describeDeath(rep, "", syscall.Signal(ws.Signal()))
 	}
-	if err := writeReport(rep, o); err != nil {
+	if err := writeReport(rep, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
+		return exitstatus.Failed
 	}
 	return exitstatus.Of(syscall.WaitStatus(ws))
 }

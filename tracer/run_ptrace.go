@@ -68,8 +68,9 @@ func finishPtrace(o Options, dir string, res ptrace.Result) int {
 		describeDeath(rep, dir, ws.Signal())
 	}
 	if rep != nil {
-		if err := writeReport(rep, o); err != nil {
+		if err := writeReport(rep, o, os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
+			return exitstatus.Failed
 		}
 	}
 	return exitstatus.Of(ws)

@@ -10,7 +10,7 @@
 package tracer
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +24,7 @@ import (
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/internal/reexec"
+	"github.com/vsysbed/vsysbed/internal/version"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/platform/inprocess"
 	"github.com/vsysbed/vsysbed/rundir"
@@ -38,6 +39,7 @@ type Options struct {
 	Routes     []string // NAME=fast|kernel, passed to the host
 	Argv       []string // PROGRAM [ARGS...]
 	KeepRunDir bool
+	Quiet      bool   // -q: no report on stderr, nothing but errors
 	CPUProfile string // profile the host process into this file
 	// Verbose (-v): print the run's start-up timing line at the end.
 	// MainEntered is when vsysbed's main began (rundir.Now), its first point.
@@ -207,9 +209,11 @@ func Run(o Options) int {
 	if ws.Signaled() && ws.Signal() != syscall.SIGPIPE && ws.Signal() != syscall.SIGINT {
 		describeDeath(rep, dir, ws.Signal())
 	}
+	reportFailed := false
 	if rep != nil && started {
-		if err := writeReport(rep, o); err != nil {
+		if err := writeReport(rep, o, os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)
+			reportFailed = true
 		}
 	}
 	marks.Mark(rundir.PhaseReaped, reaped, "")
@@ -224,6 +228,9 @@ func Run(o Options) int {
 		fmt.Fprintln(os.Stderr, rundir.Timing(evs, os.Getpid(), pid))
 	}
 	logMarks(dir, &marks)
+	if reportFailed {
+		return exitstatus.Failed
+	}
 	return exitstatus.Of(syscall.WaitStatus(ws))
 }
 
@@ -276,23 +283,37 @@ func describeDeath(rep *coverage.Report, dir string, sig syscall.Signal) {
 	fmt.Fprintln(os.Stderr, line)
 }
 
-func writeReport(rep *coverage.Report, o Options) error {
+// writeReport writes the report where the options say (docs/report.md,
+// "Where the report goes"): --report - to stdout, --report FILE to FILE
+// only (JSON unless --format text), else to stderr (text unless --format
+// json), nothing with -q. The report is rendered in memory first, so a
+// file that cannot be written is not left half-written.
+func writeReport(rep *coverage.Report, o Options, stdout, stderr io.Writer) error {
+	if o.Report == "" && o.Quiet {
+		return nil
+	}
+	rep.Version = version.String()
 	format := o.Format
 	if format == "" {
 		format = "json"
-	}
-	var errs []error
-	if o.Report != "" {
-		f, err := os.Create(o.Report)
-		if err != nil {
-			return err
+		if o.Report == "" {
+			format = "text"
 		}
-		errs = append(errs, write(rep, f, format), f.Close())
 	}
-	if o.Report == "" || o.Format == "text" {
-		errs = append(errs, rep.WriteText(os.Stderr))
+	var buf bytes.Buffer
+	if err := write(rep, &buf, format); err != nil {
+		return err
 	}
-	return errors.Join(errs...)
+	var err error
+	switch o.Report {
+	case "":
+		_, err = stderr.Write(buf.Bytes())
+	case "-":
+		_, err = stdout.Write(buf.Bytes())
+	default:
+		err = os.WriteFile(o.Report, buf.Bytes(), 0o644)
+	}
+	return err
 }
 
 func write(rep *coverage.Report, w io.Writer, format string) error {

@@ -18,8 +18,16 @@ import (
 // first divergence (printed), 127 when PROGRAM is not found, 125 when a
 // run could not be made, 2 for bad usage.
 func cmdDiffRun(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("diff-run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("diff-run", func(w io.Writer, fs *flag.FlagSet) {
+		fmt.Fprintf(w, "usage: vsysbed diff-run [flags] [--] PROGRAM [ARGS...]\n\n"+
+			"Runs PROGRAM natively and on each vsysbed platform with the same stdin\n"+
+			"(all of it, read once; none from a terminal) and compares stdout, stderr,\n"+
+			"exit status and, between the platforms' reports, each syscall's number of\n"+
+			"calls and of error returns. Prints the first divergence and exits 1, or\n"+
+			"exits 0 when the runs agree. vsysbed's own stderr lines (\"vsysbed: ...\")\n"+
+			"are left out of the comparison.\n\nflags:\n")
+		fs.PrintDefaults()
+	})
 	platforms := fs.String("platforms", strings.Join([]string{diffrun.Native, diffrun.InProcess, diffrun.Ptrace}, ","),
 		"comma-separated `LIST` of runs, the first being the output reference:\nnative (no vsysbed), inprocess, ptrace")
 	trap := fs.String("trap", "", "--trap for the in-process run: `seccomp` or sud")
@@ -28,26 +36,11 @@ func cmdDiffRun(args []string, stderr io.Writer) int {
 	ignoreList := fs.String("ignore", "", "comma-separated `ASPECTS` to leave out: stdout, stderr, exit, syscalls")
 	tolerate := fs.String("tolerate", strings.Join(diffrun.DefaultTolerate, ","),
 		"comma-separated `SYSCALLS` whose counts may differ (they depend on timing)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: vsysbed diff-run [flags] [--] PROGRAM [ARGS...]\n\n"+
-			"Runs PROGRAM natively and on each vsysbed platform with the same stdin\n"+
-			"(all of it, read once; none from a terminal) and compares stdout, stderr,\n"+
-			"exit status and, between the platforms' reports, each syscall's number of\n"+
-			"calls and of error returns. Prints the first divergence and exits 1, or\n"+
-			"exits 0 when the runs agree. vsysbed's own stderr lines (\"vsysbed: ...\")\n"+
-			"are left out of the comparison.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "vsysbed: diff-run: no PROGRAM given")
-		fs.Usage()
-		return 2
+		return usageError(stderr, "diff-run", "no PROGRAM given")
 	}
 	var list []string
 	seen := map[string]bool{}
@@ -55,41 +48,35 @@ func cmdDiffRun(args []string, stderr io.Writer) int {
 		switch p {
 		case diffrun.Native, diffrun.InProcess, diffrun.Ptrace:
 		default:
-			fmt.Fprintf(stderr, "vsysbed: diff-run: unknown platform %q (want native, inprocess, ptrace)\n", p)
-			return 2
+			return usageError(stderr, "diff-run", "unknown platform %q (want native, inprocess, ptrace)", p)
 		}
 		if seen[p] {
-			fmt.Fprintf(stderr, "vsysbed: diff-run: platform %q twice\n", p)
-			return 2
+			return usageError(stderr, "diff-run", "platform %q twice", p)
 		}
 		seen[p] = true
 		list = append(list, p)
 	}
 	if len(list) < 2 {
-		fmt.Fprintln(stderr, "vsysbed: diff-run: --platforms needs at least two runs to compare")
-		return 2
+		return usageError(stderr, "diff-run", "--platforms needs at least two runs to compare")
 	}
 	ignore := map[string]bool{}
 	if *ignoreList != "" {
 		for _, a := range strings.Split(*ignoreList, ",") {
 			if !slices.Contains(diffrun.Aspects, a) {
-				fmt.Fprintf(stderr, "vsysbed: diff-run: --ignore: unknown aspect %q (want %s)\n", a, strings.Join(diffrun.Aspects, ", "))
-				return 2
+				return usageError(stderr, "diff-run", "--ignore: unknown aspect %q (want %s)", a, strings.Join(diffrun.Aspects, ", "))
 			}
 			ignore[a] = true
 		}
 	}
 	for _, name := range strings.Split(*tolerate, ",") {
 		if _, ok := kernelsim.Number(name); name != "" && !ok {
-			fmt.Fprintf(stderr, "vsysbed: diff-run: --tolerate: unknown syscall %q\n", name)
-			return 2
+			return usageError(stderr, "diff-run", "--tolerate: unknown syscall %q", name)
 		}
 	}
 	switch *trap {
 	case "", "seccomp", "sud":
 	default:
-		fmt.Fprintf(stderr, "vsysbed: --trap must be seccomp or sud, got %q\n", *trap)
-		return 2
+		return usageError(stderr, "diff-run", "--trap must be seccomp or sud, got %q", *trap)
 	}
 
 	self, err := os.Executable()

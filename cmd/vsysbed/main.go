@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/vsysbed/vsysbed/internal/version"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/rundir"
 	"github.com/vsysbed/vsysbed/tracer"
@@ -32,7 +33,8 @@ const usage = `usage:
                                                the first difference (output, status, syscalls)
   vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
   vsysbed gc                                   remove the run directories killed runs left behind
-  vsysbed help [COMMAND]                       show help
+  vsysbed help [COMMAND]                       show help (also: vsysbed COMMAND --help)
+  vsysbed --version                            print the version
 
 vsysbed exits with the guest's status (128+N when it died by signal N),
 127 when PROGRAM is not found, 126 when it cannot be executed, and 125
@@ -73,12 +75,17 @@ func run(args []string, stderr io.Writer) int {
 		return cmdGC(args[1:], stderr)
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
-			return run([]string{args[1], "--help"}, stderr)
+			if _, ok := hidden[args[1]]; !ok {
+				return run([]string{args[1], "--help"}, stderr)
+			}
 		}
-		fmt.Fprint(os.Stdout, usage)
+		fmt.Fprint(reportStdout, usage)
+		return 0
+	case "version", "--version", "-version":
+		fmt.Fprintln(reportStdout, version.Line())
 		return 0
 	}
-	fmt.Fprintf(stderr, "vsysbed: unknown command %q\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "vsysbed: unknown command %q (see 'vsysbed --help')\n", args[0])
 	return 2
 }
 
@@ -113,12 +120,17 @@ func parseRoute(v string) (int, bool, error) {
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("run", func(w io.Writer, fs *flag.FlagSet) {
+		fmt.Fprintf(w, "usage: vsysbed run [flags] [--] PROGRAM [ARGS...]\n\n"+
+			"Runs PROGRAM (searched on PATH like a shell) as the guest, with its stdin,\n"+
+			"stdout and stderr, and exits with its status.\n\nflags:\n")
+		fs.PrintDefaults()
+	})
 	var o tracer.Options
 	var routes routeList
-	fs.StringVar(&o.Report, "report", "", "write the coverage report to `FILE` (JSON unless --format text)")
-	fs.StringVar(&o.Format, "format", "", "report format: `text` or json (json is the default for --report files;\nwithout --report the text table goes to stderr)")
+	fs.StringVar(&o.Report, "report", "", "write the coverage report to `FILE` only (JSON unless --format text); - for stdout")
+	fs.StringVar(&o.Format, "format", "", "report format: `text` or json (json is the default with --report;\nwithout --report the report goes to stderr, a text table by default)")
+	fs.BoolVar(&o.Quiet, "q", false, "quiet: print nothing but errors (no report on stderr; --report still writes)")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "how raw syscalls are caught: `seccomp` (filter on the instruction pointer)\nor sud (Syscall User Dispatch)")
 	fs.StringVar(&o.Rewrite, "rewrite", tracer.RewriteOff, "`off` or lazy: rewrite a trapped call site whose bytes match a known pattern\n"+
 		"(`mov $nr,%eax; syscall` starting a function) so that its later calls enter the\n"+
@@ -139,78 +151,60 @@ func cmdRun(args []string, stderr io.Writer) int {
 		"counted, then run by the real kernel) or native: run PROGRAM with no\n"+
 		"interception at all and report its syscalls per call site from the kernel's\n"+
 		"view alone (needs --audit=ebpf)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: vsysbed run [flags] [--] PROGRAM [ARGS...]\n\n"+
-			"Runs PROGRAM (searched on PATH like a shell) as the guest, with its stdin,\n"+
-			"stdout and stderr, and exits with its status.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	o.MainEntered = mainEntered
 	switch o.Format {
 	case "", "json", "text":
 	default:
-		fmt.Fprintf(stderr, "vsysbed: --format must be text or json, got %q\n", o.Format)
-		return 2
+		return usageError(stderr, "run", "--format must be text or json, got %q", o.Format)
 	}
 	switch o.Trap {
 	case "seccomp", "sud":
 	default:
-		fmt.Fprintf(stderr, "vsysbed: --trap must be seccomp or sud, got %q\n", o.Trap)
-		return 2
+		return usageError(stderr, "run", "--trap must be seccomp or sud, got %q", o.Trap)
 	}
 	switch o.Rewrite {
 	case tracer.RewriteOff, tracer.RewriteLazy:
 	default:
-		fmt.Fprintf(stderr, "vsysbed: --rewrite must be off or lazy, got %q\n", o.Rewrite)
-		return 2
+		return usageError(stderr, "run", "--rewrite must be off or lazy, got %q", o.Rewrite)
 	}
 	if o.Rewrite == tracer.RewriteLazy && o.Platform != tracer.PlatformInProcess {
-		fmt.Fprintf(stderr, "vsysbed: --rewrite=lazy is ignored with --platform=%s (it rewrites in-process guests only)\n", o.Platform)
+		if !o.Quiet {
+			fmt.Fprintf(stderr, "vsysbed: --rewrite=lazy is ignored with --platform=%s (it rewrites in-process guests only)\n", o.Platform)
+		}
 		o.Rewrite = tracer.RewriteOff
 	}
 	switch o.Wait {
 	case tracer.WaitAll:
 	case tracer.WaitMain:
 		if o.Platform != tracer.PlatformInProcess {
-			fmt.Fprintln(stderr, "vsysbed: --wait=main runs on the inprocess platform only (a tracer cannot leave its tracees behind)")
-			return 2
+			return usageError(stderr, "run", "--wait=main runs on the inprocess platform only (a tracer cannot leave its tracees behind)")
 		}
 	default:
-		fmt.Fprintf(stderr, "vsysbed: --wait must be all or main, got %q\n", o.Wait)
-		return 2
+		return usageError(stderr, "run", "--wait must be all or main, got %q", o.Wait)
 	}
 	switch o.Audit {
 	case tracer.AuditNone, tracer.AuditEBPF:
 	default:
-		fmt.Fprintf(stderr, "vsysbed: --audit must be none or ebpf, got %q\n", o.Audit)
-		return 2
+		return usageError(stderr, "run", "--audit must be none or ebpf, got %q", o.Audit)
 	}
 	switch o.Platform {
 	case tracer.PlatformInProcess:
 	case tracer.PlatformPtrace:
 		if o.Trap != "seccomp" || o.Audit != tracer.AuditNone {
-			fmt.Fprintln(stderr, "vsysbed: --platform=ptrace stops every syscall with seccomp: --trap and --audit do not apply")
-			return 2
+			return usageError(stderr, "run", "--platform=ptrace stops every syscall with seccomp: --trap and --audit do not apply")
 		}
 	case tracer.PlatformNative:
 		if o.Audit != tracer.AuditEBPF {
-			fmt.Fprintln(stderr, "vsysbed: --platform=native needs --audit=ebpf (natively only the audit sees the syscalls)")
-			return 2
+			return usageError(stderr, "run", "--platform=native needs --audit=ebpf (natively only the audit sees the syscalls)")
 		}
 	default:
-		fmt.Fprintf(stderr, "vsysbed: --platform must be inprocess, ptrace or native, got %q\n", o.Platform)
-		return 2
+		return usageError(stderr, "run", "--platform must be inprocess, ptrace or native, got %q", o.Platform)
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "vsysbed: run: no PROGRAM given")
-		fs.Usage()
-		return 2
+		return usageError(stderr, "run", "no PROGRAM given")
 	}
 	o.Routes = routes
 	o.Argv = fs.Args()
@@ -219,23 +213,17 @@ func cmdRun(args []string, stderr io.Writer) int {
 
 // cmdGC removes stale run directories (tracer.GC) and names each.
 func cmdGC(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: vsysbed gc\n\n"+
+	fs := newFlagSet("gc", func(w io.Writer, _ *flag.FlagSet) {
+		fmt.Fprintf(w, "usage: vsysbed gc\n\n"+
 			"Removes the run directories ($TMPDIR/vsysbed-run-*) whose supervisor is gone\n"+
 			"(a vsysbed killed by SIGKILL) and whose files no live process maps. Every\n"+
 			"`vsysbed run` does this first too.\n")
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	})
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 0 {
-		fs.Usage()
-		return 2
+		return usageError(stderr, "gc", "takes no arguments, got %q", fs.Args())
 	}
 	for _, d := range tracer.GC(os.TempDir()) {
 		fmt.Fprintf(os.Stdout, "removed %s\n", d)
@@ -244,22 +232,16 @@ func cmdGC(args []string, stderr io.Writer) int {
 }
 
 func cmdVDSO(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vdso", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dump := fs.String("dump", "", "write the synthetic vDSO ELF image to `FILE` (for readelf, objdump, gdb)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: vsysbed vdso --dump FILE\n\nflags:\n")
+	fs := newFlagSet("vdso", func(w io.Writer, fs *flag.FlagSet) {
+		fmt.Fprintf(w, "usage: vsysbed vdso --dump FILE\n\nflags:\n")
 		fs.PrintDefaults()
+	})
+	dump := fs.String("dump", "", "write the synthetic vDSO ELF image to `FILE` (for readelf, objdump, gdb)")
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
-	}
-	if *dump == "" {
-		fs.Usage()
-		return 2
+	if *dump == "" || fs.NArg() != 0 {
+		return usageError(stderr, "vdso", "want --dump FILE and no arguments")
 	}
 	im, err := vdsoinject.Build()
 	if err == nil {

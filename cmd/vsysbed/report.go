@@ -2,28 +2,32 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/internal/version"
+	"github.com/vsysbed/vsysbed/kernelsim"
 )
 
 const reportUsage = `usage:
   vsysbed report show [--format text|json|html] [-o FILE] REPORT.json
   vsysbed report merge -o OUT.json A.json B.json ...
   vsysbed report diff BASE.json NEW.json
-  vsysbed report check [--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N] REPORT.json
+  vsysbed report check [--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N]
+                       [--format text|json|junit] REPORT.json
   vsysbed report seccomp [--format oci|yaml] [-o FILE] REPORT.json
 
 show     prints a report (text by default)
 merge    sums reports by syscall and by call site (object+offset, so runs
          under ASLR merge); -o - writes to stdout
 diff     lists what newly traps, what stopped trapping, and how each
-         syscall's bypass ratio changed; exits 0 whatever changed
+         syscall's bypass share changed; exits 0 whatever changed
 check    gates for CI: exits 1 and lists the offending sites when a gate fails
 seccomp  writes the syscalls the guest used as a seccomp allowlist: an OCI
          runtime profile (oci) or a go-seccomp-bpf policy (yaml)
@@ -32,8 +36,8 @@ Exit status: 0 success, 1 a check gate failed or output could not be
 written, 2 bad usage or an unreadable report.
 `
 
-// reportStdout is where report subcommands write their output; tests
-// replace it.
+// reportStdout is where vsysbed's own output goes (report subcommands,
+// help, the version); tests replace it.
 var reportStdout io.Writer = os.Stdout
 
 func cmdReport(args []string, stderr io.Writer) int {
@@ -55,42 +59,35 @@ func cmdReport(args []string, stderr io.Writer) int {
 	}
 	f, ok := sub[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "vsysbed report: unknown command %q\n%s", args[0], reportUsage)
-		return 2
+		return usageError(stderr, "report", "unknown command %q", args[0])
 	}
 	return f(args[1:], reportStdout, stderr)
 }
 
-// errUsage marks a command line error already explained on stderr.
-var errUsage = errors.New("usage")
-
 // reportFlags is a subcommand's flag set with its usage line.
 func reportFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("report "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: vsysbed report %s %s\n", name, synopsis)
+	return newFlagSet("report "+name, func(w io.Writer, fs *flag.FlagSet) {
+		fmt.Fprintf(w, "usage: vsysbed report %s %s\n", name, synopsis)
 		var n int
 		fs.VisitAll(func(*flag.Flag) { n++ })
 		if n > 0 {
-			fmt.Fprintf(stderr, "\nflags:\n")
+			fmt.Fprintf(w, "\nflags:\n")
 			fs.PrintDefaults()
 		}
-	}
-	return fs
+	})
 }
 
 // parseArgs parses flags wherever they stand among the file arguments
 // (`check R.json --min-bypass 90` reads as well as the flags-first
 // order); everything after "--" is a file. It returns the files, or
-// errUsage (nil error and help=true for -h).
+// the flag package's error (nil error and help=true for -h).
 func parseArgs(fs *flag.FlagSet, args []string) (files []string, help bool, err error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if err == flag.ErrHelp {
 				return nil, true, nil
 			}
-			return nil, false, errUsage
+			return nil, false, err
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -110,9 +107,10 @@ func parseCommand(fs *flag.FlagSet, args []string, minFiles, maxFiles int, stder
 	files, help, err := parseArgs(fs, args)
 	switch {
 	case help:
+		printHelp(fs)
 		return nil, 0, false
 	case err != nil:
-		return nil, 2, false
+		return nil, usageError(stderr, fs.Name(), "%v", err), false
 	case len(files) < minFiles || (maxFiles >= 0 && len(files) > maxFiles):
 		want := strconv.Itoa(minFiles)
 		switch {
@@ -121,9 +119,7 @@ func parseCommand(fs *flag.FlagSet, args []string, minFiles, maxFiles int, stder
 		case maxFiles != minFiles:
 			want += " to " + strconv.Itoa(maxFiles)
 		}
-		fmt.Fprintf(stderr, "vsysbed %s: want %s report file(s), got %d\n", fs.Name(), want, len(files))
-		fs.Usage()
-		return nil, 2, false
+		return nil, usageError(stderr, fs.Name(), "want %s report file(s), got %d", want, len(files)), false
 	}
 	return files, 0, true
 }
@@ -179,10 +175,9 @@ func reportShow(args []string, stdout, stderr io.Writer) int {
 	case "json":
 		write = (*coverage.Report).WriteJSON
 	case "html":
-		write = (*coverage.Report).WriteHTML
+		write = func(r *coverage.Report, w io.Writer) error { return r.WriteHTMLWith(w, htmlOptions()) }
 	default:
-		fmt.Fprintf(stderr, "vsysbed report show: --format must be text, json or html, got %q\n", *format)
-		return 2
+		return usageError(stderr, "report show", "--format must be text, json or html, got %q", *format)
 	}
 	rs, ok := loadReports("report show", files, stderr)
 	if !ok {
@@ -199,9 +194,7 @@ func reportMerge(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if *out == "" {
-		fmt.Fprintln(stderr, "vsysbed report merge: -o FILE is required (-o - for stdout)")
-		fs.Usage()
-		return 2
+		return usageError(stderr, "report merge", "-o FILE is required (-o - for stdout)")
 	}
 	rs, ok := loadReports("report merge", files, stderr)
 	if !ok {
@@ -212,6 +205,7 @@ func reportMerge(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vsysbed report merge: %v\n", err)
 		return 2
 	}
+	m.Version = version.String() // the merge is this build's report
 	return writeOutput("report merge", *out, stdout, stderr, m.WriteJSON)
 }
 
@@ -229,28 +223,48 @@ func reportDiff(args []string, stdout, stderr io.Writer) int {
 }
 
 func reportCheck(args []string, stdout, stderr io.Writer) int {
-	fs := reportFlags("check", "[--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N] REPORT.json", stderr)
+	fs := reportFlags("check", "[--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N] [--format text|json|junit] REPORT.json", stderr)
 	minBypass := fs.Float64("min-bypass", 0, "fail when less than `PCT` percent of the calls entering the kernel\nwent through __kernel_vsyscall: bypass/(bypass+trap), over all syscalls")
 	basePath := fs.String("no-new-traps", "", "fail when the report traps at a call site (object+offset, syscall)\nthat the report `BASE.json` does not")
 	maxSites := fs.Int("max-trap-sites", 0, "fail when there are more than `N` distinct trap sites")
+	format := fs.String("format", "text", "output `format`: text, json (vsysbed.check/v1) or junit (JUnit XML, a testcase per gate);\nthe exit status is the same for each")
 	files, code, ok := parseCommand(fs, args, 1, 1, stderr)
 	if !ok {
 		return code
+	}
+	var write func(*coverage.CheckResult, io.Writer) error
+	switch *format {
+	case "text":
+		write = (*coverage.CheckResult).WriteText
+		if colourful(stdout) {
+			write = func(c *coverage.CheckResult, w io.Writer) error {
+				var b bytes.Buffer
+				if err := c.WriteText(&b); err != nil {
+					return err
+				}
+				_, err := io.WriteString(w, colourCheck(b.String()))
+				return err
+			}
+		}
+	case "json":
+		write = (*coverage.CheckResult).WriteJSON
+	case "junit":
+		write = (*coverage.CheckResult).WriteJUnit
+	default:
+		return usageError(stderr, "report check", "--format must be text, json or junit, got %q", *format)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var g coverage.Gates
 	if set["min-bypass"] {
 		if *minBypass < 0 || *minBypass > 100 {
-			fmt.Fprintf(stderr, "vsysbed report check: --min-bypass must be a percentage from 0 to 100, got %g\n", *minBypass)
-			return 2
+			return usageError(stderr, "report check", "--min-bypass must be a percentage from 0 to 100, got %g", *minBypass)
 		}
 		g.MinBypass = minBypass
 	}
 	if set["max-trap-sites"] {
 		if *maxSites < 0 {
-			fmt.Fprintf(stderr, "vsysbed report check: --max-trap-sites must not be negative, got %d\n", *maxSites)
-			return 2
+			return usageError(stderr, "report check", "--max-trap-sites must not be negative, got %d", *maxSites)
 		}
 		g.MaxTrapSites = maxSites
 	}
@@ -266,7 +280,7 @@ func reportCheck(args []string, stdout, stderr io.Writer) int {
 		g.NoNewTrapsSince = rs[1]
 	}
 	res := coverage.Check(rs[0], g)
-	if code := writeOutput("report check", "", stdout, stderr, res.WriteText); code != 0 {
+	if code := writeOutput("report check", "", stdout, stderr, func(w io.Writer) error { return write(res, w) }); code != 0 {
 		return code
 	}
 	if !res.OK() {
@@ -290,8 +304,7 @@ func reportSeccomp(args []string, stdout, stderr io.Writer) int {
 	case "yaml":
 		write = coverage.WriteSeccompYAML
 	default:
-		fmt.Fprintf(stderr, "vsysbed report seccomp: --format must be oci or yaml, got %q\n", *format)
-		return 2
+		return usageError(stderr, "report seccomp", "--format must be oci or yaml, got %q", *format)
 	}
 	rs, ok := loadReports("report seccomp", files, stderr)
 	if !ok {
@@ -308,4 +321,19 @@ func reportSeccomp(args []string, stdout, stderr io.Writer) int {
 			"and are not in the allowlist\n", al.Unnamed)
 	}
 	return code
+}
+
+// htmlOptions let the HTML page read the trap sites' source files and
+// kernelsim's reasons for the calls it refuses.
+func htmlOptions() coverage.HTMLOptions {
+	table := kernelsim.Table()
+	return coverage.HTMLOptions{
+		ReadSource: os.ReadFile,
+		Refusal: func(nr int) (string, string, bool) {
+			if nr < 0 || nr >= len(table) || table[nr].Route != kernelsim.Refused {
+				return "", "", false
+			}
+			return unix.ErrnoName(table[nr].Errno), table[nr].Note, true
+		},
+	}
 }

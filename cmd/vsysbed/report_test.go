@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,7 +156,7 @@ func TestReportDiff(t *testing.T) {
 		"newly trapping syscalls (1):\n  getpid ",
 		"newly trapping sites (1 sites, 2 calls):\n  /prog  ?      0x1170  getpid  2\n",
 		"sites no longer trapping: none\n",
-		"  write       75.0%     87.0%    12.0pp",
+		"  write         75%    86.95%   11.95pp",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("diff output lacks %q:\n%s", want, out)
@@ -179,7 +180,7 @@ func TestReportCheck(t *testing.T) {
 			[]string{"ok: 80.76% bypassed (min 80%), no new trap sites, 2 trap site(s) (max 2)\n"}},
 		{[]string{"--min-bypass", "90", new}, 1, []string{
 			"FAIL: 1 gate(s) failed",
-			"min-bypass: 80.76% of kernel-entering calls bypassed (21 bypass, 5 trap), want at least 90%",
+			"min-bypass: 80.76% bypassed (21 bypass of 26 calls that entered the kernel), want at least 90%",
 		}},
 		{[]string{"--no-new-traps", base, "--max-trap-sites", "1", new}, 1, []string{
 			"FAIL: 2 gate(s) failed",
@@ -249,5 +250,75 @@ func TestReportUsageErrors(t *testing.T) {
 	}
 	if code, out, _ := vsysbed(t, "help", "report"); code != 0 || !strings.Contains(out, "vsysbed report check") {
 		t.Errorf("help report: %d %q", code, out)
+	}
+}
+
+// TestReportCheckFormats: --format json and junit say what the text says,
+// and the exit status is the same.
+func TestReportCheckFormats(t *testing.T) {
+	_, base, new := reports(t)
+	code, out, errOut := vsysbed(t, "report", "check", "--min-bypass", "90", "--no-new-traps", base, "--format", "json", new)
+	if code != 1 || errOut != "" {
+		t.Fatalf("check --format json: exit %d, stderr %q", code, errOut)
+	}
+	var doc struct {
+		Schema        string  `json:"schema"`
+		OK            bool    `json:"ok"`
+		BypassPercent float64 `json:"bypass_percent"`
+		Entered       uint64  `json:"entered"`
+		NewTrapSites  *int    `json:"new_trap_sites"`
+		Gates         struct {
+			MinBypass  *float64 `json:"min_bypass"`
+			NoNewTraps bool     `json:"no_new_traps"`
+		} `json:"gates"`
+		Failures []struct {
+			Gate  string          `json:"gate"`
+			Sites []coverage.Site `json:"sites"`
+		} `json:"failures"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if doc.Schema != coverage.CheckSchema || doc.OK || doc.BypassPercent != 80.76 || doc.Entered != 26 ||
+		doc.Gates.MinBypass == nil || *doc.Gates.MinBypass != 90 || !doc.Gates.NoNewTraps ||
+		doc.NewTrapSites == nil || *doc.NewTrapSites != 1 ||
+		len(doc.Failures) != 2 || doc.Failures[0].Gate != "min-bypass" || len(doc.Failures[0].Sites) != 2 ||
+		doc.Failures[1].Gate != "no-new-traps" || doc.Failures[1].Sites[0].Syscall != "getpid" {
+		t.Errorf("check JSON:\n%s", out)
+	}
+
+	code, out, _ = vsysbed(t, "report", "check", "--min-bypass", "90", "--max-trap-sites", "5", "--format", "junit", new)
+	if code != 1 {
+		t.Errorf("check --format junit: exit %d", code)
+	}
+	var x struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+					Text    string `xml:",chardata"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal([]byte(out), &x); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if len(x.Suites) != 1 || x.Suites[0].Tests != 2 || x.Suites[0].Failures != 1 ||
+		x.Suites[0].Cases[0].Name != "min-bypass" || x.Suites[0].Cases[0].Failure == nil ||
+		!strings.Contains(x.Suites[0].Cases[0].Failure.Message, "80.76% bypassed") ||
+		!strings.Contains(x.Suites[0].Cases[0].Failure.Text, "getpid") ||
+		x.Suites[0].Cases[1].Name != "max-trap-sites" || x.Suites[0].Cases[1].Failure != nil {
+		t.Errorf("check JUnit:\n%s", out)
+	}
+
+	if code, out, _ := vsysbed(t, "report", "check", "--format", "junit", new); code != 0 || !strings.Contains(out, `<testcase name="report"`) {
+		t.Errorf("check --format junit without gates: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := vsysbed(t, "report", "check", "--format", "tap", new); code != 2 || !strings.Contains(errOut, "text, json or junit") {
+		t.Errorf("check --format tap: exit %d, %q", code, errOut)
 	}
 }
