@@ -418,3 +418,26 @@ func TestSignalfdTokenIsThePlatforms(t *testing.T) {
 	p.closeSignalfd(int(r))
 	expectLog(t, plat, "Close")
 }
+
+// A POSIX timer's signal the guest blocks stays blocked on the host thread
+// (timerHeld): the mask given back through the platform keeps it, until
+// the guest unblocks it.
+func TestTimerSignalStaysHeldOnTheHostThread(t *testing.T) {
+	task, _ := fakeTask(t, nil, [2]uint64{})
+	plat := platformOf(task)
+	rt := 40
+	task.sigmask = bit(rt)
+	task.CB.HostInfo[rt-1][0] = byte(rt)
+	code := siTimer
+	task.CB.HostInfo[rt-1][8] = byte(code)
+	task.CB.HostInfo[rt-1][9], task.CB.HostInfo[rt-1][10], task.CB.HostInfo[rt-1][11] = 0xff, 0xff, 0xff
+	task.CB.HostSig = bit(rt)
+	task.P.mu.Lock()
+	task.absorbHostSignals()
+	task.P.mu.Unlock()
+	all := ^uint64(0) &^ hostKept
+	expectLog(t, plat, "ThreadMask 0 "+hex(all), "ThreadMask 2 "+hex(bit(rt)))
+	if task.timerHeld != bit(rt) || task.P.sig.pending.mask&bit(rt) == 0 {
+		t.Errorf("held %#x, pending %#x: want the timer's signal held and pending", task.timerHeld, task.P.sig.pending.mask)
+	}
+}
