@@ -70,7 +70,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/hostile \
 	$(GUESTDIR)/procview \
 	$(GUESTDIR)/segtail $(GUESTDIR)/argmax \
-	$(GUESTDIR)/rewrite \
+	$(GUESTDIR)/rewrite $(GUESTDIR)/rewritemt \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 

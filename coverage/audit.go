@@ -135,7 +135,8 @@ type AuditInput struct {
 
 	SyscallName func(nr int) string
 	NoSymbols   bool
-	VDSOImage   []byte // as Input.VDSOImage
+	VDSOImage   []byte      // as Input.VDSOImage
+	Symbols     SymbolStore // as Input.Symbols
 }
 
 // BuildAudit turns the audit's counters into a report section, placing
@@ -172,6 +173,8 @@ func BuildAudit(in AuditInput, rows []SyscallRow) *AuditSection {
 		}
 	}
 	syms := newSymbolizer(!in.NoSymbols, in.VDSOImage)
+	syms.store = in.Symbols
+	defer syms.flush()
 	for _, s := range in.Sites {
 		obj, off := maps.resolve(s.Addr)
 		// A trap site is the syscall instruction itself, as here.

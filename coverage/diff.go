@@ -133,6 +133,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	if d.Empty() {
 		line("")
 		line("no change in trapped sites or bypass/trap counts")
+		d.writeTimeChanges(line)
 		return bw.Flush()
 	}
 
@@ -159,6 +160,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 	line("")
 	if len(d.Syscalls) == 0 {
 		line("bypass share: unchanged for every syscall")
+		d.writeTimeChanges(line)
 		return bw.Flush()
 	}
 	line("bypass share (%% bypassed) of the syscalls whose counts changed:")
@@ -173,6 +175,7 @@ func (d *Diff) WriteText(w io.Writer) error {
 			FormatBypassShare(c.Base.Bypass, c.Base.Entered()), FormatBypassShare(c.New.Bypass, c.New.Entered()),
 			ratioChange(c), countPair(c.Base), countPair(c.New))
 	}
+	d.writeTimeChanges(line)
 	return bw.Flush()
 }
 
@@ -216,7 +219,7 @@ func writeSiteList(line func(string, ...any), title string, sites []Site, limit 
 	if limit > 0 && len(shown) > limit {
 		shown = shown[:limit]
 	}
-	for _, l := range siteListTable.Lines(shown) {
+	for _, l := range WithRewriteColumn(siteListTable, shown).Lines(shown) {
 		line("%s", l)
 	}
 	if rest := sites[len(shown):]; len(rest) > 0 {

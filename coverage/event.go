@@ -23,7 +23,14 @@ const (
 	// EvPhase: a start-up phase point (Phase, at T on CLOCK_MONOTONIC, in
 	// ns; rundir.Phase* name them), for the timing line of `run -v`.
 	EvPhase = "phase"
+	// EvRewrite: kernelsim's answer for a trapped site (--rewrite=lazy):
+	// Rewrite is RewritePatched or why not, at Address (the syscall) for
+	// Nr, after Traps traps the asking thread's block had counted there.
+	EvRewrite = "rewrite"
 )
+
+// RewritePatched is an EvRewrite's Rewrite for a site rewritten.
+const RewritePatched = "patched"
 
 // Hex is a 64-bit address or offset, written as a "0x..." JSON string:
 // JSON numbers are doubles to most readers and lose bits above 2^53.
@@ -86,6 +93,12 @@ type Event struct {
 
 	// reaped: the child a wait collected
 	Child int `json:"child,omitempty"`
+
+	// rewrite (Start... are not used: Address is the site)
+	Address Hex    `json:"address,omitempty"`
+	Nr      int    `json:"nr,omitempty"`
+	Traps   uint64 `json:"traps,omitempty"`
+	Rewrite string `json:"rewrite,omitempty"`
 }
 
 // SignalName is "SIGSEGV" for SIGSEGV, "" for 0 and "SIG<n>" for numbers

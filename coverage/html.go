@@ -17,7 +17,7 @@ const HTMLChartRows = 40
 // htmlTemplate is parsed on first use: every vsysbed process (each host
 // process, each fork) links this package, and only `report show` renders.
 var htmlTemplate = sync.OnceValue(func() *template.Template {
-	return template.Must(template.New("report").Parse(htmlSource))
+	return template.Must(template.Must(template.New("report").Parse(htmlSource)).Parse(htmlTimingSource))
 })
 
 // Chart geometry, in SVG user units (CSS pixels at 100% zoom).
@@ -49,6 +49,7 @@ type htmlPage struct {
 	Functions    []htmlFunction   // the sites grouped by function
 	Refusals     []htmlRefusal    // HTMLOptions.Refusal
 	Sources      []htmlSourceFile // HTMLOptions.ReadSource
+	Timing       htmlTiming
 }
 
 type htmlChart struct {
@@ -98,6 +99,7 @@ type htmlSite struct {
 	BuildID    string
 	BuildFull  string
 	Query      string // what the filter box matches: every name of the site, lower case
+	Rewrite    string // RewriteNote: what --rewrite=lazy did at a trap site
 }
 
 type htmlRun struct {
@@ -162,6 +164,7 @@ func (r *Report) htmlPage() *htmlPage {
 		p.Syscalls = append(p.Syscalls, htmlSyscall{SyscallRow: row, Share: FormatBypassShare(row.Bypass, row.Entered())})
 	}
 	p.Chart = chartOf(rows)
+	p.Timing = r.timingOf()
 
 	objects := map[string]*htmlObject{}
 	for i, s := range r.Sites {
@@ -297,6 +300,7 @@ func siteRow(i int, s Site) htmlSite {
 		Nr:        s.Nr,
 		Kind:      s.Kind,
 		KindClass: kindClass(s.Kind),
+		Rewrite:   RewriteNote(&s),
 		Object:    s.Object,
 		Offset:    s.Offset.String(),
 		// Zero-padded so the page's script sorts offsets as strings,
@@ -525,10 +529,11 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 {{end}}{{end}}</tbody></table></details>
 {{end}}{{end}}
 
+{{template "timing" .Timing}}
 <h2 id="sites">Call sites <span class="count">({{len .Sites}} sites, {{.SiteCalls}} calls, {{.TrapSites}} of them trapping; click a column to sort)</span></h2>
 {{if .Sites}}<table class="sortable" id="site-table"><thead><tr><th class="num" data-type="num" aria-sort="descending">count</th><th data-type="text">syscall</th><th data-type="text">kind</th><th data-type="text">object</th><th class="num" data-type="text">offset</th><th data-type="text">function</th><th data-type="text">file:line</th><th data-type="text">build-id</th></tr></thead>
 <tbody>
-{{range .Sites}}<tr class="site" data-i="{{.Index}}" data-q="{{.Query}}"><td class="num">{{.Count}}</td><td class="mono" data-v="{{.Syscall}}" title="nr {{.Nr}}">{{.Syscall}}</td><td data-v="{{.Kind}}"><span class="kind {{.KindClass}}">{{.Kind}}</span></td><td class="mono" data-v="{{.Object}}" title="{{.Object}}">{{.ObjectBase}}</td><td class="num" data-v="{{.OffsetKey}}">{{.Offset}}</td><td class="mono" data-v="{{.Function}}">{{or .Function "–"}}</td><td class="mono src" data-v="{{.SourceKey}}">{{if .SourceBase}}<span class="dir">{{range .SourceDirs}}{{.}}<wbr>{{end}}</span>{{.SourceBase}}{{else}}–{{end}}</td><td class="mono" data-v="{{.BuildFull}}"{{with .BuildFull}} title="{{.}}"{{end}}>{{or .BuildID "–"}}</td></tr>
+{{range .Sites}}<tr class="site" data-i="{{.Index}}" data-q="{{.Query}}"><td class="num">{{.Count}}</td><td class="mono" data-v="{{.Syscall}}" title="nr {{.Nr}}">{{.Syscall}}</td><td data-v="{{.Kind}}"><span class="kind {{.KindClass}}">{{.Kind}}</span>{{with .Rewrite}} <small>{{.}}</small>{{end}}</td><td class="mono" data-v="{{.Object}}" title="{{.Object}}">{{.ObjectBase}}</td><td class="num" data-v="{{.OffsetKey}}">{{.Offset}}</td><td class="mono" data-v="{{.Function}}">{{or .Function "–"}}</td><td class="mono src" data-v="{{.SourceKey}}">{{if .SourceBase}}<span class="dir">{{range .SourceDirs}}{{.}}<wbr>{{end}}</span>{{.SourceBase}}{{else}}–{{end}}</td><td class="mono" data-v="{{.BuildFull}}"{{with .BuildFull}} title="{{.}}"{{end}}>{{or .BuildID "–"}}</td></tr>
 {{end}}</tbody></table>
 {{else}}<p class="note">No call sites were recorded.</p>{{end}}
 

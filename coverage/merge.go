@@ -97,13 +97,15 @@ func Merge(reports ...*Report) (*Report, error) {
 			ms := sites[k]
 			if ms == nil {
 				c := s
-				c.Count = 0
+				c.Count, c.TimeNs = 0, 0
 				sites[k] = &c
 				ms = &c
 			} else if ms.Address != s.Address {
 				ms.Address = 0
 			}
 			ms.Count += s.Count
+			ms.TimeNs += s.TimeNs
+			ms.mergeRewrite(s)
 			fillSymbols(ms, &s)
 		}
 	}
@@ -114,6 +116,18 @@ func Merge(reports ...*Report) (*Report, error) {
 		m.Sites = append(m.Sites, *s)
 	}
 	sortSites(m.Sites)
+	// Times add up; the means are the merged calls'. The host figures are
+	// the first timed input's (merged runs of one machine agree).
+	m.setMeans()
+	for _, in := range reports {
+		if in.Timing != nil && !m.Totals.TimeNs.zero() {
+			t := *in.Timing
+			t.Costs = append([]PathCost(nil), t.Costs...)
+			m.Timing = &t
+			break
+		}
+	}
+	m.PatchNext = PatchNextOf(m)
 
 	// The one-value fields, from the runs.
 	m.Complete = true

@@ -73,6 +73,12 @@ type Report struct {
 	Errors           []string     `json:"errors"`
 	// Audit is the eBPF audit's section (`--audit=ebpf`); absent otherwise.
 	Audit *AuditSection `json:"audit,omitempty"`
+	// Timing says how the times were measured (absent with --timing=off,
+	// on the ptrace platform and in reports from before timing).
+	Timing *Timing `json:"timing,omitempty"`
+	// PatchNext is "what to patch next": the trapped calls grouped by the
+	// code that made them, the largest saving first (PatchNextOf).
+	PatchNext []PatchGroup `json:"patch_next,omitempty"`
 }
 
 // Process is one guest process of the run's tree: its pid (the host
@@ -116,6 +122,10 @@ type Totals struct {
 	// Patched counts calls through rewritten sites; absent when none.
 	Patched uint64 `json:"patched,omitempty"`
 	Total   uint64 `json:"total"`
+	// TimeNs and MeanNs are the time spent in every call and per call, by
+	// kind; absent when nothing was timed.
+	TimeNs KindTimes `json:"time_ns,omitzero"`
+	MeanNs KindTimes `json:"mean_ns,omitzero"`
 }
 
 // addRow counts a row's calls.
@@ -126,6 +136,7 @@ func (t *Totals) addRow(row *SyscallRow) {
 	t.Int80 += row.Int80
 	t.Patched += row.Patched
 	t.Total += row.Total
+	t.TimeNs.add(row.TimeNs)
 }
 
 // SyscallRow is one syscall's calls by entry kind.
@@ -145,6 +156,11 @@ type SyscallRow struct {
 	// guest got back, a restarted call once (docs/report-schema.md, "What
 	// one call is"): the result class `vsysbed diff-run` compares.
 	Errors uint64 `json:"errors"`
+	// TimeNs and MeanNs are the time spent in the calls, in all and per
+	// call, by kind (docs/report-schema.md, "Time"); absent when none was
+	// timed.
+	TimeNs KindTimes `json:"time_ns,omitzero"`
+	MeanNs KindTimes `json:"mean_ns,omitzero"`
 }
 
 // Site is one call site: where a syscall entered the host, by which path.
@@ -165,6 +181,47 @@ type Site struct {
 	Function string `json:"function,omitempty"`
 	File     string `json:"file,omitempty"`
 	Line     int    `json:"line,omitempty"`
+
+	// TimeNs and MeanNs: the time spent in the site's calls, in all and
+	// per call; absent when none was timed.
+	TimeNs uint64 `json:"time_ns,omitempty"`
+	MeanNs uint64 `json:"mean_ns,omitempty"`
+
+	// A trap site with --rewrite=lazy: rewritten after RewrittenAfter
+	// traps (the rewriting thread's count there; the fewest, over the
+	// processes the entry merges), or NotRewritten says why not (the
+	// last answer: "pattern unknown", "page not the guest's"...); neither
+	// when vsysbed was never asked (rewriting off, a vfork child).
+	RewrittenAfter uint64 `json:"rewritten_after,omitempty"`
+	NotRewritten   string `json:"not_rewritten,omitempty"`
+}
+
+// noteRewrite takes a rewrite answer (an EvRewrite, or nil) for the site,
+// one of the processes it merges: a rewrite, the earliest, wins over a
+// refusal.
+func (s *Site) noteRewrite(ev *Event) {
+	s.mergeRewrite(rewriteOf(ev))
+}
+
+func rewriteOf(ev *Event) Site {
+	switch {
+	case ev == nil:
+		return Site{}
+	case ev.Rewrite == RewritePatched:
+		return Site{RewrittenAfter: max(ev.Traps, 1)}
+	default:
+		return Site{NotRewritten: ev.Rewrite}
+	}
+}
+
+// mergeRewrite folds o's rewrite fields into s's (merge, Build).
+func (s *Site) mergeRewrite(o Site) {
+	switch {
+	case o.RewrittenAfter > 0 && (s.RewrittenAfter == 0 || o.RewrittenAfter < s.RewrittenAfter):
+		s.RewrittenAfter, s.NotRewritten = o.RewrittenAfter, ""
+	case o.NotRewritten != "" && s.RewrittenAfter == 0 && s.NotRewritten == "":
+		s.NotRewritten = o.NotRewritten
+	}
 }
 
 // TrapSites returns the report's trap sites (Kind KindTrap: the raw
@@ -240,6 +297,12 @@ type Shard struct {
 	// Exit is the block's exit record, nil when none was written.
 	Exit         *ExitStatus
 	SitesDropped uint64 // calls whose site did not fit in the block's table
+	// Cycles are the TSC cycles spent in the calls by syscall and kind,
+	// SiteCycles those of Sites[i]'s calls (nil or 0: not timed; rundir
+	// has scaled sampled sites to all their calls); Input.Timing's TSCHz
+	// converts them.
+	Cycles     []CycleRow
+	SiteCycles []uint64
 }
 
 // Input is everything Build needs: what the run left (rundir.ReadInput
@@ -276,6 +339,13 @@ type Input struct {
 	// VDSOImage is the synthetic vDSO's ELF image (vdsoinject.Build),
 	// which names the sites in VDSOObject; nil leaves them at offsets.
 	VDSOImage []byte
+
+	// Timing converts the shards' cycles (TSCHz) and is the report's
+	// Timing; nil or a zero TSCHz: the report has no times.
+	Timing *Timing
+	// Symbols keeps symbolisation answers across reports (nil: every
+	// report parses its objects, or finds them in this process's cache).
+	Symbols SymbolStore
 }
 
 // newReport is an empty report whose lists are empty, not null, in JSON
@@ -314,21 +384,35 @@ func Build(in Input) *Report {
 		kind string
 	}
 	siteCounts := map[siteKey]uint64{}
+	siteCycles := map[siteKey]uint64{}
 	var rows []SyscallRow
+	var cycles []CycleRow
 	for _, sd := range shards {
 		rows = append(rows, sd.Syscalls...)
-		for _, s := range sd.Sites {
-			siteCounts[siteKey{sd.Pid, s.Address, s.Nr, s.Kind}] += s.Count
+		cycles = append(cycles, sd.Cycles...)
+		for i, s := range sd.Sites {
+			k := siteKey{sd.Pid, s.Address, s.Nr, s.Kind}
+			siteCounts[k] += s.Count
+			if i < len(sd.SiteCycles) {
+				siteCycles[k] += sd.SiteCycles[i]
+			}
 		}
 		r.SitesDropped += sd.SitesDropped
 		// A shard holds every thread that used its block in turn.
 		r.Threads += max(sd.Threads, 1)
 	}
+	var hz uint64
+	if in.Timing != nil && in.Timing.TSCHz > 0 {
+		hz = in.Timing.TSCHz
+	}
+	times := timesOf(cycles, hz)
 	r.Syscalls = sumRows(rows, func(row *SyscallRow) {
 		row.Name = name(row.Nr)
 		if row.Int80 > 0 {
 			row.Name = i386Name(uint32(row.Nr))
+			return
 		}
+		row.TimeNs = times[row.Nr]
 	})
 	r.Totals = totalsOf(r.Syscalls)
 
@@ -346,6 +430,13 @@ func Build(in Input) *Report {
 		}
 		return m
 	}
+	// Rewrite answers per (process, site, nr).
+	type rewriteKey struct {
+		pid  int
+		addr Hex
+		nr   int
+	}
+	rewrites := map[rewriteKey]*Event{}
 	var exitEvent *Event
 	procIndex := map[int]int{}
 	proc := func(pid int) *Process {
@@ -390,6 +481,11 @@ func Build(in Input) *Report {
 			}
 		case EvError:
 			r.addError(ev.Msg)
+		case EvRewrite:
+			k := rewriteKey{ev.Pid, ev.Address, ev.Nr}
+			if old := rewrites[k]; old == nil || old.Rewrite != RewritePatched {
+				rewrites[k] = ev
+			}
 		}
 	}
 	for _, pid := range in.Running {
@@ -398,6 +494,7 @@ func Build(in Input) *Report {
 		}
 	}
 	syms := newSymbolizer(!in.NoSymbols, in.VDSOImage)
+	syms.store = in.Symbols
 	// The same call site in several processes (same address, object and
 	// offset) is one entry.
 	type resolved struct {
@@ -417,8 +514,15 @@ func Build(in Input) *Report {
 			obj, off = allMaps.resolve(uint64(key.addr))
 		}
 		rk := resolved{uint64(key.addr), off, obj, key.nr, key.kind}
+		ns := CyclesToNs(siteCycles[key], hz)
+		var rw *Event
+		if key.kind == KindTrap {
+			rw = rewrites[rewriteKey{key.pid, key.addr, key.nr}]
+		}
 		if i, ok := merged[rk]; ok {
 			r.Sites[i].Count += n
+			r.Sites[i].TimeNs += ns
+			r.Sites[i].noteRewrite(rw)
 			continue
 		}
 		sysName := name(key.nr)
@@ -433,12 +537,22 @@ func Build(in Input) *Report {
 			Syscall: sysName,
 			Kind:    key.kind,
 			Count:   n,
+			TimeNs:  ns,
 		}
+		site.noteRewrite(rw)
 		syms.fill(&site)
 		merged[rk] = len(r.Sites)
 		r.Sites = append(r.Sites, site)
 	}
+	syms.flush()
 	sortSites(r.Sites)
+	r.setMeans()
+	if hz > 0 && !r.Totals.TimeNs.zero() {
+		t := *in.Timing
+		t.Costs = append([]PathCost(nil), t.Costs...)
+		r.Timing = &t
+	}
+	r.PatchNext = PatchNextOf(r)
 
 	// Trap mode.
 	if r.TrapMode == "" && len(shards) > 0 {
@@ -512,6 +626,7 @@ func sumRows(rows []SyscallRow, name func(*SyscallRow)) []SyscallRow {
 		m.Int80 += row.Int80
 		m.Patched += row.Patched
 		m.Errors += row.Errors
+		m.TimeNs.add(row.TimeNs)
 	}
 	for i := range out {
 		out[i].Total = out[i].Bypass + out[i].Trap + out[i].VDSO + out[i].Int80 + out[i].Patched

@@ -195,7 +195,7 @@ func TestSchemaMatchesStructs(t *testing.T) {
 			if _, ok := props[name]; !ok {
 				t.Errorf("%s.%s (json %q) is not in %s", c.typ.Name(), f.Name, name, schemaPath)
 			}
-			if omit := strings.Contains(opts, "omitempty"); omit == required[name] {
+			if omit := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero"); omit == required[name] {
 				t.Errorf("%s.%s: omitempty %v but required %v in the schema", c.typ.Name(), f.Name, omit, required[name])
 			}
 		}

@@ -25,19 +25,38 @@ var debugRoot = "/usr/lib/debug/.build-id"
 
 // symbolizer names the sites of one report: the object's build-id, the
 // function around the site (.symtab, else .dynsym) and its source line
-// (DWARF). Each object is opened once per report; the parsed objects live
-// in a process-wide cache keyed by build-id, so `vsysbed` embedded in a
-// test suite reads libc once for many runs. Objects that cannot be read
-// (deleted, no permission, not ELF) leave the site at object+offset.
+// (DWARF). Only objects that have sites are read, each opened once per
+// report; the parsed objects live in a process-wide cache keyed by
+// build-id, so `vsysbed` embedded in a test suite reads libc once for many
+// runs. With a SymbolStore (Input.Symbols) the answers also outlive the
+// process: an object whose every site the store answers is opened for its
+// identity and load segments only, never parsed (libc's line table alone
+// costs ~50 ms to decompress). Objects that cannot be read (deleted, no
+// permission, not ELF) leave the site at object+offset.
 type symbolizer struct {
 	enabled bool
 	vdso    []byte // the synthetic vDSO's image (Input.VDSOImage)
 	cache   *objectCache
-	byPath  map[string]*objectSymbols // nil: unreadable
+	store   SymbolStore // nil: none
+	byPath  map[string]*objectRef
 }
 
 func newSymbolizer(enabled bool, vdso []byte) *symbolizer {
-	return &symbolizer{enabled: enabled, vdso: vdso, cache: sharedObjects, byPath: map[string]*objectSymbols{}}
+	return &symbolizer{enabled: enabled, vdso: vdso, cache: sharedObjects, byPath: map[string]*objectRef{}}
+}
+
+// objectRef is one object of a report: its identity and load segments,
+// read when its first site is filled; the full parse only when a site is
+// not in the store.
+type objectRef struct {
+	path     string
+	buildID  string
+	loads    []elf.ProgHeader
+	storeKey string // "" when the answers cannot be stored (no build-id)
+	stored   map[uint64]SymbolEntry
+	added    []SymbolEntry
+	parsed   bool
+	obj      *objectSymbols // once parsed; nil: unreadable
 }
 
 // fill sets the site's BuildID, Function, Symbol, File and Line from its
@@ -46,13 +65,12 @@ func (s *symbolizer) fill(site *Site) {
 	if !s.enabled {
 		return
 	}
-	obj := s.object(site.Object)
-	if obj == nil {
+	ref := s.object(site.Object)
+	if ref == nil {
 		return
 	}
-	site.BuildID = obj.buildID
-	off := uint64(site.Offset)
-	vaddr, ok := obj.vaddr(off)
+	site.BuildID = ref.buildID
+	vaddr, ok := segmentAddr(ref.loads, uint64(site.Offset))
 	if !ok {
 		return
 	}
@@ -64,30 +82,168 @@ func (s *symbolizer) fill(site *Site) {
 	if site.Kind != KindTrap && site.Kind != KindInt80 && site.Kind != KindPatched && at > 0 {
 		at--
 	}
-	if fn, ok := obj.function(at); ok {
-		site.Function = fn.name
-		site.Symbol = fn.name
-		if d := vaddr - fn.value; d != 0 {
+	e, ok := s.lookup(ref, at)
+	if !ok {
+		return
+	}
+	if e.Function != "" && e.Value <= at {
+		site.Function = e.Function
+		site.Symbol = e.Function
+		if d := vaddr - e.Value; d != 0 {
 			site.Symbol += "+0x" + strconv.FormatUint(d, 16)
 		}
 	}
-	site.File, site.Line = obj.line(at)
+	site.File, site.Line = e.File, e.Line
 }
 
-func (s *symbolizer) object(path string) *objectSymbols {
-	if obj, ok := s.byPath[path]; ok {
-		return obj
+// lookup answers address at of ref from the store, else from the parsed
+// object (and remembers the answer for the store); ok is false when the
+// object cannot be parsed.
+func (s *symbolizer) lookup(ref *objectRef, at uint64) (SymbolEntry, bool) {
+	if ref.storeKey != "" && s.store != nil && ref.stored == nil {
+		ref.stored = map[uint64]SymbolEntry{}
+		for _, e := range s.store.Load(ref.storeKey) {
+			ref.stored[e.Addr] = e
+		}
 	}
-	var obj *objectSymbols
+	if e, ok := ref.stored[at]; ok {
+		return e, true
+	}
+	if !ref.parsed {
+		ref.parsed = true
+		switch ref.path {
+		case VDSOObject:
+			ref.obj = parseVDSO(s.vdso)
+		default:
+			ref.obj = s.cache.load(ref.path)
+		}
+	}
+	if ref.obj == nil {
+		return SymbolEntry{}, false
+	}
+	e := SymbolEntry{Addr: at}
+	if fn, ok := ref.obj.function(at); ok {
+		e.Function, e.Value = fn.name, fn.value
+	}
+	e.File, e.Line = ref.obj.line(at)
+	if ref.storeKey != "" && s.store != nil {
+		ref.stored[at] = e
+		ref.added = append(ref.added, e)
+	}
+	return e, true
+}
+
+func (s *symbolizer) object(path string) *objectRef {
+	if ref, ok := s.byPath[path]; ok {
+		return ref
+	}
+	var ref *objectRef
 	switch {
 	case path == VDSOObject:
-		obj = parseVDSO(s.vdso)
+		if obj := parseVDSO(s.vdso); obj != nil {
+			ref = &objectRef{path: path, buildID: obj.buildID, loads: obj.loads, parsed: true, obj: obj}
+		}
 	case path == "" || strings.HasPrefix(path, "["):
 	default:
-		obj = s.cache.load(path)
+		ref = openObject(path)
 	}
-	s.byPath[path] = obj
-	return obj
+	s.byPath[path] = ref
+	return ref
+}
+
+// flush hands the store the answers this report added, each object's
+// with those it already had (at most maxStoredEntries).
+func (s *symbolizer) flush() {
+	if s.store == nil {
+		return
+	}
+	paths := make([]string, 0, len(s.byPath))
+	for p := range s.byPath {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		ref := s.byPath[p]
+		if ref == nil || len(ref.added) == 0 {
+			continue
+		}
+		all := make([]SymbolEntry, 0, len(ref.stored))
+		for _, e := range ref.stored {
+			all = append(all, e)
+		}
+		if len(all) > maxStoredEntries {
+			all = ref.added[:min(len(ref.added), maxStoredEntries)]
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].Addr < all[j].Addr })
+		s.store.Store(ref.storeKey, all)
+	}
+}
+
+// maxStoredEntries bounds one object's answers in the store (a site table
+// holds 4096 sites).
+const maxStoredEntries = 1 << 14
+
+// SymbolStore keeps what symbolisation found in objects across reports
+// (Input.Symbols; vsysbed's is internal/symcache, a file per object under
+// $XDG_CACHE_HOME). key names one object's contents: its build-id and
+// size, the separate debug file's size and mtime (or none) and
+// SymbolizerVersion; every answer stored under it is a function of those
+// bytes alone. Load returns nil when nothing (valid) is stored; Store
+// replaces what key held and may fail silently: the next report parses
+// the object again.
+type SymbolStore interface {
+	Load(key string) []SymbolEntry
+	Store(key string, entries []SymbolEntry)
+}
+
+// SymbolEntry is what an object says about one address in it.
+type SymbolEntry struct {
+	Addr     uint64 // the address looked up, as the object is linked
+	Function string // the function covering it ("" when none)
+	Value    uint64 // the function's address
+	File     string // source file ("" when no line table covers it)
+	Line     int
+}
+
+// SymbolizerVersion is part of every SymbolStore key: a change to what
+// the symbolizer answers for the same bytes (a new rule for names or
+// lines: which symbol wins at one address, directory joining, the byte
+// before a return address) must add one to it, or stored answers of the
+// old rules keep being used. A change to how Site fields are rendered
+// from the answers (Symbol's "+0x", a demangler) needs none.
+const SymbolizerVersion = 1
+
+// openObject reads path's identity and load segments; nil when it is not
+// a readable ELF file.
+func openObject(path string) *objectRef {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	f, err := elf.NewFile(file)
+	if err != nil {
+		return nil
+	}
+	ref := &objectRef{path: path, buildID: BuildID(f), loads: loadSegments(f)}
+	if ref.buildID != "" {
+		dbg := "none"
+		if dst, err := os.Stat(debugFile(ref.buildID)); err == nil {
+			dbg = strconv.FormatInt(dst.Size(), 10) + " " + strconv.FormatInt(dst.ModTime().UnixNano(), 10)
+		}
+		ref.storeKey = "object build-id:" + ref.buildID + " " + strconv.FormatInt(st.Size(), 10) + "\n" +
+			"debug " + dbg + "\n" + "symbolizer " + strconv.Itoa(SymbolizerVersion) + "\n"
+	}
+	return ref
+}
+
+// debugFile is where a separate debug file for build-id id would be.
+func debugFile(id string) string {
+	return filepath.Join(debugRoot, id[:2], id[2:]+".debug")
 }
 
 // objectSymbols is what one ELF object tells about its code.
@@ -109,12 +265,12 @@ type funcSymbol struct {
 	value, size uint64
 }
 
-// vaddr converts a file offset to the virtual address the object is linked
-// at, through the PT_LOAD segment holding that file byte. They differ in
-// non-PIE executables (text at 0x401000, file offset 0x1000) and in any
-// segment the linker placed at a page-misaligned delta.
-func (o *objectSymbols) vaddr(off uint64) (uint64, bool) {
-	for _, p := range o.loads {
+// segmentAddr converts a file offset to the virtual address the object is
+// linked at, through the PT_LOAD segment holding that file byte. They
+// differ in non-PIE executables (text at 0x401000, file offset 0x1000) and
+// in any segment the linker placed at a page-misaligned delta.
+func segmentAddr(loads []elf.ProgHeader, off uint64) (uint64, bool) {
+	for _, p := range loads {
 		if off >= p.Off && off < p.Off+p.Filesz {
 			return off - p.Off + p.Vaddr, true
 		}
@@ -166,17 +322,7 @@ func (o *objectSymbols) line(vaddr uint64) (string, int) {
 // headers, build-id and function symbols. path is the file the DWARF is
 // later read from ("" for an in-memory image).
 func readObject(f *elf.File, path string) *objectSymbols {
-	obj := &objectSymbols{buildID: BuildID(f)}
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD {
-			obj.loads = append(obj.loads, p.ProgHeader)
-		}
-	}
-	// Executable segments first: where file ranges of segments touch, the
-	// site is code.
-	sort.SliceStable(obj.loads, func(i, j int) bool {
-		return obj.loads[i].Flags&elf.PF_X > obj.loads[j].Flags&elf.PF_X
-	})
+	obj := &objectSymbols{buildID: BuildID(f), loads: loadSegments(f)}
 	syms, _ := f.Symbols()
 	if len(syms) == 0 {
 		syms, _ = f.DynamicSymbols()
@@ -187,7 +333,7 @@ func readObject(f *elf.File, path string) *objectSymbols {
 	if obj.buildID != "" && (obj.dwarfPath == "" || len(syms) == 0) && path != "" {
 		// A separate debug file carries the .symtab and DWARF that strip
 		// removed, at the same addresses.
-		dbg := filepath.Join(debugRoot, obj.buildID[:2], obj.buildID[2:]+".debug")
+		dbg := debugFile(obj.buildID)
 		if df, err := elf.Open(dbg); err == nil {
 			if obj.dwarfPath == "" && hasDWARF(df) {
 				obj.dwarfPath = dbg
@@ -220,6 +366,21 @@ func readObject(f *elf.File, path string) *objectSymbols {
 		return a.name < b.name
 	})
 	return obj
+}
+
+// loadSegments are f's PT_LOAD segments, the executable ones first: where
+// file ranges of segments touch, the site is code.
+func loadSegments(f *elf.File) []elf.ProgHeader {
+	var loads []elf.ProgHeader
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD {
+			loads = append(loads, p.ProgHeader)
+		}
+	}
+	sort.SliceStable(loads, func(i, j int) bool {
+		return loads[i].Flags&elf.PF_X > loads[j].Flags&elf.PF_X
+	})
+	return loads
 }
 
 func hasDWARF(f *elf.File) bool { return f.Section(".debug_line") != nil }

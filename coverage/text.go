@@ -42,6 +42,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Audit == nil || r.Audit.Platform != AuditNative {
 		r.writeSyscallTable(line)
 		r.writeTrappedSites(line)
+		r.writeTimes(line)
+		r.writePatchNext(line)
 	}
 
 	if r.SitesDropped > 0 {
@@ -142,6 +144,7 @@ func (r *Report) writeTrappedSites(line func(string, ...any)) {
 		calls += s.Count
 		if i, ok := index[s.Key()]; ok && s.Object != UnknownObject {
 			trapped[i].Count += s.Count
+			trapped[i].mergeRewrite(s)
 			continue
 		}
 		index[s.Key()] = len(trapped)
@@ -175,7 +178,7 @@ func (r *Report) writeTrappedSites(line func(string, ...any)) {
 	for _, obj := range objects {
 		grouped = append(grouped, byObject[obj]...)
 	}
-	rows := trappedSiteTable.Lines(grouped)
+	rows := WithRewriteColumn(trappedSiteTable, grouped).Lines(grouped)
 	for _, obj := range objects {
 		suffix := fmt.Sprintf(" (%d calls)", objectCalls[obj])
 		line("  %s%s", clipLeft(obj, TextWidth-2-len(suffix)), suffix)
@@ -196,6 +199,32 @@ var trappedSiteTable = SiteTable{Indent: "    ", Columns: []SiteColumn{
 	{Cell: func(s *Site) string { return s.Syscall }, MaxWidth: 22},
 	{Cell: func(s *Site) string { return strconv.FormatUint(s.Count, 10) }, Right: true},
 }}
+
+// WithRewriteColumn is t with a last column saying what --rewrite=lazy
+// did at each site (RewriteNote) when it answered for any of sites, else
+// t as it is: the text report's trapped sites, check's and diff's lists,
+// bedmatch's.
+func WithRewriteColumn(t SiteTable, sites []Site) SiteTable {
+	for _, s := range sites {
+		if s.RewrittenAfter > 0 || s.NotRewritten != "" {
+			return SiteTable{Indent: t.Indent, Columns: append(append([]SiteColumn{}, t.Columns...),
+				SiteColumn{Cell: RewriteNote, MaxWidth: 40})}
+		}
+	}
+	return t
+}
+
+// RewriteNote is what --rewrite=lazy did at a trap site, for the text and
+// HTML reports: "rewritten after N", "not rewritten: WHY", or "".
+func RewriteNote(s *Site) string {
+	switch {
+	case s.RewrittenAfter > 0:
+		return "rewritten after " + strconv.FormatUint(s.RewrittenAfter, 10)
+	case s.NotRewritten != "":
+		return "not rewritten: " + s.NotRewritten
+	}
+	return ""
+}
 
 // siteLocation is a site's offset, with its symbol when known.
 func siteLocation(s *Site) string {

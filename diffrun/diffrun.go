@@ -26,6 +26,10 @@ const (
 	Native    = "native"
 	InProcess = "inprocess"
 	Ptrace    = "ptrace"
+	// InProcessLazy is the in-process platform with --rewrite=lazy
+	// (InProcess runs with --rewrite=off): compared, they check that
+	// rewriting call sites changes nothing the program does.
+	InProcessLazy = "inprocess-lazy"
 )
 
 // Outcome is what one run of the program did.

@@ -72,8 +72,12 @@ func syscallSummary(r *coverage.Report) string {
 	for _, row := range r.Syscalls {
 		errs += row.Errors
 	}
-	return fmt.Sprintf(", %d syscalls (%d bypassed, %d trapped, %d errors)",
-		r.Totals.Bypass+r.Totals.Trap, r.Totals.Bypass, r.Totals.Trap, errs)
+	patched := ""
+	if r.Totals.Patched > 0 {
+		patched = fmt.Sprintf(", %d patched", r.Totals.Patched)
+	}
+	return fmt.Sprintf(", %d syscalls (%d bypassed, %d trapped%s, %d errors)",
+		r.Totals.Bypass+r.Totals.Trap+r.Totals.Patched, r.Totals.Bypass, r.Totals.Trap, patched, errs)
 }
 
 func runNative(o Options) (Outcome, error) {
@@ -92,7 +96,13 @@ func runPlatform(o Options, platform string) (Outcome, error) {
 	out := Outcome{Platform: platform}
 	report := filepath.Join(o.ReportDir, platform+".json")
 	args := []string{"run", "--platform", platform, "--report", report}
-	if o.Trap != "" && platform == InProcess {
+	switch platform {
+	case InProcess:
+		args = append(args, "--rewrite=off")
+	case InProcessLazy:
+		args = []string{"run", "--platform", InProcess, "--rewrite=lazy", "--report", report}
+	}
+	if o.Trap != "" && (platform == InProcess || platform == InProcessLazy) {
 		args = append(args, "--trap", o.Trap)
 	}
 	args = append(args, "--")

@@ -48,6 +48,25 @@ var _ = Describe("vsysbed diff-run", func() {
 			}
 		}
 
+		// --rewrite=lazy against --rewrite=off (issue 15): rewriting call
+		// sites changes nothing a corpus guest does, in either trap mode.
+		for _, trap := range []string{"seccomp", "sud"} {
+			for _, name := range corpusNames {
+				for _, libc := range corpusLibcs {
+					binary := name + "-" + libc.suffix
+					It("with --rewrite=lazy against off, --trap "+trap+", in the corpus guest "+binary, func() {
+						flags := append([]string{"--trap", trap, "--platforms", "native,inprocess,inprocess-lazy"}, timingDependent[name]...)
+						r := diffRun(flags, corpusBinary(name, libc))
+						Expect(r.Status).To(Equal(0), "%s", r)
+						Expect(r.Stdout).To(ContainSubstring("diff-run: no divergence across native, inprocess, inprocess-lazy"), "%s", r)
+						if strings.HasPrefix(libc.suffix, "glibc") {
+							Expect(r.Stdout).To(MatchRegexp(`inprocess-lazy .* [1-9][0-9]* patched`), "%s", r)
+						}
+					})
+				}
+			}
+		}
+
 		for _, argv := range [][]string{
 			{"/bin/true"},
 			{"busybox", "echo", "hello", "world"},

@@ -41,7 +41,7 @@ var requiredGuests = []string{
 	"manythreads-glibc", "manythreads-musl",
 	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate",
 	"forkthread", "goexec", "hostfds", "sigwait", "procself", "pwait", "sigfd", "manysig", "sigroute", "killfault", "semantics", "fasttimer", "nproc", "stopcont", "jobctl", "restart", "inherit",
-	"sysvshm", "sharedanon", "hostile", "procview", "segtail", "argmax", "rewrite",
+	"sysvshm", "sharedanon", "hostile", "procview", "segtail", "argmax", "rewrite", "rewritemt",
 }
 
 var _ = BeforeSuite(func() {

@@ -605,6 +605,7 @@ func (t *Task) defaultAction(sig int) {
 // dieBy ends the guest process by signal sig, as its default action: the
 // exit is recorded first, then the host process dies by the same signal.
 func (t *Task) dieBy(sig int) {
+	t.traceEnd(0, sig)
 	t.host.Die(sig, func() {
 		cb := t.CB
 		cb.Exit.Signal = int32(sig)

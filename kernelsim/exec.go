@@ -114,8 +114,8 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 	p.mu.Lock()
 	old := p.vmas.r
 	p.vmas.r = nil
-	p.rewrite = rewriteState{} // its pages go with the rest
 	p.mu.Unlock()
+	p.rewrite.reset() // its pages go with the rest
 	for _, r := range old {
 		machine.Syscall(unix.SYS_MUNMAP, &Args{r[0], r[1] - r[0]})
 		if p.Events != nil {

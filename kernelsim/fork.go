@@ -145,7 +145,10 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		link.Close()
 		return p.forkFailed(child, err)
 	}
-	if err := p.streamMemory(link, child, st); err != nil {
+	p.rewrite.mu.Lock() // no site half-rewritten in the copy (rewrite.go)
+	err = p.streamMemory(link, child, st)
+	p.rewrite.mu.Unlock()
+	if err != nil {
 		link.Close()
 		return p.forkFailed(child, err)
 	}

@@ -16,11 +16,14 @@ import (
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/rundir"
 	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tracing"
 )
 
 // Process is the kernel's view of one guest process (one host process).
 type Process struct {
 	mu sync.Mutex
+
+	trace *tracing.Tracer // nil: tracing off (trace.go)
 
 	Exe  string   // the guest image: /proc/self/exe names it
 	Argv []string // /proc/self/cmdline
@@ -204,6 +207,12 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		}
 		tls.SetRoute(row.Nr, fast)
 	}
+	if tr, err := tracing.Load(c.RunDir, c.HostFDBase, Name); err != nil && p.Events != nil {
+		p.Events.Error("tracing: " + err.Error())
+	} else if tr != nil {
+		p.trace = tr
+		p.tracedRoutes()
+	}
 	return p
 }
 
@@ -241,6 +250,7 @@ func (p *Process) eachTask(f func(*Task)) {
 // (every count is already in the shards), then the host process exits
 // with the guest's status, taking every guest thread with it.
 func (t *Task) exitProcess(code int) {
+	t.traceEnd(code&0xff, 0)
 	t.host.Exit(code&0xff, func() {
 		// Every other thread leaves first, so that none is cut off
 		// between two of its counters and the shards add up.

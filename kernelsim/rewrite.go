@@ -2,14 +2,19 @@ package kernelsim
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/rundir"
 	"github.com/vsysbed/vsysbed/tls"
 	"github.com/vsysbed/vsysbed/vaspace"
 )
@@ -17,37 +22,61 @@ import (
 // Lazy rewriting of trapped call sites (--rewrite=lazy; ARCHITECTURE.md,
 // "Rewritten call sites"). After a trap, tls's C entry asks here
 // (tls.NrPatch) whether the site can be rewritten so that its next calls
-// enter the host without a signal. One pattern is known:
+// enter the host without a signal. One instruction is replaced, the
+// 5-byte `mov $imm32,%r32` right before the syscall:
 //
-//	head:  b8 imm32   mov $nr,%eax    (imm32 == the trapped nr)
-//	site:  0f 05      syscall
+//	head:  b8+r imm32   mov $imm,%r32   (eax: imm32 == the trapped nr)
+//	site:  0f 05        syscall
 //
-// with head 16-byte aligned: a function of its own, as glibc's getpid,
-// getppid, getuid... and musl's simple wrappers are. The mov becomes
-// `e9 rel32`, a jmp to a stub in a guest page within ±2 GB; the syscall
-// stays. The stub does what the two instructions did and enters the trap
-// path's common half through the control block:
+// when the bytes around it are one of two exact shapes (MatchSite):
+//   - "function": `mov $nr,%eax`, head 16-byte aligned, no prefix byte
+//     before it: a function of its own, as glibc's getpid, getppid,
+//     getuid... and musl's simple wrappers are;
+//   - "inline": a mov to eax, edx, esi or edi whose register held imm at
+//     the trap, the syscall followed by glibc's error check or a return,
+//     exactly `48 3d 00 f0 ff ff` / `48 3d 01 f0 ff ff` (cmp $-4096 or
+//     $-4095,%rax), `3d 00 f0 ff ff` (cmp $-4096,%eax), `89 c2` (mov
+//     %eax,%edx), `48 89 c7` (mov %rax,%rdi: musl's result on its way to
+//     __syscall_ret) or `c3` (ret): glibc's inlined syscalls (365 of the
+//     526 syscall instructions in Debian's libc.so.6 are `mov $nr,%eax`
+//     and a cmp; open's `mov $-100,%edi` is one with edi) and musl's, at
+//     any alignment.
 //
-//	mov $nr,%eax; lea site+2(%rip),%rcx; jmp *%gs:CB_OFF_PATCHED_ENTRY
+// The mov becomes `e9 rel32`, a jmp to a stub in a guest page within
+// ±2 GB; the syscall stays. The stub does what the two instructions did
+// and enters the trap path's common half through the control block:
+//
+//	MOV (the site's five bytes); lea site+2(%rip),%rcx; jmp *%gs:CB_OFF_PATCHED_ENTRY
 //
 // Why it is safe:
 //   - nothing is written on the guest's stack: jmp there, jmp (resume) back;
-//   - the only bytes replaced are the mov's. A jump to the mov's first byte
-//     runs the new jmp, one to the syscall traps as before; a jump into the
-//     mov's immediate would have to land inside an instruction, which no
-//     compiler emits. The residual risk is a b8 that is not an instruction
-//     start: the tail of a longer instruction that ends right before a
-//     syscall and whose last five bytes are b8 and the trapped number. The
-//     16-byte alignment (a function entry) and imm32 == nr (the number
-//     really was in eax at the trap) make it a coincidence of two
-//     conditions; a prefix byte before the b8 (REX, operand size: `41 b8`
-//     is a mov to r8d) refuses the site outright;
-//   - only a process with one guest thread and no vfork child is rewritten:
-//     no other thread can be executing the bytes that change (a process
-//     with more threads keeps trapping: the int3 protocol of Linux's
-//     text_poke is not in this slice);
+//   - the only bytes replaced are the mov's, and every instruction boundary
+//     a thread can stand on stays one: the mov's first byte (now the jmp),
+//     the syscall (traps as before: a jump to it, a restart's rewind, a
+//     thread that ran the old mov just before the write) and the syscall's
+//     return address. A jump into the mov's immediate would land inside an
+//     instruction, which no compiler emits. The residual risk is a b8 that
+//     is not an instruction start: the tail of a longer instruction whose
+//     last five bytes are b8+r and the register's value, right before a
+//     syscall, and either at a 16-byte boundary or before one of the exact
+//     error checks; a prefix byte before the mov (REX, operand or address
+//     size: `41 b8` is a mov to r8d) refuses the site outright;
+//   - other threads may be executing the bytes (text_poke's order, as
+//     Linux patches its own text): the stub is written first and recorded
+//     (tls.AddPoke), then the mov's first byte becomes int3, then its other
+//     four bytes change, then the first byte; each step is followed by a
+//     core-serialising membarrier on every CPU of the process. A thread
+//     that runs the int3 meanwhile takes SIGTRAP, which tls's fault
+//     handler resumes at the stub; one that already ran the old mov
+//     reaches the syscall, which traps. With one guest thread (no vfork
+//     child) the five bytes are written at once;
+//   - one rewrite at a time per process (rewriteState.mu), which fork's
+//     memory copy also takes, so a child never inherits a half-written
+//     site (its own table of pokes is empty); a thread that finds another
+//     rewriting does not wait: its site is asked again at its next
+//     power-of-two trap;
 //   - the page's protections are those of /proc/self/maps before and after,
-//     writable only inside this call, during which no guest code runs;
+//     writable only inside this call;
 //   - the stub pages are guest mappings (vmas): a fork child gets them at
 //     the same address with the rewritten text (both are private pages the
 //     guest wrote, streamed by fork), execve unmaps them.
@@ -55,30 +84,78 @@ import (
 // stubSize is one stub's slot in a stub page.
 const stubSize = 32
 
-// prefixBytes are the x86 prefixes that change a following b8 opcode
-// (REX makes it a mov to r8d..r15d or a movabs, 66 a 16-bit mov) or mark
-// the b8 as part of a longer instruction.
+// isPrefix: the x86 prefixes that would make a b8..bf opcode after them
+// another instruction (REX: a mov to r8d..r15d or a movabs; 66: a 16-bit
+// mov, shorter; 67: an address size the jmp must not get). The segment,
+// lock and repeat prefixes are not: on a mov of an immediate they change
+// nothing (lock makes it #UD: never an instruction that ran), and on the
+// jmp that replaces it neither, so such a byte before the mov, usually the
+// last byte of the instruction before it (`74 26`, je +0x26), is no reason
+// to refuse.
 func isPrefix(b byte) bool {
-	switch {
-	case b >= 0x40 && b <= 0x4f: // REX
-		return true
-	}
-	switch b {
-	case 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65:
-		return true
-	}
-	return false
+	return b >= 0x40 && b <= 0x4f || b == 0x66 || b == 0x67
 }
 
-// MatchSite reports whether code, the 8 bytes from head-1 through the
-// syscall instruction at head+5, is the pattern rewriteSite knows for a
-// trap of nr: no prefix, `mov $nr,%eax`, `syscall`, head 16-byte aligned.
-func MatchSite(head uint64, code []byte, nr uint32) bool {
-	if len(code) != 8 || head%16 != 0 {
-		return false
+// Site patterns MatchSite knows.
+const (
+	patternFunction = "function"
+	patternInline   = "inline"
+)
+
+// inlineChecks are the exact instructions after the syscall that make a
+// `mov $imm,%r32; syscall` at any alignment a site of its own.
+var inlineChecks = [][]byte{
+	{0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff}, // cmp $-4096,%rax
+	{0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff}, // cmp $-4095,%rax
+	{0x3d, 0x00, 0xf0, 0xff, 0xff},       // cmp $-4096,%eax
+	{0x89, 0xc2},                         // mov %eax,%edx
+	{0x48, 0x89, 0xc7},                   // mov %rax,%rdi (musl: the result to __syscall_ret)
+	{0xc3},                               // ret
+}
+
+// movReg is the register the mov with opcode op (b8+r, `mov $imm32,%r32`)
+// writes, as it was at the trap (tls.NrPatch's arguments: rax, then the
+// syscall's first three): eax, edx, esi, edi. Not ecx (the syscall
+// overwrites rcx: its value is gone) nor the others (not passed).
+func movReg(op byte, r *tls.Regs) (uint64, bool) {
+	switch op {
+	case 0xb8:
+		return r.Rax, true
+	case 0xba:
+		return r.Rdx, true
+	case 0xbe:
+		return r.Rsi, true
+	case 0xbf:
+		return r.Rdi, true
 	}
-	return !isPrefix(code[0]) && code[1] == 0xb8 && binary.LittleEndian.Uint32(code[2:]) == nr &&
-		code[6] == 0x0f && code[7] == 0x05
+	return 0, false
+}
+
+// MatchSite is the pattern (patternFunction, patternInline) that code,
+// the bytes from head-1 through the syscall instruction at head+5 (8
+// bytes) and as many after it as could be read (up to 6), is for a trap
+// whose registers were r, or "" if none. No prefix before head; then
+// either `mov $nr,%eax; syscall` with head 16-byte aligned, or `mov
+// $imm,%r32; syscall` (eax, edx, esi or edi) followed by one of
+// inlineChecks, the register holding imm (zero-extended) at the trap, as
+// it must if the mov was the instruction that ran.
+func MatchSite(head uint64, code []byte, r *tls.Regs) string {
+	if len(code) < 8 || isPrefix(code[0]) || code[6] != 0x0f || code[7] != 0x05 {
+		return ""
+	}
+	v, ok := movReg(code[1], r)
+	if !ok || v != uint64(binary.LittleEndian.Uint32(code[2:])) {
+		return ""
+	}
+	if head%16 == 0 && code[1] == 0xb8 {
+		return patternFunction
+	}
+	for _, c := range inlineChecks {
+		if bytes.HasPrefix(code[8:], c) {
+			return patternInline
+		}
+	}
+	return ""
 }
 
 // rel32 is the displacement from next (the address after the instruction)
@@ -91,13 +168,15 @@ func rel32(target, next uint64) (uint32, bool) {
 	return uint32(int32(d)), true
 }
 
-// EncodeStub is the stub at stub for the site whose syscall returns to
-// ret (the instruction after it): mov $nr,%eax; lea ret(%rip),%rcx;
-// jmp *%gs:tls.OffPatchedEntry.
-func EncodeStub(stub, ret uint64, nr uint32) ([]byte, bool) {
+// EncodeStub is the stub at stub for the site whose mov (5 bytes) it
+// replaces and whose syscall returns to ret (the instruction after it):
+// the mov; lea ret(%rip),%rcx; jmp *%gs:tls.OffPatchedEntry.
+func EncodeStub(stub, ret uint64, mov []byte) ([]byte, bool) {
+	if len(mov) != 5 {
+		return nil, false
+	}
 	b := make([]byte, 0, 20)
-	b = append(b, 0xb8)
-	b = binary.LittleEndian.AppendUint32(b, nr)
+	b = append(b, mov...)
 	d, ok := rel32(ret, stub+5+7)
 	if !ok {
 		return nil, false
@@ -118,47 +197,228 @@ func EncodeJump(head, stub uint64) ([]byte, bool) {
 	return binary.LittleEndian.AppendUint32([]byte{0xe9}, d), true
 }
 
+// Why a site was not rewritten: the report's not_rewritten
+// (coverage.Site.NotRewritten, from the rewrite event rewriteSite logs).
+const (
+	whyPattern    = "pattern unknown"
+	whyStraddle   = "mov straddles two pages"
+	whyNotGuest   = "page not the guest's"
+	whyUnreadable = "code unreadable"
+	whyThreads    = "multi-threaded, no SYNC_CORE membarrier"
+	whyNoStub     = "no stub page within 2 GB"
+	whyWrite      = "page not writable"
+	whyPokes      = "poke table full"
+)
+
 // rewriteSite is the tls.NrPatch kernel call: rewrite the site cb names
-// if it matches, or leave it trapping. Every failure leaves it as it was.
+// if it matches, or leave it trapping (every failure leaves it as it
+// was), and log the answer (EvRewrite) when it differs from the last one
+// logged for the site. Args: the trap's rax, rdi, rsi, rdx, and the
+// asking block's trap count at the site.
 func (t *Task) rewriteSite(cb *tls.ControlBlock) {
+	if t.vf != nil {
+		return
+	}
+	out := t.tryRewrite(cb)
+	if out == "" {
+		return // try again later: nothing to report
+	}
 	p := t.P
-	site, nr := cb.Site, uint32(cb.Args[0])
+	r := &p.rewrite
+	r.mu.Lock()
+	key := [2]uint64{cb.Site, cb.Args[0]}
+	if r.logged == nil {
+		r.logged = map[[2]uint64]string{}
+	}
+	fresh := r.logged[key] != out && r.logged[key] != rundir.RewritePatched
+	if fresh {
+		r.logged[key] = out
+	}
+	r.mu.Unlock()
+	if fresh && p.Events != nil {
+		p.Events.Rewrite(cb.Site, int(cb.Args[0]), cb.Args[4], out)
+	}
+}
+
+// tryRewrite rewrites the site: rundir.RewritePatched, why not (why*),
+// or "" when it may work later (another thread is rewriting, the
+// membarrier is being registered, another thread rewrote it).
+func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
+	p := t.P
+	site := cb.Site
 	head := site - 5
+	page := head &^ (pageSize - 1)
+	if (head+4)&^(pageSize-1) != page {
+		return whyStraddle
+	}
+	r := &p.rewrite
+	if !r.mu.TryLock() {
+		return "" // another thread is rewriting: asked again at this site's next power-of-two trap
+	}
+	defer r.mu.Unlock()
 	p.mu.Lock()
 	// No other thread, and no vfork child (this thread may be one).
 	alone := len(p.tasks) == 1 && len(p.vforkTasks) == 0
-	owned := p.vmas.covers(head&^(pageSize-1), (head&^(pageSize-1))+pageSize)
+	owned := p.vmas.covers(page, page+pageSize)
 	p.mu.Unlock()
-	if !alone || !owned {
-		return
+	ready := syncCoreReady()
+	if !owned {
+		return whyNotGuest
 	}
-	var code [8]byte
-	if readGuest(head-1, code[:]) != nil || !MatchSite(head, code[:], nr) {
-		return
+	if !alone && !ready {
+		if syncCoreState.Load() == 3 {
+			return whyThreads
+		}
+		return ""
+	}
+	var code [14]byte
+	n := len(code)
+	if readGuest(head-1, code[:]) != nil {
+		if n = 8; readGuest(head-1, code[:n]) != nil {
+			return whyUnreadable
+		}
+	}
+	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3]}
+	if MatchSite(head, code[:n], &regs) == "" {
+		if code[1] == 0xe9 && r.logged[[2]uint64{site, cb.Args[0]}] == rundir.RewritePatched {
+			return "" // another thread rewrote it meanwhile
+		}
+		return whyPattern
 	}
 	stub, ok := p.stubSlot(head)
 	if !ok {
-		return
+		return whyNoStub
 	}
-	sb, ok1 := EncodeStub(stub, site+2, nr)
+	sb, ok1 := EncodeStub(stub, site+2, code[1:6])
 	jb, ok2 := EncodeJump(head, stub)
-	if !ok1 || !ok2 || writeCode(stub, sb) != nil {
-		return
+	if !ok1 || !ok2 {
+		return whyNoStub
 	}
-	p.rewrite.used += stubSize
-	if writeCode(head, jb) != nil {
-		return
+	if writeCode(stub, sb) != nil {
+		return whyWrite
 	}
-	p.rewrite.sites++
+	r.used += stubSize
+	if alone {
+		if writeCode(head, jb) != nil {
+			return whyWrite
+		}
+	} else if !tls.AddPoke(head, stub) {
+		return whyPokes
+	} else if pokeCode(head, jb) != nil {
+		return whyWrite
+	}
+	r.sites++
+	return rundir.RewritePatched
+}
+
+// The membarrier commands that serialise every CPU running a thread of
+// this process (linux/membarrier.h): what makes the other threads fetch
+// the bytes pokeCode wrote before its next step.
+const (
+	membarrierSyncCore         = 1 << 5 // MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE
+	membarrierRegisterSyncCore = 1 << 6 // MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE
+)
+
+// syncCoreState: 0 not registered, 1 registering, 2 registered, 3 the
+// kernel refused.
+var syncCoreState atomic.Int32
+
+// syncCoreReady reports whether this process is registered for syncCore,
+// and starts the registration in the background the first time. It is
+// asked at every rewrite, the first one usually while the process has one
+// guest thread: registering waits for an RCU grace period (tens of ms),
+// which no rewrite holds its lock through. False until it is done, or if
+// the kernel has no such membarrier (a multi-threaded process then keeps
+// trapping).
+func syncCoreReady() bool {
+	if syncCoreState.CompareAndSwap(0, 1) {
+		go func() {
+			_, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierRegisterSyncCore, 0, 0)
+			if e == 0 {
+				syncCoreState.Store(2)
+			} else {
+				syncCoreState.Store(3)
+			}
+		}()
+	}
+	return syncCoreState.Load() == 2
+}
+
+// syncCore serialises the instruction stream of every thread of this
+// process (it returns once each CPU running one has been interrupted).
+func syncCore() error {
+	if _, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierSyncCore, 0, 0); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// VSYSBED_REWRITE_POKE_PAUSE=1 makes pokeCode wait 10 ms after the int3
+// and again after the tail, so that a test's threads surely run the int3
+// (e2e/rewrite_test.go: without the SIGTRAP redirect they die by it).
+var pokePauseOn = os.Getenv("VSYSBED_REWRITE_POKE_PAUSE") == "1"
+
+func pokePause() {
+	if pokePauseOn {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pokeCode writes b (the jmp) at addr while other threads may execute
+// it, in text_poke's order: int3 over the first byte, the rest, the first
+// byte, each write followed by syncCore. tls.AddPoke must already name
+// addr's stub: a thread that runs the int3 is resumed there. If the first
+// syncCore fails the old byte is put back (nothing else was written);
+// after it, every state of the bytes is one the int3 covers.
+func pokeCode(addr uint64, b []byte) error {
+	page := addr &^ (pageSize - 1)
+	prot, err := protOf(page)
+	if err != nil {
+		return err
+	}
+	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(page), pageSize, uintptr(prot|unix.PROT_WRITE)); e != 0 {
+		return e
+	}
+	mem := unsafe.Slice((*byte)(guestPtr(addr)), len(b))
+	first := mem[0]
+	mem[0] = 0xcc // int3
+	if err = syncCore(); err != nil {
+		mem[0] = first
+	} else {
+		pokePause()
+		copy(mem[1:], b[1:])
+		err = syncCore()
+		pokePause()
+		mem[0] = b[0]
+		if e := syncCore(); err == nil {
+			err = e
+		}
+	}
+	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(page), pageSize, uintptr(prot)); e != 0 && err == nil {
+		err = e
+	}
+	return err
 }
 
 // rewriteState is a process's stub pages: the current one and how much of
 // it is used. Reset by execve (which unmaps the pages with every guest
 // mapping); a fork child starts a page of its own.
 type rewriteState struct {
-	page  uint64 // 0: none yet
+	mu    sync.Mutex // held by rewriteSite (tried: never waited for), and by fork around its memory copy
+	page  uint64     // 0: none yet
 	used  uint64
 	sites int // sites rewritten
+	// logged: the last answer logged (EvRewrite) per (site, nr).
+	logged map[[2]uint64]string
+}
+
+// reset forgets the stub pages and the pokes (execve: one guest thread is
+// left, the pages are unmapped with every guest mapping).
+func (r *rewriteState) reset() {
+	r.mu.Lock()
+	r.page, r.used, r.sites, r.logged = 0, 0, 0, nil
+	tls.ResetPokes()
+	r.mu.Unlock()
 }
 
 // stubSlot is the address of a free stub slot within rel32 reach of head

@@ -14,24 +14,52 @@ func TestMatchSite(t *testing.T) {
 	// glibc's getppid: mov $0x6e,%eax; syscall, at a 16-aligned address,
 	// after the previous function's padding (a nopl's last byte, 00).
 	getppid := []byte{0x00, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}
+	// glibc's __fcntl64_nocancel: je +0x26 (its displacement, 26, is also
+	// the ES prefix), mov $0x48,%eax; syscall; cmp $-4096,%rax.
+	inline := []byte{0x26, 0xb8, 0x48, 0, 0, 0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff}
+	with := func(tail ...byte) []byte { return append(append([]byte{}, inline[:8]...), tail...) }
+	// glibc's __open_nocancel: mov %rdi,%rsi (48 89 fe), mov $-100,%edi;
+	// syscall; cmp $-4096,%rax, eax set further up.
+	openat := []byte{0xfe, 0xbf, 0x9c, 0xff, 0xff, 0xff, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff}
+	nr := func(n uint64) *tls.Regs { return &tls.Regs{Rax: n} }
 	for _, tc := range []struct {
 		name string
 		head uint64
 		code []byte
-		nr   uint32
-		want bool
+		regs *tls.Regs
+		want string
 	}{
-		{"glibc getppid", 0x7f00000d54f0, getppid, 110, true},
-		{"another number in eax", 0x7f00000d54f0, getppid, 39, false},
-		{"not a function start", 0x7f00000d54f4, getppid, 110, false},
-		{"REX: mov to r8d", 0x7f00000d54f0, []byte{0x41, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, false},
-		{"operand size prefix", 0x7f00000d54f0, []byte{0x66, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, false},
-		{"mov to ecx", 0x7f00000d54f0, []byte{0xc3, 0xb9, 0x6e, 0, 0, 0, 0x0f, 0x05}, 110, false},
-		{"sysenter, not syscall", 0x7f00000d54f0, []byte{0xc3, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x34}, 110, false},
-		{"short", 0x7f00000d54f0, getppid[:7], 110, false},
+		{"glibc getppid", 0x7f00000d54f0, getppid, nr(110), patternFunction},
+		{"another number in eax", 0x7f00000d54f0, getppid, nr(39), ""},
+		{"not a function start, nothing after", 0x7f00000d54f4, getppid, nr(110), ""},
+		{"REX: mov to r8d", 0x7f00000d54f0, []byte{0x41, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, nr(110), ""},
+		{"operand size prefix", 0x7f00000d54f0, []byte{0x66, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, nr(110), ""},
+		{"address size prefix", 0x7f00000d54f0, []byte{0x67, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, nr(110), ""},
+		{"mov to ecx", 0x7f00000d54f0, []byte{0xc3, 0xb9, 0x6e, 0, 0, 0, 0x0f, 0x05}, &tls.Regs{Rcx: 110}, ""},
+		{"sysenter, not syscall", 0x7f00000d54f0, []byte{0xc3, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x34}, nr(110), ""},
+		{"short", 0x7f00000d54f0, getppid[:7], nr(110), ""},
+		{"inline, cmp $-4096,%rax", 0x7f00000fceca, inline, nr(72), patternInline},
+		{"inline, cmp $-4095,%rax", 0x7f00000fceca, with(0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff), nr(72), patternInline},
+		{"inline, cmp $-4096,%eax", 0x7f00000fceca, with(0x3d, 0x00, 0xf0, 0xff, 0xff, 0x90), nr(72), patternInline},
+		{"inline, mov %eax,%edx", 0x7f00000fceca, with(0x89, 0xc2), nr(72), patternInline},
+		{"inline, musl's mov %rax,%rdi", 0x7f00000fceca, with(0x48, 0x89, 0xc7), nr(72), patternInline},
+		{"inline, mov %rax,%rsi", 0x7f00000fceca, with(0x48, 0x89, 0xc6), nr(72), ""},
+		{"inline, ret", 0x7f00000fceca, with(0xc3), nr(72), patternInline},
+		{"inline, another number", 0x7f00000fceca, inline, nr(39), ""},
+		{"inline, eax's upper half set", 0x7f00000fceca, inline, nr(1<<32 | 72), ""},
+		{"inline, cmp $-4094,%rax", 0x7f00000fceca, with(0x48, 0x3d, 0x02, 0xf0, 0xff, 0xff), nr(72), ""},
+		{"inline, cmp cut short", 0x7f00000fceca, inline[:12], nr(72), ""},
+		{"inline, test %eax,%eax", 0x7f00000fceca, with(0x85, 0xc0), nr(72), ""},
+		{"inline, REX before the mov", 0x7f00000fceca, append([]byte{0x41}, inline[1:]...), nr(72), ""},
+		{"mov to edi, edi as set", 0x7f00000fcffa, openat, &tls.Regs{Rax: 257, Rdi: 0xffffff9c}, patternInline},
+		{"mov to edi, rdi sign-extended", 0x7f00000fcffa, openat, &tls.Regs{Rax: 257, Rdi: ^uint64(99)}, ""},
+		{"mov to edi at a function start, no check after", 0x7f00000fcff0, openat[:8], &tls.Regs{Rax: 257, Rdi: 0xffffff9c}, ""},
+		{"mov to esi", 0x7f00000fcffa, append([]byte{0x90, 0xbe, 8, 0, 0, 0}, openat[6:]...), &tls.Regs{Rsi: 8}, patternInline},
+		{"mov to edx", 0x7f00000fcffa, append([]byte{0x90, 0xba, 8, 0, 0, 0}, openat[6:]...), &tls.Regs{Rdx: 8}, patternInline},
+		{"mov to ebx: not passed", 0x7f00000fcffa, append([]byte{0x90, 0xbb, 0, 0, 0, 0}, openat[6:]...), &tls.Regs{}, ""},
 	} {
-		if got := MatchSite(tc.head, tc.code, tc.nr); got != tc.want {
-			t.Errorf("%s: MatchSite = %v, want %v", tc.name, got, tc.want)
+		if got := MatchSite(tc.head, tc.code, tc.regs); got != tc.want {
+			t.Errorf("%s: MatchSite = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
@@ -39,7 +67,7 @@ func TestMatchSite(t *testing.T) {
 func TestEncodeStubAndJump(t *testing.T) {
 	head := uint64(0x7f00000d54f0)
 	stub := head - 0x10000
-	b, ok := EncodeStub(stub, head+7, 110)
+	b, ok := EncodeStub(stub, head+7, []byte{0xb8, 0x6e, 0, 0, 0})
 	if !ok {
 		t.Fatal("EncodeStub refused a stub 64 KiB away")
 	}
@@ -60,7 +88,7 @@ func TestEncodeStubAndJump(t *testing.T) {
 	if _, ok := EncodeJump(head, head+5-1<<31); !ok {
 		t.Error("EncodeJump refused rel32's lowest target")
 	}
-	if _, ok := EncodeStub(head-1<<32, head+7, 110); ok {
+	if _, ok := EncodeStub(head-1<<32, head+7, []byte{0xb8, 0x6e, 0, 0, 0}); ok {
 		t.Error("EncodeStub accepted a stub 4 GiB away")
 	}
 }

@@ -15,7 +15,7 @@ import (
 //     guest's brk reservation count too, so a guest's `ulimit -v 200000`
 //     would leave a forked host process no room to start;
 //   - RLIMIT_NPROC: the Go runtime's own threads count for the user;
-//   - RLIMIT_FSIZE: the host writes its coverage shards (140 KiB each) and
+//   - RLIMIT_FSIZE: the host writes its coverage shards (188 KiB each) and
 //     event logs, which a guest's `ulimit -f 10` would cut off (SIGXFSZ).
 //
 // The guest's value is kept here, inherited by fork, vfork and exec, and

@@ -93,6 +93,15 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 		return
 	}
 	nr := int(int64(cb.Nr))
+	if t.P.trace != nil {
+		t.dispatchTraced(cb, nr) // trace.go
+		return
+	}
+	t.call(cb, nr)
+}
+
+// call runs syscall nr of cb and leaves its result in cb.Ret.
+func (t *Task) call(cb *tls.ControlBlock, nr int) {
 	a := Args(cb.Args)
 	var ret int64
 	if cb.Flags&tls.FlagDone != 0 {

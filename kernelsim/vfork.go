@@ -232,7 +232,7 @@ func (p *Process) vforkRoutes(delta int) {
 			if f, ok := p.routes[nr]; ok {
 				fast = f
 			}
-			tls.SetRoute(nr, fast)
+			tls.SetRoute(nr, fast && !p.trace.Traces(nr))
 		}
 	}
 }

@@ -157,6 +157,23 @@ func (l *EventLog) Reaped(child, code int, sig syscall.Signal) error {
 	}{coverage.EvReaped, l.pid, child, code, coverage.SignalName(sig)})
 }
 
+// RewritePatched is Rewrite's outcome for a site rewritten.
+const RewritePatched = coverage.RewritePatched
+
+// Rewrite records kernelsim's answer for the trapped site at addr (the
+// syscall instruction) for nr: coverage.RewritePatched or why not, after
+// traps traps there (the asking thread's block's count).
+func (l *EventLog) Rewrite(addr uint64, nr int, traps uint64, outcome string) error {
+	return l.append(struct {
+		Ev      string       `json:"ev"`
+		Pid     int          `json:"pid"`
+		Address coverage.Hex `json:"address"`
+		Nr      int          `json:"nr"`
+		Traps   uint64       `json:"traps"`
+		Rewrite string       `json:"rewrite"`
+	}{coverage.EvRewrite, l.pid, coverage.Hex(addr), nr, traps, outcome})
+}
+
 // Error records a problem the report must show, e.g. "not supported yet: clone".
 func (l *EventLog) Error(msg string) error {
 	return l.append(struct {

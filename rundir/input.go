@@ -2,6 +2,7 @@ package rundir
 
 import (
 	"errors"
+	"math/bits"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -90,9 +91,17 @@ func (sd *ShardData) Plain() coverage.Shard {
 			sh.Syscalls = append(sh.Syscalls, row)
 		}
 	}
-	for _, s := range sd.Sites {
+	cycles := sd.Cycles // the calls without a site slot, then every site's
+	for i, s := range sd.Sites {
 		kind := kindNames[s.Kind] // ReadShard checked the range
 		sh.Sites = append(sh.Sites, coverage.Site{Address: coverage.Hex(s.Addr), Nr: int(s.Nr), Kind: kind, Count: s.Count})
+		if i < len(sd.SiteCycles) {
+			c := siteCycles(sd.SiteCycles[i], s.Count, s.Kind)
+			sh.SiteCycles = append(sh.SiteCycles, c)
+			if col, ok := timeColumn(s.Kind); ok && s.Nr < tls.NrMax {
+				cycles[s.Nr][col] += c
+			}
+		}
 		if s.Nr < tls.NrMax && (s.Kind < tls.Kinds || s.Kind == tls.KindPatched) {
 			continue
 		}
@@ -109,6 +118,12 @@ func (sd *ShardData) Plain() coverage.Shard {
 		}
 		sh.Syscalls = append(sh.Syscalls, row)
 	}
+	for nr, y := range cycles {
+		if y != [tls.TimeKinds]uint64{} {
+			sh.Cycles = append(sh.Cycles, coverage.CycleRow{Nr: nr,
+				Bypass: y[tls.TimeBypass], Trap: y[tls.TimeTrap], Patched: y[tls.TimePatched]})
+		}
+	}
 	if sd.Exit.Done != 0 {
 		sh.Exit = &coverage.ExitStatus{
 			Code:      int(sd.Exit.Code),
@@ -118,4 +133,33 @@ func (sd *ShardData) Plain() coverage.Shard {
 		}
 	}
 	return sh
+}
+
+// siteCycles is the cycles of all count calls of a site of kind, from
+// those of its timed calls (tls.TimedCalls: a bypass or patched site's
+// 1st, 9th, 17th... call; every trap): scaled by count / timed.
+func siteCycles(timed, count uint64, kind uint32) uint64 {
+	n := tls.TimedCalls(count, kind)
+	if n == 0 || n == count {
+		return timed
+	}
+	hi, lo := bits.Mul64(timed, count)
+	if hi >= n {
+		return ^uint64(0)
+	}
+	q, _ := bits.Div64(hi, lo, n)
+	return q
+}
+
+// timeColumn is the Cycles column of a site kind, if its calls are timed.
+func timeColumn(kind uint32) (int, bool) {
+	switch kind {
+	case tls.KindBypass:
+		return tls.TimeBypass, true
+	case tls.KindTrap:
+		return tls.TimeTrap, true
+	case tls.KindPatched:
+		return tls.TimePatched, true
+	}
+	return 0, false
 }

@@ -89,6 +89,13 @@ type ShardData struct {
 	Patched  [tls.NrMax]uint64 // calls through rewritten sites (0 in version 2 shards)
 	Sites    []tls.Site        // occupied slots only, in table order
 	Exit     tls.Exit
+
+	// Cycles are the TSC cycles of the timed calls without a site slot,
+	// by number and tls.Time* column, SiteCycles those of Sites[i]'s timed
+	// calls (tls.TimedCalls; 0 in version 2 and 3 shards, and with
+	// --timing=off). Plain scales them to all calls.
+	Cycles     [tls.NrMax][tls.TimeKinds]uint64
+	SiteCycles []uint64
 }
 
 // ErrEmptyShard is wrapped by the *ShardError for a shard whose header was
@@ -129,11 +136,16 @@ func ReadShard(path string) (*ShardData, error) {
 		return nil, err
 	}
 	le := binary.LittleEndian
-	// Version 2 (before Patched) is the same block, shorter: it reads with
-	// no patched calls.
+	// Versions 2 (before Patched) and 3 (before the timing) are the same
+	// block, shorter: they read with no patched calls and no time.
 	want := tls.Size
-	if len(b) == tls.SizeV2 && len(b) > offVersion+4 && le.Uint32(b[offVersion:]) == 2 {
-		want = tls.SizeV2
+	if len(b) > offVersion+4 {
+		switch {
+		case len(b) == tls.SizeV2 && le.Uint32(b[offVersion:]) == 2:
+			want = tls.SizeV2
+		case len(b) == tls.SizeV3 && le.Uint32(b[offVersion:]) == 3:
+			want = tls.SizeV3
+		}
 	}
 	switch {
 	case len(b) != want:
@@ -143,8 +155,9 @@ func ReadShard(path string) (*ShardData, error) {
 	case le.Uint64(b[offMagic:]) != tls.Magic:
 		return nil, &ShardError{path, fmt.Errorf("bad magic %#x", le.Uint64(b[offMagic:]))}
 	case want == tls.Size && le.Uint32(b[offVersion:]) != tls.Version:
-		return nil, &ShardError{path, fmt.Errorf("version %d, this build reads %d and 2", le.Uint32(b[offVersion:]), tls.Version)}
+		return nil, &ShardError{path, fmt.Errorf("version %d, this build reads %d, 3 and 2", le.Uint32(b[offVersion:]), tls.Version)}
 	}
+	timed := want == tls.Size
 	sd := &ShardData{
 		Path:     path,
 		Tid:      le.Uint64(b[offTid:]),
@@ -168,8 +181,13 @@ func ReadShard(path string) (*ShardData, error) {
 	}
 	for nr := range tls.NrMax {
 		sd.Errors[nr] = le.Uint32(b[tls.OffErrors+nr*4:])
-		if want == tls.Size {
+		if want != tls.SizeV2 {
 			sd.Patched[nr] = le.Uint64(b[tls.OffPatched+nr*8:])
+		}
+		if timed {
+			for col := range tls.TimeKinds {
+				sd.Cycles[nr][col] = le.Uint64(b[tls.OffCycles+(nr*tls.TimeKinds+col)*8:])
+			}
 		}
 	}
 	for i := range tls.NumSites {
@@ -187,6 +205,11 @@ func ReadShard(path string) (*ShardData, error) {
 			return nil, &ShardError{path, fmt.Errorf("site slot %d: kind %d out of range", i, site.Kind)}
 		}
 		sd.Sites = append(sd.Sites, site)
+		var cycles uint64
+		if timed {
+			cycles = le.Uint64(b[tls.OffSiteCycles+i*8:])
+		}
+		sd.SiteCycles = append(sd.SiteCycles, cycles)
 	}
 	return sd, nil
 }

@@ -34,13 +34,19 @@
  *   143360 +------------------------------+
  *          | patched[CB_NR_MAX]           |  u64: calls via rewritten sites
  *   147456 +------------------------------+
+ *          | cycles[CB_NR_MAX][CB_TIME_KINDS] u64: TSC cycles spent in calls
+ *   159744 +------------------------------+
+ *          | site_cycles[CB_SITES]        |  u64: cycles of sites[i]'s calls
+ *   192512 +------------------------------+
  */
 #ifndef VSYSBED_CB_H
 #define VSYSBED_CB_H
 
 #define CB_MAGIC 0x0064656273797376ULL /* "vsysbed\0" little-endian */
-#define CB_VERSION 3 /* 3: patched_entry, patched[]; 2 reads as patched = 0 */
-#define CB_SIZE 147456
+#define CB_VERSION 4 /* 4: the timing (t_*, cycles[], site_cycles[]); 3:
+		      * patched_entry, patched[]; 3 reads without timing, 2
+		      * also as patched = 0 */
+#define CB_SIZE 192512
 
 #define CB_NR_MAX 512 /* syscall numbers 0..511 are counted by number */
 #define CB_KINDS 3
@@ -56,6 +62,19 @@
 #define CB_SITE_KINDS 5
 
 #define CB_SITES 4096 /* power of two */
+
+/* The columns of cycles[nr][]: the kinds whose calls are timed (a vDSO
+ * call never leaves the vDSO's own code, an i386 call is counted by
+ * another table's number). */
+#define CB_TIME_KINDS 3
+#define CB_TIME_BYPASS 0
+#define CB_TIME_TRAP 1
+#define CB_TIME_PATCHED 2
+/* A bypass or patched call is timed at its site's 1st, 9th, 17th... call
+ * (entry.c, count_timed): the site's time is its timed calls' scaled by
+ * count / timed, timed = (count + CB_TIME_SAMPLE - 1) / CB_TIME_SAMPLE. A
+ * trap, and a call the site table had no room for, is timed every time. */
+#define CB_TIME_SAMPLE 8
 
 /* state: what the thread is executing. */
 #define CB_STATE_HOST 0   /* host Go/C code, before or after the guest */
@@ -135,6 +154,8 @@
 #define CB_OFF_CALL_REQ 272
 #define CB_OFF_CALL_REQ_OK 288
 #define CB_OFF_PATCHED_ENTRY 296
+#define CB_OFF_T_START 304
+#define CB_OFF_T_TRAP 328
 #define CB_OFF_TRAP 512
 #define CB_OFF_EXIT 1024
 #define CB_OFF_COUNTS 4096
@@ -144,6 +165,8 @@
 #define CB_OFF_HOSTINFO 131072 /* siginfo of each relayed host signal */
 #define CB_OFF_ERRORS 139264   /* errors[nr]: calls that returned -4095..-1 */
 #define CB_OFF_PATCHED 143360  /* patched[nr]: calls through rewritten sites */
+#define CB_OFF_CYCLES 147456   /* cycles[nr][CB_TIME_*]: TSC cycles in calls */
+#define CB_OFF_SITE_CYCLES 159744 /* site_cycles[i]: sites[i]'s cycles */
 
 /* struct cb_regs field offsets, relative to CB_OFF_TRAP. */
 #define REGS_RAX 0
@@ -241,7 +264,19 @@ struct vsysbed_cb {
 				 * stub jumps through %gs:CB_OFF_PATCHED_ENTRY,
 				 * so its page holds no host address (a fork
 				 * child's vsysbed may be mapped elsewhere) */
-	uint8_t pad1[512 - 304];
+	/*
+	 * The call being timed (entry.c's timing_begin/timing_end): the TSC
+	 * at its entry (0: none), its number, cycles[] column and site slot
+	 * + 1 (0: the site table had no room). t_trap is the TSC the SIGSYS
+	 * handler read, the start of a trapped call.
+	 */
+	uint64_t t_start;
+	uint32_t t_nr;
+	uint32_t t_col;
+	uint32_t t_slot;
+	uint32_t pad_t;
+	uint64_t t_trap;
+	uint8_t pad1[512 - 336];
 	struct cb_regs trap; /* guest registers at the trapped syscall */
 	uint8_t pad2[1024 - 512 - sizeof(struct cb_regs)];
 	struct cb_exit exit;
@@ -253,6 +288,12 @@ struct vsysbed_cb {
 	uint32_t errors[CB_NR_MAX]; /* calls of nr that returned an error */
 	uint8_t pad4[4096 - 4 * CB_NR_MAX];
 	uint64_t patched[CB_NR_MAX]; /* calls of nr through a rewritten site */
+	/* TSC cycles spent in the calls counted above, from the entry to the
+	 * return to the guest (docs/report-schema.md, "Time"): of the timed
+	 * calls of each site, and in cycles[nr][] of the calls without a slot;
+	 * all 0 with --timing=off. */
+	uint64_t cycles[CB_NR_MAX][CB_TIME_KINDS];
+	uint64_t site_cycles[CB_SITES];
 };
 
 _Static_assert(sizeof(struct vsysbed_cb) == CB_SIZE, "cb size");

@@ -11,8 +11,10 @@ import "unsafe"
 // sides in sync.
 const (
 	Magic   = 0x0064656273797376
-	Version = 3 // 3 added PatchedEntry and Patched; rundir reads 2 as well
-	Size    = 147456
+	Version = 4 // 4 added the timing (T*, Cycles, SiteCycles), 3 PatchedEntry and Patched; rundir reads 3 and 2 as well
+	Size    = 192512
+	// SizeV3 is the size of a version 3 block (no timing).
+	SizeV3 = 147456
 	// SizeV2 is the size of a version 2 block (no Patched).
 	SizeV2 = 143360
 
@@ -32,6 +34,16 @@ const (
 	SiteKinds   = 5
 
 	NumSites = 4096
+
+	// The columns of Cycles[nr]: the kinds whose calls are timed.
+	TimeKinds   = 3
+	TimeBypass  = 0
+	TimeTrap    = 1
+	TimePatched = 2
+	// TimeSample: a bypass or patched call is timed at its site's 1st,
+	// 9th, 17th... call (TimedCalls); a trap, and a call without a site
+	// slot, every time.
+	TimeSample = 8
 
 	StateHost   = 0
 	StateGuest  = 1
@@ -74,6 +86,9 @@ const (
 	OffHostInfo = 131072
 	OffErrors   = 139264
 	OffPatched  = 143360
+	// OffCycles and OffSiteCycles: the timing (version 4).
+	OffCycles     = 147456
+	OffSiteCycles = 159744
 	// OffPatchedEntry is PatchedEntry's offset: the stubs of rewritten
 	// sites jump through %gs:OffPatchedEntry.
 	OffPatchedEntry = 296
@@ -143,7 +158,13 @@ type ControlBlock struct {
 	// PatchedEntry is vsysbed_patched_entry, which the stubs of rewritten
 	// sites jump to through %gs.
 	PatchedEntry uint64
-	_            [512 - 304]uint8
+	TStart       uint64 // the TSC at the timed call's entry (entry.c's timing_begin), 0: none
+	TNr          uint32 // its number,
+	TCol         uint32 // its Cycles column (Time*),
+	TSlot        uint32 // its site's slot + 1 (0: no room)
+	_            uint32
+	TTrap        uint64 // the TSC the SIGSYS handler read
+	_            [512 - 336]uint8
 	Trap         Regs
 	_            [1024 - 512 - unsafe.Sizeof(Regs{})]uint8
 	Exit         Exit
@@ -154,7 +175,17 @@ type ControlBlock struct {
 	HostInfo     [64][128]uint8 // the last siginfo of each relayed host signal (sig-1)
 	Errors       [NrMax]uint32  // calls of nr that returned an error (-4095..-1)
 	_            [4096 - 4*NrMax]uint8
-	Patched      [NrMax]uint64 // calls of nr through a rewritten site
+	Patched      [NrMax]uint64            // calls of nr through a rewritten site
+	Cycles       [NrMax][TimeKinds]uint64 // TSC cycles of the timed calls without a site slot, by column (Time*); 0: --timing=off
+	SiteCycles   [NumSites]uint64         // cycles of Sites[i]'s timed calls (TimedCalls)
+}
+
+// TimedCalls is how many of a site's count calls of kind were timed.
+func TimedCalls(count uint64, kind uint32) uint64 {
+	if kind == KindTrap {
+		return count
+	}
+	return (count + TimeSample - 1) / TimeSample
 }
 
 // CounterOffset is the byte offset of counts[nr][kind] in the block.
@@ -169,7 +200,7 @@ func CounterOffset(nr, kind int) int { return OffCounts + (nr*Kinds+kind)*8 }
 // among them — selector, tid, pending signals, faults, relayed host
 // signals), the trap frame, the exit record, the XSAVE area and the
 // relayed siginfos. What the threads counted stays: counts, errors, the
-// site table and sites_dropped. The new thread then simply goes on
+// site table, sites_dropped and the cycles. The new thread then simply goes on
 // counting into the same file, so no count is ever moved from one shard to
 // another and a SIGKILL at any instant leaves each count in exactly one
 // file, once. Self, Magic and Version are never touched: the block stays a

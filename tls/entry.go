@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"unsafe"
 )
 
@@ -44,6 +45,17 @@ func SetRewrite(on bool) {
 
 // Rewriting reports whether SetRewrite turned rewriting on.
 func Rewriting() bool { return C.vsysbed_rewrite != 0 }
+
+// AddPoke records that head, the first byte of a call site being
+// rewritten, may hold an int3 from now on: a guest thread that executes it
+// resumes at stub (entry.c's fault_handler). False if the table is full
+// (the site must then be left as it is).
+func AddPoke(head, stub uint64) bool {
+	return C.vsysbed_poke_add(C.uint64_t(head), C.uint64_t(stub)) != 0
+}
+
+// ResetPokes forgets every site AddPoke recorded (execve).
+func ResetPokes() { C.vsysbed_poke_reset() }
 
 // PatchedEntryAddress is vsysbed_patched_entry's address.
 func PatchedEntryAddress() uintptr { return uintptr(C.vsysbed_patched_entry_address()) }
@@ -224,11 +236,20 @@ func RelayOnly(sig int) bool {
 var relayOnly = uint64(C.vsysbed_relay_only())
 
 // XsaveSize is the size of the XSAVE image of the features the OS enabled.
-func XsaveSize() int {
+func XsaveSize() int { return xsaveFeatures().size }
+
+// xsaveFeatures are the XSAVE features the OS enabled (XCR0) and the size
+// of their image (CPUID 0xd), read once per process: cpuid is a VM exit
+// under a hypervisor, and Prepare runs at every thread start.
+var xsaveFeatures = sync.OnceValue(func() (x struct {
+	mask uint64
+	size int
+}) {
 	var size C.uint32_t
-	C.vsysbed_xsave_features(&size)
-	return int(size)
-}
+	x.mask = uint64(C.vsysbed_xsave_features(&size))
+	x.size = int(size)
+	return x
+})
 
 // BypassEntry is the address __kernel_vsyscall must jump to.
 func BypassEntry() uintptr { return uintptr(C.vsysbed_bypass_address()) }
@@ -250,15 +271,14 @@ func InstallHandlers() error {
 
 // Prepare fills the parts of a fresh control block the trampolines need.
 func Prepare(cb *ControlBlock, trapMode uint8) error {
-	var size C.uint32_t
-	mask := uint64(C.vsysbed_xsave_features(&size))
-	if int(size) > XsaveMax {
-		return fmt.Errorf("XSAVE area of %d bytes does not fit the control block (%d)", size, XsaveMax)
+	x := xsaveFeatures()
+	if x.size > XsaveMax {
+		return fmt.Errorf("XSAVE area of %d bytes does not fit the control block (%d)", x.size, XsaveMax)
 	}
-	cb.XsaveMask = mask
+	cb.XsaveMask = x.mask
 	cb.TrapMode = trapMode
 	cb.Pid = uint32(os.Getpid())
-	if hostHasFSGSBASE() {
+	if hasFSGSBASE() {
 		cb.Flags |= FlagFSGSBASE
 	}
 	cb.Selector = 0
@@ -302,6 +322,10 @@ func DieBySignal(sig int) { C.vsysbed_die_by_signal(C.int(sig)) }
 // WSTOPSIG, the orphaned process group's discard); the relay's action
 // is back when it returns, after the SIGCONT.
 func StopBySignal(sig int) { C.vsysbed_stop_by_signal(C.int(sig)) }
+
+// hasFSGSBASE is hostHasFSGSBASE, read once per process (a file read at
+// every thread start otherwise).
+var hasFSGSBASE = sync.OnceValue(hostHasFSGSBASE)
 
 // hostHasFSGSBASE: the kernel lets user space use rdfsbase/wrfsbase
 // (AT_HWCAP2 bit 1). VSYSBED_NO_FSGSBASE=1 forces the arch_prctl path,

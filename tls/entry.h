@@ -46,6 +46,9 @@ void vsysbed_go_siginfo(int sig, void *out);
 void vsysbed_set_relay_tid(int32_t tid);
 void vsysbed_set_exe_ino(uint64_t ino);
 void vsysbed_count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind);
+/* count_timed() and timing_end() around spin iterations of a loop, for
+ * tls's TestTimingAccumulates: the entry's timing without a guest. */
+void vsysbed_timed_count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind, uint32_t col, int spin);
 int vsysbed_is_host_command(const char *arg);
 
 /*
@@ -95,6 +98,11 @@ long vsysbed_run(struct vsysbed_cb *cb);
 uint64_t vsysbed_bypass_address(void);
 uint64_t vsysbed_patched_entry_address(void);
 extern int vsysbed_rewrite;
+/* --timing=off clears it: no call is timed (entry.c, timing_begin). */
+extern int vsysbed_timing;
+uint64_t vsysbed_rdtsc(void);
+int vsysbed_poke_add(uint64_t head, uint64_t stub);
+void vsysbed_poke_reset(void);
 uint64_t vsysbed_region_start_address(void);
 uint64_t vsysbed_region_end_address(void);
 uint64_t vsysbed_xsave_features(uint32_t *size);

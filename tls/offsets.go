@@ -43,6 +43,10 @@ static const long c_offsets[] = {
 	offsetof(struct vsysbed_cb, errors), CB_OFF_ERRORS,
 	offsetof(struct vsysbed_cb, patched_entry), CB_OFF_PATCHED_ENTRY,
 	offsetof(struct vsysbed_cb, patched), CB_OFF_PATCHED,
+	offsetof(struct vsysbed_cb, t_start), CB_OFF_T_START,
+	offsetof(struct vsysbed_cb, t_trap), CB_OFF_T_TRAP,
+	offsetof(struct vsysbed_cb, cycles), CB_OFF_CYCLES,
+	offsetof(struct vsysbed_cb, site_cycles), CB_OFF_SITE_CYCLES,
 	offsetof(struct vsysbed_cb, trap.rip), CB_OFF_TRAP + REGS_RIP,
 	offsetof(struct vsysbed_cb, trap.rflags), CB_OFF_TRAP + REGS_RFLAGS,
 	offsetof(struct vsysbed_cb, trap.r15), CB_OFF_TRAP + REGS_R15,
@@ -54,12 +58,13 @@ static long c_offset(int i) { return c_offsets[i]; }
 static const unsigned long long c_consts[] = {
 	CB_MAGIC, CB_VERSION, CB_SIZE, CB_NR_MAX, CB_KINDS,
 	CB_KIND_BYPASS, CB_KIND_TRAP, CB_KIND_VDSO, CB_KIND_INT80, CB_KIND_PATCHED, CB_SITE_KINDS,
-	CB_SITES,
+	CB_SITES, CB_TIME_KINDS, CB_TIME_BYPASS, CB_TIME_TRAP, CB_TIME_PATCHED, CB_TIME_SAMPLE,
 	CB_STATE_HOST, CB_STATE_GUEST, CB_STATE_KERNEL, CB_STATE_ENTRY,
 	CB_TRAP_SECCOMP, CB_TRAP_SUD,
 	CB_FLAG_LEAVE, CB_FLAG_FSGSBASE, CB_FLAG_RESUME, CB_FLAG_DONE, CB_FLAG_VFORK, CB_FLAG_RESTARTED, CB_FLAG_PATCHED, CB_FLAG_LAZYFP,
 	(unsigned long long)CB_NR_INTERRUPT, (unsigned long long)CB_NR_RETURN, (unsigned long long)CB_NR_PATCH,
 	CB_OFF_COUNTS, CB_OFF_SITES, CB_OFF_XSAVE, CB_XSAVE_MAX, CB_OFF_HOSTINFO, CB_OFF_ERRORS, CB_OFF_PATCHED, CB_OFF_PATCHED_ENTRY,
+	CB_OFF_CYCLES, CB_OFF_SITE_CYCLES,
 };
 static unsigned long long c_const(int i) { return c_consts[i]; }
 static int c_nconsts(void) { return sizeof c_consts / sizeof c_consts[0]; }
@@ -119,6 +124,10 @@ func offsetChecks() []offsetCheck {
 		{"errors", unsafe.Offsetof(cb.Errors)},
 		{"patched_entry", unsafe.Offsetof(cb.PatchedEntry)},
 		{"patched", unsafe.Offsetof(cb.Patched)},
+		{"t_start", unsafe.Offsetof(cb.TStart)},
+		{"t_trap", unsafe.Offsetof(cb.TTrap)},
+		{"cycles", unsafe.Offsetof(cb.Cycles)},
+		{"site_cycles", unsafe.Offsetof(cb.SiteCycles)},
 		{"trap.rip", unsafe.Offsetof(cb.Trap) + unsafe.Offsetof(cb.Trap.Rip)},
 		{"trap.rflags", unsafe.Offsetof(cb.Trap) + unsafe.Offsetof(cb.Trap.Rflags)},
 		{"trap.r15", unsafe.Offsetof(cb.Trap) + unsafe.Offsetof(cb.Trap.R15)},
@@ -135,6 +144,12 @@ func offsetChecks() []offsetCheck {
 }
 
 func cSize() int { return int(C.c_size()) }
+
+// cTimedCount is one call counted and timed by entry.c (count_timed,
+// timing_end) around spin iterations of an empty loop.
+func cTimedCount(cb *ControlBlock, nr, site uint64, kind, col uint32, spin int) {
+	C.vsysbed_timed_count((*C.struct_vsysbed_cb)(unsafe.Pointer(cb)), C.uint64_t(nr), C.uint64_t(site), C.uint32_t(kind), C.uint32_t(col), C.int(spin))
+}
 
 // cCount is entry.c's count(), which Count mirrors.
 func cCount(cb *ControlBlock, nr, site uint64, kind uint32) {
@@ -154,12 +169,13 @@ func constChecks() []constCheck {
 	}{
 		{"Magic", Magic}, {"Version", Version}, {"Size", Size}, {"NrMax", NrMax}, {"Kinds", Kinds},
 		{"KindBypass", KindBypass}, {"KindTrap", KindTrap}, {"KindVDSO", KindVDSO}, {"KindInt80", KindInt80}, {"KindPatched", KindPatched}, {"SiteKinds", SiteKinds},
-		{"NumSites", NumSites},
+		{"NumSites", NumSites}, {"TimeKinds", TimeKinds}, {"TimeBypass", TimeBypass}, {"TimeTrap", TimeTrap}, {"TimePatched", TimePatched}, {"TimeSample", TimeSample},
 		{"StateHost", StateHost}, {"StateGuest", StateGuest}, {"StateKernel", StateKernel}, {"StateEntry", StateEntry},
 		{"TrapSeccomp", TrapSeccomp}, {"TrapSUD", TrapSUD},
 		{"FlagLeave", FlagLeave}, {"FlagFSGSBASE", FlagFSGSBASE}, {"FlagResume", FlagResume}, {"FlagDone", FlagDone}, {"FlagVfork", FlagVfork}, {"FlagRestarted", FlagRestarted}, {"FlagPatched", FlagPatched}, {"FlagLazyFP", FlagLazyFP},
 		{"NrInterrupt", NrInterrupt}, {"NrReturn", NrReturn}, {"NrPatch", NrPatch},
 		{"OffCounts", OffCounts}, {"OffSites", OffSites}, {"OffXsave", OffXsave}, {"XsaveMax", XsaveMax}, {"OffHostInfo", OffHostInfo}, {"OffErrors", OffErrors}, {"OffPatched", OffPatched}, {"OffPatchedEntry", OffPatchedEntry},
+		{"OffCycles", OffCycles}, {"OffSiteCycles", OffSiteCycles},
 	}
 	if int(C.c_nconsts()) != len(goVals) {
 		panic("tls: c_consts and constChecks list different constants")

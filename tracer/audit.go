@@ -27,6 +27,7 @@ import (
 	"github.com/vsysbed/vsysbed/internal/probecache"
 	"github.com/vsysbed/vsysbed/internal/procmaps"
 	"github.com/vsysbed/vsysbed/internal/reexec"
+	"github.com/vsysbed/vsysbed/internal/symcache"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/loader"
 	"github.com/vsysbed/vsysbed/platform/inprocess"
@@ -190,7 +191,7 @@ func (h *hostAudit) finish(rep *coverage.Report, dir string, o Options) {
 	}
 	in.Platform, in.Processes = coverage.AuditInProcess, h.tr.seen()
 	in.Events, _ = rundir.ReadEvents(filepath.Join(dir, rundir.EventsFile))
-	in.VDSOImage = rundir.VDSOImage()
+	in.VDSOImage, in.Symbols = rundir.VDSOImage(), symcache.Open()
 	in.PassThrough = passThrough(o.Routes)
 	in.SyscallName = kernelsim.Name
 	rep.Audit = coverage.BuildAudit(in, rep.Syscalls)
@@ -563,7 +564,7 @@ func runNative(o Options, inh inheritance) int {
 	}
 	rep := nativeReport(o.Argv, path, pid, images, status)
 	in.Platform, in.Processes = coverage.AuditNative, tr.seen()
-	in.Events, in.VDSOImage = events, rundir.VDSOImage()
+	in.Events, in.VDSOImage, in.Symbols = events, rundir.VDSOImage(), symcache.Open()
 	in.SyscallName = kernelsim.Name
 	rep.Audit = coverage.BuildAudit(in, nil)
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
+	"github.com/vsysbed/vsysbed/internal/symcache"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/platform/ptrace"
 	"github.com/vsysbed/vsysbed/rundir"
@@ -23,6 +24,13 @@ func runPtrace(o Options, inh inheritance) int {
 		return exitstatus.Failed
 	}
 	defer cleanup()
+	finishTrace := func(*coverage.Report) {}
+	if o.Trace != nil {
+		if finishTrace, err = startTrace(o.Trace, dir); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: tracing: %v\n", err)
+			return exitstatus.Failed
+		}
+	}
 
 	fw, stopSignals := superviseTree()
 	defer stopSignals()
@@ -40,6 +48,9 @@ func runPtrace(o Options, inh inheritance) int {
 		return exitstatus.Failed
 	}
 	reapDescendants()
+	// No report for -c's vdso column: here the vDSO's fallbacks are real
+	// calls, traced with the kind vdso.
+	finishTrace(nil)
 	return finishPtrace(o, dir, res)
 }
 
@@ -62,6 +73,7 @@ func finishPtrace(o Options, dir string, res ptrace.Result) int {
 	} else {
 		in.Command, in.Host, in.HostPID = o.Argv, coverage.HostStatusFromWait(ws), res.Pid
 		in.TrapMode, in.SyscallName = ptrace.TrapMode, kernelsim.Name
+		in.Symbols = symcache.Open()
 		rep = coverage.Build(in)
 	}
 	if ws.Signaled() && ws.Signal() != syscall.SIGPIPE && ws.Signal() != syscall.SIGINT {

@@ -24,6 +24,7 @@ import (
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/internal/reexec"
+	"github.com/vsysbed/vsysbed/internal/symcache"
 	"github.com/vsysbed/vsysbed/internal/version"
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/platform/inprocess"
@@ -36,6 +37,7 @@ type Options struct {
 	Format     string   // "json" or "text"; "" = json for files
 	Trap       string   // "seccomp" or "sud"
 	Rewrite    string   // RewriteOff (or "") or RewriteLazy
+	Timing     string   // TimingOn (or "") or TimingOff
 	Routes     []string // NAME=fast|kernel, passed to the host
 	Argv       []string // PROGRAM [ARGS...]
 	KeepRunDir bool
@@ -53,6 +55,9 @@ type Options struct {
 	// The eBPF audit (tracer/audit.go).
 	Audit    string // "none" (or "") or "ebpf"
 	Platform string // "inprocess" (or "") or "native": no interception, needs Audit
+
+	// Trace: strace's -e trace=, -o, -c (trace.go); nil = off.
+	Trace *TraceOptions
 }
 
 // Values of Options.Wait.
@@ -93,6 +98,14 @@ func Run(o Options) int {
 		}
 	}()
 
+	finishTrace := func(*coverage.Report) {}
+	if o.Trace != nil {
+		if finishTrace, err = startTrace(o.Trace, dir); err != nil {
+			fmt.Fprintf(os.Stderr, "vsysbed: tracing: %v\n", err)
+			return exitstatus.Failed
+		}
+	}
+
 	// The supervisor's start-up points go to the event log too (the host
 	// appends to it), so that a kept run directory has the whole record.
 	var marks rundir.Marks
@@ -108,6 +121,9 @@ func Run(o Options) int {
 	args = append(args, inh.signalFlags()...)
 	if o.Rewrite == RewriteLazy {
 		args = append(args, "--rewrite", RewriteLazy)
+	}
+	if o.Timing == TimingOff {
+		args = append(args, "--timing-off")
 	}
 	for _, r := range o.Routes {
 		args = append(args, "--route", r)
@@ -197,11 +213,16 @@ func Run(o Options) int {
 	} else {
 		in.Command, in.Host, in.HostPID, in.Running = o.Argv, coverage.HostStatusFromWait(ws), pid, running
 		in.TrapMode, in.SyscallName = o.Trap, kernelsim.Name
+		if o.Timing != TimingOff {
+			in.Timing = HostTiming()
+		}
+		in.Symbols = symcache.Open()
 		rep = coverage.Build(in)
 	}
 	if aud != nil && rep != nil {
 		aud.finish(rep, dir, o)
 	}
+	finishTrace(rep)
 	built := rundir.Now()
 	started := rep != nil && len(rep.Execs) > 0
 	// Like a shell, stay quiet about the signals a pipeline or a terminal

@@ -75,7 +75,7 @@ var siteTable = coverage.SiteTable{Indent: "    ", Columns: []coverage.SiteColum
 func listSites(sites []coverage.Site) string {
 	var b strings.Builder
 	shown := sites[:min(len(sites), maxListed)]
-	for _, l := range siteTable.Lines(shown) {
+	for _, l := range coverage.WithRewriteColumn(siteTable, shown).Lines(shown) {
 		b.WriteString(l + "\n")
 	}
 	if rest := sites[len(shown):]; len(rest) > 0 {

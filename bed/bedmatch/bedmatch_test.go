@@ -379,3 +379,20 @@ func TestMessageOrdersTiesLikeTheReport(t *testing.T) {
 		t.Errorf("tie not in object order:\n%s", msg)
 	}
 }
+
+// With --rewrite=lazy each trap site a failure lists says what the rewrite
+// did there.
+func TestSiteListsSayWhatRewritingDid(t *testing.T) {
+	clone, write := trapClone, trapWrite
+	clone.NotRewritten = "pattern unknown"
+	write.RewrittenAfter = 1
+	ok, msg := match(t, bedmatch.BeFullyBypassed(), report(bypassWrite, clone, write))
+	if ok {
+		t.Fatal("report with trap sites fully bypassed")
+	}
+	wantContains(t, msg, "clone+0x14", "not rewritten: pattern unknown", "write+0x14", "rewritten after 1")
+	_, msg = match(t, bedmatch.BeFullyBypassed(), report(bypassWrite, trapClone, trapWrite))
+	if strings.Contains(msg, "rewritten") {
+		t.Errorf("a report without rewrite answers mentions them:\n%s", msg)
+	}
+}

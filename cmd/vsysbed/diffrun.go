@@ -29,8 +29,8 @@ func cmdDiffRun(args []string, stderr io.Writer) int {
 		fs.PrintDefaults()
 	})
 	platforms := fs.String("platforms", strings.Join([]string{diffrun.Native, diffrun.InProcess, diffrun.Ptrace}, ","),
-		"comma-separated `LIST` of runs, the first being the output reference:\nnative (no vsysbed), inprocess, ptrace")
-	trap := fs.String("trap", "", "--trap for the in-process run: `seccomp` or sud")
+		"comma-separated `LIST` of runs, the first being the output reference:\nnative (no vsysbed), inprocess, ptrace, inprocess-lazy (inprocess is\n--rewrite=off, inprocess-lazy --rewrite=lazy)")
+	trap := fs.String("trap", "", "--trap for the in-process runs: `seccomp` or sud")
 	keep := fs.String("reports", "", "keep each platform's report in `DIR` as PLATFORM.json")
 	quiet := fs.Bool("q", false, "print only a divergence")
 	ignoreList := fs.String("ignore", "", "comma-separated `ASPECTS` to leave out: stdout, stderr, exit, syscalls")
@@ -46,9 +46,9 @@ func cmdDiffRun(args []string, stderr io.Writer) int {
 	seen := map[string]bool{}
 	for _, p := range strings.Split(*platforms, ",") {
 		switch p {
-		case diffrun.Native, diffrun.InProcess, diffrun.Ptrace:
+		case diffrun.Native, diffrun.InProcess, diffrun.Ptrace, diffrun.InProcessLazy:
 		default:
-			return usageError(stderr, "diff-run", "unknown platform %q (want native, inprocess, ptrace)", p)
+			return usageError(stderr, "diff-run", "unknown platform %q (want native, inprocess, ptrace, inprocess-lazy)", p)
 		}
 		if seen[p] {
 			return usageError(stderr, "diff-run", "platform %q twice", p)

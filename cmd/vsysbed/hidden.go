@@ -38,6 +38,7 @@ func cmdFork(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.RunDir, "rundir", "", "run directory")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
 	fs.BoolVar(&o.Rewrite, "rewrite", false, "rewrite trapped call sites (--rewrite=lazy)")
+	fs.BoolVar(&o.NoTiming, "timing-off", false, "time no call (--timing=off)")
 	fs.IntVar(&o.LinkFD, "link-fd", 0, "where the link to the parent goes")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -55,6 +56,7 @@ func cmdHost(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.Trap, "trap", "seccomp", "seccomp or sud")
 	fs.Var(&routes, "route", "NAME=fast|kernel")
 	rewrite := fs.String("rewrite", "off", "off or lazy")
+	fs.BoolVar(&o.NoTiming, "timing-off", false, "time no call (--timing=off)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "CPU profile file")
 	fs.BoolVar(&o.Gate, "gate", false, "wait for a byte on the gate fd before starting")
 	fs.IntVar(&o.StdioFD, "stdio-fd", 0, "where the guest's fds 0-2 arrive (and the gate after them)")

@@ -33,6 +33,7 @@ const usage = `usage:
                                                the first difference (output, status, syscalls)
   vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
   vsysbed gc                                   remove the run directories killed runs left behind
+  vsysbed calibrate [flags]                    measure what each path costs on this machine
   vsysbed help [COMMAND]                       show help (also: vsysbed COMMAND --help)
   vsysbed --version                            print the version
 
@@ -73,6 +74,8 @@ func run(args []string, stderr io.Writer) int {
 		return cmdVDSO(args[1:], stderr)
 	case "gc":
 		return cmdGC(args[1:], stderr)
+	case "calibrate":
+		return cmdCalibrate(args[1:], stderr)
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
 			if _, ok := hidden[args[1]]; !ok {
@@ -133,9 +136,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.BoolVar(&o.Quiet, "q", false, "quiet: print nothing but errors (no report on stderr; --report still writes)")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "how raw syscalls are caught: `seccomp` (filter on the instruction pointer)\nor sud (Syscall User Dispatch)")
 	fs.StringVar(&o.Rewrite, "rewrite", tracer.RewriteOff, "`off` or lazy: rewrite a trapped call site whose bytes match a known pattern\n"+
-		"(`mov $nr,%eax; syscall` starting a function) so that its later calls enter the\n"+
-		"host without a signal, counted as patched (single-threaded processes only;\n"+
-		"ARCHITECTURE.md, \"Rewritten call sites\")")
+		"(`mov $nr,%eax; syscall` starting a function or before glibc's error check) so\n"+
+		"that its later calls enter the host without a signal, counted as patched\n"+
+		"(ARCHITECTURE.md, \"Rewritten call sites\")")
+	fs.StringVar(&o.Timing, "timing", tracer.TimingOn, "`on` or off: time every bypassed, trapped and patched call (rdtsc at entry and\n"+
+		"exit, a few ns a call); the report's time_ns and mean_ns, off leaves them out")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
 	fs.StringVar(&o.Wait, "wait", tracer.WaitAll, "`all`: end when the whole process tree has ended (background children included,\n"+
 		"so the report covers them); main: end with the first process, write the report\n"+
@@ -151,6 +156,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		"counted, then run by the real kernel) or native: run PROGRAM with no\n"+
 		"interception at all and report its syscalls per call site from the kernel's\n"+
 		"view alone (needs --audit=ebpf)")
+	var tf traceFlags
+	tf.register(fs)
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -164,6 +171,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	case "seccomp", "sud":
 	default:
 		return usageError(stderr, "run", "--trap must be seccomp or sud, got %q", o.Trap)
+	}
+	switch o.Timing {
+	case tracer.TimingOn, tracer.TimingOff:
+	default:
+		return usageError(stderr, "run", "--timing must be on or off, got %q", o.Timing)
 	}
 	switch o.Rewrite {
 	case tracer.RewriteOff, tracer.RewriteLazy:
@@ -206,6 +218,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if fs.NArg() == 0 {
 		return usageError(stderr, "run", "no PROGRAM given")
 	}
+	var ok bool
+	if o.Trace, ok = tf.options(o.Platform, stderr); !ok {
+		return 2
+	}
 	o.Routes = routes
 	o.Argv = fs.Args()
 	return tracer.Run(o)
@@ -217,7 +233,8 @@ func cmdGC(args []string, stderr io.Writer) int {
 		fmt.Fprintf(w, "usage: vsysbed gc\n\n"+
 			"Removes the run directories ($TMPDIR/vsysbed-run-*) whose supervisor is gone\n"+
 			"(a vsysbed killed by SIGKILL) and whose files no live process maps. Every\n"+
-			"`vsysbed run` does this first too.\n")
+			"`vsysbed run` does this first too, for the runs of its user it finds\n"+
+			"registered in $XDG_CACHE_HOME/vsysbed/runs (not reading all of $TMPDIR).\n")
 	})
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code

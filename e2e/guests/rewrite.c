@@ -9,7 +9,8 @@
  *    SA_RESTART; the handler calls getpid through glibc);
  *  - a blocking read through a rewritten site, interrupted by a signal:
  *    restarted with SA_RESTART, EINTR without;
- *  - a site called while a second thread lives is not rewritten then;
+ *  - a site called while a second thread lives is rewritten all the same
+ *    (rewritemt hammers sites from several threads);
  *  - a fork child runs the rewritten sites it inherited;
  *  - execve: the new image's sites trap again (they are new).
  *
@@ -43,8 +44,7 @@ long rz_getpid(void);
  */
 long vec_getpid(const void *in, void *out);
 /* long mt_getpid(void): getpid through the pattern, called while a second
- * thread lives: never rewritten then (no other thread may run the bytes
- * that change). */
+ * thread lives: rewritten at its first trap all the same. */
 long mt_getpid(void);
 /* long site_read(int fd, void *buf, size_t n): read through the pattern. */
 long site_read(int fd, void *buf, size_t n);
@@ -221,8 +221,8 @@ static void *waiter(void *arg)
 }
 
 /* 100 calls of mt_getpid while a second thread waits, 100 after it has
- * been joined (and had time to be gone): the site traps until its first
- * power-of-two trap count after the join (128), then is rewritten. */
+ * been joined (and had time to be gone): the site is rewritten at its
+ * first trap, with the second thread alive. */
 static int two_threads(void)
 {
 	pthread_t th;

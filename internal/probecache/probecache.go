@@ -43,6 +43,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/bpf"
 	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/internal/cachedir"
 	"github.com/vsysbed/vsysbed/internal/procmaps"
 )
 
@@ -59,18 +60,7 @@ const maxRanges = 64
 
 // Dir is the cache directory: $XDG_CACHE_HOME/vsysbed, else
 // $HOME/.cache/vsysbed; "" when neither is set (or the cache is off).
-func Dir() string {
-	if os.Getenv(EnvVar) == "off" {
-		return ""
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "vsysbed")
-	}
-	if h := os.Getenv("HOME"); filepath.IsAbs(h) {
-		return filepath.Join(h, ".cache", "vsysbed")
-	}
-	return ""
-}
+func Dir() string { return cachedir.Dir(EnvVar) }
 
 // Key describes everything the probe's answer depends on, one "name value"
 // per line: the executable exe (the file the probe re-executes), the

@@ -46,6 +46,9 @@ func (pl platform) startHost(kind byte) (int, *os.File, unix.Errno) {
 	if tls.Rewriting() {
 		args = append(args, "--rewrite")
 	}
+	if !tls.Timing() {
+		args = append(args, "--timing-off")
+	}
 	// 0-2 of the new host process are /dev/null (see adoptStdio); the
 	// guest's fds arrive over the link.
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)

@@ -41,6 +41,7 @@ import (
 	"github.com/vsysbed/vsysbed/loader"
 	"github.com/vsysbed/vsysbed/rundir"
 	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tracing"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
@@ -81,6 +82,8 @@ type tracedProcess struct {
 type tracedThread struct {
 	tid  int
 	proc *tracedProcess
+	// traced: the call in progress, when tracing (trace.go).
+	traced *tracing.Call
 	// inSyscall: resumed with PTRACE_SYSCALL from a counted seccomp stop;
 	// the next SIGTRAP|0x80 is the call's exit.
 	inSyscall bool
@@ -126,6 +129,7 @@ type restartPoint struct{ rip, rsp, nr, code uint64 }
 // OS thread that is the tracer of every tracee.
 type tracer struct {
 	dir    string
+	tr     *tracing.Tracer // -e trace=, -o, -c: nil when off (trace.go)
 	im     *vdsoinject.Image
 	layout *vdsoLayout
 	events *os.File
@@ -231,10 +235,15 @@ func newTracer(dir string) (*tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tracer{dir: dir, im: im, layout: layout, events: ev,
+	r := &tracer{dir: dir, im: im, layout: layout, events: ev,
 		procs: map[int]*tracedProcess{}, threads: map[int]*tracedThread{},
 		shards: map[int]*tls.ControlBlock{}, expected: map[int]*tracedProcess{},
-		conf: kernelsim.ReadConfinement(), held: map[int]bool{}}, nil
+		conf: kernelsim.ReadConfinement(), held: map[int]bool{}}
+	if err := r.loadTrace(); err != nil {
+		ev.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 func (r *tracer) close() {
@@ -560,6 +569,9 @@ func (r *tracer) seccompStop(th *tracedThread) error {
 	// call (seccomp(2): a tracer sets the number to -1); the result is set
 	// again at the exit stop.
 	args := kernelsim.Args{regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9}
+	if !restarted {
+		r.traceEnter(th, nr, args, uint32(kind), site)
+	}
 	switch nr {
 	case unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2:
 		if err := r.redirectProcOpen(th, nr, &regs); err != nil {
@@ -610,6 +622,7 @@ func (r *tracer) syscallExit(th *tracedThread) error {
 			return ignoreGone(err)
 		}
 	}
+	r.traceExit(th, regs.Rax)
 	switch {
 	case isRestartResult(regs.Rax):
 		th.restart = restartPoint{rip: regs.Rip, rsp: regs.Rsp, nr: th.nr, code: uint64(-int64(regs.Rax))}
@@ -664,6 +677,7 @@ func (r *tracer) execStop(th *tracedThread) error {
 	}
 	p.guest = true
 	p.handlers = resetHandlersAtExec(p.handlers)
+	r.traceExit(th, 0) // its exit stop is not waited for: execve returned 0
 	th.inSyscall, th.restart, th.bypassRip = false, restartPoint{}, 0
 	th.eintr, th.reissue = nil, false
 
@@ -783,6 +797,9 @@ func (r *tracer) ended(tid int, ws unix.WaitStatus) {
 	}
 	p := th.proc
 	delete(r.procs, p.pid)
+	if p.guest {
+		r.traceEnd(p.pid, ws)
+	}
 	if p.guest {
 		ev := coverage.Event{Ev: coverage.EvExit, Pid: p.pid, Code: ws.ExitStatus()}
 		if ws.Signaled() {

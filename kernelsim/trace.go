@@ -1,0 +1,85 @@
+package kernelsim
+
+import (
+	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tracing"
+)
+
+// Tracing (vsysbed run -e trace=, -o, -c; package tracing): when the run
+// directory holds a tracing configuration, every traced number takes the
+// kernel route (NewProcess), so each of its calls reaches Dispatch, which
+// records it as it enters and as it leaves. Untraced numbers keep their
+// routes, and with tracing off nothing changes but one nil check in
+// Dispatch.
+
+// dispatchTraced is Dispatch's tail while tracing: call, with its record
+// started before and written after (also when the thread unwinds instead
+// of returning: a vfork child dying by a signal).
+func (t *Task) dispatchTraced(cb *tls.ControlBlock, nr int) {
+	tc := t.traceEnter(cb, nr)
+	if tc == nil {
+		t.call(cb, nr)
+		return
+	}
+	defer t.traceExit(tc, cb)
+	t.call(cb, nr)
+	tc.Returned = true
+}
+
+// traceEnter starts the record of call nr, or returns nil.
+func (t *Task) traceEnter(cb *tls.ControlBlock, nr int) *tracing.Call {
+	tr := t.P.trace
+	if tr == nil || !tr.Traces(nr) {
+		return nil
+	}
+	pid, tid := pid, int(cb.Tid)
+	if t.vf != nil {
+		pid, tid = t.vf.pid, t.vf.pid
+	}
+	return tr.Enter(pid, tid, nr, cb.Args, kindName(cb.Kind), cb.Site, machine)
+}
+
+// traceExit writes the record with the call's result; a call that
+// unwound instead of returning (a vfork child dying by a signal) is "?".
+func (t *Task) traceExit(c *tracing.Call, cb *tls.ControlBlock) {
+	if !c.Returned {
+		t.P.trace.Unfinished(c)
+		return
+	}
+	t.P.trace.Exit(c, int64(cb.Ret), machine)
+}
+
+func kindName(k uint32) string {
+	switch k {
+	case tls.KindBypass:
+		return "bypass"
+	case tls.KindTrap:
+		return "trap"
+	case tls.KindPatched:
+		return "patched"
+	case tls.KindInt80:
+		return "int80"
+	}
+	return "?"
+}
+
+// tracedRoutes sends every traced number through Go.
+func (p *Process) tracedRoutes() {
+	for nr := 0; nr <= MaxNr; nr++ {
+		if p.trace.Traces(nr) {
+			tls.SetRoute(nr, false)
+		}
+	}
+}
+
+// traceEnd is the process's last trace line (strace's +++ exited/killed +++).
+func (t *Task) traceEnd(code, sig int) {
+	if t.P.trace == nil {
+		return
+	}
+	p := pid
+	if t.vf != nil {
+		p = t.vf.pid
+	}
+	t.P.trace.End(p, code, sig)
+}
