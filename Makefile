@@ -49,6 +49,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/forkthreads \
 	$(GUESTDIR)/forkpipe \
 	$(GUESTDIR)/forkbench \
+	$(GUESTDIR)/waitany \
 	$(GUESTDIR)/traced \
 	$(GUESTDIR)/vforkstate \
 	$(GUESTDIR)/forkthread \
@@ -71,13 +72,14 @@ GUEST_BINS := \
 	$(GUESTDIR)/procview \
 	$(GUESTDIR)/segtail $(GUESTDIR)/argmax \
 	$(GUESTDIR)/rewrite $(GUESTDIR)/rewritemt \
+	$(GUESTDIR)/inject $(GUESTDIR)/needs \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic
 
 # apache2-utils: ab, for make bench-apps (redis-tools and nginx-light serve it too).
 DEB_PACKAGES := gcc make musl-tools busybox-static python3 coreutils binutils file chromium dpkg-dev redis-server redis-tools postgresql strace nginx-light apache2-utils
 
-.PHONY: all build weakfilter guests test e2e bench bench-apps conformance demo check deps clean fuzz
+.PHONY: all build weakfilter guests test e2e bench bench-apps bench-explore conformance demo check deps clean fuzz
 
 all: build guests
 
@@ -199,6 +201,11 @@ bench: build guests
 # TSV=docs/bench-apps.tsv keeps the rows for the plot (docs/BENCHMARKS.md).
 bench-apps: build
 	TSV="$(TSV)" scripts/bench-apps.sh
+
+# vsysbed explore of redis-server with a redis-benchmark test (issue 18's
+# row, ~5 minutes; docs/explore.md).
+bench-explore: build
+	scripts/bench-explore.sh
 
 # Every conformance guest natively and under vsysbed (both trap modes,
 # the ptrace platform): one line per case, then "N passed, N failed".

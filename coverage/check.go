@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -22,6 +23,18 @@ type Gates struct {
 
 	// MaxTrapSites is the most distinct trap sites allowed.
 	MaxTrapSites *int
+
+	// Personality fails the report when the guest used a syscall the
+	// personality does not implement, or when calls of the run were
+	// missing in the run's own --personality.
+	Personality *PersonalityGate
+}
+
+// PersonalityGate is a kernel personality as Check sees it: its name and
+// the syscalls it implements (nil Syscalls with Name "linux": all).
+type PersonalityGate struct {
+	Name     string
+	Syscalls []string
 }
 
 // Gate names, as CheckResult.Failures report them.
@@ -29,6 +42,7 @@ const (
 	GateMinBypass    = "min-bypass"
 	GateNoNewTraps   = "no-new-traps"
 	GateMaxTrapSites = "max-trap-sites"
+	GatePersonality  = "personality"
 )
 
 // GateFailure is one gate a report did not pass: why, and the trap sites
@@ -90,7 +104,50 @@ func Check(r *Report, g Gates) *CheckResult {
 			Sites:  traps,
 		})
 	}
+	if g.Personality != nil {
+		if f, ok := personalityFailure(r, g.Personality); !ok {
+			res.Failures = append(res.Failures, f)
+		}
+	}
 	return res
+}
+
+// personalityFailure finds the sites of syscalls outside p (vDSO calls,
+// which never enter a kernel, aside) and of calls the run recorded as
+// missing in its own personality.
+func personalityFailure(r *Report, p *PersonalityGate) (GateFailure, bool) {
+	has := map[string]bool{}
+	for _, n := range p.Syscalls {
+		has[n] = true
+	}
+	outside := func(name string) bool { return p.Syscalls != nil && !has[name] }
+	names := map[string]bool{}
+	var sites []Site
+	for _, s := range r.Sites {
+		if s.Missing > 0 || (s.Kind != KindVDSO && s.Kind != KindInt80 && outside(s.Syscall)) {
+			sites = append(sites, s)
+			names[s.Syscall] = true
+		}
+	}
+	for _, row := range r.Syscalls {
+		if row.Missing > 0 || (row.Int80 == 0 && row.Bypass+row.Trap+row.Patched > 0 && outside(row.Name)) {
+			names[row.Name] = true
+		}
+	}
+	if len(names) == 0 {
+		return GateFailure{}, true
+	}
+	var list []string
+	for n := range names {
+		list = append(list, n)
+	}
+	sort.Strings(list)
+	sortSites(sites)
+	return GateFailure{
+		Gate:   GatePersonality,
+		Reason: fmt.Sprintf("%d syscall(s) missing in %s: %s", len(list), p.Name, strings.Join(list, ", ")),
+		Sites:  sites,
+	}, false
 }
 
 // CheckSitesShown is how many offending sites WriteText lists per failed
@@ -115,6 +172,9 @@ func (c *CheckResult) WriteText(w io.Writer) error {
 			sites += " (max " + strconv.Itoa(*c.Gates.MaxTrapSites) + ")"
 		}
 		parts = append(parts, sites)
+		if c.Gates.Personality != nil {
+			parts = append(parts, "nothing missing in "+c.Gates.Personality.Name)
+		}
 		line("ok: %s", strings.Join(parts, ", "))
 		return bw.Flush()
 	}

@@ -32,6 +32,8 @@ type checkGates struct {
 	MinBypass    *float64 `json:"min_bypass,omitempty"`
 	NoNewTraps   bool     `json:"no_new_traps,omitempty"`
 	MaxTrapSites *int     `json:"max_trap_sites,omitempty"`
+	// Personality: the personality gate's name (report check --personality).
+	Personality string `json:"personality,omitempty"`
 }
 
 type checkFailed struct {
@@ -49,6 +51,9 @@ func (c *CheckResult) WriteJSON(w io.Writer) error {
 		BypassPercent: c.BypassPercent, Bypass: c.Bypass, Entered: c.Entered,
 		TrapSites: c.TrapSites, Failures: []checkFailed{},
 		Gates: checkGates{MinBypass: c.Gates.MinBypass, NoNewTraps: c.Gates.NoNewTrapsSince != nil, MaxTrapSites: c.Gates.MaxTrapSites},
+	}
+	if c.Gates.Personality != nil {
+		doc.Gates.Personality = c.Gates.Personality.Name
 	}
 	if doc.Command == nil {
 		doc.Command = []string{}

@@ -23,6 +23,11 @@ const (
 	// EvPhase: a start-up phase point (Phase, at T on CLOCK_MONOTONIC, in
 	// ns; rundir.Phase* name them), for the timing line of `run -v`.
 	EvPhase = "phase"
+	// EvInject: a call an --inject rule changed (What is the rule), at
+	// Site, entered by Kind; EvMissing: a call outside the run's
+	// --personality (What names it), failed with ENOSYS.
+	EvInject  = "inject"
+	EvMissing = "missing"
 	// EvRewrite: kernelsim's answer for a trapped site (--rewrite=lazy):
 	// Rewrite is RewritePatched or why not, at Address (the syscall) for
 	// Nr, after Traps traps the asking thread's block had counted there.
@@ -99,6 +104,11 @@ type Event struct {
 	Nr      int    `json:"nr,omitempty"`
 	Traps   uint64 `json:"traps,omitempty"`
 	Rewrite string `json:"rewrite,omitempty"`
+	// inject, missing: the call (Nr, where it entered: Site, Kind) and
+	// the rule or personality (What)
+	Site Hex    `json:"site,omitempty"`
+	Kind string `json:"kind,omitempty"`
+	What string `json:"what,omitempty"`
 }
 
 // SignalName is "SIGSEGV" for SIGSEGV, "" for 0 and "SIG<n>" for numbers

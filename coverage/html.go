@@ -50,6 +50,7 @@ type htmlPage struct {
 	Refusals     []htmlRefusal    // HTMLOptions.Refusal
 	Sources      []htmlSourceFile // HTMLOptions.ReadSource
 	Timing       htmlTiming
+	Tampered     []htmlTampered // tampered.go
 }
 
 type htmlChart struct {
@@ -201,6 +202,8 @@ func (r *Report) htmlPage() *htmlPage {
 		}
 		return a.Object < b.Object
 	})
+
+	p.Tampered = r.htmlTampered()
 
 	runs := r.Runs
 	if len(runs) == 0 && (len(r.Command) > 0 || r.Schema != "") {
@@ -530,6 +533,12 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 {{end}}{{end}}
 
 {{template "timing" .Timing}}
+{{if .Tampered}}<h2 id="tampered">Calls changed <span class="count">(--inject{{with .R.Personality}}, missing in {{.}}{{end}})</span></h2>
+<table id="tampered-table"><thead><tr><th>change</th><th class="num">calls</th><th class="num">of</th><th>syscall</th><th>object</th><th class="num">offset</th><th>function</th></tr></thead>
+<tbody>
+{{range .Tampered}}<tr><td>{{.What}}</td><td class="num">{{.Changed}}</td><td class="num">{{.Count}}</td><td class="mono">{{.Syscall}}</td><td class="mono" title="{{.Object}}">{{.ObjectBase}}</td><td class="num">{{.Offset}}</td><td class="mono">{{or .Function "–"}}</td></tr>
+{{end}}</tbody></table>{{end}}
+
 <h2 id="sites">Call sites <span class="count">({{len .Sites}} sites, {{.SiteCalls}} calls, {{.TrapSites}} of them trapping; click a column to sort)</span></h2>
 {{if .Sites}}<table class="sortable" id="site-table"><thead><tr><th class="num" data-type="num" aria-sort="descending">count</th><th data-type="text">syscall</th><th data-type="text">kind</th><th data-type="text">object</th><th class="num" data-type="text">offset</th><th data-type="text">function</th><th data-type="text">file:line</th><th data-type="text">build-id</th></tr></thead>
 <tbody>

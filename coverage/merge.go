@@ -97,13 +97,15 @@ func Merge(reports ...*Report) (*Report, error) {
 			ms := sites[k]
 			if ms == nil {
 				c := s
-				c.Count, c.TimeNs = 0, 0
+				c.Count, c.TimeNs, c.Injected, c.Missing = 0, 0, 0, 0
 				sites[k] = &c
 				ms = &c
 			} else if ms.Address != s.Address {
 				ms.Address = 0
 			}
 			ms.Count += s.Count
+			ms.Injected += s.Injected
+			ms.Missing += s.Missing
 			ms.TimeNs += s.TimeNs
 			ms.mergeRewrite(s)
 			fillSymbols(ms, &s)

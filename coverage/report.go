@@ -71,6 +71,12 @@ type Report struct {
 	Runs             []Run        `json:"runs"`
 	Processes        []Process    `json:"processes"`
 	Errors           []string     `json:"errors"`
+
+	// Inject are the run's --inject rules, Personality its --personality
+	// (absent: linux): the calls they changed are counted in the rows'
+	// and sites' Injected and Missing.
+	Inject      []string `json:"inject,omitempty"`
+	Personality string   `json:"personality,omitempty"`
 	// Audit is the eBPF audit's section (`--audit=ebpf`); absent otherwise.
 	Audit *AuditSection `json:"audit,omitempty"`
 	// Timing says how the times were measured (absent with --timing=off,
@@ -156,6 +162,11 @@ type SyscallRow struct {
 	// guest got back, a restarted call once (docs/report-schema.md, "What
 	// one call is"): the result class `vsysbed diff-run` compares.
 	Errors uint64 `json:"errors"`
+	// Injected: calls an --inject rule changed; Missing: calls outside
+	// the run's --personality, which failed with ENOSYS. Both are among
+	// the calls counted above.
+	Injected uint64 `json:"injected,omitempty"`
+	Missing  uint64 `json:"missing,omitempty"`
 	// TimeNs and MeanNs are the time spent in the calls, in all and per
 	// call, by kind (docs/report-schema.md, "Time"); absent when none was
 	// timed.
@@ -173,6 +184,9 @@ type Site struct {
 	Syscall string `json:"syscall"`
 	Kind    string `json:"kind"`
 	Count   uint64 `json:"count"`
+	// Injected and Missing: as SyscallRow's, at this site.
+	Injected uint64 `json:"injected,omitempty"`
+	Missing  uint64 `json:"missing,omitempty"`
 
 	// Symbolisation (filled when the object can be read): the object's
 	// GNU build-id (hex), the function the site lies in, and the source
@@ -333,6 +347,11 @@ type Input struct {
 	// result gives "syscall_<nr>".
 	SyscallName func(nr int) string
 
+	// Inject and Personality: the run's --inject rules and --personality,
+	// copied into the report.
+	Inject      []string
+	Personality string
+
 	// NoSymbols leaves sites at object+offset: no object file is read
 	// for build-id, function or source line.
 	NoSymbols bool
@@ -369,6 +388,10 @@ func newReport() *Report {
 func Build(in Input) *Report {
 	r := newReport()
 	r.Command = append(r.Command, in.Command...)
+	r.Inject = append(r.Inject, in.Inject...)
+	if in.Personality != "linux" {
+		r.Personality = in.Personality
+	}
 	r.Host = hostExit(in.Host)
 	r.TrapMode = in.TrapMode
 	shards, events := in.Shards, in.Events
@@ -384,6 +407,25 @@ func Build(in Input) *Report {
 		kind string
 	}
 	siteCounts := map[siteKey]uint64{}
+	// Calls --inject and --personality changed, from the event log.
+	type tampered struct{ injected, missing uint64 }
+	siteTampered := map[siteKey]tampered{}
+	rowTampered := map[int]tampered{}
+	for _, ev := range events {
+		if ev.Ev != EvInject && ev.Ev != EvMissing {
+			continue
+		}
+		k := siteKey{ev.Pid, ev.Site, ev.Nr, ev.Kind}
+		st, rt := siteTampered[k], rowTampered[ev.Nr]
+		if ev.Ev == EvInject {
+			st.injected++
+			rt.injected++
+		} else {
+			st.missing++
+			rt.missing++
+		}
+		siteTampered[k], rowTampered[ev.Nr] = st, rt
+	}
 	siteCycles := map[siteKey]uint64{}
 	var rows []SyscallRow
 	var cycles []CycleRow
@@ -412,6 +454,7 @@ func Build(in Input) *Report {
 			row.Name = i386Name(uint32(row.Nr))
 			return
 		}
+		row.Injected, row.Missing = rowTampered[row.Nr].injected, rowTampered[row.Nr].missing
 		row.TimeNs = times[row.Nr]
 	})
 	r.Totals = totalsOf(r.Syscalls)
@@ -504,7 +547,11 @@ func Build(in Input) *Report {
 		kind         string
 	}
 	merged := map[resolved]int{}
+	for key := range siteTampered {
+		siteCounts[key] += 0 // a site the block's full table dropped
+	}
 	for key, n := range siteCounts {
+		tp := siteTampered[key]
 		m := maps[key.pid]
 		if m == nil || key.pid == 0 {
 			m = allMaps
@@ -521,6 +568,8 @@ func Build(in Input) *Report {
 		}
 		if i, ok := merged[rk]; ok {
 			r.Sites[i].Count += n
+			r.Sites[i].Injected += tp.injected
+			r.Sites[i].Missing += tp.missing
 			r.Sites[i].TimeNs += ns
 			r.Sites[i].noteRewrite(rw)
 			continue
@@ -537,7 +586,10 @@ func Build(in Input) *Report {
 			Syscall: sysName,
 			Kind:    key.kind,
 			Count:   n,
-			TimeNs:  ns,
+
+			Injected: tp.injected,
+			Missing:  tp.missing,
+			TimeNs:   ns,
 		}
 		site.noteRewrite(rw)
 		syms.fill(&site)
@@ -626,6 +678,8 @@ func sumRows(rows []SyscallRow, name func(*SyscallRow)) []SyscallRow {
 		m.Int80 += row.Int80
 		m.Patched += row.Patched
 		m.Errors += row.Errors
+		m.Injected += row.Injected
+		m.Missing += row.Missing
 		m.TimeNs.add(row.TimeNs)
 	}
 	for i := range out {

@@ -44,6 +44,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.writeTrappedSites(line)
 		r.writeTimes(line)
 		r.writePatchNext(line)
+		r.writeTampered(line) // tampered.go
 	}
 
 	if r.SitesDropped > 0 {

@@ -474,7 +474,9 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 	for {
 		sig, si, ok := t.dequeue(^t.sigmask)
 		if !ok {
-			if ret != -int64(unix.EINTR) {
+			// An EINTR --inject answered is the guest's result, not a
+			// host interruption to hide (tamper.go).
+			if ret != -int64(unix.EINTR) || t.injectedReturn {
 				return ret
 			}
 			if t.hasSavedMask && isPwait(nr) {
@@ -513,7 +515,7 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 			t.defaultAction(sig)
 			continue
 		}
-		restart := ret == -int64(unix.EINTR) && act.flags&saRestart != 0 && !noRestart[nr]
+		restart := ret == -int64(unix.EINTR) && act.flags&saRestart != 0 && !noRestart[nr] && !t.injectedReturn
 		ctx, br, err := t.returnContext(cb, nr, a, ret, restart)
 		if err == nil {
 			err = t.setupFrame(cb, sig, si, act, ctx)

@@ -48,6 +48,11 @@ func (t *Task) killMany(target, sig int) int64 {
 	if target == -1 {
 		skip[1] = true
 		pids = listProcesses(func(int) bool { return true })
+		for _, q := range pids {
+			if isSpare(q) {
+				skip[q] = true // not the guest's (spare.go)
+			}
+		}
 	} else {
 		pids = listProcesses(func(pg int) bool { return pg == group })
 	}

@@ -587,7 +587,12 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // ended: a child that died without writing its own exit (killed by
 // SIGKILL, say) is still accounted for.
 func sysWait4(t *Task, a *Args) int64 {
-	r := passthrough(unix.SYS_WAIT4, a)
+	var r int64
+	if int32(a[0]) == -1 {
+		r = waitForAny(func() int64 { return passthrough(unix.SYS_WAIT4, a) }, func(r int64) int { return int(r) })
+	} else {
+		r = passthrough(unix.SYS_WAIT4, a)
+	}
 	if r > 0 && a[1] != 0 && t.P.Events != nil {
 		var b [4]byte
 		if readGuest(a[1], b[:]) == nil {
@@ -601,6 +606,16 @@ func sysWait4(t *Task, a *Args) int64 {
 		}
 	}
 	return r
+}
+
+// sysWaitid: a wait for any child does not see the spare host processes
+// (spare.go). A spare that ended is left to the next wait4: waitid may be
+// WNOWAIT, which would find it again.
+func sysWaitid(t *Task, a *Args) int64 {
+	if a[0] == unix.P_ALL && onlySpares() {
+		return -int64(unix.ECHILD)
+	}
+	return passthrough(unix.SYS_WAITID, a)
 }
 
 // sysTimerGetoverrun answers from the guest's own dequeues: the host

@@ -23,7 +23,8 @@ import (
 type Process struct {
 	mu sync.Mutex
 
-	trace *tracing.Tracer // nil: tracing off (trace.go)
+	tamper *tampering      // --inject rules and --personality (tamper.go); nil: none
+	trace  *tracing.Tracer // nil: tracing off (trace.go)
 
 	Exe  string   // the guest image: /proc/self/exe names it
 	Argv []string // /proc/self/cmdline
@@ -123,6 +124,12 @@ type Task struct {
 	// vf is set on the thread that runs a vfork child in its parent's
 	// memory: the task is another process's (vfork.go).
 	vf *vforkChild
+
+	injectSeen map[[2]int]uint64 // calls of each (--inject rule, syscall) on this thread (tamper.go)
+	tampered   string            // what --inject or --personality did to the current call (Tampered)
+	// injectedReturn: the current call's result is an --inject rule's
+	// (afterSyscall neither restarts nor hides its EINTR).
+	injectedReturn bool
 }
 
 // Image is a program image mapped for the guest (platform/inprocess's loader).
@@ -167,6 +174,8 @@ type Config struct {
 // table to the entry trampolines; overrides maps syscall numbers to a
 // forced route (true = fast) for benchmarks and experiments.
 func NewProcess(c Config, overrides map[int]bool) *Process {
+	tamper := loadTampering(c.RunDir)
+	overrides = tamper.withRoutes(overrides)
 	p := &Process{
 		Exe: c.Exe, Argv: c.Argv, Envp: c.Envp, Auxv: c.Auxv,
 		Events:   c.Events,
@@ -187,6 +196,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		vforkTasks:  map[*tls.ControlBlock]*Task{},
 		persona:     c.Personality,
 		confinement: c.Confinement,
+		tamper:      tamper,
 	}
 	for res, l := range c.Limits {
 		p.limits[res] = l

@@ -88,6 +88,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_STATX, Route: Fast, Handler: sysStatx, Note: "As stat."},
 	{Nr: unix.SYS_SETPGID, Route: Guarded, Handler: sysSetpgid, Note: "Passed through; a fork child that has not called execve is moved by its own host process when the parent asks (a child's host process is a re-exec, which the host kernel takes for its execve: EACCES)."},
 	{Nr: unix.SYS_WAIT4, Route: Guarded, Handler: sysWait4, Note: "Passed through; a collected child's end is logged for the report's process tree."},
+	{Nr: unix.SYS_WAITID, Route: Guarded, Handler: sysWaitid, Note: "Passed through; P_ALL is ECHILD when only spare host processes (ahead of a fork) are children."},
 	{Nr: unix.SYS_GETDENTS64, Route: Guarded, Handler: sysGetdents64, Note: "Listings of /proc/self/fd leave out the host's fds."},
 	{Nr: unix.SYS_READLINK, Route: Guarded, Handler: sysReadlink, Note: "/proc/self/exe names the guest image (any spelling); a host fd's /proc/self/fd link is ENOENT."},
 	{Nr: unix.SYS_READLINKAT, Route: Guarded, Handler: sysReadlinkat, Note: "/proc/self/exe names the guest image (any spelling, relative to dirfd)."},

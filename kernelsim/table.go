@@ -104,13 +104,14 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 func (t *Task) call(cb *tls.ControlBlock, nr int) {
 	a := Args(cb.Args)
 	var ret int64
+	t.tampered, t.injectedReturn = "", false // set by tamperedSyscall for this call only
 	if cb.Flags&tls.FlagDone != 0 {
 		ret = int64(cb.Ret) // the fast route ran it; only signals are left
 	} else {
 		if isTimed[nr] {
 			noteCallStart(cb, nr, &a)
 		}
-		ret = t.syscall(nr, &a)
+		ret = t.tamperedSyscall(cb, nr, &a) // --inject, --personality (tamper.go)
 	}
 	if cb.Flags&tls.FlagResume == 0 && (atomic.LoadUint32(&cb.SigPending) != 0 || ret == -int64(unix.EINTR)) {
 		ret = t.afterSyscall(cb, nr, &a, ret)

@@ -1,6 +1,8 @@
 package kernelsim
 
 import (
+	"strings"
+
 	"github.com/vsysbed/vsysbed/tls"
 	"github.com/vsysbed/vsysbed/tracing"
 )
@@ -46,6 +48,7 @@ func (t *Task) traceExit(c *tracing.Call, cb *tls.ControlBlock) {
 		t.P.trace.Unfinished(c)
 		return
 	}
+	c.Injected = strings.HasPrefix(t.Tampered(), "injected ")
 	t.P.trace.Exit(c, int64(cb.Ret), machine)
 }
 

@@ -279,3 +279,22 @@ func ReadEvents(path string) ([]coverage.Event, error) {
 	}
 	return events, syntax
 }
+
+// Tampered records one call --inject or --personality changed: ev is
+// coverage.EvInject (what is the rule's spec) or coverage.EvMissing (what
+// is the personality), nr the syscall, site and kind where it entered the
+// host, as the control block counted it.
+func (l *EventLog) Tampered(ev string, nr int, site uint64, kind uint32, what string) error {
+	k := ""
+	if int(kind) < len(kindNames) {
+		k = kindNames[kind]
+	}
+	return l.append(struct {
+		Ev   string       `json:"ev"`
+		Pid  int          `json:"pid"`
+		Nr   int          `json:"nr"`
+		Site coverage.Hex `json:"site"`
+		Kind string       `json:"kind"`
+		What string       `json:"what"`
+	}{ev, l.pid, nr, coverage.Hex(site), k, what})
+}

@@ -10,6 +10,7 @@
 // the Go runtime's main.
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -101,5 +102,14 @@ __attribute__((constructor)) static void vsysbed_record_start(int argc, char **a
 	}
 	if (block != 0) {
 		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &block, (void *)0, 8);
+	}
+	if (host_mode(argc, argv)) {
+		// One malloc arena: glibc's first malloc or free on a new thread
+		// (cgo's threadentry frees its argument on every thread Go
+		// starts) may size the arena list from get_nprocs(), which opens
+		// /sys/devices/system/cpu/online at the lowest free fd, at any
+		// moment of the guest's run: the guest saw an fd 3 it never
+		// opened (vforkstate). With a fixed arena limit glibc never asks.
+		mallopt(M_ARENA_MAX, 1);
 	}
 }

@@ -35,6 +35,12 @@ func newRunDir(o Options) (dir string, cleanup func(), err error) {
 		os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("recording the supervisor: %w", err)
 	}
+	if o.Tamper != nil && !o.Tamper.Empty() {
+		if err := rundir.WriteTamper(dir, o.Tamper); err != nil {
+			os.RemoveAll(dir)
+			return "", nil, fmt.Errorf("recording --inject and --personality: %w", err)
+		}
+	}
 	if o.KeepRunDir {
 		os.WriteFile(filepath.Join(dir, rundir.KeepFile), nil, 0o644)
 		fmt.Fprintf(os.Stderr, "vsysbed: run directory %s\n", dir)

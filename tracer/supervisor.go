@@ -56,6 +56,9 @@ type Options struct {
 	Audit    string // "none" (or "") or "ebpf"
 	Platform string // "inprocess" (or "") or "native": no interception, needs Audit
 
+	// Tamper: the --inject rules and --personality (checked by the CLI),
+	// for every host process of the tree through the run directory.
+	Tamper *rundir.Tamper
 	// Trace: strace's -e trace=, -o, -c (trace.go); nil = off.
 	Trace *TraceOptions
 }
@@ -213,6 +216,9 @@ func Run(o Options) int {
 	} else {
 		in.Command, in.Host, in.HostPID, in.Running = o.Argv, coverage.HostStatusFromWait(ws), pid, running
 		in.TrapMode, in.SyscallName = o.Trap, kernelsim.Name
+		if o.Tamper != nil {
+			in.Inject, in.Personality = o.Tamper.Inject, o.Tamper.Personality
+		}
 		if o.Timing != TimingOff {
 			in.Timing = HostTiming()
 		}
@@ -397,6 +403,9 @@ func descendants(root int) []int {
 		p := queue[0]
 		queue = queue[1:]
 		for _, c := range children[p] {
+			if idleSpare(c) {
+				continue
+			}
 			out = append(out, c)
 			queue = append(queue, c)
 		}

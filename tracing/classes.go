@@ -55,6 +55,11 @@ var classes = map[string]string{
 var classAliases = map[string]string{"net": "network"}
 
 // classMembers lists the calls of %name, or nil when there is no such class.
+// ClassMembers is the calls of strace's class %name (file, desc,
+// process, network or net, signal, memory, ipc, creds, clock), nil for
+// no such class: -e trace= and --inject's sets share them.
+func ClassMembers(name string) []string { return classMembers(name) }
+
 func classMembers(name string) []string {
 	if a, ok := classAliases[name]; ok {
 		name = a

@@ -150,6 +150,9 @@ type Call struct {
 	Start    time.Time
 	// Returned is set by the caller once the call has its result.
 	Returned bool
+	// Injected: an --inject rule changed the call (the caller sets it);
+	// its result is marked "(INJECTED)", as strace marks it.
+	Injected bool
 
 	args []string // rendered at entry; "" where an out-param goes
 	spec []string
@@ -282,6 +285,9 @@ func (t *Tracer) finish(c *Call, ret int64, returned bool, mem Memory) {
 	if returned {
 		r.Result = &ret
 		r.ResultText, r.Errno = resultText(c.Name, c.Args, ret)
+		if c.Injected {
+			r.ResultText += " (INJECTED)"
+		}
 	} else {
 		r.ResultText = "?"
 	}

@@ -67,6 +67,17 @@ func colourful(w io.Writer) bool {
 	return err == nil
 }
 
+// terminal tells whether w is a terminal that can redraw a line (a TTY,
+// TERM not "dumb"): explore's progress bar.
+func terminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
 // ANSI SGR sequences of the few colours vsysbed prints.
 const (
 	sgrRed   = "\x1b[1;31m"

@@ -40,6 +40,7 @@ func cmdFork(args []string, stderr io.Writer) int {
 	fs.BoolVar(&o.Rewrite, "rewrite", false, "rewrite trapped call sites (--rewrite=lazy)")
 	fs.BoolVar(&o.NoTiming, "timing-off", false, "time no call (--timing=off)")
 	fs.IntVar(&o.LinkFD, "link-fd", 0, "where the link to the parent goes")
+	fs.BoolVar(&o.Spare, "spare", false, "started ahead of a fork: wait for it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -31,6 +31,9 @@ const usage = `usage:
   vsysbed diff-run [flags] [--] PROGRAM [ARGS...]
                                                run PROGRAM natively and on each platform, print
                                                the first difference (output, status, syscalls)
+  vsysbed explore [flags] [--] PROGRAM [ARGS...]
+                                               which syscalls PROGRAM needs: each used one stubbed,
+                                               then faked, and the program's verdict (docs/explore.md)
   vsysbed vdso --dump FILE                     write the synthetic vDSO image to FILE
   vsysbed gc                                   remove the run directories killed runs left behind
   vsysbed calibrate [flags]                    measure what each path costs on this machine
@@ -70,6 +73,8 @@ func run(args []string, stderr io.Writer) int {
 		return cmdReport(args[1:], stderr)
 	case "diff-run":
 		return cmdDiffRun(args[1:], stderr)
+	case "explore":
+		return cmdExplore(args[1:], stderr)
 	case "vdso":
 		return cmdVDSO(args[1:], stderr)
 	case "gc":
@@ -142,6 +147,13 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.Timing, "timing", tracer.TimingOn, "`on` or off: time every bypassed, trapped and patched call (rdtsc at entry and\n"+
 		"exit, a few ns a call); the report's time_ns and mean_ns, off leaves them out")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
+	var injects injectList
+	fs.Var(&injects, "inject", "tamper with calls as strace's -e inject= does, `SPEC`: SET:error=ERRNO|retval=N\n"+
+		"[:signal=SIG][:delay_enter=T][:delay_exit=T][:when=FIRST[..LAST][+STEP]], or syscall=SET:...;\n"+
+		"fault=SET:... (error defaults to ENOSYS); scoped with :site=OBJECT+OFFSET, :pid=N, :exe=NAME\n"+
+		"(repeatable; docs/explore.md)")
+	personality := fs.String("personality", "linux", "the kernel's syscall table: `linux`, "+strings.Join(kernelsim.Personalities(), ", ")+
+		" or a FILE of syscall names\n(one a line, # comments); a call outside it fails with ENOSYS and is reported\nas missing in it, per site")
 	fs.StringVar(&o.Wait, "wait", tracer.WaitAll, "`all`: end when the whole process tree has ended (background children included,\n"+
 		"so the report covers them); main: end with the first process, write the report\n"+
 		"then (processes still running are marked running) and leave the rest running")
@@ -223,6 +235,16 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 2
 	}
 	o.Routes = routes
+	tamper, err := tamperOptions(injects, *personality)
+	if err != nil {
+		fmt.Fprintf(stderr, "vsysbed: %v\n", err)
+		return 2
+	}
+	if tamper != nil && o.Platform != tracer.PlatformInProcess {
+		fmt.Fprintf(stderr, "vsysbed: --inject and --personality run on the inprocess platform only\n")
+		return 2
+	}
+	o.Tamper = tamper
 	o.Argv = fs.Args()
 	return tracer.Run(o)
 }

@@ -20,7 +20,7 @@ const reportUsage = `usage:
   vsysbed report merge -o OUT.json A.json B.json ...
   vsysbed report diff BASE.json NEW.json
   vsysbed report check [--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N]
-                       [--format text|json|junit] REPORT.json
+                       [--format text|json|junit] [--personality NAME|FILE] REPORT.json
   vsysbed report seccomp [--format oci|yaml] [-o FILE] REPORT.json
 
 show     prints a report (text by default)
@@ -223,11 +223,12 @@ func reportDiff(args []string, stdout, stderr io.Writer) int {
 }
 
 func reportCheck(args []string, stdout, stderr io.Writer) int {
-	fs := reportFlags("check", "[--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N] [--format text|json|junit] REPORT.json", stderr)
+	fs := reportFlags("check", "[--min-bypass PCT] [--no-new-traps BASE.json] [--max-trap-sites N] [--format text|json|junit] [--personality NAME|FILE] REPORT.json", stderr)
 	minBypass := fs.Float64("min-bypass", 0, "fail when less than `PCT` percent of the calls entering the kernel\nwent through __kernel_vsyscall: bypass/(bypass+trap), over all syscalls")
 	basePath := fs.String("no-new-traps", "", "fail when the report traps at a call site (object+offset, syscall)\nthat the report `BASE.json` does not")
 	maxSites := fs.Int("max-trap-sites", 0, "fail when there are more than `N` distinct trap sites")
 	format := fs.String("format", "text", "output `format`: text, json (vsysbed.check/v1) or junit (JUnit XML, a testcase per gate);\nthe exit status is the same for each")
+	personality := fs.String("personality", "", "fail when the guest used a syscall the personality `NAME` (unikraft, or a FILE of\nnames) does not implement, or a call of the run was missing in its own --personality")
 	files, code, ok := parseCommand(fs, args, 1, 1, stderr)
 	if !ok {
 		return code
@@ -267,6 +268,17 @@ func reportCheck(args []string, stdout, stderr io.Writer) int {
 			return usageError(stderr, "report check", "--max-trap-sites must not be negative, got %d", *maxSites)
 		}
 		g.MaxTrapSites = maxSites
+	}
+	if set["personality"] {
+		p, err := kernelsim.LoadPersonality(*personality)
+		if err != nil {
+			fmt.Fprintf(stderr, "vsysbed report check: %v\n", err)
+			return 2
+		}
+		g.Personality = &coverage.PersonalityGate{Name: "linux"}
+		if p != nil {
+			g.Personality = &coverage.PersonalityGate{Name: p.Name, Syscalls: p.Syscalls}
+		}
 	}
 	paths := files
 	if set["no-new-traps"] {

@@ -1,7 +1,7 @@
 /*
  * forkbench - what starting a process costs.
  *
- *   forkbench [N]
+ *   forkbench [N [GAP_MS]]
  *
  * Prints one "name ns_per_op" line per benchmark: fork+_exit+waitpid;
  * vfork+execve(/bin/true)+waitpid; posix_spawn(/bin/true)+waitpid; and
@@ -11,7 +11,9 @@
  * copies page tables). N (default 40) is the iteration count of the first
  * three; the memory rows run fewer, the 256 MiB one only a few times, so
  * that the whole bench stays well under a minute under vsysbed. Each row
- * has one untimed warm-up.
+ * has one untimed warm-up. GAP_MS (default 0) sleeps that long, untimed,
+ * before each timed op: a program that forks now and then, which a spare
+ * host process started in the background can serve.
  */
 #include <spawn.h>
 #include <stdio.h>
@@ -82,14 +84,23 @@ static void spawn(void)
 	reap(pid, "posix_spawn");
 }
 
+/* gapMs: milliseconds asleep before each op (not timed), as a program
+ * that forks now and then rather than in a tight loop. */
+static int gapMs;
+
 /* bench runs op once untimed, then n times, and prints the mean. */
 static void bench(const char *name, void (*op)(void), int n)
 {
 	op();
-	long long t0 = now();
-	for (int i = 0; i < n; i++)
+	long long total = 0;
+	for (int i = 0; i < n; i++) {
+		if (gapMs > 0)
+			usleep(gapMs * 1000);
+		long long t0 = now();
 		op();
-	printf("%s %lld\n", name, (now() - t0) / n);
+		total += now() - t0;
+	}
+	printf("%s %lld\n", name, total / n);
 	fflush(stdout);
 }
 
@@ -114,8 +125,8 @@ static void benchMemory(int mib, int n)
 int main(int argc, char **argv)
 {
 	int n = 40;
-	if (argc > 1 && (n = atoi(argv[1])) <= 0) {
-		fprintf(stderr, "usage: forkbench [N]\n");
+	if ((argc > 1 && (n = atoi(argv[1])) <= 0) || (argc > 2 && (gapMs = atoi(argv[2])) < 0)) {
+		fprintf(stderr, "usage: forkbench [N [GAP_MS]]\n");
 		return 2;
 	}
 	bench("fork_exit_wait", forkExit, n);

@@ -58,6 +58,11 @@ type Options struct {
 	// parent's end has it, so no guest fd does).
 	LinkFD int
 
+	// Spare: a fork child's host process started ahead of the fork
+	// (pool.go): it makes nothing in the run directory that the report
+	// reads until a fork is handed to it.
+	Spare bool
+
 	// StdioFD is where the supervisor passes the guest's fds 0-2 (see
 	// adoptStdio); 0 means FDBase().
 	StdioFD int
@@ -151,10 +156,7 @@ func setup(o Options) (*host, int) {
 	if h.events, err = rundir.OpenEventLog(filepath.Join(o.RunDir, "events.jsonl"), h.base); err != nil {
 		return nil, fail(exitstatus.Failed, "%v", err)
 	}
-	if h.cb, _, err = rundir.CreateShard(o.RunDir, unix.Gettid()); err != nil {
-		return nil, fail(exitstatus.Failed, "%v", err)
-	}
-	if err := tls.Prepare(h.cb, h.mode); err != nil {
+	if err := h.openShard(); err != nil {
 		return nil, fail(exitstatus.Failed, "%v", err)
 	}
 	// Before the handlers: starting the profiler must not re-install Go's
@@ -190,6 +192,21 @@ func setup(o Options) (*host, int) {
 	targets[vdsoinject.KernelVsyscall] = tls.BypassEntry()
 	h.ld = &imageLoader{vdso: vdsoImg, targets: targets, events: h.events}
 	return h, 0
+}
+
+// openShard creates the calling thread's control block; a spare's has
+// no name yet (rundir.CreateSpareShard).
+func (h *host) openShard() error {
+	var err error
+	if h.o.Spare {
+		h.cb, _, err = rundir.CreateSpareShard(h.o.RunDir, os.Getpid())
+	} else {
+		h.cb, _, err = rundir.CreateShard(h.o.RunDir, unix.Gettid())
+	}
+	if err != nil {
+		return err
+	}
+	return tls.Prepare(h.cb, h.mode)
 }
 
 func (h *host) config() kernelsim.Config {
@@ -304,6 +321,12 @@ func ForkChild(o Options) int {
 	// own host fds and keep pipes open forever. The guest's fds arrive over
 	// the link, so nothing up there is ours yet.
 	unix.CloseRange(uint(FDBase()), ^uint(0), 0)
+	if o.Spare {
+		// And below: a spare lives on, and an end of a guest's pipe
+		// held here would keep its reader from EOF. 0-2 are /dev/null,
+		// 3 the link.
+		unix.CloseRange(4, uint(FDBase()-1), 0)
+	}
 	// The link first leaves fd 3, which the guest's fds may need, for the
 	// number the parent's end has: no guest fd can have it.
 	link := o.LinkFD
@@ -317,19 +340,31 @@ func ForkChild(o Options) int {
 		return fail(exitstatus.Failed, "fork child: no link to the parent: %v", err)
 	}
 	unix.Close(3)
-	if err := auditGate(o.RunDir); err != nil {
-		return fail(exitstatus.Failed, "fork child: %v", err)
+	if !o.Spare { // a spare's parent has no audit (poolUsable)
+		if err := auditGate(o.RunDir); err != nil {
+			return fail(exitstatus.Failed, "fork child: %v", err)
+		}
 	}
 	h, code := setup(o)
 	if h == nil {
 		return code
+	}
+	linkFile := os.NewFile(uintptr(link), "fork")
+	if o.Spare {
+		if !awaitHandoff(linkFile, h.base) {
+			return 0 // discarded, or the parent is gone: nothing to say
+		}
+		if err := rundir.NameSpareShard(o.RunDir, os.Getpid(), unix.Gettid()); err != nil {
+			h.events.Error("fork child: naming the shard: " + err.Error())
+			return fail(exitstatus.Failed, "%v", err)
+		}
 	}
 	mapVDSO := func(base uint64) error {
 		_, err := h.ld.vdso.MapAt(uintptr(base), h.ld.targets)
 		return err
 	}
 	h.events.Fork(os.Getppid())
-	_, t, err := adopt(os.NewFile(uintptr(link), "fork"), h.cb, h.config(), mapVDSO)
+	_, t, err := adopt(linkFile, h.cb, h.config(), mapVDSO)
 	if err != nil {
 		// Our stderr is /dev/null: the event log carries the reason.
 		h.events.Error("fork child: " + err.Error())

@@ -26,8 +26,19 @@ func (pl platform) StartProcess() (int, *os.File, unix.Errno) { return pl.startH
 
 // startHost starts a child host process — a re-exec of vsysbed as
 // reexec.Fork — with the link to it at its fd 3 (ForkChild moves it), and
-// tells it its kind.
+// tells it its kind; or takes a spare started ahead (pool.go), and has
+// the next one started.
 func (pl platform) startHost(kind byte) (int, *os.File, unix.Errno) {
+	defer pl.refillPool()
+	if pid, link, ok := pl.takeSpare(pl.hostFlags()); ok {
+		if fdpass.SendAll(link, []byte{kind}) == nil {
+			return pid, link, 0
+		}
+		link.Close()
+		unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil)
+	}
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, nil, err.(unix.Errno)
@@ -42,13 +53,7 @@ func (pl platform) startHost(kind byte) (int, *os.File, unix.Errno) {
 		unix.Close(pair[0])
 		linkFD = hfd
 	}
-	args := []string{"vsysbed", reexec.Fork, "--rundir", pl.runDir, "--trap", trapName(pl.mode), "--link-fd", strconv.Itoa(linkFD)}
-	if tls.Rewriting() {
-		args = append(args, "--rewrite")
-	}
-	if !tls.Timing() {
-		args = append(args, "--timing-off")
-	}
+	args := append(pl.hostFlags(), "--link-fd", strconv.Itoa(linkFD))
 	// 0-2 of the new host process are /dev/null (see adoptStdio); the
 	// guest's fds arrive over the link.
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
@@ -78,6 +83,18 @@ func (pl platform) startHost(kind byte) (int, *os.File, unix.Errno) {
 		return 0, nil, unix.EAGAIN
 	}
 	return child, link, 0
+}
+
+// hostFlags is a child host process's command line but its link.
+func (pl platform) hostFlags() []string {
+	args := []string{"vsysbed", reexec.Fork, "--rundir", pl.runDir, "--trap", trapName(pl.mode)}
+	if tls.Rewriting() {
+		args = append(args, "--rewrite")
+	}
+	if !tls.Timing() {
+		args = append(args, "--timing-off")
+	}
+	return args
 }
 
 func trapName(mode uint8) string {
