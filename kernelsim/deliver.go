@@ -288,9 +288,7 @@ func (t *Task) absorbHostSignals() {
 	// The relay handler runs on this thread (the one whose block it
 	// writes): held off while the bits and their siginfo are taken, so
 	// that a timer's overrun it adds to a pending record is not lost.
-	all := ^uint64(0) &^ hostKept
-	var old uint64
-	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+	old, _ := t.P.plat.ThreadMask(unix.SIG_BLOCK, ^uint64(0)&^hostKept)
 	bits := atomic.SwapUint64(&t.CB.HostSig, 0)
 	var infos [nsig]siginfo
 	for sig := 1; sig <= nsig; sig++ {
@@ -315,8 +313,7 @@ func (t *Task) absorbHostSignals() {
 	}
 	pulled := pullHeld(t.timerHeld)
 	t.timerHeld &= t.sigmask
-	old = old&^(bits&rtSignals|prev) | t.timerHeld
-	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+	t.P.plat.ThreadMask(unix.SIG_SETMASK, old&^(bits&rtSignals|prev)|t.timerHeld)
 	// A stop signal and a SIGCONT recorded together: the stop came later
 	// (a SIGCONT that came after a stop cleared it as it was recorded,
 	// tls/entry.c), so the SIGCONT is taken first and the stop stands.
@@ -437,8 +434,8 @@ func (t *Task) dequeue(allowed uint64) (int, siginfo, bool) {
 		p.armSignalfds()
 		return sig, si, true
 	}
-	if sig := lowest(p.sig.pending.mask & allowed); sig != 0 && t.vf == nil {
-		si := p.sig.pending.take(sig)
+	if sig := lowest(t.shared.mask & allowed); sig != 0 {
+		si := t.shared.take(sig)
 		p.armSignalfds()
 		return sig, si, true
 	}
@@ -583,16 +580,7 @@ func (t *Task) deliverAt(cb *tls.ControlBlock, ctx tls.Regs) {
 func (t *Task) action(sig int) sigaction {
 	t.P.mu.Lock()
 	defer t.P.mu.Unlock()
-	return t.actionTable()[sig]
-}
-
-// actionTable holds the dispositions of t's process (read and written
-// under p.mu): a vfork child's are its own copy, p's otherwise.
-func (t *Task) actionTable() *[nsig + 1]sigaction {
-	if t.vf != nil {
-		return &t.vf.actions // the host's handlers keep the parent's
-	}
-	return &t.P.sig.actions
+	return t.actions[sig]
 }
 
 // defaultAction applies sig's default action (the handler is SIG_DFL, or
@@ -604,24 +592,13 @@ func (t *Task) defaultAction(sig int) {
 	switch defaultOf(sig) {
 	case actIgnore, actCont:
 	case actStop:
-		if t.vf != nil {
-			unix.Kill(t.vf.pid, unix.SIGSTOP)
-			return
+		if t.host.Stop(sig) {
+			// Continued: the SIGCONT discarded the stops pending then
+			// (its relay record may still be on another thread).
+			t.P.mu.Lock()
+			t.P.flushOpposed(int(unix.SIGCONT))
+			t.P.mu.Unlock()
 		}
-		if sig == int(unix.SIGSTOP) {
-			unix.Kill(pid, unix.SIGSTOP)
-			return
-		}
-		// The real signal at its default action: a parent's waitpid sees
-		// WSTOPSIG sig (a shell prints "Stopped", not "Stopped
-		// (signal)"), and in an orphaned process group the kernel
-		// discards it, as Linux does for these three.
-		tls.StopBySignal(sig)
-		// Continued: the SIGCONT discarded the stops pending then (its
-		// relay record may still be on another thread).
-		t.P.mu.Lock()
-		t.P.flushOpposed(int(unix.SIGCONT))
-		t.P.mu.Unlock()
 	default:
 		t.dieBy(sig)
 	}
@@ -631,18 +608,16 @@ func (t *Task) defaultAction(sig int) {
 // exit is recorded first, then the host process dies by the same signal.
 func (t *Task) dieBy(sig int) {
 	t.traceEnd(0, sig)
-	if t.vf != nil {
-		t.vforkDie(sig)
-	}
-	cb := t.CB
-	cb.Exit.Signal = int32(sig)
-	cb.Exit.Done = 1
-	if t.P.Events != nil {
-		t.P.Events.Exit(0, unix.Signal(sig))
-	}
-	t.P.runOnExit()
-	tls.DieBySignal(sig)
-	select {} // the signal is on its way
+	t.host.Die(sig, func() {
+		cb := t.CB
+		cb.Exit.Signal = int32(sig)
+		cb.Exit.Done = 1
+		if t.P.Events != nil {
+			t.P.Events.Exit(0, unix.Signal(sig))
+		}
+		t.P.runOnExit()
+	})
+	t.leaveForOtherProcess()
 }
 
 // returnContext is where the guest continues after syscall nr: the trap

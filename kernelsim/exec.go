@@ -229,11 +229,14 @@ func (t *Task) leaveIfExiting() bool {
 		return false
 	}
 	p := t.P
-	if t.vf != nil {
-		t.vforkLeave() // not one of p's threads: runVforkChild unregisters it
+	p.mu.Lock()
+	if p.tasks[t.CB] != t {
+		// Not one of p's threads (any more): a vfork child's, or one that
+		// exited as execve stopped it.
+		p.mu.Unlock()
+		t.vforkLeave()
 		return true
 	}
-	p.mu.Lock()
 	p.live--
 	delete(p.tasks, t.CB)
 	p.mu.Unlock()

@@ -84,9 +84,6 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if flags&(unix.CLONE_VM|unix.CLONE_VFORK) != 0 {
 		return t.vfork(flags, newsp, ptid, ctid, tlsv)
 	}
-	if t.vf != nil {
-		return -int64(unix.EAGAIN) // see vforkSyscall
-	}
 	p := t.P
 	cb := t.CB
 	regs, err := t.childRegs(newsp)
@@ -393,7 +390,7 @@ func (p *Process) streamMemory(link *os.File, child int, st *ForkState) error {
 				j++
 			}
 			addr, n := r.Start+i*page, int((j-i)*page)
-			if err := copyToChild(child, addr, n, r.Prot); err != nil {
+			if err := p.plat.CopyToChild(child, addr, n, r.Prot); err != nil {
 				return fmt.Errorf("copying %#x+%#x: %w", addr, n, err)
 			}
 			i = j
@@ -410,27 +407,6 @@ func needsCopy(ent []byte) bool {
 	present := v&(1<<63) != 0 || v&(1<<62) != 0
 	filePage := v&(1<<61) != 0
 	return present && !filePage
-}
-
-// copyToChild copies [addr, addr+n) of this process into the same range
-// of the child, which has it mapped writable until it is told "copied".
-// A page the guest made unreadable is made readable for the copy.
-func copyToChild(child int, addr uint64, n int, prot int) error {
-	if prot&unix.PROT_READ == 0 {
-		unix.Syscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(n), unix.PROT_READ)
-		defer unix.Syscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(n), uintptr(prot))
-	}
-	local := []unix.Iovec{{Base: (*byte)(guestPtr(addr))}}
-	local[0].SetLen(n)
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: n}}
-	w, err := unix.ProcessVMWritev(child, local, remote, 0)
-	if err != nil {
-		return err
-	}
-	if w != n {
-		return io.ErrShortWrite
-	}
-	return nil
 }
 
 func expectLine(r io.Reader, want string) error {

@@ -13,8 +13,11 @@ import (
 // that a unit test can run one against a fake (memory as byte slices, a
 // log of the calls it would have made; machine_test.go) without a guest.
 //
-// Threads and host processes go through the other half of the boundary,
-// Platform (platform.go; ARCHITECTURE.md, "The kernel and its platform").
+// Threads, host processes and the host resources a handler needs beyond
+// these (its thread's mask, the guest window's reservations, /proc answer
+// files, signalfd's pipes, ending and stopping the process) go through the
+// other half of the boundary, Platform (platform.go; ARCHITECTURE.md, "The
+// kernel and its platform").
 type Machine interface {
 	// ReadMem and WriteMem copy guest memory; a bad address is EFAULT,
 	// never a fault in the host.

@@ -81,7 +81,8 @@ func (f *fakeMachine) putU64(addr, v uint64) {
 // guestMem is where fakeTask's guest memory starts (one page of it).
 const guestMem = 0x7000_0000
 
-// fakeTask is a task of a new process whose machine is a fake: the guest
+// fakeTask is a task of a new process whose machine and platform are
+// fakes (platformOf): the guest
 // owns vmas, its break reservation is brk (start, max), and it has one
 // page of readable memory at guestMem.
 func fakeTask(t *testing.T, vmas [][2]uint64, brk [2]uint64) (*Task, *fakeMachine) {
@@ -90,7 +91,7 @@ func fakeTask(t *testing.T, vmas [][2]uint64, brk [2]uint64) (*Task, *fakeMachin
 	old := machine
 	machine = f
 	t.Cleanup(func() { machine = old })
-	p := NewProcess(Config{Image: Image{Mappings: vmas, BrkStart: brk[0], BrkMax: brk[1]}, HostFDBase: 1000}, nil)
+	p := NewProcess(Config{Image: Image{Mappings: vmas, BrkStart: brk[0], BrkMax: brk[1]}, HostFDBase: 1000, Platform: &fakePlatform{}}, nil)
 	return p.NewTask(new(tls.ControlBlock)), f
 }
 

@@ -354,7 +354,7 @@ func (t *Task) openProc(file string, flags uint64, name string) (int64, bool) {
 		if errno != 0 {
 			return errno, true
 		}
-		return memfdWith(c, flags)
+		return t.P.procFile(c, flags)
 	}
 	var content []byte
 	switch file {
@@ -372,28 +372,17 @@ func (t *Task) openProc(file string, flags uint64, name string) (int64, bool) {
 	default:
 		return 0, false
 	}
-	return memfdWith(content, flags)
+	return t.P.procFile(content, flags)
 }
 
-// memfdWith is an fd the guest reads content from, as from a /proc file.
-func memfdWith(content []byte, flags uint64) (int64, bool) {
-	fd, err := unix.MemfdCreate("vsysbed-proc", memfdFlags(flags))
-	if err != nil {
-		return errnoOf(err), true
+// procFile is an fd the guest reads content from, as from a /proc file
+// opened with flags (Platform.ProcFile).
+func (p *Process) procFile(content []byte, flags uint64) (int64, bool) {
+	fd, errno := p.plat.ProcFile(content, flags&unix.O_CLOEXEC != 0)
+	if errno != 0 {
+		return -int64(errno), true
 	}
-	if _, err := unix.Write(fd, content); err != nil {
-		unix.Close(fd)
-		return errnoOf(err), true
-	}
-	unix.Seek(fd, 0, 0)
 	return int64(fd), true
-}
-
-func memfdFlags(openFlags uint64) int {
-	if openFlags&unix.O_CLOEXEC != 0 {
-		return unix.MFD_CLOEXEC
-	}
-	return 0
 }
 
 func nulJoin(ss []string) []byte {

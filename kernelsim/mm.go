@@ -122,7 +122,7 @@ func sysMmap(t *Task, a *Args) int64 {
 	if flags&(unix.MAP_FIXED|unix.MAP_FIXED_NOREPLACE|unix.MAP_32BIT) == 0 && !vaspace.In(addr, length) {
 		// The kernel's choice could be where a forked child's host memory
 		// goes: place it in the guest's window (a hint there is kept).
-		a, e := vaspace.Map(uintptr(length), int(prot), int(flags), int(int32(fd)), off)
+		a, e := p.plat.Reserve(uintptr(length), int(prot), int(flags), int(int32(fd)), off)
 		r = int64(a)
 		if e != 0 {
 			r = -int64(e)
@@ -247,7 +247,7 @@ func sysMremap(t *Task, a *Args) int64 {
 		b[3] = flags &^ unix.MREMAP_MAYMOVE
 		r = passthrough(unix.SYS_MREMAP, &b)
 		if r == -int64(unix.ENOMEM) && flags&unix.MREMAP_MAYMOVE != 0 {
-			if to, e := vaspace.Map(uintptr(newLen), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE, -1, 0); e == 0 {
+			if to, e := p.plat.Reserve(uintptr(newLen), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE, -1, 0); e == 0 {
 				b[3], b[4] = flags|unix.MREMAP_FIXED, uint64(to)
 				if r = passthrough(unix.SYS_MREMAP, &b); r < 0 && r > -4096 {
 					machine.Syscall(unix.SYS_MUNMAP, &Args{uint64(to), newLen})

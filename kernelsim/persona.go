@@ -50,7 +50,7 @@ func SetHostChildPersonality() unix.Errno {
 func sysPersonality(t *Task, a *Args) int64 {
 	t.P.mu.Lock()
 	defer t.P.mu.Unlock()
-	return personalityCall(t.personaRef(), a[0])
+	return personalityCall(t.persona, a[0])
 }
 
 // personalityCall is personality(2) on the value at cur: it returns the
@@ -73,14 +73,5 @@ func (p *Process) personaOf() uint64 {
 func (t *Task) personality() uint64 {
 	t.P.mu.Lock()
 	defer t.P.mu.Unlock()
-	return *t.personaRef()
-}
-
-// personaRef is where t's process keeps its personality (under p.mu): a
-// vfork child has its own.
-func (t *Task) personaRef() *uint64 {
-	if t.vf != nil {
-		return &t.vf.persona
-	}
-	return &t.P.persona
+	return *t.persona
 }

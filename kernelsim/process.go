@@ -111,6 +111,16 @@ type Task struct {
 	restarts     []*bypassRestart // interrupted bypass calls, by frame
 	exiting      bool             // execve elsewhere stops this thread
 
+	// host is the host process that stands for the task's process: the
+	// platform, for the process's own threads (Platform.Host).
+	host Host
+	// The task's process's dispositions, queue of process-directed
+	// signals and personality (read and written under p.mu): p's, but a
+	// vfork child's own.
+	actions *[nsig + 1]sigaction
+	shared  *pendingSet
+	persona *uint64
+
 	// vf is set on the thread that runs a vfork child in its parent's
 	// memory: the task is another process's (vfork.go).
 	vf *vforkChild
@@ -218,7 +228,8 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 
 // NewTask binds a control block (a guest thread) to the process.
 func (p *Process) NewTask(cb *tls.ControlBlock) *Task {
-	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1)}
+	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), host: p.plat,
+		actions: &p.sig.actions, shared: &p.sig.pending, persona: &p.persona}
 	t.altstack.Flags = ssDisable
 	p.mu.Lock()
 	p.tasks[cb] = t
@@ -250,22 +261,19 @@ func (p *Process) eachTask(f func(*Task)) {
 // with the guest's status, taking every guest thread with it.
 func (t *Task) exitProcess(code int) {
 	t.traceEnd(code&0xff, 0)
-	if t.vf != nil {
-		t.vf.host.Exit(code & 0xff)
-		t.vforkLeave()
-		panic(vforkLeft{})
-	}
-	// Every other thread leaves first, so that none is cut off between
-	// two of its counters and the shards add up.
-	t.P.stopOtherThreads(t)
-	cb := t.CB
-	cb.Exit.Code = int32(code & 0xff)
-	cb.Exit.Done = 1
-	if t.P.Events != nil {
-		t.P.Events.Exit(int(cb.Exit.Code), 0)
-	}
-	t.P.runOnExit()
-	os.Exit(int(cb.Exit.Code))
+	t.host.Exit(code&0xff, func() {
+		// Every other thread leaves first, so that none is cut off
+		// between two of its counters and the shards add up.
+		t.P.stopOtherThreads(t)
+		cb := t.CB
+		cb.Exit.Code = int32(code & 0xff)
+		cb.Exit.Done = 1
+		if t.P.Events != nil {
+			t.P.Events.Exit(int(cb.Exit.Code), 0)
+		}
+		t.P.runOnExit()
+	})
+	t.leaveForOtherProcess()
 }
 
 // OnExit registers f to run just before the guest process ends, from

@@ -362,7 +362,7 @@ func (p *Process) openMaps(file, real string, flags uint64, lazy bool) (int64, b
 	if errno != 0 {
 		return errno, true
 	}
-	r, ok := memfdWith(c, flags)
+	r, ok := p.procFile(c, flags)
 	if r < 0 || !lazy {
 		return r, ok
 	}

@@ -168,7 +168,7 @@ func (t *Task) procView(name string, flags uint64) (int64, bool) {
 		return 0, false
 	}
 	if e.pid != pid {
-		return otherHostMaps(e, name, flags)
+		return t.P.otherHostMaps(e, name, flags)
 	}
 	if e.tid != 0 && t.vf == nil {
 		if _, ok := t.P.sigViewOf(e.tid); !ok {
@@ -198,7 +198,7 @@ func (t *Task) procView(name string, flags uint64) (int64, bool) {
 // live (vaspace's window, and below Go's arenas, where a non-PIE image
 // and its break go), unnamed. Its host binary, Go heap, libraries and
 // shard files are elsewhere.
-func otherHostMaps(e procEntry, name string, flags uint64) (int64, bool) {
+func (p *Process) otherHostMaps(e procEntry, name string, flags uint64) (int64, bool) {
 	switch e.file {
 	case "maps", "smaps", "smaps_rollup", "numa_maps":
 	default:
@@ -212,7 +212,7 @@ func otherHostMaps(e procEntry, name string, flags uint64) (int64, bool) {
 	if errno != 0 {
 		return errno, true
 	}
-	return memfdWith(c, flags)
+	return p.procFile(c, flags)
 }
 
 // goArenaStart is where Go's heap arenas begin (its first arena hint).

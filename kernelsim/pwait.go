@@ -132,18 +132,14 @@ func (t *Task) deliverableUnder(mask uint64) bool {
 func (t *Task) pwaitOnce(nr int, a *Args, temp uint64, start time.Time) (int64, bool) {
 	runtime.LockOSThread() // the host mask is this thread's
 	defer runtime.UnlockOSThread()
-	all := ^uint64(0) &^ hostKept
-	var old uint64
-	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+	old, e := t.P.plat.ThreadMask(unix.SIG_BLOCK, ^uint64(0)&^hostKept)
+	if e != 0 {
 		return -int64(e), false
 	}
 	// Back as it was, but for the real-time signals: one the relay holds
 	// back until it is taken may have been taken meanwhile (an unblocked
 	// one with its record still there only goes back into the queue).
-	defer func() {
-		restore := old &^ rtSignals
-		unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&restore)), 0, 8, 0, 0)
-	}()
+	defer t.P.plat.ThreadMask(unix.SIG_SETMASK, old&^rtSignals)
 	// For the call's duration the temporary mask is the thread's: a
 	// process-directed signal a Go thread took is queued for this thread
 	// and kicks it.

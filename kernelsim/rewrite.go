@@ -257,6 +257,7 @@ func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 	}
 	defer r.mu.Unlock()
 	p.mu.Lock()
+	// No other thread, and no vfork child (this thread may be one).
 	alone := len(p.tasks) == 1 && len(p.vforkTasks) == 0
 	owned := p.vmas.covers(page, page+pageSize)
 	p.mu.Unlock()

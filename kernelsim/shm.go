@@ -124,7 +124,7 @@ func sysShmat(t *Task, a *Args) int64 {
 	}
 	// The kernel would choose from the host's free space: reserve a range
 	// in the guest's window and attach over the reservation.
-	res, e := vaspace.Map(uintptr(size), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE, -1, 0)
+	res, e := p.plat.Reserve(uintptr(size), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE, -1, 0)
 	if e != 0 {
 		return -int64(e)
 	}

@@ -54,7 +54,7 @@ func sysRtSigaction(t *Task, a *Args) int64 {
 		return -int64(unix.EINVAL)
 	}
 	p := t.P
-	actions := t.actionTable()
+	actions := t.actions
 	p.mu.Lock()
 	old := actions[sig]
 	p.mu.Unlock()
@@ -81,11 +81,14 @@ func sysRtSigaction(t *Task, a *Args) int64 {
 		p.mu.Lock()
 		na := sigaction{le64(buf[0:]), le64(buf[8:]), le64(buf[16:]), le64(buf[24:]) &^ unblockable}
 		actions[sig] = na
-		if t.vf == nil && sig == int(unix.SIGCHLD) {
+		// The host's own handlers follow its process's dispositions,
+		// not a vfork child's (its copy, on a thread of its parent's).
+		hosts := actions == &p.sig.actions
+		if hosts && sig == int(unix.SIGCHLD) {
 			p.syncChildReaping()
 		}
 		p.mu.Unlock()
-		if t.vf != nil {
+		if !hosts {
 			return 0
 		}
 		switch na.handler {
@@ -233,13 +236,9 @@ func sysRtSigpending(t *Task, a *Args) int64 {
 		return -int64(unix.EINVAL)
 	}
 	t.P.mu.Lock()
-	set := t.pending.mask
-	if t.vf == nil {
-		// A vfork child is a process of its own: the parent's queue is
-		// not its (it starts with an empty pending set).
-		set |= t.P.sig.pending.mask
-	}
-	set &= t.sigmask
+	// A vfork child is a process of its own: the parent's queue is not
+	// its (its own starts empty).
+	set := (t.pending.mask | t.shared.mask) & t.sigmask
 	t.P.mu.Unlock()
 	var b [8]byte
 	put64(b[:], set)

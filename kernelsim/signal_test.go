@@ -12,7 +12,7 @@ import (
 // ignored (never SIGKILL or SIGSTOP), the first thread keeps its mask
 // (without the two), every other disposition is SIG_DFL.
 func TestInheritSignals(t *testing.T) {
-	p := NewProcess(Config{HostFDBase: 1000}, nil)
+	p := NewProcess(Config{HostFDBase: 1000, Platform: &fakePlatform{}}, nil)
 	task := p.NewTask(&tls.ControlBlock{})
 	ignored := bit(int(unix.SIGHUP)) | bit(int(unix.SIGPIPE)) | bit(int(unix.SIGKILL)) | bit(int(unix.SIGSTOP)) | bit(64)
 	mask := bit(int(unix.SIGUSR1)) | bit(int(unix.SIGSTOP)) | bit(int(unix.SIGKILL)) | bit(33)

@@ -2,7 +2,6 @@ package kernelsim
 
 import (
 	"encoding/binary"
-	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -26,8 +25,7 @@ import (
 // /proc/self/fd show a pipe, and a dup of the fd reads the pipe itself.
 type signalfd struct {
 	mask  uint64
-	write int    // the pipe's write end, a host fd
-	drain int    // the pipe's read end opened again, non-blocking: the host's
+	tok   Token  // the pipe's host end: puts and takes its byte
 	ino   uint64 // the read end's inode: a closed and reused number is not it
 	token bool   // the pipe holds its byte
 }
@@ -70,7 +68,7 @@ func (t *Task) signalfd(fd int, maskAddr, size, flags uint64) int64 {
 		p.mu.Unlock()
 		return int64(fd)
 	}
-	r, sf, err := newSignalfdPipe(p.HostFDBase, mask, flags)
+	r, sf, err := p.newSignalfdPipe(mask, flags)
 	if err != nil {
 		return errnoOf(err)
 	}
@@ -82,42 +80,15 @@ func (t *Task) signalfd(fd int, maskAddr, size, flags uint64) int64 {
 	return int64(r)
 }
 
-// newSignalfdPipe makes a signalfd's pipe: the read end is the guest's fd
-// (flags SFD_NONBLOCK, SFD_CLOEXEC), the write end the host's.
-func newSignalfdPipe(base int, mask, flags uint64) (int, *signalfd, error) {
-	var pipe [2]int
-	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
-		return -1, nil, err
-	}
-	// The write end is the host's: out of the guest's numbers.
-	w, err := unix.FcntlInt(uintptr(pipe[1]), unix.F_DUPFD_CLOEXEC, base+400)
-	unix.Close(pipe[1])
+// newSignalfdPipe makes a signalfd's pipe (Platform.TokenPipe): the read
+// end is the guest's fd (flags SFD_NONBLOCK, SFD_CLOEXEC), the token end
+// the host's.
+func (p *Process) newSignalfdPipe(mask, flags uint64) (int, *signalfd, error) {
+	r, tok, err := p.plat.TokenPipe(flags&sfdNonblock != 0, flags&sfdCloexec != 0)
 	if err != nil {
-		unix.Close(pipe[0])
 		return -1, nil, err
 	}
-	unix.SetNonblock(w, true)
-	r := pipe[0]
-	// A read end of the host's own, with its own O_NONBLOCK, to take the
-	// token out: the guest's may block, and the guest sets its flags.
-	d, err := unix.Open("/proc/self/fd/"+strconv.Itoa(r), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err == nil {
-		d2, err2 := unix.FcntlInt(uintptr(d), unix.F_DUPFD_CLOEXEC, base+400)
-		unix.Close(d)
-		d, err = d2, err2
-	}
-	if err != nil {
-		unix.Close(r)
-		unix.Close(w)
-		return -1, nil, err
-	}
-	if flags&sfdCloexec == 0 {
-		unix.FcntlInt(uintptr(r), unix.F_SETFD, 0)
-	}
-	if flags&sfdNonblock != 0 {
-		unix.SetNonblock(r, true)
-	}
-	return r, &signalfd{mask: mask, write: w, drain: d, ino: inodeOf(r)}, nil
+	return r, &signalfd{mask: mask, tok: tok, ino: inodeOf(r)}, nil
 }
 
 func inodeOf(fd int) uint64 {
@@ -172,20 +143,16 @@ func (p *Process) armSignalfds() {
 		want := pending&sf.mask != 0
 		switch {
 		case want && !sf.token:
-			unix.Write(sf.write, []byte{1})
+			sf.tok.Put()
 			sf.token = true
 		case !want && sf.token:
-			var b [1]byte
-			unix.Read(sf.drain, b[:])
+			sf.tok.Take()
 			sf.token = false
 		}
 	}
 }
 
-func (sf *signalfd) close() {
-	unix.Close(sf.write)
-	unix.Close(sf.drain)
-}
+func (sf *signalfd) close() { sf.tok.Close() }
 
 // takeForSignalfd dequeues up to n pending signals of mask for t.
 func (t *Task) takeForSignalfd(mask uint64, n int) [][sfdInfoSize]byte {
@@ -337,7 +304,7 @@ func (p *Process) adoptSignalfds(masks map[int]uint64) {
 		if fdfl&unix.FD_CLOEXEC != 0 {
 			flags |= sfdCloexec
 		}
-		r, sf, err := newSignalfdPipe(p.HostFDBase, mask, flags)
+		r, sf, err := p.newSignalfdPipe(mask, flags)
 		if err != nil {
 			continue
 		}

@@ -138,16 +138,16 @@ func (t *Task) enter(ready func()) error {
 // that a joiner that goes on to create a thread finds the block free.
 func (t *Task) left() {
 	p := t.P
-	if t.vf != nil {
-		return // runVforkChild gives a vfork child's block back
-	}
+	// A vfork child's thread is off its parent's children already
+	// (vforkLeave); before its block can serve another thread, make sure.
+	p.forgetVforkChild(t)
 	if p.plat.Release(t.CB) {
 		p.shards.Put(t.CB)
 	}
 	if addr := t.clearTID; addr != 0 {
 		var zero [4]byte
 		if writeGuest(addr, zero[:]) == nil {
-			unix.Syscall6(unix.SYS_FUTEX, uintptr(addr), futexWake, 1, 0, 0, 0)
+			machine.Syscall(unix.SYS_FUTEX, &Args{addr, futexWake, 1})
 		}
 	}
 }

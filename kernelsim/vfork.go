@@ -2,7 +2,6 @@ package kernelsim
 
 import (
 	"errors"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -56,12 +55,15 @@ type vforkChild struct {
 	pid     int       // the child host process: the guest's pid and tid
 	host    VforkHost // the child host process, which acts for the child
 	actions [nsig + 1]sigaction
+	pending pendingSet          // its process-directed signals: none (the host's are the parent's)
 	limits  map[int]unix.Rlimit // virtual limits (rlimit.go): the child's own
 	persona uint64              // its personality (persona.go): its own
 }
 
 // VforkExec is what the child host process needs to perform a vfork
 // child's execve: the fds come after it, in FDs order, then the cwd.
+// kernelsim fills in the guest's state; the platform, which knows the
+// child's thread, its fd table (FDs) and umask (VforkHost.Exec).
 type VforkExec struct {
 	Path       string
 	Argv, Envp []string
@@ -82,9 +84,6 @@ type VforkExec struct {
 type vforkLeft struct{}
 
 func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
-	if t.vf != nil {
-		return -int64(unix.EAGAIN) // see vforkSyscall
-	}
 	p := t.P
 	regs, err := t.childRegs(newsp)
 	if err != nil {
@@ -149,22 +148,8 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, 
 	// the child's own disposition (tls/entry.c's fault handler would
 	// otherwise kill this host process, the parent's).
 	cb.Flags |= tls.FlagVfork
-	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), vf: vc}
-	t.sigmask = parent.sigmask
-	t.altstack = parent.altstack // Linux keeps it for CLONE_VFORK
-	p.mu.Lock()
-	p.vforkTasks[cb] = t
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.vforkTasks, cb)
-		p.mu.Unlock()
-		p.vforkRoutes(-1)
-		// As Task.left: SUD off first, its selector byte is in the block.
-		if p.plat.Release(cb) {
-			p.shards.Put(cb)
-		}
-	}()
+	t := p.newVforkTask(parent, cb, vc)
+	defer p.vforkRoutes(-1)
 	if flags&unix.CLONE_CHILD_SETTID != 0 {
 		writeU32(ctid, uint32(vc.pid))
 	}
@@ -173,29 +158,44 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, 
 		started <- int64(vc.pid)
 	}
 	if t.enter(ready) != nil {
+		p.forgetVforkChild(t)
+		if p.plat.Release(cb) {
+			p.shards.Put(cb)
+		}
 		started <- -int64(unix.EAGAIN)
 	}
+}
+
+// newVforkTask makes vc, a vfork child of parent, the task of block cb
+// (on a host thread of p, not one of p's threads): its host process, its
+// dispositions, queue and personality are its own.
+func (p *Process) newVforkTask(parent *Task, cb *tls.ControlBlock, vc *vforkChild) *Task {
+	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), vf: vc, host: vc.host,
+		actions: &vc.actions, shared: &vc.pending, persona: &vc.persona}
+	t.sigmask = parent.sigmask
+	t.altstack = parent.altstack // Linux keeps it for CLONE_VFORK
+	p.mu.Lock()
+	p.vforkTasks[cb] = t
+	p.mu.Unlock()
+	return t
+}
+
+// forgetVforkChild takes t off this process's vfork children as its
+// thread leaves the guest (vforkLeave), before Task.left gives its block
+// back for another thread.
+func (p *Process) forgetVforkChild(t *Task) {
+	p.mu.Lock()
+	if p.vforkTasks[t.CB] == t {
+		delete(p.vforkTasks, t.CB)
+	}
+	p.mu.Unlock()
 }
 
 // watchVforkChild ends the child's thread if its host process dies first
 // (a signal sent to the child's pid: see vforkSyscall): the parent then
 // goes on, and its wait reports how the child died.
 func (p *Process) watchVforkChild(t *Task) {
-	pidfd, err := unix.PidfdOpen(t.vf.pid, 0)
-	if err != nil {
-		return
-	}
-	if hi, err := unix.FcntlInt(uintptr(pidfd), unix.F_DUPFD_CLOEXEC, p.HostFDBase+100); err == nil {
-		unix.Close(pidfd)
-		pidfd = hi
-	}
-	defer unix.Close(pidfd)
-	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-	for {
-		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
-			break
-		}
-	}
+	t.vf.host.Wait()
 	// The child's thread may have left long ago (at its exec), and its
 	// block may be another thread's by now: only the same task counts.
 	p.mu.Lock()
@@ -211,7 +211,7 @@ func (p *Process) watchVforkChild(t *Task) {
 		case t.wake <- struct{}{}:
 		default:
 		}
-		unix.Tgkill(pid, tid, tls.KickSignal)
+		kick(tid)
 	}
 }
 
@@ -249,8 +249,7 @@ func (t *Task) dispatchVfork(cb *tls.ControlBlock) {
 	}()
 	if t.exiting {
 		// Its host process is gone (killed): nothing is left to run.
-		cb.Flags |= tls.FlagLeave
-		cb.Flags &^= tls.FlagResume
+		t.vforkLeave()
 		return
 	}
 	t.dispatch(cb)
@@ -282,14 +281,14 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 	case unix.SYS_GETPPID:
 		return int64(pid), true
 	case unix.SYS_GETPGRP:
-		return hostResult(unix.Getpgid(vc.pid)), true
+		return vc.host.Getpgid(), true
 	case unix.SYS_GETPGID:
 		if self(a[0]) {
-			return hostResult(unix.Getpgid(vc.pid)), true
+			return vc.host.Getpgid(), true
 		}
 	case unix.SYS_GETSID:
 		if self(a[0]) {
-			return hostResult(unix.Getsid(vc.pid)), true
+			return vc.host.Getsid(), true
 		}
 	case unix.SYS_SETSID:
 		return vc.host.Setsid(), true
@@ -322,9 +321,9 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 		target := int(int32(a[0]))
 		if target == 0 {
 			// Its process group, which setpgid may have changed.
-			pg, err := unix.Getpgid(vc.pid)
-			if err != nil {
-				return errnoOf(err), true
+			pg := vc.host.Getpgid()
+			if pg < 0 {
+				return pg, true
 			}
 			b := *a
 			b[0] = uint64(uint32(-pg))
@@ -332,7 +331,7 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 		}
 		return passthrough(unix.SYS_KILL, a), true
 	case unix.SYS_EXIT, unix.SYS_EXIT_GROUP:
-		vc.host.Exit(int(a[0] & 0xff))
+		vc.host.Exit(int(a[0]&0xff), nil)
 		t.vforkLeave()
 		return 0, true
 	case unix.SYS_WAIT4, unix.SYS_WAITID:
@@ -345,13 +344,6 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 		return t.vforkProcPath(nr, a)
 	}
 	return 0, false
-}
-
-func hostResult(v int, err error) int64 {
-	if err != nil {
-		return errnoOf(err)
-	}
-	return int64(v)
 }
 
 // vforkProcPath sends /proc/self/{fd,fdinfo,cwd} to the child thread's own
@@ -394,15 +386,19 @@ func (t *Task) vforkProcPath(nr int, a *Args) (int64, bool) {
 	return r, true
 }
 
-// vforkLeave makes the child's thread leave the guest after this call.
+// vforkLeave makes the child's thread leave the guest after this call;
+// it is no longer one of this process's vfork children.
 func (t *Task) vforkLeave() {
+	t.P.forgetVforkChild(t)
 	t.CB.Flags |= tls.FlagLeave
 	t.CB.Flags &^= tls.FlagResume
 }
 
-// vforkDie ends the child by signal sig: its host process dies by it.
-func (t *Task) vforkDie(sig int) {
-	t.vf.host.Die(sig)
+// leaveForOtherProcess follows a Host.Exit or Die that returned: the
+// task's host process is another than this thread's (a vfork child's),
+// so the thread leaves the guest, unwinding out of whatever handler
+// ended the process (dispatchVfork recovers).
+func (t *Task) leaveForOtherProcess() {
 	t.vforkLeave()
 	panic(vforkLeft{})
 }
@@ -418,35 +414,9 @@ func (t *Task) vforkExec(path, comm string, argv, envp []string) int64 {
 			st.Ignored |= bit(sig)
 		}
 	}
-	st.Umask = unix.Umask(0)
-	unix.Umask(st.Umask)
-	// This thread's table: /proc/self/fd is the parent's.
-	ents, err := os.ReadDir("/proc/thread-self/fd")
-	if err != nil {
-		return errnoOf(err)
-	}
-	var fds []int
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || isHostFD(fd) {
-			continue
-		}
-		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err != nil {
-			continue // the ReadDir's own fd, closed by now
-		}
-		fds = append(fds, fd)
-		st.FDs = append(st.FDs, ForkFD{Num: fd, Cloexec: fl&unix.FD_CLOEXEC != 0})
-	}
-	cwd, err := unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return errnoOf(err)
-	}
-	defer unix.Close(cwd)
-	fds = append(fds, cwd)
 	// The child host process is past the point of no return once it has
 	// this; if it is gone, the child died (its wait status says how).
-	if errno := vc.host.Exec(st, fds); errno != 0 {
+	if errno := vc.host.Exec(st); errno != 0 {
 		return -int64(errno)
 	}
 	t.vforkLeave()

@@ -2,10 +2,18 @@ package inprocess
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"runtime"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/bpf"
+	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/vaspace"
 )
 
 // platform is the in-process platform as kernelsim sees it
@@ -46,4 +54,133 @@ func (pl platform) Enter(cb *tls.ControlBlock, ready func()) error {
 // Go still runs here.
 func (pl platform) Release(*tls.ControlBlock) bool {
 	return pl.mode != tls.TrapSUD || bpf.DisableSUD() == nil
+}
+
+// Exit ends this host process, the guest's, with the guest's status.
+func (platform) Exit(code int, record func()) {
+	record()
+	os.Exit(code)
+}
+
+// Die ends this host process by sig at its default action.
+func (platform) Die(sig int, record func()) {
+	record()
+	tls.DieBySignal(sig)
+	select {} // the signal is on its way
+}
+
+// Stop stops this host process. SIGSTOP by kill(2), which returns at
+// once; the others as the real signal at its default action
+// (tls.StopBySignal), so that a parent's waitpid sees WSTOPSIG sig (a
+// shell prints "Stopped", not "Stopped (signal)") and in an orphaned
+// process group the kernel discards it, as Linux does for these three.
+func (platform) Stop(sig int) bool {
+	if sig == int(unix.SIGSTOP) {
+		unix.Kill(unix.Getpid(), unix.SIGSTOP)
+		return false
+	}
+	tls.StopBySignal(sig)
+	return true
+}
+
+// ThreadMask is raw: the mask of this OS thread, whatever Go keeps of it.
+func (platform) ThreadMask(how int, set uint64) (uint64, unix.Errno) {
+	var old uint64
+	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, uintptr(how), uintptr(unsafe.Pointer(&set)), uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+	return old, e
+}
+
+// Reserve: vaspace.Map.
+func (platform) Reserve(length uintptr, prot, flags, fd int, off uint64) (uintptr, unix.Errno) {
+	return vaspace.Map(length, prot, flags, fd, off)
+}
+
+// ProcFile: a memfd holding content, read from its start.
+func (platform) ProcFile(content []byte, cloexec bool) (int, unix.Errno) {
+	flags := 0
+	if cloexec {
+		flags = unix.MFD_CLOEXEC
+	}
+	fd, err := unix.MemfdCreate("vsysbed-proc", flags)
+	if err != nil {
+		return -1, errnoOf(err)
+	}
+	if _, err := unix.Write(fd, content); err != nil {
+		unix.Close(fd)
+		return -1, errnoOf(err)
+	}
+	unix.Seek(fd, 0, 0)
+	return fd, 0
+}
+
+// CopyToChild: the guest's memory is this process's, at the same
+// addresses as in the child; process_vm_writev copies it across. A page
+// the guest made unreadable is made readable for the copy.
+func (platform) CopyToChild(child int, addr uint64, n int, prot int) error {
+	if prot&unix.PROT_READ == 0 {
+		unix.Syscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(n), unix.PROT_READ)
+		defer unix.Syscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(n), uintptr(prot))
+	}
+	local := []unix.Iovec{{Base: (*byte)(unsafe.Add(unsafe.Pointer(nil), uintptr(addr)))}}
+	local[0].SetLen(n)
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: n}}
+	w, err := unix.ProcessVMWritev(child, local, remote, 0)
+	if err != nil {
+		return err
+	}
+	if w != n {
+		return io.ErrShortWrite
+	}
+	return nil
+}
+
+// TokenPipe: the write end and a read end of the host's own (opened again
+// through /proc/self/fd, with its own O_NONBLOCK: the guest's may block,
+// and the guest sets its flags) go above the host's fd base.
+func (pl platform) TokenPipe(nonblock, cloexec bool) (int, kernelsim.Token, error) {
+	var pipe [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		return -1, nil, err
+	}
+	w, err := unix.FcntlInt(uintptr(pipe[1]), unix.F_DUPFD_CLOEXEC, pl.fdBase+400)
+	unix.Close(pipe[1])
+	if err != nil {
+		unix.Close(pipe[0])
+		return -1, nil, err
+	}
+	unix.SetNonblock(w, true)
+	r := pipe[0]
+	d, err := unix.Open("/proc/self/fd/"+strconv.Itoa(r), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == nil {
+		d2, err2 := unix.FcntlInt(uintptr(d), unix.F_DUPFD_CLOEXEC, pl.fdBase+400)
+		unix.Close(d)
+		d, err = d2, err2
+	}
+	if err != nil {
+		unix.Close(r)
+		unix.Close(w)
+		return -1, nil, err
+	}
+	if !cloexec {
+		unix.FcntlInt(uintptr(r), unix.F_SETFD, 0)
+	}
+	if nonblock {
+		unix.SetNonblock(r, true)
+	}
+	return r, token{write: w, drain: d}, nil
+}
+
+// token is a TokenPipe's host end: its write end and its own read end.
+type token struct{ write, drain int }
+
+func (t token) Put() { unix.Write(t.write, []byte{1}) }
+
+func (t token) Take() {
+	var b [1]byte
+	unix.Read(t.drain, b[:])
+}
+
+func (t token) Close() {
+	unix.Close(t.write)
+	unix.Close(t.drain)
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/gob"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -40,7 +42,7 @@ func (pl platform) StartVfork() (int, kernelsim.VforkHost, unix.Errno) {
 	if errno != 0 {
 		return 0, nil, errno
 	}
-	return pid, &vforkHost{link: link, fd: int(link.Fd())}, 0
+	return pid, &vforkHost{pid: pid, link: link, fd: int(link.Fd()), fdBase: pl.fdBase}, 0
 }
 
 // StartChildThread: Go starts no thread from a locked one (its template
@@ -55,18 +57,91 @@ func (platform) StartChildThread(body func(err error)) {
 // vforkHost is the child's end of the link: fd has the same number in the
 // parent's table (link, until Close) and in the child thread's copy.
 type vforkHost struct {
-	link *os.File
-	fd   int
+	pid    int // the child host process
+	link   *os.File
+	fd     int
+	fdBase int // the host's fds start here
 }
 
 func (h *vforkHost) Close() { h.link.Close() }
 
 func (h *vforkHost) Setsid() int64            { return h.request(vforkSetsid, 0) }
 func (h *vforkHost) Setpgid(pgid int64) int64 { return h.request(vforkSetpgid, pgid) }
-func (h *vforkHost) Exit(code int)            { h.send(vforkExit, int64(code&0xff)) }
-func (h *vforkHost) Die(sig int)              { h.send(vforkDie, int64(sig)) }
+func (h *vforkHost) Getpgid() int64           { return result(unix.Getpgid(h.pid)) }
+func (h *vforkHost) Getsid() int64            { return result(unix.Getsid(h.pid)) }
 
-func (h *vforkHost) Exec(st *kernelsim.VforkExec, fds []int) unix.Errno {
+// Exit and Die: the child host process records the exit in its own block.
+func (h *vforkHost) Exit(code int, _ func()) { h.send(vforkExit, int64(code&0xff)) }
+func (h *vforkHost) Die(sig int, _ func())   { h.send(vforkDie, int64(sig)) }
+
+// Stop stops the child's host process by SIGSTOP (its parent sees
+// WSTOPSIG SIGSTOP whatever sig was: ARCHITECTURE.md, "The tree").
+func (h *vforkHost) Stop(int) bool {
+	unix.Kill(h.pid, unix.SIGSTOP)
+	return false
+}
+
+// Wait polls a pidfd of the child host process (above the guest's fds).
+func (h *vforkHost) Wait() {
+	pidfd, err := unix.PidfdOpen(h.pid, 0)
+	if err != nil {
+		return
+	}
+	if hi, err := unix.FcntlInt(uintptr(pidfd), unix.F_DUPFD_CLOEXEC, h.fdBase+100); err == nil {
+		unix.Close(pidfd)
+		pidfd = hi
+	}
+	defer unix.Close(pidfd)
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			break
+		}
+	}
+}
+
+// Exec completes st with the calling thread's own fd table (its
+// /proc/thread-self/fd: /proc/self/fd is the parent's), cwd and umask,
+// and hands it over.
+func (h *vforkHost) Exec(st *kernelsim.VforkExec) unix.Errno {
+	st.Umask = unix.Umask(0)
+	unix.Umask(st.Umask)
+	ents, err := os.ReadDir("/proc/thread-self/fd")
+	if err != nil {
+		return errnoOf(err)
+	}
+	var fds []int
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || tls.IsHostFD(fd) {
+			continue
+		}
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil {
+			continue // the ReadDir's own fd, closed by now
+		}
+		fds = append(fds, fd)
+		st.FDs = append(st.FDs, kernelsim.ForkFD{Num: fd, Cloexec: fl&unix.FD_CLOEXEC != 0})
+	}
+	cwd, err := unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return errnoOf(err)
+	}
+	defer unix.Close(cwd)
+	return h.exec(st, append(fds, cwd))
+}
+
+// errnoOf is err's errno (EFAULT when it has none, as kernelsim's).
+func errnoOf(err error) unix.Errno {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return unix.EFAULT
+}
+
+// exec sends the exec request: st, then fds (st.FDs order, then the cwd).
+func (h *vforkHost) exec(st *kernelsim.VforkExec, fds []int) unix.Errno {
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 		return unix.ENOMEM

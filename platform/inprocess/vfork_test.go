@@ -68,11 +68,16 @@ func TestVforkRequestsAndReplies(t *testing.T) {
 	if r := <-got; r != (req{vforkSetpgid, 77}) {
 		t.Errorf("second request %+v", r)
 	}
-	h.Exit(0x1ff) // the status's low byte, as exit(2)
+	recorded := false
+	record := func() { recorded = true }
+	h.Exit(0x1ff, record) // the status's low byte, as exit(2)
 	if op, arg := readRequest(t, host); op != vforkExit || arg != 0xff {
 		t.Errorf("Exit sent %d %d", op, arg)
 	}
-	h.Die(int(unix.SIGSEGV))
+	h.Die(int(unix.SIGSEGV), record)
+	if recorded {
+		t.Error("a vfork child's exit was recorded on its parent's thread")
+	}
 	if op, arg := readRequest(t, host); op != vforkDie || arg != int64(unix.SIGSEGV) {
 		t.Errorf("Die sent %d %d", op, arg)
 	}
@@ -101,7 +106,7 @@ func TestVforkExecHandsOverStateAndFDs(t *testing.T) {
 		FDs: []kernelsim.ForkFD{{Num: 5}}, Umask: 0o27, Mask: 1 << 9, Comm: "true", FDFloor: 40,
 	}
 	done := make(chan unix.Errno, 1)
-	go func() { done <- h.Exec(st, []int{int(w.Fd()), int(w.Fd())}) }()
+	go func() { done <- h.exec(st, []int{int(w.Fd()), int(w.Fd())}) }()
 	op, size := readRequest(t, host)
 	if op != vforkExec {
 		t.Fatalf("request %d, want vforkExec", op)

@@ -69,7 +69,7 @@ func argReg(regs *unix.PtraceRegs, i int) *uint64 {
 
 // noteEINTR is the exit stop of th's call nr with -EINTR in regs (the
 // registers the guest resumes with).
-func (th *ptThread) noteEINTR(regs *unix.PtraceRegs, bypassRip, bypassRsp uint64) {
+func (th *tracedThread) noteEINTR(regs *unix.PtraceRegs, bypassRip, bypassRsp uint64) {
 	if _, ok := eintrCalls[th.nr]; !ok {
 		return
 	}
@@ -84,7 +84,7 @@ func (th *ptThread) noteEINTR(regs *unix.PtraceRegs, bypassRip, bypassRsp uint64
 // EINTR: an ignored signal re-issues the call (and is dropped: deliver
 // false), any other puts the EINTR back, for the handler or the default
 // action to see.
-func (r *ptraceRun) eintrSignal(th *ptThread, sig unix.Signal) (deliver bool, err error) {
+func (r *tracer) eintrSignal(th *tracedThread, sig unix.Signal) (deliver bool, err error) {
 	ec := th.eintr
 	if !droppedAtSend(th.tid, sig) {
 		th.eintr = nil
@@ -224,7 +224,7 @@ func callDeadline(tid int, nr uint64, regs *unix.PtraceRegs) time.Time {
 // noteCallMask is the seccomp stop of a first issue of call nr: for a call
 // of eintrCalls that takes a mask, the thread's own mask now, which the
 // kernel restores after it (and the tracer, should it re-issue it).
-func (th *ptThread) noteCallMask(nr uint64, regs *unix.PtraceRegs) {
+func (th *tracedThread) noteCallMask(nr uint64, regs *unix.PtraceRegs) {
 	th.outerKnown = false
 	spec, ok := eintrCalls[nr]
 	if !ok || spec.mask == 0 || *argReg(regs, spec.mask) == 0 {
@@ -237,7 +237,7 @@ func (th *ptThread) noteCallMask(nr uint64, regs *unix.PtraceRegs) {
 // maskAtExit is the exit stop of a call re-issued under the call's mask:
 // it returned (the kernel put the call's mask back), so the thread's own
 // mask is set again; after another EINTR the delivery stop decides.
-func (th *ptThread) maskAtExit(rax uint64) error {
+func (th *tracedThread) maskAtExit(rax uint64) error {
 	if !th.maskHeld || rax == negErrno(unix.EINTR) {
 		return nil
 	}

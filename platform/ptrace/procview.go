@@ -84,7 +84,7 @@ func readPath(tid int, addr uint64) (string, bool) {
 // lexically, when it is the status or stat of a thread of the run:
 // the real file's name for the tracer, the file ("status", "stat") and
 // the thread (its process's pid for /proc/PID/...).
-func (r *ptraceRun) tracedProcFile(th *ptThread, dirfd int, path string) (real, file string, tid int, ok bool) {
+func (r *tracer) tracedProcFile(th *tracedThread, dirfd int, path string) (real, file string, tid int, ok bool) {
 	base := filepath.Base(path)
 	if base != "status" && base != "stat" {
 		return "", "", 0, false
@@ -132,14 +132,14 @@ func (r *ptraceRun) tracedProcFile(th *ptThread, dirfd int, path string) (real, 
 
 // ofRun: id is a traced thread or process of the run (a child whose
 // fork event came and that has not stopped yet too).
-func (r *ptraceRun) ofRun(id int) bool {
+func (r *tracer) ofRun(id int) bool {
 	return r.threads[id] != nil || r.procs[id] != nil || r.expected[id] != nil
 }
 
 // redirectProcOpen is the seccomp stop of th's open nr, with regs; it
 // turns an open of a traced process's status or stat into the open of
 // its native view.
-func (r *ptraceRun) redirectProcOpen(th *ptThread, nr uint64, regs *unix.PtraceRegs) error {
+func (r *tracer) redirectProcOpen(th *tracedThread, nr uint64, regs *unix.PtraceRegs) error {
 	dirfd, pathAddr, flags, ok := openArgs(th.tid, nr, regs)
 	if !ok || flags&unix.O_ACCMODE != unix.O_RDONLY ||
 		flags&(unix.O_PATH|unix.O_DIRECTORY|unix.O_CREAT|unix.O_TRUNC|unix.O_TMPFILE) != 0 {
@@ -200,7 +200,7 @@ func (r *ptraceRun) redirectProcOpen(th *ptThread, nr uint64, regs *unix.PtraceR
 
 // endProcOpen is the exit stop of a redirected open: the guest's
 // arguments back in regs (set by the caller), the memfd closed.
-func (r *ptraceRun) endProcOpen(th *ptThread, regs *unix.PtraceRegs) {
+func (r *tracer) endProcOpen(th *tracedThread, regs *unix.PtraceRegs) {
 	po := th.procOpen
 	th.procOpen = nil
 	if po == nil {
@@ -215,7 +215,7 @@ func (r *ptraceRun) endProcOpen(th *ptThread, regs *unix.PtraceRegs) {
 // noteNoNewPrivs answers PR_SET_NO_NEW_PRIVS and PR_GET_NO_NEW_PRIVS with
 // the guest's own flag (the tracer's filter needed the real one set), as
 // the in-process kernelsim does: ok=false for other prctl options.
-func (r *ptraceRun) noNewPrivs(th *ptThread, a kernelsim.Args) (int64, bool) {
+func (r *tracer) noNewPrivs(th *tracedThread, a kernelsim.Args) (int64, bool) {
 	const prSetNoNewPrivs, prGetNoNewPrivs = 38, 39
 	switch a[0] {
 	case prSetNoNewPrivs:

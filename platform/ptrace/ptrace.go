@@ -48,14 +48,14 @@ import (
 // TrapMode is the report's trap_mode for a ptrace run.
 const TrapMode = "ptrace"
 
-// ptraceOptions: every stop the platform needs. EXITKILL: if the tracer
+// traceOptions: every stop the platform needs. EXITKILL: if the tracer
 // dies, the kernel kills every tracee rather than leave it stopped.
-const ptraceOptions = unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_TRACECLONE |
+const traceOptions = unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_TRACECLONE |
 	unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_TRACEEXEC |
 	unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEEXIT | unix.PTRACE_O_EXITKILL
 
-// ptProcess is one traced process (thread group).
-type ptProcess struct {
+// tracedProcess is one traced process (thread group).
+type tracedProcess struct {
 	pid    int
 	parent int // the traced process that forked it, 0 for the first
 	// guest: the process runs guest code (the first process becomes the
@@ -78,10 +78,10 @@ type ptProcess struct {
 	noNewPrivs bool
 }
 
-// ptThread is one traced thread.
-type ptThread struct {
+// tracedThread is one traced thread.
+type tracedThread struct {
 	tid  int
-	proc *ptProcess
+	proc *tracedProcess
 	// traced: the call in progress, when tracing (trace.go).
 	traced *tracing.Call
 	// inSyscall: resumed with PTRACE_SYSCALL from a counted seccomp stop;
@@ -125,9 +125,9 @@ type ptThread struct {
 // the restart code its exit returned (0: re-issued by the tracer).
 type restartPoint struct{ rip, rsp, nr, code uint64 }
 
-// ptraceRun is the tracer's state; every method runs on the one locked
+// tracer is the ptrace platform's state; every method runs on the one locked
 // OS thread that is the tracer of every tracee.
-type ptraceRun struct {
+type tracer struct {
 	dir    string
 	tr     *tracing.Tracer // -e trace=, -o, -c: nil when off (trace.go)
 	im     *vdsoinject.Image
@@ -135,11 +135,11 @@ type ptraceRun struct {
 	events *os.File
 
 	root     int
-	procs    map[int]*ptProcess
-	threads  map[int]*ptThread
+	procs    map[int]*tracedProcess
+	threads  map[int]*tracedThread
 	shards   map[int]*tls.ControlBlock
 	unmaps   []func() error
-	expected map[int]*ptProcess // children announced by a fork event, not yet stopped
+	expected map[int]*tracedProcess // children announced by a fork event, not yet stopped
 
 	rootWS   unix.WaitStatus
 	rootDone bool
@@ -187,7 +187,7 @@ type Result struct {
 // are complete when it returns. Its error is the platform's own failure;
 // the tree is killed then.
 func Run(c Config) (Result, error) {
-	r, err := newPtraceRun(c.Dir)
+	r, err := newTracer(c.Dir)
 	if err != nil {
 		return Result{}, err
 	}
@@ -222,7 +222,7 @@ func Run(c Config) (Result, error) {
 	return Result{Pid: pid, Status: r.rootWS, Ended: r.rootDone, Started: r.started}, nil
 }
 
-func newPtraceRun(dir string) (*ptraceRun, error) {
+func newTracer(dir string) (*tracer, error) {
 	im, err := vdsoinject.BuildWith(vdsoinject.Options{NoCounters: true})
 	if err != nil {
 		return nil, err
@@ -235,9 +235,9 @@ func newPtraceRun(dir string) (*ptraceRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &ptraceRun{dir: dir, im: im, layout: layout, events: ev,
-		procs: map[int]*ptProcess{}, threads: map[int]*ptThread{},
-		shards: map[int]*tls.ControlBlock{}, expected: map[int]*ptProcess{},
+	r := &tracer{dir: dir, im: im, layout: layout, events: ev,
+		procs: map[int]*tracedProcess{}, threads: map[int]*tracedThread{},
+		shards: map[int]*tls.ControlBlock{}, expected: map[int]*tracedProcess{},
 		conf: kernelsim.ReadConfinement(), held: map[int]bool{}}
 	if err := r.loadTrace(); err != nil {
 		ev.Close()
@@ -246,7 +246,7 @@ func newPtraceRun(dir string) (*ptraceRun, error) {
 	return r, nil
 }
 
-func (r *ptraceRun) close() {
+func (r *tracer) close() {
 	for _, u := range r.unmaps {
 		u()
 	}
@@ -256,7 +256,7 @@ func (r *ptraceRun) close() {
 
 // trace runs the tracer until no tracee is left. Its error is the
 // tracer's own failure; the caller kills the tree.
-func (r *ptraceRun) trace() error {
+func (r *tracer) trace() error {
 	var ws unix.WaitStatus
 	if _, err := wait4(r.root, &ws); err != nil {
 		return fmt.Errorf("waiting for the traced process: %w", err)
@@ -264,12 +264,12 @@ func (r *ptraceRun) trace() error {
 	if !ws.Stopped() {
 		return fmt.Errorf("the traced process did not stop at its exec (status %#x)", uint32(ws))
 	}
-	if err := unix.PtraceSetOptions(r.root, ptraceOptions); err != nil {
+	if err := unix.PtraceSetOptions(r.root, traceOptions); err != nil {
 		return fmt.Errorf("PTRACE_SETOPTIONS: %w", err)
 	}
-	p := &ptProcess{pid: r.root}
+	p := &tracedProcess{pid: r.root}
 	r.procs[r.root] = p
-	r.threads[r.root] = &ptThread{tid: r.root, proc: p}
+	r.threads[r.root] = &tracedThread{tid: r.root, proc: p}
 	if err := r.resume(r.root, 0); err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func (r *ptraceRun) trace() error {
 }
 
 // handle is one wait status of tracee tid.
-func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
+func (r *tracer) handle(tid int, ws unix.WaitStatus) error {
 	if ws.Exited() || ws.Signaled() {
 		r.ended(tid, ws)
 		return nil
@@ -365,7 +365,7 @@ func (r *ptraceRun) handle(tid int, ws unix.WaitStatus) error {
 // stop (PTRACE_LISTEN needs PTRACE_SEIZE), so the stops of other threads
 // and processes are not held: a thread resumed from one runs on until its
 // next syscall stop, which waits for the stopped tracer.
-func (r *ptraceRun) groupStop(th *ptThread, sig unix.Signal) error {
+func (r *tracer) groupStop(th *tracedThread, sig unix.Signal) error {
 	// Held until a SIGCONT comes (releaseContinued), as natively: every
 	// thread stopped, its state T.
 	r.held[th.tid] = true
@@ -378,7 +378,7 @@ func (r *ptraceRun) groupStop(th *ptThread, sig unix.Signal) error {
 // wait is the next wait status of any tracee. While threads are held in
 // group stops it looks every few milliseconds for the SIGCONT that ends
 // theirs (releaseContinued).
-func (r *ptraceRun) wait(ws *unix.WaitStatus) (int, error) {
+func (r *tracer) wait(ws *unix.WaitStatus) (int, error) {
 	for len(r.held) > 0 {
 		tid, err := unix.Wait4(-1, ws, unix.WALL|unix.WNOHANG, nil)
 		if err == unix.EINTR {
@@ -401,7 +401,7 @@ func (r *ptraceRun) wait(ws *unix.WaitStatus) (int, error) {
 // would let the kernel do it); the signal stays pending for the process
 // (no stopped thread wants it), where /proc shows it. Resumed, the
 // threads take it at their signal-delivery stop, as natively.
-func (r *ptraceRun) releaseContinued() error {
+func (r *tracer) releaseContinued() error {
 	cont := map[int]bool{}
 	for tid := range r.held {
 		tgid := tid
@@ -421,7 +421,7 @@ func (r *ptraceRun) releaseContinued() error {
 }
 
 // release resumes the held threads of process pid.
-func (r *ptraceRun) release(pid int) error {
+func (r *tracer) release(pid int) error {
 	for tid := range r.held {
 		th := r.threads[tid]
 		if th == nil || th.proc.pid != pid {
@@ -456,7 +456,7 @@ func contPending(tid int) bool {
 // noteFault remembers a fault the kernel raised in guest code (si_code >
 // 0: not sent by a process), whose address the report shows if the
 // signal kills the guest.
-func (r *ptraceRun) noteFault(th *ptThread, sig unix.Signal, si [128]byte) {
+func (r *tracer) noteFault(th *tracedThread, sig unix.Signal, si [128]byte) {
 	switch sig {
 	case unix.SIGSEGV, unix.SIGBUS, unix.SIGILL, unix.SIGFPE:
 	default:
@@ -492,7 +492,7 @@ func getSiginfo(tid int) ([128]byte, error) {
 
 // seccompStop counts one guest syscall and lets the kernel run it,
 // stopping again at its exit.
-func (r *ptraceRun) seccompStop(th *ptThread) error {
+func (r *tracer) seccompStop(th *tracedThread) error {
 	if !th.proc.guest {
 		return r.resume(th.tid, 0) // vsysbed's own stub, before PROGRAM
 	}
@@ -600,7 +600,7 @@ func (r *ptraceRun) seccompStop(th *ptThread) error {
 }
 
 // syscallExit looks at a call's result.
-func (r *ptraceRun) syscallExit(th *ptThread) error {
+func (r *tracer) syscallExit(th *tracedThread) error {
 	if !th.inSyscall {
 		return r.resume(th.tid, 0)
 	}
@@ -660,7 +660,7 @@ func (r *ptraceRun) syscallExit(th *ptThread) error {
 
 // execStop is a tracee's successful exec: the new image gets the
 // synthetic vDSO before its first instruction.
-func (r *ptraceRun) execStop(th *ptThread) error {
+func (r *tracer) execStop(th *tracedThread) error {
 	tid := th.tid
 	if msg, err := unix.PtraceGetEventMsg(tid); err == nil && int(msg) != tid {
 		// A non-leader thread exec'd and took over the leader's tid.
@@ -730,7 +730,7 @@ func runnableAt(tid int) bool {
 
 // forkStop is a clone, fork or vfork event of th: the child is announced
 // here and stops on its own (in either order).
-func (r *ptraceRun) forkStop(th *ptThread) error {
+func (r *tracer) forkStop(th *tracedThread) error {
 	msg, err := unix.PtraceGetEventMsg(th.tid)
 	if err == nil && r.threads[int(msg)] == nil {
 		r.expected[int(msg)] = th.proc
@@ -740,7 +740,7 @@ func (r *ptraceRun) forkStop(th *ptThread) error {
 
 // born is the first stop (SIGSTOP) of an auto-attached new tracee. Its
 // parent comes from the fork event when that came first, else from /proc.
-func (r *ptraceRun) born(tid int) error {
+func (r *tracer) born(tid int) error {
 	parent := r.expected[tid]
 	delete(r.expected, tid)
 	tgid, ppid := procIDs(tid)
@@ -754,9 +754,9 @@ func (r *ptraceRun) born(tid int) error {
 		}
 	}
 	if p := r.procs[tgid]; p != nil {
-		r.threads[tid] = &ptThread{tid: tid, proc: p}
+		r.threads[tid] = &tracedThread{tid: tid, proc: p}
 	} else {
-		p := &ptProcess{pid: tgid}
+		p := &tracedProcess{pid: tgid}
 		if parent != nil {
 			// fork copies the address space, injected vDSO included.
 			p.parent, p.guest, p.vdso = parent.pid, parent.guest, parent.vdso
@@ -767,7 +767,7 @@ func (r *ptraceRun) born(tid int) error {
 			}
 		}
 		r.procs[tgid] = p
-		r.threads[tid] = &ptThread{tid: tid, proc: p}
+		r.threads[tid] = &tracedThread{tid: tid, proc: p}
 		if p.guest {
 			r.log(coverage.Event{Ev: coverage.EvFork, Pid: p.pid, Parent: p.parent})
 		}
@@ -777,7 +777,7 @@ func (r *ptraceRun) born(tid int) error {
 
 // ended is the end of tracee tid; a thread-group leader's end is its
 // process's.
-func (r *ptraceRun) ended(tid int, ws unix.WaitStatus) {
+func (r *tracer) ended(tid int, ws unix.WaitStatus) {
 	th := r.threads[tid]
 	delete(r.threads, tid)
 	delete(r.expected, tid)
@@ -818,8 +818,8 @@ func (r *ptraceRun) ended(tid int, ws unix.WaitStatus) {
 // recordExit writes the first process's end into its leader's shard, as
 // the in-process platform does: the report takes the fault address and
 // instruction from there.
-func (r *ptraceRun) recordExit(p *ptProcess, ws unix.WaitStatus) {
-	cb, err := r.shard(&ptThread{tid: p.pid, proc: p})
+func (r *tracer) recordExit(p *tracedProcess, ws unix.WaitStatus) {
+	cb, err := r.shard(&tracedThread{tid: p.pid, proc: p})
 	if err != nil {
 		return
 	}
@@ -836,7 +836,7 @@ func (r *ptraceRun) recordExit(p *ptProcess, ws unix.WaitStatus) {
 // shard is th's control block, given at its first counted call: the
 // block of an exited thread of its process when there is one, else a new
 // shard file.
-func (r *ptraceRun) shard(th *ptThread) (*tls.ControlBlock, error) {
+func (r *tracer) shard(th *tracedThread) (*tls.ControlBlock, error) {
 	if cb := r.shards[th.tid]; cb != nil {
 		cb.Pid = uint32(th.proc.pid) // a reused tid counts on in its file
 		return cb, nil
@@ -861,7 +861,7 @@ func (r *ptraceRun) shard(th *ptThread) (*tls.ControlBlock, error) {
 
 // logMaps records the executable file mappings of tid's process, so that
 // call sites in libraries loaded after the exec can be placed.
-func (r *ptraceRun) logMaps(p *ptProcess, tid int) {
+func (r *tracer) logMaps(p *tracedProcess, tid int) {
 	if !p.guest {
 		return
 	}
@@ -875,7 +875,7 @@ func (r *ptraceRun) logMaps(p *ptProcess, tid int) {
 	}
 }
 
-func (r *ptraceRun) log(ev coverage.Event) {
+func (r *tracer) log(ev coverage.Event) {
 	b, err := json.Marshal(ev)
 	if err == nil {
 		r.events.Write(append(b, '\n'))
@@ -884,13 +884,13 @@ func (r *ptraceRun) log(ev coverage.Event) {
 
 // resume continues tid with signal sig. A tracee that vanished (killed by
 // SIGKILL, its process exec'd) is no error: its end is still to come.
-func (r *ptraceRun) resume(tid, sig int) error {
+func (r *tracer) resume(tid, sig int) error {
 	return ignoreGone(unix.PtraceCont(tid, sig))
 }
 
 // resumeThread continues th from an event stop inside a syscall, keeping
 // the stop at that syscall's exit.
-func (r *ptraceRun) resumeThread(th *ptThread) error {
+func (r *tracer) resumeThread(th *tracedThread) error {
 	if th.inSyscall {
 		return ignoreGone(unix.PtraceSyscall(th.tid, 0))
 	}
@@ -905,7 +905,7 @@ func ignoreGone(err error) error {
 }
 
 // killAll kills every traced process and waits for them all.
-func (r *ptraceRun) killAll() {
+func (r *tracer) killAll() {
 	unix.Kill(r.root, unix.SIGKILL)
 	for pid := range r.procs {
 		unix.Kill(pid, unix.SIGKILL)

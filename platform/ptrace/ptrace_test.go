@@ -294,8 +294,8 @@ func TestHandledRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cb := &tls.ControlBlock{}
-			r := &ptraceRun{shards: map[int]*tls.ControlBlock{7: cb}}
-			th := &ptThread{tid: 7, proc: &ptProcess{handlers: map[uint64]sigDisposition{
+			r := &tracer{shards: map[int]*tls.ControlBlock{7: cb}}
+			th := &tracedThread{tid: 7, proc: &tracedProcess{handlers: map[uint64]sigDisposition{
 				usr1: {handler: 0x401100, flags: saRestart},
 				usr2: {handler: 0x401100},
 			}}}

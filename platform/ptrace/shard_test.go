@@ -12,19 +12,19 @@ import (
 // The tracer hands an ended thread's shard to its process's next thread
 // (counts kept, thread state reset), and never the leader's, where the
 // exit record goes.
-func TestPtraceShardOfAnEndedThreadServesTheNext(t *testing.T) {
-	r := &ptraceRun{dir: t.TempDir(), procs: map[int]*ptProcess{}, threads: map[int]*ptThread{},
-		shards: map[int]*tls.ControlBlock{}, expected: map[int]*ptProcess{}, root: 1}
+func TestShardOfAnEndedThreadServesTheNext(t *testing.T) {
+	r := &tracer{dir: t.TempDir(), procs: map[int]*tracedProcess{}, threads: map[int]*tracedThread{},
+		shards: map[int]*tls.ControlBlock{}, expected: map[int]*tracedProcess{}, root: 1}
 	defer r.close()
-	p := &ptProcess{pid: 100}
-	other := &ptProcess{pid: 200}
+	p := &tracedProcess{pid: 100}
+	other := &tracedProcess{pid: 200}
 	r.procs[100], r.procs[200] = p, other
-	thread := func(tid int, proc *ptProcess) *ptThread {
-		th := &ptThread{tid: tid, proc: proc}
+	thread := func(tid int, proc *tracedProcess) *tracedThread {
+		th := &tracedThread{tid: tid, proc: proc}
 		r.threads[tid] = th
 		return th
 	}
-	shard := func(th *ptThread) *tls.ControlBlock {
+	shard := func(th *tracedThread) *tls.ControlBlock {
 		t.Helper()
 		cb, err := r.shard(th)
 		if err != nil {

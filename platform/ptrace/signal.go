@@ -50,7 +50,7 @@ func restartsWith(code, flags uint64) bool {
 // noteSigaction records the disposition rt_sigaction(sig, act, ...) is
 // about to install, read from the tracee (struct kernel_sigaction starts
 // with the handler and the flags).
-func (r *ptraceRun) noteSigaction(th *ptThread, regs *unix.PtraceRegs) {
+func (r *tracer) noteSigaction(th *tracedThread, regs *unix.PtraceRegs) {
 	sig, act := regs.Rdi, regs.Rsi
 	if act == 0 || sig == 0 || sig > 64 {
 		return
@@ -82,7 +82,7 @@ func resetHandlersAtExec(h map[uint64]sigDisposition) map[uint64]sigDisposition 
 // call is presented as returned -EINTR to its caller, and re-issued at
 // rt_sigreturn if Linux would have restarted it. Without a handler the
 // kernel restarts it in the image, as syscallExit arranged.
-func (r *ptraceRun) interruptedBypass(th *ptThread, sig unix.Signal) error {
+func (r *tracer) interruptedBypass(th *tracedThread, sig unix.Signal) error {
 	in := th.interrupted
 	th.interrupted = nil
 	d := th.proc.handlers[uint64(sig)]
@@ -112,7 +112,7 @@ func (r *ptraceRun) interruptedBypass(th *ptThread, sig unix.Signal) error {
 // `syscall`, which the handler's rt_sigreturn resumes: the same call,
 // counted once. (A bypass call is reshaped by interruptedBypass.) Without
 // a handler the kernel restarts the call unseen, and th.restart stays.
-func (r *ptraceRun) handledRestart(th *ptThread, sig unix.Signal) {
+func (r *tracer) handledRestart(th *tracedThread, sig unix.Signal) {
 	rp := th.restart
 	if !th.proc.handlers[uint64(sig)].runsHandler() || rp.nr == unix.SYS_RT_SIGRETURN {
 		return
@@ -140,7 +140,7 @@ func (r *ptraceRun) handledRestart(th *ptThread, sig unix.Signal) {
 // issued again from the image's `syscall`, return address on the stack;
 // if it restored a raw syscall handledRestart saw rewound, the next stop
 // there is that call again.
-func (r *ptraceRun) restartAfterHandler(th *ptThread, regs *unix.PtraceRegs) error {
+func (r *tracer) restartAfterHandler(th *tracedThread, regs *unix.PtraceRegs) error {
 	if hr := th.handlerRestart; hr != nil && regs.Rip == hr.rip-syscallInsnLen && regs.Rsp == hr.rsp && regs.Rax == hr.nr {
 		th.handlerRestart = nil
 		th.restart = *hr

@@ -21,14 +21,14 @@ type tracee int
 func (t tracee) ReadMem(addr uint64, b []byte) error { return procmem.Read(int(t), addr, b) }
 
 // loadTrace opens the run's tracing configuration, if any.
-func (r *ptraceRun) loadTrace() error {
+func (r *tracer) loadTrace() error {
 	tr, err := tracing.Load(r.dir, 3, kernelsim.Name)
 	r.tr = tr
 	return err
 }
 
 // traceEnter records call nr of th as it enters (at its seccomp stop).
-func (r *ptraceRun) traceEnter(th *ptThread, nr uint64, a kernelsim.Args, kind uint32, site uint64) {
+func (r *tracer) traceEnter(th *tracedThread, nr uint64, a kernelsim.Args, kind uint32, site uint64) {
 	if r.tr == nil {
 		return
 	}
@@ -36,7 +36,7 @@ func (r *ptraceRun) traceEnter(th *ptThread, nr uint64, a kernelsim.Args, kind u
 }
 
 // traceExit records the result of th's call (at its exit stop).
-func (r *ptraceRun) traceExit(th *ptThread, rax uint64) {
+func (r *tracer) traceExit(th *tracedThread, rax uint64) {
 	if th.traced == nil {
 		return
 	}
@@ -47,7 +47,7 @@ func (r *ptraceRun) traceExit(th *ptThread, rax uint64) {
 }
 
 // traceEnd is a process's last line.
-func (r *ptraceRun) traceEnd(pid int, ws unix.WaitStatus) {
+func (r *tracer) traceEnd(pid int, ws unix.WaitStatus) {
 	if r.tr == nil {
 		return
 	}
