@@ -50,6 +50,15 @@ var _ = Describe("vsysbed run's output conventions", func() {
 			Expect(json.Stderr).To(HavePrefix(`{`))
 		})
 
+		It("with -q says nothing of a guest a signal killed, which exits 128+N as natively ("+name+")", func() {
+			kill := []string{"/bin/sh", "-c", "kill -TERM $$"}
+			native := run(nil, kill...)
+			Expect(native.Status).To(Equal(128 + 15))
+			Expect(runVsysbed(nil, flags("-q"), kill...)).To(Equal(native))
+			loud := runVsysbed(nil, flags("--report", "/dev/null"), kill...)
+			Expect(loud.Stderr).To(ContainSubstring("guest killed by SIGTERM"))
+		})
+
 		It("exits 125 with one line when the report cannot be written ("+name+")", func() {
 			path := filepath.Join(GinkgoT().TempDir(), "no-such-dir", "r.json")
 			got := runVsysbed(nil, flags("--report", path), argv...)

@@ -569,7 +569,7 @@ func runNative(o Options, inh inheritance) int {
 	rep.Audit = coverage.BuildAudit(in, nil)
 
 	if ws.Signaled() && ws.Signal() != unix.SIGPIPE && ws.Signal() != unix.SIGINT {
-		describeDeath(rep, "", syscall.Signal(ws.Signal()))
+		describeDeath(rep, "", syscall.Signal(ws.Signal()), o.Quiet)
 	}
 	if err := writeReport(rep, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "vsysbed: writing the report: %v\n", err)

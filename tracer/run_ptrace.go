@@ -77,7 +77,7 @@ func finishPtrace(o Options, dir string, res ptrace.Result) int {
 		rep = coverage.Build(in)
 	}
 	if ws.Signaled() && ws.Signal() != syscall.SIGPIPE && ws.Signal() != syscall.SIGINT {
-		describeDeath(rep, dir, ws.Signal())
+		describeDeath(rep, dir, ws.Signal(), o.Quiet)
 	}
 	if rep != nil {
 		if err := writeReport(rep, o, os.Stdout, os.Stderr); err != nil {

@@ -234,7 +234,7 @@ func Run(o Options) int {
 	// Like a shell, stay quiet about the signals a pipeline or a terminal
 	// sends on purpose.
 	if ws.Signaled() && ws.Signal() != syscall.SIGPIPE && ws.Signal() != syscall.SIGINT {
-		describeDeath(rep, dir, ws.Signal())
+		describeDeath(rep, dir, ws.Signal(), o.Quiet)
 	}
 	reportFailed := false
 	if rep != nil && started {
@@ -295,8 +295,10 @@ func waitHost(pid int) (syscall.WaitStatus, error) {
 	}
 }
 
-// describeDeath prints the one line a guest killed by a signal deserves.
-func describeDeath(rep *coverage.Report, dir string, sig syscall.Signal) {
+// describeDeath prints the one line a guest killed by a signal deserves;
+// quiet (-q) leaves it out, but for an incomplete report, which is an
+// error.
+func describeDeath(rep *coverage.Report, dir string, sig syscall.Signal, quiet bool) {
 	line := fmt.Sprintf("vsysbed: guest killed by %s", coverage.SignalName(sig))
 	if rep != nil && rep.Exit.Signal != "" && (rep.Exit.FaultRIP != 0 || rep.Exit.FaultAddr != 0) {
 		line += fmt.Sprintf(" (fault address %s, at %s", rep.Exit.FaultAddr, rep.Exit.FaultRIP)
@@ -306,8 +308,11 @@ func describeDeath(rep *coverage.Report, dir string, sig syscall.Signal) {
 		line += ")"
 	} else if rep != nil && !rep.Complete {
 		line = fmt.Sprintf("vsysbed: host process killed by %s; the report is incomplete", coverage.SignalName(sig))
+		quiet = false
 	}
-	fmt.Fprintln(os.Stderr, line)
+	if !quiet {
+		fmt.Fprintln(os.Stderr, line)
+	}
 }
 
 // writeReport writes the report where the options say (docs/report.md,
