@@ -241,8 +241,8 @@ func (t *Task) rewriteSite(cb *tls.ControlBlock) {
 }
 
 // tryRewrite rewrites the site: rundir.RewritePatched, why not (why*),
-// or "" when it may work later (another thread is rewriting, the
-// membarrier is being registered, another thread rewrote it).
+// or "" when it may work later (the membarrier is being registered,
+// another thread rewrote it).
 func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 	p := t.P
 	site := cb.Site
@@ -252,9 +252,12 @@ func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 		return whyStraddle
 	}
 	r := &p.rewrite
-	if !r.mu.TryLock() {
-		return "" // another thread is rewriting: asked again at this site's next power-of-two trap
-	}
+	// Waits for a rewrite another thread is making (a few membarriers,
+	// ~0.1 ms): given up instead, the retries at this site's next
+	// power-of-two traps all fell inside a new thread's rewrites of its
+	// start-up sites, and a site called 100 times while two threads lived
+	// was rewritten only after (e2e rewrite, mt_getpid: 64 or 128 traps).
+	r.mu.Lock()
 	defer r.mu.Unlock()
 	p.mu.Lock()
 	// No other thread, and no vfork child (this thread may be one).
