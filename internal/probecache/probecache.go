@@ -137,32 +137,17 @@ func encode(key string, ranges []bpf.Range) []byte {
 	for _, r := range ranges {
 		fmt.Fprintf(&b, "range %x %x\n", r.Start, r.End)
 	}
-	fmt.Fprintf(&b, "sum %s\n", sumOf(b.Bytes()))
-	return b.Bytes()
-}
-
-// sumOf is the checksum of a cache file's body.
-func sumOf(body []byte) string {
-	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:])
+	return cachedir.Seal(b.Bytes())
 }
 
 // decode checks a cache file's contents against key and returns its ranges.
 func decode(data []byte, key string) ([]bpf.Range, error) {
-	i := bytes.LastIndex(data, []byte("sum "))
-	if i < 0 || !bytes.HasSuffix(data, []byte("\n")) {
-		return nil, errors.New("no checksum")
-	}
-	body, sumLine := data[:i], strings.TrimSpace(string(data[i+len("sum "):]))
-	if sumLine != sumOf(body) {
-		return nil, errors.New("bad checksum")
-	}
-	head := format + "\n" + key
-	if !bytes.HasPrefix(body, []byte(head)) {
-		return nil, errors.New("another key")
+	rest, err := cachedir.Unseal(data, format+"\n"+key)
+	if err != nil {
+		return nil, err
 	}
 	var ranges []bpf.Range
-	sc := bufio.NewScanner(bytes.NewReader(body[len(head):]))
+	sc := bufio.NewScanner(bytes.NewReader(rest))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) != 3 || f[0] != "range" {

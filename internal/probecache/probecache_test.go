@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vsysbed/vsysbed/bpf"
+	"github.com/vsysbed/vsysbed/internal/cachedir"
 	"github.com/vsysbed/vsysbed/internal/procmaps"
 )
 
@@ -139,7 +140,7 @@ func flip(b []byte, i int) []byte {
 // resum gives body a valid checksum line (so only the body's own checks
 // can reject it).
 func resum(body string) []byte {
-	return []byte(body + "sum " + sumOf([]byte(body)) + "\n")
+	return []byte(body + "sum " + cachedir.Sum([]byte(body)) + "\n")
 }
 
 func TestRangesProbesOnceThenHits(t *testing.T) {

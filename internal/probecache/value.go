@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vsysbed/vsysbed/internal/cachedir"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,24 +35,15 @@ func encodeValue(name, key string, lines []string) []byte {
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
-	b.WriteString("sum " + sumOf(b.Bytes()) + "\n")
-	return b.Bytes()
+	return cachedir.Seal(b.Bytes())
 }
 
 func decodeValue(data []byte, name, key string) ([]string, error) {
-	i := bytes.LastIndex(data, []byte("sum "))
-	if i < 0 || !bytes.HasSuffix(data, []byte("\n")) {
-		return nil, errors.New("no checksum")
+	body, err := cachedir.Unseal(data, valueFormat+" "+name+"\n"+strings.TrimSuffix(key, "\n")+"\n--\n")
+	if err != nil {
+		return nil, err
 	}
-	body := data[:i]
-	if strings.TrimSpace(string(data[i+len("sum "):])) != sumOf(body) {
-		return nil, errors.New("bad checksum")
-	}
-	head := valueFormat + " " + name + "\n" + strings.TrimSuffix(key, "\n") + "\n--\n"
-	if !bytes.HasPrefix(body, []byte(head)) {
-		return nil, errors.New("another key")
-	}
-	rest := strings.TrimSuffix(string(body[len(head):]), "\n")
+	rest := strings.TrimSuffix(string(body), "\n")
 	if rest == "" {
 		return []string{}, nil
 	}

@@ -25,7 +25,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -123,30 +122,17 @@ func encode(head string, entries []coverage.SymbolEntry) []byte {
 	for _, e := range entries {
 		fmt.Fprintf(&b, "at %x %x %d %s %s\n", e.Addr, e.Value, e.Line, strconv.Quote(e.Function), strconv.Quote(e.File))
 	}
-	fmt.Fprintf(&b, "sum %s\n", sumOf(b.Bytes()))
-	return b.Bytes()
-}
-
-func sumOf(body []byte) string {
-	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:])
+	return cachedir.Seal(b.Bytes())
 }
 
 // decode checks a file's contents against head and returns its entries.
 func decode(data []byte, head string) ([]coverage.SymbolEntry, error) {
-	i := bytes.LastIndex(data, []byte("sum "))
-	if i < 0 || !bytes.HasSuffix(data, []byte("\n")) {
-		return nil, errors.New("no checksum")
-	}
-	body, sumLine := data[:i], strings.TrimSpace(string(data[i+len("sum "):]))
-	if sumLine != sumOf(body) {
-		return nil, errors.New("bad checksum")
-	}
-	if !bytes.HasPrefix(body, []byte(head)) {
-		return nil, errors.New("another format or key")
+	rest, err := cachedir.Unseal(data, head)
+	if err != nil {
+		return nil, err
 	}
 	var entries []coverage.SymbolEntry
-	sc := bufio.NewScanner(bytes.NewReader(body[len(head):]))
+	sc := bufio.NewScanner(bytes.NewReader(rest))
 	sc.Buffer(nil, maxFileSize)
 	for sc.Scan() {
 		e, err := decodeEntry(sc.Text())

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vsysbed/vsysbed/coverage"
+	"github.com/vsysbed/vsysbed/internal/cachedir"
 )
 
 const key = "object build-id:0123abcd 4096\ndebug none\nsymbolizer 1\n"
@@ -55,7 +56,7 @@ func TestCorruptFilesAreIgnoredAndRewritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A valid checksum over a bad body: the checks past the sum must hold.
-	resum := func(body string) []byte { return []byte(body + "sum " + sumOf([]byte(body)) + "\n") }
+	resum := func(body string) []byte { return []byte(body + "sum " + cachedir.Sum([]byte(body)) + "\n") }
 	body := string(good[:strings.LastIndex(string(good), "sum ")])
 	damaged := map[string][]byte{
 		"empty":           nil,
