@@ -213,22 +213,30 @@ type SymbolEntry struct {
 // from the answers (Symbol's "+0x", a demangler) needs none.
 const SymbolizerVersion = 1
 
+// openELF opens path, a regular file, as ELF; the caller closes file.
+func openELF(path string) (file *os.File, st os.FileInfo, f *elf.File, ok bool) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	st, err = file.Stat()
+	if err == nil && st.Mode().IsRegular() {
+		if f, err = elf.NewFile(file); err == nil {
+			return file, st, f, true
+		}
+	}
+	file.Close()
+	return nil, nil, nil, false
+}
+
 // openObject reads path's identity and load segments; nil when it is not
 // a readable ELF file.
 func openObject(path string) *objectRef {
-	file, err := os.Open(path)
-	if err != nil {
+	file, st, f, ok := openELF(path)
+	if !ok {
 		return nil
 	}
 	defer file.Close()
-	st, err := file.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		return nil
-	}
-	f, err := elf.NewFile(file)
-	if err != nil {
-		return nil
-	}
 	ref := &objectRef{path: path, buildID: BuildID(f), loads: loadSegments(f)}
 	if ref.buildID != "" {
 		dbg := "none"
@@ -490,19 +498,11 @@ func newObjectCache() *objectCache { return &objectCache{entries: map[string]*ca
 // with the same identity was read before; nil when path is not a readable
 // ELF file.
 func (c *objectCache) load(path string) *objectSymbols {
-	file, err := os.Open(path)
-	if err != nil {
+	file, st, f, ok := openELF(path)
+	if !ok {
 		return nil
 	}
 	defer file.Close()
-	st, err := file.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		return nil
-	}
-	f, err := elf.NewFile(file)
-	if err != nil {
-		return nil
-	}
 	size := strconv.FormatInt(st.Size(), 10)
 	key := "path:" + path + "\x00" + size + "\x00" + strconv.FormatInt(st.ModTime().UnixNano(), 10)
 	if id := BuildID(f); id != "" {
