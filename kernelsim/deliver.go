@@ -902,7 +902,14 @@ func (t *Task) settleChildSignal() {
 func (p *Process) ForwardHostSignals() {
 	ch := CatchHostSignals()
 	signal.Notify(ch, hostSignals()...)
+	// It returns once the forwarder runs: the thread Go starts for a new
+	// goroutine is cloned in the background (this thread is locked), and
+	// the clone holds the process's mmap lock, against which the guest's
+	// first page fault would wait (D in /proc/PID/stat where a native
+	// process is R).
+	started := make(chan struct{})
 	go func() {
+		close(started)
 		for s := range ch {
 			sig := int(s.(syscall.Signal))
 			// os/signal merges what arrived before it was read: this one
@@ -946,4 +953,5 @@ func (p *Process) ForwardHostSignals() {
 			}
 		}
 	}()
+	<-started
 }

@@ -134,11 +134,21 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 		writeU32(st.ChildTID, uint32(unix.Gettid()))
 	}
 	// "ready" goes out as the last step before the guest's first
-	// instruction (Task.Run): the parent's fork returns then, and until
-	// then the child's main thread is Go's, which may sleep in a futex —
-	// a parent that reads the child's /proc/PID/stat must see R there, as
-	// for a native child that has not run yet.
-	t.readyLink = link
+	// instruction (Platform.Enter, from the C entry): the parent's fork
+	// returns then, and a parent that reads the child's /proc/PID/stat
+	// must see R there, as for a native child that has not run yet. So
+	// nothing of Go's may still be starting up in this process by then:
+	// the goroutine that serves the parent's setpgid (until our execve,
+	// setpgid.go) starts now and waits in the netpoller, holding no
+	// thread. Started at "ready", it took a new thread there (the clone
+	// held the child's mmap lock against its first page fault: D) and the
+	// guest thread's first trapped call waited for a P (S); 1% of reads
+	// right after fork saw one or the other.
+	served, err := p.startServingParent(link, max(c.HostFDBase+300, st.FDFloor))
+	if err != nil {
+		return fail(err)
+	}
+	t.readyLink = served
 	return p, t, nil
 }
 

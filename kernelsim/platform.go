@@ -25,8 +25,13 @@ type Platform interface {
 	// Enter runs cb's guest thread on the calling host thread until it
 	// leaves the guest for good: it arms the trap for cb on this thread,
 	// calls ready, and runs guest code. It returns an error, without
-	// calling ready, when the trap cannot be armed.
-	Enter(cb *tls.ControlBlock, ready func()) error
+	// calling ready, when the trap cannot be armed. A readyLink is a fork
+	// child's link to its parent: the platform writes "ready\n" on it as
+	// the last step before the guest's first instruction (the parent's
+	// fork returns then; a native child is runnable from that moment, so
+	// nothing between may sleep), and ends the process with
+	// exitstatus.Failed if it cannot.
+	Enter(cb *tls.ControlBlock, ready func(), readyLink *os.File) error
 	// Release disarms the trap on the calling host thread, whose guest
 	// has left; false means cb must not serve another thread (the kernel
 	// may still read its SUD selector there).

@@ -29,12 +29,12 @@ func (f *fakePlatform) logf(format string, a ...any) {
 	f.log = append(f.log, fmt.Sprintf(format, a...))
 }
 
-func (f *fakePlatform) StartThread(func())                        { f.logf("StartThread") }
-func (f *fakePlatform) Enter(*tls.ControlBlock, func()) error     { return unix.ENOSYS }
-func (f *fakePlatform) Release(*tls.ControlBlock) bool            { return true }
-func (f *fakePlatform) StartProcess() (int, *os.File, unix.Errno) { return 0, nil, unix.EAGAIN }
-func (f *fakePlatform) StartVfork() (int, VforkHost, unix.Errno)  { return 0, nil, unix.EAGAIN }
-func (f *fakePlatform) StartChildThread(func(error))              { f.logf("StartChildThread") }
+func (f *fakePlatform) StartThread(func())                              { f.logf("StartThread") }
+func (f *fakePlatform) Enter(*tls.ControlBlock, func(), *os.File) error { return unix.ENOSYS }
+func (f *fakePlatform) Release(*tls.ControlBlock) bool                  { return true }
+func (f *fakePlatform) StartProcess() (int, *os.File, unix.Errno)       { return 0, nil, unix.EAGAIN }
+func (f *fakePlatform) StartVfork() (int, VforkHost, unix.Errno)        { return 0, nil, unix.EAGAIN }
+func (f *fakePlatform) StartChildThread(func(error))                    { f.logf("StartChildThread") }
 
 func (f *fakePlatform) Exit(code int, record func()) {
 	f.logf("Exit %d", code)

@@ -1,6 +1,7 @@
 package kernelsim
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -86,10 +87,11 @@ func (p *Process) keepChildLink(pid int, f *os.File) {
 
 // serveParent answers the parent's setpgid requests on link until the
 // guest's execve closes it (closeParentLink) or the parent lets it go.
-func (p *Process) serveParent(link *os.File) {
+func (p *Process) serveParent(link *os.File, started chan<- struct{}) {
 	p.mu.Lock()
 	p.parentLink = link
 	p.mu.Unlock()
+	close(started)
 	var b [8]byte
 	for {
 		if _, err := io.ReadFull(link, b[:]); err != nil {
@@ -113,4 +115,26 @@ func (p *Process) closeParentLink() {
 	if l != nil {
 		l.Close()
 	}
+}
+
+// startServingParent moves a fork child's link to the parent to a
+// non-blocking fd at floor or above (the original is closed), so that
+// serveParent's reads wait in Go's netpoller, and starts serveParent on
+// it; it returns once the goroutine is in its loop, with the link's new
+// file (the C entry writes "ready" on it).
+func (p *Process) startServingParent(link *os.File, floor int) (*os.File, error) {
+	fd, err := unix.FcntlInt(link.Fd(), unix.F_DUPFD_CLOEXEC, floor)
+	if err != nil {
+		return nil, fmt.Errorf("moving the link to the parent: %w", err)
+	}
+	link.Close()
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("moving the link to the parent: %w", err)
+	}
+	served := os.NewFile(uintptr(fd), "fork")
+	started := make(chan struct{})
+	go p.serveParent(served, started)
+	<-started
+	return served, nil
 }

@@ -1,8 +1,9 @@
 package kernelsim
 
 import (
-	"golang.org/x/sys/unix"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/tls"
 )

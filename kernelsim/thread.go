@@ -1,12 +1,8 @@
 package kernelsim
 
 import (
-	"os"
-
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/internal/exitstatus"
-	"github.com/vsysbed/vsysbed/internal/fdpass"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -108,18 +104,13 @@ func (t *Task) Run() error { return t.enter(nil) }
 // the thread is there (a fork child also tells its parent, which goes on
 // only then). Then the thread has left (left).
 func (t *Task) enter(ready func()) error {
+	l := t.readyLink // a fork child's: the platform tells the parent
+	t.readyLink = nil
 	err := t.P.plat.Enter(t.CB, func() {
-		if l := t.readyLink; l != nil {
-			t.readyLink = nil
-			if err := fdpass.SendAll(l, []byte("ready\n")); err != nil {
-				os.Exit(exitstatus.Failed) // the parent gave up on the fork (forkFailed)
-			}
-			go t.P.serveParent(l) // its setpgid of us, until our execve (setpgid.go)
-		}
 		if ready != nil {
 			ready()
 		}
-	})
+	}, l)
 	if err != nil {
 		return err
 	}

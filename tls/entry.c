@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <ucontext.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <cpuid.h>
 #include "cb.h"
@@ -29,6 +30,8 @@
 #pragma GCC target("general-regs-only")
 
 #define EBADF_ 9 /* no errno.h: its errno is TLS */
+#define EINTR_ 4
+#define EAGAIN_ 11
 #define ENOSYS_ 38
 #define AUDIT_ARCH_X86_64_ 0xc000003eU
 #define ARCH_SET_GS 0x1001
@@ -1365,7 +1368,7 @@ int vsysbed_install_handlers(void)
  * threads, Go's thread-directed SIGURG and SIGPROF run behind the
  * FS-swapping wrapper, and every other signal is relayed to the guest.
  */
-long vsysbed_run(struct vsysbed_cb *cb)
+long vsysbed_run(struct vsysbed_cb *cb, int ready_fd)
 {
 	sigset_t block, old;
 	sigfillset(&block);
@@ -1392,6 +1395,30 @@ long vsysbed_run(struct vsysbed_cb *cb)
 	RAW2(SYS_arch_prctl, ARCH_GET_FS, &cb->host_fs);
 	RAW2(SYS_arch_prctl, ARCH_SET_GS, cb);
 	pthread_sigmask(SIG_SETMASK, &block, &old);
+	/*
+	 * A fork child tells its parent here, the last step before the guest's
+	 * first instruction: from then on the thread is the guest's, runnable
+	 * as a native child that has not run yet. Told from Go, the thread
+	 * could still park in the Go scheduler (a GC assist, a P to wait for
+	 * at the cgo call), and the parent read S in /proc/PID/stat.
+	 */
+	if (ready_fd >= 0) {
+		static const char msg[] = "ready\n";
+		size_t done = 0;
+		while (done < sizeof msg - 1) {
+			long n = vsysbed_raw_syscall6(SYS_sendto, ready_fd, (long)(msg + done), (long)(sizeof msg - 1 - done), MSG_NOSIGNAL, 0, 0);
+			if (n == -EINTR_)
+				continue;
+			if (n == -EAGAIN_) { /* the link is non-blocking (its reader is Go's netpoller) */
+				struct { int fd; short events, revents; } pfd = {ready_fd, 4 /* POLLOUT */, 0};
+				RAW4(SYS_poll, &pfd, 1, -1, 0);
+				continue;
+			}
+			if (n <= 0)
+				RAW2(SYS_exit_group, VSYSBED_EXIT_FAILED, 0); /* the parent gave up on the fork */
+			done += (size_t)n;
+		}
+	}
 	vsysbed_enter_guest(cb);
 	/* Back from vsysbed_leave_guest, on the host FS. */
 	cb->selector = CB_SUD_ALLOW;

@@ -293,10 +293,17 @@ func Prepare(cb *ControlBlock, trapMode uint8) error {
 // Run enters the guest on the calling thread, which must be locked
 // (runtime.LockOSThread), with the registers in cb.Trap and the extended
 // state in cb.Xsave (see SetInitialState, CopyThreadState), and returns when
-// kernelsim sets FlagLeave.
-func Run(cb *ControlBlock) {
-	C.vsysbed_run((*C.struct_vsysbed_cb)(unsafe.Pointer(cb)))
+// kernelsim sets FlagLeave. A readyFD of 0 or more is a fork child's link
+// to its parent: "ready\n" goes out on it from C as the last step before
+// the guest's first instruction, so that no Go runs on the thread between
+// the two (the process exits with exitstatus.Failed if it cannot be sent).
+func Run(cb *ControlBlock, readyFD int) {
+	C.vsysbed_run((*C.struct_vsysbed_cb)(unsafe.Pointer(cb)), C.int(readyFD))
 }
+
+// exitFailed is the status the C entry exits with when it cannot tell a
+// fork child's parent it is ready.
+const exitFailed = C.VSYSBED_EXIT_FAILED
 
 // SetInitialState makes cb start a new process image: rip=entry, rsp=sp,
 // every other register zero, the extended state in its initial

@@ -95,7 +95,9 @@ extern int vsysbed_start_stdio_closed;
 
 int vsysbed_install_handlers(void);
 int vsysbed_child_autoreap(int on);
-long vsysbed_run(struct vsysbed_cb *cb);
+/* vsysbed's own failure (internal/exitstatus.Failed, checked by a test). */
+#define VSYSBED_EXIT_FAILED 125
+long vsysbed_run(struct vsysbed_cb *cb, int ready_fd);
 uint64_t vsysbed_bypass_address(void);
 uint64_t vsysbed_patched_entry_address(void);
 extern int vsysbed_rewrite;

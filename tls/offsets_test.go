@@ -1,6 +1,10 @@
 package tls
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/vsysbed/vsysbed/internal/exitstatus"
+)
 
 func TestOffsets(t *testing.T) {
 	for _, c := range offsetChecks() {
@@ -20,5 +24,14 @@ func TestConstants(t *testing.T) {
 		if c.goVal != c.cVal {
 			t.Errorf("%s: Go %#x, cb.h %#x", c.name, c.goVal, c.cVal)
 		}
+	}
+}
+
+// TestExitFailed: the status the C entry exits with when a fork child
+// cannot tell its parent it is ready is vsysbed's own failure, the one
+// the rest of vsysbed exits with.
+func TestExitFailed(t *testing.T) {
+	if exitFailed != exitstatus.Failed {
+		t.Errorf("VSYSBED_EXIT_FAILED = %d, exitstatus.Failed = %d", exitFailed, exitstatus.Failed)
 	}
 }

@@ -315,6 +315,7 @@ func Main(o Options) int {
 // the link to the parent, which sends the guest's state, or for vfork the
 // child's requests and finally its execve (adopt).
 func ForkChild(o Options) int {
+	warmed := warmThreads(idleThreads)
 	detachArgs(&o)
 	// The parent's guest fds that were not close-on-exec came through the
 	// exec of this process; those in the host's range would pass for our
@@ -370,6 +371,7 @@ func ForkChild(o Options) int {
 		h.events.Error("fork child: " + err.Error())
 		return fail(exitstatus.Failed, "fork: %v", err)
 	}
+	<-warmed
 	return h.run(t)
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -37,7 +38,7 @@ func (platform) StartThread(body func()) {
 // Enter arms the trap on this thread and runs the guest. The seccomp
 // filter is the process's, armed once in setup; Syscall User Dispatch is
 // per thread, its selector byte in the thread's control block.
-func (pl platform) Enter(cb *tls.ControlBlock, ready func()) error {
+func (pl platform) Enter(cb *tls.ControlBlock, ready func(), readyLink *os.File) error {
 	if pl.mode == tls.TrapSUD {
 		start, end := tls.Region()
 		if err := bpf.EnableSUD(start, end-start, &cb.Selector); err != nil {
@@ -45,7 +46,17 @@ func (pl platform) Enter(cb *tls.ControlBlock, ready func()) error {
 		}
 	}
 	ready()
-	tls.Run(cb)
+	fd := -1
+	if readyLink != nil {
+		// Not Fd(), which would put the file in blocking mode: its
+		// reader waits in the netpoller (kernelsim.startServingParent).
+		rc, err := readyLink.SyscallConn()
+		if err != nil {
+			return err
+		}
+		rc.Control(func(f uintptr) { fd = int(f) })
+	}
+	tls.Run(cb, fd)
 	return nil
 }
 
@@ -183,4 +194,41 @@ func (t token) Take() {
 func (t token) Close() {
 	unix.Close(t.write)
 	unix.Close(t.drain)
+}
+
+// idleThreads is how many threads a fork child's Go runtime starts ahead
+// and keeps idle (warmThreads).
+const idleThreads = 3
+
+// warmThreads has the Go runtime start n threads now, beside the work of
+// adopting the guest, and keep them idle: the channel closes once they
+// are. A goroutine started later (the forwarders, the parent's server)
+// then finds an idle thread. Without them the runtime clones one when the
+// guest is already running: this thread is locked, so a template thread
+// does it in the background, and it holds the process's mmap lock over
+// the new stack's mprotect; preempted there, it kept the guest's first
+// page fault waiting for a millisecond, D in /proc/PID/stat where a
+// native fork child is R (semantics guest).
+func warmThreads(n int) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		var locked, ended sync.WaitGroup
+		release := make(chan struct{})
+		for range n {
+			locked.Add(1)
+			ended.Add(1)
+			go func() {
+				defer ended.Done()
+				runtime.LockOSThread() // each holds a thread of its own...
+				locked.Done()
+				<-release
+				runtime.UnlockOSThread() // ...which then goes idle
+			}()
+		}
+		locked.Wait()
+		close(release)
+		ended.Wait()
+		close(done)
+	}()
+	return done
 }
