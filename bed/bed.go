@@ -117,9 +117,10 @@ type Cmd struct {
 	// Trap selects how raw `syscall` instructions are caught: "seccomp"
 	// or "sud" (Syscall User Dispatch); "" is vsysbed's default (seccomp).
 	Trap string
-	// Rewrite is "off" or "lazy" (vsysbed run --rewrite; "" is vsysbed's
-	// default, off): with "lazy", sites that trapped and match the known
-	// pattern are rewritten, their later calls counted as patched.
+	// Rewrite is "lazy" or "off" (vsysbed run --rewrite; "" is vsysbed's
+	// default, lazy): with "lazy", sites that trapped and match a known
+	// pattern are rewritten, their later calls counted as patched; "off"
+	// keeps every raw syscall a trap.
 	Rewrite string
 	// Routes force syscall routes, each "NAME=fast" or "NAME=kernel"
 	// (vsysbed run --route).

@@ -257,7 +257,7 @@ func TestReportTotals(t *testing.T) {
 		t.Errorf("command %q complete %v exit %v", rep.Command, rep.Complete, rep.Exit)
 	}
 	tot := rep.Totals
-	if tot.Total == 0 || tot.Total != tot.Bypass+tot.Trap+tot.VDSO {
+	if tot.Total == 0 || tot.Total != tot.Bypass+tot.Trap+tot.VDSO+tot.Int80+tot.Patched {
 		t.Errorf("totals %+v: not a sum, or empty", tot)
 	}
 	var rows uint64

@@ -40,7 +40,7 @@ func ExampleCmd_Report() {
 	t := rep.Totals
 	fmt.Println("exit:", rep.Exit)
 	fmt.Println("complete:", rep.Complete)
-	fmt.Println("totals add up:", t.Total > 0 && t.Total == t.Bypass+t.Trap+t.VDSO)
+	fmt.Println("totals add up:", t.Total > 0 && t.Total == t.Bypass+t.Trap+t.VDSO+t.Int80+t.Patched)
 	// Output:
 	// exit: exit code 0
 	// complete: true

@@ -10,9 +10,10 @@
 #   find     find /usr -name '*.h' (seconds, warm cache)
 #   du       du -sh /usr (seconds, warm cache)
 #
-# Modes: seccomp (vsysbed's default trap), sud (--trap sud), and, when
-# `vsysbed run --help` lists --rewrite, rewrite=off and rewrite=lazy; without
-# it those rows say "n/a (no --rewrite)". For servers the ratio is the
+# Modes: seccomp (vsysbed's default trap) and sud (--trap sud), each with
+# --rewrite=off (every raw syscall a trap), and rewrite=lazy (the default:
+# seccomp with trapped sites rewritten) when `vsysbed run --help` lists
+# --rewrite; without it that row says "n/a (no --rewrite)". For servers the ratio is the
 # throughput's (higher is better), for find and du the time's (lower is
 # better). Each vsysbed run writes a report (--report); the calls columns
 # are the shares of its totals (bypass / trap / vdso, and any other kind it
@@ -26,7 +27,7 @@
 #
 # Environment: VSYSBED (default build/vsysbed), REPEAT (default 3), REDIS_N
 # (default 100000), AB_N (default 20000), AB_C (default 8), MODES (default
-# "seccomp sud"; the rewrite modes are added when vsysbed has the flag),
+# "seccomp sud"; rewrite=lazy is added),
 # WORKLOADS (default "redis nginx find du"), TSV (a file to write the rows
 # to, tab-separated, for docs/bench-apps.tsv).
 set -euo pipefail
@@ -93,8 +94,10 @@ fi
 # mode_flags MODE : vsysbed run's flags for MODE, one a line.
 mode_flags() {
 	case $1 in
-	seccomp) echo --trap=seccomp ;;
-	sud) echo --trap=sud ;;
+	seccomp | sud)
+		echo "--trap=$1"
+		if $has_rewrite; then echo --rewrite=off; fi
+		;;
 	rewrite=off) echo --rewrite=off ;;
 	rewrite=lazy) echo --rewrite=lazy ;;
 	*)
@@ -109,7 +112,8 @@ for m in $MODES; do
 	mode_flags "$m" >/dev/null
 	modes+=("$m")
 done
-modes+=(rewrite=off rewrite=lazy)
+# rewrite=off is the seccomp mode: only lazy (the default) is added.
+modes+=(rewrite=lazy)
 
 # runnable MODE : true if MODE can run with this vsysbed.
 runnable() {

@@ -3,7 +3,8 @@
 #
 # Runs build/guests/bench natively, under vsysbed with the default routes
 # (getpid takes the fast path), and under vsysbed with --route getpid=kernel
-# (getpid enters the Go kernel), then prints one table whose ratios are
+# (getpid enters the Go kernel), both with --rewrite=off (every raw syscall
+# a trap), and with the default --rewrite=lazy, then prints one table whose ratios are
 # against the native numbers of this same run, so machines and runs are
 # not mixed. Thread create+join and the signal round trip run in runs of
 # their own (`bench N threads`, `bench N signals`), natively and under
@@ -12,7 +13,7 @@
 # memory) comes from build/guests/forkbench, run the same two ways. The
 # ptrace platform (--platform=ptrace: every syscall a ptrace stop, then
 # run by the real kernel) runs the same bench with PTRACE_ITERATIONS.
-# The default and --rewrite=lazy runs are repeated with --timing=off: the
+# The --rewrite=off and --rewrite=lazy runs are repeated with --timing=off: the
 # timing-overhead line is what timing each call costs (--timing=on less off; the
 # issue's budget is 15 ns a call), between two runs, so the load of the
 # machine moves it; then the same measured in isolation (vsysbed calibrate
@@ -68,10 +69,10 @@ run() {
 }
 
 run native "$BENCH" "$ITERATIONS"
-run fast "$VSYSBED" run "${trapflag[@]}" --report "$tmp/fast.json" -- "$BENCH" "$ITERATIONS"
-run kernel "$VSYSBED" run "${trapflag[@]}" --report "$tmp/kernel.json" --route getpid=kernel -- "$BENCH" "$ITERATIONS"
+run fast "$VSYSBED" run "${trapflag[@]}" --rewrite=off --report "$tmp/fast.json" -- "$BENCH" "$ITERATIONS"
+run kernel "$VSYSBED" run "${trapflag[@]}" --rewrite=off --report "$tmp/kernel.json" --route getpid=kernel -- "$BENCH" "$ITERATIONS"
 run lazy "$VSYSBED" run "${trapflag[@]}" --rewrite=lazy --report "$tmp/lazy.json" -- "$BENCH" "$ITERATIONS"
-run fast-untimed "$VSYSBED" run "${trapflag[@]}" --timing=off --report "$tmp/fast-untimed.json" -- "$BENCH" "$ITERATIONS"
+run fast-untimed "$VSYSBED" run "${trapflag[@]}" --timing=off --rewrite=off --report "$tmp/fast-untimed.json" -- "$BENCH" "$ITERATIONS"
 run lazy-untimed "$VSYSBED" run "${trapflag[@]}" --timing=off --rewrite=lazy --report "$tmp/lazy-untimed.json" -- "$BENCH" "$ITERATIONS"
 
 # try NAME CMD... : like run, but a failure only leaves $tmp/NAME empty

@@ -84,9 +84,9 @@ func cmdCalibrate(args []string, stderr io.Writer) int {
 		n     string
 	}{
 		{"native", nil, n},
-		{"seccomp", []string{"--trap", "seccomp"}, n},
-		{"sud", []string{"--trap", "sud"}, n},
-		{"kernel", []string{"--route", "getpid=kernel"}, n},
+		{"seccomp", []string{"--trap", "seccomp", "--rewrite=off"}, n},
+		{"sud", []string{"--trap", "sud", "--rewrite=off"}, n},
+		{"kernel", []string{"--route", "getpid=kernel", "--rewrite=off"}, n},
 		{"lazy", []string{"--rewrite=lazy"}, n},
 		{"ptrace", []string{"--platform=ptrace"}, strconv.Itoa(max(*iterations/10, 1))},
 	} {

@@ -104,3 +104,11 @@ func colourCheck(text string) string {
 	}
 	return strings.Join(lines, "")
 }
+
+// flagSet reports whether the command line set the flag name (rather than
+// leaving its default).
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}

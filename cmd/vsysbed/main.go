@@ -140,10 +140,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.Format, "format", "", "report format: `text` or json (json is the default with --report;\nwithout --report the report goes to stderr, a text table by default)")
 	fs.BoolVar(&o.Quiet, "q", false, "quiet: print nothing but errors (no report on stderr; --report still writes)")
 	fs.StringVar(&o.Trap, "trap", "seccomp", "how raw syscalls are caught: `seccomp` (filter on the instruction pointer)\nor sud (Syscall User Dispatch)")
-	fs.StringVar(&o.Rewrite, "rewrite", tracer.RewriteOff, "`off` or lazy: rewrite a trapped call site whose bytes match a known pattern\n"+
+	fs.StringVar(&o.Rewrite, "rewrite", tracer.RewriteLazy, "`lazy` or off: rewrite a trapped call site whose bytes match a known pattern\n"+
 		"(`mov $nr,%eax; syscall` starting a function or before glibc's error check) so\n"+
 		"that its later calls enter the host without a signal, counted as patched\n"+
-		"(ARCHITECTURE.md, \"Rewritten call sites\")")
+		"(ARCHITECTURE.md, \"Rewritten call sites\"); off traps every raw syscall and\n"+
+		"leaves the guest's text exact. The ptrace platform ignores it")
 	fs.StringVar(&o.Timing, "timing", tracer.TimingOn, "`on` or off: time every bypassed, trapped and patched call (rdtsc at entry and\n"+
 		"exit, a few ns a call); the report's time_ns and mean_ns, off leaves them out")
 	fs.Var(&routes, "route", "force a syscall's route, `NAME=fast|kernel` (repeatable; for benchmarks)")
@@ -195,7 +196,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return usageError(stderr, "run", "--rewrite must be off or lazy, got %q", o.Rewrite)
 	}
 	if o.Rewrite == tracer.RewriteLazy && o.Platform != tracer.PlatformInProcess {
-		if !o.Quiet {
+		// Said only when asked for: lazy is the default.
+		if !o.Quiet && flagSet(fs, "rewrite") {
 			fmt.Fprintf(stderr, "vsysbed: --rewrite=lazy is ignored with --platform=%s (it rewrites in-process guests only)\n", o.Platform)
 		}
 		o.Rewrite = tracer.RewriteOff
