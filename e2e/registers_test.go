@@ -11,7 +11,7 @@ import (
 // checks runs at least that often (once per register width the CPU has).
 const vecregsRounds = 1000
 
-var _ = Describe("register state across a trapped syscall", func() {
+var _ = Describe("register state across a trapped or patched syscall", func() {
 	var path string
 	var native result
 	BeforeEach(func() {
@@ -27,31 +27,43 @@ var _ = Describe("register state across a trapped syscall", func() {
 		name  string
 		flags []string
 	}{{"the fast route", nil}, {"--route getpid=kernel", []string{"--route", "getpid=kernel"}}}
+	// --rewrite=off: every call a trap; lazy (the default): a site of the
+	// known patterns goes through its stub after the first trap.
 	for _, mode := range trapModes {
 		for _, route := range routes {
-			It("keeps every vector, x87 and control register with --trap "+mode+" and "+route.name, func() {
-				reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
-				got := runVsysbed(nil, append(reportFlags(mode, reportPath), route.flags...), path)
-				Expect(got.Status).To(Equal(0), "vecregs failed under vsysbed:\n%s", got)
-				Expect(got.Stdout).To(Equal(native.Stdout), "native: %s\nvsysbed: %s", native, got)
-				Expect(got.Stderr).To(Equal(native.Stderr))
+			for _, rewrite := range []string{"off", "lazy"} {
+				It("keeps every vector, x87 and control register with --trap "+mode+", "+route.name+" and --rewrite="+rewrite, func() {
+					reportPath := filepath.Join(GinkgoT().TempDir(), "R.json")
+					flags := append(reportFlags(mode, reportPath), route.flags...)
+					got := runVsysbed(nil, append(flags, "--rewrite="+rewrite), path)
+					Expect(got.Status).To(Equal(0), "vecregs failed under vsysbed:\n%s", got)
+					Expect(got.Stdout).To(Equal(native.Stdout), "native: %s\nvsysbed: %s", native, got)
+					Expect(got.Stderr).To(Equal(native.Stderr))
 
-				r := loadReport(reportPath)
-				checkReport(r, []string{path}, 0)
-				// The checks prove something only if the raw syscalls
-				// really trapped (and clock_gettime took the vDSO).
-				for _, name := range []string{"getpid", "write"} {
-					var n int64
-					for _, s := range sitesAt(r, "trap", name, path) {
-						n += s.Count
+					r := loadReport(reportPath)
+					checkReport(r, []string{path}, 0)
+					// The checks prove something only if the raw syscalls
+					// really trapped, or went through a rewritten site (and
+					// clock_gettime took the vDSO).
+					kinds := []string{"trap"}
+					if rewrite == "lazy" {
+						kinds = append(kinds, "patched")
 					}
-					Expect(n).To(BeNumerically(">=", vecregsRounds),
-						"trapped %s calls from vecregs; sites: %+v", name, r.Sites)
-				}
-				cg, ok := syscallByName(r, "clock_gettime")
-				Expect(ok).To(BeTrue(), "no clock_gettime in syscalls")
-				Expect(cg.VDSO).To(BeNumerically(">=", vecregsRounds), "clock_gettime through the vDSO")
-			})
+					for _, name := range []string{"getpid", "write"} {
+						var n int64
+						for _, kind := range kinds {
+							for _, s := range sitesAt(r, kind, name, path) {
+								n += s.Count
+							}
+						}
+						Expect(n).To(BeNumerically(">=", vecregsRounds),
+							"%v %s calls from vecregs; sites: %+v", kinds, name, r.Sites)
+					}
+					cg, ok := syscallByName(r, "clock_gettime")
+					Expect(ok).To(BeTrue(), "no clock_gettime in syscalls")
+					Expect(cg.VDSO).To(BeNumerically(">=", vecregsRounds), "clock_gettime through the vDSO")
+				})
+			}
 		}
 	}
 })

@@ -39,6 +39,9 @@ type counts struct {
 	Trap   int64 `json:"trap"`
 	VDSO   int64 `json:"vdso"`
 	Int80  int64 `json:"int80"`
+	// Patched: raw syscalls through sites --rewrite=lazy (the default)
+	// rewrote after a trap there.
+	Patched int64 `json:"patched"`
 }
 
 type syscallCounts struct {
@@ -84,12 +87,19 @@ func checkReport(r report, argv []string, status int) {
 		sum.Trap += s.Trap
 		sum.VDSO += s.VDSO
 		sum.Int80 += s.Int80
+		sum.Patched += s.Patched
 	}
 	Expect(sum).To(Equal(r.Totals), "totals must equal the sum over syscalls")
 	Expect(r.Totals.Bypass+r.Totals.Trap).To(BeNumerically(">", 0),
 		"every program makes at least one syscall (exit_group)")
 
 	var bySite counts
+	trapped := map[[2]string]bool{}
+	for _, s := range r.Sites {
+		if s.Kind == "trap" {
+			trapped[[2]string{s.Address, s.Syscall}] = true
+		}
+	}
 	for _, s := range r.Sites {
 		Expect(s.Object).NotTo(BeEmpty(), "site without object: %+v", s)
 		Expect(isHex(s.Offset)).To(BeTrue(), "site offset must be 0x-hex: %+v", s)
@@ -102,13 +112,18 @@ func checkReport(r report, argv []string, status int) {
 			bySite.Trap += s.Count
 		case "int80":
 			bySite.Int80 += s.Count
+		case "patched":
+			bySite.Patched += s.Count
+			// A site is rewritten after a trap there, in this tree.
+			Expect(trapped).To(HaveKey([2]string{s.Address, s.Syscall}), "patched site that never trapped: %+v", s)
 		default:
-			Fail(fmt.Sprintf("site kind %q is neither bypass nor trap: %+v", s.Kind, s))
+			Fail(fmt.Sprintf("site kind %q is neither bypass, trap, int80 nor patched: %+v", s.Kind, s))
 		}
 	}
 	Expect(bySite.Bypass).To(Equal(r.Totals.Bypass), "bypass site counts vs totals")
 	Expect(bySite.Trap).To(Equal(r.Totals.Trap), "trap site counts vs totals")
 	Expect(bySite.Int80).To(Equal(r.Totals.Int80), "int80 site counts vs totals")
+	Expect(bySite.Patched).To(Equal(r.Totals.Patched), "patched site counts vs totals")
 
 	if status > 128 {
 		Expect(r.Exit.Signal).To(Equal(signalName(status-128)), "exit signal in report")

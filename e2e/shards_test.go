@@ -57,7 +57,7 @@ func shardFiles(dir string) (files int, size int64) {
 func calls(r report, name string) int64 {
 	for _, s := range r.Syscalls {
 		if s.Name == name {
-			return s.Bypass + s.Trap + s.VDSO
+			return s.Bypass + s.Trap + s.VDSO + s.Int80 + s.Patched
 		}
 	}
 	return 0
