@@ -630,7 +630,7 @@ func (t *Task) dieBy(sig int) {
 // against __cp_begin/__cp_end) — and restarts at rt_sigreturn if the
 // handler left that context as it was (see bypassRestart).
 func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, restart bool) (tls.Regs, *bypassRestart, error) {
-	if cb.Kind == tls.KindTrap {
+	if cb.Kind == tls.KindTrap || cb.Kind == tls.KindPatched { // a patched call resumes as a trap
 		ctx := cb.Trap
 		ctx.Rax, ctx.Rcx, ctx.R11 = uint64(ret), ctx.Rip, ctx.Rflags
 		if !restart {

@@ -741,9 +741,11 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 		return;
 	}
 	/* From a rewritten site (vsysbed_patched_entry): a trap in every way
-	 * but its count. */
+	 * but its kind (its count, and the kind kernelsim's trace and
+	 * tamper records see: it resumes from cb->trap all the same). */
 	int patched = (cb->flags & CB_FLAG_PATCHED) != 0;
 	cb->flags &= ~CB_FLAG_PATCHED;
+	uint32_t kind = patched ? CB_KIND_PATCHED : CB_KIND_TRAP;
 	/* seccomp_data's nr is an int: syscall(-1) arrives as 0xffffffff. */
 	long nr = (long)r->rax;
 	uint64_t site = r->rip - 2; /* the syscall instruction */
@@ -751,7 +753,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	 * delivery before it is not in the span (calibrate measures it). */
 	uint64_t t0 = patched ? TIME_SAMPLED : cb->t_trap;
 	cb->t_trap = 0;
-	uint64_t n = count_timed(cb, (uint32_t)nr, site, patched ? CB_KIND_PATCHED : CB_KIND_TRAP, t0,
+	uint64_t n = count_timed(cb, (uint32_t)nr, site, kind, t0,
 				 patched ? CB_TIME_PATCHED : CB_TIME_TRAP);
 	long a[6] = {(long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10, (long)r->r8, (long)r->r9};
 	long ret;
@@ -767,13 +769,13 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 		note_start(cb, nr, a);
 		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 		if (__builtin_expect(cb->sigpending, 0))
-			ret = signal_check(cb, nr, a, site, CB_KIND_TRAP, ret);
+			ret = signal_check(cb, nr, a, site, kind, ret);
 		else if (found_host_exe(nr, a, ret))
-			ret = kernel_call(cb, nr, a, site, CB_KIND_TRAP); /* leaves SUD at BLOCK */
+			ret = kernel_call(cb, nr, a, site, kind); /* leaves SUD at BLOCK */
 		else if (cb->trap_mode == CB_TRAP_SUD)
 			cb->selector = CB_SUD_BLOCK;
 	} else {
-		ret = kernel_call(cb, nr, a, site, CB_KIND_TRAP);
+		ret = kernel_call(cb, nr, a, site, kind);
 	}
 	note_fd_result(nr, a, ret);
 	count_result(cb, nr, ret);
