@@ -374,12 +374,11 @@ func pokePause() {
 // syncCore fails the old byte is put back (nothing else was written);
 // after it, every state of the bytes is one the int3 covers.
 func pokeCode(addr uint64, b []byte) error {
-	page := addr &^ (pageSize - 1)
-	prot, err := protOf(page)
+	prot, start, end, err := mappingOf(addr) // the whole mapping: see mappingOf
 	if err != nil {
 		return err
 	}
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(page), pageSize, uintptr(prot|unix.PROT_WRITE)); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(start), uintptr(end-start), uintptr(prot|unix.PROT_WRITE)); e != 0 {
 		return e
 	}
 	mem := unsafe.Slice((*byte)(guestPtr(addr)), len(b))
@@ -397,7 +396,7 @@ func pokeCode(addr uint64, b []byte) error {
 			err = e
 		}
 	}
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(page), pageSize, uintptr(prot)); e != 0 && err == nil {
+	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(start), uintptr(end-start), uintptr(prot)); e != 0 && err == nil {
 		err = e
 	}
 	return err
@@ -474,20 +473,19 @@ func (p *Process) mapStubPage(head uint64) (uint64, bool) {
 	return 0, false
 }
 
-// writeCode writes b at addr, within one page of guest code: the page is
-// made writable for the copy and given back the protection
+// writeCode writes b at addr, within one page of guest code: the mapping
+// holding it is made writable for the copy and given back the protection
 // /proc/self/maps shows for it.
 func writeCode(addr uint64, b []byte) error {
-	page := addr &^ (pageSize - 1)
-	prot, err := protOf(page)
+	prot, start, end, err := mappingOf(addr)
 	if err != nil {
 		return err
 	}
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(page), pageSize, uintptr(prot|unix.PROT_WRITE)); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(start), uintptr(end-start), uintptr(prot|unix.PROT_WRITE)); e != 0 {
 		return e
 	}
 	copy(unsafe.Slice((*byte)(guestPtr(addr)), len(b)), b)
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(page), pageSize, uintptr(prot)); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(start), uintptr(end-start), uintptr(prot)); e != 0 {
 		return e
 	}
 	return nil
@@ -495,19 +493,34 @@ func writeCode(addr uint64, b []byte) error {
 
 // protOf is the protection of the mapping holding addr, from /proc/self/maps.
 func protOf(addr uint64) (int, error) {
+	prot, _, _, err := mappingOf(addr)
+	return prot, err
+}
+
+// mappingOf is the protection and range of the mapping (the kernel's VMA)
+// holding addr, from /proc/self/maps. Writes change the protection of the
+// whole range, never of one page in it: the kernel does not merge a
+// private file mapping's written page back into its neighbours, so a
+// page's mprotect would leave the text in three VMAs where natively (and
+// in the guest's /proc/self/maps) there is one, and /proc/self/map_files,
+// the host kernel's, would list the pieces.
+func mappingOf(addr uint64) (prot int, start, end uint64, err error) {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
-		return 0, err
+		return 0, 0, 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		prot, ok := protLine(sc.Text(), addr)
 		if ok {
-			return prot, nil
+			lo, hi, _ := strings.Cut(strings.Fields(sc.Text())[0], "-")
+			start, _ = strconv.ParseUint(lo, 16, 64)
+			end, _ = strconv.ParseUint(hi, 16, 64)
+			return prot, start, end, nil
 		}
 	}
-	return 0, unix.EFAULT
+	return 0, 0, 0, unix.EFAULT
 }
 
 // protLine is the protection of one maps line if its range holds addr.
