@@ -209,7 +209,8 @@ bench-explore: build
 
 # Every conformance guest natively and under vsysbed (both trap modes,
 # the ptrace platform): one line per case, then "N passed, N failed".
-# GUESTS="a b" and MODES="sud ptrace" choose a subset.
+# GUESTS="a b" and MODES="sud ptrace" choose a subset; seccomp-off and
+# sud-off run that trap mode with --rewrite=off (the default is lazy).
 conformance: build guests
 	GUESTS="$(GUESTS)" MODES="$(MODES)" scripts/conformance.sh
 

@@ -7,8 +7,10 @@
 # then "N passed, N failed". Exits 1 if anything failed.
 #
 # Environment: VSYSBED (default build/vsysbed), GUESTDIR (default
-# build/guests), GUESTS and MODES (space-separated subsets; MODES may
-# also name seccomp-lazy and sud-lazy: that trap mode with --rewrite=lazy),
+# build/guests), GUESTS and MODES (space-separated subsets; seccomp and sud
+# run with vsysbed's default --rewrite=lazy; MODES may also name
+# seccomp-off and sud-off: that trap mode with --rewrite=off, every raw
+# syscall a trap; seccomp-lazy and sud-lazy say lazy explicitly),
 # TIMEOUT (seconds per run, default 120).
 set -u
 VSYSBED=${VSYSBED:-build/vsysbed}
@@ -40,6 +42,7 @@ for g in $GUESTS; do
 		case $m in
 		ptrace) flags="--platform=ptrace" ;;
 		*-lazy) flags="--trap ${m%-lazy} --rewrite=lazy" ;;
+		*-off) flags="--trap ${m%-off} --rewrite=off" ;;
 		*) flags="--trap $m" ;;
 		esac
 		# shellcheck disable=SC2086 # $flags is two words on purpose
