@@ -153,7 +153,10 @@ shares() {
 	awk '
 		/^  "totals": \{/ { in_t = 1; next }
 		in_t && /^  \}/ { in_t = 0 }
-		in_t {
+		# time_ns and mean_ns are objects of their own: not kinds.
+		in_t && /\{$/ { nest++; next }
+		in_t && nest && /^ *\},?$/ { nest--; next }
+		in_t && !nest {
 			gsub(/[",]/, "")
 			sub(/:$/, "", $1)
 			if ($1 == "total") total = $2
