@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/tracing"
@@ -78,6 +79,33 @@ var _ = Describe("--rewrite=lazy with -e trace= and --inject", func() {
 		}
 		return out
 	}
+
+	It("is the default: the same report as --rewrite=lazy, --help says so, and ptrace says nothing of it unless asked", func() {
+		dir := GinkgoT().TempDir()
+		calls := map[string]map[siteKind]uint64{}
+		for _, flags := range [][]string{nil, {"--rewrite=lazy"}, {"--rewrite=off"}} {
+			name := strings.Join(flags, "")
+			rp := filepath.Join(dir, "R"+name+".json")
+			got := runVsysbed(nil, append([]string{"--report", rp}, flags...), bench(), iterations)
+			Expect(got.Status).To(Equal(0), "%v: %s", flags, got)
+			r, err := coverage.Load(rp)
+			Expect(err).NotTo(HaveOccurred())
+			calls[name], _ = siteCounts(r)
+		}
+		Expect(calls[""]).To(Equal(calls["--rewrite=lazy"]), "the default against --rewrite=lazy")
+		Expect(calls[""]).NotTo(Equal(calls["--rewrite=off"]), "the default against --rewrite=off")
+		Expect(patchedSites(calls[""])).To(HaveLen(1))
+
+		help := run(nil, vsysbedBin, "run", "--help")
+		Expect(help.Stdout).To(MatchRegexp(`(?m)^  -rewrite lazy\n(.*\n)*?.*\(default "lazy"\)$`), "%s", help)
+
+		exit42 := filepath.Join(guestDir, "exit42")
+		for _, flags := range [][]string{nil, {"--rewrite=off"}} {
+			got := runVsysbed(nil, append([]string{"--platform=ptrace", "--report", filepath.Join(dir, "P.json")}, flags...), exit42)
+			Expect(got.Status).To(Equal(42), "%v: %s", flags, got)
+			Expect(got.Stderr).NotTo(ContainSubstring("--rewrite"), "%v: %s", flags, got)
+		}
+	})
 
 	for _, trap := range trapModes {
 		It("with --trap "+trap+": -e trace=getpid traces every call of a rewritten site, said to be patched, as --rewrite=off traces it", func() {
