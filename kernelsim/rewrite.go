@@ -168,16 +168,16 @@ func rel32(target, next uint64) (uint32, bool) {
 	return uint32(int32(d)), true
 }
 
-// EncodeStub is the stub at stub for the site whose mov (5 bytes) it
-// replaces and whose syscall returns to ret (the instruction after it):
+// EncodeStub is the stub at stub for the site whose mov (5 bytes; or a
+// short site's 2-byte instruction) it replaces and whose syscall returns to ret (the instruction after it):
 // the mov; lea ret(%rip),%rcx; jmp *%gs:tls.OffPatchedEntry.
 func EncodeStub(stub, ret uint64, mov []byte) ([]byte, bool) {
-	if len(mov) != 5 {
+	if len(mov) < 2 || len(mov) > 5 { // the mov, or a short site's instruction (rewriteshort.go)
 		return nil, false
 	}
 	b := make([]byte, 0, 20)
 	b = append(b, mov...)
-	d, ok := rel32(ret, stub+5+7)
+	d, ok := rel32(ret, stub+uint64(len(mov))+7)
 	if !ok {
 		return nil, false
 	}
@@ -208,6 +208,7 @@ const (
 	whyNoStub     = "no stub page within 2 GB"
 	whyWrite      = "page not writable"
 	whyPokes      = "poke table full"
+	whyHole       = "hole straddles two pages"
 )
 
 // rewriteSite is the tls.NrPatch kernel call: rewrite the site cb names
@@ -246,6 +247,10 @@ func (t *Task) rewriteSite(cb *tls.ControlBlock) {
 func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 	p := t.P
 	site := cb.Site
+	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3]}
+	if out, ok := t.tryRewriteShort(cb, &regs); ok {
+		return out
+	}
 	head := site - 5
 	page := head &^ (pageSize - 1)
 	if (head+4)&^(pageSize-1) != page {
@@ -259,20 +264,9 @@ func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 	// was rewritten only after (e2e rewrite, mt_getpid: 64 or 128 traps).
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p.mu.Lock()
-	// No other thread, and no vfork child (this thread may be one).
-	alone := len(p.tasks) == 1 && len(p.vforkTasks) == 0
-	owned := p.vmas.covers(page, page+pageSize)
-	p.mu.Unlock()
-	ready := syncCoreReady()
-	if !owned {
-		return whyNotGuest
-	}
-	if !alone && !ready {
-		if syncCoreState.Load() == 3 {
-			return whyThreads
-		}
-		return ""
+	alone, out, ok := p.rewriteGate(page)
+	if !ok {
+		return out
 	}
 	var code [14]byte
 	n := len(code)
@@ -281,7 +275,6 @@ func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 			return whyUnreadable
 		}
 	}
-	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3]}
 	if MatchSite(head, code[:n], &regs) == "" {
 		if code[1] == 0xe9 && r.logged[[2]uint64{site, cb.Args[0]}] == rundir.RewritePatched {
 			return "" // another thread rewrote it meanwhile
@@ -312,6 +305,28 @@ func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 	}
 	r.sites++
 	return rundir.RewritePatched
+}
+
+// rewriteGate, with p.rewrite.mu held, says whether a site in page may
+// be rewritten now, and whether this thread is the process's only one
+// (no vfork child either: this thread may be one): ok false with why
+// not, or "" when it may work later (the membarrier is being registered).
+func (p *Process) rewriteGate(page uint64) (alone bool, out string, ok bool) {
+	p.mu.Lock()
+	alone = len(p.tasks) == 1 && len(p.vforkTasks) == 0
+	owned := p.vmas.covers(page, page+pageSize)
+	p.mu.Unlock()
+	ready := syncCoreReady()
+	if !owned {
+		return false, whyNotGuest, false
+	}
+	if !alone && !ready {
+		if syncCoreState.Load() == 3 {
+			return false, whyThreads, false
+		}
+		return false, "", false
+	}
+	return alone, "", true
 }
 
 // The membarrier commands that serialise every CPU running a thread of

@@ -723,6 +723,21 @@ static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, const long a[6]
 		cheap = 1;
 		break;
 	}
+	if (!cheap) {
+		/* A short site (kernelsim/rewriteshort.go): the xor of eax (read's
+		 * number, 0), edx, esi or edi with itself before the syscall. */
+		long w = vsysbed_probe_u32((const void *)(site - 2));
+		if (w != -1 && ((w & 0xff) == 0x31 || (w & 0xff) == 0x33)) {
+			switch ((w >> 8) & 0xff) {
+			case 0xc0:
+				cheap = nr == 0;
+				break;
+			case 0xd2: case 0xf6: case 0xff:
+				cheap = 1;
+				break;
+			}
+		}
+	}
 	if (!cheap && n != 1)
 		return;
 	/* The registers a mov before the syscall may have set, as they were,

@@ -1,0 +1,402 @@
+package kernelsim
+
+import (
+	"encoding/binary"
+
+	"github.com/vsysbed/vsysbed/rundir"
+	"github.com/vsysbed/vsysbed/tls"
+)
+
+// Short call sites (ARCHITECTURE.md, "Rewritten call sites"): a syscall
+// after a 2-byte instruction, as glibc's read makes it,
+//
+//	head:  31 c0           xor %eax,%eax       (read's number is 0)
+//	site:  0f 05           syscall
+//	       48 3d 00 f0 ff ff  cmp $-4096,%rax
+//	       77 xx           ja error
+//	       c3              ret
+//	hole:  66 2e 0f 1f ... cs nopw: padding up to the next 16-byte label
+//
+// has no room for the 5-byte jmp. The 2-byte instruction becomes `eb
+// rel8`, a jmp to a hole within 127 bytes after the syscall, alignment
+// padding that follows an unconditional ret or jmp, where a 5-byte `jmp
+// stub` is written; the stub is the mov pattern's with the 2-byte
+// instruction in place of the mov. Only the two bytes of the site and the
+// padding change: every instruction boundary a thread can stand on stays
+// one (the jmp rel8 where the instruction began, the syscall, its return
+// address), so the multi-threaded order (int3, tail, head, each followed
+// by a SYNC_CORE membarrier) and the SIGTRAP redirect to the stub are the
+// mov pattern's, unchanged.
+//
+// Why the hole is never executed but through the new jmp: the bytes from
+// the syscall to it are decoded one instruction after another (shortInsn:
+// a list of the encodings glibc's wrappers use there, exactly; anything
+// else refuses the site), so the hole's first byte is an instruction
+// boundary right after a ret or jmp, and every byte from it up to the next
+// 16-byte boundary is a nop or int3 encoding: the assembler's fill before
+// an aligned label. Code falls off into it from nowhere; a branch into it
+// would be a branch into padding, which no compiler emits, and none of the
+// branches decoded on the way lands in it or inside the replaced
+// instruction. The residual risk is that of the mov pattern: a 2-byte
+// instruction that is not one but the tail of a longer one, here also
+// followed by the exact decoded run to a padding.
+
+// shortReach is how far after the jmp rel8 (head+2) a hole may begin.
+const shortReach = 127
+
+// shortOp is the register the 2-byte instruction code[0:2] sets and that
+// must be 0 at the trap (xor of a register with itself: eax, read's
+// number; edx, esi, edi: an argument), or false if it is not one.
+func shortOp(code []byte, r *tls.Regs) (uint64, bool) {
+	if len(code) < 2 || (code[0] != 0x31 && code[0] != 0x33) {
+		return 0, false
+	}
+	switch code[1] {
+	case 0xc0:
+		return r.Rax, true
+	case 0xd2:
+		return r.Rdx, true
+	case 0xf6:
+		return r.Rsi, true
+	case 0xff:
+		return r.Rdi, true
+	}
+	return 0, false
+}
+
+// MatchShort is the hole for a short site whose 2-byte instruction is at
+// head, given code, the bytes from head-1 on (the byte before, the
+// instruction, the syscall and as many after it as could be read), for a
+// trap whose registers were r: the address of five bytes of padding
+// within reach, or false. No prefix before head; a xor of eax (the trapped
+// number 0), edx, esi or edi with itself, the register 0 at the trap;
+// then shortInsns from the syscall up to a ret or jmp followed by at
+// least 5 bytes of padding ending at a 16-byte boundary (shortPadding),
+// no branch decoded on the way into it or into the xor.
+func MatchShort(head uint64, code []byte, r *tls.Regs) (uint64, bool) {
+	if len(code) < 5 || isPrefix(code[0]) || code[3] != 0x0f || code[4] != 0x05 {
+		return 0, false
+	}
+	if v, ok := shortOp(code[1:], r); !ok || v != 0 {
+		return 0, false
+	}
+	base := head - 1 // the address of code[0]
+	var targets []uint64
+	for i := 5; i < len(code); {
+		at := base + uint64(i)
+		if at > head+2+shortReach {
+			return 0, false
+		}
+		n, kind, target := shortInsn(code[i:], at)
+		if n == 0 {
+			return 0, false
+		}
+		if kind != insnPlain {
+			targets = append(targets, target)
+		}
+		i += n
+		if kind != insnEnd {
+			continue
+		}
+		hole := base + uint64(i)
+		end, ok := shortPadding(code[i:], hole)
+		if !ok || end-hole < 5 || hole > head+2+shortReach {
+			// Too short, or none: code again after it (a label).
+			for n := nopLen(code[i:]); n > 0; n = nopLen(code[i:]) {
+				i += n
+			}
+			continue
+		}
+		for _, t := range targets {
+			if t > head && t < head+2 || t >= hole && t < end {
+				return 0, false
+			}
+		}
+		return hole, true
+	}
+	return 0, false
+}
+
+// shortPadding is the end of the padding at code (address at): nop and
+// int3 encodings up to the next 16-byte boundary, or false if the bytes
+// are not that (or not all there).
+func shortPadding(code []byte, at uint64) (uint64, bool) {
+	end := at
+	for i := 0; end%16 != 0; {
+		n := nopLen(code[i:])
+		if n == 0 {
+			return 0, false
+		}
+		i += n
+		end += uint64(n)
+	}
+	return end, end > at
+}
+
+// nopLen is the length of the nop or int3 at code, or 0: 90, cc, and
+// `[66...] [2e] 0f 1f modrm`, the fills GNU as and LLVM emit.
+func nopLen(code []byte) int {
+	if len(code) == 0 {
+		return 0
+	}
+	if code[0] == 0x90 || code[0] == 0xcc {
+		return 1
+	}
+	i := 0
+	for i < len(code) && i < 8 && code[i] == 0x66 {
+		i++
+	}
+	if i > 0 && i < len(code) && code[i] == 0x90 {
+		return i + 1
+	}
+	if i < len(code) && code[i] == 0x2e {
+		i++
+	}
+	if i+2 >= len(code) || code[i] != 0x0f || code[i+1] != 0x1f {
+		return 0
+	}
+	m := modrmLen(code[i+2:])
+	if m == 0 || (code[i+2]>>3)&7 != 0 {
+		return 0
+	}
+	return i + 2 + m
+}
+
+// What shortInsn decoded.
+const (
+	insnPlain = iota // falls through to the next instruction
+	insnJcc          // a conditional branch: falls through, or to its target
+	insnEnd          // ret or jmp: never falls through (target: a jmp's, or 0)
+)
+
+// modrmLen is the length of a ModRM byte and what follows it (SIB,
+// displacement), or 0 if code is too short.
+func modrmLen(code []byte) int {
+	if len(code) == 0 {
+		return 0
+	}
+	mod, rm := code[0]>>6, code[0]&7
+	n := 1
+	if mod != 3 && rm == 4 {
+		if len(code) < 2 {
+			return 0
+		}
+		n++
+		if mod == 0 && code[1]&7 == 5 {
+			n += 4 // SIB with no base: disp32
+		}
+	}
+	switch {
+	case mod == 1:
+		n++
+	case mod == 2, mod == 0 && rm == 5:
+		n += 4
+	}
+	if n > len(code) {
+		return 0
+	}
+	return n
+}
+
+// shortInsn decodes the instruction at code (address at) from the
+// encodings glibc's syscall wrappers use between a syscall and the
+// padding after their ret: its length (0: not one of them), what it is,
+// and a branch's target. An FS or GS prefix, then a REX prefix, may come
+// first; an operand-size prefix refuses (it would change the immediates'
+// sizes).
+func shortInsn(code []byte, at uint64) (int, int, uint64) {
+	i := 0
+	if i < len(code) && (code[i] == 0x64 || code[i] == 0x65) {
+		i++
+	}
+	rexW := false
+	if i < len(code) && code[i]&0xf0 == 0x40 {
+		rexW = code[i]&8 != 0
+		i++
+	}
+	if i >= len(code) {
+		return 0, 0, 0
+	}
+	op := code[i]
+	i++
+	rest := code[i:]
+	fixed := func(n int, kind int, target uint64) (int, int, uint64) {
+		if n > len(rest) {
+			return 0, 0, 0
+		}
+		return i + n, kind, target
+	}
+	withModRM := func(imm int) (int, int, uint64) {
+		m := modrmLen(rest)
+		if m == 0 {
+			return 0, 0, 0
+		}
+		return fixed(m+imm, insnPlain, 0)
+	}
+	rel8 := func() uint64 { return at + uint64(i) + 1 + uint64(int64(int8(rest[0]))) }
+	rel32 := func() uint64 {
+		return at + uint64(i) + 4 + uint64(int64(int32(binary.LittleEndian.Uint32(rest))))
+	}
+	switch {
+	case op == 0xc3:
+		return fixed(0, insnEnd, 0)
+	case op == 0xeb && len(rest) >= 1:
+		return fixed(1, insnEnd, rel8())
+	case op == 0xe9 && len(rest) >= 4:
+		return fixed(4, insnEnd, rel32())
+	case op == 0xe8:
+		return fixed(4, insnPlain, 0) // call rel32: comes back
+	case op >= 0x70 && op <= 0x7f && len(rest) >= 1:
+		return fixed(1, insnJcc, rel8())
+	case op >= 0x50 && op <= 0x5f, op == 0x90: // push, pop, nop
+		return fixed(0, insnPlain, 0)
+	case op >= 0xb8 && op <= 0xbf: // mov $imm,%r
+		if rexW {
+			return fixed(8, insnPlain, 0)
+		}
+		return fixed(4, insnPlain, 0)
+	case op&0xc7 == 0x05, op == 0xa9: // add/or/.../cmp $imm32,%eax or %rax; test
+		return fixed(4, insnPlain, 0)
+	case op&0xc4 == 0x00 && op&7 <= 3, op >= 0x84 && op <= 0x8b, op == 0x8d, op == 0x63:
+		// add/or/adc/sbb/and/sub/xor/cmp r/m forms, test, xchg, mov, lea, movsxd
+		return withModRM(0)
+	case op == 0x83, op == 0xc0, op == 0xc1, op == 0xc6, op == 0x6b:
+		return withModRM(1)
+	case op == 0x81, op == 0xc7, op == 0x69:
+		return withModRM(4)
+	case op == 0xd1, op == 0xd3:
+		return withModRM(0)
+	case op == 0xf7 || op == 0xf6:
+		if len(rest) == 0 {
+			return 0, 0, 0
+		}
+		imm := 0
+		if (rest[0]>>3)&7 <= 1 { // test $imm
+			imm = 4
+			if op == 0xf6 {
+				imm = 1
+			}
+		}
+		return withModRM(imm)
+	case op == 0xff:
+		if len(rest) == 0 {
+			return 0, 0, 0
+		}
+		switch (rest[0] >> 3) & 7 {
+		case 4, 5: // jmp indirect: never falls through
+			n, _, _ := withModRM(0)
+			return n, insnEnd, 0
+		case 7:
+			return 0, 0, 0
+		}
+		return withModRM(0)
+	case op == 0x0f && len(rest) >= 1:
+		op2 := rest[0]
+		i++
+		rest = rest[1:]
+		switch {
+		case op2 == 0x05: // another syscall
+			return fixed(0, insnPlain, 0)
+		case op2 >= 0x80 && op2 <= 0x8f && len(rest) >= 4:
+			return fixed(4, insnJcc, rel32())
+		case op2 == 0x1f, op2 >= 0x40 && op2 <= 0x4f, op2 >= 0x90 && op2 <= 0x9f,
+			op2 == 0xb6, op2 == 0xb7, op2 == 0xbe, op2 == 0xbf, op2 == 0xaf:
+			// nop, cmov, setcc, movzx, movsx, imul
+			return withModRM(0)
+		}
+	}
+	return 0, 0, 0
+}
+
+// EncodeShortJump is the 2-byte jmp at head to hole.
+func EncodeShortJump(head, hole uint64) ([]byte, bool) {
+	d := int64(hole - (head + 2))
+	if d < -128 || d > 127 {
+		return nil, false
+	}
+	return []byte{0xeb, byte(int8(d))}, true
+}
+
+// tryRewriteShort is tryRewrite for a short site: ok false if the two
+// bytes before the syscall are not a shortOp, or the site is not one
+// MatchShort knows (the mov pattern is asked next). Written in this order:
+// the stub, the hole's jmp (padding no thread executes), then the two
+// bytes at head, at once with one guest thread, else in pokeCode's order
+// with the int3 redirected to the stub (tls.AddPoke).
+func (t *Task) tryRewriteShort(cb *tls.ControlBlock, regs *tls.Regs) (string, bool) {
+	p := t.P
+	site := cb.Site
+	head := site - 2
+	var pre [3]byte
+	if readGuest(head-1, pre[:]) != nil {
+		return "", false
+	}
+	if _, ok := shortOp(pre[1:], regs); !ok && pre[1] != 0xeb {
+		return "", false
+	}
+	page := head &^ (pageSize - 1)
+	if (head+1)&^(pageSize-1) != page {
+		return whyStraddle, true
+	}
+	r := &p.rewrite
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pre[1] == 0xeb {
+		if r.logged[[2]uint64{site, cb.Args[0]}] == rundir.RewritePatched {
+			return "", true // another thread rewrote it meanwhile
+		}
+		return "", false
+	}
+	alone, out, ok := p.rewriteGate(page)
+	if !ok {
+		return out, true
+	}
+	// From head-1 to the farthest a hole's padding may end, or to the end
+	// of what is mapped.
+	code := make([]byte, 5+shortReach+5+16)
+	n := len(code)
+	if readGuest(head-1, code) != nil {
+		if n = int(page + pageSize - (head - 1)); n > len(code) || readGuest(head-1, code[:n]) != nil {
+			return whyUnreadable, true
+		}
+	}
+	hole, ok := MatchShort(head, code[:n], regs)
+	if !ok {
+		return "", false
+	}
+	holePage := hole &^ (pageSize - 1)
+	if (hole+4)&^(pageSize-1) != holePage {
+		return whyHole, true
+	}
+	p.mu.Lock()
+	owned := p.vmas.covers(holePage, holePage+pageSize)
+	p.mu.Unlock()
+	if !owned {
+		return whyNotGuest, true
+	}
+	stub, ok := p.stubSlot(hole)
+	if !ok {
+		return whyNoStub, true
+	}
+	sb, ok1 := EncodeStub(stub, site+2, code[1:3])
+	hb, ok2 := EncodeJump(hole, stub)
+	jb, ok3 := EncodeShortJump(head, hole)
+	if !ok1 || !ok2 || !ok3 {
+		return whyNoStub, true
+	}
+	if writeCode(stub, sb) != nil || writeCode(hole, hb) != nil {
+		return whyWrite, true
+	}
+	r.used += stubSize
+	if alone {
+		if writeCode(head, jb) != nil {
+			return whyWrite, true
+		}
+	} else if !tls.AddPoke(head, stub) {
+		return whyPokes, true
+	} else if pokeCode(head, jb) != nil {
+		return whyWrite, true
+	}
+	r.sites++
+	return rundir.RewritePatched, true
+}

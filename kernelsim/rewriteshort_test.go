@@ -1,0 +1,205 @@
+package kernelsim
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/vsysbed/vsysbed/tls"
+)
+
+// Debian 12's libc.so.6 (glibc 2.36), read at 0xf82a0: the single-threaded
+// path, `je` (its displacement 17 the byte before the xor), xor; syscall;
+// cmp; ja; ret and a 10-byte cs nopw up to 0xf82c0; and the cancellable
+// path's site at 0xf82e8, whose ret is followed by a 5-byte nopl up to
+// 0xf8310, through a mov, a call and an add.
+var (
+	glibcRead = []byte{0x17, 0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0x77, 0x5b, 0xc3,
+		0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00}
+	glibcReadCancel = []byte{0x08, 0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0x77, 0x34,
+		0x44, 0x89, 0xc7, 0x48, 0x89, 0x44, 0x24, 0x08, 0xe8, 0x9f, 0xd5, 0xf8, 0xff, 0x48, 0x8b, 0x44, 0x24, 0x08,
+		0x48, 0x83, 0xc4, 0x28, 0xc3, 0x0f, 0x1f, 0x44, 0x00, 0x00}
+)
+
+const (
+	readHead       = 0x7f00000f82a9 // the xor
+	readCancelHead = 0x7f00000f82e8
+)
+
+func TestMatchShort(t *testing.T) {
+	edit := func(code []byte, at int, b ...byte) []byte {
+		c := append([]byte{}, code...)
+		copy(c[at:], b)
+		return c
+	}
+	read0 := &tls.Regs{Rax: 0, Rdi: 3}
+	for _, tc := range []struct {
+		name string
+		head uint64
+		code []byte
+		regs *tls.Regs
+		hole uint64 // 0: refused
+	}{
+		{"glibc read", readHead, glibcRead, read0, 0x7f00000f82b6},
+		{"glibc read, cancellable path", readCancelHead, glibcReadCancel, read0, 0x7f00000f830b},
+		{"xor encoded 33 c0", readHead, edit(glibcRead, 1, 0x33), read0, 0x7f00000f82b6},
+		{"another number in eax", readHead, glibcRead, &tls.Regs{Rax: 1}, 0},
+		{"xor %edi,%edi, rdi 0", readHead, edit(glibcRead, 2, 0xff), &tls.Regs{Rax: 39}, 0x7f00000f82b6},
+		{"xor %edi,%edi, rdi not 0", readHead, edit(glibcRead, 2, 0xff), &tls.Regs{Rax: 39, Rdi: 1}, 0},
+		{"xor %ecx,%ecx: not passed", readHead, edit(glibcRead, 2, 0xc9), read0, 0},
+		{"xor %eax,%edx: not a register with itself", readHead, edit(glibcRead, 2, 0xc2), read0, 0},
+		{"REX before the xor", readHead, edit(glibcRead, 0, 0x48), read0, 0},
+		{"sysenter, not syscall", readHead, edit(glibcRead, 4, 0x34), read0, 0},
+		{"padding cut short", readHead, glibcRead[:20], read0, 0},
+		{"padding not a nop: add %al,(%rax)", readHead, edit(glibcRead, 14, 0x00, 0x00), read0, 0},
+		{"the padding ends off a 16-byte boundary", readHead + 1, glibcRead, read0, 0},
+		{"an instruction not known before the ret", readHead, edit(glibcRead, 11, 0xe3, 0x5b), read0, 0}, // jrcxz
+		{"no ret: a conditional jump's fall-through is no hole", readHead, edit(glibcRead, 13, 0x90), read0, 0},
+		{"ja into the padding", readHead, edit(glibcRead, 12, 0x01), read0, 0},
+		{"ja to the padding's end: a label", readHead, edit(glibcRead, 12, 0x0b), read0, 0x7f00000f82b6},
+		{"ja into the xor", readHead, edit(glibcRead, 12, byte(0x100-11)), read0, 0},
+		{"ja to the xor: lands on the jmp", readHead, edit(glibcRead, 12, byte(0x100-12)), read0, 0x7f00000f82b6},
+		{"cancellable path, the call's rel32 cut", readCancelHead, glibcReadCancel[:24], read0, 0},
+		{"operand-size prefix on the way", readCancelHead, edit(glibcReadCancel, 13, 0x66), read0, 0},
+	} {
+		hole, ok := MatchShort(tc.head, tc.code, tc.regs)
+		if !ok {
+			hole = 0
+		}
+		if hole != tc.hole {
+			t.Errorf("%s: MatchShort = %#x, %v, want %#x", tc.name, hole, ok, tc.hole)
+		}
+	}
+}
+
+// A hole beyond rel8's reach: the site's run is decoded on through a
+// padding too short and code after it, and refused once past 127 bytes.
+func TestMatchShortReach(t *testing.T) {
+	head := uint64(0x7f0000001000) // the xor 16-aligned: the ret at +13, 3 bytes of padding
+	code := []byte{0xc3, 0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0x77, 0x05, 0xc3, 0x0f, 0x1f, 0x00}
+	far := func(movs int) []byte {
+		c := append([]byte{}, code...)
+		for i := 0; i < movs; i++ {
+			c = append(c, 0x48, 0x89, 0xc7) // mov %rax,%rdi
+		}
+		c = append(c, 0xc3) // ret at head+16+3*movs
+		for pad := 0; pad < 5 || (head-1+uint64(len(c)))%16 != 0; pad++ {
+			c = append(c, 0x90)
+		}
+		return c
+	}
+	r := &tls.Regs{}
+	if _, ok := MatchShort(head, code, r); ok {
+		t.Errorf("a 3-byte padding taken for a hole")
+	}
+	if hole, ok := MatchShort(head, far(6), r); !ok || hole != head+0x23 {
+		t.Errorf("hole after 6 movs: %#x, %v", hole, ok)
+	}
+	if hole, ok := MatchShort(head, far(40), r); ok {
+		t.Errorf("hole %d bytes after the jmp taken: %#x", hole-(head+2), hole)
+	}
+}
+
+func TestNopLen(t *testing.T) {
+	for _, tc := range []struct {
+		b    []byte
+		want int
+	}{
+		{[]byte{0x90}, 1},
+		{[]byte{0xcc}, 1},
+		{[]byte{0x66, 0x90}, 2},
+		{[]byte{0x0f, 0x1f, 0x00}, 3},
+		{[]byte{0x0f, 0x1f, 0x40, 0x00}, 4},
+		{[]byte{0x0f, 0x1f, 0x44, 0x00, 0x00}, 5},
+		{[]byte{0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00}, 6},
+		{[]byte{0x0f, 0x1f, 0x80, 0, 0, 0, 0}, 7},
+		{[]byte{0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0}, 8},
+		{[]byte{0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0}, 10},
+		{[]byte{0x66, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0}, 11},
+		{[]byte{0x0f, 0x1f, 0x48, 0x00}, 0}, // 0f 1f /1: not the nop
+		{[]byte{0x0f, 0x1f, 0x84, 0, 0}, 0}, // cut
+		{[]byte{0x00, 0x00}, 0},
+		{[]byte{0xc3}, 0},
+	} {
+		if got := nopLen(tc.b); got != tc.want {
+			t.Errorf("nopLen(% x) = %d, want %d", tc.b, got, tc.want)
+		}
+	}
+}
+
+func TestShortInsn(t *testing.T) {
+	at := uint64(0x1000)
+	for _, tc := range []struct {
+		b      []byte
+		n      int
+		kind   int
+		target uint64
+	}{
+		{[]byte{0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff}, 6, insnPlain, 0},
+		{[]byte{0x3d, 0x00, 0xf0, 0xff, 0xff}, 5, insnPlain, 0},
+		{[]byte{0x77, 0x5b}, 2, insnJcc, 0x105d},
+		{[]byte{0x0f, 0x87, 0x10, 0x00, 0x00, 0x00}, 6, insnJcc, 0x1016},
+		{[]byte{0xc3}, 1, insnEnd, 0},
+		{[]byte{0xeb, 0xfe}, 2, insnEnd, 0x1000},
+		{[]byte{0xe9, 0x00, 0x01, 0x00, 0x00}, 5, insnEnd, 0x1105},
+		{[]byte{0xe8, 0x9f, 0xd5, 0xf8, 0xff}, 5, insnPlain, 0},
+		{[]byte{0x44, 0x89, 0xc7}, 3, insnPlain, 0},                                     // mov %r8d,%edi
+		{[]byte{0x48, 0x89, 0x44, 0x24, 0x08}, 5, insnPlain, 0},                         // mov %rax,0x8(%rsp)
+		{[]byte{0x48, 0x8b, 0x15, 0xc9, 0xaa, 0x0d, 0x00}, 7, insnPlain, 0},             // mov rip-relative
+		{[]byte{0x64, 0x89, 0x02}, 3, insnPlain, 0},                                     // mov %eax,%fs:(%rdx)
+		{[]byte{0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff}, 7, insnPlain, 0},             // mov $-1,%rax
+		{[]byte{0x48, 0x83, 0xc4, 0x28}, 4, insnPlain, 0},                               // add $0x28,%rsp
+		{[]byte{0xf7, 0xd8}, 2, insnPlain, 0},                                           // neg %eax
+		{[]byte{0xf7, 0xc0, 1, 0, 0, 0}, 6, insnPlain, 0},                               // test $1,%eax
+		{[]byte{0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8}, 10, insnPlain, 0},                  // movabs
+		{[]byte{0xff, 0xe0}, 2, insnEnd, 0},                                             // jmp *%rax
+		{[]byte{0x8b, 0x04, 0x25, 0, 0, 0, 0}, 7, insnPlain, 0},                         // SIB, no base
+		{[]byte{0x66, 0x3d, 0x00, 0xf0}, 0, 0, 0},                                       // operand size
+		{[]byte{0xe3, 0x00}, 0, 0, 0},                                                   // jrcxz
+		{[]byte{0x48, 0x3d, 0x00, 0xf0, 0xff}, 0, 0, 0},                                 // cut
+		{[]byte{0x0f, 0x0b}, 0, 0, 0},                                                   // ud2
+		{[]byte{0xff, 0x14, 0x25, 0, 0, 0, 0}, 7, insnPlain, 0},                         // call *abs
+		{[]byte{0x0f, 0xb6, 0x44, 0x24, 0x08}, 5, insnPlain, 0},                         // movzbl
+		{[]byte{0x48, 0x8d, 0x05, 0x00, 0x00, 0x00, 0x00}, 7, insnPlain, 0},             // lea rip-relative
+		{[]byte{0x80, 0x3d, 0x31, 0x33, 0x0e, 0x00, 0x00}, 0, 0, 0},                     // cmpb $0,rip: 80 not listed
+		{[]byte{0x48, 0x89}, 0, 0, 0},                                                   // cut ModRM
+		{[]byte{0x0f, 0x1f, 0x44, 0x00, 0x00}, 5, insnPlain, 0},                         // nopl
+		{[]byte{0x65, 0x48, 0x8b, 0x04, 0x25, 0x28, 0x00, 0x00, 0x00}, 9, insnPlain, 0}, // mov %gs:0x28,%rax
+	} {
+		n, kind, target := shortInsn(tc.b, at)
+		if n != tc.n || n != 0 && (kind != tc.kind || target != tc.target) {
+			t.Errorf("shortInsn(% x) = %d, %d, %#x, want %d, %d, %#x", tc.b, n, kind, target, tc.n, tc.kind, tc.target)
+		}
+	}
+}
+
+func TestEncodeShort(t *testing.T) {
+	head, hole := uint64(readHead), uint64(0x7f00000f82b6)
+	if b, ok := EncodeShortJump(head, hole); !ok || !bytes.Equal(b, []byte{0xeb, 0x0b}) {
+		t.Errorf("jmp rel8 = % x, %v", b, ok)
+	}
+	if b, ok := EncodeShortJump(head, head+2+127); !ok || b[1] != 0x7f {
+		t.Errorf("jmp rel8 +127 = % x, %v", b, ok)
+	}
+	if _, ok := EncodeShortJump(head, head+2+128); ok {
+		t.Errorf("jmp rel8 +128 encoded")
+	}
+	if b, ok := EncodeShortJump(head, head+2-128); !ok || b[1] != 0x80 {
+		t.Errorf("jmp rel8 -128 = % x, %v", b, ok)
+	}
+	stub := hole + 0x20000
+	b, ok := EncodeStub(stub, head+4, []byte{0x31, 0xc0})
+	if !ok {
+		t.Fatal("EncodeStub refused a 2-byte instruction")
+	}
+	want := []byte{0x31, 0xc0, 0x48, 0x8d, 0x0d}
+	want = binary.LittleEndian.AppendUint32(want, uint32(int32(int64(head+4)-int64(stub+9))))
+	want = append(want, 0x65, 0xff, 0x24, 0x25)
+	want = binary.LittleEndian.AppendUint32(want, tls.OffPatchedEntry)
+	if !bytes.Equal(b, want) || len(b) > stubSize {
+		t.Errorf("stub = % x, want % x", b, want)
+	}
+	if _, ok := EncodeStub(stub, head+4, []byte{0x31}); ok {
+		t.Errorf("a 1-byte instruction taken")
+	}
+}
