@@ -336,7 +336,7 @@ func (t *Task) tryRewriteShort(cb *tls.ControlBlock, regs *tls.Regs) (string, bo
 	}
 	page := head &^ (pageSize - 1)
 	if (head+1)&^(pageSize-1) != page {
-		return whyStraddle, true
+		return whyStraddle, true // the xor's two bytes, under the mov's answer
 	}
 	r := &p.rewrite
 	r.mu.Lock()
