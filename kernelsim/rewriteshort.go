@@ -39,7 +39,11 @@ import (
 // branches decoded on the way lands in it or inside the replaced
 // instruction. The residual risk is that of the mov pattern: a 2-byte
 // instruction that is not one but the tail of a longer one, here also
-// followed by the exact decoded run to a padding.
+// followed by the exact decoded run to a padding. The walk goes on past a
+// ret or jmp whose padding is too short or none (a label follows: code
+// again), but never past a jmp rel32 right after one: that is how a hole
+// another site took looks, and the padding's rest after it would be
+// decoded out of step with the code that follows.
 
 // shortReach is how far after the jmp rel8 (head+2) a hole may begin.
 const shortReach = 127
@@ -97,6 +101,12 @@ func MatchShort(head uint64, code []byte, r *tls.Regs) (uint64, bool) {
 		i += n
 		if kind != insnEnd {
 			continue
+		}
+		if i < len(code) && code[i] == 0xe9 {
+			// Another site's hole (a jmp right after a ret or jmp): the
+			// rest of the padding it was written over is no code to
+			// decode on through, the label after it out of step.
+			return 0, false
 		}
 		hole := base + uint64(i)
 		end, ok := shortPadding(code[i:], hole)

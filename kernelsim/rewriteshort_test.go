@@ -59,6 +59,13 @@ func TestMatchShort(t *testing.T) {
 		{"ja to the padding's end: a label", readHead, edit(glibcRead, 12, 0x0b), read0, 0x7f00000f82b6},
 		{"ja into the xor", readHead, edit(glibcRead, 12, byte(0x100-11)), read0, 0},
 		{"ja to the xor: lands on the jmp", readHead, edit(glibcRead, 12, byte(0x100-12)), read0, 0x7f00000f82b6},
+		// Another site's rewrite took the padding: e9 rel32 over its
+		// first five bytes, and what is left of the cs nopw (00 00 00 00
+		// 00) decodes as code out of step with the label after it: here
+		// `00 31` (add %dh,(%rcx)) of its last 00 and the label's xor
+		// %eax,%ebx (31 c3), whose c3 then looks like a ret before nops.
+		{"the padding taken by another site", readHead, append(edit(glibcRead, 14, 0xe9, 0x00, 0x10, 0x00, 0x00),
+			0x31, 0xc3, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x0f, 0x1f, 0x40, 0x00), read0, 0},
 		{"cancellable path, the call's rel32 cut", readCancelHead, glibcReadCancel[:24], read0, 0},
 		{"operand-size prefix on the way", readCancelHead, edit(glibcReadCancel, 13, 0x66), read0, 0},
 	} {
