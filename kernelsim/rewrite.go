@@ -37,7 +37,8 @@ import (
 //     exactly `48 3d 00 f0 ff ff` / `48 3d 01 f0 ff ff` (cmp $-4096 or
 //     $-4095,%rax), `3d 00 f0 ff ff` (cmp $-4096,%eax), `89 c2` (mov
 //     %eax,%edx), `48 89 c7` (mov %rax,%rdi: musl's result on its way to
-//     __syscall_ret) or `c3` (ret): glibc's inlined syscalls (365 of the
+//     __syscall_ret), `c3` (ret) or `89 44 24 NN c3` (mov %eax,NN(%rsp);
+//     ret: the Go runtime's result stored): glibc's inlined syscalls (365 of the
 //     526 syscall instructions in Debian's libc.so.6 are `mov $nr,%eax`
 //     and a cmp; open's `mov $-100,%edi` is one with edi) and musl's, at
 //     any alignment.
@@ -137,7 +138,8 @@ func movReg(op byte, r *tls.Regs) (uint64, bool) {
 // whose registers were r, or "" if none. No prefix before head; then
 // either `mov $nr,%eax; syscall` with head 16-byte aligned, or `mov
 // $imm,%r32; syscall` (eax, edx, esi or edi) followed by one of
-// inlineChecks, the register holding imm (zero-extended) at the trap, as
+// inlineChecks (or the Go runtime's `mov %eax,N(%rsp); ret`), the register
+// holding imm (zero-extended) at the trap, as
 // it must if the mov was the instruction that ran.
 func MatchSite(head uint64, code []byte, r *tls.Regs) string {
 	if len(code) < 8 || isPrefix(code[0]) || code[6] != 0x0f || code[7] != 0x05 {
@@ -154,6 +156,11 @@ func MatchSite(head uint64, code []byte, r *tls.Regs) string {
 		if bytes.HasPrefix(code[8:], c) {
 			return patternInline
 		}
+	}
+	if t := code[8:]; len(t) >= 5 && t[0] == 0x89 && t[1] == 0x44 && t[2] == 0x24 && t[4] == 0xc3 {
+		// The Go runtime's assembly (runtime.futex, read, write1...):
+		// `MOVL AX, ret+N(FP); RET`, mov %eax,N(%rsp); ret.
+		return patternInline
 	}
 	return ""
 }
@@ -214,8 +221,8 @@ const (
 // rewriteSite is the tls.NrPatch kernel call: rewrite the site cb names
 // if it matches, or leave it trapping (every failure leaves it as it
 // was), and log the answer (EvRewrite) when it differs from the last one
-// logged for the site. Args: the trap's rax, rdi, rsi, rdx, and the
-// asking block's trap count at the site.
+// logged for the site. Args: the trap's rax, rdi, rsi, rdx, the asking
+// block's trap count at the site, and the trap's rbx.
 func (t *Task) rewriteSite(cb *tls.ControlBlock) {
 	if t.vf != nil {
 		return
@@ -247,7 +254,7 @@ func (t *Task) rewriteSite(cb *tls.ControlBlock) {
 func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 	p := t.P
 	site := cb.Site
-	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3]}
+	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3], Rbx: cb.Args[5]}
 	if out, ok := t.tryRewriteShort(cb, &regs); ok {
 		return out
 	}

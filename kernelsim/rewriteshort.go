@@ -48,52 +48,94 @@ import (
 // shortReach is how far after the jmp rel8 (head+2) a hole may begin.
 const shortReach = 127
 
-// shortOp is the register the 2-byte instruction code[0:2] sets and that
-// must be 0 at the trap (xor of a register with itself: eax, read's
-// number; edx, esi, edi: an argument), or false if it is not one.
-func shortOp(code []byte, r *tls.Regs) (uint64, bool) {
-	if len(code) < 2 || (code[0] != 0x31 && code[0] != 0x33) {
-		return 0, false
-	}
-	switch code[1] {
-	case 0xc0:
+// regValue is the value at the trap of the 64-bit register numbered n
+// (ModRM and REX numbering) if r holds it: rax, rdx, rbx, rsi, rdi (rcx
+// and r11 the syscall overwrites, the others are not passed).
+func regValue(n byte, r *tls.Regs) (uint64, bool) {
+	switch n {
+	case 0:
 		return r.Rax, true
-	case 0xd2:
+	case 2:
 		return r.Rdx, true
-	case 0xf6:
+	case 3:
+		return r.Rbx, true
+	case 6:
 		return r.Rsi, true
-	case 0xff:
+	case 7:
 		return r.Rdi, true
 	}
 	return 0, false
 }
 
-// MatchShort is the hole for a short site whose 2-byte instruction is at
-// head, given code, the bytes from head-1 on (the byte before, the
-// instruction, the syscall and as many after it as could be read), for a
-// trap whose registers were r: the address of five bytes of padding
-// within reach, or false. No prefix before head; a xor of eax (the trapped
-// number 0), edx, esi or edi with itself, the register 0 at the trap;
-// then shortInsns from the syscall up to a ret or jmp followed by at
-// least 5 bytes of padding ending at a 16-byte boundary (shortPadding),
-// no branch decoded on the way into it or into the xor.
-func MatchShort(head uint64, code []byte, r *tls.Regs) (uint64, bool) {
-	if len(code) < 5 || isPrefix(code[0]) || code[3] != 0x0f || code[4] != 0x05 {
-		return 0, false
+// shortOp is the length of the short instruction that ends at the end of
+// pre, the four bytes before the syscall, or 0 if it is none: a 64-bit
+// mov between two registers that held the same value at the trap (REX.W
+// 89 /r, 3 bytes: the Go runtime's Syscall6, mov %rbx,%rdi), or the xor
+// of eax (read's number: 0), edx, esi or edi with itself (31 or 33 /r, 2
+// bytes), the register 0 at the trap. Never with a prefix byte before it
+// (REX, operand or address size: another instruction).
+func shortOp(pre []byte, r *tls.Regs) int {
+	if len(pre) != 4 {
+		return 0
 	}
-	if v, ok := shortOp(code[1:], r); !ok || v != 0 {
-		return 0, false
+	if rex, modrm := pre[1], pre[3]; rex&0xf8 == 0x48 && pre[2] == 0x89 && modrm&0xc0 == 0xc0 {
+		src, ok1 := regValue(modrm>>3&7|rex&4<<1, r)
+		dst, ok2 := regValue(modrm&7|rex&1<<3, r)
+		if isPrefix(pre[0]) || !ok1 || !ok2 || src != dst {
+			return 0
+		}
+		return 3
 	}
-	base := head - 1 // the address of code[0]
+	if isPrefix(pre[1]) || pre[2] != 0x31 && pre[2] != 0x33 {
+		return 0
+	}
+	var v uint64
+	switch pre[3] {
+	case 0xc0:
+		v = r.Rax
+	case 0xd2:
+		v = r.Rdx
+	case 0xf6:
+		v = r.Rsi
+	case 0xff:
+		v = r.Rdi
+	default:
+		return 0
+	}
+	if v != 0 {
+		return 0
+	}
+	return 2
+}
+
+// MatchShort is the short site at site (its syscall instruction), given
+// code, the bytes from site-4 on (the four before the syscall, the
+// syscall and as many after it as could be read), for a trap whose
+// registers were r: the short instruction's address (head) and that of
+// five bytes of padding within reach, or false. The instruction is a
+// shortOp; then shortInsns from the syscall up to a ret or jmp followed by
+// at least 5 bytes of padding ending at a 16-byte boundary
+// (shortPadding), no branch decoded on the way into it or inside the
+// instruction.
+func MatchShort(site uint64, code []byte, r *tls.Regs) (head, hole uint64, ok bool) {
+	if len(code) < 6 || code[4] != 0x0f || code[5] != 0x05 {
+		return 0, 0, false
+	}
+	n := shortOp(code[:4], r)
+	if n == 0 {
+		return 0, 0, false
+	}
+	head = site - uint64(n)
+	base := site - 4 // the address of code[0]
 	var targets []uint64
-	for i := 5; i < len(code); {
+	for i := 6; i < len(code); {
 		at := base + uint64(i)
 		if at > head+2+shortReach {
-			return 0, false
+			return 0, 0, false
 		}
 		n, kind, target := shortInsn(code[i:], at)
 		if n == 0 {
-			return 0, false
+			return 0, 0, false
 		}
 		if kind != insnPlain {
 			targets = append(targets, target)
@@ -106,7 +148,7 @@ func MatchShort(head uint64, code []byte, r *tls.Regs) (uint64, bool) {
 			// Another site's hole (a jmp right after a ret or jmp): the
 			// rest of the padding it was written over is no code to
 			// decode on through, the label after it out of step.
-			return 0, false
+			return 0, 0, false
 		}
 		hole := base + uint64(i)
 		end, ok := shortPadding(code[i:], hole)
@@ -118,13 +160,13 @@ func MatchShort(head uint64, code []byte, r *tls.Regs) (uint64, bool) {
 			continue
 		}
 		for _, t := range targets {
-			if t > head && t < head+2 || t >= hole && t < end {
-				return 0, false
+			if t > head && t < site || t >= hole && t < end {
+				return 0, 0, false
 			}
 		}
-		return hole, true
+		return head, hole, true
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // shortPadding is the end of the padding at code (address at): nop and
@@ -336,22 +378,24 @@ func EncodeShortJump(head, hole uint64) ([]byte, bool) {
 func (t *Task) tryRewriteShort(cb *tls.ControlBlock, regs *tls.Regs) (string, bool) {
 	p := t.P
 	site := cb.Site
-	head := site - 2
-	var pre [3]byte
-	if readGuest(head-1, pre[:]) != nil {
+	var pre [4]byte
+	if readGuest(site-4, pre[:]) != nil {
 		return "", false
 	}
-	if _, ok := shortOp(pre[1:], regs); !ok && pre[1] != 0xeb {
+	n := shortOp(pre[:], regs)
+	rewritten := pre[1] == 0xeb || pre[2] == 0xeb // a jmp rel8 where a 3- or 2-byte one was
+	if n == 0 && !rewritten {
 		return "", false
 	}
+	head := site - uint64(n)
 	page := head &^ (pageSize - 1)
-	if (head+1)&^(pageSize-1) != page {
-		return whyStraddle, true // the xor's two bytes, under the mov's answer
+	if n != 0 && (site-1)&^(pageSize-1) != page {
+		return whyStraddle, true // the instruction's bytes, under the mov's answer
 	}
 	r := &p.rewrite
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if pre[1] == 0xeb {
+	if n == 0 {
 		if r.logged[[2]uint64{site, cb.Args[0]}] == rundir.RewritePatched {
 			return "", true // another thread rewrote it meanwhile
 		}
@@ -361,16 +405,16 @@ func (t *Task) tryRewriteShort(cb *tls.ControlBlock, regs *tls.Regs) (string, bo
 	if !ok {
 		return out, true
 	}
-	// From head-1 to the farthest a hole's padding may end, or to the end
+	// From site-4 to the farthest a hole's padding may end, or to the end
 	// of what is mapped.
-	code := make([]byte, 5+shortReach+5+16)
-	n := len(code)
-	if readGuest(head-1, code) != nil {
-		if n = int(page + pageSize - (head - 1)); n > len(code) || readGuest(head-1, code[:n]) != nil {
+	code := make([]byte, 6+shortReach+5+16)
+	m := len(code)
+	if readGuest(site-4, code) != nil {
+		if m = int(page + pageSize - (site - 4)); m > len(code) || readGuest(site-4, code[:m]) != nil {
 			return whyUnreadable, true
 		}
 	}
-	hole, ok := MatchShort(head, code[:n], regs)
+	head, hole, ok := MatchShort(site, code[:m], regs)
 	if !ok {
 		return "", false
 	}
@@ -388,7 +432,7 @@ func (t *Task) tryRewriteShort(cb *tls.ControlBlock, regs *tls.Regs) (string, bo
 	if !ok {
 		return whyNoStub, true
 	}
-	sb, ok1 := EncodeStub(stub, site+2, code[1:3])
+	sb, ok1 := EncodeStub(stub, site+2, code[4-n:4])
 	hb, ok2 := EncodeJump(hole, stub)
 	jb, ok3 := EncodeShortJump(head, hole)
 	if !ok1 || !ok2 || !ok3 {

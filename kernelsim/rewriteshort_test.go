@@ -13,17 +13,29 @@ import (
 // cmp; ja; ret and a 10-byte cs nopw up to 0xf82c0; and the cancellable
 // path's site at 0xf82e8, whose ret is followed by a 5-byte nopl up to
 // 0xf8310, through a mov, a call and an add.
+// Go 1.26's internal/runtime/syscall/linux.Syscall6 (at 0x408a80 in
+// e2e/guests/gostatic): the number in rax already, mov %rbx,%rdi the last
+// of the argument moves; its first ret leads to code (jbe's target), the
+// second to int3 fill up to 0x408ac0.
+var goSyscall6 = []byte{0x48, 0x89, 0xce, 0x48, 0x89, 0xdf, 0x0f, 0x05, 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, 0x76, 0x15,
+	0x48, 0xf7, 0xd8, 0x48, 0x89, 0xc1, 0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff, 0x48, 0xc7, 0xc3, 0x00, 0x00, 0x00, 0x00, 0xc3,
+	0x48, 0x89, 0xd3, 0x48, 0xc7, 0xc1, 0x00, 0x00, 0x00, 0x00, 0xc3,
+	0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc}
+
+const goSyscall6Site = 0x408a8c
+
 var (
-	glibcRead = []byte{0x17, 0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0x77, 0x5b, 0xc3,
+	glibcRead = []byte{0x74, 0x17, 0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0x77, 0x5b, 0xc3,
 		0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00}
-	glibcReadCancel = []byte{0x08, 0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0x77, 0x34,
+	glibcReadCancel = []byte{0x24, 0x08, 0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0x77, 0x34,
 		0x44, 0x89, 0xc7, 0x48, 0x89, 0x44, 0x24, 0x08, 0xe8, 0x9f, 0xd5, 0xf8, 0xff, 0x48, 0x8b, 0x44, 0x24, 0x08,
 		0x48, 0x83, 0xc4, 0x28, 0xc3, 0x0f, 0x1f, 0x44, 0x00, 0x00}
 )
 
 const (
 	readHead       = 0x7f00000f82a9 // the xor
-	readCancelHead = 0x7f00000f82e8
+	readSite       = readHead + 2   // the syscall
+	readCancelSite = 0x7f00000f82ea
 )
 
 func TestMatchShort(t *testing.T) {
@@ -35,46 +47,58 @@ func TestMatchShort(t *testing.T) {
 	read0 := &tls.Regs{Rax: 0, Rdi: 3}
 	for _, tc := range []struct {
 		name string
-		head uint64
+		site uint64
 		code []byte
 		regs *tls.Regs
 		hole uint64 // 0: refused
+		n    uint64 // the instruction's length: 2 unless said
 	}{
-		{"glibc read", readHead, glibcRead, read0, 0x7f00000f82b6},
-		{"glibc read, cancellable path", readCancelHead, glibcReadCancel, read0, 0x7f00000f830b},
-		{"xor encoded 33 c0", readHead, edit(glibcRead, 1, 0x33), read0, 0x7f00000f82b6},
-		{"another number in eax", readHead, glibcRead, &tls.Regs{Rax: 1}, 0},
-		{"xor %edi,%edi, rdi 0", readHead, edit(glibcRead, 2, 0xff), &tls.Regs{Rax: 39}, 0x7f00000f82b6},
-		{"xor %edi,%edi, rdi not 0", readHead, edit(glibcRead, 2, 0xff), &tls.Regs{Rax: 39, Rdi: 1}, 0},
-		{"xor %ecx,%ecx: not passed", readHead, edit(glibcRead, 2, 0xc9), read0, 0},
-		{"xor %eax,%edx: not a register with itself", readHead, edit(glibcRead, 2, 0xc2), read0, 0},
-		{"REX before the xor", readHead, edit(glibcRead, 0, 0x48), read0, 0},
-		{"sysenter, not syscall", readHead, edit(glibcRead, 4, 0x34), read0, 0},
-		{"padding cut short", readHead, glibcRead[:20], read0, 0},
-		{"padding not a nop: add %al,(%rax)", readHead, edit(glibcRead, 14, 0x00, 0x00), read0, 0},
-		{"the padding ends off a 16-byte boundary", readHead + 1, glibcRead, read0, 0},
-		{"an instruction not known before the ret", readHead, edit(glibcRead, 11, 0xe3, 0x5b), read0, 0}, // jrcxz
-		{"no ret: a conditional jump's fall-through is no hole", readHead, edit(glibcRead, 13, 0x90), read0, 0},
-		{"ja into the padding", readHead, edit(glibcRead, 12, 0x01), read0, 0},
-		{"ja to the padding's end: a label", readHead, edit(glibcRead, 12, 0x0b), read0, 0x7f00000f82b6},
-		{"ja into the xor", readHead, edit(glibcRead, 12, byte(0x100-11)), read0, 0},
-		{"ja to the xor: lands on the jmp", readHead, edit(glibcRead, 12, byte(0x100-12)), read0, 0x7f00000f82b6},
+		{"glibc read", readSite, glibcRead, read0, 0x7f00000f82b6, 2},
+		{"glibc read, cancellable path", readCancelSite, glibcReadCancel, read0, 0x7f00000f830b, 2},
+		{"xor encoded 33 c0", readSite, edit(glibcRead, 2, 0x33), read0, 0x7f00000f82b6, 2},
+		{"another number in eax", readSite, glibcRead, &tls.Regs{Rax: 1}, 0, 2},
+		{"xor %edi,%edi, rdi 0", readSite, edit(glibcRead, 3, 0xff), &tls.Regs{Rax: 39}, 0x7f00000f82b6, 2},
+		{"xor %edi,%edi, rdi not 0", readSite, edit(glibcRead, 3, 0xff), &tls.Regs{Rax: 39, Rdi: 1}, 0, 2},
+		{"xor %ecx,%ecx: not passed", readSite, edit(glibcRead, 3, 0xc9), read0, 0, 2},
+		{"xor %eax,%edx: not a register with itself", readSite, edit(glibcRead, 3, 0xc2), read0, 0, 2},
+		{"REX before the xor", readSite, edit(glibcRead, 1, 0x48), read0, 0, 2},
+		{"sysenter, not syscall", readSite, edit(glibcRead, 5, 0x34), read0, 0, 2},
+		{"padding cut short", readSite, glibcRead[:21], read0, 0, 2},
+		{"padding not a nop: add %al,(%rax)", readSite, edit(glibcRead, 15, 0x00, 0x00), read0, 0, 2},
+		{"the padding ends off a 16-byte boundary", readSite + 1, glibcRead, read0, 0, 2},
+		{"an instruction not known before the ret", readSite, edit(glibcRead, 12, 0xe3, 0x5b), read0, 0, 2}, // jrcxz
+		{"no ret: a conditional jump's fall-through is no hole", readSite, edit(glibcRead, 14, 0x90), read0, 0, 2},
+		{"ja into the padding", readSite, edit(glibcRead, 13, 0x01), read0, 0, 2},
+		{"ja to the padding's end: a label", readSite, edit(glibcRead, 13, 0x0b), read0, 0x7f00000f82b6, 2},
+		{"ja into the xor", readSite, edit(glibcRead, 13, byte(0x100-11)), read0, 0, 2},
+		{"ja to the xor: lands on the jmp", readSite, edit(glibcRead, 13, byte(0x100-12)), read0, 0x7f00000f82b6, 2},
 		// Another site's rewrite took the padding: e9 rel32 over its
 		// first five bytes, and what is left of the cs nopw (00 00 00 00
 		// 00) decodes as code out of step with the label after it: here
 		// `00 31` (add %dh,(%rcx)) of its last 00 and the label's xor
 		// %eax,%ebx (31 c3), whose c3 then looks like a ret before nops.
-		{"the padding taken by another site", readHead, append(edit(glibcRead, 14, 0xe9, 0x00, 0x10, 0x00, 0x00),
-			0x31, 0xc3, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x0f, 0x1f, 0x40, 0x00), read0, 0},
-		{"cancellable path, the call's rel32 cut", readCancelHead, glibcReadCancel[:24], read0, 0},
-		{"operand-size prefix on the way", readCancelHead, edit(glibcReadCancel, 13, 0x66), read0, 0},
+		{"the padding taken by another site", readSite, append(edit(glibcRead, 15, 0xe9, 0x00, 0x10, 0x00, 0x00),
+			0x31, 0xc3, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x0f, 0x1f, 0x40, 0x00), read0, 0, 2},
+		{"cancellable path, the call's rel32 cut", readCancelSite, glibcReadCancel[:25], read0, 0, 2},
+		{"Go's Syscall6", goSyscall6Site, goSyscall6[2:], &tls.Regs{Rax: 0, Rdi: 5, Rbx: 5}, 0x408ab6, 3},
+		{"Go's Syscall6, rdi not rbx", goSyscall6Site, goSyscall6[2:], &tls.Regs{Rax: 0, Rdi: 5, Rbx: 6}, 0, 3},
+		{"Go's Syscall6, jbe into the fill", goSyscall6Site, edit(goSyscall6[2:], 13, 0x20), &tls.Regs{Rdi: 5, Rbx: 5}, 0, 3},
+		{"mov %rcx,%rdi: rcx not passed", goSyscall6Site, edit(goSyscall6[2:], 3, 0xcf), &tls.Regs{}, 0, 3},
+		{"mov %r11,%rdi: not passed", goSyscall6Site, edit(goSyscall6[2:], 1, 0x4c, 0x89, 0xdf), &tls.Regs{}, 0, 3},
+		{"mov %rbx,%rdi after a prefix", goSyscall6Site, edit(goSyscall6[2:], 0, 0x66), &tls.Regs{Rdi: 5, Rbx: 5}, 0, 3},
+		{"mov %ebx,%edi: 32-bit, 2 bytes", goSyscall6Site, edit(goSyscall6[2:], 1, 0x90), &tls.Regs{Rdi: 5, Rbx: 5}, 0, 3},
+		{"operand-size prefix on the way", readCancelSite, edit(glibcReadCancel, 14, 0x66), read0, 0, 2},
 	} {
-		hole, ok := MatchShort(tc.head, tc.code, tc.regs)
+		n := tc.n
+		if n == 0 {
+			n = 2
+		}
+		head, hole, ok := MatchShort(tc.site, tc.code, tc.regs)
 		if !ok {
 			hole = 0
 		}
-		if hole != tc.hole {
-			t.Errorf("%s: MatchShort = %#x, %v, want %#x", tc.name, hole, ok, tc.hole)
+		if hole != tc.hole || ok && head != tc.site-n {
+			t.Errorf("%s: MatchShort = %#x, %#x, %v, want %#x, %#x", tc.name, head, hole, ok, tc.site-n, tc.hole)
 		}
 	}
 }
@@ -83,26 +107,27 @@ func TestMatchShort(t *testing.T) {
 // padding too short and code after it, and refused once past 127 bytes.
 func TestMatchShortReach(t *testing.T) {
 	head := uint64(0x7f0000001000) // the xor 16-aligned: the ret at +13, 3 bytes of padding
-	code := []byte{0xc3, 0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0x77, 0x05, 0xc3, 0x0f, 0x1f, 0x00}
+	site := head + 2
+	code := []byte{0x90, 0xc3, 0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0x77, 0x05, 0xc3, 0x0f, 0x1f, 0x00}
 	far := func(movs int) []byte {
 		c := append([]byte{}, code...)
 		for i := 0; i < movs; i++ {
 			c = append(c, 0x48, 0x89, 0xc7) // mov %rax,%rdi
 		}
 		c = append(c, 0xc3) // ret at head+16+3*movs
-		for pad := 0; pad < 5 || (head-1+uint64(len(c)))%16 != 0; pad++ {
+		for pad := 0; pad < 5 || (site-4+uint64(len(c)))%16 != 0; pad++ {
 			c = append(c, 0x90)
 		}
 		return c
 	}
 	r := &tls.Regs{}
-	if _, ok := MatchShort(head, code, r); ok {
+	if _, _, ok := MatchShort(site, code, r); ok {
 		t.Errorf("a 3-byte padding taken for a hole")
 	}
-	if hole, ok := MatchShort(head, far(6), r); !ok || hole != head+0x23 {
+	if _, hole, ok := MatchShort(site, far(6), r); !ok || hole != head+0x23 {
 		t.Errorf("hole after 6 movs: %#x, %v", hole, ok)
 	}
-	if hole, ok := MatchShort(head, far(40), r); ok {
+	if _, hole, ok := MatchShort(site, far(40), r); ok {
 		t.Errorf("hole %d bytes after the jmp taken: %#x", hole-(head+2), hole)
 	}
 }
