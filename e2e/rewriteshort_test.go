@@ -101,6 +101,41 @@ var _ = Describe("rewritten short call sites (--rewrite)", func() {
 		})
 	}
 
+	// The static Go program (e2e/guests/gostatic): every syscall package
+	// call goes through internal/runtime/syscall/linux.Syscall6, whose
+	// `mov %rbx,%rdi; syscall` is a short site, and the runtime's futex
+	// through `mov $202,%eax; syscall; mov %eax,N(%rsp); ret`: both are
+	// patched after their first traps, the output as natively.
+	for _, trap := range []string{"seccomp", "sud"} {
+		It("with --trap "+trap+": the Go runtime's Syscall6 and futex sites patched", func() {
+			guest := filepath.Join(guestDir, "gostatic")
+			native := run(nil, guest)
+			Expect(native.Status).To(Equal(0), "native: %s", native)
+			for _, mode := range []string{"lazy", "off"} {
+				path := filepath.Join(GinkgoT().TempDir(), "R.json")
+				got := runVsysbed(nil, []string{"--trap", trap, "--rewrite=" + mode, "--report", path}, guest)
+				expectNoPanic(got)
+				Expect(got.Stdout).To(Equal(native.Stdout), "--rewrite=%s: %s", mode, got)
+				Expect(got.Status).To(Equal(0), "--rewrite=%s: %s", mode, got)
+				r, err := coverage.Load(path)
+				Expect(err).NotTo(HaveOccurred())
+				for _, fn := range []string{"internal/runtime/syscall/linux.Syscall6", "runtime.futex.abi0"} {
+					sites := sitesOf(r, fn)
+					Expect(sites).NotTo(BeEmpty(), "--rewrite=%s: %s", mode, fn)
+					var patched uint64
+					for _, k := range sites {
+						patched += k[coverage.KindPatched]
+					}
+					if mode == "off" {
+						Expect(patched).To(BeZero(), "%s: %v", fn, sites)
+					} else {
+						Expect(patched).To(BeNumerically(">", 0), "%s: %v", fn, sites)
+					}
+				}
+			}
+		})
+	}
+
 	// `rewriteshort threads`: four threads call both sites from the start,
 	// so each is rewritten while the others execute it.
 	// VSYSBED_REWRITE_POKE_PAUSE=1 holds each step of the rewrite 10 ms:
