@@ -179,7 +179,7 @@ func rel32(target, next uint64) (uint32, bool) {
 // short site's 2-byte instruction) it replaces and whose syscall returns to ret (the instruction after it):
 // the mov; lea ret(%rip),%rcx; jmp *%gs:tls.OffPatchedEntry.
 func EncodeStub(stub, ret uint64, mov []byte) ([]byte, bool) {
-	if len(mov) < 2 || len(mov) > 5 { // the mov, or a short site's instruction (rewriteshort.go)
+	if len(mov) < 2 || len(mov) > 7 { // the mov, a short site's instruction, a mov to rax (rewriteshort.go)
 		return nil, false
 	}
 	b := make([]byte, 0, 20)
@@ -256,6 +256,9 @@ func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 	site := cb.Site
 	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3], Rbx: cb.Args[5]}
 	if out, ok := t.tryRewriteShort(cb, &regs); ok {
+		return out
+	}
+	if out, ok := t.tryRewriteMovq(cb, &regs); ok {
 		return out
 	}
 	head := site - 5

@@ -441,16 +441,114 @@ func (t *Task) tryRewriteShort(cb *tls.ControlBlock, regs *tls.Regs) (string, bo
 	if writeCode(stub, sb) != nil || writeCode(hole, hb) != nil {
 		return whyWrite, true
 	}
+	return p.patchHead(head, stub, jb, alone), true
+}
+
+// patchHead writes jb, the jmp that replaces the instruction at head, its
+// stub already written at stub: at once with one guest thread, else in
+// pokeCode's order with the int3 redirected to the stub (tls.AddPoke).
+// With p.rewrite.mu held.
+func (p *Process) patchHead(head, stub uint64, jb []byte, alone bool) string {
+	r := &p.rewrite
 	r.used += stubSize
 	if alone {
 		if writeCode(head, jb) != nil {
-			return whyWrite, true
+			return whyWrite
 		}
 	} else if !tls.AddPoke(head, stub) {
-		return whyPokes, true
+		return whyPokes
 	} else if pokeCode(head, jb) != nil {
-		return whyWrite, true
+		return whyWrite
 	}
 	r.sites++
-	return rundir.RewritePatched, true
+	return rundir.RewritePatched
+}
+
+// The 7-byte `mov $imm32,%rax` (48 c7 c0 imm32, sign-extended), as the Go
+// runtime sets some numbers (runtime.madvise, sysMunmap, sigaltstack), has
+// room for the jmp rel32: its first five bytes become `jmp stub`, its last
+// two are never executed again, and the stub is the mov pattern's with the
+// seven bytes. That the 48 is an instruction start, as for the mov
+// pattern's b8, rests on what follows: rax held imm at the trap, no prefix
+// byte before it, and the bytes after the syscall decode (shortInsn) to a
+// ret or jmp within movqReach, no branch on the way into the mov.
+
+// movqReach is how far after the syscall MatchMovq looks for the ret.
+const movqReach = 64
+
+// MatchMovq is the address of the `mov $imm32,%rax` right before the
+// syscall at site, given code, the bytes from site-8 on, for a trap whose
+// registers were r, or false.
+func MatchMovq(site uint64, code []byte, r *tls.Regs) (uint64, bool) {
+	if len(code) < 10 || isPrefix(code[0]) || code[1] != 0x48 || code[2] != 0xc7 || code[3] != 0xc0 ||
+		code[8] != 0x0f || code[9] != 0x05 {
+		return 0, false
+	}
+	if r.Rax != uint64(int64(int32(binary.LittleEndian.Uint32(code[4:])))) {
+		return 0, false
+	}
+	head := site - 7
+	for i := 10; i < len(code) && i < 10+movqReach; {
+		n, kind, target := shortInsn(code[i:], site-8+uint64(i))
+		if n == 0 || kind != insnPlain && target > head && target < site {
+			return 0, false
+		}
+		if kind == insnEnd {
+			return head, true
+		}
+		i += n
+	}
+	return 0, false
+}
+
+// tryRewriteMovq is tryRewrite for a `mov $imm32,%rax` site: ok false if
+// the site is not one MatchMovq knows (the mov pattern is asked next).
+func (t *Task) tryRewriteMovq(cb *tls.ControlBlock, regs *tls.Regs) (string, bool) {
+	p := t.P
+	site := cb.Site
+	head := site - 7
+	var code [10 + movqReach]byte
+	m := len(code)
+	page := head &^ (pageSize - 1)
+	if readGuest(site-8, code[:]) != nil {
+		if m = int(page + pageSize - (site - 8)); m > len(code) || m < 10 || readGuest(site-8, code[:m]) != nil {
+			return "", false
+		}
+	}
+	if _, ok := MatchMovq(site, code[:m], regs); !ok {
+		return "", false
+	}
+	if (head+4)&^(pageSize-1) != page {
+		return whyStraddle, true
+	}
+	r := &p.rewrite
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	alone, out, ok := p.rewriteGate(page)
+	if !ok {
+		return out, true
+	}
+	// Read again under the lock: another thread may have rewritten it.
+	if readGuest(site-8, code[:m]) != nil {
+		return whyUnreadable, true
+	}
+	if _, ok := MatchMovq(site, code[:m], regs); !ok {
+		if code[1] == 0xe9 {
+			return "", true // another thread rewrote it meanwhile
+		}
+		return whyPattern, true
+	}
+	stub, ok := p.stubSlot(head)
+	if !ok {
+		return whyNoStub, true
+	}
+	sb, ok1 := EncodeStub(stub, site+2, code[1:8])
+	jb, ok2 := EncodeJump(head, stub)
+	if !ok1 || !ok2 {
+		return whyNoStub, true
+	}
+	if writeCode(stub, sb) != nil {
+		return whyWrite, true
+	}
+	return p.patchHead(head, stub, jb, alone), true
 }

@@ -235,3 +235,56 @@ func TestEncodeShort(t *testing.T) {
 		t.Errorf("a 1-byte instruction taken")
 	}
 }
+
+func TestMatchMovq(t *testing.T) {
+	// Go 1.26's runtime.madvise.abi0 (0x48852e in e2e/guests/gostatic):
+	// mov 0x18(%rsp),%edx (its last byte 18 before the mov), mov
+	// $0x1c,%rax; syscall; mov %eax,0x20(%rsp); ret.
+	madvise := []byte{0x18, 0x48, 0xc7, 0xc0, 0x1c, 0, 0, 0, 0x0f, 0x05, 0x89, 0x44, 0x24, 0x20, 0xc3}
+	// runtime.sysMunmap.abi0's: cmp $-4095,%rax; jbe +0x0b; movl
+	// $0xf1,0xf1 (a deliberate crash); then the jbe's target, ret.
+	munmap := []byte{0x10, 0x48, 0xc7, 0xc0, 0x0b, 0, 0, 0, 0x0f, 0x05, 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, 0x76, 0x0b,
+		0xc7, 0x04, 0x25, 0xf1, 0, 0, 0, 0xf1, 0, 0, 0, 0xc3}
+	edit := func(code []byte, at int, b ...byte) []byte {
+		c := append([]byte{}, code...)
+		copy(c[at:], b)
+		return c
+	}
+	const site = 0x488535
+	for _, tc := range []struct {
+		name string
+		code []byte
+		rax  uint64
+		ok   bool
+	}{
+		{"Go's madvise", madvise, 28, true},
+		{"Go's sysMunmap", munmap, 11, true},
+		{"another number in rax", madvise, 29, false},
+		{"a negative imm32, sign-extended", edit(madvise, 4, 0xff, 0xff, 0xff, 0xff), ^uint64(0), true},
+		{"a negative imm32, rax zero-extended", edit(madvise, 4, 0xff, 0xff, 0xff, 0xff), 0xffffffff, false},
+		{"a prefix before it", edit(madvise, 0, 0x66), 28, false},
+		{"mov to rcx", edit(madvise, 3, 0xc1), 28, false},
+		{"sysenter", edit(madvise, 9, 0x34), 28, false},
+		{"no ret in reach", append(madvise[:10:10], bytes.Repeat([]byte{0x48, 0x89, 0xc7}, 30)...), 28, false},
+		{"an instruction not known", edit(madvise, 10, 0x0f, 0x0b), 28, false},
+		{"a branch into the mov", edit(munmap, 17, byte(0x100-14)), 11, false},
+		{"a branch to the mov: lands on the jmp", edit(munmap, 17, byte(0x100-17)), 11, true},
+		{"cut", madvise[:12], 28, false},
+	} {
+		head, ok := MatchMovq(site, tc.code, &tls.Regs{Rax: tc.rax})
+		if ok != tc.ok || ok && head != site-7 {
+			t.Errorf("%s: MatchMovq = %#x, %v, want %v", tc.name, head, ok, tc.ok)
+		}
+	}
+	stub := uint64(site + 0x10000)
+	b, ok := EncodeStub(stub, site+2, madvise[1:8])
+	if !ok || !bytes.Equal(b[:7], madvise[1:8]) || len(b) != 7+7+8 || len(b) > stubSize {
+		t.Errorf("stub for the 7-byte mov: % x, %v", b, ok)
+	}
+	if d := int32(binary.LittleEndian.Uint32(b[10:])); uint64(int64(stub)+14+int64(d)) != site+2 {
+		t.Errorf("stub's lea: to %#x, want %#x", int64(stub)+14+int64(d), site+2)
+	}
+	if _, ok := EncodeStub(stub, site+2, make([]byte, 8)); ok {
+		t.Errorf("an 8-byte instruction taken")
+	}
+}

@@ -727,11 +727,14 @@ static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, const long a[6]
 		/* A short site (kernelsim/rewriteshort.go): the xor of eax (read's
 		 * number, 0), edx, esi or edi with itself before the syscall, or a
 		 * 64-bit mov between registers (the Go runtime's Syscall6: mov
-		 * %rbx,%rdi). */
+		 * %rbx,%rdi), or the 7-byte mov $imm32,%rax of its madvise. */
 		long w = vsysbed_probe_u32((const void *)(site - 2));
 		long m = vsysbed_probe_u32((const void *)(site - 3));
+		long q = vsysbed_probe_u32((const void *)(site - 7));
 		if (m != -1 && (m & 0xf8) == 0x48 && ((m >> 8) & 0xff) == 0x89 && ((m >> 16) & 0xc0) == 0xc0)
 			cheap = 1;
+		else if (q != -1 && (q & 0xffffff) == 0xc0c748) /* mov $imm32,%rax */
+			cheap = (long)(int32_t)vsysbed_probe_u32((const void *)(site - 4)) == nr;
 		else if (w != -1 && ((w & 0xff) == 0x31 || (w & 0xff) == 0x33)) {
 			switch ((w >> 8) & 0xff) {
 			case 0xc0:
