@@ -8,7 +8,7 @@ import (
 )
 
 // Short call sites (ARCHITECTURE.md, "Rewritten call sites"): a syscall
-// after a 2-byte instruction, as glibc's read makes it,
+// after a 2- or 3-byte instruction (shortOp), as glibc's read makes it,
 //
 //	head:  31 c0           xor %eax,%eax       (read's number is 0)
 //	site:  0f 05           syscall
@@ -17,32 +17,34 @@ import (
 //	       c3              ret
 //	hole:  66 2e 0f 1f ... cs nopw: padding up to the next 16-byte label
 //
-// has no room for the 5-byte jmp. The 2-byte instruction becomes `eb
-// rel8`, a jmp to a hole within 127 bytes after the syscall, alignment
-// padding that follows an unconditional ret or jmp, where a 5-byte `jmp
-// stub` is written; the stub is the mov pattern's with the 2-byte
-// instruction in place of the mov. Only the two bytes of the site and the
-// padding change: every instruction boundary a thread can stand on stays
-// one (the jmp rel8 where the instruction began, the syscall, its return
-// address), so the multi-threaded order (int3, tail, head, each followed
-// by a SYNC_CORE membarrier) and the SIGTRAP redirect to the stub are the
-// mov pattern's, unchanged.
+// or the Go runtime's Syscall6 (`mov %rbx,%rdi; syscall`), has no room for
+// the 5-byte jmp. The instruction's first two bytes become `eb rel8` (a
+// 3-byte one's last byte stays, never executed again), a jmp to a hole
+// within 127 bytes after the syscall, alignment padding that follows an
+// unconditional ret or jmp, where a 5-byte `jmp stub` is written; the stub
+// is the mov pattern's with the instruction in place of the mov. Only the
+// instruction's first two bytes and the padding change: every instruction
+// boundary a thread can stand on stays one (the jmp rel8 where the
+// instruction began, the syscall, its return address), so the
+// multi-threaded order (int3, tail, head, each followed by a SYNC_CORE
+// membarrier) and the SIGTRAP redirect to the stub are the mov pattern's,
+// unchanged.
 //
 // Why the hole is never executed but through the new jmp: the bytes from
 // the syscall to it are decoded one instruction after another (shortInsn:
-// a list of the encodings glibc's wrappers use there, exactly; anything
-// else refuses the site), so the hole's first byte is an instruction
-// boundary right after a ret or jmp, and every byte from it up to the next
-// 16-byte boundary is a nop or int3 encoding: the assembler's fill before
-// an aligned label. Code falls off into it from nowhere; a branch into it
-// would be a branch into padding, which no compiler emits, and none of the
-// branches decoded on the way lands in it or inside the replaced
-// instruction. The residual risk is that of the mov pattern: a 2-byte
-// instruction that is not one but the tail of a longer one, here also
-// followed by the exact decoded run to a padding. The walk goes on past a
-// ret or jmp whose padding is too short or none (a label follows: code
-// again), but never past a jmp rel32 right after one: that is how a hole
-// another site took looks, and the padding's rest after it would be
+// a list of the encodings glibc's wrappers and the Go runtime use there,
+// exactly; anything else refuses the site), so the hole's first byte is an
+// instruction boundary right after a ret or jmp, and every byte from it up
+// to the next 16-byte boundary is a nop or int3 encoding: the assembler's
+// fill before an aligned label. Code falls off into it from nowhere; a
+// branch into it would be a branch into padding, which no compiler emits,
+// and none of the branches decoded on the way lands in it or inside the
+// replaced instruction. The residual risk is that of the mov pattern: an
+// instruction that is not one but the tail of a longer one, here
+// also followed by the exact decoded run to a padding. The walk goes on
+// past a ret or jmp whose padding is too short or none (a label follows:
+// code again), but never past a jmp rel32 right after one: that is how a
+// hole another site took looks, and the padding's rest after it would be
 // decoded out of step with the code that follows.
 
 // shortReach is how far after the jmp rel8 (head+2) a hole may begin.
