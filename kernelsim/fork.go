@@ -141,6 +141,9 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if errno != 0 {
 		return -int64(errno)
 	}
+	if d, ok := p.plat.(ForkDoner); ok {
+		defer d.ForkDone() // after "ready": the child runs meanwhile
+	}
 	if err := p.sendFork(link, st, files); err != nil {
 		link.Close()
 		return p.forkFailed(child, err)
@@ -157,6 +160,14 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		writeU32(ptid, uint32(child))
 	}
 	return int64(child)
+}
+
+// ForkDoner is a Platform with work to do once a fork's child host
+// process runs the guest (or the fork failed), still in the forking
+// thread's fork call: platform/inprocess starts its next spare host
+// process there, off the fork's critical path.
+type ForkDoner interface {
+	ForkDone()
 }
 
 // childRegs are the registers a new process resumes with: the caller's at
