@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,4 +60,47 @@ func installFDsChild() {
 		}
 	}
 	unix.Write(report, []byte("fds: "+strings.Join(open, " ")+"\n"))
+}
+
+// A file mapped twice (a library's segments) is opened and passed once:
+// both regions name the same passed fd.
+func TestSnapshotOpensAFileOnce(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "lib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(4096); err != nil {
+		t.Fatal(err)
+	}
+	var at [2]uintptr
+	for i := range at {
+		b, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE) // never merged: the same offset twice
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(b)
+		at[i] = uintptr(unsafe.Pointer(&b[0]))
+	}
+	p := &Process{HostFDBase: 1000}
+	for _, a := range at {
+		p.vmas.add(uint64(a), uint64(a)+4096)
+	}
+	st := &ForkState{}
+	files, err := p.snapshot(st)
+	for _, f := range files {
+		defer f.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []int
+	for _, r := range st.Regions {
+		if r.Start == uint64(at[0]) || r.Start == uint64(at[1]) {
+			fds = append(fds, r.FD)
+		}
+	}
+	if len(fds) != 2 || fds[0] < 0 || fds[0] != fds[1] || st.NumFiles != 1 {
+		t.Errorf("regions' fds %v, %d mapping files passed; want one fd for both", fds, st.NumFiles)
+	}
 }
