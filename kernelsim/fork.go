@@ -312,7 +312,7 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 			}
 			// Opened once for all its mappings (a library's four or five
 			// segments): the same device and inode are the same object.
-			// ~20 µs an open of map_files.
+			// ~10-20 µs an open of map_files (docs/BENCHMARKS.md).
 			key := f[3] + " " + inode + " " + strconv.Itoa(mode)
 			if i, ok := opened[key]; ok && inode != "0" {
 				r.FD = i

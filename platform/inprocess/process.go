@@ -33,7 +33,7 @@ func (pl platform) StartProcess() (int, *os.File, unix.Errno) {
 }
 
 // ForkDone: the fork StartProcess served has returned in the child, or
-// failed (kernelsim.ForkDone). Still on the forking guest thread, in the
+// failed (kernelsim.ForkDoner). Still on the forking guest thread, in the
 // fork call (refillPool says why).
 func (pl platform) ForkDone() {
 	pl.refillPool()
