@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -141,10 +142,13 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if errno != 0 {
 		return -int64(errno)
 	}
-	if d, ok := p.plat.(ForkDoner); ok {
-		defer d.ForkDone() // after "ready": the child runs meanwhile
+	sent := func() {}
+	if d, ok := p.plat.(ForkSentNotifier); ok {
+		var once sync.Once
+		sent = func() { once.Do(d.ForkSent) }
+		defer sent() // a fork that failed before
 	}
-	if err := p.sendFork(link, st, files); err != nil {
+	if err := p.sendFork(link, st, files, sent); err != nil {
 		link.Close()
 		return p.forkFailed(child, err)
 	}
@@ -162,12 +166,16 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	return int64(child)
 }
 
-// ForkDoner is a Platform with work to do once a fork's child host
-// process runs the guest (or the fork failed), still in the forking
-// thread's fork call: platform/inprocess starts its next spare host
-// process there, off the fork's critical path.
-type ForkDoner interface {
-	ForkDone()
+// ForkSentNotifier is a Platform with work to do in the forking thread's fork
+// call while the child host process adopts the state just sent to it
+// (ForkSent; or at the end, once, when the fork failed before):
+// platform/inprocess starts its next spare host process there, while the
+// parent would only wait for the child's "mapped". Not after the child's
+// "ready": the parent's fork must return as the child starts to run (a
+// child that signals its parent 50 ms after the fork found the parent
+// still in fork, guest sigwait).
+type ForkSentNotifier interface {
+	ForkSent()
 }
 
 // childRegs are the registers a new process resumes with: the caller's at
@@ -358,8 +366,9 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 	return files, sc.Err()
 }
 
-// sendFork writes the state (length-prefixed gob) and the fds.
-func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File) error {
+// sendFork writes the state (length-prefixed gob) and the fds, calls
+// sent, and waits for the child's "mapped".
+func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File, sent func()) error {
 	var buf strings.Builder
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 		return err
@@ -379,6 +388,7 @@ func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File) error
 	if err := fdpass.SendFDs(int(link.Fd()), fds); err != nil {
 		return err
 	}
+	sent()
 	return expectLine(link, "mapped")
 }
 

@@ -22,8 +22,8 @@ const (
 )
 
 // StartProcess starts a fork child's host process. The next spare is
-// started at ForkDone, once the child runs: started here, its start-up
-// (~3 ms of CPU on 2 cores) competed with the hand-off it was to speed up.
+// started at ForkSent, while the child adopts the state: started here, its
+// ForkExec came before the state was even sent.
 func (pl platform) StartProcess() (int, *os.File, unix.Errno) {
 	pid, link, errno := pl.startHost(kindFork)
 	if errno != 0 {
@@ -32,10 +32,10 @@ func (pl platform) StartProcess() (int, *os.File, unix.Errno) {
 	return pid, link, errno
 }
 
-// ForkDone: the fork StartProcess served has returned in the child, or
-// failed (kernelsim.ForkDoner). Still on the forking guest thread, in the
-// fork call (refillPool says why).
-func (pl platform) ForkDone() {
+// ForkSent: the fork StartProcess served has sent its state, or failed
+// (kernelsim.ForkSentNotifier). Still on the forking guest thread, in the fork
+// call (refillPool says why).
+func (pl platform) ForkSent() {
 	pl.refillPool()
 }
 
