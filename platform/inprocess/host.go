@@ -352,6 +352,7 @@ func ForkChild(o Options) int {
 	}
 	linkFile := os.NewFile(uintptr(link), "fork")
 	if o.Spare {
+		kernelsim.WarmAdopt()
 		if !awaitHandoff(linkFile, h.base) {
 			return 0 // discarded, or the parent is gone: nothing to say
 		}

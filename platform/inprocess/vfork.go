@@ -38,6 +38,7 @@ const (
 
 // StartVfork starts the child's host process, told it is a vfork's.
 func (pl platform) StartVfork() (int, kernelsim.VforkHost, unix.Errno) {
+	defer pl.refillPool()
 	pid, link, errno := pl.startHost(kindVfork)
 	if errno != 0 {
 		return 0, nil, errno
