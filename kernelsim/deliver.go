@@ -335,7 +335,7 @@ func (t *Task) absorbHostSignals() {
 			continue // one signal to the group, directly and forwarded
 		}
 		code := int32(le32(si[8:]))
-		thread := (code == siTkill || code == siTimer && isThreadTimer(si)) && t.vf == nil
+		thread := (code == siTkill || code == siTimer && isThreadTimer(si)) && t.guest.ownsThreads()
 		// Linux's prepare_signal, for a signal the relay took as for one
 		// sent through os/signal or by the guest (send).
 		t.P.flushOpposed(sig)

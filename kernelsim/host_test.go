@@ -198,8 +198,8 @@ func TestVforkChildExecHandsOver(t *testing.T) {
 	child.sigmask = bit(int(unix.SIGUSR2))
 	child.actions[unix.SIGHUP] = sigaction{handler: sigIgn}
 	child.actions[unix.SIGINT] = sigaction{handler: 0x401000} // caught: exec resets it
-	if r := child.vforkExec("/bin/true", "true", []string{"true"}, []string{"A=1"}); r != 0 {
-		t.Fatalf("vforkExec = %d", r)
+	if r := child.guest.exec(child, "/bin/true", "true", []string{"true"}, []string{"A=1"}); r != 0 {
+		t.Fatalf("the vfork child's exec = %d", r)
 	}
 	st := h.exec
 	if st == nil || st.Path != "/bin/true" || st.Comm != "true" || fmtList(st.Argv) != "[true]" || fmtList(st.Envp) != "[A=1]" {
@@ -220,7 +220,7 @@ func TestVforkChildWhoseHostIsGoneLeaves(t *testing.T) {
 	child, h := vforkTask(t, parent)
 	h.gone = make(chan struct{})
 	close(h.gone)
-	parent.P.watchVforkChild(child)
+	parent.P.watchVforkChild(child, child.guest.(*vforkChild))
 	if !child.exiting || child.CB.SigPending == 0 {
 		t.Fatal("the child's thread was not told its host process is gone")
 	}
@@ -230,7 +230,7 @@ func TestVforkChildWhoseHostIsGoneLeaves(t *testing.T) {
 		t.Error("the child's thread did not leave")
 	}
 	// A watcher that wakes after the thread left touches nothing.
-	parent.P.watchVforkChild(child)
+	parent.P.watchVforkChild(child, child.guest.(*vforkChild))
 	expectCalls(t, f)
 }
 

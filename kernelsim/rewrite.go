@@ -216,7 +216,7 @@ const (
 // logged for the site. Args: the trap's rax, rdi, rsi, rdx, and the
 // asking block's trap count at the site.
 func (t *Task) rewriteSite(cb *tls.ControlBlock) {
-	if t.vf != nil {
+	if !t.guest.ownsMemory() {
 		return
 	}
 	out := t.tryRewrite(cb)
