@@ -57,3 +57,17 @@ func (hostMachine) Syscall(nr int, a *Args) int64 {
 	}
 	return int64(r)
 }
+
+// hostCall issues nr on the host through the Machine for kernelsim's own
+// use (not a guest call passed through): the result, or its errno, as
+// unix.Syscall6 returns them. A pointer in args must stay put for the
+// call: heap memory kept alive (a runtime.Pinner), never a stack slot.
+func hostCall(nr int, args ...uint64) (uint64, unix.Errno) {
+	var a Args
+	copy(a[:], args)
+	r := machine.Syscall(nr, &a)
+	if r < 0 && r > -4096 {
+		return 0, unix.Errno(-r)
+	}
+	return uint64(r), 0
+}
