@@ -82,6 +82,10 @@ type Platform interface {
 	// has put its byte in: a signalfd (signalfd.go). tok's fds are the
 	// host's, out of the guest's numbers.
 	TokenPipe(nonblock, cloexec bool) (fd int, tok Token, err error)
+	// MemFile returns a new memfd named name of size bytes, close-on-exec,
+	// in the host's fds: the memory behind a shared anonymous mapping,
+	// which fork children map too (shmem.go).
+	MemFile(name string, size uint64) (int, unix.Errno)
 }
 
 // Token is the host's end of a TokenPipe.

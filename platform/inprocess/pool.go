@@ -77,7 +77,7 @@ func (pl platform) takeSpare(args []string) (int, *os.File, bool) {
 	s := pool.idle[0]
 	pool.idle = pool.idle[1:]
 	pool.mu.Unlock()
-	kernelsim.SetHostChildPersonality() // as forkExecHost: the state compared includes it
+	setForkedPersonality() // as forkExecHost: the state compared includes it
 	if s.args != strings.Join(args, " ") || s.state != spareState(threadMask()) {
 		discard(s)
 		return 0, nil, false
@@ -130,7 +130,7 @@ func (pl platform) refillPool() {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if kernelsim.SetHostChildPersonality() != 0 {
+	if setForkedPersonality() != 0 {
 		return
 	}
 	pl.fill(threadMask())
