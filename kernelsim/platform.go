@@ -135,6 +135,11 @@ type VforkHost interface {
 	// thread's own fds (st.FDs), cwd and umask, which the host process
 	// installs before it loads the image (AdoptVforkExec).
 	Exec(st *VforkExec) unix.Errno
+	// FilesView is the path at which the calling thread's own fd table,
+	// fdinfo and cwd are seen, followed by rest ("fd/3", "cwd"): the
+	// child's /proc/self/{fd,fdinfo,cwd}, where /proc/self shows the
+	// parent's.
+	FilesView(rest string) string
 	// Wait returns once the child's host process has ended.
 	Wait()
 	// Close drops the parent's own copy of the link.

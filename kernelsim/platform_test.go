@@ -147,6 +147,8 @@ func (h *fakeVforkHost) Wait() {
 }
 func (h *fakeVforkHost) Close() {}
 
+func (h *fakeVforkHost) FilesView(rest string) string { return "/fake/thread/" + rest }
+
 func fmtList[T any](l []T) string { return fmt.Sprint(l) }
 
 func hex(v uint64) string { return fmt.Sprintf("%#x", v) }

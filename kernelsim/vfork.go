@@ -355,8 +355,8 @@ func (vc *vforkChild) syscall(t *Task, nr int, a *Args) (int64, bool) {
 }
 
 // vforkProcPath sends /proc/self/{fd,fdinfo,cwd} to the child thread's own
-// view: /proc/self is the thread group leader's, whose fd table and cwd
-// are the parent's.
+// view (VforkHost.FilesView): /proc/self is the thread group leader's,
+// whose fd table and cwd are the parent's.
 func (t *Task) vforkProcPath(vc *vforkChild, nr int, a *Args) (int64, bool) {
 	pathArg := 0
 	if nr == unix.SYS_OPENAT || nr == unix.SYS_READLINKAT {
@@ -383,7 +383,7 @@ func (t *Task) vforkProcPath(vc *vforkChild, nr int, a *Args) (int64, bool) {
 	default:
 		return 0, false
 	}
-	p, err := unix.BytePtrFromString("/proc/thread-self/" + rest)
+	p, err := unix.BytePtrFromString(vc.host.FilesView(rest))
 	if err != nil {
 		return 0, false
 	}
