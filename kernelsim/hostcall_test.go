@@ -105,6 +105,9 @@ func TestContinuedNoticeGoesToTheSupervisor(t *testing.T) {
 	ppid = 1 // the supervisor is not our parent: not ours to tell
 	continuedNotice()
 	expectCalls(t, f, fakeCall{unix.SYS_GETPPID, Args{}})
+	SupervisorPID = 0 // no supervisor: nothing asked
+	continuedNotice()
+	expectCalls(t, f)
 }
 
 // A rewrite's stub page is mapped near the site, never over anything:

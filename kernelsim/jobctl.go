@@ -129,7 +129,10 @@ func fromOutside(sig int, si siginfo) (siginfo, bool) {
 // not forwarded back.
 func continuedNotice() {
 	sup := SupervisorPID
-	if ppid, _ := hostCall(unix.SYS_GETPPID); sup <= 0 || int(ppid) != sup {
+	if sup <= 0 {
+		return
+	}
+	if ppid, _ := hostCall(unix.SYS_GETPPID); int(ppid) != sup {
 		return
 	}
 	si := new([128]byte)
