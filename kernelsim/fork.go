@@ -204,9 +204,8 @@ func (t *Task) childRegs(newsp uint64) (tls.Regs, error) {
 }
 
 func (p *Process) forkFailed(child int, err error) int64 {
-	unix.Kill(child, unix.SIGKILL)
-	var ws unix.WaitStatus
-	unix.Wait4(child, &ws, 0, nil)
+	hostCall(unix.SYS_KILL, uint64(child), uint64(unix.SIGKILL))
+	hostCall(unix.SYS_WAIT4, uint64(child), 0, 0, 0)
 	if p.Events != nil {
 		p.Events.Error("fork: " + err.Error())
 	}

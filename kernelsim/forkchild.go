@@ -62,8 +62,8 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 		} else {
 			flags |= unix.MAP_ANONYMOUS
 		}
-		addr, _, e := unix.Syscall6(unix.SYS_MMAP, uintptr(r.Start), uintptr(r.End-r.Start), uintptr(prot), flags, uintptr(fd), uintptr(r.Offset))
-		if e != 0 || uint64(addr) != r.Start {
+		addr, e := hostCall(unix.SYS_MMAP, r.Start, r.End-r.Start, uint64(prot), uint64(flags), uint64(int64(fd)), r.Offset)
+		if e != 0 || addr != r.Start {
 			return fail(fmt.Errorf("mapping %#x-%#x (%s) in the child: %v", r.Start, r.End, r.Path, e))
 		}
 	}
@@ -82,7 +82,7 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	}
 	for _, r := range st.Regions {
 		if !r.Shared {
-			unix.Syscall(unix.SYS_MPROTECT, uintptr(r.Start), uintptr(r.End-r.Start), uintptr(r.Prot))
+			hostCall(unix.SYS_MPROTECT, r.Start, r.End-r.Start, uint64(r.Prot))
 		}
 	}
 	// The memfds of shared anonymous memory stay, for this process's own

@@ -224,7 +224,7 @@ const (
 // logged for the site. Args: the trap's rax, rdi, rsi, rdx, the asking
 // block's trap count at the site, and the trap's rbx.
 func (t *Task) rewriteSite(cb *tls.ControlBlock) {
-	if t.vf != nil {
+	if !t.guest.ownsMemory() {
 		return
 	}
 	out := t.tryRewrite(cb)
@@ -361,7 +361,7 @@ var syncCoreState atomic.Int32
 func syncCoreReady() bool {
 	if syncCoreState.CompareAndSwap(0, 1) {
 		go func() {
-			_, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierRegisterSyncCore, 0, 0)
+			_, e := hostCall(unix.SYS_MEMBARRIER, membarrierRegisterSyncCore)
 			if e == 0 {
 				syncCoreState.Store(2)
 			} else {
@@ -375,7 +375,7 @@ func syncCoreReady() bool {
 // syncCore serialises the instruction stream of every thread of this
 // process (it returns once each CPU running one has been interrupted).
 func syncCore() error {
-	if _, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierSyncCore, 0, 0); e != 0 {
+	if _, e := hostCall(unix.SYS_MEMBARRIER, membarrierSyncCore); e != 0 {
 		return e
 	}
 	return nil
@@ -404,7 +404,7 @@ func pokeCode(addr uint64, b []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(page), pageSize, uintptr(prot|unix.PROT_WRITE)); e != 0 {
+	if _, e := hostCall(unix.SYS_MPROTECT, page, pageSize, uint64(prot|unix.PROT_WRITE)); e != 0 {
 		return e
 	}
 	mem := unsafe.Slice((*byte)(guestPtr(addr)), len(b))
@@ -422,7 +422,7 @@ func pokeCode(addr uint64, b []byte) error {
 			err = e
 		}
 	}
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(page), pageSize, uintptr(prot)); e != 0 && err == nil {
+	if _, e := hostCall(unix.SYS_MPROTECT, page, pageSize, uint64(prot)); e != 0 && err == nil {
 		err = e
 	}
 	return err
@@ -481,13 +481,13 @@ func (p *Process) mapStubPage(head uint64) (uint64, bool) {
 			if at > base+d || at < pageSize || (vaspace.In(head, 1) && !vaspace.In(at, pageSize)) {
 				continue // wrapped, or out of the window
 			}
-			r, _, e := unix.Syscall6(unix.SYS_MMAP, uintptr(at), pageSize, unix.PROT_READ|unix.PROT_EXEC,
-				unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uintptr(0), 0)
+			r, e := hostCall(unix.SYS_MMAP, at, pageSize, unix.PROT_READ|unix.PROT_EXEC,
+				unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0)
 			if e != 0 {
 				continue
 			}
-			if uint64(r) != at {
-				unix.Syscall(unix.SYS_MUNMAP, r, pageSize, 0)
+			if r != at {
+				hostCall(unix.SYS_MUNMAP, r, pageSize)
 				continue
 			}
 			p.mu.Lock()
@@ -508,11 +508,11 @@ func writeCode(addr uint64, b []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(page), pageSize, uintptr(prot|unix.PROT_WRITE)); e != 0 {
+	if _, e := hostCall(unix.SYS_MPROTECT, page, pageSize, uint64(prot|unix.PROT_WRITE)); e != 0 {
 		return e
 	}
 	copy(unsafe.Slice((*byte)(guestPtr(addr)), len(b)), b)
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(page), pageSize, uintptr(prot)); e != 0 {
+	if _, e := hostCall(unix.SYS_MPROTECT, page, pageSize, uint64(prot)); e != 0 {
 		return e
 	}
 	return nil

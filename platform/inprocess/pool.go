@@ -89,7 +89,7 @@ func (pl platform) takeSpare(args []string) (int, *os.File, bool) {
 	s := pool.idle[0]
 	pool.idle = pool.idle[1:]
 	pool.mu.Unlock()
-	kernelsim.SetHostChildPersonality() // as forkExecHost: the state compared includes it
+	setForkedPersonality() // as forkExecHost: the state compared includes it
 	mask := threadMask()
 	cur := spareState(mask)
 	pool.mu.Lock()
@@ -148,7 +148,7 @@ func (pl platform) refillPool() {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if kernelsim.SetHostChildPersonality() != 0 {
+	if setForkedPersonality() != 0 {
 		return
 	}
 	pl.fill(threadMask())

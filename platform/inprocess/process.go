@@ -11,7 +11,6 @@ import (
 
 	"github.com/vsysbed/vsysbed/internal/fdpass"
 	"github.com/vsysbed/vsysbed/internal/reexec"
-	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -126,7 +125,7 @@ func trapName(mode uint8) string {
 func forkExecHost(start func() (int, error)) (int, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if e := kernelsim.SetHostChildPersonality(); e != 0 {
+	if e := setForkedPersonality(); e != 0 {
 		return 0, e
 	}
 	var mask uint64

@@ -82,6 +82,10 @@ func (h *vforkHost) Stop(int) bool {
 	return false
 }
 
+// FilesView: the thread's own /proc entry (the child's thread took a
+// private fd table and cwd, StartChildThread).
+func (h *vforkHost) FilesView(rest string) string { return "/proc/thread-self/" + rest }
+
 // Wait polls a pidfd of the child host process (above the guest's fds).
 func (h *vforkHost) Wait() {
 	pidfd, err := unix.PidfdOpen(h.pid, 0)
