@@ -71,7 +71,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/hostile \
 	$(GUESTDIR)/procview \
 	$(GUESTDIR)/segtail $(GUESTDIR)/argmax \
-	$(GUESTDIR)/rewrite $(GUESTDIR)/rewritemt \
+	$(GUESTDIR)/rewrite $(GUESTDIR)/rewritemt $(GUESTDIR)/rewriteshort \
 	$(GUESTDIR)/inject $(GUESTDIR)/needs \
 	$(foreach g,$(LIBC_GUESTS),$(GUESTDIR)/$(g)-glibc $(GUESTDIR)/$(g)-glibc-static $(GUESTDIR)/$(g)-musl) \
 	$(GUESTDIR)/gostatic

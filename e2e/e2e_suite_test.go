@@ -41,7 +41,7 @@ var requiredGuests = []string{
 	"manythreads-glibc", "manythreads-musl",
 	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate",
 	"forkthread", "goexec", "hostfds", "waitany", "sigwait", "procself", "pwait", "sigfd", "manysig", "sigroute", "killfault", "semantics", "fasttimer", "chldorder", "nproc", "stopcont", "jobctl", "restart", "inherit",
-	"sysvshm", "sharedanon", "hostile", "procview", "segtail", "argmax", "rewrite", "rewritemt",
+	"sysvshm", "sharedanon", "hostile", "procview", "segtail", "argmax", "rewrite", "rewritemt", "rewriteshort",
 	"inject", "needs",
 }
 

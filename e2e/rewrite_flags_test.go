@@ -17,11 +17,11 @@ import (
 // --rewrite with -e trace= and --inject (issue 15): a traced or injected
 // number takes the kernel route, and a call from a site rewritten after
 // its first trap goes there all the same. The bench guest's getpid
-// wrapper is the function pattern (rewritten at its first trap); its
-// inline raw syscall is no pattern (a trap every time) and its
-// __kernel_vsyscall loop a bypass. Each run is compared with the same run
-// under --rewrite=off: the same calls traced, the same calls injected,
-// the rewritten site's calls said to be patched.
+// wrapper is the function pattern (rewritten at its first trap), its
+// inline raw syscall a short site (rewritten too since the short-site
+// patterns), its __kernel_vsyscall loop a bypass. Each run is compared
+// with the same run under --rewrite=off: the same calls traced, the same
+// calls injected, the rewritten sites' calls said to be patched.
 var _ = Describe("--rewrite=lazy with -e trace= and --inject", func() {
 	const iterations = "100"
 	bench := func() string { return filepath.Join(guestDir, "bench") }
@@ -94,7 +94,7 @@ var _ = Describe("--rewrite=lazy with -e trace= and --inject", func() {
 		}
 		Expect(calls[""]).To(Equal(calls["--rewrite=lazy"]), "the default against --rewrite=lazy")
 		Expect(calls[""]).NotTo(Equal(calls["--rewrite=off"]), "the default against --rewrite=off")
-		Expect(patchedSites(calls[""])).To(HaveLen(1))
+		Expect(patchedSites(calls[""])).NotTo(BeEmpty())
 
 		help := run(nil, vsysbedBin, "run", "--help")
 		Expect(help.Stdout).To(MatchRegexp(`(?m)^  -rewrite lazy\n(.*\n)*?.*\(default "lazy"\)$`), "%s", help)
@@ -134,7 +134,7 @@ var _ = Describe("--rewrite=lazy with -e trace= and --inject", func() {
 			}
 			off, lazy := runs["off"], runs["lazy"]
 			Expect(patchedSites(off.calls)).To(BeEmpty())
-			Expect(patchedSites(lazy.calls)).To(HaveLen(1), "the wrapper's site rewritten: %v", lazy.calls)
+			Expect(patchedSites(lazy.calls)).NotTo(BeEmpty(), "the wrapper's site (at least) rewritten: %v", lazy.calls)
 			for _, site := range patchedSites(lazy.calls) {
 				Expect(lazy.trace[siteKind{site, coverage.KindPatched}]).To(BeNumerically(">=", 100),
 					"the rewritten site's calls traced as patched: %v", lazy.trace)
@@ -176,7 +176,7 @@ var _ = Describe("--rewrite=lazy with -e trace= and --inject", func() {
 			}
 			off, lazy := runs["off"], runs["lazy"]
 			Expect(patchedSites(off.calls)).To(BeEmpty())
-			Expect(patchedSites(lazy.calls)).To(HaveLen(1), "the wrapper's site rewritten: %v", lazy.calls)
+			Expect(patchedSites(lazy.calls)).NotTo(BeEmpty(), "the wrapper's site (at least) rewritten: %v", lazy.calls)
 			for _, site := range patchedSites(lazy.calls) {
 				Expect(lazy.injected[siteKind{site, coverage.KindPatched}]).To(BeNumerically(">=", 100),
 					"the rewritten site's calls injected: %v", lazy.injected)

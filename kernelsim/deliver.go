@@ -3,6 +3,7 @@ package kernelsim
 import (
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -335,7 +336,7 @@ func (t *Task) absorbHostSignals() {
 			continue // one signal to the group, directly and forwarded
 		}
 		code := int32(le32(si[8:]))
-		thread := (code == siTkill || code == siTimer && isThreadTimer(si)) && t.vf == nil
+		thread := (code == siTkill || code == siTimer && isThreadTimer(si)) && t.guest.ownsThreads()
 		// Linux's prepare_signal, for a signal the relay took as for one
 		// sent through os/signal or by the guest (send).
 		t.P.flushOpposed(sig)
@@ -372,14 +373,23 @@ func pullHeld(set uint64) []heldSignal {
 		return nil
 	}
 	var out []heldSignal
-	var zero unix.Timespec
+	// The call has the addresses only (hostCall).
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	arg := new(struct {
+		set  uint64
+		zero unix.Timespec
+		si   siginfo
+	})
+	pin.Pin(arg)
+	arg.set = set
 	for range 64 { // bounded: a sender faster than this loop waits for the next absorb
-		var si siginfo
-		r, _, e := unix.RawSyscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(&set)), uintptr(unsafe.Pointer(&si)), uintptr(unsafe.Pointer(&zero)), 8, 0, 0)
-		if e != 0 {
+		arg.si = siginfo{}
+		r, e := hostCall(unix.SYS_RT_SIGTIMEDWAIT, uint64(uintptr(unsafe.Pointer(&arg.set))), uint64(uintptr(unsafe.Pointer(&arg.si))), uint64(uintptr(unsafe.Pointer(&arg.zero))), 8)
+		if e != 0 || r == 0 || r > nsig {
 			break
 		}
-		out = append(out, heldSignal{int(r), si})
+		out = append(out, heldSignal{int(r), arg.si})
 	}
 	return out
 }

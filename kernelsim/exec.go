@@ -105,9 +105,13 @@ func (t *Task) execve(path string, argvAddr, envpAddr uint64) int64 {
 		return errnoOf(err)
 	}
 
-	if t.vf != nil {
-		return t.vforkExec(path, comm, argv, envp)
-	}
+	return t.guest.exec(t, path, comm, argv, envp)
+}
+
+// execInPlace is execve past its checks in a process's own thread: the
+// host process loads the new image in place of the old.
+func (t *Task) execInPlace(path, comm string, argv, envp []string) int64 {
+	p := t.P
 	// The point of no return.
 	p.stopOtherThreads(t)
 	p.closeParentLink() // the parent's setpgid of us is EACCES from now on

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -141,7 +142,13 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if errno != 0 {
 		return -int64(errno)
 	}
-	if err := p.sendFork(link, st, files); err != nil {
+	sent := func() {}
+	if d, ok := p.plat.(ForkSentNotifier); ok {
+		var once sync.Once
+		sent = func() { once.Do(d.ForkSent) }
+		defer sent() // a fork that failed before
+	}
+	if err := p.sendFork(link, st, files, sent); err != nil {
 		link.Close()
 		return p.forkFailed(child, err)
 	}
@@ -157,6 +164,18 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		writeU32(ptid, uint32(child))
 	}
 	return int64(child)
+}
+
+// ForkSentNotifier is a Platform with work to do in the forking thread's fork
+// call while the child host process adopts the state just sent to it
+// (ForkSent; or at the end, once, when the fork failed before):
+// platform/inprocess starts its next spare host process there, while the
+// parent would only wait for the child's "mapped". Not after the child's
+// "ready": the parent's fork must return as the child starts to run (a
+// child that signals its parent 50 ms after the fork found the parent
+// still in fork, guest sigwait).
+type ForkSentNotifier interface {
+	ForkSent()
 }
 
 // childRegs are the registers a new process resumes with: the caller's at
@@ -185,9 +204,8 @@ func (t *Task) childRegs(newsp uint64) (tls.Regs, error) {
 }
 
 func (p *Process) forkFailed(child int, err error) int64 {
-	unix.Kill(child, unix.SIGKILL)
-	var ws unix.WaitStatus
-	unix.Wait4(child, &ws, 0, nil)
+	hostCall(unix.SYS_KILL, uint64(child), uint64(unix.SIGKILL))
+	hostCall(unix.SYS_WAIT4, uint64(child), 0, 0, 0)
 	if p.Events != nil {
 		p.Events.Error("fork: " + err.Error())
 	}
@@ -227,6 +245,7 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 	defer maps.Close()
 	sc := bufio.NewScanner(maps)
 	var mayWrite map[uint64]bool
+	opened := map[string]int{} // device, inode, open mode → index in files
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) < 5 {
@@ -298,6 +317,15 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 			if r.Shared && r.Prot&unix.PROT_WRITE != 0 {
 				mode = os.O_RDWR // a writable shared mapping needs a writable fd
 			}
+			// Opened once for all its mappings (a library's four or five
+			// segments): the same device and inode are the same object.
+			// ~10-20 µs an open of map_files (docs/BENCHMARKS.md).
+			key := f[3] + " " + inode + " " + strconv.Itoa(mode)
+			if i, ok := opened[key]; ok && inode != "0" {
+				r.FD = i
+				st.Regions = append(st.Regions, r)
+				continue
+			}
 			mf, err := os.OpenFile(fmt.Sprintf("/proc/self/map_files/%x-%x", start, end), mode, 0)
 			if err != nil {
 				// map_files needs CAP_SYS_ADMIN. A guest fd still open on
@@ -325,6 +353,7 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 					r.FD = len(files)
 					files = append(files, os.NewFile(uintptr(hfd), "map"))
 					st.NumFiles++
+					opened[key] = r.FD
 				}
 			}
 			if r.FD < 0 && r.Shared && r.ShmSize == 0 {
@@ -336,8 +365,9 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 	return files, sc.Err()
 }
 
-// sendFork writes the state (length-prefixed gob) and the fds.
-func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File) error {
+// sendFork writes the state (length-prefixed gob) and the fds, calls
+// sent, and waits for the child's "mapped".
+func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File, sent func()) error {
 	var buf strings.Builder
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 		return err
@@ -357,6 +387,7 @@ func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File) error
 	if err := fdpass.SendFDs(int(link.Fd()), fds); err != nil {
 		return err
 	}
+	sent()
 	return expectLine(link, "mapped")
 }
 

@@ -1,12 +1,15 @@
 package kernelsim
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/gob"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"strconv"
+	"reflect"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -59,8 +62,8 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 		} else {
 			flags |= unix.MAP_ANONYMOUS
 		}
-		addr, _, e := unix.Syscall6(unix.SYS_MMAP, uintptr(r.Start), uintptr(r.End-r.Start), uintptr(prot), flags, uintptr(fd), uintptr(r.Offset))
-		if e != 0 || uint64(addr) != r.Start {
+		addr, e := hostCall(unix.SYS_MMAP, r.Start, r.End-r.Start, uint64(prot), uint64(flags), uint64(int64(fd)), r.Offset)
+		if e != 0 || addr != r.Start {
 			return fail(fmt.Errorf("mapping %#x-%#x (%s) in the child: %v", r.Start, r.End, r.Path, e))
 		}
 	}
@@ -79,7 +82,7 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	}
 	for _, r := range st.Regions {
 		if !r.Shared {
-			unix.Syscall(unix.SYS_MPROTECT, uintptr(r.Start), uintptr(r.End-r.Start), uintptr(r.Prot))
+			hostCall(unix.SYS_MPROTECT, r.Start, r.End-r.Start, uint64(r.Prot))
 		}
 	}
 	// The memfds of shared anonymous memory stay, for this process's own
@@ -152,6 +155,22 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 	return p, t, nil
 }
 
+// WarmAdopt does ahead, in a spare host process waiting for a fork or
+// vfork (platform/inprocess/pool.go), what a process's first decoding of
+// the state it is sent costs once: gob's type information for ForkState
+// and VforkExec and all they hold (gob describes a struct's every field,
+// zero or not), built by a round trip of each (~0.25 ms of the fork's
+// hand-off otherwise, docs/BENCHMARKS.md). The real state's decoder still
+// compiles the wire types it is sent, against what is built here.
+func WarmAdopt() {
+	for _, v := range []any{&ForkState{}, &VforkExec{}} {
+		var b bytes.Buffer
+		if gob.NewEncoder(&b).Encode(v) == nil {
+			gob.NewDecoder(&b).DecodeValue(reflect.New(reflect.TypeOf(v).Elem()))
+		}
+	}
+}
+
 func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
 	var n [8]byte
 	if _, err := io.ReadFull(link, n[:]); err != nil {
@@ -197,11 +216,20 @@ func installFDs(st *ForkState, fds []int, base int) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
-	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-		for _, e := range ents {
-			if fd, err := strconv.Atoi(e.Name()); err == nil && fd < base && !keep[fd] {
-				unix.Close(fd)
-			}
+	// The rest below the host range, a close_range per gap between the
+	// guest's numbers: listing /proc/self/fd was ~0.1 ms of the child's
+	// side of a fork.
+	lo := 0
+	for _, fd := range slices.Sorted(maps.Keys(keep)) {
+		if fd >= base {
+			break
 		}
+		if fd > lo {
+			unix.CloseRange(uint(lo), uint(fd-1), 0)
+		}
+		lo = fd + 1
+	}
+	if lo < base {
+		unix.CloseRange(uint(lo), uint(base-1), 0)
 	}
 }

@@ -198,8 +198,8 @@ func TestVforkChildExecHandsOver(t *testing.T) {
 	child.sigmask = bit(int(unix.SIGUSR2))
 	child.actions[unix.SIGHUP] = sigaction{handler: sigIgn}
 	child.actions[unix.SIGINT] = sigaction{handler: 0x401000} // caught: exec resets it
-	if r := child.vforkExec("/bin/true", "true", []string{"true"}, []string{"A=1"}); r != 0 {
-		t.Fatalf("vforkExec = %d", r)
+	if r := child.guest.exec(child, "/bin/true", "true", []string{"true"}, []string{"A=1"}); r != 0 {
+		t.Fatalf("the vfork child's exec = %d", r)
 	}
 	st := h.exec
 	if st == nil || st.Path != "/bin/true" || st.Comm != "true" || fmtList(st.Argv) != "[true]" || fmtList(st.Envp) != "[A=1]" {
@@ -220,7 +220,7 @@ func TestVforkChildWhoseHostIsGoneLeaves(t *testing.T) {
 	child, h := vforkTask(t, parent)
 	h.gone = make(chan struct{})
 	close(h.gone)
-	parent.P.watchVforkChild(child)
+	parent.P.watchVforkChild(child, child.guest.(*vforkChild))
 	if !child.exiting || child.CB.SigPending == 0 {
 		t.Fatal("the child's thread was not told its host process is gone")
 	}
@@ -230,7 +230,7 @@ func TestVforkChildWhoseHostIsGoneLeaves(t *testing.T) {
 		t.Error("the child's thread did not leave")
 	}
 	// A watcher that wakes after the thread left touches nothing.
-	parent.P.watchVforkChild(child)
+	parent.P.watchVforkChild(child, child.guest.(*vforkChild))
 	expectCalls(t, f)
 }
 
@@ -327,7 +327,7 @@ func TestProcAnswersAreThePlatformsFiles(t *testing.T) {
 }
 
 // A vfork child's /proc/self/{fd,fdinfo,cwd} (by any of its names) are its
-// thread's own (/proc/thread-self): /proc/self is the thread group
+// thread's own (VforkHost.FilesView): /proc/self is the thread group
 // leader's, the parent's; a host fd there is not the guest's.
 func TestVforkChildsProcSelfFDIsItsThreads(t *testing.T) {
 	parent, f := fakeTask(t, nil, [2]uint64{})
@@ -356,10 +356,10 @@ func TestVforkChildsProcSelfFDIsItsThreads(t *testing.T) {
 		nr   int
 		want string
 	}{
-		{"/proc/self/fd/3", unix.SYS_OPENAT, "/proc/thread-self/fd/3"},
-		{"/proc/5555/fdinfo/0", unix.SYS_OPEN, "/proc/thread-self/fdinfo/0"},
-		{"/proc/self/task/5555/cwd", unix.SYS_READLINKAT, "/proc/thread-self/cwd"},
-		{"/proc/5555/cwd", unix.SYS_READLINK, "/proc/thread-self/cwd"},
+		{"/proc/self/fd/3", unix.SYS_OPENAT, "/fake/thread/fd/3"},
+		{"/proc/5555/fdinfo/0", unix.SYS_OPEN, "/fake/thread/fdinfo/0"},
+		{"/proc/self/task/5555/cwd", unix.SYS_READLINKAT, "/fake/thread/cwd"},
+		{"/proc/5555/cwd", unix.SYS_READLINK, "/fake/thread/cwd"},
 	} {
 		opened = nil
 		f.WriteMem(path, append([]byte(c.name), 0))
@@ -383,7 +383,7 @@ func TestVforkChildsProcSelfFDIsItsThreads(t *testing.T) {
 	f.WriteMem(path, append([]byte("/proc/self/fd/3"), 0))
 	call(parent, unix.SYS_READLINK, path, guestMem+512, 64)
 	for _, o := range opened {
-		if o == "/proc/thread-self/fd/3" {
+		if o == "/fake/thread/fd/3" {
 			t.Error("the parent's /proc/self/fd was sent to its thread's")
 		}
 	}

@@ -2,6 +2,7 @@ package kernelsim
 
 import (
 	"encoding/binary"
+	"runtime"
 	"sync"
 	"unsafe"
 
@@ -128,14 +129,20 @@ func fromOutside(sig int, si siginfo) (siginfo, bool) {
 // not forwarded back.
 func continuedNotice() {
 	sup := SupervisorPID
-	if sup <= 0 || unix.Getppid() != sup {
+	if sup <= 0 {
 		return
 	}
-	var si [128]byte
+	if ppid, _ := hostCall(unix.SYS_GETPPID); int(ppid) != sup {
+		return
+	}
+	si := new([128]byte)
+	var pin runtime.Pinner // the call has its address only (hostCall)
+	pin.Pin(si)
+	defer pin.Unpin()
 	binary.LittleEndian.PutUint32(si[0:], uint32(unix.SIGCONT))
 	binary.LittleEndian.PutUint32(si[8:], 0xffffffff) // SI_QUEUE
 	binary.LittleEndian.PutUint32(si[16:], uint32(pid))
 	binary.LittleEndian.PutUint32(si[20:], uint32(unix.Getuid()))
 	binary.LittleEndian.PutUint64(si[24:], uint64(ForwardMark)<<32|0xffffffff)
-	unix.RawSyscall6(unix.SYS_RT_SIGQUEUEINFO, uintptr(sup), uintptr(unix.SIGCONT), uintptr(unsafe.Pointer(&si[0])), 0, 0, 0)
+	hostCall(unix.SYS_RT_SIGQUEUEINFO, uint64(sup), uint64(unix.SIGCONT), uint64(uintptr(unsafe.Pointer(&si[0]))))
 }

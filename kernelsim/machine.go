@@ -3,7 +3,6 @@ package kernelsim
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/internal/procmem"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -35,25 +34,33 @@ func kick(tid int) {
 	machine.Syscall(unix.SYS_TGKILL, &Args{uint64(pid), uint64(tid), uint64(tls.KickSignal)})
 }
 
-// machine is the in-process platform's, the host process itself.
-var machine Machine = hostMachine{}
+// machine is the platform's (SetMachine). Until one is set, a call is a
+// bug: it panics, rather than touching memory or the host unasked.
+var machine Machine = noMachine{}
 
-// hostMachine: guest memory lives in this address space, but a guest
-// pointer may be bad, and reading it directly would fault inside Go and
-// kill the host: the copies go through process_vm_readv/writev on our own
-// pid, which turn a bad pointer into EFAULT.
-type hostMachine struct{}
+// SetMachine makes m the Machine of every handler in this host process:
+// platform/inprocess sets its own at init (the host process itself), the
+// unit tests their fakes.
+func SetMachine(m Machine) { machine = m }
 
-func (hostMachine) ReadMem(addr uint64, buf []byte) error { return procmem.Read(pid, addr, buf) }
+type noMachine struct{}
 
-func (hostMachine) WriteMem(addr uint64, buf []byte) error { return procmem.Write(pid, addr, buf) }
+const noMachineSet = "kernelsim: no Machine set (platform/inprocess sets it at init)"
 
-// Syscall uses Syscall6, not RawSyscall6: a blocking call must not hold
-// the Go scheduler's P.
-func (hostMachine) Syscall(nr int, a *Args) int64 {
-	r, _, errno := unix.Syscall6(uintptr(nr), uintptr(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
-	if errno != 0 {
-		return -int64(errno)
+func (noMachine) ReadMem(uint64, []byte) error  { panic(noMachineSet) }
+func (noMachine) WriteMem(uint64, []byte) error { panic(noMachineSet) }
+func (noMachine) Syscall(int, *Args) int64      { panic(noMachineSet) }
+
+// hostCall issues nr on the host through the Machine for kernelsim's own
+// use (not a guest call passed through): the result, or its errno, as
+// unix.Syscall6 returns them. A pointer in args must stay put for the
+// call: heap memory kept alive (a runtime.Pinner), never a stack slot.
+func hostCall(nr int, args ...uint64) (uint64, unix.Errno) {
+	var a Args
+	copy(a[:], args)
+	r := machine.Syscall(nr, &a)
+	if r < 0 && r > -4096 {
+		return 0, unix.Errno(-r)
 	}
-	return int64(r)
+	return uint64(r), 0
 }

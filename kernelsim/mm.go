@@ -107,7 +107,7 @@ func sysMmap(t *Task, a *Args) int64 {
 	p.mu.Lock()
 	anon := flags&unix.MAP_ANONYMOUS != 0
 	memfd := -1
-	if isSharedAnon(flags) && t.vf == nil { // a vfork child's fd table is not ours (vfork.go)
+	if isSharedAnon(flags) && t.guest.ownsFiles() { // a vfork child's fd table is not ours (vfork.go)
 		// Shared with fork children through a memfd (shmem.go).
 		var e unix.Errno
 		if memfd, e = p.newShmem(length); e != 0 {

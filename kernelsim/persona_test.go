@@ -3,6 +3,7 @@ package kernelsim
 import "testing"
 
 func TestPersonalityCall(t *testing.T) {
+	const addrNoRandomize = 0x0040000
 	cur := uint64(0)
 	// Asking only tells.
 	if got := personalityCall(&cur, 0xffffffff); got != 0 || cur != 0 {

@@ -82,6 +82,10 @@ type Platform interface {
 	// has put its byte in: a signalfd (signalfd.go). tok's fds are the
 	// host's, out of the guest's numbers.
 	TokenPipe(nonblock, cloexec bool) (fd int, tok Token, err error)
+	// MemFile returns a new memfd named name of size bytes, close-on-exec,
+	// in the host's fds: the memory behind a shared anonymous mapping,
+	// which fork children map too (shmem.go).
+	MemFile(name string, size uint64) (int, unix.Errno)
 }
 
 // Token is the host's end of a TokenPipe.
@@ -131,6 +135,11 @@ type VforkHost interface {
 	// thread's own fds (st.FDs), cwd and umask, which the host process
 	// installs before it loads the image (AdoptVforkExec).
 	Exec(st *VforkExec) unix.Errno
+	// FilesView is the path at which the calling thread's own fd table,
+	// fdinfo and cwd are seen, followed by rest ("fd/3", "cwd"): the
+	// child's /proc/self/{fd,fdinfo,cwd}, where /proc/self shows the
+	// parent's.
+	FilesView(rest string) string
 	// Wait returns once the child's host process has ended.
 	Wait()
 	// Close drops the parent's own copy of the link.

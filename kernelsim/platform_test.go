@@ -23,6 +23,7 @@ type fakePlatform struct {
 	continued bool                                       // Stop's answer
 	files     []string                                   // ProcFile's contents
 	procErr   unix.Errno                                 // ProcFile's error
+	memErr    unix.Errno                                 // MemFile's error
 }
 
 func (f *fakePlatform) logf(format string, a ...any) {
@@ -146,6 +147,8 @@ func (h *fakeVforkHost) Wait() {
 }
 func (h *fakeVforkHost) Close() {}
 
+func (h *fakeVforkHost) FilesView(rest string) string { return "/fake/thread/" + rest }
+
 func fmtList[T any](l []T) string { return fmt.Sprint(l) }
 
 func hex(v uint64) string { return fmt.Sprintf("%#x", v) }
@@ -186,4 +189,19 @@ func (t fakeToken) Take() {
 func (t fakeToken) Close() {
 	t.f.logf("Close")
 	unix.Close(t.w)
+}
+
+// MemFile is a real memfd (the shared mappings' tests look at its inode),
+// logged; memErr fails it instead.
+func (f *fakePlatform) MemFile(name string, size uint64) (int, unix.Errno) {
+	f.logf("MemFile %s %#x", name, size)
+	if f.memErr != 0 {
+		return -1, f.memErr
+	}
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return -1, err.(unix.Errno)
+	}
+	unix.Ftruncate(fd, int64(size))
+	return fd, 0
 }

@@ -121,9 +121,10 @@ type Task struct {
 	shared  *pendingSet
 	persona *uint64
 
-	// vf is set on the thread that runs a vfork child in its parent's
-	// memory: the task is another process's (vfork.go).
-	vf *vforkChild
+	// guest answers for the task's guest process where that depends on
+	// how it is hosted (guestproc.go): ownProcess, or the vfork child a
+	// thread runs in its parent's memory (vfork.go).
+	guest guestProcess
 
 	injectSeen map[[2]int]uint64 // calls of each (--inject rule, syscall) on this thread (tamper.go)
 	tampered   string            // what --inject or --personality did to the current call (Tampered)
@@ -228,7 +229,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 
 // NewTask binds a control block (a guest thread) to the process.
 func (p *Process) NewTask(cb *tls.ControlBlock) *Task {
-	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), host: p.plat,
+	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), host: p.plat, guest: ownProcess{},
 		actions: &p.sig.actions, shared: &p.sig.pending, persona: &p.persona}
 	t.altstack.Flags = ssDisable
 	p.mu.Lock()

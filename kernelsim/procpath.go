@@ -170,7 +170,7 @@ func (t *Task) procView(name string, flags uint64) (int64, bool) {
 	if e.pid != pid {
 		return t.P.otherHostMaps(e, name, flags)
 	}
-	if e.tid != 0 && t.vf == nil {
+	if e.tid != 0 && t.guest.ownsThreads() {
 		if _, ok := t.P.sigViewOf(e.tid); !ok {
 			return errNoEntry, true // a host thread: not the guest's
 		}
@@ -179,7 +179,7 @@ func (t *Task) procView(name string, flags uint64) (int64, bool) {
 	case "maps", "smaps", "smaps_rollup", "numa_maps":
 		// A vfork child runs in our memory: its maps are ours. Its fd
 		// table is its own, so its maps file is not refilled at the read.
-		return t.P.openMaps(e.file, name, flags, t.vf == nil)
+		return t.P.openMaps(e.file, name, flags, t.guest.ownsFiles())
 	case "exe":
 		if flags&(unix.O_PATH|unix.O_NOFOLLOW) == unix.O_PATH|unix.O_NOFOLLOW {
 			return 0, false // the link itself, as natively

@@ -219,7 +219,7 @@ func statFields(b []byte) (head string, fields []string, ok bool) {
 // to let the open pass through.
 func (t *Task) procStatusContent(path string) ([]byte, bool, int64) {
 	pt, ok := parseProcSelf(path, int(t.CB.Tid))
-	if !ok || (pt.file != "status" && pt.file != "stat") || t.vf != nil {
+	if !ok || (pt.file != "status" && pt.file != "stat") || !t.guest.ownsThreads() {
 		return nil, false, 0
 	}
 	v, ok := t.P.sigViewOf(pt.tid)

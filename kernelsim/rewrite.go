@@ -37,7 +37,8 @@ import (
 //     exactly `48 3d 00 f0 ff ff` / `48 3d 01 f0 ff ff` (cmp $-4096 or
 //     $-4095,%rax), `3d 00 f0 ff ff` (cmp $-4096,%eax), `89 c2` (mov
 //     %eax,%edx), `48 89 c7` (mov %rax,%rdi: musl's result on its way to
-//     __syscall_ret) or `c3` (ret): glibc's inlined syscalls (365 of the
+//     __syscall_ret), `c3` (ret) or `89 44 24 NN c3` (mov %eax,NN(%rsp);
+//     ret: the Go runtime's result stored): glibc's inlined syscalls (365 of the
 //     526 syscall instructions in Debian's libc.so.6 are `mov $nr,%eax`
 //     and a cmp; open's `mov $-100,%edi` is one with edi) and musl's, at
 //     any alignment.
@@ -137,7 +138,8 @@ func movReg(op byte, r *tls.Regs) (uint64, bool) {
 // whose registers were r, or "" if none. No prefix before head; then
 // either `mov $nr,%eax; syscall` with head 16-byte aligned, or `mov
 // $imm,%r32; syscall` (eax, edx, esi or edi) followed by one of
-// inlineChecks, the register holding imm (zero-extended) at the trap, as
+// inlineChecks (or the Go runtime's `mov %eax,N(%rsp); ret`), the register
+// holding imm (zero-extended) at the trap, as
 // it must if the mov was the instruction that ran.
 func MatchSite(head uint64, code []byte, r *tls.Regs) string {
 	if len(code) < 8 || isPrefix(code[0]) || code[6] != 0x0f || code[7] != 0x05 {
@@ -155,6 +157,11 @@ func MatchSite(head uint64, code []byte, r *tls.Regs) string {
 			return patternInline
 		}
 	}
+	if t := code[8:]; len(t) >= 5 && t[0] == 0x89 && t[1] == 0x44 && t[2] == 0x24 && t[4] == 0xc3 {
+		// The Go runtime's assembly (runtime.futex, read, write1...):
+		// `MOVL AX, ret+N(FP); RET`, mov %eax,N(%rsp); ret.
+		return patternInline
+	}
 	return ""
 }
 
@@ -168,16 +175,16 @@ func rel32(target, next uint64) (uint32, bool) {
 	return uint32(int32(d)), true
 }
 
-// EncodeStub is the stub at stub for the site whose mov (5 bytes) it
-// replaces and whose syscall returns to ret (the instruction after it):
+// EncodeStub is the stub at stub for the site whose mov (5 bytes; or a
+// short site's 2-byte instruction) it replaces and whose syscall returns to ret (the instruction after it):
 // the mov; lea ret(%rip),%rcx; jmp *%gs:tls.OffPatchedEntry.
 func EncodeStub(stub, ret uint64, mov []byte) ([]byte, bool) {
-	if len(mov) != 5 {
+	if len(mov) < 2 || len(mov) > 7 { // the mov, a short site's instruction, a mov to rax (rewriteshort.go)
 		return nil, false
 	}
 	b := make([]byte, 0, 20)
 	b = append(b, mov...)
-	d, ok := rel32(ret, stub+5+7)
+	d, ok := rel32(ret, stub+uint64(len(mov))+7)
 	if !ok {
 		return nil, false
 	}
@@ -208,15 +215,16 @@ const (
 	whyNoStub     = "no stub page within 2 GB"
 	whyWrite      = "page not writable"
 	whyPokes      = "poke table full"
+	whyHole       = "hole straddles two pages"
 )
 
 // rewriteSite is the tls.NrPatch kernel call: rewrite the site cb names
 // if it matches, or leave it trapping (every failure leaves it as it
 // was), and log the answer (EvRewrite) when it differs from the last one
-// logged for the site. Args: the trap's rax, rdi, rsi, rdx, and the
-// asking block's trap count at the site.
+// logged for the site. Args: the trap's rax, rdi, rsi, rdx, the asking
+// block's trap count at the site, and the trap's rbx.
 func (t *Task) rewriteSite(cb *tls.ControlBlock) {
-	if t.vf != nil {
+	if !t.guest.ownsMemory() {
 		return
 	}
 	out := t.tryRewrite(cb)
@@ -246,6 +254,13 @@ func (t *Task) rewriteSite(cb *tls.ControlBlock) {
 func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 	p := t.P
 	site := cb.Site
+	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3], Rbx: cb.Args[5]}
+	if out, ok := t.tryRewriteShort(cb, &regs); ok {
+		return out
+	}
+	if out, ok := t.tryRewriteMovq(cb, &regs); ok {
+		return out
+	}
 	head := site - 5
 	page := head &^ (pageSize - 1)
 	if (head+4)&^(pageSize-1) != page {
@@ -259,20 +274,9 @@ func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 	// was rewritten only after (e2e rewrite, mt_getpid: 64 or 128 traps).
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p.mu.Lock()
-	// No other thread, and no vfork child (this thread may be one).
-	alone := len(p.tasks) == 1 && len(p.vforkTasks) == 0
-	owned := p.vmas.covers(page, page+pageSize)
-	p.mu.Unlock()
-	ready := syncCoreReady()
-	if !owned {
-		return whyNotGuest
-	}
-	if !alone && !ready {
-		if syncCoreState.Load() == 3 {
-			return whyThreads
-		}
-		return ""
+	alone, out, ok := p.rewriteGate(page)
+	if !ok {
+		return out
 	}
 	var code [14]byte
 	n := len(code)
@@ -281,7 +285,6 @@ func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 			return whyUnreadable
 		}
 	}
-	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3]}
 	if MatchSite(head, code[:n], &regs) == "" {
 		if code[1] == 0xe9 && r.logged[[2]uint64{site, cb.Args[0]}] == rundir.RewritePatched {
 			return "" // another thread rewrote it meanwhile
@@ -314,6 +317,28 @@ func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 	return rundir.RewritePatched
 }
 
+// rewriteGate, with p.rewrite.mu held, says whether a site in page may
+// be rewritten now, and whether this thread is the process's only one
+// (no vfork child either: this thread may be one): ok false with why
+// not, or "" when it may work later (the membarrier is being registered).
+func (p *Process) rewriteGate(page uint64) (alone bool, out string, ok bool) {
+	p.mu.Lock()
+	alone = len(p.tasks) == 1 && len(p.vforkTasks) == 0
+	owned := p.vmas.covers(page, page+pageSize)
+	p.mu.Unlock()
+	ready := syncCoreReady()
+	if !owned {
+		return false, whyNotGuest, false
+	}
+	if !alone && !ready {
+		if syncCoreState.Load() == 3 {
+			return false, whyThreads, false
+		}
+		return false, "", false
+	}
+	return alone, "", true
+}
+
 // The membarrier commands that serialise every CPU running a thread of
 // this process (linux/membarrier.h): what makes the other threads fetch
 // the bytes pokeCode wrote before its next step.
@@ -336,7 +361,7 @@ var syncCoreState atomic.Int32
 func syncCoreReady() bool {
 	if syncCoreState.CompareAndSwap(0, 1) {
 		go func() {
-			_, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierRegisterSyncCore, 0, 0)
+			_, e := hostCall(unix.SYS_MEMBARRIER, membarrierRegisterSyncCore)
 			if e == 0 {
 				syncCoreState.Store(2)
 			} else {
@@ -350,7 +375,7 @@ func syncCoreReady() bool {
 // syncCore serialises the instruction stream of every thread of this
 // process (it returns once each CPU running one has been interrupted).
 func syncCore() error {
-	if _, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierSyncCore, 0, 0); e != 0 {
+	if _, e := hostCall(unix.SYS_MEMBARRIER, membarrierSyncCore); e != 0 {
 		return e
 	}
 	return nil
@@ -378,7 +403,7 @@ func pokeCode(addr uint64, b []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(start), uintptr(end-start), uintptr(prot|unix.PROT_WRITE)); e != 0 {
+	if _, e := hostCall(unix.SYS_MPROTECT, start, end-start, uint64(prot|unix.PROT_WRITE)); e != 0 {
 		return e
 	}
 	mem := unsafe.Slice((*byte)(guestPtr(addr)), len(b))
@@ -396,7 +421,7 @@ func pokeCode(addr uint64, b []byte) error {
 			err = e
 		}
 	}
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(start), uintptr(end-start), uintptr(prot)); e != 0 && err == nil {
+	if _, e := hostCall(unix.SYS_MPROTECT, start, end-start, uint64(prot)); e != 0 && err == nil {
 		err = e
 	}
 	return err
@@ -455,13 +480,13 @@ func (p *Process) mapStubPage(head uint64) (uint64, bool) {
 			if at > base+d || at < pageSize || (vaspace.In(head, 1) && !vaspace.In(at, pageSize)) {
 				continue // wrapped, or out of the window
 			}
-			r, _, e := unix.Syscall6(unix.SYS_MMAP, uintptr(at), pageSize, unix.PROT_READ|unix.PROT_EXEC,
-				unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uintptr(0), 0)
+			r, e := hostCall(unix.SYS_MMAP, at, pageSize, unix.PROT_READ|unix.PROT_EXEC,
+				unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0)
 			if e != 0 {
 				continue
 			}
-			if uint64(r) != at {
-				unix.Syscall(unix.SYS_MUNMAP, r, pageSize, 0)
+			if r != at {
+				hostCall(unix.SYS_MUNMAP, r, pageSize)
 				continue
 			}
 			p.mu.Lock()
@@ -481,11 +506,11 @@ func writeCode(addr uint64, b []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(start), uintptr(end-start), uintptr(prot|unix.PROT_WRITE)); e != 0 {
+	if _, e := hostCall(unix.SYS_MPROTECT, start, end-start, uint64(prot|unix.PROT_WRITE)); e != 0 {
 		return e
 	}
 	copy(unsafe.Slice((*byte)(guestPtr(addr)), len(b)), b)
-	if _, _, e := unix.Syscall(unix.SYS_MPROTECT, uintptr(start), uintptr(end-start), uintptr(prot)); e != 0 {
+	if _, e := hostCall(unix.SYS_MPROTECT, start, end-start, uint64(prot)); e != 0 {
 		return e
 	}
 	return nil

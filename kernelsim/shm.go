@@ -352,7 +352,7 @@ func attachSysV(g []ForkRegion) error {
 			return unix.Errno(-r)
 		}
 		if uint64(r) != base {
-			unix.Syscall(unix.SYS_SHMDT, uintptr(r), 0, 0)
+			hostCall(unix.SYS_SHMDT, uint64(r))
 			return fmt.Errorf("attached at %#x", r)
 		}
 	} else {
@@ -362,19 +362,19 @@ func attachSysV(g []ForkRegion) error {
 		}
 		r := shmatRaw(id, uint64(tmp), flg|shmRemap)
 		if r < 0 && r > -4096 {
-			unix.Syscall(unix.SYS_MUNMAP, tmp, uintptr(size), 0)
+			hostCall(unix.SYS_MUNMAP, uint64(tmp), size)
 			return unix.Errno(-r)
 		}
-		_, _, e = unix.Syscall6(unix.SYS_MREMAP, tmp+uintptr(g[0].Offset), uintptr(end-g[0].Start), uintptr(end-g[0].Start),
-			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, uintptr(g[0].Start), 0)
-		unix.Syscall(unix.SYS_MUNMAP, tmp, uintptr(size), 0)
+		_, e = hostCall(unix.SYS_MREMAP, uint64(tmp)+g[0].Offset, end-g[0].Start, end-g[0].Start,
+			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, g[0].Start)
+		hostCall(unix.SYS_MUNMAP, uint64(tmp), size)
 		if e != 0 {
 			return e
 		}
 	}
 	for _, r := range g {
 		if r.Prot != shmProt(flg) {
-			unix.Syscall(unix.SYS_MPROTECT, uintptr(r.Start), uintptr(r.End-r.Start), uintptr(r.Prot))
+			hostCall(unix.SYS_MPROTECT, r.Start, r.End-r.Start, uint64(r.Prot))
 		}
 	}
 	return nil

@@ -40,20 +40,12 @@ func (p *Process) newShmem(length uint64) (int, unix.Errno) {
 	if size == 0 || size < length {
 		return -1, unix.EINVAL
 	}
-	fd, err := unix.MemfdCreate(shmemName, unix.MFD_CLOEXEC)
-	if err != nil {
-		return -1, err.(unix.Errno)
+	fd, e := p.plat.MemFile(shmemName, size)
+	if e == unix.EFBIG {
+		return -1, unix.ENOMEM // larger than a file may be: as Linux's shmem
 	}
-	if err := unix.Ftruncate(fd, int64(size)); err != nil {
-		unix.Close(fd)
-		if e, ok := err.(unix.Errno); ok && e == unix.EFBIG {
-			return -1, unix.ENOMEM
-		}
-		return -1, err.(unix.Errno)
-	}
-	if hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, p.HostFDBase+300); err == nil {
-		unix.Close(fd)
-		fd = hi
+	if e != 0 {
+		return -1, e
 	}
 	p.addShmem(fd)
 	return fd, 0

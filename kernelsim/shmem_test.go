@@ -29,7 +29,8 @@ func TestShmemInode(t *testing.T) {
 
 // A memfd stays while a mapping uses it and is closed once none does.
 func TestShmemCollect(t *testing.T) {
-	p := &Process{HostFDBase: 1000}
+	plat := &fakePlatform{}
+	p := &Process{HostFDBase: 1000, plat: plat}
 	mapped, e := p.newShmem(3 * pageSize)
 	if e != 0 {
 		t.Fatal(e)
@@ -44,9 +45,7 @@ func TestShmemCollect(t *testing.T) {
 	if e != 0 {
 		t.Fatal(e)
 	}
-	if mapped < p.HostFDBase || unused < p.HostFDBase {
-		t.Errorf("memfds %d, %d: not in the host's range", mapped, unused)
-	}
+	expectLog(t, plat, "MemFile vsysbed-shmem 0x3000", "MemFile vsysbed-shmem 0x1000")
 	p.collectShmem()
 	if _, ok := p.shmem[mapped]; !ok {
 		t.Errorf("the mapped memfd was collected: %v", p.shmem)
@@ -66,5 +65,31 @@ func TestShmemCollect(t *testing.T) {
 	}
 	if _, e := p.newShmem(0); e != unix.EINVAL {
 		t.Errorf("newShmem(0) = %v, want EINVAL", e)
+	}
+}
+
+// A shared anonymous mapping larger than a file may be is ENOMEM, as
+// Linux's shmem answers; the platform's other errors are the guest's.
+func TestNewShmemErrors(t *testing.T) {
+	plat := &fakePlatform{}
+	p := &Process{HostFDBase: 1000, plat: plat}
+	for _, c := range []struct {
+		length    uint64
+		plat      unix.Errno
+		want      unix.Errno
+		platAsked bool
+	}{
+		{0, 0, unix.EINVAL, false},
+		{^uint64(0) - 10, 0, unix.EINVAL, false}, // wraps when rounded up
+		{pageSize, unix.EFBIG, unix.ENOMEM, true},
+		{pageSize, unix.EMFILE, unix.EMFILE, true},
+	} {
+		plat.memErr, plat.log = c.plat, nil
+		if fd, e := p.newShmem(c.length); fd != -1 || e != c.want || (len(plat.log) == 1) != c.platAsked {
+			t.Errorf("newShmem(%#x) with the platform's %v = %d, %v (asked: %v), want %v", c.length, c.plat, fd, e, plat.log, c.want)
+		}
+	}
+	if len(p.shmem) != 0 {
+		t.Errorf("failed memfds recorded: %v", p.shmem)
 	}
 }

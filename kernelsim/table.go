@@ -124,10 +124,8 @@ func (t *Task) syscall(nr int, a *Args) int64 {
 	if nr < 0 || nr > MaxNr {
 		return -int64(unix.ENOSYS)
 	}
-	if t.vf != nil {
-		if r, ok := t.vforkSyscall(nr, a); ok {
-			return r
-		}
+	if r, ok := t.guest.syscall(t, nr, a); ok {
+		return r
 	}
 	row := &table[nr]
 	switch row.Route {

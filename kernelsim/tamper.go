@@ -260,10 +260,8 @@ func (tm *tampering) match(t *Task, cb *tls.ControlBlock, nr int) (int, *Injecti
 
 // guestPid is the pid the task's guest process has.
 func (t *Task) guestPid() int {
-	if t.vf != nil {
-		return t.vf.pid
-	}
-	return pid
+	p, _ := t.guest.ids(t.CB)
+	return p
 }
 
 // site resolves a call site's address to its file and offset from our

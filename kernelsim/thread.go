@@ -46,20 +46,20 @@ func (t *Task) clone(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	if flags&unix.CLONE_SETTLS != 0 {
 		fs = tlsv
 	}
-	started := make(chan int64, 1)
+	started := new(threadStart)
 	name := threadName()
 	t.P.plat.StartThread(func() { t.P.runThread(t, regs, fs, flags, ptid, ctid, name, started) })
-	return <-started
+	return started.wait()
 }
 
 // runThread is the life of one guest thread after the first, on the host
 // thread the platform started for it.
-func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid uint64, name string, started chan<- int64) {
+func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid uint64, name string, started *threadStart) {
 	SetThreadName(name) // a new thread has its creator's name
 	tid := unix.Gettid()
 	cb, err := p.threadBlock(parent, regs, fs)
 	if err != nil {
-		started <- -int64(unix.EAGAIN)
+		started.send(-int64(unix.EAGAIN))
 		return
 	}
 	t := p.NewTask(cb)
@@ -70,7 +70,7 @@ func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid u
 		delete(p.tasks, cb)
 		p.mu.Unlock()
 		p.shards.Put(cb)
-		started <- errno
+		started.send(errno)
 	}
 	t.sigmask = parent.sigmask
 	if flags&unix.CLONE_CHILD_CLEARTID != 0 {
@@ -87,7 +87,7 @@ func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid u
 	if flags&unix.CLONE_CHILD_SETTID != 0 {
 		writeU32(ctid, uint32(tid))
 	}
-	if t.enter(func() { started <- int64(tid) }) != nil {
+	if t.enter(func() { started.send(int64(tid)) }) != nil {
 		abandon(-int64(unix.EAGAIN))
 	}
 }

@@ -34,10 +34,7 @@ func (t *Task) traceEnter(cb *tls.ControlBlock, nr int) *tracing.Call {
 	if tr == nil || !tr.Traces(nr) {
 		return nil
 	}
-	pid, tid := pid, int(cb.Tid)
-	if t.vf != nil {
-		pid, tid = t.vf.pid, t.vf.pid
-	}
+	pid, tid := t.guest.ids(cb)
 	return tr.Enter(pid, tid, nr, cb.Args, kindName(cb.Kind), cb.Site, machine)
 }
 
@@ -80,9 +77,6 @@ func (t *Task) traceEnd(code, sig int) {
 	if t.P.trace == nil {
 		return
 	}
-	p := pid
-	if t.vf != nil {
-		p = t.vf.pid
-	}
+	p, _ := t.guest.ids(t.CB)
 	t.P.trace.End(p, code, sig)
 }

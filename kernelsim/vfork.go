@@ -154,7 +154,7 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, 
 		writeU32(ctid, uint32(vc.pid))
 	}
 	ready := func() {
-		go p.watchVforkChild(t)
+		go p.watchVforkChild(t, vc)
 		started <- int64(vc.pid)
 	}
 	if t.enter(ready) != nil {
@@ -170,7 +170,7 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, 
 // (on a host thread of p, not one of p's threads): its host process, its
 // dispositions, queue and personality are its own.
 func (p *Process) newVforkTask(parent *Task, cb *tls.ControlBlock, vc *vforkChild) *Task {
-	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), vf: vc, host: vc.host,
+	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), guest: vc, host: vc.host,
 		actions: &vc.actions, shared: &vc.pending, persona: &vc.persona}
 	t.sigmask = parent.sigmask
 	t.altstack = parent.altstack // Linux keeps it for CLONE_VFORK
@@ -192,10 +192,10 @@ func (p *Process) forgetVforkChild(t *Task) {
 }
 
 // watchVforkChild ends the child's thread if its host process dies first
-// (a signal sent to the child's pid: see vforkSyscall): the parent then
+// (a signal sent to the child's pid: see vforkChild.syscall): the parent then
 // goes on, and its wait reports how the child died.
-func (p *Process) watchVforkChild(t *Task) {
-	t.vf.host.Wait()
+func (p *Process) watchVforkChild(t *Task, vc *vforkChild) {
+	vc.host.Wait()
 	// The child's thread may have left long ago (at its exec), and its
 	// block may be another thread's by now: only the same task counts.
 	p.mu.Lock()
@@ -255,7 +255,16 @@ func (t *Task) dispatchVfork(cb *tls.ControlBlock) {
 	t.dispatch(cb)
 }
 
-// vforkSyscall answers the calls whose meaning depends on the process for
+// The vfork child's answers to the core (guestProcess): its pid is its
+// host process's and its only thread's tid; the thread it runs on, its
+// fd table (a private copy) and its memory (its parent's) are not its
+// process's own.
+func (vc *vforkChild) ids(*tls.ControlBlock) (int, int) { return vc.pid, vc.pid }
+func (vc *vforkChild) ownsThreads() bool                { return false }
+func (vc *vforkChild) ownsFiles() bool                  { return false }
+func (vc *vforkChild) ownsMemory() bool                 { return false }
+
+// syscall answers the calls whose meaning depends on the process for
 // a vfork child; ok=false lets the table handle nr.
 //
 // Signals: kill(2) aimed at the child's pid reaches its host process, which
@@ -263,8 +272,7 @@ func (t *Task) dispatchVfork(cb *tls.ControlBlock) {
 // or ignoring disposition the child set is not consulted), and the watcher
 // then ends this thread. Signals the parent's host process receives stay
 // the parent's.
-func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
-	vc := t.vf
+func (vc *vforkChild) syscall(t *Task, nr int, a *Args) (int64, bool) {
 	self := func(who uint64) bool { w := int(int32(who)); return w == 0 || w == vc.pid }
 	if nr == unix.SYS_GETRLIMIT || nr == unix.SYS_SETRLIMIT || nr == unix.SYS_PRLIMIT64 {
 		// The virtual limits (rlimit.go) are the child's own copy; the
@@ -341,15 +349,15 @@ func (t *Task) vforkSyscall(nr int, a *Args) (int64, bool) {
 		// supported (no libc or runtime we run does it).
 		return -int64(unix.EAGAIN), true
 	case unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_READLINK, unix.SYS_READLINKAT:
-		return t.vforkProcPath(nr, a)
+		return t.vforkProcPath(vc, nr, a)
 	}
 	return 0, false
 }
 
 // vforkProcPath sends /proc/self/{fd,fdinfo,cwd} to the child thread's own
-// view: /proc/self is the thread group leader's, whose fd table and cwd
-// are the parent's.
-func (t *Task) vforkProcPath(nr int, a *Args) (int64, bool) {
+// view (VforkHost.FilesView): /proc/self is the thread group leader's,
+// whose fd table and cwd are the parent's.
+func (t *Task) vforkProcPath(vc *vforkChild, nr int, a *Args) (int64, bool) {
 	pathArg := 0
 	if nr == unix.SYS_OPENAT || nr == unix.SYS_READLINKAT {
 		pathArg = 1
@@ -363,19 +371,19 @@ func (t *Task) vforkProcPath(nr int, a *Args) (int64, bool) {
 	}
 	rest, ok := strings.CutPrefix(path, "/proc/self/")
 	if !ok {
-		rest, ok = strings.CutPrefix(path, "/proc/"+strconv.Itoa(t.vf.pid)+"/")
+		rest, ok = strings.CutPrefix(path, "/proc/"+strconv.Itoa(vc.pid)+"/")
 	}
 	if !ok {
 		return 0, false
 	}
 	// Its only task is itself.
-	rest = strings.TrimPrefix(rest, "task/"+strconv.Itoa(t.vf.pid)+"/")
+	rest = strings.TrimPrefix(rest, "task/"+strconv.Itoa(vc.pid)+"/")
 	switch first, _, _ := strings.Cut(rest, "/"); first {
 	case "fd", "fdinfo", "cwd":
 	default:
 		return 0, false
 	}
-	p, err := unix.BytePtrFromString("/proc/thread-self/" + rest)
+	p, err := unix.BytePtrFromString(vc.host.FilesView(rest))
 	if err != nil {
 		return 0, false
 	}
@@ -403,10 +411,9 @@ func (t *Task) leaveForOtherProcess() {
 	panic(vforkLeft{})
 }
 
-// vforkExec hands a checked execve over to the child host process: past
+// exec hands a checked execve over to the child host process: past
 // this point the child's thread has nothing left to do.
-func (t *Task) vforkExec(path, comm string, argv, envp []string) int64 {
-	vc := t.vf
+func (vc *vforkChild) exec(t *Task, path, comm string, argv, envp []string) int64 {
 	st := &VforkExec{Path: path, Comm: comm, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona, Conf: t.P.confinement, FDFloor: tls.FDHigh() + 1}
 	st.Conf.Undumpable = false // exec makes the process dumpable again
 	for sig := 1; sig <= nsig; sig++ {

@@ -9,6 +9,14 @@
 #   nginx    nginx serving a static file, ab -n AB_N -c AB_C (req/s)
 #   find     find /usr -name '*.h' (seconds, warm cache)
 #   du       du -sh /usr (seconds, warm cache)
+#   shloop   bash: a loop spawning /bin/true SHLOOP_N times (seconds)
+#   make     make -j2 -B of a generated Makefile: MAKE_N targets, each a
+#            shell recipe writing one file, and one that joins them (seconds)
+#   git      git status in a generated repository of GIT_N committed files,
+#            one of them changed (seconds)
+#
+# shloop, make and git are issue 16's rows: scripts that start many short
+# processes, each paying vsysbed's start-up, fork and exec costs.
 #
 # Modes: seccomp (vsysbed's default trap) and sud (--trap sud), each with
 # --rewrite=off (every raw syscall a trap), and rewrite=lazy (the default:
@@ -26,10 +34,11 @@
 # holds vsysbed's run directories (TMPDIR), is removed.
 #
 # Environment: VSYSBED (default build/vsysbed), REPEAT (default 3), REDIS_N
-# (default 100000), AB_N (default 20000), AB_C (default 8), MODES (default
+# (default 100000), AB_N (default 20000), AB_C (default 8), SHLOOP_N
+# (default 200), MAKE_N (default 16), GIT_N (default 20), MODES (default
 # "seccomp sud"; rewrite=lazy is added),
-# WORKLOADS (default "redis nginx find du"), TSV (a file to write the rows
-# to, tab-separated, for docs/bench-apps.tsv).
+# WORKLOADS (default "redis nginx find du shloop make git"), TSV (a file to
+# write the rows to, tab-separated, for docs/bench-apps.tsv).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -39,7 +48,10 @@ REDIS_N=${REDIS_N:-100000}
 AB_N=${AB_N:-20000}
 AB_C=${AB_C:-8}
 MODES=${MODES:-seccomp sud}
-WORKLOADS=${WORKLOADS:-redis nginx find du}
+SHLOOP_N=${SHLOOP_N:-200}
+MAKE_N=${MAKE_N:-16}
+GIT_N=${GIT_N:-20}
+WORKLOADS=${WORKLOADS:-redis nginx find du shloop make git}
 TSV=${TSV:-}
 
 if [[ ! -x $VSYSBED ]]; then
@@ -153,10 +165,10 @@ shares() {
 	awk '
 		/^  "totals": \{/ { in_t = 1; next }
 		in_t && /^  \}/ { in_t = 0 }
-		# time_ns and mean_ns are objects of their own: not kinds.
-		in_t && /\{$/ { nest++; next }
-		in_t && nest && /^ *\},?$/ { nest--; next }
-		in_t && !nest {
+		# the counts only: not the time_ns and mean_ns objects inside
+		in_t && /\{$/ { nested = 1; next }
+		in_t && nested { if ($0 ~ /^    \}/) nested = 0; next }
+		in_t {
 			gsub(/[",]/, "")
 			sub(/:$/, "", $1)
 			if ($1 == "total") total = $2
@@ -383,12 +395,53 @@ bench_command() {
 	done
 }
 
+# --- shloop, make, git: many short processes ------------------------------------
+
+# make_project DIR : a Makefile of MAKE_N independent targets, each a shell
+# recipe (a redirection: make runs it through /bin/sh), and "all" joining
+# them.
+make_project() {
+	local dir=$1 i
+	mkdir -p "$dir"
+	{
+		printf 'N := $(shell seq %d)\n' "$MAKE_N"
+		printf 'all: $(N:%%=out/%%.txt)\n\tcat $^ > out/all.txt\n'
+		printf 'out/%%.txt:\n\t@mkdir -p out && echo $* > $@\n'
+	} >"$dir/Makefile"
+}
+
+# git_repo DIR : a repository of GIT_N committed files, one changed since.
+git_repo() {
+	local dir=$1 i
+	mkdir -p "$dir"
+	git -C "$dir" init -q
+	for ((i = 0; i < GIT_N; i++)); do
+		echo "file $i" >"$dir/f$i.txt"
+	done
+	git -C "$dir" add .
+	git -C "$dir" -c user.name=bench -c user.email=bench@localhost commit -q -m init
+	echo changed >>"$dir/f0.txt"
+}
+
 for w in $WORKLOADS; do
 	case $w in
 	redis) bench_redis ;;
 	nginx) bench_nginx ;;
 	find) bench_command find findutils find /usr -name '*.h' ;;
 	du) bench_command du coreutils du -sh /usr ;;
+	shloop) bench_command shloop bash bash -c 'for ((i = 0; i < '"$SHLOOP_N"'; i++)); do /bin/true; done' ;;
+	make)
+		if need make make:make; then
+			make_project "$tmp/make"
+			bench_command make make make -j2 -B -s -C "$tmp/make"
+		fi
+		;;
+	git)
+		if need git git:git; then
+			git_repo "$tmp/git"
+			bench_command git git git -C "$tmp/git" status
+		fi
+		;;
 	*)
 		echo "bench-apps.sh: unknown workload $w" >&2
 		exit 1
@@ -410,7 +463,7 @@ for r in "${rows[@]}"; do
 	printf '%-14s %-13s %20s %8s  %s\n' "$label" "$mode" "$v" "$rt" "$calls"
 done
 elapsed=$(($(date +%s) - start))
-echo "(ratios against native in this run: req/s for redis and nginx (higher is better), seconds for find and du (lower is better); median of $REPEAT after a warm-up; redis -n $REDIS_N, ab -n $AB_N -c $AB_C; $elapsed s in all, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "(ratios against native in this run: req/s for redis and nginx (higher is better), seconds for find, du, shloop, make and git (lower is better); median of $REPEAT after a warm-up; redis -n $REDIS_N, ab -n $AB_N -c $AB_C; $elapsed s in all, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
 
 if [[ -n $TSV ]]; then
 	{

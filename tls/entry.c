@@ -705,7 +705,7 @@ void vsysbed_poke_reset(void)
  * edx, esi or edi, right before the syscall; a site that fails it is
  * still asked about at its first trap, so the report says why it traps.
  */
-static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, const long a[6], uint64_t site, uint64_t n)
+static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, const long a[6], long rbx, uint64_t site, uint64_t n)
 {
 	if (__builtin_expect(!vsysbed_rewrite, 1) || n == 0 || (n & (n - 1)) != 0)
 		return;
@@ -723,11 +723,34 @@ static inline void maybe_rewrite(struct vsysbed_cb *cb, long nr, const long a[6]
 		cheap = 1;
 		break;
 	}
+	if (!cheap) {
+		/* A short site (kernelsim/rewriteshort.go): the xor of eax (read's
+		 * number, 0), edx, esi or edi with itself before the syscall, or a
+		 * 64-bit mov between registers (the Go runtime's Syscall6: mov
+		 * %rbx,%rdi), or the 7-byte mov $imm32,%rax of its madvise. */
+		long w = vsysbed_probe_u32((const void *)(site - 2));
+		long m = vsysbed_probe_u32((const void *)(site - 3));
+		long q = vsysbed_probe_u32((const void *)(site - 7));
+		if (m != -1 && (m & 0xf8) == 0x48 && ((m >> 8) & 0xff) == 0x89 && ((m >> 16) & 0xc0) == 0xc0)
+			cheap = 1;
+		else if (q != -1 && (q & 0xffffff) == 0xc0c748) /* mov $imm32,%rax */
+			cheap = (long)(int32_t)vsysbed_probe_u32((const void *)(site - 4)) == nr;
+		else if (w != -1 && ((w & 0xff) == 0x31 || (w & 0xff) == 0x33)) {
+			switch ((w >> 8) & 0xff) {
+			case 0xc0:
+				cheap = nr == 0;
+				break;
+			case 0xd2: case 0xf6: case 0xff:
+				cheap = 1;
+				break;
+			}
+		}
+	}
 	if (!cheap && n != 1)
 		return;
 	/* The registers a mov before the syscall may have set, as they were,
-	 * and the trap count. */
-	const long p[6] = {nr, a[0], a[1], a[2], (long)n};
+	 * the trap count, and rbx (a short site's mov may have read it). */
+	const long p[6] = {nr, a[0], a[1], a[2], (long)n, rbx};
 	kernel_call(cb, CB_NR_PATCH, p, site, CB_KIND_TRAP);
 }
 
@@ -756,6 +779,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	uint64_t n = count_timed(cb, (uint32_t)nr, site, kind, t0,
 				 patched ? CB_TIME_PATCHED : CB_TIME_TRAP);
 	long a[6] = {(long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10, (long)r->r8, (long)r->r9};
+	long rbx = (long)r->rbx; /* for maybe_rewrite: the call may replace the frame */
 	long ret;
 	if (__builtin_expect(out_of_table(nr), 0)) {
 		ret = -ENOSYS_;
@@ -780,7 +804,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 	note_fd_result(nr, a, ret);
 	count_result(cb, nr, ret);
 	if (!patched)
-		maybe_rewrite(cb, nr, a, site, n);
+		maybe_rewrite(cb, nr, a, rbx, site, n);
 	/* What Linux leaves after a syscall. */
 	r->rax = (uint64_t)ret;
 	r->rcx = r->rip;

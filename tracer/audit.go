@@ -315,8 +315,15 @@ type tracker struct {
 	want func(pid int) bool
 	self int
 
-	mu      sync.Mutex
-	tracked map[int]bool
+	mu sync.Mutex
+	// tracked: each tracked pid with the scan generation it was tracked
+	// in. A scan reads /proc without the lock (it takes long on a busy
+	// machine), so a fork gate may track a pid its snapshot does not
+	// have: only a pid tracked before the snapshot began may be taken
+	// for gone. Untracked as gone, the gated child's first calls went
+	// uncounted (CI: `access` 1 on the host against 2 in the report).
+	tracked map[int]uint64
+	gen     uint64
 	count   int
 
 	quit chan struct{}
@@ -326,7 +333,7 @@ type tracker struct {
 
 func startTracker(a auditor, first int, want func(pid int) bool) *tracker {
 	t := &tracker{a: a, want: want, self: os.Getpid(),
-		tracked: map[int]bool{first: true}, count: 1,
+		tracked: map[int]uint64{first: 0}, count: 1,
 		quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(t.done)
@@ -348,13 +355,13 @@ func startTracker(a auditor, first int, want func(pid int) bool) *tracker {
 func (t *tracker) add(pid int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.tracked[pid] {
+	if _, ok := t.tracked[pid]; ok {
 		return true
 	}
 	if t.a.Track(uint32(pid)) != nil {
 		return false
 	}
-	t.tracked[pid] = true
+	t.tracked[pid] = t.gen
 	t.count++
 	return true
 }
@@ -372,8 +379,15 @@ func (t *tracker) seen() int {
 
 // scan tracks new descendants and untracks vanished ones (their pids may
 // be reused by unrelated processes).
-func (t *tracker) scan() {
-	parents := processParents()
+func (t *tracker) scan() { t.scanWith(processParents) }
+
+// scanWith is scan with the process table read by read.
+func (t *tracker) scanWith(read func() map[int]int) {
+	t.mu.Lock()
+	t.gen++
+	gen := t.gen
+	t.mu.Unlock()
+	parents := read()
 	descends := func(pid int) bool {
 		for range 64 { // bounded: a parent chain is short, a racy read could loop
 			ppid, ok := parents[pid]
@@ -390,15 +404,15 @@ func (t *tracker) scan() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for pid := range parents {
-		if !t.tracked[pid] && descends(pid) && t.want(pid) {
+		if _, ok := t.tracked[pid]; !ok && descends(pid) && t.want(pid) {
 			if t.a.Track(uint32(pid)) == nil {
-				t.tracked[pid] = true
+				t.tracked[pid] = gen
 				t.count++
 			}
 		}
 	}
-	for pid := range t.tracked {
-		if _, live := parents[pid]; !live {
+	for pid, since := range t.tracked {
+		if _, live := parents[pid]; !live && since < gen {
 			t.a.Untrack(uint32(pid))
 			delete(t.tracked, pid)
 		}

@@ -55,7 +55,7 @@ func TestTrackerTracksDescendantsItWantsAndUntracksTheDead(t *testing.T) {
 		defer c.Process.Kill()
 	}
 	f := &fakeAudit{tracked: map[uint32]bool{}}
-	tr := &tracker{a: f, tracked: map[int]bool{}}
+	tr := &tracker{a: f, tracked: map[int]uint64{}}
 	tr.want = func(pid int) bool { return pid == wanted.Process.Pid }
 	tr.self = os.Getpid()
 	tr.scan()
@@ -67,5 +67,26 @@ func TestTrackerTracksDescendantsItWantsAndUntracksTheDead(t *testing.T) {
 	tr.scan()
 	if len(f.tracked) != 0 || tr.seen() != 1 {
 		t.Errorf("after the exit: tracked %v, seen %d", f.tracked, tr.seen())
+	}
+}
+
+// A fork gate that tracks a process while a scan reads /proc: the scan's
+// snapshot has not got it, and must not take it for gone.
+func TestTrackerKeepsAProcessGatedDuringItsScan(t *testing.T) {
+	f := &fakeAudit{tracked: map[uint32]bool{}}
+	tr := &tracker{a: f, tracked: map[int]uint64{}, self: os.Getpid(), want: func(int) bool { return false }}
+	const gated = 1 << 30 // in no snapshot
+	tr.scanWith(func() map[int]int {
+		if !tr.add(gated) {
+			t.Fatal("add refused")
+		}
+		return map[int]int{}
+	})
+	if !f.tracked[gated] {
+		t.Fatalf("the scan untracked the process gated while it read /proc: tracked %v", f.tracked)
+	}
+	tr.scanWith(func() map[int]int { return map[int]int{} })
+	if f.tracked[gated] {
+		t.Errorf("gone at the next scan, still tracked: %v", f.tracked)
 	}
 }

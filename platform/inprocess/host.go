@@ -146,7 +146,7 @@ type host struct {
 // traps) and the vDSO image.
 func setup(o Options) (*host, int) {
 	runtime.LockOSThread() // the guest thread is this one, for good
-	h := &host{o: o, mode: tls.TrapSeccomp, persona: kernelsim.HostPersonality(), nproc: kernelsim.RaiseHostNproc()}
+	h := &host{o: o, mode: tls.TrapSeccomp, persona: hostPersonality(), nproc: kernelsim.RaiseHostNproc()}
 	if o.Trap == "sud" {
 		h.mode = tls.TrapSUD
 	}
@@ -352,6 +352,7 @@ func ForkChild(o Options) int {
 	}
 	linkFile := os.NewFile(uintptr(link), "fork")
 	if o.Spare {
+		kernelsim.WarmAdopt()
 		if !awaitHandoff(linkFile, h.base) {
 			return 0 // discarded, or the parent is gone: nothing to say
 		}
@@ -565,13 +566,8 @@ func closeHeld(held []int) {
 	}
 }
 
-// ForkedHostPersonality is the personality every forked host process (and
-// the probe that measures where their code lies) starts with
-// (kernelsim.HostChildPersonality says why).
-const ForkedHostPersonality = kernelsim.HostChildPersonality
-
 func noRandomize() bool {
-	return kernelsim.HostPersonality()&ForkedHostPersonality == ForkedHostPersonality
+	return hostPersonality()&ForkedHostPersonality == ForkedHostPersonality
 }
 
 // forkChildRanges turns address randomisation off for the processes this
@@ -580,10 +576,10 @@ func noRandomize() bool {
 // probe cache, which keeps that answer per binary and system
 // (internal/probecache).
 func forkChildRanges() ([]bpf.Range, error) {
-	if e := kernelsim.SetHostChildPersonality(); e != 0 {
+	if e := setForkedPersonality(); e != 0 {
 		return nil, e
 	}
-	ranges, cached, err := probecache.Ranges("/proc/self/exe", kernelsim.HostPersonality(), runProbe)
+	ranges, cached, err := probecache.Ranges("/proc/self/exe", hostPersonality(), runProbe)
 	note := "probed"
 	if cached {
 		note = "cached"

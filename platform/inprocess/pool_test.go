@@ -34,3 +34,37 @@ func TestSpareStateTellsChanges(t *testing.T) {
 		t.Error("a new nice value gives the same state")
 	}
 }
+
+// A spare started in the fork call that compared the state takes that
+// state as its own once, on the same thread with the same mask only; a
+// later fork's spare reads it again.
+func TestComparedStateOnce(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	real := spareState(0)
+	set := func(tid int, mask uint64) {
+		pool.mu.Lock()
+		pool.compared.tid, pool.compared.mask, pool.compared.state = tid, mask, "compared"
+		pool.mu.Unlock()
+	}
+	set(unix.Gettid(), 0)
+	if got := comparedState(0); got != "compared" {
+		t.Errorf("same thread, same mask: %q, want the compared state", got)
+	}
+	if got := comparedState(0); got != real {
+		t.Errorf("second use: %q, want the state read again", got)
+	}
+	set(unix.Gettid(), 1<<9)
+	if got := comparedState(0); got != real {
+		t.Errorf("another mask: %q, want the state read again", got)
+	}
+	set(unix.Gettid()+1, 0)
+	if got := comparedState(0); got != real {
+		t.Errorf("another thread: %q, want the state read again", got)
+	}
+	set(unix.Gettid(), 0)
+	forgetCompared()
+	if got := comparedState(0); got != real {
+		t.Errorf("after forgetCompared: %q, want the state read again", got)
+	}
+}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/vsysbed/vsysbed/internal/fdpass"
 	"github.com/vsysbed/vsysbed/internal/reexec"
-	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/tls"
 )
 
@@ -21,15 +20,29 @@ const (
 	kindVfork = 'v' // waits for its vfork child's execve or exit (awaitVfork)
 )
 
-// StartProcess starts a fork child's host process.
-func (pl platform) StartProcess() (int, *os.File, unix.Errno) { return pl.startHost(kindFork) }
+// StartProcess starts a fork child's host process. The next spare is
+// started at ForkSent, while the child adopts the state: started here, its
+// ForkExec came before the state was even sent.
+func (pl platform) StartProcess() (int, *os.File, unix.Errno) {
+	pid, link, errno := pl.startHost(kindFork)
+	if errno != 0 {
+		pl.refillPool()
+	}
+	return pid, link, errno
+}
+
+// ForkSent: the fork StartProcess served has sent its state, or failed
+// (kernelsim.ForkSentNotifier). Still on the forking guest thread, in the fork
+// call (refillPool says why).
+func (pl platform) ForkSent() {
+	pl.refillPool()
+}
 
 // startHost starts a child host process — a re-exec of vsysbed as
 // reexec.Fork — with the link to it at its fd 3 (ForkChild moves it), and
-// tells it its kind; or takes a spare started ahead (pool.go), and has
-// the next one started.
+// tells it its kind; or takes a spare started ahead (pool.go). The caller
+// has the next spare started (refillPool).
 func (pl platform) startHost(kind byte) (int, *os.File, unix.Errno) {
-	defer pl.refillPool()
 	if pid, link, ok := pl.takeSpare(pl.hostFlags()); ok {
 		if fdpass.SendAll(link, []byte{kind}) == nil {
 			return pid, link, 0
@@ -112,7 +125,7 @@ func trapName(mode uint8) string {
 func forkExecHost(start func() (int, error)) (int, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if e := kernelsim.SetHostChildPersonality(); e != 0 {
+	if e := setForkedPersonality(); e != 0 {
 		return 0, e
 	}
 	var mask uint64

@@ -1,10 +1,6 @@
 package inprocess
 
-import (
-	"testing"
-
-	"github.com/vsysbed/vsysbed/kernelsim"
-)
+import "testing"
 
 func TestHostChildPersonalityHoldsOnTheCallingThread(t *testing.T) {
 	var got uint64
@@ -13,10 +9,10 @@ func TestHostChildPersonalityHoldsOnTheCallingThread(t *testing.T) {
 		defer close(done)
 		// A fresh goroutine on whatever thread: forkExecHost must leave
 		// the thread that starts the process with the host personality.
-		forkExecHost(func() (int, error) { got = kernelsim.HostPersonality(); return 0, nil })
+		forkExecHost(func() (int, error) { got = hostPersonality(); return 0, nil })
 	}()
 	<-done
-	if got&kernelsim.HostChildPersonality != kernelsim.HostChildPersonality {
+	if got&ForkedHostPersonality != ForkedHostPersonality {
 		t.Fatalf("personality while starting a host process: %#x", got)
 	}
 }

@@ -38,6 +38,7 @@ const (
 
 // StartVfork starts the child's host process, told it is a vfork's.
 func (pl platform) StartVfork() (int, kernelsim.VforkHost, unix.Errno) {
+	defer pl.refillPool()
 	pid, link, errno := pl.startHost(kindVfork)
 	if errno != 0 {
 		return 0, nil, errno
@@ -80,6 +81,10 @@ func (h *vforkHost) Stop(int) bool {
 	unix.Kill(h.pid, unix.SIGSTOP)
 	return false
 }
+
+// FilesView: the thread's own /proc entry (the child's thread took a
+// private fd table and cwd, StartChildThread).
+func (h *vforkHost) FilesView(rest string) string { return "/proc/thread-self/" + rest }
 
 // Wait polls a pidfd of the child host process (above the guest's fds).
 func (h *vforkHost) Wait() {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -149,5 +150,48 @@ func TestVforkExecHandsOverStateAndFDs(t *testing.T) {
 func TestTrapName(t *testing.T) {
 	if trapName(tls.TrapSUD) != "sud" || trapName(tls.TrapSeccomp) != "seccomp" {
 		t.Errorf("trapName: %q, %q", trapName(tls.TrapSUD), trapName(tls.TrapSeccomp))
+	}
+}
+
+// A vfork child's own fd table is the one FilesView shows: an fd its
+// thread opens is there, and not in /proc/self's (its parent's).
+func TestVforkFilesViewIsTheThreads(t *testing.T) {
+	h := &vforkHost{}
+	type seen struct {
+		fd, tid    int
+		own, other bool
+		err        error
+	}
+	done := make(chan seen)
+	platform{}.StartChildThread(func(err error) {
+		if err != nil {
+			done <- seen{err: err}
+			return
+		}
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			// A number the parent's table has nothing at.
+			fd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 900)
+		}
+		if err != nil {
+			done <- seen{err: err}
+			return
+		}
+		name := strconv.Itoa(fd)
+		_, errOwn := os.Lstat(h.FilesView("fd/" + name))
+		_, errOther := os.Lstat("/proc/self/fd/" + name)
+		unix.Close(fd)
+		done <- seen{fd: fd, tid: unix.Gettid(), own: errOwn == nil, other: errOther == nil}
+	})
+	s := <-done
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	if s.tid == unix.Getpid() {
+		// Go ran it on the main thread, whose table /proc/self shows.
+		t.Skip("the child's thread is the thread group leader")
+	}
+	if !s.own || s.other {
+		t.Errorf("fd %d of the child's thread: in FilesView %v, in /proc/self/fd %v; want true, false", s.fd, s.own, s.other)
 	}
 }
