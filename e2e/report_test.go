@@ -94,10 +94,13 @@ func checkReport(r report, argv []string, status int) {
 		"every program makes at least one syscall (exit_group)")
 
 	var bySite counts
-	trapped := map[[2]string]bool{}
+	// By address alone: a site that takes its number from a register
+	// (the Go runtime's Syscall6) is rewritten at one number's trap and
+	// makes the others' calls through the stub.
+	trapped := map[string]bool{}
 	for _, s := range r.Sites {
 		if s.Kind == "trap" {
-			trapped[[2]string{s.Address, s.Syscall}] = true
+			trapped[s.Address] = true
 		}
 	}
 	for _, s := range r.Sites {
@@ -115,7 +118,7 @@ func checkReport(r report, argv []string, status int) {
 		case "patched":
 			bySite.Patched += s.Count
 			// A site is rewritten after a trap there, in this tree.
-			Expect(trapped).To(HaveKey([2]string{s.Address, s.Syscall}), "patched site that never trapped: %+v", s)
+			Expect(trapped).To(HaveKey(s.Address), "patched site that never trapped: %+v", s)
 		default:
 			Fail(fmt.Sprintf("site kind %q is neither bypass, trap, int80 nor patched: %+v", s.Kind, s))
 		}
