@@ -9,6 +9,8 @@ package cblock
 import (
 	"encoding/binary"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Constants mirrored from cb.h; tls's TestConstants and TestOffsets keep
@@ -248,10 +250,10 @@ const KickSignal = 62
 // RelayOnlyMask is entry.h's VSYSBED_RELAY_ONLY (bit sig-1): the signals a
 // host process takes on its guest threads only, through the relay, never
 // through os/signal: the job-control signals and the ones the supervisor
-// forwards (SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT, SIGHUP, SIGINT, SIGQUIT,
-// SIGUSR1, SIGUSR2, SIGTERM).
-const RelayOnlyMask = 1<<(20-1) | 1<<(21-1) | 1<<(22-1) | 1<<(18-1) | 1<<(1-1) | 1<<(2-1) |
-	1<<(3-1) | 1<<(10-1) | 1<<(12-1) | 1<<(15-1)
+// forwards.
+const RelayOnlyMask = 1<<(unix.SIGTSTP-1) | 1<<(unix.SIGTTIN-1) | 1<<(unix.SIGTTOU-1) |
+	1<<(unix.SIGCONT-1) | 1<<(unix.SIGHUP-1) | 1<<(unix.SIGINT-1) | 1<<(unix.SIGQUIT-1) |
+	1<<(unix.SIGUSR1-1) | 1<<(unix.SIGUSR2-1) | 1<<(unix.SIGTERM-1)
 
 // RelayOnly: a host process takes sig on its guest threads only, through
 // the relay (RelayOnlyMask).
