@@ -56,9 +56,10 @@ type Syscall struct {
 
 // How a kernel-route call reaches its row: the C entry (tls/entry.c's
 // kernel_call) calls tls's exported vsysbedKernelCall on the guest thread,
-// which calls Dispatch (registered with tls.SetKernel); Dispatch finds the
-// thread's task and its row in the table (syscalls.go), runs the handler,
-// then delivers what signals the call left pending.
+// which calls Dispatch (platform/inprocess registers it with tls.SetKernel:
+// kernelsim links no cgo); Dispatch finds the thread's task and its row in
+// the table (syscalls.go), runs the handler, then delivers what signals the
+// call left pending.
 
 // Dispatch runs the kernel-route call described by cb on the guest thread
 // that owns it. It is the tls.KernelFunc of every guest thread.
