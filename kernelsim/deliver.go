@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // siginfo is the 128-byte siginfo_t a guest handler receives.
@@ -418,7 +418,7 @@ func (p *Process) retarget(t *Task) {
 		for _, o := range p.tasks {
 			if o.CB.Tid != 0 {
 				p.relayTid = int(o.CB.Tid)
-				tls.SetRelayTid(p.relayTid)
+				entry.SetRelayTid(p.relayTid)
 				break
 			}
 		}
@@ -479,7 +479,7 @@ var noRestart = map[int]bool{
 // deliver a pending signal (building the handler's frame over the context
 // the syscall returns to, restarted when SA_RESTART says so), or redo a
 // call a kick interrupted with nothing left to deliver.
-func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) int64 {
+func (t *Task) afterSyscall(cb *cblock.ControlBlock, nr int, a *Args, ret int64) int64 {
 	t.takeCFault()
 	for {
 		sig, si, ok := t.dequeue(^t.sigmask)
@@ -549,7 +549,7 @@ func (t *Task) afterSyscall(cb *tls.ControlBlock, nr int, a *Args, ret int64) in
 
 // interrupted runs when a kick or a guest-handled fault stopped the thread
 // at an arbitrary instruction: cb.Trap is the context to resume.
-func (t *Task) interrupted(cb *tls.ControlBlock) {
+func (t *Task) interrupted(cb *cblock.ControlBlock) {
 	if sig := int(cb.FaultSig); sig != 0 && sig != int(unix.SIGPIPE) {
 		si := faultInfo(sig, cb.FaultCode, cb.FaultAddr)
 		cb.FaultSig = 0
@@ -568,7 +568,7 @@ func (t *Task) interrupted(cb *tls.ControlBlock) {
 }
 
 // deliverAt delivers the next deliverable signal over context ctx, if any.
-func (t *Task) deliverAt(cb *tls.ControlBlock, ctx tls.Regs) {
+func (t *Task) deliverAt(cb *cblock.ControlBlock, ctx cblock.Regs) {
 	for {
 		sig, si, ok := t.dequeue(^t.sigmask)
 		if !ok {
@@ -639,8 +639,8 @@ func (t *Task) dieBy(sig int) {
 // libc's cancellation handler recognises (musl checks the interrupted pc
 // against __cp_begin/__cp_end) — and restarts at rt_sigreturn if the
 // handler left that context as it was (see bypassRestart).
-func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, restart bool) (tls.Regs, *bypassRestart, error) {
-	if cb.Kind == tls.KindTrap || cb.Kind == tls.KindPatched { // a patched call resumes as a trap
+func (t *Task) returnContext(cb *cblock.ControlBlock, nr int, a *Args, ret int64, restart bool) (cblock.Regs, *bypassRestart, error) {
+	if cb.Kind == cblock.KindTrap || cb.Kind == cblock.KindPatched { // a patched call resumes as a trap
 		ctx := cb.Trap
 		ctx.Rax, ctx.Rcx, ctx.R11 = uint64(ret), ctx.Rip, ctx.Rflags
 		if !restart {
@@ -652,10 +652,10 @@ func (t *Task) returnContext(cb *tls.ControlBlock, nr int, a *Args, ret int64, r
 	}
 	retAddr, err := readU64(cb.GuestSP)
 	if err != nil {
-		return tls.Regs{}, nil, err
+		return cblock.Regs{}, nil, err
 	}
 	tr := cb.Trap
-	ctx := tls.Regs{Rbx: tr.Rbx, Rbp: tr.Rbp, R12: tr.R12, R13: tr.R13, R14: tr.R14, R15: tr.R15,
+	ctx := cblock.Regs{Rbx: tr.Rbx, Rbp: tr.Rbp, R12: tr.R12, R13: tr.R13, R14: tr.R14, R15: tr.R15,
 		Rax: uint64(ret), Rip: retAddr, Rsp: cb.GuestSP + 8, Rflags: 0x202}
 	if !restart {
 		return ctx, nil, nil
@@ -680,14 +680,14 @@ type bypassRestart struct {
 // re-entered with the original arguments, its return address and seventh
 // argument still on the guest's stack. true: the thread resumes on the
 // interrupted call, which the entry must not count a second time.
-func (r *bypassRestart) apply(ctx *tls.Regs) bool {
+func (r *bypassRestart) apply(ctx *cblock.Regs) bool {
 	if r.again {
 		return ctx.Rip == r.retAddr && ctx.Rsp == r.guestSP
 	}
 	if ctx.Rip != r.retAddr || ctx.Rsp != r.guestSP+8 || int64(ctx.Rax) != -int64(unix.EINTR) {
 		return false // the handler went elsewhere (a cancellation, a longjmp)
 	}
-	ctx.Rip, ctx.Rsp = uint64(tls.BypassEntry()), r.guestSP
+	ctx.Rip, ctx.Rsp = uint64(entry.BypassEntry()), r.guestSP
 	ctx.Rdi, ctx.Rsi, ctx.Rdx, ctx.Rcx, ctx.R8, ctx.R9 = uint64(r.nr), r.args[0], r.args[1], r.args[2], r.args[3], r.args[4]
 	return true
 }
@@ -708,8 +708,8 @@ func (t *Task) noteRestart(r *bypassRestart) {
 
 // countError counts call nr's result ret when it is an error, as the C
 // entry's count_result does for the calls it returns.
-func countError(cb *tls.ControlBlock, nr int, ret int64) {
-	if ret >= -4095 && ret <= -1 && nr >= 0 && nr < tls.NrMax {
+func countError(cb *cblock.ControlBlock, nr int, ret int64) {
+	if ret >= -4095 && ret <= -1 && nr >= 0 && nr < cblock.NrMax {
 		cb.Errors[nr]++
 	}
 }
@@ -823,7 +823,7 @@ func (t *Task) sigwaitResult(sig int, si siginfo, infoAddr uint64) int64 {
 // unblocked on its thread, which would take them from the kernel's queue
 // out of order (tls/inherit.c blocks them on every one of Go's threads).
 // So are the job-control signals and the ones the supervisor forwards
-// (tls.RelayOnly), for their order and their siginfos.
+// (cblock.RelayOnly), for their order and their siginfos.
 func hostSignals() []os.Signal {
 	var out []os.Signal
 	for s := 1; s < 32; s++ {
@@ -831,10 +831,10 @@ func hostSignals() []os.Signal {
 		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSYS, syscall.SIGURG, syscall.SIGPROF:
 			continue
 		}
-		if tls.RelayOnly(s) {
+		if cblock.RelayOnly(s) {
 			continue // blocked on Go's threads: the relay takes them (tls/entry.h)
 		}
-		if s == 32 || s == 33 || s == tls.KickSignal {
+		if s == 32 || s == 33 || s == cblock.KickSignal {
 			continue
 		}
 		out = append(out, syscall.Signal(s))
@@ -874,7 +874,7 @@ func CatchHostSignals() chan os.Signal {
 // queued process-directed, with the guest's disposition deciding (a
 // default Ctrl-C kills the guest by SIGINT, as natively).
 // forwardedUpTo: for each signal number, the count of Go's handler's
-// (tls.GoSignalsSeen) that ForwardHostSignals has put into the guest's
+// (Entry.GoSignalsSeen) that ForwardHostSignals has put into the guest's
 // queues.
 var forwardedUpTo [nsig + 1]atomic.Uint64
 
@@ -903,7 +903,7 @@ func (t *Task) settleChildSignal() {
 			p.send(nil, nil, sig, info)
 		}
 	}
-	target := tls.GoSignalsSeen(sig)
+	target := entry.GoSignalsSeen(sig)
 	for deadline := time.Now().Add(20 * time.Millisecond); forwardedUpTo[sig].Load() < target && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Microsecond)
 	}
@@ -924,8 +924,8 @@ func (p *Process) ForwardHostSignals() {
 			sig := int(s.(syscall.Signal))
 			// os/signal merges what arrived before it was read: this one
 			// stands for all Go's handler had seen by now.
-			upTo := tls.GoSignalsSeen(sig)
-			info := siginfo(tls.GoSiginfo(sig))
+			upTo := entry.GoSignalsSeen(sig)
+			info := siginfo(entry.GoSiginfo(sig))
 			if int(le32(info[0:])) != sig {
 				info = userInfo(sig, siKernel) // arrived before tls's handlers
 			}

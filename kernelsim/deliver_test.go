@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 func valued(sig int, v uint32) siginfo {
@@ -103,9 +103,9 @@ func TestPickThreadPrefersTheMainThread(t *testing.T) {
 	main, _ := fakeTask(t, nil, [2]uint64{})
 	p := main.P
 	main.CB.Tid = uint64(pid)
-	a := p.NewTask(new(tls.ControlBlock))
+	a := p.NewTask(new(cblock.ControlBlock))
 	a.CB.Tid = uint64(pid + 20)
-	b := p.NewTask(new(tls.ControlBlock))
+	b := p.NewTask(new(cblock.ControlBlock))
 	b.CB.Tid = uint64(pid + 10)
 	usr1 := int(unix.SIGUSR1)
 	if got := p.pickThread(usr1, a); got != main {

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // execve in the same host process (ARCHITECTURE.md, "Processes"): check the new image, then —
@@ -152,7 +152,7 @@ func (t *Task) execInPlace(path, comm string, argv, envp []string) int64 {
 	for sig := 1; sig <= nsig; sig++ {
 		if h := p.sig.actions[sig].handler; h != sigDfl && h != sigIgn {
 			p.sig.actions[sig] = sigaction{}
-			tls.SetDisposition(sig, tls.DispositionDefault)
+			entry.SetDisposition(sig, cblock.DispositionDefault)
 		}
 	}
 	p.syncChildReaping() // a SIGCHLD handler's SA_NOCLDWAIT went with it
@@ -166,8 +166,8 @@ func (t *Task) execInPlace(path, comm string, argv, envp []string) int64 {
 	t.hasSavedMask = false
 	cb := t.CB
 	cb.GuestFS = 0
-	tls.SetInitialState(cb, uintptr(im.Entry), uintptr(im.SP))
-	cb.Flags |= tls.FlagResume
+	cblock.SetInitialState(cb, uintptr(im.Entry), uintptr(im.SP))
+	cb.Flags |= cblock.FlagResume
 	return 0
 }
 
@@ -184,7 +184,7 @@ func (p *Process) closeOnExec() {
 		}
 		if flags := machine.Syscall(unix.SYS_FCNTL, &Args{uint64(fd), unix.F_GETFD}); flags >= 0 && flags&unix.FD_CLOEXEC != 0 {
 			if machine.Syscall(unix.SYS_CLOSE, &Args{uint64(fd)}) == 0 {
-				tls.MarkGuestFD(fd, false)
+				entry.MarkGuestFD(fd, false)
 			}
 		}
 	}
@@ -244,7 +244,7 @@ func (t *Task) leaveIfExiting() bool {
 	p.live--
 	delete(p.tasks, t.CB)
 	p.mu.Unlock()
-	t.CB.Flags |= tls.FlagLeave
-	t.CB.Flags &^= tls.FlagResume
+	t.CB.Flags |= cblock.FlagLeave
+	t.CB.Flags &^= cblock.FlagResume
 	return true
 }

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // putStrings writes the NULL-terminated pointer array of strs at addr and
@@ -155,7 +155,7 @@ func TestExecveReplacesTheImage(t *testing.T) {
 	if r := call(task, unix.SYS_PRCTL, prGetDumpable); r != 1 {
 		t.Errorf("PR_GET_DUMPABLE after execve = %d, want 1", r)
 	}
-	if cb := task.CB; cb.Trap.Rip != 0x501000 || cb.Trap.Rsp != 0x7ff000 || cb.Flags&tls.FlagResume == 0 {
+	if cb := task.CB; cb.Trap.Rip != 0x501000 || cb.Trap.Rsp != 0x7ff000 || cb.Flags&cblock.FlagResume == 0 {
 		t.Errorf("resumes at rip %#x rsp %#x, flags %#x", cb.Trap.Rip, cb.Trap.Rsp, cb.Flags)
 	}
 }

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // The host's fds do not exist for the guest. Every syscall argument that
@@ -31,8 +31,8 @@ const (
 )
 
 const (
-	fdNew   = tls.FDResult      // the result is a new fd
-	fdDupfd = tls.FDResultDupfd // fcntl: the result is one for F_DUPFD*
+	fdNew   = cblock.FDResult      // the result is a new fd
+	fdDupfd = cblock.FDResultDupfd // fcntl: the result is one for F_DUPFD*
 )
 
 // Numbers golang.org/x/sys does not name.
@@ -108,13 +108,13 @@ var fdArgs = map[int]uint8{
 // the base, or a guest fd above it (a fork child's, marked by installFDs).
 func applyFDArgs(base int) {
 	for nr, f := range fdArgs {
-		tls.SetFDArgs(nr, f)
+		entry.SetFDArgs(nr, f)
 	}
-	tls.SetHostFDBase(base)
+	entry.SetHostFDBase(base)
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		for _, e := range ents {
-			if fd, err := strconv.Atoi(e.Name()); err == nil && (fd < base || !tls.IsHostFD(fd)) {
-				tls.RaiseFDHigh(fd)
+			if fd, err := strconv.Atoi(e.Name()); err == nil && (fd < base || !entry.IsHostFD(fd)) {
+				entry.RaiseFDHigh(fd)
 			}
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/internal/fdpass"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // fork (ARCHITECTURE.md, "Processes"): a Go runtime cannot survive a real fork, so a guest
@@ -71,7 +71,7 @@ type ForkState struct {
 	Signalfds  map[int]uint64      // the guest's signalfds: fd → mask (signalfd.go)
 	FDFloor    int                 // above every guest fd: where the child's own fds may go
 
-	Regs     tls.Regs
+	Regs     cblock.Regs
 	Xsave    []byte
 	GuestFS  uint64
 	Actions  [nsig + 1][4]uint64
@@ -102,9 +102,9 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 		Conf:       p.confinement,
 		Comm:       threadName(),
 		Signalfds:  p.signalfdMasks(),
-		FDFloor:    tls.FDHigh() + 1,
+		FDFloor:    entry.FDHigh() + 1,
 		Regs:       regs,
-		Xsave:      append([]byte(nil), cb.Xsave[:tls.XsaveSize()]...),
+		Xsave:      append([]byte(nil), cb.Xsave[:entry.XsaveSize()]...),
 		GuestFS:    cb.GuestFS,
 		Mask:       t.sigmask,
 		Altstack:   [3]uint64{t.altstack.Sp, uint64(uint32(t.altstack.Flags)), t.altstack.Size},
@@ -182,16 +182,16 @@ type ForkSentNotifier interface {
 // the syscall's return point (for a bypass call, its return address and
 // the callee-saved registers the entry recorded), rax=0, and the new stack
 // when one was given.
-func (t *Task) childRegs(newsp uint64) (tls.Regs, error) {
+func (t *Task) childRegs(newsp uint64) (cblock.Regs, error) {
 	cb := t.CB
 	regs := cb.Trap
-	if cb.Kind == tls.KindBypass {
+	if cb.Kind == cblock.KindBypass {
 		retAddr, err := readU64(cb.GuestSP)
 		if err != nil {
 			return regs, err
 		}
 		tr := cb.Trap
-		regs = tls.Regs{Rbx: tr.Rbx, Rbp: tr.Rbp, R12: tr.R12, R13: tr.R13, R14: tr.R14, R15: tr.R15,
+		regs = cblock.Regs{Rbx: tr.Rbx, Rbp: tr.Rbp, R12: tr.R12, R13: tr.R13, R14: tr.R14, R15: tr.R15,
 			Rip: retAddr, Rsp: cb.GuestSP + 8, Rflags: 0x202}
 	} else {
 		regs.Rcx, regs.R11 = regs.Rip, regs.Rflags

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/internal/fdpass"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/vaspace"
 )
 
@@ -25,7 +25,7 @@ import (
 // fds, and returns the kernel state with the calling thread's task, ready
 // for tls.Run. The host (handlers, trap filter, event log) must be set up
 // before: the filter's snapshot of host code must not include the guest's.
-func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base uint64) error) (*Process, *Task, error) {
+func AdoptFork(link *os.File, cb *cblock.ControlBlock, c Config, mapVDSO func(base uint64) error) (*Process, *Task, error) {
 	st, fds, err := receiveFork(link, c.HostFDBase)
 	if err != nil {
 		return nil, nil, err
@@ -119,9 +119,9 @@ func AdoptFork(link *os.File, cb *tls.ControlBlock, c Config, mapVDSO func(base 
 		switch a[0] {
 		case sigDfl:
 		case sigIgn:
-			tls.SetDisposition(s, tls.DispositionIgnore)
+			entry.SetDisposition(s, cblock.DispositionIgnore)
 		default:
-			tls.SetDisposition(s, tls.DispositionHandler)
+			entry.SetDisposition(s, cblock.DispositionHandler)
 		}
 	}
 	p.syncChildReaping()
@@ -194,7 +194,7 @@ func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
 // installFDs puts every guest fd at its number and closes the rest below
 // the host range (the re-exec's own stdio, when the guest had closed it).
 func installFDs(st *ForkState, fds []int, base int) {
-	tls.SetHostFDBase(base)
+	entry.SetHostFDBase(base)
 	keep := map[int]bool{}
 	for i, f := range st.FDs {
 		flags := 0
@@ -208,7 +208,7 @@ func installFDs(st *ForkState, fds []int, base int) {
 			if _, err := unix.FcntlInt(uintptr(f.Num), unix.F_GETFD, 0); err == nil {
 				continue
 			}
-			tls.MarkGuestFD(f.Num, true)
+			entry.MarkGuestFD(f.Num, true)
 		}
 		unix.Dup3(fds[i], f.Num, flags)
 		keep[f.Num] = true

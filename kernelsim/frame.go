@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // sa_flags.
@@ -53,7 +53,7 @@ const (
 )
 
 // gregs order of struct sigcontext / mcontext_t.
-func gregs(r *tls.Regs) []*uint64 {
+func gregs(r *cblock.Regs) []*uint64 {
 	return []*uint64{&r.R8, &r.R9, &r.R10, &r.R11, &r.R12, &r.R13, &r.R14, &r.R15,
 		&r.Rdi, &r.Rsi, &r.Rbp, &r.Rbx, &r.Rdx, &r.Rax, &r.Rcx, &r.Rsp, &r.Rip, &r.Rflags}
 }
@@ -76,7 +76,7 @@ func (t *Task) ssFlags(sp uint64) int32 {
 // setupFrame builds sig's frame over the interrupted context ctx and
 // points the thread at the handler (CB_FLAG_RESUME makes the entry resume
 // cb.Trap).
-func (t *Task) setupFrame(cb *tls.ControlBlock, sig int, si siginfo, act sigaction, ctx tls.Regs) error {
+func (t *Task) setupFrame(cb *cblock.ControlBlock, sig int, si siginfo, act sigaction, ctx cblock.Regs) error {
 	le := binary.LittleEndian
 	sp := ctx.Rsp
 	if act.flags&saOnstack != 0 && t.altstack.Flags&ssDisable == 0 && !t.onAltstack(sp) {
@@ -84,7 +84,7 @@ func (t *Task) setupFrame(cb *tls.ControlBlock, sig int, si siginfo, act sigacti
 	} else {
 		sp -= 128 // the red zone
 	}
-	xsz := uint64(tls.XsaveSize())
+	xsz := uint64(entry.XsaveSize())
 	fp := (sp - xsz - 4) &^ 63
 	frame := ((fp - frameSize) &^ 15) - 8
 	if frame > sp || sp-frame > 1<<20 {
@@ -130,10 +130,10 @@ func (t *Task) setupFrame(cb *tls.ControlBlock, sig int, si siginfo, act sigacti
 		return err
 	}
 
-	if cb.Flags&tls.FlagRestarted != 0 {
+	if cb.Flags&cblock.FlagRestarted != 0 {
 		// ctx is a restarted call about to enter again: the handler runs
 		// first, and its rt_sigreturn to ctx resumes the same call.
-		cb.Flags &^= tls.FlagRestarted
+		cb.Flags &^= cblock.FlagRestarted
 		t.noteRestart(&bypassRestart{frame: frame + ucOff, again: true, retAddr: ctx.Rip, guestSP: ctx.Rsp})
 	}
 	regs := ctx
@@ -146,7 +146,7 @@ func (t *Task) setupFrame(cb *tls.ControlBlock, sig int, si siginfo, act sigacti
 	regs.Rflags &^= eflagsDF | eflagsTF
 	cb.Trap = regs
 	cb.Ret = 0
-	cb.Flags |= tls.FlagResume
+	cb.Flags |= cblock.FlagResume
 
 	p := t.P
 	p.mu.Lock()
@@ -157,7 +157,7 @@ func (t *Task) setupFrame(cb *tls.ControlBlock, sig int, si siginfo, act sigacti
 	t.sigmask &^= unblockable
 	if act.flags&saResethand != 0 {
 		p.sig.actions[sig] = sigaction{}
-		tls.SetDisposition(sig, tls.DispositionDefault)
+		entry.SetDisposition(sig, cblock.DispositionDefault)
 		p.syncChildReaping()
 	}
 	p.mu.Unlock()
@@ -173,7 +173,7 @@ func sysRtSigreturn(t *Task, a *Args) int64 {
 	le := binary.LittleEndian
 	cb := t.CB
 	var uc uint64
-	if cb.Kind == tls.KindBypass {
+	if cb.Kind == cblock.KindBypass {
 		uc = cb.GuestSP + 8
 	} else {
 		uc = cb.Trap.Rsp
@@ -182,14 +182,14 @@ func sysRtSigreturn(t *Task, a *Args) int64 {
 	if err := readGuest(uc, buf[:]); err != nil {
 		t.dieBy(int(unix.SIGSEGV))
 	}
-	var regs tls.Regs
+	var regs cblock.Regs
 	mc := buf[40:]
 	for i, p := range gregs(&regs) {
 		*p = le.Uint64(mc[8*i:])
 	}
 	regs.Rflags = regs.Rflags&fixEflags | 0x202
 	if fp := le.Uint64(mc[23*8:]); fp != 0 {
-		xsz := tls.XsaveSize()
+		xsz := entry.XsaveSize()
 		img := make([]byte, xsz)
 		if err := readGuest(fp, img); err != nil {
 			t.dieBy(int(unix.SIGSEGV))
@@ -214,7 +214,7 @@ func sysRtSigreturn(t *Task, a *Args) int64 {
 	for i := len(t.restarts) - 1; i >= 0; i-- {
 		if r := t.restarts[i]; r.frame == uc {
 			if r.apply(&regs) {
-				cb.Flags |= tls.FlagRestarted
+				cb.Flags |= cblock.FlagRestarted
 			}
 			t.restarts = append(t.restarts[:i], t.restarts[i+1:]...)
 			break
@@ -229,7 +229,7 @@ func sysRtSigreturn(t *Task, a *Args) int64 {
 	}
 	cb.Trap = regs
 	cb.Ret = regs.Rax
-	cb.Flags |= tls.FlagResume
+	cb.Flags |= cblock.FlagResume
 	// Signals the restored mask unblocks are delivered now.
 	t.takeCFault()
 	t.deliverAt(cb, regs)

@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // The signal frame as native Linux builds it (a C probe's handler read
@@ -44,8 +44,8 @@ func frameTask(t *testing.T) (*Task, *fakeMachine) {
 	task, f := fakeTask(t, nil, [2]uint64{})
 	f.mem[stackBase] = make([]byte, stackSize)
 	task.CB.Tid = uint64(pid)
-	task.CB.Kind = tls.KindTrap
-	task.CB.Trap = tls.Regs{Rip: 0x401002, Rsp: stackTop, Rflags: 0x246 | eflagsDF | eflagsTF, Rbx: 0xb, R12: 0xc, Rdi: 3}
+	task.CB.Kind = cblock.KindTrap
+	task.CB.Trap = cblock.Regs{Rip: 0x401002, Rsp: stackTop, Rflags: 0x246 | eflagsDF | eflagsTF, Rbx: 0xb, R12: 0xc, Rdi: 3}
 	return task, f
 }
 
@@ -70,7 +70,7 @@ func TestSignalFrameOverARestartedSyscall(t *testing.T) {
 		t.Errorf("frame at %#x: rsp+8 not 16-aligned, or in the red zone below %#x", frame, uint64(stackTop))
 	case regs.Rflags&(eflagsDF|eflagsTF) != 0:
 		t.Errorf("handler runs with flags %#x: DF and TF are cleared", regs.Rflags)
-	case cb.Flags&tls.FlagResume == 0:
+	case cb.Flags&cblock.FlagResume == 0:
 		t.Error("the entry is not told to resume the new context")
 	}
 	if got := f.u64(frame); got != 0x403000 {
@@ -98,7 +98,7 @@ func TestSignalFrameOverARestartedSyscall(t *testing.T) {
 	if got != si {
 		t.Errorf("siginfo % x", got[:32])
 	}
-	xsz := uint64(tls.XsaveSize())
+	xsz := uint64(entry.XsaveSize())
 	fp := greg(f, frame, gFP)
 	if fp%64 != 0 || fp < frame+frameSize || fp+xsz+4 > stackTop {
 		t.Errorf("fpstate at %#x (frame %#x, xsave %d bytes)", fp, frame, xsz)
@@ -114,7 +114,7 @@ func TestSignalFrameOverARestartedSyscall(t *testing.T) {
 	// flags only as far as FIX_EFLAGS lets them.
 	f.putU64(frame+ucSigmaskOff, bit(usr2)|unblockable)
 	f.putU64(frame+mcontextOff+8*gEflags, 0x3000|0x4000|0x20000|eflagsDF|1)
-	cb.Trap = tls.Regs{Rsp: frame + 8}
+	cb.Trap = cblock.Regs{Rsp: frame + 8}
 	cb.Flags = 0
 	if r := call(task, unix.SYS_RT_SIGRETURN); r != unix.SYS_READ {
 		t.Errorf("rt_sigreturn = %d, want the restored rax %d", r, unix.SYS_READ)
@@ -129,7 +129,7 @@ func TestSignalFrameOverARestartedSyscall(t *testing.T) {
 	if task.sigmask != bit(usr2) {
 		t.Errorf("restored mask %#x, want the frame's without SIGKILL/SIGSTOP", task.sigmask)
 	}
-	if cb.Flags&tls.FlagResume == 0 {
+	if cb.Flags&cblock.FlagResume == 0 {
 		t.Error("rt_sigreturn does not resume the restored context")
 	}
 	expectCalls(t, f)
@@ -193,7 +193,7 @@ func TestSignalFrameFlags(t *testing.T) {
 	task, _ = frameTask(t)
 	task.pending.add(int(unix.SIGCHLD), userInfo(int(unix.SIGCHLD), siUser))
 	task.P.sig.pending.add(int(unix.SIGWINCH), userInfo(int(unix.SIGWINCH), siUser))
-	if r := task.afterSyscall(task.CB, unix.SYS_GETPID, &Args{}, 7); r != 7 || task.CB.Flags&tls.FlagResume != 0 {
+	if r := task.afterSyscall(task.CB, unix.SYS_GETPID, &Args{}, 7); r != 7 || task.CB.Flags&cblock.FlagResume != 0 {
 		t.Errorf("afterSyscall = %d, flags %#x: nothing to run", r, task.CB.Flags)
 	}
 	if task.pending.mask|task.P.sig.pending.mask != 0 {
@@ -209,7 +209,7 @@ func TestInterruptedContexts(t *testing.T) {
 	segv := int(unix.SIGSEGV)
 	task.P.sig.actions[segv] = sigaction{handler: 0x402000, flags: saSiginfo}
 	cb.FaultSig, cb.FaultCode, cb.FaultAddr = int32(segv), 1, 0x1234
-	cb.Nr = tls.NrInterrupt
+	cb.Nr = cblock.NrInterrupt
 	task.P.Dispatch(cb)
 	frame := cb.Trap.Rsp
 	if cb.Trap.Rip != 0x402000 || cb.FaultSig != 0 {
@@ -237,7 +237,7 @@ func TestInterruptedContexts(t *testing.T) {
 	usr1 := int(unix.SIGUSR1)
 	task.P.sig.actions[usr1] = sigaction{handler: 0x402000}
 	task.P.sig.pending.add(usr1, userInfo(usr1, siUser))
-	cb.Nr = tls.NrInterrupt
+	cb.Nr = cblock.NrInterrupt
 	task.P.Dispatch(cb)
 	if frame := cb.Trap.Rsp; cb.Trap.Rip != 0x402000 || greg(f, frame, gRip) != 0x401002 || greg(f, frame, gRax) != 0 {
 		t.Errorf("handler rip %#x, saved rip %#x rax %#x", cb.Trap.Rip, greg(f, frame, gRip), greg(f, frame, gRax))
@@ -251,7 +251,7 @@ func TestInterruptedContexts(t *testing.T) {
 func TestBypassCallRestartsAtSigreturn(t *testing.T) {
 	task, f := frameTask(t)
 	cb := task.CB
-	cb.Kind = tls.KindBypass
+	cb.Kind = cblock.KindBypass
 	guestSP := uint64(stackTop &^ 7)
 	f.putU64(guestSP, 0x405000) // the caller's return address
 	usr1 := int(unix.SIGUSR1)
@@ -272,7 +272,7 @@ func TestBypassCallRestartsAtSigreturn(t *testing.T) {
 	cb.GuestSP = frame
 	call(task, unix.SYS_RT_SIGRETURN)
 	regs := cb.Trap
-	if regs.Rip != uint64(tls.BypassEntry()) || regs.Rsp != guestSP || regs.Rdi != unix.SYS_READ || regs.Rsi != 3 || regs.Rdx != guestMem || regs.Rcx != 10 {
+	if regs.Rip != uint64(entry.BypassEntry()) || regs.Rsp != guestSP || regs.Rdi != unix.SYS_READ || regs.Rsi != 3 || regs.Rdx != guestMem || regs.Rcx != 10 {
 		t.Errorf("restart at rip %#x rsp %#x: rdi %d rsi %d rdx %#x rcx %d", regs.Rip, regs.Rsp, regs.Rdi, regs.Rsi, regs.Rdx, regs.Rcx)
 	}
 	if len(task.restarts) != 0 {

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/vaspace"
 )
 
@@ -220,7 +220,7 @@ func TestDispatch(t *testing.T) {
 		t.Errorf("set_tid_address through Dispatch: ret %d, address %#x", int64(cb.Ret), task.tidAddress)
 	}
 	cb.Nr = unix.SYS_READ
-	cb.Flags = tls.FlagDone
+	cb.Flags = cblock.FlagDone
 	cb.Ret = 5
 	usr1 := int(unix.SIGUSR1)
 	task.P.sig.actions[usr1] = sigaction{handler: 0x402000}

@@ -1,6 +1,6 @@
 package kernelsim
 
-import "github.com/vsysbed/vsysbed/tls"
+import "github.com/vsysbed/vsysbed/tls/cblock"
 
 // guestProcess is what the core asks about the guest process a task
 // belongs to wherever the answer depends on how the platform hosts it,
@@ -11,7 +11,7 @@ import "github.com/vsysbed/vsysbed/tls"
 // exit, has its vforkChild (vfork.go).
 type guestProcess interface {
 	// ids are the guest pid and tid of the task running on block cb.
-	ids(cb *tls.ControlBlock) (pid, tid int)
+	ids(cb *cblock.ControlBlock) (pid, tid int)
 	// ownsThreads: the host thread group is the guest process's, so a
 	// signal the host directed at this thread is the task's, and a tid
 	// under /proc/self/task names one of the process's threads (or a
@@ -35,7 +35,7 @@ type guestProcess interface {
 // ownProcess is the guestProcess of a process's own threads.
 type ownProcess struct{}
 
-func (ownProcess) ids(cb *tls.ControlBlock) (int, int)     { return pid, int(cb.Tid) }
+func (ownProcess) ids(cb *cblock.ControlBlock) (int, int)  { return pid, int(cb.Tid) }
 func (ownProcess) ownsThreads() bool                       { return true }
 func (ownProcess) ownsFiles() bool                         { return true }
 func (ownProcess) ownsMemory() bool                        { return true }

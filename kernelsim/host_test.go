@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // A stop signal's default action is the host's (Platform.Stop); once the
@@ -65,7 +65,7 @@ func TestExitAndDeathAreRecordedBeforeTheHostEnds(t *testing.T) {
 	if e := task.CB.Exit; e.Done != 1 || e.Code != 0xff || e.Signal != 0 || ran != 1 {
 		t.Errorf("exit record %+v, OnExit ran %d times", e, ran)
 	}
-	task.CB.Exit = tls.Exit{}
+	task.CB.Exit = cblock.Exit{}
 	task.P.OnExit(func() { ran++ })
 	leftGuest(t, func() { task.dieBy(int(unix.SIGTERM)) })
 	expectLog(t, plat, "Die 15")
@@ -82,7 +82,7 @@ func vforkTask(t *testing.T, parent *Task) (*Task, *fakeVforkHost) {
 	p := parent.P
 	vc := &vforkChild{pid: 5555, host: h, limits: p.limitsCopy(), persona: p.personaOf()}
 	vc.actions = p.sig.actions
-	cb := new(tls.ControlBlock)
+	cb := new(cblock.ControlBlock)
 	cb.Tid = 5555
 	return p.newVforkTask(parent, cb, vc), h
 }
@@ -178,7 +178,7 @@ func TestVforkChildEndsThroughItsHost(t *testing.T) {
 		if child.CB.Exit.Done != 0 || parent.CB.Exit.Done != 0 {
 			t.Errorf("%s: the exit was recorded on the parent's host (%+v)", c.name, child.CB.Exit)
 		}
-		if child.CB.Flags&tls.FlagLeave == 0 || p.vforkTasks[child.CB] != nil {
+		if child.CB.Flags&cblock.FlagLeave == 0 || p.vforkTasks[child.CB] != nil {
 			t.Errorf("%s: the child's thread stays in the guest", c.name)
 		}
 	}
@@ -208,7 +208,7 @@ func TestVforkChildExecHandsOver(t *testing.T) {
 	if st.Mask != bit(int(unix.SIGUSR2)) || st.Ignored != bit(int(unix.SIGHUP)) {
 		t.Errorf("mask %#x, ignored %#x", st.Mask, st.Ignored)
 	}
-	if child.CB.Flags&tls.FlagLeave == 0 {
+	if child.CB.Flags&cblock.FlagLeave == 0 {
 		t.Error("the child's thread stays in the guest after its exec")
 	}
 }
@@ -224,9 +224,9 @@ func TestVforkChildWhoseHostIsGoneLeaves(t *testing.T) {
 	if !child.exiting || child.CB.SigPending == 0 {
 		t.Fatal("the child's thread was not told its host process is gone")
 	}
-	expectCalls(t, f, fakeCall{unix.SYS_TGKILL, Args{uint64(pid), 5555, uint64(tls.KickSignal)}})
+	expectCalls(t, f, fakeCall{unix.SYS_TGKILL, Args{uint64(pid), 5555, uint64(cblock.KickSignal)}})
 	child.dispatchVfork(child.CB)
-	if child.CB.Flags&tls.FlagLeave == 0 || parent.P.vforkTasks[child.CB] != nil {
+	if child.CB.Flags&cblock.FlagLeave == 0 || parent.P.vforkTasks[child.CB] != nil {
 		t.Error("the child's thread did not leave")
 	}
 	// A watcher that wakes after the thread left touches nothing.

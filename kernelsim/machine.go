@@ -3,7 +3,7 @@ package kernelsim
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // Machine is what the syscall handlers ask of the platform below the
@@ -28,10 +28,10 @@ type Machine interface {
 }
 
 // kick interrupts guest thread tid so that it looks at its pending
-// signals (tls.KickSignal), through the Machine: a unit test sees the
+// signals (cblock.KickSignal), through the Machine: a unit test sees the
 // kick in its log instead of signalling a thread of its own.
 func kick(tid int) {
-	machine.Syscall(unix.SYS_TGKILL, &Args{uint64(pid), uint64(tid), uint64(tls.KickSignal)})
+	machine.Syscall(unix.SYS_TGKILL, &Args{uint64(pid), uint64(tid), uint64(cblock.KickSignal)})
 }
 
 // machine is the platform's (SetMachine). Until one is set, a call is a

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // fakeMachine is a Machine without a guest: memory is a set of byte
@@ -92,7 +92,7 @@ func fakeTask(t *testing.T, vmas [][2]uint64, brk [2]uint64) (*Task, *fakeMachin
 	machine = f
 	t.Cleanup(func() { machine = old })
 	p := NewProcess(Config{Image: Image{Mappings: vmas, BrkStart: brk[0], BrkMax: brk[1]}, HostFDBase: 1000, Platform: &fakePlatform{}}, nil)
-	return p.NewTask(new(tls.ControlBlock)), f
+	return p.NewTask(new(cblock.ControlBlock)), f
 }
 
 func call(t *Task, nr int, a ...uint64) int64 {

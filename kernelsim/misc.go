@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 const futexWake = 1 // FUTEX_WAKE, shared: the kernel's own CLEARTID wake
@@ -102,7 +102,7 @@ func sysExit(t *Task, a *Args) int64 {
 	// block free. Linux too clears the word only as the thread is torn
 	// down (mm_release), after it ran its last user instruction.
 	t.clearTID = t.tidAddress
-	t.CB.Flags |= tls.FlagLeave
+	t.CB.Flags |= cblock.FlagLeave
 	return 0
 }
 
@@ -441,13 +441,13 @@ func sysGetdents64(t *Task, a *Args) int64 {
 // guest: the C entry fails every call that names one with EBADF before it
 // gets here (fdargs.go); fd numbers below the range are exactly Linux's.
 
-func isHostFD(fd int) bool { return tls.IsHostFD(fd) }
+func isHostFD(fd int) bool { return entry.IsHostFD(fd) }
 
 func sysClose(t *Task, a *Args) int64 {
 	fd := int(int32(a[0]))
 	r := passthrough(unix.SYS_CLOSE, a)
 	if r == 0 {
-		tls.MarkGuestFD(fd, false)
+		entry.MarkGuestFD(fd, false)
 		t.P.closeSignalfd(fd)
 		t.P.forgetMaps(fd)
 	}
@@ -499,7 +499,7 @@ func (t *Task) raiseForDup(newfd uint32) {
 	lim := limitIn(t.P.limits, unix.RLIMIT_NOFILE)
 	t.P.mu.Unlock()
 	if uint64(newfd) < lim.Cur {
-		tls.RaiseFDHigh(int(newfd))
+		entry.RaiseFDHigh(int(newfd))
 	}
 }
 
@@ -539,7 +539,7 @@ func sysCloseRange(t *Task, a *Args) int64 {
 		if flags&closeRangeCloexec != 0 {
 			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
 		} else if unix.Close(fd) == nil {
-			tls.MarkGuestFD(fd, false)
+			entry.MarkGuestFD(fd, false)
 		}
 	}
 	return 0

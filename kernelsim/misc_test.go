@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // The answers below are native Linux's (x86-64, a C probe of each call),
@@ -295,7 +295,7 @@ func TestGetdents64HidesTheHostsFDs(t *testing.T) {
 func TestExitOfOneThread(t *testing.T) {
 	main, f := fakeTask(t, nil, [2]uint64{})
 	p := main.P
-	other := p.NewTask(new(tls.ControlBlock))
+	other := p.NewTask(new(cblock.ControlBlock))
 	other.tidAddress = 0x7000_0100
 	if r := call(other, unix.SYS_EXIT, 3); r != 0 {
 		t.Fatalf("exit = %d", r)
@@ -303,7 +303,7 @@ func TestExitOfOneThread(t *testing.T) {
 	if p.live != 1 || p.tasks[other.CB] != nil {
 		t.Errorf("live %d, task still listed %v", p.live, p.tasks[other.CB] != nil)
 	}
-	if other.CB.Flags&tls.FlagLeave == 0 || other.clearTID != 0x7000_0100 {
+	if other.CB.Flags&cblock.FlagLeave == 0 || other.clearTID != 0x7000_0100 {
 		t.Errorf("flags %#x, clearTID %#x: the thread must leave and clear its tid word", other.CB.Flags, other.clearTID)
 	}
 	expectCalls(t, f)

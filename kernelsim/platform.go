@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // Platform is what kernelsim asks of the platform below the guest for the
@@ -31,11 +31,11 @@ type Platform interface {
 	// fork returns then; a native child is runnable from that moment, so
 	// nothing between may sleep), and ends the process with
 	// exitstatus.Failed if it cannot.
-	Enter(cb *tls.ControlBlock, ready func(), readyLink *os.File) error
+	Enter(cb *cblock.ControlBlock, ready func(), readyLink *os.File) error
 	// Release disarms the trap on the calling host thread, whose guest
 	// has left; false means cb must not serve another thread (the kernel
 	// may still read its SUD selector there).
-	Release(cb *tls.ControlBlock) bool
+	Release(cb *cblock.ControlBlock) bool
 	// StartProcess starts a child host process for a new guest process
 	// (fork, vfork) and returns its pid, the guest's new pid, and the
 	// link to it: its host process adopts the guest's state from the

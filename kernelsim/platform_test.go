@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/vaspace"
 )
 
@@ -30,12 +30,12 @@ func (f *fakePlatform) logf(format string, a ...any) {
 	f.log = append(f.log, fmt.Sprintf(format, a...))
 }
 
-func (f *fakePlatform) StartThread(func())                              { f.logf("StartThread") }
-func (f *fakePlatform) Enter(*tls.ControlBlock, func(), *os.File) error { return unix.ENOSYS }
-func (f *fakePlatform) Release(*tls.ControlBlock) bool                  { return true }
-func (f *fakePlatform) StartProcess() (int, *os.File, unix.Errno)       { return 0, nil, unix.EAGAIN }
-func (f *fakePlatform) StartVfork() (int, VforkHost, unix.Errno)        { return 0, nil, unix.EAGAIN }
-func (f *fakePlatform) StartChildThread(func(error))                    { f.logf("StartChildThread") }
+func (f *fakePlatform) StartThread(func())                                 { f.logf("StartThread") }
+func (f *fakePlatform) Enter(*cblock.ControlBlock, func(), *os.File) error { return unix.ENOSYS }
+func (f *fakePlatform) Release(*cblock.ControlBlock) bool                  { return true }
+func (f *fakePlatform) StartProcess() (int, *os.File, unix.Errno)          { return 0, nil, unix.EAGAIN }
+func (f *fakePlatform) StartVfork() (int, VforkHost, unix.Errno)           { return 0, nil, unix.EAGAIN }
+func (f *fakePlatform) StartChildThread(func(error))                       { f.logf("StartChildThread") }
 
 func (f *fakePlatform) Exit(code int, record func()) {
 	f.logf("Exit %d", code)

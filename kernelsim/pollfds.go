@@ -6,8 +6,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vsysbed/vsysbed/tls"
 )
 
 // poll's and select's fds live in memory, out of reach of the fd-argument
@@ -75,16 +73,16 @@ func pollHostFDs(a *Args) (ret int64, handled bool) {
 // clearHostFDBits: select's and pselect6's sets (readfds, writefds,
 // exceptfds: a[1], a[2], a[3]) with a host fd's bit below nfds. Linux
 // fails with EBADF for a closed fd below the size of the caller's fd table
-// (its max_fds, tls.FDTableSize) and ignores a bit beyond it: so does this,
+// (its max_fds, fdTableSize) and ignores a bit beyond it: so does this,
 // clearing such bits in the guest's memory before the call. A set that
 // cannot be read is left to the kernel's EFAULT.
 func clearHostFDBits(a *Args) int64 {
-	nfds, base := int(int32(a[0])), tls.HostFDBase()
+	nfds, base := int(int32(a[0])), entry.HostFDBase()
 	if nfds <= base {
 		return 0
 	}
 	nfds = min(nfds, maxPollFDs)
-	table := tls.FDTableSize()
+	table := fdTableSize()
 	buf := make([]byte, (nfds+63)/64*8)
 	for _, set := range []uint64{a[1], a[2], a[3]} {
 		if set == 0 || readGuest(set, buf) != nil {

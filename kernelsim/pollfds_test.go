@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vsysbed/vsysbed/tls"
 )
 
 // A host fd in poll's array answers as a closed fd does on Linux: POLLNVAL
@@ -54,8 +52,8 @@ func TestPollOfAHostFD(t *testing.T) {
 // closed fd's EBADF; beyond it, Linux ignores the bit (cleared here).
 func TestSelectOfAHostFD(t *testing.T) {
 	task, f := fakeTask(t, nil, [2]uint64{})
-	tls.RaiseFDHigh(1100)
-	table := tls.FDTableSize()
+	entry.RaiseFDHigh(1100)
+	table := fdTableSize()
 	if table <= 1001 || table+8 > pageSize*8 {
 		t.Fatalf("fd table of %d", table)
 	}

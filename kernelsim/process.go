@@ -15,7 +15,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/internal/exitstatus"
 	"github.com/vsysbed/vsysbed/rundir"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/tracing"
 )
 
@@ -62,10 +62,10 @@ type Process struct {
 	runDir   string
 	trapMode uint8
 	shards   *rundir.ShardPool
-	tasks    map[*tls.ControlBlock]*Task // the process's threads
+	tasks    map[*cblock.ControlBlock]*Task // the process's threads
 	// vforkTasks are the vfork children running on host threads of this
 	// process (vfork.go): processes of their own, not among its threads.
-	vforkTasks map[*tls.ControlBlock]*Task
+	vforkTasks map[*cblock.ControlBlock]*Task
 	live       int // guest threads that have not exited
 	onExit     []func()
 
@@ -90,7 +90,7 @@ type Process struct {
 // Task is one guest thread: its control block and per-thread state.
 type Task struct {
 	P  *Process
-	CB *tls.ControlBlock
+	CB *cblock.ControlBlock
 
 	tidAddress uint64 // CLONE_CHILD_CLEARTID / set_tid_address
 	// readyLink: a fork child's link to its parent, told "ready" as Run
@@ -153,7 +153,7 @@ type Config struct {
 	HostFDBase int
 	Events     *rundir.EventLog
 	RunDir     string   // new threads' shards go here
-	TrapMode   uint8    // tls.TrapSeccomp or tls.TrapSUD
+	TrapMode   uint8    // cblock.TrapSeccomp or cblock.TrapSUD
 	Platform   Platform // starts and enters the guest's threads (platform.go)
 
 	// Limits are the guest's virtual limits at start (rlimit.go) where
@@ -193,8 +193,8 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		plat:        c.Platform,
 		trapMode:    c.TrapMode,
 		shards:      rundir.NewShardPool(c.RunDir),
-		tasks:       map[*tls.ControlBlock]*Task{},
-		vforkTasks:  map[*tls.ControlBlock]*Task{},
+		tasks:       map[*cblock.ControlBlock]*Task{},
+		vforkTasks:  map[*cblock.ControlBlock]*Task{},
 		persona:     c.Personality,
 		confinement: c.Confinement,
 		tamper:      tamper,
@@ -209,14 +209,14 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 		p.vmas.add(c.BrkStart, c.BrkMax)
 	}
 	applyFDArgs(c.HostFDBase)
-	tls.SetExeIno(hostExeIno())
+	entry.SetExeIno(hostExeIno())
 	applyTimed()
 	for _, row := range Table() {
 		fast := row.Route == Fast
 		if f, ok := overrides[row.Nr]; ok {
 			fast = f
 		}
-		tls.SetRoute(row.Nr, fast)
+		entry.SetRoute(row.Nr, fast)
 	}
 	if tr, err := tracing.Load(c.RunDir, c.HostFDBase, Name); err != nil && p.Events != nil {
 		p.Events.Error("tracing: " + err.Error())
@@ -228,7 +228,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 }
 
 // NewTask binds a control block (a guest thread) to the process.
-func (p *Process) NewTask(cb *tls.ControlBlock) *Task {
+func (p *Process) NewTask(cb *cblock.ControlBlock) *Task {
 	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), host: p.plat, guest: ownProcess{},
 		actions: &p.sig.actions, shared: &p.sig.pending, persona: &p.persona}
 	t.altstack.Flags = ssDisable
@@ -237,9 +237,9 @@ func (p *Process) NewTask(cb *tls.ControlBlock) *Task {
 	p.live++
 	if p.relayTid == 0 {
 		// The first thread (NewTask runs on it) takes the host signals
-		// Go's threads cannot hand on (tls.SetRelayTid).
+		// Go's threads cannot hand on (Entry.SetRelayTid).
 		p.relayTid = unix.Gettid()
-		tls.SetRelayTid(p.relayTid)
+		entry.SetRelayTid(p.relayTid)
 	}
 	p.mu.Unlock()
 	return t

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vsysbed/vsysbed/tls"
 )
 
 // /proc/self/maps (and smaps, numa_maps, in every spelling) list the host
@@ -347,7 +345,7 @@ func smapsRollup(guestSmaps []byte) []byte {
 // lazyMaps is a maps file the guest opened: Linux makes the listing when
 // it is read, so its first read refills it (a program that maps its read
 // buffer between open and read sees that mapping). The C entry sends reads
-// of the fd here as it does a signalfd's (tls.MarkSignalfd).
+// of the fd here as it does a signalfd's (Entry.MarkSignalfd).
 type lazyMaps struct {
 	file, real string
 	ino        uint64 // the memfd's: the number may be another file by now
@@ -373,7 +371,7 @@ func (p *Process) openMaps(file, real string, flags uint64, lazy bool) (int64, b
 	}
 	p.lazyMaps[fd] = lazyMaps{file, real, inodeOf(fd)}
 	p.mu.Unlock()
-	tls.MarkSignalfd(fd, true)
+	entry.MarkSignalfd(fd, true)
 	return r, true
 }
 

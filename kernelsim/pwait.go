@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // Calls with a temporary signal mask: pselect6, ppoll, epoll_pwait and
@@ -35,7 +35,7 @@ var pwaitMaskArg = map[int][2]int{
 // thread: the trap, the faults, the kick and Go's own.
 var hostKept = bit(int(unix.SIGSYS)) | bit(int(unix.SIGSEGV)) | bit(int(unix.SIGBUS)) |
 	bit(int(unix.SIGFPE)) | bit(int(unix.SIGILL)) | bit(int(unix.SIGTRAP)) | bit(int(unix.SIGPIPE)) |
-	bit(tls.KickSignal) | bit(int(unix.SIGURG)) | bit(int(unix.SIGPROF))
+	bit(cblock.KickSignal) | bit(int(unix.SIGURG)) | bit(int(unix.SIGPROF))
 
 // glibc's SIGSETXID (33) is the host libc's: always blocked in guest code.
 const hostSetxid = 1 << (33 - 1)

@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // A raw syscall a handler interrupted: with SA_RESTART the frame holds the
@@ -31,8 +31,8 @@ func TestHandlerOverARawSyscall(t *testing.T) {
 			task.P.sig.actions[unix.SIGUSR1] = sigaction{handler: handler, flags: tc.flags}
 			task.pending.add(int(unix.SIGUSR1), userInfo(int(unix.SIGUSR1), siUser))
 			cb := task.CB
-			cb.Kind = tls.KindTrap
-			cb.Trap = tls.Regs{Rip: insn + 2, Rsp: stack + stackSize - 256, Rflags: 0x202}
+			cb.Kind = cblock.KindTrap
+			cb.Trap = cblock.Regs{Rip: insn + 2, Rsp: stack + stackSize - 256, Rflags: 0x202}
 			a := Args{3}
 			task.afterSyscall(cb, unix.SYS_READV, &a, -int64(unix.EINTR))
 			if cb.Trap.Rip != handler {
@@ -44,7 +44,7 @@ func TestHandlerOverARawSyscall(t *testing.T) {
 			// The handler returns: its ret popped the restorer's address.
 			cb.Trap.Rsp += 8
 			sysRtSigreturn(task, &Args{})
-			if got := cb.Flags&tls.FlagRestarted != 0; got != tc.wantRestarted {
+			if got := cb.Flags&cblock.FlagRestarted != 0; got != tc.wantRestarted {
 				t.Errorf("FlagRestarted %v, want %v (resumed at %#x)", got, tc.wantRestarted, cb.Trap.Rip)
 			}
 			if tc.wantRestarted && (cb.Trap.Rip != insn || cb.Trap.Rax != unix.SYS_READV) {
@@ -58,10 +58,10 @@ func TestHandlerOverARawSyscall(t *testing.T) {
 // no mark: the next call is a new one.
 func TestRestartMarkNeedsTheSameContext(t *testing.T) {
 	r := bypassRestart{again: true, retAddr: 0x401000, guestSP: 0x7000}
-	if !r.apply(&tls.Regs{Rip: 0x401000, Rsp: 0x7000}) {
+	if !r.apply(&cblock.Regs{Rip: 0x401000, Rsp: 0x7000}) {
 		t.Error("the rewound context itself must match")
 	}
-	if r.apply(&tls.Regs{Rip: 0x401234, Rsp: 0x7000}) || r.apply(&tls.Regs{Rip: 0x401000, Rsp: 0x6ff0}) {
+	if r.apply(&cblock.Regs{Rip: 0x401234, Rsp: 0x7000}) || r.apply(&cblock.Regs{Rip: 0x401000, Rsp: 0x6ff0}) {
 		t.Error("another context must not match")
 	}
 }

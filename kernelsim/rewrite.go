@@ -15,13 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/rundir"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/vaspace"
 )
 
 // Lazy rewriting of trapped call sites (--rewrite=lazy; ARCHITECTURE.md,
 // "Rewritten call sites"). After a trap, tls's C entry asks here
-// (tls.NrPatch) whether the site can be rewritten so that its next calls
+// (cblock.NrPatch) whether the site can be rewritten so that its next calls
 // enter the host without a signal. One instruction is replaced, the
 // 5-byte `mov $imm32,%r32` right before the syscall:
 //
@@ -64,7 +64,7 @@ import (
 //     size: `41 b8` is a mov to r8d) refuses the site outright;
 //   - other threads may be executing the bytes (text_poke's order, as
 //     Linux patches its own text): the stub is written first and recorded
-//     (tls.AddPoke), then the mov's first byte becomes int3, then its other
+//     (Entry.AddPoke), then the mov's first byte becomes int3, then its other
 //     four bytes change, then the first byte; each step is followed by a
 //     core-serialising membarrier on every CPU of the process. A thread
 //     that runs the int3 meanwhile takes SIGTRAP, which tls's fault
@@ -115,10 +115,10 @@ var inlineChecks = [][]byte{
 }
 
 // movReg is the register the mov with opcode op (b8+r, `mov $imm32,%r32`)
-// writes, as it was at the trap (tls.NrPatch's arguments: rax, then the
+// writes, as it was at the trap (cblock.NrPatch's arguments: rax, then the
 // syscall's first three): eax, edx, esi, edi. Not ecx (the syscall
 // overwrites rcx: its value is gone) nor the others (not passed).
-func movReg(op byte, r *tls.Regs) (uint64, bool) {
+func movReg(op byte, r *cblock.Regs) (uint64, bool) {
 	switch op {
 	case 0xb8:
 		return r.Rax, true
@@ -141,7 +141,7 @@ func movReg(op byte, r *tls.Regs) (uint64, bool) {
 // inlineChecks (or the Go runtime's `mov %eax,N(%rsp); ret`), the register
 // holding imm (zero-extended) at the trap, as
 // it must if the mov was the instruction that ran.
-func MatchSite(head uint64, code []byte, r *tls.Regs) string {
+func MatchSite(head uint64, code []byte, r *cblock.Regs) string {
 	if len(code) < 8 || isPrefix(code[0]) || code[6] != 0x0f || code[7] != 0x05 {
 		return ""
 	}
@@ -177,7 +177,7 @@ func rel32(target, next uint64) (uint32, bool) {
 
 // EncodeStub is the stub at stub for the site whose mov (5 bytes; or a
 // short site's 2-byte instruction) it replaces and whose syscall returns to ret (the instruction after it):
-// the mov; lea ret(%rip),%rcx; jmp *%gs:tls.OffPatchedEntry.
+// the mov; lea ret(%rip),%rcx; jmp *%gs:cblock.OffPatchedEntry.
 func EncodeStub(stub, ret uint64, mov []byte) ([]byte, bool) {
 	if len(mov) < 2 || len(mov) > 7 { // the mov, a short site's instruction, a mov to rax (rewriteshort.go)
 		return nil, false
@@ -191,7 +191,7 @@ func EncodeStub(stub, ret uint64, mov []byte) ([]byte, bool) {
 	b = append(b, 0x48, 0x8d, 0x0d) // lea disp32(%rip),%rcx
 	b = binary.LittleEndian.AppendUint32(b, d)
 	b = append(b, 0x65, 0xff, 0x24, 0x25) // jmp *%gs:disp32 (SIB, no base)
-	b = binary.LittleEndian.AppendUint32(b, uint32(tls.OffPatchedEntry))
+	b = binary.LittleEndian.AppendUint32(b, uint32(cblock.OffPatchedEntry))
 	return b, true
 }
 
@@ -218,12 +218,12 @@ const (
 	whyHole       = "hole straddles two pages"
 )
 
-// rewriteSite is the tls.NrPatch kernel call: rewrite the site cb names
+// rewriteSite is the cblock.NrPatch kernel call: rewrite the site cb names
 // if it matches, or leave it trapping (every failure leaves it as it
 // was), and log the answer (EvRewrite) when it differs from the last one
 // logged for the site. Args: the trap's rax, rdi, rsi, rdx, the asking
 // block's trap count at the site, and the trap's rbx.
-func (t *Task) rewriteSite(cb *tls.ControlBlock) {
+func (t *Task) rewriteSite(cb *cblock.ControlBlock) {
 	if !t.guest.ownsMemory() {
 		return
 	}
@@ -251,10 +251,10 @@ func (t *Task) rewriteSite(cb *tls.ControlBlock) {
 // tryRewrite rewrites the site: rundir.RewritePatched, why not (why*),
 // or "" when it may work later (the membarrier is being registered,
 // another thread rewrote it).
-func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
+func (t *Task) tryRewrite(cb *cblock.ControlBlock) string {
 	p := t.P
 	site := cb.Site
-	regs := tls.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3], Rbx: cb.Args[5]}
+	regs := cblock.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3], Rbx: cb.Args[5]}
 	if out, ok := t.tryRewriteShort(cb, &regs); ok {
 		return out
 	}
@@ -308,7 +308,7 @@ func (t *Task) tryRewrite(cb *tls.ControlBlock) string {
 		if writeCode(head, jb) != nil {
 			return whyWrite
 		}
-	} else if !tls.AddPoke(head, stub) {
+	} else if !entry.AddPoke(head, stub) {
 		return whyPokes
 	} else if pokeCode(head, jb) != nil {
 		return whyWrite
@@ -394,7 +394,7 @@ func pokePause() {
 
 // pokeCode writes b (the jmp) at addr while other threads may execute
 // it, in text_poke's order: int3 over the first byte, the rest, the first
-// byte, each write followed by syncCore. tls.AddPoke must already name
+// byte, each write followed by syncCore. Entry.AddPoke must already name
 // addr's stub: a thread that runs the int3 is resumed there. If the first
 // syncCore fails the old byte is put back (nothing else was written);
 // after it, every state of the bytes is one the int3 covers.
@@ -444,7 +444,7 @@ type rewriteState struct {
 func (r *rewriteState) reset() {
 	r.mu.Lock()
 	r.page, r.used, r.sites, r.logged = 0, 0, 0, nil
-	tls.ResetPokes()
+	entry.ResetPokes()
 	r.mu.Unlock()
 }
 

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 func TestMatchSite(t *testing.T) {
@@ -21,12 +21,12 @@ func TestMatchSite(t *testing.T) {
 	// glibc's __open_nocancel: mov %rdi,%rsi (48 89 fe), mov $-100,%edi;
 	// syscall; cmp $-4096,%rax, eax set further up.
 	openat := []byte{0xfe, 0xbf, 0x9c, 0xff, 0xff, 0xff, 0x0f, 0x05, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff}
-	nr := func(n uint64) *tls.Regs { return &tls.Regs{Rax: n} }
+	nr := func(n uint64) *cblock.Regs { return &cblock.Regs{Rax: n} }
 	for _, tc := range []struct {
 		name string
 		head uint64
 		code []byte
-		regs *tls.Regs
+		regs *cblock.Regs
 		want string
 	}{
 		{"glibc getppid", 0x7f00000d54f0, getppid, nr(110), patternFunction},
@@ -35,7 +35,7 @@ func TestMatchSite(t *testing.T) {
 		{"REX: mov to r8d", 0x7f00000d54f0, []byte{0x41, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, nr(110), ""},
 		{"operand size prefix", 0x7f00000d54f0, []byte{0x66, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, nr(110), ""},
 		{"address size prefix", 0x7f00000d54f0, []byte{0x67, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05}, nr(110), ""},
-		{"mov to ecx", 0x7f00000d54f0, []byte{0xc3, 0xb9, 0x6e, 0, 0, 0, 0x0f, 0x05}, &tls.Regs{Rcx: 110}, ""},
+		{"mov to ecx", 0x7f00000d54f0, []byte{0xc3, 0xb9, 0x6e, 0, 0, 0, 0x0f, 0x05}, &cblock.Regs{Rcx: 110}, ""},
 		{"sysenter, not syscall", 0x7f00000d54f0, []byte{0xc3, 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x34}, nr(110), ""},
 		{"short", 0x7f00000d54f0, getppid[:7], nr(110), ""},
 		{"inline, cmp $-4096,%rax", 0x7f00000fceca, inline, nr(72), patternInline},
@@ -56,12 +56,12 @@ func TestMatchSite(t *testing.T) {
 		{"inline, cmp cut short", 0x7f00000fceca, inline[:12], nr(72), ""},
 		{"inline, test %eax,%eax", 0x7f00000fceca, with(0x85, 0xc0), nr(72), ""},
 		{"inline, REX before the mov", 0x7f00000fceca, append([]byte{0x41}, inline[1:]...), nr(72), ""},
-		{"mov to edi, edi as set", 0x7f00000fcffa, openat, &tls.Regs{Rax: 257, Rdi: 0xffffff9c}, patternInline},
-		{"mov to edi, rdi sign-extended", 0x7f00000fcffa, openat, &tls.Regs{Rax: 257, Rdi: ^uint64(99)}, ""},
-		{"mov to edi at a function start, no check after", 0x7f00000fcff0, openat[:8], &tls.Regs{Rax: 257, Rdi: 0xffffff9c}, ""},
-		{"mov to esi", 0x7f00000fcffa, append([]byte{0x90, 0xbe, 8, 0, 0, 0}, openat[6:]...), &tls.Regs{Rsi: 8}, patternInline},
-		{"mov to edx", 0x7f00000fcffa, append([]byte{0x90, 0xba, 8, 0, 0, 0}, openat[6:]...), &tls.Regs{Rdx: 8}, patternInline},
-		{"mov to ebx: not passed", 0x7f00000fcffa, append([]byte{0x90, 0xbb, 0, 0, 0, 0}, openat[6:]...), &tls.Regs{}, ""},
+		{"mov to edi, edi as set", 0x7f00000fcffa, openat, &cblock.Regs{Rax: 257, Rdi: 0xffffff9c}, patternInline},
+		{"mov to edi, rdi sign-extended", 0x7f00000fcffa, openat, &cblock.Regs{Rax: 257, Rdi: ^uint64(99)}, ""},
+		{"mov to edi at a function start, no check after", 0x7f00000fcff0, openat[:8], &cblock.Regs{Rax: 257, Rdi: 0xffffff9c}, ""},
+		{"mov to esi", 0x7f00000fcffa, append([]byte{0x90, 0xbe, 8, 0, 0, 0}, openat[6:]...), &cblock.Regs{Rsi: 8}, patternInline},
+		{"mov to edx", 0x7f00000fcffa, append([]byte{0x90, 0xba, 8, 0, 0, 0}, openat[6:]...), &cblock.Regs{Rdx: 8}, patternInline},
+		{"mov to ebx: not passed", 0x7f00000fcffa, append([]byte{0x90, 0xbb, 0, 0, 0, 0}, openat[6:]...), &cblock.Regs{}, ""},
 	} {
 		if got := MatchSite(tc.head, tc.code, tc.regs); got != tc.want {
 			t.Errorf("%s: MatchSite = %q, want %q", tc.name, got, tc.want)
@@ -79,7 +79,7 @@ func TestEncodeStubAndJump(t *testing.T) {
 	want := []byte{0xb8, 0x6e, 0, 0, 0, 0x48, 0x8d, 0x0d}
 	want = binary.LittleEndian.AppendUint32(want, uint32(int32(int64(head+7)-int64(stub+12))))
 	want = append(want, 0x65, 0xff, 0x24, 0x25)
-	want = binary.LittleEndian.AppendUint32(want, tls.OffPatchedEntry)
+	want = binary.LittleEndian.AppendUint32(want, cblock.OffPatchedEntry)
 	if !bytes.Equal(b, want) || len(b) > stubSize {
 		t.Errorf("stub = % x, want % x", b, want)
 	}

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/vsysbed/vsysbed/rundir"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // Short call sites (ARCHITECTURE.md, "Rewritten call sites"): a syscall
@@ -53,7 +53,7 @@ const shortReach = 127
 // regValue is the value at the trap of the 64-bit register numbered n
 // (ModRM and REX numbering) if r holds it: rax, rdx, rbx, rsi, rdi (rcx
 // and r11 the syscall overwrites, the others are not passed).
-func regValue(n byte, r *tls.Regs) (uint64, bool) {
+func regValue(n byte, r *cblock.Regs) (uint64, bool) {
 	switch n {
 	case 0:
 		return r.Rax, true
@@ -76,7 +76,7 @@ func regValue(n byte, r *tls.Regs) (uint64, bool) {
 // of eax (read's number: 0), edx, esi or edi with itself (31 or 33 /r, 2
 // bytes), the register 0 at the trap. Never with a prefix byte before it
 // (REX, operand or address size: another instruction).
-func shortOp(pre []byte, r *tls.Regs) int {
+func shortOp(pre []byte, r *cblock.Regs) int {
 	if len(pre) != 4 {
 		return 0
 	}
@@ -119,7 +119,7 @@ func shortOp(pre []byte, r *tls.Regs) int {
 // at least 5 bytes of padding ending at a 16-byte boundary
 // (shortPadding), no branch decoded on the way into it or inside the
 // instruction.
-func MatchShort(site uint64, code []byte, r *tls.Regs) (head, hole uint64, ok bool) {
+func MatchShort(site uint64, code []byte, r *cblock.Regs) (head, hole uint64, ok bool) {
 	if len(code) < 6 || code[4] != 0x0f || code[5] != 0x05 {
 		return 0, 0, false
 	}
@@ -376,8 +376,8 @@ func EncodeShortJump(head, hole uint64) ([]byte, bool) {
 // MatchShort knows (the mov pattern is asked next). Written in this order:
 // the stub, the hole's jmp (padding no thread executes), then the two
 // bytes at head, at once with one guest thread, else in pokeCode's order
-// with the int3 redirected to the stub (tls.AddPoke).
-func (t *Task) tryRewriteShort(cb *tls.ControlBlock, regs *tls.Regs) (string, bool) {
+// with the int3 redirected to the stub (Entry.AddPoke).
+func (t *Task) tryRewriteShort(cb *cblock.ControlBlock, regs *cblock.Regs) (string, bool) {
 	p := t.P
 	site := cb.Site
 	var pre [4]byte
@@ -448,7 +448,7 @@ func (t *Task) tryRewriteShort(cb *tls.ControlBlock, regs *tls.Regs) (string, bo
 
 // patchHead writes jb, the jmp that replaces the instruction at head, its
 // stub already written at stub: at once with one guest thread, else in
-// pokeCode's order with the int3 redirected to the stub (tls.AddPoke).
+// pokeCode's order with the int3 redirected to the stub (Entry.AddPoke).
 // With p.rewrite.mu held.
 func (p *Process) patchHead(head, stub uint64, jb []byte, alone bool) string {
 	r := &p.rewrite
@@ -457,7 +457,7 @@ func (p *Process) patchHead(head, stub uint64, jb []byte, alone bool) string {
 		if writeCode(head, jb) != nil {
 			return whyWrite
 		}
-	} else if !tls.AddPoke(head, stub) {
+	} else if !entry.AddPoke(head, stub) {
 		return whyPokes
 	} else if pokeCode(head, jb) != nil {
 		return whyWrite
@@ -481,7 +481,7 @@ const movqReach = 64
 // MatchMovq is the address of the `mov $imm32,%rax` right before the
 // syscall at site, given code, the bytes from site-8 on, for a trap whose
 // registers were r, or false.
-func MatchMovq(site uint64, code []byte, r *tls.Regs) (uint64, bool) {
+func MatchMovq(site uint64, code []byte, r *cblock.Regs) (uint64, bool) {
 	if len(code) < 10 || isPrefix(code[0]) || code[1] != 0x48 || code[2] != 0xc7 || code[3] != 0xc0 ||
 		code[8] != 0x0f || code[9] != 0x05 {
 		return 0, false
@@ -505,7 +505,7 @@ func MatchMovq(site uint64, code []byte, r *tls.Regs) (uint64, bool) {
 
 // tryRewriteMovq is tryRewrite for a `mov $imm32,%rax` site: ok false if
 // the site is not one MatchMovq knows (the mov pattern is asked next).
-func (t *Task) tryRewriteMovq(cb *tls.ControlBlock, regs *tls.Regs) (string, bool) {
+func (t *Task) tryRewriteMovq(cb *cblock.ControlBlock, regs *cblock.Regs) (string, bool) {
 	p := t.P
 	site := cb.Site
 	head := site - 7

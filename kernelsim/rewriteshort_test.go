@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // Debian 12's libc.so.6 (glibc 2.36), read at 0xf82a0: the single-threaded
@@ -44,21 +44,21 @@ func TestMatchShort(t *testing.T) {
 		copy(c[at:], b)
 		return c
 	}
-	read0 := &tls.Regs{Rax: 0, Rdi: 3}
+	read0 := &cblock.Regs{Rax: 0, Rdi: 3}
 	for _, tc := range []struct {
 		name string
 		site uint64
 		code []byte
-		regs *tls.Regs
+		regs *cblock.Regs
 		hole uint64 // 0: refused
 		n    uint64 // the instruction's length: 2 unless said
 	}{
 		{"glibc read", readSite, glibcRead, read0, 0x7f00000f82b6, 2},
 		{"glibc read, cancellable path", readCancelSite, glibcReadCancel, read0, 0x7f00000f830b, 2},
 		{"xor encoded 33 c0", readSite, edit(glibcRead, 2, 0x33), read0, 0x7f00000f82b6, 2},
-		{"another number in eax", readSite, glibcRead, &tls.Regs{Rax: 1}, 0, 2},
-		{"xor %edi,%edi, rdi 0", readSite, edit(glibcRead, 3, 0xff), &tls.Regs{Rax: 39}, 0x7f00000f82b6, 2},
-		{"xor %edi,%edi, rdi not 0", readSite, edit(glibcRead, 3, 0xff), &tls.Regs{Rax: 39, Rdi: 1}, 0, 2},
+		{"another number in eax", readSite, glibcRead, &cblock.Regs{Rax: 1}, 0, 2},
+		{"xor %edi,%edi, rdi 0", readSite, edit(glibcRead, 3, 0xff), &cblock.Regs{Rax: 39}, 0x7f00000f82b6, 2},
+		{"xor %edi,%edi, rdi not 0", readSite, edit(glibcRead, 3, 0xff), &cblock.Regs{Rax: 39, Rdi: 1}, 0, 2},
 		{"xor %ecx,%ecx: not passed", readSite, edit(glibcRead, 3, 0xc9), read0, 0, 2},
 		{"xor %eax,%edx: not a register with itself", readSite, edit(glibcRead, 3, 0xc2), read0, 0, 2},
 		{"REX before the xor", readSite, edit(glibcRead, 1, 0x48), read0, 0, 2},
@@ -80,13 +80,13 @@ func TestMatchShort(t *testing.T) {
 		{"the padding taken by another site", readSite, append(edit(glibcRead, 15, 0xe9, 0x00, 0x10, 0x00, 0x00),
 			0x31, 0xc3, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x0f, 0x1f, 0x40, 0x00), read0, 0, 2},
 		{"cancellable path, the call's rel32 cut", readCancelSite, glibcReadCancel[:25], read0, 0, 2},
-		{"Go's Syscall6", goSyscall6Site, goSyscall6[2:], &tls.Regs{Rax: 0, Rdi: 5, Rbx: 5}, 0x408ab6, 3},
-		{"Go's Syscall6, rdi not rbx", goSyscall6Site, goSyscall6[2:], &tls.Regs{Rax: 0, Rdi: 5, Rbx: 6}, 0, 3},
-		{"Go's Syscall6, jbe into the fill", goSyscall6Site, edit(goSyscall6[2:], 13, 0x20), &tls.Regs{Rdi: 5, Rbx: 5}, 0, 3},
-		{"mov %rcx,%rdi: rcx not passed", goSyscall6Site, edit(goSyscall6[2:], 3, 0xcf), &tls.Regs{}, 0, 3},
-		{"mov %r11,%rdi: not passed", goSyscall6Site, edit(goSyscall6[2:], 1, 0x4c, 0x89, 0xdf), &tls.Regs{}, 0, 3},
-		{"mov %rbx,%rdi after a prefix", goSyscall6Site, edit(goSyscall6[2:], 0, 0x66), &tls.Regs{Rdi: 5, Rbx: 5}, 0, 3},
-		{"mov %ebx,%edi: 32-bit, 2 bytes", goSyscall6Site, edit(goSyscall6[2:], 1, 0x90), &tls.Regs{Rdi: 5, Rbx: 5}, 0, 3},
+		{"Go's Syscall6", goSyscall6Site, goSyscall6[2:], &cblock.Regs{Rax: 0, Rdi: 5, Rbx: 5}, 0x408ab6, 3},
+		{"Go's Syscall6, rdi not rbx", goSyscall6Site, goSyscall6[2:], &cblock.Regs{Rax: 0, Rdi: 5, Rbx: 6}, 0, 3},
+		{"Go's Syscall6, jbe into the fill", goSyscall6Site, edit(goSyscall6[2:], 13, 0x20), &cblock.Regs{Rdi: 5, Rbx: 5}, 0, 3},
+		{"mov %rcx,%rdi: rcx not passed", goSyscall6Site, edit(goSyscall6[2:], 3, 0xcf), &cblock.Regs{}, 0, 3},
+		{"mov %r11,%rdi: not passed", goSyscall6Site, edit(goSyscall6[2:], 1, 0x4c, 0x89, 0xdf), &cblock.Regs{}, 0, 3},
+		{"mov %rbx,%rdi after a prefix", goSyscall6Site, edit(goSyscall6[2:], 0, 0x66), &cblock.Regs{Rdi: 5, Rbx: 5}, 0, 3},
+		{"mov %ebx,%edi: 32-bit, 2 bytes", goSyscall6Site, edit(goSyscall6[2:], 1, 0x90), &cblock.Regs{Rdi: 5, Rbx: 5}, 0, 3},
 		{"operand-size prefix on the way", readCancelSite, edit(glibcReadCancel, 14, 0x66), read0, 0, 2},
 	} {
 		n := tc.n
@@ -120,7 +120,7 @@ func TestMatchShortReach(t *testing.T) {
 		}
 		return c
 	}
-	r := &tls.Regs{}
+	r := &cblock.Regs{}
 	if _, _, ok := MatchShort(site, code, r); ok {
 		t.Errorf("a 3-byte padding taken for a hole")
 	}
@@ -227,7 +227,7 @@ func TestEncodeShort(t *testing.T) {
 	want := []byte{0x31, 0xc0, 0x48, 0x8d, 0x0d}
 	want = binary.LittleEndian.AppendUint32(want, uint32(int32(int64(head+4)-int64(stub+9))))
 	want = append(want, 0x65, 0xff, 0x24, 0x25)
-	want = binary.LittleEndian.AppendUint32(want, tls.OffPatchedEntry)
+	want = binary.LittleEndian.AppendUint32(want, cblock.OffPatchedEntry)
 	if !bytes.Equal(b, want) || len(b) > stubSize {
 		t.Errorf("stub = % x, want % x", b, want)
 	}
@@ -271,7 +271,7 @@ func TestMatchMovq(t *testing.T) {
 		{"a branch to the mov: lands on the jmp", edit(munmap, 17, byte(0x100-17)), 11, true},
 		{"cut", madvise[:12], 28, false},
 	} {
-		head, ok := MatchMovq(site, tc.code, &tls.Regs{Rax: tc.rax})
+		head, ok := MatchMovq(site, tc.code, &cblock.Regs{Rax: tc.rax})
 		if ok != tc.ok || ok && head != site-7 {
 			t.Errorf("%s: MatchMovq = %#x, %v, want %v", tc.name, head, ok, tc.ok)
 		}

@@ -4,12 +4,10 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vsysbed/vsysbed/tls"
 )
 
 func TestPassesHostFD(t *testing.T) {
-	tls.SetHostFDBase(1000)
+	entry.SetHostFDBase(1000)
 	rights := func(fds ...int) []byte {
 		return unix.UnixRights(fds...)
 	}

@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // The guest's signal state lives here; the host's real handlers and masks
@@ -94,11 +94,11 @@ func sysRtSigaction(t *Task, a *Args) int64 {
 		}
 		switch na.handler {
 		case sigDfl:
-			tls.SetDisposition(sig, tls.DispositionDefault)
+			entry.SetDisposition(sig, cblock.DispositionDefault)
 		case sigIgn:
-			tls.SetDisposition(sig, tls.DispositionIgnore)
+			entry.SetDisposition(sig, cblock.DispositionIgnore)
 		default:
-			tls.SetDisposition(sig, tls.DispositionHandler)
+			entry.SetDisposition(sig, cblock.DispositionHandler)
 		}
 	}
 	return 0
@@ -151,21 +151,21 @@ func (p *Process) InheritSignals(t *Task, ignored, mask uint64) {
 			continue // SIGKILL and SIGSTOP cannot be ignored
 		}
 		p.sig.actions[sig] = sigaction{handler: sigIgn}
-		tls.SetDisposition(sig, tls.DispositionIgnore)
+		entry.SetDisposition(sig, cblock.DispositionIgnore)
 	}
 	t.sigmask = mask &^ unblockable
 	p.syncChildReaping()
 }
 
 // syncChildReaping gives the host's SIGCHLD the SA_NOCLDWAIT that the
-// guest's SIGCHLD action means (tls.SetChildAutoReap). p.mu is held.
+// guest's SIGCHLD action means (Entry.SetChildAutoReap). p.mu is held.
 func (p *Process) syncChildReaping() {
 	a := p.sig.actions[unix.SIGCHLD]
 	on := a.handler == sigIgn || (a.handler != sigDfl && a.flags&saNocldwait != 0)
 	if on == p.childAutoReap {
 		return
 	}
-	if err := tls.SetChildAutoReap(on); err == nil {
+	if err := entry.SetChildAutoReap(on); err == nil {
 		p.childAutoReap = on
 	}
 }
@@ -187,7 +187,7 @@ func (t *Task) setMask(m uint64) {
 
 // guestSP is the guest's stack pointer at the current call.
 func (t *Task) guestSP() uint64 {
-	if t.CB.Kind == tls.KindBypass {
+	if t.CB.Kind == cblock.KindBypass {
 		return t.CB.GuestSP + 8 // as the caller saw it, before the call
 	}
 	return t.CB.Trap.Rsp

@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // A new process keeps what an execve keeps: the ignored signals stay
@@ -13,13 +13,13 @@ import (
 // (without the two), every other disposition is SIG_DFL.
 func TestInheritSignals(t *testing.T) {
 	p := NewProcess(Config{HostFDBase: 1000, Platform: &fakePlatform{}}, nil)
-	task := p.NewTask(&tls.ControlBlock{})
+	task := p.NewTask(&cblock.ControlBlock{})
 	ignored := bit(int(unix.SIGHUP)) | bit(int(unix.SIGPIPE)) | bit(int(unix.SIGKILL)) | bit(int(unix.SIGSTOP)) | bit(64)
 	mask := bit(int(unix.SIGUSR1)) | bit(int(unix.SIGSTOP)) | bit(int(unix.SIGKILL)) | bit(33)
 	p.InheritSignals(task, ignored, mask)
 	t.Cleanup(func() { // the C side's table is global
 		for _, sig := range []int{int(unix.SIGHUP), int(unix.SIGPIPE), 64} {
-			tls.SetDisposition(sig, tls.DispositionDefault)
+			entry.SetDisposition(sig, cblock.DispositionDefault)
 		}
 	})
 	for sig := 1; sig <= nsig; sig++ {

@@ -5,8 +5,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vsysbed/vsysbed/tls"
 )
 
 // signalfd: the guest's signals are kernelsim's, so a real signalfd, which
@@ -18,7 +16,7 @@ import (
 // The pipe only makes the fd pollable: it holds one byte (the token) while
 // a signal of the mask is pending, so poll and epoll see the fd readable
 // exactly then. A read of the fd comes here (the C entry routes read and
-// readv of the fds tls.MarkSignalfd names) and dequeues the pending
+// readv of the fds Entry.MarkSignalfd names) and dequeues the pending
 // signals of the mask as signalfd_siginfo records, the thread's own first,
 // lowest number first, as Linux's dequeue_signal does; with none, it
 // waits for the token (EAGAIN for O_NONBLOCK). Left different: fstat and
@@ -108,8 +106,8 @@ func (p *Process) addSignalfd(fd int, sf *signalfd) {
 		old.close()
 	}
 	p.sigfds[fd] = sf
-	tls.MarkGuestFD(fd, true)
-	tls.MarkSignalfd(fd, true)
+	entry.MarkGuestFD(fd, true)
+	entry.MarkSignalfd(fd, true)
 }
 
 // signalfdOf: the signalfd the guest's fd is, or nil (a number the guest
@@ -119,7 +117,7 @@ func (p *Process) signalfdOf(fd int) *signalfd {
 	sf := p.sigfds[fd]
 	p.mu.Unlock()
 	if sf == nil {
-		tls.MarkSignalfd(fd, false)
+		entry.MarkSignalfd(fd, false)
 		return nil
 	}
 	if inodeOf(fd) != sf.ino {
@@ -276,7 +274,7 @@ func (p *Process) closeSignalfd(fd int) {
 		sf.close()
 		delete(p.sigfds, fd)
 	}
-	tls.MarkSignalfd(fd, false)
+	entry.MarkSignalfd(fd, false)
 }
 
 // signalfdMasks are the process's signalfds for a fork child: fd → mask.

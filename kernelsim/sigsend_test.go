@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // mainFakeTask is fakeTask's task as the process's main thread (tid =
@@ -13,7 +13,7 @@ import (
 func mainFakeTask(t *testing.T) (*Task, *Task, *fakeMachine) {
 	main, f := fakeTask(t, nil, [2]uint64{})
 	main.CB.Tid = uint64(pid)
-	other := main.P.NewTask(new(tls.ControlBlock))
+	other := main.P.NewTask(new(cblock.ControlBlock))
 	other.CB.Tid = uint64(pid + 1)
 	return main, other, f
 }
@@ -107,7 +107,7 @@ func TestKillOfTheGuestItself(t *testing.T) {
 	other.sigmask = 0
 	main.sigmask |= bit(int(unix.SIGUSR2))
 	call(main, unix.SYS_KILL, uint64(pid), uint64(unix.SIGUSR2))
-	expectCalls(t, f, fakeCall{unix.SYS_TGKILL, Args{uint64(pid), uint64(pid + 1), uint64(tls.KickSignal)}})
+	expectCalls(t, f, fakeCall{unix.SYS_TGKILL, Args{uint64(pid), uint64(pid + 1), uint64(cblock.KickSignal)}})
 	if other.CB.SigPending != 1 {
 		t.Error("the taker's control block does not say a signal is pending")
 	}
@@ -145,7 +145,7 @@ func TestTgkillAndTkill(t *testing.T) {
 	}
 	// The sender is not the target: the target is kicked (even blocked:
 	// it looks and finds nothing to take).
-	expectCalls(t, f, fakeCall{unix.SYS_TGKILL, Args{uint64(pid), tid, uint64(tls.KickSignal)}})
+	expectCalls(t, f, fakeCall{unix.SYS_TGKILL, Args{uint64(pid), tid, uint64(cblock.KickSignal)}})
 	// Threads that are not the guest's are the host kernel's.
 	call(main, unix.SYS_TGKILL, uint64(pid), 999999, uint64(unix.SIGUSR1))
 	call(main, unix.SYS_TKILL, 999999, uint64(unix.SIGUSR1))

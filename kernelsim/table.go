@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // Route says how a syscall reaches (or does not reach) the host kernel.
@@ -56,13 +56,14 @@ type Syscall struct {
 
 // How a kernel-route call reaches its row: the C entry (tls/entry.c's
 // kernel_call) calls tls's exported vsysbedKernelCall on the guest thread,
-// which calls Dispatch (registered with tls.SetKernel); Dispatch finds the
-// thread's task and its row in the table (syscalls.go), runs the handler,
-// then delivers what signals the call left pending.
+// which calls Dispatch (platform/inprocess registers it with tls.SetKernel:
+// kernelsim links no cgo); Dispatch finds the thread's task and its row in
+// the table (syscalls.go), runs the handler, then delivers what signals the
+// call left pending.
 
 // Dispatch runs the kernel-route call described by cb on the guest thread
 // that owns it. It is the tls.KernelFunc of every guest thread.
-func (p *Process) Dispatch(cb *tls.ControlBlock) {
+func (p *Process) Dispatch(cb *cblock.ControlBlock) {
 	p.mu.Lock()
 	t, vf := p.tasks[cb], p.vforkTasks[cb]
 	p.mu.Unlock()
@@ -73,18 +74,18 @@ func (p *Process) Dispatch(cb *tls.ControlBlock) {
 	t.dispatch(cb)
 }
 
-func (t *Task) dispatch(cb *tls.ControlBlock) {
+func (t *Task) dispatch(cb *cblock.ControlBlock) {
 	if t.leaveIfExiting() {
 		return
 	}
 	switch cb.Nr {
-	case tls.NrInterrupt:
+	case cblock.NrInterrupt:
 		t.interrupted(cb)
 		return
-	case tls.NrPatch:
+	case cblock.NrPatch:
 		t.rewriteSite(cb)
 		return
-	case tls.NrReturn:
+	case cblock.NrReturn:
 		// A fast-route bypass call returning with a signal pending.
 		t.takeCFault()
 		if ctx, _, err := t.returnContext(cb, -1, nil, int64(cb.Ret), false); err == nil {
@@ -101,11 +102,11 @@ func (t *Task) dispatch(cb *tls.ControlBlock) {
 }
 
 // call runs syscall nr of cb and leaves its result in cb.Ret.
-func (t *Task) call(cb *tls.ControlBlock, nr int) {
+func (t *Task) call(cb *cblock.ControlBlock, nr int) {
 	a := Args(cb.Args)
 	var ret int64
 	t.tampered, t.injectedReturn = "", false // set by tamperedSyscall for this call only
-	if cb.Flags&tls.FlagDone != 0 {
+	if cb.Flags&cblock.FlagDone != 0 {
 		ret = int64(cb.Ret) // the fast route ran it; only signals are left
 	} else {
 		if isTimed[nr] {
@@ -113,7 +114,7 @@ func (t *Task) call(cb *tls.ControlBlock, nr int) {
 		}
 		ret = t.tamperedSyscall(cb, nr, &a) // --inject, --personality (tamper.go)
 	}
-	if cb.Flags&tls.FlagResume == 0 && (atomic.LoadUint32(&cb.SigPending) != 0 || ret == -int64(unix.EINTR)) {
+	if cb.Flags&cblock.FlagResume == 0 && (atomic.LoadUint32(&cb.SigPending) != 0 || ret == -int64(unix.EINTR)) {
 		ret = t.afterSyscall(cb, nr, &a, ret)
 	}
 	cb.Ret = uint64(ret)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/coverage"
 	"github.com/vsysbed/vsysbed/rundir"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // What --inject and --personality do to a guest's calls. Both act in
@@ -174,7 +174,7 @@ func (tm *tampering) withRoutes(overrides map[int]bool) map[int]bool {
 
 // tamperedSyscall is t.syscall with the personality and the --inject
 // rules applied.
-func (t *Task) tamperedSyscall(cb *tls.ControlBlock, nr int, a *Args) int64 {
+func (t *Task) tamperedSyscall(cb *cblock.ControlBlock, nr int, a *Args) int64 {
 	tm := t.P.tamper
 	if tm == nil || nr < 0 || nr > MaxNr {
 		return t.syscall(nr, a)
@@ -235,7 +235,7 @@ func (t *Task) Tampered() string { return t.tampered }
 // match finds the rule for a call: the last one whose set and scope take
 // it (strace keeps one rule per syscall, the last given; a scoped rule
 // after a general one thus wins at its scope).
-func (tm *tampering) match(t *Task, cb *tls.ControlBlock, nr int) (int, *Injection) {
+func (tm *tampering) match(t *Task, cb *cblock.ControlBlock, nr int) (int, *Injection) {
 	for i := len(tm.rules) - 1; i >= 0; i-- {
 		in := tm.rules[i]
 		if !in.Nrs[nr] {
@@ -318,7 +318,7 @@ func resolveSite(addr uint64) siteLoc {
 }
 
 // logTampered records an injected or missing call for the report.
-func (p *Process) logTampered(ev string, nr int, cb *tls.ControlBlock, what string) {
+func (p *Process) logTampered(ev string, nr int, cb *cblock.ControlBlock, what string) {
 	if p.Events != nil {
 		p.Events.Tampered(ev, nr, cb.Site, cb.Kind, what)
 	}

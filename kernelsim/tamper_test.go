@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/rundir"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // tamperTask is a fake task with the given --inject rules and
@@ -51,7 +51,7 @@ func TestInjectionCountsPerThreadAndLastRuleWins(t *testing.T) {
 		t.Errorf("%d getppid calls reached the host, want 3 (two were replaced)", len(m.calls))
 	}
 	// A second thread counts from 1 again, as strace counts per tracee.
-	other := task.P.NewTask(new(tls.ControlBlock))
+	other := task.P.NewTask(new(cblock.ControlBlock))
 	if r := tampered(other, unix.SYS_GETPPID); r != 77 {
 		t.Errorf("the other thread's first getppid = %d, want 77", r)
 	}

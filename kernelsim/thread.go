@@ -3,7 +3,7 @@ package kernelsim
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 const threadFlags = unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND
@@ -28,12 +28,12 @@ func (t *Task) clone(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 	}
 	parent := t.CB
 	regs := parent.Trap
-	if parent.Kind == tls.KindBypass {
+	if parent.Kind == cblock.KindBypass {
 		ret, err := readU64(parent.GuestSP)
 		if err != nil {
 			return errnoOf(err)
 		}
-		regs = tls.Regs{
+		regs = cblock.Regs{
 			Rbx: regs.Rbx, Rbp: regs.Rbp, R12: regs.R12, R13: regs.R13, R14: regs.R14, R15: regs.R15,
 			Rsp: parent.GuestSP + 8, Rip: ret, Rflags: 0x202,
 		}
@@ -54,7 +54,7 @@ func (t *Task) clone(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 
 // runThread is the life of one guest thread after the first, on the host
 // thread the platform started for it.
-func (p *Process) runThread(parent *Task, regs tls.Regs, fs, flags, ptid, ctid uint64, name string, started *threadStart) {
+func (p *Process) runThread(parent *Task, regs cblock.Regs, fs, flags, ptid, ctid uint64, name string, started *threadStart) {
 	SetThreadName(name) // a new thread has its creator's name
 	tid := unix.Gettid()
 	cb, err := p.threadBlock(parent, regs, fs)
@@ -152,17 +152,17 @@ func writeU32(addr uint64, v uint32) error {
 // thread's (its counts kept) or a new shard — and prepares it as the
 // block of a new guest thread (or vfork child) of parent that starts with
 // registers regs and FS base fs.
-func (p *Process) threadBlock(parent *Task, regs tls.Regs, fs uint64) (*tls.ControlBlock, error) {
+func (p *Process) threadBlock(parent *Task, regs cblock.Regs, fs uint64) (*cblock.ControlBlock, error) {
 	cb, _, err := p.shards.Get(unix.Gettid())
 	if err != nil {
 		return nil, err
 	}
-	if err := tls.Prepare(cb, p.trapMode); err != nil {
+	if err := entry.Prepare(cb, p.trapMode); err != nil {
 		p.shards.Put(cb)
 		return nil, err
 	}
 	cb.Trap = regs
-	tls.CopyThreadState(cb, parent.CB)
+	cblock.CopyThreadState(cb, parent.CB)
 	cb.GuestFS = fs
 	return cb, nil
 }

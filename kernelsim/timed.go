@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // Timed calls: a host signal that interrupts one on a guest thread for
@@ -33,7 +33,7 @@ var isTimed = func() map[int]bool {
 
 func applyTimed() {
 	for _, nr := range timedCalls {
-		tls.SetTimed(nr)
+		entry.SetTimed(nr)
 	}
 }
 
@@ -49,7 +49,7 @@ const timerAbstime = 1 // TIMER_ABSTIME
 // noteCallStart notes, for timed call nr on the kernel route, what the C
 // entry's note_start notes on the fast route: when it began and, for a
 // relative sleep, its request.
-func noteCallStart(cb *tls.ControlBlock, nr int, a *Args) {
+func noteCallStart(cb *cblock.ControlBlock, nr int, a *Args) {
 	cb.CallStart = monoNow()
 	cb.CallReqOK = 0
 	var req uint64
@@ -69,7 +69,7 @@ func noteCallStart(cb *tls.ControlBlock, nr int, a *Args) {
 }
 
 // callReq is the request noted at the start of the call cb is in, or nil.
-func callReq(cb *tls.ControlBlock) *unix.Timespec {
+func callReq(cb *cblock.ControlBlock) *unix.Timespec {
 	if cb.CallReqOK == 0 {
 		return nil
 	}

@@ -3,7 +3,7 @@ package kernelsim
 import (
 	"strings"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/tracing"
 )
 
@@ -17,7 +17,7 @@ import (
 // dispatchTraced is Dispatch's tail while tracing: call, with its record
 // started before and written after (also when the thread unwinds instead
 // of returning: a vfork child dying by a signal).
-func (t *Task) dispatchTraced(cb *tls.ControlBlock, nr int) {
+func (t *Task) dispatchTraced(cb *cblock.ControlBlock, nr int) {
 	tc := t.traceEnter(cb, nr)
 	if tc == nil {
 		t.call(cb, nr)
@@ -29,7 +29,7 @@ func (t *Task) dispatchTraced(cb *tls.ControlBlock, nr int) {
 }
 
 // traceEnter starts the record of call nr, or returns nil.
-func (t *Task) traceEnter(cb *tls.ControlBlock, nr int) *tracing.Call {
+func (t *Task) traceEnter(cb *cblock.ControlBlock, nr int) *tracing.Call {
 	tr := t.P.trace
 	if tr == nil || !tr.Traces(nr) {
 		return nil
@@ -40,7 +40,7 @@ func (t *Task) traceEnter(cb *tls.ControlBlock, nr int) *tracing.Call {
 
 // traceExit writes the record with the call's result; a call that
 // unwound instead of returning (a vfork child dying by a signal) is "?".
-func (t *Task) traceExit(c *tracing.Call, cb *tls.ControlBlock) {
+func (t *Task) traceExit(c *tracing.Call, cb *cblock.ControlBlock) {
 	if !c.Returned {
 		t.P.trace.Unfinished(c)
 		return
@@ -51,13 +51,13 @@ func (t *Task) traceExit(c *tracing.Call, cb *tls.ControlBlock) {
 
 func kindName(k uint32) string {
 	switch k {
-	case tls.KindBypass:
+	case cblock.KindBypass:
 		return "bypass"
-	case tls.KindTrap:
+	case cblock.KindTrap:
 		return "trap"
-	case tls.KindPatched:
+	case cblock.KindPatched:
 		return "patched"
-	case tls.KindInt80:
+	case cblock.KindInt80:
 		return "int80"
 	}
 	return "?"
@@ -67,7 +67,7 @@ func kindName(k uint32) string {
 func (p *Process) tracedRoutes() {
 	for nr := 0; nr <= MaxNr; nr++ {
 		if p.trace.Traces(nr) {
-			tls.SetRoute(nr, false)
+			entry.SetRoute(nr, false)
 		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // vfork (ARCHITECTURE.md, "Processes"), and every clone without CLONE_THREAD that shares
@@ -128,7 +128,7 @@ func (t *Task) vfork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 // runVforkChild is the life of a vfork child's thread, on the host thread
 // the platform started for it with the child's own fd table and cwd
 // (unshareErr when it could not).
-func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, regs tls.Regs, fs, flags, ctid uint64, started chan<- int64, left chan<- struct{}) {
+func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, regs cblock.Regs, fs, flags, ctid uint64, started chan<- int64, left chan<- struct{}) {
 	defer close(left)
 	if unshareErr != nil {
 		started <- errnoOf(unshareErr)
@@ -147,7 +147,7 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, 
 	// A fault in the child's code is the child's alone: kernelsim applies
 	// the child's own disposition (tls/entry.c's fault handler would
 	// otherwise kill this host process, the parent's).
-	cb.Flags |= tls.FlagVfork
+	cb.Flags |= cblock.FlagVfork
 	t := p.newVforkTask(parent, cb, vc)
 	defer p.vforkRoutes(-1)
 	if flags&unix.CLONE_CHILD_SETTID != 0 {
@@ -169,7 +169,7 @@ func (p *Process) runVforkChild(parent *Task, vc *vforkChild, unshareErr error, 
 // newVforkTask makes vc, a vfork child of parent, the task of block cb
 // (on a host thread of p, not one of p's threads): its host process, its
 // dispositions, queue and personality are its own.
-func (p *Process) newVforkTask(parent *Task, cb *tls.ControlBlock, vc *vforkChild) *Task {
+func (p *Process) newVforkTask(parent *Task, cb *cblock.ControlBlock, vc *vforkChild) *Task {
 	t := &Task{P: p, CB: cb, wake: make(chan struct{}, 1), guest: vc, host: vc.host,
 		actions: &vc.actions, shared: &vc.pending, persona: &vc.persona}
 	t.sigmask = parent.sigmask
@@ -224,7 +224,7 @@ func (p *Process) vforkRoutes(delta int) {
 	switch {
 	case delta > 0 && p.vforks == delta:
 		for _, nr := range identityCalls {
-			tls.SetRoute(nr, false)
+			entry.SetRoute(nr, false)
 		}
 	case delta < 0 && p.vforks == 0:
 		for _, nr := range identityCalls {
@@ -232,14 +232,14 @@ func (p *Process) vforkRoutes(delta int) {
 			if f, ok := p.routes[nr]; ok {
 				fast = f
 			}
-			tls.SetRoute(nr, fast && !p.trace.Traces(nr))
+			entry.SetRoute(nr, fast && !p.trace.Traces(nr))
 		}
 	}
 }
 
 // dispatchVfork is Dispatch for a vfork child's thread: a fatal signal
 // unwinds out of the handler to here, and the thread leaves the guest.
-func (t *Task) dispatchVfork(cb *tls.ControlBlock) {
+func (t *Task) dispatchVfork(cb *cblock.ControlBlock) {
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(vforkLeft); !ok {
@@ -259,10 +259,10 @@ func (t *Task) dispatchVfork(cb *tls.ControlBlock) {
 // host process's and its only thread's tid; the thread it runs on, its
 // fd table (a private copy) and its memory (its parent's) are not its
 // process's own.
-func (vc *vforkChild) ids(*tls.ControlBlock) (int, int) { return vc.pid, vc.pid }
-func (vc *vforkChild) ownsThreads() bool                { return false }
-func (vc *vforkChild) ownsFiles() bool                  { return false }
-func (vc *vforkChild) ownsMemory() bool                 { return false }
+func (vc *vforkChild) ids(*cblock.ControlBlock) (int, int) { return vc.pid, vc.pid }
+func (vc *vforkChild) ownsThreads() bool                   { return false }
+func (vc *vforkChild) ownsFiles() bool                     { return false }
+func (vc *vforkChild) ownsMemory() bool                    { return false }
 
 // syscall answers the calls whose meaning depends on the process for
 // a vfork child; ok=false lets the table handle nr.
@@ -398,8 +398,8 @@ func (t *Task) vforkProcPath(vc *vforkChild, nr int, a *Args) (int64, bool) {
 // it is no longer one of this process's vfork children.
 func (t *Task) vforkLeave() {
 	t.P.forgetVforkChild(t)
-	t.CB.Flags |= tls.FlagLeave
-	t.CB.Flags &^= tls.FlagResume
+	t.CB.Flags |= cblock.FlagLeave
+	t.CB.Flags &^= cblock.FlagResume
 }
 
 // leaveForOtherProcess follows a Host.Exit or Die that returned: the
@@ -414,7 +414,7 @@ func (t *Task) leaveForOtherProcess() {
 // exec hands a checked execve over to the child host process: past
 // this point the child's thread has nothing left to do.
 func (vc *vforkChild) exec(t *Task, path, comm string, argv, envp []string) int64 {
-	st := &VforkExec{Path: path, Comm: comm, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona, Conf: t.P.confinement, FDFloor: tls.FDHigh() + 1}
+	st := &VforkExec{Path: path, Comm: comm, Argv: argv, Envp: envp, Mask: t.sigmask, Routes: t.P.routes, Limits: vc.limits, Persona: vc.persona, Conf: t.P.confinement, FDFloor: entry.FDHigh() + 1}
 	st.Conf.Undumpable = false // exec makes the process dumpable again
 	for sig := 1; sig <= nsig; sig++ {
 		if vc.actions[sig].handler == sigIgn {

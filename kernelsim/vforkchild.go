@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // AdoptVforkExec is the child host process's half of a vfork child's
@@ -15,7 +15,7 @@ import (
 // (VforkHost.Exec). It installs them, loads the image (one that fails to
 // load now kills the child, as Linux does) and returns the process and
 // task ready to run, as AdoptFork does.
-func AdoptVforkExec(st *VforkExec, fds []int, cb *tls.ControlBlock, c Config) (*Process, *Task, error) {
+func AdoptVforkExec(st *VforkExec, fds []int, cb *cblock.ControlBlock, c Config) (*Process, *Task, error) {
 	if len(fds) != len(st.FDs)+1 {
 		return nil, nil, fmt.Errorf("vfork child: %d fds for %d", len(fds), len(st.FDs)+1)
 	}
@@ -35,7 +35,7 @@ func AdoptVforkExec(st *VforkExec, fds []int, cb *tls.ControlBlock, c Config) (*
 		if c.Events != nil {
 			c.Events.Exit(0, unix.SIGKILL)
 		}
-		tls.DieBySignal(int(unix.SIGKILL))
+		entry.DieBySignal(int(unix.SIGKILL))
 		select {}
 	}
 	c.Image = *im
@@ -51,6 +51,6 @@ func AdoptVforkExec(st *VforkExec, fds []int, cb *tls.ControlBlock, c Config) (*
 	p.closeOnExec()
 	t := p.NewTask(cb)
 	p.InheritSignals(t, st.Ignored, st.Mask)
-	tls.SetInitialState(cb, uintptr(im.Entry), uintptr(im.SP))
+	cblock.SetInitialState(cb, uintptr(im.Entry), uintptr(im.SP))
 	return p, t, nil
 }

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/coverage"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 var testNames = map[int]string{0: "read", 1: "write", 3: "close", 39: "getpid", 60: "exit", 228: "clock_gettime", 231: "exit_group"}
@@ -32,30 +32,30 @@ const (
 
 // writeRun lays out a typical run directory: two threads, a main image, a
 // libc with a hole punched into it, the vDSO, and one site nowhere mapped.
-func writeRun(t *testing.T, dir string) (main, worker *tls.ControlBlock) {
+func writeRun(t *testing.T, dir string) (main, worker *cblock.ControlBlock) {
 	t.Helper()
 	main = openTestShard(t, dir, 100)
 	worker = openTestShard(t, dir, 101)
 
-	main.Counts[1][tls.KindBypass] = 10
-	main.Counts[1][tls.KindTrap] = 4
-	main.Counts[39][tls.KindTrap] = 2
-	main.Counts[228][tls.KindVDSO] = 50
-	worker.Counts[1][tls.KindBypass] = 5
-	worker.Counts[0][tls.KindTrap] = 1
-	worker.Counts[231][tls.KindBypass] = 1
-	worker.Counts[tls.NrMax-1][tls.KindTrap] = 2
+	main.Counts[1][cblock.KindBypass] = 10
+	main.Counts[1][cblock.KindTrap] = 4
+	main.Counts[39][cblock.KindTrap] = 2
+	main.Counts[228][cblock.KindVDSO] = 50
+	worker.Counts[1][cblock.KindBypass] = 5
+	worker.Counts[0][cblock.KindTrap] = 1
+	worker.Counts[231][cblock.KindBypass] = 1
+	worker.Counts[cblock.NrMax-1][cblock.KindTrap] = 2
 
-	main.Sites[3] = tls.Site{Addr: libcBase + 0x1234, Nr: 1, Kind: tls.KindTrap, Count: 3}
-	main.Sites[17] = tls.Site{Addr: exeBase + 0x10, Nr: 39, Kind: tls.KindTrap, Count: 2}
-	main.Sites[99] = tls.Site{Addr: vdsoBase + 0x40, Nr: 228, Kind: tls.KindVDSO, Count: 50}
-	main.Sites[100] = tls.Site{Addr: 0x1000, Nr: 1, Kind: tls.KindTrap, Count: 1} // unmapped
-	worker.Sites[3] = tls.Site{Addr: libcBase + 0x1234, Nr: 1, Kind: tls.KindTrap, Count: 0}
-	worker.Sites[5] = tls.Site{Addr: libcBase + 0x1234, Nr: 1, Kind: tls.KindBypass, Count: 5}
-	worker.Sites[6] = tls.Site{Addr: exeBase + 0x10, Nr: 39, Kind: tls.KindTrap, Count: 0}
-	worker.Sites[7] = tls.Site{Addr: libcBase + 0x9000, Nr: 0, Kind: tls.KindTrap, Count: 1}
-	worker.Sites[8] = tls.Site{Addr: libcBase + 0x3800, Nr: tls.NrMax - 1, Kind: tls.KindTrap, Count: 2}
-	main.Exit = tls.Exit{Done: 1, Code: 0}
+	main.Sites[3] = cblock.Site{Addr: libcBase + 0x1234, Nr: 1, Kind: cblock.KindTrap, Count: 3}
+	main.Sites[17] = cblock.Site{Addr: exeBase + 0x10, Nr: 39, Kind: cblock.KindTrap, Count: 2}
+	main.Sites[99] = cblock.Site{Addr: vdsoBase + 0x40, Nr: 228, Kind: cblock.KindVDSO, Count: 50}
+	main.Sites[100] = cblock.Site{Addr: 0x1000, Nr: 1, Kind: cblock.KindTrap, Count: 1} // unmapped
+	worker.Sites[3] = cblock.Site{Addr: libcBase + 0x1234, Nr: 1, Kind: cblock.KindTrap, Count: 0}
+	worker.Sites[5] = cblock.Site{Addr: libcBase + 0x1234, Nr: 1, Kind: cblock.KindBypass, Count: 5}
+	worker.Sites[6] = cblock.Site{Addr: exeBase + 0x10, Nr: 39, Kind: cblock.KindTrap, Count: 0}
+	worker.Sites[7] = cblock.Site{Addr: libcBase + 0x9000, Nr: 0, Kind: cblock.KindTrap, Count: 1}
+	worker.Sites[8] = cblock.Site{Addr: libcBase + 0x3800, Nr: cblock.NrMax - 1, Kind: cblock.KindTrap, Count: 2}
+	main.Exit = cblock.Exit{Done: 1, Code: 0}
 
 	l := openTestLog(t, filepath.Join(dir, EventsFile))
 	for _, err := range []error{
@@ -133,7 +133,7 @@ func TestBuildMergesShards(t *testing.T) {
 		{Nr: 39, Name: "getpid", Trap: 2, Total: 2},
 		{Nr: 228, Name: "clock_gettime", VDSO: 50, Total: 50},
 		{Nr: 231, Name: "exit_group", Bypass: 1, Total: 1},
-		{Nr: tls.NrMax - 1, Name: "syscall_511", Trap: 2, Total: 2},
+		{Nr: cblock.NrMax - 1, Name: "syscall_511", Trap: 2, Total: 2},
 	}
 	if !reflect.DeepEqual(r.Syscalls, wantRows) {
 		t.Errorf("syscalls:\n got %+v\nwant %+v", r.Syscalls, wantRows)
@@ -144,7 +144,7 @@ func TestBuildMergesShards(t *testing.T) {
 		{Address: libcBase + 0x1234, Object: libc, Offset: 0x2234, Nr: 1, Syscall: "write", Kind: "bypass", Count: 5},
 		{Address: libcBase + 0x1234, Object: libc, Offset: 0x2234, Nr: 1, Syscall: "write", Kind: "trap", Count: 3},
 		// Unmapped at the end of the run: the latest mapping that held it.
-		{Address: libcBase + 0x3800, Object: libc, Offset: 0x4800, Nr: tls.NrMax - 1, Syscall: "syscall_511", Kind: "trap", Count: 2},
+		{Address: libcBase + 0x3800, Object: libc, Offset: 0x4800, Nr: cblock.NrMax - 1, Syscall: "syscall_511", Kind: "trap", Count: 2},
 		{Address: exeBase + 0x10, Object: "/work/prog", Offset: 0x10, Nr: 39, Syscall: "getpid", Kind: "trap", Count: 2},
 		// Outside the MAP_FIXED text: the whole-file mapping's offset.
 		{Address: libcBase + 0x9000, Object: libc, Offset: 0x9000, Nr: 0, Syscall: "read", Kind: "trap", Count: 1},
@@ -172,7 +172,7 @@ func TestBuildMergesShards(t *testing.T) {
 func TestBuildHostKilledBeforeGuestExit(t *testing.T) {
 	dir := t.TempDir()
 	cb := openTestShard(t, dir, 1)
-	cb.Counts[1][tls.KindTrap] = 1
+	cb.Counts[1][cblock.KindTrap] = 1
 
 	r := buildRun(t, dir, coverage.HostStatus{Signal: syscall.SIGKILL})
 	if r.Complete {
@@ -199,8 +199,8 @@ func TestBuildGuestExit(t *testing.T) {
 		dir := t.TempDir()
 		a := openTestShard(t, dir, 1)
 		b := openTestShard(t, dir, 2)
-		a.Exit = tls.Exit{Done: 1, Code: 0}
-		b.Exit = tls.Exit{Done: 1, Signal: int32(syscall.SIGSEGV), FaultAddr: 0x8, FaultRip: 0x401000}
+		a.Exit = cblock.Exit{Done: 1, Code: 0}
+		b.Exit = cblock.Exit{Done: 1, Signal: int32(syscall.SIGSEGV), FaultAddr: 0x8, FaultRip: 0x401000}
 		// The host then re-raised the signal on itself.
 		r := buildRun(t, dir, coverage.HostStatus{Signal: syscall.SIGSEGV})
 		want := coverage.ExitStatus{Signal: "SIGSEGV", FaultAddr: 0x8, FaultRIP: 0x401000}
@@ -221,7 +221,7 @@ func TestBuildGuestExit(t *testing.T) {
 	})
 	t.Run("trap mode from shard", func(t *testing.T) {
 		dir := t.TempDir()
-		openTestShard(t, dir, 1).TrapMode = tls.TrapSUD
+		openTestShard(t, dir, 1).TrapMode = cblock.TrapSUD
 		r := coverage.Build(readInput(t, dir))
 		if r.TrapMode != "sud" {
 			t.Errorf("trap mode = %q", r.TrapMode)
@@ -232,10 +232,10 @@ func TestBuildGuestExit(t *testing.T) {
 func TestBuildBadInputs(t *testing.T) {
 	dir := t.TempDir()
 	cb := openTestShard(t, dir, 1)
-	cb.Counts[1][tls.KindBypass] = 2
+	cb.Counts[1][cblock.KindBypass] = 2
 	cb.Exit.Done = 1
 	// A shard the host created but never initialised: nothing to say.
-	if err := os.WriteFile(ShardPath(dir, 2), make([]byte, tls.Size), 0o644); err != nil {
+	if err := os.WriteFile(ShardPath(dir, 2), make([]byte, cblock.Size), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := buildRun(t, dir, coverage.HostStatus{})
@@ -272,8 +272,8 @@ func TestBuildBadInputs(t *testing.T) {
 }
 
 func TestBuildFromPreparedInput(t *testing.T) {
-	sd := &ShardData{Sites: []tls.Site{{Addr: 0x5010, Nr: 3, Kind: tls.KindTrap, Count: 9}}}
-	sd.Counts[3][tls.KindTrap] = 9
+	sd := &ShardData{Sites: []cblock.Site{{Addr: 0x5010, Nr: 3, Kind: cblock.KindTrap, Count: 9}}}
+	sd.Counts[3][cblock.KindTrap] = 9
 	sd.Exit.Done = 1
 	r := coverage.Build(coverage.Input{
 		Shards:    []coverage.Shard{sd.Plain(), sd.Plain()},
@@ -333,9 +333,9 @@ long vsys_probe_read(long x) { return hidden(x) ^ 5; }
 			start := base + (text.Vaddr &^ 0xfff)
 			addr := start + (fn.Value - text.Vaddr&^0xfff) + 1
 			r := coverage.Build(coverage.Input{
-				Shards: plain(&ShardData{Sites: []tls.Site{
-					{Addr: addr, Nr: 0, Kind: tls.KindTrap, Count: 1},
-					{Addr: start + text.Memsz + 0x100000, Nr: 0, Kind: tls.KindTrap, Count: 1},
+				Shards: plain(&ShardData{Sites: []cblock.Site{
+					{Addr: addr, Nr: 0, Kind: cblock.KindTrap, Count: 1},
+					{Addr: start + text.Memsz + 0x100000, Nr: 0, Kind: cblock.KindTrap, Count: 1},
 				}}),
 				Events: []coverage.Event{{Ev: coverage.EvMap, Start: coverage.Hex(start), End: coverage.Hex(start + text.Memsz + 0x1000),
 					Offset: coverage.Hex(text.Off &^ 0xfff), Path: so}},
@@ -404,10 +404,10 @@ func TestSitesResolvePerProcess(t *testing.T) {
 	}
 	sh, cat := openTestShard(t, dir, parent), openTestShard(t, dir, child)
 	sh.Pid, cat.Pid = parent, child
-	sh.Counts[1][tls.KindTrap], cat.Counts[1][tls.KindTrap] = 2, 3+4
-	sh.Sites[0] = tls.Site{Addr: image + 0x100, Nr: 1, Kind: tls.KindTrap, Count: 2}
-	cat.Sites[0] = tls.Site{Addr: image + 0x100, Nr: 1, Kind: tls.KindTrap, Count: 3}
-	cat.Sites[1] = tls.Site{Addr: libcAt + 0x200, Nr: 1, Kind: tls.KindTrap, Count: 4}
+	sh.Counts[1][cblock.KindTrap], cat.Counts[1][cblock.KindTrap] = 2, 3+4
+	sh.Sites[0] = cblock.Site{Addr: image + 0x100, Nr: 1, Kind: cblock.KindTrap, Count: 2}
+	cat.Sites[0] = cblock.Site{Addr: image + 0x100, Nr: 1, Kind: cblock.KindTrap, Count: 3}
+	cat.Sites[1] = cblock.Site{Addr: libcAt + 0x200, Nr: 1, Kind: cblock.KindTrap, Count: 4}
 
 	r := buildRun(t, dir, coverage.HostStatus{})
 	got := map[string]uint64{}
@@ -428,14 +428,14 @@ func TestSitesResolvePerProcess(t *testing.T) {
 // table only; they still get rows and totals.
 func TestBuildSiteOnlyRows(t *testing.T) {
 	sd := &ShardData{Pid: 1}
-	sd.Counts[39][tls.KindTrap] = 1
-	sd.Sites = []tls.Site{
-		{Addr: 0x1000, Nr: 39, Kind: tls.KindTrap, Count: 1},
-		{Addr: 0x1002, Nr: 0xffffffff, Kind: tls.KindTrap, Count: 2},
-		{Addr: 0x1004, Nr: 0xffffffff, Kind: tls.KindBypass, Count: 1},
-		{Addr: 0x1006, Nr: 512, Kind: tls.KindTrap, Count: 1},
-		{Addr: 0x1008, Nr: 20, Kind: tls.KindInt80, Count: 3},
-		{Addr: 0x100a, Nr: 9999, Kind: tls.KindInt80, Count: 1},
+	sd.Counts[39][cblock.KindTrap] = 1
+	sd.Sites = []cblock.Site{
+		{Addr: 0x1000, Nr: 39, Kind: cblock.KindTrap, Count: 1},
+		{Addr: 0x1002, Nr: 0xffffffff, Kind: cblock.KindTrap, Count: 2},
+		{Addr: 0x1004, Nr: 0xffffffff, Kind: cblock.KindBypass, Count: 1},
+		{Addr: 0x1006, Nr: 512, Kind: cblock.KindTrap, Count: 1},
+		{Addr: 0x1008, Nr: 20, Kind: cblock.KindInt80, Count: 3},
+		{Addr: 0x100a, Nr: 9999, Kind: cblock.KindInt80, Count: 1},
 	}
 	r := coverage.Build(coverage.Input{Shards: plain(sd), NoSymbols: true})
 	want := []coverage.SyscallRow{

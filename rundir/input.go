@@ -9,7 +9,7 @@ import (
 	"syscall"
 
 	"github.com/vsysbed/vsysbed/coverage"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
@@ -60,12 +60,12 @@ var VDSOImage = sync.OnceValue(func() []byte {
 })
 
 // kindNames are the report's names of tls's entry kinds.
-var kindNames = [tls.SiteKinds]string{
-	tls.KindBypass:  coverage.KindBypass,
-	tls.KindTrap:    coverage.KindTrap,
-	tls.KindVDSO:    coverage.KindVDSO,
-	tls.KindInt80:   coverage.KindInt80,
-	tls.KindPatched: coverage.KindPatched,
+var kindNames = [cblock.SiteKinds]string{
+	cblock.KindBypass:  coverage.KindBypass,
+	cblock.KindTrap:    coverage.KindTrap,
+	cblock.KindVDSO:    coverage.KindVDSO,
+	cblock.KindInt80:   coverage.KindInt80,
+	cblock.KindPatched: coverage.KindPatched,
 }
 
 // Plain is what the block counted, as the report reads it. Calls the
@@ -80,12 +80,12 @@ func (sd *ShardData) Plain() coverage.Shard {
 		TrapMode:     "seccomp",
 		SitesDropped: sd.Exit.SitesDropped,
 	}
-	if sd.TrapMode == tls.TrapSUD {
+	if sd.TrapMode == cblock.TrapSUD {
 		sh.TrapMode = "sud"
 	}
 	for nr := range sd.Counts {
 		c := sd.Counts[nr]
-		row := coverage.SyscallRow{Nr: nr, Bypass: c[tls.KindBypass], Trap: c[tls.KindTrap], VDSO: c[tls.KindVDSO],
+		row := coverage.SyscallRow{Nr: nr, Bypass: c[cblock.KindBypass], Trap: c[cblock.KindTrap], VDSO: c[cblock.KindVDSO],
 			Patched: sd.Patched[nr], Errors: uint64(sd.Errors[nr])}
 		if row.Bypass+row.Trap+row.VDSO+row.Patched > 0 {
 			sh.Syscalls = append(sh.Syscalls, row)
@@ -98,30 +98,30 @@ func (sd *ShardData) Plain() coverage.Shard {
 		if i < len(sd.SiteCycles) {
 			c := siteCycles(sd.SiteCycles[i], s.Count, s.Kind)
 			sh.SiteCycles = append(sh.SiteCycles, c)
-			if col, ok := timeColumn(s.Kind); ok && s.Nr < tls.NrMax {
+			if col, ok := timeColumn(s.Kind); ok && s.Nr < cblock.NrMax {
 				cycles[s.Nr][col] += c
 			}
 		}
-		if s.Nr < tls.NrMax && (s.Kind < tls.Kinds || s.Kind == tls.KindPatched) {
+		if s.Nr < cblock.NrMax && (s.Kind < cblock.Kinds || s.Kind == cblock.KindPatched) {
 			continue
 		}
 		row := coverage.SyscallRow{Nr: int(s.Nr)}
 		switch s.Kind {
-		case tls.KindInt80:
+		case cblock.KindInt80:
 			row.Int80 = s.Count
-		case tls.KindBypass:
+		case cblock.KindBypass:
 			row.Bypass, row.Errors = s.Count, s.Count
-		case tls.KindTrap:
+		case cblock.KindTrap:
 			row.Trap, row.Errors = s.Count, s.Count
-		case tls.KindVDSO:
+		case cblock.KindVDSO:
 			row.VDSO, row.Errors = s.Count, s.Count
 		}
 		sh.Syscalls = append(sh.Syscalls, row)
 	}
 	for nr, y := range cycles {
-		if y != [tls.TimeKinds]uint64{} {
+		if y != [cblock.TimeKinds]uint64{} {
 			sh.Cycles = append(sh.Cycles, coverage.CycleRow{Nr: nr,
-				Bypass: y[tls.TimeBypass], Trap: y[tls.TimeTrap], Patched: y[tls.TimePatched]})
+				Bypass: y[cblock.TimeBypass], Trap: y[cblock.TimeTrap], Patched: y[cblock.TimePatched]})
 		}
 	}
 	if sd.Exit.Done != 0 {
@@ -136,10 +136,10 @@ func (sd *ShardData) Plain() coverage.Shard {
 }
 
 // siteCycles is the cycles of all count calls of a site of kind, from
-// those of its timed calls (tls.TimedCalls: a bypass or patched site's
+// those of its timed calls (cblock.TimedCalls: a bypass or patched site's
 // 1st, 9th, 17th... call; every trap): scaled by count / timed.
 func siteCycles(timed, count uint64, kind uint32) uint64 {
-	n := tls.TimedCalls(count, kind)
+	n := cblock.TimedCalls(count, kind)
 	if n == 0 || n == count {
 		return timed
 	}
@@ -154,12 +154,12 @@ func siteCycles(timed, count uint64, kind uint32) uint64 {
 // timeColumn is the Cycles column of a site kind, if its calls are timed.
 func timeColumn(kind uint32) (int, bool) {
 	switch kind {
-	case tls.KindBypass:
-		return tls.TimeBypass, true
-	case tls.KindTrap:
-		return tls.TimeTrap, true
-	case tls.KindPatched:
-		return tls.TimePatched, true
+	case cblock.KindBypass:
+		return cblock.TimeBypass, true
+	case cblock.KindTrap:
+		return cblock.TimeTrap, true
+	case cblock.KindPatched:
+		return cblock.TimePatched, true
 	}
 	return 0, false
 }

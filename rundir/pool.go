@@ -3,7 +3,7 @@ package rundir
 import (
 	"sync"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // ShardPool hands out the control blocks of one host process's guest
@@ -13,14 +13,14 @@ import (
 // thread it ever started.
 //
 // A returned block is not folded anywhere: the next thread gets the whole
-// block, tls.Reset clears what described the old thread and keeps what it
+// block, cblock.Reset clears what described the old thread and keeps what it
 // counted, and the new thread counts on into the same file. So there is
 // no moment at which a count sits in two files or in none, and the
 // supervisor, which sums every file it finds, is exact whenever the host
 // process dies. The report needs no per-thread detail: it sums counts and
 // sites per process (every block of a pool belongs to the same process,
 // which is what ShardData.Pid says), takes the exit from whichever block
-// recorded it, and counts threads with tls.ControlBlock.Threads.
+// recorded it, and counts threads with cblock.ControlBlock.Threads.
 //
 // Every block of a pool carries the pool's process's pid, including those
 // a vfork child's thread used: that code runs in the parent's memory.
@@ -28,7 +28,7 @@ type ShardPool struct {
 	dir string
 
 	mu   sync.Mutex
-	free []*tls.ControlBlock
+	free []*cblock.ControlBlock
 	open int // blocks this pool created
 }
 
@@ -37,7 +37,7 @@ func NewShardPool(dir string) *ShardPool { return &ShardPool{dir: dir} }
 
 // Get returns a control block for new thread tid: a free one, Reset (its
 // Tid already tid's), or else a new shard file. reused tells which.
-func (p *ShardPool) Get(tid int) (cb *tls.ControlBlock, reused bool, err error) {
+func (p *ShardPool) Get(tid int) (cb *cblock.ControlBlock, reused bool, err error) {
 	p.mu.Lock()
 	if n := len(p.free); n > 0 {
 		cb = p.free[n-1]
@@ -46,7 +46,7 @@ func (p *ShardPool) Get(tid int) (cb *tls.ControlBlock, reused bool, err error) 
 	p.mu.Unlock()
 	if cb != nil {
 		// Outside the lock: the block is ours alone once off the list.
-		tls.Reset(cb)
+		cblock.Reset(cb)
 		cb.Tid = uint64(tid)
 		return cb, true, nil
 	}
@@ -65,7 +65,7 @@ func (p *ShardPool) Get(tid int) (cb *tls.ControlBlock, reused bool, err error) 
 // no code of that thread may touch it any more (tls.Run returned, so GS
 // base is 0, and Syscall User Dispatch is off on that thread, or its
 // selector would be the next thread's). A nil block is ignored.
-func (p *ShardPool) Put(cb *tls.ControlBlock) {
+func (p *ShardPool) Put(cb *cblock.ControlBlock) {
 	if cb == nil {
 		return
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/vsysbed/vsysbed/coverage"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 const nrGetppid = 110
@@ -32,12 +32,12 @@ func dirCounts(t *testing.T, dir string) (getppid uint64, threads, files int) {
 }
 
 // countTrap is what the entry code does for one trapped call.
-func countTrap(cb *tls.ControlBlock, nr int, site uint64) {
-	cb.Counts[nr][tls.KindTrap]++
+func countTrap(cb *cblock.ControlBlock, nr int, site uint64) {
+	cb.Counts[nr][cblock.KindTrap]++
 	for i := range cb.Sites {
 		s := &cb.Sites[i]
-		if s.Count == 0 || s.Addr == site && s.Nr == uint32(nr) && s.Kind == tls.KindTrap {
-			s.Addr, s.Nr, s.Kind = site, uint32(nr), tls.KindTrap
+		if s.Count == 0 || s.Addr == site && s.Nr == uint32(nr) && s.Kind == cblock.KindTrap {
+			s.Addr, s.Nr, s.Kind = site, uint32(nr), cblock.KindTrap
 			s.Count++
 			return
 		}
@@ -66,7 +66,7 @@ func TestShardPoolReusesAnExitedThreadsBlockWithoutLosingCounts(t *testing.T) {
 		if got, threads, _ := dirCounts(t, dir); got != made || threads != i+1 {
 			t.Fatalf("thread %d handed out: getppid %d threads %d, want %d and %d", i, got, threads, made, i+1)
 		}
-		cb.Flags |= tls.FlagLeave // what the exiting thread leaves behind
+		cb.Flags |= cblock.FlagLeave // what the exiting thread leaves behind
 		for j := 0; j < 3; j++ {
 			countTrap(cb, nrGetppid, 0x401000)
 			made++
@@ -97,7 +97,7 @@ func TestShardPoolResetsTheNextThreadsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb.Flags = tls.FlagLeave
+	cb.Flags = cblock.FlagLeave
 	cb.SigPending = 1
 	cb.Exit.SitesDropped = 2
 	pool.Put(cb)
@@ -123,7 +123,7 @@ func TestShardPoolConcurrentThreadsStayBounded(t *testing.T) {
 	const workers, perWorker = 4, 100
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	inUse := map[*tls.ControlBlock]bool{}
+	inUse := map[*cblock.ControlBlock]bool{}
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -169,12 +169,12 @@ func TestCreateShardNeverTruncatesATakenName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first.Counts[nrGetppid][tls.KindTrap] = 5
+	first.Counts[nrGetppid][cblock.KindTrap] = 5
 	second, _, err := CreateShard(dir, 42)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second.Counts[nrGetppid][tls.KindTrap] = 1
+	second.Counts[nrGetppid][cblock.KindTrap] = 1
 	if got, threads, files := dirCounts(t, dir); got != 6 || threads != 2 || files != 2 {
 		t.Errorf("getppid %d threads %d files %d, want 6, 2, 2", got, threads, files)
 	}

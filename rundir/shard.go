@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // ShardPattern matches the shard files in a run directory
@@ -30,7 +30,7 @@ func ShardPath(dir string, tid int) string {
 // tree writes into the same directory, so a tid the kernel reused — a
 // later thread, or a forked host process whose pid was once a thread's —
 // must not truncate a file that still holds counts.
-func CreateShard(dir string, tid int) (cb *tls.ControlBlock, unmap func() error, err error) {
+func CreateShard(dir string, tid int) (cb *cblock.ControlBlock, unmap func() error, err error) {
 	path := ShardPath(dir, tid)
 	for n := 1; ; n++ {
 		cb, unmap, err = openShard(path, unix.O_EXCL)
@@ -49,11 +49,11 @@ func CreateShard(dir string, tid int) (cb *tls.ControlBlock, unmap func() error,
 //
 // Raw system calls only: this runs in the host process, where a Go os.File
 // would wake the netpoller and take a low fd number from the guest.
-func OpenShard(path string) (cb *tls.ControlBlock, unmap func() error, err error) {
+func OpenShard(path string) (cb *cblock.ControlBlock, unmap func() error, err error) {
 	return openShard(path, unix.O_TRUNC)
 }
 
-func openShard(path string, flag int) (cb *tls.ControlBlock, unmap func() error, err error) {
+func openShard(path string, flag int) (cb *cblock.ControlBlock, unmap func() error, err error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|flag, 0o644)
 	if err != nil {
 		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -61,19 +61,19 @@ func openShard(path string, flag int) (cb *tls.ControlBlock, unmap func() error,
 	// The mapping keeps the file referenced; the descriptor is not needed
 	// past mmap, and a stray host fd would be one more for the fd guard.
 	defer unix.Close(fd)
-	if err := unix.Ftruncate(fd, tls.Size); err != nil {
+	if err := unix.Ftruncate(fd, cblock.Size); err != nil {
 		return nil, nil, &fs.PathError{Op: "ftruncate", Path: path, Err: err}
 	}
-	mem, err := unix.Mmap(fd, 0, tls.Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(fd, 0, cblock.Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, nil, &fs.PathError{Op: "mmap", Path: path, Err: err}
 	}
-	cb = (*tls.ControlBlock)(unsafe.Pointer(&mem[0]))
+	cb = (*cblock.ControlBlock)(unsafe.Pointer(&mem[0]))
 	cb.Self = uint64(uintptr(unsafe.Pointer(cb)))
-	cb.Version = tls.Version
+	cb.Version = cblock.Version
 	cb.Threads = 1
 	// Magic last: a shard with a magic is a shard whose header is complete.
-	cb.Magic = tls.Magic
+	cb.Magic = cblock.Magic
 	return cb, func() error { return unix.Munmap(mem) }, nil
 }
 
@@ -84,17 +84,17 @@ type ShardData struct {
 	Threads  uint32 // threads that used it in turn (at least 1)
 	Pid      uint32 // the host process the thread belonged to (0 in old shards)
 	TrapMode uint8
-	Counts   [tls.NrMax][tls.Kinds]uint64
-	Errors   [tls.NrMax]uint32 // calls that returned -4095..-1
-	Patched  [tls.NrMax]uint64 // calls through rewritten sites (0 in version 2 shards)
-	Sites    []tls.Site        // occupied slots only, in table order
-	Exit     tls.Exit
+	Counts   [cblock.NrMax][cblock.Kinds]uint64
+	Errors   [cblock.NrMax]uint32 // calls that returned -4095..-1
+	Patched  [cblock.NrMax]uint64 // calls through rewritten sites (0 in version 2 shards)
+	Sites    []cblock.Site        // occupied slots only, in table order
+	Exit     cblock.Exit
 
 	// Cycles are the TSC cycles of the timed calls without a site slot,
-	// by number and tls.Time* column, SiteCycles those of Sites[i]'s timed
-	// calls (tls.TimedCalls; 0 in version 2 and 3 shards, and with
+	// by number and cblock.Time* column, SiteCycles those of Sites[i]'s timed
+	// calls (cblock.TimedCalls; 0 in version 2 and 3 shards, and with
 	// --timing=off). Plain scales them to all calls.
-	Cycles     [tls.NrMax][tls.TimeKinds]uint64
+	Cycles     [cblock.NrMax][cblock.TimeKinds]uint64
 	SiteCycles []uint64
 }
 
@@ -115,16 +115,16 @@ func (e *ShardError) Unwrap() error { return e.Err }
 // Field offsets taken from the Go mirror, so a layout change in cb.h (kept
 // in step by tls.TestOffsets) reaches the reader too.
 var (
-	offMagic    = int(unsafe.Offsetof(tls.ControlBlock{}.Magic))
-	offVersion  = int(unsafe.Offsetof(tls.ControlBlock{}.Version))
-	offTrapMode = int(unsafe.Offsetof(tls.ControlBlock{}.TrapMode))
-	offTid      = int(unsafe.Offsetof(tls.ControlBlock{}.Tid))
-	offPid      = int(unsafe.Offsetof(tls.ControlBlock{}.Pid))
-	offThreads  = int(unsafe.Offsetof(tls.ControlBlock{}.Threads))
-	offExit     = int(unsafe.Offsetof(tls.ControlBlock{}.Exit))
-	offCounts   = int(unsafe.Offsetof(tls.ControlBlock{}.Counts))
-	offSites    = int(unsafe.Offsetof(tls.ControlBlock{}.Sites))
-	siteSize    = int(unsafe.Sizeof(tls.Site{}))
+	offMagic    = int(unsafe.Offsetof(cblock.ControlBlock{}.Magic))
+	offVersion  = int(unsafe.Offsetof(cblock.ControlBlock{}.Version))
+	offTrapMode = int(unsafe.Offsetof(cblock.ControlBlock{}.TrapMode))
+	offTid      = int(unsafe.Offsetof(cblock.ControlBlock{}.Tid))
+	offPid      = int(unsafe.Offsetof(cblock.ControlBlock{}.Pid))
+	offThreads  = int(unsafe.Offsetof(cblock.ControlBlock{}.Threads))
+	offExit     = int(unsafe.Offsetof(cblock.ControlBlock{}.Exit))
+	offCounts   = int(unsafe.Offsetof(cblock.ControlBlock{}.Counts))
+	offSites    = int(unsafe.Offsetof(cblock.ControlBlock{}.Sites))
+	siteSize    = int(unsafe.Sizeof(cblock.Site{}))
 )
 
 // ReadShard reads and validates the shard file at path. It decodes
@@ -138,26 +138,26 @@ func ReadShard(path string) (*ShardData, error) {
 	le := binary.LittleEndian
 	// Versions 2 (before Patched) and 3 (before the timing) are the same
 	// block, shorter: they read with no patched calls and no time.
-	want := tls.Size
+	want := cblock.Size
 	if len(b) > offVersion+4 {
 		switch {
-		case len(b) == tls.SizeV2 && le.Uint32(b[offVersion:]) == 2:
-			want = tls.SizeV2
-		case len(b) == tls.SizeV3 && le.Uint32(b[offVersion:]) == 3:
-			want = tls.SizeV3
+		case len(b) == cblock.SizeV2 && le.Uint32(b[offVersion:]) == 2:
+			want = cblock.SizeV2
+		case len(b) == cblock.SizeV3 && le.Uint32(b[offVersion:]) == 3:
+			want = cblock.SizeV3
 		}
 	}
 	switch {
 	case len(b) != want:
-		return nil, &ShardError{path, fmt.Errorf("size %d, want %d", len(b), tls.Size)}
+		return nil, &ShardError{path, fmt.Errorf("size %d, want %d", len(b), cblock.Size)}
 	case le.Uint64(b[offMagic:]) == 0:
 		return nil, &ShardError{path, ErrEmptyShard}
-	case le.Uint64(b[offMagic:]) != tls.Magic:
+	case le.Uint64(b[offMagic:]) != cblock.Magic:
 		return nil, &ShardError{path, fmt.Errorf("bad magic %#x", le.Uint64(b[offMagic:]))}
-	case want == tls.Size && le.Uint32(b[offVersion:]) != tls.Version:
-		return nil, &ShardError{path, fmt.Errorf("version %d, this build reads %d, 3 and 2", le.Uint32(b[offVersion:]), tls.Version)}
+	case want == cblock.Size && le.Uint32(b[offVersion:]) != cblock.Version:
+		return nil, &ShardError{path, fmt.Errorf("version %d, this build reads %d, 3 and 2", le.Uint32(b[offVersion:]), cblock.Version)}
 	}
-	timed := want == tls.Size
+	timed := want == cblock.Size
 	sd := &ShardData{
 		Path:     path,
 		Tid:      le.Uint64(b[offTid:]),
@@ -166,7 +166,7 @@ func ReadShard(path string) (*ShardData, error) {
 		TrapMode: b[offTrapMode],
 	}
 	e := b[offExit:]
-	sd.Exit = tls.Exit{
+	sd.Exit = cblock.Exit{
 		Done:         le.Uint32(e[0:]),
 		Code:         int32(le.Uint32(e[4:])),
 		Signal:       int32(le.Uint32(e[8:])),
@@ -174,25 +174,25 @@ func ReadShard(path string) (*ShardData, error) {
 		FaultRip:     le.Uint64(e[24:]),
 		SitesDropped: le.Uint64(e[32:]),
 	}
-	for nr := range tls.NrMax {
-		for kind := range tls.Kinds {
-			sd.Counts[nr][kind] = le.Uint64(b[offCounts+(nr*tls.Kinds+kind)*8:])
+	for nr := range cblock.NrMax {
+		for kind := range cblock.Kinds {
+			sd.Counts[nr][kind] = le.Uint64(b[offCounts+(nr*cblock.Kinds+kind)*8:])
 		}
 	}
-	for nr := range tls.NrMax {
-		sd.Errors[nr] = le.Uint32(b[tls.OffErrors+nr*4:])
-		if want != tls.SizeV2 {
-			sd.Patched[nr] = le.Uint64(b[tls.OffPatched+nr*8:])
+	for nr := range cblock.NrMax {
+		sd.Errors[nr] = le.Uint32(b[cblock.OffErrors+nr*4:])
+		if want != cblock.SizeV2 {
+			sd.Patched[nr] = le.Uint64(b[cblock.OffPatched+nr*8:])
 		}
 		if timed {
-			for col := range tls.TimeKinds {
-				sd.Cycles[nr][col] = le.Uint64(b[tls.OffCycles+(nr*tls.TimeKinds+col)*8:])
+			for col := range cblock.TimeKinds {
+				sd.Cycles[nr][col] = le.Uint64(b[cblock.OffCycles+(nr*cblock.TimeKinds+col)*8:])
 			}
 		}
 	}
-	for i := range tls.NumSites {
+	for i := range cblock.NumSites {
 		s := b[offSites+i*siteSize:]
-		site := tls.Site{
+		site := cblock.Site{
 			Addr:  le.Uint64(s[0:]),
 			Nr:    le.Uint32(s[8:]),
 			Kind:  le.Uint32(s[12:]),
@@ -201,13 +201,13 @@ func ReadShard(path string) (*ShardData, error) {
 		if site.Count == 0 {
 			continue
 		}
-		if site.Kind >= tls.SiteKinds {
+		if site.Kind >= cblock.SiteKinds {
 			return nil, &ShardError{path, fmt.Errorf("site slot %d: kind %d out of range", i, site.Kind)}
 		}
 		sd.Sites = append(sd.Sites, site)
 		var cycles uint64
 		if timed {
-			cycles = le.Uint64(b[tls.OffSiteCycles+i*8:])
+			cycles = le.Uint64(b[cblock.OffSiteCycles+i*8:])
 		}
 		sd.SiteCycles = append(sd.SiteCycles, cycles)
 	}
@@ -228,7 +228,7 @@ func ReadShardOwner(path string) (pid, tid int, ok bool) {
 		return 0, 0, false
 	}
 	le := binary.LittleEndian
-	if le.Uint64(b[offMagic:]) != tls.Magic {
+	if le.Uint64(b[offMagic:]) != cblock.Magic {
 		return 0, 0, false
 	}
 	return int(le.Uint32(b[offPid:])), int(le.Uint64(b[offTid:])), true

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // openTestShard opens a shard in dir for tid and unmaps it at test end.
-func openTestShard(t *testing.T, dir string, tid int) *tls.ControlBlock {
+func openTestShard(t *testing.T, dir string, tid int) *cblock.ControlBlock {
 	t.Helper()
 	cb, unmap, err := OpenShard(ShardPath(dir, tid))
 	if err != nil {
@@ -57,7 +57,7 @@ func TestOpenShardInitialisesHeaderAndClosesFD(t *testing.T) {
 	if cb.Self != uint64(uintptr(unsafe.Pointer(cb))) {
 		t.Errorf("Self = %#x, want the block's address %p", cb.Self, cb)
 	}
-	if cb.Magic != tls.Magic || cb.Version != tls.Version {
+	if cb.Magic != cblock.Magic || cb.Version != cblock.Version {
 		t.Errorf("magic/version = %#x/%d", cb.Magic, cb.Version)
 	}
 	if fds := openFDsTo(t, path); len(fds) != 0 {
@@ -67,17 +67,17 @@ func TestOpenShardInitialisesHeaderAndClosesFD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Size() != tls.Size {
-		t.Errorf("shard size %d, want %d", st.Size(), tls.Size)
+	if st.Size() != cblock.Size {
+		t.Errorf("shard size %d, want %d", st.Size(), cblock.Size)
 	}
 	// The mapping is shared: a store is visible in the file at once,
 	// without unmapping (this is what survives a SIGKILL).
-	cb.Counts[1][tls.KindTrap] = 7
+	cb.Counts[1][cblock.KindTrap] = 7
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := binary.LittleEndian.Uint64(b[tls.CounterOffset(1, tls.KindTrap):]); got != 7 {
+	if got := binary.LittleEndian.Uint64(b[cblock.CounterOffset(1, cblock.KindTrap):]); got != 7 {
 		t.Errorf("file counter = %d, want 7", got)
 	}
 	if string(b[:len("stale")]) == "stale" {
@@ -89,26 +89,26 @@ func TestReadShardRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	cb := openTestShard(t, dir, 7)
 	cb.Tid = 7
-	cb.TrapMode = tls.TrapSUD
-	cb.Counts[0][tls.KindBypass] = 3
-	cb.Counts[1][tls.KindTrap] = 5
-	cb.Counts[tls.NrMax-1][tls.KindVDSO] = 11
-	cb.Sites[0] = tls.Site{Addr: 0x1000, Nr: 1, Kind: tls.KindTrap, Count: 5}
-	cb.Sites[tls.NumSites-1] = tls.Site{Addr: 0x2000, Nr: 0, Kind: tls.KindBypass, Count: 3}
-	cb.Sites[9] = tls.Site{Addr: 0x3000, Nr: 2, Kind: tls.KindTrap, Count: 0} // free slot
-	cb.Exit = tls.Exit{Done: 1, Code: -2, Signal: 11, FaultAddr: 0xdead, FaultRip: 0xbeef, SitesDropped: 4}
+	cb.TrapMode = cblock.TrapSUD
+	cb.Counts[0][cblock.KindBypass] = 3
+	cb.Counts[1][cblock.KindTrap] = 5
+	cb.Counts[cblock.NrMax-1][cblock.KindVDSO] = 11
+	cb.Sites[0] = cblock.Site{Addr: 0x1000, Nr: 1, Kind: cblock.KindTrap, Count: 5}
+	cb.Sites[cblock.NumSites-1] = cblock.Site{Addr: 0x2000, Nr: 0, Kind: cblock.KindBypass, Count: 3}
+	cb.Sites[9] = cblock.Site{Addr: 0x3000, Nr: 2, Kind: cblock.KindTrap, Count: 0} // free slot
+	cb.Exit = cblock.Exit{Done: 1, Code: -2, Signal: 11, FaultAddr: 0xdead, FaultRip: 0xbeef, SitesDropped: 4}
 
 	sd, err := ReadShard(ShardPath(dir, 7))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sd.Tid != 7 || sd.TrapMode != tls.TrapSUD {
+	if sd.Tid != 7 || sd.TrapMode != cblock.TrapSUD {
 		t.Errorf("tid/trap mode = %d/%d", sd.Tid, sd.TrapMode)
 	}
 	if sd.Counts != cb.Counts {
 		t.Error("counts differ from the control block's")
 	}
-	want := []tls.Site{cb.Sites[0], cb.Sites[tls.NumSites-1]}
+	want := []cblock.Site{cb.Sites[0], cb.Sites[cblock.NumSites-1]}
 	if len(sd.Sites) != 2 || sd.Sites[0] != want[0] || sd.Sites[1] != want[1] {
 		t.Errorf("sites = %+v, want %+v", sd.Sites, want)
 	}
@@ -119,18 +119,18 @@ func TestReadShardRoundTrip(t *testing.T) {
 
 func TestReadShardRejectsBadFiles(t *testing.T) {
 	good := func() []byte {
-		b := make([]byte, tls.Size)
-		binary.LittleEndian.PutUint64(b[offMagic:], tls.Magic)
-		binary.LittleEndian.PutUint32(b[offVersion:], tls.Version)
+		b := make([]byte, cblock.Size)
+		binary.LittleEndian.PutUint64(b[offMagic:], cblock.Magic)
+		binary.LittleEndian.PutUint32(b[offVersion:], cblock.Version)
 		return b
 	}
 	badKind := good()
-	binary.LittleEndian.PutUint32(badKind[offSites+12:], tls.SiteKinds)
+	binary.LittleEndian.PutUint32(badKind[offSites+12:], cblock.SiteKinds)
 	binary.LittleEndian.PutUint64(badKind[offSites+16:], 1)
 	badMagic := good()
 	badMagic[offMagic] ^= 0xff
 	badVersion := good()
-	binary.LittleEndian.PutUint32(badVersion[offVersion:], tls.Version+1)
+	binary.LittleEndian.PutUint32(badVersion[offVersion:], cblock.Version+1)
 
 	for _, tc := range []struct {
 		name      string
@@ -139,7 +139,7 @@ func TestReadShardRejectsBadFiles(t *testing.T) {
 	}{
 		{"short", good()[:4096], false},
 		{"long", append(good(), 0), false},
-		{"zero", make([]byte, tls.Size), true},
+		{"zero", make([]byte, cblock.Size), true},
 		{"magic", badMagic, false},
 		{"version", badVersion, false},
 		{"kind", badKind, false},
@@ -171,17 +171,17 @@ func TestReadShardRejectsBadFiles(t *testing.T) {
 	}
 	// A version 2 shard (before patched[]) is the block without its last
 	// page, and still reads; a version 3 one of that size does not.
-	v2 := good()[:tls.SizeV2]
+	v2 := good()[:cblock.SizeV2]
 	binary.LittleEndian.PutUint32(v2[offVersion:], 2)
-	binary.LittleEndian.PutUint64(v2[offCounts+(39*tls.Kinds+tls.KindTrap)*8:], 7)
+	binary.LittleEndian.PutUint64(v2[offCounts+(39*cblock.Kinds+cblock.KindTrap)*8:], 7)
 	old := filepath.Join(t.TempDir(), "shard-3.cb")
 	if err := os.WriteFile(old, v2, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if sd, err := ReadShard(old); err != nil || sd.Counts[39][tls.KindTrap] != 7 || sd.Patched[39] != 0 {
+	if sd, err := ReadShard(old); err != nil || sd.Counts[39][cblock.KindTrap] != 7 || sd.Patched[39] != 0 {
 		t.Errorf("version 2 shard: %v, %v", sd, err)
 	}
-	short := good()[:tls.SizeV2]
+	short := good()[:cblock.SizeV2]
 	if err := os.WriteFile(old, short, 0o644); err != nil {
 		t.Fatal(err)
 	}

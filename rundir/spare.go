@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // A spare host process (platform/inprocess/pool.go) creates its shard
@@ -23,7 +23,7 @@ func SpareShardPath(dir string, pid int) string {
 }
 
 // CreateSpareShard creates and maps a spare's shard, as CreateShard does.
-func CreateSpareShard(dir string, pid int) (*tls.ControlBlock, func() error, error) {
+func CreateSpareShard(dir string, pid int) (*cblock.ControlBlock, func() error, error) {
 	return openShard(SpareShardPath(dir, pid), unix.O_EXCL)
 }
 

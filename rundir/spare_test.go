@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // A spare's shard is no shard of the run until it is named, and naming it
@@ -23,14 +23,14 @@ func TestSpareShardIsNamedAtHandOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unmapOld()
-	old.Counts[39][tls.KindTrap] = 5
+	old.Counts[39][cblock.KindTrap] = 5
 
 	cb, unmap, err := CreateSpareShard(dir, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unmap()
-	cb.Counts[39][tls.KindTrap] = 1
+	cb.Counts[39][cblock.KindTrap] = 1
 	if got := shards(); len(got) != 1 {
 		t.Fatalf("an unnamed spare shard is a shard of the run: %v", got)
 	}
@@ -47,8 +47,8 @@ func TestSpareShardIsNamedAtHandOff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Counts[39][tls.KindTrap] != n {
-			t.Errorf("%s counts %d traps, want %d", path, d.Counts[39][tls.KindTrap], n)
+		if d.Counts[39][cblock.KindTrap] != n {
+			t.Errorf("%s counts %d traps, want %d", path, d.Counts[39][cblock.KindTrap], n)
 		}
 	}
 	if err := NameSpareShard(dir, 7, 8); err == nil {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/vsysbed/vsysbed/coverage"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // TestBuildTimes: the cycles of two threads' blocks become the report's
@@ -19,9 +19,9 @@ import (
 func TestBuildTimes(t *testing.T) {
 	dir := t.TempDir()
 	main, worker := writeRun(t, dir)
-	main.Cycles[1][tls.TimeBypass] = 2000 // calls without a slot
-	main.Cycles[1][tls.TimeTrap] = 8000
-	worker.Cycles[1][tls.TimeBypass] = 1000
+	main.Cycles[1][cblock.TimeBypass] = 2000 // calls without a slot
+	main.Cycles[1][cblock.TimeTrap] = 8000
+	worker.Cycles[1][cblock.TimeBypass] = 1000
 	main.SiteCycles[3] = 6000   // write's trap site, 3 calls, all timed
 	worker.SiteCycles[5] = 1000 // write's bypass site, 5 calls, the 1st timed: 5000
 	in := readInput(t, dir)
@@ -72,34 +72,34 @@ func TestBuildTimes(t *testing.T) {
 // TestReadShardVersions: a version 3 block (before the timing) reads
 // with its counts and no cycles; a version 4 block's cycles are read.
 func TestReadShardVersions(t *testing.T) {
-	b := make([]byte, tls.Size)
+	b := make([]byte, cblock.Size)
 	le := binary.LittleEndian
-	le.PutUint64(b[offMagic:], tls.Magic)
-	le.PutUint32(b[offVersion:], tls.Version)
-	le.PutUint64(b[offCounts+(39*tls.Kinds+tls.KindTrap)*8:], 7)
-	le.PutUint64(b[tls.OffCycles+(39*tls.TimeKinds+tls.TimeTrap)*8:], 700)
+	le.PutUint64(b[offMagic:], cblock.Magic)
+	le.PutUint32(b[offVersion:], cblock.Version)
+	le.PutUint64(b[offCounts+(39*cblock.Kinds+cblock.KindTrap)*8:], 7)
+	le.PutUint64(b[cblock.OffCycles+(39*cblock.TimeKinds+cblock.TimeTrap)*8:], 700)
 	le.PutUint32(b[offSites+8:], 39)
-	le.PutUint32(b[offSites+12:], tls.KindTrap)
+	le.PutUint32(b[offSites+12:], cblock.KindTrap)
 	le.PutUint64(b[offSites+16:], 7)
-	le.PutUint64(b[tls.OffSiteCycles:], 700)
+	le.PutUint64(b[cblock.OffSiteCycles:], 700)
 	dir := t.TempDir()
 	v4 := filepath.Join(dir, "shard-1.cb")
 	if err := os.WriteFile(v4, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	sd, err := ReadShard(v4)
-	if err != nil || sd.Cycles[39][tls.TimeTrap] != 700 || len(sd.SiteCycles) != 1 || sd.SiteCycles[0] != 700 {
+	if err != nil || sd.Cycles[39][cblock.TimeTrap] != 700 || len(sd.SiteCycles) != 1 || sd.SiteCycles[0] != 700 {
 		t.Fatalf("version 4: %v, cycles %v, site cycles %v", err, sd.Cycles[39], sd.SiteCycles)
 	}
-	v3 := append([]byte(nil), b[:tls.SizeV3]...)
+	v3 := append([]byte(nil), b[:cblock.SizeV3]...)
 	le.PutUint32(v3[offVersion:], 3)
 	old := filepath.Join(dir, "shard-2.cb")
 	if err := os.WriteFile(old, v3, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	sd, err = ReadShard(old)
-	if err != nil || sd.Counts[39][tls.KindTrap] != 7 || sd.Cycles[39] != [tls.TimeKinds]uint64{} || sd.SiteCycles[0] != 0 {
-		t.Errorf("version 3: %v, counts %d, cycles %v", err, sd.Counts[39][tls.KindTrap], sd.Cycles[39])
+	if err != nil || sd.Counts[39][cblock.KindTrap] != 7 || sd.Cycles[39] != [cblock.TimeKinds]uint64{} || sd.SiteCycles[0] != 0 {
+		t.Errorf("version 3: %v, counts %d, cycles %v", err, sd.Counts[39][cblock.KindTrap], sd.Cycles[39])
 	}
 	// A version 4 block cut to version 3's size is not one.
 	le.PutUint32(v3[offVersion:], 4)
@@ -115,13 +115,13 @@ func TestSiteCycles(t *testing.T) {
 		kind         uint32
 		want         uint64
 	}{
-		{600, 3, tls.KindTrap, 600},      // every trap timed
-		{100, 1, tls.KindBypass, 100},    // the only call
-		{100, 8, tls.KindBypass, 800},    // the 1st of 8
-		{200, 9, tls.KindBypass, 900},    // the 1st and 9th of 9
-		{200, 16, tls.KindPatched, 1600}, // the 1st and 9th of 16
-		{0, 5, tls.KindVDSO, 0},
-		{1 << 62, 1 << 20, tls.KindBypass, ^uint64(0)}, // saturates
+		{600, 3, cblock.KindTrap, 600},      // every trap timed
+		{100, 1, cblock.KindBypass, 100},    // the only call
+		{100, 8, cblock.KindBypass, 800},    // the 1st of 8
+		{200, 9, cblock.KindBypass, 900},    // the 1st and 9th of 9
+		{200, 16, cblock.KindPatched, 1600}, // the 1st and 9th of 16
+		{0, 5, cblock.KindVDSO, 0},
+		{1 << 62, 1 << 20, cblock.KindBypass, ^uint64(0)}, // saturates
 	} {
 		if got := siteCycles(tc.timed, tc.count, tc.kind); got != tc.want {
 			t.Errorf("siteCycles(%d, %d, %d) = %d, want %d", tc.timed, tc.count, tc.kind, got, tc.want)

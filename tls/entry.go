@@ -4,7 +4,6 @@ package tls
 #cgo CFLAGS: -O2 -fno-stack-protector -Wall
 #include <signal.h>
 #include "entry.h"
-static inline unsigned long long vsysbed_relay_only(void) { return VSYSBED_RELAY_ONLY; }
 */
 import "C"
 
@@ -15,6 +14,8 @@ import (
 	"os"
 	"sync"
 	"unsafe"
+
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // KernelFunc handles one kernel-route syscall described by cb (Nr, Args,
@@ -76,10 +77,10 @@ func SetRoute(nr int, fast bool) {
 // What an fd map entry says of a syscall (entry.h): which arguments are fd
 // numbers, and whether its result is a new fd.
 const (
-	FDArgsMask     = C.FD_ARGS_MASK
-	FDResult       = C.FD_RESULT
-	FDResultDupfd  = C.FD_RESULT_DUPFD
-	GuestHighFDs   = C.GUEST_HIGH_FDS
+	FDArgsMask     = cblock.FDArgsMask
+	FDResult       = cblock.FDResult
+	FDResultDupfd  = cblock.FDResultDupfd
+	GuestHighFDs   = cblock.GuestHighFDs
 	fdArgsAllFlags = FDArgsMask | FDResult | FDResultDupfd
 )
 
@@ -166,19 +167,8 @@ func RaiseFDHigh(fd int) {
 func FDHigh() int { return int(C.vsysbed_fd_high) }
 
 // FDTableSize is the size Linux's fd table has for the guest (its
-// max_fds): 64 fds, or the multiple of 128 fds (a power of two) that
-// holds the highest fd it reached, as alloc_fdtable rounds.
-func FDTableSize() int {
-	high := int(C.vsysbed_fd_high)
-	if high < 64 {
-		return 64
-	}
-	n := 1
-	for n < high/128+1 {
-		n <<= 1
-	}
-	return n * 128
-}
+// max_fds) now: cblock.FDTableSize of FDHigh.
+func FDTableSize() int { return cblock.FDTableSize(FDHigh()) }
 
 // IsHostFD reports whether fd belongs to the host: the guest's calls on it
 // fail with EBADF and it appears in none of the guest's fd listings.
@@ -200,9 +190,9 @@ func MarkGuestFD(fd int, guest bool) {
 
 // Guest signal dispositions, as the C signal handlers see them.
 const (
-	DispositionDefault = C.GUEST_SIG_DEFAULT
-	DispositionIgnore  = C.GUEST_SIG_IGNORE
-	DispositionHandler = C.GUEST_SIG_HANDLER
+	DispositionDefault = cblock.DispositionDefault
+	DispositionIgnore  = cblock.DispositionIgnore
+	DispositionHandler = cblock.DispositionHandler
 )
 
 // SetDisposition tells the host's handlers what the guest does with sig.
@@ -228,16 +218,12 @@ func SetChildAutoReap(on bool) error {
 
 // KickSignal is the host signal that makes a guest thread look at its
 // pending guest signals (tgkill it to the thread).
-const KickSignal = C.VSYSBED_KICK_SIG
+const KickSignal = cblock.KickSignal
 
 // RelayOnly: a host process takes sig on its guest threads only, through
 // the relay, never through os/signal (VSYSBED_RELAY_ONLY in entry.h): the
 // job-control signals and the ones the supervisor forwards.
-func RelayOnly(sig int) bool {
-	return sig >= 1 && sig <= 64 && relayOnly>>(sig-1)&1 != 0
-}
-
-var relayOnly = uint64(C.vsysbed_relay_only())
+func RelayOnly(sig int) bool { return cblock.RelayOnly(sig) }
 
 // XsaveSize is the size of the XSAVE image of the features the OS enabled.
 func XsaveSize() int { return xsaveFeatures().size }
@@ -304,24 +290,6 @@ func Run(cb *ControlBlock, readyFD int) {
 // exitFailed is the status the C entry exits with when it cannot tell a
 // fork child's parent it is ready.
 const exitFailed = C.VSYSBED_EXIT_FAILED
-
-// SetInitialState makes cb start a new process image: rip=entry, rsp=sp,
-// every other register zero, the extended state in its initial
-// configuration (XSTATE_BV=0) with the default MXCSR, which XRSTOR loads
-// from the legacy area regardless.
-func SetInitialState(cb *ControlBlock, entry, sp uintptr) {
-	cb.Trap = Regs{Rip: uint64(entry), Rsp: uint64(sp), Rflags: 0x202}
-	clear(cb.Xsave[:1024])
-	binary.LittleEndian.PutUint16(cb.Xsave[0:], 0x37f)   // FCW
-	binary.LittleEndian.PutUint32(cb.Xsave[24:], 0x1f80) // MXCSR
-	binary.LittleEndian.PutUint32(cb.Xsave[28:], 0xffff) // MXCSR_MASK (ignored)
-}
-
-// CopyThreadState gives a new thread its parent's extended state (Linux
-// copies the FPU state on clone).
-func CopyThreadState(child, parent *ControlBlock) {
-	child.Xsave = parent.Xsave
-}
 
 // DieBySignal resets sig to its default action and raises it on the
 // calling thread: the host process dies the way the guest did.

@@ -6,7 +6,11 @@ package tls
 */
 import "C"
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/vsysbed/vsysbed/tls/cblock"
+)
 
 // StartSignals is the signal state this process was started with, as the
 // constructor in inherit.c read it before Go's runtime ran: the signals
@@ -36,7 +40,7 @@ func RelayBlocked() bool { return C.vsysbed_relay_blocked != 0 }
 // SIGINT, SIGQUIT and SIGTERM blockable on Go's threads (RelayBlocked),
 // without changing anything.
 func goTerminalSignalsBlockable() bool {
-	return C.vsysbed_gosigtab_blockable(C.uint64_t(relayOnly), 1) != 0
+	return C.vsysbed_gosigtab_blockable(C.uint64_t(cblock.RelayOnlyMask), 1) != 0
 }
 
 // isHostCommand says whether inherit.c's constructor takes a process

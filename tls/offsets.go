@@ -1,6 +1,7 @@
 package tls
 
 /*
+#include <signal.h>
 #include <stddef.h>
 #include "cb.h"
 #include "entry.h"
@@ -54,7 +55,7 @@ static const long c_offsets[] = {
 };
 static long c_offset(int i) { return c_offsets[i]; }
 
-// The constants cb.h shares with controlblock.go, in constChecks' order.
+// The constants cb.h and entry.h share with tls/cblock, in constChecks' order.
 static const unsigned long long c_consts[] = {
 	CB_MAGIC, CB_VERSION, CB_SIZE, CB_NR_MAX, CB_KINDS,
 	CB_KIND_BYPASS, CB_KIND_TRAP, CB_KIND_VDSO, CB_KIND_INT80, CB_KIND_PATCHED, CB_SITE_KINDS,
@@ -65,6 +66,9 @@ static const unsigned long long c_consts[] = {
 	(unsigned long long)CB_NR_INTERRUPT, (unsigned long long)CB_NR_RETURN, (unsigned long long)CB_NR_PATCH,
 	CB_OFF_COUNTS, CB_OFF_SITES, CB_OFF_XSAVE, CB_XSAVE_MAX, CB_OFF_HOSTINFO, CB_OFF_ERRORS, CB_OFF_PATCHED, CB_OFF_PATCHED_ENTRY,
 	CB_OFF_CYCLES, CB_OFF_SITE_CYCLES,
+	FD_ARGS_MASK, FD_RESULT, FD_RESULT_DUPFD, GUEST_HIGH_FDS,
+	GUEST_SIG_DEFAULT, GUEST_SIG_IGNORE, GUEST_SIG_HANDLER,
+	VSYSBED_KICK_SIG, VSYSBED_RELAY_ONLY,
 };
 static unsigned long long c_const(int i) { return c_consts[i]; }
 static int c_nconsts(void) { return sizeof c_consts / sizeof c_consts[0]; }
@@ -72,7 +76,11 @@ static long c_size(void) { return sizeof(struct vsysbed_cb); }
 */
 import "C"
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/vsysbed/vsysbed/tls/cblock"
+)
 
 type offsetCheck struct {
 	name        string
@@ -161,7 +169,7 @@ type constCheck struct {
 	goVal, cVal uint64
 }
 
-// constChecks pairs each constant controlblock.go mirrors with cb.h's.
+// constChecks pairs each constant tls/cblock mirrors with cb.h's or entry.h's.
 func constChecks() []constCheck {
 	goVals := []struct {
 		name string
@@ -176,6 +184,9 @@ func constChecks() []constCheck {
 		{"NrInterrupt", NrInterrupt}, {"NrReturn", NrReturn}, {"NrPatch", NrPatch},
 		{"OffCounts", OffCounts}, {"OffSites", OffSites}, {"OffXsave", OffXsave}, {"XsaveMax", XsaveMax}, {"OffHostInfo", OffHostInfo}, {"OffErrors", OffErrors}, {"OffPatched", OffPatched}, {"OffPatchedEntry", OffPatchedEntry},
 		{"OffCycles", OffCycles}, {"OffSiteCycles", OffSiteCycles},
+		{"FDArgsMask", cblock.FDArgsMask}, {"FDResult", cblock.FDResult}, {"FDResultDupfd", cblock.FDResultDupfd}, {"GuestHighFDs", cblock.GuestHighFDs},
+		{"DispositionDefault", cblock.DispositionDefault}, {"DispositionIgnore", cblock.DispositionIgnore}, {"DispositionHandler", cblock.DispositionHandler},
+		{"KickSignal", cblock.KickSignal}, {"RelayOnlyMask", cblock.RelayOnlyMask},
 	}
 	if int(C.c_nconsts()) != len(goVals) {
 		panic("tls: c_consts and constChecks list different constants")

@@ -17,7 +17,7 @@ func TestOffsets(t *testing.T) {
 	}
 }
 
-// TestConstants: every constant controlblock.go copies from cb.h has cb.h's
+// TestConstants: every constant tls/cblock copies from cb.h or entry.h has the C
 // value (the offsets above are checked the same way).
 func TestConstants(t *testing.T) {
 	for _, c := range constChecks() {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 func TestStubBytes(t *testing.T) {
@@ -26,7 +26,7 @@ func TestStubBytes(t *testing.T) {
 				if string(b[:5]) != "\x65\x48\xff\x04\x25" {
 					t.Fatalf("%v: prefix % x", tg, b[:5])
 				}
-				if got, want := int(int32(le.Uint32(b[5:]))), tls.CounterOffset(nr, tls.KindVDSO); got != want {
+				if got, want := int(int32(le.Uint32(b[5:]))), cblock.CounterOffset(nr, cblock.KindVDSO); got != want {
 					t.Errorf("%v: counter %#x, want %#x", tg, got, want)
 				}
 				p += 9
@@ -204,7 +204,7 @@ func TestObjdumpDisassembly(t *testing.T) {
 			t.Errorf("no %q in disassembly", want)
 		}
 		if nr := tg.Syscall(); nr >= 0 {
-			inc := fmt.Sprintf("incq   %%gs:0x%x", tls.CounterOffset(nr, tls.KindVDSO))
+			inc := fmt.Sprintf("incq   %%gs:0x%x", cblock.CounterOffset(nr, cblock.KindVDSO))
 			if !strings.Contains(s, inc) {
 				t.Errorf("no %q in disassembly", inc)
 			}

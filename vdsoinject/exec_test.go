@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // execProbe is a small C program that (1) loads the dumped image with
@@ -158,7 +158,7 @@ func TestExecuteStubs(t *testing.T) {
 		fb, _ := im.FallbackOffset(tg)
 		var ctr uint64
 		if nr := tg.Syscall(); nr >= 0 {
-			ctr = uint64(tls.CounterOffset(nr, tls.KindVDSO))
+			ctr = uint64(cblock.CounterOffset(nr, cblock.KindVDSO))
 		}
 		args = append(args, hex(im.StubOffset(tg)), hex(fb), hex(im.SlotOffset(tg)), hex(ctr))
 	}

@@ -9,7 +9,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // PageSize is the granularity of the image's protection regions.
@@ -232,7 +232,7 @@ func stubCode(t Target, counters bool) []byte {
 	if nr := t.Syscall(); nr >= 0 && counters {
 		// incq %gs:abs32 — GS base is the thread's control block.
 		b = append(b, 0x65, 0x48, 0xff, 0x04, 0x25)
-		b = binary.LittleEndian.AppendUint32(b, uint32(tls.CounterOffset(nr, tls.KindVDSO)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(cblock.CounterOffset(nr, cblock.KindVDSO)))
 	}
 	// jmp *slot(%rip); rel32 patched once addresses are known.
 	return append(b, 0xff, 0x25, 0, 0, 0, 0)

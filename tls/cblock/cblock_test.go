@@ -1,4 +1,4 @@
-package tls
+package cblock
 
 import (
 	"testing"
