@@ -115,21 +115,14 @@ var inlineChecks = [][]byte{
 }
 
 // movReg is the register the mov with opcode op (b8+r, `mov $imm32,%r32`)
-// writes, as it was at the trap (cblock.NrPatch's arguments: rax, then the
-// syscall's first three): eax, edx, esi, edi. Not ecx (the syscall
-// overwrites rcx: its value is gone) nor the others (not passed).
+// writes, as it was at the trap (regValue): eax, edx, esi, edi. Not ecx
+// (the syscall overwrites rcx: its value is gone), nor ebx, which the
+// inline and function patterns have never taken.
 func movReg(op byte, r *cblock.Regs) (uint64, bool) {
-	switch op {
-	case 0xb8:
-		return r.Rax, true
-	case 0xba:
-		return r.Rdx, true
-	case 0xbe:
-		return r.Rsi, true
-	case 0xbf:
-		return r.Rdi, true
+	if op < 0xb8 || op > 0xbf || op == 0xbb {
+		return 0, false
 	}
-	return 0, false
+	return regValue(op-0xb8, r)
 }
 
 // MatchSite is the pattern (patternFunction, patternInline) that code,
