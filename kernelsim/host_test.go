@@ -1,11 +1,15 @@
 package kernelsim
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/tls/cblock"
+	"github.com/vsysbed/vsysbed/tracing"
 )
 
 // A stop signal's default action is the host's (Platform.Stop); once the
@@ -210,6 +214,40 @@ func TestVforkChildExecHandsOver(t *testing.T) {
 	}
 	if child.CB.Flags&cblock.FlagLeave == 0 {
 		t.Error("the child's thread stays in the guest after its exec")
+	}
+}
+
+// A traced execve of a vfork child has its record written before the
+// request leaves for the host process, whose new image writes its own
+// records from its first instruction on: the execve's line comes first,
+// as natively.
+func TestVforkChildExecTracedBeforeHandOver(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "trace")
+	if err := tracing.WriteConfig(dir, tracing.Config{Output: out, Format: "text", Set: []int{unix.SYS_EXECVE}}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := tracing.Load(dir, 100, Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, _ := fakeTask(t, nil, [2]uint64{})
+	parent.P.trace = tr
+	child, h := vforkTask(t, parent)
+	var atSend string
+	h.sending = func() {
+		b, _ := os.ReadFile(out)
+		atSend = string(b)
+	}
+	child.traced = tr.Enter(5555, 5555, unix.SYS_EXECVE, [6]uint64{}, "trap", 0, machine)
+	if r := child.guest.exec(child, "/bin/true", "true", []string{"true"}, nil); r != 0 {
+		t.Fatalf("the vfork child's exec = %d", r)
+	}
+	if !strings.Contains(atSend, "execve(") || !strings.Contains(atSend, "= 0") {
+		t.Errorf("when the request left, the trace held %q, want the execve's line with = 0", atSend)
+	}
+	if child.traced != nil {
+		t.Error("the record stays in progress after it was written")
 	}
 }
 

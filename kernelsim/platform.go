@@ -133,8 +133,10 @@ type VforkHost interface {
 	Getsid() int64
 	// Exec hands a checked execve over: st, completed with the calling
 	// thread's own fds (st.FDs), cwd and umask, which the host process
-	// installs before it loads the image (AdoptVforkExec).
-	Exec(st *VforkExec) unix.Errno
+	// installs before it loads the image (AdoptVforkExec). It calls
+	// sending once the request can no longer fail, right before the host
+	// process may get it.
+	Exec(st *VforkExec, sending func()) unix.Errno
 	// FilesView is the path at which the calling thread's own fd table,
 	// fdinfo and cwd are seen, followed by rest ("fd/3", "cwd"): the
 	// child's /proc/self/{fd,fdinfo,cwd}, where /proc/self shows the

@@ -117,6 +117,9 @@ type fakeVforkHost struct {
 	pgid int64
 	exec *VforkExec
 	gone chan struct{}
+	// sending: called where the real one is about to send the exec
+	// request (and so the new image may start).
+	sending func()
 }
 
 func (h *fakeVforkHost) logf(format string, a ...any) {
@@ -135,7 +138,11 @@ func (h *fakeVforkHost) Setpgid(pgid int64) int64 {
 }
 func (h *fakeVforkHost) Getpgid() int64 { return h.pgid }
 func (h *fakeVforkHost) Getsid() int64  { return 4242 }
-func (h *fakeVforkHost) Exec(st *VforkExec) unix.Errno {
+func (h *fakeVforkHost) Exec(st *VforkExec, sending func()) unix.Errno {
+	sending()
+	if h.sending != nil {
+		h.sending()
+	}
 	h.logf("Exec %s", st.Path)
 	h.exec = st
 	return 0

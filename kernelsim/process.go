@@ -131,6 +131,9 @@ type Task struct {
 	// injectedReturn: the current call's result is an --inject rule's
 	// (afterSyscall neither restarts nor hides its EINTR).
 	injectedReturn bool
+	// traced: the record of the call in progress while tracing, until
+	// it is written (trace.go).
+	traced *tracing.Call
 }
 
 // Image is a program image mapped for the guest (platform/inprocess's loader).

@@ -23,9 +23,31 @@ func (t *Task) dispatchTraced(cb *cblock.ControlBlock, nr int) {
 		t.call(cb, nr)
 		return
 	}
-	defer t.traceExit(tc, cb)
+	t.traced = tc
+	defer func() {
+		if t.traced == tc { // not written ahead (traceAhead)
+			t.traced = nil
+			t.traceExit(tc, cb)
+		}
+	}()
 	t.call(cb, nr)
 	tc.Returned = true
+}
+
+// traceAhead writes the record of the call in progress now, with result
+// ret, before the call has returned: a vfork child's execve, whose new
+// image runs in another host process that writes its own records from
+// its first instruction on, so that the execve's line comes before them
+// as it does natively.
+func (t *Task) traceAhead(ret int64) {
+	tc := t.traced
+	if tc == nil {
+		return
+	}
+	t.traced = nil
+	tc.Returned = true
+	tc.Injected = strings.HasPrefix(t.Tampered(), "injected ")
+	t.P.trace.Exit(tc, ret, machine)
 }
 
 // traceEnter starts the record of call nr, or returns nil.

@@ -423,7 +423,9 @@ func (vc *vforkChild) exec(t *Task, path, comm string, argv, envp []string) int6
 	}
 	// The child host process is past the point of no return once it has
 	// this; if it is gone, the child died (its wait status says how).
-	if errno := vc.host.Exec(st); errno != 0 {
+	// The call's trace record goes first: once the host process has the
+	// request, the new image's own records may follow at any moment.
+	if errno := vc.host.Exec(st, func() { t.traceAhead(0) }); errno != 0 {
 		return -int64(errno)
 	}
 	t.vforkLeave()

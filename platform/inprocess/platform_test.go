@@ -30,10 +30,16 @@ func TestVforkExecTakesTheThreadsFDsCwdAndUmask(t *testing.T) {
 	old := unix.Umask(0o27)
 	defer unix.Umask(old)
 	done := make(chan unix.Errno, 1)
-	go func() { done <- h.Exec(&kernelsim.VforkExec{Path: "/bin/true"}) }()
+	sending := make(chan struct{})
+	go func() { done <- h.Exec(&kernelsim.VforkExec{Path: "/bin/true"}, func() { close(sending) }) }()
 	op, size := readRequest(t, host)
 	if op != vforkExec {
 		t.Fatalf("request %d, want vforkExec", op)
+	}
+	select {
+	case <-sending: // before the request: the execve's trace record goes first
+	default:
+		t.Fatal("Exec sent its request before it called sending")
 	}
 	got, fds, err := receiveExec(host, size, 1000)
 	if err != nil {

@@ -108,7 +108,7 @@ func (h *vforkHost) Wait() {
 // Exec completes st with the calling thread's own fd table (its
 // /proc/thread-self/fd: /proc/self/fd is the parent's), cwd and umask,
 // and hands it over.
-func (h *vforkHost) Exec(st *kernelsim.VforkExec) unix.Errno {
+func (h *vforkHost) Exec(st *kernelsim.VforkExec, sending func()) unix.Errno {
 	st.Umask = unix.Umask(0)
 	unix.Umask(st.Umask)
 	ents, err := os.ReadDir("/proc/thread-self/fd")
@@ -133,7 +133,7 @@ func (h *vforkHost) Exec(st *kernelsim.VforkExec) unix.Errno {
 		return errnoOf(err)
 	}
 	defer unix.Close(cwd)
-	return h.exec(st, append(fds, cwd))
+	return h.exec(st, append(fds, cwd), sending)
 }
 
 // errnoOf is err's errno (EFAULT when it has none, as kernelsim's).
@@ -146,11 +146,12 @@ func errnoOf(err error) unix.Errno {
 }
 
 // exec sends the exec request: st, then fds (st.FDs order, then the cwd).
-func (h *vforkHost) exec(st *kernelsim.VforkExec, fds []int) unix.Errno {
+func (h *vforkHost) exec(st *kernelsim.VforkExec, fds []int, sending func()) unix.Errno {
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 		return unix.ENOMEM
 	}
+	sending()
 	// A host process that is gone took the child with it: its wait
 	// status says how.
 	if h.send(vforkExec, int64(buf.Len())) == nil && fdpass.SendAllFD(h.fd, buf.Bytes()) == nil {

@@ -107,7 +107,7 @@ func TestVforkExecHandsOverStateAndFDs(t *testing.T) {
 		FDs: []kernelsim.ForkFD{{Num: 5}}, Umask: 0o27, Mask: 1 << 9, Comm: "true", FDFloor: 40,
 	}
 	done := make(chan unix.Errno, 1)
-	go func() { done <- h.exec(st, []int{int(w.Fd()), int(w.Fd())}) }()
+	go func() { done <- h.exec(st, []int{int(w.Fd()), int(w.Fd())}, func() {}) }()
 	op, size := readRequest(t, host)
 	if op != vforkExec {
 		t.Fatalf("request %d, want vforkExec", op)
