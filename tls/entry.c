@@ -1394,6 +1394,26 @@ int vsysbed_install_handlers(void)
  * threads, Go's thread-directed SIGURG and SIGPROF run behind the
  * FS-swapping wrapper, and every other signal is relayed to the guest.
  */
+/*
+ * A fork child's first trapped call (glibc's set_robust_list) builds its
+ * SIGSYS frame on this thread's signal stack (Go's, SA_ONSTACK), whose
+ * pages the new process has not touched yet. The page fault takes the
+ * mmap lock, and while one of Go's threads holds it for writing (a new
+ * thread's stack), the parent read D in the child's /proc/PID/stat where
+ * a native child is R. Written once before "ready", the pages are there.
+ */
+#define PREFAULT_SIGSTACK (16 * 1024)
+static void prefault_signal_stack(void)
+{
+	stack_t ss;
+	if (RAW2(SYS_sigaltstack, 0, &ss) != 0 || (ss.ss_flags & SS_DISABLE) || ss.ss_sp == NULL)
+		return;
+	size_t n = ss.ss_size < PREFAULT_SIGSTACK ? ss.ss_size : PREFAULT_SIGSTACK;
+	volatile char *top = (volatile char *)ss.ss_sp + ss.ss_size;
+	for (size_t off = 1; off <= n; off += 4096)
+		top[-(long)off] = top[-(long)off];
+}
+
 long vsysbed_run(struct vsysbed_cb *cb, int ready_fd)
 {
 	sigset_t block, old;
@@ -1429,6 +1449,7 @@ long vsysbed_run(struct vsysbed_cb *cb, int ready_fd)
 	 * at the cgo call), and the parent read S in /proc/PID/stat.
 	 */
 	if (ready_fd >= 0) {
+		prefault_signal_stack();
 		static const char msg[] = "ready\n";
 		size_t done = 0;
 		while (done < sizeof msg - 1) {
