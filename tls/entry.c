@@ -710,7 +710,7 @@ static void ia32_trap(struct vsysbed_cb *cb)
 
 /* The call runs here, without Go: the fast route, or a checked call whose
  * arguments need nothing of kernelsim's (checked_call). */
-static inline int run_here(struct vsysbed_cb *cb, long nr, const long a[6], long *ret)
+static inline __attribute__((always_inline)) int run_here(struct vsysbed_cb *cb, long nr, const long a[6], long *ret)
 {
 	if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
 		note_start(cb, nr, a);
