@@ -54,7 +54,7 @@ type Syscall struct {
 	Note    string
 	// Checked (Guarded only): the C entry runs the call itself when its
 	// arguments need nothing of Handler's (tls/entry.c's checked_call:
-	// close, getdents64, openat), and sends the rest here. A route
+	// close, getdents64, open, openat), and sends the rest here. A route
 	// override, tracing or --inject sends every call here.
 	Checked bool
 }

@@ -93,6 +93,21 @@ func TestCheckedCall(t *testing.T) {
 			t.Errorf("openat of %s ran in C", p)
 		}
 	}
+	// open(2) is openat at the cwd.
+	if r, ran := checkedCall(unix.SYS_OPEN, [6]uint64{cstr(file), unix.O_RDONLY | unix.O_CLOEXEC}); !ran || r < 0 {
+		t.Errorf("open of a plain file: ran %v, %d; want an fd from C", ran, r)
+	} else {
+		unix.Close(int(r))
+	}
+	if _, ran := checkedCall(unix.SYS_OPEN, [6]uint64{cstr("/proc/self/fd/" + strconv.Itoa(fd)), unix.O_WRONLY | unix.O_TRUNC}); ran {
+		t.Error("open through a magic link ran in C")
+	}
+	if _, ran := checkedCall(unix.SYS_OPEN, [6]uint64{cstr("/proc/self/maps"), unix.O_RDONLY | unix.O_CLOEXEC}); ran {
+		t.Error("open of /proc/self/maps ran in C")
+	}
+	if b, _ := os.ReadFile(file); string(b) != "keep" {
+		t.Errorf("open's magic link's file was truncated: %q", b)
+	}
 	if exe, err := os.Executable(); err == nil {
 		SetExeIno(inodeOf(t, exe))
 		if _, ran := openat(exe, unix.O_RDONLY|unix.O_CLOEXEC, 0); ran {

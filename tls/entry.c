@@ -485,11 +485,11 @@ static inline int host_fd_in_sets(long nr, const long a[6])
  *   getdents64  sysGetdents64 filters the listings of /proc's fd, task and
  *               map_files directories: run here when fstat says the fd is
  *               not on /proc's device.
- *   openat      sysOpenat's first try (openNoMagicLinks): openat2 with
- *               RESOLVE_NO_MAGICLINKS and the open_how open(2) builds. A
- *               magic link (ELOOP) or a kernel without openat2 (ENOSYS)
- *               goes to kernelsim with nothing opened; an fd on /proc's
- *               device, or on a file with vsysbed's inode (as
+ *   open,       sysOpen's and sysOpenat's first try (openNoMagicLinks):
+ *   openat      openat2 with RESOLVE_NO_MAGICLINKS and the open_how open(2)
+ *               builds. A magic link (ELOOP) or a kernel without openat2
+ *               (ENOSYS) goes to kernelsim with nothing opened; an fd on
+ *               /proc's device, or on a file with vsysbed's inode (as
  *               found_host_exe), is closed again and the call goes to
  *               kernelsim, which opens it once more and answers the guest's
  *               view (checkOpened). Opening such a file twice changes
@@ -526,6 +526,27 @@ static inline int kernelsim_file(long fd, int exe)
 	return st[0] == vsysbed_proc_dev || (exe && vsysbed_exe_ino && (uint32_t)st[1] == vsysbed_exe_ino);
 }
 
+/* open and openat (sysOpen, sysOpenat): open(2)'s open_how (build_open_how:
+ * the flags it knows, O_PATH keeping its own few, the mode only for a call
+ * that may create) with RESOLVE_NO_MAGICLINKS, as openNoMagicLinks. */
+static int checked_open(long dirfd, long path, long flags, long mode, long *ret)
+{
+	uint64_t how[3] = {(uint64_t)flags & VALID_OPEN_FLAGS_, 0, RESOLVE_NO_MAGICLINKS_};
+	if (how[0] & O_PATH_)
+		how[0] &= O_PATH_FLAGS_;
+	if (how[0] & (O_CREAT_ | O_TMPFILE_BIT_))
+		how[1] = (uint64_t)mode & 07777;
+	long r = vsysbed_raw_syscall6(SYS_openat2_, dirfd, path, (long)how, sizeof how, 0, 0);
+	if (r == -ELOOP_ || r == -ENOSYS_)
+		return 0;
+	if (r >= 0 && kernelsim_file(r, 1)) {
+		vsysbed_raw_syscall6(SYS_close, r, 0, 0, 0, 0, 0);
+		return 0;
+	}
+	*ret = r;
+	return 1;
+}
+
 static int checked_call(long nr, const long a[6], long *ret)
 {
 	if (!vsysbed_proc_dev)
@@ -543,24 +564,10 @@ static int checked_call(long nr, const long a[6], long *ret)
 			return 0;
 		*ret = vsysbed_raw_syscall6(SYS_getdents64, a[0], a[1], a[2], 0, 0, 0);
 		return 1;
-	case SYS_openat: {
-		/* open(2)'s open_how (build_open_how): the flags it knows, O_PATH
-		 * keeping its own few, the mode only for a create. */
-		uint64_t how[3] = {(uint64_t)a[2] & VALID_OPEN_FLAGS_, 0, RESOLVE_NO_MAGICLINKS_};
-		if (how[0] & O_PATH_)
-			how[0] &= O_PATH_FLAGS_;
-		if (how[0] & (O_CREAT_ | O_TMPFILE_BIT_))
-			how[1] = (uint64_t)a[3] & 07777;
-		long r = vsysbed_raw_syscall6(SYS_openat2_, a[0], a[1], (long)how, sizeof how, 0, 0);
-		if (r == -ELOOP_ || r == -ENOSYS_)
-			return 0;
-		if (r >= 0 && kernelsim_file(r, 1)) {
-			vsysbed_raw_syscall6(SYS_close, r, 0, 0, 0, 0, 0);
-			return 0;
-		}
-		*ret = r;
-		return 1;
-	}
+	case SYS_open:
+		return checked_open(-100 /* AT_FDCWD */, a[0], a[1], a[2], ret);
+	case SYS_openat:
+		return checked_open(a[0], a[1], a[2], a[3], ret);
 	}
 	return 0;
 }

@@ -76,8 +76,8 @@ func SetRoute(nr int, fast bool) {
 
 // SetRouteChecked makes nr take the C entry's checked route (entry.c's
 // checked_call): run there when its arguments need nothing of kernelsim's
-// handler, else the kernel route. Only close, getdents64 and openat have
-// one; SetRoute undoes it.
+// handler, else the kernel route. Only close, getdents64, open and openat
+// have one; SetRoute undoes it.
 func SetRouteChecked(nr int) {
 	if nr < 0 || nr >= NrMax {
 		return
