@@ -46,6 +46,11 @@ type Entry interface {
 	SetRoute(nr int, fast bool)
 	SetTimed(nr int)
 	SetExeIno(ino uint64)
+	// The checked route of a Checked row (the C entry runs the call when
+	// its arguments need nothing of the handler's; SetRoute undoes it),
+	// and /proc's device, which such a call's fd must not be on.
+	SetRouteChecked(nr int)
+	SetProcDev(dev uint64)
 
 	// The patch table: the heads of rewritten call sites that may hold
 	// an int3, and where a thread that executes one resumes; false when
@@ -95,6 +100,8 @@ func (noEntry) DieBySignal(int)                           { panic(noEntrySet) }
 func (noEntry) SetRoute(int, bool)                        { panic(noEntrySet) }
 func (noEntry) SetTimed(int)                              { panic(noEntrySet) }
 func (noEntry) SetExeIno(uint64)                          { panic(noEntrySet) }
+func (noEntry) SetRouteChecked(int)                       { panic(noEntrySet) }
+func (noEntry) SetProcDev(uint64)                         { panic(noEntrySet) }
 func (noEntry) AddPoke(uint64, uint64) bool               { panic(noEntrySet) }
 func (noEntry) ResetPokes()                               { panic(noEntrySet) }
 func (noEntry) Prepare(*cblock.ControlBlock, uint8) error { panic(noEntrySet) }

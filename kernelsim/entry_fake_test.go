@@ -30,6 +30,7 @@ type fakeEntry struct {
 	disposition [65]int
 	signalfds   map[int]bool
 	fast        [cblock.NrMax]bool
+	checked     [cblock.NrMax]bool
 	pokes       int
 }
 
@@ -134,6 +135,7 @@ func (f *fakeEntry) SetRoute(nr int, fast bool) {
 	defer f.mu.Unlock()
 	if nr >= 0 && nr < cblock.NrMax {
 		f.fast[nr] = fast
+		f.checked[nr] = false
 	}
 }
 
@@ -145,6 +147,25 @@ func (f *fakeEntry) routeFast(nr int) bool {
 
 func (f *fakeEntry) SetTimed(int)     {}
 func (f *fakeEntry) SetExeIno(uint64) {}
+
+// SetRouteChecked: as the C entry, a checked route is not the fast one
+// (SetRoute undoes it).
+func (f *fakeEntry) SetRouteChecked(nr int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if nr >= 0 && nr < cblock.NrMax {
+		f.fast[nr] = false
+		f.checked[nr] = true
+	}
+}
+
+func (f *fakeEntry) routeChecked(nr int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.checked[nr]
+}
+
+func (f *fakeEntry) SetProcDev(uint64) {}
 
 func (f *fakeEntry) AddPoke(head, stub uint64) bool {
 	f.mu.Lock()

@@ -102,6 +102,29 @@ func TestRoutesReachTheEntry(t *testing.T) {
 		t.Errorf("overridden routes: %s fast %v (want false), %s fast %v (want true)", Name(fast), e.routeFast(fast), Name(kernel), e.routeFast(kernel))
 	}
 
+	// The checked rows (the C entry's checked_call knows these four)
+	// reach it as checked, unless overridden: then as the override says.
+	e = useFakeEntry(t)
+	NewProcess(Config{HostFDBase: 1000, Platform: &fakePlatform{}}, map[int]bool{unix.SYS_CLOSE: false, unix.SYS_OPENAT: true})
+	cChecked := map[int]bool{unix.SYS_CLOSE: true, unix.SYS_GETDENTS64: true, unix.SYS_OPEN: true, unix.SYS_OPENAT: true}
+	for _, row := range Table() {
+		if row.Checked && (row.Route != Guarded || !cChecked[row.Nr]) {
+			t.Errorf("%s: a checked row must be guarded and one the C entry checks", row.Name)
+		}
+		if row.Checked != cChecked[row.Nr] {
+			t.Errorf("%s: checked %v, want %v", row.Name, row.Checked, cChecked[row.Nr])
+		}
+	}
+	if !e.routeChecked(unix.SYS_GETDENTS64) || e.routeFast(unix.SYS_GETDENTS64) {
+		t.Errorf("getdents64: checked %v fast %v, want checked", e.routeChecked(unix.SYS_GETDENTS64), e.routeFast(unix.SYS_GETDENTS64))
+	}
+	if e.routeChecked(unix.SYS_CLOSE) || e.routeFast(unix.SYS_CLOSE) {
+		t.Error("close=kernel: still checked or fast")
+	}
+	if e.routeChecked(unix.SYS_OPENAT) || !e.routeFast(unix.SYS_OPENAT) {
+		t.Error("openat=fast: not fast")
+	}
+
 	e = useFakeEntry(t)
 	p := NewProcess(Config{HostFDBase: 1000, Platform: &fakePlatform{}}, nil)
 	routes := func() (out []bool) {

@@ -213,13 +213,18 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 	}
 	applyFDArgs(c.HostFDBase)
 	entry.SetExeIno(hostExeIno())
+	entry.SetProcDev(procDevice())
 	applyTimed()
 	for _, row := range Table() {
 		fast := row.Route == Fast
-		if f, ok := overrides[row.Nr]; ok {
+		f, overridden := overrides[row.Nr]
+		if overridden {
 			fast = f
 		}
 		entry.SetRoute(row.Nr, fast)
+		if row.Checked && !overridden {
+			entry.SetRouteChecked(row.Nr)
+		}
 	}
 	if tr, err := tracing.Load(c.RunDir, c.HostFDBase, Name); err != nil && p.Events != nil {
 		p.Events.Error("tracing: " + err.Error())

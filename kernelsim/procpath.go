@@ -124,13 +124,18 @@ var (
 
 // isProcDev: dev is the device of /proc (procfs).
 func isProcDev(dev uint64) bool {
+	return procDevice() != 0 && dev == procDev
+}
+
+// procDevice is the device of /proc (0 if unknown).
+func procDevice() uint64 {
 	procDevOnce.Do(func() {
 		var st unix.Stat_t
 		if unix.Stat("/proc/self", &st) == nil {
 			procDev = st.Dev
 		}
 	})
-	return procDev != 0 && dev == procDev
+	return procDev
 }
 
 // procNameOf is the kernel's name of the /proc file path names, or "" when
@@ -327,16 +332,29 @@ const (
 )
 
 // openNoMagicLinks is openat(dirfd, path, flags, mode) as open(2) builds
-// its open_how (build_open_how), with RESOLVE_NO_MAGICLINKS.
+// its open_how (build_open_how), with RESOLVE_NO_MAGICLINKS. The C entry's
+// checked openat (tls/entry.c) builds the same.
 func openNoMagicLinks(dirfd int, pathAddr, flags, mode uint64) int64 {
+	how := openHowOf(flags, mode)
+	return openat2Host(dirfd, pathAddr, unsafe.Pointer(&how), unix.SizeofOpenHow)
+}
+
+// oTmpfileBit is __O_TMPFILE: unix.O_TMPFILE has O_DIRECTORY in it too.
+const oTmpfileBit = unix.O_TMPFILE &^ unix.O_DIRECTORY
+
+// openHowOf is build_open_how's open_how for open's flags and mode, with
+// RESOLVE_NO_MAGICLINKS: the mode only for a call that may create
+// (WILL_CREATE: O_CREAT or __O_TMPFILE; openat2 refuses a mode otherwise,
+// which open ignores).
+func openHowOf(flags, mode uint64) unix.OpenHow {
 	how := unix.OpenHow{Flags: flags&validOpenFlags | unix.O_LARGEFILE, Resolve: unix.RESOLVE_NO_MAGICLINKS}
 	if how.Flags&unix.O_PATH != 0 {
 		how.Flags &= oPathFlags
 	}
-	if how.Flags&(unix.O_CREAT|unix.O_TMPFILE) != 0 {
+	if how.Flags&(unix.O_CREAT|oTmpfileBit) != 0 {
 		how.Mode = mode & 0o7777
 	}
-	return openat2Host(dirfd, pathAddr, unsafe.Pointer(&how), unix.SizeofOpenHow)
+	return how
 }
 
 // openat2Host issues openat2 through the Machine with an open_how of

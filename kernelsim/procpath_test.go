@@ -78,6 +78,17 @@ func TestOpenNoMagicLinks(t *testing.T) {
 		t.Fatalf("an ordinary open with a stray flag and mode = %d", r)
 	}
 	unix.Close(int(r))
+	// open(2) ignores the mode unless it may create; O_DIRECTORY is a
+	// part of unix.O_TMPFILE, but not the bit that creates.
+	d := append([]byte(filepath.Dir(f)), 0)
+	r = openNoMagicLinks(unix.AT_FDCWD, uint64(uintptrOf(&d[0])), unix.O_RDONLY|unix.O_DIRECTORY, 0o755)
+	if r < 0 {
+		t.Fatalf("open of a directory with O_DIRECTORY and a mode = %d, want an fd (open ignores the mode)", r)
+	}
+	unix.Close(int(r))
+	if how := openHowOf(unix.O_RDWR|unix.O_TMPFILE, 0o100600); how.Mode != 0o600 {
+		t.Errorf("O_TMPFILE's mode = %o, want 600", how.Mode)
+	}
 }
 
 func uintptrOf(b *byte) uintptr { return uintptr(unsafe.Pointer(b)) }

@@ -71,7 +71,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_PRCTL, Route: Guarded, Handler: sysPrctl, Note: "SECCOMP, SYSCALL_USER_DISPATCH and SET_MM are refused; NO_NEW_PRIVS and DUMPABLE are the guest's own flags (the host's no_new_privs is set for the filter; a host that is not dumpable cannot fork); the rest passes through."},
 
 	// fds: the host's live in a reserved high range.
-	{Nr: unix.SYS_CLOSE, Route: Guarded, Handler: sysClose, Note: "The host's fds answer EBADF."},
+	{Nr: unix.SYS_CLOSE, Route: Guarded, Handler: sysClose, Checked: true, Note: "The host's fds answer EBADF. Run by the C entry itself below the host's base when the fd is neither a signalfd nor a maps file not read yet (their records are kernelsim's)."},
 	{Nr: unix.SYS_CLOSE_RANGE, Route: Guarded, Handler: sysCloseRange, Note: "Clamped below the host's fd range."},
 	{Nr: unix.SYS_DUP2, Route: Guarded, Handler: sysDup2, Note: "The host's fds answer EBADF."},
 	{Nr: unix.SYS_DUP3, Route: Guarded, Handler: sysDup3, Note: "The host's fds answer EBADF."},
@@ -80,8 +80,8 @@ var owned = []Syscall{
 	{Nr: unix.SYS_SENDMMSG, Route: Guarded, Handler: sysSendmmsg, Note: "As sendmsg, per message."},
 
 	// Files that describe the process.
-	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Note: "Issued as openat2 with RESOLVE_NO_MAGICLINKS: a path through a magic link (ELOOP) is named by the kernel first (a host fd's /proc link is ENOENT, before any O_TRUNC), and every fd on procfs after the open. This process's /proc files, in every spelling: {cmdline,environ,auxv,status,stat} are the guest's, maps, smaps, smaps_rollup and numa_maps list only guest mappings (generated again at the first read; a fork child's, where guests live), exe is the guest's image; mem (also of the tree's other host processes) is read-only."},
-	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Note: "As open, relative to dirfd."},
+	{Nr: unix.SYS_OPEN, Route: Guarded, Handler: sysOpen, Checked: true, Note: "Issued as openat2 with RESOLVE_NO_MAGICLINKS: a path through a magic link (ELOOP) is named by the kernel first (a host fd's /proc link is ENOENT, before any O_TRUNC), and every fd on procfs after the open. This process's /proc files, in every spelling: {cmdline,environ,auxv,status,stat} are the guest's, maps, smaps, smaps_rollup and numa_maps list only guest mappings (generated again at the first read; a fork child's, where guests live), exe is the guest's image; mem (also of the tree's other host processes) is read-only. The C entry makes the first openat2 itself and keeps an fd that is neither on /proc nor vsysbed's binary; a magic link (ELOOP), or such an fd (closed again), goes to kernelsim, which opens it anew."},
+	{Nr: unix.SYS_OPENAT, Route: Guarded, Handler: sysOpenat, Checked: true, Note: "As open, relative to dirfd."},
 	{Nr: unix.SYS_OPENAT2, Route: Guarded, Handler: sysOpenat2, Note: "As openat: RESOLVE_NO_MAGICLINKS is added to the guest's open_how for the first try."},
 	{Nr: unix.SYS_STAT, Route: Fast, Handler: sysStat, Note: "Passed through; a result that is vsysbed's binary (its inode, compared in the C entry) goes to kernelsim: reached through this process's /proc exe link, it is the guest's image."},
 	{Nr: unix.SYS_NEWFSTATAT, Route: Fast, Handler: sysNewfstatat, Note: "As stat."},
@@ -89,7 +89,7 @@ var owned = []Syscall{
 	{Nr: unix.SYS_SETPGID, Route: Guarded, Handler: sysSetpgid, Note: "Passed through; a fork child that has not called execve is moved by its own host process when the parent asks (a child's host process is a re-exec, which the host kernel takes for its execve: EACCES)."},
 	{Nr: unix.SYS_WAIT4, Route: Guarded, Handler: sysWait4, Note: "Passed through; a collected child's end is logged for the report's process tree."},
 	{Nr: unix.SYS_WAITID, Route: Guarded, Handler: sysWaitid, Note: "Passed through; P_ALL is ECHILD when only spare host processes (ahead of a fork) are children."},
-	{Nr: unix.SYS_GETDENTS64, Route: Guarded, Handler: sysGetdents64, Note: "Listings of /proc/self/fd leave out the host's fds."},
+	{Nr: unix.SYS_GETDENTS64, Route: Guarded, Handler: sysGetdents64, Checked: true, Note: "Listings of /proc/self/fd leave out the host's fds (of the task directory, its threads; of map_files, its mappings). An fd not on /proc (fstat) is listed by the C entry itself."},
 	{Nr: unix.SYS_READLINK, Route: Guarded, Handler: sysReadlink, Note: "/proc/self/exe names the guest image (any spelling); a host fd's /proc/self/fd link is ENOENT."},
 	{Nr: unix.SYS_READLINKAT, Route: Guarded, Handler: sysReadlinkat, Note: "/proc/self/exe names the guest image (any spelling, relative to dirfd)."},
 }

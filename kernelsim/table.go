@@ -52,6 +52,11 @@ type Syscall struct {
 	Handler Handler    // Guarded and Emulated only
 	Errno   unix.Errno // Refused only
 	Note    string
+	// Checked (Guarded only): the C entry runs the call itself when its
+	// arguments need nothing of Handler's (tls/entry.c's checked_call:
+	// close, getdents64, open, openat), and sends the rest here. A route
+	// override, tracing or --inject sends every call here.
+	Checked bool
 }
 
 // How a kernel-route call reaches its row: the C entry (tls/entry.c's

@@ -335,7 +335,7 @@ bench_nginx() {
 			-e "$dir/error.log" -g 'daemon off;'
 		if ! wait_port "$port"; then
 			echo "bench-apps.sh: nginx ($mode) did not start:" >&2
-			tail -5 "$dir/server.log" "$dir/error.log" >&2 || true
+			tail -n 5 "$dir/server.log" "$dir/error.log" >&2 || true
 			stop_server
 			skip nginx static req/s "$mode" -
 			continue

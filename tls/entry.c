@@ -39,7 +39,7 @@
 #define ARCH_GET_FS 0x1003
 #define ARCH_GET_GS 0x1004
 
-/* vsysbed_routes[nr] is ROUTE_FAST or ROUTE_KERNEL; filled by Go. */
+/* vsysbed_routes[nr] is ROUTE_FAST, ROUTE_KERNEL or ROUTE_CHECKED; filled by Go. */
 uint8_t vsysbed_routes[CB_NR_MAX];
 
 uint8_t vsysbed_fdargs[CB_NR_MAX];
@@ -472,6 +472,114 @@ static inline int host_fd_in_sets(long nr, const long a[6])
 	return 0;
 }
 
+/*
+ * The guarded calls the C entry runs itself (ROUTE_CHECKED: kernelsim's
+ * Checked rows) when what their handler does beyond passing them through
+ * cannot apply; any other call of theirs takes the kernel route. Each test
+ * is the handler's own reason for taking the call, decided from the
+ * arguments with at most one more host call:
+ *
+ *   close       sysClose forgets a signalfd or a maps file not read yet
+ *               (both marked in vsysbed_sigfds) and the guest's mark of an
+ *               fd at or above the host's base: run here below both.
+ *   getdents64  sysGetdents64 filters the listings of /proc's fd, task and
+ *               map_files directories: run here when fstat says the fd is
+ *               not on /proc's device.
+ *   open,       sysOpen's and sysOpenat's first try (openNoMagicLinks):
+ *   openat      openat2 with RESOLVE_NO_MAGICLINKS and the open_how open(2)
+ *               builds. A magic link (ELOOP) or a kernel without openat2
+ *               (ENOSYS) goes to kernelsim with nothing opened; an fd on
+ *               /proc's device, or on a file with vsysbed's inode (as
+ *               found_host_exe), is closed again and the call goes to
+ *               kernelsim, which opens it once more and answers the guest's
+ *               view (checkOpened). Opening such a file twice changes
+ *               nothing the guest sees: procfs makes no file for O_CREAT,
+ *               and O_EXCL cannot have succeeded on a file that exists.
+ *
+ * Until kernelsim has told the entry /proc's device, every one goes to
+ * kernelsim. Returns 1 with *ret the call's result when it ran here.
+ */
+static uint64_t vsysbed_proc_dev;
+
+void vsysbed_set_proc_dev(uint64_t dev) { vsysbed_proc_dev = dev; }
+
+#define SYS_openat2_ 437
+#define ELOOP_ 40
+#define O_CREAT_ 0100
+#define O_DIRECTORY_ 0200000
+#define O_NOFOLLOW_ 0400000
+#define O_CLOEXEC_ 02000000
+#define O_PATH_ 010000000
+#define O_TMPFILE_BIT_ 020000000 /* __O_TMPFILE, without O_DIRECTORY */
+/* Linux's VALID_OPEN_FLAGS (include/linux/fcntl.h), O_LARGEFILE's 0100000 among them. */
+#define VALID_OPEN_FLAGS_ 037777703U
+#define O_PATH_FLAGS_ (O_DIRECTORY_ | O_NOFOLLOW_ | O_PATH_ | O_CLOEXEC_)
+#define RESOLVE_NO_MAGICLINKS_ 0x02
+
+/* fd is open on a file kernelsim must see: on /proc's device, or (exe) one
+ * with vsysbed's binary's inode. A failed fstat says yes. */
+static inline int kernelsim_file(long fd, int exe)
+{
+	uint64_t st[18]; /* struct stat: st_dev at 0, st_ino at 8 */
+	if (vsysbed_raw_syscall6(SYS_fstat, fd, (long)st, 0, 0, 0, 0) != 0)
+		return 1;
+	return st[0] == vsysbed_proc_dev || (exe && vsysbed_exe_ino && (uint32_t)st[1] == vsysbed_exe_ino);
+}
+
+/* open and openat (sysOpen, sysOpenat): open(2)'s open_how (build_open_how:
+ * the flags it knows, O_PATH keeping its own few, the mode only for a call
+ * that may create) with RESOLVE_NO_MAGICLINKS, as openNoMagicLinks. */
+static int checked_open(long dirfd, long path, long flags, long mode, long *ret)
+{
+	uint64_t how[3] = {(uint64_t)flags & VALID_OPEN_FLAGS_, 0, RESOLVE_NO_MAGICLINKS_};
+	if (how[0] & O_PATH_)
+		how[0] &= O_PATH_FLAGS_;
+	if (how[0] & (O_CREAT_ | O_TMPFILE_BIT_))
+		how[1] = (uint64_t)mode & 07777;
+	long r = vsysbed_raw_syscall6(SYS_openat2_, dirfd, path, (long)how, sizeof how, 0, 0);
+	if (r == -ELOOP_ || r == -ENOSYS_)
+		return 0;
+	if (r >= 0 && kernelsim_file(r, 1)) {
+		vsysbed_raw_syscall6(SYS_close, r, 0, 0, 0, 0, 0);
+		return 0;
+	}
+	*ret = r;
+	return 1;
+}
+
+static int checked_call(long nr, const long a[6], long *ret)
+{
+	if (!vsysbed_proc_dev)
+		return 0;
+	switch (nr) {
+	case SYS_close: {
+		uint32_t fd = (uint32_t)a[0];
+		if (fd >= (uint32_t)vsysbed_hostfd_base || fd >= SIGFD_MAX || is_signalfd(fd))
+			return 0;
+		*ret = vsysbed_raw_syscall6(SYS_close, a[0], 0, 0, 0, 0, 0);
+		return 1;
+	}
+	case SYS_getdents64:
+		if (kernelsim_file(a[0], 0))
+			return 0;
+		*ret = vsysbed_raw_syscall6(SYS_getdents64, a[0], a[1], a[2], 0, 0, 0);
+		return 1;
+	case SYS_open:
+		return checked_open(-100 /* AT_FDCWD */, a[0], a[1], a[2], ret);
+	case SYS_openat:
+		return checked_open(a[0], a[1], a[2], a[3], ret);
+	}
+	return 0;
+}
+
+/* For tls's tests: checked_call without a guest. */
+int vsysbed_checked_call(long nr, const long a[6], long *ret) { return checked_call(nr, a, ret); }
+
+static inline int is_checked(long nr)
+{
+	return (unsigned long)nr < CB_NR_MAX && vsysbed_routes[nr] == ROUTE_CHECKED;
+}
+
 struct ts_ {
 	long sec, nsec;
 };
@@ -607,6 +715,18 @@ static void ia32_trap(struct vsysbed_cb *cb)
 	r->rax = (uint64_t)ret;
 }
 
+/* The call runs here, without Go: the fast route, or a checked call whose
+ * arguments need nothing of kernelsim's (checked_call). */
+static inline __attribute__((always_inline)) int run_here(struct vsysbed_cb *cb, long nr, const long a[6], long *ret)
+{
+	if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
+		note_start(cb, nr, a);
+		*ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		return 1;
+	}
+	return is_checked(nr) && checked_call(nr, a, ret);
+}
+
 /* The bypass call's body: counts, routes, runs it. */
 static inline long bypass_call(struct vsysbed_cb *cb, long nr, long a1, long a2, long a3, long a4, long a5, uint64_t t0)
 {
@@ -617,9 +737,8 @@ static inline long bypass_call(struct vsysbed_cb *cb, long nr, long a1, long a2,
 		return -ENOSYS_;
 	if (__builtin_expect(names_host_fd(nr, a), 0))
 		return count_result(cb, nr, -EBADF_);
-	if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
-		note_start(cb, nr, a);
-		long ret = vsysbed_raw_syscall6(nr, a1, a2, a3, a4, a5, a[5]);
+	long ret;
+	if (run_here(cb, nr, a, &ret)) {
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, gsp[0], CB_KIND_BYPASS, ret);
 		else if (found_host_exe(nr, a, ret))
@@ -789,9 +908,7 @@ void vsysbed_trap(struct vsysbed_cb *cb)
 		ret = -EBADF_;
 		if (cb->trap_mode == CB_TRAP_SUD)
 			cb->selector = CB_SUD_BLOCK;
-	} else if (is_fast(nr) && !host_fd_in_sets(nr, a)) {
-		note_start(cb, nr, a);
-		ret = vsysbed_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	} else if (run_here(cb, nr, a, &ret)) {
 		if (__builtin_expect(cb->sigpending, 0))
 			ret = signal_check(cb, nr, a, site, kind, ret);
 		else if (found_host_exe(nr, a, ret))

@@ -74,6 +74,33 @@ func SetRoute(nr int, fast bool) {
 	}
 }
 
+// SetRouteChecked makes nr take the C entry's checked route (entry.c's
+// checked_call): run there when its arguments need nothing of kernelsim's
+// handler, else the kernel route. Only close, getdents64, open and openat
+// have one; SetRoute undoes it.
+func SetRouteChecked(nr int) {
+	if nr < 0 || nr >= NrMax {
+		return
+	}
+	C.vsysbed_routes[nr] = C.ROUTE_CHECKED
+}
+
+// SetProcDev tells the C entry /proc's device: a checked call on an fd
+// there goes to kernelsim. Until it is set (0), every checked call does.
+func SetProcDev(dev uint64) { C.vsysbed_set_proc_dev(C.uint64_t(dev)) }
+
+// checkedCall is entry.c's checked_call for the tests: whether the C
+// entry ran call nr itself, and its result.
+func checkedCall(nr int, a [6]uint64) (int64, bool) {
+	var args [6]C.long
+	for i, v := range a {
+		args[i] = C.long(v)
+	}
+	var ret C.long
+	ran := C.vsysbed_checked_call(C.long(nr), &args[0], &ret) != 0
+	return int64(ret), ran
+}
+
 // What an fd map entry says of a syscall (entry.h): which arguments are fd
 // numbers, and whether its result is a new fd.
 const (

@@ -4,9 +4,13 @@
 #include <stdint.h>
 #include "cb.h"
 
-/* Routes the C side knows; every other route is Go's business. */
+/* Routes the C side knows; every other route is Go's business.
+ * ROUTE_CHECKED: a guarded call the C entry runs itself when its
+ * arguments need nothing of kernelsim's handler (entry.c's checked_call),
+ * else the kernel route. */
 #define ROUTE_FAST 0
 #define ROUTE_KERNEL 1
+#define ROUTE_CHECKED 2
 
 extern uint8_t vsysbed_routes[CB_NR_MAX];
 
@@ -46,6 +50,8 @@ void vsysbed_go_siginfo(int sig, void *out);
 uint64_t vsysbed_go_seen(int sig);
 void vsysbed_set_relay_tid(int32_t tid);
 void vsysbed_set_exe_ino(uint64_t ino);
+void vsysbed_set_proc_dev(uint64_t dev);
+int vsysbed_checked_call(long nr, const long a[6], long *ret);
 void vsysbed_count(struct vsysbed_cb *cb, uint64_t nr, uint64_t site, uint32_t kind);
 /* count_timed() and timing_end() around spin iterations of a loop, for
  * tls's TestTimingAccumulates: the entry's timing without a guest. */

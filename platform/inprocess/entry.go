@@ -30,6 +30,8 @@ func (tlsEntry) DieBySignal(sig int)            { tls.DieBySignal(sig) }
 func (tlsEntry) SetRoute(nr int, fast bool)     { tls.SetRoute(nr, fast) }
 func (tlsEntry) SetTimed(nr int)                { tls.SetTimed(nr) }
 func (tlsEntry) SetExeIno(ino uint64)           { tls.SetExeIno(ino) }
+func (tlsEntry) SetRouteChecked(nr int)         { tls.SetRouteChecked(nr) }
+func (tlsEntry) SetProcDev(dev uint64)          { tls.SetProcDev(dev) }
 func (tlsEntry) AddPoke(head, stub uint64) bool { return tls.AddPoke(head, stub) }
 func (tlsEntry) ResetPokes()                    { tls.ResetPokes() }
 func (tlsEntry) XsaveSize() int                 { return tls.XsaveSize() }
