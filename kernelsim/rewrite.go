@@ -344,13 +344,20 @@ const (
 // kernel refused.
 var syncCoreState atomic.Int32
 
+// SyncCoreRegistered tells kernelsim that this host process registered
+// for syncCore before it had a second thread (platform/inprocess, from
+// tls/synccore.c's constructor): no rewrite starts the registration or
+// waits for it, and no exit waits for a thread still in it.
+func SyncCoreRegistered() { syncCoreState.CompareAndSwap(0, 2) }
+
 // syncCoreReady reports whether this process is registered for syncCore,
-// and starts the registration in the background the first time. It is
-// asked at every rewrite, the first one usually while the process has one
-// guest thread: registering waits for an RCU grace period (tens of ms),
-// which no rewrite holds its lock through. False until it is done, or if
-// the kernel has no such membarrier (a multi-threaded process then keeps
-// trapping).
+// and, unless it was at start (SyncCoreRegistered), starts the
+// registration in the background the first time. It is asked at every
+// rewrite, the first one usually while the process has one guest thread:
+// registering from a process with threads waits for an RCU grace period
+// (tens of ms), which no rewrite holds its lock through. False until it is
+// done, or if the kernel has no such membarrier (a multi-threaded process
+// then keeps trapping).
 func syncCoreReady() bool {
 	if syncCoreState.CompareAndSwap(0, 1) {
 		go func() {
