@@ -528,8 +528,17 @@ func protOf(addr uint64) (int, error) {
 // private file mapping's written page back into its neighbours, so a
 // page's mprotect would leave the text in three VMAs where natively (and
 // in the guest's /proc/self/maps) there is one, and /proc/self/map_files,
-// the host kernel's, would list the pieces.
+// the host kernel's, would list the pieces. The kernel is asked for that
+// one mapping where it can be (queryMapping), else the text is read.
 func mappingOf(addr uint64) (prot int, start, end uint64, err error) {
+	if prot, start, end, err := queryMapping(addr); err != errNoQuery {
+		return prot, start, end, err
+	}
+	return mappingOfText(addr)
+}
+
+// mappingOfText is mappingOf from the text of /proc/self/maps.
+func mappingOfText(addr uint64) (prot int, start, end uint64, err error) {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return 0, 0, 0, err
