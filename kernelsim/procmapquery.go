@@ -2,6 +2,7 @@ package kernelsim
 
 import (
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -55,15 +56,16 @@ func queryMapping(addr uint64) (prot int, start, end uint64, err error) {
 	if procmapQueryMissing.Load() {
 		return 0, 0, 0, errNoQuery
 	}
-	// Raw calls, no os.File: the netpoller's descriptor must not take
-	// a guest number (as resolveSite).
-	fd, err := unix.Open("/proc/self/maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	fd, e := openHost("/proc/self/maps", unix.O_RDONLY|unix.O_CLOEXEC)
+	if e != 0 {
 		return 0, 0, 0, errNoQuery
 	}
-	defer unix.Close(fd)
-	q := procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryAddr: addr}
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(procmapQueryIoctl), uintptr(unsafe.Pointer(&q)))
+	defer hostCall(unix.SYS_CLOSE, uint64(fd))
+	q := &procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryAddr: addr}
+	var pin runtime.Pinner // the call has its address only (hostCall)
+	pin.Pin(q)
+	defer pin.Unpin()
+	_, e = hostCall(unix.SYS_IOCTL, uint64(fd), procmapQueryIoctl, uint64(uintptr(unsafe.Pointer(q))))
 	switch e {
 	case 0:
 	case unix.ENOENT: // no VMA holds addr

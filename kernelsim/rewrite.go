@@ -498,10 +498,14 @@ func (p *Process) mapStubPage(head uint64) (uint64, bool) {
 	return 0, false
 }
 
-// writeCode writes b at addr, within one page of guest code: the mapping
-// holding it is made writable for the copy and given back the protection
-// /proc/self/maps shows for it.
+// writeCode writes b at addr, within one page of guest code: through
+// /proc/self/mem (writeCodeMem), or the mapping holding it is made
+// writable for the copy and given back the protection /proc/self/maps
+// shows for it.
 func writeCode(addr uint64, b []byte) error {
+	if err := writeCodeMem(addr, b); err != errNoMemWrite {
+		return err
+	}
 	prot, start, end, err := mappingOf(addr)
 	if err != nil {
 		return err
