@@ -31,7 +31,9 @@ func writeCodeMem(addr uint64, b []byte) error {
 	}
 	fd, e := openHost("/proc/self/mem", unix.O_RDWR|unix.O_CLOEXEC)
 	if e != 0 {
-		memWriteMissing.Store(true)
+		if e == unix.EACCES || e == unix.EPERM || e == unix.ENOENT {
+			memWriteMissing.Store(true) // no /proc, or not ours to write
+		}
 		return errNoMemWrite
 	}
 	defer hostCall(unix.SYS_CLOSE, uint64(fd))
