@@ -101,6 +101,40 @@ var _ = Describe("rewritten call sites (--rewrite)", func() {
 		})
 	}
 
+	// `rewrite threads`: a fork child, then its parent, each starts a
+	// second thread at once and calls mt_getpid 100 times while it lives
+	// (100 more after). Every host process registers for the SYNC_CORE
+	// membarrier before it has threads (tls/synccore.c): registered later,
+	// in the background from the first rewrite, the registration took
+	// 10-25 ms, and the child's site trapped 128 times before it was
+	// rewritten.
+	for _, trap := range []string{"seccomp", "sud"} {
+		It("with --trap "+trap+": a site called with two threads right after start is rewritten at its first trap, in a fork child too", func() {
+			guest := filepath.Join(guestDir, "rewrite")
+			native := run(nil, guest, "threads")
+			Expect(native.Status).To(Equal(0), "native: %s", native)
+			Expect(native.Stdout).To(Equal(strings.Repeat("two threads: 200 calls ok\n", 2)))
+			path := filepath.Join(GinkgoT().TempDir(), "R.json")
+			got := runVsysbed(nil, []string{"--trap", trap, "--rewrite=lazy", "--report", path}, guest, "threads")
+			expectNoPanic(got)
+			Expect(got.Stdout).To(Equal(native.Stdout), "native:\n%s\nvsysbed:\n%s", native, got)
+			Expect(got.Status).To(Equal(0), "%s", got)
+			r, err := coverage.Load(path)
+			Expect(err).NotTo(HaveOccurred())
+			mt := sitesOf(r, "mt_getpid")
+			Expect(mt).To(HaveLen(1), "mt_getpid's sites: %v", mt)
+			for _, k := range mt {
+				Expect(k).To(Equal(map[string]uint64{coverage.KindTrap: 2, coverage.KindPatched: 398}),
+					"mt_getpid in two processes: one trap each, then patched")
+			}
+			for _, st := range r.TrapSites() {
+				if strings.HasPrefix(st.Symbol, "mt_getpid+") {
+					Expect(st.RewrittenAfter).To(Equal(uint64(1)), "%+v", st)
+				}
+			}
+		})
+	}
+
 	// The rewritemt guest's three sites (of each pattern) are hammered by
 	// four threads while they are rewritten. VSYSBED_REWRITE_POKE_PAUSE=1
 	// holds each step of the rewrite 10 ms, so the other threads run the

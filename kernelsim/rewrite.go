@@ -344,13 +344,20 @@ const (
 // kernel refused.
 var syncCoreState atomic.Int32
 
+// SyncCoreRegistered tells kernelsim that this host process registered
+// for syncCore before it had a second thread (platform/inprocess, from
+// tls/synccore.c's constructor): no rewrite starts the registration or
+// waits for it, and no exit waits for a thread still in it.
+func SyncCoreRegistered() { syncCoreState.CompareAndSwap(0, 2) }
+
 // syncCoreReady reports whether this process is registered for syncCore,
-// and starts the registration in the background the first time. It is
-// asked at every rewrite, the first one usually while the process has one
-// guest thread: registering waits for an RCU grace period (tens of ms),
-// which no rewrite holds its lock through. False until it is done, or if
-// the kernel has no such membarrier (a multi-threaded process then keeps
-// trapping).
+// and, unless it was at start (SyncCoreRegistered), starts the
+// registration in the background the first time. It is asked at every
+// rewrite, the first one usually while the process has one guest thread:
+// registering from a process with threads waits for an RCU grace period
+// (tens of ms), which no rewrite holds its lock through. False until it is
+// done, or if the kernel has no such membarrier (a multi-threaded process
+// then keeps trapping).
 func syncCoreReady() bool {
 	if syncCoreState.CompareAndSwap(0, 1) {
 		go func() {
@@ -491,10 +498,14 @@ func (p *Process) mapStubPage(head uint64) (uint64, bool) {
 	return 0, false
 }
 
-// writeCode writes b at addr, within one page of guest code: the mapping
-// holding it is made writable for the copy and given back the protection
-// /proc/self/maps shows for it.
+// writeCode writes b at addr, within one page of guest code: through
+// /proc/self/mem (writeCodeMem), or the mapping holding it is made
+// writable for the copy and given back the protection /proc/self/maps
+// shows for it.
 func writeCode(addr uint64, b []byte) error {
+	if err := writeCodeMem(addr, b); err != errNoMemWrite {
+		return err
+	}
 	prot, start, end, err := mappingOf(addr)
 	if err != nil {
 		return err
@@ -521,8 +532,17 @@ func protOf(addr uint64) (int, error) {
 // private file mapping's written page back into its neighbours, so a
 // page's mprotect would leave the text in three VMAs where natively (and
 // in the guest's /proc/self/maps) there is one, and /proc/self/map_files,
-// the host kernel's, would list the pieces.
+// the host kernel's, would list the pieces. The kernel is asked for that
+// one mapping where it can be (queryMapping), else the text is read.
 func mappingOf(addr uint64) (prot int, start, end uint64, err error) {
+	if prot, start, end, err := queryMapping(addr); err != errNoQuery {
+		return prot, start, end, err
+	}
+	return mappingOfText(addr)
+}
+
+// mappingOfText is mappingOf from the text of /proc/self/maps.
+func mappingOfText(addr uint64) (prot int, start, end uint64, err error) {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return 0, 0, 0, err

@@ -78,83 +78,48 @@ func (l *EventLog) Exec(path string, argv []string, interp string) error {
 	if argv == nil {
 		argv = []string{}
 	}
-	return l.append(struct {
-		Ev     string   `json:"ev"`
-		Pid    int      `json:"pid"`
-		Path   string   `json:"path"`
-		Argv   []string `json:"argv"`
-		Interp string   `json:"interp"`
-	}{coverage.EvExec, l.pid, path, argv, interp})
+	return l.write(newEvent(coverage.EvExec, l.pid).str("path", path).strs("argv", argv).str("interp", interp))
 }
 
 // Map records a file-backed guest mapping [start, end) of path at file
 // offset offset (the synthetic vDSO is logged with path "[vdso]"). prot is
 // a PROT_* mask.
 func (l *EventLog) Map(start, end, offset uint64, prot int, path string) error {
-	return l.append(struct {
-		Ev     string       `json:"ev"`
-		Pid    int          `json:"pid"`
-		Start  coverage.Hex `json:"start"`
-		End    coverage.Hex `json:"end"`
-		Offset coverage.Hex `json:"offset"`
-		Path   string       `json:"path"`
-		Prot   string       `json:"prot"`
-	}{coverage.EvMap, l.pid, coverage.Hex(start), coverage.Hex(end), coverage.Hex(offset), path, ProtString(prot)})
+	return l.write(newEvent(coverage.EvMap, l.pid).hex("start", start).hex("end", end).hex("offset", offset).
+		str("path", path).str("prot", ProtString(prot)))
 }
 
 // Unmap records that [start, end) of the guest's address space was unmapped.
 func (l *EventLog) Unmap(start, end uint64) error {
-	return l.append(struct {
-		Ev    string       `json:"ev"`
-		Pid   int          `json:"pid"`
-		Start coverage.Hex `json:"start"`
-		End   coverage.Hex `json:"end"`
-	}{coverage.EvUnmap, l.pid, coverage.Hex(start), coverage.Hex(end)})
+	return l.write(newEvent(coverage.EvUnmap, l.pid).hex("start", start).hex("end", end))
 }
 
 // Exit records how the guest ended: code when sig is 0, else the signal,
 // and when (t, on Now's clock).
 func (l *EventLog) Exit(code int, sig syscall.Signal) error {
-	return l.append(struct {
-		Ev     string `json:"ev"`
-		Pid    int    `json:"pid"`
-		Code   int    `json:"code"`
-		Signal string `json:"signal"`
-		T      int64  `json:"t"`
-	}{coverage.EvExit, l.pid, code, coverage.SignalName(sig), Now()})
+	return l.write(newEvent(coverage.EvExit, l.pid).int("code", int64(code)).str("signal", coverage.SignalName(sig)).int("t", Now()))
 }
 
 // Phase records start-up phase point name (Phase*) at t (Now's clock),
 // with an optional note.
 func (l *EventLog) Phase(name string, t int64, note string) error {
-	return l.append(struct {
-		Ev    string `json:"ev"`
-		Pid   int    `json:"pid"`
-		Phase string `json:"phase"`
-		T     int64  `json:"t"`
-		Note  string `json:"note,omitempty"`
-	}{coverage.EvPhase, l.pid, name, t, note})
+	e := newEvent(coverage.EvPhase, l.pid).str("phase", name).int("t", t)
+	if note != "" {
+		e.str("note", note)
+	}
+	return l.write(e)
 }
 
 // Fork records that this process was forked by the guest process parent.
 func (l *EventLog) Fork(parent int) error {
-	return l.append(struct {
-		Ev     string `json:"ev"`
-		Pid    int    `json:"pid"`
-		Parent int    `json:"parent"`
-	}{coverage.EvFork, l.pid, parent})
+	return l.write(newEvent(coverage.EvFork, l.pid).int("parent", int64(parent)))
 }
 
 // Reaped records that this process's wait collected child, which ended
 // with code, or by sig when sig is not 0.
 func (l *EventLog) Reaped(child, code int, sig syscall.Signal) error {
-	return l.append(struct {
-		Ev     string `json:"ev"`
-		Pid    int    `json:"pid"`
-		Child  int    `json:"child"`
-		Code   int    `json:"code"`
-		Signal string `json:"signal"`
-	}{coverage.EvReaped, l.pid, child, code, coverage.SignalName(sig)})
+	return l.write(newEvent(coverage.EvReaped, l.pid).int("child", int64(child)).int("code", int64(code)).
+		str("signal", coverage.SignalName(sig)))
 }
 
 // RewritePatched is Rewrite's outcome for a site rewritten.
@@ -164,31 +129,18 @@ const RewritePatched = coverage.RewritePatched
 // syscall instruction) for nr: coverage.RewritePatched or why not, after
 // traps traps there (the asking thread's block's count).
 func (l *EventLog) Rewrite(addr uint64, nr int, traps uint64, outcome string) error {
-	return l.append(struct {
-		Ev      string       `json:"ev"`
-		Pid     int          `json:"pid"`
-		Address coverage.Hex `json:"address"`
-		Nr      int          `json:"nr"`
-		Traps   uint64       `json:"traps"`
-		Rewrite string       `json:"rewrite"`
-	}{coverage.EvRewrite, l.pid, coverage.Hex(addr), nr, traps, outcome})
+	return l.write(newEvent(coverage.EvRewrite, l.pid).hex("address", addr).int("nr", int64(nr)).uint("traps", traps).
+		str("rewrite", outcome))
 }
 
 // Error records a problem the report must show, e.g. "not supported yet: clone".
 func (l *EventLog) Error(msg string) error {
-	return l.append(struct {
-		Ev  string `json:"ev"`
-		Pid int    `json:"pid"`
-		Msg string `json:"msg"`
-	}{coverage.EvError, l.pid, msg})
+	return l.write(newEvent(coverage.EvError, l.pid).str("msg", msg))
 }
 
-func (l *EventLog) append(v any) error {
-	line, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("rundir: encode event: %w", err)
-	}
-	line = append(line, '\n')
+// write appends e's line to the log in one write.
+func (l *EventLog) write(e *eventLine) error {
+	line := e.line()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fd < 0 {
@@ -289,12 +241,5 @@ func (l *EventLog) Tampered(ev string, nr int, site uint64, kind uint32, what st
 	if int(kind) < len(kindNames) {
 		k = kindNames[kind]
 	}
-	return l.append(struct {
-		Ev   string       `json:"ev"`
-		Pid  int          `json:"pid"`
-		Nr   int          `json:"nr"`
-		Site coverage.Hex `json:"site"`
-		Kind string       `json:"kind"`
-		What string       `json:"what"`
-	}{ev, l.pid, nr, coverage.Hex(site), k, what})
+	return l.write(newEvent(ev, l.pid).int("nr", int64(nr)).hex("site", site).str("kind", k).str("what", what))
 }

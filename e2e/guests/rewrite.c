@@ -15,7 +15,10 @@
  *  - execve: the new image's sites trap again (they are new).
  *
  * Every line printed is the same natively and under vsysbed.
- * `rewrite exec` is the image the last step executes.
+ * `rewrite exec` is the image the last step executes; `rewrite threads`
+ * runs the two-thread step alone, first thing in a fork child and then in
+ * the parent (processes with a second thread within milliseconds of their
+ * start).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -243,10 +246,29 @@ static int two_threads(void)
 	return bad;
 }
 
+/* two_threads first thing in a fork child, then in this process (whose
+ * mt_getpid the child's rewrite did not change): each process starts its
+ * second thread within milliseconds of its own start. */
+static int early_threads(void)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		int bad = two_threads();
+		fflush(stdout);
+		_exit(bad);
+	}
+	int st;
+	if (child < 0 || waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return 1;
+	return two_threads();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "exec") == 0)
 		return loop("after exec");
+	if (argc > 1 && strcmp(argv[1], "threads") == 0)
+		return early_threads();
 	int bad = loop("plain");
 	for (int restart = 0; restart <= 1; restart++) {
 		set_handler(restart);

@@ -7,8 +7,15 @@ import (
 )
 
 // The in-process platform's Entry is tls's C entry, set at init beside
-// the Machine: the only place kernelsim's tables reach C.
-func init() { kernelsim.SetEntry(tlsEntry{}) }
+// the Machine: the only place kernelsim's tables reach C. A host process
+// registered for the SYNC_CORE membarrier before Go started a thread
+// (tls/synccore.c) tells kernelsim so here.
+func init() {
+	kernelsim.SetEntry(tlsEntry{})
+	if tried, err := tls.SyncCoreRegistration(); tried && err == nil {
+		kernelsim.SyncCoreRegistered()
+	}
+}
 
 // tlsEntry hands each of kernelsim's Entry calls to tls as it is.
 type tlsEntry struct{}
