@@ -61,8 +61,7 @@ func (p *Process) addShmem(fd int) {
 		p.collectShmem()
 		p.shmemGC = 2*len(p.shmem) + 64
 	}
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) == nil {
+	if st, err := hostFstat(fd); err == nil {
 		p.shmem[fd] = st.Ino
 	}
 }
@@ -70,7 +69,7 @@ func (p *Process) addShmem(fd int) {
 // dropShmem closes fd when a mapping of it could not be made (p.mu held).
 func (p *Process) dropShmem(fd int) {
 	delete(p.shmem, fd)
-	unix.Close(fd)
+	hostClose(fd)
 }
 
 // collectShmem closes the memfds no guest mapping refers to (p.mu held).

@@ -1,0 +1,221 @@
+package kernelsim
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// These tests run handlers over fds against the fake machine alone (its
+// fd table, its files): every fd the handler asks about, closes or lists
+// is the fake's, so a call that went to the host directly would miss the
+// fake's table and answer differently.
+
+// openFDs is the fake fd table's numbers, sorted.
+func openFDs(f *fakeMachine) []int {
+	var fds []int
+	for fd := range f.fds {
+		fds = append(fds, fd)
+	}
+	sort.Ints(fds)
+	return fds
+}
+
+// close_range over the host's range closes the guest's fds there, found
+// in the calling thread's fd directory, and never the host's.
+func TestCloseRangeClosesTheGuestsHighFDsOnly(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	e := useFakeEntry(t)
+	e.SetHostFDBase(1000)
+	e.MarkGuestFD(1500, true)
+	f.fds = map[int]int{0: 0, 1: 0, 3: 0, 1000: 0, 1004: 0, 1500: 0}
+	files := f.HostFiles.(*fakeFiles)
+	files.dirs["/proc/thread-self/fd"] = []string{"0", "1", "1000", "1004", "1500", "3"}
+	if r := call(task, unix.SYS_CLOSE_RANGE, 3, 2000, 0); r != 0 {
+		t.Fatalf("close_range(3, 2000) = %d", r)
+	}
+	expectCalls(t, f, fakeCall{unix.SYS_CLOSE_RANGE, Args{3, 999}}, fakeCall{unix.SYS_CLOSE, Args{1500}})
+	if got := fmt.Sprint(openFDs(f)); got != "[0 1 3 1000 1004]" {
+		t.Errorf("open after close_range: %s, want the host's 1000 and 1004 kept", got)
+	}
+	if !e.IsHostFD(1500) {
+		t.Errorf("1500 is still the guest's after its close")
+	}
+
+	// CLOSE_RANGE_CLOEXEC marks the guest's, and leaves the host's alone.
+	f.fds[1200] = 0
+	e.MarkGuestFD(1200, true)
+	files.dirs["/proc/thread-self/fd"] = []string{"1000", "1004", "1200"}
+	if r := call(task, unix.SYS_CLOSE_RANGE, 1000, 1300, closeRangeCloexec); r != 0 {
+		t.Fatalf("close_range(CLOEXEC) = %d", r)
+	}
+	expectCalls(t, f, fakeCall{unix.SYS_FCNTL, Args{1200, unix.F_SETFD, unix.FD_CLOEXEC}})
+	if f.fds[1200] != unix.FD_CLOEXEC || f.fds[1000] != 0 || f.fds[1004] != 0 {
+		t.Errorf("fd flags %v: only 1200 is close-on-exec", f.fds)
+	}
+}
+
+// execve closes the guest's close-on-exec fds, listed in /proc/self/fd and
+// asked of the fd table one by one; a host fd is never asked, even one
+// marked close-on-exec (all of the host's are).
+func TestExecCloseOnExecThroughTheFDTable(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	e := useFakeEntry(t)
+	e.SetHostFDBase(1000)
+	f.fds = map[int]int{0: 0, 4: unix.FD_CLOEXEC, 5: 0, 1001: unix.FD_CLOEXEC}
+	f.HostFiles.(*fakeFiles).dirs["/proc/self/fd"] = []string{"0", "1001", "4", "5"}
+	task.P.closeOnExec()
+	getfd := func(fd uint64) fakeCall { return fakeCall{unix.SYS_FCNTL, Args{fd, unix.F_GETFD}} }
+	expectCalls(t, f, getfd(0), getfd(4), fakeCall{unix.SYS_CLOSE, Args{4}}, getfd(5))
+	if got := fmt.Sprint(openFDs(f)); got != "[0 5 1001]" {
+		t.Errorf("open after exec: %s, want 4 closed alone", got)
+	}
+}
+
+// procDevice is the device of /proc, as the fake's stats must give a
+// file on procfs (isProcDev reads the real one).
+func procDevice(t *testing.T) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self", &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Dev
+}
+
+// An open that reached a /proc file by another name (a symlink elsewhere)
+// is recognised by fstat of the fd it returned and named by its link in
+// /proc/thread-self/fd: the guest gets its view, and the fd is closed.
+func TestOpenedFDOnProcIsNamedByItsLink(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	plat := platformOf(task)
+	task.P.Argv = []string{"prog", "-x"}
+	files := f.HostFiles.(*fakeFiles)
+	const opened = 5
+	f.fds = map[int]int{0: 0, 1: 0, 2: 0, opened: 0}
+	f.ret = func(nr int, a Args) int64 {
+		if nr == unix.SYS_OPENAT2 {
+			return opened
+		}
+		return 0
+	}
+	files.stats[fdKey(opened)] = unix.Stat_t{Dev: procDevice(t), Mode: unix.S_IFREG | 0o444}
+	files.links["/proc/thread-self/fd/5"] = "/proc/" + itoa(pid) + "/cmdline"
+	path := uint64(guestMem)
+	f.WriteMem(path, []byte("/tmp/elsewhere\x00"))
+	files.asked = nil
+	r := call(task, unix.SYS_OPEN, path, unix.O_RDONLY)
+	if r < 0 || r == opened {
+		t.Fatalf("open = %d, want the platform's file", r)
+	}
+	unix.Close(int(r)) // the fake platform's memfd is real
+	if fmtList(plat.files) != "[prog\x00-x\x00]" {
+		t.Errorf("the platform made %q, want the guest's cmdline", plat.files)
+	}
+	if _, open := f.fds[opened]; open {
+		t.Errorf("the fd the kernel opened is still open")
+	}
+	if got := fmt.Sprint(files.asked); got != "[stat fd:5 readlink /proc/thread-self/fd/5]" {
+		t.Errorf("asked %s", got)
+	}
+
+	// Not on procfs (fstat says so): the guest's fd as it came.
+	f.fds[opened] = 0
+	files.stats[fdKey(opened)] = unix.Stat_t{Dev: procDevice(t) + 1, Mode: unix.S_IFREG}
+	if r := call(task, unix.SYS_OPEN, path, unix.O_RDONLY); r != opened {
+		t.Errorf("open of an ordinary file = %d, want %d", r, opened)
+	}
+}
+
+// readlink of a /proc/self/fd/N that names a host fd is ENOENT, however
+// the path reaches it: a path relative to a dirfd on /proc/self/fd is
+// resolved by an O_PATH open whose link and fstat say what it is; an
+// O_PATH fd of the link itself (readlinkat(fd, "")) by its own link.
+func TestReadlinkOfAHostFDsLinkThroughTheMachine(t *testing.T) {
+	task, f := fakeTask(t, nil, [2]uint64{})
+	e := useFakeEntry(t)
+	e.SetHostFDBase(1000)
+	files := f.HostFiles.(*fakeFiles)
+	self := "/proc/" + itoa(pid) + "/fd"
+	path, buf := uint64(guestMem), uint64(guestMem+512)
+	const dir = 8 // the guest's fd of its /proc/self/fd
+	files.links["/proc/thread-self/fd/8"] = self
+	link := func(fd int, name string) {
+		files.opens[fdKey(dir)+"/"+name] = fd
+		files.links["/proc/thread-self/fd/"+itoa(fd)] = self + "/" + name
+		files.stats[fdKey(fd)] = unix.Stat_t{Dev: procDevice(t), Mode: unix.S_IFLNK | 0o500}
+	}
+	link(21, "1001")
+	link(22, "7")
+	files.asked = nil
+	f.WriteMem(path, []byte("1001\x00"))
+	if r := call(task, unix.SYS_READLINKAT, dir, path, buf, 64); r != neg(unix.ENOENT) {
+		t.Errorf("readlinkat(/proc/self/fd, 1001) of a host fd = %d, want ENOENT", r)
+	}
+	expectCalls(t, f) // nothing passed through
+	if got := fmt.Sprint(files.asked); got != "[readlink /proc/thread-self/fd/8 open fd:8/1001 readlink /proc/thread-self/fd/21 stat fd:21 close fd:21]" {
+		t.Errorf("asked %s", got)
+	}
+
+	// A guest fd's link by the same way passes through.
+	f.WriteMem(path, []byte("7\x00"))
+	call(task, unix.SYS_READLINKAT, dir, path, buf, 64)
+	expectCalls(t, f, fakeCall{unix.SYS_READLINKAT, Args{dir, path, buf, 64}})
+
+	// readlinkat(fd, "") of an O_PATH fd of the host fd's link.
+	files.links["/proc/thread-self/fd/9"] = self + "/1002"
+	f.WriteMem(path, []byte("\x00"))
+	if r := call(task, unix.SYS_READLINKAT, 9, path, buf, 64); r != neg(unix.ENOENT) {
+		t.Errorf("readlinkat(fd, \"\") of a host fd's link = %d, want ENOENT", r)
+	}
+	expectCalls(t, f)
+}
+
+// A new process's fd table size is the highest fd its /proc/self/fd
+// lists below the host's base, or a guest fd above it.
+func TestFDHighIsReadFromTheFDTable(t *testing.T) {
+	f := &fakeMachine{HostFiles: newFakeFiles()}
+	old := machine
+	machine = f
+	t.Cleanup(func() { machine = old })
+	e := useFakeEntry(t)
+	e.SetHostFDBase(1000)
+	e.MarkGuestFD(1500, false)
+	f.HostFiles.(*fakeFiles).dirs["/proc/self/fd"] = []string{"0", "1", "1000", "1001", "2", "9"}
+	applyFDArgs(1000)
+	if got := e.FDHigh(); got != 9 {
+		t.Errorf("fd high %d, want 9 (the host's 1000 and 1001 left out)", got)
+	}
+	e.MarkGuestFD(1500, true)
+	f.HostFiles.(*fakeFiles).dirs["/proc/self/fd"] = []string{"0", "1000", "1500"}
+	applyFDArgs(1000)
+	if got := e.FDHigh(); got != 1500 {
+		t.Errorf("fd high %d, want the guest's 1500", got)
+	}
+}
+
+// The /proc readers read the host's file through the Machine: the guest's
+// maps are the fake's lines clipped to its ranges, its status the fake's
+// with the guest's fields, and a file the machine cannot read is its errno.
+func TestProcReadersReadTheMachinesFiles(t *testing.T) {
+	task, f := fakeTask(t, [][2]uint64{{0x10000, 0x20000}}, [2]uint64{})
+	task.CB.Tid = uint64(pid)
+	files := f.HostFiles.(*fakeFiles)
+	files.files["/proc/self/maps"] = []byte("00010000-00020000 r-xp 00000000 fe:00 42 /guest\n" +
+		"00400000-00500000 r-xp 00000000 fe:00 7 /vsysbed\n")
+	c, ok, errno := task.P.mapsContent("maps", "/proc/self/maps")
+	if !ok || errno != 0 || string(c) != "00010000-00020000 r-xp 00000000 fe:00 42 /guest\n" {
+		t.Errorf("maps = %q, %v, %d; want the guest's line alone", c, ok, errno)
+	}
+	if _, ok, errno := task.P.mapsContent("maps", "/proc/self/task/1/maps"); !ok || errno != neg(unix.ENOENT) {
+		t.Errorf("maps of a file the machine has not = %v, %d; want ENOENT", ok, errno)
+	}
+	files.files["/proc/self/status"] = []byte("Name:\tguest\nThreads:\t9\nSigBlk:\tffffffffffffffff\n")
+	task.sigmask = bit(int(unix.SIGUSR1))
+	c, ok, errno = task.procStatusContent("/proc/self/status")
+	if !ok || errno != 0 || string(c) != "Name:\tguest\nThreads:\t1\nSigBlk:\t0000000000000200\n" {
+		t.Errorf("status = %q, %v, %d", c, ok, errno)
+	}
+}
