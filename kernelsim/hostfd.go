@@ -48,6 +48,12 @@ func hostDup3(oldfd, newfd, flags int) error {
 	return errOf(errno)
 }
 
+// hostCloseRange is close_range(first, last, 0).
+func hostCloseRange(first, last int) error {
+	_, errno := hostCall(unix.SYS_CLOSE_RANGE, uint64(first), uint64(last), 0)
+	return errOf(errno)
+}
+
 // hostFstat is fstat(fd).
 func hostFstat(fd int) (unix.Stat_t, error) {
 	var st unix.Stat_t
@@ -99,4 +105,26 @@ func hostPwrite(fd int, b []byte, off int64) error {
 	defer pin.Unpin()
 	_, errno := hostCall(unix.SYS_PWRITE64, uint64(fd), uint64(uintptr(unsafe.Pointer(&b[0]))), uint64(len(b)), uint64(off))
 	return errOf(errno)
+}
+
+// hostPreadFull fills b from fd at off (pread, b pinned for each call); a
+// read cut short by the end of the file is EIO.
+func hostPreadFull(fd int, b []byte, off int64) error {
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	for len(b) > 0 {
+		pin.Pin(&b[0])
+		n, errno := hostCall(unix.SYS_PREAD64, uint64(fd), uint64(uintptr(unsafe.Pointer(&b[0]))), uint64(len(b)), uint64(off))
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return errno
+		}
+		if n == 0 {
+			return unix.EIO
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
 }

@@ -219,3 +219,66 @@ func TestProcReadersReadTheMachinesFiles(t *testing.T) {
 		t.Errorf("status = %q, %v, %d", c, ok, errno)
 	}
 }
+
+// A fork child puts each passed fd at its guest number (a high one only
+// where the host holds nothing), closes what it was passed, and closes the
+// rest below the host's base between the guest's numbers.
+func TestInstallFDsThroughTheFDTable(t *testing.T) {
+	_, f := fakeTask(t, nil, [2]uint64{})
+	e := useFakeEntry(t)
+	f.calls = nil
+	f.fds = map[int]int{300: 0, 301: 0, 302: 0, 303: 0, 1500: unix.FD_CLOEXEC}
+	st := &ForkState{FDs: []ForkFD{{Num: 0}, {Num: 1, Cloexec: true}, {Num: 1500}, {Num: 1600, Cloexec: true}}}
+	installFDs(st, []int{300, 301, 302, 303}, 1000)
+	expectCalls(t, f,
+		fakeCall{unix.SYS_DUP3, Args{300, 0, 0}},
+		fakeCall{unix.SYS_DUP3, Args{301, 1, unix.O_CLOEXEC}},
+		fakeCall{unix.SYS_FCNTL, Args{1500, unix.F_GETFD}}, // the host's: left alone
+		fakeCall{unix.SYS_FCNTL, Args{1600, unix.F_GETFD}},
+		fakeCall{unix.SYS_DUP3, Args{303, 1600, unix.O_CLOEXEC}},
+		fakeCall{unix.SYS_CLOSE, Args{300}}, fakeCall{unix.SYS_CLOSE, Args{301}},
+		fakeCall{unix.SYS_CLOSE, Args{302}}, fakeCall{unix.SYS_CLOSE, Args{303}},
+		fakeCall{unix.SYS_CLOSE_RANGE, Args{2, 999}})
+	if got := fmt.Sprint(openFDs(f)); got != "[0 1 1500 1600]" {
+		t.Errorf("open after installFDs: %s", got)
+	}
+	if e.IsHostFD(1600) || !e.IsHostFD(1500) {
+		t.Errorf("1600 is the guest's, 1500 the host's: %v, %v", !e.IsHostFD(1600), e.IsHostFD(1500))
+	}
+}
+
+// fork's snapshot lists the guest's fds (the host's left out) and dups
+// each above the host's base, and reopens the guest's file mappings (by
+// map_files) from the maps the machine gives: the host's lines are not
+// the guest's, an anonymous one needs no file.
+func TestSnapshotThroughTheMachine(t *testing.T) {
+	task, f := fakeTask(t, [][2]uint64{{0x10000, 0x20000}, {0x30000, 0x31000}}, [2]uint64{})
+	p := task.P
+	e := useFakeEntry(t)
+	e.SetHostFDBase(1000)
+	files := f.HostFiles.(*fakeFiles)
+	f.fds = map[int]int{0: 0, 1: unix.FD_CLOEXEC, 5: 0, 1001: unix.FD_CLOEXEC, 40: 0}
+	files.dirs["/proc/self/fd"] = []string{"0", "1", "1001", "5"}
+	files.files["/proc/self/maps"] = []byte("00010000-00020000 r-xp 00000000 fe:00 42 /lib/guest.so\n" +
+		"00030000-00031000 rw-p 00000000 00:00 0\n" +
+		"00400000-00500000 r-xp 00000000 fe:00 7 /vsysbed\n")
+	files.opens["/proc/self/map_files/10000-20000"] = 40
+	files.asked = nil
+	st := &ForkState{}
+	passed, err := p.snapshot(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(st.FDs); got != "[{0 false} {1 true} {5 false}]" {
+		t.Errorf("guest fds %s", got)
+	}
+	if got := fmt.Sprint(passed); got != "[1200 1201 1202 1203]" {
+		t.Errorf("passed %s: the guest's three fds and the library, above the host's base", got)
+	}
+	if len(st.Regions) != 2 || st.Regions[0].FD != 3 || st.Regions[0].Path != "/lib/guest.so" || st.Regions[1].FD != -1 || st.NumFiles != 1 {
+		t.Errorf("regions %+v, %d files", st.Regions, st.NumFiles)
+	}
+	if got := fmt.Sprint(files.asked); got != "[list /proc/self/fd read /proc/self/maps open /proc/self/map_files/10000-20000 close fd:40]" {
+		t.Errorf("asked %s", got)
+	}
+}
