@@ -1,6 +1,8 @@
 package kernelsim
 
 import (
+	"bufio"
+	"bytes"
 	"runtime"
 	"strconv"
 	"unsafe"
@@ -93,6 +95,16 @@ func fdNumbers(dir string) []int {
 		}
 	}
 	return fds
+}
+
+// hostLines scans the lines of a host file (a /proc/self maps file) read
+// whole through the Machine.
+func hostLines(path string) (*bufio.Scanner, error) {
+	b, err := machine.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return bufio.NewScanner(bytes.NewReader(b)), nil
 }
 
 // hostPwrite is pwrite(fd, b, off); b is pinned for the call.

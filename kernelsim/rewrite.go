@@ -1,7 +1,6 @@
 package kernelsim
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"os"
@@ -523,12 +522,10 @@ func protOf(addr uint64) (int, error) {
 // in the guest's /proc/self/maps) there is one, and /proc/self/map_files,
 // the host kernel's, would list the pieces.
 func mappingOf(addr uint64) (prot int, start, end uint64, err error) {
-	f, err := os.Open("/proc/self/maps")
+	sc, err := hostLines("/proc/self/maps")
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		prot, ok := protLine(sc.Text(), addr)
 		if ok {

@@ -1,8 +1,6 @@
 package kernelsim
 
 import (
-	"bufio"
-	"os"
 	"strconv"
 	"strings"
 
@@ -106,13 +104,11 @@ func (p *Process) shmemFD(ino uint64) (int, bool) {
 
 // shmemInodes lists the inodes of the memfds mapped in this process.
 func shmemInodes() (map[uint64]bool, error) {
-	f, err := os.Open("/proc/self/maps")
+	sc, err := hostLines("/proc/self/maps")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	live := map[uint64]bool{}
-	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if ino, ok := shmemInode(sc.Text()); ok {
 			live[ino] = true
