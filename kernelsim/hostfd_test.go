@@ -282,3 +282,44 @@ func TestSnapshotThroughTheMachine(t *testing.T) {
 		t.Errorf("asked %s", got)
 	}
 }
+
+// A wait for any child sees only spares when every thread's children file
+// (the fake machine's /proc/PID/task/TID/children) lists spares alone.
+func TestOnlySparesReadsEveryThreadsChildren(t *testing.T) {
+	_, f := fakeTask(t, nil, [2]uint64{})
+	files := f.HostFiles.(*fakeFiles)
+	task := "/proc/" + itoa(pid) + "/task/"
+	files.dirs[task[:len(task)-1]] = []string{"10", "11"}
+	files.files[task+"10/children"] = []byte("500 ")
+	files.files[task+"11/children"] = []byte("")
+	StartSpare()(500)
+	t.Cleanup(func() { DropSpare(500) })
+	if !onlySpares() {
+		t.Error("a spare alone is a child of the guest's")
+	}
+	files.files[task+"11/children"] = []byte("600 ")
+	if onlySpares() {
+		t.Error("child 600 of thread 11 is not seen")
+	}
+}
+
+// The guest's task count for RLIMIT_NPROC is the user's tasks in the fake
+// machine's /proc, less vsysbed's own processes (the same binary as ours)
+// and other users'.
+func TestCountTasksReadsTheMachinesProc(t *testing.T) {
+	_, f := fakeTask(t, nil, [2]uint64{})
+	files := f.HostFiles.(*fakeFiles)
+	files.dirs["/proc"] = []string{"100", "200", "300", "self"}
+	status := func(uid, threads int) []byte {
+		return []byte(fmt.Sprintf("Name:\tx\nUid:\t%d\t%d\t%d\t%d\nThreads:\t%d\n", uid, uid, uid, uid, threads))
+	}
+	files.files["/proc/100/status"] = status(1000, 3)
+	files.files["/proc/200/status"] = status(1000, 5)
+	files.files["/proc/300/status"] = status(0, 9)
+	files.stats["/proc/self/exe"] = unix.Stat_t{Dev: 1, Ino: 42}
+	files.stats["/proc/100/exe"] = unix.Stat_t{Dev: 1, Ino: 7}
+	files.stats["/proc/200/exe"] = unix.Stat_t{Dev: 1, Ino: 42} // vsysbed
+	if total, guest := countTasks(1000, t.TempDir()); total != 8 || guest != 3 {
+		t.Errorf("countTasks = %d total, %d the guest's; want 8, 3", total, guest)
+	}
+}
