@@ -2,7 +2,6 @@ package kernelsim
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -173,17 +172,12 @@ func (t *Task) execInPlace(path, comm string, argv, envp []string) int64 {
 
 // closeOnExec closes the guest's O_CLOEXEC descriptors.
 func (p *Process) closeOnExec() {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || isHostFD(fd) {
+	for _, fd := range fdNumbers("/proc/self/fd") {
+		if isHostFD(fd) {
 			continue
 		}
-		if flags := machine.Syscall(unix.SYS_FCNTL, &Args{uint64(fd), unix.F_GETFD}); flags >= 0 && flags&unix.FD_CLOEXEC != 0 {
-			if machine.Syscall(unix.SYS_CLOSE, &Args{uint64(fd)}) == 0 {
+		if flags, err := hostFcntl(fd, unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC != 0 {
+			if hostClose(fd) == nil {
 				entry.MarkGuestFD(fd, false)
 			}
 		}

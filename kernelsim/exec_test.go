@@ -92,7 +92,9 @@ func TestExecveReplacesTheImage(t *testing.T) {
 		return &Image{Exe: path, Argv: argv, Envp: envp, Entry: 0x501000, SP: 0x7ff000,
 			Mappings: [][2]uint64{{0x500000, 0x510000}}, BrkStart: 0x600000, BrkMax: 0x700000}, nil
 	}
-	// fd 7 is O_CLOEXEC, the others are not: the fake's fcntl says so.
+	// fd 7 is O_CLOEXEC, the others are not: the fake's fcntl says so;
+	// 1003 is the host's (never asked).
+	f.HostFiles.(*fakeFiles).dirs["/proc/self/fd"] = []string{"0", "1", "1003", "2", "7"}
 	f.ret = func(nr int, a Args) int64 {
 		if nr == unix.SYS_FCNTL && a[0] == 7 {
 			return unix.FD_CLOEXEC

@@ -1,9 +1,6 @@
 package kernelsim
 
 import (
-	"os"
-	"strconv"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/tls/cblock"
@@ -111,11 +108,9 @@ func applyFDArgs(base int) {
 		entry.SetFDArgs(nr, f)
 	}
 	entry.SetHostFDBase(base)
-	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-		for _, e := range ents {
-			if fd, err := strconv.Atoi(e.Name()); err == nil && (fd < base || !entry.IsHostFD(fd)) {
-				entry.RaiseFDHigh(fd)
-			}
+	for _, fd := range fdNumbers("/proc/self/fd") {
+		if fd < base || !entry.IsHostFD(fd) {
+			entry.RaiseFDHigh(fd)
 		}
 	}
 }

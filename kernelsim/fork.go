@@ -2,6 +2,7 @@ package kernelsim
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/gob"
 	"errors"
@@ -128,8 +129,8 @@ func (t *Task) fork(flags, newsp, ptid, ctid, tlsv uint64) int64 {
 
 	files, err := p.snapshot(st)
 	defer func() {
-		for _, f := range files {
-			f.Close()
+		for _, fd := range files {
+			hostClose(fd)
 		}
 	}()
 	if err != nil {
@@ -213,37 +214,38 @@ func (p *Process) forkFailed(child int, err error) int64 {
 }
 
 // snapshot lists the guest's mappings (from /proc/self/maps, inside the
-// guest-owned ranges) and fds, and opens what the child must map again.
-func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
-	var files []*os.File
+// guest-owned ranges) and fds, and opens what the child must map again:
+// the host fds (above the host's base, close-on-exec) to pass, which the
+// caller closes. Every fd and file goes through the Machine.
+func (p *Process) snapshot(st *ForkState) ([]int, error) {
+	var files []int
 	// Guest fds first: their index in the passed list is their position.
-	ents, err := os.ReadDir("/proc/self/fd")
+	names, err := machine.ReadDir("/proc/self/fd")
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
+	for _, name := range names {
+		fd, err := strconv.Atoi(name)
 		if err != nil || isHostFD(fd) {
 			continue
 		}
-		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		fl, err := hostFcntl(fd, unix.F_GETFD, 0)
 		if err != nil {
-			continue // the ReadDir's own fd, closed by now
+			continue // the listing's own fd, closed by now
 		}
-		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
+		dup, err := hostFcntl(fd, unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
 		if err != nil {
 			return files, err
 		}
-		files = append(files, os.NewFile(uintptr(dup), "guest-fd"))
+		files = append(files, dup)
 		st.FDs = append(st.FDs, ForkFD{Num: fd, Cloexec: fl&unix.FD_CLOEXEC != 0})
 	}
 
-	maps, err := os.Open("/proc/self/maps")
+	maps, err := machine.ReadFile("/proc/self/maps")
 	if err != nil {
 		return files, err
 	}
-	defer maps.Close()
-	sc := bufio.NewScanner(maps)
+	sc := bufio.NewScanner(bytes.NewReader(maps))
 	var mayWrite map[uint64]bool
 	opened := map[string]int{} // device, inode, open mode → index in files
 	for sc.Scan() {
@@ -298,12 +300,12 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 			var hfd int
 			var err error
 			if ours {
-				hfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
+				hfd, err = hostFcntl(fd, unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
 			}
 			p.mu.Unlock()
 			if ours && err == nil {
 				r.FD, r.Shmem = len(files), true
-				files = append(files, os.NewFile(uintptr(hfd), "shmem"))
+				files = append(files, hfd)
 				st.NumFiles++
 				st.Regions = append(st.Regions, r)
 				continue
@@ -313,9 +315,9 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 		if inode != "0" || r.Shared {
 			// The mapped object itself, whatever its name now (deleted
 			// files and memfds included).
-			mode := os.O_RDONLY
+			mode := unix.O_RDONLY
 			if r.Shared && r.Prot&unix.PROT_WRITE != 0 {
-				mode = os.O_RDWR // a writable shared mapping needs a writable fd
+				mode = unix.O_RDWR // a writable shared mapping needs a writable fd
 			}
 			// Opened once for all its mappings (a library's four or five
 			// segments): the same device and inode are the same object.
@@ -326,32 +328,35 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 				st.Regions = append(st.Regions, r)
 				continue
 			}
-			mf, err := os.OpenFile(fmt.Sprintf("/proc/self/map_files/%x-%x", start, end), mode, 0)
+			open := func(path string) (int, error) {
+				return machine.Openat(unix.AT_FDCWD, path, mode|unix.O_CLOEXEC, 0)
+			}
+			mf, err := open(fmt.Sprintf("/proc/self/map_files/%x-%x", start, end))
 			if err != nil {
 				// map_files needs CAP_SYS_ADMIN. A guest fd still open on
 				// the object (a memfd, a deleted file) reopens it.
 				if i, ok := sameObject(files[:len(st.FDs)], f[3], inode); ok {
-					mf, err = os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", st.FDs[i].Num), mode, 0)
+					mf, err = open(fmt.Sprintf("/proc/self/fd/%d", st.FDs[i].Num))
 				}
 			}
 			if err != nil && r.Path != "" && r.Path[0] == '/' {
 				// The file by name will do while it exists — the same
 				// file: for a shared mapping, another one ("/dev/zero" of
 				// a shared anonymous mapping) would silently not share.
-				mf, err = os.OpenFile(r.Path, mode, 0)
+				mf, err = open(r.Path)
 				if err == nil && r.Shared {
-					if _, same := sameObject([]*os.File{mf}, f[3], inode); !same {
-						mf.Close()
+					if _, same := sameObject([]int{mf}, f[3], inode); !same {
+						machine.Close(mf)
 						err = fmt.Errorf("%s is another file now", r.Path)
 					}
 				}
 			}
 			if err == nil {
-				hfd, derr := unix.FcntlInt(mf.Fd(), unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
-				mf.Close()
+				hfd, derr := hostFcntl(mf, unix.F_DUPFD_CLOEXEC, p.HostFDBase+200)
+				machine.Close(mf)
 				if derr == nil {
 					r.FD = len(files)
-					files = append(files, os.NewFile(uintptr(hfd), "map"))
+					files = append(files, hfd)
 					st.NumFiles++
 					opened[key] = r.FD
 				}
@@ -367,7 +372,7 @@ func (p *Process) snapshot(st *ForkState) ([]*os.File, error) {
 
 // sendFork writes the state (length-prefixed gob) and the fds, calls
 // sent, and waits for the child's "mapped".
-func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File, sent func()) error {
+func (p *Process) sendFork(link *os.File, st *ForkState, files []int, sent func()) error {
 	var buf strings.Builder
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 		return err
@@ -380,11 +385,7 @@ func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File, sent 
 	if err := fdpass.SendAll(link, []byte(buf.String())); err != nil {
 		return err
 	}
-	fds := make([]int, len(files))
-	for i, f := range files {
-		fds[i] = int(f.Fd())
-	}
-	if err := fdpass.SendFDs(int(link.Fd()), fds); err != nil {
+	if err := fdpass.SendFDs(int(link.Fd()), files); err != nil {
 		return err
 	}
 	sent()
@@ -396,11 +397,11 @@ func (p *Process) sendFork(link *os.File, st *ForkState, files []*os.File, sent 
 // backed by the file: zero-fill or copied on write). Untouched pages and
 // clean file pages come from the child's own mappings.
 func (p *Process) streamMemory(link *os.File, child int, st *ForkState) error {
-	pm, err := os.Open("/proc/self/pagemap")
+	pm, err := machine.Openat(unix.AT_FDCWD, "/proc/self/pagemap", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
-	defer pm.Close()
+	defer machine.Close(pm)
 	const page = 4096
 	for _, r := range st.Regions {
 		if r.Shared || r.Prot == unix.PROT_NONE && r.FD < 0 {
@@ -408,7 +409,7 @@ func (p *Process) streamMemory(link *os.File, child int, st *ForkState) error {
 		}
 		npages := (r.End - r.Start) / page
 		ents := make([]byte, 8*npages)
-		if _, err := pm.ReadAt(ents, int64(r.Start/page*8)); err != nil {
+		if err := hostPreadFull(pm, ents, int64(r.Start/page*8)); err != nil {
 			return err
 		}
 		for i := uint64(0); i < npages; {
@@ -465,9 +466,9 @@ func readLine(r io.Reader) (string, error) {
 	}
 }
 
-// sameObject returns the index of the first of files that is the object a
+// sameObject returns the index of the first of fds that is the object a
 // /proc/PID/maps line names by device ("fd:01", hex major:minor) and inode.
-func sameObject(files []*os.File, dev, inode string) (int, bool) {
+func sameObject(fds []int, dev, inode string) (int, bool) {
 	major, minor, ok := strings.Cut(dev, ":")
 	maj, err1 := strconv.ParseUint(major, 16, 32)
 	mnr, err2 := strconv.ParseUint(minor, 16, 32)
@@ -475,9 +476,8 @@ func sameObject(files []*os.File, dev, inode string) (int, bool) {
 	if !ok || err1 != nil || err2 != nil || err3 != nil {
 		return -1, false
 	}
-	for i, f := range files {
-		var st unix.Stat_t
-		if unix.Fstat(int(f.Fd()), &st) == nil && st.Ino == ino &&
+	for i, fd := range fds {
+		if st, err := hostFstat(fd); err == nil && st.Ino == ino &&
 			uint64(unix.Major(st.Dev)) == maj && uint64(unix.Minor(st.Dev)) == mnr {
 			return i, true
 		}

@@ -90,7 +90,7 @@ func AdoptFork(link *os.File, cb *cblock.ControlBlock, c Config, mapVDSO func(ba
 	var shmem []int
 	for _, r := range st.Regions {
 		if r.Shmem {
-			if hi, err := unix.FcntlInt(uintptr(fds[r.FD]), unix.F_DUPFD_CLOEXEC, max(c.HostFDBase+300, st.FDFloor)); err == nil {
+			if hi, err := hostFcntl(fds[r.FD], unix.F_DUPFD_CLOEXEC, max(c.HostFDBase+300, st.FDFloor)); err == nil {
 				shmem = append(shmem, hi)
 			}
 		}
@@ -205,16 +205,16 @@ func installFDs(st *ForkState, fds []int, base int) {
 			// A guest fd in the host's range: only where this process
 			// holds nothing of its own (a host fd of the parent's there
 			// was never the guest's; one of ours must not be replaced).
-			if _, err := unix.FcntlInt(uintptr(f.Num), unix.F_GETFD, 0); err == nil {
+			if fdOpen(f.Num) {
 				continue
 			}
 			entry.MarkGuestFD(f.Num, true)
 		}
-		unix.Dup3(fds[i], f.Num, flags)
+		hostDup3(fds[i], f.Num, flags)
 		keep[f.Num] = true
 	}
 	for _, fd := range fds {
-		unix.Close(fd)
+		hostClose(fd)
 	}
 	// The rest below the host range, a close_range per gap between the
 	// guest's numbers: listing /proc/self/fd was ~0.1 ms of the child's
@@ -225,11 +225,11 @@ func installFDs(st *ForkState, fds []int, base int) {
 			break
 		}
 		if fd > lo {
-			unix.CloseRange(uint(lo), uint(fd-1), 0)
+			hostCloseRange(lo, fd-1)
 		}
 		lo = fd + 1
 	}
 	if lo < base {
-		unix.CloseRange(uint(lo), uint(base-1), 0)
+		hostCloseRange(lo, base-1)
 	}
 }

@@ -90,8 +90,8 @@ func TestSnapshotOpensAFileOnce(t *testing.T) {
 	}
 	st := &ForkState{}
 	files, err := p.snapshot(st)
-	for _, f := range files {
-		defer f.Close()
+	for _, fd := range files {
+		defer unix.Close(fd)
 	}
 	if err != nil {
 		t.Fatal(err)

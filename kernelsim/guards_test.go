@@ -281,6 +281,7 @@ func TestRestartWhenNothingIsDelivered(t *testing.T) {
 // mmap looks at the fd before the length, as Linux (EBADF before EINVAL).
 func TestMmapChecksTheFDFirst(t *testing.T) {
 	task, f := fakeTask(t, nil, [2]uint64{})
+	f.fds = map[int]int{0: 0, 1: 0, 2: 0}
 	if r := call(task, unix.SYS_MMAP, 0, 0, unix.PROT_READ, unix.MAP_PRIVATE, 999, 0); r != neg(unix.EBADF) {
 		t.Errorf("mmap of closed fd 999, length 0 = %d, want EBADF", r)
 	}
@@ -290,7 +291,7 @@ func TestMmapChecksTheFDFirst(t *testing.T) {
 	if r := call(task, unix.SYS_MMAP, ^uint64(0)&^0xfff, 0x2000, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, ^uint64(0), 0); r != neg(unix.ENOMEM) {
 		t.Errorf("MAP_FIXED past the end of the address space = %d, want ENOMEM", r)
 	}
-	expectCalls(t, f)
+	expectCalls(t, f, fakeCall{unix.SYS_FCNTL, Args{999, unix.F_GETFD}}, fakeCall{unix.SYS_FCNTL, Args{0, unix.F_GETFD}})
 }
 
 // The argument checks of the mm calls come before the ownership guard,

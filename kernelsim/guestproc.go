@@ -30,6 +30,8 @@ type guestProcess interface {
 	// exec carries out an execve that passed its checks: past the point
 	// of no return, the process's new image runs.
 	exec(t *Task, path, comm string, argv, envp []string) int64
+	// dispatch runs the call the task stopped in on block cb (Dispatch).
+	dispatch(t *Task, cb *cblock.ControlBlock)
 }
 
 // ownProcess is the guestProcess of a process's own threads.
@@ -43,3 +45,4 @@ func (ownProcess) syscall(*Task, int, *Args) (int64, bool) { return 0, false }
 func (ownProcess) exec(t *Task, path, comm string, argv, envp []string) int64 {
 	return t.execInPlace(path, comm, argv, envp)
 }
+func (ownProcess) dispatch(t *Task, cb *cblock.ControlBlock) { t.dispatch(cb) }

@@ -263,7 +263,7 @@ func TestVforkChildWhoseHostIsGoneLeaves(t *testing.T) {
 		t.Fatal("the child's thread was not told its host process is gone")
 	}
 	expectCalls(t, f, fakeCall{unix.SYS_TGKILL, Args{uint64(pid), 5555, uint64(cblock.KickSignal)}})
-	child.dispatchVfork(child.CB)
+	parent.P.Dispatch(child.CB) // its block is found among the vfork children's
 	if child.CB.Flags&cblock.FlagLeave == 0 || parent.P.vforkTasks[child.CB] != nil {
 		t.Error("the child's thread did not leave")
 	}

@@ -3,6 +3,7 @@ package kernelsim
 import (
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/internal/hostfiles"
 	"github.com/vsysbed/vsysbed/internal/procmem"
 )
 
@@ -12,7 +13,7 @@ import (
 // the others set a fakeMachine (fakeTask).
 func init() { SetMachine(hostMachine{}) }
 
-type hostMachine struct{}
+type hostMachine struct{ hostfiles.Files }
 
 func (hostMachine) ReadMem(addr uint64, b []byte) error  { return procmem.Read(pid, addr, b) }
 func (hostMachine) WriteMem(addr uint64, b []byte) error { return procmem.Write(pid, addr, b) }

@@ -2,7 +2,6 @@ package kernelsim
 
 import (
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +38,8 @@ func (t *Task) killMany(target, sig int) int64 {
 		return -int64(unix.ESRCH) // -INT_MIN is no pid
 	}
 	skip := map[int]bool{pid: true, t.P.supervisorPID(): true}
-	own := unix.Getpgrp()
+	g, _ := hostCall(unix.SYS_GETPGID, 0) // the host process's group is the guest's
+	own := int(g)
 	group := -target
 	if target == 0 {
 		group = own
@@ -94,15 +94,15 @@ func (t *Task) killMany(target, sig int) int64 {
 }
 
 // listProcesses lists the processes in /proc whose process group passes
-// keep.
+// keep (read through the Machine).
 func listProcesses(keep func(pgrp int) bool) []int {
-	ents, err := os.ReadDir("/proc")
+	names, err := machine.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
 	var out []int
-	for _, e := range ents {
-		q, err := strconv.Atoi(e.Name())
+	for _, name := range names {
+		q, err := strconv.Atoi(name)
 		if err != nil {
 			continue
 		}
@@ -116,7 +116,7 @@ func listProcesses(keep func(pgrp int) bool) []int {
 // processGroup reads pgrp, the fifth field of /proc/PID/stat (after the
 // parenthesised comm, which may hold anything).
 func processGroup(q int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(q) + "/stat")
+	b, err := machine.ReadFile("/proc/" + strconv.Itoa(q) + "/stat")
 	if err != nil {
 		return 0, false
 	}

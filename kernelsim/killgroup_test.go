@@ -1,6 +1,7 @@
 package kernelsim
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -10,12 +11,29 @@ import (
 // kill of a process group or of every process: the others are signalled
 // by the host kernel (here: logged), the caller's own signal is queued for
 // the guest; Linux's results (a native probe: kill(INT_MIN) and an empty
-// group ESRCH, kill(0) and kill(-1) 0, signal 65 EINVAL).
+// group ESRCH, kill(0) and kill(-1) 0, signal 65 EINVAL). The processes
+// and their groups are the fake machine's /proc: this process and 100 and
+// 200 in group 77, 300 in 88, init in 1.
 func TestKillOfAGroup(t *testing.T) {
 	task, other, f := mainFakeTask(t)
 	usr1 := uint64(unix.SIGUSR1)
 	task.sigmask, other.sigmask = bit(int(usr1)), bit(int(usr1)) // no kicks
-	own := unix.Getpgrp()
+	const own = 77
+	files := f.HostFiles.(*fakeFiles)
+	files.dirs["/proc"] = []string{"1", "100", "200", "300", itoa(pid), "self"}
+	for q, pg := range map[int]int{1: 1, 100: own, 200: own, 300: 88, pid: own} {
+		files.files["/proc/"+itoa(q)+"/stat"] = []byte(fmt.Sprintf("%d (a b) c) S 1 %d %d 0", q, pg, pg))
+	}
+	refuse := false
+	f.ret = func(nr int, a Args) int64 {
+		switch {
+		case nr == unix.SYS_GETPGID:
+			return own
+		case nr == unix.SYS_KILL && refuse:
+			return neg(unix.EPERM)
+		}
+		return 0
+	}
 	for _, c := range []struct {
 		name   string
 		target int
@@ -39,41 +57,26 @@ func TestKillOfAGroup(t *testing.T) {
 	if task.P.sig.pending.mask != bit(int(usr1)) {
 		t.Error("the caller's own signal is not queued for the guest")
 	}
-	for _, c := range f.calls {
-		q := int(c.a[0])
-		pg, alive := processGroup(q)
-		if !alive || pg != own {
-			// Gone or moved since: the group is shared with whatever
-			// else the test run started (go test runs packages side by
-			// side, the e2e suite's processes among them, which exit
-			// and call setpgid and setsid). Only the rest is checked.
-			pg = own
-		}
-		if c.nr != unix.SYS_KILL || q == pid || pg != own || c.a[1] != usr1 {
-			t.Errorf("host call %v: not a kill of another member of group %d", c, own)
-		}
-	}
+	kill := func(q int) fakeCall { return fakeCall{unix.SYS_KILL, Args{uint64(q), usr1}} }
+	getpgid := fakeCall{unix.SYS_GETPGID, Args{}}
+	expectCalls(t, f, getpgid, kill(100), kill(200))
 	// kill(-1) reaches neither init nor the caller.
 	task.P.sig.pending.mask = 0
-	f.calls = nil
 	call(task, unix.SYS_KILL, ^uint64(0), usr1)
-	for _, c := range f.calls {
-		if q := int(c.a[0]); q == 1 || q == pid {
-			t.Errorf("kill(-1) signalled %d", q)
-		}
-	}
+	expectCalls(t, f, getpgid, kill(100), kill(200), kill(300))
 	if task.P.sig.pending.mask != 0 {
 		t.Error("kill(-1) queued the signal for the caller")
 	}
 	// The host kernel's refusals: one member that got it is enough for a
 	// group; for everyone, EPERM alone is success.
-	f.ret = func(int, Args) int64 { return neg(unix.EPERM) }
-	if len(listProcesses(func(pg int) bool { return pg == own })) > 1 {
-		if r := call(task, unix.SYS_KILL, 0, usr1); r != 0 {
-			t.Errorf("kill(0) with the others refused = %d, want 0: the caller got it", r)
-		}
+	refuse = true
+	if r := call(task, unix.SYS_KILL, 0, usr1); r != 0 {
+		t.Errorf("kill(0) with the others refused = %d, want 0: the caller got it", r)
 	}
 	if r := call(task, unix.SYS_KILL, ^uint64(0), usr1); r != 0 {
 		t.Errorf("kill(-1) refused by some = %d, want 0", r)
+	}
+	if r := call(task, unix.SYS_KILL, ^uint64(87), usr1); r != neg(unix.EPERM) {
+		t.Errorf("kill(-88) refused by its one member = %d, want EPERM", r)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/internal/hostfiles"
 	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
@@ -17,7 +18,56 @@ type fakeMachine struct {
 	mem   map[uint64][]byte
 	calls []fakeCall
 	ret   func(nr int, a Args) int64
+	// HostFiles answers the path and buffer calls: a *fakeFiles (its
+	// tables, ENOENT for the rest), or hostfiles.Files for a test whose
+	// handler must see this process's real /proc (realFiles).
+	HostFiles
+	// fds, when not nil, is the fd table (fd: its FD_ flags) that answers
+	// fcntl, close and dup3 (logged as every call, before ret): a closed
+	// fd is EBADF.
+	fds map[int]int
 }
+
+// fdCall answers nr from the fake fd table, if it is one of its calls.
+func (f *fakeMachine) fdCall(nr int, a Args) (int64, bool) {
+	fd := int(int32(a[0]))
+	_, open := f.fds[fd]
+	switch nr {
+	case unix.SYS_FCNTL, unix.SYS_CLOSE, unix.SYS_DUP3:
+	default:
+		return 0, false
+	}
+	if !open {
+		return neg(unix.EBADF), true
+	}
+	switch {
+	case nr == unix.SYS_CLOSE:
+		delete(f.fds, fd)
+	case nr == unix.SYS_DUP3:
+		fl := 0
+		if a[2]&unix.O_CLOEXEC != 0 {
+			fl = unix.FD_CLOEXEC
+		}
+		f.fds[int(int32(a[1]))] = fl
+		return int64(int32(a[1])), true
+	case a[1] == unix.F_GETFD:
+		return int64(f.fds[fd]), true
+	case a[1] == unix.F_SETFD:
+		f.fds[fd] = int(a[2])
+	case a[1] == unix.F_DUPFD_CLOEXEC:
+		for n := int(a[2]); ; n++ {
+			if _, taken := f.fds[n]; !taken {
+				f.fds[n] = unix.FD_CLOEXEC
+				return int64(n), true
+			}
+		}
+	}
+	return 0, true
+}
+
+// realFiles makes f's HostFiles this process's own, for a test whose host
+// calls are real (its opens, its pipes).
+func realFiles(f *fakeMachine) { f.HostFiles = hostfiles.Files{} }
 
 type fakeCall struct {
 	nr int
@@ -56,6 +106,11 @@ func (f *fakeMachine) WriteMem(addr uint64, b []byte) error {
 
 func (f *fakeMachine) Syscall(nr int, a *Args) int64 {
 	f.calls = append(f.calls, fakeCall{nr, *a})
+	if f.fds != nil {
+		if r, ok := f.fdCall(nr, *a); ok {
+			return r
+		}
+	}
 	if f.ret != nil {
 		return f.ret(nr, *a)
 	}
@@ -87,7 +142,7 @@ const guestMem = 0x7000_0000
 // page of readable memory at guestMem.
 func fakeTask(t *testing.T, vmas [][2]uint64, brk [2]uint64) (*Task, *fakeMachine) {
 	t.Helper()
-	f := &fakeMachine{mem: map[uint64][]byte{guestMem: make([]byte, pageSize)}}
+	f := &fakeMachine{mem: map[uint64][]byte{guestMem: make([]byte, pageSize)}, HostFiles: newFakeFiles()}
 	old := machine
 	machine = f
 	t.Cleanup(func() { machine = old })

@@ -2,7 +2,6 @@ package kernelsim
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -508,8 +507,7 @@ func hostHolds(fd int) bool {
 	if !isHostFD(fd) {
 		return false
 	}
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-	return err == nil
+	return fdOpen(fd)
 }
 
 const closeRangeCloexec = 1 << 2 // CLOSE_RANGE_CLOEXEC
@@ -537,8 +535,8 @@ func sysCloseRange(t *Task, a *Args) int64 {
 			continue
 		}
 		if flags&closeRangeCloexec != 0 {
-			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
-		} else if unix.Close(fd) == nil {
+			hostFcntl(fd, unix.F_SETFD, unix.FD_CLOEXEC)
+		} else if hostClose(fd) == nil {
 			entry.MarkGuestFD(fd, false)
 		}
 	}
@@ -548,13 +546,9 @@ func sysCloseRange(t *Task, a *Args) int64 {
 // guestFDs lists the guest's fds in the fd directory dir (the calling
 // thread's table: /proc/thread-self/fd), the host's left out.
 func guestFDs(dir string) []int {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
 	var fds []int
-	for _, e := range ents {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && !isHostFD(fd) {
+	for _, fd := range fdNumbers(dir) {
+		if !isHostFD(fd) {
 			fds = append(fds, fd)
 		}
 	}
@@ -570,15 +564,6 @@ func guestHighFDs(dir string, base int) []int {
 		}
 	}
 	return high
-}
-
-func readlinkHost(path string) (string, error) {
-	buf := make([]byte, 4096)
-	n, err := unix.Readlink(path, buf)
-	if err != nil {
-		return "", err
-	}
-	return string(buf[:n]), nil
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -172,6 +172,7 @@ func TestProcessVMWritevRefusesTheHost(t *testing.T) {
 
 func TestReadlinkOfExeIsTheGuestImage(t *testing.T) {
 	task, f := fakeTask(t, nil, [2]uint64{})
+	realFiles(f) // each spelling is resolved by the real /proc
 	task.P.Exe = "/usr/bin/guest"
 	path, buf := uint64(guestMem), uint64(guestMem+512)
 	for _, name := range []string{"/proc/self/exe", "/proc/thread-self/exe", "/proc/" + itoa(pid) + "/exe", "/proc//self/./exe"} {
@@ -210,12 +211,9 @@ func TestReadlinkOfExeIsTheGuestImage(t *testing.T) {
 
 func TestDupGuardsTheHostsFDs(t *testing.T) {
 	task, f := fakeTask(t, nil, [2]uint64{})
-	// An fd the host holds in its range: a real one of this process.
+	// An fd the host holds in its range, in the fake's fd table.
 	held := 1005
-	if err := unix.Dup2(2, held); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(held) })
+	f.fds = map[int]int{0: 0, 1: 0, 2: 0, held: unix.FD_CLOEXEC}
 	for _, c := range []struct {
 		name string
 		nr   int
@@ -233,11 +231,13 @@ func TestDupGuardsTheHostsFDs(t *testing.T) {
 			t.Errorf("%s = %d, want %v", c.name, r, c.want)
 		}
 	}
-	expectCalls(t, f)
+	// Whether the host holds the target is asked of the fd table.
+	getfd := fakeCall{unix.SYS_FCNTL, Args{uint64(held), unix.F_GETFD}}
+	expectCalls(t, f, getfd, getfd)
 	// A free number in the host's range may become the guest's.
 	call(task, unix.SYS_DUP2, 1, 1010)
 	call(task, unix.SYS_DUP3, 1, 7, unix.O_CLOEXEC)
-	expectCalls(t, f, fakeCall{unix.SYS_DUP2, Args{1, 1010}}, fakeCall{unix.SYS_DUP3, Args{1, 7, unix.O_CLOEXEC}})
+	expectCalls(t, f, fakeCall{unix.SYS_FCNTL, Args{1010, unix.F_GETFD}}, fakeCall{unix.SYS_DUP2, Args{1, 1010}}, fakeCall{unix.SYS_DUP3, Args{1, 7, unix.O_CLOEXEC}})
 }
 
 func TestCloseRangeStopsBelowTheHostsFDs(t *testing.T) {
@@ -262,11 +262,9 @@ func TestCloseRangeStopsBelowTheHostsFDs(t *testing.T) {
 
 func TestGetdents64HidesTheHostsFDs(t *testing.T) {
 	task, f := fakeTask(t, nil, [2]uint64{})
-	dir, err := os.Open("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dir.Close()
+	// fd 9 is open on this process's fd directory, as the fake's link says.
+	const dir = 9
+	f.HostFiles.(*fakeFiles).links["/proc/thread-self/fd/9"] = "/proc/" + itoa(pid) + "/fd"
 	join := dirents
 	reads := [][]byte{join(".", "..", "0", "1000", "7", "1001"), join("1002"), nil}
 	f.ret = func(nr int, a Args) int64 {
@@ -276,7 +274,7 @@ func TestGetdents64HidesTheHostsFDs(t *testing.T) {
 		return int64(len(b))
 	}
 	buf := uint64(guestMem)
-	fd := uint64(dir.Fd())
+	fd := uint64(dir)
 	if r := call(task, unix.SYS_GETDENTS64, fd, buf, 1024); r != int64(len(join(".", "..", "0", "7"))) {
 		t.Fatalf("getdents64 = %d", r)
 	}
@@ -326,6 +324,7 @@ func dirents(names ...string) []byte {
 // its own threads and mappings only, as a native process's do.
 func TestGetdents64OfTaskAndMapFiles(t *testing.T) {
 	main, _, f := mainFakeTask(t)
+	realFiles(f) // the directories are real, their listings the fake's
 	main.P.vmas.add(0x10000, 0x20000)
 	for _, c := range []struct {
 		dir  string

@@ -85,7 +85,7 @@ func sysMmap(t *Task, a *Args) int64 {
 	if length == 0 && flags&unix.MAP_ANONYMOUS == 0 && off%pageSize == 0 {
 		// Linux looks at the fd before the length (EBADF before EINVAL);
 		// vaspace would refuse the length first.
-		if _, err := unix.FcntlInt(uintptr(int32(fd)), unix.F_GETFD, 0); err != nil {
+		if !fdOpen(int(int32(fd))) {
 			return -int64(unix.EBADF)
 		}
 	}

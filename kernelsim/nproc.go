@@ -2,7 +2,6 @@ package kernelsim
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -86,7 +85,7 @@ func nprocExempt() bool {
 	if unix.Getuid() == 0 {
 		return true
 	}
-	b, err := os.ReadFile("/proc/thread-self/status")
+	b, err := machine.ReadFile("/proc/thread-self/status")
 	if err != nil {
 		return false
 	}
@@ -111,23 +110,24 @@ func statusField(b []byte, key string) (string, bool) {
 
 // countTasks counts the tasks of real user uid on the host (total) and as
 // the guest's count of them: without vsysbed's own processes, with the
-// guest threads of run directory runDir's host processes.
+// guest threads of run directory runDir's host processes. /proc is read
+// through the Machine.
 func countTasks(uid int, runDir string) (total, guest int) {
-	self, err := os.Stat("/proc/self/exe")
+	self, err := hostStat("/proc/self/exe")
 	if err != nil {
 		return 0, 0
 	}
-	ents, err := os.ReadDir("/proc")
+	names, err := machine.ReadDir("/proc")
 	if err != nil {
 		return 0, 0
 	}
 	ours := map[int]bool{} // vsysbed's processes of this user
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		b, err := machine.ReadFile("/proc/" + name + "/status")
 		if err != nil {
 			continue
 		}
@@ -139,7 +139,7 @@ func countTasks(uid int, runDir string) (total, guest int) {
 		threads, _ := statusField(b, "Threads")
 		n, _ := strconv.Atoi(threads)
 		total += n
-		if exe, err := os.Stat("/proc/" + e.Name() + "/exe"); err == nil && os.SameFile(exe, self) {
+		if exe, err := hostStat("/proc/" + name + "/exe"); err == nil && exe.Dev == self.Dev && exe.Ino == self.Ino {
 			ours[pid] = true
 			continue
 		}
@@ -159,7 +159,7 @@ func guestThreads(runDir string, procs map[int]bool) int {
 		if !ok || !procs[pid] {
 			continue
 		}
-		if _, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid)); err == nil {
+		if _, err := hostStat("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid)); err == nil {
 			n++
 		}
 	}

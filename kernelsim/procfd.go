@@ -88,15 +88,15 @@ var (
 // isHostProcess: pid runs this vsysbed binary (a host process of the
 // tree, or the supervisor).
 func isHostProcess(of int) bool {
-	selfExeOnce.Do(func() { selfExe, _ = os.Readlink("/proc/self/exe") })
-	exe, err := os.Readlink("/proc/" + strconv.Itoa(of) + "/exe")
+	selfExeOnce.Do(func() { selfExe, _ = os.Readlink("/proc/self/exe") }) // as isHostExe's
+	exe, err := readlinkHost("/proc/" + strconv.Itoa(of) + "/exe")
 	return err == nil && selfExe != "" && exe == selfExe
 }
 
 // fdDirFilter says whether the guest's fd is open on an fd directory of
 // /proc, and if so which entries to leave out of its listings.
 func (p *Process) fdDirFilter(fd int) func(int) bool {
-	target, err := os.Readlink("/proc/thread-self/fd/" + strconv.Itoa(fd))
+	target, err := fdLink(fd)
 	if err != nil {
 		return nil
 	}

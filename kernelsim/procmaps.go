@@ -2,7 +2,6 @@ package kernelsim
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -258,7 +257,7 @@ func (v *mapsView) content(file, real string) ([]byte, bool, int64) {
 	if file == "smaps_rollup" {
 		real = strings.TrimSuffix(real, "_rollup") // summed from the guest's smaps
 	}
-	host, err := os.ReadFile(real)
+	host, err := machine.ReadFile(real)
 	if err != nil {
 		return nil, true, errnoOf(err)
 	}
@@ -384,15 +383,15 @@ func (p *Process) refillMaps(fd int) {
 	if !ok || inodeOf(fd) != lm.ino {
 		return
 	}
-	if off, err := unix.Seek(fd, 0, 1); err != nil || off != 0 {
+	if off, errno := hostCall(unix.SYS_LSEEK, uint64(fd), 0, unix.SEEK_CUR); errno != 0 || off != 0 {
 		return
 	}
 	c, ok, errno := p.mapsContent(lm.file, lm.real)
 	if !ok || errno != 0 {
 		return
 	}
-	if unix.Ftruncate(fd, 0) == nil {
-		unix.Pwrite(fd, c, 0)
+	if _, errno := hostCall(unix.SYS_FTRUNCATE, uint64(fd), 0); errno == 0 {
+		hostPwrite(fd, c, 0)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 // the path in guest memory.
 func hostOpens(t *testing.T, f *fakeMachine) {
 	t.Helper()
+	realFiles(f) // what kernelsim asks of an opened fd is about a real one
 	f.ret = func(nr int, a Args) int64 {
 		if nr != unix.SYS_OPENAT2 && nr != unix.SYS_OPEN && nr != unix.SYS_OPENAT {
 			return 0
@@ -132,6 +133,7 @@ func TestOpenat2(t *testing.T) {
 // vsysbed's binary; lstat and AT_SYMLINK_NOFOLLOW see the link itself.
 func TestStatOfExeIsTheGuestImage(t *testing.T) {
 	task, f := fakeTask(t, nil, [2]uint64{})
+	realFiles(f) // a real image, and vsysbed's binary is this test's
 	exe := filepath.Join(t.TempDir(), "guest")
 	os.WriteFile(exe, []byte("x"), 0o755)
 	task.P.Exe = exe

@@ -87,28 +87,25 @@ func mayReachProc(lexical string) bool {
 // its own name is the answer, as for /proc files.
 func procCanonical(dirfd int, path string) (string, bool) {
 	for range 40 { // Linux's MAXSYMLINKS
-		fd, err := unix.Openat(dirfd, path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := machine.Openat(dirfd, path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return "", false
 		}
-		name, err := readlinkHost("/proc/thread-self/fd/" + strconv.Itoa(fd))
-		var st unix.Stat_t
-		statErr := unix.Fstat(fd, &st)
+		name, err := fdLink(fd)
+		st, statErr := hostFstat(fd)
 		if err != nil || statErr != nil {
-			unix.Close(fd)
+			machine.Close(fd)
 			return "", false
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFLNK || isProcDev(st.Dev) {
-			unix.Close(fd)
+			machine.Close(fd)
 			return name, true
 		}
-		buf := make([]byte, 4096)
-		n, err := unix.Readlinkat(fd, "", buf)
-		unix.Close(fd)
+		target, err := machine.Readlinkat(fd, "")
+		machine.Close(fd)
 		if err != nil {
 			return "", false
 		}
-		target := string(buf[:n])
 		if !strings.HasPrefix(target, "/") {
 			target = filepath.Dir(name) + "/" + target
 		}
@@ -122,7 +119,10 @@ var (
 	procDev     uint64
 )
 
-// isProcDev: dev is the device of /proc (procfs).
+// isProcDev: dev is the device of /proc (procfs). It is a fact of the
+// host process, not of a guest, kept for its life: read from the host
+// directly, not through the Machine (a test's fake, set at the first
+// call, would otherwise decide it for every later test).
 func isProcDev(dev uint64) bool {
 	return procDevice() != 0 && dev == procDev
 }
@@ -189,7 +189,7 @@ func (t *Task) procView(name string, flags uint64) (int64, bool) {
 		if flags&(unix.O_PATH|unix.O_NOFOLLOW) == unix.O_PATH|unix.O_NOFOLLOW {
 			return 0, false // the link itself, as natively
 		}
-		fd, err := unix.Open(t.P.Exe, int(flags), 0)
+		fd, err := machine.Openat(unix.AT_FDCWD, t.P.Exe, int(flags), 0)
 		if err != nil {
 			return errnoOf(err), true
 		}
@@ -234,7 +234,8 @@ func hostExeIno() uint64 {
 	return hostExe.Ino
 }
 
-// isHostExe: (dev, ino) is vsysbed's binary.
+// isHostExe: (dev, ino) is vsysbed's binary (read once from the host
+// directly, as isProcDev's device).
 func isHostExe(dev, ino uint64) bool {
 	hostExeOnce.Do(func() { unix.Stat("/proc/self/exe", &hostExe) })
 	return hostExe.Ino != 0 && dev == hostExe.Dev && ino == hostExe.Ino
@@ -245,21 +246,21 @@ func isHostExe(dev, ino uint64) bool {
 // through /proc/PID/exe (a symlink elsewhere may lead there) is the guest's
 // image instead.
 func (t *Task) checkOpened(fd int, dirfd int, path string, flags uint64) int64 {
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil {
+	st, err := hostFstat(fd)
+	if err != nil {
 		return int64(fd)
 	}
 	var name string
 	switch {
 	case isProcDev(st.Dev):
-		name, _ = readlinkHost("/proc/thread-self/fd/" + strconv.Itoa(fd))
+		name, _ = fdLink(fd)
 	case isHostExe(st.Dev, st.Ino) && t.viaProcExe(dirfd, path):
 		name = "/proc/" + strconv.Itoa(pid) + "/exe"
 	default:
 		return int64(fd)
 	}
 	if r, ok := t.procView(name, flags); ok {
-		unix.Close(fd)
+		hostClose(fd)
 		return r
 	}
 	return int64(fd)
@@ -268,8 +269,7 @@ func (t *Task) checkOpened(fd int, dirfd int, path string, flags uint64) int64 {
 // viaProcExe: path (relative to dirfd) leads to vsysbed's binary through
 // this process's /proc exe link, and the guest's image is another file.
 func (t *Task) viaProcExe(dirfd int, path string) bool {
-	var st unix.Stat_t
-	if unix.Stat(t.P.Exe, &st) == nil && isHostExe(st.Dev, st.Ino) {
+	if st, err := hostStat(t.P.Exe); err == nil && isHostExe(st.Dev, st.Ino) {
 		return false // the guest is vsysbed itself
 	}
 	name, ok := procCanonical(dirfd, path)
@@ -433,8 +433,8 @@ func (t *Task) statAt(nr int, dirfd int, pathAddr, buf, flags uint64, a *Args) i
 	if !ok {
 		return r
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(exe, &st); err != nil {
+	st, err := hostStat(exe)
+	if err != nil {
 		return errnoOf(err)
 	}
 	if err := writeGuest(buf, unsafeBytes(&st)); err != nil {
@@ -468,7 +468,7 @@ func sysStatx(t *Task, a *Args) int64 {
 		return r
 	}
 	var stx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, exe, int(a[2]&^unix.AT_EMPTY_PATH), int(uint32(a[3])), &stx); err != nil {
+	if err := machine.Statx(unix.AT_FDCWD, exe, int(a[2]&^unix.AT_EMPTY_PATH), int(uint32(a[3])), &stx); err != nil {
 		return errnoOf(err)
 	}
 	if err := writeGuest(a[4], unsafeBytes(&stx)); err != nil {

@@ -230,7 +230,7 @@ func (t *Task) procStatusContent(path string) ([]byte, bool, int64) {
 	if pt.tid != 0 {
 		real = "/proc/self/task/" + strconv.Itoa(pt.tid) + "/" + pt.file
 	}
-	host, err := os.ReadFile(real)
+	host, err := machine.ReadFile(real)
 	if err != nil {
 		return nil, true, errnoOf(err)
 	}
@@ -254,7 +254,7 @@ func (p *Process) hiddenTids() func(int) bool {
 
 // taskDirFilter: fd is open on this process's task directory.
 func (p *Process) taskDirFilter(fd int) func(int) bool {
-	target, err := os.Readlink("/proc/thread-self/fd/" + strconv.Itoa(fd))
+	target, err := fdLink(fd)
 	if err != nil || target != "/proc/"+strconv.Itoa(pid)+"/task" {
 		return nil
 	}

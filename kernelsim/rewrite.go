@@ -1,7 +1,6 @@
 package kernelsim
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"os"
@@ -543,12 +542,10 @@ func mappingOf(addr uint64) (prot int, start, end uint64, err error) {
 
 // mappingOfText is mappingOf from the text of /proc/self/maps.
 func mappingOfText(addr uint64) (prot int, start, end uint64, err error) {
-	f, err := os.Open("/proc/self/maps")
+	sc, err := hostLines("/proc/self/maps")
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		prot, ok := protLine(sc.Text(), addr)
 		if ok {

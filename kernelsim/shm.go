@@ -1,9 +1,7 @@
 package kernelsim
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -34,6 +32,10 @@ const (
 // anyway, so it fails exactly when shmat would for the id (EINVAL, EIDRM,
 // EACCES).
 func shmStat(id int) (size uint64, key int32, errno unix.Errno) {
+	//
+	// Asked of the host directly: a segment is a kernel object any
+	// process may stat by id (the guest's shmget and shmctl pass through),
+	// not state of the guest process's.
 	var ds unix.SysvShmDesc
 	if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &ds); err != nil {
 		if e, ok := err.(unix.Errno); ok {
@@ -141,12 +143,10 @@ func (p *Process) hostMapped(start, end uint64) bool {
 	if p.vmas.covers(start, end) {
 		return false
 	}
-	f, err := os.Open("/proc/self/maps")
+	sc, err := hostLines("/proc/self/maps")
 	if err != nil {
 		return true
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		lo, hi, ok := mapsRange(sc.Text())
 		if ok && lo < end && hi > start && !p.vmas.covers(max(lo, start), min(hi, end)) {
@@ -244,13 +244,11 @@ type sysvMapping struct {
 
 // sysvMappings lists this process's System V attachments.
 func sysvMappings() ([]sysvMapping, error) {
-	f, err := os.Open("/proc/self/maps")
+	sc, err := hostLines("/proc/self/maps")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	var out []sysvMapping
-	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if m, ok := parseSysvLine(sc.Text()); ok {
 			out = append(out, m)
@@ -385,13 +383,11 @@ func attachSysV(g []ForkRegion) error {
 // attachment made SHM_RDONLY may not; one mprotect'ed read-only may.
 func mayWriteRanges() map[uint64]bool {
 	out := map[uint64]bool{}
-	f, err := os.Open("/proc/self/smaps")
+	sc, err := hostLines("/proc/self/smaps")
 	if err != nil {
 		return out
 	}
-	defer f.Close()
 	var cur uint64
-	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
 		if flags, ok := strings.CutPrefix(line, "VmFlags:"); ok {

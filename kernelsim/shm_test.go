@@ -151,17 +151,17 @@ func TestSameObject(t *testing.T) {
 	}
 	dev := fmt.Sprintf("%02x:%02x", unix.Major(st.Dev), unix.Minor(st.Dev))
 	ino := strconv.FormatUint(st.Ino, 10)
-	if i, ok := sameObject([]*os.File{a, b}, dev, ino); !ok || i != 1 {
+	if i, ok := sameObject([]int{int(a.Fd()), int(b.Fd())}, dev, ino); !ok || i != 1 {
 		t.Errorf("sameObject(a, b; b's dev %s inode %s) = %d, %v; want 1, true", dev, ino, i, ok)
 	}
-	if _, ok := sameObject([]*os.File{a}, dev, ino); ok {
+	if _, ok := sameObject([]int{int(a.Fd())}, dev, ino); ok {
 		t.Errorf("a is b?")
 	}
-	if _, ok := sameObject([]*os.File{b}, "ff:ff", ino); ok {
+	if _, ok := sameObject([]int{int(b.Fd())}, "ff:ff", ino); ok {
 		t.Errorf("the same inode on another device matched")
 	}
 	for _, bad := range [][2]string{{"", ino}, {dev, ""}, {"zz:01", ino}, {dev, "-1"}} {
-		if _, ok := sameObject([]*os.File{b}, bad[0], bad[1]); ok {
+		if _, ok := sameObject([]int{int(b.Fd())}, bad[0], bad[1]); ok {
 			t.Errorf("sameObject(%q, %q) matched", bad[0], bad[1])
 		}
 	}

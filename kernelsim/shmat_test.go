@@ -10,8 +10,10 @@ import (
 )
 
 // realShm answers the fake's shmat, shmdt and munmap with the host's, so
-// that a real segment is attached where the handler says.
+// that a real segment is attached where the handler says, and reads this
+// process's real maps (realFiles).
 func realShm(f *fakeMachine) {
+	realFiles(f)
 	f.ret = func(nr int, a Args) int64 {
 		switch nr {
 		case unix.SYS_SHMAT, unix.SYS_SHMDT, unix.SYS_MUNMAP:

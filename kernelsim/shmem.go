@@ -1,8 +1,6 @@
 package kernelsim
 
 import (
-	"bufio"
-	"os"
 	"strconv"
 	"strings"
 
@@ -61,8 +59,7 @@ func (p *Process) addShmem(fd int) {
 		p.collectShmem()
 		p.shmemGC = 2*len(p.shmem) + 64
 	}
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) == nil {
+	if st, err := hostFstat(fd); err == nil {
 		p.shmem[fd] = st.Ino
 	}
 }
@@ -70,7 +67,7 @@ func (p *Process) addShmem(fd int) {
 // dropShmem closes fd when a mapping of it could not be made (p.mu held).
 func (p *Process) dropShmem(fd int) {
 	delete(p.shmem, fd)
-	unix.Close(fd)
+	hostClose(fd)
 }
 
 // collectShmem closes the memfds no guest mapping refers to (p.mu held).
@@ -107,13 +104,11 @@ func (p *Process) shmemFD(ino uint64) (int, bool) {
 
 // shmemInodes lists the inodes of the memfds mapped in this process.
 func shmemInodes() (map[uint64]bool, error) {
-	f, err := os.Open("/proc/self/maps")
+	sc, err := hostLines("/proc/self/maps")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	live := map[uint64]bool{}
-	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if ino, ok := shmemInode(sc.Text()); ok {
 			live[ino] = true

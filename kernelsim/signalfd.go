@@ -55,7 +55,7 @@ func (t *Task) signalfd(fd int, maskAddr, size, flags uint64) int64 {
 	if fd != -1 {
 		sf := p.signalfdOf(fd)
 		if sf == nil {
-			if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			if !fdOpen(fd) {
 				return -int64(unix.EBADF)
 			}
 			return -int64(unix.EINVAL) // not a signalfd
@@ -90,8 +90,8 @@ func (p *Process) newSignalfdPipe(mask, flags uint64) (int, *signalfd, error) {
 }
 
 func inodeOf(fd int) uint64 {
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil {
+	st, err := hostFstat(fd)
+	if err != nil {
 		return 0
 	}
 	return st.Ino
@@ -293,11 +293,11 @@ func (p *Process) signalfdMasks() map[int]uint64 {
 // the other's tokens (a signalfd reads the reader's own signals).
 func (p *Process) adoptSignalfds(masks map[int]uint64) {
 	for fd, mask := range masks {
-		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		fl, err := hostFcntl(fd, unix.F_GETFL, 0)
 		if err != nil {
 			continue
 		}
-		fdfl, _ := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		fdfl, _ := hostFcntl(fd, unix.F_GETFD, 0)
 		var flags uint64
 		if fl&unix.O_NONBLOCK != 0 {
 			flags |= sfdNonblock
@@ -310,8 +310,8 @@ func (p *Process) adoptSignalfds(masks map[int]uint64) {
 			continue
 		}
 		if r != fd {
-			unix.Dup3(r, fd, int(flags&sfdCloexec))
-			unix.Close(r)
+			hostDup3(r, fd, int(flags&sfdCloexec))
+			hostClose(r)
 		}
 		p.mu.Lock()
 		p.addSignalfd(fd, sf)

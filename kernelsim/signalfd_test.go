@@ -17,9 +17,10 @@ func readable(t *testing.T, fd int) bool {
 	return n == 1 && fds[0].Revents&unix.POLLIN != 0
 }
 
-// hostReads is a fakeMachine's answer that makes its reads on the host.
+// hostReads is a fakeMachine's answer that makes its reads, and what it
+// asks of an fd, on the host (realFiles too: its pipes are real).
 func hostReads(nr int, a Args) int64 {
-	if nr == unix.SYS_READ {
+	if nr == unix.SYS_READ || nr == unix.SYS_FCNTL {
 		return hostMachine{}.Syscall(nr, &a)
 	}
 	return 0
@@ -32,6 +33,7 @@ func hostReads(nr int, a Args) int64 {
 func TestSignalfd(t *testing.T) {
 	task, _, f := mainFakeTask(t)
 	f.ret = hostReads // a blocking read waits on the token's real pipe
+	realFiles(f)
 	p := task.P
 	mask, buf := uint64(guestMem), uint64(guestMem+1024)
 	usr1, usr2 := int(unix.SIGUSR1), int(unix.SIGUSR2)

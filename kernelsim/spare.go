@@ -1,7 +1,6 @@
 package kernelsim
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,13 +71,13 @@ func onlySpares() bool {
 // (/proc/PID/task/TID/children: a wait collects any thread's children).
 func hostChildren() []int {
 	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	ents, err := os.ReadDir(dir)
+	names, err := machine.ReadDir(dir)
 	if err != nil {
 		return nil
 	}
 	var out []int
-	for _, e := range ents {
-		b, err := os.ReadFile(dir + "/" + e.Name() + "/children")
+	for _, name := range names {
+		b, err := machine.ReadFile(dir + "/" + name + "/children")
 		if err != nil {
 			continue
 		}

@@ -69,14 +69,19 @@ type Syscall struct {
 // Dispatch runs the kernel-route call described by cb on the guest thread
 // that owns it. It is the tls.KernelFunc of every guest thread.
 func (p *Process) Dispatch(cb *cblock.ControlBlock) {
+	t := p.taskOn(cb)
+	t.guest.dispatch(t, cb)
+}
+
+// taskOn is the task running on block cb: one of p's threads, or a vfork
+// child on a host thread of p's (which is none of p's threads).
+func (p *Process) taskOn(cb *cblock.ControlBlock) *Task {
 	p.mu.Lock()
-	t, vf := p.tasks[cb], p.vforkTasks[cb]
-	p.mu.Unlock()
-	if vf != nil {
-		vf.dispatchVfork(cb)
-		return
+	defer p.mu.Unlock()
+	if t := p.tasks[cb]; t != nil {
+		return t
 	}
-	t.dispatch(cb)
+	return p.vforkTasks[cb]
 }
 
 func (t *Task) dispatch(cb *cblock.ControlBlock) {

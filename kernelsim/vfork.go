@@ -237,6 +237,9 @@ func (p *Process) vforkRoutes(delta int) {
 	}
 }
 
+// dispatch is Dispatch for a vfork child's thread (dispatchVfork).
+func (vc *vforkChild) dispatch(t *Task, cb *cblock.ControlBlock) { t.dispatchVfork(cb) }
+
 // dispatchVfork is Dispatch for a vfork child's thread: a fatal signal
 // unwinds out of the handler to here, and the thread leaves the guest.
 func (t *Task) dispatchVfork(cb *cblock.ControlBlock) {

@@ -19,11 +19,11 @@ func AdoptVforkExec(st *VforkExec, fds []int, cb *cblock.ControlBlock, c Config)
 	if len(fds) != len(st.FDs)+1 {
 		return nil, nil, fmt.Errorf("vfork child: %d fds for %d", len(fds), len(st.FDs)+1)
 	}
-	if err := unix.Fchdir(fds[len(fds)-1]); err != nil {
-		return nil, nil, fmt.Errorf("vfork child: its cwd: %w", err)
+	if _, errno := hostCall(unix.SYS_FCHDIR, uint64(fds[len(fds)-1])); errno != 0 {
+		return nil, nil, fmt.Errorf("vfork child: its cwd: %w", errno)
 	}
 	installFDs(&ForkState{FDs: st.FDs}, fds, c.HostFDBase)
-	unix.Umask(st.Umask)
+	hostCall(unix.SYS_UMASK, uint64(st.Umask))
 
 	im, err := c.Exec(st.Path, st.Argv, st.Envp)
 	if err != nil {

@@ -3,6 +3,7 @@ package inprocess
 import (
 	"golang.org/x/sys/unix"
 
+	"github.com/vsysbed/vsysbed/internal/hostfiles"
 	"github.com/vsysbed/vsysbed/internal/procmem"
 	"github.com/vsysbed/vsysbed/kernelsim"
 )
@@ -15,8 +16,12 @@ func init() { kernelsim.SetMachine(hostMachine{pid: unix.Getpid()}) }
 // hostMachine: guest memory lives in this address space, but a guest
 // pointer may be bad, and reading it directly would fault inside Go and
 // kill the host: the copies go through process_vm_readv/writev on our own
-// pid, which turn a bad pointer into EFAULT.
-type hostMachine struct{ pid int }
+// pid, which turn a bad pointer into EFAULT. Its files are the host's own
+// (hostfiles.Files, the real calls).
+type hostMachine struct {
+	pid int
+	hostfiles.Files
+}
 
 func (m hostMachine) ReadMem(addr uint64, buf []byte) error { return procmem.Read(m.pid, addr, buf) }
 

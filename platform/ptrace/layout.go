@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
@@ -59,23 +59,23 @@ func newVDSOLayout(im *vdsoinject.Image) (*vdsoLayout, error) {
 
 // stopKind says how a syscall stopped at rip (the address after its
 // `syscall` instruction) entered, for a process whose image sits at base
-// (0: none injected): tls.KindBypass from __kernel_vsyscall's fallback,
-// tls.KindVDSO from a time function's (the in-process platform counts
-// those in the stub and never sees a syscall), tls.KindTrap otherwise.
+// (0: none injected): cblock.KindBypass from __kernel_vsyscall's fallback,
+// cblock.KindVDSO from a time function's (the in-process platform counts
+// those in the stub and never sees a syscall), cblock.KindTrap otherwise.
 func (l *vdsoLayout) stopKind(base, rip uint64) int {
 	if base == 0 || rip < base+syscallInsnLen || rip-base > l.size {
-		return tls.KindTrap
+		return cblock.KindTrap
 	}
 	insn := rip - syscallInsnLen - base
 	for _, f := range l.entry {
 		if f.lo <= insn && insn < f.hi {
 			if f.nr < 0 {
-				return tls.KindBypass
+				return cblock.KindBypass
 			}
-			return tls.KindVDSO
+			return cblock.KindVDSO
 		}
 	}
-	return tls.KindTrap
+	return cblock.KindTrap
 }
 
 // auxv keys the platform reads or rewrites.
@@ -140,13 +140,13 @@ func auxvValueOffset(stack []byte, key uint64) (int, error) {
 }
 
 // countCall records one syscall in a control block exactly as the
-// in-process platform does: by (site, nr, kind) with tls.Count, the twin
+// in-process platform does: by (site, nr, kind) with cblock.Count, the twin
 // of entry.c's count(); with withSite false (site 0) by number and kind
 // only, as the in-process vDSO time stubs count.
-func countCall(cb *tls.ControlBlock, nr uint64, site uint64, kind uint32, withSite bool) {
+func countCall(cb *cblock.ControlBlock, nr uint64, site uint64, kind uint32, withSite bool) {
 	if withSite {
-		tls.Count(cb, nr, site, kind)
-	} else if nr < tls.NrMax {
+		cblock.Count(cb, nr, site, kind)
+	} else if nr < cblock.NrMax {
 		cb.Counts[nr][kind]++
 	}
 }

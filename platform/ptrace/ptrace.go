@@ -40,7 +40,7 @@ import (
 	"github.com/vsysbed/vsysbed/kernelsim"
 	"github.com/vsysbed/vsysbed/loader"
 	"github.com/vsysbed/vsysbed/rundir"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/tracing"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
@@ -72,7 +72,7 @@ type tracedProcess struct {
 	}
 	// free: the control blocks of its exited threads, for its next new
 	// ones (rundir.ShardPool explains why counts simply go on there).
-	free []*tls.ControlBlock
+	free []*cblock.ControlBlock
 	// noNewPrivs: the guest set PR_SET_NO_NEW_PRIVS (kept by fork and
 	// exec); the real flag is set for the tracer's filter.
 	noNewPrivs bool
@@ -137,7 +137,7 @@ type tracer struct {
 	root     int
 	procs    map[int]*tracedProcess
 	threads  map[int]*tracedThread
-	shards   map[int]*tls.ControlBlock
+	shards   map[int]*cblock.ControlBlock
 	unmaps   []func() error
 	expected map[int]*tracedProcess // children announced by a fork event, not yet stopped
 
@@ -237,7 +237,7 @@ func newTracer(dir string) (*tracer, error) {
 	}
 	r := &tracer{dir: dir, im: im, layout: layout, events: ev,
 		procs: map[int]*tracedProcess{}, threads: map[int]*tracedThread{},
-		shards: map[int]*tls.ControlBlock{}, expected: map[int]*tracedProcess{},
+		shards: map[int]*cblock.ControlBlock{}, expected: map[int]*tracedProcess{},
 		conf: kernelsim.ReadConfinement(), held: map[int]bool{}}
 	if err := r.loadTrace(); err != nil {
 		ev.Close()
@@ -527,7 +527,7 @@ func (r *tracer) seccompStop(th *tracedThread) error {
 	}
 	var site uint64
 	switch kind {
-	case tls.KindBypass:
+	case cblock.KindBypass:
 		// As the in-process bypass entry: the site is the return address
 		// into the caller, on top of the stack (the image's stubs
 		// tail-jump, so nothing was pushed).
@@ -548,7 +548,7 @@ func (r *tracer) seccompStop(th *tracedThread) error {
 		if err := unix.PtraceSetRegs(th.tid, &regs); err != nil {
 			return ignoreGone(err)
 		}
-	case tls.KindTrap:
+	case cblock.KindTrap:
 		site = regs.Rip - syscallInsnLen // the instruction, as the trap path records
 	}
 	if !restarted {
@@ -557,7 +557,7 @@ func (r *tracer) seccompStop(th *tracedThread) error {
 			return err
 		}
 		// The in-process vDSO stubs count the number only (no site).
-		countCall(cb, nr, site, uint32(kind), kind != tls.KindVDSO)
+		countCall(cb, nr, site, uint32(kind), kind != cblock.KindVDSO)
 	}
 	if nr == unix.SYS_EXECVE || nr == unix.SYS_EXECVEAT {
 		// The old image is about to go: place its sites first.
@@ -645,7 +645,7 @@ func (r *tracer) syscallExit(th *tracedThread) error {
 		if err := r.restartAfterHandler(th, &regs); err != nil {
 			return err
 		}
-	case isErrorResult(regs.Rax) && th.nr < tls.NrMax:
+	case isErrorResult(regs.Rax) && th.nr < cblock.NrMax:
 		cb, err := r.shard(th)
 		if err != nil {
 			return err
@@ -823,7 +823,7 @@ func (r *tracer) recordExit(p *tracedProcess, ws unix.WaitStatus) {
 	if err != nil {
 		return
 	}
-	e := tls.Exit{Done: 1, Code: int32(ws.ExitStatus()), SitesDropped: cb.Exit.SitesDropped}
+	e := cblock.Exit{Done: 1, Code: int32(ws.ExitStatus()), SitesDropped: cb.Exit.SitesDropped}
 	if ws.Signaled() {
 		e.Code, e.Signal = 0, int32(ws.Signal())
 		if p.fault.sig == ws.Signal() {
@@ -836,16 +836,16 @@ func (r *tracer) recordExit(p *tracedProcess, ws unix.WaitStatus) {
 // shard is th's control block, given at its first counted call: the
 // block of an exited thread of its process when there is one, else a new
 // shard file.
-func (r *tracer) shard(th *tracedThread) (*tls.ControlBlock, error) {
+func (r *tracer) shard(th *tracedThread) (*cblock.ControlBlock, error) {
 	if cb := r.shards[th.tid]; cb != nil {
 		cb.Pid = uint32(th.proc.pid) // a reused tid counts on in its file
 		return cb, nil
 	}
 	p := th.proc
-	var cb *tls.ControlBlock
+	var cb *cblock.ControlBlock
 	if n := len(p.free); n > 0 {
 		cb, p.free = p.free[n-1], p.free[:n-1]
-		tls.Reset(cb)
+		cblock.Reset(cb)
 	} else {
 		var unmap func() error
 		var err error
@@ -854,7 +854,7 @@ func (r *tracer) shard(th *tracedThread) (*tls.ControlBlock, error) {
 		}
 		r.unmaps = append(r.unmaps, unmap)
 	}
-	cb.Tid, cb.Pid, cb.TrapMode = uint64(th.tid), uint32(p.pid), tls.TrapSeccomp
+	cb.Tid, cb.Pid, cb.TrapMode = uint64(th.tid), uint32(p.pid), cblock.TrapSeccomp
 	r.shards[th.tid] = cb
 	return cb, nil
 }

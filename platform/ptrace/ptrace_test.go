@@ -9,7 +9,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/vdsoinject"
 )
 
@@ -104,15 +104,15 @@ func TestStopKind(t *testing.T) {
 		base, rip uint64
 		want      int
 	}{
-		{"__kernel_vsyscall", base, after(vdsoinject.KernelVsyscall), tls.KindBypass},
-		{"clock_gettime", base, after(vdsoinject.ClockGettime), tls.KindVDSO},
-		{"getcpu", base, after(vdsoinject.Getcpu), tls.KindVDSO},
-		{"clock_getres", base, after(vdsoinject.ClockGetres), tls.KindVDSO},
-		{"guest code", base, 0x401234, tls.KindTrap},
-		{"just past the image", base, base + l.size + 2, tls.KindTrap},
-		{"no image yet", 0, after(vdsoinject.KernelVsyscall), tls.KindTrap},
-		{"image header", base, base + 2, tls.KindTrap},
-		{"rip 0", base, 0, tls.KindTrap},
+		{"__kernel_vsyscall", base, after(vdsoinject.KernelVsyscall), cblock.KindBypass},
+		{"clock_gettime", base, after(vdsoinject.ClockGettime), cblock.KindVDSO},
+		{"getcpu", base, after(vdsoinject.Getcpu), cblock.KindVDSO},
+		{"clock_getres", base, after(vdsoinject.ClockGetres), cblock.KindVDSO},
+		{"guest code", base, 0x401234, cblock.KindTrap},
+		{"just past the image", base, base + l.size + 2, cblock.KindTrap},
+		{"no image yet", 0, after(vdsoinject.KernelVsyscall), cblock.KindTrap},
+		{"image header", base, base + 2, cblock.KindTrap},
+		{"rip 0", base, 0, cblock.KindTrap},
 	} {
 		if got := l.stopKind(tc.base, tc.rip); got != tc.want {
 			t.Errorf("%s: stopKind(%#x, %#x) = %d, want %d", tc.name, tc.base, tc.rip, got, tc.want)
@@ -121,14 +121,14 @@ func TestStopKind(t *testing.T) {
 }
 
 func TestCountCall(t *testing.T) {
-	cb := new(tls.ControlBlock)
-	countCall(cb, 39, 0x1000, tls.KindTrap, true)
-	countCall(cb, 39, 0x1000, tls.KindTrap, true)
-	countCall(cb, 39, 0x2000, tls.KindBypass, true)
-	countCall(cb, 228, 0, tls.KindVDSO, false)
-	countCall(cb, 9999, 0x3000, tls.KindTrap, true) // beyond NrMax: site only
-	if cb.Counts[39][tls.KindTrap] != 2 || cb.Counts[39][tls.KindBypass] != 1 || cb.Counts[228][tls.KindVDSO] != 1 {
-		t.Errorf("counts: trap %d bypass %d vdso %d", cb.Counts[39][tls.KindTrap], cb.Counts[39][tls.KindBypass], cb.Counts[228][tls.KindVDSO])
+	cb := new(cblock.ControlBlock)
+	countCall(cb, 39, 0x1000, cblock.KindTrap, true)
+	countCall(cb, 39, 0x1000, cblock.KindTrap, true)
+	countCall(cb, 39, 0x2000, cblock.KindBypass, true)
+	countCall(cb, 228, 0, cblock.KindVDSO, false)
+	countCall(cb, 9999, 0x3000, cblock.KindTrap, true) // beyond NrMax: site only
+	if cb.Counts[39][cblock.KindTrap] != 2 || cb.Counts[39][cblock.KindBypass] != 1 || cb.Counts[228][cblock.KindVDSO] != 1 {
+		t.Errorf("counts: trap %d bypass %d vdso %d", cb.Counts[39][cblock.KindTrap], cb.Counts[39][cblock.KindBypass], cb.Counts[228][cblock.KindVDSO])
 	}
 	sites := map[[3]uint64]uint64{}
 	for _, s := range cb.Sites {
@@ -137,7 +137,7 @@ func TestCountCall(t *testing.T) {
 		}
 	}
 	want := map[[3]uint64]uint64{
-		{0x1000, 39, tls.KindTrap}: 2, {0x2000, 39, tls.KindBypass}: 1, {0x3000, 9999, tls.KindTrap}: 1,
+		{0x1000, 39, cblock.KindTrap}: 2, {0x2000, 39, cblock.KindBypass}: 1, {0x3000, 9999, cblock.KindTrap}: 1,
 	}
 	if len(sites) != len(want) {
 		t.Fatalf("sites %v, want %v", sites, want)
@@ -150,13 +150,13 @@ func TestCountCall(t *testing.T) {
 }
 
 func TestCountCallDropsWhenProbesExhausted(t *testing.T) {
-	cb := new(tls.ControlBlock)
+	cb := new(cblock.ControlBlock)
 	for i := range cb.Sites {
-		cb.Sites[i] = tls.Site{Addr: ^uint64(i), Nr: 1, Kind: tls.KindTrap, Count: 1}
+		cb.Sites[i] = cblock.Site{Addr: ^uint64(i), Nr: 1, Kind: cblock.KindTrap, Count: 1}
 	}
-	countCall(cb, 39, 0x1000, tls.KindTrap, true)
-	if cb.Exit.SitesDropped != 1 || cb.Counts[39][tls.KindTrap] != 1 {
-		t.Errorf("full table: dropped %d, count %d; want 1, 1", cb.Exit.SitesDropped, cb.Counts[39][tls.KindTrap])
+	countCall(cb, 39, 0x1000, cblock.KindTrap, true)
+	if cb.Exit.SitesDropped != 1 || cb.Counts[39][cblock.KindTrap] != 1 {
+		t.Errorf("full table: dropped %d, count %d; want 1, 1", cb.Exit.SitesDropped, cb.Counts[39][cblock.KindTrap])
 	}
 }
 
@@ -293,8 +293,8 @@ func TestHandledRestart(t *testing.T) {
 		{"no handler: the kernel restarts it unseen", errRestartSys, term, false, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cb := &tls.ControlBlock{}
-			r := &tracer{shards: map[int]*tls.ControlBlock{7: cb}}
+			cb := &cblock.ControlBlock{}
+			r := &tracer{shards: map[int]*cblock.ControlBlock{7: cb}}
 			th := &tracedThread{tid: 7, proc: &tracedProcess{handlers: map[uint64]sigDisposition{
 				usr1: {handler: 0x401100, flags: saRestart},
 				usr2: {handler: 0x401100},

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 )
 
 // The tracer hands an ended thread's shard to its process's next thread
@@ -14,7 +14,7 @@ import (
 // exit record goes.
 func TestShardOfAnEndedThreadServesTheNext(t *testing.T) {
 	r := &tracer{dir: t.TempDir(), procs: map[int]*tracedProcess{}, threads: map[int]*tracedThread{},
-		shards: map[int]*tls.ControlBlock{}, expected: map[int]*tracedProcess{}, root: 1}
+		shards: map[int]*cblock.ControlBlock{}, expected: map[int]*tracedProcess{}, root: 1}
 	defer r.close()
 	p := &tracedProcess{pid: 100}
 	other := &tracedProcess{pid: 200}
@@ -24,7 +24,7 @@ func TestShardOfAnEndedThreadServesTheNext(t *testing.T) {
 		r.threads[tid] = th
 		return th
 	}
-	shard := func(th *tracedThread) *tls.ControlBlock {
+	shard := func(th *tracedThread) *cblock.ControlBlock {
 		t.Helper()
 		cb, err := r.shard(th)
 		if err != nil {
@@ -36,14 +36,14 @@ func TestShardOfAnEndedThreadServesTheNext(t *testing.T) {
 
 	leader := shard(thread(100, p))
 	first := shard(thread(101, p))
-	first.Counts[110][tls.KindTrap] = 3
+	first.Counts[110][cblock.KindTrap] = 3
 	r.ended(101, exited)
 	second := shard(thread(102, p))
 	if second != first {
 		t.Fatal("the ended thread's shard did not serve the next thread")
 	}
-	if second.Tid != 102 || second.Pid != 100 || second.Threads != 2 || second.Counts[110][tls.KindTrap] != 3 {
-		t.Errorf("reused shard: tid %d pid %d threads %d getppid %d", second.Tid, second.Pid, second.Threads, second.Counts[110][tls.KindTrap])
+	if second.Tid != 102 || second.Pid != 100 || second.Threads != 2 || second.Counts[110][cblock.KindTrap] != 3 {
+		t.Errorf("reused shard: tid %d pid %d threads %d getppid %d", second.Tid, second.Pid, second.Threads, second.Counts[110][cblock.KindTrap])
 	}
 	// Another process never gets it, nor a new thread while it is in use.
 	if cb := shard(thread(201, other)); cb == first || cb == leader {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/vsysbed/vsysbed/internal/procmem"
 	"github.com/vsysbed/vsysbed/kernelsim"
-	"github.com/vsysbed/vsysbed/tls"
+	"github.com/vsysbed/vsysbed/tls/cblock"
 	"github.com/vsysbed/vsysbed/tracing"
 )
 
@@ -60,11 +60,11 @@ func (r *tracer) traceEnd(pid int, ws unix.WaitStatus) {
 
 func kindName(k uint32) string {
 	switch k {
-	case tls.KindBypass:
+	case cblock.KindBypass:
 		return "bypass"
-	case tls.KindTrap:
+	case cblock.KindTrap:
 		return "trap"
-	case tls.KindVDSO:
+	case cblock.KindVDSO:
 		return "vdso"
 	}
 	return "?"
