@@ -314,7 +314,13 @@ func (t *Task) absorbHostSignals() {
 	}
 	pulled := pullHeld(t.timerHeld)
 	t.timerHeld &= t.sigmask
-	t.P.plat.ThreadMask(unix.SIG_SETMASK, old&^(bits&rtSignals|prev)|t.timerHeld)
+	if t.offGuest {
+		// Off the guest for good: the relayed signals stay blocked, as on
+		// all Go's threads (handOnHostSignals), none unblocked for a next.
+		t.P.plat.ThreadMask(unix.SIG_SETMASK, old)
+	} else {
+		t.P.plat.ThreadMask(unix.SIG_SETMASK, old&^(bits&rtSignals|prev)|t.timerHeld)
+	}
 	// A stop signal and a SIGCONT recorded together: the stop came later
 	// (a SIGCONT that came after a stop cleared it as it was recorded,
 	// tls/entry.c), so the SIGCONT is taken first and the stop stands.
