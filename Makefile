@@ -60,6 +60,7 @@ GUEST_BINS := \
 	$(GUESTDIR)/sigfd \
 	$(GUESTDIR)/manysig \
 	$(GUESTDIR)/sigroute \
+	$(GUESTDIR)/sigexit \
 	$(GUESTDIR)/killfault \
 	$(GUESTDIR)/semantics $(GUESTDIR)/nproc $(GUESTDIR)/fasttimer $(GUESTDIR)/chldorder \
 	$(GUESTDIR)/stopcont $(GUESTDIR)/jobctl \
@@ -135,6 +136,9 @@ $(GUESTDIR)/manysig: $(SRC)/manysig.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
 
 $(GUESTDIR)/sigroute: $(SRC)/sigroute.c | $(GUESTDIR)
+	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
+
+$(GUESTDIR)/sigexit: $(SRC)/sigexit.c | $(GUESTDIR)
 	$(CC) $(GUEST_CFLAGS) -pthread -o $@ $<
 
 $(GUESTDIR)/procself: $(SRC)/procself.c | $(GUESTDIR)

@@ -40,7 +40,7 @@ var requiredGuests = []string{
 	"threads-glibc", "threads-glibc-static", "threads-musl", "threads1000-glibc",
 	"manythreads-glibc", "manythreads-musl",
 	"cancel-glibc", "signals-glibc", "signals-musl", "gostatic", "traced", "vforkstate",
-	"forkthread", "goexec", "hostfds", "waitany", "sigwait", "procself", "pwait", "sigfd", "manysig", "sigroute", "killfault", "semantics", "fasttimer", "chldorder", "nproc", "stopcont", "jobctl", "restart", "inherit",
+	"forkthread", "goexec", "hostfds", "waitany", "sigwait", "procself", "pwait", "sigfd", "manysig", "sigroute", "sigexit", "killfault", "semantics", "fasttimer", "chldorder", "nproc", "stopcont", "jobctl", "restart", "inherit",
 	"sysvshm", "sharedanon", "hostile", "procview", "segtail", "argmax", "rewrite", "rewritemt", "rewriteshort",
 	"inject", "needs",
 }

@@ -209,6 +209,7 @@ func (p *Process) send(from, target *Task, sig int, si siginfo) {
 	}
 	if target == nil {
 		p.sig.pending.add(sig, si)
+		p.wakeSigwaiters(sig)
 		target = p.pickThread(sig, from)
 	} else {
 		target.pending.add(sig, si)
@@ -314,7 +315,13 @@ func (t *Task) absorbHostSignals() {
 	}
 	pulled := pullHeld(t.timerHeld)
 	t.timerHeld &= t.sigmask
-	t.P.plat.ThreadMask(unix.SIG_SETMASK, old&^(bits&rtSignals|prev)|t.timerHeld)
+	if t.offGuest {
+		// Off the guest for good: the relayed signals stay blocked, as on
+		// all Go's threads (handOnHostSignals), none unblocked for a next.
+		t.P.plat.ThreadMask(unix.SIG_SETMASK, old)
+	} else {
+		t.P.plat.ThreadMask(unix.SIG_SETMASK, old&^(bits&rtSignals|prev)|t.timerHeld)
+	}
 	// A stop signal and a SIGCONT recorded together: the stop came later
 	// (a SIGCONT that came after a stop cleared it as it was recorded,
 	// tls/entry.c), so the SIGCONT is taken first and the stop stands.
@@ -351,6 +358,7 @@ func (t *Task) absorbHostSignals() {
 			// A vfork child's signals were sent to its parent's host
 			// process: the parent's too.
 			t.P.sig.pending.add(sig, si)
+			t.P.wakeSigwaiters(sig)
 			if o := t.P.pickThread(sig, nil); o != nil && o != t {
 				t.P.kickLocked(o)
 			}
@@ -396,6 +404,21 @@ func pullHeld(set uint64) []heldSignal {
 
 // rtSignals are the real-time signals, 32 to 64.
 const rtSignals = uint64(0xffffffff80000000)
+
+// wakeSigwaiters wakes the threads waiting in rt_sigtimedwait for sig,
+// just queued for the process (caller holds p.mu): pickThread passes
+// over a thread that blocks it, and their 10 ms look made every signal
+// that all threads block wait 5 ms on average (sigroute: 3 s for 500).
+func (p *Process) wakeSigwaiters(sig int) {
+	for _, o := range p.tasks {
+		if o.sigwaitSet&bit(sig) != 0 {
+			select {
+			case o.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
 
 // kickLocked makes thread o look at its queues (caller holds p.mu, so o
 // has not exited and its block is its own).
@@ -783,8 +806,19 @@ func sysRtSigtimedwait(t *Task, a *Args) int64 {
 		defer timer.Stop()
 		timeout = timer.C
 	}
-	// A host signal relayed to this thread lands in cb.HostSig while it
-	// waits here in Go, where nothing wakes it: look every 10 ms.
+	// Woken for a signal of set queued for the process, which every
+	// thread may block (wakeSigwaiters), as Linux's sigtimedwait takes
+	// its set out of the mask while it waits. A host signal relayed to
+	// this thread lands in cb.HostSig while it waits here in Go, where
+	// nothing wakes it: look every 10 ms.
+	t.P.mu.Lock()
+	t.sigwaitSet = set
+	t.P.mu.Unlock()
+	defer func() {
+		t.P.mu.Lock()
+		t.sigwaitSet = 0
+		t.P.mu.Unlock()
+	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -307,6 +307,48 @@ func TestExitOfOneThread(t *testing.T) {
 	expectCalls(t, f)
 }
 
+// A process-directed signal the relay recorded on a thread after its
+// exit's last look at its signals (sysExit's retarget), in the instant
+// before vsysbed_run blocks the relayed signals again, is the process's
+// once the thread has left (Task.left): queued for it, the thread that
+// takes it kicked, before the block goes back to the pool for another
+// thread. The host thread's mask is left as vsysbed_run gave it back.
+func TestAThreadThatLeftHandsOnWhatTheRelayRecorded(t *testing.T) {
+	main, f := fakeTask(t, nil, [2]uint64{})
+	p := main.P
+	plat := platformOf(main)
+	main.CB.Tid = 5555
+	other := p.NewTask(new(cblock.ControlBlock))
+	if r := call(other, unix.SYS_EXIT, 0); r != 0 {
+		t.Fatalf("exit = %d", r)
+	}
+	expectCalls(t, f)
+	usr1 := int(unix.SIGUSR1)
+	si := userInfo(usr1, siUser)
+	put32(si[16:], 424242) // the sender: another process's kill()
+	other.CB.HostInfo[usr1-1] = si
+	rt := 40 // a sigqueue's, which the relay keeps blocked once recorded
+	other.CB.HostInfo[rt-1] = userInfo(rt, siQueue)
+	other.CB.HostSig = bit(usr1) | bit(rt)
+	goMask := bit(usr1) | bit(rt)
+	plat.mask = goMask
+	other.left()
+	if p.sig.pending.mask&(bit(usr1)|bit(rt)) != bit(usr1)|bit(rt) {
+		t.Fatalf("pending %#x: the signals the relay recorded on the thread that left were lost", p.sig.pending.mask)
+	}
+	if got := p.sig.pending.take(usr1); le32(got[16:]) != 424242 {
+		t.Errorf("queued with sender %d, want 424242", le32(got[16:]))
+	}
+	kickMain := fakeCall{unix.SYS_TGKILL, Args{uint64(pid), 5555, uint64(cblock.KickSignal)}}
+	expectCalls(t, f, kickMain, kickMain) // one for each
+	if plat.mask != goMask {
+		t.Errorf("host mask %#x after the thread left, want %#x (Go's, the relayed signals blocked)", plat.mask, goMask)
+	}
+	if other.CB.HostSig != 0 {
+		t.Errorf("the block still holds %#x for its next thread", other.CB.HostSig)
+	}
+}
+
 // dirents is a getdents64 buffer of the names.
 func dirents(names ...string) []byte {
 	var b []byte

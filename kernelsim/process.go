@@ -110,6 +110,8 @@ type Task struct {
 	hasSavedMask bool
 	restarts     []*bypassRestart // interrupted bypass calls, by frame
 	exiting      bool             // execve elsewhere stops this thread
+	offGuest     bool             // left the guest for good: its host thread keeps the relayed signals blocked (handOnHostSignals)
+	sigwaitSet   uint64           // rt_sigtimedwait's set while it waits (wakeSigwaiters)
 
 	// host is the host process that stands for the task's process: the
 	// platform, for the process's own threads (Platform.Host).

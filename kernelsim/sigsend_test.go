@@ -293,3 +293,36 @@ func TestSigsuspendAndPause(t *testing.T) {
 	}
 	expectCalls(t, f)
 }
+
+// A signal queued for the process that every thread blocks wakes the
+// threads whose rt_sigtimedwait waits for it (as Linux's sigtimedwait
+// takes its set out of the mask), by the relay's record or by a send;
+// no kick (nothing to interrupt), and no other waiter.
+func TestProcessSignalWakesItsSigwaiters(t *testing.T) {
+	main, other, f := mainFakeTask(t)
+	usr1, usr2 := int(unix.SIGUSR1), int(unix.SIGUSR2)
+	main.sigmask, other.sigmask = bit(usr1)|bit(usr2), bit(usr1)|bit(usr2)
+	other.sigwaitSet = bit(usr1)
+	main.sigwaitSet = bit(usr2)
+	woken := func(w *Task) bool {
+		select {
+		case <-w.wake:
+			return true
+		default:
+			return false
+		}
+	}
+	main.P.send(nil, nil, usr1, userInfo(usr1, siUser))
+	if !woken(other) || woken(main) {
+		t.Error("a send: the waiter for the signal was not woken, or the other was")
+	}
+	main.CB.HostInfo[usr1-1] = userInfo(usr1, siQueue)
+	main.CB.HostSig = bit(usr1)
+	main.P.mu.Lock()
+	main.absorbHostSignals()
+	main.P.mu.Unlock()
+	if !woken(other) || woken(main) {
+		t.Error("the relay's record: the waiter for the signal was not woken, or the other was")
+	}
+	expectCalls(t, f)
+}

@@ -129,6 +129,9 @@ func (t *Task) call(cb *cblock.ControlBlock, nr int) {
 	}
 	cb.Ret = uint64(ret)
 	t.leaveIfExiting()
+	if cb.Flags&cblock.FlagLeave != 0 {
+		exitPause()
+	}
 }
 
 func (t *Task) syscall(nr int, a *Args) int64 {

@@ -1,6 +1,9 @@
 package kernelsim
 
 import (
+	"os"
+	"time"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/vsysbed/vsysbed/tls/cblock"
@@ -120,8 +123,10 @@ func (t *Task) enter(ready func()) error {
 
 // left ends a thread that has left the guest for good (exit, or stopped
 // by an execve); the goroutine ends after it (the main thread blocks).
-// vsysbed_run already zeroed GS base, so no handler on this OS thread
-// finds the block any more; Syscall User Dispatch is switched off first,
+// vsysbed_run already blocked the relayed signals again and zeroed GS
+// base, so no handler on this OS thread finds the block any more; what
+// the relay recorded in it since the thread's last look goes on to the
+// process (handOnHostSignals); Syscall User Dispatch is switched off first,
 // because the kernel would go on reading this thread's selector byte in
 // the block, which the next thread sets to BLOCK while Go still runs
 // here. A block whose selector cannot be released is kept out of the
@@ -129,6 +134,7 @@ func (t *Task) enter(ready func()) error {
 // that a joiner that goes on to create a thread finds the block free.
 func (t *Task) left() {
 	p := t.P
+	t.handOnHostSignals()
 	// A vfork child's thread is off its parent's children already
 	// (vforkLeave); before its block can serve another thread, make sure.
 	p.forgetVforkChild(t)
@@ -140,6 +146,34 @@ func (t *Task) left() {
 		if writeGuest(addr, zero[:]) == nil {
 			machine.Syscall(unix.SYS_FUTEX, &Args{addr, futexWake, 1})
 		}
+	}
+}
+
+// handOnHostSignals takes what the relay recorded on this thread after its
+// last look at its signals (an exit's retarget, or none for a thread
+// execve stopped): the kernel puts a process-directed signal on any thread
+// that does not block it, this one too until vsysbed_run blocked them
+// again on its way out, and the block, about to serve another thread,
+// keeps the record nowhere else. The thread is no longer one of its
+// process's, so absorbHostSignals queues such a signal for the process
+// and kicks the thread that takes it; the mask stays Go's (offGuest).
+func (t *Task) handOnHostSignals() {
+	p := t.P
+	p.mu.Lock()
+	t.offGuest = true
+	t.absorbHostSignals()
+	p.mu.Unlock()
+}
+
+// VSYSBED_EXIT_PAUSE=1 holds a thread that leaves the guest 1 ms after
+// its last look at its signals, before it blocks the relayed ones again,
+// so that a signal surely reaches it there (e2e/guests/sigexit.c, which
+// lost it without handOnHostSignals).
+var exitPauseOn = os.Getenv("VSYSBED_EXIT_PAUSE") == "1"
+
+func exitPause() {
+	if exitPauseOn {
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -15,7 +15,7 @@
 set -u
 VSYSBED=${VSYSBED:-build/vsysbed}
 GUESTDIR=${GUESTDIR:-build/guests}
-GUESTS=${GUESTS:-"fasttimer forkthread hostfds killfault manysig procself pwait semantics sigfd sigroute sigwait stopcont"}
+GUESTS=${GUESTS:-"fasttimer forkthread hostfds killfault manysig procself pwait semantics sigexit sigfd sigroute sigwait stopcont"}
 MODES=${MODES:-"seccomp sud ptrace"}
 TIMEOUT=${TIMEOUT:-120}
 

@@ -1584,10 +1584,20 @@ long vsysbed_run(struct vsysbed_cb *cb, int ready_fd)
 		}
 	}
 	vsysbed_enter_guest(cb);
-	/* Back from vsysbed_leave_guest, on the host FS. */
+	/*
+	 * Back from vsysbed_leave_guest, on the host FS. The mask goes back
+	 * before GS base: from then on the relay finds no block here, and
+	 * on one of Go's threads it can only queue a signal again for the
+	 * relay thread, which the kernel refuses for a kill()'s siginfo
+	 * (rt_tgsigqueueinfo with si_code >= 0 is for the sender's own
+	 * thread: EPERM), so a process-directed SIGUSR1 the kernel put on a
+	 * thread in between was lost (e2e/guests/sigexit.c). Blocked here,
+	 * the kernel gives it to another thread; what the relay recorded
+	 * in the block until then kernelsim hands on (Task.left).
+	 */
 	cb->selector = CB_SUD_ALLOW;
-	RAW2(SYS_arch_prctl, ARCH_SET_GS, 0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	RAW2(SYS_arch_prctl, ARCH_SET_GS, 0);
 	return 0;
 }
 
