@@ -61,3 +61,50 @@ func TestWriteCodeBothWays(t *testing.T) {
 		memWriteMissing.Store(old)
 	}
 }
+
+// The /proc/self/mem kept open for code writes: one fd in the host's range
+// for every write, and a number that is no longer it (closed, or another
+// file put there) is opened anew, never written through.
+func TestProcMemKeptAndChecked(t *testing.T) {
+	if memWriteMissing.Load() {
+		t.Skip("this kernel refuses writes through /proc/self/mem")
+	}
+	useFakeEntry(t).SetHostFDBase(100)
+	procMem.open = false
+	start := textMapping(t)
+	write := func(at uint64, b []byte) {
+		t.Helper()
+		if err := writeCode(at, b); err != nil {
+			t.Fatal(err)
+		}
+		if got := unsafe.Slice((*byte)(guestPtr(at)), len(b)); !bytes.Equal(got, b) {
+			t.Fatalf("% x written at %#x, want % x", got, at, b)
+		}
+	}
+	write(start, []byte{0xe9, 1, 2, 3, 4})
+	first := procMem.num
+	if !procMem.open || first < entry.HostFDBase()+200 {
+		t.Fatalf("after a write: open %v at %d, want open at %d or above", procMem.open, first, entry.HostFDBase()+200)
+	}
+	write(start+8, []byte{0xe9, 5, 6, 7, 8})
+	if procMem.num != first {
+		t.Errorf("second write through fd %d, the first through %d: want it kept", procMem.num, first)
+	}
+	null, err := unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(null)
+	if err := unix.Dup2(null, first); err != nil { // another file at its number
+		t.Fatal(err)
+	}
+	write(start+16, []byte{0xe9, 9, 10, 11, 12})
+	if procMem.num == first {
+		t.Errorf("wrote through fd %d, now /dev/null", first)
+	}
+	unix.Close(first)
+	unix.Close(procMem.num) // closed behind its back
+	write(start+24, []byte{0xe9, 13, 14, 15, 16})
+	unix.Close(procMem.num)
+	procMem.open = false
+}
