@@ -247,10 +247,18 @@ func (t *Task) tryRewrite(cb *cblock.ControlBlock) string {
 	p := t.P
 	site := cb.Site
 	regs := cblock.Regs{Rax: cb.Args[0], Rdi: cb.Args[1], Rsi: cb.Args[2], Rdx: cb.Args[3], Rbx: cb.Args[5]}
-	if out, ok := t.tryRewriteShort(cb, &regs); ok {
+	// The two shapes' first looks read within one span of the site's
+	// bytes: one process_vm_readv instead of two (nil when it cannot be
+	// read whole: each reads its own, as before). Each reads again under
+	// the rewrite lock before it writes.
+	near := make([]byte, 10+movqReach)
+	if readGuest(site-8, near) != nil {
+		near = nil
+	}
+	if out, ok := t.tryRewriteShort(cb, &regs, near); ok {
 		return out
 	}
-	if out, ok := t.tryRewriteMovq(cb, &regs); ok {
+	if out, ok := t.tryRewriteMovq(cb, &regs, near); ok {
 		return out
 	}
 	head := site - 5

@@ -376,12 +376,15 @@ func EncodeShortJump(head, hole uint64) ([]byte, bool) {
 // MatchShort knows (the mov pattern is asked next). Written in this order:
 // the stub, the hole's jmp (padding no thread executes), then the two
 // bytes at head, at once with one guest thread, else in pokeCode's order
-// with the int3 redirected to the stub (Entry.AddPoke).
-func (t *Task) tryRewriteShort(cb *cblock.ControlBlock, regs *cblock.Regs) (string, bool) {
+// with the int3 redirected to the stub (Entry.AddPoke). near is the
+// 10+movqReach bytes from site-8 tryRewrite read, or nil.
+func (t *Task) tryRewriteShort(cb *cblock.ControlBlock, regs *cblock.Regs, near []byte) (string, bool) {
 	p := t.P
 	site := cb.Site
 	var pre [4]byte
-	if readGuest(site-4, pre[:]) != nil {
+	if near != nil {
+		copy(pre[:], near[4:8]) // near starts at site-8
+	} else if readGuest(site-4, pre[:]) != nil {
 		return "", false
 	}
 	n := shortOp(pre[:], regs)
@@ -505,14 +508,17 @@ func MatchMovq(site uint64, code []byte, r *cblock.Regs) (uint64, bool) {
 
 // tryRewriteMovq is tryRewrite for a `mov $imm32,%rax` site: ok false if
 // the site is not one MatchMovq knows (the mov pattern is asked next).
-func (t *Task) tryRewriteMovq(cb *cblock.ControlBlock, regs *cblock.Regs) (string, bool) {
+// near: as tryRewriteShort's.
+func (t *Task) tryRewriteMovq(cb *cblock.ControlBlock, regs *cblock.Regs, near []byte) (string, bool) {
 	p := t.P
 	site := cb.Site
 	head := site - 7
 	var code [10 + movqReach]byte
 	m := len(code)
 	page := head &^ (pageSize - 1)
-	if readGuest(site-8, code[:]) != nil {
+	if len(near) == len(code) {
+		copy(code[:], near) // the same bytes, site-8 on
+	} else if readGuest(site-8, code[:]) != nil {
 		if m = int(page + pageSize - (site - 8)); m > len(code) || m < 10 || readGuest(site-8, code[:m]) != nil {
 			return "", false
 		}
