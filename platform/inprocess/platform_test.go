@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,5 +190,22 @@ func TestTokenPipe(t *testing.T) {
 		tok.Take() // empty: returns
 		tok.Close()
 		unix.Close(fd)
+	}
+}
+
+// A host process's first guest thread raises GOMAXPROCS to threadProcs,
+// so that guest threads in guest code leave Ps idle (thread.go).
+func TestStartThreadRaisesGOMAXPROCS(t *testing.T) {
+	old := runtime.GOMAXPROCS(2)
+	threadProcsOnce = sync.Once{}
+	t.Cleanup(func() {
+		runtime.GOMAXPROCS(old)
+		threadProcsOnce = sync.Once{}
+	})
+	ran := make(chan struct{})
+	platform{}.StartThread(func() { close(ran) })
+	<-ran
+	if n := runtime.GOMAXPROCS(0); n != threadProcs {
+		t.Errorf("GOMAXPROCS %d after the first thread, want %d", n, threadProcs)
 	}
 }
