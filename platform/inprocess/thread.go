@@ -33,8 +33,25 @@ func (platform) StartThread(body func()) {
 	threadProcsOnce.Do(raiseProcs)
 	go func() {
 		runtime.LockOSThread()
+		growStack(0)
 		body()
 	}()
+}
+
+// threadStack is the goroutine stack a guest thread's goroutine starts
+// with (growStack).
+const threadStack = 32 << 10
+
+// growStack grows the calling goroutine's stack to threadStack at once,
+// while it holds two frames. A new goroutine's stack starts small, and a
+// guest thread's grew by doubling in its first calls into Go, each time
+// copied and its frames adjusted under the cgo callback's
+// (docs/BENCHMARKS.md, "Thread create+join, GOMAXPROCS").
+//
+//go:noinline
+func growStack(i int) byte {
+	var frame [threadStack / 2]byte
+	return frame[i]
 }
 
 // threadProcs is the GOMAXPROCS of a host process once its guest has a
