@@ -4,8 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
+	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -190,4 +193,50 @@ func TestTokenPipe(t *testing.T) {
 		tok.Close()
 		unix.Close(fd)
 	}
+}
+
+// A host process's first guest thread raises GOMAXPROCS to threadProcs,
+// so that guest threads in guest code leave Ps idle (thread.go).
+func TestStartThreadRaisesGOMAXPROCS(t *testing.T) {
+	old := runtime.GOMAXPROCS(2)
+	threadProcsOnce = sync.Once{}
+	t.Cleanup(func() {
+		runtime.GOMAXPROCS(old)
+		threadProcsOnce = sync.Once{}
+	})
+	ran := make(chan struct{})
+	platform{}.StartThread(func() { close(ran) })
+	<-ran
+	if n := runtime.GOMAXPROCS(0); n != threadProcs {
+		t.Errorf("GOMAXPROCS %d after the first thread, want %d", n, threadProcs)
+	}
+}
+
+// After growStack a guest thread's goroutine calls 16 KiB deep without its
+// stack being copied: a local keeps its address (a copy moves every frame).
+func TestGrowStackGrowsTheStackOnce(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no GC shrinks the stack meanwhile
+	moved := make(chan bool)
+	go func() {
+		growStack(0)
+		var x byte
+		before := uintptr(unsafe.Pointer(&x))
+		deepFrames(16)
+		moved <- uintptr(unsafe.Pointer(&x)) != before
+	}()
+	if <-moved {
+		t.Error("the stack was copied after growStack")
+	}
+}
+
+// deepFrames uses n KiB of stack.
+//
+//go:noinline
+func deepFrames(n int) byte {
+	var b [1 << 10]byte
+	b[n] = byte(n)
+	if n == 0 {
+		return b[0]
+	}
+	return deepFrames(n-1) + b[n]
 }

@@ -27,12 +27,55 @@ type platform struct {
 }
 
 // StartThread: the thread never unlocks its OS thread, which has run guest
-// code (GS base, signal mask, SUD) and dies with the goroutine.
+// code (GS base, signal mask, SUD) and dies with the goroutine. The first
+// one raises GOMAXPROCS (threadProcs).
 func (platform) StartThread(body func()) {
+	threadProcsOnce.Do(raiseProcs)
 	go func() {
 		runtime.LockOSThread()
+		growStack(0)
 		body()
 	}()
+}
+
+// threadStack is the goroutine stack a guest thread's goroutine starts
+// with (growStack).
+const threadStack = 32 << 10
+
+// growStack grows the calling goroutine's stack to threadStack at once,
+// while it holds two frames. A new goroutine's stack starts small, and a
+// guest thread's grew by doubling in its first calls into Go, each time
+// copied and its frames adjusted under the cgo callback's
+// (docs/BENCHMARKS.md, "Thread create+join, GOMAXPROCS").
+//
+//go:noinline
+func growStack(i int) byte {
+	var frame [threadStack / 2]byte
+	return frame[i]
+}
+
+// threadProcs is the GOMAXPROCS of a host process once its guest has a
+// second thread. A guest thread in guest code is, to Go's scheduler, a
+// goroutine in a cgo call: its P stays with it only while some other P is
+// idle, or sysmon hands it off within 20 µs (to a spinning M it may have
+// to start), and the call into Go that follows — a trap, a bypass call —
+// then waits for a P on the slow path. With as many Ps as CPUs (2 here)
+// two guest threads leave none idle: every clone, futex wait and exit
+// paid for a P retaken and handed back (docs/BENCHMARKS.md, "Thread
+// create+join, GOMAXPROCS"). A P with no goroutine costs nothing but its
+// caches; the mark phase's dedicated GC workers (a quarter of the Ps) are
+// 2 at 8.
+const threadProcs = 8
+
+var threadProcsOnce sync.Once
+
+// raiseProcs sets GOMAXPROCS to threadProcs unless it is more already
+// (GOMAXPROCS in the environment, a larger machine). It stops the world
+// once, the caller's guest thread in Go and the others in guest code.
+func raiseProcs() {
+	if runtime.GOMAXPROCS(0) < threadProcs {
+		runtime.GOMAXPROCS(threadProcs)
+	}
 }
 
 // Enter arms the trap on this thread and runs the guest. The seccomp
