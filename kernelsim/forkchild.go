@@ -2,10 +2,8 @@ package kernelsim
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/gob"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"reflect"
@@ -160,8 +158,8 @@ func AdoptFork(link *os.File, cb *cblock.ControlBlock, c Config, mapVDSO func(ba
 // the state it is sent costs once: gob's type information for ForkState
 // and VforkExec and all they hold (gob describes a struct's every field,
 // zero or not), built by a round trip of each (~0.25 ms of the fork's
-// hand-off otherwise, docs/BENCHMARKS.md). The real state's decoder still
-// compiles the wire types it is sent, against what is built here.
+// hand-off otherwise, docs/BENCHMARKS.md). The decoder of the parent's
+// stream is made by PrimeAdopt (forkcodec.go).
 func WarmAdopt() {
 	for _, v := range []any{&ForkState{}, &VforkExec{}} {
 		var b bytes.Buffer
@@ -172,23 +170,15 @@ func WarmAdopt() {
 }
 
 func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
-	var n [8]byte
-	if _, err := io.ReadFull(link, n[:]); err != nil {
-		return nil, nil, err
-	}
-	size := binary.LittleEndian.Uint64(n[:])
-	if size > 1<<30 {
-		return nil, nil, fmt.Errorf("fork state of %d bytes", size)
-	}
-	var st ForkState
-	if err := gob.NewDecoder(io.LimitReader(link, int64(size))).Decode(&st); err != nil {
+	st, err := decodeFork(link)
+	if err != nil {
 		return nil, nil, err
 	}
 	fds, err := fdpass.ReceiveFDs(link, len(st.FDs)+st.NumFiles, max(base+200, st.FDFloor))
 	if err != nil {
 		return nil, nil, err
 	}
-	return &st, fds, nil
+	return st, fds, nil
 }
 
 // installFDs puts every guest fd at its number and closes the rest below

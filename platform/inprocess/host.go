@@ -354,7 +354,7 @@ func ForkChild(o Options) int {
 	linkFile := os.NewFile(uintptr(link), "fork")
 	if o.Spare {
 		kernelsim.WarmAdopt()
-		if !awaitHandoff(linkFile, h.base) {
+		if kernelsim.PrimeAdopt(linkFile) != nil || !awaitHandoff(linkFile, h.base) {
 			return 0 // discarded, or the parent is gone: nothing to say
 		}
 		if err := rundir.NameSpareShard(o.RunDir, os.Getpid(), unix.Gettid()); err != nil {
