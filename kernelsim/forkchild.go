@@ -161,6 +161,7 @@ func AdoptFork(link *os.File, cb *cblock.ControlBlock, c Config, mapVDSO func(ba
 // hand-off otherwise, docs/BENCHMARKS.md). The decoder of the parent's
 // stream is made by PrimeAdopt (forkcodec.go).
 func WarmAdopt() {
+	hostArgArea()
 	for _, v := range []any{&ForkState{}, &VforkExec{}} {
 		var b bytes.Buffer
 		if gob.NewEncoder(&b).Encode(v) == nil {
