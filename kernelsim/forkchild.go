@@ -93,7 +93,7 @@ func AdoptFork(link *os.File, cb *cblock.ControlBlock, c Config, mapVDSO func(ba
 			}
 		}
 	}
-	installFDs(st, fds, c.HostFDBase)
+	c.GuestFDs = installFDs(st, fds, c.HostFDBase)
 
 	c.Image = st.Image
 	c.Personality = st.Persona
@@ -183,8 +183,9 @@ func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
 }
 
 // installFDs puts every guest fd at its number and closes the rest below
-// the host range (the re-exec's own stdio, when the guest had closed it).
-func installFDs(st *ForkState, fds []int, base int) {
+// the host range (the re-exec's own stdio, when the guest had closed it),
+// and returns the guest's numbers, ascending (never nil).
+func installFDs(st *ForkState, fds []int, base int) []int {
 	entry.SetHostFDBase(base)
 	keep := map[int]bool{}
 	for i, f := range st.FDs {
@@ -211,7 +212,8 @@ func installFDs(st *ForkState, fds []int, base int) {
 	// guest's numbers: listing /proc/self/fd was ~0.1 ms of the child's
 	// side of a fork.
 	lo := 0
-	for _, fd := range slices.Sorted(maps.Keys(keep)) {
+	guest := append([]int{}, slices.Sorted(maps.Keys(keep))...)
+	for _, fd := range guest {
 		if fd >= base {
 			break
 		}
@@ -223,4 +225,5 @@ func installFDs(st *ForkState, fds []int, base int) {
 	if lo < base {
 		hostCloseRange(lo, base-1)
 	}
+	return guest
 }
