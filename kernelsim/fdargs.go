@@ -102,13 +102,18 @@ var fdArgs = map[int]uint8{
 
 // applyFDArgs gives the C entry the fd map and where the host's fds start,
 // and the highest fd the guest starts with (its fd table's size): below
-// the base, or a guest fd above it (a fork child's, marked by installFDs).
-func applyFDArgs(base int) {
+// the base, or a guest fd above it (a fork child's, marked by installFDs):
+// of guest, the fds a fork child installed, else of those /proc/self/fd
+// lists.
+func applyFDArgs(base int, guest []int) {
 	for nr, f := range fdArgs {
 		entry.SetFDArgs(nr, f)
 	}
 	entry.SetHostFDBase(base)
-	for _, fd := range fdNumbers("/proc/self/fd") {
+	if guest == nil {
+		guest = fdNumbers("/proc/self/fd")
+	}
+	for _, fd := range guest {
 		if fd < base || !entry.IsHostFD(fd) {
 			entry.RaiseFDHigh(fd)
 		}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
@@ -370,19 +369,14 @@ func (p *Process) snapshot(st *ForkState) ([]int, error) {
 	return files, sc.Err()
 }
 
-// sendFork writes the state (length-prefixed gob) and the fds, calls
-// sent, and waits for the child's "mapped".
+// sendFork writes the state (frameFork: gob after this process's prelude)
+// and the fds, calls sent, and waits for the child's "mapped".
 func (p *Process) sendFork(link *os.File, st *ForkState, files []int, sent func()) error {
-	var buf strings.Builder
-	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+	buf, err := frameFork(st)
+	if err != nil {
 		return err
 	}
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], uint64(buf.Len()))
-	if err := fdpass.SendAll(link, n[:]); err != nil {
-		return err
-	}
-	if err := fdpass.SendAll(link, []byte(buf.String())); err != nil {
+	if err := fdpass.SendAll(link, buf); err != nil {
 		return err
 	}
 	if err := fdpass.SendFDs(int(link.Fd()), files); err != nil {

@@ -2,10 +2,8 @@ package kernelsim
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/gob"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"reflect"
@@ -95,7 +93,7 @@ func AdoptFork(link *os.File, cb *cblock.ControlBlock, c Config, mapVDSO func(ba
 			}
 		}
 	}
-	installFDs(st, fds, c.HostFDBase)
+	c.GuestFDs = installFDs(st, fds, c.HostFDBase)
 
 	c.Image = st.Image
 	c.Personality = st.Persona
@@ -160,9 +158,10 @@ func AdoptFork(link *os.File, cb *cblock.ControlBlock, c Config, mapVDSO func(ba
 // the state it is sent costs once: gob's type information for ForkState
 // and VforkExec and all they hold (gob describes a struct's every field,
 // zero or not), built by a round trip of each (~0.25 ms of the fork's
-// hand-off otherwise, docs/BENCHMARKS.md). The real state's decoder still
-// compiles the wire types it is sent, against what is built here.
+// hand-off otherwise, docs/BENCHMARKS.md). The decoder of the parent's
+// stream is made by PrimeAdopt (forkcodec.go).
 func WarmAdopt() {
+	hostArgArea()
 	for _, v := range []any{&ForkState{}, &VforkExec{}} {
 		var b bytes.Buffer
 		if gob.NewEncoder(&b).Encode(v) == nil {
@@ -172,28 +171,21 @@ func WarmAdopt() {
 }
 
 func receiveFork(link *os.File, base int) (*ForkState, []int, error) {
-	var n [8]byte
-	if _, err := io.ReadFull(link, n[:]); err != nil {
-		return nil, nil, err
-	}
-	size := binary.LittleEndian.Uint64(n[:])
-	if size > 1<<30 {
-		return nil, nil, fmt.Errorf("fork state of %d bytes", size)
-	}
-	var st ForkState
-	if err := gob.NewDecoder(io.LimitReader(link, int64(size))).Decode(&st); err != nil {
+	st, err := decodeFork(link)
+	if err != nil {
 		return nil, nil, err
 	}
 	fds, err := fdpass.ReceiveFDs(link, len(st.FDs)+st.NumFiles, max(base+200, st.FDFloor))
 	if err != nil {
 		return nil, nil, err
 	}
-	return &st, fds, nil
+	return st, fds, nil
 }
 
 // installFDs puts every guest fd at its number and closes the rest below
-// the host range (the re-exec's own stdio, when the guest had closed it).
-func installFDs(st *ForkState, fds []int, base int) {
+// the host range (the re-exec's own stdio, when the guest had closed it),
+// and returns the guest's numbers, ascending (never nil).
+func installFDs(st *ForkState, fds []int, base int) []int {
 	entry.SetHostFDBase(base)
 	keep := map[int]bool{}
 	for i, f := range st.FDs {
@@ -220,7 +212,8 @@ func installFDs(st *ForkState, fds []int, base int) {
 	// guest's numbers: listing /proc/self/fd was ~0.1 ms of the child's
 	// side of a fork.
 	lo := 0
-	for _, fd := range slices.Sorted(maps.Keys(keep)) {
+	guest := append([]int{}, slices.Sorted(maps.Keys(keep))...)
+	for _, fd := range guest {
 		if fd >= base {
 			break
 		}
@@ -232,4 +225,5 @@ func installFDs(st *ForkState, fds []int, base int) {
 	if lo < base {
 		hostCloseRange(lo, base-1)
 	}
+	return guest
 }

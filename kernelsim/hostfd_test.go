@@ -163,7 +163,8 @@ func TestReadlinkOfAHostFDsLinkThroughTheMachine(t *testing.T) {
 }
 
 // A new process's fd table size is the highest fd its /proc/self/fd
-// lists below the host's base, or a guest fd above it.
+// lists below the host's base, or a guest fd above it; a fork child's the
+// highest it installed.
 func TestFDHighIsReadFromTheFDTable(t *testing.T) {
 	f := &fakeMachine{HostFiles: newFakeFiles()}
 	old := machine
@@ -173,15 +174,22 @@ func TestFDHighIsReadFromTheFDTable(t *testing.T) {
 	e.SetHostFDBase(1000)
 	e.MarkGuestFD(1500, false)
 	f.HostFiles.(*fakeFiles).dirs["/proc/self/fd"] = []string{"0", "1", "1000", "1001", "2", "9"}
-	applyFDArgs(1000)
+	applyFDArgs(1000, nil)
 	if got := e.FDHigh(); got != 9 {
 		t.Errorf("fd high %d, want 9 (the host's 1000 and 1001 left out)", got)
 	}
 	e.MarkGuestFD(1500, true)
 	f.HostFiles.(*fakeFiles).dirs["/proc/self/fd"] = []string{"0", "1000", "1500"}
-	applyFDArgs(1000)
+	applyFDArgs(1000, nil)
 	if got := e.FDHigh(); got != 1500 {
 		t.Errorf("fd high %d, want the guest's 1500", got)
+	}
+	// A fork child's, from the fds it installed: the listing is not read.
+	e = useFakeEntry(t)
+	e.SetHostFDBase(1000)
+	applyFDArgs(1000, []int{0, 1, 5})
+	if got := e.FDHigh(); got != 5 {
+		t.Errorf("fd high %d from the installed 0, 1, 5; want 5, not the listing's 1500", got)
 	}
 }
 
@@ -218,7 +226,10 @@ func TestInstallFDsThroughTheFDTable(t *testing.T) {
 	f.calls = nil
 	f.fds = map[int]int{300: 0, 301: 0, 302: 0, 303: 0, 1500: unix.FD_CLOEXEC}
 	st := &ForkState{FDs: []ForkFD{{Num: 0}, {Num: 1, Cloexec: true}, {Num: 1500}, {Num: 1600, Cloexec: true}}}
-	installFDs(st, []int{300, 301, 302, 303}, 1000)
+	guest := installFDs(st, []int{300, 301, 302, 303}, 1000)
+	if got := fmt.Sprint(guest); got != "[0 1 1600]" {
+		t.Errorf("installFDs returned %s, want the guest's [0 1 1600]", got)
+	}
 	expectCalls(t, f,
 		fakeCall{unix.SYS_DUP3, Args{300, 0, 0}},
 		fakeCall{unix.SYS_DUP3, Args{301, 1, unix.O_CLOEXEC}},

@@ -170,6 +170,11 @@ type Config struct {
 	// Confinement: status's seccomp fields as vsysbed was started.
 	Confinement Confinement
 
+	// GuestFDs are the guest's open fds when the caller knows them (a fork
+	// child: installFDs), so that NewProcess need not list /proc/self/fd
+	// for the guest's fd table size (~0.1 ms of a fork's adoption).
+	GuestFDs []int
+
 	// execve: CheckExec answers what Exec would fail with before anything
 	// is torn down; Exec maps the new image.
 	CheckExec func(path string, argv, envp []string) error
@@ -213,7 +218,7 @@ func NewProcess(c Config, overrides map[int]bool) *Process {
 	if c.BrkMax > c.BrkStart {
 		p.vmas.add(c.BrkStart, c.BrkMax)
 	}
-	applyFDArgs(c.HostFDBase)
+	applyFDArgs(c.HostFDBase, c.GuestFDs)
 	entry.SetExeIno(hostExeIno())
 	entry.SetProcDev(procDevice())
 	applyTimed()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -295,22 +296,44 @@ func SetThreadName(name string) {
 // left alone.
 func SetProcessTitle(argv []string) {
 	title := nulJoin(argv)
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil || len(title) == 0 {
-		return
-	}
-	_, f, ok := statFields(b)
-	if !ok || len(f) < 49-2 {
-		return
-	}
-	start, err1 := strconv.ParseUint(f[48-3], 10, 64)
-	end, err2 := strconv.ParseUint(f[49-3], 10, 64)
-	if err1 != nil || err2 != nil || end <= start || end-start > 1<<20 {
+	start, end, ok := hostArgArea()
+	if !ok || len(title) == 0 {
 		return
 	}
 	area := unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(start))), end-start)
 	n := copy(area[:len(area)-1], title)
 	clear(area[n:]) // the last byte stays NUL: the kernel reads no further
+}
+
+// argArea is where the kernel placed this process's argument strings
+// (/proc/self/stat's arg_start and arg_end), which only PR_SET_MM moves:
+// read once, and by a spare while it waits (WarmAdopt) — reading stat was
+// ~0.1 ms of a fork child's adoption.
+var argArea struct {
+	once       sync.Once
+	start, end uint64
+	ok         bool
+}
+
+func hostArgArea() (start, end uint64, ok bool) {
+	a := &argArea
+	a.once.Do(func() {
+		b, err := os.ReadFile("/proc/self/stat")
+		if err != nil {
+			return
+		}
+		_, f, ok := statFields(b)
+		if !ok || len(f) < 49-2 {
+			return
+		}
+		start, err1 := strconv.ParseUint(f[48-3], 10, 64)
+		end, err2 := strconv.ParseUint(f[49-3], 10, 64)
+		if err1 != nil || err2 != nil || end <= start || end-start > 1<<20 {
+			return
+		}
+		a.start, a.end, a.ok = start, end, true
+	})
+	return a.start, a.end, a.ok
 }
 
 // TracedView is the status or stat file (named by file) of a process of a

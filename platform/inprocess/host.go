@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -353,7 +354,7 @@ func ForkChild(o Options) int {
 	linkFile := os.NewFile(uintptr(link), "fork")
 	if o.Spare {
 		kernelsim.WarmAdopt()
-		if !awaitHandoff(linkFile, h.base) {
+		if kernelsim.PrimeAdopt(linkFile) != nil || !awaitHandoff(linkFile, h.base) {
 			return 0 // discarded, or the parent is gone: nothing to say
 		}
 		if err := rundir.NameSpareShard(o.RunDir, os.Getpid(), unix.Gettid()); err != nil {
@@ -527,7 +528,35 @@ func reserveHostFDs() int {
 		return base
 	}
 	// Fill only the free numbers: fds the guest inherited stay where they are.
+	held := holdBelow(null, base)
+	if r, w, err := os.Pipe(); err == nil { // initialises the netpoller
+		r.Close()
+		w.Close()
+	}
+	closeHeld(held)
+	unix.Close(null)
+	return base
+}
+
+// scmMaxFD is the most fds one SCM_RIGHTS message carries (Linux's
+// SCM_MAX_FD).
+const scmMaxFD = 253
+
+// holdBelow fills every free fd number below base with a copy of null and
+// returns them, ascending. The copies come in by SCM_RIGHTS, up to 253 a
+// recvmsg, each at the lowest free number as F_DUPFD's would: ~1000
+// fcntl calls, each through the inherited trap filter, were ~0.6 ms of
+// CPU in every host process (a spare's start-up, on a tight fork loop's
+// path under load); four messages are a tenth of it. What the messages
+// cannot place (a socket refused, fds in flight over the user's limit)
+// the fcntl loop fills.
+func holdBelow(null, base int) []int {
 	var held []int
+	if sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err == nil {
+		held = receiveBelow(sp, null, base)
+		unix.Close(sp[0])
+		unix.Close(sp[1])
+	}
 	for {
 		fd, err := unix.FcntlInt(uintptr(null), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
@@ -539,13 +568,65 @@ func reserveHostFDs() int {
 		}
 		held = append(held, fd)
 	}
-	if r, w, err := os.Pipe(); err == nil { // initialises the netpoller
-		r.Close()
-		w.Close()
+	sort.Ints(held) // the socket pair's two numbers come free before the loop
+	return held
+}
+
+// receiveBelow sends null to itself over the socket pair sp and receives
+// the copies until one lands at base or above (closed again: lowest free
+// means every number below the highest received is taken). The batch is
+// never larger than the numbers left below base, so it overshoots only
+// past fds already open there.
+func receiveBelow(sp [2]int, null, base int) []int {
+	var held []int
+	high := null // every number below the lowest free one is taken
+	for high+1 < base {
+		n := min(scmMaxFD, base-1-high)
+		fds := make([]int, n)
+		for i := range fds {
+			fds[i] = null
+		}
+		if err := unix.Sendmsg(sp[0], []byte{0}, unix.UnixRights(fds...), nil, 0); err != nil {
+			return held
+		}
+		oob := make([]byte, unix.CmsgSpace(4*n))
+		_, oobn, _, _, err := unix.Recvmsg(sp[1], make([]byte, 1), oob, unix.MSG_CMSG_CLOEXEC)
+		if err != nil {
+			return held
+		}
+		got, done := parseHeld(oob[:oobn], base)
+		held = append(held, got...)
+		if done || len(got) < n {
+			return held
+		}
+		high = got[len(got)-1]
 	}
-	closeHeld(held)
-	unix.Close(null)
-	return base
+	return held
+}
+
+// parseHeld returns the received fds below base, closing the others;
+// done when there were any.
+func parseHeld(oob []byte, base int) (got []int, done bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, true
+	}
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if fd < base {
+				got = append(got, fd)
+				continue
+			}
+			unix.Close(fd)
+			done = true
+		}
+	}
+	sort.Ints(got)
+	return got, done
 }
 
 // closeHeld closes the placeholder fds, ascending, with one close_range

@@ -234,6 +234,16 @@ func (pl platform) startSpare(childMask uint64) (*spare, error) {
 		return nil, err
 	}
 	s.link = os.NewFile(uintptr(linkFD), "spare")
+	// The fork state's gob prelude, which the spare decodes while it
+	// waits (kernelsim.PrimeAdopt).
+	prelude, err := kernelsim.ForkPrelude()
+	if err == nil {
+		err = fdpass.SendAll(s.link, prelude)
+	}
+	if err != nil {
+		discard(s)
+		return nil, err
+	}
 	return s, nil
 }
 
